@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Runs the test suite and prints one closing line: "N passed, N failed".
+#
+#   run-all.sh unit          cmocka unit tests (no services)
+#   run-all.sh integration   integration tests against a private PostgreSQL,
+#                            Redis and ari-sim (started here, always stopped)
+#   run-all.sh all           unit + integration + browser
+#
+# Each cmocka binary runs under a timeout (cmocka runs cases in-process, so a
+# hang would otherwise stall the suite); its summary lines are counted. A
+# binary that crashes or times out without a summary counts as one failure.
+# Script tests (tests/integration/test_*.sh, tests/browser/test_*.mjs) count
+# one test each by exit status. Logs go to build/<variant>/test-logs/.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+MODE=${1:-all}
+VARIANT=${VARIANT:-debug}
+B=build/$VARIANT
+LOGS=$B/test-logs
+mkdir -p "$LOGS"
+
+export DIALER_ROOT=$ROOT
+export DIALER_BUILD=$ROOT/$B
+export DIALER_SHARED=${DIALER_SHARED:-$(cd "$ROOT/.." && pwd)/shared}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1}
+TEST_TIMEOUT=${TEST_TIMEOUT:-600}
+
+passed=0
+failed=0
+failed_names=()
+
+run_cmocka() { # run_cmocka <binary>
+  local bin=$1 name log rc p f
+  name=${bin#"$B"/}
+  log=$LOGS/$(echo "$name" | tr '/' '_').log
+  echo "== $name"
+  timeout --kill-after=10 "$TEST_TIMEOUT" "$bin" >"$log" 2>&1
+  rc=$?
+  sed 's/^/   /' "$log" | grep -E '^\s+\[ +(RUN|OK|FAILED|PASSED|SKIPPED|ERROR) +\]|ERROR|Sanitizer|runtime error|Assertion|FAIL' | grep -v '^\s*\[ RUN' | head -60
+  p=$(grep -E '^\[  PASSED  \] [0-9]+ test' "$log" | tail -1 | sed -E 's/.*\] ([0-9]+) test.*/\1/')
+  f=$(grep -E '^\[  FAILED  \] [0-9]+ test' "$log" | tail -1 | sed -E 's/.*\] ([0-9]+) test.*/\1/')
+  p=${p:-0}
+  f=${f:-0}
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    f=1
+    echo "   $name exited with status $rc (see $log)"
+    tail -30 "$log" | sed 's/^/   | /'
+  fi
+  passed=$((passed + p))
+  failed=$((failed + f))
+  [ "$f" -ne 0 ] && failed_names+=("$name")
+}
+
+run_script() { # run_script <file> (exit status decides)
+  local file=$1 log rc
+  log=$LOGS/$(echo "$file" | tr '/' '_').log
+  echo "== $file"
+  case "$file" in
+    *.mjs|*.js) timeout --kill-after=10 "$TEST_TIMEOUT" node "$file" >"$log" 2>&1 ;;
+    *) timeout --kill-after=10 "$TEST_TIMEOUT" bash "$file" >"$log" 2>&1 ;;
+  esac
+  rc=$?
+  tail -5 "$log" | sed 's/^/   /'
+  if [ "$rc" -eq 0 ]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    failed_names+=("$file")
+    echo "   $file failed with status $rc (see $log)"
+    tail -30 "$log" | sed 's/^/   | /'
+  fi
+}
+
+run_unit() {
+  for bin in $(ls "$B"/tests/unit/*/test_* 2>/dev/null | grep -v '\.[od]$' | sort); do
+    [ -x "$bin" ] && run_cmocka "$bin"
+  done
+}
+
+SERVICES_STARTED=0
+start_services() {
+  [ "$SERVICES_STARTED" -eq 1 ] && return 0
+  trap 'tests/support/services.sh stop >/dev/null 2>&1' EXIT INT TERM
+  if ! RUN_DIR=$ROOT/run/test tests/support/services.sh start; then
+    echo "could not start PostgreSQL/Redis"
+    failed=$((failed + 1))
+    return 1
+  fi
+  # shellcheck disable=SC1091
+  . "$ROOT/run/test/services.env"
+  export RUN_DIR=$ROOT/run/test
+  SERVICES_STARTED=1
+}
+
+run_integration() {
+  start_services || return 0
+  for bin in $(ls "$B"/tests/integration/test_* 2>/dev/null | grep -v '\.[od]$' | sort); do
+    [ -x "$bin" ] && run_cmocka "$bin"
+  done
+  for f in $(ls tests/integration/test_*.sh 2>/dev/null | sort); do
+    run_script "$f"
+  done
+}
+
+run_browser() {
+  local files
+  files=$(ls tests/browser/test_*.mjs 2>/dev/null | sort)
+  [ -z "$files" ] && return 0
+  start_services || return 0
+  for f in $files; do
+    run_script "$f"
+  done
+}
+
+case "$MODE" in
+  unit) run_unit ;;
+  integration) run_integration ;;
+  browser) run_browser ;;
+  all) run_unit; run_integration; run_browser ;;
+  *) echo "usage: $0 unit|integration|browser|all" >&2; exit 2 ;;
+esac
+
+if [ ${#failed_names[@]} -gt 0 ]; then
+  echo "failed: ${failed_names[*]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
