@@ -12,7 +12,7 @@
 #   ERR=0 drops -Werror; VARIANT=debug|release|asan|tsan|fuzz picks the build.
 
 VARIANT ?= debug
-B       := build/$(VARIANT)
+B       ?= build/$(VARIANT)
 ERR     ?= 1
 
 ifeq ($(VARIANT),fuzz)
@@ -126,15 +126,15 @@ deps:
 # The whole suite: unit, integration (real PostgreSQL, Redis, ari-sim) and browser.
 test: deps
 	$(Q)$(MAKE) --no-print-directory tests-build web
-	$(Q)VARIANT=$(VARIANT) tests/support/run-all.sh all
+	$(Q)VARIANT=$(VARIANT) B=$(B) tests/support/run-all.sh all
 
 test-unit: deps
 	$(Q)$(MAKE) --no-print-directory tests-build
-	$(Q)VARIANT=$(VARIANT) tests/support/run-all.sh unit
+	$(Q)VARIANT=$(VARIANT) B=$(B) tests/support/run-all.sh unit
 
 test-integration: deps
 	$(Q)$(MAKE) --no-print-directory tests-build
-	$(Q)VARIANT=$(VARIANT) tests/support/run-all.sh integration
+	$(Q)VARIANT=$(VARIANT) B=$(B) tests/support/run-all.sh integration
 
 asan:
 	$(Q)$(MAKE) --no-print-directory VARIANT=asan test
@@ -190,5 +190,8 @@ lint:
 
 clean:
 	rm -rf build
+
+# A module whose build is not just its *.c files adds rules in <module>/module.mk.
+-include $(wildcard */module.mk)
 
 -include $(ALL_OBJS:.o=.d)

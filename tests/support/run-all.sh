@@ -17,7 +17,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 MODE=${1:-all}
 VARIANT=${VARIANT:-debug}
-B=build/$VARIANT
+B=${B:-build/$VARIANT}
 LOGS=$B/test-logs
 mkdir -p "$LOGS"
 
@@ -28,6 +28,8 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_strin
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1}
 TEST_TIMEOUT=${TEST_TIMEOUT:-600}
+TEST_RUN_DIR=${TEST_RUN_DIR:-$ROOT/run/test}
+case "$TEST_RUN_DIR" in /*) ;; *) TEST_RUN_DIR=$ROOT/$TEST_RUN_DIR ;; esac
 
 passed=0
 failed=0
@@ -84,15 +86,16 @@ run_unit() {
 SERVICES_STARTED=0
 start_services() {
   [ "$SERVICES_STARTED" -eq 1 ] && return 0
-  trap 'tests/support/services.sh stop >/dev/null 2>&1' EXIT INT TERM
-  if ! RUN_DIR=$ROOT/run/test tests/support/services.sh start; then
+  trap 'RUN_DIR=$TEST_RUN_DIR tests/support/services.sh stop >/dev/null 2>&1' EXIT
+  trap 'exit 130' INT TERM
+  if ! RUN_DIR=$TEST_RUN_DIR tests/support/services.sh start; then
     echo "could not start PostgreSQL/Redis"
     failed=$((failed + 1))
     return 1
   fi
   # shellcheck disable=SC1091
-  . "$ROOT/run/test/services.env"
-  export RUN_DIR=$ROOT/run/test
+  . "$TEST_RUN_DIR/services.env"
+  export RUN_DIR=$TEST_RUN_DIR
   SERVICES_STARTED=1
 }
 
