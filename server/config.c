@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server/config: the table of every dialerd option. `dialerd --help-config`
+ * prints it; README.md's configuration section is generated from the same
+ * output. Secrets (passwords) are flagged CFG_SECRET: they are never printed
+ * and are best given through the environment (DIALERD_ARI_PASSWORD) or
+ * libpq's own PGPASSFILE for the database.
+ */
+#include "server/server.h"
+
+#include <string.h>
+
+#define OPT(name, type, field, def, min, max, flags, doc)                                          \
+    {                                                                                              \
+        name, type, offsetof(struct server_config, field), def, min, max, flags, doc               \
+    }
+
+/* clang-format off */
+const struct cfg_option server_config_options[] = {
+    OPT("node.id", CFG_STR, node_id, "node-1", 1, 64, 0,
+        "this node's name (contact leases, logs, metrics); unique per cluster"),
+    OPT("log.level", CFG_STR, log_level, "info", 1, 256, CFG_RELOADABLE,
+        "log levels: err|warn|notice|info|debug, per category: info,ari=debug"),
+    OPT("http.bind", CFG_STR, http_bind, "127.0.0.1", 1, 255, 0,
+        "address the REST API, WebSocket and web app listen on"),
+    OPT("http.port", CFG_INT, http_port, "8080", 0, 65535, 0,
+        "port of the REST API, WebSocket and web app (0 picks a free port)"),
+    OPT("http.max-body", CFG_SIZE, http_max_body, "1MB", 1024, INT64_C(1) << 30, 0,
+        "largest JSON request body; larger requests get 413"),
+    OPT("http.max-header", CFG_SIZE, http_max_header, "8k", 1024, 65536, 0,
+        "largest request header block; larger requests get 431"),
+    OPT("http.static-dir", CFG_STR, http_static_dir, "dashboards/web/dist", 0, 4096, 0,
+        "directory of the built web app served at /"),
+    OPT("http.tls-cert", CFG_STR, http_tls_cert, "", 0, 4096, 0,
+        "PEM certificate file; when set with http.tls-key the API is served over TLS"),
+    OPT("http.tls-key", CFG_STR, http_tls_key, "", 0, 4096, CFG_SECRET,
+        "PEM private key file for http.tls-cert"),
+    OPT("db.conninfo", CFG_STR, db_conninfo, "dbname=dialer", 1, 4096, 0,
+        "libpq connection string of the application role (password via PGPASSFILE)"),
+    OPT("db.admin-conninfo", CFG_STR, db_admin_conninfo, "", 0, 4096, 0,
+        "libpq connection string used by `dialerd migrate` (defaults to db.conninfo)"),
+    OPT("db.pool-size", CFG_INT, db_pool_size, "4", 1, 64, 0,
+        "PostgreSQL connections of the main loop"),
+    OPT("db.query-timeout", CFG_DURATION, db_query_timeout_ms, "10s", 100, 600000, 0,
+        "a query running longer fails with a timeout and its connection is reset"),
+    OPT("db.reconnect-min", CFG_DURATION, db_reconnect_min_ms, "100ms", 10, 60000, 0,
+        "first reconnect delay after PostgreSQL goes away (doubles up to the max)"),
+    OPT("db.reconnect-max", CFG_DURATION, db_reconnect_max_ms, "10s", 100, 600000, 0,
+        "longest reconnect delay"),
+    OPT("redis.host", CFG_STR, redis_host, "127.0.0.1", 1, 255, 0, "Redis host"),
+    OPT("redis.port", CFG_INT, redis_port, "6379", 1, 65535, 0, "Redis port"),
+    OPT("redis.socket", CFG_STR, redis_socket, "", 0, 4096, 0,
+        "Redis unix socket; wins over host and port when set"),
+    OPT("redis.password", CFG_STR, redis_password, "", 0, 512, CFG_SECRET,
+        "Redis AUTH password (use DIALERD_REDIS_PASSWORD)"),
+    OPT("ari.url", CFG_STR, ari_url, "http://127.0.0.1:8088", 1, 1024, 0,
+        "base URL of Asterisk's HTTP server (ARI is under /ari)"),
+    OPT("ari.user", CFG_STR, ari_user, "dialer", 1, 128, 0, "ARI user (ari.conf)"),
+    OPT("ari.password", CFG_STR, ari_password, "", 0, 512, CFG_SECRET,
+        "ARI password (use DIALERD_ARI_PASSWORD)"),
+    OPT("ari.app", CFG_STR, ari_app, "dialer", 1, 128, 0,
+        "Stasis application name used in the dialplan and originates"),
+    OPT("shutdown.drain-timeout", CFG_DURATION, shutdown_drain_ms, "30s", 0, 3600000, 0,
+        "on SIGTERM, how long to let calls and requests in progress finish"),
+};
+/* clang-format on */
+
+const size_t server_config_options_count =
+    sizeof(server_config_options) / sizeof(server_config_options[0]);
+
+static const char *const env_ignore[] = { "DIALERD_CONFIG", NULL };
+
+int server_config_load(struct server_config *conf, const char *path, struct cfg_error *err)
+{
+    int rc;
+
+    memset(conf, 0, sizeof(*conf));
+    rc = cfg_defaults(server_config_options, server_config_options_count, conf, err);
+    if (rc == 0 && path != NULL) {
+        rc = cfg_load_file(server_config_options, server_config_options_count, conf, path, err);
+    }
+    if (rc == 0) {
+        rc = cfg_load_env(server_config_options, server_config_options_count, conf, "DIALERD_",
+                          env_ignore, err);
+    }
+    return rc;
+}
+
+void server_config_free(struct server_config *conf)
+{
+    cfg_free(server_config_options, server_config_options_count, conf);
+}
+
+void server_config_help(FILE *out)
+{
+    fprintf(out, "dialerd configuration: file lines \"name = value\" (dialerd -c FILE or\n"
+                 "DIALERD_CONFIG=FILE), each overridden by its environment variable.\n\n");
+    cfg_print_help(server_config_options, server_config_options_count, "DIALERD_", out);
+}

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server: dialerd's configuration, start-up and wiring of loops and threads.
+ *
+ * dialerd runs one main libev loop (scheduler, dialer, IVR sessions, ARI
+ * connections), an HTTP/WebSocket thread (core/httpd) with its own loop, and
+ * worker threads for bulk work. This header holds the configuration struct
+ * that every part reads; it is built once at start-up from defaults, the
+ * config file and DIALERD_* environment variables (core/cfg), and is
+ * immutable afterwards.
+ */
+#ifndef SERVER_SERVER_H
+#define SERVER_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/cfg.h"
+
+struct server_config {
+    char *node_id;         /* this node's name in leases, logs and metrics */
+    char *log_level;       /* core/log specification, e.g. "info,ari=debug" */
+    char *http_bind;       /* API/WebSocket listen address */
+    int64_t http_port;     /* API/WebSocket listen port */
+    int64_t http_max_body; /* bytes; larger JSON bodies get 413 */
+    int64_t http_max_header;
+    char *http_static_dir; /* web app build output served at / */
+    char *http_tls_cert;   /* PEM file; empty = plain HTTP */
+    char *http_tls_key;    /* PEM file */
+    char *db_conninfo;     /* libpq conninfo of the application role */
+    char *db_admin_conninfo; /* libpq conninfo for migrations (owner role) */
+    int64_t db_pool_size;
+    int64_t db_query_timeout_ms;
+    int64_t db_reconnect_min_ms;
+    int64_t db_reconnect_max_ms;
+    char *redis_host;
+    int64_t redis_port;
+    char *redis_socket; /* unix socket path; wins over host/port when set */
+    char *redis_password;
+    char *ari_url;      /* base URL of Asterisk's HTTP server, e.g. http://127.0.0.1:8088 */
+    char *ari_user;
+    char *ari_password;
+    char *ari_app; /* Stasis application name */
+    int64_t shutdown_drain_ms;
+};
+
+extern const struct cfg_option server_config_options[];
+extern const size_t server_config_options_count;
+
+/*
+ * Loads the configuration: defaults, then path (when not NULL), then the
+ * DIALERD_* environment. On failure returns a negative code and leaves a
+ * message naming the key in err; conf must then still be freed with
+ * server_config_free().
+ */
+int server_config_load(struct server_config *conf, const char *path, struct cfg_error *err);
+
+void server_config_free(struct server_config *conf);
+
+/* Prints every option (name, type, default, bounds, environment name, doc). */
+void server_config_help(FILE *out);
+
+/*
+ * Runs the server until SIGTERM/SIGINT: starts the HTTP thread, connects to
+ * PostgreSQL, Redis and ARI, then drains and exits. Returns the process exit
+ * status (0 after a clean shutdown).
+ */
+int server_run(const struct server_config *conf);
+
+/*
+ * `dialerd migrate` (status_only false) or `dialerd migrate-status`: applies
+ * or lists the database migrations using db.admin-conninfo (or db.conninfo).
+ * Returns the process exit status.
+ */
+int server_migrate_cmd(const struct server_config *conf, bool status_only);
+
+#endif
