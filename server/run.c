@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server/run: dialerd's wiring of loops, threads and dependencies.
+ *
+ * The main thread runs the main libev loop: it owns the PostgreSQL pool, the
+ * Redis connection, the ARI connections and (as later modules land) the
+ * scheduler, dialer and IVR sessions. The HTTP/WebSocket server runs on its
+ * own thread (core/httpd) and reads the dependency health that the main loop
+ * publishes in atomics, so /healthz and /readyz never wait on the main loop.
+ *
+ * Shutdown: the first SIGTERM or SIGINT marks the node draining (/readyz
+ * answers 503 so a load balancer stops sending work), stops taking new work,
+ * lets work in flight finish for at most shutdown.drain-timeout, then closes
+ * everything and returns 0. A second signal during the drain exits at once.
+ */
+#include <ev.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/db.h"
+#include "core/err.h"
+#include "core/http.h"
+#include "core/httpd.h"
+#include "core/kv.h"
+#include "core/log.h"
+#include "server/server.h"
+
+enum dep_state { DEP_DOWN = 0, DEP_UP = 1, DEP_UNCONFIGURED = 2 };
+
+struct server {
+    const struct server_config *conf; /* borrowed, immutable */
+    struct ev_loop *loop;             /* main loop */
+    ev_signal sigterm;
+    ev_signal sigint;
+    ev_timer drain_timer;   /* bounds the drain */
+    ev_timer ari_probe;     /* periodic GET /ari/asterisk/info */
+    struct db_pool *db;     /* main loop's PostgreSQL pool */
+    struct kv_conn *kv;     /* main loop's Redis connection */
+    struct http_client *ari_http; /* ARI REST client transport */
+    uint64_t ari_probe_req; /* in-flight probe handle, 0 when none */
+    char *ari_info_url;     /* {ari.url}/ari/asterisk/info */
+    struct httpd *httpd;    /* HTTP/WebSocket thread */
+    int64_t started_us;
+    /* Published by the main loop, read by the httpd thread (relaxed: each
+     * is an independent status flag, nothing else is synchronised by it). */
+    _Atomic int pg_state;
+    _Atomic int redis_state;
+    _Atomic int ari_state;
+    _Atomic int draining;
+    int signals; /* main loop only */
+};
+
+static const char *dep_name(int s)
+{
+    switch (s) {
+    case DEP_UP:
+        return "up";
+    case DEP_UNCONFIGURED:
+        return "not_configured";
+    default:
+        return "down";
+    }
+}
+
+/* ---------------------------------------------------------------- health */
+
+static int healthz(struct httpd_req *req, void *arg)
+{
+    struct server *s = arg;
+    json_t *body = json_pack("{s:s, s:s, s:s, s:I}", "status", "ok", "node", s->conf->node_id,
+                             "version", DIALER_VERSION, "uptime_s",
+                             (json_int_t)((clock_mono_us() - s->started_us) / CLOCK_US_PER_SEC));
+    return httpd_respond_json(req, HTTPD_STATUS_OK, body);
+}
+
+static int readyz(struct httpd_req *req, void *arg)
+{
+    struct server *s = arg;
+    int pg = atomic_load_explicit(&s->pg_state, memory_order_relaxed);
+    int redis = atomic_load_explicit(&s->redis_state, memory_order_relaxed);
+    int ari = atomic_load_explicit(&s->ari_state, memory_order_relaxed);
+    int draining = atomic_load_explicit(&s->draining, memory_order_relaxed);
+    int ready = pg == DEP_UP && redis == DEP_UP && ari != DEP_DOWN && !draining;
+    json_t *body = json_pack("{s:s, s:s, s:{s:{s:s}, s:{s:s}, s:{s:s, s:s}}}", "status",
+                             draining ? "draining" : (ready ? "ready" : "not_ready"), "node",
+                             s->conf->node_id, "checks", "postgresql", "status", dep_name(pg),
+                             "redis", "status", dep_name(redis), "ari", "status", dep_name(ari),
+                             "url", s->conf->ari_url);
+    return httpd_respond_json(req, ready ? HTTPD_STATUS_OK : HTTPD_STATUS_UNAVAILABLE, body);
+}
+
+/* ------------------------------------------------------ dependency state */
+
+static void db_state(int up, void *arg)
+{
+    struct server *s = arg;
+    atomic_store_explicit(&s->pg_state, up ? DEP_UP : DEP_DOWN, memory_order_relaxed);
+}
+
+static void kv_state(bool up, void *arg)
+{
+    struct server *s = arg;
+    atomic_store_explicit(&s->redis_state, up ? DEP_UP : DEP_DOWN, memory_order_relaxed);
+}
+
+/* ARI reachability until the ARI client module owns its connections: a
+ * periodic authenticated GET of /ari/asterisk/info. */
+static void ari_probe_done(int status, const struct http_response *resp, void *arg)
+{
+    struct server *s = arg;
+    int up = status == 0 && resp != NULL && resp->status == 200;
+    int was = atomic_exchange_explicit(&s->ari_state, up ? DEP_UP : DEP_DOWN,
+                                       memory_order_relaxed);
+    s->ari_probe_req = 0;
+    if (was != (up ? DEP_UP : DEP_DOWN)) {
+        if (up) {
+            LOG_NOTICE(SERVER, "event=ari_up url=%s", s->conf->ari_url);
+        } else {
+            LOG_WARN(SERVER, "event=ari_down url=%s status=%d http_status=%ld err=\"%s\"",
+                     s->conf->ari_url, status, resp != NULL ? (long)resp->status : 0L,
+                     err_str(status));
+        }
+    }
+}
+
+static void ari_probe_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct server *s = (struct server *)((char *)w - offsetof(struct server, ari_probe));
+    struct http_request r = { 0 };
+    (void)loop;
+    (void)revents;
+    if (s->ari_probe_req != 0) {
+        return; /* the previous probe is still running */
+    }
+    r.method = "GET";
+    r.url = s->ari_info_url;
+    r.username = s->conf->ari_user;
+    r.password = s->conf->ari_password;
+    r.connect_timeout_ms = 2000;
+    r.timeout_ms = 4000;
+    r.max_response_bytes = 1 << 20;
+    if (http_request_send(s->ari_http, &r, ari_probe_done, s, &s->ari_probe_req) != 0) {
+        atomic_store_explicit(&s->ari_state, DEP_DOWN, memory_order_relaxed);
+        s->ari_probe_req = 0;
+    }
+}
+
+/* -------------------------------------------------------------- shutdown */
+
+static void finish(struct server *s)
+{
+    ev_timer_stop(s->loop, &s->drain_timer);
+    ev_timer_stop(s->loop, &s->ari_probe);
+    ev_signal_stop(s->loop, &s->sigterm);
+    ev_signal_stop(s->loop, &s->sigint);
+    ev_break(s->loop, EVBREAK_ALL);
+}
+
+static void drain_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct server *s = (struct server *)((char *)w - offsetof(struct server, drain_timer));
+    (void)loop;
+    (void)revents;
+    LOG_WARN(SERVER, "event=drain_timeout");
+    finish(s);
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct server *s = w->data;
+    (void)loop;
+    (void)revents;
+    s->signals++;
+    if (s->signals > 1) {
+        LOG_WARN(SERVER, "event=shutdown_forced signal=%d", w->signum);
+        finish(s);
+        return;
+    }
+    LOG_NOTICE(SERVER, "event=shutdown_start signal=%d drain_ms=%lld", w->signum,
+               (long long)s->conf->shutdown_drain_ms);
+    atomic_store_explicit(&s->draining, 1, memory_order_relaxed);
+    ev_timer_stop(s->loop, &s->ari_probe);
+    /* Nothing on the main loop holds calls yet; when the dialer lands it
+     * stops originating here and finish() runs once its calls have ended. */
+    finish(s);
+}
+
+/* -------------------------------------------------------------- start-up */
+
+static int start_deps(struct server *s)
+{
+    const struct server_config *c = s->conf;
+    struct db_opts dbo = {
+        .name = "main",
+        .backoff_min_ms = c->db_reconnect_min_ms,
+        .backoff_max_ms = c->db_reconnect_max_ms,
+        .connect_timeout_ms = 10000,
+        .query_timeout_ms = c->db_query_timeout_ms,
+        .state_cb = db_state,
+        .state_arg = s,
+    };
+    struct kv_options kvo = {
+        .host = c->redis_host,
+        .port = (int)c->redis_port,
+        .unix_path = c->redis_socket[0] != '\0' ? c->redis_socket : NULL,
+        .password = c->redis_password[0] != '\0' ? c->redis_password : NULL,
+        .name = "main",
+        .state_cb = kv_state,
+        .state_arg = s,
+    };
+    int rc;
+
+    rc = db_pool_create(s->loop, c->db_conninfo, (int)c->db_pool_size, &dbo, &s->db);
+    if (rc != 0) {
+        LOG_ERR(SERVER, "event=db_init_failed err=\"%s\"", err_str(rc));
+        return rc;
+    }
+    rc = kv_conn_create(s->loop, &kvo, &s->kv);
+    if (rc != 0) {
+        LOG_ERR(SERVER, "event=kv_init_failed err=\"%s\"", err_str(rc));
+        return rc;
+    }
+    rc = http_client_create(s->loop, NULL, &s->ari_http);
+    if (rc != 0) {
+        LOG_ERR(SERVER, "event=http_init_failed err=\"%s\"", err_str(rc));
+        return rc;
+    }
+    size_t base = strlen(c->ari_url);
+    while (base > 0 && c->ari_url[base - 1] == '/') {
+        base--;
+    }
+    size_t n = base + sizeof("/ari/asterisk/info");
+    s->ari_info_url = malloc(n);
+    if (s->ari_info_url == NULL) {
+        return ERR_NOMEM;
+    }
+    snprintf(s->ari_info_url, n, "%.*s/ari/asterisk/info", (int)base, c->ari_url);
+    ev_timer_init(&s->ari_probe, ari_probe_cb, 0.0, 5.0);
+    ev_timer_start(s->loop, &s->ari_probe);
+    return 0;
+}
+
+static int start_httpd(struct server *s)
+{
+    const struct server_config *c = s->conf;
+    const struct httpd_route routes[] = {
+        { .methods = HTTPD_GET, .pattern = "/healthz", .handler = healthz, .arg = s },
+        { .methods = HTTPD_GET, .pattern = "/readyz", .handler = readyz, .arg = s },
+    };
+    struct httpd_config hc = {
+        .name = "httpd",
+        .bind_addr = c->http_bind,
+        .port = c->http_port,
+        .max_header_bytes = c->http_max_header,
+        .max_body_bytes = c->http_max_body,
+        .static_dir = c->http_static_dir[0] != '\0' ? c->http_static_dir : NULL,
+        .tls_cert_file = c->http_tls_cert[0] != '\0' ? c->http_tls_cert : NULL,
+        .tls_key_file = c->http_tls_key[0] != '\0' ? c->http_tls_key : NULL,
+        .shutdown_grace_ms = c->shutdown_drain_ms,
+    };
+    int rc;
+
+    s->httpd = httpd_create(&hc, routes, sizeof(routes) / sizeof(routes[0]));
+    if (s->httpd == NULL) {
+        LOG_ERR(SERVER, "event=httpd_init_failed");
+        return ERR_INVAL;
+    }
+    rc = httpd_start(s->httpd);
+    if (rc != 0) {
+        LOG_ERR(SERVER, "event=httpd_start_failed bind=%s port=%lld err=\"%s\"", c->http_bind,
+                (long long)c->http_port, err_str(rc));
+        return rc;
+    }
+    LOG_NOTICE(SERVER, "event=listening bind=%s port=%d", c->http_bind, httpd_port(s->httpd));
+    return 0;
+}
+
+static void stop_all(struct server *s)
+{
+    if (s->httpd != NULL) {
+        httpd_stop(s->httpd);
+        s->httpd = NULL;
+    }
+    if (s->ari_probe_req != 0) {
+        http_request_cancel(s->ari_http, s->ari_probe_req);
+        s->ari_probe_req = 0;
+    }
+    http_client_destroy(s->ari_http);
+    s->ari_http = NULL;
+    kv_conn_destroy(s->kv);
+    s->kv = NULL;
+    db_pool_destroy(s->db);
+    s->db = NULL;
+    free(s->ari_info_url);
+    s->ari_info_url = NULL;
+}
+
+int server_run(const struct server_config *conf)
+{
+    struct server s;
+    int rc;
+
+    memset(&s, 0, sizeof(s));
+    s.conf = conf;
+    s.started_us = clock_mono_us();
+    s.loop = ev_default_loop(EVFLAG_AUTO);
+    if (s.loop == NULL) {
+        LOG_ERR(SERVER, "event=loop_init_failed");
+        return 1;
+    }
+    /* Peers closing sockets must not kill the process. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    ev_signal_init(&s.sigterm, signal_cb, SIGTERM);
+    s.sigterm.data = &s;
+    ev_signal_start(s.loop, &s.sigterm);
+    ev_signal_init(&s.sigint, signal_cb, SIGINT);
+    s.sigint.data = &s;
+    ev_signal_start(s.loop, &s.sigint);
+    ev_timer_init(&s.drain_timer, drain_timeout_cb, (double)conf->shutdown_drain_ms / 1000.0, 0.);
+
+    LOG_NOTICE(SERVER, "event=starting node=%s version=%s", conf->node_id, DIALER_VERSION);
+    rc = start_deps(&s);
+    if (rc == 0) {
+        rc = start_httpd(&s);
+    }
+    if (rc == 0) {
+        ev_run(s.loop, 0);
+    }
+    stop_all(&s);
+    ev_loop_destroy(s.loop);
+    LOG_NOTICE(SERVER, "event=stopped status=%d", rc == 0 ? 0 : 1);
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# dialerd end to end: configuration errors, migrate (twice), /healthz and
+# /readyz against the private PostgreSQL and Redis (and ari-sim when built),
+# readiness following Redis going down and coming back, and a clean exit 0
+# on SIGTERM. Run by tests/support/run-all.sh with the services' env loaded.
+set -uo pipefail
+B=${DIALER_BUILD:?}
+DIALERD=$B/dialerd
+fails=0
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; }
+trap cleanup EXIT
+
+check() {
+  local what=$1
+  shift
+  if "$@"; then echo "ok - $what"; else echo "FAIL - $what"; fails=$((fails + 1)); fi
+}
+
+free_port() {
+  local p
+  for _ in $(seq 1 100); do
+    p=$((30000 + RANDOM % 20000))
+    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
+  done
+}
+
+# Configuration errors are reported with the key, exit status 2.
+out=$(DIALERD_HTTP_PROT=1 "$DIALERD" --version 2>&1 >/dev/null; DIALERD_HTTP_PROT=1 "$DIALERD" migrate-status 2>&1)
+check "unknown environment variable is refused by name" grep -q 'DIALERD_HTTP_PROT' <<<"$out"
+DIALERD_HTTP_PORT=99999 "$DIALERD" migrate-status >/dev/null 2>&1
+check "out-of-range port exits 2" test $? -eq 2
+check "--help-config lists options with env names" bash -c "'$DIALERD' --help-config | grep -q DIALERD_DB_POOL_SIZE"
+check "--help-config hides secrets" bash -c "! DIALERD_ARI_PASSWORD=s3cret-value '$DIALERD' --help-config | grep -q s3cret-value"
+
+# A database of its own for this test.
+DB=test_dialerd_$$
+"$DIALER_PG_BIN/psql" -h "$DIALER_PG_SOCKDIR" -p "$DIALER_PG_PORT" -U dialer -d postgres -qc "CREATE DATABASE $DB" >/dev/null
+export DIALERD_DB_CONNINFO="host=$DIALER_PG_SOCKDIR port=$DIALER_PG_PORT user=dialer dbname=$DB"
+export DIALERD_REDIS_HOST=127.0.0.1 DIALERD_REDIS_PORT=$DIALER_REDIS_PORT
+export DIALERD_HTTP_STATIC_DIR=""
+
+check "migrate applies the schema" "$DIALERD" migrate
+check "migrate again is a no-op" "$DIALERD" migrate
+tables=$("$DIALER_PG_BIN/psql" -h "$DIALER_PG_SOCKDIR" -p "$DIALER_PG_PORT" -U dialer -d "$DB" -Atc \
+  "SELECT count(*) FROM information_schema.tables WHERE table_name IN ('tenants','campaigns','contacts','call_attempts','ivr_flow_revisions')")
+check "schema has the core tables" test "$tables" = 5
+
+# ari-sim, when this build has it.
+ARI_PORT=$(free_port)
+if [ -x "$B/ari-sim" ]; then
+  "$B/ari-sim" --port "$ARI_PORT" --user dialer --password pw >"$DIALER_RUN_DIR/ari-sim-dialerd.log" 2>&1 &
+  pids+=($!)
+fi
+export DIALERD_ARI_URL="http://127.0.0.1:$ARI_PORT" DIALERD_ARI_USER=dialer DIALERD_ARI_PASSWORD=pw
+
+PORT=$(free_port)
+export DIALERD_HTTP_PORT=$PORT
+"$DIALERD" >"$DIALER_RUN_DIR/dialerd-test.log" 2>&1 &
+DPID=$!
+pids+=($DPID)
+up=0
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && { up=1; break; }
+  sleep 0.1
+done
+check "healthz answers" test $up = 1
+check "healthz is JSON with status ok" bash -c "curl -fsS http://127.0.0.1:$PORT/healthz | grep -q '\"status\": *\"ok\"'"
+
+wait_ready() { # wait_ready <expected http code> <seconds>
+  local code i=0
+  while [ $i -lt $(($2 * 10)) ]; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/readyz")
+    [ "$code" = "$1" ] && return 0
+    sleep 0.1; i=$((i + 1))
+  done
+  curl -s "http://127.0.0.1:$PORT/readyz"; echo
+  return 1
+}
+if [ -x "$B/ari-sim" ]; then
+  check "readyz is 200 with PostgreSQL, Redis and ARI up" wait_ready 200 10
+else
+  check "readyz is 503 while ARI is unreachable" wait_ready 503 10
+fi
+body=$(curl -s "http://127.0.0.1:$PORT/readyz")
+check "readyz reports postgresql up" grep -q '"postgresql": *{ *"status": *"up"' <<<"$body"
+check "readyz reports redis up" grep -q '"redis": *{ *"status": *"up"' <<<"$body"
+
+bash "$DIALER_ROOT/tests/support/services.sh" stop-redis
+check "readyz turns 503 when Redis stops" wait_ready 503 10
+check "readyz names redis as down" bash -c "curl -s http://127.0.0.1:$PORT/readyz | grep -q '\"redis\": *{ *\"status\": *\"down\"'"
+bash "$DIALER_ROOT/tests/support/services.sh" start-redis
+if [ -x "$B/ari-sim" ]; then
+  check "readyz recovers after Redis is back" wait_ready 200 15
+fi
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/api/v1/nope")
+check "unknown route is 404" test "$code" = 404
+
+kill -TERM $DPID
+rc=0
+for _ in $(seq 1 100); do kill -0 $DPID 2>/dev/null || break; sleep 0.1; done
+wait $DPID; rc=$?
+check "SIGTERM exits 0" test $rc = 0
+check "shutdown is logged" grep -q 'event=shutdown_start' "$DIALER_RUN_DIR/dialerd-test.log"
+
+"$DIALER_PG_BIN/psql" -h "$DIALER_PG_SOCKDIR" -p "$DIALER_PG_PORT" -U dialer -d postgres -qc "DROP DATABASE $DB" >/dev/null 2>&1
+echo "$fails failed"
+[ $fails -eq 0 ]
