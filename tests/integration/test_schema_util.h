@@ -39,6 +39,7 @@ static inline PGconn *tdb_connect(const char *conninfo)
         fprintf(stderr, "connect %s: %s\n", conninfo, PQerrorMessage(c));
         fail();
     }
+    PQclear(PQexec(c, "SET client_min_messages = warning"));
     return c;
 }
 
@@ -46,7 +47,6 @@ static inline PGconn *tdb_connect(const char *conninfo)
 static inline void tdb_admin(const char *sql)
 {
     PGconn *c = tdb_connect(testenv_pg_conninfo());
-    PQclear(PQexec(c, "SET client_min_messages = warning"));
     PGresult *r = PQexec(c, sql);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         fprintf(stderr, "%s: %s\n", sql, PQresultErrorMessage(r));
