@@ -325,7 +325,7 @@ struct leaser {
     pthread_barrier_t *start;
     const char *conninfo;
     long long tenant, list;
-    char node[16];
+    char node[24];
     long long *ids; /* leased contact ids */
     int n;
     int batches;
