@@ -531,6 +531,7 @@ int server_migrate(const char *conninfo, const struct server_migrate_opts *opts,
     static const struct server_migrate_opts defaults;
     struct run r;
     bool locked = false;
+    int todo = 0;
     int rc;
 
     if (opts == NULL) {
@@ -562,7 +563,6 @@ int server_migrate(const char *conninfo, const struct server_migrate_opts *opts,
         goto out;
     }
 
-    int todo = 0;
     for (size_t i = 0; i < r.n_set; i++) {
         if (find_applied(&r, r.set[i].version) == NULL &&
             in_target(&r.set[i], opts->target_version)) {
@@ -616,18 +616,16 @@ int server_migrate_status(const char *conninfo, const struct server_migrate_opts
     if (opts == NULL) {
         opts = &defaults;
     }
-    /* Mismatches are printed in the table below, not as messages. */
-    rc = run_init(&r, conninfo, opts, NULL);
+    rc = run_init(&r, conninfo, opts, out);
     if (rc == 0) {
         rc = load_applied(&r);
     }
     if (rc != 0) {
-        if (out != NULL) {
-            fprintf(out, "migrate-status: cannot read the migration state (%s)\n", err_str(rc));
-        }
         run_fini(&r, res);
         return rc;
     }
+    /* Mismatches are flagged in the table below rather than as messages. */
+    r.report = NULL;
     vrc = verify_history(&r);
 
     if (out != NULL) {
