@@ -97,6 +97,10 @@ CREATE FUNCTION app_actor() RETURNS text
 COMMENT ON FUNCTION app_actor() IS
     'Who acts in the current transaction (setting app.actor), else db:<session user>.';
 
+-- The policies call these as the acting role; do not rely on PUBLIC's default.
+GRANT EXECUTE ON FUNCTION app_tenant_id(), app_is_platform(), app_actor()
+    TO dialer_app, dialer_platform;
+
 -- Applies the standard tenant model to a table with a tenant_id column:
 -- RLS enabled and forced (the owner is subject to it too), a tenant policy
 -- for dialer_app, a platform policy for dialer_platform, and the grants.
