@@ -1,0 +1,44 @@
+# sql/module.mk: embeds the migrations (sql/NNNN_name.sql) into the server
+# library as server_migrations[] (server/migrate.h), so an installed dialerd
+# needs no sql/ directory. See docs/schema.md.
+#
+# The generated C file depends on every migration, on the generator, and on
+# a list of the migration file names that is rewritten only when it changes
+# (the trick git uses for GIT-CFLAGS), so editing, adding, removing or
+# renaming a migration all regenerate it.
+
+SQL_MIGRATIONS := $(sort $(wildcard sql/[0-9][0-9][0-9][0-9]_*.sql))
+SQL_GEN_C      := $(B)/gen/sql_migrations.c
+SQL_GEN_O      := $(B)/gen/sql_migrations.o
+SQL_GEN_LIST   := $(B)/gen/sql_migrations.list
+
+.PHONY: sql-migrations-list-check
+$(SQL_GEN_LIST): sql-migrations-list-check
+	@mkdir -p $(@D)
+	@echo '$(SQL_MIGRATIONS)' | cmp -s - $@ || echo '$(SQL_MIGRATIONS)' >$@
+
+$(SQL_GEN_C): $(SQL_MIGRATIONS) $(SQL_GEN_LIST) scripts/embed-sql.sh
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  GEN     $@")
+	$(Q)scripts/embed-sql.sh $(SQL_MIGRATIONS) >$@.tmp && mv $@.tmp $@
+
+$(SQL_GEN_O): $(SQL_GEN_C)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# The server library carries the migrations (server/migrate.c references them).
+$(B)/libserver.a: $(SQL_GEN_O)
+
+# Until server/main.c exists the main Makefile builds no libserver.a; build it
+# here so that the migration tests link against the runner all the same.
+ifeq ($(wildcard server/main.c),)
+SQL_SERVER_OBJS := $(patsubst %.c,$(B)/%.o,$(wildcard server/*.c))
+$(B)/libserver.a: $(SQL_SERVER_OBJS)
+	@mkdir -p $(@D)
+	$(Q)rm -f $@ && ar rcs $@ $^
+TEST_LINK := $(SUPPORT_LIB) $(B)/libserver.a $(PROG_LIBS) $(LIB)
+$(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS): $(B)/libserver.a
+-include $(SQL_SERVER_OBJS:.o=.d)
+endif
+
+-include $(SQL_GEN_O:.o=.d)
