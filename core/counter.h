@@ -26,9 +26,9 @@ struct counter {
 };
 
 /* Initialises a static or embedded counter; does not register it. */
-#define COUNTER_INIT(kind_, name_, help_)                                                          \
-    {                                                                                              \
-        .value = 0, .kind = (kind_), .name = (name_), .help = (help_), ._next = NULL               \
+#define COUNTER_INIT(kind_, name_, help_)                                            \
+    {                                                                                \
+        .value = 0, .kind = (kind_), .name = (name_), .help = (help_), ._next = NULL \
     }
 
 /* Adds c to the registry (once; idempotent). Thread-safe. c must outlive the process. */

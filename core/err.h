@@ -39,9 +39,11 @@
     X(FORBIDDEN,    -1023, "not allowed")                                          \
     X(SHUTDOWN,     -1024, "shutting down")                                        \
     X(INTERNAL,     -1025, "internal error")
+
 /* clang-format on */
 
 enum err_code {
+
 #define ERR_ENUM_(name, val, str) ERR_##name = (val),
     ERR_MAP(ERR_ENUM_)
 #undef ERR_ENUM_

@@ -51,9 +51,11 @@ enum log_level {
     X(SERVER, "server")         \
     X(SIM, "sim")               \
     X(TEST, "test")
+
 /* clang-format on */
 
 enum log_cat {
+
 #define LOG_CAT_ENUM_(id, name) LOG_CAT_##id,
     LOG_CAT_MAP(LOG_CAT_ENUM_)
 #undef LOG_CAT_ENUM_
@@ -63,14 +65,14 @@ enum log_cat {
 /* Per-category threshold; private to the macros below. */
 extern _Atomic int log_levels_[LOG_CAT_COUNT_];
 
-#define LOG_ENABLED(cat, lvl)                                                                      \
+#define LOG_ENABLED(cat, lvl) \
     ((lvl) <= atomic_load_explicit(&log_levels_[LOG_CAT_##cat], memory_order_relaxed))
 
-#define LOG_AT_(lvl, cat, ...)                                                                     \
-    do {                                                                                           \
-        if (LOG_ENABLED(cat, lvl)) {                                                               \
-            log_write((lvl), LOG_CAT_##cat, 0, __VA_ARGS__);                                       \
-        }                                                                                          \
+#define LOG_AT_(lvl, cat, ...)                               \
+    do {                                                     \
+        if (LOG_ENABLED(cat, lvl)) {                         \
+            log_write((lvl), LOG_CAT_##cat, 0, __VA_ARGS__); \
+        }                                                    \
     } while (0)
 
 #define LOG_ERR(cat, ...)    LOG_AT_(LOG_LEVEL_ERR, cat, __VA_ARGS__)
@@ -84,11 +86,11 @@ extern _Atomic int log_levels_[LOG_CAT_COUNT_];
  * for errnum (a positive errno or one of our negative codes). Save errno
  * into a local right after the failing call and pass that local.
  */
-#define LOG_ERRNO(LVL, cat, errnum, ...)                                                           \
-    do {                                                                                           \
-        if (LOG_ENABLED(cat, LOG_LEVEL_##LVL)) {                                                   \
-            log_write(LOG_LEVEL_##LVL, LOG_CAT_##cat, (errnum), __VA_ARGS__);                      \
-        }                                                                                          \
+#define LOG_ERRNO(LVL, cat, errnum, ...)                                      \
+    do {                                                                      \
+        if (LOG_ENABLED(cat, LOG_LEVEL_##LVL)) {                              \
+            log_write(LOG_LEVEL_##LVL, LOG_CAT_##cat, (errnum), __VA_ARGS__); \
+        }                                                                     \
     } while (0)
 
 enum { LOG_PHONE_BUFSZ = 40 };
@@ -99,7 +101,7 @@ enum { LOG_PHONE_BUFSZ = 40 };
  * LOG_PHONE_BUFSZ bytes; the result points into it (or at a constant).
  */
 const char *log_phone(int lvl, const char *num, char *buf);
-#define LOG_NUM(lvl, num) log_phone((lvl), (num), (char[LOG_PHONE_BUFSZ]) { 0 })
+#define LOG_NUM(lvl, num) log_phone((lvl), (num), (char[LOG_PHONE_BUFSZ]){ 0 })
 
 /* Writes one line. errnum 0 means none. Use the macros, not this. */
 void log_write(int lvl, enum log_cat cat, int errnum, const char *fmt, ...)

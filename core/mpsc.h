@@ -32,7 +32,7 @@ struct mpsc_queue {
 };
 
 /* Recovers the struct that embeds member from a pointer to it. */
-#define CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 void mpsc_init(struct mpsc_queue *q);
 

@@ -10,9 +10,9 @@
 
 #include <string.h>
 
-#define OPT(name, type, field, def, min, max, flags, doc)                                          \
-    {                                                                                              \
-        name, type, offsetof(struct server_config, field), def, min, max, flags, doc               \
+#define OPT(name, type, field, def, min, max, flags, doc)                            \
+    {                                                                                \
+        name, type, offsetof(struct server_config, field), def, min, max, flags, doc \
     }
 
 /* clang-format off */

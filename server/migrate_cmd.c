@@ -13,10 +13,9 @@
 
 int server_migrate_cmd(const struct server_config *conf, bool status_only)
 {
-    const char *conninfo =
-        (conf->db_admin_conninfo != NULL && conf->db_admin_conninfo[0] != '\0')
-            ? conf->db_admin_conninfo
-            : conf->db_conninfo;
+    const char *conninfo = (conf->db_admin_conninfo != NULL && conf->db_admin_conninfo[0] != '\0')
+                               ? conf->db_admin_conninfo
+                               : conf->db_conninfo;
     struct server_migrate_opts opts = { .lock_wait_ms = 60000 };
     struct server_migrate_result res = { 0 };
     int rc;

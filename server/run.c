@@ -37,14 +37,14 @@ struct server {
     struct ev_loop *loop;             /* main loop */
     ev_signal sigterm;
     ev_signal sigint;
-    ev_timer drain_timer;   /* bounds the drain */
-    ev_timer ari_probe;     /* periodic GET /ari/asterisk/info */
-    struct db_pool *db;     /* main loop's PostgreSQL pool */
-    struct kv_conn *kv;     /* main loop's Redis connection */
+    ev_timer drain_timer;         /* bounds the drain */
+    ev_timer ari_probe;           /* periodic GET /ari/asterisk/info */
+    struct db_pool *db;           /* main loop's PostgreSQL pool */
+    struct kv_conn *kv;           /* main loop's Redis connection */
     struct http_client *ari_http; /* ARI REST client transport */
-    uint64_t ari_probe_req; /* in-flight probe handle, 0 when none */
-    char *ari_info_url;     /* {ari.url}/ari/asterisk/info */
-    struct httpd *httpd;    /* HTTP/WebSocket thread */
+    uint64_t ari_probe_req;       /* in-flight probe handle, 0 when none */
+    char *ari_info_url;           /* {ari.url}/ari/asterisk/info */
+    struct httpd *httpd;          /* HTTP/WebSocket thread */
     int64_t started_us;
     /* Published by the main loop, read by the httpd thread (relaxed: each
      * is an independent status flag, nothing else is synchronised by it). */
@@ -86,11 +86,11 @@ static int readyz(struct httpd_req *req, void *arg)
     int ari = atomic_load_explicit(&s->ari_state, memory_order_relaxed);
     int draining = atomic_load_explicit(&s->draining, memory_order_relaxed);
     int ready = pg == DEP_UP && redis == DEP_UP && ari != DEP_DOWN && !draining;
-    json_t *body = json_pack("{s:s, s:s, s:{s:{s:s}, s:{s:s}, s:{s:s, s:s}}}", "status",
-                             draining ? "draining" : (ready ? "ready" : "not_ready"), "node",
-                             s->conf->node_id, "checks", "postgresql", "status", dep_name(pg),
-                             "redis", "status", dep_name(redis), "ari", "status", dep_name(ari),
-                             "url", s->conf->ari_url);
+    json_t *body =
+        json_pack("{s:s, s:s, s:{s:{s:s}, s:{s:s}, s:{s:s, s:s}}}", "status",
+                  draining ? "draining" : (ready ? "ready" : "not_ready"), "node", s->conf->node_id,
+                  "checks", "postgresql", "status", dep_name(pg), "redis", "status",
+                  dep_name(redis), "ari", "status", dep_name(ari), "url", s->conf->ari_url);
     return httpd_respond_json(req, ready ? HTTPD_STATUS_OK : HTTPD_STATUS_UNAVAILABLE, body);
 }
 
@@ -114,8 +114,7 @@ static void ari_probe_done(int status, const struct http_response *resp, void *a
 {
     struct server *s = arg;
     int up = status == 0 && resp != NULL && resp->status == 200;
-    int was = atomic_exchange_explicit(&s->ari_state, up ? DEP_UP : DEP_DOWN,
-                                       memory_order_relaxed);
+    int was = atomic_exchange_explicit(&s->ari_state, up ? DEP_UP : DEP_DOWN, memory_order_relaxed);
     s->ari_probe_req = 0;
     if (was != (up ? DEP_UP : DEP_DOWN)) {
         if (up) {

@@ -26,10 +26,10 @@ struct server_config {
     int64_t http_port;     /* API/WebSocket listen port */
     int64_t http_max_body; /* bytes; larger JSON bodies get 413 */
     int64_t http_max_header;
-    char *http_static_dir; /* web app build output served at / */
-    char *http_tls_cert;   /* PEM file; empty = plain HTTP */
-    char *http_tls_key;    /* PEM file */
-    char *db_conninfo;     /* libpq conninfo of the application role */
+    char *http_static_dir;   /* web app build output served at / */
+    char *http_tls_cert;     /* PEM file; empty = plain HTTP */
+    char *http_tls_key;      /* PEM file */
+    char *db_conninfo;       /* libpq conninfo of the application role */
     char *db_admin_conninfo; /* libpq conninfo for migrations (owner role) */
     int64_t db_pool_size;
     int64_t db_query_timeout_ms;
@@ -39,7 +39,7 @@ struct server_config {
     int64_t redis_port;
     char *redis_socket; /* unix socket path; wins over host/port when set */
     char *redis_password;
-    char *ari_url;      /* base URL of Asterisk's HTTP server, e.g. http://127.0.0.1:8088 */
+    char *ari_url; /* base URL of Asterisk's HTTP server, e.g. http://127.0.0.1:8088 */
     char *ari_user;
     char *ari_password;
     char *ari_app; /* Stasis application name */

@@ -29,16 +29,5 @@ $(SQL_GEN_O): $(SQL_GEN_C)
 # The server library carries the migrations (server/migrate.c references them).
 $(B)/libserver.a: $(SQL_GEN_O)
 
-# Until server/main.c exists the main Makefile builds no libserver.a; build it
-# here so that the migration tests link against the runner all the same.
-ifeq ($(wildcard server/main.c),)
-SQL_SERVER_OBJS := $(patsubst %.c,$(B)/%.o,$(wildcard server/*.c))
-$(B)/libserver.a: $(SQL_SERVER_OBJS)
-	@mkdir -p $(@D)
-	$(Q)rm -f $@ && ar rcs $@ $^
-TEST_LINK := $(SUPPORT_LIB) $(B)/libserver.a $(PROG_LIBS) $(LIB)
-$(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS): $(B)/libserver.a
--include $(SQL_SERVER_OBJS:.o=.d)
-endif
 
 -include $(SQL_GEN_O:.o=.d)
