@@ -3,8 +3,8 @@
 #include "core/cfg.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +14,8 @@
 
 extern char **environ;
 
-static void set_err(struct cfg_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_err(struct cfg_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void set_err(struct cfg_error *err, const char *fmt, ...)
 {
@@ -101,8 +102,9 @@ int cfg_parse_duration_ms(const char *s, int64_t *out)
     static const struct {
         const char *u;
         int64_t ms;
-    } units[] = { { "", 1 },      { "ms", 1 },      { "s", 1000 },      { "sec", 1000 },
-                  { "m", 60000 }, { "min", 60000 }, { "h", 3600000 },   { "d", 86400000 } };
+    } units[] = { { "", 1 },      { "ms", 1 },      { "s", 1000 },    { "sec", 1000 },
+                  { "m", 60000 }, { "min", 60000 }, { "h", 3600000 }, { "d", 86400000 } };
+
     const char *unit;
     int64_t v;
     int rc = parse_num_unit(s, &v, &unit);
@@ -133,6 +135,7 @@ int cfg_parse_size(const char *s, int64_t *out)
                   { "g", INT64_C(1024) * 1024 * 1024 },
                   { "gb", INT64_C(1024) * 1024 * 1024 },
                   { "gib", INT64_C(1024) * 1024 * 1024 } };
+
     const char *unit;
     int64_t v;
     int rc = parse_num_unit(s, &v, &unit);
@@ -195,8 +198,7 @@ static int apply(const struct cfg_option *o, void *conf, const char *value, cons
     case CFG_STR: {
         size_t len = strlen(value);
         if (o->max > 0 && (int64_t)len > o->max) {
-            set_err(err, "%s: %s: longer than %lld characters", origin, o->name,
-                    (long long)o->max);
+            set_err(err, "%s: %s: longer than %lld characters", origin, o->name, (long long)o->max);
             return ERR_RANGE;
         }
         if (o->min > 0 && (int64_t)len < o->min) {
@@ -418,8 +420,9 @@ void cfg_print_help(const struct cfg_option *tab, size_t n, const char *prefix, 
                      o->type == CFG_DURATION ? " ms" : (o->type == CFG_SIZE ? " bytes" : ""));
         }
         fprintf(out, "%-28s %-9s %-22s %s%s%s\n", o->name, type_name(o->type),
-                (o->flags & CFG_SECRET) != 0 ? "(secret)"
-                                             : (o->def != NULL && *o->def != '\0' ? o->def : "\"\""),
+                (o->flags & CFG_SECRET) != 0
+                    ? "(secret)"
+                    : (o->def != NULL && *o->def != '\0' ? o->def : "\"\""),
                 o->doc, bounds, (o->flags & CFG_RELOADABLE) != 0 ? " (reloadable)" : "");
         fprintf(out, "%-28s %-9s %-22s env %s\n", "", "", "", env);
     }

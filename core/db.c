@@ -285,7 +285,7 @@ void db__defer_loss(struct db_conn *c)
     db__defer_arm(c);
 }
 
-static void deadline_arm(struct db_conn *c, ev_tstamp at)
+void db__deadline_arm(struct db_conn *c, ev_tstamp at)
 {
     ev_tstamp delay;
 
@@ -683,6 +683,32 @@ void db__session_lost(struct db_conn *c, const char *reason)
 /* Reading results                                                           */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * The session is gone (CONNECTION_BAD): parse what libpq still buffers, so
+ * the query that was running gets the server's parting error (57P01 for an
+ * administrator shutdown) instead of no result. Only once libpq has closed
+ * the socket, since PQgetResult then fails fast instead of waiting.
+ */
+static void salvage_parting_error(struct db_conn *c)
+{
+    struct db_entry *e = c->inflight.head;
+
+    if (e == NULL || PQsocket(c->pg) >= 0) {
+        return;
+    }
+    for (int i = 0; i < 4; i++) {
+        PGresult *r = PQgetResult(c->pg);
+        if (r == NULL) {
+            break;
+        }
+        if (e->res == NULL && db_result_sqlstate(r)[0] != '\0') {
+            e->res = r;
+        } else {
+            PQclear(r);
+        }
+    }
+}
+
 static void read_results(struct db_conn *c)
 {
     for (;;) {
@@ -692,7 +718,12 @@ static void read_results(struct db_conn *c)
         if (c->closing || c->state != DB_UP) {
             return;
         }
-        if (c->lost_pending || PQstatus(c->pg) == CONNECTION_BAD) {
+        if (c->lost_pending) {
+            db__session_lost(c, "send failed");
+            return;
+        }
+        if (PQstatus(c->pg) == CONNECTION_BAD) {
+            salvage_parting_error(c);
             db__session_lost(c, "connection lost");
             return;
         }
@@ -722,6 +753,9 @@ static void read_results(struct db_conn *c)
             if (!c->closing && c->inflight.head == NULL) {
                 ev_timer_stop(c->loop, &c->qtimer);
                 db__copy_maybe_begin(c);
+                if (c->copy.deadline > 0.) {
+                    db__deadline_arm(c, c->copy.deadline);
+                }
             }
             break;
         case PGRES_COPY_IN:
@@ -838,13 +872,21 @@ static void on_qtimer(struct ev_loop *loop, ev_timer *w, int revents)
             next = e->deadline;
         }
     }
+    if (c->copy.deadline > 0. && c->copy.phase >= DB_COPY_WAIT && c->copy.phase <= DB_COPY_ENDING) {
+        if (c->copy.deadline <= now) {
+            c->copy.fail_status = ERR_TIMEOUT;
+            expired++;
+        } else if (next == 0. || c->copy.deadline < next) {
+            next = c->copy.deadline;
+        }
+    }
     if (expired > 0 && c->state == DB_UP) {
         LOG_WARN(DB, "event=query_timeout name=%s expired=%d inflight=%lld action=reset", c->name,
                  expired, (long long)c->user_inflight);
         c->reset_now = true;
         db__session_lost(c, "query timeout");
     } else if (next > 0.) {
-        deadline_arm(c, next);
+        db__deadline_arm(c, next);
     }
     busy_leave(c);
 }
@@ -1118,7 +1160,7 @@ int db_query_send(struct db_conn *c, const struct db_query *q, uint64_t *id)
     }
     send_entry(c, e, q->sql, q->stmt, q->nparams, q->params, q->types);
     if (e->deadline > 0.) {
-        deadline_arm(c, e->deadline);
+        db__deadline_arm(c, e->deadline);
     }
     db__io_update(c);
     return 0;

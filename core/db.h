@@ -140,8 +140,12 @@ typedef void db_state_cb(int up, void *arg);
  * The end of a COPY: status 0 and the number of rows copied, or ERR_DB (res
  * holds the server's error: bad data, constraint, db_copy_end() with an
  * error message), ERR_INVAL (the statement was not a COPY FROM STDIN),
- * ERR_DISCONNECTED (connection down or lost; nothing was committed) or
- * ERR_CANCELED (connection destroyed). res is borrowed as for db_result_cb.
+ * ERR_TIMEOUT (past db_copy_opts.timeout_ms: the session was reset as for a
+ * query), ERR_DISCONNECTED (connection down or lost) or ERR_CANCELED
+ * (connection destroyed). After ERR_DB nothing was committed; after
+ * ERR_TIMEOUT or ERR_DISCONNECTED the outcome is unknown as for a query, but
+ * a COPY whose end had not yet been requested cannot have committed. res is
+ * borrowed as for db_result_cb.
  */
 typedef void db_copy_done_cb(int status, int64_t rows, PGresult *res, void *arg);
 
@@ -187,6 +191,7 @@ struct db_copy_opts {
     db_copy_drain_cb *drain; /* optional: back-pressure relief (see db_copy_put) */
     void *arg;               /* borrowed: passed to done and drain */
     size_t high_water;       /* buffered bytes that make db_copy_put say ERR_AGAIN [1 MiB] */
+    int64_t timeout_ms;      /* whole COPY, from db_copy_start; 0 or DB_TIMEOUT_NONE: none */
 };
 
 /* Per-connection statistics (the process-wide counters sum these). */

@@ -242,7 +242,8 @@ int db_copy_start(struct db_conn *c, const struct db_copy_opts *o)
 {
     char *sql;
 
-    if (c == NULL || o == NULL || o->sql == NULL || o->done == NULL) {
+    if (c == NULL || o == NULL || o->sql == NULL || o->done == NULL ||
+        o->timeout_ms < DB_TIMEOUT_NONE) {
         return ERR_INVAL;
     }
     if (c->closing) {
@@ -267,6 +268,10 @@ int db_copy_start(struct db_conn *c, const struct db_copy_opts *o)
         return 0;
     }
     c->copy.phase = DB_COPY_WAIT;
+    if (o->timeout_ms > 0) {
+        c->copy.deadline = ev_now(c->loop) + (ev_tstamp)o->timeout_ms / 1000.0;
+        db__deadline_arm(c, c->copy.deadline);
+    }
     LOG_DEBUG(DB, "event=copy_start name=%s inflight=%lld", c->name, (long long)c->inflight.n);
     db__copy_maybe_begin(c);
     db__io_update(c);

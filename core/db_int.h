@@ -82,12 +82,13 @@ struct db_copy {
     void *arg;
     char *buf; /* pending bytes are buf[off..len) */
     size_t off, len, cap;
-    size_t high;     /* high-water mark */
-    bool over;       /* a put said ERR_AGAIN: the drain callback is owed */
-    bool end_req;    /* db_copy_end called */
-    char *errmsg;    /* CopyFail message, or NULL */
-    PGresult *res;   /* final (or error) result, owned */
-    int fail_status; /* status to report if the session ends now */
+    size_t high;        /* high-water mark */
+    bool over;          /* a put said ERR_AGAIN: the drain callback is owed */
+    bool end_req;       /* db_copy_end called */
+    char *errmsg;       /* CopyFail message, or NULL */
+    PGresult *res;      /* final (or error) result, owned */
+    int fail_status;    /* status to report if the session ends now */
+    ev_tstamp deadline; /* loop time; 0 for none */
 };
 
 struct db_conn {
@@ -158,6 +159,9 @@ void db__session_lost(struct db_conn *c, const char *reason);
 
 /* Notes a send failure; the loss is handled from the defer timer. */
 void db__defer_loss(struct db_conn *c);
+
+/* Makes the query timer fire no later than at (loop time). */
+void db__deadline_arm(struct db_conn *c, ev_tstamp at);
 
 /* Starts the zero-delay defer timer. */
 void db__defer_arm(struct db_conn *c);

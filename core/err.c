@@ -9,8 +9,8 @@ const char *err_name(int code)
     switch (code) {
     case 0:
         return "OK";
-#define ERR_NAME_(name, val, str)                                                                  \
-    case val:                                                                                      \
+#define ERR_NAME_(name, val, str) \
+    case val:                     \
         return "ERR_" #name;
         ERR_MAP(ERR_NAME_)
 #undef ERR_NAME_
@@ -31,8 +31,8 @@ const char *err_str(int code)
     switch (code) {
     case 0:
         return "success";
-#define ERR_STR_(name, val, str)                                                                   \
-    case val:                                                                                      \
+#define ERR_STR_(name, val, str) \
+    case val:                    \
         return str;
         ERR_MAP(ERR_STR_)
 #undef ERR_STR_

@@ -516,6 +516,118 @@ static void test_db_copy_bad_row_fails_and_connection_stays(void **state)
     assert_string_equal(r.val[0], "7");
 }
 
+static void test_db_copy_timeout_resets_and_recovers(void **state)
+{
+    struct fx *fx = *state;
+    struct fx lfx = { .loop = fx->loop };
+    struct db_opts lo = test_opts(&lfx, "locker");
+    struct db_conn *locker = NULL;
+    struct copier cp = { .c = fx->c, .total = 10 };
+    struct db_copy_opts o = { .sql = "COPY db_test_copy_lock (id, name) FROM STDIN",
+                              .done = on_copy_done,
+                              .arg = &cp,
+                              .timeout_ms = 300 };
+    struct res r;
+    ev_tstamp t0;
+
+    r = query_wait(fx, fx->c, "DROP TABLE IF EXISTS db_test_copy_lock", 0, NULL);
+    r = query_wait(fx, fx->c, "CREATE TABLE db_test_copy_lock (id int, name text)", 0, NULL);
+    assert_int_equal(r.status, 0);
+    /* Another session holds the table, so the COPY cannot finish. */
+    assert_int_equal(db_conn_create(fx->loop, testenv_pg_conninfo(), &lo, &locker), 0);
+    wait_up(&lfx, locker, 20.0);
+    r = query_wait(fx, locker, "BEGIN", 0, NULL);
+    r = query_wait(fx, locker, "LOCK TABLE db_test_copy_lock IN ACCESS EXCLUSIVE MODE", 0, NULL);
+    assert_int_equal(r.status, 0);
+
+    ev_now_update(fx->loop);
+    t0 = ev_now(fx->loop);
+    assert_int_equal(db_copy_start(fx->c, &o), 0);
+    copier_produce(&cp);
+    run_until(fx->loop, &cp.done, 1, 10.0);
+    assert_int_equal(cp.done, 1);
+    assert_int_equal(cp.status, ERR_TIMEOUT);
+    ev_now_update(fx->loop);
+    assert_true(ev_now(fx->loop) - t0 >= 0.25);
+    assert_true(ev_now(fx->loop) - t0 < 3.0);
+
+    wait_up(fx, fx->c, 20.0);
+    r = query_wait(fx, fx->c, "SELECT 'copy conn back'", 0, NULL);
+    assert_string_equal(r.val[0], "copy conn back");
+    /* The abandoned COPY was terminated, so releasing the lock commits nothing. */
+    r = query_wait(fx, fx->c,
+                   "SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+                   "'COPY db_test_copy' || '_lock%' AND pid <> pg_backend_pid()",
+                   0, NULL);
+    for (int i = 0; i < 50 && strcmp(r.val[0], "0") != 0; i++) {
+        run_for(fx->loop, 0.1);
+        r = query_wait(fx, fx->c,
+                       "SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+                       "'COPY db_test_copy' || '_lock%' AND pid <> pg_backend_pid()",
+                       0, NULL);
+    }
+    assert_string_equal(r.val[0], "0");
+    r = query_wait(fx, locker, "ROLLBACK", 0, NULL);
+    assert_int_equal(r.status, 0);
+    r = query_wait(fx, fx->c, "SELECT count(*) FROM db_test_copy_lock", 0, NULL);
+    assert_string_equal(r.val[0], "0");
+    r = query_wait(fx, fx->c, "DROP TABLE db_test_copy_lock", 0, NULL);
+    assert_int_equal(r.status, 0);
+    db_conn_destroy(locker);
+}
+
+static void test_db_copy_connection_lost_mid_stream(void **state)
+{
+    struct fx *fx = *state;
+    struct fx vfx = { .loop = fx->loop };
+    struct db_opts vo = test_opts(&vfx, "victim");
+    struct db_conn *victim = NULL;
+    struct copier cp = { .total = 1000000 };
+    struct db_copy_opts o = { .sql = "COPY db_test_copy_lost (id, name) FROM STDIN",
+                              .done = on_copy_done,
+                              .arg = &cp,
+                              .high_water = 256 * 1024 };
+    char conninfo[1024];
+    char line[64];
+    struct res r;
+
+    snprintf(conninfo, sizeof(conninfo), "%s application_name=db_copy_victim",
+             testenv_pg_conninfo());
+    r = query_wait(fx, fx->c, "DROP TABLE IF EXISTS db_test_copy_lost", 0, NULL);
+    r = query_wait(fx, fx->c, "CREATE TABLE db_test_copy_lost (id int, name text)", 0, NULL);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(db_conn_create(fx->loop, conninfo, &vo, &victim), 0);
+    wait_up(&vfx, victim, 20.0);
+    cp.c = victim;
+    assert_int_equal(db_copy_start(victim, &o), 0);
+    /* Stream some rows but never end: the COPY is open when the session dies. */
+    for (int i = 1; i <= 2000; i++) {
+        int n = snprintf(line, sizeof(line), "%d\trow %d\n", i, i);
+        assert_int_equal(db_copy_put(victim, line, (size_t)n), 0);
+    }
+    run_for(fx->loop, 0.2);
+    assert_int_equal(cp.done, 0);
+    r = query_wait(fx, fx->c,
+                   "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                   "WHERE application_name = 'db_copy_victim'",
+                   0, NULL);
+    assert_string_equal(r.val[0], "1");
+    run_until(fx->loop, &cp.done, 1, 10.0);
+    assert_int_equal(cp.done, 1);
+    assert_int_equal(cp.status, ERR_DISCONNECTED);
+    assert_int_equal(vfx.downs, 1);
+    assert_int_equal(db_copy_put(victim, "1\tx\n", 5), ERR_INVAL);
+
+    /* It reconnects by itself and serves queries; nothing was committed. */
+    wait_up(&vfx, victim, 20.0);
+    r = query_wait(fx, victim, "SELECT count(*) FROM db_test_copy_lost", 0, NULL);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.val[0], "0");
+    db_conn_destroy(victim);
+    r = query_wait(fx, fx->c, "DROP TABLE db_test_copy_lost", 0, NULL);
+    assert_int_equal(r.status, 0);
+}
+
 static void test_db_query_timeout_resets_and_recovers(void **state)
 {
     struct fx *fx = *state;
@@ -772,6 +884,7 @@ static void test_db_restart_pg_mid_query(void **state)
     run_until(fx->loop, &slow.calls, 1, 15.0);
     assert_int_equal(slow.calls, 1);
     assert_int_equal(slow.status, ERR_DISCONNECTED);
+    assert_string_equal(slow.sqlstate, "57P01"); /* the server said why: admin shutdown */
     assert_true(fx->downs >= 1);
     wait_up(fx, fx->c, 30.0);
     r = query_wait(fx, fx->c, "SELECT 'after restart'", 0, NULL);
@@ -829,6 +942,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_db_copy_100k_rows_lands, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_copy_bad_row_fails_and_connection_stays, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_db_copy_timeout_resets_and_recovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_db_copy_connection_lost_mid_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_query_timeout_resets_and_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_cancel_means_no_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_destroy_cancels_in_flight, setup, teardown),
