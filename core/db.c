@@ -683,32 +683,6 @@ void db__session_lost(struct db_conn *c, const char *reason)
 /* Reading results                                                           */
 /* ------------------------------------------------------------------------ */
 
-/*
- * The session is gone (CONNECTION_BAD): parse what libpq still buffers, so
- * the query that was running gets the server's parting error (57P01 for an
- * administrator shutdown) instead of no result. Only once libpq has closed
- * the socket, since PQgetResult then fails fast instead of waiting.
- */
-static void salvage_parting_error(struct db_conn *c)
-{
-    struct db_entry *e = c->inflight.head;
-
-    if (e == NULL || PQsocket(c->pg) >= 0) {
-        return;
-    }
-    for (int i = 0; i < 4; i++) {
-        PGresult *r = PQgetResult(c->pg);
-        if (r == NULL) {
-            break;
-        }
-        if (e->res == NULL && db_result_sqlstate(r)[0] != '\0') {
-            e->res = r;
-        } else {
-            PQclear(r);
-        }
-    }
-}
-
 static void read_results(struct db_conn *c)
 {
     for (;;) {
@@ -723,7 +697,6 @@ static void read_results(struct db_conn *c)
             return;
         }
         if (PQstatus(c->pg) == CONNECTION_BAD) {
-            salvage_parting_error(c);
             db__session_lost(c, "connection lost");
             return;
         }
@@ -787,6 +760,14 @@ static void session_io(struct db_conn *c, int revents)
             db__session_lost(c, "read failed");
         }
         return;
+    }
+    if (revents & EV_READ) {
+        PGnotify *n;
+        /* LISTEN is not supported; drop notifications so they cannot pile up. */
+        while ((n = PQnotifies(c->pg)) != NULL) {
+            LOG_DEBUG(DB, "event=notify_dropped name=%s", c->name);
+            PQfreemem(n);
+        }
     }
     if (c->want_write || (revents & EV_WRITE)) {
         rc = PQflush(c->pg);

@@ -246,7 +246,8 @@ void db_conn_stats(const struct db_conn *c, struct db_stats *out);
  * Binds c's session to its holder for a transaction or a COPY: a pool sends
  * nothing else to it, and if the session is lost, queries on c fail with
  * ERR_DISCONNECTED (even after it reconnects) until db_conn_unpin().
- * Returns 0, ERR_BUSY if already pinned or ERR_DISCONNECTED if c is not up.
+ * Returns 0, ERR_BUSY if already pinned, ERR_DISCONNECTED if c is not up or
+ * ERR_SHUTDOWN during destruction.
  */
 int db_conn_pin(struct db_conn *c);
 

@@ -316,6 +316,18 @@ static void test_db_prepared_statement_survives_reconnect(void **state)
     assert_string_equal(r.val[0], "1");
     db_conn_stats(fx->c, &st);
     assert_int_equal(st.reconnects, 1);
+
+    /* A statement the server rejects fails its queries, not the session. */
+    assert_int_equal(db_prepare(fx->c, "broken", "SELEC nonsense", 0, NULL), 0);
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(
+        db_query_send(fx->c, &(struct db_query){ .stmt = "broken", .cb = on_res, .arg = &r }, NULL),
+        0);
+    run_until(fx->loop, &r.calls, 1, 20.0);
+    assert_int_equal(r.status, ERR_DB);
+    assert_string_equal(r.sqlstate, "26000");
+    r = query_wait(fx, fx->c, "SELECT 'session fine'", 0, NULL);
+    assert_string_equal(r.val[0], "session fine");
 }
 
 struct order {
