@@ -483,8 +483,9 @@ static void on_prepared(struct db_conn *c, const struct db_entry *e, int status,
 
 /*
  * Writes one query and its Sync and queues e (even on failure, so that it
- * fails in order with the rest when the session is torn down). stmt selects
- * PQsendQueryPrepared; prepare_sql selects PQsendPrepare (stmt is the name).
+ * fails in order with the rest when the session is torn down). stmt and sql:
+ * PQsendPrepare (stmt is the name); stmt alone: PQsendQueryPrepared; sql
+ * alone: PQsendQueryParams.
  */
 static void send_entry(struct db_conn *c, struct db_entry *e, const char *sql, const char *stmt,
                        int nparams, const char *const *params, const Oid *types)
@@ -527,7 +528,9 @@ static struct db_entry *internal_entry(db_internal_cb *icb, const void *aux)
 
 void db__send_pending_prepares(struct db_conn *c)
 {
-    for (struct db_stmt *s = c->stmts; s != NULL && db__can_send(c); s = s->next) {
+    /* Session-level, so a broken pin (which refuses user queries) does not matter. */
+    for (struct db_stmt *s = c->stmts;
+         s != NULL && c->state == DB_UP && !c->lost_pending && !c->closing; s = s->next) {
         struct db_entry *e;
         if (s->sent) {
             continue;

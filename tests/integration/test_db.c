@@ -855,6 +855,7 @@ static void test_db_pinned_session_loss_is_not_papered_over(void **state)
     struct fx *fx = *state;
     struct res kill = { 0 }, r;
 
+    assert_int_equal(db_prepare(fx->c, "triple", "SELECT $1::int * 3", 1, NULL), 0);
     assert_int_equal(db_conn_pin(fx->c), 0);
     assert_int_equal(db_conn_pin(fx->c), ERR_BUSY);
     r = query_wait(fx, fx->c, "BEGIN", 0, NULL);
@@ -874,6 +875,19 @@ static void test_db_pinned_session_loss_is_not_papered_over(void **state)
     db_conn_unpin(fx->c);
     r = query_wait(fx, fx->c, "SELECT 1", 0, NULL);
     assert_int_equal(r.status, 0);
+    /* Its statements were prepared on the new session all the same. */
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(db_query_send(fx->c,
+                                   &(struct db_query){ .stmt = "triple",
+                                                       .nparams = 1,
+                                                       .params = (const char *[]){ "5" },
+                                                       .cb = on_res,
+                                                       .arg = &r },
+                                   NULL),
+                     0);
+    run_until(fx->loop, &r.calls, 1, 20.0);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.val[0], "15");
 }
 
 static void test_db_restart_pg_mid_query(void **state)
