@@ -185,7 +185,7 @@ struct kv_conn {
     bool announced_up;        /* the state callback last reported "up" */
     bool is_sub;              /* this is the conn inside a struct kv_sub */
     bool timed_out;           /* the current connect attempt hit its timeout */
-    bool warned_name;         /* the blocking-resolve warning was logged */
+    const char *drop_reason;  /* why we are dropping the connection ourselves, or NULL */
     unsigned depth;           /* nesting of loop entries (see conn_enter) */
     ev_io rio, wio;           /* hiredis' socket, read and write interest */
     ev_timer timer;           /* connect timeout (CONNECTING) or back-off (IDLE) */
@@ -425,6 +425,7 @@ static void on_stall(struct ev_loop *loop, ev_timer *w, int revents)
     }
     LOG_WARN(KV, "event=stalled name=%s addr=%s stall_ms=%.0f msg=\"no reply, dropping\"", c->name,
              c->addr, c->stall_timeout * 1000.0);
+    c->drop_reason = "stalled";
     conn_enter(c);
     redisAsyncFree(c->ac); /* owed commands complete with ERR_DISCONNECTED */
     conn_leave(c);
@@ -860,13 +861,16 @@ static void ad_cleanup(void *privdata)
                                                                         : "connect failed");
     } else {
         uint64_t n = log_ratelimit_pass(&c->rl, clock_mono_us());
+        const char *why = c->drop_reason != NULL                    ? c->drop_reason
+                          : (ac != NULL && ac->c.errstr[0] != '\0') ? ac->c.errstr
+                                                                    : "closed";
         c->stats.disconnects++;
         if (n > 0) {
             LOG_WARN(KV, "event=disconnected name=%s addr=%s suppressed=%" PRIu64 " msg=\"%s\"",
-                     c->name, c->addr, n - 1,
-                     (ac != NULL && ac->c.errstr[0] != '\0') ? ac->c.errstr : "closed");
+                     c->name, c->addr, n - 1, why);
         }
     }
+    c->drop_reason = NULL;
     if (c->is_sub) {
         KV_CONTAINER_OF(c, struct kv_sub, conn)->pending = 0;
     }
@@ -903,6 +907,7 @@ static void on_auth_reply(int status, redisReply *reply, void *arg)
             reply->str);
     /* A wrong password will not heal by retrying quickly: back off to the ceiling. */
     c->backoff_attempt = 30;
+    c->drop_reason = "authentication failed";
     redisAsyncFree(c->ac); /* inside a reply callback: hiredis defers the free */
 }
 
@@ -1241,6 +1246,7 @@ static void sub_on_reply(redisAsyncContext *ac, void *r, void *privdata)
         LOG_ERR(KV, "event=sub_error name=%s addr=%s msg=\"%.*s\"", c->name, c->addr,
                 (int)reply->len, reply->str);
         c->backoff_attempt = 30;
+        c->drop_reason = "subscriber error reply";
         if (c->ac != NULL) {
             redisAsyncFree(c->ac); /* deferred by hiredis: we are inside its callback */
         }
