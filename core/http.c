@@ -78,6 +78,7 @@
 #define HTTP_DEF_FREE_HANDLES  64
 #define HTTP_KEEP_BUF          ((size_t)64 << 10) /* response buffers up to this are reused */
 #define HTTP_FIRST_BUF         ((size_t)4 << 10)
+#define HTTP_DEADLINE_SLACK_S  0.005 /* see http_xfer_start() */
 
 #define HTTP_CONTAINER_OF(ptr, type, member) \
     ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
@@ -143,6 +144,8 @@ struct http_xfer {
     size_t max_response;          /* body limit for this transfer */
     bool toobig;                  /* the write callback refused data */
     bool denied;                  /* the allow-address hook said no */
+    ev_timer deadline;            /* total timeout, also while queued for a connection */
+    int64_t timeout_ms;           /* the total timeout in force */
     http_allow_addr_cb *allow;    /* SSRF hook or NULL */
     void *allow_arg;              /* for allow */
     char errbuf[CURL_ERROR_SIZE]; /* curl's error text */
@@ -237,6 +240,8 @@ static void xfer_recycle(struct http_xfer *x)
     c->nfree++;
 }
 
+static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents);
+
 static struct http_xfer *xfer_get(struct http_client *c)
 {
     struct http_xfer *x = c->free;
@@ -258,6 +263,7 @@ static struct http_xfer *xfer_get(struct http_client *c)
     }
     x->client = c;
     hl_init(&x->link);
+    ev_timer_init(&x->deadline, on_deadline, 0., 0.);
     c->stats.handles_new++;
     return x;
 }
@@ -438,6 +444,7 @@ static void xfer_finish(struct http_xfer *x, CURLcode res)
 
     /* Detach first, so the callback can reuse the connection right away. */
     curl_multi_remove_handle(c->multi, x->easy);
+    ev_timer_stop(c->loop, &x->deadline);
     hl_del(&x->link);
     x->state = X_CALLING;
     account(c, status);
@@ -447,6 +454,27 @@ static void xfer_finish(struct http_xfer *x, CURLcode res)
     }
     x->cb(status, &r, x->arg);
     xfer_recycle(x);
+}
+
+/* Our total-timeout timer fired before curl finished (typically: still queued). */
+static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct http_xfer *x = HTTP_CONTAINER_OF(w, struct http_xfer, deadline);
+    struct http_client *c = x->client;
+
+    (void)loop;
+    (void)revents;
+    if (x->state != X_ACTIVE) {
+        return;
+    }
+    if (x->errbuf[0] == '\0') {
+        snprintf(x->errbuf, sizeof(x->errbuf),
+                 "Timed out after %lld milliseconds (waiting for a connection)",
+                 (long long)x->timeout_ms);
+    }
+    client_enter(c);
+    xfer_finish(x, CURLE_OPERATION_TIMEDOUT);
+    client_leave(c);
 }
 
 static void client_drain(struct http_client *c)
@@ -498,6 +526,7 @@ static int xfer_setup(struct http_client *c, struct http_xfer *x, const struct h
     int64_t cto = rq->connect_timeout_ms > 0 ? rq->connect_timeout_ms : c->connect_timeout_ms;
     int64_t to = rq->timeout_ms > 0 ? rq->timeout_ms : c->timeout_ms;
 
+    x->timeout_ms = to;
     x->len = 0;
     x->toobig = false;
     x->denied = false;
@@ -593,6 +622,15 @@ int http_xfer_start(struct http_client *c, const struct http_request *rq, http_d
     x->arg = arg;
     x->state = X_ACTIVE;
     hl_add(&c->active, &x->link);
+    /*
+     * curl 7.88 does not check the timeout of a transfer queued behind
+     * CURLMOPT_MAX_HOST_CONNECTIONS: it would wait for a free connection
+     * however long that takes. Our own timer enforces the total timeout from
+     * the start; the few milliseconds of slack let curl's own timer win (with
+     * its more precise error text) for transfers that are actually running.
+     */
+    ev_timer_set(&x->deadline, (double)x->timeout_ms / 1000.0 + HTTP_DEADLINE_SLACK_S, 0.);
+    ev_timer_start(c->loop, &x->deadline);
     c->stats.requests++;
     c->stats.inflight++;
     counter_inc(&http_requests_total);
@@ -612,6 +650,7 @@ void http_xfer_cancel(struct http_xfer *x)
     }
     c = x->client;
     curl_multi_remove_handle(c->multi, x->easy);
+    ev_timer_stop(c->loop, &x->deadline);
     hl_del(&x->link);
     c->stats.inflight--;
     counter_dec(&http_inflight);
@@ -811,6 +850,7 @@ void http_client_destroy(struct http_client *c)
     while (!hl_empty(&c->active)) {
         struct http_xfer *x = HTTP_CONTAINER_OF(c->active.next, struct http_xfer, link);
         curl_multi_remove_handle(c->multi, x->easy);
+        ev_timer_stop(c->loop, &x->deadline);
         hl_del(&x->link);
         x->state = X_CALLING;
         account(c, ERR_CANCELED);

@@ -113,7 +113,7 @@ static int wait_client_gone(struct srv *s, int fd, int ms)
 
 static int send_big(int fd, int chunked)
 {
-    static char chunk[16384];
+    char chunk[16384]; /* per thread: connection threads run this concurrently */
     const char *head_len = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
                            "Content-Length: 1048576\r\n\r\n";
     const char *head_chunked = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
@@ -641,6 +641,62 @@ static void test_http_total_timeout(void **state)
     result_free(&res);
 }
 
+static void test_http_queued_request_times_out(void **state)
+{
+    struct fx *f = *state;
+    struct http_client_options o = { .max_host_connections = 1 };
+    struct http_client *one = NULL;
+    struct http_request slow = { .url = url(f, "/slow") };
+    struct http_request quick = { .url = url(f, "/ok"), .timeout_ms = 300 };
+    struct result a = { 0 }, b = { 0 };
+    ev_tstamp t0 = ev_time();
+
+    assert_int_equal(http_client_create(f->loop, &o, &one), 0);
+    assert_int_equal(http_xfer_start(one, &slow, on_done, &a, NULL), 0);
+    assert_int_equal(http_xfer_start(one, &quick, on_done, &b, NULL), 0);
+    /* Queued behind /slow for the only connection: the total timeout still holds. */
+    assert_true(run_until(f->loop, &b.done, 1, 5.0));
+    assert_int_equal(b.status, ERR_TIMEOUT);
+    assert_true(ev_time() - t0 < 1.0);
+    assert_true(b.error[0] != '\0');
+    assert_int_equal(a.done, 0);
+    http_client_destroy(one);
+    result_free(&a);
+    result_free(&b);
+}
+
+static void test_http_connect_timeout(void **state)
+{
+    struct fx *f = *state;
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t alen = sizeof(a);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0), fillers[4];
+    char u[64];
+    struct http_request rq = { .url = u, .connect_timeout_ms = 200, .timeout_ms = 5000 };
+    struct result res = { 0 };
+    ev_tstamp t0;
+
+    /* A listener whose accept queue is full: SYNs are dropped, connect() hangs. */
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(lfd, 0), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
+    for (int i = 0; i < 4; i++) {
+        fillers[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        (void)connect(fillers[i], (struct sockaddr *)&a, sizeof(a));
+    }
+    run_for(f->loop, 0.05);
+    snprintf(u, sizeof(u), "http://127.0.0.1:%d/ok", ntohs(a.sin_port));
+    t0 = ev_time();
+    do_request(f, &rq, &res);
+    assert_int_equal(res.status, ERR_TIMEOUT);
+    assert_true(ev_time() - t0 < 1.5);
+    for (int i = 0; i < 4; i++) {
+        close(fillers[i]);
+    }
+    close(lfd);
+    result_free(&res);
+}
+
 static void test_http_connect_refused(void **state)
 {
     struct fx *f = *state;
@@ -977,6 +1033,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_http_redirect_is_reported_not_followed, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_http_total_timeout, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_http_queued_request_times_out, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_http_connect_timeout, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_http_connect_refused, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_http_response_size_limit, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_http_cancel_means_no_callback, fx_setup, fx_teardown),
