@@ -64,11 +64,13 @@ struct http_client_options {
 };
 
 /*
- * Decides whether a connection to the resolved address sa may be made.
- * Called before every connect the request causes (each address curl tries)
- * and again before the request goes out on a reused keep-alive connection.
- * Returns true to allow. Runs inside curl: it must not call any http_
- * function. arg is http_request.allow_arg.
+ * Decides whether a connection to the address sa may be used. Called with
+ * each resolved address before connect() (a denied address never sees a
+ * packet), and once more with the peer address of the connection actually
+ * used right before the request is sent, which covers keep-alive
+ * connections opened earlier by requests without a hook. Returns true to
+ * allow. Runs inside curl: it must not call any http_ function. arg is
+ * http_request.allow_arg.
  */
 typedef bool http_allow_addr_cb(const struct sockaddr *sa, socklen_t len, void *arg);
 

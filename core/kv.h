@@ -88,8 +88,8 @@ struct kv_options {
     int64_t command_timeout_ms; /* default per-command timeout; 0: 1000; < 0: none */
     int64_t reconnect_min_ms;   /* first back-off step; 0: 100 */
     int64_t reconnect_max_ms;   /* back-off ceiling; 0: 5000 */
-    int64_t stall_timeout_ms;   /* drop the connection when a command times out and no reply
-                                   at all arrived for this long; 0: never (see docs/kv.md) */
+    int64_t stall_timeout_ms;   /* after a command times out, drop the connection if no reply
+                                   at all arrives within this long; 0: never (docs/kv.md) */
     kv_state_cb *state_cb;      /* optional */
     void *state_arg;            /* passed to state_cb */
 };
