@@ -22,6 +22,7 @@
  *   status -ECONNREFUSED  (or another negated errno) the connect failed
  *   status ERR_FORBIDDEN  the allow-address hook denied every address
  *   status ERR_TOOBIG     the response body exceeded the size limit
+ *   status ERR_NOMEM      out of memory while buffering the response
  *   status ERR_HTTP       any other transport failure (resp->error says what)
  *   status ERR_CANCELED   the client was destroyed
  *
