@@ -39,7 +39,7 @@ OPT_asan    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-
 OPT_tsan    := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
 OPT_fuzz    := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
 
-CPPFLAGS := -I. -D_GNU_SOURCE -DDIALER_VERSION=\"$(shell cat VERSION 2>/dev/null || echo 0.0.0)\"
+CPPFLAGS := -I. -I/usr/include/postgresql -D_GNU_SOURCE -DDIALER_VERSION=\"$(shell cat VERSION 2>/dev/null || echo 0.0.0)\"
 CFLAGS   := -std=c11 -pipe $(WARN) $(OPT_$(VARIANT))
 LDFLAGS  := $(filter -fsanitize=%,$(subst fuzzer-no-link,,$(OPT_$(VARIANT))))
 LIBS     := -lwebsockets -lcurl -lpq -lhiredis -lev -ljansson -lcsv -lsodium -ljwt -lpthread -lm

@@ -11,6 +11,7 @@
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,6 +79,12 @@ int main(int argc, char **argv)
         server_config_free(&conf);
         return 2;
     }
+    /* libcurl's global state is set up once, before any thread starts. */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "dialerd: cannot initialise libcurl\n");
+        server_config_free(&conf);
+        return 1;
+    }
     if (strcmp(cmd, "run") == 0) {
         rc = server_run(&conf);
     } else if (strcmp(cmd, "migrate") == 0 || strcmp(cmd, "migrate-status") == 0) {
@@ -86,6 +93,7 @@ int main(int argc, char **argv)
         usage(stderr);
         rc = 2;
     }
+    curl_global_cleanup();
     server_config_free(&conf);
     return rc;
 }

@@ -42,7 +42,7 @@ struct server {
     struct db_pool *db;           /* main loop's PostgreSQL pool */
     struct kv_conn *kv;           /* main loop's Redis connection */
     struct http_client *ari_http; /* ARI REST client transport */
-    uint64_t ari_probe_req;       /* in-flight probe handle, 0 when none */
+    struct http_xfer *ari_probe_req; /* in-flight probe, NULL when none */
     char *ari_info_url;           /* {ari.url}/ari/asterisk/info */
     struct httpd *httpd;          /* HTTP/WebSocket thread */
     int64_t started_us;
@@ -113,15 +113,15 @@ static void kv_state(bool up, void *arg)
 static void ari_probe_done(int status, const struct http_response *resp, void *arg)
 {
     struct server *s = arg;
-    int up = status == 0 && resp != NULL && resp->status == 200;
+    int up = status == 0 && resp != NULL && resp->code == 200;
     int was = atomic_exchange_explicit(&s->ari_state, up ? DEP_UP : DEP_DOWN, memory_order_relaxed);
-    s->ari_probe_req = 0;
+    s->ari_probe_req = NULL;
     if (was != (up ? DEP_UP : DEP_DOWN)) {
         if (up) {
             LOG_NOTICE(SERVER, "event=ari_up url=%s", s->conf->ari_url);
         } else {
             LOG_WARN(SERVER, "event=ari_down url=%s status=%d http_status=%ld err=\"%s\"",
-                     s->conf->ari_url, status, resp != NULL ? (long)resp->status : 0L,
+                     s->conf->ari_url, status, resp != NULL ? (long)resp->code : 0L,
                      err_str(status));
         }
     }
@@ -133,7 +133,7 @@ static void ari_probe_cb(struct ev_loop *loop, ev_timer *w, int revents)
     struct http_request r = { 0 };
     (void)loop;
     (void)revents;
-    if (s->ari_probe_req != 0) {
+    if (s->ari_probe_req != NULL) {
         return; /* the previous probe is still running */
     }
     r.method = "GET";
@@ -143,9 +143,9 @@ static void ari_probe_cb(struct ev_loop *loop, ev_timer *w, int revents)
     r.connect_timeout_ms = 2000;
     r.timeout_ms = 4000;
     r.max_response_bytes = 1 << 20;
-    if (http_request_send(s->ari_http, &r, ari_probe_done, s, &s->ari_probe_req) != 0) {
+    if (http_xfer_start(s->ari_http, &r, ari_probe_done, s, &s->ari_probe_req) != 0) {
         atomic_store_explicit(&s->ari_state, DEP_DOWN, memory_order_relaxed);
-        s->ari_probe_req = 0;
+        s->ari_probe_req = NULL;
     }
 }
 
@@ -285,9 +285,9 @@ static void stop_all(struct server *s)
         httpd_stop(s->httpd);
         s->httpd = NULL;
     }
-    if (s->ari_probe_req != 0) {
-        http_request_cancel(s->ari_http, s->ari_probe_req);
-        s->ari_probe_req = 0;
+    if (s->ari_probe_req != NULL) {
+        http_xfer_cancel(s->ari_probe_req);
+        s->ari_probe_req = NULL;
     }
     http_client_destroy(s->ari_http);
     s->ari_http = NULL;
