@@ -154,11 +154,12 @@ void ari__path_prepend(struct ari_parse_error *err, const char *name, size_t ind
     size_t have = strlen(err->field);
     int n;
 
+    /* A name follows with ".", an index directly: "a.b", "a[2].b", "a[2][0]". */
+    const char *dot = (have > 0 && err->field[0] != '[') ? "." : "";
     if (name != NULL) {
-        n = snprintf(part, sizeof(part), "%s%s", name,
-                     (have > 0 && err->field[0] != '[') ? "." : "");
+        n = snprintf(part, sizeof(part), "%s%s", name, dot);
     } else {
-        n = snprintf(part, sizeof(part), "[%zu]", index);
+        n = snprintf(part, sizeof(part), "[%zu]%s", index, dot);
     }
     if (n < 0) {
         return;

@@ -16,6 +16,13 @@
 #include "ari/ari.h"
 #include "tests/support/testenv.h"
 
+/* Joins a "/" b into out (size bytes); false if it does not fit. */
+static inline bool util_join(char *out, size_t size, const char *a, const char *b)
+{
+    int n = snprintf(out, size, "%s/%s", a, b);
+    return n >= 0 && (size_t)n < size;
+}
+
 /* The shared ARI directory (../shared/ari), or NULL when it is not there. */
 static inline const char *util_ari_dir(void)
 {
@@ -25,8 +32,7 @@ static inline const char *util_ari_dir(void)
     if (shared == NULL) {
         return NULL;
     }
-    snprintf(path, sizeof(path), "%s/ari", shared);
-    return path;
+    return util_join(path, sizeof(path), shared, "ari") ? path : NULL;
 }
 
 /* jansson's tree of the file at <shared>/ari/<rel> (new reference), or NULL. */
@@ -37,10 +43,9 @@ static inline json_t *util_load(const char *rel)
     json_error_t jerr;
     json_t *j;
 
-    if (dir == NULL) {
+    if (dir == NULL || !util_join(path, sizeof(path), dir, rel)) {
         return NULL;
     }
-    snprintf(path, sizeof(path), "%s/%s", dir, rel);
     j = json_load_file(path, 0, &jerr);
     if (j == NULL) {
         fprintf(stderr, "cannot load %s: %s\n", path, jerr.text);
@@ -59,10 +64,9 @@ static inline char **util_list_json(const char *sub, size_t *n)
     DIR *d;
 
     *n = 0;
-    if (dir == NULL) {
+    if (dir == NULL || !util_join(path, sizeof(path), dir, sub)) {
         return NULL;
     }
-    snprintf(path, sizeof(path), "%s/%s", dir, sub);
     d = opendir(path);
     if (d == NULL) {
         return NULL;

@@ -38,7 +38,7 @@ static size_t each_capture_event(visit_cb *cb, void *arg)
     for (size_t f = 0; f < n_files; f++) {
         char rel[512];
         json_t *doc;
-        snprintf(rel, sizeof(rel), "captures-asterisk-22/%s", files[f]);
+        assert_true(util_join(rel, sizeof(rel), "captures-asterisk-22", files[f]));
         doc = util_load(rel);
         assert_non_null(doc);
         const char *lists[] = { "sequence", "subscribe_all_events" };
@@ -638,7 +638,7 @@ static void test_event_replay_http_bodies(void **state)
         char rel[512];
         json_t *item;
         size_t i;
-        snprintf(rel, sizeof(rel), "captures-asterisk-22/%s", files[f]);
+        assert_true(util_join(rel, sizeof(rel), "captures-asterisk-22", files[f]));
         json_t *doc = util_load(rel);
         json_array_foreach (json_object_get(doc, "sequence"), i, item) {
             const char *kind = json_string_value(json_object_get(item, "kind"));
@@ -853,7 +853,7 @@ static void test_event_order_per_scenario(void **state)
         size_t i;
         size_t k = 0;
 
-        snprintf(rel, sizeof(rel), "captures-asterisk-22/%s", oc->file);
+        assert_true(util_join(rel, sizeof(rel), "captures-asterisk-22", oc->file));
         json_t *doc = util_load(rel);
         assert_non_null(doc);
         ari_dial_tracker_init(&tr, oc->channel);
@@ -934,7 +934,7 @@ static void test_event_order_testsuite_nominal(void **state)
     "\"exten\":\"s\",\"priority\":1},\"creationtime\":\"2026-01-01T12:00:00.000+0000\"}"
 #define BR(id)                                                                                 \
     "{\"id\":\"" id "\",\"technology\":\"simple_bridge\",\"bridge_type\":\"mixing\",\"bridge_" \
-                    "class\":\"stasis\",\"creator\":\"Stasis\",\"name\":\"\",\"channels\":[]}"
+    "class\":\"stasis\",\"creator\":\"Stasis\",\"name\":\"\",\"channels\":[]}"
 
 static void test_event_routing(void **state)
 {
