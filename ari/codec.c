@@ -417,8 +417,8 @@ static int decode_field(struct ari__dec *d, const struct ari__field *f, const js
         return 0;
     }
     case ARI__K_STRLIST: {
-        const char **list;
-        size_t n;
+        const char **list = NULL;
+        size_t n = 0;
         if (!json_is_array(v)) {
             return fail_type(d, "array", v);
         }
@@ -431,8 +431,8 @@ static int decode_field(struct ari__dec *d, const struct ari__field *f, const js
         return 0;
     }
     case ARI__K_VARS: {
-        struct ari_var *vars;
-        size_t n;
+        struct ari_var *vars = NULL;
+        size_t n = 0;
         if (!json_is_object(v)) {
             return fail_type(d, "object", v);
         }
@@ -460,8 +460,8 @@ static int decode_field(struct ari__dec *d, const struct ari__field *f, const js
         return 0;
     }
     case ARI__K_MODELLIST: {
-        void *items;
-        size_t n;
+        void *items = NULL;
+        size_t n = 0;
         if (!json_is_array(v)) {
             return fail_type(d, "array", v);
         }
