@@ -249,12 +249,16 @@ int main(int argc, char **argv)
            files > 0 ? "captures-asterisk-22" : "built-in call", (double)m.bytes / (double)m.n);
 
     if (strcmp(mode, "callgrind") == 0) {
-        int passes = argc > 2 ? atoi(argv[2]) : 20;
+        long passes = argc > 2 ? strtol(argv[2], NULL, 10) : 20;
         size_t routed = 0;
-        for (int p = 0; p < passes; p++) {
+        if (passes < 1 || passes > 1000000) {
+            fprintf(stderr, "passes: 1..1000000\n");
+            return 2;
+        }
+        for (long p = 0; p < passes; p++) {
             routed += bench_parse_pass(&m, &a);
         }
-        printf("callgrind: %d passes, %zu events, %zu routed\n", passes, (size_t)passes * m.n,
+        printf("callgrind: %ld passes, %zu events, %zu routed\n", passes, (size_t)passes * m.n,
                routed);
         arena_fini(&a);
         return 0;
