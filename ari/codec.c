@@ -166,8 +166,10 @@ void ari__path_prepend(struct ari_parse_error *err, const char *name, size_t ind
     }
     size_t plen = (size_t)n < sizeof(part) ? (size_t)n : sizeof(part) - 1;
     if (plen + have >= sizeof(err->field)) {
-        /* Keep the innermost part of the path; it is the informative end. */
-        have = sizeof(err->field) - 1 - plen;
+        /* No room: keep the inner part already there (it names the failing key) and drop
+         * the outer levels. Paths are bounded by the schema, so this needs key names far
+         * longer than any ARI has. */
+        return;
     }
     memmove(err->field + plen, err->field, have);
     memcpy(err->field, part, plen);

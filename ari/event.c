@@ -461,6 +461,9 @@ static const char *route_id(const void *base, const struct ari__route *r)
 
 size_t ari_event_channel_ids(const struct ari_event *ev, const char **ids, size_t max)
 {
+    /* Routes are few (test_desc checks at most eight), so dedupe in a local array and
+     * copy out: the count is then exact whatever max is. */
+    const char *found[16];
     const struct ari__event_desc *desc;
     const void *base;
     size_t n = 0;
@@ -470,35 +473,40 @@ size_t ari_event_channel_ids(const struct ari_event *ev, const char **ids, size_
     }
     desc = &ari__events[ev->type];
     base = payload_of_const(ev);
-    for (size_t i = 0; i < desc->n_chan_routes; i++) {
+    for (size_t i = 0; i < desc->n_chan_routes && n < sizeof(found) / sizeof(found[0]); i++) {
         const char *id = route_id(base, &desc->chan_routes[i]);
         bool dup = false;
         if (id == NULL) {
             continue;
         }
-        /* Duplicates can only be among the ones stored when max is small;
-         * routes are few (at most eight), so the check stays short. */
-        for (size_t k = 0; k < n && k < max; k++) {
-            if (strcmp(ids[k], id) == 0) {
-                dup = true;
-                break;
-            }
+        for (size_t k = 0; k < n && !dup; k++) {
+            dup = strcmp(found[k], id) == 0;
         }
-        if (dup) {
-            continue;
+        if (!dup) {
+            found[n++] = id;
         }
-        if (n < max) {
-            ids[n] = id;
-        }
-        n++;
+    }
+    for (size_t k = 0; k < n && k < max; k++) {
+        ids[k] = found[k];
     }
     return n;
 }
 
 const char *ari_event_channel_id(const struct ari_event *ev)
 {
-    const char *id = NULL;
-    return ari_event_channel_ids(ev, &id, 1) > 0 ? id : NULL;
+    const struct ari__event_desc *desc;
+
+    if (ev == NULL || (unsigned)ev->type >= ARI_EVENT_COUNT_) {
+        return NULL;
+    }
+    desc = &ari__events[ev->type];
+    for (size_t i = 0; i < desc->n_chan_routes; i++) {
+        const char *id = route_id(payload_of_const(ev), &desc->chan_routes[i]);
+        if (id != NULL) {
+            return id;
+        }
+    }
+    return NULL;
 }
 
 const char *ari_event_bridge_id(const struct ari_event *ev)

@@ -964,6 +964,7 @@ static void test_event_routing(void **state)
         "A") ",\"replace_channel\":" CH("A") "}";
     assert_int_equal(ari_event_parse(m, strlen(m), &a, &ev), 0);
     assert_int_equal(ari_event_channel_ids(ev, ids, 8), 1);
+    assert_int_equal(ari_event_channel_ids(ev, NULL, 0), 1); /* exact even with no room */
 
     /* A playback on a bridge routes to the bridge, not to a channel. */
     m = "{\"type\":\"PlaybackStarted\",\"application\":\"x\",\"playback\":{\"id\":\"p\",\"media_"
