@@ -145,10 +145,10 @@ tsan:
 web:
 	$(Q)scripts/web.sh
 
-build/fuzz/tests/fuzz/%: build/fuzz/tests/fuzz/%.o
+# Harnesses fuzz the library's parsers: they link libdialer.a only.
+build/fuzz/tests/fuzz/%: build/fuzz/tests/fuzz/%.o build/fuzz/libdialer.a
 	@mkdir -p $(@D)
-	$(Q)$(MAKE) --no-print-directory VARIANT=fuzz build/fuzz/libdialer.a build/fuzz/libsim.a build/fuzz/libserver.a
-	$(Q)clang -fsanitize=fuzzer,address,undefined -o $@ $< build/fuzz/libserver.a build/fuzz/libsim.a build/fuzz/libdialer.a $(LIBS)
+	$(Q)clang -fsanitize=fuzzer,address,undefined -o $@ $< build/fuzz/libdialer.a $(LIBS)
 
 fuzz-build: deps
 	$(Q)$(MAKE) --no-print-directory VARIANT=fuzz $(FUZZ_BINS)

@@ -106,7 +106,8 @@ const char *log_phone(int lvl, const char *num, char *buf);
 /* Writes one line. errnum 0 means none. Use the macros, not this. */
 void log_write(int lvl, enum log_cat cat, int errnum, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-void log_vwrite(int lvl, enum log_cat cat, int errnum, const char *fmt, va_list ap);
+void log_vwrite(int lvl, enum log_cat cat, int errnum, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 /* Sets every category's level. */
 void log_set_level(int lvl);
