@@ -50,6 +50,7 @@ enum rule_idx {
     R_MS_HOURS,
     R_MS_SUNDAY,
     R_MS_HOLIDAY,
+    R_RI_SUNDAY,
     R_RI_HOLIDAY,
     R_UT_HOLIDAY,
     R_PA_HOLIDAY,
@@ -119,6 +120,11 @@ const struct compliance_rule compliance__rules[] = {
     [R_MS_HOLIDAY] = { "us-ms-holiday", "US-MS",
      "no calls on legal holidays (Miss. Code 3-3-7; Sunday holiday also Monday)",
      "Miss. Code 3-3-7 (secondary: vendor holiday lists)" },
+    [R_RI_SUNDAY] = { "us-ri-sunday", "US-RI",
+     "no unsolicited telephonic sales calls on Sunday (a legal holiday under R.I. Gen. Laws "
+     "25-1-1)",
+     "R.I. Gen. Laws 25-1-1 (primary text: Sunday is a holiday); ban per vendor holiday lists "
+     "(secondary)" },
     [R_RI_HOLIDAY] = { "us-ri-holiday", "US-RI",
      "no unsolicited telephonic sales calls on legal holidays (R.I. Gen. Laws 25-1-1)",
      "R.I. Gen. Laws 25-1-1 (holiday list, primary text); ban per vendor holiday lists "
@@ -463,7 +469,7 @@ static const struct compliance__juris j_states[] = {
     { "NV", &compliance__rules[R_NV_HOURS], EVERY(H1(9, 20)), NULL, 0, NULL, NULL, 0 },
     { "OK", &compliance__rules[R_OK_HOURS], EVERY(H1(8, 20)), NULL, 0, NULL, NULL, 1 },
     { "PA", NULL, EVERY(NONE), NULL, 0, &compliance__rules[R_PA_HOLIDAY], &pa_cal, 0 },
-    { "RI", NULL, EVERY(NONE), NULL, 0, &compliance__rules[R_RI_HOLIDAY], &ri_cal, 0 },
+    { "RI", NULL, EVERY(NONE), &compliance__rules[R_RI_SUNDAY], 1 << SUN, &compliance__rules[R_RI_HOLIDAY], &ri_cal, 0 },
     { "TX", &compliance__rules[R_TX_HOURS], { H1(12, 21), H1(9, 21), H1(9, 21), H1(9, 21), H1(9, 21), H1(9, 21),
                            H1(9, 21) }, NULL, 0, NULL, NULL, 0 },
     { "UT", NULL, EVERY(NONE), NULL, 0, &compliance__rules[R_UT_HOLIDAY], &ut_cal, 0 },
