@@ -28,6 +28,7 @@
  * that DIALER-ANCHORS.md section 4 cites; "(unverified)" repeats that note's
  * own mark. Confirm with counsel before relying on them.
  */
+#include <pthread.h>
 #include <string.h>
 
 #include "compliance/compliance_int.h"
@@ -398,11 +399,17 @@ int compliance__holiday_is(const struct compliance__holiday_cal *cal, int32_t y,
 {
     int64_t day = compliance__days_from_civil(y, m, d);
     int64_t easter_day = INT64_MIN;
+    /* Month-first filters keep this to a few comparisons on most days. */
     for (unsigned i = 0; i < cal->n; i++) {
         const struct holiday *h = &cal->days[i];
         switch (h->kind) {
         case H_FIXED:
-            /* A shift moves at most two days, possibly across a month or year. */
+            /* A shift moves at most two days, possibly across a month or year:
+             * only the same month, or a neighbour's edge, can match. */
+            if (h->month != m && !(d >= 28 && h->day <= 2 && h->month == m % 12 + 1u) &&
+                !(d <= 3 && h->day >= 28 && m == (unsigned)h->month % 12 + 1)) {
+                break;
+            }
             if (fixed_hits(h, y, day) || (m == 12 && fixed_hits(h, y + 1, day)) ||
                 (m == 1 && fixed_hits(h, y - 1, day))) {
                 return 1;
@@ -487,12 +494,6 @@ static const struct compliance__juris j_countries[] = {
     { "GB", &compliance__rules[R_GB_HOURS], EVERY(ALLDAY), NULL, 0, NULL, NULL, 0 },
 };
 
-/* The fallback's own row: the rule every verdict on an unknown place names.
- * Its parts are the federal row and every state row (see the window code). */
-static const struct compliance__juris j_fallback = {
-    "US*", &compliance__rules[COMPLIANCE__R_FALLBACK], EVERY(H1(8, 21)), NULL, 0, NULL, NULL, 0,
-};
-
 /* Every zone a number of the 50 states, DC, Puerto Rico or the US Virgin
  * Islands can be in. Guam, the Northern Mariana Islands and American Samoa
  * are left out: across the date line no hour is legal in them and in the
@@ -539,8 +540,72 @@ const struct compliance__juris *compliance__juris_country(const char *iso2)
     return find(j_countries, sizeof(j_countries) / sizeof(j_countries[0]), iso2);
 }
 
+/*
+ * The fallback row: every US row merged into one, built once. Hours are the
+ * intersection of the federal and every state schedule (each one interval a
+ * day), the day bans are their union and the calendar is every state
+ * calendar concatenated (entries carry their own shifting, so the
+ * concatenation bans exactly the union of the days). One row instead of
+ * nineteen keeps the fallback's nine-zone search cheap.
+ */
+static struct compliance__juris j_fallback;
+static struct holiday
+    fallback_days[sizeof(al_days) / sizeof(al_days[0]) + sizeof(la_days) / sizeof(la_days[0]) +
+                  sizeof(ms_days) / sizeof(ms_days[0]) + sizeof(ri_days) / sizeof(ri_days[0]) +
+                  sizeof(ut_days) / sizeof(ut_days[0]) + sizeof(pa_days) / sizeof(pa_days[0])];
+static struct compliance__holiday_cal fallback_cal;
+static pthread_once_t fallback_once = PTHREAD_ONCE_INIT;
+
+static void fallback_build(void)
+{
+    const struct compliance__juris *rows[32];
+    unsigned nrows = 0;
+    rows[nrows++] = &j_us;
+    for (size_t i = 0; i < sizeof(j_states) / sizeof(j_states[0]); i++) {
+        rows[nrows++] = &j_states[i];
+    }
+    j_fallback = j_us;
+    j_fallback.code = "US*";
+    j_fallback.hours_rule = &compliance__rules[COMPLIANCE__R_FALLBACK];
+    j_fallback.dayban_rule = &compliance__rules[COMPLIANCE__R_FALLBACK];
+    j_fallback.holiday_rule = &compliance__rules[COMPLIANCE__R_FALLBACK];
+    for (unsigned r = 0; r < nrows; r++) {
+        const struct compliance__juris *j = rows[r];
+        j_fallback.dayban_mask |= j->dayban_mask;
+        if (j->hours_rule == NULL) {
+            continue;
+        }
+        for (int wd = 0; wd < 7; wd++) {
+            struct compliance__day_hours *h = &j_fallback.hours[wd];
+            /* Every US row has at most one interval a day. */
+            if (j->hours[wd].n == 0) {
+                h->n = 0;
+            } else if (h->n == 1) {
+                h->start[0] =
+                    h->start[0] > j->hours[wd].start[0] ? h->start[0] : j->hours[wd].start[0];
+                h->end[0] = h->end[0] < j->hours[wd].end[0] ? h->end[0] : j->hours[wd].end[0];
+                if (h->start[0] >= h->end[0]) {
+                    h->n = 0;
+                }
+            }
+        }
+    }
+    const struct compliance__holiday_cal *cals[] = { &al_cal, &la_cal, &ms_cal,
+                                                     &ri_cal, &ut_cal, &pa_cal };
+    unsigned n = 0;
+    for (size_t c = 0; c < sizeof(cals) / sizeof(cals[0]); c++) {
+        for (unsigned i = 0; i < cals[c]->n; i++) {
+            fallback_days[n++] = cals[c]->days[i];
+        }
+    }
+    fallback_cal.days = fallback_days;
+    fallback_cal.n = n;
+    j_fallback.holidays = &fallback_cal;
+}
+
 const struct compliance__juris *compliance__juris_fallback(void)
 {
+    pthread_once(&fallback_once, fallback_build);
     return &j_fallback;
 }
 

@@ -46,6 +46,7 @@
 #define DAY_S     INT64_C(86400)
 #define NEVER     INT64_MAX
 #define MAX_LOOPS 4096
+#define MEMO      4
 
 struct ctx {
     const struct compliance__juris *parts[MAX_PARTS]; /* all must allow */
@@ -54,6 +55,16 @@ struct ctx {
     uint16_t cw_start_s_min, cw_end_s_min;       /* campaign hours in minutes */
     const struct compliance_rule *governing;     /* named by an allow */
     int fallback;                                /* the fallback decides */
+
+    /* The last few days' intervals: every zone of a place (and every pass of
+     * the search) asks about the same two or three local dates. */
+    struct {
+        int64_t day;
+        unsigned n;
+        struct compliance__ivl ivl[MAX_IVL];
+    } memo[MEMO];
+
+    unsigned memo_next;
 };
 
 /* ---- day intervals --------------------------------------------------------- */
@@ -128,14 +139,30 @@ static unsigned day_allowed(const struct ctx *c, int64_t day, struct compliance_
     return n;
 }
 
-/* The first allowed local instant in [w, stop) on the local time line, or NEVER. */
-static int64_t first_allowed_local(const struct ctx *c, int64_t w, int64_t stop)
+/* day_allowed() through the context's memo; the result points into it. */
+static unsigned day_allowed_memo(struct ctx *c, int64_t day, const struct compliance__ivl **out)
 {
-    struct compliance__ivl ivl[MAX_IVL];
+    for (unsigned i = 0; i < MEMO; i++) {
+        if (c->memo[i].day == day) {
+            *out = c->memo[i].ivl;
+            return c->memo[i].n;
+        }
+    }
+    unsigned slot = c->memo_next++ % MEMO;
+    c->memo[slot].day = day;
+    c->memo[slot].n = day_allowed(c, day, c->memo[slot].ivl);
+    *out = c->memo[slot].ivl;
+    return c->memo[slot].n;
+}
+
+/* The first allowed local instant in [w, stop) on the local time line, or NEVER. */
+static int64_t first_allowed_local(struct ctx *c, int64_t w, int64_t stop)
+{
+    const struct compliance__ivl *ivl;
     int64_t day = compliance__floordiv(w, DAY_S);
     int64_t sod = w - day * DAY_S;
     while (day * DAY_S < stop) {
-        unsigned n = day_allowed(c, day, ivl);
+        unsigned n = day_allowed_memo(c, day, &ivl);
         for (unsigned i = 0; i < n; i++) {
             if (ivl[i].end > sod) {
                 int64_t cand = day * DAY_S + (ivl[i].start > sod ? ivl[i].start : sod);
@@ -149,7 +176,7 @@ static int64_t first_allowed_local(const struct ctx *c, int64_t w, int64_t stop)
 }
 
 /* The first instant in [t, limit) allowed in zone tz, or NEVER. */
-static int64_t next_open_zone(const struct ctx *c, const struct compliance__tz *tz, int64_t t,
+static int64_t next_open_zone(struct ctx *c, const struct compliance__tz *tz, int64_t t,
                               int64_t limit)
 {
     struct compliance__span sp;
@@ -239,11 +266,7 @@ static void add_part(struct ctx *c, const struct compliance__juris *j)
 
 static void add_fallback_parts(struct ctx *c)
 {
-    const struct compliance__juris *j;
-    for (size_t i = 0; (j = compliance__juris_state_at(i)) != NULL; i++) {
-        add_part(c, j);
-    }
-    add_part(c, compliance__juris_us());
+    add_part(c, compliance__juris_fallback());
     c->governing = &compliance__rules[COMPLIANCE__R_FALLBACK];
     c->fallback = 1;
 }
@@ -336,6 +359,10 @@ int compliance_window_check(const struct compliance_place *place,
     c.cw = NULL;
     c.fallback = 0;
     c.governing = NULL;
+    c.memo_next = 0;
+    for (unsigned i = 0; i < MEMO; i++) {
+        c.memo[i].day = INT64_MIN;
+    }
     if (cw != NULL) {
         uint16_t end = cw->end_min == 0 ? 1440 : cw->end_min;
         if (end > 1440 || cw->start_min >= end || (cw->days & 0x80)) {

@@ -26,8 +26,7 @@ static void test_audit_block_record(void **state)
     assert_int_equal(compliance_audit_json("+13055550123", &p, &v, NOW_US, &o), 0);
     assert_non_null(o);
     assert_string_equal(json_string_value(json_object_get(o, "number")), "+1305*****23");
-    assert_string_equal(json_string_value(json_object_get(o, "time")),
-                        "2026-06-10T01:30:00.000Z");
+    assert_string_equal(json_string_value(json_object_get(o, "time")), "2026-06-10T01:30:00.000Z");
     assert_string_equal(json_string_value(json_object_get(o, "verdict")), "block");
     json_t *rule = json_object_get(o, "rule");
     assert_string_equal(json_string_value(json_object_get(rule, "id")), "us-fl-hours");
@@ -45,8 +44,8 @@ static void test_audit_block_record(void **state)
     json_t *ver = json_object_get(o, "versions");
     assert_string_equal(json_string_value(json_object_get(ver, "ruleset")),
                         COMPLIANCE_RULESET_VERSION);
-    assert_non_null(strstr(json_string_value(json_object_get(ver, "phone_data")),
-                           "libphonenumber"));
+    assert_non_null(
+        strstr(json_string_value(json_object_get(ver, "phone_data")), "libphonenumber"));
     assert_string_not_equal(json_string_value(json_object_get(ver, "tzdata")), "");
     /* The number never appears in full anywhere in the record. */
     char *text = json_dumps(o, JSON_COMPACT);

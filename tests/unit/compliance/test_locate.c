@@ -65,6 +65,7 @@ static const struct loc_case loc_cases[] = {
     { "+19995550123", COMPLIANCE_SOURCE_UNKNOWN, "", "", "" },
     { "+15555550123", COMPLIANCE_SOURCE_UNKNOWN, "", "", "" },
 };
+
 /* clang-format on */
 
 static void join_regions(const struct compliance_place *p, char *buf, size_t size)
@@ -111,8 +112,17 @@ static void test_locate_table(void **state)
 static void test_locate_rejects_malformed(void **state)
 {
     static const char *const bad[] = {
-        "", "12125550123", "+1212555012", "+121255501234", "+10125550123", "+12121550123",
-        "+1212555012a", "+ 12125550123", "+0441234567", "+4412345", "+4412345678901234",
+        "",
+        "12125550123",
+        "+1212555012",
+        "+121255501234",
+        "+10125550123",
+        "+12121550123",
+        "+1212555012a",
+        "+ 12125550123",
+        "+0441234567",
+        "+4412345",
+        "+4412345678901234",
         "++12125550123",
     };
     struct compliance_place p;

@@ -69,6 +69,7 @@ static const struct hol_case hol_cases[] = {
     { &fr_cal, 2026, 8, 15, 1 },
     { &fr_cal, 2026, 8, 14, 0 },
 };
+
 /* clang-format on */
 
 static void test_rules_holiday_calendars(void **state)

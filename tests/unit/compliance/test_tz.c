@@ -25,7 +25,7 @@ static int64_t utc_us(int y, int mo, int d, int h, int mi, int s)
 
 struct tz_case {
     const char *zone;
-    int y, mo, d, h, mi, s;  /* UTC */
+    int y, mo, d, h, mi, s; /* UTC */
     int32_t utoff;
     int isdst;
     int ly, lmo, ld, lh, lmi, ls, wday; /* local */
@@ -124,6 +124,7 @@ static const struct tz_case tz_cases[] = {
     { "America/Nuuk", 2026, 3, 29, 1, 0, 0, -3600, 1, 2026, 3, 29, 0, 0, 0, 0 },
     { "America/New_York", 1800, 1, 1, 0, 0, 0, -17762, 0, 1799, 12, 31, 19, 3, 58, 2 },
 };
+
 /* clang-format on */
 
 static void test_tz_conversions_table(void **state)
@@ -134,12 +135,11 @@ static void test_tz_conversions_table(void **state)
         struct compliance_local l;
         uint16_t id;
         assert_int_equal(compliance_zone_id(c->zone, &id), 0);
-        assert_int_equal(compliance_tz_to_local(id, utc_us(c->y, c->mo, c->d, c->h, c->mi, c->s),
-                                                &l),
-                         0);
-        if (l.utoff_s != c->utoff || l.isdst != c->isdst || l.year != c->ly ||
-            l.month != c->lmo || l.day != c->ld || l.hour != c->lh || l.minute != c->lmi ||
-            l.second != c->ls || l.wday != c->wday) {
+        assert_int_equal(
+            compliance_tz_to_local(id, utc_us(c->y, c->mo, c->d, c->h, c->mi, c->s), &l), 0);
+        if (l.utoff_s != c->utoff || l.isdst != c->isdst || l.year != c->ly || l.month != c->lmo ||
+            l.day != c->ld || l.hour != c->lh || l.minute != c->lmi || l.second != c->ls ||
+            l.wday != c->wday) {
             print_error("case %zu %s %04d-%02d-%02dT%02d:%02d:%02dZ: got %04d-%02u-%02u "
                         "%02u:%02u:%02u off=%d dst=%u wday=%u\n",
                         i, c->zone, c->y, c->mo, c->d, c->h, c->mi, c->s, (int)l.year, l.month,
@@ -204,6 +204,7 @@ static const struct posix_case posix_cases[] = {
     { "<-03", 0, 0, 0, 0 },
     { "EST999", 0, 0, 0, 0 },
 };
+
 /* clang-format on */
 
 static void test_tz_posix_strings(void **state)

@@ -56,7 +56,10 @@ struct win_case {
 #define UNK "+19995550123"
 #define B   COMPLIANCE_BLOCK
 #define A   COMPLIANCE_ALLOW
-#define NOW { 0, 0, 0, 0, 0, 0 }
+#define NOW              \
+    {                    \
+        0, 0, 0, 0, 0, 0 \
+    }
 
 /* clang-format off */
 static const struct win_case cases[] = {
@@ -152,6 +155,7 @@ static const struct win_case cases[] = {
     /* Law before campaign: at 07:30 both block, the law is named. */
     { NY, 0, 0, CW_WEEKDAYS_9_17, { 2026, 6, 10, 11, 30, 0 }, B, "us-tcpa-hours", { 2026, 6, 10, 13, 0, 0 }, 0 },
 };
+
 /* clang-format on */
 
 static int64_t us_of(const struct when *w)
@@ -164,8 +168,8 @@ static const struct compliance_campaign_window *preset(enum cw_preset p)
 {
     static const struct compliance_campaign_window weekdays = { 0x3e, 9 * 60, 17 * 60,
                                                                 COMPLIANCE_FALLBACK_US_STRICT, 0 };
-    static const struct compliance_campaign_window fb_block = { 0, 0, 0,
-                                                                COMPLIANCE_FALLBACK_BLOCK, 0 };
+    static const struct compliance_campaign_window fb_block = { 0, 0, 0, COMPLIANCE_FALLBACK_BLOCK,
+                                                                0 };
     static const struct compliance_campaign_window w920 = { 0, 9 * 60, 20 * 60,
                                                             COMPLIANCE_FALLBACK_US_STRICT, 0 };
     static const struct compliance_campaign_window unruled = { 0, 9 * 60, 18 * 60,
@@ -206,8 +210,8 @@ static void test_window_table(void **state)
             clock_format_utc(want_next, b, sizeof(b));
             print_error("case %zu %s at %04d-%02d-%02dT%02d:%02d:%02dZ: got %s %s next %s zone %s"
                         " (%02u:%02u local); want %s %s next %s\n",
-                        i, c->number, c->now.y, c->now.mo, c->now.d, c->now.h, c->now.mi,
-                        c->now.s, v.verdict == A ? "allow" : "block", v.rule->id,
+                        i, c->number, c->now.y, c->now.mo, c->now.d, c->now.h, c->now.mi, c->now.s,
+                        v.verdict == A ? "allow" : "block", v.rule->id,
                         v.next_eligible_us ? a : "none", zone, v.local.hour, v.local.minute,
                         c->verdict == A ? "allow" : "block", c->rule, want_next ? b : "none");
             fail();
