@@ -8,6 +8,7 @@
  * are in the comments; 2026-06-10 is a Wednesday, 2026-03-08 and 2026-11-01
  * (Sundays) are the US DST change days.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -344,6 +345,39 @@ static void test_window_rule_table_is_complete(void **state)
     }
 }
 
+static void *check_many(void *arg)
+{
+    static const char *const numbers[] = { NY, AL, SD, UNK, FR, ON };
+    size_t off = (size_t)(uintptr_t)arg;
+    struct when start = { 2026, 10, 30, 0, 0, 0 };
+    for (int i = 0; i < 3000; i++) {
+        struct compliance_place p;
+        struct compliance_verdict v;
+        if (compliance_locate(numbers[(off + (size_t)i) % 6], &p) != 0 ||
+            compliance_window_check(&p, NULL, us_of(&start) + INT64_C(97) * 1000000 * i, &v) != 0 ||
+            v.rule == NULL) {
+            return (void *)1;
+        }
+    }
+    return NULL;
+}
+
+/* Checks from several threads while the zones load lazily (run under TSan). */
+static void test_window_threads(void **state)
+{
+    pthread_t th[4];
+    (void)state;
+    compliance_fini();
+    for (uintptr_t i = 0; i < 4; i++) {
+        assert_int_equal(pthread_create(&th[i], NULL, check_many, (void *)i), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        void *rv;
+        pthread_join(th[i], &rv);
+        assert_null(rv);
+    }
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -361,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_window_zone_missing_blocks),
         cmocka_unit_test(test_window_caps_data),
         cmocka_unit_test(test_window_rule_table_is_complete),
+        cmocka_unit_test(test_window_threads),
     };
     return cmocka_run_group_tests_name("compliance_window", tests, NULL, teardown);
 }
