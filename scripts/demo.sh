@@ -75,7 +75,7 @@ start_all() {
   echo "dialerd is up (logs in $LOGS):"
   echo "  health:     http://127.0.0.1:$HTTP_PORT/healthz"
   echo "  readiness:  http://127.0.0.1:$HTTP_PORT/readyz"
-  curl -fsS "http://127.0.0.1:$HTTP_PORT/readyz" || true
+  curl -sS "http://127.0.0.1:$HTTP_PORT/readyz" || true
   echo
   echo "Stop everything with: make demo-stop"
 }

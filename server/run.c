@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/clock.h"
 #include "core/db.h"
@@ -37,14 +38,14 @@ struct server {
     struct ev_loop *loop;             /* main loop */
     ev_signal sigterm;
     ev_signal sigint;
-    ev_timer drain_timer;         /* bounds the drain */
-    ev_timer ari_probe;           /* periodic GET /ari/asterisk/info */
-    struct db_pool *db;           /* main loop's PostgreSQL pool */
-    struct kv_conn *kv;           /* main loop's Redis connection */
-    struct http_client *ari_http; /* ARI REST client transport */
+    ev_timer drain_timer;            /* bounds the drain */
+    ev_timer ari_probe;              /* periodic GET /ari/asterisk/info */
+    struct db_pool *db;              /* main loop's PostgreSQL pool */
+    struct kv_conn *kv;              /* main loop's Redis connection */
+    struct http_client *ari_http;    /* ARI REST client transport */
     struct http_xfer *ari_probe_req; /* in-flight probe, NULL when none */
-    char *ari_info_url;           /* {ari.url}/ari/asterisk/info */
-    struct httpd *httpd;          /* HTTP/WebSocket thread */
+    char *ari_info_url;              /* {ari.url}/ari/asterisk/info */
+    struct httpd *httpd;             /* HTTP/WebSocket thread */
     int64_t started_us;
     /* Published by the main loop, read by the httpd thread (relaxed: each
      * is an independent status flag, nothing else is synchronised by it). */
@@ -244,6 +245,24 @@ static int start_deps(struct server *s)
     return 0;
 }
 
+/* The web app is optional: without its build output the API still serves. */
+static bool static_dir_usable(const char *dir)
+{
+    struct stat st;
+
+    if (dir == NULL || dir[0] == '\0') {
+        return false;
+    }
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        LOG_WARN(
+            SERVER,
+            "event=static_dir_missing dir=\"%s\" msg=\"web app not built; serving the API only\"",
+            dir);
+        return false;
+    }
+    return true;
+}
+
 static int start_httpd(struct server *s)
 {
     const struct server_config *c = s->conf;
@@ -257,7 +276,7 @@ static int start_httpd(struct server *s)
         .port = c->http_port,
         .max_header_bytes = c->http_max_header,
         .max_body_bytes = c->http_max_body,
-        .static_dir = c->http_static_dir[0] != '\0' ? c->http_static_dir : NULL,
+        .static_dir = static_dir_usable(c->http_static_dir) ? c->http_static_dir : NULL,
         .tls_cert_file = c->http_tls_cert[0] != '\0' ? c->http_tls_cert : NULL,
         .tls_key_file = c->http_tls_key[0] != '\0' ? c->http_tls_key : NULL,
         .shutdown_grace_ms = c->shutdown_drain_ms,

@@ -81,13 +81,14 @@ pg_init() {
 pg_start() {
   load_ports
   pg_init
+  # Already running (an earlier start): keep its port.
+  if [ -n "${PG_PORT:-}" ] && as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; then
+    return 0
+  fi
   if [ -z "${PG_PORT:-}" ] || ! port_free "$PG_PORT"; then
     PG_PORT=$(pick_port)
   fi
   echo "$PG_PORT" >"$PG_DIR/port"
-  if as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; then
-    return 0
-  fi
   as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 start \
     -o "-p $PG_PORT -k $PG_DIR/sock -c listen_addresses=127.0.0.1 -c fsync=off \
         -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 \
