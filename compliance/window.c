@@ -86,6 +86,8 @@ static unsigned intersect(struct compliance__ivl *out, unsigned n,
             }
         }
     }
+    /* Only the k entries written above are copied. */
+    /* cppcheck-suppress uninitvar */
     memcpy(out, res, k * sizeof(*res));
     return k;
 }
@@ -244,7 +246,7 @@ static unsigned fallback_nids;
 
 static void fallback_init(void)
 {
-    for (unsigned i = 0; compliance__fallback_zones[i] != NULL && i < 16; i++) {
+    for (unsigned i = 0; i < 16 && compliance__fallback_zones[i] != NULL; i++) {
         uint16_t id;
         if (compliance_zone_id(compliance__fallback_zones[i], &id) == 0) {
             fallback_ids[fallback_nids++] = id;
