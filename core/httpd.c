@@ -337,9 +337,12 @@ const char *httpd_name(const struct httpd *h)
     return h->cfg.name;
 }
 
+/* The server whose thread this is (no shared state to race on). */
+static _Thread_local const struct httpd *tl_server;
+
 bool httpd_on_thread(const struct httpd *h)
 {
-    return h->thread_started && pthread_equal(pthread_self(), h->thread);
+    return tl_server == h;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -550,6 +553,17 @@ static int lws_setup(struct httpd *h)
     info.timeout_secs = (unsigned int)((h->cfg.io_timeout_ms + 999) / 1000);
     info.user = h;
     if (h->cfg.tls_cert_file != NULL) {
+        /* Checked here because lws leaks a little when it fails on them, and
+         * because this message names the file. */
+        const char *files[] = { h->cfg.tls_cert_file, h->cfg.tls_key_file };
+        for (size_t i = 0; i < 2; i++) {
+            if (access(files[i], R_OK) != 0) {
+                int e = errno;
+                LOG_ERRNO(ERR, HTTPD, e, "event=tls_file_unreadable server=%s file=\"%s\"",
+                          h->cfg.name, files[i]);
+                return ERR_INVAL;
+            }
+        }
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = h->cfg.tls_cert_file;
         info.ssl_private_key_filepath = h->cfg.tls_key_file;
@@ -860,6 +874,7 @@ static void *thread_main(void *arg)
     struct httpd *h = arg;
     int rc;
 
+    tl_server = h;
     pthread_setname_np(pthread_self(), h->name);
     rc = thread_setup(h);
     pthread_mutex_lock(&h->start_mu);
@@ -869,6 +884,7 @@ static void *thread_main(void *arg)
     pthread_mutex_unlock(&h->start_mu);
     if (rc != 0) {
         thread_teardown(h, false);
+        tl_server = NULL;
         return NULL;
     }
     LOG_INFO(HTTPD, "event=listening server=%s bind=%s port=%d tls=%d static=%s", h->cfg.name,
@@ -878,6 +894,7 @@ static void *thread_main(void *arg)
     }
     thread_teardown(h, true);
     LOG_INFO(HTTPD, "event=stopped server=%s", h->cfg.name);
+    tl_server = NULL;
     return NULL;
 }
 

@@ -1281,6 +1281,18 @@ int httpd__on_body_end(struct httpd_conn *c)
     if (req == NULL) {
         return c->discarding ? -1 : 0;
     }
+    if (req->body_done && req->body_mode == HTTPD_BODY_LENGTH) {
+        /* lws 4.1 reports the completion again when more bytes follow the
+         * body (a pipelined request); it would loop doing so. The only way
+         * out is to close: hand over the answer if we have it, then go. */
+        LOG_NOTICE(HTTPD, "event=pipelined_after_body server=%s rid=%s client=%s",
+                   c->h->cfg.name, req->rid, c->client);
+        c->closing = true;
+        if (req->answered) {
+            httpd__write_now(req, c->wsi);
+        }
+        return -1;
+    }
     if (req->body_done) {
         return 0;
     }

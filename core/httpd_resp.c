@@ -490,11 +490,12 @@ void httpd__write_now(struct httpd_req *req, struct lws *wsi)
     struct httpd_resp *r = &req->resp;
     unsigned char *out = h->wbuf + LWS_PRE;
 
-    if (req->answered) {
-        /* Refusals are small; lws keeps whatever the socket does not take. */
+    /* lws keeps whatever the socket does not take and sends it before it
+     * closes; used for refusals and before a forced close, so small. */
+    while (req->answered && !resp_done(r)) {
         ssize_t n = fill(r, out, HTTPD_WBUF_SIZE);
-        if (n > 0) {
-            lws_write(wsi, out, (size_t)n, LWS_WRITE_HTTP_HEADERS);
+        if (n <= 0 || lws_write(wsi, out, (size_t)n, LWS_WRITE_HTTP_HEADERS) < n) {
+            break;
         }
     }
     httpd__req_finish(req);
