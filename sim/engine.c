@@ -1160,8 +1160,13 @@ int sim__originate(struct sim *s, const struct sim_originate *o, struct sim_chan
     if (o->caller_id && o->caller_id[0]) {
         char cname[128], cnum[128];
         parse_callerid(o->caller_id, cname, sizeof(cname), cnum, sizeof(cnum));
-        set_callerid(c, cname, cnum);
-        sim__ev_callerid(c);
+        /* Caller id first, connected line second, each with its event. */
+        c->caller_name = sim__chan_strdup(c, cname);
+        c->caller_num = sim__chan_strdup(c, cnum);
+        sim__ev_chan_callerid(c);
+        c->conn_name = c->caller_name;
+        c->conn_num = c->caller_num;
+        sim__ev_chan_simple(c, "ChannelConnectedLine");
     }
     apply_variables(c, o->variables);
     if (o->app && o->app[0]) {

@@ -292,7 +292,7 @@ void sim__ev_dialplan(struct sim_chan *c, const char *app, const char *data)
     sim__ev_send(s, &r);
 }
 
-void sim__ev_callerid(struct sim_chan *c)
+void sim__ev_chan_callerid(struct sim_chan *c)
 {
     struct sim *s = c->sim;
     struct sim_rcpt r = { .n = 0 };
@@ -306,9 +306,12 @@ void sim__ev_callerid(struct sim_chan *c)
                     "\"Presentation Allowed, Not Screened\"");
     chan_field(s, "channel", c);
     sim__ev_send(s, &r);
-    sim__ev_begin(s, NULL, "ChannelConnectedLine");
-    chan_field(s, "channel", c);
-    sim__ev_send(s, &r);
+}
+
+void sim__ev_callerid(struct sim_chan *c)
+{
+    sim__ev_chan_callerid(c);
+    sim__ev_chan_simple(c, "ChannelConnectedLine");
 }
 
 void sim__ev_hangup_request(struct sim_chan *c, int cause, int tech_cause, int soft)

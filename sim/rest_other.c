@@ -741,12 +741,22 @@ static void s_set_global(struct sim_req *r)
 /* ---------------------------------------------------------------------- */
 /* Sounds, endpoints, device states, mailboxes, user events */
 
-static void sound_json(struct sim_buf *b, const char *id)
+static void sound_json(struct sim_buf *b, const char *id, const char *formats)
 {
+    char list[256], *save = NULL;
+    int first = 1;
+
     SIM_LIT(b, "{\"id\":");
     sim__buf_jstr(b, id);
-    SIM_LIT(b, ",\"formats\":[{\"language\":\"en\",\"format\":\"gsm\"},{\"language\":\"en\","
-               "\"format\":\"slin\"}]}");
+    SIM_LIT(b, ",\"formats\":[");
+    snprintf(list, sizeof(list), "%s", formats ? formats : "gsm,slin");
+    for (char *f = strtok_r(list, ",", &save); f != NULL; f = strtok_r(NULL, ",", &save)) {
+        sim__buf_printf(b, "%s{\"language\":\"en\",\"format\":", first ? "" : ",");
+        sim__buf_jstr(b, f);
+        sim__buf_putc(b, '}');
+        first = 0;
+    }
+    SIM_LIT(b, "]}");
 }
 
 static void so_list(struct sim_req *r)
@@ -764,7 +774,7 @@ static void so_list(struct sim_req *r)
             sim__buf_putc(&r->body_out, ',');
         }
         first = 0;
-        sound_json(&r->body_out, sc->media[i].uri + 6);
+        sound_json(&r->body_out, sc->media[i].uri + 6, sc->media[i].formats);
     }
     sim__buf_putc(&r->body_out, ']');
 }
@@ -776,13 +786,16 @@ static void so_get(struct sim_req *r)
     int missing, skip;
 
     snprintf(uri, sizeof(uri), "sound:%s", id ? id : "");
+    const struct sim_media *m;
+
     sim__media_seconds(r->s, uri, &missing, &skip);
     if (missing) {
         sim__req_error(r, 404, "Not Found", "Sound not found");
         return;
     }
+    m = sim__scenario_media(r->s->scenario, uri);
     sim__req_ok(r);
-    sound_json(&r->body_out, id ? id : "");
+    sound_json(&r->body_out, id ? id : "", m ? m->formats : NULL);
 }
 
 static void empty_list(struct sim_req *r)

@@ -481,8 +481,24 @@ static int parse_media(const json_t *root, struct sim_scenario *sc, char *err, s
         if (json_is_number(val)) {
             m->seconds = json_number_value(val);
         } else if (json_is_object(val)) {
+            const json_t *f = json_object_get(val, "formats");
             m->seconds = json_number_value(json_object_get(val, "seconds"));
             m->missing = json_is_true(json_object_get(val, "missing"));
+            if (json_is_array(f)) {
+                size_t k;
+                const json_t *it;
+                char list[256] = "";
+                json_array_foreach (f, k, it) {
+                    if (json_is_string(it) &&
+                        strlen(list) + strlen(json_string_value(it)) + 2 < sizeof(list)) {
+                        if (list[0] != '\0') {
+                            strcat(list, ",");
+                        }
+                        strcat(list, json_string_value(it));
+                    }
+                }
+                m->formats = xstrdup(list);
+            }
         } else {
             snprintf(err, errlen, "media %s: expected seconds or an object", key);
             return -1;
@@ -620,7 +636,8 @@ struct sim_scenario *sim__scenario_load_file(const char *path, char *err, size_t
  */
 static const char default_scenario[] =
     "{\"name\":\"built-in\",\"seed\":1,"
-    "\"media\":{\"sound:hello-world\":1.403,\"sound:custom/dialer-test\":4.307,"
+    "\"media\":{\"sound:hello-world\":1.403,\"sound:custom/dialer-test\":{\"seconds\":4.307,"
+    "\"formats\":[\"gsm\",\"ulaw\",\"slin\"]},"
     "\"sound:hello\":0.784,\"sound:custom/machine-greeting\":17.0,\"sound:beep\":0.25,"
     "\"sound:silence/1\":1,\"sound:silence/3\":3,\"sound:silence/5\":5},"
     "\"populations\":{\"default\":["
@@ -675,6 +692,7 @@ void sim__scenario_unref(struct sim_scenario *sc)
     free(sc->rules);
     for (int i = 0; i < sc->nmedia; i++) {
         free(sc->media[i].uri);
+        free(sc->media[i].formats);
     }
     free(sc->media);
     for (int i = 0; i < sc->ninbound; i++) {

@@ -259,6 +259,7 @@ struct sim_media {
     char *uri;      /* "sound:hello-world" */
     double seconds; /* length */
     int missing;    /* the file does not exist */
+    char *formats;  /* comma list for GET /sounds ("gsm,slin" when NULL) */
 };
 
 struct sim_inbound {
@@ -722,7 +723,9 @@ void sim__ev_chan_simple(struct sim_chan *c, const char *type);
 void sim__ev_state(struct sim_chan *c, enum sim_cstate st);
 void sim__ev_varset(struct sim_chan *c, const char *var, const char *value);
 void sim__ev_dialplan(struct sim_chan *c, const char *app, const char *data);
+/* ChannelCallerId, then ChannelConnectedLine. */
 void sim__ev_callerid(struct sim_chan *c);
+void sim__ev_chan_callerid(struct sim_chan *c);
 void sim__ev_hangup_request(struct sim_chan *c, int cause, int tech_cause, int soft);
 void sim__ev_destroyed(struct sim_chan *c);
 void sim__ev_dial(struct sim_chan *peer, const char *status);
