@@ -9,9 +9,9 @@
  *
  * The configuration file may also be named by DIALERD_CONFIG.
  */
+#include <curl/curl.h>
 #include <getopt.h>
 #include <stdio.h>
-#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 
