@@ -464,6 +464,9 @@ int httpd__ws_filter(struct httpd_conn *c, struct lws *wsi);
 int httpd__ws_established(struct httpd_conn *c);
 int httpd__ws_receive(struct httpd_conn *c, const void *data, size_t len);
 void httpd__ws_peer_closed(struct httpd_conn *c);
+
+/* LWS_CALLBACK_ADD_HEADERS for the 101 answer: X-Request-Id. */
+void httpd__ws_add_headers(struct httpd_conn *c, struct lws_process_html_args *args);
 int httpd__ws_writeable(struct httpd_conn *c);
 void httpd__ws_closed(struct httpd_conn *c, int reason);
 

@@ -1285,8 +1285,8 @@ int httpd__on_body_end(struct httpd_conn *c)
         /* lws 4.1 reports the completion again when more bytes follow the
          * body (a pipelined request); it would loop doing so. The only way
          * out is to close: hand over the answer if we have it, then go. */
-        LOG_NOTICE(HTTPD, "event=pipelined_after_body server=%s rid=%s client=%s",
-                   c->h->cfg.name, req->rid, c->client);
+        LOG_NOTICE(HTTPD, "event=pipelined_after_body server=%s rid=%s client=%s", c->h->cfg.name,
+                   req->rid, c->client);
         c->closing = true;
         if (req->answered) {
             httpd__write_now(req, c->wsi);

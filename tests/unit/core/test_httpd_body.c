@@ -36,7 +36,7 @@ struct upload {
     unsigned chunks;
     unsigned pauses;
     bool paused;
-    int fail_after;  /* on_chunk fails after this many bytes (0: never) */
+    int fail_after;   /* on_chunk fails after this many bytes (0: never) */
     int reject_after; /* on_chunk answers 422 after this many bytes */
 };
 
@@ -141,8 +141,9 @@ static int h_echo_len(struct httpd_req *req, void *arg)
     size_t len = 0;
     const char *b = httpd_req_body(req, &len);
     (void)arg;
-    httpd_respond_json(req, HTTPD_STATUS_OK,
-                       json_pack("{sIss#}", "len", (json_int_t)len, "body", b, len < 64 ? len : 64));
+    httpd_respond_json(
+        req, HTTPD_STATUS_OK,
+        json_pack("{sIss#}", "len", (json_int_t)len, "body", b, len < 64 ? len : 64));
     return HTTPD_DONE;
 }
 
@@ -154,6 +155,7 @@ static const struct httpd_route routes[] = {
       .on_chunk = upload_chunk, .on_end = upload_end, .max_body = 1000 },
     { .methods = HTTPD_POST, .pattern = "/echo", .handler = h_echo_len },
 };
+
 /* clang-format on */
 
 static int setup(void **state)
@@ -410,8 +412,7 @@ static void test_httpd_chunked_buffered(void **state)
     t_http(u, &rq, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "len")), 19);
-    assert_string_equal(json_string_value(json_object_get(r.json, "body")),
-                        "hello chunked world");
+    assert_string_equal(json_string_value(json_object_get(r.json, "body")), "hello chunked world");
     assert_string_equal(t_header(&r, "Connection", v, sizeof(v)), "close");
     t_resp_free(&r);
 }
@@ -430,9 +431,8 @@ static void test_httpd_framing_errors(void **state)
     assert_int_equal(t_raw_status(buf), 200);
     assert_non_null(strstr(buf, "\"body\":\"hello world\""));
 
-    t_raw(port,
-          "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n", 0,
-          buf, sizeof(buf));
+    t_raw(port, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n",
+          0, buf, sizeof(buf));
     assert_int_equal(t_raw_status(buf), 400);
     assert_non_null(strstr(buf, "invalid_chunked"));
 
@@ -442,8 +442,7 @@ static void test_httpd_framing_errors(void **state)
           0, buf, sizeof(buf));
     assert_int_equal(t_raw_status(buf), 400);
 
-    t_raw(port,
-          "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nxxxx", 0, buf,
+    t_raw(port, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nxxxx", 0, buf,
           sizeof(buf));
     assert_int_equal(t_raw_status(buf), 501);
 
