@@ -63,12 +63,11 @@
 #include "core/log.h"
 
 enum {
-    TCP_STATE_ESTABLISHED = 1,    /* tcp_info.tcpi_state, as in <netinet/tcp.h> */
-    POOL_MAX = 64,                /* free requests kept for reuse */
-    ARENA_BLOCK = 4096,           /* first arena block, kept with a pooled request */
-    DISCARD_BUDGET = 1024 * 1024, /* body bytes we read and drop after an early answer */
-    NAME_MAX_LEN = 64,            /* longest header name we look up */
-    STASH_MAX = 64 * 1024,        /* the rest of one read buffer */
+    TCP_STATE_ESTABLISHED = 1, /* tcp_info.tcpi_state, as in <netinet/tcp.h> */
+    POOL_MAX = 64,             /* free requests kept for reuse */
+    ARENA_BLOCK = 4096,        /* first arena block, kept with a pooled request */
+    NAME_MAX_LEN = 64,         /* longest header name we look up */
+    STASH_MAX = 64 * 1024,     /* the rest of one read buffer */
 };
 
 static void req_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents);
@@ -1256,13 +1255,13 @@ int httpd__on_body(struct httpd_conn *c, const unsigned char *data, size_t len)
          * client sees our response instead of a reset. */
         if (c->discarding) {
             c->discard_left -= (int64_t)len;
-            return c->discard_left < 0 ? -1 : 0;
+            return c->discard_left < 0 || clock_mono_us() > c->discard_until ? -1 : 0;
         }
         return 0;
     }
     if (req->sink == HTTPD_SINK_DISCARD || req->body_done) {
         req->discarded += (int64_t)len;
-        return req->discarded > DISCARD_BUDGET ? -1 : 0;
+        return req->discarded > HTTPD_LINGER_BYTES ? -1 : 0;
     }
     if (len == 0) {
         return 0;

@@ -400,7 +400,7 @@ static inline bool t_ws_open(struct t_ws *w, const char *base, const char *path,
                              const char *extra_headers, long rcvbuf)
 {
     char url[256], req[2048];
-    long fd = -1;
+    curl_socket_t fd = CURL_SOCKET_BAD;
     size_t hl;
     char *eoh;
 
@@ -422,7 +422,7 @@ static inline bool t_ws_open(struct t_ws *w, const char *base, const char *path,
         return false;
     }
     curl_easy_getinfo(w->c, CURLINFO_ACTIVESOCKET, &fd);
-    w->fd = (curl_socket_t)fd;
+    w->fd = fd;
     snprintf(req, sizeof(req),
              "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s\r\n",

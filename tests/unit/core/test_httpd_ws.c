@@ -176,7 +176,7 @@ static bool closed_at_least(void *arg)
 static void test_httpd_ws_echo(void **state)
 {
     struct t_ws w;
-    char *data;
+    char *data = NULL;
     size_t len;
     int closed = atomic_load(&g_closed) + 1;
     (void)state;
@@ -261,7 +261,7 @@ static void test_httpd_ws_auth_and_routing(void **state)
 static void test_httpd_ws_params_and_subprotocol(void **state)
 {
     struct t_ws w;
-    char *data;
+    char *data = NULL;
     size_t len;
     (void)state;
 
@@ -297,7 +297,7 @@ static bool opened_at_least(void *arg)
 static void test_httpd_ws_broadcast(void **state)
 {
     struct t_ws a, b;
-    char *data;
+    char *data = NULL;
     size_t len;
     struct bcast bc = { .msg = "tick 1" };
     int want = atomic_load(&g_opened) + 2;
@@ -324,7 +324,7 @@ static void test_httpd_ws_broadcast(void **state)
 static void test_httpd_ws_server_close(void **state)
 {
     struct t_ws w;
-    char *data;
+    char *data = NULL;
     size_t len;
     int op;
     (void)state;
@@ -345,7 +345,7 @@ static void test_httpd_ws_server_close(void **state)
 static void test_httpd_ws_message_too_big(void **state)
 {
     struct t_ws w;
-    char *data;
+    char *data = NULL;
     size_t len;
     size_t big = 300 * 1024;
     char *msg = calloc(1, big);
@@ -385,7 +385,7 @@ static void test_httpd_ws_slow_consumer_dropped(void **state)
     struct httpd_stats before, after;
     struct t_ws w;
     struct flood f = { .len = 64 * 1024 };
-    char *data;
+    char *data = NULL;
     size_t len;
     int closed = atomic_load(&g_closed) + 1;
     int rounds = 0;
@@ -454,7 +454,7 @@ static void test_httpd_ws_stop_going_away(void **state)
     struct httpd *h = httpd_create(&cfg, NULL, 0);
     struct stopper st = { .h = h };
     struct t_ws w;
-    char b[64], *data;
+    char b[64], *data = NULL;
     size_t len;
     pthread_t th;
     (void)state;
