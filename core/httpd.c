@@ -937,6 +937,11 @@ void httpd_stop(struct httpd *h)
     if (h == NULL) {
         return;
     }
+    if (httpd_on_thread(h)) {
+        /* It would join itself. */
+        LOG_ERR(HTTPD, "event=stop_from_own_thread server=%s", h->cfg.name);
+        return;
+    }
     if (h->thread_started) {
         atomic_store_explicit(&h->stopping, true, memory_order_seq_cst);
         ev_async_send(h->loop, &h->stop_w);

@@ -1016,18 +1016,25 @@ static int chunk_emit(const unsigned char *data, size_t len, void *arg)
 /* Keeps the unread rest of a read buffer while paused. */
 static void stash(struct httpd_req *req, const unsigned char *data, size_t len)
 {
-    if (req->stash_len + len > STASH_MAX || req->stash == NULL) {
-        size_t need = req->stash_len + len;
-        unsigned char *ns = realloc(req->stash, need);
-        if (ns == NULL) {
-            body_refuse(req, HTTPD_STATUS_INTERNAL_ERROR, "internal_error", "internal error",
-                        ERR_NOMEM);
-            return;
-        }
-        req->stash = ns;
+    size_t need = req->stash_len + len;
+    unsigned char *ns;
+
+    /* lws does not read while we are paused, so this is the rest of one
+     * read buffer; anything more means reading did not stop. */
+    if (need > 2 * STASH_MAX) {
+        body_refuse(req, HTTPD_STATUS_INTERNAL_ERROR, "internal_error", "internal error",
+                    ERR_INTERNAL);
+        return;
     }
-    memmove(req->stash + req->stash_len, data, len);
-    req->stash_len += len;
+    ns = realloc(req->stash, need);
+    if (ns == NULL) {
+        body_refuse(req, HTTPD_STATUS_INTERNAL_ERROR, "internal_error", "internal error",
+                    ERR_NOMEM);
+        return;
+    }
+    req->stash = ns;
+    memcpy(req->stash + req->stash_len, data, len);
+    req->stash_len = need;
 }
 
 /* Feeds raw body bytes (as they came off the wire) through framing and sink. */

@@ -158,6 +158,16 @@ static int answer(struct httpd_req *req, int status, const char *ctype, unsigned
     must_close =
         req->close || c->closing || req->h->draining || req->lws_body_pending || req->is_ws;
     req->answered = true;
+    if (req->sink == HTTPD_SINK_STREAM && !req->body_done) {
+        /* Answered before the end of a streaming body: the rest is dropped. */
+        req->sink = HTTPD_SINK_DISCARD;
+        req->paused = false;
+        req->end_pending = false;
+        free(req->stash);
+        req->stash = NULL;
+        req->stash_len = 0;
+        ev_timer_stop(req->h->loop, &req->resume_w);
+    }
     r->status = status;
     r->body = body;
     r->body_len = len;

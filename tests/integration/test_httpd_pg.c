@@ -33,7 +33,7 @@ struct db {
     bool failed;
     struct httpd_req *req; /* the request the running query answers, or NULL */
     bool busy;
-    json_t *out;           /* result so far */
+    json_t *out; /* result so far */
     int status;
 };
 
@@ -171,8 +171,8 @@ static int h_sleep(struct httpd_req *req, void *arg)
     }
     params[0] = httpd_req_query(req, "ms") != NULL ? httpd_req_query(req, "ms") : "0";
     params[1] = httpd_req_query(req, "value") != NULL ? httpd_req_query(req, "value") : "0";
-    if (PQsendQueryParams(db.conn, "SELECT pg_sleep($1::float8 / 1000), $2::int", 2, NULL,
-                          params, NULL, NULL, 0) == 0) {
+    if (PQsendQueryParams(db.conn, "SELECT pg_sleep($1::float8 / 1000), $2::int", 2, NULL, params,
+                          NULL, NULL, 0) == 0) {
         return ERR_DB;
     }
     db.busy = true;
@@ -194,7 +194,8 @@ static bool ready(void *arg)
 
 static int setup(void **state)
 {
-    struct httpd_config cfg = { .name = "api-db", .on_thread_start = db_start,
+    struct httpd_config cfg = { .name = "api-db",
+                                .on_thread_start = db_start,
                                 .on_thread_stop = db_stop };
     (void)state;
 

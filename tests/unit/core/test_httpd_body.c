@@ -36,8 +36,9 @@ struct upload {
     unsigned chunks;
     unsigned pauses;
     bool paused;
-    int fail_after;   /* on_chunk fails after this many bytes (0: never) */
-    int reject_after; /* on_chunk answers 422 after this many bytes */
+    int fail_after;     /* on_chunk fails after this many bytes (0: never) */
+    int reject_after;   /* on_chunk answers 422 after this many bytes */
+    bool answer_paused; /* answer from the resume timer instead of resuming */
 };
 
 static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n)
@@ -63,6 +64,15 @@ static void upload_resume(struct ev_loop *loop, ev_timer *w, int revents)
     struct upload *u = CONTAINER_OF(w, struct upload, resume);
     (void)loop;
     (void)revents;
+    if (u->answer_paused) {
+        /* Enough seen: answer while paused; the rest of the body is dropped. */
+        struct httpd_req *req = u->req;
+        httpd_req_on_abort(req, NULL, NULL);
+        httpd_respond_json(req, HTTPD_STATUS_ACCEPTED,
+                           json_pack("{sI}", "seen", (json_int_t)u->bytes));
+        free(u);
+        return;
+    }
     u->paused = false;
     httpd_req_resume(u->req);
 }
@@ -83,6 +93,7 @@ static int h_upload(struct httpd_req *req, void *arg)
     u->fnv = UINT64_C(14695981039346656037);
     u->fail_after = fail != NULL ? atoi(fail) : 0;
     u->reject_after = rej != NULL ? atoi(rej) : 0;
+    u->answer_paused = httpd_req_query(req, "answer_paused") != NULL;
     ev_timer_init(&u->resume, upload_resume, 0.001, 0.);
     httpd_req_set_data(req, u);
     httpd_req_on_abort(req, upload_abort, u);
@@ -382,6 +393,15 @@ static void test_httpd_stream_refusals(void **state)
     assert_string_equal(t_err_code(&r), "bad_row");
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(r.json, "error"), "field")), "phone");
+    t_resp_free(&r);
+
+    /* Answered from a timer while paused: the rest of the body is dropped. */
+    snprintf(u, sizeof(u), "%s/upload?answer_paused=1", base);
+    struct t_req paused = { .body = big, .body_len = 2 * 1024 * 1024 };
+    t_http(u, &paused, &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.status, 202);
+    assert_true(json_integer_value(json_object_get(r.json, "seen")) > 0);
     t_resp_free(&r);
 
     /* Buffered route, body over max_body_bytes, no Expect: still a clean 413. */
