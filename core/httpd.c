@@ -446,6 +446,11 @@ static int lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         return c != NULL ? httpd__on_writeable(c) : -1;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return c != NULL ? httpd__ws_filter(c, wsi) : 1;
+    case LWS_CALLBACK_ADD_HEADERS:
+        if (c != NULL) {
+            httpd__ws_add_headers(c, in);
+        }
+        return 0;
     case LWS_CALLBACK_ESTABLISHED:
         return c != NULL ? httpd__ws_established(c) : -1;
     case LWS_CALLBACK_RECEIVE:
@@ -930,6 +935,11 @@ int httpd_start(struct httpd *h)
 void httpd_stop(struct httpd *h)
 {
     if (h == NULL) {
+        return;
+    }
+    if (httpd_on_thread(h)) {
+        /* It would join itself. */
+        LOG_ERR(HTTPD, "event=stop_from_own_thread server=%s", h->cfg.name);
         return;
     }
     if (h->thread_started) {

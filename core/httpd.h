@@ -146,11 +146,14 @@ typedef void httpd_end_cb(struct httpd_req *req, void *arg);
 
 /*
  * Nobody will read the response of a deferred request any more. reason is
- * ERR_CLOSED (client disconnected), ERR_TIMEOUT (request_timeout_ms passed and
- * 503 timeout was sent) or ERR_SHUTDOWN (httpd_stop's grace period is over).
- * For ERR_CLOSED and ERR_TIMEOUT the handle stays valid until the handler
- * responds (the response is dropped); for ERR_SHUTDOWN the handle is freed as
- * soon as the callback returns and must not be used again.
+ * ERR_CLOSED (client disconnected, or half-closed: we treat a FIN as a
+ * disconnect), ERR_TIMEOUT (request_timeout_ms passed and 503 timeout was
+ * sent), ERR_TOOBIG / ERR_PARSE / ERR_NOMEM (a streaming body was refused by
+ * the server: 413 / 400 / 500 sent; on_end will not come) or ERR_SHUTDOWN
+ * (httpd_stop's grace period is over). Except for ERR_SHUTDOWN the handle
+ * stays valid until the handler responds (the response is dropped); for
+ * ERR_SHUTDOWN it is freed as soon as the callback returns and must not be
+ * used again. Called once at most; may respond from inside.
  */
 typedef void httpd_abort_cb(struct httpd_req *req, int reason, void *arg);
 

@@ -279,12 +279,13 @@ struct httpd_conn {
     struct httpd_req *req;  /* the request being served, or NULL */
     struct httpd_ws *ws;    /* set once upgraded to WebSocket */
     char client[INET6_ADDRSTRLEN];
-    int64_t rx_base;      /* TCP bytes consumed before the current request head */
-    unsigned nrequests;   /* requests served on this connection */
-    bool closing;         /* asked to close; no further request is taken */
-    bool rx_off;          /* lws reading is paused (lws_rx_flow_control) */
-    bool discarding;      /* after an early answer: reading and dropping the body */
-    int64_t discard_left; /* bytes still to drop before we close */
+    int64_t rx_base;       /* TCP bytes consumed before the current request head */
+    unsigned nrequests;    /* requests served on this connection */
+    bool closing;          /* asked to close; no further request is taken */
+    bool rx_off;           /* lws reading is paused (lws_rx_flow_control) */
+    bool discarding;       /* after an early answer: reading and dropping the body */
+    int64_t discard_left;  /* bytes still to drop before we close */
+    int64_t discard_until; /* clock_mono_us() deadline of the discarding */
 };
 
 /* The lws protocol callback's per-session data (we keep ours on the conn). */
@@ -292,7 +293,14 @@ struct httpd_pss {
     void *unused;
 };
 
-enum { HTTPD_WBUF_SIZE = 32 * 1024 };
+enum {
+    HTTPD_WBUF_SIZE = 32 * 1024,
+    /* After an early answer (413...) we keep reading and dropping the body
+     * for up to this many bytes and seconds, so that a client still sending
+     * gets to read the answer instead of a connection reset. */
+    HTTPD_LINGER_BYTES = 8 * 1024 * 1024,
+    HTTPD_LINGER_SECS = 5,
+};
 
 struct httpd {
     struct httpd_config cfg; /* strings owned (copies) */
@@ -464,6 +472,9 @@ int httpd__ws_filter(struct httpd_conn *c, struct lws *wsi);
 int httpd__ws_established(struct httpd_conn *c);
 int httpd__ws_receive(struct httpd_conn *c, const void *data, size_t len);
 void httpd__ws_peer_closed(struct httpd_conn *c);
+
+/* LWS_CALLBACK_ADD_HEADERS for the 101 answer: X-Request-Id. */
+void httpd__ws_add_headers(struct httpd_conn *c, struct lws_process_html_args *args);
 int httpd__ws_writeable(struct httpd_conn *c);
 void httpd__ws_closed(struct httpd_conn *c, int reason);
 

@@ -63,12 +63,11 @@
 #include "core/log.h"
 
 enum {
-    TCP_STATE_ESTABLISHED = 1,    /* tcp_info.tcpi_state, as in <netinet/tcp.h> */
-    POOL_MAX = 64,                /* free requests kept for reuse */
-    ARENA_BLOCK = 4096,           /* first arena block, kept with a pooled request */
-    DISCARD_BUDGET = 1024 * 1024, /* body bytes we read and drop after an early answer */
-    NAME_MAX_LEN = 64,            /* longest header name we look up */
-    STASH_MAX = 64 * 1024,        /* the rest of one read buffer */
+    TCP_STATE_ESTABLISHED = 1, /* tcp_info.tcpi_state, as in <netinet/tcp.h> */
+    POOL_MAX = 64,             /* free requests kept for reuse */
+    ARENA_BLOCK = 4096,        /* first arena block, kept with a pooled request */
+    NAME_MAX_LEN = 64,         /* longest header name we look up */
+    STASH_MAX = 64 * 1024,     /* the rest of one read buffer */
 };
 
 static void req_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents);
@@ -1017,18 +1016,25 @@ static int chunk_emit(const unsigned char *data, size_t len, void *arg)
 /* Keeps the unread rest of a read buffer while paused. */
 static void stash(struct httpd_req *req, const unsigned char *data, size_t len)
 {
-    if (req->stash_len + len > STASH_MAX || req->stash == NULL) {
-        size_t need = req->stash_len + len;
-        unsigned char *ns = realloc(req->stash, need);
-        if (ns == NULL) {
-            body_refuse(req, HTTPD_STATUS_INTERNAL_ERROR, "internal_error", "internal error",
-                        ERR_NOMEM);
-            return;
-        }
-        req->stash = ns;
+    size_t need = req->stash_len + len;
+    unsigned char *ns;
+
+    /* lws does not read while we are paused, so this is the rest of one
+     * read buffer; anything more means reading did not stop. */
+    if (need > 2 * STASH_MAX) {
+        body_refuse(req, HTTPD_STATUS_INTERNAL_ERROR, "internal_error", "internal error",
+                    ERR_INTERNAL);
+        return;
     }
-    memmove(req->stash + req->stash_len, data, len);
-    req->stash_len += len;
+    ns = realloc(req->stash, need);
+    if (ns == NULL) {
+        body_refuse(req, HTTPD_STATUS_INTERNAL_ERROR, "internal_error", "internal error",
+                    ERR_NOMEM);
+        return;
+    }
+    req->stash = ns;
+    memcpy(req->stash + req->stash_len, data, len);
+    req->stash_len = need;
 }
 
 /* Feeds raw body bytes (as they came off the wire) through framing and sink. */
@@ -1256,13 +1262,13 @@ int httpd__on_body(struct httpd_conn *c, const unsigned char *data, size_t len)
          * client sees our response instead of a reset. */
         if (c->discarding) {
             c->discard_left -= (int64_t)len;
-            return c->discard_left < 0 ? -1 : 0;
+            return c->discard_left < 0 || clock_mono_us() > c->discard_until ? -1 : 0;
         }
         return 0;
     }
     if (req->sink == HTTPD_SINK_DISCARD || req->body_done) {
         req->discarded += (int64_t)len;
-        return req->discarded > DISCARD_BUDGET ? -1 : 0;
+        return req->discarded > HTTPD_LINGER_BYTES ? -1 : 0;
     }
     if (len == 0) {
         return 0;
@@ -1285,8 +1291,8 @@ int httpd__on_body_end(struct httpd_conn *c)
         /* lws 4.1 reports the completion again when more bytes follow the
          * body (a pipelined request); it would loop doing so. The only way
          * out is to close: hand over the answer if we have it, then go. */
-        LOG_NOTICE(HTTPD, "event=pipelined_after_body server=%s rid=%s client=%s",
-                   c->h->cfg.name, req->rid, c->client);
+        LOG_NOTICE(HTTPD, "event=pipelined_after_body server=%s rid=%s client=%s", c->h->cfg.name,
+                   req->rid, c->client);
         c->closing = true;
         if (req->answered) {
             httpd__write_now(req, c->wsi);

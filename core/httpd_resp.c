@@ -14,7 +14,8 @@
  * the status-class counter, and the connection is either reused (lws goes
  * back to reading a head), closed, or -- when we answered before the client
  * finished sending its body -- kept open briefly to read and drop up to
- * 1 MiB of that body, so the client gets our answer rather than a reset.
+ * HTTPD_LINGER_BYTES of that body, so the client gets our answer rather than
+ * a reset (lws lets us close only after the body or when we give up).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,11 +26,6 @@
 #include "core/err.h"
 #include "core/httpd_int.h"
 #include "core/log.h"
-
-enum {
-    LINGER_BYTES = 1024 * 1024, /* body bytes read and dropped after an early answer */
-    LINGER_SECS = 3,            /* ... for at most this long */
-};
 
 static const struct {
     int status;
@@ -162,6 +158,16 @@ static int answer(struct httpd_req *req, int status, const char *ctype, unsigned
     must_close =
         req->close || c->closing || req->h->draining || req->lws_body_pending || req->is_ws;
     req->answered = true;
+    if (req->sink == HTTPD_SINK_STREAM && !req->body_done) {
+        /* Answered before the end of a streaming body: the rest is dropped. */
+        req->sink = HTTPD_SINK_DISCARD;
+        req->paused = false;
+        req->end_pending = false;
+        free(req->stash);
+        req->stash = NULL;
+        req->stash_len = 0;
+        ev_timer_stop(req->h->loop, &req->resume_w);
+    }
     r->status = status;
     r->body = body;
     r->body_len = len;
@@ -441,6 +447,7 @@ int httpd__on_writeable(struct httpd_conn *c)
     unsigned char *out = h->wbuf + LWS_PRE;
     ssize_t n;
     bool linger, must_close;
+    int64_t req_discarded;
 
     if (req == NULL || !req->answered) {
         return 0; /* lws asks on its own, e.g. after a keep-alive transaction */
@@ -467,11 +474,13 @@ int httpd__on_writeable(struct httpd_conn *c)
     linger = !req->body_done && req->body_mode != HTTPD_BODY_NONE && !req->expect_continue &&
              req->lws_body_pending;
     must_close = r->close || req->lws_body_pending || c->closing;
+    req_discarded = req->discarded;
     httpd__req_finish(req);
     if (linger) {
         c->discarding = true;
-        c->discard_left = LINGER_BYTES;
-        lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, LINGER_SECS);
+        c->discard_left = HTTPD_LINGER_BYTES - req_discarded;
+        c->discard_until = clock_mono_us() + HTTPD_LINGER_SECS * CLOCK_US_PER_SEC;
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, HTTPD_LINGER_SECS);
         return 0;
     }
     if (must_close) {

@@ -476,6 +476,20 @@ int httpd__ws_filter(struct httpd_conn *c, struct lws *wsi)
     return 0;
 }
 
+void httpd__ws_add_headers(struct httpd_conn *c, struct lws_process_html_args *args)
+{
+    int n;
+
+    if (c->ws == NULL || args == NULL || args->p == NULL) {
+        return;
+    }
+    n = snprintf(args->p, (size_t)args->max_len, "X-Request-Id: %s\r\n", c->ws->rid);
+    if (n > 0 && n < args->max_len) {
+        args->p += n;
+        args->max_len -= n;
+    }
+}
+
 int httpd__ws_established(struct httpd_conn *c)
 {
     struct httpd_ws *ws = c->ws;

@@ -959,6 +959,31 @@ static void test_httpd_stop_drains_in_flight(void **state)
     t_resp_free(&g.r);
 }
 
+static void test_httpd_max_connections(void **state)
+{
+    struct httpd_config cfg = { .max_connections = 1 };
+    struct httpd *h = httpd_create(&cfg, routes, 1);
+    char buf[64];
+    int a, b;
+    (void)state;
+
+    assert_int_equal(httpd_start(h), 0);
+    a = t_connect(httpd_port(h));
+    assert_true(a >= 0);
+    t_sleep_ms(50); /* let the server take the first one */
+    b = t_connect(httpd_port(h));
+    assert_true(b >= 0);
+    /* The second is closed at once, the first stays usable. */
+    assert_int_equal(recv(b, buf, sizeof(buf), 0), 0);
+    close(b);
+    const char *req = "GET /api/v1/campaigns/1 HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_true(t_send_all(a, req, strlen(req)));
+    assert_true(recv(a, buf, sizeof(buf) - 1, 0) > 12);
+    assert_int_equal(strncmp(buf, "HTTP/1.1 200", 12), 0);
+    close(a);
+    httpd_stop(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest shared[] = {
@@ -982,6 +1007,7 @@ int main(void)
         cmocka_unit_test(test_httpd_start_failures),
         cmocka_unit_test(test_httpd_stop_aborts_held),
         cmocka_unit_test(test_httpd_stop_drains_in_flight),
+        cmocka_unit_test(test_httpd_max_connections),
     };
     int fails;
 

@@ -36,8 +36,9 @@ struct upload {
     unsigned chunks;
     unsigned pauses;
     bool paused;
-    int fail_after;  /* on_chunk fails after this many bytes (0: never) */
-    int reject_after; /* on_chunk answers 422 after this many bytes */
+    int fail_after;     /* on_chunk fails after this many bytes (0: never) */
+    int reject_after;   /* on_chunk answers 422 after this many bytes */
+    bool answer_paused; /* answer from the resume timer instead of resuming */
 };
 
 static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n)
@@ -63,6 +64,15 @@ static void upload_resume(struct ev_loop *loop, ev_timer *w, int revents)
     struct upload *u = CONTAINER_OF(w, struct upload, resume);
     (void)loop;
     (void)revents;
+    if (u->answer_paused) {
+        /* Enough seen: answer while paused; the rest of the body is dropped. */
+        struct httpd_req *req = u->req;
+        httpd_req_on_abort(req, NULL, NULL);
+        httpd_respond_json(req, HTTPD_STATUS_ACCEPTED,
+                           json_pack("{sI}", "seen", (json_int_t)u->bytes));
+        free(u);
+        return;
+    }
     u->paused = false;
     httpd_req_resume(u->req);
 }
@@ -83,6 +93,7 @@ static int h_upload(struct httpd_req *req, void *arg)
     u->fnv = UINT64_C(14695981039346656037);
     u->fail_after = fail != NULL ? atoi(fail) : 0;
     u->reject_after = rej != NULL ? atoi(rej) : 0;
+    u->answer_paused = httpd_req_query(req, "answer_paused") != NULL;
     ev_timer_init(&u->resume, upload_resume, 0.001, 0.);
     httpd_req_set_data(req, u);
     httpd_req_on_abort(req, upload_abort, u);
@@ -141,8 +152,9 @@ static int h_echo_len(struct httpd_req *req, void *arg)
     size_t len = 0;
     const char *b = httpd_req_body(req, &len);
     (void)arg;
-    httpd_respond_json(req, HTTPD_STATUS_OK,
-                       json_pack("{sIss#}", "len", (json_int_t)len, "body", b, len < 64 ? len : 64));
+    httpd_respond_json(
+        req, HTTPD_STATUS_OK,
+        json_pack("{sIss#}", "len", (json_int_t)len, "body", b, len < 64 ? len : 64));
     return HTTPD_DONE;
 }
 
@@ -154,6 +166,7 @@ static const struct httpd_route routes[] = {
       .on_chunk = upload_chunk, .on_end = upload_end, .max_body = 1000 },
     { .methods = HTTPD_POST, .pattern = "/echo", .handler = h_echo_len },
 };
+
 /* clang-format on */
 
 static int setup(void **state)
@@ -382,6 +395,15 @@ static void test_httpd_stream_refusals(void **state)
         json_string_value(json_object_get(json_object_get(r.json, "error"), "field")), "phone");
     t_resp_free(&r);
 
+    /* Answered from a timer while paused: the rest of the body is dropped. */
+    snprintf(u, sizeof(u), "%s/upload?answer_paused=1", base);
+    struct t_req paused = { .body = big, .body_len = 2 * 1024 * 1024 };
+    t_http(u, &paused, &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.status, 202);
+    assert_true(json_integer_value(json_object_get(r.json, "seen")) > 0);
+    t_resp_free(&r);
+
     /* Buffered route, body over max_body_bytes, no Expect: still a clean 413. */
     snprintf(u, sizeof(u), "%s/echo", base);
     struct t_req over = { .body = big, .body_len = 2 * 1024 * 1024 };
@@ -410,8 +432,7 @@ static void test_httpd_chunked_buffered(void **state)
     t_http(u, &rq, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "len")), 19);
-    assert_string_equal(json_string_value(json_object_get(r.json, "body")),
-                        "hello chunked world");
+    assert_string_equal(json_string_value(json_object_get(r.json, "body")), "hello chunked world");
     assert_string_equal(t_header(&r, "Connection", v, sizeof(v)), "close");
     t_resp_free(&r);
 }
@@ -430,9 +451,8 @@ static void test_httpd_framing_errors(void **state)
     assert_int_equal(t_raw_status(buf), 200);
     assert_non_null(strstr(buf, "\"body\":\"hello world\""));
 
-    t_raw(port,
-          "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n", 0,
-          buf, sizeof(buf));
+    t_raw(port, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n",
+          0, buf, sizeof(buf));
     assert_int_equal(t_raw_status(buf), 400);
     assert_non_null(strstr(buf, "invalid_chunked"));
 
@@ -442,8 +462,7 @@ static void test_httpd_framing_errors(void **state)
           0, buf, sizeof(buf));
     assert_int_equal(t_raw_status(buf), 400);
 
-    t_raw(port,
-          "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nxxxx", 0, buf,
+    t_raw(port, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nxxxx", 0, buf,
           sizeof(buf));
     assert_int_equal(t_raw_status(buf), 501);
 

@@ -316,6 +316,16 @@ struct t_ws {
     char head[4096]; /* handshake response head */
 };
 
+static inline int t_ws_sockopt(void *arg, curl_socket_t fd, curlsocktype purpose)
+{
+    int v = (int)(long)arg;
+    (void)purpose;
+    if (v > 0) {
+        setsockopt((int)fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+    }
+    return CURL_SOCKOPT_OK;
+}
+
 static inline bool t_ws_wait(struct t_ws *w, bool for_read, long ms)
 {
     struct pollfd p = { .fd = (int)w->fd, .events = for_read ? POLLIN : POLLOUT };
@@ -390,7 +400,7 @@ static inline bool t_ws_open(struct t_ws *w, const char *base, const char *path,
                              const char *extra_headers, long rcvbuf)
 {
     char url[256], req[2048];
-    long fd = -1;
+    curl_socket_t fd = CURL_SOCKET_BAD;
     size_t hl;
     char *eoh;
 
@@ -404,17 +414,15 @@ static inline bool t_ws_open(struct t_ws *w, const char *base, const char *path,
     curl_easy_setopt(w->c, CURLOPT_SSL_VERIFYHOST, 0L);
     curl_easy_setopt(w->c, CURLOPT_CONNECTTIMEOUT_MS, T_TIMEOUT_MS);
     if (rcvbuf > 0) {
-        curl_easy_setopt(w->c, CURLOPT_BUFFERSIZE, 1024L);
+        /* Before connect, so the advertised window stays small. */
+        curl_easy_setopt(w->c, CURLOPT_SOCKOPTFUNCTION, t_ws_sockopt);
+        curl_easy_setopt(w->c, CURLOPT_SOCKOPTDATA, (void *)rcvbuf);
     }
     if (curl_easy_perform(w->c) != CURLE_OK) {
         return false;
     }
     curl_easy_getinfo(w->c, CURLINFO_ACTIVESOCKET, &fd);
-    w->fd = (curl_socket_t)fd;
-    if (rcvbuf > 0) {
-        int v = (int)rcvbuf;
-        setsockopt((int)w->fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
-    }
+    w->fd = fd;
     snprintf(req, sizeof(req),
              "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
