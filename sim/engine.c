@@ -1119,7 +1119,8 @@ int sim__originate(struct sim *s, const struct sim_originate *o, struct sim_chan
         if (sp->outcome == OUT_UNREACHABLE) {
             /* The channel cannot be requested: 500 {"error":"Allocation failed"}. */
             s->stats.outcome[OUT_UNREACHABLE]++;
-            sim__olog_originate(s, NULL, o->endpoint, number, "unreachable", 0, (int)attempt);
+            sim__olog_originate(s, o->channel_id, o->endpoint, number, "unreachable", 0,
+                                (int)attempt);
             *reason = "Internal Server Error";
             *msg = NULL;
             return 500;
@@ -1140,7 +1141,7 @@ int sim__originate(struct sim *s, const struct sim_originate *o, struct sim_chan
         sim__ev_chan_simple(c, "ChannelCreated");
         c->number = sim__chan_strdup(c, number);
         c->logged = 1;
-        sim__olog_originate(s, c, o->endpoint, number, sim__outcome_name(sp->outcome),
+        sim__olog_originate(s, c->id, o->endpoint, number, sim__outcome_name(sp->outcome),
                             sp->outcome == OUT_ANSWER || sp->outcome == OUT_NOANSWER
                                 ? 0
                                 : (sp->cause > 0 ? sp->cause : sim__sip_to_cause(spec_sip(sp))),
@@ -1150,7 +1151,7 @@ int sim__originate(struct sim *s, const struct sim_originate *o, struct sim_chan
     c->number = sim__chan_strdup(c, number);
     if (c2 != NULL) {
         c->logged = 1;
-        sim__olog_originate(s, c, o->endpoint, number, "dialplan", 0, 1);
+        sim__olog_originate(s, c->id, o->endpoint, number, "dialplan", 0, 1);
     }
     if (!o->create_only) {
         c->app_name = "AppDial2";

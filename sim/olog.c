@@ -96,7 +96,7 @@ static void head(struct sim *s, struct sim_buf *b, const char *event, const char
     (void)s;
 }
 
-void sim__olog_originate(struct sim *s, struct sim_chan *c, const char *endpoint,
+void sim__olog_originate(struct sim *s, const char *chan_id, const char *endpoint,
                          const char *number, const char *outcome, int cause, int attempt)
 {
     struct sim_olog *o = s->olog;
@@ -104,7 +104,7 @@ void sim__olog_originate(struct sim *s, struct sim_chan *c, const char *endpoint
     if (o == NULL) {
         return;
     }
-    head(s, &o->line, "originate", c ? c->id : "", endpoint, number);
+    head(s, &o->line, "originate", chan_id ? chan_id : "", endpoint, number);
     SIM_LIT(&o->line, ",\"outcome\":");
     sim__buf_jstr(&o->line, outcome);
     SIM_LIT(&o->line, ",\"cause\":");

@@ -882,7 +882,7 @@ int sim__rec_pause(struct sim_rec *rec, int pause);
  */
 struct sim_olog *sim__olog_open(const char *path);
 void sim__olog_close(struct sim_olog *o);
-void sim__olog_originate(struct sim *s, struct sim_chan *c, const char *endpoint,
+void sim__olog_originate(struct sim *s, const char *chan_id, const char *endpoint,
                          const char *number, const char *outcome, int cause, int attempt);
 void sim__olog_end(struct sim *s, struct sim_chan *c, const char *outcome, int cause);
 
