@@ -373,9 +373,10 @@ int httpd_respond_json(struct httpd_req *req, int status, json_t *body);
 
 /*
  * Sends status with len raw bytes of body (copied) as content_type (NULL:
- * none; no body then needs len 0), plus n extra headers (copied; names and
- * values must not contain CR or LF: ERR_INVAL). Same return and handle rules
- * as httpd_respond_json().
+ * no Content-Type), plus n extra headers (copied; empty names or values, CR
+ * or LF anywhere, or ':' in a name are ERR_INVAL and a 500 is sent instead).
+ * Cache-Control: no-store is added unless the extra headers set
+ * Cache-Control. Same return and handle rules as httpd_respond_json().
  */
 int httpd_respond_raw(struct httpd_req *req, int status, const char *content_type, const void *body,
                       size_t len, const struct httpd_header *headers, size_t n);
@@ -424,8 +425,10 @@ struct httpd_ws_endpoint {
 
 /*
  * Registers an endpoint before httpd_start. GET requests with a WebSocket
- * upgrade on the pattern open sessions; plain requests there get 404 unless a
- * route matches. Returns 0, ERR_INVAL, ERR_EXISTS, ERR_BUSY (started), ERR_NOMEM.
+ * upgrade on the pattern open sessions (with the endpoint's subprotocol, when
+ * it names one: clients must offer it); plain requests there get 426 unless a
+ * route matches. Returns 0, ERR_INVAL, ERR_EXISTS (same pattern), ERR_BUSY
+ * (started), ERR_NOMEM.
  */
 int httpd_ws_add(struct httpd *h, const struct httpd_ws_endpoint *ep);
 

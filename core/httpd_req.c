@@ -481,7 +481,7 @@ static void live_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
 
-    if (peer_gone(w->data != NULL ? *(int *)w->data : -1)) {
+    if (peer_gone(req->live_w.fd)) {
         client_left(req);
     }
 }
@@ -495,9 +495,9 @@ static void live_io_cb(struct ev_loop *loop, ev_io *w, int revents)
         client_left(req);
         return;
     }
-    /* Data, not a close: stop the level-triggered watcher, poll instead. */
+    /* Data, not a close: stop the level-triggered watcher (its fd stays
+     * recorded in it), poll instead. */
     ev_io_stop(loop, w);
-    req->live_t.data = &req->live_w.fd;
     ev_timer_again(loop, &req->live_t);
 }
 
@@ -559,17 +559,25 @@ static int parse_query(struct httpd_req *req, struct lws *wsi)
     int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
     char *buf;
     size_t n = 0;
+    int nfrag = 0;
 
     if (total <= 0) {
         return 0;
     }
     buf = arena_alloc(&req->arena, (size_t)total + 1);
-    /* lws splits at '&' and ';'; there are fewer fragments than bytes. */
-    req->query = arena_alloc(&req->arena, ((size_t)total + 1) * sizeof(*req->query));
-    if (buf == NULL || req->query == NULL) {
+    if (buf == NULL) {
         return ERR_NOMEM;
     }
-    for (int i = 0; i <= total; i++) {
+    /* lws has split the query at '&' and ';' into fragments: count them. */
+    while (nfrag <= total &&
+           lws_hdr_copy_fragment(wsi, buf, total + 1, WSI_TOKEN_HTTP_URI_ARGS, nfrag) >= 0) {
+        nfrag++;
+    }
+    req->query = arena_alloc(&req->arena, ((size_t)nfrag + 1) * sizeof(*req->query));
+    if (req->query == NULL) {
+        return ERR_NOMEM;
+    }
+    for (int i = 0; i < nfrag; i++) {
         int len = lws_hdr_copy_fragment(wsi, buf, total + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
         char *eq, *name;
         if (len < 0) {
