@@ -24,7 +24,8 @@
  *
  * Threading. Everything below runs on the httpd thread except httpd_create,
  * the registration calls made before httpd_start, httpd_start, httpd_stop,
- * httpd_port, httpd_loop and httpd_post. Other threads reach the httpd thread
+ * httpd_port, httpd_loop, httpd_name, httpd_on_thread, httpd_stats and
+ * httpd_post. Other threads reach the httpd thread
  * only through httpd_post(), an mpsc mailbox: the message (function + arg)
  * moves to the httpd thread and runs there. Results computed on the main loop
  * go back to a request through httpd_post() + httpd_req_lookup().
@@ -59,7 +60,13 @@
  *     limit and that hard cap we answer 431 from our own measurement (see
  *     docs/httpd.md); beyond it the connection is closed without a response.
  *   - Expect: 100-continue is answered by us.
- * HTTP/2 is not offered (ALPN is http/1.1 only).
+ *   - While a request is being handled lws leaves POLLIN armed without
+ *     reading, so a client's FIN would make the loop spin. While a handler
+ *     works we switch lws's reading off and watch the socket ourselves; a
+ *     client that leaves (or half-closes) is a disconnect.
+ *   - Bytes pipelined behind a request body make lws 4.1 loop; we answer and
+ *     close the connection instead (pipelining without bodies works).
+ * HTTP/2 is not offered (ALPN is http/1.1 only). docs/httpd.md has the rest.
  */
 #ifndef CORE_HTTPD_H
 #define CORE_HTTPD_H
