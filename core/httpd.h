@@ -24,7 +24,8 @@
  *
  * Threading. Everything below runs on the httpd thread except httpd_create,
  * the registration calls made before httpd_start, httpd_start, httpd_stop,
- * httpd_port, httpd_loop and httpd_post. Other threads reach the httpd thread
+ * httpd_port, httpd_loop, httpd_name, httpd_on_thread, httpd_stats and
+ * httpd_post. Other threads reach the httpd thread
  * only through httpd_post(), an mpsc mailbox: the message (function + arg)
  * moves to the httpd thread and runs there. Results computed on the main loop
  * go back to a request through httpd_post() + httpd_req_lookup().
@@ -59,7 +60,13 @@
  *     limit and that hard cap we answer 431 from our own measurement (see
  *     docs/httpd.md); beyond it the connection is closed without a response.
  *   - Expect: 100-continue is answered by us.
- * HTTP/2 is not offered (ALPN is http/1.1 only).
+ *   - While a request is being handled lws leaves POLLIN armed without
+ *     reading, so a client's FIN would make the loop spin. While a handler
+ *     works we switch lws's reading off and watch the socket ourselves; a
+ *     client that leaves (or half-closes) is a disconnect.
+ *   - Bytes pipelined behind a request body make lws 4.1 loop; we answer and
+ *     close the connection instead (pipelining without bodies works).
+ * HTTP/2 is not offered (ALPN is http/1.1 only). docs/httpd.md has the rest.
  */
 #ifndef CORE_HTTPD_H
 #define CORE_HTTPD_H
@@ -104,6 +111,7 @@ enum httpd_status {
     HTTPD_STATUS_PAYLOAD_TOO_LARGE = 413,
     HTTPD_STATUS_UNSUPPORTED_MEDIA_TYPE = 415,
     HTTPD_STATUS_UNPROCESSABLE = 422,
+    HTTPD_STATUS_UPGRADE_REQUIRED = 426,
     HTTPD_STATUS_HEADERS_TOO_LARGE = 431,
     HTTPD_STATUS_INTERNAL_ERROR = 500,
     HTTPD_STATUS_NOT_IMPLEMENTED = 501,
@@ -373,9 +381,10 @@ int httpd_respond_json(struct httpd_req *req, int status, json_t *body);
 
 /*
  * Sends status with len raw bytes of body (copied) as content_type (NULL:
- * none; no body then needs len 0), plus n extra headers (copied; names and
- * values must not contain CR or LF: ERR_INVAL). Same return and handle rules
- * as httpd_respond_json().
+ * no Content-Type), plus n extra headers (copied; empty names or values, CR
+ * or LF anywhere, or ':' in a name are ERR_INVAL and a 500 is sent instead).
+ * Cache-Control: no-store is added unless the extra headers set
+ * Cache-Control. Same return and handle rules as httpd_respond_json().
  */
 int httpd_respond_raw(struct httpd_req *req, int status, const char *content_type, const void *body,
                       size_t len, const struct httpd_header *headers, size_t n);
@@ -424,8 +433,10 @@ struct httpd_ws_endpoint {
 
 /*
  * Registers an endpoint before httpd_start. GET requests with a WebSocket
- * upgrade on the pattern open sessions; plain requests there get 404 unless a
- * route matches. Returns 0, ERR_INVAL, ERR_EXISTS, ERR_BUSY (started), ERR_NOMEM.
+ * upgrade on the pattern open sessions (with the endpoint's subprotocol, when
+ * it names one: clients must offer it); plain requests there get 426 unless a
+ * route matches. Returns 0, ERR_INVAL, ERR_EXISTS (same pattern), ERR_BUSY
+ * (started), ERR_NOMEM.
  */
 int httpd_ws_add(struct httpd *h, const struct httpd_ws_endpoint *ep);
 

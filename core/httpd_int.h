@@ -442,6 +442,9 @@ void httpd__req_finish(struct httpd_req *req);
 /* Releases the response's resources (body, file). */
 void httpd__resp_clear(struct httpd_resp *r);
 
+/* The access-log status of a request whose client left before the answer was out. */
+enum { HTTPD_LOG_CLIENT_GONE = 499 };
+
 /* Writes the access-log line of req. */
 void httpd__access_log(struct httpd_req *req, int status, int64_t bytes);
 

@@ -428,8 +428,7 @@ void httpd__conn_gone(struct httpd_conn *c)
     ev_timer_stop(c->h->loop, &req->resume_w);
     httpd__live_stop(req);
     if (!req->finished) {
-        /* 499: the client went away before the response was complete. */
-        httpd__access_log(req, 499, 0);
+        httpd__access_log(req, HTTPD_LOG_CLIENT_GONE, 0);
         req->finished = true;
         counter_dec(&httpd__c_in_flight);
     }
@@ -481,7 +480,7 @@ static void live_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
 
-    if (peer_gone(w->data != NULL ? *(int *)w->data : -1)) {
+    if (peer_gone(req->live_w.fd)) {
         client_left(req);
     }
 }
@@ -495,9 +494,9 @@ static void live_io_cb(struct ev_loop *loop, ev_io *w, int revents)
         client_left(req);
         return;
     }
-    /* Data, not a close: stop the level-triggered watcher, poll instead. */
+    /* Data, not a close: stop the level-triggered watcher (its fd stays
+     * recorded in it), poll instead. */
     ev_io_stop(loop, w);
-    req->live_t.data = &req->live_w.fd;
     ev_timer_again(loop, &req->live_t);
 }
 
@@ -559,17 +558,25 @@ static int parse_query(struct httpd_req *req, struct lws *wsi)
     int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
     char *buf;
     size_t n = 0;
+    int nfrag = 0;
 
     if (total <= 0) {
         return 0;
     }
     buf = arena_alloc(&req->arena, (size_t)total + 1);
-    /* lws splits at '&' and ';'; there are fewer fragments than bytes. */
-    req->query = arena_alloc(&req->arena, ((size_t)total + 1) * sizeof(*req->query));
-    if (buf == NULL || req->query == NULL) {
+    if (buf == NULL) {
         return ERR_NOMEM;
     }
-    for (int i = 0; i <= total; i++) {
+    /* lws has split the query at '&' and ';' into fragments: count them. */
+    while (nfrag <= total &&
+           lws_hdr_copy_fragment(wsi, buf, total + 1, WSI_TOKEN_HTTP_URI_ARGS, nfrag) >= 0) {
+        nfrag++;
+    }
+    req->query = arena_alloc(&req->arena, ((size_t)nfrag + 1) * sizeof(*req->query));
+    if (req->query == NULL) {
+        return ERR_NOMEM;
+    }
+    for (int i = 0; i < nfrag; i++) {
         int len = lws_hdr_copy_fragment(wsi, buf, total + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
         char *eq, *name;
         if (len < 0) {
@@ -1123,33 +1130,42 @@ void httpd_req_resume(struct httpd_req *req)
 /* lws entry points                                                        */
 /* ---------------------------------------------------------------------- */
 
+/* No route takes req's method and path: 405, a static file, 426 or 404. */
+static void route_missing(struct httpd_req *req, unsigned allowed)
+{
+    struct httpd *h = req->h;
+
+    if (allowed != 0) {
+        char methods[80], hdr[100];
+        char *body;
+        size_t len = 0;
+        httpd__methods_format(allowed, methods, sizeof(methods));
+        snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", methods);
+        body =
+            httpd__error_body("method_not_allowed", "method not allowed for this path", NULL, &len);
+        httpd__respond(req, HTTPD_STATUS_METHOD_NOT_ALLOWED,
+                       body != NULL ? "application/json" : NULL, (unsigned char *)body, len, hdr,
+                       true);
+    } else if (h->static_fd != -1 && (req->method == HTTPD_GET || req->method == HTTPD_HEAD)) {
+        httpd__static_serve(req);
+    } else if (ws_endpoint_matches(h, req->path) && req->method == HTTPD_GET) {
+        httpd__fail(req, HTTPD_STATUS_UPGRADE_REQUIRED, "upgrade_required",
+                    "this path takes WebSocket connections");
+    } else {
+        httpd__fail(req, HTTPD_STATUS_NOT_FOUND, "not_found", "no such resource");
+    }
+}
+
 /* Routes req and starts reading its body (or dispatches it). */
 static void req_route(struct httpd_req *req)
 {
     struct httpd *h = req->h;
-    struct lws *wsi = req->conn->wsi;
     const struct httpd_route_int *ri;
     unsigned allowed;
 
     ri = route_find(h, req, &allowed);
     if (ri == NULL) {
-        if (allowed != 0) {
-            char methods[80], hdr[100];
-            char *body;
-            size_t len;
-            httpd__methods_format(allowed, methods, sizeof(methods));
-            snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", methods);
-            body = httpd__error_body("method_not_allowed", "method not allowed for this path", NULL,
-                                     &len);
-            httpd__respond(req, HTTPD_STATUS_METHOD_NOT_ALLOWED, "application/json",
-                           (unsigned char *)body, len, hdr, true);
-        } else if (h->static_fd != -1 && (req->method == HTTPD_GET || req->method == HTTPD_HEAD)) {
-            httpd__static_serve(req);
-        } else if (ws_endpoint_matches(h, req->path) && req->method == HTTPD_GET) {
-            httpd__fail(req, 426, "upgrade_required", "this path takes WebSocket connections");
-        } else {
-            httpd__fail(req, HTTPD_STATUS_NOT_FOUND, "not_found", "no such resource");
-        }
+        route_missing(req, allowed);
         return;
     }
     req->route = ri;
@@ -1204,7 +1220,6 @@ static void req_route(struct httpd_req *req)
         req->body_cap = (size_t)req->content_length + 1;
     }
     send_continue(req);
-    (void)wsi;
 }
 
 int httpd__on_http(struct httpd_conn *c)

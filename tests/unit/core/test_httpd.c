@@ -426,6 +426,36 @@ static void test_httpd_disconnect_before_deferred_respond(void **state)
     t_resp_free(&r);
 }
 
+/* A second request arrives while the first waits for its deferred answer. */
+static void test_httpd_pipelined_while_deferred(void **state)
+{
+    const char *first = "GET /deferred HTTP/1.1\r\nHost: x\r\n\r\n";
+    const char *second = "GET /api/v1/campaigns/2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    char buf[4096];
+    size_t got = 0;
+    int fd = t_connect(httpd_port(fx.h));
+    (void)state;
+
+    assert_true(fd >= 0);
+    assert_true(t_send_all(fd, first, strlen(first)));
+    t_sleep_ms(20);
+    assert_true(t_send_all(fd, second, strlen(second)));
+    while (got + 1 < sizeof(buf)) {
+        ssize_t n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
+        if (n <= 0) {
+            break;
+        }
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    close(fd);
+    assert_int_equal(t_raw_status(buf), 200);
+    assert_non_null(strstr(buf, "\"late\":\"yes\""));
+    char *next = strstr(buf + 1, "HTTP/1.1 200");
+    assert_non_null(next);
+    assert_non_null(strstr(next, "/api/v1/campaigns/2"));
+}
+
 static void test_httpd_request_timeout(void **state)
 {
     struct t_resp r;
@@ -992,6 +1022,7 @@ int main(void)
         cmocka_unit_test(test_httpd_query_decoding),
         cmocka_unit_test(test_httpd_deferred_response),
         cmocka_unit_test(test_httpd_disconnect_before_deferred_respond),
+        cmocka_unit_test(test_httpd_pipelined_while_deferred),
         cmocka_unit_test(test_httpd_request_timeout),
         cmocka_unit_test(test_httpd_not_found_and_method),
         cmocka_unit_test(test_httpd_body_errors),
