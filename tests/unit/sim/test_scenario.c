@@ -65,7 +65,7 @@ static void test_rules_pick_by_last_digit(void **state)
     assert_non_null(sc);
     sim__rng_seed(&r, 1);
     for (int d = 0; d < 10; d++) {
-        char num[16];
+        char num[32];
         const struct sim_spec *sp;
         snprintf(num, sizeof(num), "+155501%d", d);
         sp = sim__scenario_pick(sc, num, "PJSIP/trunk", &r);
