@@ -8,7 +8,7 @@
 // 3 rejected, 4 unallocated, 5 unreachable, 6 machine, 7 human with DTMF,
 // 8 failed, 9 answers and stays).
 import path from 'node:path';
-import { checkEvent, http, loadModels, repoRoot, sleep, startSim, wsConnect } from './lib/simtest.mjs';
+import { checkEvent, checkModel, http, loadModels, repoRoot, sleep, startSim, wsConnect } from './lib/simtest.mjs';
 
 const models = loadModels();
 let failures = 0;
@@ -84,6 +84,33 @@ const tests = {
     const de = evs.at(-1);
     expectEq(name, 'destroyed', [de.cause, de.cause_txt], [16, 'Normal Clearing']);
     expectEq(name, 'dialstring', evs[0].dialstring, 'trunk/sip:+15550100009@carrier.example');
+  },
+
+  async response_models(sim, ws) {
+    // REST answers carry the swagger models with their required fields.
+    const name = 'response_models';
+    const problems = [];
+    const o = await originate(sim, 'call-9x', 9);
+    problems.push(...checkModel(models, 'Channel', o.json));
+    await ws.waitFor((e) => e.type === 'StasisStart' && e.channel.id === 'call-9x');
+    const p = await http(sim.port, 'POST', '/ari/channels/call-9x/play?media=sound:hello-world');
+    problems.push(...checkModel(models, 'Playback', p.json));
+    const r = await http(sim.port, 'POST', '/ari/channels/call-9x/record?name=rm-1&format=wav&maxDurationSeconds=1');
+    problems.push(...checkModel(models, 'LiveRecording', r.json));
+    const b = await http(sim.port, 'POST', '/ari/bridges?bridgeId=rm-b');
+    problems.push(...checkModel(models, 'Bridge', b.json));
+    const i = await http(sim.port, 'GET', '/ari/asterisk/info');
+    problems.push(...checkModel(models, 'AsteriskInfo', i.json));
+    const a = await http(sim.port, 'GET', '/ari/applications');
+    for (const x of a.json) problems.push(...checkModel(models, 'Application', x));
+    const l = await http(sim.port, 'GET', '/ari/channels');
+    for (const x of l.json) problems.push(...checkModel(models, 'Channel', x));
+    const v = await http(sim.port, 'GET', '/ari/channels/call-9x/variables?variables=CHANNEL(state),NOPE');
+    expectEq(name, 'variables', v.json, { variables: { 'CHANNEL(state)': 'Up' } });
+    await http(sim.port, 'DELETE', '/ari/bridges/rm-b');
+    await http(sim.port, 'DELETE', '/ari/channels/call-9x');
+    await waitDestroyed(ws, 'call-9x');
+    if (problems.length) fail(name, problems.join('; '));
   },
 
   async busy(sim, ws) {
