@@ -172,15 +172,24 @@ void sim__req_alloc_failed(struct sim_req *r)
 
 static void http_date(char *buf, size_t len)
 {
+    static time_t cached_at = -1;
+    static char cached[64];
     time_t now = (time_t)(clock_wall_us() / 1000000);
     struct tm tm;
+
+    if (now == cached_at) {
+        snprintf(buf, len, "%s", cached);
+        return;
+    }
     static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
     static const char *const mons[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 
     gmtime_r(&now, &tm);
-    snprintf(buf, len, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
-             mons[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    snprintf(cached, sizeof(cached), "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
+             tm.tm_mday, mons[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    cached_at = now;
+    snprintf(buf, len, "%s", cached);
 }
 
 /* Builds the whole response into conn->resp. */

@@ -311,6 +311,7 @@ struct sim_chan *sim__chan_alloc(struct sim *s, const char *id, const char *name
     c->priority = 1;
     c->app_name = c->app_data = "";
     c->created_us = clock_wall_us();
+    sim__format_time(c->created_us, c->created, sizeof(c->created));
     c->talk_us = -1;
     sim__timer_init(&c->t_timeout, NULL);
     sim__timer_init(&c->t_far, NULL);
@@ -368,9 +369,6 @@ void sim__chan_set_var(struct sim_chan *c, const char *name, const char *value)
 
 void sim__chan_json(struct sim *s, struct sim_buf *b, const struct sim_chan *c)
 {
-    char created[40];
-
-    sim__format_time(c->created_us, created, sizeof(created));
     SIM_LIT(b, "{\"id\":");
     sim__buf_jstr(b, c->id);
     SIM_LIT(b, ",\"name\":");
@@ -398,7 +396,7 @@ void sim__chan_json(struct sim *s, struct sim_buf *b, const struct sim_chan *c)
     SIM_LIT(b, ",\"app_data\":");
     sim__buf_jstr(b, c->app_data);
     SIM_LIT(b, "},\"creationtime\":\"");
-    sim__buf_puts(b, created);
+    sim__buf_puts(b, c->created);
     SIM_LIT(b, "\",\"language\":\"en\"");
     if (s->nchannelvars > 0) {
         SIM_LIT(b, ",\"channelvars\":{");

@@ -375,6 +375,7 @@ struct sim_chan {
     int priority;
     const char *app_name, *app_data;
     int64_t created_us; /* wall clock */
+    char created[32];   /* created_us formatted once */
     struct sim_var *vars;
 
     /* subscriptions */

@@ -8,7 +8,7 @@
 // 3 rejected, 4 unallocated, 5 unreachable, 6 machine, 7 human with DTMF,
 // 8 failed, 9 answers and stays).
 import path from 'node:path';
-import { checkEvent, http, loadModels, repoRoot, sleep, startSim, wsConnect } from './lib/simtest.mjs';
+import { checkEvent, checkModel, http, loadModels, repoRoot, sleep, startSim, wsConnect } from './lib/simtest.mjs';
 
 const models = loadModels();
 let failures = 0;
@@ -86,6 +86,33 @@ const tests = {
     expectEq(name, 'dialstring', evs[0].dialstring, 'trunk/sip:+15550100009@carrier.example');
   },
 
+  async response_models(sim, ws) {
+    // REST answers carry the swagger models with their required fields.
+    const name = 'response_models';
+    const problems = [];
+    const o = await originate(sim, 'call-9x', 9);
+    problems.push(...checkModel(models, 'Channel', o.json));
+    await ws.waitFor((e) => e.type === 'StasisStart' && e.channel.id === 'call-9x');
+    const p = await http(sim.port, 'POST', '/ari/channels/call-9x/play?media=sound:hello-world');
+    problems.push(...checkModel(models, 'Playback', p.json));
+    const r = await http(sim.port, 'POST', '/ari/channels/call-9x/record?name=rm-1&format=wav&maxDurationSeconds=1');
+    problems.push(...checkModel(models, 'LiveRecording', r.json));
+    const b = await http(sim.port, 'POST', '/ari/bridges?bridgeId=rm-b');
+    problems.push(...checkModel(models, 'Bridge', b.json));
+    const i = await http(sim.port, 'GET', '/ari/asterisk/info');
+    problems.push(...checkModel(models, 'AsteriskInfo', i.json));
+    const a = await http(sim.port, 'GET', '/ari/applications');
+    for (const x of a.json) problems.push(...checkModel(models, 'Application', x));
+    const l = await http(sim.port, 'GET', '/ari/channels');
+    for (const x of l.json) problems.push(...checkModel(models, 'Channel', x));
+    const v = await http(sim.port, 'GET', '/ari/channels/call-9x/variables?variables=CHANNEL(state),NOPE');
+    expectEq(name, 'variables', v.json, { variables: { 'CHANNEL(state)': 'Up' } });
+    await http(sim.port, 'DELETE', '/ari/bridges/rm-b');
+    await http(sim.port, 'DELETE', '/ari/channels/call-9x');
+    await waitDestroyed(ws, 'call-9x');
+    if (problems.length) fail(name, problems.join('; '));
+  },
+
   async busy(sim, ws) {
     const name = 'busy';
     await originate(sim, 'call-0', 0);
@@ -152,8 +179,10 @@ const tests = {
     await http(sim.port, 'POST', '/ari/channels/call-7/play?media=sound:ivr/menu&playbackId=pb-7');
     const d1 = await ws.waitFor((e) => e.type === 'ChannelDtmfReceived' && e.channel.id === 'call-7');
     expectEq(name, 'first digit', d1 && [d1.digit, d1.duration_ms], ['1', 100]);
+    await ws.waitFor((e) => e.type === 'PlaybackFinished' && e.playback.id === 'pb-7');
+    const di = ws.events.indexOf(d1);
     const pf = ws.events.findIndex((e) => e.type === 'PlaybackFinished' && e.playback.id === 'pb-7');
-    expectEq(name, 'digit during the prompt (no barge-in)', pf === -1, true);
+    expectEq(name, 'digit during the prompt, prompt not interrupted', di >= 0 && di < pf, true);
     // Send the channel to the AMD context with continue; it comes back to Stasis.
     const c = await http(sim.port, 'POST', '/ari/channels/call-7/continue?context=amd&extension=s&priority=1');
     expectEq(name, 'continue', c.status, 204);
@@ -271,6 +300,42 @@ const tests = {
     await sleep(200);
     expectTypes(name, forChan(ws, id), ['StasisStart', 'ChannelStateChange', 'ChannelDtmfReceived', 'ChannelDtmfReceived',
       'ChannelHangupRequest', 'StasisEnd']);
+  },
+
+  async inbound_generator_and_scenario_swap(sim, ws) {
+    const name = 'inbound_generator';
+    const scenario = {
+      name: 'swap-test', seed: 3,
+      populations: {
+        default: [{ weight: 1, outcome: 'busy', ring: 0.2 }],
+        callers: [{ weight: 1, talk: 2, dtmf: [{ digits: '9', from: 'answer', after: 0.5 }] }],
+      },
+      inbound: [{ extension: '2001', app: 'ivr', context: 'inbound', caller: '+1415555####',
+        interval: 1, population: 'callers', max: 2 }],
+    };
+    const r = await http(sim.port, 'POST', '/_sim/scenario', { body: scenario, auth: null });
+    expectEq(name, 'swap', [r.status, r.json && r.json.name], [200, 'swap-test']);
+    const from = ws.events.length;
+    const ss = await ws.waitFor((e) => e.type === 'StasisStart' && e.application === 'ivr', 5000, from);
+    if (!ss) return fail(name, 'no inbound call');
+    expectEq(name, 'caller pattern', /^\+1415555\d{4}$/.test(ss.channel.caller.number), true);
+    expectEq(name, 'extension arg', ss.args, ['2001']);
+    await http(sim.port, 'POST', `/ari/channels/${ss.channel.id}/answer`);
+    const d = await ws.waitFor((e) => e.type === 'ChannelDtmfReceived' && e.channel.id === ss.channel.id);
+    expectEq(name, 'scripted digit', d && d.digit, '9');
+    const end = await ws.waitFor((e) => e.type === 'StasisEnd' && e.channel.id === ss.channel.id);
+    expectEq(name, 'caller hangs up after the talk time', !!end, true);
+    // The swapped population now makes every number busy.
+    await originate(sim, 'call-sw', 9);
+    const de = await waitDestroyed(ws, 'call-sw');
+    expectEq(name, 'new population applies', de && de.cause, 17);
+    const bad = await http(sim.port, 'POST', '/_sim/scenario', { body: { populations: { default: 'x' } }, auth: null });
+    expectEq(name, 'invalid scenario refused', bad.status, 400);
+    const back = await http(sim.port, 'POST', `/_sim/scenario?path=${encodeURIComponent(path.join(repoRoot, 'sim/scenarios/rules.json'))}`, { auth: null });
+    expectEq(name, 'swap back from a file', back.status, 200);
+    const st = await http(sim.port, 'GET', '/_sim/stats', { auth: null });
+    expectEq('stats', 'fields', ['originates', 'inbound', 'events', 'channels_active', 'outcomes'].every((k) => k in st.json), true);
+    expectEq('stats', 'inbound counted', st.json.inbound >= 1, true);
   },
 
   async create_dial_bridge(sim, ws) {
