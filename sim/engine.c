@@ -1240,7 +1240,7 @@ int sim__originate(struct sim *s, const struct sim_originate *o, struct sim_chan
 
 int sim__dial(struct sim_chan *c, struct sim_chan *caller, int timeout)
 {
-    c->dial_caller = caller;
+    c->dial_caller = caller != NULL ? sim__chan_strdup(c, caller->id) : NULL;
     if (caller != NULL) {
         c->conn_name = caller->caller_name;
         c->conn_num = caller->caller_num;

@@ -361,10 +361,11 @@ void sim__ev_dial(struct sim_chan *peer, const char *status)
 {
     struct sim *s = peer->sim;
     struct sim_rcpt r = { .n = 0 };
+    struct sim_chan *caller = peer->dial_caller ? sim__chan_find(s, peer->dial_caller) : NULL;
 
     sim__rcpt_chan(s, &r, peer, 0);
-    if (peer->dial_caller != NULL) {
-        sim__rcpt_chan(s, &r, peer->dial_caller, 0);
+    if (caller != NULL) {
+        sim__rcpt_chan(s, &r, caller, 0);
     }
     if (r.n == 0) {
         return;
@@ -374,8 +375,8 @@ void sim__ev_dial(struct sim_chan *peer, const char *status)
     sim__buf_jstr(&s->ev, status);
     SIM_LIT(&s->ev, ",\"forward\":\"\",\"dialstring\":");
     sim__buf_jstr(&s->ev, peer->dialstring);
-    if (peer->dial_caller != NULL) {
-        chan_field(s, "caller", peer->dial_caller);
+    if (caller != NULL) {
+        chan_field(s, "caller", caller);
     }
     chan_field(s, "peer", peer);
     sim__ev_send(s, &r);

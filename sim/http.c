@@ -915,7 +915,7 @@ int sim__http_start(struct sim *s)
     info.foreign_loops = loops;
     info.user = s;
     info.timeout_secs = 60;
-    info.keepalive_timeout = 60;
+    info.keepalive_timeout = 15; /* Asterisk: session_keep_alive 15000 ms */
     info.pt_serv_buf_size = 32768;
     info.max_http_header_data = 8192;
     s->lws = lws_create_context(&info);

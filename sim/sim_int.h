@@ -388,7 +388,7 @@ struct sim_chan {
     /* outbound dial by ARI (originate, /dial) */
     int dialing; /* Dial events pending a final status */
     const char *dialstring;
-    struct sim_chan *dial_caller;
+    const char *dial_caller; /* id of the /dial caller (looked up when needed) */
     struct sim_timer t_timeout;
     int dial_timeout_s;   /* armed when the dial starts; 0 = none */
     int64_t ring_left_us; /* ring time left after the 180 */

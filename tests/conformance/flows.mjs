@@ -386,6 +386,28 @@ for (const [name, fn] of Object.entries(tests)) {
     console.log(`PASS ${name}`);
   }
 }
+// Every event type the simulator's sources can emit is declared in events.json.
+{
+  const fs = await import('node:fs');
+  const dir = path.join(repoRoot, 'sim');
+  const types = new Set();
+  for (const f of fs.readdirSync(dir).filter((x) => x.endsWith('.c'))) {
+    const src = fs.readFileSync(path.join(dir, f), 'utf8');
+    const re = /sim__ev_(?:begin\(\w+, [^,]+|chan_simple\([^,]+|playback\([^,]+|recording\([^,]+|bridge\([^,]+|bridge_chan\([^,]+, [^,]+), "(\w+)"/g;
+    for (const m of src.matchAll(re)) types.add(m[1]);
+    for (const m of src.matchAll(/\\"type\\":\\"(\w+)\\"/g)) types.add(m[1]);
+    for (const m of src.matchAll(/"(Channel\w+|Stasis\w+|Playback\w+|Recording\w+|Bridge\w+|Application\w+|Dial)"/g)) {
+      if (/^(Channel|Stasis|Playback|Recording|Bridge|Application)[A-Z]/.test(m[1]) || m[1] === 'Dial') types.add(m[1]);
+    }
+  }
+  const unknown = [...types].filter((t) => !models[t]);
+  if (types.size < 20 || unknown.length) fail('event_types_in_source', `found ${types.size}, unknown: ${unknown.join(',')}`);
+  else { passes++; console.log(`PASS event_types_in_source (${types.size} types, all in events.json)`); }
+}
+ws.ping();
+await sleep(200);
+if (ws.pong) { passes++; console.log('PASS ping answered with pong'); } else fail('ping', 'no pong');
+
 let bad = 0;
 for (const e of ws.events) {
   for (const p of checkEvent(models, e)) {
