@@ -23,6 +23,12 @@
 #include "core/log.h"
 #include "sim/sim_int.h"
 
+/* Floating-point prefix of s (0 when none). */
+static inline double strtod_nul(const char *s)
+{
+    return strtod(s, NULL);
+}
+
 static void ok_json(struct sim_req *r)
 {
     r->status = 200;
@@ -76,7 +82,7 @@ void sim__stats_json(struct sim *s, struct sim_buf *b)
 static double num_param(struct sim_req *r, const char *name, double def)
 {
     const char *v = sim__req_param(r, name);
-    return v != NULL ? atof(v) : def;
+    return v != NULL ? strtod_nul(v) : def;
 }
 
 void sim_fault_drop_websockets(struct sim *s)

@@ -34,6 +34,13 @@
 #include "core/log.h"
 #include "sim/sim_int.h"
 
+/* Decimal integer prefix of s (0 when none); strtol saturates instead of the
+ * undefined behaviour of atoi on overflow. */
+static inline long strtol_dec(const char *s)
+{
+    return strtol(s, NULL, 10);
+}
+
 struct sim_conn {
     struct sim *sim;
     struct lws *wsi;
@@ -108,7 +115,7 @@ const char *sim__req_path(const struct sim_req *r, const char *name)
 int sim__req_int(const struct sim_req *r, const char *name, int def)
 {
     const char *v = sim__req_param(r, name);
-    return v != NULL ? atoi(v) : def;
+    return v != NULL ? (int)strtol_dec(v) : def;
 }
 
 int sim__req_bool(const struct sim_req *r, const char *name, int def)
@@ -722,7 +729,7 @@ static int has_body(struct lws *wsi)
         return 1;
     }
     copy_hdr(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof(cl));
-    return atol(cl) > 0;
+    return strtol_dec(cl) > 0;
 }
 
 /* The events socket upgrade: auth, app=, faults. Returns 0 to accept. */
@@ -814,6 +821,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
         /* The session memory may not exist yet: work on a stack copy. */
         struct sim_conn tmp;
+        memset(&tmp, 0, sizeof(tmp));
         struct sim_conn *c2 = cn != NULL ? cn : &tmp;
         int rc;
         char uri[1024];

@@ -36,6 +36,19 @@
 #include "core/log.h"
 #include "sim/sim_int.h"
 
+/* Decimal integer prefix of s (0 when none); strtol saturates instead of the
+ * undefined behaviour of atoi on overflow. */
+static inline long strtol_dec(const char *s)
+{
+    return strtol(s, NULL, 10);
+}
+
+/* Floating-point prefix of s (0 when none). */
+static inline double strtod_nul(const char *s)
+{
+    return strtod(s, NULL);
+}
+
 struct pbx_ctx {
     char *name;
     struct sim_pbx_step *steps;
@@ -229,7 +242,7 @@ struct sim_pbx *sim__pbx_parse(const char *text, char *err, size_t errlen)
         } else if (strcmp(f1, "hint") == 0) {
             continue;
         } else {
-            prio = atoi(f1);
+            prio = (int)strtol_dec(f1);
         }
         if (strchr(f1, '(') != NULL) {
             char *lp = strchr(f1, '(');
@@ -605,7 +618,7 @@ static int app_busy(struct sim_chan *c, int cause, const char *status, const cha
         return STEP_GONE;
     }
     c->pbx_state = 1;
-    sim__timer_after(c->sim, &c->t_pbx, (int64_t)(atof(data) * 1e6));
+    sim__timer_after(c->sim, &c->t_pbx, (int64_t)(strtod_nul(data) * 1e6));
     return STEP_WAIT;
 }
 
@@ -773,12 +786,12 @@ static int exec_step(struct sim_chan *c)
         return c->hanging ? STEP_GONE : STEP_NEXT;
     }
     if (strcasecmp(app, "Wait") == 0 || strcasecmp(app, "WaitExten") == 0) {
-        double sec = data[0] ? atof(data) : 0;
+        double sec = data[0] ? strtod_nul(data) : 0;
         sim__timer_after(s, &c->t_pbx, (int64_t)(sec * 1e6));
         return STEP_WAIT;
     }
     if (strcasecmp(app, "Hangup") == 0) {
-        int cause = data[0] ? atoi(data) : 16;
+        int cause = data[0] ? (int)strtol_dec(data) : 16;
         sim__hangup(c, cause > 0 ? cause : 16, 0, HANG_DIALPLAN);
         return STEP_GONE;
     }
@@ -857,7 +870,7 @@ static int exec_step(struct sim_chan *c)
             c->exten = sim__chan_strdup(c, f[0]);
         }
         if (n > 0) {
-            c->priority = atoi(f[n - 1]) - 1;
+            c->priority = (int)strtol_dec(f[n - 1]) - 1;
         }
         return STEP_NEXT;
     }

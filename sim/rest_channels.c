@@ -17,6 +17,13 @@
 
 #include "sim/sim_int.h"
 
+/* Decimal integer prefix of s (0 when none); strtol saturates instead of the
+ * undefined behaviour of atoi on overflow. */
+static inline long strtol_dec(const char *s)
+{
+    return strtol(s, NULL, 10);
+}
+
 static struct sim_chan *find_any(struct sim_req *r, const char *id)
 {
     struct sim_chan *c = sim__chan_find(r->s, id ? id : "");
@@ -174,7 +181,7 @@ static void do_originate(struct sim_req *r, const char *id, int create_only)
         return;
     }
     if (o.label != NULL && o.label[0] != '\0' && !create_only) {
-        int prio = atoi(o.label);
+        int prio = (int)strtol_dec(o.label);
         if (prio <= 0) {
             prio = sim__pbx_find_label(r->s->pbx, o.context && o.context[0] ? o.context : "default",
                                        o.extension ? o.extension : "", o.label);
@@ -334,7 +341,7 @@ static void h_continue(struct sim_req *r)
         exten = "s";
     }
     if (label != NULL && label[0] != '\0') {
-        int ipri = atoi(label);
+        int ipri = (int)strtol_dec(label);
         if (ipri <= 0 && strspn(label, "0123456789") != strlen(label)) {
             ipri = sim__pbx_find_label(r->s->pbx, ctx, exten, label);
             if (ipri < 0) {

@@ -488,13 +488,13 @@ static int parse_media(const json_t *root, struct sim_scenario *sc, char *err, s
                 size_t k;
                 const json_t *it;
                 char list[256] = "";
+                size_t used = 0;
                 json_array_foreach (f, k, it) {
-                    if (json_is_string(it) &&
-                        strlen(list) + strlen(json_string_value(it)) + 2 < sizeof(list)) {
-                        if (list[0] != '\0') {
-                            strcat(list, ",");
-                        }
-                        strcat(list, json_string_value(it));
+                    const char *fmt = json_is_string(it) ? json_string_value(it) : NULL;
+                    if (fmt != NULL && used + strlen(fmt) + 2 < sizeof(list)) {
+                        int w = snprintf(list + used, sizeof(list) - used, "%s%s",
+                                         used != 0 ? "," : "", fmt);
+                        used += (size_t)w;
                     }
                 }
                 m->formats = xstrdup(list);

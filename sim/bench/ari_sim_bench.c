@@ -39,6 +39,19 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Decimal integer prefix of s (0 when none); strtol saturates instead of the
+ * undefined behaviour of atoi on overflow. */
+static inline long strtol_dec(const char *s)
+{
+    return strtol(s, NULL, 10);
+}
+
+/* Floating-point prefix of s (0 when none). */
+static inline double strtod_nul(const char *s)
+{
+    return strtod(s, NULL);
+}
+
 enum { MAXCONN = 256 };
 
 struct out {
@@ -206,7 +219,7 @@ static void conn_read(struct conn *c)
         if (c->in.len < total) {
             return;
         }
-        status = atoi(c->in.p + 9);
+        status = (int)strtol_dec(c->in.p + 9);
         if (status >= 300) {
             errors++;
             if (errors < 5) {
@@ -377,17 +390,17 @@ int main(int argc, char **argv)
 
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--seconds") == 0) {
-            seconds = atof(argv[i + 1]);
+            seconds = strtod_nul(argv[i + 1]);
         } else if (strcmp(argv[i], "--concurrency") == 0) {
-            concurrency = atoi(argv[i + 1]);
+            concurrency = (int)strtol_dec(argv[i + 1]);
         } else if (strcmp(argv[i], "--depth") == 0) {
-            depth = atoi(argv[i + 1]);
+            depth = (int)strtol_dec(argv[i + 1]);
         } else if (strcmp(argv[i], "--conns") == 0) {
-            nconns = atoi(argv[i + 1]);
+            nconns = (int)strtol_dec(argv[i + 1]);
         } else if (strcmp(argv[i], "--sim") == 0) {
             simbin = argv[i + 1];
         } else if (strcmp(argv[i], "--port") == 0) {
-            port = atoi(argv[i + 1]);
+            port = (int)strtol_dec(argv[i + 1]);
         } else if (strcmp(argv[i], "--scenario") == 0) {
             scenario = argv[i + 1];
         }
