@@ -8,10 +8,10 @@
  * own thread (core/httpd) and reads the dependency health that the main loop
  * publishes in atomics, so /healthz and /readyz never wait on the main loop.
  *
- * Shutdown: the first SIGTERM or SIGINT marks the node draining (/readyz
- * answers 503 so a load balancer stops sending work), stops taking new work,
- * lets work in flight finish for at most shutdown.drain-timeout, then closes
- * everything and returns 0. A second signal during the drain exits at once.
+ * Shutdown: SIGTERM or SIGINT marks the node draining (/readyz answers 503
+ * so a load balancer stops sending work), stops taking new work, lets HTTP
+ * requests in flight finish for at most shutdown.drain-timeout, then closes
+ * everything and returns 0.
  */
 #include <ev.h>
 #include <jansson.h>
@@ -38,7 +38,6 @@ struct server {
     struct ev_loop *loop;             /* main loop */
     ev_signal sigterm;
     ev_signal sigint;
-    ev_timer drain_timer;            /* bounds the drain */
     ev_timer ari_probe;              /* periodic GET /ari/asterisk/info */
     struct db_pool *db;              /* main loop's PostgreSQL pool */
     struct kv_conn *kv;              /* main loop's Redis connection */
@@ -53,7 +52,6 @@ struct server {
     _Atomic int redis_state;
     _Atomic int ari_state;
     _Atomic int draining;
-    int signals; /* main loop only */
 };
 
 static const char *dep_name(int s)
@@ -154,20 +152,10 @@ static void ari_probe_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void finish(struct server *s)
 {
-    ev_timer_stop(s->loop, &s->drain_timer);
     ev_timer_stop(s->loop, &s->ari_probe);
     ev_signal_stop(s->loop, &s->sigterm);
     ev_signal_stop(s->loop, &s->sigint);
     ev_break(s->loop, EVBREAK_ALL);
-}
-
-static void drain_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    struct server *s = (struct server *)((char *)w - offsetof(struct server, drain_timer));
-    (void)loop;
-    (void)revents;
-    LOG_WARN(SERVER, "event=drain_timeout");
-    finish(s);
 }
 
 static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
@@ -175,18 +163,14 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
     struct server *s = w->data;
     (void)loop;
     (void)revents;
-    s->signals++;
-    if (s->signals > 1) {
-        LOG_WARN(SERVER, "event=shutdown_forced signal=%d", w->signum);
-        finish(s);
-        return;
-    }
     LOG_NOTICE(SERVER, "event=shutdown_start signal=%d drain_ms=%lld", w->signum,
                (long long)s->conf->shutdown_drain_ms);
     atomic_store_explicit(&s->draining, 1, memory_order_relaxed);
     ev_timer_stop(s->loop, &s->ari_probe);
-    /* Nothing on the main loop holds calls yet; when the dialer lands it
-     * stops originating here and finish() runs once its calls have ended. */
+    /* The main loop holds no calls yet, so it can stop at once; HTTP
+     * requests in flight get up to shutdown.drain-timeout in httpd_stop().
+     * When the dialer lands, it stops originating here and the loop ends
+     * once its calls have (bounded by the same timeout). */
     finish(s);
 }
 
@@ -342,7 +326,6 @@ int server_run(const struct server_config *conf)
     ev_signal_init(&s.sigint, signal_cb, SIGINT);
     s.sigint.data = &s;
     ev_signal_start(s.loop, &s.sigint);
-    ev_timer_init(&s.drain_timer, drain_timeout_cb, (double)conf->shutdown_drain_ms / 1000.0, 0.);
 
     LOG_NOTICE(SERVER, "event=starting node=%s version=%s", conf->node_id, DIALER_VERSION);
     rc = start_deps(&s);
