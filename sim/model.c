@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "ari/ari.h"
 #include "core/clock.h"
 #include "sim/sim_int.h"
 
@@ -209,31 +210,9 @@ const char *sim__cause_dialstatus(int cause)
 
 int sim__reason_to_cause(const char *reason)
 {
-    static const struct {
-        const char *name;
-        int cause;
-    } tab[] = {
-        { "normal", 16 },
-        { "busy", 17 },
-        { "congestion", 34 },
-        { "no_answer", 19 },
-        { "timeout", 18 },
-        { "rejected", 21 },
-        { "unallocated", 1 },
-        { "normal_unspecified", 31 },
-        { "number_incomplete", 28 },
-        { "codec_mismatch", 58 },
-        { "interworking", 127 },
-        { "failure", 38 },
-        { "answered_elsewhere", 26 },
-    };
-
-    for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
-        if (strcmp(reason, tab[i].name) == 0) {
-            return tab[i].cause;
-        }
-    }
-    return -1;
+    /* One table for the product and the simulator: ari/cause.c. */
+    int cause = ari_hangup_reason_cause(reason);
+    return cause < 0 ? -1 : cause;
 }
 
 /* ---------------------------------------------------------------------- */
