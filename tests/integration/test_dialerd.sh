@@ -46,22 +46,34 @@ tables=$("$DIALER_PG_BIN/psql" -h "$DIALER_PG_SOCKDIR" -p "$DIALER_PG_PORT" -U d
   "SELECT count(*) FROM information_schema.tables WHERE table_name IN ('tenants','campaigns','contacts','call_attempts','ivr_flow_revisions')")
 check "schema has the core tables" test "$tables" = 5
 
-# ari-sim, when this build has it.
+# ari-sim, when this build has it, on a port it binds itself (no probe race).
 ARI_PORT=$(free_port)
 if [ -x "$B/ari-sim" ]; then
-  "$B/ari-sim" --port "$ARI_PORT" --user dialer --password pw >"$DIALER_RUN_DIR/ari-sim-dialerd.log" 2>&1 &
+  portfile=$DIALER_RUN_DIR/ari-sim-dialerd.port
+  rm -f "$portfile"
+  "$B/ari-sim" --port 0 --port-file "$portfile" --user dialer --password pw \
+    >"$DIALER_RUN_DIR/ari-sim-dialerd.log" 2>&1 &
   pids+=($!)
+  for _ in $(seq 1 100); do [ -s "$portfile" ] && break; sleep 0.1; done
+  check "ari-sim starts" test -s "$portfile"
+  ARI_PORT=$(cat "$portfile" 2>/dev/null || echo 0)
 fi
 export DIALERD_ARI_URL="http://127.0.0.1:$ARI_PORT" DIALERD_ARI_USER=dialer DIALERD_ARI_PASSWORD=pw
 
-PORT=$(free_port)
-export DIALERD_HTTP_PORT=$PORT
+# Port 0: dialerd binds a free port itself and logs it (event=listening).
+export DIALERD_HTTP_PORT=0
 "$DIALERD" >"$DIALER_RUN_DIR/dialerd-test.log" 2>&1 &
 DPID=$!
 pids+=($DPID)
+PORT=
+for _ in $(seq 1 100); do
+  PORT=$(sed -n 's/.*server event=listening .* port=\([0-9]*\).*/\1/p' "$DIALER_RUN_DIR/dialerd-test.log" | head -1)
+  [ -n "$PORT" ] && break
+  sleep 0.1
+done
 up=0
 for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && { up=1; break; }
+  [ -n "$PORT" ] && curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && { up=1; break; }
   sleep 0.1
 done
 check "healthz answers" test $up = 1

@@ -17,6 +17,7 @@
 
 #include "core/err.h"
 #include "core/kv.h"
+#include "tests/support/evloop.h"
 #include "tests/support/testenv.h"
 
 struct fx {
@@ -69,35 +70,6 @@ static void res_free(struct res *x)
     memset(x, 0, sizeof(*x));
 }
 
-static void guard_fired(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    *(bool *)w->data = true;
-}
-
-/* Runs the loop until *counter reaches target or max_s passes; true if reached. */
-static bool run_until(struct ev_loop *loop, const int *counter, int target, double max_s)
-{
-    bool fired = false;
-    ev_timer guard;
-
-    ev_timer_init(&guard, guard_fired, max_s, 0.);
-    guard.data = &fired;
-    ev_timer_start(loop, &guard);
-    for (long i = 0; i < 10000000 && *counter < target && !fired; i++) {
-        ev_run(loop, EVRUN_ONCE);
-    }
-    ev_timer_stop(loop, &guard);
-    return *counter >= target;
-}
-
-static void run_for(struct ev_loop *loop, double s)
-{
-    int never = 0;
-    (void)run_until(loop, &never, 1, s);
-}
-
 static void on_state(bool up, void *arg)
 {
     struct fx *f = arg;
@@ -128,7 +100,7 @@ static int fx_setup(void **state)
     f->loop = ev_loop_new(EVFLAG_AUTO);
     o = tcp_options(f);
     assert_int_equal(kv_conn_create(f->loop, &o, &f->conn), 0);
-    assert_true(run_until(f->loop, &f->ups, 1, 5.0));
+    assert_true(evloop_run_until(f->loop, &f->ups, 1, 5.0));
     *state = f;
     return 0;
 }
@@ -150,7 +122,7 @@ static void cmd(struct fx *f, struct res *x, int argc, const char *const *argv)
 {
     memset(x, 0, sizeof(*x));
     assert_int_equal(kv_cmd_send(f->conn, argc, argv, NULL, on_res, x, NULL), 0);
-    assert_true(run_until(f->loop, &x->done, 1, 5.0));
+    assert_true(evloop_run_until(f->loop, &x->done, 1, 5.0));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -171,7 +143,7 @@ static void test_kv_binary_values_round_trip(void **state)
     }
     assert_int_equal(kv_cmd_send(f->conn, 3, set, setl, on_res, &a, NULL), 0);
     assert_int_equal(kv_cmd_send(f->conn, 2, get, getl, on_res, &b, NULL), 0);
-    assert_true(run_until(f->loop, &b.done, 1, 5.0));
+    assert_true(evloop_run_until(f->loop, &b.done, 1, 5.0));
     assert_int_equal(a.status, 0);
     assert_string_equal(a.str, "OK");
     assert_int_equal(b.status, 0);
@@ -194,9 +166,9 @@ static void test_kv_unix_socket(void **state)
     struct res x = { 0 };
 
     assert_int_equal(kv_conn_create(f->loop, &o, &u), 0);
-    assert_true(run_until(f->loop, &f->ups, 2, 5.0));
+    assert_true(evloop_run_until(f->loop, &f->ups, 2, 5.0));
     assert_int_equal(kv_cmd_send(u, 1, ping, NULL, on_res, &x, NULL), 0);
-    assert_true(run_until(f->loop, &x.done, 1, 5.0));
+    assert_true(evloop_run_until(f->loop, &x.done, 1, 5.0));
     assert_int_equal(x.status, 0);
     assert_string_equal(x.str, "PONG");
     kv_conn_destroy(u);
@@ -236,7 +208,7 @@ static void test_kv_10000_pipelined_incrs_in_order(void **state)
     }
     kv_conn_stats(f->conn, &st);
     assert_int_equal(st.inflight, 10000);
-    assert_true(run_until(f->loop, &s.done, 10000, 20.0));
+    assert_true(evloop_run_until(f->loop, &s.done, 10000, 20.0));
     assert_int_equal(s.in_order, 10000);
     kv_conn_stats(f->conn, &st);
     assert_int_equal(st.inflight, 0);
@@ -273,13 +245,13 @@ static void test_kv_command_timeout(void **state)
 
     assert_int_equal(kv_cmd_send_timeout(f->conn, 3, blpop, NULL, 100, on_res, &a, NULL), 0);
     assert_int_equal(kv_cmd_send_timeout(f->conn, 1, ping, NULL, 3000, on_res, &b, NULL), 0);
-    assert_true(run_until(f->loop, &a.done, 1, 2.0));
+    assert_true(evloop_run_until(f->loop, &a.done, 1, 2.0));
     assert_int_equal(a.status, ERR_TIMEOUT);
     /* The late BLPOP reply is dropped; the PING behind it is answered. */
-    assert_true(run_until(f->loop, &b.done, 1, 3.0));
+    assert_true(evloop_run_until(f->loop, &b.done, 1, 3.0));
     assert_int_equal(b.status, 0);
     assert_string_equal(b.str, "PONG");
-    run_for(f->loop, 0.05);
+    evloop_run_for(f->loop, 0.05);
     assert_int_equal(a.done, 1);
     res_free(&a);
     res_free(&b);
@@ -294,7 +266,7 @@ static struct kv_script *script_ready(struct fx *f)
 
     assert_int_equal(kv_script_create(f->conn, incrby_lua, strlen(incrby_lua), &s), 0);
     for (int i = 0; i < 100 && kv_script_sha(s) == NULL; i++) {
-        run_for(f->loop, 0.01);
+        evloop_run_for(f->loop, 0.01);
     }
     ready = kv_script_sha(s) != NULL;
     assert_true(ready);
@@ -307,7 +279,7 @@ static void script_incr(struct fx *f, struct kv_script *s, const char *by, long 
     struct res x = { 0 };
 
     assert_int_equal(kv_script_call(s, 1, 2, argv, NULL, on_res, &x, NULL), 0);
-    assert_true(run_until(f->loop, &x.done, 1, 5.0));
+    assert_true(evloop_run_until(f->loop, &x.done, 1, 5.0));
     assert_int_equal(x.status, 0);
     assert_int_equal(x.type, REDIS_REPLY_INTEGER);
     assert_int_equal(x.integer, expect);
@@ -342,7 +314,7 @@ static void test_kv_script_survives_flush_and_restart(void **state)
 
     /* After a restart the script is reloaded on connect: EVALSHA works at once. */
     assert_int_equal(testenv_services("restart-redis"), 0);
-    assert_true(run_until(f->loop, &f->ups, 2, 10.0));
+    assert_true(evloop_run_until(f->loop, &f->ups, 2, 10.0));
     script_incr(f, s, "7", 7); /* the restarted Redis keeps no data */
     kv_conn_stats(f->conn, &st);
     assert_int_equal(st.noscript_fallbacks, 1);
@@ -352,7 +324,7 @@ static void test_kv_script_survives_flush_and_restart(void **state)
         const char *argv[] = { "test_kv:script", "not-a-number" };
         struct res e = { 0 };
         assert_int_equal(kv_script_call(s, 1, 2, argv, NULL, on_res, &e, NULL), 0);
-        assert_true(run_until(f->loop, &e.done, 1, 5.0));
+        assert_true(evloop_run_until(f->loop, &e.done, 1, 5.0));
         assert_int_equal(e.status, ERR_KV);
         res_free(&e);
     }
@@ -398,7 +370,7 @@ static long long publish(struct fx *f, const char *ch, const char *data, size_t 
     long long n;
 
     assert_int_equal(kv_cmd_send(f->conn, 3, argv, lens, on_res, &x, NULL), 0);
-    assert_true(run_until(f->loop, &x.done, 1, 5.0));
+    assert_true(evloop_run_until(f->loop, &x.done, 1, 5.0));
     assert_int_equal(x.status, 0);
     n = x.integer;
     res_free(&x);
@@ -418,28 +390,28 @@ static void test_kv_pubsub_resubscribes_after_restart(void **state)
     assert_int_equal(kv_sub_create(f->loop, &o, on_msg, &in, &s), 0);
     assert_int_equal(kv_sub_subscribe(s, "test_kv:dnc", 11), 0);
     assert_int_equal(kv_sub_psubscribe(s, "test_kv:metrics:*", 17), 0);
-    assert_true(run_until(f->loop, &in.sub_ups, 1, 5.0));
+    assert_true(evloop_run_until(f->loop, &in.sub_ups, 1, 5.0));
     assert_true(kv_sub_is_up(s));
 
     assert_int_equal(publish(f, "test_kv:dnc", "+1415\0x", 7), 1);
-    assert_true(run_until(f->loop, &in.n, 1, 5.0));
+    assert_true(evloop_run_until(f->loop, &in.n, 1, 5.0));
     assert_string_equal(in.channel, "test_kv:dnc");
     assert_string_equal(in.pattern, "");
     assert_int_equal(in.len, 7);
     assert_memory_equal(in.data, "+1415\0x", 7);
 
     assert_int_equal(publish(f, "test_kv:metrics:node1", "m", 1), 1);
-    assert_true(run_until(f->loop, &in.n, 2, 5.0));
+    assert_true(evloop_run_until(f->loop, &in.n, 2, 5.0));
     assert_string_equal(in.channel, "test_kv:metrics:node1");
     assert_string_equal(in.pattern, "test_kv:metrics:*");
 
     /* Restart: both connections come back and the subscriber re-subscribes. */
     assert_int_equal(testenv_services("restart-redis"), 0);
-    assert_true(run_until(f->loop, &in.sub_ups, 2, 10.0));
-    assert_true(run_until(f->loop, &f->ups, 2, 10.0));
+    assert_true(evloop_run_until(f->loop, &in.sub_ups, 2, 10.0));
+    assert_true(evloop_run_until(f->loop, &f->ups, 2, 10.0));
     assert_int_equal(in.sub_downs, 1);
     assert_int_equal(publish(f, "test_kv:dnc", "again", 5), 1);
-    assert_true(run_until(f->loop, &in.n, 3, 5.0));
+    assert_true(evloop_run_until(f->loop, &in.n, 3, 5.0));
     assert_memory_equal(in.data, "again", 5);
 
     /* Unsubscribed channels are no longer delivered; a channel added later is. */
@@ -447,9 +419,9 @@ static void test_kv_pubsub_resubscribes_after_restart(void **state)
     assert_int_equal(kv_sub_unsubscribe(s, "test_kv:dnc", 11), ERR_NOTFOUND);
     assert_int_equal(kv_sub_subscribe(s, "test_kv:late", 12), 0);
     for (int i = 0; i < 100 && publish(f, "test_kv:late", "l", 1) == 0; i++) {
-        run_for(f->loop, 0.01);
+        evloop_run_for(f->loop, 0.01);
     }
-    assert_true(run_until(f->loop, &in.n, 4, 5.0));
+    assert_true(evloop_run_until(f->loop, &in.n, 4, 5.0));
     assert_string_equal(in.channel, "test_kv:late");
     assert_int_equal(publish(f, "test_kv:dnc", "gone", 4), 0);
     kv_sub_destroy(s);
@@ -489,15 +461,15 @@ static void test_kv_restart_with_commands_in_flight(void **state)
     for (int i = 0; i < 500; i++) {
         assert_int_equal(kv_cmd_send_timeout(f->conn, 2, incr, NULL, 30000, on_bulk, &b, NULL), 0);
     }
-    run_for(f->loop, 0.1); /* written to Redis */
+    evloop_run_for(f->loop, 0.1); /* written to Redis */
     assert_int_equal(b.done, 0);
 
     assert_int_equal(testenv_services("restart-redis"), 0);
-    assert_true(run_until(f->loop, &b.done, 501, 5.0));
+    assert_true(evloop_run_until(f->loop, &b.done, 501, 5.0));
     assert_int_equal(b.disconnected, 501);
-    assert_true(run_until(f->loop, &f->downs, 1, 5.0));
+    assert_true(evloop_run_until(f->loop, &f->downs, 1, 5.0));
     /* Nobody asked: the connection comes back by itself. */
-    assert_true(run_until(f->loop, &f->ups, 2, 10.0));
+    assert_true(evloop_run_until(f->loop, &f->ups, 2, 10.0));
     cmd(f, &x, 3, set);
     assert_int_equal(x.status, 0);
     res_free(&x);
@@ -516,24 +488,24 @@ static void test_kv_stop_fails_fast_start_recovers(void **state)
     ev_tstamp t0;
 
     assert_int_equal(testenv_services("stop-redis"), 0);
-    assert_true(run_until(f->loop, &f->downs, 1, 5.0));
+    assert_true(evloop_run_until(f->loop, &f->downs, 1, 5.0));
     assert_false(kv_conn_is_up(f->conn));
 
     t0 = ev_time();
     inside = true;
     assert_int_equal(kv_cmd_send(f->conn, 2, get, NULL, on_res, &x, NULL), 0);
     inside = false;
-    assert_true(run_until(f->loop, &x.done, 1, 1.0));
+    assert_true(evloop_run_until(f->loop, &x.done, 1, 1.0));
     assert_false(x.ran_inside);
     assert_int_equal(x.status, ERR_DISCONNECTED);
     assert_true(ev_time() - t0 < 0.25); /* one loop iteration, not a connect attempt */
 
-    run_for(f->loop, 0.5); /* reconnect attempts keep failing, with back-off */
+    evloop_run_for(f->loop, 0.5); /* reconnect attempts keep failing, with back-off */
     kv_conn_stats(f->conn, &st);
     assert_true(st.connect_failures >= 2);
 
     assert_int_equal(testenv_services("start-redis"), 0);
-    assert_true(run_until(f->loop, &f->ups, 2, 10.0));
+    assert_true(evloop_run_until(f->loop, &f->ups, 2, 10.0));
     res_free(&x);
     x.inside = NULL;
     cmd(f, &x, 2, get);
@@ -555,11 +527,11 @@ static void test_kv_cancel_means_no_callback(void **state)
     assert_int_equal(kv_cmd_send(f->conn, 3, blpop, NULL, on_res, &a, &ha), 0);
     assert_int_equal(kv_cmd_send(f->conn, 2, get, NULL, on_res, &b, &hb), 0);
     kv_cmd_cancel(hb); /* before it was even written */
-    run_for(f->loop, 0.1);
+    evloop_run_for(f->loop, 0.1);
     kv_cmd_cancel(ha); /* written, blocked inside Redis */
     kv_conn_stats(f->conn, &st);
     assert_int_equal(st.inflight, 0);
-    run_for(f->loop, 0.5); /* the BLPOP and GET replies arrive and are dropped */
+    evloop_run_for(f->loop, 0.5); /* the BLPOP and GET replies arrive and are dropped */
     assert_int_equal(a.done, 0);
     assert_int_equal(b.done, 0);
     cmd(f, &c, 1, ping);
@@ -574,12 +546,12 @@ static void test_kv_destroy_cancels_inflight(void **state)
     struct res a = { 0 };
 
     assert_int_equal(kv_cmd_send(f->conn, 3, blpop, NULL, on_res, &a, NULL), 0);
-    run_for(f->loop, 0.05);
+    evloop_run_for(f->loop, 0.05);
     kv_conn_destroy(f->conn);
     f->conn = NULL;
     assert_int_equal(a.done, 1);
     assert_int_equal(a.status, ERR_CANCELED);
-    run_for(f->loop, 0.05);
+    evloop_run_for(f->loop, 0.05);
     assert_int_equal(a.done, 1);
 }
 

@@ -37,6 +37,7 @@
 
 #include "core/err.h"
 #include "core/http.h"
+#include "tests/support/evloop.h"
 
 /* ---------------------------------------------------------------------- */
 /* Test server                                                             */
@@ -409,36 +410,6 @@ static void on_done(int status, const struct http_response *r, void *arg)
     }
 }
 
-static void guard_fired(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    *(bool *)w->data = true;
-}
-
-/* Runs the loop until *counter reaches target or max_s passes; true if reached. */
-static bool run_until(struct ev_loop *loop, const int *counter, int target, double max_s)
-{
-    bool fired = false;
-    ev_timer guard;
-
-    ev_timer_init(&guard, guard_fired, max_s, 0.);
-    guard.data = &fired;
-    ev_timer_start(loop, &guard);
-    for (long i = 0; i < 1000000 && *counter < target && !fired; i++) {
-        ev_run(loop, EVRUN_ONCE);
-    }
-    ev_timer_stop(loop, &guard);
-    return *counter >= target;
-}
-
-/* Lets the loop run for s seconds. */
-static void run_for(struct ev_loop *loop, double s)
-{
-    int never = 0;
-    (void)run_until(loop, &never, 1, s);
-}
-
 static int fx_setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
@@ -482,7 +453,7 @@ static const char *url(struct fx *f, const char *path)
 static void do_request(struct fx *f, struct http_request *rq, struct result *res)
 {
     assert_int_equal(http_xfer_start(f->client, rq, on_done, res, NULL), 0);
-    assert_true(run_until(f->loop, &res->done, 1, 5.0));
+    assert_true(evloop_run_until(f->loop, &res->done, 1, 5.0));
     assert_int_equal(res->done, 1);
 }
 
@@ -655,7 +626,7 @@ static void test_http_queued_request_times_out(void **state)
     assert_int_equal(http_xfer_start(one, &slow, on_done, &a, NULL), 0);
     assert_int_equal(http_xfer_start(one, &quick, on_done, &b, NULL), 0);
     /* Queued behind /slow for the only connection: the total timeout still holds. */
-    assert_true(run_until(f->loop, &b.done, 1, 5.0));
+    assert_true(evloop_run_until(f->loop, &b.done, 1, 5.0));
     assert_int_equal(b.status, ERR_TIMEOUT);
     assert_true(ev_time() - t0 < 1.0);
     assert_true(b.error[0] != '\0');
@@ -684,7 +655,7 @@ static void test_http_connect_timeout(void **state)
         fillers[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
         (void)connect(fillers[i], (struct sockaddr *)&a, sizeof(a));
     }
-    run_for(f->loop, 0.05);
+    evloop_run_for(f->loop, 0.05);
     snprintf(u, sizeof(u), "http://127.0.0.1:%d/ok", ntohs(a.sin_port));
     t0 = ev_time();
     do_request(f, &rq, &res);
@@ -710,7 +681,7 @@ static void test_http_connect_refused(void **state)
     assert_int_equal(http_xfer_start(f->client, &rq, on_done, &res, NULL), 0);
     inside = false;
     assert_int_equal(res.done, 0); /* never inside the start call */
-    assert_true(run_until(f->loop, &res.done, 1, 5.0));
+    assert_true(evloop_run_until(f->loop, &res.done, 1, 5.0));
     assert_false(res.ran_inside_start);
     assert_int_equal(res.status, -ECONNREFUSED);
     assert_int_equal(res.code, 0);
@@ -777,7 +748,7 @@ static void test_http_cancel_means_no_callback(void **state)
     ev_timer_init(&t, cancel_later, 0.2, 0.);
     t.data = &cc;
     ev_timer_start(f->loop, &t);
-    run_for(f->loop, 0.6);
+    evloop_run_for(f->loop, 0.6);
     assert_int_equal(a.done, 0);
     assert_int_equal(b.done, 0);
     http_client_stats(f->client, &st);
@@ -816,7 +787,7 @@ static void test_http_200_in_flight_all_complete(void **state)
     }
     http_client_stats(f->client, &st);
     assert_int_equal(st.inflight, 200);
-    assert_true(run_until(f->loop, &m.done, 200, 20.0));
+    assert_true(evloop_run_until(f->loop, &m.done, 200, 20.0));
     assert_int_equal(m.ok, 200);
     http_client_stats(f->client, &st);
     assert_int_equal(st.inflight, 0);
@@ -858,7 +829,7 @@ static void test_http_keepalive_reuses_connections(void **state)
     struct http_stats st;
 
     assert_int_equal(http_xfer_start(f->client, &rq, on_chain, &ch, NULL), 0);
-    assert_true(run_until(f->loop, &ch.done, 100, 20.0));
+    assert_true(evloop_run_until(f->loop, &ch.done, 100, 20.0));
     assert_int_equal(ch.ok, 100);
     assert_true(atomic_load(&f->srv->accepts) <= 2);
     assert_true(ch.reused >= 98);
@@ -903,7 +874,7 @@ static void test_http_allow_hook_denies_before_connect(void **state)
     assert_int_equal(h.family, AF_INET);
     assert_string_equal(h.ip, "127.0.0.1");
     assert_int_equal(h.port, f->srv->port);
-    run_for(f->loop, 0.05);
+    evloop_run_for(f->loop, 0.05);
     assert_int_equal(atomic_load(&f->srv->accepts), 0); /* no connection was made */
     result_free(&res);
 }
@@ -949,7 +920,7 @@ static void test_http_destroy_cancels_inflight(void **state)
     for (int i = 0; i < 3; i++) {
         assert_int_equal(http_xfer_start(f->client, &rq, on_done, &r[i], NULL), 0);
     }
-    run_for(f->loop, 0.1);
+    evloop_run_for(f->loop, 0.1);
     http_client_destroy(f->client);
     f->client = NULL;
     for (int i = 0; i < 3; i++) {
@@ -993,10 +964,10 @@ static void test_http_destroy_from_callback(void **state)
 
     assert_int_equal(http_xfer_start(f->client, &slow, on_other, &d, NULL), 0);
     assert_int_equal(http_xfer_start(f->client, &ok, on_destroying, &d, NULL), 0);
-    assert_true(run_until(f->loop, &d.done, 1, 5.0));
+    assert_true(evloop_run_until(f->loop, &d.done, 1, 5.0));
     assert_int_equal(d.others, 1);
     assert_null(f->client);
-    run_for(f->loop, 0.05); /* no watcher of the freed client may fire */
+    evloop_run_for(f->loop, 0.05); /* no watcher of the freed client may fire */
 }
 
 static void test_http_rejects_bad_arguments(void **state)

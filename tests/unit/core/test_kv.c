@@ -24,6 +24,7 @@
 
 #include "core/err.h"
 #include "core/kv.h"
+#include "tests/support/evloop.h"
 
 struct fx {
     struct ev_loop *loop;
@@ -61,35 +62,6 @@ static void on_state(bool up, void *arg)
     } else {
         f->downs++;
     }
-}
-
-static void guard_fired(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    *(bool *)w->data = true;
-}
-
-/* Runs the loop until *counter reaches target or max_s passes; true if reached. */
-static bool run_until(struct ev_loop *loop, const int *counter, int target, double max_s)
-{
-    bool fired = false;
-    ev_timer guard;
-
-    ev_timer_init(&guard, guard_fired, max_s, 0.);
-    guard.data = &fired;
-    ev_timer_start(loop, &guard);
-    for (long i = 0; i < 1000000 && *counter < target && !fired; i++) {
-        ev_run(loop, EVRUN_ONCE);
-    }
-    ev_timer_stop(loop, &guard);
-    return *counter >= target;
-}
-
-static void run_for(struct ev_loop *loop, double s)
-{
-    int never = 0;
-    (void)run_until(loop, &never, 1, s);
 }
 
 static int fx_setup(void **state)
@@ -188,7 +160,7 @@ static void test_kv_commands_fail_fast_when_down(void **state)
 
     r.inside = &inside;
     conn_open(f, closed_port(), NULL);
-    run_for(f->loop, 0.05); /* the first attempt is refused */
+    evloop_run_for(f->loop, 0.05); /* the first attempt is refused */
     assert_false(kv_conn_is_up(f->conn));
 
     t0 = ev_time();
@@ -196,7 +168,7 @@ static void test_kv_commands_fail_fast_when_down(void **state)
     assert_int_equal(kv_cmd_send(f->conn, 2, argv, NULL, on_reply, &r, NULL), 0);
     inside = false;
     assert_int_equal(r.done, 0); /* never inside the send call */
-    assert_true(run_until(f->loop, &r.done, 1, 1.0));
+    assert_true(evloop_run_until(f->loop, &r.done, 1, 1.0));
     assert_false(r.ran_inside);
     assert_int_equal(r.status, ERR_DISCONNECTED);
     assert_true(ev_time() - t0 < 0.25); /* one loop iteration, not a connect attempt */
@@ -213,7 +185,7 @@ static void test_kv_reconnect_backs_off(void **state)
     struct kv_stats st;
 
     conn_open(f, closed_port(), &o);
-    run_for(f->loop, 1.0);
+    evloop_run_for(f->loop, 1.0);
     kv_conn_stats(f->conn, &st);
     /* Delays of 10-20, 20-40, then 40-80 ms: roughly 12-25 attempts a second. */
     assert_true(st.connect_failures >= 8);
@@ -238,7 +210,7 @@ static void test_kv_cancel_and_destroy(void **state)
     assert_int_equal(a.done, 0);
     assert_int_equal(b.done, 1);
     assert_int_equal(b.status, ERR_CANCELED);
-    run_for(f->loop, 0.05);
+    evloop_run_for(f->loop, 0.05);
     assert_int_equal(a.done, 0);
 }
 
@@ -252,17 +224,17 @@ static void test_kv_command_timeout_and_stall(void **state)
     int port = listen_any(f, 16); /* accepts (in the kernel) but never answers */
 
     conn_open(f, port, &o);
-    assert_true(run_until(f->loop, &f->ups, 1, 2.0));
+    assert_true(evloop_run_until(f->loop, &f->ups, 1, 2.0));
     assert_true(kv_conn_is_up(f->conn));
     assert_int_equal(kv_cmd_send(f->conn, 2, argv, NULL, on_reply, &r1, NULL), 0);
     assert_int_equal(kv_cmd_send_timeout(f->conn, 2, argv, NULL, 50, on_reply, &r2, NULL), 0);
-    assert_true(run_until(f->loop, &r1.done, 1, 1.0));
+    assert_true(evloop_run_until(f->loop, &r1.done, 1, 1.0));
     assert_int_equal(r1.status, ERR_TIMEOUT);
     assert_int_equal(r2.done, 1);
     assert_int_equal(r2.status, ERR_TIMEOUT);
     /* No reply at all for the stall window: the connection is dropped and re-made. */
-    assert_true(run_until(f->loop, &f->downs, 1, 2.0));
-    assert_true(run_until(f->loop, &f->ups, 2, 2.0));
+    assert_true(evloop_run_until(f->loop, &f->downs, 1, 2.0));
+    assert_true(evloop_run_until(f->loop, &f->ups, 2, 2.0));
     kv_conn_stats(f->conn, &st);
     assert_int_equal(st.timeouts, 2);
     assert_int_equal(st.disconnects, 1);
@@ -288,9 +260,9 @@ static void test_kv_connect_timeout(void **state)
         (void)connect(fd, (struct sockaddr *)&a, sizeof(a));
         f->fillers[f->nfillers++] = fd;
     }
-    run_for(f->loop, 0.05);
+    evloop_run_for(f->loop, 0.05);
     conn_open(f, port, &o);
-    run_for(f->loop, 0.6);
+    evloop_run_for(f->loop, 0.6);
     kv_conn_stats(f->conn, &st);
     /* Each attempt lasts 100 ms then waits 25-50 ms: about 4 in 0.6 s. */
     assert_true(st.connect_failures >= 2);
@@ -316,9 +288,9 @@ static void test_kv_destroy_from_state_callback(void **state)
 
     o.port = listen_any(f, 16);
     assert_int_equal(kv_conn_create(f->loop, &o, &f->conn), 0);
-    assert_true(run_until(f->loop, &f->ups, 1, 2.0));
+    assert_true(evloop_run_until(f->loop, &f->ups, 1, 2.0));
     assert_null(f->conn);
-    run_for(f->loop, 0.05); /* nothing of the freed connection may fire */
+    evloop_run_for(f->loop, 0.05); /* nothing of the freed connection may fire */
 }
 
 int main(void)
