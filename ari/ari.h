@@ -374,4 +374,381 @@ bool ari_dial_tracker_feed(struct ari_dial_tracker *t, const struct ari_event *e
  */
 enum ari_dial_outcome ari_dial_tracker_outcome(const struct ari_dial_tracker *t);
 
+/* ---------------------------------------------------------------------- */
+/* The client: REST operations and the events WebSocket of one server       */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * struct ari_client is one Asterisk server: a REST side (core/http, curl
+ * multi on the caller's libev loop: keep-alive connections, per-request
+ * timeouts) and an events WebSocket (libwebsockets client on the same loop)
+ * that reconnects with bounded exponential back-off and jitter, pings the
+ * server, and after every (re)connect re-issues the app's explicit
+ * subscriptions and reconciles the owner's channels against GET /channels.
+ *
+ * Every REST operation is asynchronous: it builds the request (every
+ * parameter percent-encoded), starts it and returns 0, or fails at once
+ * with a negative code and never calls back. A started request completes
+ * exactly once through its ari_done_cb, later and from the loop, unless it
+ * is cancelled with ari_req_cancel() first (a session that hangs up cancels
+ * what it still waits for). The result is borrowed for the callback.
+ *
+ * Threads: a client belongs to the thread running its loop; nothing here
+ * blocks. docs/ari.md has the design, decisions and measured costs.
+ */
+struct ari_client;
+struct ari_pool;
+struct ari_req;
+struct ev_loop;
+
+/* What an ARI request came to: the HTTP status mapped as NOTES.md section 3 reads it. */
+enum ari_error {
+    ARI_OK = 0,               /* 2xx */
+    ARI_E_BAD_REQUEST,        /* 400: a parameter is missing or invalid */
+    ARI_E_AUTH,               /* 401/403: credentials refused */
+    ARI_E_NOT_FOUND,          /* 404: no such channel, bridge, playback, recording */
+    ARI_E_NOT_IN_STASIS,      /* 409: exists but not in the app (or a duplicate id) */
+    ARI_E_PRECONDITION,       /* 412: in the app but not answered (Down/Ringing) */
+    ARI_E_UNPROCESSABLE,      /* 422: e.g. channel not in the bridge, bad format */
+    ARI_E_ALLOCATION_FAILED,  /* 500 {"error":"Allocation failed"}: endpoint unrequestable */
+    ARI_E_SERVER,             /* any other 5xx (503 while booting, 500) */
+    ARI_E_HTTP,               /* any other unexpected status */
+    ARI_E_TIMEOUT,            /* no answer within the request timeout */
+    ARI_E_TRANSPORT,          /* connect refused, reset, malformed HTTP */
+    ARI_E_CANCELED,           /* the client was destroyed with the request owed */
+    ARI_E_COUNT_
+};
+
+/* "ok", "not_found", "allocation_failed", ...; "unknown" out of range. Static. */
+const char *ari_error_name(enum ari_error e);
+
+/*
+ * The error of an HTTP exchange: code is the status (0 when none arrived),
+ * body/len the response body (may be NULL), status the transport status of
+ * core/http (0 when a response arrived). Pure; exposed for tests.
+ */
+enum ari_error ari_error_from_http(int status, long code, const char *body, size_t len);
+
+/* The REST operations, as named in the swagger (for logs and results). */
+enum ari_op {
+    ARI_OP_ORIGINATE,
+    ARI_OP_HANGUP,
+    ARI_OP_ANSWER,
+    ARI_OP_RING,
+    ARI_OP_RING_STOP,
+    ARI_OP_PLAY,
+    ARI_OP_PLAYBACK_STOP,
+    ARI_OP_RECORD,
+    ARI_OP_RECORDING_STOP,
+    ARI_OP_RECORDING_CANCEL,
+    ARI_OP_CONTINUE,
+    ARI_OP_REDIRECT,
+    ARI_OP_DIAL,
+    ARI_OP_SNOOP,
+    ARI_OP_DTMF,
+    ARI_OP_VAR_GET,
+    ARI_OP_VAR_SET,
+    ARI_OP_CHANNELS_LIST,
+    ARI_OP_CHANNEL_GET,
+    ARI_OP_BRIDGE_CREATE,
+    ARI_OP_BRIDGE_ADD,
+    ARI_OP_BRIDGE_REMOVE,
+    ARI_OP_BRIDGE_DESTROY,
+    ARI_OP_BRIDGE_PLAY,
+    ARI_OP_SUBSCRIBE,
+    ARI_OP_UNSUBSCRIBE,
+    ARI_OP_PING,
+    ARI_OP_COUNT_
+};
+
+/* "originate", "hangup", ... Static. */
+const char *ari_op_name(enum ari_op op);
+
+/* A completed request; everything is borrowed for the duration of the callback. */
+struct ari_result {
+    enum ari_op op;          /* which operation */
+    enum ari_error error;    /* ARI_OK or what went wrong */
+    long http_status;        /* HTTP status, 0 when no response arrived */
+    const char *message;     /* error text ("Channel not found", curl's error); "" on success */
+    const char *body;        /* raw response body, "" when empty (204) */
+    size_t body_len;         /* its length */
+    const char *location;    /* Location header (play, record) or NULL */
+    const char *resource_id; /* the channel/bridge/playback/recording the request named, or NULL */
+};
+
+/*
+ * A request completed. c is the client, res is borrowed, arg is the
+ * caller's. The request handle is dead once this runs. The callback may
+ * start or cancel other requests; it must not destroy c.
+ */
+typedef void ari_done_cb(struct ari_client *c, const struct ari_result *res, void *arg);
+
+/* Health of one server as the pool sees it. */
+enum ari_health {
+    ARI_HEALTH_DOWN = 0, /* events WebSocket not connected */
+    ARI_HEALTH_UP,       /* connected, requests succeed */
+    ARI_HEALTH_DEGRADED, /* connected, but a burst of 5xx/transport failures just now */
+};
+
+/* "down", "up", "degraded". Static. */
+const char *ari_health_name(enum ari_health h);
+
+/* Callbacks of a client's owner; any may be NULL. arg is ari_handlers.arg. */
+struct ari_handlers {
+    /* One parsed event; ev is valid during the call only (copy what you keep). */
+    void (*on_event)(struct ari_client *c, const struct ari_event *ev, void *arg);
+    /* The health changed (WebSocket up or down, degraded after a 5xx burst, recovered). */
+    void (*on_health)(struct ari_client *c, enum ari_health h, void *arg);
+    /*
+     * Reconciliation, step 1: called right before GET /channels is sent
+     * after a (re)connect (or ari_client_reconcile()). Store up to max ids of
+     * the channels the owner believes live on this server in ids (borrowed
+     * until the call returns; they are copied) and return how many there
+     * are (more than max: only max are checked).
+     */
+    size_t (*known_channels)(struct ari_client *c, const char **ids, size_t max, void *arg);
+    /*
+     * Reconciliation, step 2: of the ids known_channels gave, gone are not on
+     * the server any more (finalise them: their events were lost) and up are
+     * still there. status is 0, or the error of GET /channels (then both
+     * lists are empty and nothing is known). Lists borrowed for the call.
+     */
+    void (*on_reconcile)(struct ari_client *c, int status, const char *const *gone, size_t n_gone,
+                         const char *const *up, size_t n_up, void *arg);
+    void *arg;
+};
+
+/* One server's settings; strings are copied by ari_client_create(). 0/NULL picks the default. */
+struct ari_client_config {
+    const char *name;              /* for logs and /readyz; default "default" */
+    const char *url;               /* http://host:port of Asterisk's HTTP server (ARI under /ari) */
+    const char *user;              /* ARI user (Basic auth); required */
+    const char *password;          /* its password; NULL: empty */
+    const char *app;               /* Stasis application(s), comma list; required */
+    bool subscribe_all;            /* events=...&subscribeAll=true */
+    bool no_events;                /* REST only: no WebSocket (tools, tests) */
+    int64_t request_timeout_ms;    /* total per request; 5000 */
+    int64_t connect_timeout_ms;    /* TCP connect; 2000 */
+    int64_t reconnect_min_ms;      /* first WebSocket reconnect delay; 250 */
+    int64_t reconnect_max_ms;      /* back-off cap; 10000 */
+    int64_t ping_interval_ms;      /* WebSocket ping period; two missed pongs drop it; 10000 */
+    long max_connections;          /* parallel HTTP connections; 16 */
+    long max_channels;             /* capacity for placement; 0: unlimited */
+    int degraded_errors;           /* 5xx/transport failures within degraded_window_ms; 5 */
+    int64_t degraded_window_ms;    /* 10000 */
+};
+
+/*
+ * Creates a client on loop and starts connecting its events WebSocket.
+ * Returns 0 and sets *out (new; ari_client_destroy), ERR_INVAL (missing
+ * loop/url/user/app, a URL that is not http://host[:port]) or ERR_NOMEM.
+ * h is copied; it may be NULL.
+ */
+int ari_client_create(struct ev_loop *loop, const struct ari_client_config *cfg,
+                      const struct ari_handlers *h, struct ari_client **out);
+
+/*
+ * Closes the WebSocket and completes every owed request with
+ * ARI_E_CANCELED (callbacks run inside this call). NULL is a no-op. Must not
+ * be called from the client's own callbacks.
+ */
+void ari_client_destroy(struct ari_client *c);
+
+/* The configured name. Borrowed, valid for the client's life. */
+const char *ari_client_name(const struct ari_client *c);
+
+/* Current health (a degraded window that has passed counts as up). */
+enum ari_health ari_client_health(struct ari_client *c);
+
+/* True while the events WebSocket is established. */
+bool ari_client_connected(const struct ari_client *c);
+
+/* Channels this client originated that are not destroyed yet, and the configured cap. */
+long ari_client_channels(const struct ari_client *c);
+long ari_client_max_channels(const struct ari_client *c);
+
+/* Statistics for tests and diagnostics. */
+struct ari_client_stats {
+    uint64_t requests;     /* REST requests started */
+    uint64_t failures;     /* completed with an error other than 4xx */
+    uint64_t events;       /* events delivered */
+    uint64_t parse_errors; /* frames that did not parse */
+    uint64_t connects;     /* WebSocket establishments */
+    uint64_t disconnects;  /* WebSocket losses */
+    uint64_t reconciles;   /* reconciliations completed */
+};
+void ari_client_stats(const struct ari_client *c, struct ari_client_stats *st);
+
+/* Runs the reconciliation now (as after a reconnect). Returns 0 or a start error. */
+int ari_client_reconcile(struct ari_client *c);
+
+/* Cancels a request: its callback never runs. NULL is a no-op; so is a call from its callback. */
+void ari_req_cancel(struct ari_req *r);
+
+/*
+ * Every operation below: c is the client; string arguments are borrowed for
+ * the call (copied into the request) and NULL leaves an optional parameter
+ * out; cb(c, res, arg) completes it (cb may be NULL: fire and forget); *out,
+ * when out is not NULL, receives the handle for ari_req_cancel(), valid
+ * until the callback starts. Returns 0, ERR_INVAL (a required argument is
+ * NULL or empty), ERR_NOMEM or ERR_SHUTDOWN.
+ */
+
+/* POST /channels[/{channelId}]: originate. See NOTES.md section 3. */
+struct ari_originate {
+    const char *endpoint;         /* required: "PJSIP/+15551234@trunk", "Local/100@ctx" */
+    const char *channel_id;       /* our id (the attempt id); goes in the path */
+    const char *other_channel_id; /* id of a Local channel's ;2 half */
+    const char *app;              /* Stasis app; NULL: the client's first app (unless extension) */
+    const char *app_args;         /* "c42,l7" */
+    const char *extension;        /* dialplan mode instead of app: extension, context, priority */
+    const char *context;
+    long priority; /* 0: omitted */
+    const char *label;
+    const char *caller_id;  /* "Name" <number> */
+    int timeout_s;          /* ring timeout: 0 = server default (30), -1 = none */
+    const char *originator; /* channel id of the originating channel */
+    const char *formats;    /* "ulaw,alaw" (not with originator) */
+    const struct ari_var *variables; /* channel variables (value strings) */
+    size_t n_variables;
+};
+int ari_originate(struct ari_client *c, const struct ari_originate *o, ari_done_cb *cb, void *arg,
+                  struct ari_req **out);
+
+/* DELETE /channels/{id}[?reason=]: reason one of NOTES.md's names ("busy"), NULL for normal. */
+int ari_channel_hangup(struct ari_client *c, const char *id, const char *reason, ari_done_cb *cb,
+                       void *arg, struct ari_req **out);
+/* POST /channels/{id}/answer, POST|DELETE /channels/{id}/ring. */
+int ari_channel_answer(struct ari_client *c, const char *id, ari_done_cb *cb, void *arg,
+                       struct ari_req **out);
+int ari_channel_ring(struct ari_client *c, const char *id, bool on, ari_done_cb *cb, void *arg,
+                     struct ari_req **out);
+
+/* POST /channels/{id}/play or /bridges/{id}/play: media in order, optional playback id. */
+struct ari_play {
+    const char *const *media; /* required: "sound:hello-world", "digits:123", ... */
+    size_t n_media;           /* at least 1 */
+    const char *lang;
+    const char *playback_id;
+    int offsetms; /* 0: omitted */
+    int skipms;   /* 0: omitted (server default 3000) */
+};
+int ari_channel_play(struct ari_client *c, const char *id, const struct ari_play *p,
+                     ari_done_cb *cb, void *arg, struct ari_req **out);
+int ari_bridge_play(struct ari_client *c, const char *bridge_id, const struct ari_play *p,
+                    ari_done_cb *cb, void *arg, struct ari_req **out);
+/* DELETE /playbacks/{id}: stop (barge-in). */
+int ari_playback_stop(struct ari_client *c, const char *playback_id, ari_done_cb *cb, void *arg,
+                      struct ari_req **out);
+
+/* POST /channels/{id}/record: a live recording. */
+struct ari_record {
+    const char *name;   /* required */
+    const char *format; /* required: "wav", "gsm", ... */
+    int max_duration_s; /* 0: omitted */
+    int max_silence_s;  /* 0: omitted */
+    const char *if_exists;    /* fail | overwrite | append */
+    bool beep;
+    const char *terminate_on; /* none | any | * | # */
+};
+int ari_channel_record(struct ari_client *c, const char *id, const struct ari_record *r,
+                       ari_done_cb *cb, void *arg, struct ari_req **out);
+/* POST /recordings/live/{name}/stop (keep it) or DELETE /recordings/live/{name} (discard). */
+int ari_recording_stop(struct ari_client *c, const char *name, bool discard, ari_done_cb *cb,
+                       void *arg, struct ari_req **out);
+
+/* POST /channels/{id}/continue: back to the dialplan (NULLs/0: the next priority). */
+int ari_channel_continue(struct ari_client *c, const char *id, const char *context,
+                         const char *extension, long priority, const char *label, ari_done_cb *cb,
+                         void *arg, struct ari_req **out);
+/* POST /channels/{id}/redirect?endpoint= */
+int ari_channel_redirect(struct ari_client *c, const char *id, const char *endpoint,
+                         ari_done_cb *cb, void *arg, struct ari_req **out);
+/* POST /channels/{id}/dial[?caller=&timeout=] (a channel from /channels/create). */
+int ari_channel_dial(struct ari_client *c, const char *id, const char *caller, int timeout_s,
+                     ari_done_cb *cb, void *arg, struct ari_req **out);
+/* POST /channels/{id}/snoop: spy/whisper "none|both|out|in", app required. 200 Channel. */
+int ari_channel_snoop(struct ari_client *c, const char *id, const char *app, const char *spy,
+                      const char *whisper, const char *snoop_id, ari_done_cb *cb, void *arg,
+                      struct ari_req **out);
+/* POST /channels/{id}/dtmf?dtmf=&between= (between_ms 0: server default). */
+int ari_channel_dtmf(struct ari_client *c, const char *id, const char *dtmf, int between_ms,
+                     ari_done_cb *cb, void *arg, struct ari_req **out);
+/* GET /channels/{id}/variable?variable= (200 {"value":..}: ari_result_value()). */
+int ari_channel_var_get(struct ari_client *c, const char *id, const char *name, ari_done_cb *cb,
+                        void *arg, struct ari_req **out);
+/* POST /channels/{id}/variable?variable=&value= */
+int ari_channel_var_set(struct ari_client *c, const char *id, const char *name, const char *value,
+                        ari_done_cb *cb, void *arg, struct ari_req **out);
+/* GET /channels (a JSON array of Channel) and GET /channels/{id} (a Channel). */
+int ari_channels_list(struct ari_client *c, ari_done_cb *cb, void *arg, struct ari_req **out);
+int ari_channel_get(struct ari_client *c, const char *id, ari_done_cb *cb, void *arg,
+                    struct ari_req **out);
+
+/* POST /bridges[/{id}]?type=&name= (type "mixing", "holding", "mixing,dtmf_events"). 200 Bridge. */
+int ari_bridge_create(struct ari_client *c, const char *bridge_id, const char *type,
+                      const char *name, ari_done_cb *cb, void *arg, struct ari_req **out);
+/* POST /bridges/{id}/addChannel|removeChannel?channel= (comma list), role for add. */
+int ari_bridge_add_channel(struct ari_client *c, const char *bridge_id, const char *channel,
+                           const char *role, ari_done_cb *cb, void *arg, struct ari_req **out);
+int ari_bridge_remove_channel(struct ari_client *c, const char *bridge_id, const char *channel,
+                              ari_done_cb *cb, void *arg, struct ari_req **out);
+/* DELETE /bridges/{id} */
+int ari_bridge_destroy(struct ari_client *c, const char *bridge_id, ari_done_cb *cb, void *arg,
+                       struct ari_req **out);
+
+/*
+ * POST|DELETE /applications/{app}/subscription?eventSource= ("channel:<id>",
+ * "bridge:<id>", comma list). app NULL: the client's first app. Successful
+ * subscriptions are remembered and re-issued after a reconnect until
+ * unsubscribed.
+ */
+int ari_app_subscribe(struct ari_client *c, const char *app, const char *event_source,
+                      ari_done_cb *cb, void *arg, struct ari_req **out);
+int ari_app_unsubscribe(struct ari_client *c, const char *app, const char *event_source,
+                        ari_done_cb *cb, void *arg, struct ari_req **out);
+/* GET /asterisk/ping */
+int ari_ping(struct ari_client *c, ari_done_cb *cb, void *arg, struct ari_req **out);
+
+/*
+ * Typed bodies of a successful result, decoded on demand (the hot path does
+ * not pay for bodies it does not read). out points at the model struct;
+ * strings are allocated in a. Returns 0, ERR_PARSE (err filled), ERR_INVAL
+ * (no body) or ERR_NOMEM.
+ */
+int ari_result_model(const struct ari_result *res, enum ari_model_type type, struct arena *a,
+                     void *out, struct ari_parse_error *err);
+/* The "value" of a GET variable result, copied into a; NULL when absent or on error. */
+const char *ari_result_value(const struct ari_result *res, struct arena *a);
+
+/* ---------------------------------------------------------------------- */
+/* Several servers                                                         */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * A pool of n clients (one per Asterisk server) sharing one set of handlers
+ * (the client pointer tells which server an event or result comes from).
+ * Returns 0 and *out (new; ari_pool_destroy), ERR_INVAL or ERR_NOMEM (then
+ * nothing is left running).
+ */
+int ari_pool_create(struct ev_loop *loop, const struct ari_client_config *cfgs, size_t n,
+                    const struct ari_handlers *h, struct ari_pool **out);
+void ari_pool_destroy(struct ari_pool *p);
+size_t ari_pool_size(const struct ari_pool *p);
+/* The i-th client (configuration order), NULL out of range. Borrowed. */
+struct ari_client *ari_pool_client(const struct ari_pool *p, size_t i);
+
+/*
+ * Placement: the server for the next originate. Up servers before degraded
+ * ones, down servers never; among equals the lowest share of capacity in
+ * use (channels / max_channels), ties taken in turn. Full servers are
+ * skipped. NULL when no server can take a call.
+ */
+struct ari_client *ari_pool_pick(struct ari_pool *p);
+
+/* ari_pool_pick() + ari_originate(); *server (may be NULL) gets the client used. ERR_BUSY when
+ * no server can take it. */
+int ari_pool_originate(struct ari_pool *p, const struct ari_originate *o, ari_done_cb *cb,
+                       void *arg, struct ari_req **out, struct ari_client **server);
+
 #endif
