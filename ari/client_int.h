@@ -156,5 +156,7 @@ int ari__ws_init(struct ari_client *c);
 void ari__ws_fini(struct ari_client *c);
 void ari__ws_deliver(struct ari_client *c, const char *text, size_t len);
 int ari__reconcile_start(struct ari_client *c);
+/* The next reconnect delay in ms (counts the attempt): equal jitter, capped. */
+int64_t ari__backoff_ms(struct ari_client *c);
 
 #endif

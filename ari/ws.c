@@ -264,7 +264,7 @@ static uint64_t rng_next(struct ari_client *c)
 }
 
 /* The next reconnect delay in ms: equal jitter over a capped exponential. */
-static int64_t backoff_ms(struct ari_client *c)
+int64_t ari__backoff_ms(struct ari_client *c)
 {
     unsigned shift = c->attempt < MAX_BACKOFF_SHIFT ? c->attempt : MAX_BACKOFF_SHIFT;
     int64_t d = c->reconnect_min_ms << shift;
@@ -285,7 +285,7 @@ static void schedule_reconnect(struct ari_client *c)
     if (c->closing || ev_is_active(&c->reconnect_w)) {
         return;
     }
-    ms = backoff_ms(c);
+    ms = ari__backoff_ms(c);
     LOG_INFO(ARI, "event=ws_reconnect_scheduled server=%s attempt=%u delay_ms=%lld", c->name,
              c->attempt, (long long)ms);
     ev_timer_set(&c->reconnect_w, (double)ms / 1000.0, 0.);
@@ -305,14 +305,14 @@ static void ws_lost(struct ari_client *c, const char *why)
     c->wsi = NULL;
     c->want_ping = false;
     ev_timer_stop(c->loop, &c->ping_w);
+    if (c->closing) {
+        return;
+    }
     if (was_up) {
         c->st.disconnects++;
         LOG_WARN(ARI, "event=ws_lost server=%s msg=\"%s\"", c->name, why);
     } else {
         LOG_INFO(ARI, "event=ws_connect_failed server=%s msg=\"%s\"", c->name, why);
-    }
-    if (c->closing) {
-        return;
     }
     ari__health_notify(c);
     schedule_reconnect(c);
@@ -489,9 +489,10 @@ static const struct lws_protocols ws_protocols[] = {
 static int build_strings(struct ari_client *c)
 {
     struct ari__buf b = { 0 };
+    int n;
     size_t cred_len = strlen(c->user) + 1 + strlen(c->password);
     char *cred = malloc(cred_len + 1);
-    size_t b64 = (cred_len + 2) / 3 * 4 + 1;
+    size_t b64 = (cred_len + 2) / 3 * 4 + 8; /* lws wants room beyond the NUL */
 
     if (cred == NULL) {
         return ERR_NOMEM;
@@ -503,9 +504,12 @@ static int build_strings(struct ari_client *c)
         return ERR_NOMEM;
     }
     memcpy(c->auth_header, "Basic ", 6);
-    lws_b64_encode_string(cred, (int)cred_len, c->auth_header + 6, (int)b64);
+    n = lws_b64_encode_string(cred, (int)cred_len, c->auth_header + 6, (int)b64);
     memset(cred, 0, cred_len);
     free(cred);
+    if (n < 0) {
+        return ERR_INTERNAL;
+    }
 
     /* The path after the authority: base is "http://host:port[/prefix]/ari". */
     ari__buf_adds(&b, strchr(c->base + 7, '/'));
