@@ -403,19 +403,19 @@ struct ev_loop;
 
 /* What an ARI request came to: the HTTP status mapped as NOTES.md section 3 reads it. */
 enum ari_error {
-    ARI_OK = 0,               /* 2xx */
-    ARI_E_BAD_REQUEST,        /* 400: a parameter is missing or invalid */
-    ARI_E_AUTH,               /* 401/403: credentials refused */
-    ARI_E_NOT_FOUND,          /* 404: no such channel, bridge, playback, recording */
-    ARI_E_NOT_IN_STASIS,      /* 409: exists but not in the app (or a duplicate id) */
-    ARI_E_PRECONDITION,       /* 412: in the app but not answered (Down/Ringing) */
-    ARI_E_UNPROCESSABLE,      /* 422: e.g. channel not in the bridge, bad format */
-    ARI_E_ALLOCATION_FAILED,  /* 500 {"error":"Allocation failed"}: endpoint unrequestable */
-    ARI_E_SERVER,             /* any other 5xx (503 while booting, 500) */
-    ARI_E_HTTP,               /* any other unexpected status */
-    ARI_E_TIMEOUT,            /* no answer within the request timeout */
-    ARI_E_TRANSPORT,          /* connect refused, reset, malformed HTTP */
-    ARI_E_CANCELED,           /* the client was destroyed with the request owed */
+    ARI_OK = 0,              /* 2xx */
+    ARI_E_BAD_REQUEST,       /* 400: a parameter is missing or invalid */
+    ARI_E_AUTH,              /* 401/403: credentials refused */
+    ARI_E_NOT_FOUND,         /* 404: no such channel, bridge, playback, recording */
+    ARI_E_NOT_IN_STASIS,     /* 409: exists but not in the app (or a duplicate id) */
+    ARI_E_PRECONDITION,      /* 412: in the app but not answered (Down/Ringing) */
+    ARI_E_UNPROCESSABLE,     /* 422: e.g. channel not in the bridge, bad format */
+    ARI_E_ALLOCATION_FAILED, /* 500 {"error":"Allocation failed"}: endpoint unrequestable */
+    ARI_E_SERVER,            /* any other 5xx (503 while booting, 500) */
+    ARI_E_HTTP,              /* any other unexpected status */
+    ARI_E_TIMEOUT,           /* no answer within the request timeout */
+    ARI_E_TRANSPORT,         /* connect refused, reset, malformed HTTP */
+    ARI_E_CANCELED,          /* the client was destroyed with the request owed */
     ARI_E_COUNT_
 };
 
@@ -520,22 +520,22 @@ struct ari_handlers {
 
 /* One server's settings; strings are copied by ari_client_create(). 0/NULL picks the default. */
 struct ari_client_config {
-    const char *name;              /* for logs and /readyz; default "default" */
-    const char *url;               /* http://host:port of Asterisk's HTTP server (ARI under /ari) */
-    const char *user;              /* ARI user (Basic auth); required */
-    const char *password;          /* its password; NULL: empty */
-    const char *app;               /* Stasis application(s), comma list; required */
-    bool subscribe_all;            /* events=...&subscribeAll=true */
-    bool no_events;                /* REST only: no WebSocket (tools, tests) */
-    int64_t request_timeout_ms;    /* total per request; 5000 */
-    int64_t connect_timeout_ms;    /* TCP connect; 2000 */
-    int64_t reconnect_min_ms;      /* first WebSocket reconnect delay; 250 */
-    int64_t reconnect_max_ms;      /* back-off cap; 10000 */
-    int64_t ping_interval_ms;      /* WebSocket ping period; two missed pongs drop it; 10000 */
-    long max_connections;          /* parallel HTTP connections; 16 */
-    long max_channels;             /* capacity for placement; 0: unlimited */
-    int degraded_errors;           /* 5xx/transport failures within degraded_window_ms; 5 */
-    int64_t degraded_window_ms;    /* 10000 */
+    const char *name;           /* for logs and /readyz; default "default" */
+    const char *url;            /* http://host:port of Asterisk's HTTP server (ARI under /ari) */
+    const char *user;           /* ARI user (Basic auth); required */
+    const char *password;       /* its password; NULL: empty */
+    const char *app;            /* Stasis application(s), comma list; required */
+    bool subscribe_all;         /* events=...&subscribeAll=true */
+    bool no_events;             /* REST only: no WebSocket (tools, tests) */
+    int64_t request_timeout_ms; /* total per request; 5000 */
+    int64_t connect_timeout_ms; /* TCP connect; 2000 */
+    int64_t reconnect_min_ms;   /* first WebSocket reconnect delay; 250 */
+    int64_t reconnect_max_ms;   /* back-off cap; 10000 */
+    int64_t ping_interval_ms;   /* WebSocket ping period; two missed pongs drop it; 10000 */
+    long max_connections;       /* parallel HTTP connections; 16 */
+    long max_channels;          /* capacity for placement; 0: unlimited */
+    int degraded_errors;        /* 5xx/transport failures within degraded_window_ms; 5 */
+    int64_t degraded_window_ms; /* 10000 */
 };
 
 /*
@@ -577,6 +577,7 @@ struct ari_client_stats {
     uint64_t disconnects;  /* WebSocket losses */
     uint64_t reconciles;   /* reconciliations completed */
 };
+
 void ari_client_stats(const struct ari_client *c, struct ari_client_stats *st);
 
 /* Runs the reconciliation now (as after a reconnect). Returns 0 or a start error. */
@@ -605,13 +606,14 @@ struct ari_originate {
     const char *context;
     long priority; /* 0: omitted */
     const char *label;
-    const char *caller_id;  /* "Name" <number> */
-    int timeout_s;          /* ring timeout: 0 = server default (30), -1 = none */
-    const char *originator; /* channel id of the originating channel */
-    const char *formats;    /* "ulaw,alaw" (not with originator) */
+    const char *caller_id;           /* "Name" <number> */
+    int timeout_s;                   /* ring timeout: 0 = server default (30), -1 = none */
+    const char *originator;          /* channel id of the originating channel */
+    const char *formats;             /* "ulaw,alaw" (not with originator) */
     const struct ari_var *variables; /* channel variables (value strings) */
     size_t n_variables;
 };
+
 int ari_originate(struct ari_client *c, const struct ari_originate *o, ari_done_cb *cb, void *arg,
                   struct ari_req **out);
 
@@ -633,6 +635,7 @@ struct ari_play {
     int offsetms; /* 0: omitted */
     int skipms;   /* 0: omitted (server default 3000) */
 };
+
 int ari_channel_play(struct ari_client *c, const char *id, const struct ari_play *p,
                      ari_done_cb *cb, void *arg, struct ari_req **out);
 int ari_bridge_play(struct ari_client *c, const char *bridge_id, const struct ari_play *p,
@@ -643,14 +646,15 @@ int ari_playback_stop(struct ari_client *c, const char *playback_id, ari_done_cb
 
 /* POST /channels/{id}/record: a live recording. */
 struct ari_record {
-    const char *name;   /* required */
-    const char *format; /* required: "wav", "gsm", ... */
-    int max_duration_s; /* 0: omitted */
-    int max_silence_s;  /* 0: omitted */
-    const char *if_exists;    /* fail | overwrite | append */
+    const char *name;      /* required */
+    const char *format;    /* required: "wav", "gsm", ... */
+    int max_duration_s;    /* 0: omitted */
+    int max_silence_s;     /* 0: omitted */
+    const char *if_exists; /* fail | overwrite | append */
     bool beep;
     const char *terminate_on; /* none | any | * | # */
 };
+
 int ari_channel_record(struct ari_client *c, const char *id, const struct ari_record *r,
                        ari_done_cb *cb, void *arg, struct ari_req **out);
 /* POST /recordings/live/{name}/stop (keep it) or DELETE /recordings/live/{name} (discard). */
@@ -750,5 +754,37 @@ struct ari_client *ari_pool_pick(struct ari_pool *p);
  * no server can take it. */
 int ari_pool_originate(struct ari_pool *p, const struct ari_originate *o, ari_done_cb *cb,
                        void *arg, struct ari_req **out, struct ari_client **server);
+
+/* ---------------------------------------------------------------------- */
+/* Server list from configuration                                          */
+/* ---------------------------------------------------------------------- */
+
+/* What dialerd's configuration says about its Asterisk servers (all borrowed). */
+struct ari_server_list_spec {
+    const char *servers; /* "a=http://h1:8088,b=http://h2:8088"; empty: url alone */
+    const char *url;     /* the single server, named "default" */
+    const char *user;    /* default credentials */
+    const char *password;
+    const char *credentials_file; /* "name user password" lines; may be NULL/empty */
+};
+
+/* The parsed list: one ari_client_config per server with name, url, user, password set. */
+struct ari_server_list {
+    struct ari_client_config *servers; /* n of them; the caller fills the other fields */
+    size_t n;
+    char **_strings; /* private: storage of the strings */
+    size_t _n_strings;
+};
+
+/*
+ * Parses spec into l. Returns 0, or ERR_INVAL / ERR_NOTFOUND / ERR_NOMEM
+ * with a message naming the key (and line) in err; l is then empty. The
+ * strings in l are owned by l (ari_server_list_free()); user and password
+ * may point at spec's (borrowed) when no file line overrides them. Reads a
+ * file: start-up only, never on a loop thread.
+ */
+int ari_server_list_parse(struct ari_server_list *l, const struct ari_server_list_spec *spec,
+                          char *err, size_t errlen);
+void ari_server_list_free(struct ari_server_list *l);
 
 #endif

@@ -575,16 +575,14 @@ static void req_done(int status, const struct http_response *resp, void *arg)
     } else {
         res.message = error_message(resp->body, resp->body_len, msg, sizeof(msg));
     }
-    if (res.error == ARI_E_SERVER || res.error == ARI_E_TIMEOUT ||
-        res.error == ARI_E_TRANSPORT) {
+    if (res.error == ARI_E_SERVER || res.error == ARI_E_TIMEOUT || res.error == ARI_E_TRANSPORT) {
         c->st.failures++;
         LOG_INFO(ARI, "event=request_failed server=%s op=%s error=%s http_status=%ld msg=\"%s\"",
                  c->name, ari_op_name(r->op), ari_error_name(res.error), resp->code, res.message);
         ari__health_failure(c);
     } else if (res.error != ARI_OK && res.error != ARI_E_CANCELED) {
         LOG_DEBUG(ARI, "event=request_refused server=%s op=%s error=%s http_status=%ld msg=\"%s\"",
-                  c->name, ari_op_name(r->op), ari_error_name(res.error), resp->code,
-                  res.message);
+                  c->name, ari_op_name(r->op), ari_error_name(res.error), resp->code, res.message);
     }
     if (r->internal != NULL) {
         r->internal(c, r, &res);
@@ -600,8 +598,8 @@ struct rb {
     struct ari_client *c;
     const char *method;
     enum ari_op op;
-    bool query; /* a '?' has been written */
-    bool json;  /* c->body holds a JSON body */
+    bool query;     /* a '?' has been written */
+    bool json;      /* c->body holds a JSON body */
     const char *id; /* resource named (copied into the request) */
 };
 
@@ -1434,8 +1432,7 @@ static int parse_url(struct ari_client *c, const char *url)
     if (c->host == NULL || c->base == NULL) {
         return ERR_NOMEM;
     }
-    snprintf(c->base, c->base_len + 1, "%.*s%.*s/ari", (int)(path - url), url, (int)path_len,
-             path);
+    snprintf(c->base, c->base_len + 1, "%.*s%.*s/ari", (int)(path - url), url, (int)path_len, path);
     return 0;
 }
 

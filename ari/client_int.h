@@ -32,13 +32,13 @@ typedef void ari__internal_cb(struct ari_client *c, struct ari_req *r,
 
 /* One REST request in flight; pooled per client (no malloc on the steady path). */
 struct ari_req {
-    struct ari_client *c;       /* owner */
-    struct http_xfer *xfer;     /* core/http handle, NULL once completed */
-    ari_done_cb *cb;            /* user callback or NULL */
-    void *arg;                  /* its argument */
-    ari__internal_cb *internal; /* runs before cb, or NULL */
-    enum ari_op op;             /* what it is */
-    bool reserved;              /* originate: this request added id to the originated set */
+    struct ari_client *c;        /* owner */
+    struct http_xfer *xfer;      /* core/http handle, NULL once completed */
+    ari_done_cb *cb;             /* user callback or NULL */
+    void *arg;                   /* its argument */
+    ari__internal_cb *internal;  /* runs before cb, or NULL */
+    enum ari_op op;              /* what it is */
+    bool reserved;               /* originate: this request added id to the originated set */
     struct ari_req *prev, *next; /* live list (for destroy) or free list (next only) */
     size_t id_len;               /* bytes of id in use */
     char id[160];                /* the resource named (channel id for originate); NUL-terminated */
@@ -63,10 +63,10 @@ void ari__buf_add_json_str(struct ari__buf *b, const char *s);
 
 /* A set of strings (channel ids), open addressing; owns copies of its keys. */
 struct ari__idset {
-    char **slots;  /* NULL: empty, ARI__TOMB: deleted */
-    size_t cap;    /* power of two or 0 */
-    size_t count;  /* live keys */
-    size_t used;   /* live + tombstones */
+    char **slots; /* NULL: empty, ARI__TOMB: deleted */
+    size_t cap;   /* power of two or 0 */
+    size_t count; /* live keys */
+    size_t used;  /* live + tombstones */
 };
 
 bool ari__idset_has(const struct ari__idset *s, const char *key);
@@ -83,9 +83,9 @@ struct ari_client {
     char *name;               /* configured name */
     char *base;               /* "http://host:port/ari" */
     size_t base_len;
-    char *host;   /* host part of url (for the WebSocket) */
-    int port;     /* port of url */
-    char *user;   /* Basic auth */
+    char *host; /* host part of url (for the WebSocket) */
+    int port;   /* port of url */
+    char *user; /* Basic auth */
     char *password;
     char *app;       /* app list as configured ("dialer" or "a,b") */
     char *first_app; /* first element of app */
@@ -118,10 +118,10 @@ struct ari_client {
 
     /* events WebSocket (ws.c) */
     struct lws_context *lws;
-    struct lws *wsi;     /* NULL when not connected or connecting */
-    bool ws_connected;   /* handshake done */
-    bool ws_connecting;  /* connect in progress */
-    bool want_ping;      /* a ping is to be written */
+    struct lws *wsi;    /* NULL when not connected or connecting */
+    bool ws_connected;  /* handshake done */
+    bool ws_connecting; /* connect in progress */
+    bool want_ping;     /* a ping is to be written */
     int pings_unanswered;
     unsigned attempt;      /* reconnects since the last establishment */
     uint64_t rng;          /* jitter state */
@@ -139,7 +139,7 @@ struct ari_client {
     size_t n_rec_known;
     const char **rec_orig; /* snapshot of the originated set (in rec_arena) */
     size_t n_rec_orig;
-    bool closing;          /* ari_client_destroy() in progress: no reconnect */
+    bool closing;                  /* ari_client_destroy() in progress: no reconnect */
     struct log_ratelimit parse_rl; /* parse error log lines */
 
     struct ari_client_stats st;

@@ -43,10 +43,10 @@
 #include "core/err.h"
 
 enum {
-    WS_RX_BUF = 64 * 1024,   /* lws's receive buffer */
-    PINGS_MISSED_MAX = 2,    /* unanswered pings before the socket is dropped */
-    KNOWN_FIRST_MAX = 1024,  /* first guess of the owner's channel count */
-    MAX_BACKOFF_SHIFT = 20,  /* 2^20 * min is far above any max */
+    WS_RX_BUF = 64 * 1024,  /* lws's receive buffer */
+    PINGS_MISSED_MAX = 2,   /* unanswered pings before the socket is dropped */
+    KNOWN_FIRST_MAX = 1024, /* first guess of the owner's channel count */
+    MAX_BACKOFF_SHIFT = 20, /* 2^20 * min is far above any max */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -99,8 +99,8 @@ static void reconcile_report(struct ari_client *c, int status, const char **gone
                              const char **up, size_t nu)
 {
     c->st.reconciles++;
-    LOG_INFO(ARI, "event=reconciled server=%s status=%d known=%zu gone=%zu up=%zu", c->name,
-             status, c->n_rec_known, ng, nu);
+    LOG_INFO(ARI, "event=reconciled server=%s status=%d known=%zu gone=%zu up=%zu", c->name, status,
+             c->n_rec_known, ng, nu);
     if (c->h.on_reconcile != NULL) {
         c->h.on_reconcile(c, status, gone, ng, up, nu, c->h.arg);
     }
@@ -210,8 +210,7 @@ static int reconcile_snapshot(struct ari_client *c)
     }
     for (size_t i = 0; i < c->originated.cap; i++) {
         const char *k = c->originated.slots[i];
-        if (k != NULL && ari__idset_has(&c->originated, k) &&
-            c->n_rec_orig < c->originated.count) {
+        if (k != NULL && ari__idset_has(&c->originated, k) && c->n_rec_orig < c->originated.count) {
             c->rec_orig[c->n_rec_orig++] = arena_strdup(a, k);
             if (c->rec_orig[c->n_rec_orig - 1] == NULL) {
                 return ERR_NOMEM;

@@ -22,10 +22,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "ari/ari.h"
 #include "core/clock.h"
 #include "core/db.h"
 #include "core/err.h"
-#include "core/http.h"
 #include "core/httpd.h"
 #include "core/kv.h"
 #include "core/log.h"
@@ -33,24 +33,24 @@
 
 enum dep_state { DEP_DOWN = 0, DEP_UP = 1, DEP_UNCONFIGURED = 2 };
 
+enum { ARI_SERVERS_MAX = 64 }; /* servers /readyz can report */
+
 struct server {
     const struct server_config *conf; /* borrowed, immutable */
     struct ev_loop *loop;             /* main loop */
     ev_signal sigterm;
     ev_signal sigint;
-    ev_timer ari_probe;              /* periodic GET /ari/asterisk/info */
-    struct db_pool *db;              /* main loop's PostgreSQL pool */
-    struct kv_conn *kv;              /* main loop's Redis connection */
-    struct http_client *ari_http;    /* ARI REST client transport */
-    struct http_xfer *ari_probe_req; /* in-flight probe, NULL when none */
-    char *ari_info_url;              /* {ari.url}/ari/asterisk/info */
-    struct httpd *httpd;             /* HTTP/WebSocket thread */
+    struct db_pool *db;                 /* main loop's PostgreSQL pool */
+    struct kv_conn *kv;                 /* main loop's Redis connection */
+    struct ari_server_list ari_servers; /* names and URLs, immutable while running */
+    struct ari_pool *ari;               /* one ARI client per Asterisk server */
+    struct httpd *httpd;                /* HTTP/WebSocket thread */
     int64_t started_us;
     /* Published by the main loop, read by the httpd thread (relaxed: each
      * is an independent status flag, nothing else is synchronised by it). */
     _Atomic int pg_state;
     _Atomic int redis_state;
-    _Atomic int ari_state;
+    _Atomic int ari_health[ARI_SERVERS_MAX]; /* enum ari_health per server */
     _Atomic int draining;
 };
 
@@ -77,19 +77,40 @@ static int healthz(struct httpd_req *req, void *arg)
     return httpd_respond_json(req, HTTPD_STATUS_OK, body);
 }
 
+/* Each ARI server's health; ARI is ready when at least one can take calls. */
+static json_t *ari_checks(struct server *s, bool *any_up)
+{
+    json_t *servers = json_array();
+    const char *overall = "down";
+
+    *any_up = false;
+    for (size_t i = 0; i < s->ari_servers.n && i < ARI_SERVERS_MAX; i++) {
+        int h = atomic_load_explicit(&s->ari_health[i], memory_order_relaxed);
+        if (h != ARI_HEALTH_DOWN) {
+            *any_up = true;
+            overall = h == ARI_HEALTH_UP || strcmp(overall, "up") == 0 ? "up" : "degraded";
+        }
+        json_array_append_new(servers,
+                              json_pack("{s:s, s:s, s:s}", "name", s->ari_servers.servers[i].name,
+                                        "status", ari_health_name((enum ari_health)h), "url",
+                                        s->ari_servers.servers[i].url));
+    }
+    return json_pack("{s:s, s:o}", "status", overall, "servers", servers);
+}
+
 static int readyz(struct httpd_req *req, void *arg)
 {
     struct server *s = arg;
     int pg = atomic_load_explicit(&s->pg_state, memory_order_relaxed);
     int redis = atomic_load_explicit(&s->redis_state, memory_order_relaxed);
-    int ari = atomic_load_explicit(&s->ari_state, memory_order_relaxed);
     int draining = atomic_load_explicit(&s->draining, memory_order_relaxed);
-    int ready = pg == DEP_UP && redis == DEP_UP && ari != DEP_DOWN && !draining;
-    json_t *body =
-        json_pack("{s:s, s:s, s:{s:{s:s}, s:{s:s}, s:{s:s, s:s}}}", "status",
-                  draining ? "draining" : (ready ? "ready" : "not_ready"), "node", s->conf->node_id,
-                  "checks", "postgresql", "status", dep_name(pg), "redis", "status",
-                  dep_name(redis), "ari", "status", dep_name(ari), "url", s->conf->ari_url);
+    bool ari_up;
+    json_t *ari = ari_checks(s, &ari_up);
+    int ready = pg == DEP_UP && redis == DEP_UP && ari_up && !draining;
+    json_t *body = json_pack("{s:s, s:s, s:{s:{s:s}, s:{s:s}, s:o}}", "status",
+                             draining ? "draining" : (ready ? "ready" : "not_ready"), "node",
+                             s->conf->node_id, "checks", "postgresql", "status", dep_name(pg),
+                             "redis", "status", dep_name(redis), "ari", ari);
     return httpd_respond_json(req, ready ? HTTPD_STATUS_OK : HTTPD_STATUS_UNAVAILABLE, body);
 }
 
@@ -107,52 +128,58 @@ static void kv_state(bool up, void *arg)
     atomic_store_explicit(&s->redis_state, up ? DEP_UP : DEP_DOWN, memory_order_relaxed);
 }
 
-/* ARI reachability until the ARI client module owns its connections: a
- * periodic authenticated GET of /ari/asterisk/info. */
-static void ari_probe_done(int status, const struct http_response *resp, void *arg)
+/* The pool's health changes, published for /readyz (the httpd thread). */
+static void ari_health_cb(struct ari_client *c, enum ari_health h, void *arg)
 {
     struct server *s = arg;
-    int up = status == 0 && resp != NULL && resp->code == 200;
-    int was = atomic_exchange_explicit(&s->ari_state, up ? DEP_UP : DEP_DOWN, memory_order_relaxed);
-    s->ari_probe_req = NULL;
-    if (was != (up ? DEP_UP : DEP_DOWN)) {
-        if (up) {
-            LOG_NOTICE(SERVER, "event=ari_up url=%s", s->conf->ari_url);
-        } else {
-            LOG_WARN(SERVER, "event=ari_down url=%s status=%d http_status=%ld err=\"%s\"",
-                     s->conf->ari_url, status, resp != NULL ? (long)resp->code : 0L,
-                     err_str(status));
+    for (size_t i = 0; i < ari_pool_size(s->ari) && i < ARI_SERVERS_MAX; i++) {
+        if (ari_pool_client(s->ari, i) == c) {
+            atomic_store_explicit(&s->ari_health[i], (int)h, memory_order_relaxed);
         }
     }
 }
 
-static void ari_probe_cb(struct ev_loop *loop, ev_timer *w, int revents)
+/* One ARI client per configured Asterisk server (ari.url, or ari.servers). */
+static int start_ari(struct server *s)
 {
-    struct server *s = (struct server *)((char *)w - offsetof(struct server, ari_probe));
-    struct http_request r = { 0 };
-    (void)loop;
-    (void)revents;
-    if (s->ari_probe_req != NULL) {
-        return; /* the previous probe is still running */
+    const struct server_config *c = s->conf;
+    struct ari_server_list_spec spec = {
+        .servers = c->ari_servers,
+        .url = c->ari_url,
+        .user = c->ari_user,
+        .password = c->ari_password,
+        .credentials_file = c->ari_credentials_file,
+    };
+    struct ari_handlers h = { .on_health = ari_health_cb, .arg = s };
+    char err[256];
+    int rc = ari_server_list_parse(&s->ari_servers, &spec, err, sizeof(err));
+
+    if (rc != 0) {
+        LOG_ERR(SERVER, "event=ari_config_invalid msg=\"%s\"", err);
+        return rc;
     }
-    r.method = "GET";
-    r.url = s->ari_info_url;
-    r.username = s->conf->ari_user;
-    r.password = s->conf->ari_password;
-    r.connect_timeout_ms = 2000;
-    r.timeout_ms = 4000;
-    r.max_response_bytes = 1 << 20;
-    if (http_xfer_start(s->ari_http, &r, ari_probe_done, s, &s->ari_probe_req) != 0) {
-        atomic_store_explicit(&s->ari_state, DEP_DOWN, memory_order_relaxed);
-        s->ari_probe_req = NULL;
+    if (s->ari_servers.n > ARI_SERVERS_MAX) {
+        LOG_ERR(SERVER, "event=ari_config_invalid msg=\"more than %d servers\"", ARI_SERVERS_MAX);
+        return ERR_INVAL;
     }
+    for (size_t i = 0; i < s->ari_servers.n; i++) {
+        struct ari_client_config *sc = &s->ari_servers.servers[i];
+        sc->app = c->ari_app;
+        sc->max_channels = (long)c->ari_max_channels;
+        sc->request_timeout_ms = c->ari_request_timeout_ms;
+        LOG_NOTICE(SERVER, "event=ari_server name=%s url=%s", sc->name, sc->url);
+    }
+    rc = ari_pool_create(s->loop, s->ari_servers.servers, s->ari_servers.n, &h, &s->ari);
+    if (rc != 0) {
+        LOG_ERR(SERVER, "event=ari_init_failed err=\"%s\"", err_str(rc));
+    }
+    return rc;
 }
 
 /* -------------------------------------------------------------- shutdown */
 
 static void finish(struct server *s)
 {
-    ev_timer_stop(s->loop, &s->ari_probe);
     ev_signal_stop(s->loop, &s->sigterm);
     ev_signal_stop(s->loop, &s->sigint);
     ev_break(s->loop, EVBREAK_ALL);
@@ -166,7 +193,6 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
     LOG_NOTICE(SERVER, "event=shutdown_start signal=%d drain_ms=%lld", w->signum,
                (long long)s->conf->shutdown_drain_ms);
     atomic_store_explicit(&s->draining, 1, memory_order_relaxed);
-    ev_timer_stop(s->loop, &s->ari_probe);
     /* The main loop holds no calls yet, so it can stop at once; HTTP
      * requests in flight get up to shutdown.drain-timeout in httpd_stop().
      * When the dialer lands, it stops originating here and the loop ends
@@ -209,24 +235,7 @@ static int start_deps(struct server *s)
         LOG_ERR(SERVER, "event=kv_init_failed err=\"%s\"", err_str(rc));
         return rc;
     }
-    rc = http_client_create(s->loop, NULL, &s->ari_http);
-    if (rc != 0) {
-        LOG_ERR(SERVER, "event=http_init_failed err=\"%s\"", err_str(rc));
-        return rc;
-    }
-    size_t base = strlen(c->ari_url);
-    while (base > 0 && c->ari_url[base - 1] == '/') {
-        base--;
-    }
-    size_t n = base + sizeof("/ari/asterisk/info");
-    s->ari_info_url = malloc(n);
-    if (s->ari_info_url == NULL) {
-        return ERR_NOMEM;
-    }
-    snprintf(s->ari_info_url, n, "%.*s/ari/asterisk/info", (int)base, c->ari_url);
-    ev_timer_init(&s->ari_probe, ari_probe_cb, 0.0, 5.0);
-    ev_timer_start(s->loop, &s->ari_probe);
-    return 0;
+    return start_ari(s);
 }
 
 /* The web app is optional: without its build output the API still serves. */
@@ -288,18 +297,13 @@ static void stop_all(struct server *s)
         httpd_stop(s->httpd);
         s->httpd = NULL;
     }
-    if (s->ari_probe_req != NULL) {
-        http_xfer_cancel(s->ari_probe_req);
-        s->ari_probe_req = NULL;
-    }
-    http_client_destroy(s->ari_http);
-    s->ari_http = NULL;
+    ari_pool_destroy(s->ari);
+    s->ari = NULL;
     kv_conn_destroy(s->kv);
     s->kv = NULL;
     db_pool_destroy(s->db);
     s->db = NULL;
-    free(s->ari_info_url);
-    s->ari_info_url = NULL;
+    ari_server_list_free(&s->ari_servers);
 }
 
 int server_run(const struct server_config *conf)

@@ -42,7 +42,11 @@ struct server_config {
     char *ari_url; /* base URL of Asterisk's HTTP server, e.g. http://127.0.0.1:8088 */
     char *ari_user;
     char *ari_password;
-    char *ari_app; /* Stasis application name */
+    char *ari_app;              /* Stasis application name */
+    char *ari_servers;          /* "name=url,..." for several servers; empty: ari_url alone */
+    char *ari_credentials_file; /* "name user password" lines for ari_servers */
+    int64_t ari_max_channels;   /* per server, for originate placement; 0: unlimited */
+    int64_t ari_request_timeout_ms;
     int64_t shutdown_drain_ms;
 };
 

@@ -91,7 +91,7 @@ static void on_event(struct ari_client *c, const struct ari_event *ev, void *arg
     case ARI_EVENT_CHANNEL_HANGUP_REQUEST:
         snprintf(tok, TOK, "ChannelHangupRequest(%s%d)",
                  ev->channel_hangup_request.has_soft && ev->channel_hangup_request.soft ? "soft,"
-                                                                                       : "",
+                                                                                        : "",
                  ev->channel_hangup_request.has_cause ? ev->channel_hangup_request.cause : -1);
         break;
     case ARI_EVENT_CHANNEL_VARSET:
@@ -609,9 +609,8 @@ static void test_ws_drop_reconnect_reconcile(void **state)
     /* The subscription was re-issued (one POST beside GET /channels), and events
      * flow on the new socket. */
     assert_int_equal(st1.requests, st0.requests + 2);
-    assert_int_equal(simc_http(f->sim.port, "GET", "/ari/applications/dialer", NULL, NULL, AUTH,
-                               &r),
-                     0);
+    assert_int_equal(
+        simc_http(f->sim.port, "GET", "/ari/applications/dialer", NULL, NULL, AUTH, &r), 0);
     assert_non_null(strstr(r.body, "\"keep-1\""));
     simc_resp_free(&r);
     assert_int_equal(ari_channel_hangup(f->c, "keep-1", NULL, NULL, NULL, NULL), 0);

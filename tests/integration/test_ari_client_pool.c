@@ -133,8 +133,7 @@ static int place(struct fx *f, const char *id, struct ari_client **server)
     return ari_pool_originate(f->pool, &o, on_done, f, NULL, server);
 }
 
-static void hangup_all(struct fx *f, const char *const *ids, struct ari_client *const *on,
-                       int n)
+static void hangup_all(struct fx *f, const char *const *ids, struct ari_client *const *on, int n)
 {
     for (int i = 0; i < n; i++) {
         if (on[i] != NULL) {

@@ -95,7 +95,8 @@ static void test_client_json_escape(void **state)
 {
     struct ari__buf b = { 0 };
     (void)state;
-    ari__buf_add_json_str(&b, "a\"b\\c\n\x01" "é");
+    ari__buf_add_json_str(&b, "a\"b\\c\n\x01"
+                              "é");
     assert_string_equal(b.p, "\"a\\\"b\\\\c\\u000A\\u0001é\"");
     ari__buf_reset(&b);
     ari__buf_add_json_str(&b, "");
@@ -139,11 +140,12 @@ static void test_client_error_mapping_table(void **state)
         { ERR_TOOBIG, 200, NULL, ARI_E_TRANSPORT },
         { ERR_CANCELED, 0, NULL, ARI_E_CANCELED },
     };
+
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *b = cases[i].body;
-        enum ari_error e = ari_error_from_http(cases[i].status, cases[i].code, b,
-                                               b != NULL ? strlen(b) : 0);
+        enum ari_error e =
+            ari_error_from_http(cases[i].status, cases[i].code, b, b != NULL ? strlen(b) : 0);
         if (e != cases[i].want) {
             fail_msg("case %zu (%ld): got %s want %s", i, cases[i].code, ari_error_name(e),
                      ari_error_name(cases[i].want));
@@ -171,7 +173,8 @@ static void test_client_originate_request(void **state)
 {
     struct fx *f = *state;
     struct ari_req *r = NULL;
-    struct ari_var vars[] = { { "CAMPAIGN", "c \"7\"", false }, { "N", "{\"value\":\"1\"}", true } };
+    struct ari_var vars[] = { { "CAMPAIGN", "c \"7\"", false },
+                              { "N", "{\"value\":\"1\"}", true } };
     struct ari_originate o = {
         .endpoint = "PJSIP/trunk/sip:+15551234@carrier",
         .channel_id = "att-42",
@@ -212,10 +215,12 @@ static void test_client_channel_requests(void **state)
     struct ari_client *c = f->c;
     struct ari_req *r = NULL;
     const char *media[] = { "sound:hello-world", "digits:12#" };
-    struct ari_play p = { .media = media, .n_media = 2, .lang = "en", .playback_id = "pb 1",
-                          .skipms = 500 };
-    struct ari_record rec = { .name = "rec/1", .format = "wav", .max_duration_s = 30,
-                              .beep = true, .terminate_on = "#" };
+    struct ari_play p = {
+        .media = media, .n_media = 2, .lang = "en", .playback_id = "pb 1", .skipms = 500
+    };
+    struct ari_record rec = {
+        .name = "rec/1", .format = "wav", .max_duration_s = 30, .beep = true, .terminate_on = "#"
+    };
 
     assert_int_equal(ari_channel_hangup(c, "id/1", "busy", NULL, NULL, &r), 0);
     expect_url(c, r, BASE "/channels/id%2F1?reason=busy");
@@ -226,16 +231,19 @@ static void test_client_channel_requests(void **state)
     assert_int_equal(ari_channel_ring(c, "id1", false, NULL, NULL, &r), 0);
     expect_url(c, r, BASE "/channels/id1/ring");
     assert_int_equal(ari_channel_play(c, "id1", &p, NULL, NULL, &r), 0);
-    expect_url(c, r, BASE "/channels/id1/play?media=sound%3Ahello-world,digits%3A12%23&lang=en"
-                          "&skipms=500&playbackId=pb%201");
+    expect_url(c, r,
+               BASE "/channels/id1/play?media=sound%3Ahello-world,digits%3A12%23&lang=en"
+                    "&skipms=500&playbackId=pb%201");
     assert_int_equal(ari_bridge_play(c, "b1", &p, NULL, NULL, &r), 0);
-    expect_url(c, r, BASE "/bridges/b1/play?media=sound%3Ahello-world,digits%3A12%23&lang=en"
-                          "&skipms=500&playbackId=pb%201");
+    expect_url(c, r,
+               BASE "/bridges/b1/play?media=sound%3Ahello-world,digits%3A12%23&lang=en"
+                    "&skipms=500&playbackId=pb%201");
     assert_int_equal(ari_playback_stop(c, "pb 1", NULL, NULL, &r), 0);
     expect_url(c, r, BASE "/playbacks/pb%201");
     assert_int_equal(ari_channel_record(c, "id1", &rec, NULL, NULL, &r), 0);
-    expect_url(c, r, BASE "/channels/id1/record?name=rec%2F1&format=wav&maxDurationSeconds=30"
-                          "&beep=true&terminateOn=%23");
+    expect_url(c, r,
+               BASE "/channels/id1/record?name=rec%2F1&format=wav&maxDurationSeconds=30"
+                    "&beep=true&terminateOn=%23");
     assert_int_equal(ari_recording_stop(c, "rec1", false, NULL, NULL, &r), 0);
     expect_url(c, r, BASE "/recordings/live/rec1/stop");
     assert_int_equal(ari_recording_stop(c, "rec1", true, NULL, NULL, &r), 0);
@@ -324,8 +332,8 @@ static void test_client_urls(void **state)
 {
     struct fx *f = *state;
     static const char *const bad[] = {
-        "https://h:8088", "ftp://h", "http://", "http://:80", "http://h:0", "http://h:99999",
-        "http://h:80x", "h:8088",
+        "https://h:8088", "ftp://h",        "http://",      "http://:80",
+        "http://h:0",     "http://h:99999", "http://h:80x", "h:8088",
     };
     struct ari_client_config cfg = { .user = "u", .app = "a", .no_events = true };
     struct ari_client *c = NULL;
