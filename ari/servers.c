@@ -110,9 +110,8 @@ static int parse_servers(struct ari_server_list *l, const char *spec, char *err,
             nlen--;
         }
         if (!name_ok(name, nlen)) {
-            snprintf(err, errlen,
-                     "ari.servers: bad server name \"%.*s\" (1-32 of A-Z a-z 0-9 _ -)", (int)nlen,
-                     name);
+            snprintf(err, errlen, "ari.servers: bad server name \"%.*s\" (1-32 of A-Z a-z 0-9 _ -)",
+                     (int)nlen, name);
             return ERR_INVAL;
         }
         url = eq + 1;

@@ -31,7 +31,8 @@ static char *write_file(const char *text)
 static void test_servers_single_url(void **state)
 {
     struct ari_server_list l;
-    struct ari_server_list_spec spec = { .url = "http://127.0.0.1:8088", .user = "dialer",
+    struct ari_server_list_spec spec = { .url = "http://127.0.0.1:8088",
+                                         .user = "dialer",
                                          .password = "pw" };
     char err[256];
     (void)state;
@@ -95,16 +96,16 @@ static void test_servers_errors_name_the_key(void **state)
         { "a=http://h:1", NULL, "a u p\nzz u p\n", "line 2: no server named \"zz\"" },
         { "a=http://h:1", NULL, "", "cannot open" },
     };
+
     char err[256];
     (void)state;
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct ari_server_list l;
         char *path = NULL;
-        struct ari_server_list_spec spec = { .servers = cases[i].servers,
-                                             .url = cases[i].url,
-                                             .user = "u",
-                                             .password = "p" };
+        struct ari_server_list_spec spec = {
+            .servers = cases[i].servers, .url = cases[i].url, .user = "u", .password = "p"
+        };
         if (cases[i].creds != NULL && cases[i].creds[0] != '\0') {
             path = write_file(cases[i].creds);
             spec.credentials_file = path;
