@@ -528,8 +528,7 @@ static void req_put(struct ari_req *r)
     }
 }
 
-/* The "message" (or "error") of an error body, or "". Copied into buf. */
-static const char *error_message(const char *body, size_t len, char *buf, size_t size)
+const char *ari__error_message(const char *body, size_t len, char *buf, size_t size)
 {
     json_t *j;
     const char *m = NULL;
@@ -573,7 +572,7 @@ static void req_done(int status, const struct http_response *resp, void *arg)
     } else if (status != 0) {
         res.message = resp->error != NULL && resp->error[0] != '\0' ? resp->error : err_str(status);
     } else {
-        res.message = error_message(resp->body, resp->body_len, msg, sizeof(msg));
+        res.message = ari__error_message(resp->body, resp->body_len, msg, sizeof(msg));
     }
     if (res.error == ARI_E_SERVER || res.error == ARI_E_TIMEOUT || res.error == ARI_E_TRANSPORT) {
         c->st.failures++;
@@ -1360,6 +1359,41 @@ int ari_ping(struct ari_client *c, ari_done_cb *cb, void *arg, struct ari_req **
 /* ---------------------------------------------------------------------- */
 /* Results                                                                 */
 /* ---------------------------------------------------------------------- */
+
+int ari__channel_ids_parse(const char *body, size_t len, struct arena *a, const char ***ids,
+                           size_t *n)
+{
+    json_t *j = json_loadb(body, len, 0, NULL);
+    const char **v;
+    size_t k = 0;
+
+    *ids = NULL;
+    *n = 0;
+    if (!json_is_array(j)) {
+        json_decref(j);
+        return ERR_PARSE;
+    }
+    v = arena_alloc(a, (json_array_size(j) + 1) * sizeof(*v));
+    if (v == NULL) {
+        json_decref(j);
+        return ERR_NOMEM;
+    }
+    for (size_t i = 0; i < json_array_size(j); i++) {
+        const char *id = json_string_value(json_object_get(json_array_get(j, i), "id"));
+        if (id != NULL && id[0] != '\0') {
+            v[k] = arena_strdup(a, id);
+            if (v[k] == NULL) {
+                json_decref(j);
+                return ERR_NOMEM;
+            }
+            k++;
+        }
+    }
+    json_decref(j);
+    *ids = v;
+    *n = k;
+    return 0;
+}
 
 int ari_result_model(const struct ari_result *res, enum ari_model_type type, struct arena *a,
                      void *out, struct ari_parse_error *err)

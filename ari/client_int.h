@@ -148,6 +148,18 @@ struct ari_client {
 /* client.c: a REST request, with an internal completion (may be NULL). */
 void ari__health_failure(struct ari_client *c);
 void ari__health_notify(struct ari_client *c);
+/*
+ * client.c: REST body readers (outside input; fuzzed by tests/fuzz/fuzz_ari_rest.c).
+ * The "message" (or "error") string of an error body copied into buf, or "".
+ */
+const char *ari__error_message(const char *body, size_t len, char *buf, size_t size);
+/*
+ * The non-empty "id"s of a GET /channels body (a JSON array of Channel), copied
+ * into a. Returns 0, ERR_PARSE (not an array) or ERR_NOMEM; entries without a
+ * string id are skipped.
+ */
+int ari__channel_ids_parse(const char *body, size_t len, struct arena *a, const char ***ids,
+                           size_t *n);
 /* client.c: remembered subscriptions (ws.c re-issues them). */
 int ari__resubscribe(struct ari_client *c);
 

@@ -111,7 +111,7 @@ static void reconcile_done(struct ari_client *c, struct ari_req *r, const struct
     struct arena *a = &c->rec_arena;
     const char **live = NULL, **gone, **up;
     size_t nlive = 0, ng = 0, nu = 0;
-    json_t *j = NULL;
+    int rc;
 
     if (c->reconcile_req == r) {
         c->reconcile_req = NULL;
@@ -121,31 +121,17 @@ static void reconcile_done(struct ari_client *c, struct ari_req *r, const struct
                          0);
         return;
     }
-    j = json_loadb(res->body, res->body_len, 0, NULL);
-    if (!json_is_array(j)) {
-        json_decref(j);
-        LOG_WARN(ARI, "event=reconcile_bad_body server=%s", c->name);
-        reconcile_report(c, ERR_PARSE, NULL, 0, NULL, 0);
-        return;
-    }
-    live = arena_alloc(a, (json_array_size(j) + 1) * sizeof(*live));
+    rc = ari__channel_ids_parse(res->body, res->body_len, a, &live, &nlive);
     gone = arena_alloc(a, (c->n_rec_known + 1) * sizeof(*gone));
     up = arena_alloc(a, (c->n_rec_known + 1) * sizeof(*up));
-    if (live == NULL || gone == NULL || up == NULL) {
-        json_decref(j);
-        reconcile_report(c, ERR_NOMEM, NULL, 0, NULL, 0);
+    if (rc == 0 && (gone == NULL || up == NULL)) {
+        rc = ERR_NOMEM;
+    }
+    if (rc != 0) {
+        LOG_WARN(ARI, "event=reconcile_bad_body server=%s err=%s", c->name, err_name(rc));
+        reconcile_report(c, rc, NULL, 0, NULL, 0);
         return;
     }
-    for (size_t i = 0; i < json_array_size(j); i++) {
-        const char *id = json_string_value(json_object_get(json_array_get(j, i), "id"));
-        if (id != NULL) {
-            live[nlive] = arena_strdup(a, id);
-            if (live[nlive] != NULL) {
-                nlive++;
-            }
-        }
-    }
-    json_decref(j);
     qsort(live, nlive, sizeof(*live), cmp_str);
     for (size_t i = 0; i < c->n_rec_orig; i++) {
         if (!in_sorted(live, nlive, c->rec_orig[i])) {

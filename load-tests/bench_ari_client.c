@@ -178,8 +178,11 @@ static int setup(struct bench *b, struct simc_proc *sim)
                                         "warn", NULL };
     struct ari_handlers h = { .on_event = on_event, .on_health = on_health, .arg = b };
     char url[64];
-    struct ari_client_config cfg = { .name = "bench", .url = url, .user = "asterisk",
-                                     .password = "asterisk", .app = "bench",
+    struct ari_client_config cfg = { .name = "bench",
+                                     .url = url,
+                                     .user = "asterisk",
+                                     .password = "asterisk",
+                                     .app = "bench",
                                      .max_connections = 8 };
 
     if (simc_start(sim, args) < 0) {
