@@ -49,6 +49,7 @@ struct fx {
     char ev_tok[MAX_EV][TOK];
     char ev_chan[MAX_EV][64];
     int n_ev;
+    char stasis_args[128]; /* args of the last StasisStart, comma-joined */
     struct ari_dial_tracker tracker;
     char tracked[64];
     /* results */
@@ -79,6 +80,16 @@ static void on_event(struct ari_client *c, const struct ari_event *ev, void *arg
     tok = f->ev_tok[f->n_ev];
     snprintf(f->ev_chan[f->n_ev], 64, "%s", chan != NULL ? chan : "");
     switch (ev->type) {
+    case ARI_EVENT_STASIS_START: {
+        size_t n = 0;
+        f->stasis_args[0] = '\0';
+        for (size_t i = 0; i < ev->stasis_start.n_args; i++) {
+            n += (size_t)snprintf(f->stasis_args + n, n < 128 ? 128 - n : 0, "%s%s", i ? "," : "",
+                                  ev->stasis_start.args[i]);
+        }
+        snprintf(tok, TOK, "%s", ev->type_name);
+        break;
+    }
     case ARI_EVENT_DIAL:
         snprintf(tok, TOK, "Dial(%s)", ev->dial.dialstatus);
         break;
@@ -396,6 +407,56 @@ static void test_var_value_round_trip(void **state)
     wait_ev(f, "var-1", "ChannelDestroyed(16)");
 }
 
+static void test_amd_continue_record_snoop_dtmf(void **state)
+{
+    struct fx *f = *state;
+    struct rec_res *r;
+    struct ari_record rec = {
+        .name = "rec-1", .format = "wav", .max_duration_s = 30, .if_exists = "overwrite"
+    };
+
+    reset(f);
+    originate(f, "amd-1", "+15550106", 30); /* an answering machine */
+    assert_int_equal(wait_res(f, 1)->error, ARI_OK);
+    wait_ev(f, "amd-1", "StasisStart");
+    assert_string_equal(f->stasis_args, "c1,l7");
+    /* To the AMD context and back into the app with the verdict. */
+    assert_int_equal(ari_channel_continue(f->c, "amd-1", "amd", "s", 1, NULL, on_done, f, NULL), 0);
+    assert_int_equal(wait_res(f, 2)->error, ARI_OK);
+    wait_ev(f, "amd-1", "StasisEnd");
+    for (int i = 0;
+         i < 100 && find_ev(f, "amd-1", "StasisStart", find_ev(f, "amd-1", "StasisEnd", 0)) < 0;
+         i++) {
+        evloop_run_for(f->loop, 0.05);
+    }
+    assert_true(find_ev(f, "amd-1", "StasisStart", find_ev(f, "amd-1", "StasisEnd", 0)) > 0);
+    assert_string_equal(f->stasis_args, "amd,MACHINE,MAXWORDS-3-2");
+
+    /* A live recording, stopped: 201 with its Location, then started/finished. */
+    assert_int_equal(ari_channel_record(f->c, "amd-1", &rec, on_done, f, NULL), 0);
+    r = wait_res(f, 3);
+    assert_int_equal(r->error, ARI_OK);
+    assert_int_equal(r->http_status, 201);
+    assert_string_equal(r->location, "/ari/recordings/live/rec-1");
+    wait_ev(f, "amd-1", "RecordingStarted");
+    assert_int_equal(ari_recording_stop(f->c, "rec-1", false, on_done, f, NULL), 0);
+    assert_int_equal(wait_res(f, 4)->error, ARI_OK);
+    wait_ev(f, "amd-1", "RecordingFinished");
+
+    /* DTMF towards the far end, a snoop channel on it, ringing on an answered call. */
+    assert_int_equal(ari_channel_dtmf(f->c, "amd-1", "12#", 100, on_done, f, NULL), 0);
+    assert_int_equal(wait_res(f, 5)->error, ARI_OK);
+    assert_int_equal(
+        ari_channel_snoop(f->c, "amd-1", NULL, "in", NULL, "snoop-1", on_done, f, NULL), 0);
+    r = wait_res(f, 6);
+    assert_int_equal(r->error, ARI_OK);
+    assert_int_equal(r->http_status, 200);
+    assert_int_equal(ari_channel_hangup(f->c, "amd-1", NULL, on_done, f, NULL), 0);
+    assert_int_equal(wait_res(f, 7)->error, ARI_OK);
+    wait_ev(f, "amd-1", "ChannelDestroyed(16)");
+    assert_int_equal(ari_client_channels(f->c), 0);
+}
+
 static void test_busy(void **state)
 {
     struct fx *f = *state;
@@ -644,6 +705,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_answered_play_dtmf_hangup),
         cmocka_unit_test(test_var_value_round_trip),
+        cmocka_unit_test(test_amd_continue_record_snoop_dtmf),
         cmocka_unit_test(test_busy),
         cmocka_unit_test(test_no_answer_timeout),
         cmocka_unit_test(test_cancel_ringing_with_reason),
