@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ari: the Asterisk REST Interface client's event and model layer.
+ * ari: the Asterisk REST Interface client.
+ *
+ * Two layers: the event and model layer (this comment, the first sections),
+ * and the client proper (REST operations, the events WebSocket, several
+ * servers; its own comment at "The client" below). docs/ari.md has both.
  *
  * The events WebSocket delivers one JSON object per text frame. The
  * connection layer hands each frame to ari_event_parse(), which returns a
