@@ -89,10 +89,23 @@ int api_create(const struct api_config *cfg, struct api **out)
         goto fail;
     }
     if (a->n_keys == 0) {
-        LOG_ERR(API, "event=no_jwt_key msg=\"set api.jwt-keys (DIALERD_API_JWT_KEYS) or "
-                     "api.jwt-keys-file\"");
-        rc = ERR_INVAL;
-        goto fail;
+        /* Development convenience: a random key for this process. Tokens
+         * then die with the process and are not accepted by other nodes. */
+        unsigned char rnd[32];
+        a->keys = calloc(1, sizeof(*a->keys));
+        if (a->keys == NULL) {
+            rc = ERR_NOMEM;
+            goto fail;
+        }
+        randombytes_buf(rnd, sizeof(rnd));
+        sodium_bin2hex(a->keys[0].kid, 17, rnd, 8);
+        randombytes_buf(a->keys[0].secret, 32);
+        a->keys[0].len = 32;
+        a->n_keys = 1;
+        LOG_WARN(API,
+                 "event=ephemeral_jwt_key kid=%s msg=\"no api.jwt-keys configured: tokens "
+                 "last only as long as this process and this node\"",
+                 a->keys[0].kid);
     }
     /* A hash to verify against when the e-mail is unknown, so that the
      * answer takes as long as for a known one. */
@@ -498,7 +511,7 @@ int api__apikey_done(struct api_ctx *ctx, const struct api_principal *p)
 /* ------------------------------------------------------------- responses */
 
 int api__send_raw(struct api_ctx *ctx, int status, const char *body, size_t len,
-                    const struct api_resp_opts *o, bool replayed)
+                  const struct api_resp_opts *o, bool replayed)
 {
     struct httpd_header hs[4];
     size_t n = 0;
@@ -528,7 +541,8 @@ int api__respond_replay(struct api_ctx *ctx, int status, const char *body)
     return api__send_raw(ctx, status, body, body != NULL ? strlen(body) : 0, NULL, true);
 }
 
-int api_respond_json(struct api_ctx *ctx, int status, json_t *body, const struct api_resp_opts *opts)
+int api_respond_json(struct api_ctx *ctx, int status, json_t *body,
+                     const struct api_resp_opts *opts)
 {
     char *text = NULL;
     size_t len = 0;
@@ -538,8 +552,8 @@ int api_respond_json(struct api_ctx *ctx, int status, json_t *body, const struct
         text = json_dumps(body, JSON_COMPACT);
         json_decref(body);
         if (text == NULL) {
-            return httpd_error(ctx->req, HTTPD_STATUS_INTERNAL_ERROR, "internal",
-                               "internal error", NULL);
+            return httpd_error(ctx->req, HTTPD_STATUS_INTERNAL_ERROR, "internal", "internal error",
+                               NULL);
         }
         len = strlen(text);
     }

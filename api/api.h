@@ -49,6 +49,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/db.h"
 #include "core/httpd.h"
@@ -98,9 +99,11 @@ enum api_role {
     X(EXTENSIONS_WRITE,  "extensions.write")                 \
     X(REPORTS_READ,      "reports.read")                     \
     X(AUDIT_READ,        "audit.read")
+
 /* clang-format on */
 
 enum api_perm {
+
 #define API_PERM_ENUM_(id, name) API_PERM_##id,
     API_PERM_MAP(API_PERM_ENUM_)
 #undef API_PERM_ENUM_
@@ -231,7 +234,8 @@ struct api_route {
  */
 int api_route_add(struct api *a, const struct api_route *r);
 
-/* The routes registered so far, for tests and the spec check (borrowed, valid until api_destroy). */
+/* The routes registered so far, for tests and the spec check (borrowed, valid until api_destroy).
+ */
 size_t api_route_count(const struct api *a);
 const struct api_route *api_route_at(const struct api *a, size_t i);
 
@@ -251,7 +255,8 @@ const char *api_ctx_actor(const struct api_ctx *ctx);
 const char *api_ctx_tenant_text(const struct api_ctx *ctx);
 
 /* printf into the request's arena (freed with the request); NULL on OOM. */
-char *api_ctx_printf(struct api_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *api_ctx_printf(struct api_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* One pointer for the handler's own state (e.g. across deferred steps). */
 void api_ctx_set_data(struct api_ctx *ctx, void *data);
@@ -273,7 +278,8 @@ struct api_resp_opts {
  * Idempotency-Key of the request first when there is one. opts may be NULL.
  * Returns 0 or the httpd_respond_raw code (the client may be gone).
  */
-int api_respond_json(struct api_ctx *ctx, int status, json_t *body, const struct api_resp_opts *opts);
+int api_respond_json(struct api_ctx *ctx, int status, json_t *body,
+                     const struct api_resp_opts *opts);
 
 /* Sends {"error":{"code","message"[,"field"]}}; field NULL omits it. */
 int api_error(struct api_ctx *ctx, int status, const char *code, const char *message,
@@ -353,9 +359,9 @@ struct api_field {
     const char *name;
     enum api_ftype type;
     bool required;
-    bool nullable;              /* JSON null accepted */
-    int64_t min, max;           /* see enum api_ftype; 0/0: no bounds */
-    const char *const *values;  /* API_F_ENUM: NULL-terminated */
+    bool nullable;             /* JSON null accepted */
+    int64_t min, max;          /* see enum api_ftype; 0/0: no bounds */
+    const char *const *values; /* API_F_ENUM: NULL-terminated */
 };
 
 /*
@@ -365,8 +371,7 @@ struct api_field {
  * object) or 422 (code missing_field / invalid_field / unknown_field, field
  * = "$.name"). Returns 0 and *body (borrowed, request lifetime) or ERR_INVAL.
  */
-int api_body_validate(struct api_ctx *ctx, const struct api_field *fields, size_t n,
-                      json_t **body);
+int api_body_validate(struct api_ctx *ctx, const struct api_field *fields, size_t n, json_t **body);
 
 /* Pure form of the check for tests and fuzzing: 0, or ERR_INVAL with code/field/message filled. */
 struct api_field_error {
@@ -374,6 +379,7 @@ struct api_field_error {
     char field[96];
     char message[160];
 };
+
 int api_json_check(const json_t *obj, const struct api_field *fields, size_t n,
                    struct api_field_error *err);
 
@@ -407,5 +413,30 @@ int api_if_match(struct api_ctx *ctx, int64_t *version);
 
 /* The {name} path segment as a positive id; 404 not_found when it is not one. 0 or ERR_INVAL. */
 int api_path_id(struct api_ctx *ctx, const char *name, int64_t *id);
+
+/* ---------------------------------------------------------------------- */
+/* Bootstrap (command line only: blocking)                                 */
+/* ---------------------------------------------------------------------- */
+
+/* What `dialerd bootstrap` creates. Strings borrowed for the call. */
+struct api_bootstrap {
+    const char *tenant_slug;  /* created when missing, reused when present */
+    const char *tenant_name;  /* for a new tenant; default: the slug */
+    const char *email;        /* the admin; must not exist yet */
+    const char *display_name; /* optional */
+    const char *password;     /* >= 10 characters; hashed with Argon2id here */
+    bool platform_operator;   /* also a platform operator (manages tenants) */
+    uint64_t pwhash_ops;      /* 0: crypto_pwhash_OPSLIMIT_INTERACTIVE */
+    size_t pwhash_mem;        /* 0: crypto_pwhash_MEMLIMIT_INTERACTIVE */
+};
+
+/*
+ * Creates the tenant (unless its slug exists) and its admin in one
+ * transaction through the platform path, with an audit_log row, on a
+ * blocking libpq connection to conninfo (dialer_app). Prints one line per
+ * object to out. Returns 0, ERR_INVAL (bad input, message on out),
+ * ERR_EXISTS (the e-mail is taken), ERR_DB. Never on a loop thread.
+ */
+int api_bootstrap_run(const char *conninfo, const struct api_bootstrap *b, FILE *out);
 
 #endif

@@ -335,7 +335,8 @@ void api__random_token(char *out, size_t nbytes)
         nbytes = sizeof(raw);
     }
     randombytes_buf(raw, nbytes);
-    sodium_bin2base64(out, sodium_base64_ENCODED_LEN(nbytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+    sodium_bin2base64(out,
+                      sodium_base64_ENCODED_LEN(nbytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
                       raw, nbytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     sodium_memzero(raw, sizeof(raw));
 }

@@ -62,10 +62,10 @@ static void run_job(struct api *a, struct hash_job *j)
     if (j->verify) {
         j->status = crypto_pwhash_str_verify(j->hash, j->password, plen) == 0 ? 0 : ERR_AUTH;
     } else {
-        j->status = crypto_pwhash_str(j->hash, j->password, plen, a->cfg.pwhash_ops,
-                                      a->cfg.pwhash_mem) == 0
-                        ? 0
-                        : ERR_NOMEM;
+        j->status =
+            crypto_pwhash_str(j->hash, j->password, plen, a->cfg.pwhash_ops, a->cfg.pwhash_mem) == 0
+                ? 0
+                : ERR_NOMEM;
     }
     sodium_memzero(j->password, sizeof(j->password));
 }
@@ -191,8 +191,8 @@ static int submit(struct api *a, uint64_t handle, bool verify, const char *passw
     return 0;
 }
 
-int api__hash_password(struct api *a, uint64_t handle, const char *password,
-                       api_hash_done_cb *done, void *arg)
+int api__hash_password(struct api *a, uint64_t handle, const char *password, api_hash_done_cb *done,
+                       void *arg)
 {
     return submit(a, handle, false, password, NULL, done, arg);
 }

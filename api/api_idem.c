@@ -136,7 +136,9 @@ int api__idem_begin(struct api_ctx *ctx)
     unsigned char h[32];
     struct idem_row *r;
     const char *params[2];
-    struct api_stmt s = { .sql = reserve_sql, .nparams = 2, .params = params, .rows = reserve_rows };
+    struct api_stmt s = {
+        .sql = reserve_sql, .nparams = 2, .params = params, .rows = reserve_rows
+    };
     int rc;
 
     if (!key_ok(key)) {

@@ -95,9 +95,9 @@ static int check_one(const json_t *v, const struct api_field *f, struct api_fiel
         }
         return 0;
     case API_F_BOOL:
-        return json_is_boolean(v) ? 0
-                                  : field_fail(err, "invalid_field", f->name,
-                                               "must be true or false", "");
+        return json_is_boolean(v)
+                   ? 0
+                   : field_fail(err, "invalid_field", f->name, "must be true or false", "");
     case API_F_OBJECT:
         if (!json_is_object(v)) {
             return field_fail(err, "invalid_field", f->name, "must be an object", "");
@@ -123,9 +123,9 @@ static int check_one(const json_t *v, const struct api_field *f, struct api_fiel
     }
     switch (f->type) {
     case API_F_EMAIL:
-        return email_ok(s, len) ? 0
-                                : field_fail(err, "invalid_field", f->name,
-                                             "must be an e-mail address", "");
+        return email_ok(s, len)
+                   ? 0
+                   : field_fail(err, "invalid_field", f->name, "must be an e-mail address", "");
     case API_F_SLUG:
         return slug_ok(s, len) ? 0
                                : field_fail(err, "invalid_field", f->name,
@@ -136,8 +136,7 @@ static int check_one(const json_t *v, const struct api_field *f, struct api_fiel
                 return 0;
             }
         }
-        return field_fail(err, "invalid_field", f->name, "is not one of the allowed values",
-                          "");
+        return field_fail(err, "invalid_field", f->name, "is not one of the allowed values", "");
     default:
         break;
     }
@@ -194,8 +193,7 @@ int api_json_check(const json_t *obj, const struct api_field *fields, size_t n,
     return 0;
 }
 
-int api_body_validate(struct api_ctx *ctx, const struct api_field *fields, size_t n,
-                      json_t **body)
+int api_body_validate(struct api_ctx *ctx, const struct api_field *fields, size_t n, json_t **body)
 {
     struct api_field_error e;
     json_t *j = httpd_req_json(ctx->req);
@@ -210,8 +208,9 @@ int api_body_validate(struct api_ctx *ctx, const struct api_field *fields, size_
         return ERR_INVAL;
     }
     if (api_json_check(j, fields, n, &e) != 0) {
-        api_error(ctx, strcmp(e.code, "invalid_body") == 0 ? HTTPD_STATUS_BAD_REQUEST
-                                                             : HTTPD_STATUS_UNPROCESSABLE,
+        api_error(ctx,
+                  strcmp(e.code, "invalid_body") == 0 ? HTTPD_STATUS_BAD_REQUEST
+                                                      : HTTPD_STATUS_UNPROCESSABLE,
                   e.code, e.message, e.field);
         return ERR_INVAL;
     }
@@ -348,8 +347,8 @@ int api_if_match(struct api_ctx *ctx, int64_t *version)
         return 0;
     }
     if (api__etag_version(h, version) != 0) {
-        api_error(ctx, 412, "precondition_failed",
-                  "If-Match must be one ETag this API returned", "If-Match");
+        api_error(ctx, 412, "precondition_failed", "If-Match must be one ETag this API returned",
+                  "If-Match");
         return ERR_INVAL;
     }
     return 0;

@@ -124,8 +124,8 @@ typedef void api_hash_done_cb(struct api *a, uint64_t handle, int status, const 
 int api__hash_pool_start(struct api *a, int threads);
 void api__hash_pool_stop(struct api *a);
 /* Hashes password (copied, wiped after use); done runs on the httpd thread. */
-int api__hash_password(struct api *a, uint64_t handle, const char *password,
-                       api_hash_done_cb *done, void *arg);
+int api__hash_password(struct api *a, uint64_t handle, const char *password, api_hash_done_cb *done,
+                       void *arg);
 /* Verifies password against hash (both copied); status 0 match, ERR_AUTH mismatch. */
 int api__hash_verify(struct api *a, uint64_t handle, const char *password, const char *hash,
                      api_hash_done_cb *done, void *arg);

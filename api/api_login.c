@@ -64,6 +64,15 @@ static int64_t addr_limit(const struct api *a)
     return a->cfg.login_max_failures * 4;
 }
 
+static void kv_logged(int status, redisReply *reply, void *arg)
+{
+    (void)reply;
+    if (status != 0) {
+        LOG_WARN(API, "event=login_limiter_write_failed what=%s err=\"%s\"",
+                 (uintptr_t)arg == 0 ? "count" : "clear", err_str(status));
+    }
+}
+
 static void count_failure(struct api_ctx *ctx, struct login *l)
 {
     struct api *a = ctx->api;
@@ -74,14 +83,14 @@ static void count_failure(struct api_ctx *ctx, struct login *l)
         return;
     }
     snprintf(win, sizeof(win), "%lld", (long long)a->cfg.login_window_s);
-    kv_script_call(a->rl_fail, 2, 3, argv, NULL, NULL, NULL, NULL);
+    kv_script_call(a->rl_fail, 2, 3, argv, NULL, kv_logged, (void *)(uintptr_t)0, NULL);
 }
 
 static void clear_failures(struct api *a, struct login *l)
 {
     const char *argv[2] = { "DEL", l->acct_key };
     if (a->kv != NULL) {
-        kv_cmd_send(a->kv, 2, argv, NULL, NULL, NULL, NULL);
+        kv_cmd_send(a->kv, 2, argv, NULL, kv_logged, (void *)(uintptr_t)1, NULL);
     }
 }
 
@@ -99,8 +108,7 @@ static void login_stored(struct api_ctx *ctx, int status, void *arg)
     body = token_pair(ctx, &l->p, l->refresh);
     LOG_INFO(API, "event=login req=%s user=%lld tenant=%lld", api_ctx_request_id(ctx),
              (long long)l->p.id, (long long)l->p.tenant_id);
-    api_respond_json(ctx, body != NULL ? HTTPD_STATUS_OK : HTTPD_STATUS_INTERNAL_ERROR, body,
-                     NULL);
+    api_respond_json(ctx, body != NULL ? HTTPD_STATUS_OK : HTTPD_STATUS_INTERNAL_ERROR, body, NULL);
 }
 
 static void verified(struct api *a, uint64_t handle, int status, const char *hash, void *arg)
@@ -131,8 +139,8 @@ static void verified(struct api *a, uint64_t handle, int status, const char *has
         count_failure(ctx, l);
         LOG_INFO(API, "event=login_failed req=%s client=%s", api_ctx_request_id(ctx),
                  httpd_req_client(ctx->req));
-        api_error(ctx, HTTPD_STATUS_UNAUTHORIZED, "invalid_credentials",
-                  "wrong e-mail or password", NULL);
+        api_error(ctx, HTTPD_STATUS_UNAUTHORIZED, "invalid_credentials", "wrong e-mail or password",
+                  NULL);
         return;
     }
     if (!l->active) {
@@ -188,8 +196,8 @@ static void user_done(struct api_ctx *ctx, int status, void *arg)
         api_error_db(ctx, status);
         return;
     }
-    rc = api__hash_verify(a, ctx->handle, l->password, l->found ? l->hash : a->dummy_hash,
-                          verified, l);
+    rc = api__hash_verify(a, ctx->handle, l->password, l->found ? l->hash : a->dummy_hash, verified,
+                          l);
     if (rc != 0) {
         wipe(l);
         api_error(ctx, HTTPD_STATUS_UNAVAILABLE, "busy", "too many logins at once; try again",
@@ -253,7 +261,8 @@ static void limits_cb(int status, redisReply *reply, void *arg)
         struct api_resp_opts o = { .retry_after_s = (int)ctx->api->cfg.login_window_s };
         wipe(l);
         LOG_NOTICE(API, "event=login_rate_limited req=%s client=%s by=%s", api_ctx_request_id(ctx),
-                   httpd_req_client(ctx->req), acct >= ctx->api->cfg.login_max_failures ? "account" : "address");
+                   httpd_req_client(ctx->req),
+                   acct >= ctx->api->cfg.login_max_failures ? "account" : "address");
         api_respond_json(ctx, 429,
                          json_pack("{s:{s:s, s:s}}", "error", "code", "too_many_attempts",
                                    "message", "too many failed logins; try again later"),
@@ -364,7 +373,8 @@ static void refresh_done(struct api_ctx *ctx, int status, void *arg)
         return;
     }
     if (r->found && r->reused) {
-        LOG_WARN(API, "event=refresh_token_reused req=%s user=%lld client=%s msg=\"family revoked\"",
+        LOG_WARN(API,
+                 "event=refresh_token_reused req=%s user=%lld client=%s msg=\"family revoked\"",
                  api_ctx_request_id(ctx), (long long)r->p.id, httpd_req_client(ctx->req));
         api_error(ctx, HTTPD_STATUS_UNAUTHORIZED, "refresh_token_reused",
                   "this refresh token was already used; the session is revoked", NULL);
@@ -488,12 +498,21 @@ static int h_logout(struct api_ctx *ctx, void *arg)
 int api__auth_routes(struct api *a)
 {
     const struct api_route routes[] = {
-        { .methods = HTTPD_POST, .pattern = "/api/v1/auth/login", .perm = API_PERM_PUBLIC,
-          .handler = h_login, .max_body = 4096 },
-        { .methods = HTTPD_POST, .pattern = "/api/v1/auth/refresh", .perm = API_PERM_PUBLIC,
-          .handler = h_refresh, .max_body = 4096 },
-        { .methods = HTTPD_POST, .pattern = "/api/v1/auth/logout", .perm = API_PERM_PUBLIC,
-          .handler = h_logout, .max_body = 4096 },
+        { .methods = HTTPD_POST,
+          .pattern = "/api/v1/auth/login",
+          .perm = API_PERM_PUBLIC,
+          .handler = h_login,
+          .max_body = 4096 },
+        { .methods = HTTPD_POST,
+          .pattern = "/api/v1/auth/refresh",
+          .perm = API_PERM_PUBLIC,
+          .handler = h_refresh,
+          .max_body = 4096 },
+        { .methods = HTTPD_POST,
+          .pattern = "/api/v1/auth/logout",
+          .perm = API_PERM_PUBLIC,
+          .handler = h_logout,
+          .max_body = 4096 },
     };
     size_t i;
     int rc;

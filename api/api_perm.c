@@ -43,6 +43,7 @@ const struct api_perm_row api_perm_matrix[API_PERM_COUNT_] = {
     { API_PERM_REPORTS_READ,      "reports.read",      V | E | A, false, "read call logs, metrics and reports" },
     { API_PERM_AUDIT_READ,        "audit.read",        A,         false, "read the tenant's audit log" },
 };
+
 /* clang-format on */
 
 const char *api_role_name(enum api_role r)

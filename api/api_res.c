@@ -40,7 +40,7 @@ struct out {
     char *hash;     /* arena */
     json_t *body;   /* borrowed request body */
     int64_t id;
-    char *extra; /* e.g. the one-time API key */
+    char *extra;                                     /* e.g. the one-time API key */
     int (*next)(struct api_ctx *ctx, struct out *o); /* after the password hash */
 };
 
@@ -209,12 +209,13 @@ static int h_me(struct api_ctx *ctx, void *arg)
     }
     params[0] = i64s(ctx, p->id);
     if (p->kind == API_PRINCIPAL_API_KEY) {
-        return run(ctx, API_SCOPE_TENANT,
-                   "SELECT json_build_object('kind', 'api_key', 'id', k.id, 'tenant_id',"
-                   " k.tenant_id, 'tenant_slug', t.slug, 'role', k.role, 'platform_operator', false,"
-                   " 'name', k.name)"
-                   " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.id = $1",
-                   1, params, rows_one, one_done, o);
+        return run(
+            ctx, API_SCOPE_TENANT,
+            "SELECT json_build_object('kind', 'api_key', 'id', k.id, 'tenant_id',"
+            " k.tenant_id, 'tenant_slug', t.slug, 'role', k.role, 'platform_operator', false,"
+            " 'name', k.name)"
+            " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.id = $1",
+            1, params, rows_one, one_done, o);
     }
     return run(ctx, API_SCOPE_TENANT,
                "SELECT json_build_object('kind', 'user', 'id', u.id, 'tenant_id', u.tenant_id,"
@@ -272,7 +273,7 @@ static int h_role(struct api_ctx *ctx, void *arg)
 
 /* ----------------------------------------------------------------- users */
 
-#define USER_JSON                                                                              \
+#define USER_JSON \
     "json_build_object('id', u.id, 'email', u.email, 'display_name', u.display_name, 'role',  \
      u.role, 'platform_operator', u.is_platform_operator, 'disabled', u.disabled_at IS NOT NULL, \
      'last_login_at', u.last_login_at, 'created_at', u.created_at, 'updated_at', u.updated_at)"
@@ -438,29 +439,34 @@ static int user_update(struct api_ctx *ctx, struct out *o)
     params[5] = o->hash;
     params[6] = httpd_req_client(ctx->req);
     o->version = 0;
-    return run(ctx, API_SCOPE_TENANT,
-               "WITH cur AS (SELECT id, " VERSION("users") " AS v FROM users"
-               "  WHERE id = $1::bigint FOR UPDATE),"
-               " u AS (UPDATE users u SET display_name = coalesce($3::text, u.display_name),"
-               "  role = coalesce($4::text, u.role),"
-               "  disabled_at = CASE WHEN $5::bool IS NULL THEN u.disabled_at"
-               "   WHEN $5::bool THEN coalesce(u.disabled_at, now()) ELSE NULL END,"
-               "  password_hash = coalesce($6::text, u.password_hash),"
-               "  password_changed_at = CASE WHEN $6::text IS NULL THEN u.password_changed_at"
-               "   ELSE now() END"
-               "  FROM cur WHERE u.id = cur.id AND ($2::bigint IS NULL OR cur.v = $2::bigint)"
-               "  RETURNING u.*),"
-               " r AS (UPDATE refresh_tokens SET revoked_at = now(), revoked_reason ="
-               "  CASE WHEN $6::text IS NOT NULL THEN 'password_change' ELSE 'user_disabled' END"
-               "  WHERE user_id IN (SELECT id FROM u WHERE disabled_at IS NOT NULL"
-               "   OR $6::text IS NOT NULL) AND revoked_at IS NULL),"
-               " a AS (INSERT INTO audit_log (tenant_id, action, object_type, object_id, detail,"
-               "  client_ip) SELECT tenant_id, 'user.update', 'user', id::text,"
-               "  json_build_object('role', role, 'disabled', disabled_at IS NOT NULL)::jsonb,"
-               "  $7::inet FROM u)"
-               " SELECT (SELECT count(*) FROM cur), (SELECT " USER_JSON " FROM u),"
-               " (SELECT " VERSION("u") " FROM u)",
-               7, params, rows_one, one_done, o);
+    return run(
+        ctx, API_SCOPE_TENANT,
+        "WITH cur AS (SELECT id, " VERSION(
+            "users") " AS v FROM users"
+                     "  WHERE id = $1::bigint FOR UPDATE),"
+                     " u AS (UPDATE users u SET display_name = coalesce($3::text, u.display_name),"
+                     "  role = coalesce($4::text, u.role),"
+                     "  disabled_at = CASE WHEN $5::bool IS NULL THEN u.disabled_at"
+                     "   WHEN $5::bool THEN coalesce(u.disabled_at, now()) ELSE NULL END,"
+                     "  password_hash = coalesce($6::text, u.password_hash),"
+                     "  password_changed_at = CASE WHEN $6::text IS NULL THEN u.password_changed_at"
+                     "   ELSE now() END"
+                     "  FROM cur WHERE u.id = cur.id AND ($2::bigint IS NULL OR cur.v = $2::bigint)"
+                     "  RETURNING u.*),"
+                     " r AS (UPDATE refresh_tokens SET revoked_at = now(), revoked_reason ="
+                     "  CASE WHEN $6::text IS NOT NULL THEN 'password_change' ELSE 'user_disabled' "
+                     "END"
+                     "  WHERE user_id IN (SELECT id FROM u WHERE disabled_at IS NOT NULL"
+                     "   OR $6::text IS NOT NULL) AND revoked_at IS NULL),"
+                     " a AS (INSERT INTO audit_log (tenant_id, action, object_type, object_id, "
+                     "detail,"
+                     "  client_ip) SELECT tenant_id, 'user.update', 'user', id::text,"
+                     "  json_build_object('role', role, 'disabled', disabled_at IS NOT "
+                     "NULL)::jsonb,"
+                     "  $7::inet FROM u)"
+                     " SELECT (SELECT count(*) FROM cur), (SELECT " USER_JSON " FROM u),"
+                     " (SELECT " VERSION("u") " FROM u)",
+        7, params, rows_one, one_done, o);
 }
 
 static bool self_change(struct api_ctx *ctx, int64_t id, json_t *body)
@@ -524,20 +530,21 @@ static int h_user_delete(struct api_ctx *ctx, void *arg)
     o->created = HTTPD_STATUS_NO_CONTENT;
     params[0] = i64s(ctx, o->id);
     params[1] = httpd_req_client(ctx->req);
-    return run(ctx, API_SCOPE_TENANT,
-               "WITH u AS (UPDATE users SET disabled_at = coalesce(disabled_at, now())"
-               "  WHERE id = $1::bigint RETURNING *),"
-               " r AS (UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = 'user_disabled'"
-               "  WHERE user_id IN (SELECT id FROM u) AND revoked_at IS NULL),"
-               " a AS (INSERT INTO audit_log (tenant_id, action, object_type, object_id, client_ip)"
-               "  SELECT tenant_id, 'user.disable', 'user', id::text, $2::inet FROM u)"
-               " SELECT (SELECT count(*) FROM u), '{}'::json",
-               2, params, rows_one, one_done, o);
+    return run(
+        ctx, API_SCOPE_TENANT,
+        "WITH u AS (UPDATE users SET disabled_at = coalesce(disabled_at, now())"
+        "  WHERE id = $1::bigint RETURNING *),"
+        " r AS (UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = 'user_disabled'"
+        "  WHERE user_id IN (SELECT id FROM u) AND revoked_at IS NULL),"
+        " a AS (INSERT INTO audit_log (tenant_id, action, object_type, object_id, client_ip)"
+        "  SELECT tenant_id, 'user.disable', 'user', id::text, $2::inet FROM u)"
+        " SELECT (SELECT count(*) FROM u), '{}'::json",
+        2, params, rows_one, one_done, o);
 }
 
 /* -------------------------------------------------------------- API keys */
 
-#define KEY_JSON                                                                                \
+#define KEY_JSON \
     "json_build_object('id', k.id, 'name', k.name, 'prefix', k.prefix, 'role', k.role,         \
      'created_by', k.created_by, 'created_at', k.created_at, 'expires_at', k.expires_at,       \
      'last_used_at', k.last_used_at, 'revoked', k.revoked_at IS NOT NULL, 'revoked_at', k.revoked_at)"
@@ -675,7 +682,7 @@ static int h_key_revoke(struct api_ctx *ctx, void *arg)
 
 /* --------------------------------------------------------------- tenants */
 
-#define TENANT_JSON                                                                          \
+#define TENANT_JSON \
     "json_build_object('id', t.id, 'slug', t.slug, 'name', t.name, 'status', t.status,      \
      'settings', t.settings, 'created_at', t.created_at, 'updated_at', t.updated_at)"
 
@@ -732,8 +739,8 @@ static int h_tenant_get(struct api_ctx *ctx, void *arg)
     }
     params[0] = i64s(ctx, id);
     return run(ctx, API_SCOPE_PLATFORM,
-               "SELECT " TENANT_JSON ", " VERSION("t") " FROM tenants t WHERE t.id = $1::bigint",
-               1, params, rows_one, one_done, o);
+               "SELECT " TENANT_JSON ", " VERSION("t") " FROM tenants t WHERE t.id = $1::bigint", 1,
+               params, rows_one, one_done, o);
 }
 
 static int h_tenant_create(struct api_ctx *ctx, void *arg)
@@ -808,18 +815,21 @@ static int h_tenant_patch(struct api_ctx *ctx, void *arg)
         api__cache_clear(ctx->api);
     }
     return run(ctx, API_SCOPE_PLATFORM,
-               "WITH cur AS (SELECT id, " VERSION("tenants") " AS v FROM tenants"
-               "  WHERE id = $1::bigint FOR UPDATE),"
-               " t AS (UPDATE tenants t SET name = coalesce($3::text, t.name),"
-               "  status = coalesce($4::text, t.status),"
-               "  settings = coalesce($5::jsonb, t.settings)"
-               "  FROM cur WHERE t.id = cur.id AND ($2::bigint IS NULL OR cur.v = $2::bigint)"
-               "  RETURNING t.*),"
-               " a AS (INSERT INTO audit_log (tenant_id, action, object_type, object_id, detail,"
-               "  client_ip) SELECT NULL, 'tenant.update', 'tenant', id::text,"
-               "  json_build_object('status', status)::jsonb, $6::inet FROM t)"
-               " SELECT (SELECT count(*) FROM cur), (SELECT " TENANT_JSON " FROM t),"
-               " (SELECT " VERSION("t") " FROM t)",
+               "WITH cur AS (SELECT id, " VERSION(
+                   "tenants") " AS v FROM tenants"
+                              "  WHERE id = $1::bigint FOR UPDATE),"
+                              " t AS (UPDATE tenants t SET name = coalesce($3::text, t.name),"
+                              "  status = coalesce($4::text, t.status),"
+                              "  settings = coalesce($5::jsonb, t.settings)"
+                              "  FROM cur WHERE t.id = cur.id AND ($2::bigint IS NULL OR cur.v = "
+                              "$2::bigint)"
+                              "  RETURNING t.*),"
+                              " a AS (INSERT INTO audit_log (tenant_id, action, object_type, "
+                              "object_id, detail,"
+                              "  client_ip) SELECT NULL, 'tenant.update', 'tenant', id::text,"
+                              "  json_build_object('status', status)::jsonb, $6::inet FROM t)"
+                              " SELECT (SELECT count(*) FROM cur), (SELECT " TENANT_JSON " FROM t),"
+                              " (SELECT " VERSION("t") " FROM t)",
                6, params, rows_one, one_done, o);
 }
 
@@ -836,8 +846,8 @@ int api__resource_routes(struct api *a)
           0 },
         { HTTPD_POST, "/api/v1/users", API_PERM_USERS_WRITE, h_user_create, NULL,
           API_ROUTE_IDEMPOTENT, 0 },
-        { HTTPD_GET, "/api/v1/users/{id}", API_PERM_USERS_READ, h_user_get, NULL,
-          API_ROUTE_NO_BODY, 0 },
+        { HTTPD_GET, "/api/v1/users/{id}", API_PERM_USERS_READ, h_user_get, NULL, API_ROUTE_NO_BODY,
+          0 },
         { HTTPD_PATCH, "/api/v1/users/{id}", API_PERM_USERS_WRITE, h_user_patch, NULL, 0, 0 },
         { HTTPD_DELETE, "/api/v1/users/{id}", API_PERM_USERS_WRITE, h_user_delete, NULL,
           API_ROUTE_NO_BODY, 0 },
