@@ -45,8 +45,9 @@ static int check_input(const struct api_bootstrap *b, FILE *o)
     };
     struct api_field_error e;
     json_t *j = json_object();
-    const char *vals[5] = { b->tenant_slug, b->tenant_name != NULL ? b->tenant_name : b->tenant_slug,
-                            b->email, b->display_name, b->password };
+    const char *vals[5] = { b->tenant_slug,
+                            b->tenant_name != NULL ? b->tenant_name : b->tenant_slug, b->email,
+                            b->display_name, b->password };
     size_t i;
     int rc;
 
@@ -91,8 +92,8 @@ int api_bootstrap_run(const char *conninfo, const struct api_bootstrap *b, FILE 
     }
     if (crypto_pwhash_str(hash, b->password, strlen(b->password),
                           b->pwhash_ops != 0 ? b->pwhash_ops : crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                          b->pwhash_mem != 0 ? b->pwhash_mem : crypto_pwhash_MEMLIMIT_INTERACTIVE) !=
-        0) {
+                          b->pwhash_mem != 0 ? b->pwhash_mem
+                                             : crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
         fprintf(o, "bootstrap: out of memory while hashing the password\n");
         return ERR_NOMEM;
     }
@@ -112,12 +113,13 @@ int api_bootstrap_run(const char *conninfo, const struct api_bootstrap *b, FILE 
     p[0] = b->tenant_slug;
     p[1] = b->tenant_name != NULL ? b->tenant_name : b->tenant_slug;
     if (rc == 0) {
-        rc = exec_ok(c,
-                     "WITH ins AS (INSERT INTO tenants (slug, name) VALUES ($1, $2)"
-                     " ON CONFLICT (slug) DO NOTHING RETURNING id)"
-                     " SELECT id, true FROM ins UNION ALL"
-                     " SELECT id, false FROM tenants WHERE slug = $1 AND NOT EXISTS (SELECT 1 FROM ins)",
-                     2, p, &r, o);
+        rc = exec_ok(
+            c,
+            "WITH ins AS (INSERT INTO tenants (slug, name) VALUES ($1, $2)"
+            " ON CONFLICT (slug) DO NOTHING RETURNING id)"
+            " SELECT id, true FROM ins UNION ALL"
+            " SELECT id, false FROM tenants WHERE slug = $1 AND NOT EXISTS (SELECT 1 FROM ins)",
+            2, p, &r, o);
     }
     if (rc == 0) {
         char tid[24];
@@ -131,16 +133,17 @@ int api_bootstrap_run(const char *conninfo, const struct api_bootstrap *b, FILE 
         p[2] = b->display_name != NULL ? b->display_name : "";
         p[3] = hash;
         p[4] = b->platform_operator ? "t" : "f";
-        rc = exec_ok(c,
-                     "WITH u AS (INSERT INTO users (tenant_id, email, display_name, role,"
-                     " password_hash, is_platform_operator, password_changed_at)"
-                     " VALUES ($1::bigint, $2, $3, 'admin', $4, $5::bool, now()) RETURNING id, tenant_id),"
-                     " a AS (INSERT INTO audit_log (tenant_id, action, object_type, object_id, detail)"
-                     " SELECT tenant_id, 'user.create', 'user', id::text,"
-                     " jsonb_build_object('role', 'admin', 'via', 'bootstrap',"
-                     " 'platform_operator', $5::bool) FROM u)"
-                     " SELECT id FROM u",
-                     5, p, &r, o);
+        rc = exec_ok(
+            c,
+            "WITH u AS (INSERT INTO users (tenant_id, email, display_name, role,"
+            " password_hash, is_platform_operator, password_changed_at)"
+            " VALUES ($1::bigint, $2, $3, 'admin', $4, $5::bool, now()) RETURNING id, tenant_id),"
+            " a AS (INSERT INTO audit_log (tenant_id, action, object_type, object_id, detail)"
+            " SELECT tenant_id, 'user.create', 'user', id::text,"
+            " jsonb_build_object('role', 'admin', 'via', 'bootstrap',"
+            " 'platform_operator', $5::bool) FROM u)"
+            " SELECT id FROM u",
+            5, p, &r, o);
     }
     if (rc == 0) {
         fprintf(o, "user %s id=%s role=admin%s created\n", b->email, PQgetvalue(r, 0, 0),

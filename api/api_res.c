@@ -538,7 +538,7 @@ static int h_user_delete(struct api_ctx *ctx, void *arg)
         "  WHERE user_id IN (SELECT id FROM u) AND revoked_at IS NULL),"
         " a AS (INSERT INTO audit_log (tenant_id, action, object_type, object_id, client_ip)"
         "  SELECT tenant_id, 'user.disable', 'user', id::text, $2::inet FROM u)"
-        " SELECT (SELECT count(*) FROM u), '{}'::json",
+        " SELECT (SELECT count(*) FROM u), '{}'::json, NULL::bigint",
         2, params, rows_one, one_done, o);
 }
 
@@ -676,7 +676,7 @@ static int h_key_revoke(struct api_ctx *ctx, void *arg)
                "  WHERE id = $1::bigint RETURNING *),"
                " a AS (INSERT INTO audit_log (tenant_id, action, object_type, object_id, client_ip)"
                "  SELECT tenant_id, 'api_key.revoke', 'api_key', id::text, $2::inet FROM k)"
-               " SELECT (SELECT count(*) FROM k), '{}'::json",
+               " SELECT (SELECT count(*) FROM k), '{}'::json, NULL::bigint",
                2, params, rows_one, one_done, o);
 }
 
