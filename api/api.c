@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/mpsc.h"
 
 /* ---------------------------------------------------------------- config */
 
@@ -247,6 +248,49 @@ static const char rl_fail_lua[] = "local a = redis.call('INCR', KEYS[1])\n"
                                   "if b == 1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end\n"
                                   "return {a, b}\n";
 
+static void purge_cb(int status, PGresult *res, void *arg)
+{
+    (void)arg;
+    if (status != 0 && status != ERR_CANCELED) {
+        LOG_WARN(API, "event=idempotency_purge_failed sqlstate=%s err=\"%s\"",
+                 db_result_sqlstate(res), err_str(status));
+    } else if (status == 0 && PQcmdTuples(res)[0] != '\0' && strcmp(PQcmdTuples(res), "0") != 0) {
+        LOG_INFO(API, "event=idempotency_purged rows=%s", PQcmdTuples(res));
+    }
+}
+
+/* Expired idempotency keys of every tenant go once an hour (platform path). */
+void api__idem_purge(struct api *a)
+{
+    static const char *const sql[] = {
+        "BEGIN",
+        "SET LOCAL ROLE dialer_platform",
+        "SELECT set_config('app.actor', 'api:purge', true)",
+        "DELETE FROM api_idempotency WHERE created_at < now() - interval '24 hours'",
+        "COMMIT",
+    };
+    struct db_conn *c;
+    size_t i;
+
+    if (a->db == NULL || db_pool_pin(a->db, &c) != 0) {
+        return; /* next hour */
+    }
+    for (i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+        struct db_query q = { .sql = sql[i], .cb = purge_cb };
+        if (db_query_send(c, &q, NULL) != 0) {
+            break;
+        }
+    }
+    db_pool_unpin(a->db, c);
+}
+
+static void purge_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    api__idem_purge(CONTAINER_OF(w, struct api, purge));
+}
+
 static void thread_start(struct httpd *h, struct ev_loop *loop, void *arg)
 {
     struct api *a = arg;
@@ -258,6 +302,8 @@ static void thread_start(struct httpd *h, struct ev_loop *loop, void *arg)
 
     a->httpd = h;
     a->loop = loop;
+    ev_timer_init(&a->purge, purge_timer, 60.0, 3600.0);
+    ev_timer_start(loop, &a->purge);
     rc = db_pool_create(loop, a->cfg.db_conninfo != NULL ? a->cfg.db_conninfo : "dbname=dialer",
                         a->cfg.db_pool_size, &o, &a->db);
     if (rc != 0) {
@@ -286,7 +332,7 @@ static void thread_stop(struct httpd *h, struct ev_loop *loop, void *arg)
 {
     struct api *a = arg;
     (void)h;
-    (void)loop;
+    ev_timer_stop(loop, &a->purge);
     db_pool_destroy(a->db);
     a->db = NULL;
     kv_conn_destroy(a->kv);

@@ -24,7 +24,7 @@ struct hash_job {
     struct api *api;
     uint64_t handle;
     bool verify;
-    char password[1024];
+    char password[4097]; /* 1000 characters of up to 4 bytes */
     char hash[crypto_pwhash_STRBYTES];
     int status;
     api_hash_done_cb *done;

@@ -10,7 +10,7 @@
  *     with Idempotent-Replayed: true;
  *   - another body (or route): 422 idempotency_key_reused;
  *   - the first request still running: 409 idempotency_key_in_use.
- * Keys live 24 hours. A reservation whose request never finished (node
+ * Keys live 24 hours (purged hourly by api.c). A reservation whose request never finished (node
  * crash) is taken over after 2 minutes; if that request did commit its
  * object, the retry creates a second one (the reservation and the object
  * are written by different transactions). docs/api.md discusses this.

@@ -65,6 +65,7 @@ struct api {
     struct kv_script *rl_fail; /* counts a failed login */
     struct api_cache_slot cache[API_CACHE_SLOTS];
     struct api_hash_pool *hash;
+    ev_timer purge;                          /* hourly purge of expired idempotency keys */
     char dummy_hash[crypto_pwhash_STRBYTES]; /* verified for unknown e-mails (equal timing) */
 };
 
@@ -92,6 +93,9 @@ int api__run_handler(struct api_ctx *ctx);
 
 /* Continues after authentication: permission, body rules, idempotency, handler. */
 int api__after_auth(struct api_ctx *ctx);
+
+/* Deletes idempotency keys older than 24 hours (every tenant). httpd thread. */
+void api__idem_purge(struct api *a);
 
 /* Idempotency: starts the reservation (deferred) or runs the handler. */
 int api__idem_begin(struct api_ctx *ctx);

@@ -32,7 +32,7 @@
 /* The call tables below list only the leading fields that matter per row. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
-#define DB "test_api"
+#define DB   "test_api"
 #define KEYS "k1=integration-test-secret-0123456789abcdef"
 
 static struct api *g_api;
@@ -43,8 +43,20 @@ static char g_app_ci[TDB_CONNINFO_MAX];
 static char g_admin_ci[TDB_CONNINFO_MAX];
 
 /* Principals: bearer tokens and API keys (full header lines). */
-enum who { W_ANON, W_VIEWER, W_EDITOR, W_ADMIN, W_OPERATOR, W_KEY_VIEWER, W_KEY_EDITOR,
-           W_KEY_ADMIN, W_B_ADMIN, W_B_KEY, W_COUNT };
+enum who {
+    W_ANON,
+    W_VIEWER,
+    W_EDITOR,
+    W_ADMIN,
+    W_OPERATOR,
+    W_KEY_VIEWER,
+    W_KEY_EDITOR,
+    W_KEY_ADMIN,
+    W_B_ADMIN,
+    W_B_KEY,
+    W_COUNT
+};
+
 static char g_auth[W_COUNT][256];
 static int64_t g_tenant_a, g_tenant_b;
 static int64_t g_user_editor_a; /* a user of tenant A */
@@ -91,8 +103,8 @@ static void do_call(const struct call *c, struct t_resp *r)
     if (!c->no_spec && r->status != 413 &&
         !tapi_check_response(g_spec, c->method, c->pattern, r->status, r->body.data, r->body.len,
                              err, sizeof(err))) {
-        fprintf(stderr, "contract: %s (%s %s -> %ld: %.300s)\n", err, c->method, c->path,
-                r->status, r->body.data != NULL ? r->body.data : "");
+        fprintf(stderr, "contract: %s (%s %s -> %ld: %.300s)\n", err, c->method, c->path, r->status,
+                r->body.data != NULL ? r->body.data : "");
         fail();
     }
 }
@@ -125,6 +137,7 @@ static json_t *call_json(const struct call *c, long want)
 /* ------------------------------------------------------------- SQL */
 
 static int64_t sql_int(const char *ci, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static int64_t sql_int(const char *ci, const char *fmt, ...)
 {
     PGconn *c = tdb_connect(ci);
@@ -211,8 +224,12 @@ static void redis_del(const char *key)
 
 static void bootstrap(const char *slug, const char *email, bool op)
 {
-    struct api_bootstrap b = { .tenant_slug = slug, .email = email, .password = "pass-word-123",
-                               .platform_operator = op, .pwhash_ops = 1, .pwhash_mem = 8192 };
+    struct api_bootstrap b = { .tenant_slug = slug,
+                               .email = email,
+                               .password = "pass-word-123",
+                               .platform_operator = op,
+                               .pwhash_ops = 1,
+                               .pwhash_mem = 8192 };
     FILE *devnull = fopen("/dev/null", "w");
     assert_int_equal(api_bootstrap_run(g_app_ci, &b, devnull), 0);
     fclose(devnull);
@@ -305,15 +322,15 @@ static const struct {
     const char *pattern;
     const char *who;
 } expected[] = {
-    { "POST", "/api/v1/auth/login", "P" },       { "POST", "/api/v1/auth/refresh", "P" },
-    { "POST", "/api/v1/auth/logout", "P" },      { "GET", "/api/v1/me", "VEA" },
-    { "GET", "/api/v1/roles", "VEA" },           { "GET", "/api/v1/roles/{name}", "VEA" },
-    { "GET", "/api/v1/users", "EA" },            { "POST", "/api/v1/users", "A" },
-    { "GET", "/api/v1/users/{id}", "EA" },       { "PATCH", "/api/v1/users/{id}", "A" },
-    { "DELETE", "/api/v1/users/{id}", "A" },     { "GET", "/api/v1/api-keys", "A" },
-    { "POST", "/api/v1/api-keys", "A" },         { "GET", "/api/v1/api-keys/{id}", "A" },
-    { "DELETE", "/api/v1/api-keys/{id}", "A" },  { "GET", "/api/v1/tenants", "O" },
-    { "POST", "/api/v1/tenants", "O" },          { "GET", "/api/v1/tenants/{id}", "O" },
+    { "POST", "/api/v1/auth/login", "P" },      { "POST", "/api/v1/auth/refresh", "P" },
+    { "POST", "/api/v1/auth/logout", "P" },     { "GET", "/api/v1/me", "VEA" },
+    { "GET", "/api/v1/roles", "VEA" },          { "GET", "/api/v1/roles/{name}", "VEA" },
+    { "GET", "/api/v1/users", "EA" },           { "POST", "/api/v1/users", "A" },
+    { "GET", "/api/v1/users/{id}", "EA" },      { "PATCH", "/api/v1/users/{id}", "A" },
+    { "DELETE", "/api/v1/users/{id}", "A" },    { "GET", "/api/v1/api-keys", "A" },
+    { "POST", "/api/v1/api-keys", "A" },        { "GET", "/api/v1/api-keys/{id}", "A" },
+    { "DELETE", "/api/v1/api-keys/{id}", "A" }, { "GET", "/api/v1/tenants", "O" },
+    { "POST", "/api/v1/tenants", "O" },         { "GET", "/api/v1/tenants/{id}", "O" },
     { "PATCH", "/api/v1/tenants/{id}", "O" },
 };
 
@@ -414,7 +431,7 @@ static void test_api_rbac_matrix(void **state)
         for (w = 0; w < W_COUNT; w++) {
             bool body = r->methods == HTTPD_POST || r->methods == HTTPD_PATCH;
             struct call c = { method_name(r->methods), r->pattern, path, (enum who)w,
-                              body ? "{}" : NULL, 0 };
+                              body ? "{}" : NULL,      0 };
             long st = call_status(&c);
             bool want = may(rule, (enum who)w);
             if (w == W_ANON) {
@@ -423,8 +440,8 @@ static void test_api_rbac_matrix(void **state)
                     fail();
                 }
             } else if (want ? (st == 401 || st == 403) : st != 403) {
-                fprintf(stderr, "%s %s as principal %d: status %ld, want %s\n", c.method, path,
-                        w, st, want ? "allowed" : "403");
+                fprintf(stderr, "%s %s as principal %d: status %ld, want %s\n", c.method, path, w,
+                        st, want ? "allowed" : "403");
                 fail();
             }
             checked++;
@@ -450,7 +467,9 @@ static bool list_has_id(const json_t *list, int64_t id)
 static void test_api_cross_tenant_api(void **state)
 {
     char upath[64], kpath[64];
+
     enum who bs[2] = { W_B_ADMIN, W_B_KEY };
+
     int i;
     (void)state;
 
@@ -506,7 +525,8 @@ static void test_api_cross_tenant_sql(void **state)
     PGconn *c = tdb_connect(g_app_ci);
     PGresult *r;
     char sql[512];
-    const char *tables[] = { "users", "api_keys", "refresh_tokens", "api_idempotency", "audit_log" };
+    const char *tables[] = { "users", "api_keys", "refresh_tokens", "api_idempotency",
+                             "audit_log" };
     size_t i;
     (void)state;
 
@@ -515,8 +535,8 @@ static void test_api_cross_tenant_sql(void **state)
         if (strcmp(tables[i], "api_idempotency") == 0) {
             continue;
         }
-        assert_true(sql_int(g_admin_ci, "SELECT count(*) FROM %s WHERE tenant_id = %lld",
-                            tables[i], (long long)g_tenant_a) > 0);
+        assert_true(sql_int(g_admin_ci, "SELECT count(*) FROM %s WHERE tenant_id = %lld", tables[i],
+                            (long long)g_tenant_a) > 0);
     }
     tdb_exec(c, "BEGIN");
     tdb_exec(c, "SELECT set_config('app.tenant_id', '%lld', true)", (long long)g_tenant_b);
@@ -538,8 +558,9 @@ static void test_api_cross_tenant_sql(void **state)
     r = PQexec(c, sql);
     assert_string_equal(PQcmdTuples(r), "0");
     PQclear(r);
-    snprintf(sql, sizeof(sql), "UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = "
-                               "'admin' WHERE tenant_id = %lld",
+    snprintf(sql, sizeof(sql),
+             "UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = "
+             "'admin' WHERE tenant_id = %lld",
              (long long)g_tenant_a);
     r = PQexec(c, sql);
     assert_string_equal(PQcmdTuples(r), "0");
@@ -590,11 +611,16 @@ static void test_api_tokens(void **state)
     const char *good = g_auth[W_VIEWER] + strlen("Authorization: Bearer ");
     char tok[1024], line[3200];
     char *dot1, *dot2;
-    struct api_principal p = { .kind = API_PRINCIPAL_USER, .id = 1, .tenant_id = g_tenant_a,
-                               .role = API_ROLE_ADMIN, .platform_operator = true };
+    struct api_principal p = { .kind = API_PRINCIPAL_USER,
+                               .id = 1,
+                               .tenant_id = g_tenant_a,
+                               .role = API_ROLE_ADMIN,
+                               .platform_operator = true };
     struct api *other = NULL;
     struct api_config oc = { .jwt_keys = "k9=another-secret-0123456789abcdef012345",
-                             .pwhash_ops = 1, .pwhash_mem = 8192, .hash_threads = 1 };
+                             .pwhash_ops = 1,
+                             .pwhash_mem = 8192,
+                             .hash_threads = 1 };
     char *t;
     (void)state;
 
@@ -626,7 +652,8 @@ static void test_api_tokens(void **state)
         assert_int_equal(me_with(line), 401);
 
         /* alg none, with and without a signature. */
-        snprintf(forged, sizeof(forged), "%s.", b64url("{\"alg\":\"none\",\"kid\":\"k1\",\"typ\":\"JWT\"}"));
+        snprintf(forged, sizeof(forged), "%s.",
+                 b64url("{\"alg\":\"none\",\"kid\":\"k1\",\"typ\":\"JWT\"}"));
         snprintf(forged + strlen(forged), sizeof(forged) - strlen(forged), "%s.", b64url(claims));
         snprintf(line, sizeof(line), "Authorization: Bearer %s", forged);
         assert_int_equal(me_with(line), 401);
@@ -636,7 +663,8 @@ static void test_api_tokens(void **state)
         assert_int_equal(me_with(line), 401);
         /* Another algorithm named in the header. */
         snprintf(forged, sizeof(forged), "%s.%s%s",
-                 b64url("{\"alg\":\"HS512\",\"kid\":\"k1\",\"typ\":\"JWT\"}"), b64url(claims), dot2);
+                 b64url("{\"alg\":\"HS512\",\"kid\":\"k1\",\"typ\":\"JWT\"}"), b64url(claims),
+                 dot2);
         snprintf(line, sizeof(line), "Authorization: Bearer %s", forged);
         assert_int_equal(me_with(line), 401);
     }
@@ -790,8 +818,8 @@ static void test_api_bad_input_nothing_stored(void **state)
     char *big;
     (void)state;
 
-    bad("{\"email\":5,\"role\":\"viewer\",\"password\":\"pass-word-123\"}", 0, 422,
-        "invalid_field", "$.email");
+    bad("{\"email\":5,\"role\":\"viewer\",\"password\":\"pass-word-123\"}", 0, 422, "invalid_field",
+        "$.email");
     bad("{\"email\":\"a@b.test\",\"role\":\"root\",\"password\":\"pass-word-123\"}", 0, 422,
         "invalid_field", "$.role");
     bad("{\"email\":\"a@b.test\",\"role\":\"viewer\"}", 0, 422, "missing_field", "$.password");
@@ -890,7 +918,12 @@ static void test_api_idempotency_key(void **state)
 {
     const char *b1 = "{\"name\":\"idem\",\"role\":\"viewer\"}";
     const char *b2 = "{\"name\":\"idem2\",\"role\":\"viewer\"}";
-    struct call c1 = { "POST", "/api/v1/api-keys", "/api/v1/api-keys", W_ADMIN, b1, 0,
+    struct call c1 = { "POST",
+                       "/api/v1/api-keys",
+                       "/api/v1/api-keys",
+                       W_ADMIN,
+                       b1,
+                       0,
                        "Idempotency-Key: create-key-1" };
     struct call c2 = c1;
     struct t_resp r1, r2;
@@ -923,6 +956,40 @@ static void test_api_idempotency_key(void **state)
     assert_int_equal(call_status(&c1), 400);
 }
 
+static void purge_on_thread(struct httpd *h, void *arg)
+{
+    (void)h;
+    api__idem_purge(arg);
+}
+
+static void test_api_idempotency_keys_expire(void **state)
+{
+    int i;
+    (void)state;
+
+    {
+        PGconn *c = tdb_connect(g_admin_ci);
+        tdb_exec(c,
+                 "INSERT INTO api_idempotency (tenant_id, idem_key, request_hash, created_at)"
+                 " VALUES (%lld, 'old-key', repeat('a', 64), now() - interval '25 hours'),"
+                 " (%lld, 'new-key', repeat('b', 64), now())",
+                 (long long)g_tenant_a, (long long)g_tenant_b);
+        PQfinish(c);
+    }
+    assert_int_equal(httpd_post(g_srv, purge_on_thread, g_api), 0);
+    for (i = 0; i < 100; i++) {
+        if (sql_int(g_admin_ci,
+                    "SELECT count(*) FROM api_idempotency WHERE idem_key = 'old-key'") == 0) {
+            break;
+        }
+        usleep(20 * 1000);
+    }
+    assert_int_equal(
+        sql_int(g_admin_ci, "SELECT count(*) FROM api_idempotency WHERE idem_key = 'old-key'"), 0);
+    assert_int_equal(
+        sql_int(g_admin_ci, "SELECT count(*) FROM api_idempotency WHERE idem_key = 'new-key'"), 1);
+}
+
 static void test_api_if_match(void **state)
 {
     char path[64];
@@ -941,8 +1008,9 @@ static void test_api_if_match(void **state)
     }
     snprintf(hdr, sizeof(hdr), "If-Match: %s", etag);
     {
-        struct call p = { "PATCH", "/api/v1/users/{id}", path, W_ADMIN,
-                          "{\"display_name\":\"first\"}", 0, hdr };
+        struct call p = { "PATCH", "/api/v1/users/{id}",           path,
+                          W_ADMIN, "{\"display_name\":\"first\"}", 0,
+                          hdr };
         json_t *j = call_json(&p, 200);
         json_decref(j);
         /* The same ETag again is stale now. */
@@ -1018,8 +1086,9 @@ static void test_api_pagination(void **state)
 
 static void test_api_request_id_and_errors(void **state)
 {
-    struct call c = { "GET", "/api/v1/me", "/api/v1/me", W_ANON, NULL, 0,
-                      "X-Request-Id: test-req-42" };
+    struct call c = {
+        "GET", "/api/v1/me", "/api/v1/me", W_ANON, NULL, 0, "X-Request-Id: test-req-42"
+    };
     struct t_resp r;
     char buf[64];
     (void)state;
@@ -1090,8 +1159,10 @@ static void test_api_tenants_by_operator(void **state)
     (void)state;
 
     {
-        struct call c = { "POST", "/api/v1/tenants", "/api/v1/tenants", W_OPERATOR,
-                          "{\"slug\":\"gamma\",\"name\":\"Gamma\",\"settings\":{\"limits\":{\"max_cps\":5}}}" };
+        struct call c = {
+            "POST", "/api/v1/tenants", "/api/v1/tenants", W_OPERATOR,
+            "{\"slug\":\"gamma\",\"name\":\"Gamma\",\"settings\":{\"limits\":{\"max_cps\":5}}}"
+        };
         j = call_json(&c, 201);
         id = json_integer_value(json_object_get(j, "id"));
         assert_string_equal(json_string_value(json_object_get(j, "status")), "active");
@@ -1108,8 +1179,9 @@ static void test_api_tenants_by_operator(void **state)
     }
     snprintf(hdr, sizeof(hdr), "If-Match: %s", etag);
     {
-        struct call p = { "PATCH", "/api/v1/tenants/{id}", path, W_OPERATOR,
-                          "{\"status\":\"suspended\"}", 0, hdr };
+        struct call p = { "PATCH",    "/api/v1/tenants/{id}",       path,
+                          W_OPERATOR, "{\"status\":\"suspended\"}", 0,
+                          hdr };
         j = call_json(&p, 200);
         assert_string_equal(json_string_value(json_object_get(j, "status")), "suspended");
         json_decref(j);
@@ -1120,7 +1192,8 @@ static void test_api_tenants_by_operator(void **state)
                              (long long)id),
                      2);
     {
-        struct call l = { "GET", "/api/v1/tenants", "/api/v1/tenants?status=suspended", W_OPERATOR };
+        struct call l = { "GET", "/api/v1/tenants", "/api/v1/tenants?status=suspended",
+                          W_OPERATOR };
         j = call_json(&l, 200);
         assert_true(list_has_id(j, id));
         json_decref(j);
@@ -1140,6 +1213,7 @@ int main(void)
         cmocka_unit_test(test_api_bad_input_nothing_stored),
         cmocka_unit_test(test_api_sql_metacharacters_stored_verbatim),
         cmocka_unit_test(test_api_idempotency_key),
+        cmocka_unit_test(test_api_idempotency_keys_expire),
         cmocka_unit_test(test_api_if_match),
         cmocka_unit_test(test_api_pagination),
         cmocka_unit_test(test_api_request_id_and_errors),
