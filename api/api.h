@@ -175,17 +175,18 @@ struct api_config {
 
 /*
  * Creates the API with its own routes (auth, tenants, users, roles, API keys,
- * /me). Returns 0 and *out (new; api_destroy), ERR_INVAL with a logged reason
- * (no signing key, a key shorter than 32 bytes, a bad key file line),
- * ERR_NOMEM. Main thread, before api_mount.
+ * /me) and starts the password-hashing workers; connects to nothing yet.
+ * Without any JWT key configured it makes a random per-process key and
+ * warns (development only). Returns 0 and *out (new; api_destroy),
+ * ERR_INVAL with a logged reason (a key shorter than 32 bytes, a malformed
+ * or duplicate kid, an unreadable key file), ERR_NOMEM. Main thread.
  */
 int api_create(const struct api_config *cfg, struct api **out);
 
 /*
- * Registers every route with h (which must not be started) and sets h's
- * thread hooks: pass the struct httpd_config used for h through
- * api_httpd_hooks() before httpd_create instead when the server owns the
- * hooks. Returns 0 or the httpd_route_add error (ERR_EXISTS for a clash).
+ * Registers every route with h (created with the hooks of api_httpd_hooks()
+ * and not yet started). Routes added later are refused (ERR_BUSY). Returns
+ * 0 or the httpd_route_add error (ERR_EXISTS for a clash). Main thread.
  */
 int api_mount(struct api *a, struct httpd *h);
 
