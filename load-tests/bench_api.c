@@ -118,8 +118,9 @@ static int bench_one(const char *name, int64_t cache_s, int secs)
         .hash_threads = 1,
     };
     struct httpd_config hc = { .name = "bench", .no_access_log = true, .max_connections = 256 };
-    struct api_principal p = { .kind = API_PRINCIPAL_USER, .id = 1, .tenant_id = 1,
-                               .role = API_ROLE_VIEWER };
+    struct api_principal p = {
+        .kind = API_PRINCIPAL_USER, .id = 1, .tenant_id = 1, .role = API_ROLE_VIEWER
+    };
     struct api *a = NULL;
     struct httpd *h;
     struct result r;
@@ -153,6 +154,51 @@ static int bench_one(const char *name, int64_t cache_s, int secs)
     return 0;
 }
 
+/* In-process cost of one verification and of one cache hit (one core, no HTTP). */
+static void bench_verify(void)
+{
+    struct api_config ac = {
+        .jwt_keys = "bench=bench-secret-0123456789abcdef0123456789",
+        .pwhash_ops = 1,
+        .pwhash_mem = 8192,
+        .hash_threads = 1,
+    };
+    struct api_principal p = {
+        .kind = API_PRINCIPAL_USER, .id = 1, .tenant_id = 1, .role = API_ROLE_VIEWER
+    };
+    struct api_principal out;
+    struct api *a = NULL;
+    char *tok;
+    int64_t now_s = clock_wall_us() / 1000000;
+    int64_t t0, t1, t2;
+    int i, ok = 0;
+    const int n = 200000;
+
+    if (api_create(&ac, &a) != 0) {
+        return;
+    }
+    tok = api__jwt_issue(a, &p, now_s);
+    t0 = clock_mono_us();
+    for (i = 0; i < n / 10; i++) {
+        ok += api__jwt_verify(a, tok, now_s, &out) == 0;
+    }
+    t1 = clock_mono_us();
+    api__cache_put(a, tok, &out, now_s * 1000000);
+    for (i = 0; i < n; i++) {
+        ok += api__cache_get(a, tok, now_s * 1000000 + 1) != NULL;
+    }
+    t2 = clock_mono_us();
+    if (ok == n / 10 + n) {
+        double v = (double)(t1 - t0) / (n / 10);
+        double c = (double)(t2 - t1) * 1000.0 / n;
+        printf("BENCH name=api_jwt_verify value=%.2f unit=us target= ok=yes\n", v);
+        printf("BENCH name=api_auth_cache_hit value=%.0f unit=ns target= ok=yes\n", c);
+        printf("BENCH name=api_cache_speedup value=%.1f unit=x target= ok=yes\n", v * 1000.0 / c);
+    }
+    free(tok);
+    api_destroy(a);
+}
+
 int main(int argc, char **argv)
 {
     int secs = 5;
@@ -168,6 +214,7 @@ int main(int argc, char **argv)
         secs = 5;
     }
     log_set_level(LOG_LEVEL_ERR);
+    bench_verify();
     bench_one("api_auth_get_cached", 0, secs);
     bench_one("api_auth_get_uncached", -1, secs);
     return 0;
