@@ -13,6 +13,7 @@
  * nothing and stays down.
  *
  *   bench_api quick|full|<seconds>
+ *   bench_api verify      only the in-process verification costs (for callgrind)
  * Output: BENCH lines (requests/s and p99 per run). Needs wrk on PATH.
  */
 #include <errno.h>
@@ -56,7 +57,7 @@ static double to_ms(const char *s)
 static int run_wrk(int port, const char *token, int secs, struct result *res)
 {
     char url[128], hdr[1024], dur[16];
-    char a0[] = "wrk", a1[] = "-t2", a2[] = "-c32", a3[] = "-d", a5[] = "--latency", a6[] = "-H";
+    char a0[] = "wrk", a1[] = "-t2", a2[] = "-c16", a3[] = "-d", a5[] = "--latency", a6[] = "-H";
     char *argv[] = { a0, a1, a2, a3, dur, a5, a6, hdr, url, NULL };
     int fds[2];
     posix_spawn_file_actions_t fa;
@@ -203,6 +204,11 @@ int main(int argc, char **argv)
 {
     int secs = 5;
 
+    if (argc > 1 && strcmp(argv[1], "verify") == 0) {
+        log_set_level(LOG_LEVEL_ERR);
+        bench_verify(); /* for callgrind: no HTTP, no wrk */
+        return 0;
+    }
     if (argc > 1) {
         if (strcmp(argv[1], "full") == 0) {
             secs = 20;
