@@ -787,6 +787,21 @@ static void test_api_login_failures_limited(void **state)
         assert_string_equal(t_err_code(&r), "invalid_credentials");
         t_resp_free(&r);
     }
+    /* Per address: 4x the account limit, across any accounts. */
+    redis_del("api:login:addr:127.0.0.1");
+    for (i = 0; i < 12; i++) {
+        char other[160];
+        struct call n = { "POST", "/api/v1/auth/login", "/api/v1/auth/login", W_ANON, other };
+        snprintf(other, sizeof(other),
+                 "{\"email\":\"spray-%d-%ld@alpha.test\",\"password\":\"wrong-password\"}", i,
+                 (long)getpid());
+        assert_int_equal(call_status(&n), 401);
+    }
+    {
+        char viewer[] = "{\"email\":\"viewer@alpha.test\",\"password\":\"pass-word-123\"}";
+        struct call v = { "POST", "/api/v1/auth/login", "/api/v1/auth/login", W_ANON, viewer };
+        assert_int_equal(call_status(&v), 429);
+    }
     redis_del("api:login:addr:127.0.0.1");
 }
 
@@ -906,6 +921,23 @@ static void test_api_sql_metacharacters_stored_verbatim(void **state)
     assert_true(count_users() > 3);
     login("o'hara;--@alpha.test", "pass' OR '1'='1", W_ANON, NULL, 0);
     g_auth[W_ANON][0] = '\0';
+    /* The other string fields: API key and tenant names. */
+    {
+        struct call k = { "POST", "/api/v1/api-keys", "/api/v1/api-keys", W_ADMIN,
+                          "{\"name\":\"k'; DELETE FROM api_keys; --\",\"role\":\"viewer\"}" };
+        struct call t = { "POST", "/api/v1/tenants", "/api/v1/tenants", W_OPERATOR,
+                          "{\"slug\":\"meta-co\",\"name\":\"x'); DELETE FROM tenants; --\"}" };
+        json_t *jk = call_json(&k, 201);
+        json_t *jt = call_json(&t, 201);
+        assert_string_equal(json_string_value(json_object_get(jk, "name")),
+                            "k'; DELETE FROM api_keys; --");
+        assert_string_equal(json_string_value(json_object_get(jt, "name")),
+                            "x'); DELETE FROM tenants; --");
+        json_decref(jk);
+        json_decref(jt);
+        assert_true(sql_int(g_admin_ci, "SELECT count(*) FROM api_keys") >= 4);
+        assert_true(sql_int(g_admin_ci, "SELECT count(*) FROM tenants") >= 3);
+    }
     /* A tenant slug with meta-characters is refused. */
     {
         struct call t = { "POST", "/api/v1/tenants", "/api/v1/tenants", W_OPERATOR,
@@ -1144,7 +1176,18 @@ static void test_api_disable_and_revoke(void **state)
     {
         struct call me = { "GET", "/api/v1/me", "/api/v1/me", W_KEY_VIEWER };
         struct call rv = { "DELETE", "/api/v1/api-keys/{id}", path, W_ADMIN };
+        assert_int_equal(sql_int(g_admin_ci,
+                                 "SELECT count(*) FROM api_keys WHERE id = %lld AND "
+                                 "last_used_at IS NULL",
+                                 (long long)kid),
+                         1);
         assert_int_equal(call_status(&me), 200);
+        /* First use records the time (in the same round trip as the lookup). */
+        assert_int_equal(sql_int(g_admin_ci,
+                                 "SELECT count(*) FROM api_keys WHERE id = %lld AND "
+                                 "last_used_at > now() - interval '1 minute'",
+                                 (long long)kid),
+                         1);
         snprintf(path, sizeof(path), "/api/v1/api-keys/%lld", (long long)kid);
         assert_int_equal(call_status(&rv), 204);
         assert_int_equal(call_status(&me), 401);

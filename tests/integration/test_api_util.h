@@ -200,8 +200,8 @@ static inline bool tapi_check_response(const json_t *spec, const char *method, c
         snprintf(err, errsz, "%s %s: status %ld not in the contract", method, pattern, status);
         return false;
     }
-    schema = json_object_get(
-        json_object_get(json_object_get(resp, "content"), "application/json"), "schema");
+    schema = json_object_get(json_object_get(json_object_get(resp, "content"), "application/json"),
+                             "schema");
     if (schema == NULL) {
         if (len != 0) {
             snprintf(err, errsz, "%s %s %ld: a body where the contract has none", method, pattern,

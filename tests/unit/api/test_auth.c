@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -24,14 +25,20 @@
 
 static struct api *make(const char *keys, int64_t cache_s)
 {
-    struct api_config c = { .jwt_keys = keys, .pwhash_ops = 1, .pwhash_mem = 8192,
-                            .hash_threads = 1, .auth_cache_s = cache_s };
+    struct api_config c = { .jwt_keys = keys,
+                            .pwhash_ops = 1,
+                            .pwhash_mem = 8192,
+                            .hash_threads = 1,
+                            .auth_cache_s = cache_s };
     struct api *a = NULL;
     return api_create(&c, &a) == 0 ? a : NULL;
 }
 
 static const struct api_principal user = {
-    .kind = API_PRINCIPAL_USER, .id = 42, .tenant_id = 7, .role = API_ROLE_EDITOR,
+    .kind = API_PRINCIPAL_USER,
+    .id = 42,
+    .tenant_id = 7,
+    .role = API_ROLE_EDITOR,
 };
 
 static void test_auth_key_config_refused(void **state)
@@ -51,6 +58,42 @@ static void test_auth_key_config_refused(void **state)
     assert_int_equal(a->n_keys, 2);
     assert_string_equal(a->keys[0].kid, "k2");
     api_destroy(a);
+}
+
+static void test_auth_key_file(void **state)
+{
+    char path[] = "/tmp/api-keys-XXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fdopen(fd, "w");
+    struct api_config c = { .jwt_keys = "env=" SECRET_NEW,
+                            .jwt_keys_file = path,
+                            .pwhash_ops = 1,
+                            .pwhash_mem = 8192,
+                            .hash_threads = 1 };
+    struct api *a = NULL;
+    (void)state;
+
+    assert_non_null(f);
+    fprintf(f, "# rotated 2026-11\n\nfile1=%s\n  file2=%s  \r\n", SECRET_OLD, SECRET_NEW);
+    fclose(f);
+    assert_int_equal(api_create(&c, &a), 0);
+    assert_int_equal(a->n_keys, 3);
+    assert_string_equal(a->keys[0].kid, "env"); /* the environment's first key signs */
+    assert_string_equal(a->keys[1].kid, "file1");
+    assert_string_equal(a->keys[2].kid, "file2");
+    assert_int_equal(a->keys[2].len, strlen(SECRET_NEW));
+    api_destroy(a);
+    /* A missing file or a bad line is refused. */
+    log_set_level(LOG_LEVEL_ERR - 1);
+    c.jwt_keys_file = "/nonexistent/keys";
+    assert_int_not_equal(api_create(&c, &a), 0);
+    f = fopen(path, "w");
+    fprintf(f, "no-equals-sign-here\n");
+    fclose(f);
+    c.jwt_keys_file = path;
+    assert_int_not_equal(api_create(&c, &a), 0);
+    log_set_level(LOG_LEVEL_NOTICE);
+    unlink(path);
 }
 
 static void test_auth_jwt_round_trip_and_expiry(void **state)
@@ -162,6 +205,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_auth_key_config_refused),
+        cmocka_unit_test(test_auth_key_file),
         cmocka_unit_test(test_auth_jwt_round_trip_and_expiry),
         cmocka_unit_test(test_auth_jwt_tampered_and_alg_none),
         cmocka_unit_test(test_auth_key_rotation),

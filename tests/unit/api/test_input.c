@@ -35,7 +35,8 @@ static const struct {
     const char *field;
 } cases[] = {
     { "{\"email\":\"a@b.c\",\"role\":\"viewer\"}", NULL, NULL },
-    { "{\"email\":\"a@b.c\",\"role\":\"viewer\",\"name\":\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\"}",
+    { "{\"email\":\"a@b.c\",\"role\":\"viewer\",\"name\":"
+      "\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\"}",
       NULL, NULL },
     { "{\"email\":\"a@b.c\",\"role\":\"viewer\",\"name\":\"abcdef\"}", "invalid_field", "$.name" },
     { "{\"email\":\"a@b.c\",\"role\":\"viewer\",\"name\":\"\"}", "invalid_field", "$.name" },
@@ -54,7 +55,8 @@ static const struct {
     { "{\"email\":\"a@b.c\",\"role\":\"viewer\",\"slug\":\"-ab\"}", "invalid_field", "$.slug" },
     { "{\"email\":\"a@b.c\",\"role\":\"viewer\",\"slug\":\"ab-1\"}", NULL, NULL },
     { "{\"email\":\"a@b.c\",\"role\":\"viewer\",\"settings\":[]}", "invalid_field", "$.settings" },
-    { "{\"email\":\"a@b.c\",\"role\":\"viewer\",\"settings\":{\"k\":\"0123456789012345678901234\"}}",
+    { "{\"email\":\"a@b.c\",\"role\":\"viewer\",\"settings\":{\"k\":\"0123456789012345678901234\"}"
+      "}",
       "invalid_field", "$.settings" },
     { "{\"email\":\"a@b.c\",\"role\":\"viewer\",\"note\":null}", NULL, NULL },
     { "{\"email\":\"a@b.c\",\"role\":null}", "invalid_field", "$.role" },

@@ -54,8 +54,8 @@ static void test_openapi_routes_match_spec(void **state)
         const struct api_route *r = api_route_at(a, i);
         op = json_object_get(json_object_get(paths, r->pattern), method_lc(r->methods));
         if (op == NULL) {
-            fprintf(stderr, "route %s %s is missing from api/openapi.yaml\n",
-                    method_lc(r->methods), r->pattern);
+            fprintf(stderr, "route %s %s is missing from api/openapi.yaml\n", method_lc(r->methods),
+                    r->pattern);
             fail();
         }
         assert_string_equal(json_string_value(json_object_get(op, "x-permission")),
@@ -66,8 +66,8 @@ static void test_openapi_routes_match_spec(void **state)
             bool found = false;
             for (i = 0; i < n; i++) {
                 const struct api_route *r = api_route_at(a, i);
-                found = found || (strcmp(r->pattern, path) == 0 &&
-                                  strcmp(method_lc(r->methods), m) == 0);
+                found = found ||
+                        (strcmp(r->pattern, path) == 0 && strcmp(method_lc(r->methods), m) == 0);
             }
             if (!found) {
                 fprintf(stderr, "api/openapi.yaml has %s %s, which is not a route\n", m, path);
@@ -93,13 +93,17 @@ static void test_openapi_validator_refuses(void **state)
     json_t *spec = tapi_spec_load();
     (void)state;
 
-    assert_true(check(spec, "/api/v1/roles", 200, "{\"items\":[{\"name\":\"admin\",\"permissions\":[]}],"
-                                    "\"next_cursor\":null}"));
+    assert_true(check(spec, "/api/v1/roles", 200,
+                      "{\"items\":[{\"name\":\"admin\",\"permissions\":[]}],"
+                      "\"next_cursor\":null}"));
     /* A field the schema does not have. */
-    assert_false(check(spec, "/api/v1/roles/{name}", 200, "{\"name\":\"admin\",\"permissions\":[],\"x\":1}"));
+    assert_false(check(spec, "/api/v1/roles/{name}", 200,
+                       "{\"name\":\"admin\",\"permissions\":[],\"x\":1}"));
     /* A wrong enum value and a wrong type. */
-    assert_false(check(spec, "/api/v1/roles/{name}", 200, "{\"name\":\"root\",\"permissions\":[]}"));
-    assert_false(check(spec, "/api/v1/roles/{name}", 200, "{\"name\":\"admin\",\"permissions\":\"all\"}"));
+    assert_false(
+        check(spec, "/api/v1/roles/{name}", 200, "{\"name\":\"root\",\"permissions\":[]}"));
+    assert_false(
+        check(spec, "/api/v1/roles/{name}", 200, "{\"name\":\"admin\",\"permissions\":\"all\"}"));
     /* A status the operation does not list, and an error body without code. */
     assert_false(check(spec, "/api/v1/me", 418, "{}"));
     assert_false(check(spec, "/api/v1/me", 401, "{\"error\":{}}"));
