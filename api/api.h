@@ -40,6 +40,18 @@
  * ("$.email") or a query parameter name ("?limit"). Every response carries
  * X-Request-Id, every api log line req=<id>.
  *
+ * DECISIONS (reasons in docs/api.md)
+ *   - Access tokens: JWT HS256 only, "kid" required, the first configured key
+ *     signs and all verify (rotation); stateless for their 15-minute life, so
+ *     role changes and disabling reach them when they expire; refresh tokens
+ *     and API keys are checked in the database and stop at once.
+ *   - Verified credentials are cached per node for api.auth-cache (30 s).
+ *   - Failed logins are counted in Redis (all nodes agree); fail closed.
+ *   - ETag = updated_at in microseconds; If-Match optional, 412 when stale.
+ *   - Keyset pagination by id with an opaque cursor.
+ *   - Idempotency keys are per tenant and live 24 hours.
+ *   - Users are disabled, never deleted; e-mails are unique platform-wide.
+ *
  * docs/api.md has a worked example of a resource module.
  */
 #ifndef API_API_H
