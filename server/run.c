@@ -265,7 +265,7 @@ static int start_api(struct server *s, struct httpd_config *hc)
         .jwt_keys_file = c->api_jwt_keys_file,
         .access_ttl_s = c->api_access_ttl_ms / 1000,
         .refresh_ttl_s = c->api_refresh_ttl_ms / 1000,
-        .auth_cache_s = c->api_auth_cache_ms > 0 ? c->api_auth_cache_ms / 1000 : -1,
+        .auth_cache_s = c->api_auth_cache_ms > 0 ? (c->api_auth_cache_ms + 999) / 1000 : -1,
         .login_max_failures = c->api_login_max_failures,
         .login_window_s = c->api_login_window_ms / 1000,
         .hash_threads = (int)c->api_hash_threads,
