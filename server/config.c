@@ -70,13 +70,36 @@ const struct cfg_option server_config_options[] = {
         "an ARI REST request without an answer in this time fails"),
     OPT("shutdown.drain-timeout", CFG_DURATION, shutdown_drain_ms, "30s", 0, 3600000, 0,
         "on SIGTERM, how long to let calls and requests in progress finish"),
+    OPT("api.jwt-keys", CFG_STR, api_jwt_keys, "", 0, 4096, CFG_SECRET,
+        "JWT signing keys \"kid=secret,...\" (>= 32 bytes each; the first signs); use DIALERD_API_JWT_KEYS"),
+    OPT("api.jwt-keys-file", CFG_STR, api_jwt_keys_file, "", 0, 4096, 0,
+        "file of JWT keys, one \"kid=secret\" per line (# comments), verified after api.jwt-keys"),
+    OPT("api.access-ttl", CFG_DURATION, api_access_ttl_ms, "15m", 60000, 86400000, 0,
+        "lifetime of an access token (JWT)"),
+    OPT("api.refresh-ttl", CFG_DURATION, api_refresh_ttl_ms, "30d", 60000, INT64_C(31536000000), 0,
+        "lifetime of a refresh token (rotated on every use)"),
+    OPT("api.auth-cache", CFG_DURATION, api_auth_cache_ms, "30s", 0, 300000, 0,
+        "how long a verified token or API key is cached per node (0: off); bounds revocation delay"),
+    OPT("api.login-max-failures", CFG_INT, api_login_max_failures, "5", 1, 1000, 0,
+        "failed logins per account within api.login-window before 429 (per address: 4x)"),
+    OPT("api.login-window", CFG_DURATION, api_login_window_ms, "15m", 1000, 86400000, 0,
+        "window in which failed logins are counted (Redis)"),
+    OPT("api.db-pool-size", CFG_INT, api_db_pool_size, "4", 1, 64, 0,
+        "PostgreSQL connections of the API on the HTTP thread"),
+    OPT("api.hash-threads", CFG_INT, api_hash_threads, "2", 1, 16, 0,
+        "password hashing (Argon2id) worker threads"),
+    OPT("api.pwhash-ops", CFG_INT, api_pwhash_ops, "2", 1, 10, 0,
+        "Argon2id passes for new password hashes (libsodium opslimit)"),
+    OPT("api.pwhash-mem", CFG_SIZE, api_pwhash_mem, "64MB", 8192, INT64_C(1) << 30, 0,
+        "Argon2id memory for new password hashes"),
 };
 /* clang-format on */
 
 const size_t server_config_options_count =
     sizeof(server_config_options) / sizeof(server_config_options[0]);
 
-static const char *const env_ignore[] = { "DIALERD_CONFIG", NULL };
+/* Read by dialerd itself, not configuration keys. */
+static const char *const env_ignore[] = { "DIALERD_CONFIG", "DIALERD_BOOTSTRAP_PASSWORD", NULL };
 
 int server_config_load(struct server_config *conf, const char *path, struct cfg_error *err)
 {

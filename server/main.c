@@ -4,6 +4,11 @@
  *
  *   dialerd [-c FILE] [run]      serve (the default)
  *   dialerd [-c FILE] migrate    apply database migrations and exit
+ *   dialerd [-c FILE] bootstrap --tenant-slug S [--tenant-name N] --email E
+ *           [--name N] [--platform-operator]
+ *                                create a tenant and its first admin; the
+ *                                password comes from DIALERD_BOOTSTRAP_PASSWORD
+ *                                or the first line of stdin, never argv
  *   dialerd --help-config        print every configuration option
  *   dialerd --version
  *
@@ -15,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "server/server.h"
@@ -26,7 +32,80 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: dialerd [-c FILE] [run|migrate|migrate-status]\n"
+                 "       dialerd [-c FILE] bootstrap --tenant-slug SLUG [--tenant-name NAME]\n"
+                 "               --email EMAIL [--name NAME] [--platform-operator]\n"
+                 "               (password from DIALERD_BOOTSTRAP_PASSWORD or stdin)\n"
                  "       dialerd --help-config | --version\n");
+}
+
+/* The password: the environment, else the first line of stdin. Caller wipes and frees. */
+static char *bootstrap_password(void)
+{
+    const char *env = getenv("DIALERD_BOOTSTRAP_PASSWORD");
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+
+    if (env != NULL) {
+        return strdup(env);
+    }
+    n = getline(&line, &cap, stdin);
+    if (n <= 0) {
+        free(line);
+        return NULL;
+    }
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) {
+        line[--n] = '\0';
+    }
+    return line;
+}
+
+static int bootstrap_cmd(const struct server_config *conf, int argc, char **argv)
+{
+    struct api_bootstrap b = { 0 };
+    int i;
+    int rc;
+
+    for (i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--platform-operator") == 0) {
+            b.platform_operator = true;
+            continue;
+        }
+        if (v == NULL) {
+            fprintf(stderr, "dialerd bootstrap: %s needs a value\n", a);
+            return 2;
+        }
+        if (strcmp(a, "--tenant-slug") == 0) {
+            b.tenant_slug = v;
+        } else if (strcmp(a, "--tenant-name") == 0) {
+            b.tenant_name = v;
+        } else if (strcmp(a, "--email") == 0) {
+            b.email = v;
+        } else if (strcmp(a, "--name") == 0) {
+            b.display_name = v;
+        } else {
+            fprintf(stderr,
+                    "dialerd bootstrap: unknown option %s (the password is never an "
+                    "argument: use DIALERD_BOOTSTRAP_PASSWORD or stdin)\n",
+                    a);
+            return 2;
+        }
+        i++;
+    }
+    char *pw = bootstrap_password();
+    if (pw == NULL) {
+        fprintf(stderr, "dialerd bootstrap: no password (DIALERD_BOOTSTRAP_PASSWORD or stdin)\n");
+        return 2;
+    }
+    b.password = pw;
+    b.pwhash_ops = (uint64_t)conf->api_pwhash_ops;
+    b.pwhash_mem = (size_t)conf->api_pwhash_mem;
+    rc = api_bootstrap_run(conf->db_conninfo, &b, stdout);
+    explicit_bzero(pw, strlen(pw));
+    free(pw);
+    return rc == 0 ? 0 : (rc == ERR_INVAL ? 2 : 1);
 }
 
 int main(int argc, char **argv)
@@ -45,7 +124,7 @@ int main(int argc, char **argv)
     int opt;
     int rc;
 
-    while ((opt = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+c:hV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
             path = optarg;
@@ -89,6 +168,8 @@ int main(int argc, char **argv)
         rc = server_run(&conf);
     } else if (strcmp(cmd, "migrate") == 0 || strcmp(cmd, "migrate-status") == 0) {
         rc = server_migrate_cmd(&conf, strcmp(cmd, "migrate-status") == 0);
+    } else if (strcmp(cmd, "bootstrap") == 0) {
+        rc = bootstrap_cmd(&conf, argc - optind - 1, argv + optind + 1);
     } else {
         usage(stderr);
         rc = 2;

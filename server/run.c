@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "api/api.h"
 #include "ari/ari.h"
 #include "core/clock.h"
 #include "core/db.h"
@@ -45,6 +46,7 @@ struct server {
     struct ari_server_list ari_servers; /* names and URLs, immutable while running */
     struct ari_pool *ari;               /* one ARI client per Asterisk server */
     struct httpd *httpd;                /* HTTP/WebSocket thread */
+    struct api *api;                    /* REST API mounted on httpd */
     int64_t started_us;
     /* Published by the main loop, read by the httpd thread (relaxed: each
      * is an independent status flag, nothing else is synchronised by it). */
@@ -256,6 +258,39 @@ static bool static_dir_usable(const char *dir)
     return true;
 }
 
+/* The REST API runs on the httpd thread with its own connections. */
+static int start_api(struct server *s, struct httpd_config *hc)
+{
+    const struct server_config *c = s->conf;
+    struct api_config ac = {
+        .db_conninfo = c->db_conninfo,
+        .db_pool_size = (int)c->api_db_pool_size,
+        .db_query_timeout_ms = c->db_query_timeout_ms,
+        .redis_host = c->redis_socket[0] != '\0' ? NULL : c->redis_host,
+        .redis_port = (int)c->redis_port,
+        .redis_socket = c->redis_socket[0] != '\0' ? c->redis_socket : NULL,
+        .redis_password = c->redis_password[0] != '\0' ? c->redis_password : NULL,
+        .jwt_keys = c->api_jwt_keys,
+        .jwt_keys_file = c->api_jwt_keys_file,
+        .access_ttl_s = c->api_access_ttl_ms / 1000,
+        .refresh_ttl_s = c->api_refresh_ttl_ms / 1000,
+        .auth_cache_s = c->api_auth_cache_ms > 0 ? (c->api_auth_cache_ms + 999) / 1000 : -1,
+        .login_max_failures = c->api_login_max_failures,
+        .login_window_s = c->api_login_window_ms / 1000,
+        .hash_threads = (int)c->api_hash_threads,
+        .pwhash_ops = (uint64_t)c->api_pwhash_ops,
+        .pwhash_mem = (size_t)c->api_pwhash_mem,
+    };
+    int rc = api_create(&ac, &s->api);
+
+    if (rc != 0) {
+        LOG_ERR(SERVER, "event=api_init_failed err=\"%s\"", err_str(rc));
+        return rc;
+    }
+    api_httpd_hooks(s->api, hc);
+    return 0;
+}
+
 static int start_httpd(struct server *s)
 {
     const struct server_config *c = s->conf;
@@ -276,10 +311,18 @@ static int start_httpd(struct server *s)
     };
     int rc;
 
+    rc = start_api(s, &hc);
+    if (rc != 0) {
+        return rc;
+    }
     s->httpd = httpd_create(&hc, routes, sizeof(routes) / sizeof(routes[0]));
     if (s->httpd == NULL) {
         LOG_ERR(SERVER, "event=httpd_init_failed");
         return ERR_INVAL;
+    }
+    rc = api_mount(s->api, s->httpd);
+    if (rc != 0) {
+        return rc;
     }
     rc = httpd_start(s->httpd);
     if (rc != 0) {
@@ -297,6 +340,8 @@ static void stop_all(struct server *s)
         httpd_stop(s->httpd);
         s->httpd = NULL;
     }
+    api_destroy(s->api);
+    s->api = NULL;
     ari_pool_destroy(s->ari);
     s->ari = NULL;
     kv_conn_destroy(s->kv);

@@ -48,6 +48,18 @@ struct server_config {
     int64_t ari_max_channels;   /* per server, for originate placement; 0: unlimited */
     int64_t ari_request_timeout_ms;
     int64_t shutdown_drain_ms;
+    /* REST API (api/api.h) */
+    char *api_jwt_keys;      /* "kid=secret,...": the first signs (secret: use the environment) */
+    char *api_jwt_keys_file; /* lines "kid=secret", added after api.jwt-keys */
+    int64_t api_access_ttl_ms;
+    int64_t api_refresh_ttl_ms;
+    int64_t api_auth_cache_ms;
+    int64_t api_login_max_failures;
+    int64_t api_login_window_ms;
+    int64_t api_db_pool_size;
+    int64_t api_hash_threads;
+    int64_t api_pwhash_ops;
+    int64_t api_pwhash_mem;
 };
 
 extern const struct cfg_option server_config_options[];

@@ -125,6 +125,10 @@ static void seed_tenant(PGconn *c, const char *slug, int n, struct tenant_rows *
              " '+1415555%04d', 'allow', 'allow', 'r1')",
              t->id, t->campaign, t->contact, t->attempt, n);
     tdb_exec(c, "INSERT INTO audit_log (tenant_id, action) VALUES (%lld, 'user.create')", t->id);
+    tdb_exec(c,
+             "INSERT INTO api_idempotency (tenant_id, idem_key, request_hash)"
+             " VALUES (%lld, 'key-%d', repeat('0', 64))",
+             t->id, n);
 }
 
 static int group_setup(void **state)
