@@ -441,7 +441,8 @@ static void check_refs(struct vstate *v, const struct ivr__tmpl *t, const char *
                  "empty.",
                  p->seg[1]);
         }
-        if (ctx == TC_SPEECH && p->nseg >= 2) {
+        bool last4 = p->nfilters > 0 && p->filters[p->nfilters - 1].kind == IVR_F_LAST4;
+        if (ctx == TC_SPEECH && p->nseg >= 2 && !last4) {
             char key[160];
             snprintf(key, sizeof(key), "%s.%s%s%s", root, p->seg[1], p->nseg > 2 ? "." : "",
                      p->nseg > 2 ? p->seg[2] : "");

@@ -352,6 +352,9 @@ int ivr__edge_find(const struct ivr__node *n, const char *event);
 /* Resolves a fixed zone ("UTC", "Z", "+05:30", "-0800"); 0 or ERR_NOTFOUND. */
 int ivr__tz_fixed(const char *tz, int *offset_min);
 
+/* The built-in zone table (common US/EU zones with DST); 0 or ERR_NOTFOUND. */
+int ivr__tz_builtin(const char *tz, int64_t wall_us, int *offset_min);
+
 /* Parses "HH:MM" into minutes of day; -1 when malformed. */
 int ivr__parse_hhmm(const char *s);
 

@@ -206,8 +206,11 @@ static void refresh_sys(struct ivr_session *s)
     static const char *const days[] = { "sun", "mon", "tue", "wed", "thu", "fri", "sat" };
     int64_t w = wall_us(s) / CLOCK_US_PER_SEC;
     int off = 0;
-    if (ivr__tz_fixed(s->flow->tz, &off) != 0 && s->cfg.tz_offset != NULL) {
-        s->cfg.tz_offset(s->cfg.tz_arg, s->flow->tz, wall_us(s), &off);
+    if (ivr__tz_fixed(s->flow->tz, &off) != 0 &&
+        (s->cfg.tz_offset == NULL ||
+         s->cfg.tz_offset(s->cfg.tz_arg, s->flow->tz, wall_us(s), &off) != 0) &&
+        ivr__tz_builtin(s->flow->tz, wall_us(s), &off) != 0) {
+        off = 0;
     }
     int64_t local = w + (int64_t)off * 60;
     int64_t day = local >= 0 ? local / 86400 : (local - 86399) / 86400;
@@ -812,11 +815,11 @@ static void local_time(struct ivr_session *s, const char *tz, int *mins, int *wd
     if (tz == NULL) {
         tz = s->flow->tz;
     }
-    if (ivr__tz_fixed(tz, &off) != 0) {
-        if (s->cfg.tz_offset == NULL || s->cfg.tz_offset(s->cfg.tz_arg, tz, w, &off) != 0) {
-            action(s, "warning", "unknown time zone, UTC used");
-            off = 0;
-        }
+    if (ivr__tz_fixed(tz, &off) != 0 &&
+        (s->cfg.tz_offset == NULL || s->cfg.tz_offset(s->cfg.tz_arg, tz, w, &off) != 0) &&
+        ivr__tz_builtin(tz, w, &off) != 0) {
+        action(s, "warning", "unknown time zone, UTC used");
+        off = 0;
     }
     int64_t local = w / CLOCK_US_PER_SEC + (int64_t)off * 60;
     int64_t day = local >= 0 ? local / 86400 : (local - 86399) / 86400;
@@ -1038,7 +1041,15 @@ static int http_send(struct ivr_session *s)
         goto out;
     }
     action(s, "http", a->method);
+    /* The query may carry collected digits: the step log shows the address only. */
+    char *q = strchr(url.p, '?');
+    if (q != NULL) {
+        *q = '\0';
+    }
     action(s, "url", url.p);
+    if (q != NULL) {
+        *q = '?';
+    }
     struct ivr_http_req rq = {
         .method = a->method,
         .url = url.p,
@@ -1354,7 +1365,7 @@ static const char *on_dtmf(struct ivr_session *s, char d)
     }
     if (n->type == IVR_N_COLLECT) {
         const struct ivr__collect *c = &n->u.collect;
-        action(s, "dtmf", c->mask ? "*" : dstr);
+        action(s, "dtmf", c->mask ? "(masked)" : dstr);
         if (s->phase == PH_PROMPT) {
             if (!c->barge_in) {
                 if (!c->ignore_during_prompt && s->npending < IVR_MAX_DIGITS) {

@@ -610,3 +610,80 @@ int ivr__parse_date(const char *s)
     }
     return days_from_civil(y, m, d);
 }
+
+/*
+ * A small built-in zone table for business hours when the host gives no
+ * zone hook (the simulator, dialerctl): standard offset plus the US or EU
+ * daylight-saving rule. US: from the second Sunday of March 02:00 local to
+ * the first Sunday of November 02:00 local. EU: from the last Sunday of
+ * March 01:00 UTC to the last Sunday of October 01:00 UTC. The server passes
+ * compliance's TZif reader instead, which knows every zone and history.
+ */
+enum dst_rule { DST_NONE, DST_US, DST_EU };
+
+static const struct {
+    const char *name;
+    int std_min;
+    enum dst_rule rule;
+} zones[] = {
+    { "America/New_York", -300, DST_US },    { "America/Chicago", -360, DST_US },
+    { "America/Denver", -420, DST_US },      { "America/Phoenix", -420, DST_NONE },
+    { "America/Los_Angeles", -480, DST_US }, { "America/Anchorage", -540, DST_US },
+    { "Pacific/Honolulu", -600, DST_NONE },  { "America/Toronto", -300, DST_US },
+    { "America/Vancouver", -480, DST_US },   { "Europe/London", 0, DST_EU },
+    { "Europe/Dublin", 0, DST_EU },          { "Europe/Lisbon", 0, DST_EU },
+    { "Europe/Paris", 60, DST_EU },          { "Europe/Berlin", 60, DST_EU },
+    { "Europe/Madrid", 60, DST_EU },         { "Europe/Rome", 60, DST_EU },
+    { "Europe/Amsterdam", 60, DST_EU },      { "Europe/Brussels", 60, DST_EU },
+    { "Europe/Athens", 120, DST_EU },        { "Europe/Helsinki", 120, DST_EU },
+    { "Asia/Tokyo", 540, DST_NONE },         { "Asia/Kolkata", 330, DST_NONE },
+    { "Asia/Singapore", 480, DST_NONE },     { "UTC", 0, DST_NONE },
+};
+
+/* Days since the epoch of the n-th (1-based; 0 = last) Sunday of month m in year y. */
+static int nth_sunday(int y, int m, int n)
+{
+    if (n == 0) {
+        int next = m == 12 ? days_from_civil(y + 1, 1, 1) : days_from_civil(y, m + 1, 1);
+        int last = next - 1;
+        return last - ((last % 7 + 11) % 7);
+    }
+    int first = days_from_civil(y, m, 1);
+    int wd = (first % 7 + 11) % 7;
+    return first + (7 - wd) % 7 + 7 * (n - 1);
+}
+
+static int year_of(int64_t sec)
+{
+    int64_t day = sec >= 0 ? sec / 86400 : (sec - 86399) / 86400;
+    int y = 1970 + (int)(day / 366);
+    while (days_from_civil(y + 1, 1, 1) <= day) {
+        y++;
+    }
+    return y;
+}
+
+int ivr__tz_builtin(const char *tz, int64_t wall_us, int *offset_min)
+{
+    for (size_t i = 0; i < sizeof(zones) / sizeof(zones[0]); i++) {
+        if (strcmp(zones[i].name, tz) != 0) {
+            continue;
+        }
+        int64_t t = wall_us / 1000000;
+        int std = zones[i].std_min;
+        int y = year_of(t);
+        bool dst = false;
+        if (zones[i].rule == DST_US) {
+            int64_t on = (int64_t)nth_sunday(y, 3, 2) * 86400 + 2 * 3600 - std * 60;
+            int64_t off = (int64_t)nth_sunday(y, 11, 1) * 86400 + 2 * 3600 - (std + 60) * 60;
+            dst = t >= on && t < off;
+        } else if (zones[i].rule == DST_EU) {
+            int64_t on = (int64_t)nth_sunday(y, 3, 0) * 86400 + 3600;
+            int64_t off = (int64_t)nth_sunday(y, 10, 0) * 86400 + 3600;
+            dst = t >= on && t < off;
+        }
+        *offset_min = std + (dst ? 60 : 0);
+        return 0;
+    }
+    return ERR_NOTFOUND;
+}
