@@ -1746,13 +1746,14 @@ static void required_events(const struct ivr__node *n, void (*fn)(void *, const 
 struct req_ctx {
     struct vstate *v;
     const struct ivr__node *n;
+    json_t *next; /* the document's "next": an event named there was already judged */
 };
 
 static void check_required_event(void *arg, const char *ev)
 {
     struct req_ctx *rc = arg;
     struct pbuf pb;
-    if (ivr__edge_find(rc->n, ev) != IVR_NO_NODE) {
+    if (ivr__edge_find(rc->n, ev) != IVR_NO_NODE || json_object_get(rc->next, ev) != NULL) {
         return;
     }
     if (failure_event(ev) && rc->v->f->on_error != IVR_NO_NODE) {
@@ -2769,7 +2770,7 @@ int ivr_flow_load_json(json_t *doc, const struct ivr_load_options *opt, struct i
             continue;
         }
         parse_next(&v, n, json_object_get(node, "next"));
-        struct req_ctx rc2 = { &v, n };
+        struct req_ctx rc2 = { &v, n, json_object_get(node, "next") };
         required_events(n, check_required_event, &rc2);
     }
     if (v.r->nerr == 0 && v.f->start != IVR_NO_NODE) {
