@@ -175,6 +175,17 @@ static const char *npath(struct pbuf *b, struct vstate *v, const char *fmt, ...)
     return b->s;
 }
 
+/* snprintf for JSON paths: truncating a very long path is acceptable. */
+static void pathf(char *dst, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void pathf(char *dst, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dst, n, fmt, ap);
+    va_end(ap);
+}
+
 static uint32_t hash_str(const char *s)
 {
     uint32_t h = 2166136261u;
@@ -560,7 +571,7 @@ static void prompts(struct vstate *v, json_t *arr, const char *path, struct ivr_
         return;
     }
     json_array_foreach (arr, i, it) {
-        snprintf(pb.s, sizeof(pb.s), "%s[%zu]", path, i);
+        pathf(pb.s, sizeof(pb.s), "%s[%zu]", path, i);
         if (prompt_item(v, it, pb.s, &out->items[out->n])) {
             out->n++;
         }
@@ -945,7 +956,7 @@ static void compile_group(struct vstate *v, json_t *arr, const char *path, struc
         return;
     }
     json_array_foreach (arr, i, it) {
-        snprintf(pb.s, sizeof(pb.s), "%s[%zu]", path, i);
+        pathf(pb.s, sizeof(pb.s), "%s[%zu]", path, i);
         compile_cond(v, it, pb.s, &c->sub[c->nsub++], depth + 1);
     }
 }
@@ -965,7 +976,7 @@ static void compile_cond(struct vstate *v, json_t *w, const char *path, struct i
     json_t *any = json_object_get(w, "any");
     if (json_is_array(all) || json_is_array(any)) {
         c->op = json_is_array(all) ? IVR_OP_ALL : IVR_OP_ANY;
-        snprintf(pb.s, sizeof(pb.s), "%s.%s", path, json_is_array(all) ? "all" : "any");
+        pathf(pb.s, sizeof(pb.s), "%s.%s", path, json_is_array(all) ? "all" : "any");
         compile_group(v, json_is_array(all) ? all : any, pb.s, c, depth);
         return;
     }
@@ -1014,10 +1025,10 @@ static void compile_cond(struct vstate *v, json_t *w, const char *path, struct i
                 "The condition needs \"left\": the value to test, e.g. \"{{nodes.menu.digits}}\".");
             return;
         }
-        snprintf(pb.s, sizeof(pb.s), "%s.left", path);
+        pathf(pb.s, sizeof(pb.s), "%s.left", path);
         c->left = tmpl(v, json_string_value(left), pb.s, TC_GENERAL);
     }
-    snprintf(pb.s, sizeof(pb.s), "%s.right", path);
+    pathf(pb.s, sizeof(pb.s), "%s.right", path);
     switch (c->op) {
     case IVR_OP_EMPTY:
     case IVR_OP_NOT_EMPTY:
@@ -1160,7 +1171,7 @@ static void compile_branch(struct vstate *v, struct ivr__node *n, json_t *props)
         }
         snprintf(r->event, strlen(id) + 7, "route:%s", id);
         char wp[300];
-        snprintf(wp, sizeof(wp), "%s.when", pb.s);
+        pathf(wp, sizeof(wp), "%s.when", pb.s);
         compile_cond(v, when, wp, &r->cond, 0);
         n->u.branch.nroutes++;
         json_t *all = json_object_get(when, "all");
@@ -1247,7 +1258,7 @@ static void compile_set(struct vstate *v, struct ivr__node *n, json_t *props)
             }
         }
         char vp[300];
-        snprintf(vp, sizeof(vp), "%s.value", pb.s);
+        pathf(vp, sizeof(vp), "%s.value", pb.s);
         a->value = tmpl(v, b.p ? b.p : "", vp, TC_GENERAL);
         ivr__buf_fini(&b);
         if (a->value != NULL) {
@@ -1277,7 +1288,7 @@ static void kvs(struct vstate *v, json_t *obj, const char *path, enum tctx ctx,
         return;
     }
     json_object_foreach (obj, k, val) {
-        snprintf(pb.s, sizeof(pb.s), "%s.%s", path, k);
+        pathf(pb.s, sizeof(pb.s), "%s.%s", path, k);
         if (!json_is_string(val)) {
             diag(v, IVR_SEV_ERROR, "property_type", pb.s, "\"%s\" must be text.", k);
             continue;
@@ -1372,7 +1383,13 @@ static void compile_api(struct vstate *v, struct ivr__node *n, json_t *props)
         char *d = json_is_string(body) ? strdup(json_string_value(body))
                                        : json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
         if (d != NULL) {
-            a->body = tmpl(v, d, npath(&pb, v, ".props.body"), TC_GENERAL);
+            struct ivr__tmpl *t = tmpl(v, d, npath(&pb, v, ".props.body"), TC_GENERAL);
+            if (json_is_string(body)) {
+                a->body = t;
+            } else {
+                ivr__tmpl_free(t);
+                a->body_json = json_deep_copy(body);
+            }
         }
         free(d);
     }
@@ -1901,6 +1918,7 @@ static void node_free(struct ivr__node *n)
         kv_free(a->headers, a->nheaders);
         kv_free(a->query, a->nquery);
         ivr__tmpl_free(a->body);
+        json_decref(a->body_json);
         ivr__tmpl_free(a->user);
         ivr__tmpl_free(a->pass);
         ivr__tmpl_free(a->bearer);
@@ -2010,7 +2028,7 @@ static void parse_calendars(struct vstate *v, json_t *cals)
         int off;
         cal->name = strdup(name);
         cal->tz = strdup(tz ? tz : "UTC");
-        snprintf(path, sizeof(path), "$.settings.calendars.%s", name);
+        pathf(path, sizeof(path), "$.settings.calendars.%s", name);
         if (tz == NULL || (ivr__tz_fixed(tz, &off) != 0 && strchr(tz, '/') == NULL)) {
             diag(v, IVR_SEV_ERROR, "calendar_tz", path,
                  "The calendar needs \"tz\": a time zone like America/New_York, UTC or +01:00.");
@@ -2086,7 +2104,7 @@ static const char *handler(struct vstate *v, json_t *settings, const char *key, 
     }
     *out = node_index(v, id);
     if (*out == IVR_NO_NODE) {
-        snprintf(path, sizeof(path), "$.settings.%s", key);
+        pathf(path, sizeof(path), "$.settings.%s", key);
         diag(v, IVR_SEV_ERROR, "handler_missing", path,
              "The %s handler points to a step \"%s\" that does not exist.", key, id);
     }
@@ -2581,7 +2599,7 @@ static void check_top(struct vstate *v, json_t *doc)
             known |= strcmp(keys[i], k) == 0;
         }
         if (!known) {
-            snprintf(path, sizeof(path), "$.%.100s", k);
+            pathf(path, sizeof(path), "$.%.100s", k);
             diag(v, IVR_SEV_ERROR, "unknown_property", path,
                  "The flow has no setting called \"%.100s\".", k);
         }
@@ -2611,14 +2629,14 @@ static void var_usage(struct vstate *v, json_t *doc)
     json_object_foreach (v->used, k, val) {
         json_t *d = json_object_get(v->f->var_defaults, k);
         if (json_object_get(v->assigned, k) == NULL && (d == NULL || json_is_null(d))) {
-            snprintf(path, sizeof(path), "$.variables.%.100s", k);
+            pathf(path, sizeof(path), "$.variables.%.100s", k);
             diag(v, IVR_SEV_WARNING, "variable_unset", path,
                  "flow.%.100s is used but never set and has no default; it will be empty.", k);
         }
     }
     json_object_foreach (json_object_get(doc, "variables"), k, val) {
         if (json_object_get(v->used, k) == NULL) {
-            snprintf(path, sizeof(path), "$.variables.%.100s", k);
+            pathf(path, sizeof(path), "$.variables.%.100s", k);
             diag(v, IVR_SEV_INFO, "variable_unused", path,
                  "flow.%.100s is declared but never used.", k);
         }

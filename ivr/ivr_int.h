@@ -239,7 +239,8 @@ struct ivr__api {
     size_t nheaders;
     struct ivr__kv *query;
     size_t nquery;
-    struct ivr__tmpl *body;
+    struct ivr__tmpl *body; /* a text body */
+    json_t *body_json;      /* a JSON body: its string leaves are templates */
     struct ivr__tmpl *user, *pass, *bearer;
     int64_t timeout_ms, connect_ms;
     int retries;

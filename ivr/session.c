@@ -974,6 +974,67 @@ static const char *exec_loop(struct ivr_session *s)
 static void http_done(void *arg, int status, long code, const char *body, size_t len,
                       const char *reason);
 
+/*
+ * Renders a JSON body: each string leaf is a template rendered on its own and
+ * stored as a JSON string, so a quote in a variable cannot break the
+ * document; a leaf that is exactly one {{expression}} of a non-string value
+ * keeps that value's type. Returns a new value.
+ */
+static json_t *render_json(struct ivr_session *s, json_t *j)
+{
+    if (json_is_string(j)) {
+        const char *src = json_string_value(j);
+        const char *err;
+        size_t n = strlen(src);
+        if (n > 4 && strncmp(src, "{{", 2) == 0 && strstr(src + 2, "{{") == NULL &&
+            strcmp(src + n - 2, "}}") == 0 && strchr(src, '|') == NULL) {
+            char path[256];
+            size_t k = 0;
+            for (const char *p = src + 2; p < src + n - 2 && k + 1 < sizeof(path); p++) {
+                if (*p != ' ') {
+                    path[k++] = *p;
+                }
+            }
+            path[k] = '\0';
+            size_t nseg;
+            char **seg = ivr__split_path(path, &nseg);
+            json_t *v =
+                seg && strcmp(seg[0], "secrets") != 0 ? ivr__lookup(s->vars, seg, nseg) : NULL;
+            if (seg != NULL) {
+                ivr__free_path(seg, nseg);
+            }
+            if (v != NULL && !json_is_string(v)) {
+                return json_deep_copy(v);
+            }
+        }
+        struct ivr__tmpl *t = ivr__tmpl_compile(src, &err);
+        char *text = render(s, t, false);
+        ivr__tmpl_free(t);
+        json_t *r = json_string(text);
+        free(text);
+        return r;
+    }
+    if (json_is_object(j)) {
+        json_t *o = json_object();
+        const char *k;
+        json_t *v;
+        json_object_foreach (j, k, v) {
+            json_object_set_new(o, k, render_json(s, v));
+        }
+        return o;
+    }
+    if (json_is_array(j)) {
+        json_t *a = json_array();
+        size_t i;
+        json_t *v;
+        json_array_foreach (j, i, v) {
+            json_array_append_new(a, render_json(s, v));
+        }
+        return a;
+    }
+    return json_copy(j);
+}
+
 static int http_send(struct ivr_session *s)
 {
     const struct ivr__api *a = &cur(s)->u.api;
@@ -981,6 +1042,11 @@ static int http_send(struct ivr_session *s)
     char *u = render(s, a->url, false);
     char **hdr = calloc(a->nheaders + 2, sizeof(char *));
     char *body = a->body ? render(s, a->body, false) : NULL;
+    if (a->body_json != NULL) {
+        json_t *b = render_json(s, a->body_json);
+        body = b ? json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        json_decref(b);
+    }
     char *user = a->user ? render(s, a->user, true) : NULL;
     char *pass = a->pass ? render(s, a->pass, true) : NULL;
     size_t nh = 0;
@@ -1026,7 +1092,7 @@ static int http_send(struct ivr_session *s)
         }
         free(t);
     }
-    if (body != NULL && a->body != NULL && strchr("[{", body[0] ? body[0] : 'x') != NULL) {
+    if (body != NULL && a->body_json != NULL) {
         /* JSON bodies (objects in the flow) are announced as such. */
         bool has_ct = false;
         for (size_t i = 0; i < a->nheaders; i++) {
