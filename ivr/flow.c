@@ -341,7 +341,7 @@ static bool kind_ok(enum pkind k, json_t *j)
 /* Rule 1 + 7 on one node's props. */
 static void check_props(struct vstate *v, int type, json_t *props)
 {
-    struct pbuf pb;
+    struct pbuf pb = { "" };
     const char *key;
     json_t *val;
     json_object_foreach (props, key, val) {
@@ -387,7 +387,7 @@ static bool pbool(json_t *props, const char *k, bool def)
 static bool range_check(struct vstate *v, const char *prop, long long val, long long lo,
                         long long hi, const char *unit)
 {
-    struct pbuf pb;
+    struct pbuf pb = { "" };
     if (val < lo || val > hi) {
         diag(v, IVR_SEV_ERROR, "out_of_range", npath(&pb, v, ".props.%s", prop),
              "\"%s\" is %lld%s; it must be between %lld and %lld%s.", prop, val, unit, lo, hi,
@@ -554,7 +554,7 @@ static void prompts(struct vstate *v, json_t *arr, const char *path, struct ivr_
 {
     size_t i;
     json_t *it;
-    struct pbuf pb;
+    struct pbuf pb = { "" };
     out->n = 0;
     out->items = NULL;
     if (!json_is_array(arr)) {
@@ -612,7 +612,7 @@ static bool lang_ok(const char *s)
 
 static void check_lang(struct vstate *v, json_t *props, const char *key)
 {
-    struct pbuf pb;
+    struct pbuf pb = { "" };
     const char *l = pstr(props, key, NULL);
     if (l != NULL && strstr(l, "{{") == NULL && !lang_ok(l)) {
         diag(v, IVR_SEV_ERROR, "language", npath(&pb, v, ".props.%s", key),
@@ -626,7 +626,7 @@ static void check_lang(struct vstate *v, json_t *props, const char *key)
 
 static void compile_media(struct vstate *v, struct ivr__node *n, json_t *props)
 {
-    struct pbuf pb;
+    struct pbuf pb = { "" };
     struct ivr__media *m = &n->u.media;
     m->loop = (int)pint(props, "loop", 1);
     m->barge_in = pbool(props, "barge_in", n->type == IVR_N_SAY ? false : false);
@@ -702,7 +702,7 @@ static void compile_media(struct vstate *v, struct ivr__node *n, json_t *props)
 
 static char key_char(struct vstate *v, json_t *props, const char *k, const char *def)
 {
-    struct pbuf pb;
+    struct pbuf pb = { "" };
     const char *s = pstr(props, k, def);
     if (s[0] == '\0') {
         return 0;
@@ -730,7 +730,7 @@ static bool digits_ok(const char *s)
 
 static void compile_collect(struct vstate *v, struct ivr__node *n, json_t *props)
 {
-    struct pbuf pb;
+    struct pbuf pb = { "" };
     struct ivr__collect *c = &n->u.collect;
     json_t *ch = json_object_get(props, "choices");
     json_t *input = json_object_get(props, "input");
@@ -949,7 +949,7 @@ static void compile_group(struct vstate *v, json_t *arr, const char *path, struc
 {
     size_t i;
     json_t *it;
-    struct pbuf pb;
+    struct pbuf pb = { "" };
     c->sub = calloc(json_array_size(arr) + 1, sizeof(*c->sub));
     if (c->sub == NULL) {
         v->r->oom = true;
@@ -964,7 +964,7 @@ static void compile_group(struct vstate *v, json_t *arr, const char *path, struc
 static void compile_cond(struct vstate *v, json_t *w, const char *path, struct ivr__cond *c,
                          int depth)
 {
-    struct pbuf pb;
+    struct pbuf pb = { "" };
     if (!json_is_object(w) || depth > 8) {
         diag(v, IVR_SEV_ERROR, "condition", path,
              "A condition is an object like {\"left\": \"{{flow.x}}\", \"op\": \"eq\", "
@@ -1118,7 +1118,7 @@ static void compile_cond(struct vstate *v, json_t *w, const char *path, struct i
 
 static void compile_branch(struct vstate *v, struct ivr__node *n, json_t *props)
 {
-    struct pbuf pb;
+    struct pbuf pb = { "" };
     json_t *routes = json_object_get(props, "routes");
     size_t i;
     json_t *it;
@@ -1205,7 +1205,7 @@ static char **var_target(struct vstate *v, const char *name, const char *path, s
 
 static void compile_set(struct vstate *v, struct ivr__node *n, json_t *props)
 {
-    struct pbuf pb;
+    struct pbuf pb = { "" };
     json_t *arr = json_object_get(props, "assign");
     size_t i;
     json_t *it;
@@ -1281,7 +1281,7 @@ static void kvs(struct vstate *v, json_t *obj, const char *path, enum tctx ctx,
 {
     const char *k;
     json_t *val;
-    struct pbuf pb;
+    struct pbuf pb = { "" };
     *out = calloc(json_object_size(obj) + 1, sizeof(**out));
     if (*out == NULL) {
         v->r->oom = true;
@@ -1353,7 +1353,7 @@ static void check_url(struct vstate *v, const char *url, const char *path)
 
 static void compile_api(struct vstate *v, struct ivr__node *n, json_t *props)
 {
-    struct pbuf pb;
+    struct pbuf pb = { "" };
     struct ivr__api *a = &n->u.api;
     static const char *const methods[] = { "GET",    "POST", "PUT",    "PATCH",
                                            "DELETE", "HEAD", "OPTIONS" };
@@ -1513,7 +1513,7 @@ static bool target_ok(const char *type, const char *val)
 
 static void compile_transfer(struct vstate *v, struct ivr__node *n, json_t *props)
 {
-    struct pbuf pb;
+    struct pbuf pb = { "" };
     struct ivr__transfer *t = &n->u.transfer;
     json_t *target = json_object_get(props, "target");
     const char *mode = pstr(props, "mode", "blind");
@@ -1555,7 +1555,7 @@ static void compile_transfer(struct vstate *v, struct ivr__node *n, json_t *prop
 
 static void compile_vm(struct vstate *v, struct ivr__node *n, json_t *props)
 {
-    struct pbuf pb;
+    struct pbuf pb = { "" };
     struct ivr__voicemail *m = &n->u.vm;
     prompts(v, json_object_get(props, "greeting"), npath(&pb, v, ".props.greeting"), &m->greeting);
     m->beep = pbool(props, "beep", true);
@@ -1586,7 +1586,7 @@ static int cause_parse(const char *s)
 
 static void compile_hangup(struct vstate *v, struct ivr__node *n, json_t *props)
 {
-    struct pbuf pb;
+    struct pbuf pb = { "" };
     n->u.hangup.cause = cause_parse(pstr(props, "cause", "normal"));
     if (n->u.hangup.cause < 0) {
         diag(v, IVR_SEV_ERROR, "hangup_cause", npath(&pb, v, ".props.cause"),
@@ -1607,7 +1607,7 @@ static void compile_hangup(struct vstate *v, struct ivr__node *n, json_t *props)
 
 static void compile_subflow(struct vstate *v, struct ivr__node *n, json_t *props)
 {
-    struct pbuf pb;
+    struct pbuf pb = { "" };
     struct ivr__subflow *s = &n->u.sub;
     s->flow_id = strdup(pstr(props, "flow_id", ""));
     s->revision = (int)pint(props, "revision", 0);
@@ -1769,7 +1769,7 @@ struct req_ctx {
 static void check_required_event(void *arg, const char *ev)
 {
     struct req_ctx *rc = arg;
-    struct pbuf pb;
+    struct pbuf pb = { "" };
     if (ivr__edge_find(rc->n, ev) != IVR_NO_NODE || json_object_get(rc->next, ev) != NULL) {
         return;
     }
@@ -1784,7 +1784,7 @@ static void check_required_event(void *arg, const char *ev)
 /* Parses node.next into edges (targets resolved after all nodes are known). */
 static void parse_next(struct vstate *v, struct ivr__node *n, json_t *next)
 {
-    struct pbuf pb;
+    struct pbuf pb = { "" };
     const char *ev;
     json_t *t;
     if (next == NULL) {
@@ -1801,18 +1801,21 @@ static void parse_next(struct vstate *v, struct ivr__node *n, json_t *next)
         return;
     }
     json_object_foreach (next, ev, t) {
-        npath(&pb, v, ".next.%s", ev);
+        /* Paths are built only for findings: this loop runs for every edge of every flow. */
         if (!event_known(n, ev)) {
+            npath(&pb, v, ".next.%s", ev);
             diag(v, IVR_SEV_ERROR, "unknown_event", pb.s, "A %s step has no outcome called \"%s\".",
                  ivr__ntype_names[n->type], ev);
             continue;
         }
         if (!json_is_string(t)) {
+            npath(&pb, v, ".next.%s", ev);
             diag(v, IVR_SEV_ERROR, "property_type", pb.s, "The next step must be given by its id.");
             continue;
         }
         int k = node_index(v, json_string_value(t));
         if (k == IVR_NO_NODE) {
+            npath(&pb, v, ".next.%s", ev);
             diag(v, IVR_SEV_ERROR, "dangling_transition", pb.s,
                  "The outcome \"%s\" leads to a step \"%s\" that does not exist.", ev,
                  json_string_value(t));
@@ -2337,7 +2340,7 @@ static void graph_rules(struct vstate *v)
     struct ivr_flow *f = v->f;
     size_t n = f->nnodes;
     struct graph g = { 0 };
-    struct pbuf pb;
+    struct pbuf pb = { "" };
     bool *reach = calloc(n + 1, sizeof(bool));
     bool *ends = calloc(n + 1, sizeof(bool));
     bool *hang = calloc(n + 1, sizeof(bool));
@@ -2648,7 +2651,7 @@ int ivr_flow_load_json(json_t *doc, const struct ivr_load_options *opt, struct i
 {
     static const struct ivr_load_options defaults = { 0 };
     struct vstate v = { 0 };
-    struct pbuf pb;
+    struct pbuf pb = { "" };
     json_t *nodes = json_object_get(doc, "nodes");
     size_t nn = json_object_size(nodes);
     int rc = 0;

@@ -106,6 +106,7 @@ struct ivr_session {
     const char *event_in;
     int64_t step_started;
     json_t *step_vars, *step_actions;
+    struct ivr__buf scratch[2]; /* reused for conditions and assignments (no malloc per step) */
     const char *disposition;
     int cause;
     bool started, ended, hung_up, in_error, in_hangup, depth_destroy, step_open;
@@ -199,6 +200,28 @@ static char *render(struct ivr_session *s, const struct ivr__tmpl *t, bool secre
         action(s, "warning", "a variable in a template was empty");
     }
     return b.p;
+}
+
+/* Renders t into the session's scratch buffer k; the result is valid until the next use of k. */
+static const char *render_scratch(struct ivr_session *s, const struct ivr__tmpl *t, int k)
+{
+    struct ivr__buf *b = &s->scratch[k];
+    int missing = 0;
+    b->len = 0;
+    if (b->p != NULL) {
+        b->p[0] = '\0';
+    }
+    if (t != NULL) {
+        ivr__tmpl_render(t, s->vars, false, b, &missing);
+    }
+    if (b->oom || b->p == NULL) {
+        ivr__buf_fini(b);
+        return "";
+    }
+    if (missing > 0 && s->step_actions != NULL) {
+        action(s, "warning", "a variable in a template was empty");
+    }
+    return b->p;
 }
 
 static void refresh_sys(struct ivr_session *s)
@@ -768,7 +791,7 @@ static const char *exec_set(struct ivr_session *s)
     const struct ivr__set *st = &cur(s)->u.set;
     for (size_t i = 0; i < st->n; i++) {
         const struct ivr__assign *a = &st->assign[i];
-        char *text = render(s, a->value, false);
+        const char *text = render_scratch(s, a->value, 0);
         json_t *v = NULL;
         double d;
         int b;
@@ -798,10 +821,8 @@ static const char *exec_set(struct ivr_session *s)
                                     : a->type == IVR_T_BOOL ? "true/false"
                                                             : "JSON value"),
                        false);
-            free(text);
             return "error";
         }
-        free(text);
         set_var(s, a->seg, a->nseg, v, false);
     }
     return "next";
@@ -880,9 +901,10 @@ static bool eval_cond(struct ivr_session *s, const struct ivr__cond *c)
     default:
         break;
     }
-    char *l = render(s, c->left, false);
-    char *r = c->right ? render(s, c->right, false) : NULL;
+    const char *l = render_scratch(s, c->left, 0);
+    const char *r = c->right ? render_scratch(s, c->right, 1) : NULL;
     bool res = false;
+    bool lnum = false;
     double a, b;
     int ba, bb;
     switch (c->op) {
@@ -894,11 +916,10 @@ static bool eval_cond(struct ivr_session *s, const struct ivr__cond *c)
         break;
     case IVR_OP_IN:
     case IVR_OP_NOT_IN:
-        for (size_t i = 0; i < c->nlist; i++) {
-            if (c->as == IVR_AS_NUMBER ? (to_number(l, &a) && to_number(c->list[i], &b) && a == b)
-                                       : strcmp(l, c->list[i]) == 0) {
-                res = true;
-            }
+        lnum = c->as == IVR_AS_NUMBER && to_number(l, &a);
+        for (size_t i = 0; i < c->nlist && !res; i++) {
+            res = c->as == IVR_AS_NUMBER ? (lnum && to_number(c->list[i], &b) && a == b)
+                                         : strcmp(l, c->list[i]) == 0;
         }
         res = c->op == IVR_OP_IN ? res : !res;
         break;
@@ -935,8 +956,6 @@ static bool eval_cond(struct ivr_session *s, const struct ivr__cond *c)
         }
         break;
     }
-    free(l);
-    free(r);
     return res;
 }
 
@@ -1738,6 +1757,8 @@ void ivr_session_destroy(struct ivr_session *s)
     }
     json_decref(s->step_vars);
     json_decref(s->step_actions);
+    ivr__buf_fini(&s->scratch[0]);
+    ivr__buf_fini(&s->scratch[1]);
     json_decref(s->frame.flow_vars);
     json_decref(s->vars);
     ivr_flow_unref(s->sub);

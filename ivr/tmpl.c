@@ -159,10 +159,21 @@ void ivr__value_text(json_t *v, struct ivr__buf *out)
     case JSON_STRING:
         ivr__buf_add(out, json_string_value(v), json_string_length(v));
         break;
-    case JSON_INTEGER:
-        snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        ivr__buf_adds(out, tmp);
+    case JSON_INTEGER: {
+        /* Hand-rolled: integers are rendered on hot paths (loop counters, digits). */
+        json_int_t x = json_integer_value(v);
+        unsigned long long u = x < 0 ? 0ULL - (unsigned long long)x : (unsigned long long)x;
+        char *p = tmp + sizeof(tmp);
+        do {
+            *--p = (char)('0' + u % 10);
+            u /= 10;
+        } while (u != 0);
+        if (x < 0) {
+            *--p = '-';
+        }
+        ivr__buf_add(out, p, (size_t)(tmp + sizeof(tmp) - p));
         break;
+    }
     case JSON_REAL:
         snprintf(tmp, sizeof(tmp), "%.15g", json_real_value(v));
         ivr__buf_adds(out, tmp);
