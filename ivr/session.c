@@ -81,6 +81,7 @@ struct ivr_session {
     json_t *vars;
     int node, last_node, consecutive;
     unsigned steps, handler_steps;
+    unsigned step_limit; /* max_steps, or a little more once the error handler took over */
     enum phase phase;
     uint64_t op_seq, wait_op;
     int64_t t_node, t_overall, t_call;
@@ -406,7 +407,7 @@ static bool transition(struct ivr_session *s, const char *event)
     const struct ivr__node *tn = &s->flow->nodes[target];
     if (s->hung_up && ++s->handler_steps > HANDLER_STEP_BUDGET) {
         guard = IVR_END_MAX_STEPS;
-    } else if (s->steps > (unsigned)s->flow->max_steps) {
+    } else if (s->steps > s->step_limit) {
         guard = IVR_END_MAX_STEPS;
     } else if (s->consecutive > s->flow->max_consecutive) {
         guard = IVR_END_LOOP;
@@ -421,7 +422,7 @@ static bool transition(struct ivr_session *s, const char *event)
                  tn->id, s->steps);
         if (s->flow->on_error != IVR_NO_NODE && !s->in_error && !s->hung_up) {
             s->in_error = true;
-            s->steps = (unsigned)s->flow->max_steps - HANDLER_STEP_BUDGET;
+            s->step_limit = s->steps + HANDLER_STEP_BUDGET;
             s->consecutive = 0;
             target = s->flow->on_error;
         } else {
@@ -1616,6 +1617,7 @@ void ivr_session_start(struct ivr_session *s, const char *trigger, const char *a
         json_object_set_new(call, "amd_result", json_string(amd));
     }
     s->t_call = now_us(s) + s->flow->max_duration_ms * CLOCK_US_PER_MS;
+    s->step_limit = (unsigned)s->flow->max_steps;
     refresh_sys(s);
     s->node = s->flow->start;
     s->last_node = s->node;

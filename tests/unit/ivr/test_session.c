@@ -653,6 +653,20 @@ static void test_session_runtime_guards(void **state)
     played();
     assert_int_equal(F.end.reason, IVR_END_MAX_STEPS);
     end_test();
+    /* The same budget with an error handler: the handler gets to apologise first. */
+    begin(FLOW("'limits':{'max_steps':3},'on_error':'sorry'",
+               "'a':{'type':'say','props':{'text':'1'},'next':{'done':'b'}},"
+               "'b':{'type':'say','props':{'text':'2'},'next':{'done':'c'}},"
+               "'c':{'type':'say','props':{'text':'3'},'next':{'done':'ok'}},"
+               "'sorry':{'type':'say','props':{'text':'Sorry'},'next':{'done':'bad'}}"),
+          NULL);
+    played();
+    played();
+    assert_int_equal(count_ops("say:Sorry"), 1);
+    played();
+    assert_int_equal(F.ends, 1);
+    assert_string_equal(F.end.disposition, "bad");
+    end_test();
     /* Call duration. */
     begin(FLOW("'limits':{'max_duration_s':2}",
                "'a':{'type':'wait','props':{'duration_ms':60000},'next':{'next':'ok'}}"),
