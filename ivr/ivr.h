@@ -403,6 +403,53 @@ void ivr_session_destroy(struct ivr_session *s);
 int ivr_sim_run(struct ivr_flow *flow, const char *script, json_t *vars, json_t **log, char **err);
 
 /* ---------------------------------------------------------------------- */
+/* Flow storage (PostgreSQL)                                               */
+/* ---------------------------------------------------------------------- */
+
+struct db_pool;
+
+/* The outcome of a store operation; everything is borrowed during the callback. */
+struct ivr_store_result {
+    int status;             /* 0, ERR_NOTFOUND, ERR_INVAL (publish gate), ERR_CONFLICT, ERR_DB... */
+    const char *error;      /* a message when status != 0 */
+    long long id;           /* the flow id */
+    int revision;           /* load: the revision returned (pin it); publish: the new one */
+    const char *definition; /* load: the document text */
+    const char *stamp;      /* draft_updated_at (create, save, draft load) */
+    const char *report;     /* publish refused: the validator's report as JSON text */
+};
+
+typedef void ivr_store_cb(void *arg, const struct ivr_store_result *r);
+
+/*
+ * Each function runs one transaction for tenant (row-level security) on a
+ * connection pinned from pool, on the pool's loop, and calls cb exactly once
+ * later (never before it returns) unless it returns an error (then cb never
+ * runs): ERR_DISCONNECTED, ERR_BUSY (every connection pinned), ERR_NOMEM.
+ * Strings are copied. user is the acting user id (draft_updated_by,
+ * published_by, app.actor).
+ *
+ *   create      a new flow with its first draft (stored even when invalid,
+ *               with draft_valid and the report in draft_errors)
+ *   save_draft  replaces the draft of flow_id
+ *   publish     validates the stored draft with the publish gate (ERR_INVAL
+ *               with the report when it has errors) and freezes it as the
+ *               next immutable revision with message, making it the
+ *               published one; ERR_CONFLICT when the draft changed meanwhile
+ *   load        revision > 0: that revision; 0: the latest published one
+ *               (the caller pins the returned number for the call); -1: the
+ *               draft (test numbers, simulator)
+ */
+int ivr_store_create(struct db_pool *pool, long long tenant, long long user, const char *name,
+                     const char *definition, ivr_store_cb *cb, void *arg);
+int ivr_store_save_draft(struct db_pool *pool, long long tenant, long long user, long long flow_id,
+                         const char *definition, ivr_store_cb *cb, void *arg);
+int ivr_store_publish(struct db_pool *pool, long long tenant, long long user, long long flow_id,
+                      const char *message, ivr_store_cb *cb, void *arg);
+int ivr_store_load(struct db_pool *pool, long long tenant, long long flow_id, int revision,
+                   ivr_store_cb *cb, void *arg);
+
+/* ---------------------------------------------------------------------- */
 /* Bundled templates                                                       */
 /* ---------------------------------------------------------------------- */
 
