@@ -449,6 +449,56 @@ int ivr_store_publish(struct db_pool *pool, long long tenant, long long user, lo
 int ivr_store_load(struct db_pool *pool, long long tenant, long long flow_id, int revision,
                    ivr_store_cb *cb, void *arg);
 
+/*
+ * The execution recorder: ivr_executions and ivr_steps written in batches
+ * (per tenant one transaction per flush, every flush_ms or when max_rows
+ * rows wait), off the hot path. The host calls begin when a call starts a
+ * flow and forwards the session's on_step / on_end to step / end. All on
+ * the pool's loop thread.
+ */
+struct ivr_recorder;
+
+struct ivr_exec_meta {
+    long long tenant;
+    long long flow_id;
+    int revision;                /* the pinned revision; 0: the draft ran */
+    const char *direction;       /* "outbound", "inbound" or "simulated" */
+    const char *call_attempt_id; /* uuid, required for outbound, else NULL */
+    const char *channel_id;      /* may be NULL */
+    int extension;               /* inbound extension or 0 */
+    const char *caller;          /* caller number or NULL */
+};
+
+struct ivr_recorder_stats {
+    uint64_t written; /* rows committed */
+    uint64_t dropped; /* rows given up (refused by the database, or pending at destroy) */
+    uint64_t flushes; /* flush rounds started */
+    size_t pending;   /* rows waiting */
+};
+
+/* 0 and *out, or ERR_NOMEM. flush_ms 0: 200; max_rows 0: 5000. */
+int ivr_recorder_create(struct ev_loop *loop, struct db_pool *pool, int64_t flush_ms,
+                        size_t max_rows, struct ivr_recorder **out);
+
+/* Stops the timer; pending rows are dropped (flush first); in-flight ones complete. */
+void ivr_recorder_destroy(struct ivr_recorder *r);
+
+/* Queues a new execution; writes its uuid (36 characters + NUL) into id. 0 or ERR_*. */
+int ivr_recorder_begin(struct ivr_recorder *r, const struct ivr_exec_meta *m, char id[37]);
+
+/* Queues a step (copied; its vars are already masked) of execution exec_id. */
+void ivr_recorder_step(struct ivr_recorder *r, long long tenant, const char *exec_id,
+                       const struct ivr_step *st);
+
+/* Queues the end of execution exec_id. */
+void ivr_recorder_end(struct ivr_recorder *r, long long tenant, const char *exec_id,
+                      const struct ivr_end *e);
+
+/* Starts a flush now unless one is in flight. */
+void ivr_recorder_flush(struct ivr_recorder *r);
+
+void ivr_recorder_stats(const struct ivr_recorder *r, struct ivr_recorder_stats *out);
+
 /* ---------------------------------------------------------------------- */
 /* Bundled templates                                                       */
 /* ---------------------------------------------------------------------- */

@@ -25,31 +25,9 @@
 #include "core/db.h"
 #include "core/err.h"
 #include "ivr/ivr.h"
+#include "ivr/store_int.h"
 
-#define TXN_MAX 8
-
-struct txn;
-
-struct slot {
-    struct txn *t;
-    int idx;
-};
-
-struct txn {
-    struct db_pool *pool;
-    struct db_conn *c;
-    int n, done, capture, first_err;
-    char errmsg[256];
-    json_t *rows; /* rows of the captured statement: [[col, ...], ...] */
-    struct slot slots[TXN_MAX + 4];
-    void (*fin)(struct txn *t);
-    ivr_store_cb *cb;
-    void *arg;
-    long long flow_id; /* publish */
-    char *message;
-};
-
-static void txn_free(struct txn *t)
+void ivr__txn_free(struct txn *t)
 {
     json_decref(t->rows);
     free(t->message);
@@ -87,8 +65,8 @@ static void slot_cb(int status, PGresult *res, void *arg)
  * connection. capture is the index (0-based among stmts) whose rows are
  * kept. Returns 0 (fin runs later, exactly once) or a negative code.
  */
-static int txn_run(struct txn *t, long long tenant, long long actor, int n, const char *const *sql,
-                   const char *const params[][6], const int *nparams, int capture)
+int ivr__txn_run(struct txn *t, long long tenant, long long actor, int n, const char *const *sql,
+                 const char *const params[][6], const int *nparams, int capture)
 {
     char ten[32], act[48];
     int rc = db_pool_pin(t->pool, &t->c);
@@ -153,10 +131,10 @@ static void fin_simple(struct txn *t)
         r.stamp = json_string_value(json_array_get(row, 3));
     }
     t->cb(t->arg, &r);
-    txn_free(t);
+    ivr__txn_free(t);
 }
 
-static struct txn *txn_new(struct db_pool *pool, ivr_store_cb *cb, void *arg)
+struct txn *ivr__txn_new(struct db_pool *pool, ivr_store_cb *cb, void *arg)
 {
     struct txn *t = calloc(1, sizeof(*t));
     if (t != NULL) {
@@ -172,7 +150,7 @@ static struct txn *txn_new(struct db_pool *pool, ivr_store_cb *cb, void *arg)
 static int one(struct db_pool *pool, long long tenant, long long actor, const char *sql,
                const char *const *params, int np, ivr_store_cb *cb, void *arg)
 {
-    struct txn *t = txn_new(pool, cb, arg);
+    struct txn *t = ivr__txn_new(pool, cb, arg);
     const char *const sqls[1] = { sql };
     const char *pp[1][6] = { { NULL } };
     int nps[1] = { np };
@@ -182,9 +160,9 @@ static int one(struct db_pool *pool, long long tenant, long long actor, const ch
     for (int i = 0; i < np && i < 6; i++) {
         pp[0][i] = params[i];
     }
-    int rc = txn_run(t, tenant, actor, 1, sqls, (const char *const(*)[6])pp, nps, 0);
+    int rc = ivr__txn_run(t, tenant, actor, 1, sqls, (const char *const(*)[6])pp, nps, 0);
     if (rc != 0) {
-        txn_free(t);
+        ivr__txn_free(t);
     }
     return rc;
 }
@@ -284,7 +262,7 @@ static void publish_done(struct txn *t)
         r.revision = (int)strtol(json_string_value(json_array_get(row, 0)), NULL, 10);
     }
     t->cb(t->arg, &r);
-    txn_free(t);
+    ivr__txn_free(t);
 }
 
 struct pub {
@@ -313,7 +291,7 @@ static void publish_loaded(void *arg, const struct ivr_store_result *res)
         p->cb(p->arg, &r);
         goto out;
     }
-    struct txn *t = txn_new(p->pool, p->cb, p->arg);
+    struct txn *t = ivr__txn_new(p->pool, p->cb, p->arg);
     if (t == NULL) {
         r.status = ERR_NOMEM;
         p->cb(p->arg, &r);
@@ -341,9 +319,9 @@ static void publish_loaded(void *arg, const struct ivr_store_result *res)
     const char *pp[2][6] = { { ten, fid, res->stamp, p->message, rep, usr },
                              { ten, fid, res->stamp, NULL, NULL, NULL } };
     int nps[2] = { 6, 3 };
-    int rc = txn_run(t, p->tenant, p->user, 2, sqls, (const char *const(*)[6])pp, nps, 0);
+    int rc = ivr__txn_run(t, p->tenant, p->user, 2, sqls, (const char *const(*)[6])pp, nps, 0);
     if (rc != 0) {
-        txn_free(t);
+        ivr__txn_free(t);
         r.status = rc;
         r.error = err_str(rc);
         p->cb(p->arg, &r);

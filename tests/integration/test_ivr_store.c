@@ -211,10 +211,144 @@ static void test_store_draft_publish_revisions(void **state)
     free(g.report);
 }
 
+/* ---------------------------------------------------------------------- */
+/* The execution recorder                                                  */
+/* ---------------------------------------------------------------------- */
+
+struct rec_ctx {
+    struct ivr_recorder *rec;
+    long long tenant;
+    char id[37];
+    uint64_t play_op;
+    int ends;
+};
+
+static int r_play(void *c, uint64_t op, const char *const *m, size_t n, const char *l)
+{
+    (void)m;
+    (void)n;
+    (void)l;
+    ((struct rec_ctx *)c)->play_op = op;
+    return 0;
+}
+
+static int r_say(void *c, uint64_t op, const char *t, const char *l, const char *v)
+{
+    (void)t;
+    (void)l;
+    (void)v;
+    ((struct rec_ctx *)c)->play_op = op;
+    return 0;
+}
+
+static int r_hangup(void *c, int cause)
+{
+    (void)c;
+    (void)cause;
+    return 0;
+}
+
+static const struct ivr_channel_ops rops = { .play = r_play, .say = r_say, .hangup = r_hangup };
+
+static void r_step(void *arg, const struct ivr_step *st)
+{
+    struct rec_ctx *x = arg;
+    ivr_recorder_step(x->rec, x->tenant, x->id, st);
+}
+
+static void r_end(void *arg, const struct ivr_end *e)
+{
+    struct rec_ctx *x = arg;
+    ivr_recorder_end(x->rec, x->tenant, x->id, e);
+    x->ends++;
+}
+
+static void test_store_recorder_writes_executions(void **state)
+{
+    struct fixture *f = *state;
+    static const char *src =
+        "{\"format\":\"ivrflow/1\",\"start\":\"s\",\"nodes\":{"
+        "\"s\":{\"type\":\"start\",\"next\":{\"next\":\"pin\"}},"
+        "\"pin\":{\"type\":\"collect\",\"props\":{\"prompt\":[{\"say\":\"PIN\"}],"
+        "\"max_digits\":4,\"mask\":true},\"next\":{\"input\":\"e\",\"noinput\":\"e\","
+        "\"nomatch\":\"e\"}},\"e\":{\"type\":\"hangup\",\"props\":{\"disposition\":\"ok\"}}}}";
+    long long flow = tdb_int(f->su,
+                             "INSERT INTO ivr_flows (tenant_id, name) VALUES (%lld, 'rec') "
+                             "RETURNING id",
+                             f->tenant);
+    struct ivr_flow *fl = NULL;
+    struct ivr_report *rep = NULL;
+    assert_int_equal(ivr_flow_load(src, strlen(src), NULL, &fl, &rep), 0);
+    ivr_report_free(rep);
+    struct rec_ctx x = { .tenant = f->tenant };
+    assert_int_equal(ivr_recorder_create(f->loop, f->pool, 50, 0, &x.rec), 0);
+
+    enum { CALLS = 20 };
+
+    for (int i = 0; i < CALLS; i++) {
+        struct ivr_exec_meta m = { .tenant = f->tenant,
+                                   .flow_id = flow,
+                                   .revision = 0,
+                                   .direction = "simulated",
+                                   .caller = "+14155550123" };
+        assert_int_equal(ivr_recorder_begin(x.rec, &m, x.id), 0);
+        struct ivr_session_config cfg = {
+            .ops = &rops, .ops_ctx = &x, .on_step = r_step, .on_end = r_end, .cb_arg = &x
+        };
+        struct ivr_session *s = ivr_session_create(fl, &cfg, NULL);
+        ivr_session_start(s, "api", NULL);
+        struct ivr_event done = { .type = IVR_EV_PLAYBACK_DONE, .op = x.play_op };
+        ivr_session_event(s, &done);
+        for (const char *k = "4321"; *k; k++) {
+            struct ivr_event d = { .type = IVR_EV_DTMF, .digit = *k };
+            ivr_session_event(s, &d);
+        }
+        ivr_session_destroy(s);
+    }
+    assert_int_equal(x.ends, CALLS);
+    /* 20 executions, 3 steps each, 20 ends = 100 rows, written in batches. */
+    struct ivr_recorder_stats st;
+    for (int i = 0; i < 200; i++) {
+        ivr_recorder_stats(x.rec, &st);
+        if (st.written == 100) {
+            break;
+        }
+        evloop_run_for(f->loop, 0.05);
+    }
+    assert_int_equal(st.written, 100);
+    assert_int_equal(st.dropped, 0);
+    assert_true(st.flushes >= 1);
+    assert_int_equal(tdb_int(f->su,
+                             "SELECT count(*) FROM ivr_executions WHERE flow_id = %lld AND "
+                             "status = 'ended' AND ended_reason = 'completed' AND draft AND "
+                             "steps = 3 AND last_node = 'e'",
+                             flow),
+                     CALLS);
+    assert_int_equal(tdb_int(f->su,
+                             "SELECT count(*) FROM ivr_steps s JOIN ivr_executions e ON "
+                             "e.id = s.execution_id WHERE e.flow_id = %lld",
+                             flow),
+                     3 * CALLS);
+    /* The PIN never reaches the database in clear. */
+    assert_int_equal(tdb_int(f->su,
+                             "SELECT count(*) FROM ivr_steps s JOIN ivr_executions e ON "
+                             "e.id = s.execution_id WHERE e.flow_id = %lld AND s.node_id = "
+                             "'pin' AND s.vars_delta->>'nodes.pin.digits' = '***' AND "
+                             "s.event_out = 'input'",
+                             flow),
+                     CALLS);
+    assert_int_equal(tdb_int(f->su, "SELECT count(*) FROM ivr_steps WHERE vars_delta::text LIKE "
+                                    "'%%4321%%' OR detail::text LIKE '%%4321%%'"),
+                     0);
+    ivr_recorder_destroy(x.rec);
+    ivr_flow_unref(fl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_store_draft_publish_revisions),
+        cmocka_unit_test(test_store_recorder_writes_executions),
     };
     return cmocka_run_group_tests_name("ivr_store", tests, setup, teardown);
 }
