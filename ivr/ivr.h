@@ -1,0 +1,517 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ivr: the IVR flow engine (format ivrflow/1, validator, interpreter,
+ * simulator, templates).
+ *
+ * A flow is a JSON document: a graph of typed nodes with stable ids whose
+ * named outcome events map to other nodes ("next": {"done": "menu"}); UI
+ * positions live apart in "ui" (docs/ivr.md, ivr/schema/flow.schema.json).
+ *
+ *   ivr_flow_load()     parses and validates a document. The result is a
+ *                       report (errors and warnings, each with node id, JSON
+ *                       path and a message a campaign manager understands)
+ *                       and, when there is no error, a compiled flow:
+ *                       immutable, reference-counted, shared by every
+ *                       session that runs it (templates, regexes and event
+ *                       maps are prepared once here).
+ *   ivr_session_*()     one execution of a compiled flow on one call. The
+ *                       interpreter is driven by events: it calls the
+ *                       channel operations below and returns at once; the
+ *                       owner feeds back what happened (playback finished,
+ *                       DTMF digit, recording finished, transfer outcome,
+ *                       hang-up). Timers are engine-side deadlines read from
+ *                       an injected clock; with a libev loop the session arms
+ *                       one ev_timer for its earliest deadline, without one
+ *                       the owner calls ivr_session_poll() (the simulator and
+ *                       unit tests do, after moving their clock).
+ *   ivr_sim_run()       the same interpreter against a scripted fake channel
+ *                       (DTMF at times, silence, hang-up at a node, mocked
+ *                       HTTP responses) returning the step log.
+ *   ivr_template_*()    the bundled templates (ivr/templates/) and their
+ *                       parameter blocks for cloning.
+ *
+ * Decisions where the design notes are silent are in docs/ivr.md; the main
+ * ones: time zones for business hours come from a host hook (the server
+ * wires compliance's TZif reader to it) with fixed "UTC"/"+HH:MM" zones built
+ * in, so ivr does not depend on compliance; collect's max_duration_ms never
+ * cuts off a caller who is typing (the inter-digit timer decides then);
+ * secrets.* render only inside api_call headers and auth.
+ *
+ * Threads: a flow may be shared between threads once loaded (it is never
+ * modified; the reference count is atomic). A session belongs to the thread
+ * whose loop runs it.
+ */
+#ifndef IVR_IVR_H
+#define IVR_IVR_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ev_loop;
+struct http_client;
+struct ivr_flow;
+struct ivr_session;
+
+/* ---------------------------------------------------------------------- */
+/* Validation report                                                       */
+/* ---------------------------------------------------------------------- */
+
+enum ivr_severity {
+    IVR_SEV_ERROR = 0,   /* blocks publishing */
+    IVR_SEV_WARNING = 1, /* shown and stored with the revision */
+    IVR_SEV_INFO = 2,    /* hints (declared but unused variables) */
+};
+
+/* One finding. Strings are owned by the report. */
+struct ivr_diag {
+    enum ivr_severity severity;
+    const char *rule;    /* stable code, e.g. "dangling_transition" */
+    const char *node;    /* node id or NULL for flow-level findings */
+    const char *path;    /* JSON path, e.g. "$.nodes.menu.next.noinput" */
+    const char *message; /* one sentence for a campaign manager */
+};
+
+struct ivr_report;
+
+/* Number of findings, and of errors among them. */
+size_t ivr_report_count(const struct ivr_report *r);
+size_t ivr_report_errors(const struct ivr_report *r);
+
+/* The i-th finding (borrowed, valid until the report is freed) or NULL. */
+const struct ivr_diag *ivr_report_get(const struct ivr_report *r, size_t i);
+
+/* True when some finding has this rule code (tests and the UI use it). */
+bool ivr_report_has(const struct ivr_report *r, const char *rule);
+
+/*
+ * The report as JSON: {"valid": bool, "errors": [...], "warnings": [...],
+ * "info": [...]}, each item {"rule","node","path","message"}. New reference.
+ */
+json_t *ivr_report_to_json(const struct ivr_report *r);
+
+void ivr_report_free(struct ivr_report *r);
+
+/* ---------------------------------------------------------------------- */
+/* Loading and validating flows                                            */
+/* ---------------------------------------------------------------------- */
+
+/* Resolves a subflow reference; returns a new flow reference or NULL. */
+typedef struct ivr_flow *ivr_subflow_resolve_cb(const char *flow_id, int revision, void *arg);
+
+/* Options for ivr_flow_load; a zeroed struct is valid. */
+struct ivr_load_options {
+    bool publish;                    /* publish gate: unreachable nodes become errors */
+    const char *const *http_hosts;   /* hosts allowed with plain http:// in api_call */
+    size_t nhttp_hosts;              /* number of them */
+    const char *const *secrets;      /* known secret names (NULL: not checked) */
+    size_t nsecrets;                 /* number of them */
+    ivr_subflow_resolve_cb *subflow; /* NULL: subflow references are only warned about */
+    void *subflow_arg;               /* for subflow */
+};
+
+/*
+ * Parses and validates the flow document text (len bytes, not necessarily
+ * NUL-terminated). Always returns a report in *report (new; free it) unless
+ * out of memory (ERR_NOMEM). When the report has no error and flow is
+ * non-NULL, *flow receives the compiled flow (new reference). Returns 0 when
+ * the flow is valid, ERR_INVAL when the report holds errors.
+ */
+int ivr_flow_load(const char *text, size_t len, const struct ivr_load_options *opt,
+                  struct ivr_flow **flow, struct ivr_report **report);
+
+/* The same for a parsed document (borrowed). */
+int ivr_flow_load_json(json_t *doc, const struct ivr_load_options *opt, struct ivr_flow **flow,
+                       struct ivr_report **report);
+
+/* Reference counting; any thread. unref of NULL is a no-op. */
+struct ivr_flow *ivr_flow_ref(struct ivr_flow *f);
+void ivr_flow_unref(struct ivr_flow *f);
+
+/* Number of nodes; the flow's name ("" when absent). */
+size_t ivr_flow_nodes(const struct ivr_flow *f);
+const char *ivr_flow_name(const struct ivr_flow *f);
+
+/* ---------------------------------------------------------------------- */
+/* Templates {{ path | filter }}                                           */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Renders template src against vars ({"call":{},"contact":{},"flow":{},
+ * "nodes":{},"sys":{},"secrets":{}}, borrowed). secrets.* resolve only when
+ * allow_secrets is true (api_call headers and auth); elsewhere they render
+ * as "". Returns a new string (free()) or NULL with *err set to a message
+ * (static) when the template does not parse. *missing (may be NULL) counts
+ * variables that were absent and rendered empty.
+ */
+char *ivr_render(const char *src, json_t *vars, bool allow_secrets, int *missing, const char **err);
+
+/* Checks that src parses; returns NULL or a static message. */
+const char *ivr_template_check(const char *src);
+
+/* ---------------------------------------------------------------------- */
+/* Channel operations and events                                           */
+/* ---------------------------------------------------------------------- */
+
+enum ivr_say_as {
+    IVR_SAY_TEXT = 0,   /* text to speech through the provider */
+    IVR_SAY_DIGITS,     /* ARI digits: media */
+    IVR_SAY_NUMBER,     /* ARI number: media */
+    IVR_SAY_CHARACTERS, /* ARI characters: media */
+};
+
+enum ivr_transfer_mode {
+    IVR_TRANSFER_BLIND = 0,  /* continue in the dialplan at the target; the flow ends */
+    IVR_TRANSFER_BRIDGE = 1, /* originate the target, bridge on answer */
+};
+
+/* Record parameters (ARI POST /channels/{id}/record). */
+struct ivr_record_params {
+    const char *name;      /* recording name chosen by the engine */
+    const char *format;    /* "wav" */
+    int max_duration_s;    /* maxDurationSeconds */
+    int max_silence_s;     /* maxSilenceSeconds */
+    bool beep;             /* beep */
+    const char *terminate; /* terminateOn: "none", "any", "*", "#" */
+};
+
+/*
+ * What the interpreter asks of the call. Each operation that completes later
+ * receives an op id; the completion event carries it back, and events whose
+ * id is not the one the session waits for are ignored (a stale completion
+ * after barge-in or hang-up). Operations return 0 or a negative code; a
+ * failure becomes the node's error outcome. They must not deliver events
+ * from inside the call: completions come later, from the loop. Every field
+ * may be NULL except play and hangup; a NULL operation fails with
+ * ERR_DECLINED. Strings are borrowed for the duration of the call.
+ *
+ * An ARI channel maps directly: play -> POST /channels/{id}/play with the
+ * media list and playbackId; stop_playback -> DELETE /playbacks/{id};
+ * say -> the TTS provider then play; record -> POST .../record;
+ * stop_record -> POST /recordings/live/{name}/stop; transfer blind ->
+ * POST .../continue (or redirect), bridge -> originate + bridge; hangup ->
+ * DELETE /channels/{id}?reason_code=; set_var -> POST .../variable.
+ */
+struct ivr_channel_ops {
+    int (*play)(void *ctx, uint64_t op, const char *const *media, size_t n, const char *lang);
+    int (*say)(void *ctx, uint64_t op, const char *text, const char *lang, const char *voice);
+    int (*stop_playback)(void *ctx, uint64_t op);
+    int (*record)(void *ctx, uint64_t op, const struct ivr_record_params *p);
+    int (*stop_record)(void *ctx, uint64_t op);
+    int (*transfer)(void *ctx, uint64_t op, enum ivr_transfer_mode mode, const char *target,
+                    int ring_timeout_s, const char *caller_id);
+    int (*hangup)(void *ctx, int cause);
+    int (*set_var)(void *ctx, const char *name, const char *value);
+};
+
+enum ivr_event_type {
+    IVR_EV_PLAYBACK_DONE = 1, /* op, failed: the media could not be played */
+    IVR_EV_DTMF,              /* digit (end of tone; duplicates filtered by the adapter) */
+    IVR_EV_RECORD_DONE,       /* op, duration_s, failed */
+    IVR_EV_TRANSFER,          /* op, outcome */
+    IVR_EV_HANGUP,            /* cause (Q.850) */
+};
+
+enum ivr_transfer_outcome {
+    IVR_XFER_TRANSFERRED = 0, /* blind transfer done: the call left the flow */
+    IVR_XFER_COMPLETED,       /* bridge ended, caller still up */
+    IVR_XFER_BUSY,
+    IVR_XFER_NO_ANSWER,
+    IVR_XFER_FAILED,
+};
+
+struct ivr_event {
+    enum ivr_event_type type;
+    uint64_t op;                       /* the operation it completes */
+    char digit;                        /* IVR_EV_DTMF: 0-9 * # A-D */
+    bool failed;                       /* playback or recording failed */
+    int duration_s;                    /* IVR_EV_RECORD_DONE: recorded seconds */
+    enum ivr_transfer_outcome outcome; /* IVR_EV_TRANSFER */
+    int cause;                         /* IVR_EV_HANGUP: Q.850 cause */
+};
+
+/* ---------------------------------------------------------------------- */
+/* HTTP for api_call                                                       */
+/* ---------------------------------------------------------------------- */
+
+/* An api_call request; strings borrowed during start. */
+struct ivr_http_req {
+    const char *method;
+    const char *url;
+    const char *const *headers; /* "Name: value" */
+    size_t nheaders;
+    const char *body;
+    size_t body_len;
+    const char *username; /* basic auth or NULL */
+    const char *password;
+    int64_t connect_timeout_ms;
+    int64_t timeout_ms;
+    size_t max_response_bytes;
+};
+
+/*
+ * Completion: status 0 with an HTTP code and body (borrowed for the call),
+ * ERR_TIMEOUT, ERR_FORBIDDEN (the SSRF guard refused every address),
+ * ERR_TOOBIG, or another negative code with reason text.
+ */
+typedef void ivr_http_done_cb(void *arg, int status, long code, const char *body, size_t len,
+                              const char *reason);
+
+/* Where api_call requests go: core/http in production, mocks in the simulator. */
+struct ivr_http_ops {
+    int (*start)(void *ctx, const struct ivr_http_req *rq, ivr_http_done_cb *cb, void *arg,
+                 void **handle);
+    void (*cancel)(void *ctx, void *handle);
+};
+
+/*
+ * The production HTTP backend over core/http: the SSRF guard refuses
+ * loopback, private, link-local, CGNAT, multicast and unspecified addresses
+ * (checked on the resolved address, before connect) unless an allowlisted
+ * CIDR ("10.1.0.0/16", "127.0.0.1/32", "::1/128") contains it.
+ */
+struct ivr_http_backend;
+
+/* Creates one over client (borrowed; outlives the backend). NULL on OOM or bad CIDR. */
+struct ivr_http_backend *ivr_http_backend_create(struct http_client *client,
+                                                 const char *const *allow_cidrs, size_t n);
+void ivr_http_backend_destroy(struct ivr_http_backend *b);
+const struct ivr_http_ops *ivr_http_backend_ops(void);
+
+/* True when the SSRF guard would refuse sa with no allowlist (tests, docs). */
+bool ivr_addr_is_internal(const void *sockaddr, unsigned len);
+
+/* ---------------------------------------------------------------------- */
+/* Sessions                                                                */
+/* ---------------------------------------------------------------------- */
+
+/* One finished step (a node visit), handed to the step sink. Borrowed during the call. */
+struct ivr_step {
+    unsigned seq;          /* 1, 2, ... */
+    const char *node;      /* node id */
+    const char *type;      /* node type */
+    const char *event_in;  /* outcome that led here ("start" for the first) */
+    const char *event_out; /* outcome it ended with, NULL when the execution ended inside it */
+    int64_t started_us;    /* session clock */
+    int64_t ended_us;
+    json_t *vars;    /* variables the step changed, masked values as "***" (borrowed) */
+    json_t *actions; /* what the caller heard/did: ["say: Hello", "dtmf: 1"] (borrowed) */
+};
+
+/* How an execution ended (the ivr_executions.ended_reason values). */
+enum ivr_end_reason {
+    IVR_END_COMPLETED = 0, /* reached a hangup node or an end */
+    IVR_END_HANGUP,        /* the caller hung up */
+    IVR_END_TRANSFERRED,   /* blind transfer */
+    IVR_END_ERROR,         /* unhandled error */
+    IVR_END_MAX_STEPS,     /* step budget */
+    IVR_END_LOOP,          /* same node too often in a row */
+    IVR_END_TIMEOUT,       /* call duration guard */
+    IVR_END_SHUTDOWN,      /* ivr_session_stop */
+};
+
+const char *ivr_end_reason_name(enum ivr_end_reason r);
+
+/* The end of an execution. Borrowed during the call. */
+struct ivr_end {
+    enum ivr_end_reason reason;
+    const char *last_node;   /* may be NULL */
+    const char *disposition; /* hangup node's disposition or NULL */
+    unsigned steps;
+    int hangup_cause; /* Q.850, 0 when unknown */
+};
+
+typedef void ivr_step_cb(void *arg, const struct ivr_step *step);
+typedef void ivr_end_cb(void *arg, const struct ivr_end *end);
+
+/* Time zone hook: the UTC offset in minutes of zone tz at wall_us; 0 or ERR_NOTFOUND. */
+typedef int ivr_tz_offset_cb(void *arg, const char *tz, int64_t wall_us, int *offset_min);
+
+/* Everything a session needs from its host; borrowed, must outlive the session. */
+struct ivr_session_config {
+    const struct ivr_channel_ops *ops; /* required */
+    void *ops_ctx;
+    const struct ivr_http_ops *http; /* NULL: api_call takes its error outcome */
+    void *http_ctx;
+    struct ev_loop *loop;          /* NULL: the owner calls ivr_session_poll() */
+    int64_t (*now_us)(void *arg);  /* monotonic clock; NULL: clock_mono_us() */
+    int64_t (*wall_us)(void *arg); /* wall clock; NULL: clock_wall_us() */
+    void *clock_arg;
+    ivr_tz_offset_cb *tz_offset; /* NULL: only "UTC" and "+HH:MM" zones */
+    void *tz_arg;
+    ivr_subflow_resolve_cb *subflow; /* NULL: subflow nodes fail */
+    void *subflow_arg;
+    ivr_step_cb *on_step; /* may be NULL */
+    ivr_end_cb *on_end;   /* may be NULL; runs exactly once */
+    void *cb_arg;
+};
+
+/*
+ * Creates a session for flow (a reference is taken). vars (borrowed, copied)
+ * may hold "call", "contact", "flow" (inputs) and "secrets" objects. Returns
+ * NULL on OOM. Nothing runs until ivr_session_start().
+ */
+struct ivr_session *ivr_session_create(struct ivr_flow *flow, const struct ivr_session_config *cfg,
+                                       json_t *vars);
+
+/*
+ * Runs from the start node until the first node that waits. trigger is
+ * "inbound", "outbound_answered" or "api"; amd is NULL, "human" or
+ * "machine". on_end may run before this returns (a flow without waits).
+ */
+void ivr_session_start(struct ivr_session *s, const char *trigger, const char *amd);
+
+/* Feeds an event (borrowed). Ignored after the end. */
+void ivr_session_event(struct ivr_session *s, const struct ivr_event *ev);
+
+/* Fires every deadline that is due by the session clock. */
+void ivr_session_poll(struct ivr_session *s);
+
+/* The earliest pending deadline on the session clock, or INT64_MAX. */
+int64_t ivr_session_deadline(const struct ivr_session *s);
+
+/* Ends a running execution (IVR_END_SHUTDOWN): timers stop, HTTP is cancelled. */
+void ivr_session_stop(struct ivr_session *s);
+
+/* True once on_end has run. */
+bool ivr_session_ended(const struct ivr_session *s);
+
+/* The current node id, or NULL. */
+const char *ivr_session_node(const struct ivr_session *s);
+
+/* The variables (borrowed; read only). */
+json_t *ivr_session_vars(const struct ivr_session *s);
+
+/* Bytes the session holds outside its variables (the benchmark's figure). */
+size_t ivr_session_size(const struct ivr_session *s);
+
+/* Stops everything and frees. May be called from on_end. NULL is a no-op. */
+void ivr_session_destroy(struct ivr_session *s);
+
+/* ---------------------------------------------------------------------- */
+/* Simulator                                                               */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Runs flow against a scripted fake channel (syntax in docs/ivr.md, e.g.
+ * "on menu; dtmf 1; on ask_account; dtmf 1234#; mock GET https://x/ 200
+ * {\"ok\":true}"). vars as for ivr_session_create (may be NULL). Returns 0
+ * and *log (new): {"steps":[...], "end":{...}, "duration_ms":N}, or
+ * ERR_PARSE with *err (new string) naming the bad statement.
+ */
+int ivr_sim_run(struct ivr_flow *flow, const char *script, json_t *vars, json_t **log, char **err);
+
+/* ---------------------------------------------------------------------- */
+/* Flow storage (PostgreSQL)                                               */
+/* ---------------------------------------------------------------------- */
+
+struct db_pool;
+
+/* The outcome of a store operation; everything is borrowed during the callback. */
+struct ivr_store_result {
+    int status;             /* 0, ERR_NOTFOUND, ERR_INVAL (publish gate), ERR_CONFLICT, ERR_DB... */
+    const char *error;      /* a message when status != 0 */
+    long long id;           /* the flow id */
+    int revision;           /* load: the revision returned (pin it); publish: the new one */
+    const char *definition; /* load: the document text */
+    const char *stamp;      /* draft_updated_at (create, save, draft load) */
+    const char *report;     /* publish refused: the validator's report as JSON text */
+};
+
+typedef void ivr_store_cb(void *arg, const struct ivr_store_result *r);
+
+/*
+ * Each function runs one transaction for tenant (row-level security) on a
+ * connection pinned from pool, on the pool's loop, and calls cb exactly once
+ * later (never before it returns) unless it returns an error (then cb never
+ * runs): ERR_DISCONNECTED, ERR_BUSY (every connection pinned), ERR_NOMEM.
+ * Strings are copied. user is the acting user id (draft_updated_by,
+ * published_by, app.actor).
+ *
+ *   create      a new flow with its first draft (stored even when invalid,
+ *               with draft_valid and the report in draft_errors)
+ *   save_draft  replaces the draft of flow_id
+ *   publish     validates the stored draft with the publish gate (ERR_INVAL
+ *               with the report when it has errors) and freezes it as the
+ *               next immutable revision with message, making it the
+ *               published one; ERR_CONFLICT when the draft changed meanwhile
+ *   load        revision > 0: that revision; 0: the latest published one
+ *               (the caller pins the returned number for the call); -1: the
+ *               draft (test numbers, simulator)
+ */
+int ivr_store_create(struct db_pool *pool, long long tenant, long long user, const char *name,
+                     const char *definition, ivr_store_cb *cb, void *arg);
+int ivr_store_save_draft(struct db_pool *pool, long long tenant, long long user, long long flow_id,
+                         const char *definition, ivr_store_cb *cb, void *arg);
+int ivr_store_publish(struct db_pool *pool, long long tenant, long long user, long long flow_id,
+                      const char *message, ivr_store_cb *cb, void *arg);
+int ivr_store_load(struct db_pool *pool, long long tenant, long long flow_id, int revision,
+                   ivr_store_cb *cb, void *arg);
+
+/*
+ * The execution recorder: ivr_executions and ivr_steps written in batches
+ * (per tenant one transaction per flush, every flush_ms or when max_rows
+ * rows wait), off the hot path. The host calls begin when a call starts a
+ * flow and forwards the session's on_step / on_end to step / end. All on
+ * the pool's loop thread.
+ */
+struct ivr_recorder;
+
+struct ivr_exec_meta {
+    long long tenant;
+    long long flow_id;
+    int revision;                /* the pinned revision; 0: the draft ran */
+    const char *direction;       /* "outbound", "inbound" or "simulated" */
+    const char *call_attempt_id; /* uuid, required for outbound, else NULL */
+    const char *channel_id;      /* may be NULL */
+    int extension;               /* inbound extension or 0 */
+    const char *caller;          /* caller number or NULL */
+};
+
+struct ivr_recorder_stats {
+    uint64_t written; /* rows committed */
+    uint64_t dropped; /* rows given up (refused by the database, or pending at destroy) */
+    uint64_t flushes; /* flush rounds started */
+    size_t pending;   /* rows waiting */
+};
+
+/* 0 and *out, or ERR_NOMEM. flush_ms 0: 200; max_rows 0: 5000. */
+int ivr_recorder_create(struct ev_loop *loop, struct db_pool *pool, int64_t flush_ms,
+                        size_t max_rows, struct ivr_recorder **out);
+
+/* Stops the timer; pending rows are dropped (flush first); in-flight ones complete. */
+void ivr_recorder_destroy(struct ivr_recorder *r);
+
+/* Queues a new execution; writes its uuid (36 characters + NUL) into id. 0 or ERR_*. */
+int ivr_recorder_begin(struct ivr_recorder *r, const struct ivr_exec_meta *m, char id[37]);
+
+/* Queues a step (copied; its vars are already masked) of execution exec_id. */
+void ivr_recorder_step(struct ivr_recorder *r, long long tenant, const char *exec_id,
+                       const struct ivr_step *st);
+
+/* Queues the end of execution exec_id. */
+void ivr_recorder_end(struct ivr_recorder *r, long long tenant, const char *exec_id,
+                      const struct ivr_end *e);
+
+/* Starts a flush now unless one is in flight. */
+void ivr_recorder_flush(struct ivr_recorder *r);
+
+void ivr_recorder_stats(const struct ivr_recorder *r, struct ivr_recorder_stats *out);
+
+/* ---------------------------------------------------------------------- */
+/* Bundled templates                                                       */
+/* ---------------------------------------------------------------------- */
+
+/* Names of the bundled templates ("account_inquiry", ...); NULL-terminated, static. */
+const char *const *ivr_template_names(void);
+
+/*
+ * Instantiates a template document (borrowed) with params (borrowed object;
+ * missing ones take their defaults): every "{{params.NAME}}" in a string is
+ * replaced and the "parameters" block is dropped. Returns a new document or
+ * NULL with *err (static) for an unknown or ill-typed parameter.
+ */
+json_t *ivr_template_instantiate(json_t *tmpl, json_t *params, const char **err);
+
+#endif
