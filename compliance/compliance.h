@@ -269,4 +269,195 @@ size_t compliance_caps_find(const struct compliance_place *place, const struct c
 int compliance_audit_json(const char *e164, const struct compliance_place *place,
                           const struct compliance_verdict *v, int64_t now_us, struct json_t **out);
 
+/* ------------------------------------------------------------------------ */
+/* Do-Not-Call index (dnc.c, dnc_index.c, dnc_file.c)                        */
+
+/*
+ * The DNC store: every loaded list (national registries, tenant lists,
+ * campaign lists), each an immutable Elias-Fano number set plus a sorted
+ * array of area-code and exchange blocks, with a small sorted overlay of
+ * adds and removes made since the set was built. Lookups never block and
+ * never see a half-built list: readers pin the current snapshot with a hazard
+ * pointer; a writer builds a new snapshot and publishes it with one atomic
+ * exchange; old snapshots are freed once no reader has them pinned.
+ *
+ * Threads: compliance_dnc_check() from any thread, lock-free and
+ * allocation-free. Writers (publish, apply, compact, drop) serialise on one
+ * mutex held only for the copy of the snapshot's list table (never during a
+ * build or a sort), so a loop thread may call apply.
+ */
+struct compliance_dnc;
+struct compliance_dnc_builder;
+
+enum compliance_dnc_scope {
+    COMPLIANCE_DNC_NATIONAL = 0, /* a registry (FTC, CRTC DNCL, TPS): every tenant */
+    COMPLIANCE_DNC_TENANT = 1,   /* a tenant's internal list: all its campaigns */
+    COMPLIANCE_DNC_CAMPAIGN = 2, /* one campaign */
+};
+
+/* Which list: scope, owner and list id (dnc_lists.id; 0 for the owner's API list). */
+struct compliance_dnc_list_info {
+    enum compliance_dnc_scope scope;
+    int64_t tenant_id;   /* 0 for national lists */
+    int64_t campaign_id; /* 0 unless campaign scope */
+    int64_t list_id;
+    char name[64];          /* for verdicts and audit ("FTC national registry") */
+    char country[3];        /* national lists: the country covered ("US"); "" = all */
+    int64_t list_date_us;   /* date of the list's data (registry download); 0 unknown */
+    int32_t max_age_days;   /* the list must be refreshed within this; 0 = no limit */
+};
+
+enum compliance_dnc_match {
+    COMPLIANCE_DNC_MATCH_NUMBER = 0,
+    COMPLIANCE_DNC_MATCH_AREA_CODE = 1, /* a whole NPA block */
+    COMPLIANCE_DNC_MATCH_EXCHANGE = 2,  /* an NPA-NXX block */
+};
+
+/* The list that blocked a number. */
+struct compliance_dnc_hit {
+    enum compliance_dnc_scope scope;
+    enum compliance_dnc_match match;
+    int64_t tenant_id, campaign_id, list_id;
+    int64_t list_date_us;
+    char list_name[64];
+};
+
+/* Statistics of one list (compliance_dnc_list_stats). */
+struct compliance_dnc_list_stats {
+    uint64_t numbers;       /* in the built set */
+    uint64_t blocks;        /* area-code and exchange blocks */
+    uint64_t overlay;       /* pending adds and removes */
+    uint64_t bytes;         /* memory of the set, blocks and overlay */
+    int64_t list_date_us;   /* as published */
+    int64_t refreshed_us;   /* when the set was last published */
+};
+
+/* Returns 0 and a new empty store in *out, or ERR_NOMEM. */
+int compliance_dnc_create(struct compliance_dnc **out);
+
+/* Frees d. No call on d may be running or made afterwards. NULL: no-op. */
+void compliance_dnc_destroy(struct compliance_dnc *d);
+
+/* A builder collects a list's entries (any order, duplicates allowed). */
+int compliance_dnc_builder_create(struct compliance_dnc_builder **out);
+void compliance_dnc_builder_destroy(struct compliance_dnc_builder *b);
+
+/*
+ * Adds one entry: an E.164 number ("+14155550123", 8 to 15 digits), a NANP
+ * area-code block ("+1415") or exchange block ("+1415555"). len bytes at s
+ * (no NUL needed). Returns 0, ERR_INVAL (malformed) or ERR_NOMEM.
+ */
+int compliance_dnc_builder_add(struct compliance_dnc_builder *b, const char *s, size_t len);
+
+/* Entries added so far (numbers and blocks, before de-duplication). */
+size_t compliance_dnc_builder_count(const struct compliance_dnc_builder *b);
+
+/* The store's change sequence: take it before reading a list's source, pass it
+ * to compliance_dnc_publish(). */
+uint64_t compliance_dnc_seq(const struct compliance_dnc *d);
+
+/*
+ * Sorts and compresses b's entries into the list identified by info (scope,
+ * owner, list_id), replacing an existing one, and publishes it. Overlay
+ * changes with a sequence after since_seq (made while the source was read)
+ * stay on top of the new set; older ones are taken to be in the source.
+ * Consumes b (also on error). The sort and build run on the calling thread,
+ * without the writer lock: call it from a worker thread. Returns 0,
+ * ERR_TOOBIG or ERR_NOMEM.
+ */
+int compliance_dnc_publish(struct compliance_dnc *d, const struct compliance_dnc_list_info *info,
+                           struct compliance_dnc_builder *b, uint64_t since_seq);
+
+/*
+ * One change made through the API, an IVR opt-out or another node: adds
+ * (add != 0) or removes entry (as compliance_dnc_builder_add) in the list
+ * identified by info, creating an empty list when there is none. Visible to
+ * every lookup that starts after the call returns. Returns 0 and, when seq is
+ * non-NULL, the change's sequence; ERR_INVAL or ERR_NOMEM.
+ */
+int compliance_dnc_apply(struct compliance_dnc *d, const struct compliance_dnc_list_info *info,
+                         int add, const char *entry, uint64_t *seq);
+
+/* Merges a list's overlay into its set (a rebuild; worker thread). Returns 0,
+ * ERR_NOTFOUND or ERR_NOMEM. */
+int compliance_dnc_compact(struct compliance_dnc *d, const struct compliance_dnc_list_info *info);
+
+/* Removes a list. Returns 0 or ERR_NOTFOUND. */
+int compliance_dnc_drop(struct compliance_dnc *d, const struct compliance_dnc_list_info *info);
+
+/*
+ * Is e164 on a list that applies to a call of campaign campaign_id of tenant
+ * tenant_id to a number in country (ISO code from compliance_locate(); "" or
+ * NULL when unknown)? National lists apply when their country is "" or
+ * matches (the US list covers the US territories too; a number whose country
+ * is unknown is checked against every national list); then the tenant's
+ * lists, then the campaign's. Returns 1 and fills *hit (may be NULL) with the
+ * first list that blocks, 0 when no list does, ERR_INVAL for a malformed
+ * number, ERR_BUSY when more than 256 threads read at once. No allocation,
+ * no lock: any thread.
+ */
+int compliance_dnc_check(struct compliance_dnc *d, const char *e164, const char *country,
+                         int64_t tenant_id, int64_t campaign_id, struct compliance_dnc_hit *hit);
+
+/* Fills *st for the list identified by info. Returns 0 or ERR_NOTFOUND. */
+int compliance_dnc_list_stats(struct compliance_dnc *d, const struct compliance_dnc_list_info *info,
+                              struct compliance_dnc_list_stats *st);
+
+/* ---- list age ------------------------------------------------------------ */
+
+enum compliance_list_age_state {
+    COMPLIANCE_LIST_FRESH = 0,
+    COMPLIANCE_LIST_WARNING = 1, /* within warn_days of its max_age_days */
+    COMPLIANCE_LIST_STALE = 2,   /* older than max_age_days (or no date) */
+    COMPLIANCE_LIST_MISSING = 3, /* no national list for the country */
+};
+
+/* The alarm state of the national list(s) covering country at now_us. */
+struct compliance_list_age {
+    enum compliance_list_age_state state;
+    int64_t age_s;        /* now - list date; -1 when missing or undated */
+    int64_t stale_at_us;  /* list date + max_age_days; 0 when missing or no limit */
+    int64_t list_id;      /* the oldest national list covering the country */
+};
+
+/*
+ * The age alarm of the national list(s) for country ("US"): the worst state
+ * of the lists covering it. warn_days: how long before max_age_days the
+ * WARNING state starts (e.g. 7). Also sets the gauge
+ * compliance_dnc_national_alarm (0 fresh, 1 warning, 2 stale, 3 missing; the
+ * last country asked about) for the metrics thread. Any thread.
+ */
+void compliance_dnc_national_age(struct compliance_dnc *d, const char *country, int64_t now_us,
+                                 int32_t warn_days, struct compliance_list_age *out);
+
+/* ---- file formats (dnc_file.c) ------------------------------------------- */
+
+enum compliance_dnc_format {
+    COMPLIANCE_DNC_FMT_AUTO = 0,   /* guessed from the first data line */
+    COMPLIANCE_DNC_FMT_REGISTRY,   /* registry full file: "NPANXXXXXX" or "NPA,NXXXXXX" */
+    COMPLIANCE_DNC_FMT_CHANGES,    /* registry change file: "NPA,NXXXXXX,A|D[,date]" */
+    COMPLIANCE_DNC_FMT_PLAIN,      /* one number per line or the first CSV column */
+};
+
+/* Called for every change-file line: add != 0 for an addition. */
+typedef int compliance_dnc_change_cb(int add, const char *e164, void *arg);
+
+struct compliance_dnc_parse_error {
+    uint64_t line;     /* 1-based line of the first error, 0 if none */
+    char message[96];  /* what was wrong, naming the field */
+};
+
+/*
+ * Parses a DNC file held in memory (len bytes at data; see docs/compliance.md
+ * for the formats). Full and plain files add their entries to b; change
+ * files call cb per line (b may then be NULL). Blank lines, "#" comments and
+ * one header line are skipped. A NANP number without country code gets +1.
+ * Stops at the first bad line: returns ERR_PARSE with err filled (line and
+ * field), else 0; *lines (may be NULL) receives the data lines accepted.
+ * Never reads past len.
+ */
+int compliance_dnc_parse(const char *data, size_t len, enum compliance_dnc_format fmt,
+                         struct compliance_dnc_builder *b, compliance_dnc_change_cb *cb, void *arg,
+                         uint64_t *lines, struct compliance_dnc_parse_error *err);
+
 #endif
