@@ -301,10 +301,10 @@ struct compliance_dnc_list_info {
     int64_t tenant_id;   /* 0 for national lists */
     int64_t campaign_id; /* 0 unless campaign scope */
     int64_t list_id;
-    char name[64];          /* for verdicts and audit ("FTC national registry") */
-    char country[3];        /* national lists: the country covered ("US"); "" = all */
-    int64_t list_date_us;   /* date of the list's data (registry download); 0 unknown */
-    int32_t max_age_days;   /* the list must be refreshed within this; 0 = no limit */
+    char name[64];        /* for verdicts and audit ("FTC national registry") */
+    char country[3];      /* national lists: the country covered ("US"); "" = all */
+    int64_t list_date_us; /* date of the list's data (registry download); 0 unknown */
+    int32_t max_age_days; /* the list must be refreshed within this; 0 = no limit */
 };
 
 enum compliance_dnc_match {
@@ -324,12 +324,12 @@ struct compliance_dnc_hit {
 
 /* Statistics of one list (compliance_dnc_list_stats). */
 struct compliance_dnc_list_stats {
-    uint64_t numbers;       /* in the built set */
-    uint64_t blocks;        /* area-code and exchange blocks */
-    uint64_t overlay;       /* pending adds and removes */
-    uint64_t bytes;         /* memory of the set, blocks and overlay */
-    int64_t list_date_us;   /* as published */
-    int64_t refreshed_us;   /* when the set was last published */
+    uint64_t numbers;     /* in the built set */
+    uint64_t blocks;      /* area-code and exchange blocks */
+    uint64_t overlay;     /* pending adds and removes */
+    uint64_t bytes;       /* memory of the set, blocks and overlay */
+    int64_t list_date_us; /* as published */
+    int64_t refreshed_us; /* when the set was last published */
 };
 
 /* Returns 0 and a new empty store in *out, or ERR_NOMEM. */
@@ -399,6 +399,22 @@ int compliance_dnc_drop(struct compliance_dnc *d, const struct compliance_dnc_li
 int compliance_dnc_check(struct compliance_dnc *d, const char *e164, const char *country,
                          int64_t tenant_id, int64_t campaign_id, struct compliance_dnc_hit *hit);
 
+/* The lookup key of a number (its digits as an integer): for
+ * compliance_dnc_check_many(). Returns 0 or ERR_INVAL. */
+int compliance_dnc_key(const char *e164, uint64_t *key);
+
+/*
+ * compliance_dnc_check() for n numbers of one tenant and campaign at once
+ * (the scheduler's batch): blocked[i] = 1 when keys[i] is on a list, and
+ * hits[i] (hits may be NULL) names the first such list. The lookups of a
+ * batch overlap their memory accesses, which makes this several times faster
+ * per number than single checks. The whole batch sees one snapshot. Returns
+ * 0, ERR_INVAL or ERR_BUSY. No allocation; any thread.
+ */
+int compliance_dnc_check_many(struct compliance_dnc *d, const uint64_t *keys, size_t n,
+                              const char *country, int64_t tenant_id, int64_t campaign_id,
+                              uint8_t *blocked, struct compliance_dnc_hit *hits);
+
 /* Fills *st for the list identified by info. Returns 0 or ERR_NOTFOUND. */
 int compliance_dnc_list_stats(struct compliance_dnc *d, const struct compliance_dnc_list_info *info,
                               struct compliance_dnc_list_stats *st);
@@ -415,9 +431,9 @@ enum compliance_list_age_state {
 /* The alarm state of the national list(s) covering country at now_us. */
 struct compliance_list_age {
     enum compliance_list_age_state state;
-    int64_t age_s;        /* now - list date; -1 when missing or undated */
-    int64_t stale_at_us;  /* list date + max_age_days; 0 when missing or no limit */
-    int64_t list_id;      /* the oldest national list covering the country */
+    int64_t age_s;       /* now - list date; -1 when missing or undated */
+    int64_t stale_at_us; /* list date + max_age_days; 0 when missing or no limit */
+    int64_t list_id;     /* the oldest national list covering the country */
 };
 
 /*
@@ -433,18 +449,18 @@ void compliance_dnc_national_age(struct compliance_dnc *d, const char *country, 
 /* ---- file formats (dnc_file.c) ------------------------------------------- */
 
 enum compliance_dnc_format {
-    COMPLIANCE_DNC_FMT_AUTO = 0,   /* guessed from the first data line */
-    COMPLIANCE_DNC_FMT_REGISTRY,   /* registry full file: "NPANXXXXXX" or "NPA,NXXXXXX" */
-    COMPLIANCE_DNC_FMT_CHANGES,    /* registry change file: "NPA,NXXXXXX,A|D[,date]" */
-    COMPLIANCE_DNC_FMT_PLAIN,      /* one number per line or the first CSV column */
+    COMPLIANCE_DNC_FMT_AUTO = 0, /* guessed from the first data line */
+    COMPLIANCE_DNC_FMT_REGISTRY, /* registry full file: "NPANXXXXXX" or "NPA,NXXXXXX" */
+    COMPLIANCE_DNC_FMT_CHANGES,  /* registry change file: "NPA,NXXXXXX,A|D[,date]" */
+    COMPLIANCE_DNC_FMT_PLAIN,    /* one number per line or the first CSV column */
 };
 
 /* Called for every change-file line: add != 0 for an addition. */
 typedef int compliance_dnc_change_cb(int add, const char *e164, void *arg);
 
 struct compliance_dnc_parse_error {
-    uint64_t line;     /* 1-based line of the first error, 0 if none */
-    char message[96];  /* what was wrong, naming the field */
+    uint64_t line;    /* 1-based line of the first error, 0 if none */
+    char message[96]; /* what was wrong, naming the field */
 };
 
 /*

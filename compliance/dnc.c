@@ -36,16 +36,16 @@
 #include "core/counter.h"
 #include "core/err.h"
 
-#define KIND_SHIFT 56
-#define KIND_NUM   0u
-#define KIND_NPA   1u
-#define KIND_NXX   2u
+#define KIND_SHIFT      56
+#define KIND_NUM        0u
+#define KIND_NPA        1u
+#define KIND_NXX        2u
 #define CKEY(kind, key) (((uint64_t)(kind) << KIND_SHIFT) | (key))
 
 struct dnc_base {
-    int refs;                  /* under wlock */
-    struct compliance__ef ef;  /* numbers */
-    uint64_t *blocks;          /* CKEY(KIND_NPA|KIND_NXX, prefix), ascending */
+    int refs;                 /* under wlock */
+    struct compliance__ef ef; /* numbers */
+    uint64_t *blocks;         /* CKEY(KIND_NPA|KIND_NXX, prefix), ascending */
     size_t nblocks;
     int64_t refreshed_us;
 };
@@ -363,7 +363,8 @@ static int cmp_i64(int64_t a, int64_t b)
     return a < b ? -1 : a > b;
 }
 
-static int id_cmp(const struct compliance_dnc_list_info *a, const struct compliance_dnc_list_info *b)
+static int id_cmp(const struct compliance_dnc_list_info *a,
+                  const struct compliance_dnc_list_info *b)
 {
     int c = cmp_i64((int64_t)a->scope, (int64_t)b->scope);
     if (c == 0) {
@@ -424,7 +425,8 @@ static struct dnc_snap *snap_with(const struct dnc_snap *cur,
     return s;
 }
 
-static struct dnc_list *find_list(const struct dnc_snap *s, const struct compliance_dnc_list_info *id)
+static struct dnc_list *find_list(const struct dnc_snap *s,
+                                  const struct compliance_dnc_list_info *id)
 {
     size_t at = lower_bound(s, id);
     return at < s->n && id_cmp(&s->lists[at]->info, id) == 0 ? s->lists[at] : NULL;
@@ -678,17 +680,16 @@ int compliance_dnc_compact(struct compliance_dnc *d, const struct compliance_dnc
 
 /* ---- lookup ----------------------------------------------------------------- */
 
-/* Does list l block key (a number's digits)? 1 with *match, else 0. */
-static int list_blocks(const struct dnc_list *l, uint64_t key, enum compliance_dnc_match *match)
+/* Does a block of list l cover key? 1 with *match, else 0. */
+static int list_blocks_prefix(const struct dnc_list *l, uint64_t key,
+                              enum compliance_dnc_match *match)
 {
-    const struct dnc_change *c = l->nov > 0 ? ov_find(l, CKEY(KIND_NUM, key)) : NULL;
-    if (c != NULL ? c->add : compliance__ef_contains(&l->base->ef, key)) {
-        *match = COMPLIANCE_DNC_MATCH_NUMBER;
-        return 1;
-    }
-    if (key < COMPLIANCE__NANP_MIN || key >= COMPLIANCE__NANP_END) {
+    const struct dnc_change *c;
+    if ((l->nov == 0 && l->base->nblocks == 0) || key < COMPLIANCE__NANP_MIN ||
+        key >= COMPLIANCE__NANP_END) {
         return 0;
     }
+
     static const struct {
         unsigned kind;
         uint64_t div;
@@ -697,6 +698,7 @@ static int list_blocks(const struct dnc_list *l, uint64_t key, enum compliance_d
         { KIND_NXX, 10000, COMPLIANCE_DNC_MATCH_EXCHANGE },
         { KIND_NPA, 10000000, COMPLIANCE_DNC_MATCH_AREA_CODE },
     };
+
     for (int i = 0; i < 2; i++) {
         uint64_t ck = CKEY(blk[i].kind, key / blk[i].div);
         c = l->nov > 0 ? ov_find(l, ck) : NULL;
@@ -706,6 +708,17 @@ static int list_blocks(const struct dnc_list *l, uint64_t key, enum compliance_d
         }
     }
     return 0;
+}
+
+/* Does list l block key (a number's digits)? 1 with *match, else 0. */
+static int list_blocks(const struct dnc_list *l, uint64_t key, enum compliance_dnc_match *match)
+{
+    const struct dnc_change *c = l->nov > 0 ? ov_find(l, CKEY(KIND_NUM, key)) : NULL;
+    if (c != NULL ? c->add : compliance__ef_contains(&l->base->ef, key)) {
+        *match = COMPLIANCE_DNC_MATCH_NUMBER;
+        return 1;
+    }
+    return list_blocks_prefix(l, key, match);
 }
 
 static bool country_covers(const char *list_country, const char *country)
@@ -798,6 +811,82 @@ int compliance_dnc_check(struct compliance_dnc *d, const char *e164, const char 
     return rc;
 }
 
+int compliance_dnc_key(const char *e164, uint64_t *key)
+{
+    uint64_t ck;
+    if (e164 == NULL || key == NULL || parse_entry(e164, strlen(e164), &ck) != 0 ||
+        (ck >> KIND_SHIFT) != KIND_NUM) {
+        return ERR_INVAL;
+    }
+    *key = ck;
+    return 0;
+}
+
+#define MANY_CHUNK 256
+
+/* Runs keys[0..n) (n <= MANY_CHUNK) through list l, for those not blocked yet. */
+static void list_many(const struct dnc_list *l, const uint64_t *keys, size_t n, uint8_t *blocked,
+                      struct compliance_dnc_hit *hits)
+{
+    uint8_t in[MANY_CHUNK];
+    compliance__ef_contains_many(&l->base->ef, keys, n, in);
+    for (size_t j = 0; j < n; j++) {
+        enum compliance_dnc_match m = COMPLIANCE_DNC_MATCH_NUMBER;
+        if (blocked[j]) {
+            continue;
+        }
+        int hit = in[j];
+        if (l->nov > 0) {
+            const struct dnc_change *c = ov_find(l, CKEY(KIND_NUM, keys[j]));
+            hit = c != NULL ? c->add : hit;
+        }
+        if (!hit && (l->nov > 0 || l->base->nblocks > 0)) {
+            hit = list_blocks_prefix(l, keys[j], &m);
+        }
+        if (hit) {
+            blocked[j] = 1;
+            fill_hit(l, m, hits != NULL ? &hits[j] : NULL);
+        }
+    }
+}
+
+int compliance_dnc_check_many(struct compliance_dnc *d, const uint64_t *keys, size_t n,
+                              const char *country, int64_t tenant_id, int64_t campaign_id,
+                              uint8_t *blocked, struct compliance_dnc_hit *hits)
+{
+    int slot;
+    if (d == NULL || (n > 0 && (keys == NULL || blocked == NULL))) {
+        return ERR_INVAL;
+    }
+    if ((slot = hp_slot()) < 0) {
+        return ERR_BUSY;
+    }
+    memset(blocked, 0, n);
+    const struct dnc_snap *s = pin(d, slot);
+    for (size_t i = 0; i < s->n; i++) {
+        const struct dnc_list *l = s->lists[i];
+        bool applies;
+        switch (l->info.scope) {
+        case COMPLIANCE_DNC_NATIONAL:
+            applies = country_covers(l->info.country, country);
+            break;
+        case COMPLIANCE_DNC_TENANT:
+            applies = l->info.tenant_id == tenant_id;
+            break;
+        default:
+            applies = campaign_id != 0 && l->info.tenant_id == tenant_id &&
+                      l->info.campaign_id == campaign_id;
+            break;
+        }
+        for (size_t o = 0; applies && o < n; o += MANY_CHUNK) {
+            size_t m = n - o < MANY_CHUNK ? n - o : MANY_CHUNK;
+            list_many(l, keys + o, m, blocked + o, hits != NULL ? hits + o : NULL);
+        }
+    }
+    unpin(slot);
+    return 0;
+}
+
 int compliance_dnc_list_stats(struct compliance_dnc *d, const struct compliance_dnc_list_info *info,
                               struct compliance_dnc_list_stats *st)
 {
@@ -820,6 +909,13 @@ int compliance_dnc_list_stats(struct compliance_dnc *d, const struct compliance_
     }
     unpin(slot);
     return rc;
+}
+
+const struct compliance__ef *compliance__dnc_ef(struct compliance_dnc *d,
+                                                const struct compliance_dnc_list_info *info)
+{
+    const struct dnc_list *l = find_list(atomic_load_explicit(&d->cur, memory_order_acquire), info);
+    return l != NULL ? &l->base->ef : NULL;
 }
 
 /* ---- list age ----------------------------------------------------------------- */
@@ -859,8 +955,8 @@ void compliance_dnc_national_age(struct compliance_dnc *d, const char *country, 
                 out->state = st;
                 out->stale_at_us = stale_at;
                 out->list_id = li->list_id;
-                out->age_s = li->list_date_us > 0 ? (now_us - li->list_date_us) / CLOCK_US_PER_SEC
-                                                  : -1;
+                out->age_s =
+                    li->list_date_us > 0 ? (now_us - li->list_date_us) / CLOCK_US_PER_SEC : -1;
             }
             any = true;
         }

@@ -102,10 +102,17 @@ int compliance__ef_build(const uint64_t *keys, size_t n, struct compliance__ef *
         ef->base = keys[0];
         ef->last = keys[n - 1];
         uint64_t u = ef->last - ef->base + 1;
-        ef->l = u / n > 1 ? floor_log2(u / n) : 0;
+        /* bits per key: l + 1 + (u / n / 2^l) * (1 + 32 / SAMPLE); the best l is
+         * floor(log2(u / n)) or one more */
+        unsigned l0 = u / n > 1 ? floor_log2(u / n) : 0;
+        double r = (double)u / (double)n;
+        double c0 = l0 + r / (double)(UINT64_C(1) << l0) * 1.25;
+        double c1 = (l0 + 1) + r / (double)(UINT64_C(1) << (l0 + 1)) * 1.25;
+        ef->l = (c1 < c0 && l0 + 1 < 57) ? l0 + 1 : l0;
         ef->nhigh = ((ef->last - ef->base) >> ef->l) + 1;
     }
     uint64_t hibits = ef->n + ef->nhigh;
+    ef->bits_per_high = ef->nhigh == 0 ? 0 : (hibits << 16) / ef->nhigh;
     ef->hi_words = (size_t)(hibits / 64) + 2;
     ef->lo_words = (size_t)((ef->n * ef->l) / 64) + 2;
     ef->nsamp = (size_t)(ef->nhigh >> COMPLIANCE__EF_SAMPLE_LOG) + 1;
@@ -157,8 +164,19 @@ size_t compliance__ef_bytes(const struct compliance__ef *ef)
 
 /* ---- lookup --------------------------------------------------------------- */
 
+/*
+ * The lookup is popcount-bound where it is not memory-bound: on x86-64 the
+ * hot functions are compiled twice, with the POPCNT instruction and without,
+ * and the loader picks one for the CPU (GCC/Clang target_clones).
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang_analyzer__)
+#define HOT_CLONES __attribute__((target_clones("popcnt", "default")))
+#else
+#define HOT_CLONES
+#endif
+
 /* Position of the k-th (0-based) set bit of w; w has more than k set bits. */
-static inline unsigned select64(uint64_t w, unsigned k)
+__attribute__((always_inline)) static inline unsigned select64(uint64_t w, unsigned k)
 {
     unsigned base = 0;
     unsigned c = (unsigned)__builtin_popcount((uint32_t)w);
@@ -180,7 +198,8 @@ static inline unsigned select64(uint64_t w, unsigned k)
     }
 }
 
-static inline uint64_t low_at(const struct compliance__ef *ef, uint64_t i)
+__attribute__((always_inline)) static inline uint64_t low_at(const struct compliance__ef *ef,
+                                                             uint64_t i)
 {
     uint64_t off = i * ef->l;
     unsigned sh = (unsigned)(off & 63);
@@ -191,17 +210,12 @@ static inline uint64_t low_at(const struct compliance__ef *ef, uint64_t i)
     return v & ((UINT64_C(1) << ef->l) - 1);
 }
 
-bool compliance__ef_contains(const struct compliance__ef *ef, uint64_t key)
+/* The second half of a lookup: from the start position of run g*S. */
+__attribute__((always_inline)) static inline bool contains_from(const struct compliance__ef *ef,
+                                                                uint64_t v, uint64_t pos)
 {
-    if (ef->n == 0 || key < ef->base || key > ef->last) {
-        return false;
-    }
-    uint64_t v = key - ef->base;
     uint64_t h = v >> ef->l;
-    uint64_t g = h >> COMPLIANCE__EF_SAMPLE_LOG;
-    uint64_t rank = ef->samp[g];
-    uint64_t pos = (g << COMPLIANCE__EF_SAMPLE_LOG) + rank; /* start of run g*S */
-    uint64_t skip = h - (g << COMPLIANCE__EF_SAMPLE_LOG);   /* zeros to pass */
+    uint64_t skip = h & (COMPLIANCE__EF_SAMPLE - 1); /* zeros to pass */
 
     if (skip > 0) {
         size_t w = (size_t)(pos >> 6);
@@ -232,6 +246,64 @@ bool compliance__ef_contains(const struct compliance__ef *ef, uint64_t key)
         }
         pos++;
         i++;
+    }
+}
+
+HOT_CLONES
+bool compliance__ef_contains(const struct compliance__ef *ef, uint64_t key)
+{
+    if (ef->n == 0 || key < ef->base || key > ef->last) {
+        return false;
+    }
+    uint64_t v = key - ef->base;
+    uint64_t g = (v >> ef->l) >> COMPLIANCE__EF_SAMPLE_LOG;
+    return contains_from(ef, v, (g << COMPLIANCE__EF_SAMPLE_LOG) + ef->samp[g]);
+}
+
+/*
+ * Batch lookup: the keys go through the set in groups of BATCH, one stage at
+ * a time (sample word, then the unary words, then the test), each stage
+ * prefetching what the next one reads, so the cache misses of a group
+ * overlap instead of queueing one after another.
+ */
+#define BATCH 32
+
+HOT_CLONES
+void compliance__ef_contains_many(const struct compliance__ef *ef, const uint64_t *keys, size_t n,
+                                  uint8_t *out)
+{
+    uint64_t pos[BATCH];
+    for (size_t i0 = 0; i0 < n; i0 += BATCH) {
+        size_t m = n - i0 < BATCH ? n - i0 : BATCH;
+        const uint64_t *k = keys + i0;
+        for (size_t j = 0; j < m; j++) {
+            if (ef->n == 0 || k[j] < ef->base || k[j] > ef->last) {
+                continue;
+            }
+            uint64_t g = ((k[j] - ef->base) >> ef->l) >> COMPLIANCE__EF_SAMPLE_LOG;
+            __builtin_prefetch(&ef->samp[g]);
+        }
+        for (size_t j = 0; j < m; j++) {
+            if (ef->n == 0 || k[j] < ef->base || k[j] > ef->last) {
+                pos[j] = UINT64_MAX;
+                continue;
+            }
+            uint64_t v = k[j] - ef->base;
+            uint64_t h = v >> ef->l;
+            uint64_t g = h >> COMPLIANCE__EF_SAMPLE_LOG;
+            pos[j] = (g << COMPLIANCE__EF_SAMPLE_LOG) + ef->samp[g];
+            /* the run is about (h - g*S) * (1 + n/nhigh) bits further */
+            uint64_t guess =
+                pos[j] + (((h & (COMPLIANCE__EF_SAMPLE - 1)) * ef->bits_per_high) >> 16);
+            __builtin_prefetch(&ef->hi[pos[j] >> 6]);
+            __builtin_prefetch(&ef->hi[(guess >> 6) < ef->hi_words ? guess >> 6 : 0]);
+            uint64_t ig = guess - h;
+            uint64_t lo_word = ig < ef->n ? (ig * ef->l) >> 6 : 0;
+            __builtin_prefetch(&ef->lo[lo_word]);
+        }
+        for (size_t j = 0; j < m; j++) {
+            out[i0 + j] = pos[j] != UINT64_MAX && contains_from(ef, k[j] - ef->base, pos[j]);
+        }
     }
 }
 

@@ -35,6 +35,7 @@ struct compliance__ef {
     uint64_t *lo;   /* packed low parts, + one padding word */
     uint32_t *samp; /* per sample group: keys with a smaller high part */
     size_t hi_words, lo_words, nsamp;
+    uint64_t bits_per_high; /* (n + nhigh) / nhigh in 16.16 fixed point, for prefetch guesses */
 };
 
 /* Sorts keys[0..*n) ascending and drops duplicates (*n shrinks). LSD radix
@@ -49,6 +50,11 @@ int compliance__ef_build(const uint64_t *keys, size_t n, struct compliance__ef *
 /* True when key is in ef. No allocation, no writes: any thread. */
 bool compliance__ef_contains(const struct compliance__ef *ef, uint64_t key);
 
+/* out[i] = (keys[i] is in ef), for n keys in any order: the batch form,
+ * which overlaps the cache misses of up to 16 lookups. */
+void compliance__ef_contains_many(const struct compliance__ef *ef, const uint64_t *keys, size_t n,
+                                  uint8_t *out);
+
 /* Writes the keys in order into out (ef->n words). */
 void compliance__ef_decode(const struct compliance__ef *ef, uint64_t *out);
 
@@ -56,6 +62,13 @@ void compliance__ef_decode(const struct compliance__ef *ef, uint64_t *out);
 size_t compliance__ef_bytes(const struct compliance__ef *ef);
 
 void compliance__ef_free(struct compliance__ef *ef);
+
+/* The set of the list identified by info, or NULL. No pin: for tests and
+ * benchmarks that publish nothing while they use it. */
+struct compliance_dnc;
+struct compliance_dnc_list_info;
+const struct compliance__ef *compliance__dnc_ef(struct compliance_dnc *d,
+                                                const struct compliance_dnc_list_info *info);
 
 /* ---- keys ---------------------------------------------------------------- */
 

@@ -50,8 +50,14 @@ static void test_ef_matches_sorted_array(void **state)
     static const struct {
         size_t n;
         uint64_t span;
-    } cases[] = { { 0, 10 }, { 1, 1 }, { 2, 3 }, { 1000, 1000 }, { 1000, 1u << 30 },
-                  { 50000, 200000 }, { 50000, UINT64_C(1) << 45 } };
+    } cases[] = { { 0, 10 },
+                  { 1, 1 },
+                  { 2, 3 },
+                  { 1000, 1000 },
+                  { 1000, 1u << 30 },
+                  { 50000, 200000 },
+                  { 50000, UINT64_C(1) << 45 } };
+
     uint64_t seed = 42;
     (void)state;
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
