@@ -446,6 +446,108 @@ struct compliance_list_age {
 void compliance_dnc_national_age(struct compliance_dnc *d, const char *country, int64_t now_us,
                                  int32_t warn_days, struct compliance_list_age *out);
 
+/* ------------------------------------------------------------------------ */
+/* Frequency caps in Redis (caps.c)                                          */
+
+/*
+ * One attempt record per number per tenant, shared by every campaign of the
+ * tenant and every dialerd node: a Redis sorted set of attempt times and a
+ * hash of the last events (conversation, abandoned call, refusal, machine).
+ * compliance_caps_reserve() runs one Lua script that checks every rule of
+ * the request and, if all allow, records the attempt, atomically: two nodes
+ * can never both take the last attempt a cap allows (check-and-increment).
+ * An attempt that is not dialled after all is given back with
+ * compliance_caps_release().
+ *
+ * Failing closed: if Redis does not answer (down, timeout, error), the
+ * result is COMPLIANCE_CAP_UNAVAILABLE (do not dial) and the counter
+ * compliance_caps_unavailable_total goes up.
+ *
+ * Times come from the caller (core/clock), so the nodes' clocks must agree
+ * (NTP); a skew of s seconds moves a window's edge by s.
+ *
+ * Threads: the kv_conn's loop thread only.
+ */
+struct kv_conn;
+struct compliance_caps;
+
+enum compliance_cap_rule_kind {
+    COMPLIANCE_CAP_RULE_ROLLING = 'r', /* at most max_calls in any period_s */
+    COMPLIANCE_CAP_RULE_LOCKOUT = 'l', /* no call for period_s after event */
+};
+
+/* One enforced cap. Static rows (compliance_cap_ruleset()). */
+struct compliance_cap_rule {
+    const char *id; /* "us-fl-3-per-24h", "us-regf-7-in-7", "fr-4-per-30d" */
+    enum compliance_cap_rule_kind kind;
+    uint32_t max_calls; /* ROLLING */
+    int64_t period_s;
+    const char *event;  /* LOCKOUT: "conversation", "abandon", "refusal", "machine" */
+    const char *source; /* legal source */
+};
+
+/* Rule-set ids a campaign can select: "us-3-per-24h", "us-regf", "fr", "gb".
+ * Returns the rules (static) and *n, or NULL for an unknown id. */
+const struct compliance_cap_rule *const *compliance_cap_ruleset(const char *id, size_t *n);
+
+/* The state caps that apply to place by law whatever the campaign selects
+ * (Florida, Oklahoma, Maryland: 3 per 24 h). Writes up to max pointers to out
+ * and returns how many apply. */
+size_t compliance_cap_rules_for_place(const struct compliance_place *place,
+                                      const struct compliance_cap_rule **out, size_t max);
+
+enum compliance_cap_outcome {
+    COMPLIANCE_CAP_OK = 0,          /* allowed; the attempt is recorded (reservation) */
+    COMPLIANCE_CAP_BLOCKED = 1,     /* a rule blocks: rule, next_eligible_us */
+    COMPLIANCE_CAP_UNAVAILABLE = 2, /* Redis did not answer: fail closed, do not dial */
+};
+
+struct compliance_cap_result {
+    enum compliance_cap_outcome outcome;
+    int status; /* UNAVAILABLE: the kv error (ERR_DISCONNECTED, ERR_TIMEOUT, ERR_KV) */
+    const struct compliance_cap_rule *rule; /* BLOCKED: the rule */
+    int64_t next_eligible_us;               /* BLOCKED: when the rule allows again */
+    char reservation[40];                   /* OK: for compliance_caps_release() */
+};
+
+#define COMPLIANCE_CAP_MAX_RULES 16
+
+typedef void compliance_caps_cb(const struct compliance_cap_result *r, void *arg);
+
+/*
+ * Creates the caps client on kv (borrowed; must outlive it). Keys are
+ * "<prefix>att:{<tenant>:<e164>}" and "<prefix>ev:{...}"; prefix is copied
+ * (NULL: "cmp:"). Returns 0, ERR_INVAL or ERR_NOMEM.
+ */
+int compliance_caps_create(struct kv_conn *kv, const char *prefix, struct compliance_caps **out);
+
+/* Frees c. Reserves still in flight complete normally (their callbacks do
+ * not use c); if the kv_conn is destroyed they complete with
+ * COMPLIANCE_CAP_UNAVAILABLE (ERR_CANCELED). NULL: no-op. */
+void compliance_caps_destroy(struct compliance_caps *c);
+
+/*
+ * Checks rules[0..nrules) (at most COMPLIANCE_CAP_MAX_RULES) for e164 of tenant at now_us and, when all allow,
+ * records the attempt. cb runs exactly once, later, from the loop. Returns 0,
+ * or ERR_INVAL / ERR_NOMEM / ERR_SHUTDOWN (cb will not run: do not dial).
+ * With nrules == 0 the attempt is still recorded (the shared history).
+ */
+int compliance_caps_reserve(struct compliance_caps *c, int64_t tenant_id, const char *e164,
+                            const struct compliance_cap_rule *const *rules, size_t nrules,
+                            int64_t now_us, compliance_caps_cb *cb, void *arg);
+
+/* Gives a reserved attempt back (the call was not placed). Fire and forget. */
+int compliance_caps_release(struct compliance_caps *c, int64_t tenant_id, const char *e164,
+                            const char *reservation);
+
+/*
+ * Records an event that starts a lockout: "conversation" (Reg F), "abandon"
+ * (UK 72 h), "refusal" (France 60 days), "machine" (UK 24 h). Kept for
+ * keep_s seconds. Fire and forget; returns 0 or ERR_INVAL / ERR_NOMEM.
+ */
+int compliance_caps_record_event(struct compliance_caps *c, int64_t tenant_id, const char *e164,
+                                 const char *event, int64_t at_us, int64_t keep_s);
+
 /* ---- file formats (dnc_file.c) ------------------------------------------- */
 
 enum compliance_dnc_format {

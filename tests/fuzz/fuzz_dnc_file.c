@@ -54,6 +54,29 @@ static uint64_t count_lines(const uint8_t *data, size_t size)
     return n;
 }
 
+/* Lines that are neither blank nor comments (no header skipped when the
+ * parser accepted this many). */
+static uint64_t count_data_lines(const uint8_t *data, size_t size)
+{
+    uint64_t n = 0;
+    size_t pos = 0;
+    while (pos < size) {
+        const uint8_t *nl = memchr(data + pos, '\n', size - pos);
+        size_t l = nl != NULL ? (size_t)(nl - (data + pos)) : size - pos;
+        size_t e = l;
+        if (e > 0 && data[pos + e - 1] == '\r') {
+            e--;
+        }
+        size_t s = 0;
+        while (s < e && (data[pos + s] == ' ' || data[pos + s] == '\t')) {
+            s++;
+        }
+        n += s < e && data[pos + s] != '#';
+        pos += l + 1;
+    }
+    return n;
+}
+
 static void check_err(int rc, const struct compliance_dnc_parse_error *err, uint64_t nlines)
 {
     CHECK(rc <= 0);
@@ -101,8 +124,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     li.tenant_id = 1;
     CHECK(compliance_dnc_create(&d) == 0);
     CHECK(compliance_dnc_builder_create(&b) == 0);
+    uint64_t accepted = 0;
     if (compliance_dnc_parse((const char *)data, size, COMPLIANCE_DNC_FMT_PLAIN, b, NULL, NULL,
-                             NULL, &err) == 0) {
+                             &accepted, &err) == 0 &&
+        accepted == count_data_lines(data, size)) {
         CHECK(compliance_dnc_publish(d, &li, b, 0) == 0);
         /* re-parse line by line: every plain number found is blocked */
         const char *p = (const char *)data;
@@ -114,6 +139,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (l > 0 && l < sizeof(line) && p[pos] == '+') {
                 memcpy(line, p + pos, l);
                 line[l] = '\0';
+                if (strlen(line) != l) {
+                    pos += l + 1;
+                    continue; /* a NUL inside: not the line the parser saw */
+                }
                 uint64_t key;
                 if (compliance_dnc_key(line, &key) == 0) {
                     CHECK(compliance_dnc_check(d, line, "", 1, 0, NULL) == 1);
