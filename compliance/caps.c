@@ -37,32 +37,46 @@
 
 #define DAY_S INT64_C(86400)
 
-static const struct compliance_cap_rule r_fl = {
-    "us-fl-3-per-24h", COMPLIANCE_CAP_RULE_ROLLING, 3, DAY_S, NULL,
-    "Fla. Stat. 501.616(6)(b) (SB 1120, 2021)"
-};
+static const struct compliance_cap_rule r_fl = { "us-fl-3-per-24h",
+                                                 COMPLIANCE_CAP_RULE_ROLLING,
+                                                 3,
+                                                 DAY_S,
+                                                 NULL,
+                                                 "Fla. Stat. 501.616(6)(b) (SB 1120, 2021)" };
 static const struct compliance_cap_rule r_ok = {
-    "us-ok-3-per-24h", COMPLIANCE_CAP_RULE_ROLLING, 3, DAY_S, NULL,
-    "15 O.S. 775C.4 (secondary)"
+    "us-ok-3-per-24h", COMPLIANCE_CAP_RULE_ROLLING, 3, DAY_S, NULL, "15 O.S. 775C.4 (secondary)"
 };
 static const struct compliance_cap_rule r_md = {
-    "us-md-3-per-24h", COMPLIANCE_CAP_RULE_ROLLING, 3, DAY_S, NULL,
+    "us-md-3-per-24h",
+    COMPLIANCE_CAP_RULE_ROLLING,
+    3,
+    DAY_S,
+    NULL,
     "Maryland Stop the Spam Calls Act of 2023 (secondary)"
 };
 static const struct compliance_cap_rule r_3_24 = {
-    "3-per-24h", COMPLIANCE_CAP_RULE_ROLLING, 3, DAY_S, NULL,
-    "campaign policy (the FL/OK/MD cap applied to every number)"
+    "3-per-24h", COMPLIANCE_CAP_RULE_ROLLING,
+    3,           DAY_S,
+    NULL,        "campaign policy (the FL/OK/MD cap applied to every number)"
 };
-static const struct compliance_cap_rule r_regf_7 = {
-    "us-regf-7-in-7", COMPLIANCE_CAP_RULE_ROLLING, 7, 7 * DAY_S, NULL,
-    "12 CFR 1006.14(b)(2)(i)(A) (secondary)"
-};
-static const struct compliance_cap_rule r_regf_conv = {
-    "us-regf-7-days-after-conversation", COMPLIANCE_CAP_RULE_LOCKOUT, 0, 7 * DAY_S,
-    "conversation", "12 CFR 1006.14(b)(2)(i)(B) (secondary)"
-};
+static const struct compliance_cap_rule r_regf_7 = { "us-regf-7-in-7",
+                                                     COMPLIANCE_CAP_RULE_ROLLING,
+                                                     7,
+                                                     7 * DAY_S,
+                                                     NULL,
+                                                     "12 CFR 1006.14(b)(2)(i)(A) (secondary)" };
+static const struct compliance_cap_rule r_regf_conv = { "us-regf-7-days-after-conversation",
+                                                        COMPLIANCE_CAP_RULE_LOCKOUT,
+                                                        0,
+                                                        7 * DAY_S,
+                                                        "conversation",
+                                                        "12 CFR 1006.14(b)(2)(i)(B) (secondary)" };
 static const struct compliance_cap_rule r_fr_4 = {
-    "fr-4-per-30d", COMPLIANCE_CAP_RULE_ROLLING, 4, 30 * DAY_S, NULL,
+    "fr-4-per-30d",
+    COMPLIANCE_CAP_RULE_ROLLING,
+    4,
+    30 * DAY_S,
+    NULL,
     "Décret n° 2022-1313 (4 per month; enforced as any 30 days)"
 };
 static const struct compliance_cap_rule r_fr_refusal = {
@@ -70,11 +84,19 @@ static const struct compliance_cap_rule r_fr_refusal = {
     "Décret n° 2022-1313"
 };
 static const struct compliance_cap_rule r_gb_abandon = {
-    "gb-72h-after-abandon", COMPLIANCE_CAP_RULE_LOCKOUT, 0, 3 * DAY_S, "abandon",
+    "gb-72h-after-abandon",
+    COMPLIANCE_CAP_RULE_LOCKOUT,
+    0,
+    3 * DAY_S,
+    "abandon",
     "Ofcom 2010 statement on abandoned and silent calls (secondary)"
 };
 static const struct compliance_cap_rule r_gb_machine = {
-    "gb-24h-after-amd", COMPLIANCE_CAP_RULE_LOCKOUT, 0, DAY_S, "machine",
+    "gb-24h-after-amd",
+    COMPLIANCE_CAP_RULE_LOCKOUT,
+    0,
+    DAY_S,
+    "machine",
     "Ofcom 2010 statement (secondary): a repeat within 24 h after AMD needs a guaranteed agent"
 };
 
@@ -113,6 +135,7 @@ size_t compliance_cap_rules_for_place(const struct compliance_place *place,
         const char *region;
         const struct compliance_cap_rule *rule;
     } by_state[] = { { "FL", &r_fl }, { "OK", &r_ok }, { "MD", &r_md } };
+
     size_t n = 0;
     if (place == NULL || strcmp(place->country, "US") != 0) {
         return 0;
@@ -164,21 +187,20 @@ static const char reserve_lua[] =
     "return {1, 0, 0}\n";
 
 /* KEYS: events. ARGV: event, at_ms, keep_ms. Keeps the later time. */
-static const char event_lua[] =
-    "local t = redis.call('HGET', KEYS[1], ARGV[1])\n"
-    "if not t or tonumber(t) < tonumber(ARGV[2]) then\n"
-    "  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
-    "end\n"
-    "if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then\n"
-    "  redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
-    "end\n"
-    "return 1\n";
+static const char event_lua[] = "local t = redis.call('HGET', KEYS[1], ARGV[1])\n"
+                                "if not t or tonumber(t) < tonumber(ARGV[2]) then\n"
+                                "  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
+                                "end\n"
+                                "if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then\n"
+                                "  redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
+                                "end\n"
+                                "return 1\n";
 
 struct compliance_caps {
     struct kv_conn *kv;
     struct kv_script *reserve, *event;
     char prefix[32];
-    uint64_t node;    /* random: reservation ids of two nodes never collide */
+    uint64_t node; /* random: reservation ids of two nodes never collide */
     uint64_t next_id;
 };
 
@@ -193,8 +215,8 @@ struct req {
 static struct counter c_unavailable =
     COUNTER_INIT(COUNTER_KIND_COUNTER, "compliance_caps_unavailable_total",
                  "Frequency-cap checks that failed closed because Redis did not answer");
-static struct counter c_blocked = COUNTER_INIT(COUNTER_KIND_COUNTER, "compliance_caps_blocked_total",
-                                               "Attempts a frequency cap refused");
+static struct counter c_blocked = COUNTER_INIT(
+    COUNTER_KIND_COUNTER, "compliance_caps_blocked_total", "Attempts a frequency cap refused");
 static struct counter c_reserved = COUNTER_INIT(
     COUNTER_KIND_COUNTER, "compliance_caps_reserved_total", "Attempts recorded by the cap check");
 
@@ -275,6 +297,7 @@ int compliance_caps_reserve(struct compliance_caps *c, int64_t tenant_id, const 
                             int64_t now_us, compliance_caps_cb *cb, void *arg)
 {
     enum { FIXED = 6 };
+
     char katt[96], kev[96], now_s[24], keep_s[24], n_s[8];
     char per[COMPLIANCE_CAP_MAX_RULES][2][24];
     const char *argv[FIXED + 3 * COMPLIANCE_CAP_MAX_RULES];

@@ -527,10 +527,10 @@ int compliance_caps_create(struct kv_conn *kv, const char *prefix, struct compli
 void compliance_caps_destroy(struct compliance_caps *c);
 
 /*
- * Checks rules[0..nrules) (at most COMPLIANCE_CAP_MAX_RULES) for e164 of tenant at now_us and, when all allow,
- * records the attempt. cb runs exactly once, later, from the loop. Returns 0,
- * or ERR_INVAL / ERR_NOMEM / ERR_SHUTDOWN (cb will not run: do not dial).
- * With nrules == 0 the attempt is still recorded (the shared history).
+ * Checks rules[0..nrules) (at most COMPLIANCE_CAP_MAX_RULES) for e164 of tenant at now_us and, when
+ * all allow, records the attempt. cb runs exactly once, later, from the loop. Returns 0, or
+ * ERR_INVAL / ERR_NOMEM / ERR_SHUTDOWN (cb will not run: do not dial). With nrules == 0 the attempt
+ * is still recorded (the shared history).
  */
 int compliance_caps_reserve(struct compliance_caps *c, int64_t tenant_id, const char *e164,
                             const struct compliance_cap_rule *const *rules, size_t nrules,
@@ -547,6 +547,107 @@ int compliance_caps_release(struct compliance_caps *c, int64_t tenant_id, const 
  */
 int compliance_caps_record_event(struct compliance_caps *c, int64_t tenant_id, const char *e164,
                                  const char *event, int64_t at_us, int64_t keep_s);
+
+/* ------------------------------------------------------------------------ */
+/* Abandonment (abandon.c)                                                   */
+
+/*
+ * A call answered by a live person is abandoned when it is not connected to
+ * an agent or to the campaign's flow (the recorded message) within 2 seconds
+ * of the end of the person's greeting. Time spent in answering-machine
+ * detection counts against the 2 seconds: the clock starts at the end of the
+ * greeting when the media layer reports it, otherwise at the answer (the
+ * stricter reading, since AMD listens to the greeting). The rate is
+ * abandoned / live-answered calls:
+ *   US  per campaign over its duration if under 30 days, else over each
+ *       successive 30-day period from the campaign's start (TSR safe harbour;
+ *       47 CFR 64.1200(a)(7)); cap 3%.
+ *   UK  per calendar day, midnight to midnight UK time (Ofcom 2010).
+ */
+#define COMPLIANCE_ABANDON_LIMIT_MS 2000
+
+enum compliance_abandon_window {
+    COMPLIANCE_ABANDON_CAMPAIGN_30D = 0, /* US: 30-day periods from the campaign start */
+    COMPLIANCE_ABANDON_CALENDAR_DAY = 1, /* UK: calendar day in Europe/London */
+};
+
+/* What happened on one answered call (epoch microseconds; 0 = never/unknown). */
+struct compliance_call_outcome {
+    int64_t answered_us;     /* the callee picked up */
+    int64_t greeting_end_us; /* end of the callee's greeting, if the media layer knows it */
+    int64_t connected_us;    /* an agent or the flow took the call */
+    int64_t safe_harbour_us; /* the safe-harbour message started */
+    int64_t ended_us;        /* hang-up */
+    uint8_t live_human;      /* answered by a person (AMD said human, or AMD off) */
+};
+
+/* The proof kept for each call (stored in call_logs; docs/compliance.md). */
+struct compliance_abandon_proof {
+    uint8_t live;             /* counts in the denominator */
+    uint8_t abandoned;        /* counts in the numerator */
+    int64_t clock_start_us;   /* where the 2 seconds start */
+    int64_t connect_delay_ms; /* connected - clock start; -1 never connected */
+    int64_t message_delay_ms; /* safe-harbour message start - clock start; -1 none */
+    uint8_t message_in_time;  /* the message started within 2 s (the safe-harbour duty) */
+};
+
+/* Classifies one call. Returns 0, or ERR_INVAL (NULL, or a live call without
+ * answered_us, or timings before the answer). */
+int compliance_abandon_classify(const struct compliance_call_outcome *o,
+                                struct compliance_abandon_proof *proof);
+
+struct compliance_abandon;
+
+struct compliance_abandon_rate {
+    uint64_t live;
+    uint64_t abandoned;
+    double rate; /* abandoned / live; 0 when live == 0 */
+    int64_t period_start_us;
+    int64_t period_end_us; /* exclusive */
+    uint8_t over_cap;      /* rate > cap_pct / 100 */
+};
+
+/*
+ * An accountant for one campaign: window kind, the campaign's start (for the
+ * US periods) and the cap in percent (3.0). Owned by the campaign's loop
+ * thread. Returns 0, ERR_INVAL, ERR_NOMEM or (UK) the zone error.
+ */
+int compliance_abandon_create(enum compliance_abandon_window window, int64_t campaign_start_us,
+                              double cap_pct, struct compliance_abandon **out);
+void compliance_abandon_destroy(struct compliance_abandon *a);
+
+/* The measuring period that contains at_us. Returns 0 or ERR_INVAL. */
+int compliance_abandon_period(const struct compliance_abandon *a, int64_t at_us, int64_t *start_us,
+                              int64_t *end_us);
+
+/* Counts one call outcome (at its ended_us) and fills *proof (may be NULL).
+ * Returns 0 or ERR_INVAL. No allocation. */
+int compliance_abandon_record(struct compliance_abandon *a, const struct compliance_call_outcome *o,
+                              struct compliance_abandon_proof *proof);
+
+/*
+ * After a restart: sets the counts of the period containing at_us from the
+ * stored proof (compliance_abandon_restore_sql(), run over that period).
+ */
+void compliance_abandon_restore(struct compliance_abandon *a, int64_t at_us, uint64_t live,
+                                uint64_t abandoned);
+
+/* The query that gives the counts to restore: $1 campaign id, $2 period
+ * start, $3 period end (timestamptz); returns one row (live, abandoned). */
+const char *compliance_abandon_restore_sql(void);
+
+/* The rate of the period containing now_us (for pacing and metrics). */
+void compliance_abandon_rate(const struct compliance_abandon *a, int64_t now_us,
+                             struct compliance_abandon_rate *out);
+
+/*
+ * Safe-harbour configuration check: a campaign that can abandon calls (it
+ * dials predictively, i.e. may have no agent or flow ready at answer) must
+ * name the seller and a callback number (E.164) for the recorded message.
+ * Returns 0, or ERR_INVAL with *field set to "seller" or "callback_number".
+ */
+int compliance_safe_harbour_validate(int can_abandon, const char *seller,
+                                     const char *callback_number, const char **field);
 
 /* ---- file formats (dnc_file.c) ------------------------------------------- */
 

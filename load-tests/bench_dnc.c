@@ -134,6 +134,7 @@ int main(int argc, char **argv)
 
     /* Queries: half present numbers, half random candidates (mostly absent). */
     enum { NQ = 1 << 20 };
+
     char(*q)[16] = malloc(NQ * sizeof(*q));
     uint64_t *qk = malloc(NQ * sizeof(*qk));
     for (size_t i = 0; i < NQ; i++) {

@@ -89,10 +89,11 @@ static void check_err(int rc, const struct compliance_dnc_parse_error *err, uint
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const enum compliance_dnc_format fmts[] = {
-        COMPLIANCE_DNC_FMT_AUTO, COMPLIANCE_DNC_FMT_REGISTRY, COMPLIANCE_DNC_FMT_CHANGES,
-        COMPLIANCE_DNC_FMT_PLAIN
-    };
+    static const enum compliance_dnc_format fmts[] = { COMPLIANCE_DNC_FMT_AUTO,
+                                                       COMPLIANCE_DNC_FMT_REGISTRY,
+                                                       COMPLIANCE_DNC_FMT_CHANGES,
+                                                       COMPLIANCE_DNC_FMT_PLAIN };
+
     uint64_t nlines = count_lines(data, size);
 
     for (size_t f = 0; f < sizeof(fmts) / sizeof(fmts[0]); f++) {

@@ -174,9 +174,8 @@ static void test_caps_regf(void **state)
     assert_string_equal(r.rule->id, "us-regf-7-in-7");
     assert_int_equal(r.next_eligible_us, T0 + 7 * DAY_US);
 
-    assert_int_equal(compliance_caps_record_event(f->caps, 1, "+12125550105", "conversation",
-                                                  T0, 8 * 86400),
-                     0);
+    assert_int_equal(
+        compliance_caps_record_event(f->caps, 1, "+12125550105", "conversation", T0, 8 * 86400), 0);
     r = reserve(f, "+12125550105", rs, n, T0 + 6 * DAY_US);
     assert_int_equal(r.outcome, COMPLIANCE_CAP_BLOCKED);
     assert_string_equal(r.rule->id, "us-regf-7-days-after-conversation");
@@ -202,9 +201,8 @@ static void test_caps_fr_and_gb(void **state)
     assert_int_equal(r.next_eligible_us, T0 + 30 * DAY_US);
 
     const struct compliance_cap_rule *const *gb = compliance_cap_ruleset("gb", &n);
-    assert_int_equal(compliance_caps_record_event(f->caps, 1, "+442079460000", "abandon",
-                                                  T0, 4 * 86400),
-                     0);
+    assert_int_equal(
+        compliance_caps_record_event(f->caps, 1, "+442079460000", "abandon", T0, 4 * 86400), 0);
     r = reserve(f, "+442079460000", gb, n, T0 + 71 * HOUR_US);
     assert_int_equal(r.outcome, COMPLIANCE_CAP_BLOCKED);
     assert_string_equal(r.rule->id, "gb-72h-after-abandon");

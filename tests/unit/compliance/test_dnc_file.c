@@ -84,6 +84,7 @@ static void test_registry_errors_name_line_and_field(void **state)
 {
     struct fx *f = *state;
     struct compliance_dnc_parse_error err;
+
     static const struct {
         const char *text;
         uint64_t line;
@@ -95,10 +96,11 @@ static void test_registry_errors_name_line_and_field(void **state)
         { "2125550100\n212,5550100,x\n", 2, "unexpected field" },
         { "2125550100\n\n\n21255501OO\n", 4, "number" },
     };
+
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        assert_int_equal(parse(f, cases[i].text, COMPLIANCE_DNC_FMT_REGISTRY, NULL, NULL, NULL,
-                               &err),
-                         ERR_PARSE);
+        assert_int_equal(
+            parse(f, cases[i].text, COMPLIANCE_DNC_FMT_REGISTRY, NULL, NULL, NULL, &err),
+            ERR_PARSE);
         assert_int_equal(err.line, cases[i].line);
         assert_non_null(strstr(err.message, cases[i].field));
     }
@@ -167,11 +169,11 @@ static void test_plain_errors(void **state)
     struct fx *f = *state;
     struct compliance_dnc_parse_error err;
     static const char *const bad[] = {
-        "+12125550100\nabc\n",           /* letters (not the first line) */
-        "+12125550100\n555-0100\n",      /* 7 digits */
-        "+12125550100\n+1212555010\n",   /* NANP with 10 digits after +1 ... 9 */
+        "+12125550100\nabc\n",               /* letters (not the first line) */
+        "+12125550100\n555-0100\n",          /* 7 digits */
+        "+12125550100\n+1212555010\n",       /* NANP with 10 digits after +1 ... 9 */
         "+12125550100\n+1234567890123456\n", /* 16 digits */
-        "+12125550100\n+0123456789\n",   /* country code 0 */
+        "+12125550100\n+0123456789\n",       /* country code 0 */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(parse(f, bad[i], COMPLIANCE_DNC_FMT_PLAIN, NULL, NULL, NULL, &err),
