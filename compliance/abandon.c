@@ -65,13 +65,13 @@ int compliance_abandon_classify(const struct compliance_call_outcome *o,
     }
     /* "within two seconds": a delay of exactly 2000 ms is in time; the
      * delay is measured in microseconds so 2000.5 ms is not */
-    bool connected_in_time = o->connected_us != 0 &&
-                             o->connected_us - p->clock_start_us <=
-                                 COMPLIANCE_ABANDON_LIMIT_MS * CLOCK_US_PER_MS;
+    bool connected_in_time =
+        o->connected_us != 0 &&
+        o->connected_us - p->clock_start_us <= COMPLIANCE_ABANDON_LIMIT_MS * CLOCK_US_PER_MS;
     p->abandoned = !connected_in_time;
-    p->message_in_time = o->safe_harbour_us != 0 &&
-                         o->safe_harbour_us - p->clock_start_us <=
-                             COMPLIANCE_ABANDON_LIMIT_MS * CLOCK_US_PER_MS;
+    p->message_in_time =
+        o->safe_harbour_us != 0 &&
+        o->safe_harbour_us - p->clock_start_us <= COMPLIANCE_ABANDON_LIMIT_MS * CLOCK_US_PER_MS;
     return 0;
 }
 

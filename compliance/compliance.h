@@ -649,6 +649,91 @@ void compliance_abandon_rate(const struct compliance_abandon *a, int64_t now_us,
 int compliance_safe_harbour_validate(int can_abandon, const char *seller,
                                      const char *callback_number, const char **field);
 
+/* ------------------------------------------------------------------------ */
+/* The scheduler's question (gate.c)                                         */
+
+/*
+ * "May I dial this number for this campaign now; if not, why and when?"
+ * combines, in this order: the number's validity, the DNC lists (national,
+ * tenant, campaign), the national list's age, the calling window, and the
+ * frequency caps. The first that blocks decides and is named.
+ */
+enum compliance_reason {
+    COMPLIANCE_REASON_NONE = 0,         /* allowed */
+    COMPLIANCE_REASON_INVALID_NUMBER,   /* not a valid E.164 number */
+    COMPLIANCE_REASON_DNC,              /* on a DNC list: dnc names it */
+    COMPLIANCE_REASON_DNC_LIST_STALE,   /* the national list is older than allowed */
+    COMPLIANCE_REASON_DNC_LIST_MISSING, /* no national list for a US number */
+    COMPLIANCE_REASON_WINDOW,           /* outside the calling window: window names the rule */
+    COMPLIANCE_REASON_CAP,              /* a frequency cap: cap_rule */
+    COMPLIANCE_REASON_CAP_UNAVAILABLE,  /* the cap store did not answer: fail closed */
+    COMPLIANCE_REASON_COUNT_
+};
+
+/* Stable names for reasons: "dnc", "dnc-list-stale", "cap-unavailable"... */
+const char *compliance_reason_name(enum compliance_reason r);
+
+/* A campaign's compliance settings (a zeroed struct is the safe default). */
+struct compliance_campaign {
+    int64_t tenant_id;
+    int64_t campaign_id;
+    struct compliance_campaign_window window;
+    uint8_t allow_stale_list; /* 0 (default): refuse to dial on a stale/missing national list */
+    const struct compliance_cap_rule *const *cap_rules; /* rule sets the campaign selected */
+    size_t ncap_rules;
+};
+
+struct compliance_decision {
+    enum compliance_verdict_kind verdict;
+    enum compliance_reason reason;
+    const char *rule_id;      /* the rule or list kind that decided ("us-fl-hours",
+                               * "dnc-tenant", "dnc-list-stale", "3-per-24h"); static */
+    int64_t next_eligible_us; /* now when allowed; 0 = not by waiting (DNC, stale list,
+                               * invalid number) or beyond the window horizon */
+    struct compliance_place place;
+    struct compliance_verdict window;           /* the window verdict (when reached) */
+    struct compliance_dnc_hit dnc;              /* reason DNC */
+    struct compliance_list_age list_age;        /* the national list's age */
+    const struct compliance_cap_rule *cap_rule; /* reason CAP */
+    char reservation[40];                       /* allowed with caps: the attempt recorded */
+    uint8_t window_checked, dnc_checked, caps_checked;
+};
+
+/*
+ * The in-memory part: validity, DNC, list age and window (no caps). place
+ * may be NULL (the number is located) or the place stored with the contact.
+ * dnc may be NULL (no DNC check: only for tests and non-US campaigns that
+ * have no list; a US number then counts as "list missing"). Fills *out and
+ * returns 0, or ERR_INVAL for NULL arguments. No allocation, no lock; any
+ * thread.
+ */
+int compliance_decide_local(struct compliance_dnc *dnc, const struct compliance_campaign *cp,
+                            const char *e164, const struct compliance_place *place, int64_t now_us,
+                            struct compliance_decision *out);
+
+typedef void compliance_decision_cb(const struct compliance_decision *d, void *arg);
+
+/*
+ * The whole question, caps included. Runs compliance_decide_local(); if that
+ * blocks, returns 0 with *out filled and cb is not called. Otherwise the cap
+ * check goes to Redis (the campaign's rules plus the state caps of the
+ * place) and the call returns ERR_AGAIN: cb runs later, from caps' loop,
+ * with the final decision (an allowed decision has recorded the attempt:
+ * give it back with compliance_caps_release() if the call is not placed).
+ * Other returns: ERR_INVAL, ERR_NOMEM, ERR_SHUTDOWN (treat as "do not dial").
+ * caps' loop thread.
+ */
+int compliance_decide(struct compliance_dnc *dnc, struct compliance_caps *caps,
+                      const struct compliance_campaign *cp, const char *e164,
+                      const struct compliance_place *place, int64_t now_us,
+                      struct compliance_decision *out, compliance_decision_cb *cb, void *arg);
+
+/* The decision as an audit record: compliance_audit_json() plus "reason",
+ * "dnc" (list, scope, match, list date), "list_age" and "cap". Returns 0 and
+ * a new reference in *out, ERR_INVAL or ERR_NOMEM. */
+int compliance_decision_audit_json(const char *e164, const struct compliance_decision *d,
+                                   int64_t now_us, struct json_t **out);
+
 /* ---- file formats (dnc_file.c) ------------------------------------------- */
 
 enum compliance_dnc_format {

@@ -318,6 +318,77 @@ static void test_caps_fail_closed(void **state)
     assert_int_equal(r.outcome, COMPLIANCE_CAP_OK);
 }
 
+/* The whole question: window and lists in memory, then the caps in Redis. */
+struct dec {
+    int done;
+    struct compliance_decision d;
+};
+
+static void on_decision(const struct compliance_decision *d, void *arg)
+{
+    struct dec *x = arg;
+    x->d = *d;
+    x->done++;
+}
+
+static void test_caps_decide(void **state)
+{
+    struct fx *f = *state;
+    struct compliance_dnc *dnc;
+    struct compliance_dnc_builder *b;
+    struct compliance_dnc_list_info li;
+    struct compliance_campaign cp;
+    struct compliance_decision now;
+    /* 2026-06-10T16:00:00Z: noon in Miami */
+    const int64_t noon = INT64_C(1781107200) * 1000000;
+    memset(&li, 0, sizeof(li));
+    memset(&cp, 0, sizeof(cp));
+    li.scope = COMPLIANCE_DNC_NATIONAL;
+    strcpy(li.country, "US");
+    li.list_date_us = noon - DAY_US;
+    li.max_age_days = 31;
+    assert_int_equal(compliance_dnc_create(&dnc), 0);
+    assert_int_equal(compliance_dnc_builder_create(&b), 0);
+    assert_int_equal(compliance_dnc_publish(dnc, &li, b, 0), 0);
+    cp.tenant_id = 1;
+    cp.campaign_id = 10;
+    /* Florida's 3 per 24 h applies by law although the campaign selected no caps */
+    for (int i = 0; i < 4; i++) {
+        struct dec x = { 0 };
+        int rc = compliance_decide(dnc, f->caps, &cp, "+13055550177", NULL, noon + i * 1000000,
+                                   &now, on_decision, &x);
+        assert_int_equal(rc, ERR_AGAIN);
+        assert_true(evloop_run_until(f->loop, &x.done, 1, 5.0));
+        if (i < 3) {
+            assert_int_equal(x.d.verdict, COMPLIANCE_ALLOW);
+            assert_true(x.d.reservation[0] != '\0');
+        } else {
+            assert_int_equal(x.d.reason, COMPLIANCE_REASON_CAP);
+            assert_string_equal(x.d.rule_id, "us-fl-3-per-24h");
+            assert_int_equal(x.d.next_eligible_us, noon + DAY_US);
+        }
+    }
+    /* a window block is decided at once, without Redis */
+    struct dec x = { 0 };
+    assert_int_equal(compliance_decide(dnc, f->caps, &cp, "+13055550178", NULL, noon - 12 * HOUR_US,
+                                       &now, on_decision, &x),
+                     0);
+    assert_int_equal(now.reason, COMPLIANCE_REASON_WINDOW);
+    assert_int_equal(x.done, 0);
+    /* Redis down: fail closed with its own reason */
+    assert_int_equal(testenv_services("stop-redis"), 0);
+    struct dec y = { 0 };
+    int rc =
+        compliance_decide(dnc, f->caps, &cp, "+13055550179", NULL, noon, &now, on_decision, &y);
+    if (rc == ERR_AGAIN) {
+        assert_true(evloop_run_until(f->loop, &y.done, 1, 5.0));
+        now = y.d;
+    }
+    assert_int_equal(now.verdict, COMPLIANCE_BLOCK);
+    assert_int_equal(now.reason, COMPLIANCE_REASON_CAP_UNAVAILABLE);
+    compliance_dnc_destroy(dnc);
+}
+
 static void test_caps_rules_for_place(void **state)
 {
     struct compliance_place p;
@@ -348,6 +419,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_caps_fr_and_gb, setup, teardown),
         cmocka_unit_test(test_caps_two_processes),
         cmocka_unit_test_setup_teardown(test_caps_fail_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_caps_decide, setup, teardown),
         cmocka_unit_test(test_caps_rules_for_place),
     };
     return cmocka_run_group_tests_name("integration/compliance_caps", tests, group_setup, NULL);

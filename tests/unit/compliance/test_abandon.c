@@ -12,8 +12,8 @@
 #include "compliance/compliance.h"
 #include "core/err.h"
 
-#define S  INT64_C(1000000)
-#define MS INT64_C(1000)
+#define S   INT64_C(1000000)
+#define MS  INT64_C(1000)
 #define DAY (86400 * S)
 /* 2026-06-10T12:00:00Z */
 #define T0 (INT64_C(1781092800) * S)
@@ -27,25 +27,34 @@ static void test_abandon_classify_table(void **state)
         int live, abandoned, msg_in_time;
         int64_t delay_ms;
     } cases[] = {
-        { "agent at 1.9 s after answer", { T0, 0, T0 + 1900 * MS, 0, T0 + 60 * S, 1 }, 1, 0, 0, 1900 },
+        { "agent at 1.9 s after answer",
+          { T0, 0, T0 + 1900 * MS, 0, T0 + 60 * S, 1 },
+          1,
+          0,
+          0,
+          1900 },
         { "agent at exactly 2 s", { T0, 0, T0 + 2000 * MS, 0, T0 + 60 * S, 1 }, 1, 0, 0, 2000 },
         { "agent at 2.001 s", { T0, 0, T0 + 2001 * MS, 0, T0 + 60 * S, 1 }, 1, 1, 0, 2001 },
         { "never connected, message at 1 s", { T0, 0, 0, T0 + 1 * S, T0 + 9 * S, 1 }, 1, 1, 1, -1 },
         { "never connected, message at 3 s", { T0, 0, 0, T0 + 3 * S, T0 + 9 * S, 1 }, 1, 1, 0, -1 },
         /* greeting ended 1.5 s after answer: the clock starts there */
-        { "agent 1.8 s after greeting", { T0, T0 + 1500 * MS, T0 + 3300 * MS, 0, T0 + 9 * S, 1 },
-          1, 0, 0, 1800 },
+        { "agent 1.8 s after greeting",
+          { T0, T0 + 1500 * MS, T0 + 3300 * MS, 0, T0 + 9 * S, 1 },
+          1,
+          0,
+          0,
+          1800 },
         /* AMD took 3 s with no greeting end known: counts against the 2 s */
         { "AMD 3 s then agent", { T0, 0, T0 + 3 * S, 0, T0 + 9 * S, 1 }, 1, 1, 0, 3000 },
         { "machine", { T0, 0, 0, 0, T0 + 9 * S, 0 }, 0, 0, 0, -1 },
     };
+
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct compliance_abandon_proof p;
         assert_int_equal(compliance_abandon_classify(&cases[i].o, &p), 0);
         if (p.live != cases[i].live || p.abandoned != cases[i].abandoned ||
-            p.message_in_time != cases[i].msg_in_time ||
-            p.connect_delay_ms != cases[i].delay_ms) {
+            p.message_in_time != cases[i].msg_in_time || p.connect_delay_ms != cases[i].delay_ms) {
             fail_msg("%s: live %d abandoned %d msg %d delay %lld", cases[i].what, p.live,
                      p.abandoned, p.message_in_time, (long long)p.connect_delay_ms);
         }
@@ -159,7 +168,8 @@ static void test_safe_harbour_validate(void **state)
     assert_string_equal(field, "seller");
     assert_int_equal(compliance_safe_harbour_validate(1, NULL, "+18005550100", &field), ERR_INVAL);
     assert_string_equal(field, "seller");
-    assert_int_equal(compliance_safe_harbour_validate(1, "Acme", "800-555-0100", &field), ERR_INVAL);
+    assert_int_equal(compliance_safe_harbour_validate(1, "Acme", "800-555-0100", &field),
+                     ERR_INVAL);
     assert_string_equal(field, "callback_number");
     assert_int_equal(compliance_safe_harbour_validate(1, "Acme", NULL, &field), ERR_INVAL);
     assert_string_equal(field, "callback_number");
@@ -168,10 +178,8 @@ static void test_safe_harbour_validate(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_abandon_classify_table),
-        cmocka_unit_test(test_abandon_us_periods),
-        cmocka_unit_test(test_abandon_uk_calendar_day),
-        cmocka_unit_test(test_abandon_restore),
+        cmocka_unit_test(test_abandon_classify_table),  cmocka_unit_test(test_abandon_us_periods),
+        cmocka_unit_test(test_abandon_uk_calendar_day), cmocka_unit_test(test_abandon_restore),
         cmocka_unit_test(test_safe_harbour_validate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
