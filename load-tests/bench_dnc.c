@@ -112,7 +112,7 @@ int main(int argc, char **argv)
     memset(&li, 0, sizeof(li));
     li.scope = COMPLIANCE_DNC_NATIONAL;
     li.list_id = 1;
-    strcpy(li.country, "US");
+    snprintf(li.country, sizeof(li.country), "%s", "US");
     if (compliance_dnc_create(&d) != 0 || compliance_dnc_builder_create(&b) != 0) {
         return 1;
     }

@@ -344,7 +344,7 @@ static void test_caps_decide(void **state)
     memset(&li, 0, sizeof(li));
     memset(&cp, 0, sizeof(cp));
     li.scope = COMPLIANCE_DNC_NATIONAL;
-    strcpy(li.country, "US");
+    snprintf(li.country, sizeof(li.country), "%s", "US");
     li.list_date_us = noon - DAY_US;
     li.max_age_days = 31;
     assert_int_equal(compliance_dnc_create(&dnc), 0);

@@ -127,7 +127,7 @@ static void test_dnc_ten_million(void **state)
     uint64_t seed = 7;
     char num[24];
     (void)state;
-    strcpy(li.country, "US");
+    snprintf(li.country, sizeof(li.country), "%s", "US");
     assert_int_equal(compliance_dnc_create(&d), 0);
     assert_int_equal(compliance_dnc_builder_create(&b), 0);
     for (size_t i = 0; i < n; i++) {
@@ -170,7 +170,7 @@ static void test_dnc_blocks_and_scopes(void **state)
     struct compliance_dnc_list_info cam = list_info(COMPLIANCE_DNC_CAMPAIGN, 7, 70, 3, "spring");
     struct compliance_dnc_hit hit;
     (void)state;
-    strcpy(nat.country, "US");
+    snprintf(nat.country, sizeof(nat.country), "%s", "US");
     assert_int_equal(compliance_dnc_create(&d), 0);
     assert_int_equal(compliance_dnc_builder_create(&b), 0);
     add(b, "+12125550100");
@@ -274,7 +274,7 @@ static void test_dnc_national_age(void **state)
     assert_int_equal(compliance_dnc_create(&d), 0);
     compliance_dnc_national_age(d, "US", t0, 7, &age);
     assert_int_equal(age.state, COMPLIANCE_LIST_MISSING);
-    strcpy(nat.country, "US");
+    snprintf(nat.country, sizeof(nat.country), "%s", "US");
     nat.list_date_us = t0;
     nat.max_age_days = 31;
     assert_int_equal(compliance_dnc_builder_create(&b), 0);

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,8 +34,8 @@ static void publish_national(struct compliance_dnc *d, int64_t list_date)
     memset(&li, 0, sizeof(li));
     li.scope = COMPLIANCE_DNC_NATIONAL;
     li.list_id = 1;
-    strcpy(li.name, "FTC national registry");
-    strcpy(li.country, "US");
+    snprintf(li.name, sizeof(li.name), "%s", "FTC national registry");
+    snprintf(li.country, sizeof(li.country), "%s", "US");
     li.list_date_us = list_date;
     li.max_age_days = 31;
     assert_int_equal(compliance_dnc_builder_create(&b), 0);
@@ -112,7 +113,7 @@ static void test_gate_dnc_named(void **state)
     memset(&ten, 0, sizeof(ten));
     ten.scope = COMPLIANCE_DNC_TENANT;
     ten.tenant_id = 7;
-    strcpy(ten.name, "internal");
+    snprintf(ten.name, sizeof(ten.name), "%s", "internal");
     assert_int_equal(compliance_dnc_apply(f->d, &ten, 1, "+13055550101", NULL), 0);
 
     assert_int_equal(compliance_decide_local(f->d, &f->cp, "+12125550100", NULL, LATE, &d), 0);
