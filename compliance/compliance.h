@@ -419,6 +419,65 @@ int compliance_dnc_check_many(struct compliance_dnc *d, const uint64_t *keys, si
 int compliance_dnc_list_stats(struct compliance_dnc *d, const struct compliance_dnc_list_info *info,
                               struct compliance_dnc_list_stats *st);
 
+/* ---- propagation between nodes (dnc_sync.c) ----------------------------- */
+
+/*
+ * Every node keeps its own DNC store; a change made on one node reaches the
+ * others through Redis pub/sub within a second: compliance_dnc_sync_apply()
+ * applies the change locally and publishes it on the channel; every other
+ * node's subscriber applies it to its store (the overlay, visible at once).
+ * Pub/sub loses messages while a subscriber is down, so after every
+ * (re)connect of the subscriber, and on a "reload" message, resync_cb asks
+ * the owner to reload lists from PostgreSQL (info NULL: every list).
+ *
+ * Message (text, one line): "dnc1 <node> <add|del> <scope> <tenant> <campaign>
+ * <list> <entry>" or "dnc1 <node> reload <scope> <tenant> <campaign> <list>".
+ * Malformed messages are counted (compliance_dnc_sync_bad_total) and dropped.
+ *
+ * Threads: the loop thread of the kv objects.
+ */
+struct compliance_dnc_sync;
+struct kv_conn;
+struct kv_options;
+struct ev_loop;
+
+typedef void compliance_dnc_resync_cb(const struct compliance_dnc_list_info *info, void *arg);
+
+/*
+ * Creates the sync on loop: pub (borrowed) publishes; a subscriber
+ * connection is made from sub_opt (copied) on channel. node is this node's
+ * id (1-63 characters [A-Za-z0-9_.-]); messages from the same node are
+ * ignored. resync_cb may be NULL. Returns 0, ERR_INVAL or ERR_NOMEM.
+ */
+int compliance_dnc_sync_create(struct ev_loop *loop, struct compliance_dnc *d, struct kv_conn *pub,
+                               const struct kv_options *sub_opt, const char *channel,
+                               const char *node, compliance_dnc_resync_cb *resync_cb, void *arg,
+                               struct compliance_dnc_sync **out);
+
+void compliance_dnc_sync_destroy(struct compliance_dnc_sync *s);
+
+/* Applies a change locally (compliance_dnc_apply) and publishes it. Returns
+ * the local result; a failed publish is counted, and the other nodes catch
+ * up at their next resync. */
+int compliance_dnc_sync_apply(struct compliance_dnc_sync *s,
+                              const struct compliance_dnc_list_info *info, int add,
+                              const char *entry);
+
+/* Asks every node (this one too) to reload one list, after an import. */
+int compliance_dnc_sync_reload(struct compliance_dnc_sync *s,
+                               const struct compliance_dnc_list_info *info);
+
+/* Changes applied from other nodes, for tests and metrics. */
+uint64_t compliance_dnc_sync_received(const struct compliance_dnc_sync *s);
+
+/*
+ * Parses one message (len bytes at m) into *info, *op (1 add, 0 del, 2
+ * reload), node and entry (NUL-terminated copies of at most 63 and 23
+ * characters). Returns 0 or ERR_PARSE. Exposed for the fuzz harness.
+ */
+int compliance_dnc_sync_parse(const char *m, size_t len, struct compliance_dnc_list_info *info,
+                              int *op, char node[64], char entry[24]);
+
 /* ---- list age ------------------------------------------------------------ */
 
 enum compliance_list_age_state {
@@ -468,7 +527,6 @@ void compliance_dnc_national_age(struct compliance_dnc *d, const char *country, 
  *
  * Threads: the kv_conn's loop thread only.
  */
-struct kv_conn;
 struct compliance_caps;
 
 enum compliance_cap_rule_kind {
