@@ -40,6 +40,10 @@
 #include <stdint.h>
 
 struct json_t;
+struct ev_loop;
+struct kv_conn;
+struct kv_options;
+struct db_conn;
 
 /* Version of the rule table below; changes whenever a rule row changes. */
 #define COMPLIANCE_RULESET_VERSION "2026.11-1"
@@ -343,7 +347,7 @@ int compliance_dnc_builder_create(struct compliance_dnc_builder **out);
 void compliance_dnc_builder_destroy(struct compliance_dnc_builder *b);
 
 /*
- * Adds one entry: an E.164 number ("+14155550123", 8 to 15 digits), a NANP
+ * Adds one entry: an E.164 number ("+14155550123", 7 to 15 digits), a NANP
  * area-code block ("+1415") or exchange block ("+1415555"). len bytes at s
  * (no NUL needed). Returns 0, ERR_INVAL (malformed) or ERR_NOMEM.
  */
@@ -418,6 +422,85 @@ int compliance_dnc_check_many(struct compliance_dnc *d, const uint64_t *keys, si
 /* Fills *st for the list identified by info. Returns 0 or ERR_NOTFOUND. */
 int compliance_dnc_list_stats(struct compliance_dnc *d, const struct compliance_dnc_list_info *info,
                               struct compliance_dnc_list_stats *st);
+
+/* ---- file formats (dnc_file.c) ------------------------------------------- */
+
+enum compliance_dnc_format {
+    COMPLIANCE_DNC_FMT_AUTO = 0, /* guessed from the first data line */
+    COMPLIANCE_DNC_FMT_REGISTRY, /* registry full file: "NPANXXXXXX" or "NPA,NXXXXXX" */
+    COMPLIANCE_DNC_FMT_CHANGES,  /* registry change file: "NPA,NXXXXXX,A|D[,date]" */
+    COMPLIANCE_DNC_FMT_PLAIN,    /* one number per line or the first CSV column */
+};
+
+/* Called for every change-file line: add != 0 for an addition. */
+typedef int compliance_dnc_change_cb(int add, const char *e164, void *arg);
+
+struct compliance_dnc_parse_error {
+    uint64_t line;    /* 1-based line of the first error, 0 if none */
+    char message[96]; /* what was wrong, naming the field */
+};
+
+/*
+ * Parses a DNC file held in memory (len bytes at data; see docs/compliance.md
+ * for the formats). Full and plain files add their entries to b; change
+ * files call cb per line (b may then be NULL). Blank lines, "#" comments and
+ * one header line are skipped. A NANP number without country code gets +1.
+ * Stops at the first bad line: returns ERR_PARSE with err filled (line and
+ * field), else 0; *lines (may be NULL) receives the data lines accepted.
+ * Never reads past len.
+ */
+int compliance_dnc_parse(const char *data, size_t len, enum compliance_dnc_format fmt,
+                         struct compliance_dnc_builder *b, compliance_dnc_change_cb *cb, void *arg,
+                         uint64_t *lines, struct compliance_dnc_parse_error *err);
+
+/* ---- loading lists (dnc_load.c) ------------------------------------------- */
+
+/*
+ * The loader builds lists off the loop: a worker thread ("dnc-build") reads
+ * and parses files, sorts and compresses, and publishes into the store;
+ * PostgreSQL rows are fetched on the loop through core/db (paged, so no
+ * callback holds the loop for long) and handed to the worker to build.
+ * Completion is reported on the loop thread through done_cb.
+ */
+struct compliance_dnc_loader;
+struct compliance_dnc_parse_error;
+struct db_conn;
+
+/* A load finished: status 0 or an error (ERR_IO, ERR_PARSE with the line in
+ * err, ERR_DB, ERR_NOMEM); entries = accepted lines or rows. info as
+ * published (with the list's name and dates from dnc_lists for a DB load). */
+typedef void compliance_dnc_loaded_cb(const struct compliance_dnc_list_info *info, int status,
+                                      uint64_t entries,
+                                      const struct compliance_dnc_parse_error *err, void *arg);
+
+/* Starts the worker thread. loop: where done_cb runs. Returns 0, ERR_NOMEM or
+ * a pthread error. */
+int compliance_dnc_loader_create(struct ev_loop *loop, struct compliance_dnc *d,
+                                 compliance_dnc_loaded_cb *done_cb, void *arg,
+                                 struct compliance_dnc_loader **out);
+
+/* Stops the worker (a build in progress finishes first; queued jobs are
+ * dropped without a callback) and frees l. Loop thread. NULL: no-op. */
+void compliance_dnc_loader_destroy(struct compliance_dnc_loader *l);
+
+/*
+ * Loads a file into the list info (registry full or plain files replace the
+ * list; a change file is applied to it and the list then compacted). path is
+ * copied. Returns 0 (done_cb follows) or ERR_INVAL / ERR_NOMEM.
+ */
+int compliance_dnc_load_file(struct compliance_dnc_loader *l,
+                             const struct compliance_dnc_list_info *info, const char *path,
+                             enum compliance_dnc_format fmt);
+
+/*
+ * Loads the list identified by info (scope, tenant, campaign, list id; list
+ * id 0 = the owner's entries without a list) from dnc_entries over db (which
+ * must be up and not pinned; it is pinned for the read, on the platform
+ * role). Returns 0 (done_cb follows) or ERR_INVAL / ERR_NOMEM / the pin's
+ * error. Loop thread of db.
+ */
+int compliance_dnc_load_db(struct compliance_dnc_loader *l, struct db_conn *db,
+                           const struct compliance_dnc_list_info *info);
 
 /* ---- propagation between nodes (dnc_sync.c) ----------------------------- */
 
@@ -791,35 +874,5 @@ int compliance_decide(struct compliance_dnc *dnc, struct compliance_caps *caps,
  * a new reference in *out, ERR_INVAL or ERR_NOMEM. */
 int compliance_decision_audit_json(const char *e164, const struct compliance_decision *d,
                                    int64_t now_us, struct json_t **out);
-
-/* ---- file formats (dnc_file.c) ------------------------------------------- */
-
-enum compliance_dnc_format {
-    COMPLIANCE_DNC_FMT_AUTO = 0, /* guessed from the first data line */
-    COMPLIANCE_DNC_FMT_REGISTRY, /* registry full file: "NPANXXXXXX" or "NPA,NXXXXXX" */
-    COMPLIANCE_DNC_FMT_CHANGES,  /* registry change file: "NPA,NXXXXXX,A|D[,date]" */
-    COMPLIANCE_DNC_FMT_PLAIN,    /* one number per line or the first CSV column */
-};
-
-/* Called for every change-file line: add != 0 for an addition. */
-typedef int compliance_dnc_change_cb(int add, const char *e164, void *arg);
-
-struct compliance_dnc_parse_error {
-    uint64_t line;    /* 1-based line of the first error, 0 if none */
-    char message[96]; /* what was wrong, naming the field */
-};
-
-/*
- * Parses a DNC file held in memory (len bytes at data; see docs/compliance.md
- * for the formats). Full and plain files add their entries to b; change
- * files call cb per line (b may then be NULL). Blank lines, "#" comments and
- * one header line are skipped. A NANP number without country code gets +1.
- * Stops at the first bad line: returns ERR_PARSE with err filled (line and
- * field), else 0; *lines (may be NULL) receives the data lines accepted.
- * Never reads past len.
- */
-int compliance_dnc_parse(const char *data, size_t len, enum compliance_dnc_format fmt,
-                         struct compliance_dnc_builder *b, compliance_dnc_change_cb *cb, void *arg,
-                         uint64_t *lines, struct compliance_dnc_parse_error *err);
 
 #endif

@@ -255,7 +255,7 @@ static int parse_entry(const char *s, size_t len, uint64_t *ckey)
         *ckey = CKEY(KIND_NUM, v);
         return 0;
     }
-    if (nd < 8 || nd > 15) {
+    if (nd < 7 || nd > 15) {
         return ERR_INVAL;
     }
     *ckey = CKEY(KIND_NUM, v);

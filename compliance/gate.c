@@ -137,8 +137,8 @@ int compliance_decide_local(struct compliance_dnc *dnc, const struct compliance_
 
     const char *country = out->place.country;
     if (dnc != NULL) {
-        int rc = compliance_dnc_check(dnc, e164, country, cp->tenant_id, cp->campaign_id,
-                                      &out->dnc);
+        int rc =
+            compliance_dnc_check(dnc, e164, country, cp->tenant_id, cp->campaign_id, &out->dnc);
         out->dnc_checked = 1;
         if (rc == 1) {
             block(out, COMPLIANCE_REASON_DNC, dnc_rule(out->dnc.scope), 0);
@@ -301,11 +301,11 @@ int compliance_decision_audit_json(const char *e164, const struct compliance_dec
         if (d->dnc.list_date_us != 0) {
             clock_format_utc(d->dnc.list_date_us, date, sizeof(date));
         }
-        bad |= json_object_set_new(
-            o, "dnc",
-            json_pack("{s:s, s:I, s:s, s:s, s:s}", "scope", scope_name(d->dnc.scope), "list_id",
-                      (json_int_t)d->dnc.list_id, "list", d->dnc.list_name, "match",
-                      match_name(d->dnc.match), "list_date", date));
+        bad |= json_object_set_new(o, "dnc",
+                                   json_pack("{s:s, s:I, s:s, s:s, s:s}", "scope",
+                                             scope_name(d->dnc.scope), "list_id",
+                                             (json_int_t)d->dnc.list_id, "list", d->dnc.list_name,
+                                             "match", match_name(d->dnc.match), "list_date", date));
     }
     if (d->dnc_checked) {
         bad |= json_object_set_new(o, "list_age",
@@ -313,9 +313,9 @@ int compliance_decision_audit_json(const char *e164, const struct compliance_dec
                                              "age_s", (json_int_t)d->list_age.age_s));
     }
     if (d->cap_rule != NULL) {
-        bad |= json_object_set_new(o, "cap",
-                                   json_pack("{s:s, s:s}", "rule", d->cap_rule->id, "source",
-                                             d->cap_rule->source));
+        bad |= json_object_set_new(
+            o, "cap",
+            json_pack("{s:s, s:s}", "rule", d->cap_rule->id, "source", d->cap_rule->source));
     }
     if (bad != 0) {
         json_decref(o);

@@ -158,9 +158,9 @@ static void test_sync_malformed_messages_dropped(void **state)
     struct fx *f = *state;
     static const char *const bad[] = {
         "hello",
-        "dnc1 node-x add 1 42 0 0",            /* no entry */
+        "dnc1 node-x add 1 42 0 0",              /* no entry */
         "dnc1 node-x add 9 42 0 0 +13055550101", /* bad scope */
-        "dnc1 node-x add 1 42 0 0 +1305", /* an area-code block: valid */
+        "dnc1 node-x add 1 42 0 0 +1305",        /* an area-code block: valid */
         "dnc1 node x add 1 42 0 0 +13055550101",
         "dnc1 node-x add 1 -4 0 0 +13055550101",
         "dnc1 node-x add 1 42 0 0 +13055550101 extra",
@@ -237,6 +237,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sync_garbage_on_the_channel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_reload_and_reconnect_resync, setup, teardown),
     };
-    return cmocka_run_group_tests_name("integration/compliance_dnc_sync", tests, group_setup,
-                                       NULL);
+    return cmocka_run_group_tests_name("integration/compliance_dnc_sync", tests, group_setup, NULL);
 }
