@@ -46,7 +46,7 @@ struct kv_options;
 struct db_conn;
 
 /* Version of the rule table below; changes whenever a rule row changes. */
-#define COMPLIANCE_RULESET_VERSION "2026.11-1"
+#define COMPLIANCE_RULESET_VERSION "2026.11-2"
 
 #define COMPLIANCE_PLACE_MAX_ZONES   4
 #define COMPLIANCE_PLACE_MAX_REGIONS 3

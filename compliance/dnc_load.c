@@ -169,8 +169,8 @@ static void on_done(struct mpsc_mailbox *mb, struct mpsc_node *msg, void *arg)
     struct job *j = CONTAINER_OF(msg, struct job, node);
     (void)mb;
     if (j->status != 0) {
-        LOG_WARN(COMPLIANCE, "event=dnc_load_failed list=%" PRId64 " status=%s line=%" PRIu64
-                                 " msg=\"%s\"",
+        LOG_WARN(COMPLIANCE,
+                 "event=dnc_load_failed list=%" PRId64 " status=%s line=%" PRIu64 " msg=\"%s\"",
                  j->info.list_id, err_name(j->status), j->err.line, j->err.message);
     }
     if (l->cb != NULL) {
@@ -337,7 +337,9 @@ static void send_page(struct job *j)
     for (int i = 0; i < 5; i++) {
         params[i] = j->params[i][0] != '\0' ? j->params[i] : NULL;
     }
-    struct db_query q = { .sql = page_sql, .nparams = 5, .params = params, .cb = on_page, .arg = j };
+    struct db_query q = {
+        .sql = page_sql, .nparams = 5, .params = params, .cb = on_page, .arg = j
+    };
     int rc = db_query_send(j->db, &q, NULL);
     if (rc != 0) {
         db_finish(j, rc);

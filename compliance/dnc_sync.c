@@ -86,6 +86,20 @@ static bool int_tok(const char *t, size_t tl, int64_t *v)
     return true;
 }
 
+/* "+1NPA" or "+1NPANXX" with NPA and NXX starting 2-9. */
+static bool nanp_block(const char *e, size_t len)
+{
+    if ((len != 5 && len != 8) || e[0] != '+' || e[1] != '1') {
+        return false;
+    }
+    for (size_t i = 2; i < len; i++) {
+        if (e[i] < '0' || e[i] > '9') {
+            return false;
+        }
+    }
+    return e[2] >= '2' && (len == 5 || e[5] >= '2');
+}
+
 int compliance_dnc_sync_parse(const char *m, size_t len, struct compliance_dnc_list_info *info,
                               int *op, char node[64], char entry[24])
 {
@@ -140,8 +154,7 @@ int compliance_dnc_sync_parse(const char *m, size_t len, struct compliance_dnc_l
     memcpy(entry, t, tl);
     entry[tl] = '\0';
     /* a number, or a NANP block ("+1NPA", "+1NPANXX") */
-    if (compliance_dnc_key(entry, &key) != 0 &&
-        !(entry[0] == '+' && entry[1] == '1' && (tl == 5 || tl == 8))) {
+    if (compliance_dnc_key(entry, &key) != 0 && !nanp_block(entry, tl)) {
         return ERR_PARSE;
     }
     return 0;

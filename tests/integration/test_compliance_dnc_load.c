@@ -65,10 +65,9 @@ static int setup(void **state)
     tdb_conninfo(f->dbname, ci, sizeof(ci));
     f->su = tdb_connect(ci);
     f->tenant = tdb_int(f->su, "INSERT INTO tenants (slug, name) VALUES ('t1', 'T') RETURNING id");
-    f->national = tdb_int(f->su,
-                          "INSERT INTO dnc_lists (scope, name, source, country, list_date, "
-                          "max_age_days) VALUES ('national', 'FTC registry', 'ftc', 'US', "
-                          "'2026-06-01', 31) RETURNING id");
+    f->national = tdb_int(f->su, "INSERT INTO dnc_lists (scope, name, source, country, list_date, "
+                                 "max_age_days) VALUES ('national', 'FTC registry', 'ftc', 'US', "
+                                 "'2026-06-01', 31) RETURNING id");
     f->loop = ev_loop_new(EVFLAG_AUTO);
     tdb_conninfo_app(f->dbname, ci, sizeof(ci));
     struct db_opts o = { .name = "dnc-load", .state_cb = on_db_state, .state_arg = f };
@@ -134,8 +133,8 @@ static void test_load_national_from_db(void **state)
     assert_int_equal(compliance_dnc_check(f->d, "+19005550100", "US", 1, 0, &hit), 1);
     assert_int_equal(hit.match, COMPLIANCE_DNC_MATCH_AREA_CODE);
     assert_int_equal(compliance_dnc_check(f->d, "+13055550101", "US", 1, 0, NULL), 1);
-    compliance_dnc_national_age(f->d, "US", INT64_C(1780272000) * 1000000 + 10 * INT64_C(86400000000),
-                                7, &age);
+    compliance_dnc_national_age(f->d, "US",
+                                INT64_C(1780272000) * 1000000 + 10 * INT64_C(86400000000), 7, &age);
     assert_int_equal(age.state, COMPLIANCE_LIST_FRESH);
 }
 
@@ -148,7 +147,8 @@ static void test_load_tenant_from_db(void **state)
         tdb_int(f->su, "INSERT INTO tenants (slug, name) VALUES ('t2', 'U') RETURNING id");
     tdb_exec(f->su,
              "INSERT INTO dnc_entries (scope, tenant_id, number, source) VALUES "
-             "('tenant', %lld, '+13055550111', 'api'), ('tenant', %lld, '+442079460000', 'ivr_opt_out'), "
+             "('tenant', %lld, '+13055550111', 'api'), ('tenant', %lld, '+442079460000', "
+             "'ivr_opt_out'), "
              "('tenant', %lld, '+13055550112', 'api')",
              f->tenant, f->tenant, other);
     memset(&li, 0, sizeof(li));
@@ -206,8 +206,8 @@ static void test_load_files(void **state)
     assert_int_equal(f->err.line, 2);
     /* the failed load left the list as it was */
     assert_int_equal(compliance_dnc_check(f->d, "+14155550102", "US", 1, 0, NULL), 1);
-    assert_int_equal(compliance_dnc_load_file(f->l, &li, "/nonexistent/file", COMPLIANCE_DNC_FMT_AUTO),
-                     0);
+    assert_int_equal(
+        compliance_dnc_load_file(f->l, &li, "/nonexistent/file", COMPLIANCE_DNC_FMT_AUTO), 0);
     wait_done(f, 4);
     assert_true(f->status < 0);
     unlink(full);
@@ -229,6 +229,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_load_tenant_from_db, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_files, setup, teardown),
     };
-    return cmocka_run_group_tests_name("integration/compliance_dnc_load", tests, group_setup,
-                                       NULL);
+    return cmocka_run_group_tests_name("integration/compliance_dnc_load", tests, group_setup, NULL);
 }
