@@ -95,8 +95,10 @@ const struct compliance_rule compliance__rules[] = {
      "commercial telephone solicitation only 8:00-20:00 called person's local time",
      "Fla. Stat. 501.616(6)(a), as amended by SB 1120 (2021), eff. 2021-07-01" },
     [R_OK_HOURS] = { "us-ok-hours", "US-OK",
-     "telephonic sales calls only 8:00-20:00 local time",
-     "Oklahoma Telephone Solicitation Act of 2022, 15 O.S. 775C (secondary)" },
+     "calls only 9:00-20:00 local time (telephonic sales calls 8:00-20:00; automatic dial "
+     "announcing devices not before 9:00)",
+     "Oklahoma Telephone Solicitation Act of 2022, 15 O.S. 775C (secondary); 15 O.S. "
+     "755.1(C)(2)(a) (statute text as quoted in DIALER-ANCHORS.md 4.5)" },
     [R_MD_HOURS] = { "us-md-hours", "US-MD",
      "telephone solicitation only 8:00-20:00 called party's time zone",
      "Maryland Stop the Spam Calls Act of 2023, eff. 2024-01-01 (secondary)" },
@@ -482,7 +484,7 @@ static const struct compliance__juris j_states[] = {
     { "MS", &compliance__rules[R_MS_HOURS], EVERY(H1(8, 20)), &compliance__rules[R_MS_SUNDAY], 1 << SUN, &compliance__rules[R_MS_HOLIDAY], &ms_cal, 0 },
     { "NM", &compliance__rules[R_NM_HOURS], EVERY(H1(9, 21)), NULL, 0, NULL, NULL, 0 },
     { "NV", &compliance__rules[R_NV_HOURS], EVERY(H1(9, 20)), NULL, 0, NULL, NULL, 0 },
-    { "OK", &compliance__rules[R_OK_HOURS], EVERY(H1(8, 20)), NULL, 0, NULL, NULL, 1 },
+    { "OK", &compliance__rules[R_OK_HOURS], EVERY(H1(9, 20)), NULL, 0, NULL, NULL, 1 },
     { "PA", NULL, EVERY(NONE), NULL, 0, &compliance__rules[R_PA_HOLIDAY], &pa_cal, 0 },
     { "RI", &compliance__rules[R_RI_HOURS], { NONE, H1(9, 18), H1(9, 18), H1(9, 18), H1(9, 18), H1(9, 18),
                            H1(10, 17) }, &compliance__rules[R_RI_SUNDAY], 1 << SUN, &compliance__rules[R_RI_HOLIDAY], &ri_cal, 0 },

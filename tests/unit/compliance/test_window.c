@@ -80,6 +80,8 @@ static const struct win_case cases[] = {
     /* Holiday bans on the observed day: July 4, 2026 is a Saturday. */
     { UT, 0, 0, CW_NONE, { 2026, 7, 3, 18, 0, 0 }, B, "us-ut-holiday", { 2026, 7, 5, 14, 0, 0 }, 0 },                   /* Fri 12:00 MDT; Sat holiday; Sun open in UT */
     { AL, 0, 0, CW_NONE, { 2026, 7, 3, 17, 0, 0 }, B, "us-al-holiday", { 2026, 7, 6, 13, 0, 0 }, 0 },                   /* Fri, Sat holiday, Sun banned */
+    { "+14055550123", 0, 0, CW_NONE, { 2026, 6, 10, 13, 30, 0 }, B, "us-ok-hours", { 2026, 6, 10, 14, 0, 0 }, 0 },  /* OK 8:30 CDT: ADAD rule opens 9:00 */
+    { "+14055550123", 0, 0, CW_NONE, { 2026, 6, 11, 0, 59, 59 }, A, "us-ok-hours", NOW, 0 },                          /* 19:59:59 CDT */
     { RI, 0, 0, CW_NONE, { 2026, 7, 6, 14, 0, 0 }, B, "us-ri-holiday", { 2026, 7, 7, 13, 0, 0 }, 0 },                   /* Mon after a Saturday July 4; 9:00 EDT */
     { RI, 0, 0, CW_NONE, { 2026, 7, 3, 14, 0, 0 }, B, "us-ri-holiday", { 2026, 7, 7, 13, 0, 0 }, 0 },                   /* federal observed Friday */
     { RI, 0, 0, CW_NONE, { 2026, 7, 8, 12, 30, 0 }, B, "us-ri-hours", { 2026, 7, 8, 13, 0, 0 }, 0 },                     /* Wed 8:30 EDT: opens 9:00 */
