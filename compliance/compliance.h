@@ -25,13 +25,27 @@
  *      rule that decided, the rule-set version and the exact next moment the
  *      number becomes eligible. The check allocates nothing.
  *
- * Frequency caps (Florida's 3 calls per 24 h, the UK 72 h lockout after an
- * abandoned call, France's 4 calls a month) are not decided here; their
- * parameters are exposed as data (compliance_caps_find()) for the caps module.
+ *   4. Do-Not-Call. An in-memory store of Elias-Fano number sets per list
+ *      (national, tenant, campaign) with area-code and exchange blocks, an
+ *      overlay of recent changes, lock-free readers (hazard pointers), a
+ *      worker-thread loader (PostgreSQL, registry and plain files) and
+ *      propagation between nodes over Redis pub/sub; the national list's age.
  *
- * Threads: after compliance_init() every function may be called from any
- * thread. Zones are loaded lazily on first use under a mutex (or all at init
- * with preload); once loaded a zone is immutable and read without locks.
+ *   5. Frequency caps in Redis (one atomic Lua script per attempt, shared by
+ *      the tenant's campaigns and all nodes; fail closed), abandonment
+ *      accounting and the safe-harbour check.
+ *
+ *   6. compliance_decide(): the scheduler's one question, combining the
+ *      above, naming the rule or list that decided, with an audit record.
+ *
+ * Decisions where the law or the issue is silent are in docs/compliance.md
+ * ("Decisions on unclear points") and beside the code that makes them.
+ *
+ * Threads: after compliance_init() the place, time, window and DNC lookup
+ * functions may be called from any thread. Zones are loaded lazily on first
+ * use under a mutex (or all at init with preload); once loaded a zone is
+ * immutable and read without locks. The Redis-backed parts (caps, sync) and
+ * the loader's callbacks belong to one loop thread; see each section.
  */
 #ifndef COMPLIANCE_COMPLIANCE_H
 #define COMPLIANCE_COMPLIANCE_H
