@@ -172,6 +172,40 @@ int main(int argc, char **argv)
                100.0 * (double)hits / (double)done);
         report(names[mode], (double)done / el, "per_s", ">=10000000", (double)done / el >= 1e7);
     }
+    /* The scheduler's in-memory decision (DNC, list age, window) on located
+     * places, one contact at a time: informational, no target. */
+    {
+        enum { NP = 65536 };
+        struct compliance_place *places = malloc(NP * sizeof(*places));
+        struct compliance_campaign cp;
+        struct compliance_decision dec;
+        uint64_t done = 0, allowed = 0;
+        const int64_t noon = INT64_C(1781107200) * 1000000; /* 2026-06-10T16:00Z */
+        memset(&cp, 0, sizeof(cp));
+        cp.tenant_id = 1;
+        li.list_date_us = noon - INT64_C(86400000000);
+        li.max_age_days = 31;
+        compliance_dnc_builder_create(&b);
+        compliance_dnc_publish(d, &li, b, 0); /* a dated (small) national list */
+        for (size_t i = 0; i < NP; i++) {
+            compliance_locate(q[i], &places[i]);
+        }
+        double el;
+        t = now_s();
+        do {
+            for (size_t i = 0; i < NP; i++) {
+                compliance_decide_local(d, &cp, q[i], &places[i],
+                                        noon + (int64_t)(i & 1023) * 60000000, &dec);
+                allowed += dec.verdict == COMPLIANCE_ALLOW;
+            }
+            done += NP;
+            el = now_s() - t;
+        } while (el < secs);
+        printf("compliance_decide_local: %.2f M/s (%.0f%% allowed)\n", (double)done / el / 1e6,
+               100.0 * (double)allowed / (double)done);
+        report("compliance_decide_local_per_sec", (double)done / el, "per_s", "", 1);
+        free(places);
+    }
     free(q);
     free(qk);
     compliance_dnc_destroy(d);
