@@ -595,12 +595,20 @@ struct compliance_list_age {
 /*
  * The age alarm of the national list(s) for country ("US"): the worst state
  * of the lists covering it. warn_days: how long before max_age_days the
- * WARNING state starts (e.g. 7). Also sets the gauge
- * compliance_dnc_national_alarm (0 fresh, 1 warning, 2 stale, 3 missing; the
- * last country asked about) for the metrics thread. Any thread.
+ * WARNING state starts (configuration; 7 by default). No allocation; any
+ * thread.
  */
 void compliance_dnc_national_age(struct compliance_dnc *d, const char *country, int64_t now_us,
                                  int32_t warn_days, struct compliance_list_age *out);
+
+/*
+ * The same, and sets the gauge compliance_dnc_national_alarm (0 fresh,
+ * 1 warning, 2 stale, 3 missing) for metrics and the wall. Call it from the
+ * metrics tick for the country the platform dials (one caller, one country,
+ * so the gauge does not flap).
+ */
+void compliance_dnc_age_alarm(struct compliance_dnc *d, const char *country, int64_t now_us,
+                              int32_t warn_days, struct compliance_list_age *out);
 
 /* ------------------------------------------------------------------------ */
 /* Frequency caps in Redis (caps.c)                                          */

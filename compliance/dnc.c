@@ -86,8 +86,8 @@ struct compliance_dnc_builder {
 
 static struct counter national_alarm =
     COUNTER_INIT(COUNTER_KIND_GAUGE, "compliance_dnc_national_alarm",
-                 "Age alarm of the national DNC list last checked: 0 fresh, 1 warning, 2 stale, "
-                 "3 missing");
+                 "Age alarm of the national DNC list (compliance_dnc_age_alarm): 0 fresh, "
+                 "1 warning, 2 stale, 3 missing");
 
 /* ---- hazard slots --------------------------------------------------------- */
 
@@ -964,5 +964,11 @@ void compliance_dnc_national_age(struct compliance_dnc *d, const char *country, 
     } else {
         out->state = COMPLIANCE_LIST_STALE;
     }
+}
+
+void compliance_dnc_age_alarm(struct compliance_dnc *d, const char *country, int64_t now_us,
+                              int32_t warn_days, struct compliance_list_age *out)
+{
+    compliance_dnc_national_age(d, country, now_us, warn_days, out);
     counter_set(&national_alarm, (int64_t)out->state);
 }

@@ -19,6 +19,7 @@
 
 #include "compliance/compliance.h"
 #include "compliance/dnc_int.h"
+#include "core/counter.h"
 #include "core/err.h"
 
 /* xorshift64*: deterministic test data. */
@@ -263,6 +264,26 @@ static void test_dnc_overlay(void **state)
 
 #define DAY INT64_C(86400000000)
 
+struct gauge_find {
+    const char *name;
+    int64_t value;
+};
+
+static void gauge_visit(const struct counter *c, void *arg)
+{
+    struct gauge_find *g = arg;
+    if (strcmp(c->name, g->name) == 0) {
+        g->value = counter_get(c);
+    }
+}
+
+static int64_t gauge(const char *name)
+{
+    struct gauge_find g = { name, -1 };
+    counter_foreach(gauge_visit, &g);
+    return g.value;
+}
+
 static void test_dnc_national_age(void **state)
 {
     struct compliance_dnc *d;
@@ -293,6 +314,14 @@ static void test_dnc_national_age(void **state)
     assert_int_equal(age.state, COMPLIANCE_LIST_STALE);
     compliance_dnc_national_age(d, "CA", t0, 7, &age);
     assert_int_equal(age.state, COMPLIANCE_LIST_MISSING);
+    /* the alarm sets the gauge for metrics; the plain query does not */
+    compliance_dnc_age_alarm(d, "US", t0 + 24 * DAY, 7, &age);
+    assert_int_equal(age.state, COMPLIANCE_LIST_WARNING);
+    assert_int_equal(gauge("compliance_dnc_national_alarm"), 1);
+    compliance_dnc_national_age(d, "US", t0 + 40 * DAY, 7, &age);
+    assert_int_equal(gauge("compliance_dnc_national_alarm"), 1);
+    compliance_dnc_age_alarm(d, "US", t0 + 40 * DAY, 7, &age);
+    assert_int_equal(gauge("compliance_dnc_national_alarm"), 2);
     compliance_dnc_destroy(d);
 }
 
