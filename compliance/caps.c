@@ -155,15 +155,16 @@ size_t compliance_cap_rules_for_place(const struct compliance_place *place,
 
 /* ---- scripts ---------------------------------------------------------------- */
 
-/* KEYS: attempts, events. ARGV: now_ms, member, keep_ms, nrules, then per
- * rule kind ('r'/'l'), period_ms, max or event. Returns {1,0,0} (recorded)
- * or {0, rule (1-based), next_ms}. */
+/* KEYS: attempts, events. ARGV: now_ms, member, keep_ms, nrules, record
+ * ("1": add the attempt when allowed; "0": only check), then per rule kind
+ * ('r'/'l'), period_ms, max or event. Returns {1,0,0} (allowed, recorded if
+ * asked) or {0, rule (1-based), next_ms}. */
 static const char reserve_lua[] =
     "local now = tonumber(ARGV[1])\n"
     "local keep = tonumber(ARGV[3])\n"
     "local n = tonumber(ARGV[4])\n"
     "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - keep)\n"
-    "local i = 5\n"
+    "local i = 6\n"
     "for r = 1, n do\n"
     "  local kind, period, arg = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]\n"
     "  if kind == 'r' then\n"
@@ -182,8 +183,10 @@ static const char reserve_lua[] =
     "  end\n"
     "  i = i + 3\n"
     "end\n"
-    "redis.call('ZADD', KEYS[1], now, ARGV[2])\n"
-    "if redis.call('PTTL', KEYS[1]) < keep then redis.call('PEXPIRE', KEYS[1], keep) end\n"
+    "if ARGV[5] == '1' then\n"
+    "  redis.call('ZADD', KEYS[1], now, ARGV[2])\n"
+    "  if redis.call('PTTL', KEYS[1]) < keep then redis.call('PEXPIRE', KEYS[1], keep) end\n"
+    "end\n"
     "return {1, 0, 0}\n";
 
 /* KEYS: events. ARGV: event, at_ms, keep_ms. Keeps the later time. */
@@ -209,7 +212,7 @@ struct req {
     void *arg;
     size_t nrules;
     const struct compliance_cap_rule *rules[COMPLIANCE_CAP_MAX_RULES];
-    char member[40];
+    char member[40]; /* "" for a peek */
 };
 
 static struct counter c_unavailable =
@@ -280,7 +283,9 @@ static void on_reserve(int status, redisReply *r, void *arg)
     } else if (r->element[0]->integer == 1) {
         res.outcome = COMPLIANCE_CAP_OK;
         snprintf(res.reservation, sizeof(res.reservation), "%s", q->member);
-        counter_inc(&c_reserved);
+        if (q->member[0] != '\0') {
+            counter_inc(&c_reserved);
+        }
     } else {
         long long idx = r->element[1]->integer;
         res.outcome = COMPLIANCE_CAP_BLOCKED;
@@ -292,11 +297,11 @@ static void on_reserve(int status, redisReply *r, void *arg)
     free(q);
 }
 
-int compliance_caps_reserve(struct compliance_caps *c, int64_t tenant_id, const char *e164,
-                            const struct compliance_cap_rule *const *rules, size_t nrules,
-                            int64_t now_us, compliance_caps_cb *cb, void *arg)
+static int cap_call(struct compliance_caps *c, int64_t tenant_id, const char *e164,
+                    const struct compliance_cap_rule *const *rules, size_t nrules, int64_t now_us,
+                    int record, compliance_caps_cb *cb, void *arg)
 {
-    enum { FIXED = 6 };
+    enum { FIXED = 7 };
 
     char katt[96], kev[96], now_s[24], keep_s[24], n_s[8];
     char per[COMPLIANCE_CAP_MAX_RULES][2][24];
@@ -319,6 +324,11 @@ int compliance_caps_reserve(struct compliance_caps *c, int64_t tenant_id, const 
     int64_t now_ms = now_us / 1000;
     snprintf(q->member, sizeof(q->member), "%" PRId64 ":%016" PRIx64 ":%" PRIu64, now_ms, c->node,
              ++c->next_id);
+    const char *member = q->member;
+    if (!record) {
+        q->member[0] = '\0'; /* nothing to release */
+        member = "-";
+    }
     key_of(c, "att", tenant_id, e164, katt, sizeof(katt));
     key_of(c, "ev", tenant_id, e164, kev, sizeof(kev));
     argv[0] = katt;
@@ -342,15 +352,30 @@ int compliance_caps_reserve(struct compliance_caps *c, int64_t tenant_id, const 
     snprintf(keep_s, sizeof(keep_s), "%" PRId64, keep_ms);
     snprintf(n_s, sizeof(n_s), "%zu", nrules);
     argv[2] = now_s;
-    argv[3] = q->member;
+    argv[3] = member;
     argv[4] = keep_s;
     argv[5] = n_s;
+    argv[6] = record ? "1" : "0";
     rc = kv_script_call(c->reserve, 2, FIXED + 3 * (int)nrules, argv, NULL, on_reserve, q, NULL);
     if (rc != 0) {
         free(q);
         counter_inc(&c_unavailable);
     }
     return rc;
+}
+
+int compliance_caps_reserve(struct compliance_caps *c, int64_t tenant_id, const char *e164,
+                            const struct compliance_cap_rule *const *rules, size_t nrules,
+                            int64_t now_us, compliance_caps_cb *cb, void *arg)
+{
+    return cap_call(c, tenant_id, e164, rules, nrules, now_us, 1, cb, arg);
+}
+
+int compliance_caps_peek(struct compliance_caps *c, int64_t tenant_id, const char *e164,
+                         const struct compliance_cap_rule *const *rules, size_t nrules,
+                         int64_t now_us, compliance_caps_cb *cb, void *arg)
+{
+    return cap_call(c, tenant_id, e164, rules, nrules, now_us, 0, cb, arg);
 }
 
 static void on_ignore(int status, redisReply *r, void *arg)

@@ -699,6 +699,12 @@ int compliance_caps_reserve(struct compliance_caps *c, int64_t tenant_id, const 
                             const struct compliance_cap_rule *const *rules, size_t nrules,
                             int64_t now_us, compliance_caps_cb *cb, void *arg);
 
+/* As compliance_caps_reserve() but records nothing (the check route's
+ * question "would a cap allow a call now?"); reservation is "". */
+int compliance_caps_peek(struct compliance_caps *c, int64_t tenant_id, const char *e164,
+                         const struct compliance_cap_rule *const *rules, size_t nrules,
+                         int64_t now_us, compliance_caps_cb *cb, void *arg);
+
 /* Gives a reserved attempt back (the call was not placed). Fire and forget. */
 int compliance_caps_release(struct compliance_caps *c, int64_t tenant_id, const char *e164,
                             const char *reservation);

@@ -151,7 +151,19 @@ static void test_caps_release(void **state)
         r = reserve(f, "+13055550103", rs, n, T0 + i * 1000000);
         assert_int_equal(r.outcome, COMPLIANCE_CAP_OK);
     }
+    /* a peek says "blocked" and records nothing */
+    struct got g = { 0 };
+    assert_int_equal(
+        compliance_caps_peek(f->caps, 1, "+13055550103", rs, n, T0 + 5 * 1000000, on_cap, &g), 0);
+    assert_true(evloop_run_until(f->loop, &g.done, 1, 5.0));
+    assert_int_equal(g.r.outcome, COMPLIANCE_CAP_BLOCKED);
     assert_int_equal(compliance_caps_release(f->caps, 1, "+13055550103", r.reservation), 0);
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(
+        compliance_caps_peek(f->caps, 1, "+13055550103", rs, n, T0 + 6 * 1000000, on_cap, &g), 0);
+    assert_true(evloop_run_until(f->loop, &g.done, 1, 5.0));
+    assert_int_equal(g.r.outcome, COMPLIANCE_CAP_OK);
+    assert_string_equal(g.r.reservation, "");
     r = reserve(f, "+13055550103", rs, n, T0 + 10 * 1000000);
     assert_int_equal(r.outcome, COMPLIANCE_CAP_OK);
     r = reserve(f, "+13055550103", rs, n, T0 + 11 * 1000000);
