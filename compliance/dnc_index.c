@@ -168,9 +168,10 @@ size_t compliance__ef_bytes(const struct compliance__ef *ef)
  * The lookup is popcount-bound where it is not memory-bound: on x86-64 the
  * hot functions are compiled twice, with the POPCNT instruction and without,
  * and the loader picks one for the CPU (GCC target_clones; Clang 14 does not
- * resolve clones across a static library, so Clang builds use the default).
+ * resolve clones across a static library, so Clang builds use the default;
+ * the TSan runtime is not ready when ifunc resolvers run, so TSan builds too).
  */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define HOT_CLONES __attribute__((target_clones("popcnt", "default")))
 #else
 #define HOT_CLONES
