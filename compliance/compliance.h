@@ -25,13 +25,27 @@
  *      rule that decided, the rule-set version and the exact next moment the
  *      number becomes eligible. The check allocates nothing.
  *
- * Frequency caps (Florida's 3 calls per 24 h, the UK 72 h lockout after an
- * abandoned call, France's 4 calls a month) are not decided here; their
- * parameters are exposed as data (compliance_caps_find()) for the caps module.
+ *   4. Do-Not-Call. An in-memory store of Elias-Fano number sets per list
+ *      (national, tenant, campaign) with area-code and exchange blocks, an
+ *      overlay of recent changes, lock-free readers (hazard pointers), a
+ *      worker-thread loader (PostgreSQL, registry and plain files) and
+ *      propagation between nodes over Redis pub/sub; the national list's age.
  *
- * Threads: after compliance_init() every function may be called from any
- * thread. Zones are loaded lazily on first use under a mutex (or all at init
- * with preload); once loaded a zone is immutable and read without locks.
+ *   5. Frequency caps in Redis (one atomic Lua script per attempt, shared by
+ *      the tenant's campaigns and all nodes; fail closed), abandonment
+ *      accounting and the safe-harbour check.
+ *
+ *   6. compliance_decide(): the scheduler's one question, combining the
+ *      above, naming the rule or list that decided, with an audit record.
+ *
+ * Decisions where the law or the issue is silent are in docs/compliance.md
+ * ("Decisions on unclear points") and beside the code that makes them.
+ *
+ * Threads: after compliance_init() the place, time, window and DNC lookup
+ * functions may be called from any thread. Zones are loaded lazily on first
+ * use under a mutex (or all at init with preload); once loaded a zone is
+ * immutable and read without locks. The Redis-backed parts (caps, sync) and
+ * the loader's callbacks belong to one loop thread; see each section.
  */
 #ifndef COMPLIANCE_COMPLIANCE_H
 #define COMPLIANCE_COMPLIANCE_H
@@ -40,9 +54,13 @@
 #include <stdint.h>
 
 struct json_t;
+struct ev_loop;
+struct kv_conn;
+struct kv_options;
+struct db_conn;
 
 /* Version of the rule table below; changes whenever a rule row changes. */
-#define COMPLIANCE_RULESET_VERSION "2026.11-1"
+#define COMPLIANCE_RULESET_VERSION "2026.11-2"
 
 #define COMPLIANCE_PLACE_MAX_ZONES   4
 #define COMPLIANCE_PLACE_MAX_REGIONS 3
@@ -268,5 +286,621 @@ size_t compliance_caps_find(const struct compliance_place *place, const struct c
  */
 int compliance_audit_json(const char *e164, const struct compliance_place *place,
                           const struct compliance_verdict *v, int64_t now_us, struct json_t **out);
+
+/* ------------------------------------------------------------------------ */
+/* Do-Not-Call index (dnc.c, dnc_index.c, dnc_file.c)                        */
+
+/*
+ * The DNC store: every loaded list (national registries, tenant lists,
+ * campaign lists), each an immutable Elias-Fano number set plus a sorted
+ * array of area-code and exchange blocks, with a small sorted overlay of
+ * adds and removes made since the set was built. Lookups never block and
+ * never see a half-built list: readers pin the current snapshot with a hazard
+ * pointer; a writer builds a new snapshot and publishes it with one atomic
+ * exchange; old snapshots are freed once no reader has them pinned.
+ *
+ * Threads: compliance_dnc_check() from any thread, lock-free and
+ * allocation-free. Writers (publish, apply, compact, drop) serialise on one
+ * mutex held only for the copy of the snapshot's list table (never during a
+ * build or a sort), so a loop thread may call apply.
+ */
+struct compliance_dnc;
+struct compliance_dnc_builder;
+
+enum compliance_dnc_scope {
+    COMPLIANCE_DNC_NATIONAL = 0, /* a registry (FTC, CRTC DNCL, TPS): every tenant */
+    COMPLIANCE_DNC_TENANT = 1,   /* a tenant's internal list: all its campaigns */
+    COMPLIANCE_DNC_CAMPAIGN = 2, /* one campaign */
+};
+
+/* Which list: scope, owner and list id (dnc_lists.id; 0 for the owner's API list). */
+struct compliance_dnc_list_info {
+    enum compliance_dnc_scope scope;
+    int64_t tenant_id;   /* 0 for national lists */
+    int64_t campaign_id; /* 0 unless campaign scope */
+    int64_t list_id;
+    char name[64];        /* for verdicts and audit ("FTC national registry") */
+    char country[3];      /* national lists: the country covered ("US"); "" = all */
+    int64_t list_date_us; /* date of the list's data (registry download); 0 unknown */
+    int32_t max_age_days; /* the list must be refreshed within this; 0 = no limit */
+};
+
+enum compliance_dnc_match {
+    COMPLIANCE_DNC_MATCH_NUMBER = 0,
+    COMPLIANCE_DNC_MATCH_AREA_CODE = 1, /* a whole NPA block */
+    COMPLIANCE_DNC_MATCH_EXCHANGE = 2,  /* an NPA-NXX block */
+};
+
+/* The list that blocked a number. */
+struct compliance_dnc_hit {
+    enum compliance_dnc_scope scope;
+    enum compliance_dnc_match match;
+    int64_t tenant_id, campaign_id, list_id;
+    int64_t list_date_us;
+    char list_name[64];
+};
+
+/* Statistics of one list (compliance_dnc_list_stats). */
+struct compliance_dnc_list_stats {
+    uint64_t numbers;     /* in the built set */
+    uint64_t blocks;      /* area-code and exchange blocks */
+    uint64_t overlay;     /* pending adds and removes */
+    uint64_t bytes;       /* memory of the set, blocks and overlay */
+    int64_t list_date_us; /* as published */
+    int64_t refreshed_us; /* when the set was last published */
+};
+
+/* Returns 0 and a new empty store in *out, or ERR_NOMEM. */
+int compliance_dnc_create(struct compliance_dnc **out);
+
+/* Frees d. No call on d may be running or made afterwards. NULL: no-op. */
+void compliance_dnc_destroy(struct compliance_dnc *d);
+
+/* A builder collects a list's entries (any order, duplicates allowed). */
+int compliance_dnc_builder_create(struct compliance_dnc_builder **out);
+void compliance_dnc_builder_destroy(struct compliance_dnc_builder *b);
+
+/*
+ * Adds one entry: an E.164 number ("+14155550123", 7 to 15 digits), a NANP
+ * area-code block ("+1415") or exchange block ("+1415555"). len bytes at s
+ * (no NUL needed). Returns 0, ERR_INVAL (malformed) or ERR_NOMEM.
+ */
+int compliance_dnc_builder_add(struct compliance_dnc_builder *b, const char *s, size_t len);
+
+/* Entries added so far (numbers and blocks, before de-duplication). */
+size_t compliance_dnc_builder_count(const struct compliance_dnc_builder *b);
+
+/* The store's change sequence: take it before reading a list's source, pass it
+ * to compliance_dnc_publish(). */
+uint64_t compliance_dnc_seq(const struct compliance_dnc *d);
+
+/*
+ * Sorts and compresses b's entries into the list identified by info (scope,
+ * owner, list_id), replacing an existing one, and publishes it. Overlay
+ * changes with a sequence after since_seq (made while the source was read)
+ * stay on top of the new set; older ones are taken to be in the source.
+ * Consumes b (also on error). The sort and build run on the calling thread,
+ * without the writer lock: call it from a worker thread. Returns 0,
+ * ERR_TOOBIG or ERR_NOMEM.
+ */
+int compliance_dnc_publish(struct compliance_dnc *d, const struct compliance_dnc_list_info *info,
+                           struct compliance_dnc_builder *b, uint64_t since_seq);
+
+/*
+ * One change made through the API, an IVR opt-out or another node: adds
+ * (add != 0) or removes entry (as compliance_dnc_builder_add) in the list
+ * identified by info, creating an empty list when there is none. Visible to
+ * every lookup that starts after the call returns. Returns 0 and, when seq is
+ * non-NULL, the change's sequence; ERR_INVAL or ERR_NOMEM.
+ */
+int compliance_dnc_apply(struct compliance_dnc *d, const struct compliance_dnc_list_info *info,
+                         int add, const char *entry, uint64_t *seq);
+
+/* Merges a list's overlay into its set (a rebuild; worker thread). Returns 0,
+ * ERR_NOTFOUND or ERR_NOMEM. */
+int compliance_dnc_compact(struct compliance_dnc *d, const struct compliance_dnc_list_info *info);
+
+/* Removes a list. Returns 0 or ERR_NOTFOUND. */
+int compliance_dnc_drop(struct compliance_dnc *d, const struct compliance_dnc_list_info *info);
+
+/*
+ * Is e164 on a list that applies to a call of campaign campaign_id of tenant
+ * tenant_id to a number in country (ISO code from compliance_locate(); "" or
+ * NULL when unknown)? National lists apply when their country is "" or
+ * matches (the US list covers the US territories too; a number whose country
+ * is unknown is checked against every national list); then the tenant's
+ * lists, then the campaign's. Returns 1 and fills *hit (may be NULL) with the
+ * first list that blocks, 0 when no list does, ERR_INVAL for a malformed
+ * number, ERR_BUSY when more than 256 threads read at once. No allocation,
+ * no lock: any thread.
+ */
+int compliance_dnc_check(struct compliance_dnc *d, const char *e164, const char *country,
+                         int64_t tenant_id, int64_t campaign_id, struct compliance_dnc_hit *hit);
+
+/* The lookup key of a number (its digits as an integer): for
+ * compliance_dnc_check_many(). Returns 0 or ERR_INVAL. */
+int compliance_dnc_key(const char *e164, uint64_t *key);
+
+/*
+ * compliance_dnc_check() for n numbers of one tenant and campaign at once
+ * (the scheduler's batch): blocked[i] = 1 when keys[i] is on a list, and
+ * hits[i] (hits may be NULL) names the first such list. The lookups of a
+ * batch overlap their memory accesses, which makes this several times faster
+ * per number than single checks. The whole batch sees one snapshot. Returns
+ * 0, ERR_INVAL or ERR_BUSY. No allocation; any thread.
+ */
+int compliance_dnc_check_many(struct compliance_dnc *d, const uint64_t *keys, size_t n,
+                              const char *country, int64_t tenant_id, int64_t campaign_id,
+                              uint8_t *blocked, struct compliance_dnc_hit *hits);
+
+/* Fills *st for the list identified by info. Returns 0 or ERR_NOTFOUND. */
+int compliance_dnc_list_stats(struct compliance_dnc *d, const struct compliance_dnc_list_info *info,
+                              struct compliance_dnc_list_stats *st);
+
+/* ---- file formats (dnc_file.c) ------------------------------------------- */
+
+enum compliance_dnc_format {
+    COMPLIANCE_DNC_FMT_AUTO = 0, /* guessed from the first data line */
+    COMPLIANCE_DNC_FMT_REGISTRY, /* registry full file: "NPANXXXXXX" or "NPA,NXXXXXX" */
+    COMPLIANCE_DNC_FMT_CHANGES,  /* registry change file: "NPA,NXXXXXX,A|D[,date]" */
+    COMPLIANCE_DNC_FMT_PLAIN,    /* one number per line or the first CSV column */
+};
+
+/* Called for every change-file line: add != 0 for an addition. */
+typedef int compliance_dnc_change_cb(int add, const char *e164, void *arg);
+
+struct compliance_dnc_parse_error {
+    uint64_t line;    /* 1-based line of the first error, 0 if none */
+    char message[96]; /* what was wrong, naming the field */
+};
+
+/*
+ * Parses a DNC file held in memory (len bytes at data; see docs/compliance.md
+ * for the formats). Full and plain files add their entries to b; change
+ * files call cb per line (b may then be NULL). Blank lines, "#" comments and
+ * one header line are skipped. A NANP number without country code gets +1.
+ * Stops at the first bad line: returns ERR_PARSE with err filled (line and
+ * field), else 0; *lines (may be NULL) receives the data lines accepted.
+ * Never reads past len.
+ */
+int compliance_dnc_parse(const char *data, size_t len, enum compliance_dnc_format fmt,
+                         struct compliance_dnc_builder *b, compliance_dnc_change_cb *cb, void *arg,
+                         uint64_t *lines, struct compliance_dnc_parse_error *err);
+
+/* ---- loading lists (dnc_load.c) ------------------------------------------- */
+
+/*
+ * The loader builds lists off the loop: a worker thread ("dnc-build") reads
+ * and parses files, sorts and compresses, and publishes into the store;
+ * PostgreSQL rows are fetched on the loop through core/db (paged, so no
+ * callback holds the loop for long) and handed to the worker to build.
+ * Completion is reported on the loop thread through done_cb.
+ */
+struct compliance_dnc_loader;
+struct compliance_dnc_parse_error;
+struct db_conn;
+
+/* A load finished: status 0 or an error (ERR_IO, ERR_PARSE with the line in
+ * err, ERR_DB, ERR_NOMEM); entries = accepted lines or rows. info as
+ * published (with the list's name and dates from dnc_lists for a DB load). */
+typedef void compliance_dnc_loaded_cb(const struct compliance_dnc_list_info *info, int status,
+                                      uint64_t entries,
+                                      const struct compliance_dnc_parse_error *err, void *arg);
+
+/* Starts the worker thread. loop: where done_cb runs. Returns 0, ERR_NOMEM or
+ * a pthread error. */
+int compliance_dnc_loader_create(struct ev_loop *loop, struct compliance_dnc *d,
+                                 compliance_dnc_loaded_cb *done_cb, void *arg,
+                                 struct compliance_dnc_loader **out);
+
+/* Stops the worker (a build in progress finishes first; queued jobs are
+ * dropped without a callback) and frees l. Loop thread. NULL: no-op. */
+void compliance_dnc_loader_destroy(struct compliance_dnc_loader *l);
+
+/*
+ * Loads a file into the list info (registry full or plain files replace the
+ * list; a change file is applied to it and the list then compacted). path is
+ * copied. Returns 0 (done_cb follows) or ERR_INVAL / ERR_NOMEM.
+ */
+int compliance_dnc_load_file(struct compliance_dnc_loader *l,
+                             const struct compliance_dnc_list_info *info, const char *path,
+                             enum compliance_dnc_format fmt);
+
+/*
+ * Loads the list identified by info (scope, tenant, campaign, list id; list
+ * id 0 = the owner's entries without a list) from dnc_entries over db (which
+ * must be up and not pinned; it is pinned for the read, on the platform
+ * role). Returns 0 (done_cb follows) or ERR_INVAL / ERR_NOMEM / the pin's
+ * error. Loop thread of db.
+ */
+int compliance_dnc_load_db(struct compliance_dnc_loader *l, struct db_conn *db,
+                           const struct compliance_dnc_list_info *info);
+
+/* ---- propagation between nodes (dnc_sync.c) ----------------------------- */
+
+/*
+ * Every node keeps its own DNC store; a change made on one node reaches the
+ * others through Redis pub/sub within a second: compliance_dnc_sync_apply()
+ * applies the change locally and publishes it on the channel; every other
+ * node's subscriber applies it to its store (the overlay, visible at once).
+ * Pub/sub loses messages while a subscriber is down, so after every
+ * (re)connect of the subscriber, and on a "reload" message, resync_cb asks
+ * the owner to reload lists from PostgreSQL (info NULL: every list).
+ *
+ * Message (text, one line): "dnc1 <node> <add|del> <scope> <tenant> <campaign>
+ * <list> <entry>" or "dnc1 <node> reload <scope> <tenant> <campaign> <list>".
+ * Malformed messages are counted (compliance_dnc_sync_bad_total) and dropped.
+ *
+ * Threads: the loop thread of the kv objects.
+ */
+struct compliance_dnc_sync;
+struct kv_conn;
+struct kv_options;
+struct ev_loop;
+
+typedef void compliance_dnc_resync_cb(const struct compliance_dnc_list_info *info, void *arg);
+
+/*
+ * Creates the sync on loop: pub (borrowed) publishes; a subscriber
+ * connection is made from sub_opt (copied) on channel. node is this node's
+ * id (1-63 characters [A-Za-z0-9_.-]); messages from the same node are
+ * ignored. resync_cb may be NULL. Returns 0, ERR_INVAL or ERR_NOMEM.
+ */
+int compliance_dnc_sync_create(struct ev_loop *loop, struct compliance_dnc *d, struct kv_conn *pub,
+                               const struct kv_options *sub_opt, const char *channel,
+                               const char *node, compliance_dnc_resync_cb *resync_cb, void *arg,
+                               struct compliance_dnc_sync **out);
+
+void compliance_dnc_sync_destroy(struct compliance_dnc_sync *s);
+
+/* Applies a change locally (compliance_dnc_apply) and publishes it. Returns
+ * the local result; a failed publish is counted, and the other nodes catch
+ * up at their next resync. */
+int compliance_dnc_sync_apply(struct compliance_dnc_sync *s,
+                              const struct compliance_dnc_list_info *info, int add,
+                              const char *entry);
+
+/* Asks every node (this one too) to reload one list, after an import. */
+int compliance_dnc_sync_reload(struct compliance_dnc_sync *s,
+                               const struct compliance_dnc_list_info *info);
+
+/* Changes applied from other nodes, for tests and metrics. */
+uint64_t compliance_dnc_sync_received(const struct compliance_dnc_sync *s);
+
+/*
+ * Parses one message (len bytes at m) into *info, *op (1 add, 0 del, 2
+ * reload), node and entry (NUL-terminated copies of at most 63 and 23
+ * characters). Returns 0 or ERR_PARSE. Exposed for the fuzz harness.
+ */
+int compliance_dnc_sync_parse(const char *m, size_t len, struct compliance_dnc_list_info *info,
+                              int *op, char node[64], char entry[24]);
+
+/* ---- list age ------------------------------------------------------------ */
+
+enum compliance_list_age_state {
+    COMPLIANCE_LIST_FRESH = 0,
+    COMPLIANCE_LIST_WARNING = 1, /* within warn_days of its max_age_days */
+    COMPLIANCE_LIST_STALE = 2,   /* older than max_age_days (or no date) */
+    COMPLIANCE_LIST_MISSING = 3, /* no national list for the country */
+};
+
+/* The alarm state of the national list(s) covering country at now_us. */
+struct compliance_list_age {
+    enum compliance_list_age_state state;
+    int64_t age_s;       /* now - list date; -1 when missing or undated */
+    int64_t stale_at_us; /* list date + max_age_days; 0 when missing or no limit */
+    int64_t list_id;     /* the oldest national list covering the country */
+};
+
+/*
+ * The age alarm of the national list(s) for country ("US"): the worst state
+ * of the lists covering it. warn_days: how long before max_age_days the
+ * WARNING state starts (configuration; 7 by default). No allocation; any
+ * thread.
+ */
+void compliance_dnc_national_age(struct compliance_dnc *d, const char *country, int64_t now_us,
+                                 int32_t warn_days, struct compliance_list_age *out);
+
+/*
+ * The same, and sets the gauge compliance_dnc_national_alarm (0 fresh,
+ * 1 warning, 2 stale, 3 missing) for metrics and the wall. Call it from the
+ * metrics tick for the country the platform dials (one caller, one country,
+ * so the gauge does not flap).
+ */
+void compliance_dnc_age_alarm(struct compliance_dnc *d, const char *country, int64_t now_us,
+                              int32_t warn_days, struct compliance_list_age *out);
+
+/* ------------------------------------------------------------------------ */
+/* Frequency caps in Redis (caps.c)                                          */
+
+/*
+ * One attempt record per number per tenant, shared by every campaign of the
+ * tenant and every dialerd node: a Redis sorted set of attempt times and a
+ * hash of the last events (conversation, abandoned call, refusal, machine).
+ * compliance_caps_reserve() runs one Lua script that checks every rule of
+ * the request and, if all allow, records the attempt, atomically: two nodes
+ * can never both take the last attempt a cap allows (check-and-increment).
+ * An attempt that is not dialled after all is given back with
+ * compliance_caps_release().
+ *
+ * Failing closed: if Redis does not answer (down, timeout, error), the
+ * result is COMPLIANCE_CAP_UNAVAILABLE (do not dial) and the counter
+ * compliance_caps_unavailable_total goes up.
+ *
+ * Times come from the caller (core/clock), so the nodes' clocks must agree
+ * (NTP); a skew of s seconds moves a window's edge by s.
+ *
+ * Threads: the kv_conn's loop thread only.
+ */
+struct compliance_caps;
+
+enum compliance_cap_rule_kind {
+    COMPLIANCE_CAP_RULE_ROLLING = 'r', /* at most max_calls in any period_s */
+    COMPLIANCE_CAP_RULE_LOCKOUT = 'l', /* no call for period_s after event */
+};
+
+/* One enforced cap. Static rows (compliance_cap_ruleset()). */
+struct compliance_cap_rule {
+    const char *id; /* "us-fl-3-per-24h", "us-regf-7-in-7", "fr-4-per-30d" */
+    enum compliance_cap_rule_kind kind;
+    uint32_t max_calls; /* ROLLING */
+    int64_t period_s;
+    const char *event;  /* LOCKOUT: "conversation", "abandon", "refusal", "machine" */
+    const char *source; /* legal source */
+};
+
+/* Rule-set ids a campaign can select: "us-3-per-24h", "us-regf", "fr", "gb".
+ * Returns the rules (static) and *n, or NULL for an unknown id. */
+const struct compliance_cap_rule *const *compliance_cap_ruleset(const char *id, size_t *n);
+
+/* The state caps that apply to place by law whatever the campaign selects
+ * (Florida, Oklahoma, Maryland: 3 per 24 h). Writes up to max pointers to out
+ * and returns how many apply. */
+size_t compliance_cap_rules_for_place(const struct compliance_place *place,
+                                      const struct compliance_cap_rule **out, size_t max);
+
+enum compliance_cap_outcome {
+    COMPLIANCE_CAP_OK = 0,          /* allowed; the attempt is recorded (reservation) */
+    COMPLIANCE_CAP_BLOCKED = 1,     /* a rule blocks: rule, next_eligible_us */
+    COMPLIANCE_CAP_UNAVAILABLE = 2, /* Redis did not answer: fail closed, do not dial */
+};
+
+struct compliance_cap_result {
+    enum compliance_cap_outcome outcome;
+    int status; /* UNAVAILABLE: the kv error (ERR_DISCONNECTED, ERR_TIMEOUT, ERR_KV) */
+    const struct compliance_cap_rule *rule; /* BLOCKED: the rule */
+    int64_t next_eligible_us;               /* BLOCKED: when the rule allows again */
+    char reservation[40];                   /* OK: for compliance_caps_release() */
+};
+
+#define COMPLIANCE_CAP_MAX_RULES 16
+
+typedef void compliance_caps_cb(const struct compliance_cap_result *r, void *arg);
+
+/*
+ * Creates the caps client on kv (borrowed; must outlive it). Keys are
+ * "<prefix>att:{<tenant>:<e164>}" and "<prefix>ev:{...}"; prefix is copied
+ * (NULL: "cmp:"). Returns 0, ERR_INVAL or ERR_NOMEM.
+ */
+int compliance_caps_create(struct kv_conn *kv, const char *prefix, struct compliance_caps **out);
+
+/* Frees c. Reserves still in flight complete normally (their callbacks do
+ * not use c); if the kv_conn is destroyed they complete with
+ * COMPLIANCE_CAP_UNAVAILABLE (ERR_CANCELED). NULL: no-op. */
+void compliance_caps_destroy(struct compliance_caps *c);
+
+/*
+ * Checks rules[0..nrules) (at most COMPLIANCE_CAP_MAX_RULES) for e164 of tenant at now_us and, when
+ * all allow, records the attempt. cb runs exactly once, later, from the loop. Returns 0, or
+ * ERR_INVAL / ERR_NOMEM / ERR_SHUTDOWN (cb will not run: do not dial). With nrules == 0 the attempt
+ * is still recorded (the shared history).
+ */
+int compliance_caps_reserve(struct compliance_caps *c, int64_t tenant_id, const char *e164,
+                            const struct compliance_cap_rule *const *rules, size_t nrules,
+                            int64_t now_us, compliance_caps_cb *cb, void *arg);
+
+/* As compliance_caps_reserve() but records nothing (the check route's
+ * question "would a cap allow a call now?"); reservation is "". */
+int compliance_caps_peek(struct compliance_caps *c, int64_t tenant_id, const char *e164,
+                         const struct compliance_cap_rule *const *rules, size_t nrules,
+                         int64_t now_us, compliance_caps_cb *cb, void *arg);
+
+/* Gives a reserved attempt back (the call was not placed). Fire and forget. */
+int compliance_caps_release(struct compliance_caps *c, int64_t tenant_id, const char *e164,
+                            const char *reservation);
+
+/*
+ * Records an event that starts a lockout: "conversation" (Reg F), "abandon"
+ * (UK 72 h), "refusal" (France 60 days), "machine" (UK 24 h). Kept for
+ * keep_s seconds. Fire and forget; returns 0 or ERR_INVAL / ERR_NOMEM.
+ */
+int compliance_caps_record_event(struct compliance_caps *c, int64_t tenant_id, const char *e164,
+                                 const char *event, int64_t at_us, int64_t keep_s);
+
+/* ------------------------------------------------------------------------ */
+/* Abandonment (abandon.c)                                                   */
+
+/*
+ * A call answered by a live person is abandoned when it is not connected to
+ * an agent or to the campaign's flow (the recorded message) within 2 seconds
+ * of the end of the person's greeting. Time spent in answering-machine
+ * detection counts against the 2 seconds: the clock starts at the end of the
+ * greeting when the media layer reports it, otherwise at the answer (the
+ * stricter reading, since AMD listens to the greeting). The rate is
+ * abandoned / live-answered calls:
+ *   US  per campaign over its duration if under 30 days, else over each
+ *       successive 30-day period from the campaign's start (TSR safe harbour;
+ *       47 CFR 64.1200(a)(7)); cap 3%.
+ *   UK  per calendar day, midnight to midnight UK time (Ofcom 2010).
+ */
+#define COMPLIANCE_ABANDON_LIMIT_MS 2000
+
+enum compliance_abandon_window {
+    COMPLIANCE_ABANDON_CAMPAIGN_30D = 0, /* US: 30-day periods from the campaign start */
+    COMPLIANCE_ABANDON_CALENDAR_DAY = 1, /* UK: calendar day in Europe/London */
+};
+
+/* What happened on one answered call (epoch microseconds; 0 = never/unknown). */
+struct compliance_call_outcome {
+    int64_t answered_us;     /* the callee picked up */
+    int64_t greeting_end_us; /* end of the callee's greeting, if the media layer knows it */
+    int64_t connected_us;    /* an agent or the flow took the call */
+    int64_t safe_harbour_us; /* the safe-harbour message started */
+    int64_t ended_us;        /* hang-up */
+    uint8_t live_human;      /* answered by a person (AMD said human, or AMD off) */
+};
+
+/* The proof kept for each call (stored in call_logs; docs/compliance.md). */
+struct compliance_abandon_proof {
+    uint8_t live;             /* counts in the denominator */
+    uint8_t abandoned;        /* counts in the numerator */
+    int64_t clock_start_us;   /* where the 2 seconds start */
+    int64_t connect_delay_ms; /* connected - clock start; -1 never connected */
+    int64_t message_delay_ms; /* safe-harbour message start - clock start; -1 none */
+    uint8_t message_in_time;  /* the message started within 2 s (the safe-harbour duty) */
+};
+
+/* Classifies one call. Returns 0, or ERR_INVAL (NULL, or a live call without
+ * answered_us, or timings before the answer). */
+int compliance_abandon_classify(const struct compliance_call_outcome *o,
+                                struct compliance_abandon_proof *proof);
+
+struct compliance_abandon;
+
+struct compliance_abandon_rate {
+    uint64_t live;
+    uint64_t abandoned;
+    double rate; /* abandoned / live; 0 when live == 0 */
+    int64_t period_start_us;
+    int64_t period_end_us; /* exclusive */
+    uint8_t over_cap;      /* rate > cap_pct / 100 */
+};
+
+/*
+ * An accountant for one campaign: window kind, the campaign's start (for the
+ * US periods) and the cap in percent (3.0). Owned by the campaign's loop
+ * thread. Returns 0, ERR_INVAL, ERR_NOMEM or (UK) the zone error.
+ */
+int compliance_abandon_create(enum compliance_abandon_window window, int64_t campaign_start_us,
+                              double cap_pct, struct compliance_abandon **out);
+void compliance_abandon_destroy(struct compliance_abandon *a);
+
+/* The measuring period that contains at_us. Returns 0 or ERR_INVAL. */
+int compliance_abandon_period(const struct compliance_abandon *a, int64_t at_us, int64_t *start_us,
+                              int64_t *end_us);
+
+/* Counts one call outcome (at its ended_us) and fills *proof (may be NULL).
+ * Returns 0 or ERR_INVAL. No allocation. */
+int compliance_abandon_record(struct compliance_abandon *a, const struct compliance_call_outcome *o,
+                              struct compliance_abandon_proof *proof);
+
+/*
+ * After a restart: sets the counts of the period containing at_us from the
+ * stored proof (compliance_abandon_restore_sql(), run over that period).
+ */
+void compliance_abandon_restore(struct compliance_abandon *a, int64_t at_us, uint64_t live,
+                                uint64_t abandoned);
+
+/* The query that gives the counts to restore: $1 campaign id, $2 period
+ * start, $3 period end (timestamptz); returns one row (live, abandoned). */
+const char *compliance_abandon_restore_sql(void);
+
+/* The rate of the period containing now_us (for pacing and metrics). */
+void compliance_abandon_rate(const struct compliance_abandon *a, int64_t now_us,
+                             struct compliance_abandon_rate *out);
+
+/*
+ * Safe-harbour configuration check: a campaign that can abandon calls (it
+ * dials predictively, i.e. may have no agent or flow ready at answer) must
+ * name the seller and a callback number (E.164) for the recorded message.
+ * Returns 0, or ERR_INVAL with *field set to "seller" or "callback_number".
+ */
+int compliance_safe_harbour_validate(int can_abandon, const char *seller,
+                                     const char *callback_number, const char **field);
+
+/* ------------------------------------------------------------------------ */
+/* The scheduler's question (gate.c)                                         */
+
+/*
+ * "May I dial this number for this campaign now; if not, why and when?"
+ * combines, in this order: the number's validity, the DNC lists (national,
+ * tenant, campaign), the national list's age, the calling window, and the
+ * frequency caps. The first that blocks decides and is named.
+ */
+enum compliance_reason {
+    COMPLIANCE_REASON_NONE = 0,         /* allowed */
+    COMPLIANCE_REASON_INVALID_NUMBER,   /* not a valid E.164 number */
+    COMPLIANCE_REASON_DNC,              /* on a DNC list: dnc names it */
+    COMPLIANCE_REASON_DNC_LIST_STALE,   /* the national list is older than allowed */
+    COMPLIANCE_REASON_DNC_LIST_MISSING, /* no national list for a US number */
+    COMPLIANCE_REASON_WINDOW,           /* outside the calling window: window names the rule */
+    COMPLIANCE_REASON_CAP,              /* a frequency cap: cap_rule */
+    COMPLIANCE_REASON_CAP_UNAVAILABLE,  /* the cap store did not answer: fail closed */
+    COMPLIANCE_REASON_COUNT_
+};
+
+/* Stable names for reasons: "dnc", "dnc-list-stale", "cap-unavailable"... */
+const char *compliance_reason_name(enum compliance_reason r);
+
+/* A campaign's compliance settings (a zeroed struct is the safe default). */
+struct compliance_campaign {
+    int64_t tenant_id;
+    int64_t campaign_id;
+    struct compliance_campaign_window window;
+    uint8_t allow_stale_list; /* 0 (default): refuse to dial on a stale/missing national list */
+    const struct compliance_cap_rule *const *cap_rules; /* rule sets the campaign selected */
+    size_t ncap_rules;
+};
+
+struct compliance_decision {
+    enum compliance_verdict_kind verdict;
+    enum compliance_reason reason;
+    const char *rule_id;      /* the rule or list kind that decided ("us-fl-hours",
+                               * "dnc-tenant", "dnc-list-stale", "3-per-24h"); static */
+    int64_t next_eligible_us; /* now when allowed; 0 = not by waiting (DNC, stale list,
+                               * invalid number) or beyond the window horizon */
+    struct compliance_place place;
+    struct compliance_verdict window;           /* the window verdict (when reached) */
+    struct compliance_dnc_hit dnc;              /* reason DNC */
+    struct compliance_list_age list_age;        /* the national list's age */
+    const struct compliance_cap_rule *cap_rule; /* reason CAP */
+    char reservation[40];                       /* allowed with caps: the attempt recorded */
+    uint8_t window_checked, dnc_checked, caps_checked;
+};
+
+/*
+ * The in-memory part: validity, DNC, list age and window (no caps). place
+ * may be NULL (the number is located) or the place stored with the contact.
+ * dnc may be NULL (no DNC check: only for tests and non-US campaigns that
+ * have no list; a US number then counts as "list missing"). Fills *out and
+ * returns 0, or ERR_INVAL for NULL arguments. No allocation, no lock; any
+ * thread.
+ */
+int compliance_decide_local(struct compliance_dnc *dnc, const struct compliance_campaign *cp,
+                            const char *e164, const struct compliance_place *place, int64_t now_us,
+                            struct compliance_decision *out);
+
+typedef void compliance_decision_cb(const struct compliance_decision *d, void *arg);
+
+/*
+ * The whole question, caps included. Runs compliance_decide_local(); if that
+ * blocks, returns 0 with *out filled and cb is not called. Otherwise the cap
+ * check goes to Redis (the campaign's rules plus the state caps of the
+ * place) and the call returns ERR_AGAIN: cb runs later, from caps' loop,
+ * with the final decision (an allowed decision has recorded the attempt:
+ * give it back with compliance_caps_release() if the call is not placed).
+ * Other returns: ERR_INVAL, ERR_NOMEM, ERR_SHUTDOWN (treat as "do not dial").
+ * caps' loop thread.
+ */
+int compliance_decide(struct compliance_dnc *dnc, struct compliance_caps *caps,
+                      const struct compliance_campaign *cp, const char *e164,
+                      const struct compliance_place *place, int64_t now_us,
+                      struct compliance_decision *out, compliance_decision_cb *cb, void *arg);
+
+/* The decision as an audit record: compliance_audit_json() plus "reason",
+ * "dnc" (list, scope, match, list date), "list_age" and "cap". Returns 0 and
+ * a new reference in *out, ERR_INVAL or ERR_NOMEM. */
+int compliance_decision_audit_json(const char *e164, const struct compliance_decision *d,
+                                   int64_t now_us, struct json_t **out);
 
 #endif

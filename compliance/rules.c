@@ -51,6 +51,7 @@ enum rule_idx {
     R_MS_HOURS,
     R_MS_SUNDAY,
     R_MS_HOLIDAY,
+    R_RI_HOURS,
     R_RI_SUNDAY,
     R_RI_HOLIDAY,
     R_UT_HOLIDAY,
@@ -94,8 +95,10 @@ const struct compliance_rule compliance__rules[] = {
      "commercial telephone solicitation only 8:00-20:00 called person's local time",
      "Fla. Stat. 501.616(6)(a), as amended by SB 1120 (2021), eff. 2021-07-01" },
     [R_OK_HOURS] = { "us-ok-hours", "US-OK",
-     "telephonic sales calls only 8:00-20:00 local time",
-     "Oklahoma Telephone Solicitation Act of 2022, 15 O.S. 775C (secondary)" },
+     "calls only 9:00-20:00 local time (telephonic sales calls 8:00-20:00; automatic dial "
+     "announcing devices not before 9:00)",
+     "Oklahoma Telephone Solicitation Act of 2022, 15 O.S. 775C (secondary); 15 O.S. "
+     "755.1(C)(2)(a) (statute text as quoted in DIALER-ANCHORS.md 4.5)" },
     [R_MD_HOURS] = { "us-md-hours", "US-MD",
      "telephone solicitation only 8:00-20:00 called party's time zone",
      "Maryland Stop the Spam Calls Act of 2023, eff. 2024-01-01 (secondary)" },
@@ -121,15 +124,18 @@ const struct compliance_rule compliance__rules[] = {
     [R_MS_HOLIDAY] = { "us-ms-holiday", "US-MS",
      "no calls on legal holidays (Miss. Code 3-3-7; Sunday holiday also Monday)",
      "Miss. Code 3-3-7 (secondary: vendor holiday lists)" },
+    [R_RI_HOURS] = { "us-ri-hours", "US-RI",
+     "unsolicited telephonic sales calls only during hours of operation: Monday to Friday "
+     "9:00-18:00, Saturday 10:00-17:00",
+     "R.I. Gen. Laws 5-61-3.6 and 5-61-2(2) (primary text)" },
     [R_RI_SUNDAY] = { "us-ri-sunday", "US-RI",
-     "no unsolicited telephonic sales calls on Sunday (a legal holiday under R.I. Gen. Laws "
-     "25-1-1)",
-     "R.I. Gen. Laws 25-1-1 (primary text: Sunday is a holiday); ban per vendor holiday lists "
-     "(secondary)" },
+     "no unsolicited telephonic sales calls on Sunday (outside the hours of operation)",
+     "R.I. Gen. Laws 5-61-2(2), 5-61-3.6 (primary text: the hours of operation name no Sunday)" },
     [R_RI_HOLIDAY] = { "us-ri-holiday", "US-RI",
-     "no unsolicited telephonic sales calls on legal holidays (R.I. Gen. Laws 25-1-1)",
-     "R.I. Gen. Laws 25-1-1 (holiday list, primary text); ban per vendor holiday lists "
-     "(secondary)" },
+     "no unsolicited telephonic sales calls on a state or federal holiday (25-1-1 list; federal "
+     "observed days: Saturday also Friday, Sunday also Monday)",
+     "R.I. Gen. Laws 5-61-2(2) (\"except a state or federal holiday\", primary text); "
+     "R.I. Gen. Laws 25-1-1 (primary text); 5 U.S.C. 6103(b)" },
     [R_UT_HOLIDAY] = { "us-ut-holiday", "US-UT",
      "no calls on legal holidays (Utah Code 63G-1-301; Saturday also Friday, Sunday also "
      "Monday)",
@@ -273,17 +279,21 @@ static const struct holiday ms_days[] = {
     FIXED(12, 25, S_SUN_MON), /* Christmas Day */
 };
 
-/* Rhode Island: R.I. Gen. Laws 25-1-1 (primary text): four days move to the
- * Monday after a Saturday or Sunday; any holiday on a Sunday also moves to
- * Monday; days appointed by the president or Congress are holidays too. */
-#define RI_S (S_SAT_MON | S_SUN_MON)
+/* Rhode Island: hours of operation exclude "a state or federal holiday"
+ * (R.I. Gen. Laws 5-61-2(2)). State holidays: 25-1-1 (primary text): four
+ * days move to the Monday after a Saturday or Sunday; any holiday on a Sunday
+ * also moves to Monday. Federal holidays are observed on the Friday before a
+ * Saturday and the Monday after a Sunday (5 U.S.C. 6103(b)), so the federal
+ * days also ban the Friday before. */
+#define RI_S (S_SAT_MON | S_SUN_MON | S_SAT_FRI)
+#define RI_F (S_SUN_MON | S_SAT_FRI)
 static const struct holiday ri_days[] = {
-    FIXED(1, 1, RI_S),        /* New Year's Day */
+    FIXED(1, 1, RI_S),        /* New Year's Day (state and federal) */
     NTH(3, MON, 1),           /* Dr. Martin Luther King Jr.'s Birthday */
     NTH(3, MON, 2),           /* Washington's Birthday */
     FIXED(5, 4, S_SUN_MON),   /* Rhode Island Independence Day */
     LAST(MON, 5),             /* Memorial Day */
-    FIXED(6, 19, S_SUN_MON),  /* Juneteenth (appointed by Congress, 5 U.S.C. 6103) */
+    FIXED(6, 19, RI_F),       /* Juneteenth (federal, 5 U.S.C. 6103) */
     FIXED(7, 4, RI_S),        /* Independence Day */
     NTH(2, MON, 8),           /* Victory Day */
     NTH(1, MON, 9),           /* Labor Day */
@@ -474,9 +484,10 @@ static const struct compliance__juris j_states[] = {
     { "MS", &compliance__rules[R_MS_HOURS], EVERY(H1(8, 20)), &compliance__rules[R_MS_SUNDAY], 1 << SUN, &compliance__rules[R_MS_HOLIDAY], &ms_cal, 0 },
     { "NM", &compliance__rules[R_NM_HOURS], EVERY(H1(9, 21)), NULL, 0, NULL, NULL, 0 },
     { "NV", &compliance__rules[R_NV_HOURS], EVERY(H1(9, 20)), NULL, 0, NULL, NULL, 0 },
-    { "OK", &compliance__rules[R_OK_HOURS], EVERY(H1(8, 20)), NULL, 0, NULL, NULL, 1 },
+    { "OK", &compliance__rules[R_OK_HOURS], EVERY(H1(9, 20)), NULL, 0, NULL, NULL, 1 },
     { "PA", NULL, EVERY(NONE), NULL, 0, &compliance__rules[R_PA_HOLIDAY], &pa_cal, 0 },
-    { "RI", NULL, EVERY(NONE), &compliance__rules[R_RI_SUNDAY], 1 << SUN, &compliance__rules[R_RI_HOLIDAY], &ri_cal, 0 },
+    { "RI", &compliance__rules[R_RI_HOURS], { NONE, H1(9, 18), H1(9, 18), H1(9, 18), H1(9, 18), H1(9, 18),
+                           H1(10, 17) }, &compliance__rules[R_RI_SUNDAY], 1 << SUN, &compliance__rules[R_RI_HOLIDAY], &ri_cal, 0 },
     { "TX", &compliance__rules[R_TX_HOURS], { H1(12, 21), H1(9, 21), H1(9, 21), H1(9, 21), H1(9, 21), H1(9, 21),
                            H1(9, 21) }, NULL, 0, NULL, NULL, 0 },
     { "UT", NULL, EVERY(NONE), NULL, 0, &compliance__rules[R_UT_HOLIDAY], &ut_cal, 0 },

@@ -41,9 +41,13 @@ static const struct hol_case hol_cases[] = {
     { &ms_cal, 2026, 7, 3, 0 },
     { &ms_cal, 2027, 7, 5, 1 },    /* July 4, 2027 is a Sunday */
     { &ms_cal, 2026, 4, 27, 1 },   /* last Monday of April */
-    /* Rhode Island: four days move to Monday from Saturday or Sunday. */
+    /* Rhode Island: four days move to Monday from Saturday or Sunday (25-1-1);
+     * federal holidays are also observed on the Friday before (5 U.S.C. 6103). */
     { &ri_cal, 2026, 7, 6, 1 },
-    { &ri_cal, 2026, 7, 3, 0 },
+    { &ri_cal, 2026, 7, 3, 1 },
+    { &ri_cal, 2026, 5, 1, 0 },    /* May 4 is a Monday in 2026: no shift */
+    { &ri_cal, 2027, 6, 18, 1 },   /* Juneteenth 2027 is a Saturday: federal Friday */
+    { &ri_cal, 2027, 6, 21, 0 },   /* ... and not the Monday (25-1-1 moves only Sundays) */
     { &ri_cal, 2026, 5, 4, 1 },    /* RI Independence Day */
     { &ri_cal, 2026, 8, 10, 1 },   /* Victory Day, second Monday of August */
     { &ri_cal, 2026, 11, 3, 1 },   /* election day 2026 */

@@ -80,8 +80,15 @@ static const struct win_case cases[] = {
     /* Holiday bans on the observed day: July 4, 2026 is a Saturday. */
     { UT, 0, 0, CW_NONE, { 2026, 7, 3, 18, 0, 0 }, B, "us-ut-holiday", { 2026, 7, 5, 14, 0, 0 }, 0 },                   /* Fri 12:00 MDT; Sat holiday; Sun open in UT */
     { AL, 0, 0, CW_NONE, { 2026, 7, 3, 17, 0, 0 }, B, "us-al-holiday", { 2026, 7, 6, 13, 0, 0 }, 0 },                   /* Fri, Sat holiday, Sun banned */
-    { RI, 0, 0, CW_NONE, { 2026, 7, 6, 14, 0, 0 }, B, "us-ri-holiday", { 2026, 7, 7, 12, 0, 0 }, 0 },                   /* Mon after a Saturday July 4 */
-    { RI, 0, 0, CW_NONE, { 2026, 7, 3, 14, 0, 0 }, A, "us-tcpa-hours", NOW, 0 },                                          /* RI does not move to Friday */
+    { "+14055550123", 0, 0, CW_NONE, { 2026, 6, 10, 13, 30, 0 }, B, "us-ok-hours", { 2026, 6, 10, 14, 0, 0 }, 0 },  /* OK 8:30 CDT: ADAD rule opens 9:00 */
+    { "+14055550123", 0, 0, CW_NONE, { 2026, 6, 11, 0, 59, 59 }, A, "us-ok-hours", NOW, 0 },                          /* 19:59:59 CDT */
+    { RI, 0, 0, CW_NONE, { 2026, 7, 6, 14, 0, 0 }, B, "us-ri-holiday", { 2026, 7, 7, 13, 0, 0 }, 0 },                   /* Mon after a Saturday July 4; 9:00 EDT */
+    { RI, 0, 0, CW_NONE, { 2026, 7, 3, 14, 0, 0 }, B, "us-ri-holiday", { 2026, 7, 7, 13, 0, 0 }, 0 },                   /* federal observed Friday */
+    { RI, 0, 0, CW_NONE, { 2026, 7, 8, 12, 30, 0 }, B, "us-ri-hours", { 2026, 7, 8, 13, 0, 0 }, 0 },                     /* Wed 8:30 EDT: opens 9:00 */
+    { RI, 0, 0, CW_NONE, { 2026, 7, 8, 21, 59, 59 }, A, "us-ri-hours", NOW, 0 },                                        /* 17:59:59 EDT */
+    { RI, 0, 0, CW_NONE, { 2026, 7, 8, 22, 0, 0 }, B, "us-ri-hours", { 2026, 7, 9, 13, 0, 0 }, 0 },                      /* 18:00 EDT */
+    { RI, 0, 0, CW_NONE, { 2026, 7, 11, 21, 0, 0 }, B, "us-ri-hours", { 2026, 7, 13, 13, 0, 0 }, 0 },                    /* Sat 17:00: Sunday banned, Monday 9:00 */
+    { RI, 0, 0, CW_NONE, { 2026, 7, 11, 14, 0, 0 }, A, "us-ri-hours", NOW, 0 },                                         /* Sat 10:00 EDT */
     { "+12155550123", 0, 0, CW_NONE, { 2026, 12, 25, 15, 0, 0 }, B, "us-pa-holiday", { 2026, 12, 26, 13, 0, 0 }, 0 },
     /* Canada: 9:00-21:30 weekdays, 10:00-18:00 weekends (Toronto, EDT). */
     { ON, 0, 0, CW_NONE, { 2026, 6, 13, 13, 30, 0 }, B, "ca-crtc-hours", { 2026, 6, 13, 14, 0, 0 }, 0 },                /* Sat 09:30 */
@@ -119,7 +126,9 @@ static const struct win_case cases[] = {
      * holiday) in every US zone at once: 20:00-24:00 UTC in June. */
     { UNK, 0, 0, CW_NONE, { 2026, 6, 10, 19, 59, 0 }, B, "us-strict-fallback", { 2026, 6, 10, 20, 0, 0 }, 0 },
     { UNK, 0, 0, CW_NONE, { 2026, 6, 10, 20, 0, 0 }, A, "us-strict-fallback", NOW, 0 },
-    { UNK, 0, 0, CW_NONE, { 2026, 6, 10, 23, 59, 59 }, A, "us-strict-fallback", NOW, 0 },
+    { UNK, 0, 0, CW_NONE, { 2026, 6, 10, 21, 59, 59 }, A, "us-strict-fallback", NOW, 0 },
+    { UNK, 0, 0, CW_NONE, { 2026, 6, 10, 22, 0, 0 }, B, "us-strict-fallback", { 2026, 6, 11, 20, 0, 0 }, 0 },   /* 18:00 EDT: RI hours */
+    { UNK, 0, 0, CW_NONE, { 2026, 6, 10, 23, 59, 59 }, B, "us-strict-fallback", { 2026, 6, 11, 20, 0, 0 }, 0 },
     { UNK, 0, 0, CW_NONE, { 2026, 6, 11, 0, 0, 0 }, B, "us-strict-fallback", { 2026, 6, 11, 20, 0, 0 }, 0 },
     { UNK, 0, 0, CW_NONE, { 2026, 6, 14, 21, 0, 0 }, B, "us-strict-fallback", { 2026, 6, 15, 20, 0, 0 }, 0 },
     { UNK, 0, 0, CW_FALLBACK_BLOCK, { 2026, 6, 10, 21, 0, 0 }, B, "unknown-place-blocked", NOW, 0 },

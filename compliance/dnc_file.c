@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dnc_file: parsers of DNC files (compliance_dnc_parse()).
+ *
+ * Formats accepted (docs/compliance.md, "DNC files"):
+ *
+ *   registry  the national registry's full download, one number per line,
+ *             either ten digits "4155550123" or area code and number
+ *             separated by a comma "415,5550123" (both forms are described
+ *             for the FTC flat file; DIALER-ANCHORS.md 4.3).
+ *   changes   the registry's change download: "415,5550123,A" or
+ *             "4155550123,D"; the third (second) field is the action, A(dd) or
+ *             D(elete), any later fields (a date) are ignored.
+ *   plain     one number per line, or a CSV file whose first column is the
+ *             number (optionally quoted): E.164 ("+441632960001"), or a NANP
+ *             number of 10 digits or 11 starting with 1, with the usual
+ *             punctuation " -().". Also "+1NPA" / "+1NPANXX" blocks.
+ *
+ * Common rules: LF or CRLF line ends; blank lines and lines starting with
+ * '#' are skipped; the first data line is skipped as a header when it holds
+ * a letter and does not parse (registry files have none, CSV files often
+ * do). The first bad line stops the parse with its line number and field.
+ * Nothing is read past len; the input need not be NUL-terminated.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "compliance/compliance.h"
+#include "core/err.h"
+
+#define MAX_FIELDS 4
+#define MAX_DIGITS 15
+
+struct field {
+    const char *p;
+    size_t len;
+};
+
+static void set_err(struct compliance_dnc_parse_error *err, uint64_t line, const char *msg)
+{
+    if (err != NULL) {
+        err->line = line;
+        snprintf(err->message, sizeof(err->message), "%s", msg);
+    }
+}
+
+/* Splits a line at commas (quotes around a field are removed; no escaped
+ * quotes inside numbers). Returns the number of fields (at most MAX_FIELDS;
+ * the last takes the rest). */
+static size_t split(const char *p, size_t len, struct field *f)
+{
+    size_t n = 0;
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || (p[i] == ',' && n < MAX_FIELDS - 1)) {
+            const char *s = p + start;
+            size_t l = i - start;
+            while (l > 0 && (s[0] == ' ' || s[0] == '\t')) {
+                s++;
+                l--;
+            }
+            while (l > 0 && (s[l - 1] == ' ' || s[l - 1] == '\t')) {
+                l--;
+            }
+            if (l >= 2 && s[0] == '"' && s[l - 1] == '"') {
+                s++;
+                l -= 2;
+            }
+            f[n].p = s;
+            f[n].len = l;
+            n++;
+            start = i + 1;
+        }
+    }
+    return n;
+}
+
+static bool all_digits(const struct field *f, size_t want)
+{
+    if (f->len != want) {
+        return false;
+    }
+    for (size_t i = 0; i < f->len; i++) {
+        if (f->p[i] < '0' || f->p[i] > '9') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* NANP ten digits with area code and exchange starting 2-9. */
+static bool nanp10_ok(const char *d)
+{
+    return d[0] >= '2' && d[3] >= '2';
+}
+
+/* "+1" + area code fields into out (13 bytes). */
+static int registry_number(const struct field *f, size_t nf, char *out, size_t *used)
+{
+    char d[11];
+    if (nf >= 1 && all_digits(&f[0], 10)) {
+        memcpy(d, f[0].p, 10);
+        *used = 1;
+    } else if (nf >= 2 && all_digits(&f[0], 3) && all_digits(&f[1], 7)) {
+        memcpy(d, f[0].p, 3);
+        memcpy(d + 3, f[1].p, 7);
+        *used = 2;
+    } else {
+        return ERR_PARSE;
+    }
+    if (!nanp10_ok(d)) {
+        return ERR_RANGE;
+    }
+    out[0] = '+';
+    out[1] = '1';
+    memcpy(out + 2, d, 10);
+    out[12] = '\0';
+    return 0;
+}
+
+/* A plain-list number with punctuation into E.164 in out (17 bytes). */
+static int plain_number(const struct field *f, char *out)
+{
+    char d[MAX_DIGITS + 1];
+    size_t nd = 0;
+    bool plus = f->len > 0 && f->p[0] == '+';
+    for (size_t i = plus ? 1 : 0; i < f->len; i++) {
+        char c = f->p[i];
+        if (c >= '0' && c <= '9') {
+            if (nd == MAX_DIGITS) {
+                return ERR_PARSE;
+            }
+            d[nd++] = c;
+        } else if (c != ' ' && c != '-' && c != '(' && c != ')' && c != '.') {
+            return ERR_PARSE;
+        }
+    }
+    size_t o = 0;
+    out[o++] = '+';
+    if (!plus) {
+        if (nd == 10) {
+            out[o++] = '1';
+        } else if (!(nd == 11 && d[0] == '1')) {
+            return ERR_PARSE;
+        }
+    }
+    if (nd == 0) {
+        return ERR_PARSE;
+    }
+    memcpy(out + o, d, nd);
+    out[o + nd] = '\0';
+    return 0;
+}
+
+static int change_action(const struct field *f)
+{
+    static const char *const adds[] = { "A", "a", "ADD", "add", "Add" };
+    static const char *const dels[] = { "D", "d", "DEL", "del", "DELETE", "delete", "Delete" };
+    for (size_t i = 0; i < sizeof(adds) / sizeof(adds[0]); i++) {
+        if (f->len == strlen(adds[i]) && memcmp(f->p, adds[i], f->len) == 0) {
+            return 1;
+        }
+    }
+    for (size_t i = 0; i < sizeof(dels) / sizeof(dels[0]); i++) {
+        if (f->len == strlen(dels[i]) && memcmp(f->p, dels[i], f->len) == 0) {
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static enum compliance_dnc_format guess(const struct field *f, size_t nf)
+{
+    char tmp[17];
+    size_t used;
+    if (registry_number(f, nf, tmp, &used) == 0) {
+        if (nf > used && change_action(&f[used]) >= 0) {
+            return COMPLIANCE_DNC_FMT_CHANGES;
+        }
+        if (nf == used) {
+            return COMPLIANCE_DNC_FMT_REGISTRY;
+        }
+    }
+    return COMPLIANCE_DNC_FMT_PLAIN;
+}
+
+static bool has_letter(const char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* One data line. Returns 0, or an error with err filled. */
+static int parse_line(const char *p, size_t len, enum compliance_dnc_format fmt,
+                      struct compliance_dnc_builder *b, compliance_dnc_change_cb *cb, void *arg,
+                      uint64_t line, struct compliance_dnc_parse_error *err)
+{
+    struct field f[MAX_FIELDS];
+    size_t nf = split(p, len, f);
+    char num[17];
+    size_t used = 0;
+    int rc;
+
+    switch (fmt) {
+    case COMPLIANCE_DNC_FMT_REGISTRY:
+    case COMPLIANCE_DNC_FMT_CHANGES:
+        rc = registry_number(f, nf, num, &used);
+        if (rc != 0) {
+            set_err(err, line,
+                    rc == ERR_RANGE ? "number: area code or exchange starts with 0 or 1"
+                                    : "number: expected NPANXXXXXX or NPA,NXXXXXX");
+            return ERR_PARSE;
+        }
+        if (fmt == COMPLIANCE_DNC_FMT_REGISTRY) {
+            if (nf != used) {
+                set_err(err, line, "number: unexpected field after the number");
+                return ERR_PARSE;
+            }
+            break;
+        }
+        if (nf <= used || change_action(&f[used]) < 0) {
+            set_err(err, line, "action: expected A (add) or D (delete)");
+            return ERR_PARSE;
+        }
+        if (cb == NULL) {
+            set_err(err, line, "action: change file given without a change callback");
+            return ERR_INVAL;
+        }
+        rc = cb(change_action(&f[used]), num, arg);
+        if (rc != 0) {
+            set_err(err, line, "number: rejected by the change callback");
+        }
+        return rc;
+    default:
+        if (f[0].len >= 2 && f[0].p[0] == '+' && f[0].len <= 8) {
+            memcpy(num, f[0].p, f[0].len); /* a block: "+1NPA" or "+1NPANXX" */
+            num[f[0].len] = '\0';
+        } else if (plain_number(&f[0], num) != 0) {
+            set_err(err, line, "number (column 1): not a phone number");
+            return ERR_PARSE;
+        }
+        break;
+    }
+    if (b == NULL) {
+        set_err(err, line, "number: no builder for a full list");
+        return ERR_INVAL;
+    }
+    rc = compliance_dnc_builder_add(b, num, strlen(num));
+    if (rc == ERR_INVAL) {
+        set_err(err, line, "number (column 1): not a valid E.164 number or NANP block");
+        return ERR_PARSE;
+    }
+    if (rc != 0) {
+        set_err(err, line, "out of memory");
+    }
+    return rc;
+}
+
+int compliance_dnc_parse(const char *data, size_t len, enum compliance_dnc_format fmt,
+                         struct compliance_dnc_builder *b, compliance_dnc_change_cb *cb, void *arg,
+                         uint64_t *lines, struct compliance_dnc_parse_error *err)
+{
+    uint64_t line = 0, ok = 0;
+    bool first = true;
+    size_t pos = 0;
+
+    set_err(err, 0, "");
+    if (lines != NULL) {
+        *lines = 0;
+    }
+    if (data == NULL && len > 0) {
+        return ERR_INVAL;
+    }
+    while (pos < len) {
+        const char *p = data + pos;
+        const char *nl = memchr(p, '\n', len - pos);
+        size_t l = nl != NULL ? (size_t)(nl - p) : len - pos;
+        pos += l + (nl != NULL ? 1 : 0);
+        line++;
+        if (l > 0 && p[l - 1] == '\r') {
+            l--;
+        }
+        size_t s = 0;
+        while (s < l && (p[s] == ' ' || p[s] == '\t')) {
+            s++;
+        }
+        if (s == l || p[s] == '#') {
+            continue;
+        }
+        if (first) {
+            struct field f[MAX_FIELDS];
+            size_t nf = split(p, l, f);
+            enum compliance_dnc_format g = guess(f, nf);
+            first = false;
+            if (fmt == COMPLIANCE_DNC_FMT_AUTO) {
+                fmt = g;
+            }
+            if (has_letter(p, l) && g == COMPLIANCE_DNC_FMT_PLAIN) {
+                char tmp[17];
+                if (fmt != COMPLIANCE_DNC_FMT_PLAIN || plain_number(&f[0], tmp) != 0) {
+                    continue; /* a header line */
+                }
+            }
+        }
+        int rc = parse_line(p, l, fmt, b, cb, arg, line, err);
+        if (rc != 0) {
+            return rc;
+        }
+        ok++;
+        if (lines != NULL) {
+            *lines = ok;
+        }
+    }
+    return 0;
+}
