@@ -454,7 +454,7 @@ int imp_csv_finish(struct imp_csv *c)
         if (rc)
             return rc;
     }
-    csv_set_opts(&c->parser, CSV_APPEND_NULL | CSV_STRICT_FINI);
+    csv_set_opts(&c->parser, CSV_APPEND_NULL | CSV_STRICT | CSV_STRICT_FINI);
     if (csv_fini(&c->parser, on_field, on_row, c) != 0) {
         if (c->cb_status)
             return c->cb_status;

@@ -346,7 +346,8 @@ static void job_fail(struct importer_job *j, int status, const char *msg)
     enum phase was = j->phase;
     j->phase = PH_FAILING;
     j->fail_status = status;
-    snprintf(j->error, sizeof(j->error), "%s", msg);
+    if (msg != j->error)
+        snprintf(j->error, sizeof(j->error), "%s", msg);
     if (was == PH_COPY && !j->copy_ended) {
         /* The COPY's done callback (ERR_DB) continues with the ROLLBACK. */
         j->copy_ended = true;
