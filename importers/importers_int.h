@@ -177,7 +177,10 @@ struct imp_mapping {
 int imp_mapping_build(struct imp_mapping *m, char **names, const size_t *lens, size_t ncols,
                       bool no_header, json_t *explicit_map, char *err, size_t errsz);
 void imp_mapping_fini(struct imp_mapping *m);
-/* The mapping as JSON for import_jobs.mapping (new reference). */
+/*
+ * The mapping as JSON for import_jobs.mapping (new reference):
+ * {"columns": [{"name": "Phone", "field": "phone"}, ...]} in file order.
+ */
 json_t *imp_mapping_json(const struct imp_mapping *m);
 /* Lower-case alphanumerics of a header ("Phone Number" -> "phonenumber"). */
 void imp_header_norm(const char *s, size_t len, char *out, size_t outsz);

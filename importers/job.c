@@ -374,7 +374,6 @@ static const char merge_sql[] =
     "  SELECT $2, $3, s.number, s.extension, s.alt_numbers, s.external_id, s.country, s.region,"
     "         s.postal_code, s.time_zones, s.tz_source, s.custom, s.state"
     "  FROM import_stage s JOIN firsts f ON f.row_no = s.row_no"
-    "  ORDER BY s.row_no"
     "  ON CONFLICT DO NOTHING"
     "  RETURNING number"
     "), rej AS ("
@@ -385,8 +384,8 @@ static const char merge_sql[] =
     "              ELSE 'the number (or external id) is already in the list' END,"
     "         s.original::jsonb"
     "  FROM import_stage s LEFT JOIN firsts f ON f.number = s.number"
-    "  WHERE s.reason IS NOT NULL OR f.row_no <> s.row_no"
-    "     OR NOT EXISTS (SELECT 1 FROM ins WHERE ins.number = s.number)"
+    "       LEFT JOIN ins i ON i.number = s.number AND f.row_no = s.row_no"
+    "  WHERE s.reason IS NOT NULL OR f.row_no <> s.row_no OR i.number IS NULL"
     "  RETURNING reason"
     ")"
     "SELECT (SELECT count(*) FROM ins)::text,"
@@ -440,6 +439,8 @@ static void merged(int status, PGresult *res, void *arg)
         return;
     }
     unsigned long long inserted = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    LOG_INFO(IMPORT, "import merged job=%s inserted=%llu ms=%lld", j->job_id, inserted,
+             (long long)(now_ms(j) - j->started_ms));
     unsigned long long dups = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
     atomic_store_explicit(&j->rows_accepted, inserted, memory_order_relaxed);
     count_reject(j, IMPORTER_REASON_DUPLICATE, dups);
@@ -491,7 +492,6 @@ static void merged(int status, PGresult *res, void *arg)
 static void copy_done(int status, int64_t rows, PGresult *res, void *arg)
 {
     struct importer_job *j = arg;
-    (void)rows;
     if (status == ERR_CANCELED)
         return;
     j->copy_ended = true;
@@ -510,10 +510,15 @@ static void copy_done(int status, int64_t rows, PGresult *res, void *arg)
         return;
     }
     j->phase = PH_MERGE;
+    LOG_INFO(IMPORT, "import staged job=%s rows=%lld ms=%lld", j->job_id, (long long)rows,
+             (long long)(now_ms(j) - j->started_ms));
     char tenant[24], list[24];
     snprintf(tenant, sizeof(tenant), "%lld", (long long)j->o.tenant_id);
     snprintf(list, sizeof(list), "%lld", (long long)j->o.list_id);
     const char *p[] = { j->job_id, tenant, list };
+    /* Temporary tables are never auto-analyzed; without statistics the planner joins the
+     * staging table to itself by nested loops. */
+    db_query_send(j->db, &(struct db_query){ .sql = "ANALYZE import_stage" }, NULL);
     if (db_query_send(j->db,
                       &(struct db_query){ .sql = merge_sql,
                                           .nparams = 3,
@@ -781,6 +786,8 @@ static void start_copy(struct importer_job *j)
                                             .nparams = 1,
                                             .params = tp },
                         NULL);
+    /* Hash joins and the dedupe aggregate of a large upload stay in memory. */
+    rc |= db_query_send(j->db, &(struct db_query){ .sql = "SET LOCAL work_mem = '64MB'" }, NULL);
     rc |= db_query_send(j->db,
                         &(struct db_query){ .sql = "SELECT 1 FROM import_jobs WHERE id = $1 "
                                                    "FOR UPDATE NOWAIT",

@@ -326,10 +326,10 @@ json_t *imp_mapping_json(const struct imp_mapping *m)
         [IMP_F_FIRST_NAME] = "first_name", [IMP_F_LAST_NAME] = "last_name",
         [IMP_F_EMAIL] = "email",         [IMP_F_IGNORE] = "ignore",
     };
-    json_t *o = json_object();
-    if (!o)
-        return NULL;
-    for (size_t i = 0; i < m->ncols; i++)
-        json_object_set_new(o, m->name[i], json_string(names[m->kind[i]]));
-    return o;
+    /* An array keeps the file's column order (a jsonb object would not). */
+    json_t *cols = json_array();
+    for (size_t i = 0; i < m->ncols && cols; i++)
+        json_array_append_new(cols, json_pack("{s:s, s:s}", "name", m->name[i], "field",
+                                              names[m->kind[i]]));
+    return cols ? json_pack("{s:o}", "columns", cols) : NULL;
 }

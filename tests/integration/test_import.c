@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -198,7 +199,8 @@ static int group_teardown(void **state)
     (void)state;
     importer_destroy(F->imp);
     PQfinish(F->su);
-    tdb_drop(DB);
+    if (!getenv("IMPORT_KEEP_DB"))
+        tdb_drop(DB);
     free(F);
     return 0;
 }
@@ -286,6 +288,26 @@ static void test_import_excel_quirks(void **state)
     assert_string_equal(PQgetvalue(r, 0, 5), "t");
     assert_string_equal(PQgetvalue(r, 0, 6), "test");
     PQclear(r);
+
+    /* The rejects CSV: original columns in file order, formula-like cells neutralised. */
+    char path[] = "/tmp/import-rejects-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(importer_rejects_export(F->ci_app, F->tenant, w.res.job_id, fd), 0);
+    char out[8192];
+    ssize_t n = pread(fd, out, sizeof(out) - 1, 0);
+    close(fd);
+    unlink(path);
+    assert_true(n > 0);
+    out[n] = 0;
+    assert_non_null(
+        strstr(out, "row,reason,detail,First Name,Last Name,Phone Number,State,Notes,Mobile\r\n"));
+    assert_non_null(strstr(out, "\r\n10,country_not_allowed,"));
+    assert_non_null(strstr(out, "\"'+44 20 7946 0958\""));
+    assert_non_null(strstr(out, "\r\n9,duplicate,same number as row 1,Hu,Re,"));
+    assert_int_equal(importer_rejects_export(F->ci_app, F->tenant,
+                                             "00000000-0000-0000-0000-000000000000", 1),
+                     ERR_NOTFOUND);
     waiter_fini(&w);
 }
 
