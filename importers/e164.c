@@ -193,9 +193,9 @@ static enum importer_reason nanp_check(const char *d, const struct importer_e164
     return IMPORTER_REASON_NONE;
 }
 
-enum importer_reason importer_e164_normalize(const char *in, size_t len,
-                                             const struct importer_e164_opts *o,
-                                             struct importer_number *out, char *detail, size_t dsz)
+static enum importer_reason normalize(const char *in, size_t len,
+                                      const struct importer_e164_opts *o,
+                                      struct importer_number *out, char *detail, size_t dsz)
 {
     char digits[40];
     size_t nd = 0, ne = 0;
@@ -346,4 +346,14 @@ enum importer_reason importer_e164_normalize(const char *in, size_t len,
                     "country %s is not allowed for this list", c);
     }
     return IMPORTER_REASON_NONE;
+}
+
+enum importer_reason importer_e164_normalize(const char *in, size_t len,
+                                             const struct importer_e164_opts *o,
+                                             struct importer_number *out, char *detail, size_t dsz)
+{
+    enum importer_reason r = normalize(in, len, o, out, detail, dsz);
+    if (r != IMPORTER_REASON_NONE)
+        memset(out, 0, sizeof(*out)); /* a reject leaves nothing half-filled */
+    return r;
 }
