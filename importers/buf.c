@@ -71,11 +71,25 @@ int imp_buf_add_copy(struct imp_buf *b, const char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
         switch (c) {
-        case '\\': *o++ = '\\'; *o++ = '\\'; break;
-        case '\t': *o++ = '\\'; *o++ = 't'; break;
-        case '\n': *o++ = '\\'; *o++ = 'n'; break;
-        case '\r': *o++ = '\\'; *o++ = 'r'; break;
-        default: *o++ = c; break;
+        case '\\':
+            *o++ = '\\';
+            *o++ = '\\';
+            break;
+        case '\t':
+            *o++ = '\\';
+            *o++ = 't';
+            break;
+        case '\n':
+            *o++ = '\\';
+            *o++ = 'n';
+            break;
+        case '\r':
+            *o++ = '\\';
+            *o++ = 'r';
+            break;
+        default:
+            *o++ = c;
+            break;
         }
     }
     b->len = (size_t)(o - b->p);

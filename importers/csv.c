@@ -230,7 +230,7 @@ static int parse_text(struct imp_csv *c, const char *t, size_t len)
             return c->cb_status;
         if (done != n)
             return csv_error(&c->parser) == CSV_ENOMEM ? ERR_NOMEM
-                                                        : fail(c, "the CSV parser failed");
+                                                       : fail(c, "the CSV parser failed");
         if (c->fed - c->row_start > c->max_row_bytes)
             return fail(c,
                         "record %llu is longer than %llu bytes: an unbalanced quote, or not a "
@@ -324,8 +324,7 @@ static int put_utf8(struct imp_buf *o, unsigned cp)
  * Converts raw bytes into c->conv. Returns the number of bytes consumed
  * (the rest is an incomplete UTF-8 sequence to keep) or a negative code.
  */
-static long convert(struct imp_csv *c, const unsigned char *p, size_t n, bool final,
-                    uint64_t base)
+static long convert(struct imp_csv *c, const unsigned char *p, size_t n, bool final, uint64_t base)
 {
     size_t i = 0;
     c->conv.len = 0;

@@ -305,8 +305,7 @@ static enum importer_reason normalize(const char *in, size_t len,
             struct compliance_place pl;
             if (compliance_locate(out->e164, &pl) != 0 || pl.country[0] == 0) {
                 out->e164[0] = 0;
-                return fail(IMPORTER_REASON_INVALID_NUMBER, detail, dsz,
-                            "unknown country code");
+                return fail(IMPORTER_REASON_INVALID_NUMBER, detail, dsz, "unknown country code");
             }
             memcpy(out->country, pl.country, sizeof(out->country));
             if (!allowed(o, out->country)) {
@@ -342,8 +341,8 @@ static enum importer_reason normalize(const char *in, size_t len,
         char c[3];
         memcpy(c, pl.country, sizeof(c));
         memset(out, 0, sizeof(*out));
-        return fail(IMPORTER_REASON_COUNTRY, detail, dsz,
-                    "country %s is not allowed for this list", c);
+        return fail(IMPORTER_REASON_COUNTRY, detail, dsz, "country %s is not allowed for this list",
+                    c);
     }
     return IMPORTER_REASON_NONE;
 }

@@ -37,11 +37,11 @@ int importer_csv_cell(const char *value, size_t len, char *buf, size_t bsz)
         if (value[i] == ',' || value[i] == '"' || value[i] == '\n' || value[i] == '\r')
             quote = true;
     size_t k = 0;
-#define PUT(c)                                                                                    \
-    do {                                                                                          \
-        if (k + 1 >= bsz)                                                                         \
-            return ERR_TOOBIG;                                                                    \
-        buf[k++] = (c);                                                                           \
+#define PUT(c)                 \
+    do {                       \
+        if (k + 1 >= bsz)      \
+            return ERR_TOOBIG; \
+        buf[k++] = (c);        \
     } while (0)
     if (quote)
         PUT('"');
@@ -106,8 +106,8 @@ int importer_rejects_export(const char *conninfo, int64_t tenant_id, const char 
     snprintf(tenant, sizeof(tenant), "%lld", (long long)tenant_id);
     PQclear(PQexec(c, "BEGIN"));
     const char *tp[] = { tenant };
-    PQclear(PQexecParams(c, "SELECT set_config('app.tenant_id', $1, true)", 1, NULL, tp, NULL,
-                         NULL, 0));
+    PQclear(PQexecParams(c, "SELECT set_config('app.tenant_id', $1, true)", 1, NULL, tp, NULL, NULL,
+                         0));
     const char *jp[] = { job_id };
     r = PQexecParams(c, "SELECT mapping::text FROM import_jobs WHERE id::text = $1", 1, NULL, jp,
                      NULL, NULL, 0);
@@ -123,8 +123,7 @@ int importer_rejects_export(const char *conninfo, int64_t tenant_id, const char 
     json_t *m = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
     json_t *v;
     size_t i;
-    json_array_foreach(json_object_get(m, "columns"), i, v)
-    {
+    json_array_foreach (json_object_get(m, "columns"), i, v) {
         json_t *name = json_object_get(v, "name");
         if (json_is_string(name))
             json_array_append(cols, name);
@@ -141,8 +140,7 @@ int importer_rejects_export(const char *conninfo, int64_t tenant_id, const char 
     }
     rc = add_cell(&b, "row", 3, true) | add_cell(&b, "reason", 6, false) |
          add_cell(&b, "detail", 6, false);
-    json_array_foreach(cols, i, v)
-    {
+    json_array_foreach (cols, i, v) {
         rc |= add_cell(&b, json_string_value(v), strlen(json_string_value(v)), false);
     }
     rc |= imp_buf_adds(&b, "\r\n");
@@ -152,14 +150,12 @@ int importer_rejects_export(const char *conninfo, int64_t tenant_id, const char 
         rc |= add_cell(&b, PQgetvalue(r, row, 2), strlen(PQgetvalue(r, row, 2)), false);
         json_t *o = json_loads(PQgetvalue(r, row, 3), JSON_PRESERVE_ORDER, NULL);
         if (json_is_array(o)) {
-            json_array_foreach(o, i, v)
-            {
+            json_array_foreach (o, i, v) {
                 const char *s = json_is_string(v) ? json_string_value(v) : "";
                 rc |= add_cell(&b, s, strlen(s), false);
             }
         } else {
-            json_array_foreach(cols, i, v)
-            {
+            json_array_foreach (cols, i, v) {
                 json_t *x = json_object_get(o, json_string_value(v));
                 const char *s = json_is_string(x) ? json_string_value(x) : "";
                 rc |= add_cell(&b, s, strlen(s), false);

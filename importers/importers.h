@@ -75,9 +75,11 @@ struct importer_job;
     X(DNC,             "dnc")                 /* on a do-not-call list */       \
     X(INVALID_FIELD,   "invalid_field")       /* state, zone, alt number... */  \
     X(DNC_UNAVAILABLE, "dnc_unavailable")     /* the DNC lookup failed */
+
 /* clang-format on */
 
 enum importer_reason {
+
 #define IMPORTER_REASON_ENUM_(id, name) IMPORTER_REASON_##id,
     IMPORTER_REASON_MAP(IMPORTER_REASON_ENUM_)
 #undef IMPORTER_REASON_ENUM_
@@ -184,10 +186,10 @@ struct importer_progress {
 };
 
 struct importer_result {
-    int status;          /* 0, or why the job failed (ERR_PARSE bad file, ERR_BUSY ...) */
-    char job_id[37];     /* import_jobs.id (uuid), "" when never claimed */
-    bool replayed;       /* the upload id had completed before: nothing new was imported */
-    char error[512];     /* a message for the user when status != 0 */
+    int status;      /* 0, or why the job failed (ERR_PARSE bad file, ERR_BUSY ...) */
+    char job_id[37]; /* import_jobs.id (uuid), "" when never claimed */
+    bool replayed;   /* the upload id had completed before: nothing new was imported */
+    char error[512]; /* a message for the user when status != 0 */
     struct importer_progress progress;
 };
 
@@ -212,7 +214,7 @@ enum importer_format {
 struct importer_job_opts {
     int64_t tenant_id;
     int64_t list_id;
-    const char *upload_id;    /* required, 1..128 bytes; copied */
+    const char *upload_id; /* required, 1..128 bytes; copied */
     enum importer_format format;
     const char *content_type; /* for MULTIPART: the header with boundary=; copied */
     const char *filename;     /* optional; copied */

@@ -59,29 +59,29 @@ typedef int imp_csv_row_cb(void *arg, uint64_t row_no, char **fields, const size
 struct imp_csv {
     struct csv_parser parser; /* libcsv */
     enum imp_encoding enc;
-    char delim;              /* 0 until detected (or given) */
-    bool delim_given;        /* the caller fixed the delimiter */
-    bool started;            /* BOM check done */
-    bool failed;             /* an error was reported; further input is ignored */
-    unsigned char pend[4];   /* an incomplete UTF-8 sequence from the previous piece */
+    char delim;            /* 0 until detected (or given) */
+    bool delim_given;      /* the caller fixed the delimiter */
+    bool started;          /* BOM check done */
+    bool failed;           /* an error was reported; further input is ignored */
+    unsigned char pend[4]; /* an incomplete UTF-8 sequence from the previous piece */
     size_t npend;
-    struct imp_buf head;     /* converted bytes kept until the delimiter is known */
-    struct imp_buf conv;     /* scratch for converted text */
-    struct imp_buf rowbuf;   /* the current row's fields, NUL-separated */
-    struct imp_buf join;     /* kept bytes + a new piece */
-    size_t *offs;            /* start of each field in rowbuf */
-    size_t *lens;            /* length of each field */
-    char **ptrs;             /* field pointers handed to the row callback */
+    struct imp_buf head;   /* converted bytes kept until the delimiter is known */
+    struct imp_buf conv;   /* scratch for converted text */
+    struct imp_buf rowbuf; /* the current row's fields, NUL-separated */
+    struct imp_buf join;   /* kept bytes + a new piece */
+    size_t *offs;          /* start of each field in rowbuf */
+    size_t *lens;          /* length of each field */
+    char **ptrs;           /* field pointers handed to the row callback */
     size_t nfields, capfields;
-    size_t max_row_bytes;    /* a longer record fails the file */
-    uint64_t in_bytes;       /* raw bytes consumed */
-    uint64_t row_start;      /* in_bytes-ish position where the current record began */
-    uint64_t fed;            /* converted bytes given to libcsv */
-    uint64_t rows;           /* records seen, header included */
+    size_t max_row_bytes; /* a longer record fails the file */
+    uint64_t in_bytes;    /* raw bytes consumed */
+    uint64_t row_start;   /* in_bytes-ish position where the current record began */
+    uint64_t fed;         /* converted bytes given to libcsv */
+    uint64_t rows;        /* records seen, header included */
     imp_csv_row_cb *row_cb;
     void *arg;
-    int cb_status;           /* a row callback's stop code */
-    char err[256];           /* the reason the file was refused */
+    int cb_status; /* a row callback's stop code */
+    char err[256]; /* the reason the file was refused */
 };
 
 /* delimiter 0 detects. Returns 0 or ERR_NOMEM. */
@@ -104,8 +104,8 @@ char imp_csv_detect_delim(const char *text, size_t len);
 enum imp_mp_state {
     IMP_MP_PREAMBLE = 0,
     IMP_MP_HEADERS,
-    IMP_MP_BODY,   /* inside a part */
-    IMP_MP_DONE,   /* closing boundary seen */
+    IMP_MP_BODY, /* inside a part */
+    IMP_MP_DONE, /* closing boundary seen */
     IMP_MP_FAILED,
 };
 
@@ -114,7 +114,7 @@ typedef int imp_mp_data_cb(void *arg, const char *data, size_t len);
 
 struct imp_mp {
     enum imp_mp_state state;
-    char delim[80];      /* "\r\n--" boundary */
+    char delim[80]; /* "\r\n--" boundary */
     size_t dlen;
     struct imp_buf hold; /* bytes that may be the start of a delimiter, or a header block */
     bool in_file;        /* the current part is the file */
@@ -191,11 +191,11 @@ void imp_header_norm(const char *s, size_t len, char *out, size_t outsz);
 struct imp_list {
     int64_t tenant_id;
     int64_t list_id;
-    char **allowed;          /* owned ISO codes */
+    char **allowed; /* owned ISO codes */
     size_t nallowed;
-    bool dnc_mark;           /* dnc_mode = mark (else reject) */
-    bool allow_fictional;    /* settings.allow_fictional */
-    char default_tz[64];     /* settings.default_time_zone, "" none */
+    bool dnc_mark;        /* dnc_mode = mark (else reject) */
+    bool allow_fictional; /* settings.allow_fictional */
+    char default_tz[64];  /* settings.default_time_zone, "" none */
     importer_dnc_cb *dnc;
     void *dnc_arg;
 };
@@ -210,8 +210,8 @@ int imp_row_stage(const struct imp_list *l, const struct imp_mapping *m, uint64_
                   char **fields, const size_t *lens, size_t nfields, struct imp_buf *out,
                   char *detail, size_t dsz);
 
-#define IMP_STAGE_COLUMNS                                                                         \
-    "row_no, reason, detail, number, extension, alt_numbers, external_id, country, region, "     \
+#define IMP_STAGE_COLUMNS                                                                    \
+    "row_no, reason, detail, number, extension, alt_numbers, external_id, country, region, " \
     "postal_code, time_zones, tz_source, custom, state, original"
 
 /* ------------------------------------------------------------------------ */

@@ -88,8 +88,8 @@ struct importer_job {
     pthread_t thread;
     struct ev_loop *loop;
     struct mpsc_mailbox mb;
-    ev_timer tick;  /* progress events and the connect deadline */
-    ev_async stop;  /* service shutdown */
+    ev_timer tick; /* progress events and the connect deadline */
+    ev_async stop; /* service shutdown */
     /* Options (copied). */
     struct importer_job_opts o;
     char upload_id[129];
@@ -99,9 +99,9 @@ struct importer_job {
     json_t *items; /* JSON batch, or NULL */
     /* Feeder side. */
     atomic_size_t queued;
-    atomic_bool paused;  /* the feeder was told ERR_AGAIN */
-    atomic_bool closed;  /* finish or cancel was called */
-    atomic_bool ended;   /* on_done has run or is running */
+    atomic_bool paused; /* the feeder was told ERR_AGAIN */
+    atomic_bool closed; /* finish or cancel was called */
+    atomic_bool ended;  /* on_done has run or is running */
     /* Progress (written by the worker, read anywhere). */
     atomic_int state;
     atomic_ullong bytes_read, rows_read, rows_accepted, rows_rejected;
@@ -256,8 +256,8 @@ static void finish_job(struct importer_job *j, enum importer_state s, int status
     snprintf(r->error, sizeof(r->error), "%s", status ? j->error : "");
     importer_job_progress(j, &r->progress);
     if (status)
-        LOG_NOTICE(IMPORT, "import ended job=%s upload=%s state=%s err=%s msg=\"%s\"",
-                   j->job_id, j->upload_id, importer_state_name(s), err_name(status), j->error);
+        LOG_NOTICE(IMPORT, "import ended job=%s upload=%s state=%s err=%s msg=\"%s\"", j->job_id,
+                   j->upload_id, importer_state_name(s), err_name(status), j->error);
     else
         LOG_INFO(IMPORT, "import ended job=%s state=%s rows=%llu accepted=%llu rejected=%llu",
                  j->job_id, importer_state_name(s), (unsigned long long)r->progress.rows_read,
@@ -284,9 +284,9 @@ static void fail_marked(int status, PGresult *res, void *arg)
     (void)res;
     if (status == ERR_CANCELED)
         return;
-    finish_job(j, j->cancel_req && j->fail_status == ERR_CANCELED ? IMPORTER_CANCELLED
-                                                                   : IMPORTER_FAILED,
-               j->fail_status);
+    finish_job(
+        j, j->cancel_req && j->fail_status == ERR_CANCELED ? IMPORTER_CANCELLED : IMPORTER_FAILED,
+        j->fail_status);
 }
 
 static void mark_failed(struct importer_job *j)
@@ -300,8 +300,10 @@ static void mark_failed(struct importer_job *j)
     }
     char tenant[24], bytes[24], rows[24];
     snprintf(tenant, sizeof(tenant), "%lld", (long long)j->o.tenant_id);
-    snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)atomic_load_explicit(&j->bytes_read, memory_order_relaxed));
-    snprintf(rows, sizeof(rows), "%llu", (unsigned long long)atomic_load_explicit(&j->rows_read, memory_order_relaxed));
+    snprintf(bytes, sizeof(bytes), "%llu",
+             (unsigned long long)atomic_load_explicit(&j->bytes_read, memory_order_relaxed));
+    snprintf(rows, sizeof(rows), "%llu",
+             (unsigned long long)atomic_load_explicit(&j->rows_read, memory_order_relaxed));
     const char *tp[] = { tenant };
     const char *p[] = { j->job_id, cancelled ? "cancelled" : "failed", j->error, bytes, rows };
     db_query_send(j->db, &(struct db_query){ .sql = "BEGIN" }, NULL);
@@ -311,17 +313,17 @@ static void mark_failed(struct importer_job *j)
                                       .params = tp },
                   NULL);
     db_query_send(j->db, &(struct db_query){ .sql = "SET LOCAL lock_timeout = '2s'" }, NULL);
-    db_query_send(j->db,
-                  &(struct db_query){
-                      .sql = "UPDATE import_jobs SET state = $2, error = left($3, 1000), "
-                             "finished_at = now(), rows_read = $5, rows_accepted = 0, "
-                             "rows_rejected = 0, rejected_by_reason = '{}', "
-                             "bytes_read = CASE WHEN bytes_total IS NULL THEN $4::bigint "
-                             "ELSE least($4::bigint, bytes_total) END "
-                             "WHERE id = $1 AND state <> 'completed'",
-                      .nparams = 5,
-                      .params = p },
-                  NULL);
+    db_query_send(
+        j->db,
+        &(struct db_query){ .sql = "UPDATE import_jobs SET state = $2, error = left($3, 1000), "
+                                   "finished_at = now(), rows_read = $5, rows_accepted = 0, "
+                                   "rows_rejected = 0, rejected_by_reason = '{}', "
+                                   "bytes_read = CASE WHEN bytes_total IS NULL THEN $4::bigint "
+                                   "ELSE least($4::bigint, bytes_total) END "
+                                   "WHERE id = $1 AND state <> 'completed'",
+                            .nparams = 5,
+                            .params = p },
+        NULL);
     if (db_query_send(j->db, &(struct db_query){ .sql = "COMMIT", .cb = fail_marked, .arg = j },
                       NULL) != 0)
         finish_job(j, cancelled ? IMPORTER_CANCELLED : IMPORTER_FAILED, j->fail_status);
@@ -355,7 +357,8 @@ static void job_fail(struct importer_job *j, int status, const char *msg)
             return;
     }
     if (j->db && (was == PH_COPY || was == PH_MERGE)) {
-        if (db_query_send(j->db, &(struct db_query){ .sql = "ROLLBACK", .cb = rolled_back, .arg = j },
+        if (db_query_send(j->db,
+                          &(struct db_query){ .sql = "ROLLBACK", .cb = rolled_back, .arg = j },
                           NULL) == 0)
             return;
     }
@@ -414,8 +417,8 @@ static void batch_rejects(int status, PGresult *res, void *arg)
     size_t n = json_array_size(j->items);
     j->item_results = json_array();
     for (size_t i = 0; i < n && j->item_results; i++)
-        json_array_append_new(j->item_results,
-                              json_pack("{s:I, s:s}", "index", (json_int_t)i, "status", "accepted"));
+        json_array_append_new(
+            j->item_results, json_pack("{s:I, s:s}", "index", (json_int_t)i, "status", "accepted"));
     for (int r = 0; r < PQntuples(res); r++) {
         long long row = strtoll(PQgetvalue(res, r, 0), NULL, 10);
         if (row < 1 || (size_t)row > n)
@@ -447,10 +450,13 @@ static void merged(int status, PGresult *res, void *arg)
 
     char tenant[24], bytes[24], rows[24], acc[24], rej[24];
     snprintf(tenant, sizeof(tenant), "%lld", (long long)j->o.tenant_id);
-    snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)atomic_load_explicit(&j->bytes_read, memory_order_relaxed));
-    snprintf(rows, sizeof(rows), "%llu", (unsigned long long)atomic_load_explicit(&j->rows_read, memory_order_relaxed));
+    snprintf(bytes, sizeof(bytes), "%llu",
+             (unsigned long long)atomic_load_explicit(&j->bytes_read, memory_order_relaxed));
+    snprintf(rows, sizeof(rows), "%llu",
+             (unsigned long long)atomic_load_explicit(&j->rows_read, memory_order_relaxed));
     snprintf(acc, sizeof(acc), "%llu", inserted);
-    snprintf(rej, sizeof(rej), "%llu", (unsigned long long)atomic_load_explicit(&j->rows_rejected, memory_order_relaxed));
+    snprintf(rej, sizeof(rej), "%llu",
+             (unsigned long long)atomic_load_explicit(&j->rows_rejected, memory_order_relaxed));
     json_t *br = by_reason_json(j);
     json_t *mj = j->have_map ? imp_mapping_json(&j->map) : json_object();
     char *brs = br ? json_dumps(br, JSON_COMPACT) : NULL;
@@ -498,7 +504,8 @@ static void copy_done(int status, int64_t rows, PGresult *res, void *arg)
     if (j->phase == PH_FAILING) {
         /* The COPY was aborted on purpose: roll the transaction back. */
         if (status == ERR_DISCONNECTED || status == ERR_TIMEOUT ||
-            db_query_send(j->db, &(struct db_query){ .sql = "ROLLBACK", .cb = rolled_back, .arg = j },
+            db_query_send(j->db,
+                          &(struct db_query){ .sql = "ROLLBACK", .cb = rolled_back, .arg = j },
                           NULL) != 0)
             mark_failed(j);
         return;
@@ -688,12 +695,10 @@ static void stage_batch(struct importer_job *j)
     json_t *seen = json_object();
     size_t idx;
     json_t *it;
-    json_array_foreach(j->items, idx, it)
-    {
+    json_array_foreach (j->items, idx, it) {
         const char *k;
         json_t *v;
-        json_object_foreach(it, k, v)
-        {
+        json_object_foreach (it, k, v) {
             if (!json_object_get(seen, k)) {
                 json_object_set_new(seen, k, json_true());
                 json_array_append_new(keys, json_string(k));
@@ -796,22 +801,21 @@ static void start_copy(struct importer_job *j)
                                             .cb = copy_lock_result,
                                             .arg = j },
                         NULL);
-    rc |= db_query_send(j->db,
-                        &(struct db_query){
-                            .sql = "CREATE TEMP TABLE import_stage (row_no bigint, reason text, "
+    rc |= db_query_send(
+        j->db,
+        &(struct db_query){ .sql = "CREATE TEMP TABLE import_stage (row_no bigint, reason text, "
                                    "detail text, number text, extension text, alt_numbers text[], "
                                    "external_id text, country text, region text, postal_code text, "
                                    "time_zones text[], tz_source text, custom jsonb, state text, "
                                    "original text) ON COMMIT DROP" },
-                        NULL);
+        NULL);
     if (rc == 0)
-        rc = db_copy_start(j->db,
-                           &(struct db_copy_opts){
-                               .sql = "COPY import_stage (" IMP_STAGE_COLUMNS ") FROM STDIN",
-                               .done = copy_done,
-                               .drain = copy_drain,
-                               .arg = j,
-                               .high_water = j->imp->cfg.copy_high_water });
+        rc = db_copy_start(j->db, &(struct db_copy_opts){
+                                      .sql = "COPY import_stage (" IMP_STAGE_COLUMNS ") FROM STDIN",
+                                      .done = copy_done,
+                                      .drain = copy_drain,
+                                      .arg = j,
+                                      .high_water = j->imp->cfg.copy_high_water });
     if (rc != 0) {
         job_fail(j, ERR_DISCONNECTED, "the database connection failed");
         return;
@@ -960,8 +964,8 @@ static void start_claim(struct importer_job *j)
                                             .nparams = 1,
                                             .params = tp },
                         NULL);
-    rc |= db_query_send(j->db, &(struct db_query){ .sql = "SET LOCAL lock_timeout = '200ms'" },
-                        NULL);
+    rc |=
+        db_query_send(j->db, &(struct db_query){ .sql = "SET LOCAL lock_timeout = '200ms'" }, NULL);
     rc |= db_query_send(j->db,
                         &(struct db_query){ .sql = "SELECT allowed_countries::text, dnc_mode, "
                                                    "settings::text FROM contact_lists "
@@ -989,16 +993,16 @@ static void start_claim(struct importer_job *j)
             .cb = claim_row,
             .arg = j },
         NULL);
-    rc |= db_query_send(j->db,
-                        &(struct db_query){
-                            .sql = "SELECT id::text, state, bytes_read, rows_read, rows_accepted,"
+    rc |= db_query_send(
+        j->db,
+        &(struct db_query){ .sql = "SELECT id::text, state, bytes_read, rows_read, rows_accepted,"
                                    " rows_rejected, rejected_by_reason::text FROM import_jobs"
                                    " WHERE list_id = $1 AND upload_id = $2",
                             .nparams = 2,
                             .params = sp,
                             .cb = claim_row,
                             .arg = j },
-                        NULL);
+        NULL);
     rc |= db_query_send(j->db, &(struct db_query){ .sql = "COMMIT", .cb = claim_done, .arg = j },
                         NULL);
     free(os);
@@ -1077,10 +1081,9 @@ static void *worker_main(void *arg)
     struct importer_job *j = arg;
     pthread_setname_np(pthread_self(), "import");
     j->started_ms = now_ms(j);
-    struct db_opts dbo = { .name = "import",
-                           .query_timeout_ms = 600000,
-                           .state_cb = on_db_state,
-                           .state_arg = j };
+    struct db_opts dbo = {
+        .name = "import", .query_timeout_ms = 600000, .state_cb = on_db_state, .state_arg = j
+    };
     if (db_conn_create(j->loop, j->imp->conninfo, &dbo, &j->db) != 0) {
         snprintf(j->error, sizeof(j->error), "the database connection could not be set up");
         j->phase = PH_FAILING;
@@ -1183,8 +1186,8 @@ static int job_new(struct importer *imp, const struct importer_job_opts *o, json
                    struct importer_job **out)
 {
     *out = NULL;
-    if (!imp || !o || o->tenant_id <= 0 || o->list_id <= 0 || !o->upload_id ||
-        !o->upload_id[0] || strlen(o->upload_id) > 128)
+    if (!imp || !o || o->tenant_id <= 0 || o->list_id <= 0 || !o->upload_id || !o->upload_id[0] ||
+        strlen(o->upload_id) > 128)
         return ERR_INVAL;
     if (o->mapping && !json_is_object(o->mapping))
         return ERR_INVAL;
@@ -1296,8 +1299,7 @@ int importer_batch_start(struct importer *imp, const struct importer_job_opts *o
     }
     size_t i;
     json_t *it;
-    json_array_foreach(items, i, it)
-    {
+    json_array_foreach (items, i, it) {
         if (!json_is_object(it)) {
             if (err && errsz)
                 snprintf(err, errsz, "items[%zu]: must be an object", i);
@@ -1344,7 +1346,8 @@ int importer_job_feed(struct importer_job *j, const void *data, size_t len)
     if (q > j->imp->cfg.window_bytes) {
         atomic_store_explicit(&j->paused, true, memory_order_release);
         /* The worker may have drained meanwhile: re-check so the feeder is not stranded. */
-        if (atomic_load_explicit(&j->queued, memory_order_acquire) <= j->imp->cfg.window_bytes / 2 &&
+        if (atomic_load_explicit(&j->queued, memory_order_acquire) <=
+                j->imp->cfg.window_bytes / 2 &&
             atomic_exchange_explicit(&j->paused, false, memory_order_acq_rel))
             return 0;
         return ERR_AGAIN;

@@ -70,18 +70,25 @@ static const struct syn synonyms[] = {
     { "extension", IMP_F_EXTENSION, 0 }, { "ext", IMP_F_EXTENSION, 0 },
     { "phoneextension", IMP_F_EXTENSION, 0 },
 };
+
 /* clang-format on */
 
 static const struct {
     const char *name;
     enum imp_field field;
 } explicit_fields[] = {
-    { "phone", IMP_F_NUMBER },          { "number", IMP_F_NUMBER },
-    { "alt_phones", IMP_F_ALT },        { "first_name", IMP_F_FIRST_NAME },
-    { "last_name", IMP_F_LAST_NAME },   { "email", IMP_F_EMAIL },
-    { "state", IMP_F_STATE },           { "postal_code", IMP_F_POSTAL },
-    { "time_zone", IMP_F_TZ },          { "extension", IMP_F_EXTENSION },
-    { "external_id", IMP_F_EXTERNAL_ID }, { "ignore", IMP_F_IGNORE },
+    { "phone", IMP_F_NUMBER },
+    { "number", IMP_F_NUMBER },
+    { "alt_phones", IMP_F_ALT },
+    { "first_name", IMP_F_FIRST_NAME },
+    { "last_name", IMP_F_LAST_NAME },
+    { "email", IMP_F_EMAIL },
+    { "state", IMP_F_STATE },
+    { "postal_code", IMP_F_POSTAL },
+    { "time_zone", IMP_F_TZ },
+    { "extension", IMP_F_EXTENSION },
+    { "external_id", IMP_F_EXTERNAL_ID },
+    { "ignore", IMP_F_IGNORE },
 };
 
 void imp_header_norm(const char *s, size_t len, char *out, size_t outsz)
@@ -163,8 +170,7 @@ static int apply_explicit(struct imp_mapping *m, bool *fixed, json_t *map, char 
 {
     const char *k;
     json_t *v;
-    json_object_foreach(map, k, v)
-    {
+    json_object_foreach (map, k, v) {
         enum imp_field f = IMP_F_CUSTOM;
         bool known = false;
         for (size_t i = 0; i < sizeof(explicit_fields) / sizeof(explicit_fields[0]); i++)
@@ -283,11 +289,20 @@ int imp_mapping_build(struct imp_mapping *m, char **names, const size_t *lens, s
     for (size_t i = 0; i < ncols; i++) {
         const char *key = NULL;
         switch (m->kind[i]) {
-        case IMP_F_CUSTOM: key = m->name[i][0] ? m->name[i] : NULL; break;
-        case IMP_F_FIRST_NAME: key = "first_name"; break;
-        case IMP_F_LAST_NAME: key = "last_name"; break;
-        case IMP_F_EMAIL: key = "email"; break;
-        default: break;
+        case IMP_F_CUSTOM:
+            key = m->name[i][0] ? m->name[i] : NULL;
+            break;
+        case IMP_F_FIRST_NAME:
+            key = "first_name";
+            break;
+        case IMP_F_LAST_NAME:
+            key = "last_name";
+            break;
+        case IMP_F_EMAIL:
+            key = "email";
+            break;
+        default:
+            break;
         }
         char b[32];
         if (m->kind[i] == IMP_F_CUSTOM && !key) {
@@ -319,17 +334,23 @@ out:
 json_t *imp_mapping_json(const struct imp_mapping *m)
 {
     static const char *const names[] = {
-        [IMP_F_CUSTOM] = "custom",       [IMP_F_NUMBER] = "phone",
-        [IMP_F_ALT] = "alt_phone",       [IMP_F_EXTENSION] = "extension",
-        [IMP_F_EXTERNAL_ID] = "external_id", [IMP_F_STATE] = "state",
-        [IMP_F_POSTAL] = "postal_code",  [IMP_F_TZ] = "time_zone",
-        [IMP_F_FIRST_NAME] = "first_name", [IMP_F_LAST_NAME] = "last_name",
-        [IMP_F_EMAIL] = "email",         [IMP_F_IGNORE] = "ignore",
+        [IMP_F_CUSTOM] = "custom",
+        [IMP_F_NUMBER] = "phone",
+        [IMP_F_ALT] = "alt_phone",
+        [IMP_F_EXTENSION] = "extension",
+        [IMP_F_EXTERNAL_ID] = "external_id",
+        [IMP_F_STATE] = "state",
+        [IMP_F_POSTAL] = "postal_code",
+        [IMP_F_TZ] = "time_zone",
+        [IMP_F_FIRST_NAME] = "first_name",
+        [IMP_F_LAST_NAME] = "last_name",
+        [IMP_F_EMAIL] = "email",
+        [IMP_F_IGNORE] = "ignore",
     };
     /* An array keeps the file's column order (a jsonb object would not). */
     json_t *cols = json_array();
     for (size_t i = 0; i < m->ncols && cols; i++)
-        json_array_append_new(cols, json_pack("{s:s, s:s}", "name", m->name[i], "field",
-                                              names[m->kind[i]]));
+        json_array_append_new(
+            cols, json_pack("{s:s, s:s}", "name", m->name[i], "field", names[m->kind[i]]));
     return cols ? json_pack("{s:o}", "columns", cols) : NULL;
 }

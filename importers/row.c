@@ -118,9 +118,8 @@ static long col_of(const struct imp_mapping *m, enum imp_field k)
     return -1;
 }
 
-int imp_row_stage(const struct imp_list *l, const struct imp_mapping *m, uint64_t row_no,
-                  char **f, const size_t *lens, size_t n, struct imp_buf *out, char *detail,
-                  size_t dsz)
+int imp_row_stage(const struct imp_list *l, const struct imp_mapping *m, uint64_t row_no, char **f,
+                  const size_t *lens, size_t n, struct imp_buf *out, char *detail, size_t dsz)
 {
     char why[256];
     struct importer_e164_opts eo = {
@@ -165,16 +164,14 @@ int imp_row_stage(const struct imp_list *l, const struct imp_mapping *m, uint64_
     size_t xlen = len;
     if (xlen > 200) {
         snprintf(why, sizeof(why), "%s: an external id is at most 200 characters", m->name[xc]);
-        return reject(out, row_no, IMPORTER_REASON_INVALID_FIELD, why, m, f, lens, n, detail,
-                      dsz);
+        return reject(out, row_no, IMPORTER_REASON_INVALID_FIELD, why, m, f, lens, n, detail, dsz);
     }
     long pc = col_of(m, IMP_F_POSTAL);
     const char *postal = cell(f, lens, n, pc, &len);
     size_t plen = len;
     if (plen > 16) {
         snprintf(why, sizeof(why), "%s: a postal code is at most 16 characters", m->name[pc]);
-        return reject(out, row_no, IMPORTER_REASON_INVALID_FIELD, why, m, f, lens, n, detail,
-                      dsz);
+        return reject(out, row_no, IMPORTER_REASON_INVALID_FIELD, why, m, f, lens, n, detail, dsz);
     }
 
     /* Place: the file's state / zone win over the area code. */
@@ -182,10 +179,17 @@ int imp_row_stage(const struct imp_list *l, const struct imp_mapping *m, uint64_
     compliance_locate(num.e164, &pl);
     const char *tz_source = NULL;
     switch (pl.source) {
-    case COMPLIANCE_SOURCE_NPA: tz_source = "npa"; break;
-    case COMPLIANCE_SOURCE_NPA_NXX: tz_source = "npa_nxx"; break;
-    case COMPLIANCE_SOURCE_COUNTRY: tz_source = "country"; break;
-    default: break;
+    case COMPLIANCE_SOURCE_NPA:
+        tz_source = "npa";
+        break;
+    case COMPLIANCE_SOURCE_NPA_NXX:
+        tz_source = "npa_nxx";
+        break;
+    case COMPLIANCE_SOURCE_COUNTRY:
+        tz_source = "country";
+        break;
+    default:
+        break;
     }
     long sc = col_of(m, IMP_F_STATE), tc = col_of(m, IMP_F_TZ);
     size_t slen, tlen;
@@ -244,8 +248,8 @@ int imp_row_stage(const struct imp_list *l, const struct imp_mapping *m, uint64_
         int d = l->dnc(num.e164, l->tenant_id, l->list_id, l->dnc_arg);
         if (d < 0)
             return reject(out, row_no, IMPORTER_REASON_DNC_UNAVAILABLE,
-                          "the do-not-call lookup failed; import the row again later", m, f,
-                          lens, n, detail, dsz);
+                          "the do-not-call lookup failed; import the row again later", m, f, lens,
+                          n, detail, dsz);
         if (d > 0) {
             if (!l->dnc_mark)
                 return reject(out, row_no, IMPORTER_REASON_DNC,

@@ -32,8 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <pthread.h>
 #include <postgresql/libpq-fe.h>
+#include <pthread.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -119,10 +119,14 @@ static int format_row(char *out, size_t sz, long i)
     long line = k % 10000;
     const char *npa = npas[i % 5];
     switch (i % 4) {
-    case 0: return snprintf(out, sz, "(%s) %03d-%04ld,N%ld,City,%ld\n", npa, nxx, line, i, i);
-    case 1: return snprintf(out, sz, "%s.%03d.%04ld,N%ld,City,%ld\n", npa, nxx, line, i, i);
-    case 2: return snprintf(out, sz, "+1 %s %03d %04ld,N%ld,City,%ld\n", npa, nxx, line, i, i);
-    default: return snprintf(out, sz, "1-%s-%03d-%04ld,N%ld,City,%ld\n", npa, nxx, line, i, i);
+    case 0:
+        return snprintf(out, sz, "(%s) %03d-%04ld,N%ld,City,%ld\n", npa, nxx, line, i, i);
+    case 1:
+        return snprintf(out, sz, "%s.%03d.%04ld,N%ld,City,%ld\n", npa, nxx, line, i, i);
+    case 2:
+        return snprintf(out, sz, "+1 %s %03d %04ld,N%ld,City,%ld\n", npa, nxx, line, i, i);
+    default:
+        return snprintf(out, sz, "1-%s-%03d-%04ld,N%ld,City,%ld\n", npa, nxx, line, i, i);
     }
 }
 

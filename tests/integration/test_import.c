@@ -176,7 +176,8 @@ static int group_setup(void **state)
     tdb_conninfo(DB, ci, sizeof(ci));
     F->su = tdb_connect(ci);
     tdb_conninfo_app(DB, F->ci_app, sizeof(F->ci_app));
-    F->tenant = tdb_int(F->su, "INSERT INTO tenants (slug, name) VALUES ('tenant-import', 'T') RETURNING id");
+    F->tenant = tdb_int(
+        F->su, "INSERT INTO tenants (slug, name) VALUES ('tenant-import', 'T') RETURNING id");
     F->list = tdb_int(F->su,
                       "INSERT INTO contact_lists (tenant_id, name, allowed_countries) VALUES"
                       " (%lld, 'l', '{US,CA}') RETURNING id",
@@ -186,10 +187,9 @@ static int group_setup(void **state)
                            " (%lld, 'm', 'mark', '{\"default_time_zone\": \"Europe/London\"}')"
                            " RETURNING id",
                            F->tenant);
-    struct importer_config cfg = { .conninfo = F->ci_app,
-                                   .window_bytes = 256 * 1024,
-                                   .dnc = fake_dnc,
-                                   .worker_name = "test" };
+    struct importer_config cfg = {
+        .conninfo = F->ci_app, .window_bytes = 256 * 1024, .dnc = fake_dnc, .worker_name = "test"
+    };
     assert_int_equal(importer_create(&cfg, &F->imp), 0);
     return 0;
 }
@@ -269,9 +269,9 @@ static void test_import_excel_quirks(void **state)
                                     " AND region = 'US-GA' AND custom->>'column_8' = 'cells'"),
                      1);
     /* Rejects: row numbers (blank line not counted), reason, original values. */
-    assert_int_equal(tdb_int(F->su,
-                             "SELECT row_no FROM import_rejects WHERE reason = 'scientific_notation'"),
-                     6);
+    assert_int_equal(
+        tdb_int(F->su, "SELECT row_no FROM import_rejects WHERE reason = 'scientific_notation'"),
+        6);
     assert_int_equal(tdb_int(F->su, "SELECT count(*) FROM import_rejects WHERE reason = 'duplicate'"
                                     " AND row_no = 9 AND detail = 'same number as row 1'"
                                     " AND original->>'Notes' = 'dup of row 1'"),
@@ -305,9 +305,9 @@ static void test_import_excel_quirks(void **state)
     assert_non_null(strstr(out, "\r\n10,country_not_allowed,"));
     assert_non_null(strstr(out, "\"'+44 20 7946 0958\""));
     assert_non_null(strstr(out, "\r\n9,duplicate,same number as row 1,Hu,Re,"));
-    assert_int_equal(importer_rejects_export(F->ci_app, F->tenant,
-                                             "00000000-0000-0000-0000-000000000000", 1),
-                     ERR_NOTFOUND);
+    assert_int_equal(
+        importer_rejects_export(F->ci_app, F->tenant, "00000000-0000-0000-0000-000000000000", 1),
+        ERR_NOTFOUND);
     waiter_fini(&w);
 }
 
@@ -323,14 +323,16 @@ static void test_import_cp1252_and_dnc_mark(void **state)
     import_text(&w, F->list_mark, "cp1252", csv, sizeof(csv) - 1, 4096);
     assert_int_equal(w.res.status, 0);
     assert_int_equal(w.res.progress.rows_accepted, 2);
-    assert_int_equal(tdb_int(F->su, "SELECT count(*) FROM contacts WHERE list_id = %lld AND"
-                                    " custom->>'name' = 'Fran\xC3\xA7ois M\xC3\xBCller' AND"
-                                    " region = 'CA-ON' AND postal_code = 'M5V'",
+    assert_int_equal(tdb_int(F->su,
+                             "SELECT count(*) FROM contacts WHERE list_id = %lld AND"
+                             " custom->>'name' = 'Fran\xC3\xA7ois M\xC3\xBCller' AND"
+                             " region = 'CA-ON' AND postal_code = 'M5V'",
                              F->list_mark),
                      1);
-    assert_int_equal(tdb_int(F->su, "SELECT count(*) FROM contacts WHERE list_id = %lld AND"
-                                    " number = '+12125550000' AND state = 'dnc' AND"
-                                    " custom->>'name' = '\xE2\x80\x9CQuoted\xE2\x80\x9D'",
+    assert_int_equal(tdb_int(F->su,
+                             "SELECT count(*) FROM contacts WHERE list_id = %lld AND"
+                             " number = '+12125550000' AND state = 'dnc' AND"
+                             " custom->>'name' = '\xE2\x80\x9CQuoted\xE2\x80\x9D'",
                              F->list_mark),
                      1);
     waiter_fini(&w);
@@ -372,7 +374,8 @@ static void test_import_cancel_then_retry(void **state)
     char *csv = malloc(cap);
     size_t len = (size_t)snprintf(csv, cap, "phone\n");
     for (int i = 0; i < 5000; i++)
-        len += (size_t)snprintf(csv + len, cap - len, "312%03d%04d\n", 200 + i / 1000, 1000 + i % 1000);
+        len += (size_t)snprintf(csv + len, cap - len, "312%03d%04d\n", 200 + i / 1000,
+                                1000 + i % 1000);
     long long before = contacts(F->list);
 
     struct waiter w;
@@ -461,16 +464,17 @@ static void test_import_bad_files(void **state)
 static void test_import_multipart(void **state)
 {
     (void)state;
-    static const char body[] = "--XyZ\r\n"
-                               "Content-Disposition: form-data; name=\"upload_id\"\r\n\r\n"
-                               "mp-1\r\n"
-                               "--XyZ\r\n"
-                               "Content-Disposition: form-data; name=\"file\"; filename=\"l.csv\"\r\n"
-                               "Content-Type: text/csv\r\n\r\n"
-                               "Phone,First Name\r\n"
-                               "+1 (617) 555-3001,Al\r\n"
-                               "617-555-3002,Bo\r\n"
-                               "\r\n--XyZ--\r\n";
+    static const char body[] =
+        "--XyZ\r\n"
+        "Content-Disposition: form-data; name=\"upload_id\"\r\n\r\n"
+        "mp-1\r\n"
+        "--XyZ\r\n"
+        "Content-Disposition: form-data; name=\"file\"; filename=\"l.csv\"\r\n"
+        "Content-Type: text/csv\r\n\r\n"
+        "Phone,First Name\r\n"
+        "+1 (617) 555-3001,Al\r\n"
+        "617-555-3002,Bo\r\n"
+        "\r\n--XyZ--\r\n";
     struct waiter w;
     waiter_init(&w);
     struct importer_job *job;

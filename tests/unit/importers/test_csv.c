@@ -32,8 +32,8 @@ static int collect_row(void *arg, uint64_t no, char **f, const size_t *lens, siz
         return ERR_CANCELED;
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(strlen(f[i]), lens[i]);
-        c->len += (size_t)snprintf(c->out + c->len, sizeof(c->out) - c->len, "%s%s", i ? "|" : "",
-                                   f[i]);
+        c->len +=
+            (size_t)snprintf(c->out + c->len, sizeof(c->out) - c->len, "%s%s", i ? "|" : "", f[i]);
     }
     c->len += (size_t)snprintf(c->out + c->len, sizeof(c->out) - c->len, "\n");
     return 0;
@@ -66,8 +66,8 @@ static void expect_rows(const char *data, size_t len, const char *rows, char del
         char err[256], d;
         int rc = read_csv(data, len, pieces[k], 0, &c, err, sizeof(err), &d);
         if (rc != 0 || strcmp(c.out, rows) != 0 || d != delim) {
-            fprintf(stderr, "piece %zu: rc %d (%s) delim '%c'\ngot:\n%s\nwant:\n%s\n", pieces[k], rc,
-                    err, d, c.out, rows);
+            fprintf(stderr, "piece %zu: rc %d (%s) delim '%c'\ngot:\n%s\nwant:\n%s\n", pieces[k],
+                    rc, err, d, c.out, rows);
             fail();
         }
     }

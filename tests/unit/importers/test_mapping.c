@@ -15,8 +15,8 @@
 #include "core/err.h"
 #include "importers/importers_int.h"
 
-static int build(struct imp_mapping *m, const char *const *h, size_t n, const char *json,
-                 char *err, size_t errsz)
+static int build(struct imp_mapping *m, const char *const *h, size_t n, const char *json, char *err,
+                 size_t errsz)
 {
     char *names[32];
     size_t lens[32];
@@ -79,9 +79,9 @@ static void test_mapping_explicit(void **state)
     assert_int_equal(m.kind[3], IMP_F_IGNORE);
     assert_null(m.key[3]);
     json_t *j = imp_mapping_json(&m);
-    assert_string_equal(
-        json_string_value(json_object_get(json_array_get(json_object_get(j, "columns"), 2), "field")),
-        "phone");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(j, "columns"), 2), "field")),
+                        "phone");
     json_decref(j);
     imp_mapping_fini(&m);
 

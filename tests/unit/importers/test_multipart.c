@@ -77,7 +77,8 @@ static void test_multipart_truncated_and_fileless(void **state)
     assert_non_null(strstr(m.err, "truncated"));
     imp_mp_fini(&m);
 
-    static const char nofile[] = "--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--x--";
+    static const char nofile[] =
+        "--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--x--";
     s.len = 0;
     assert_int_equal(imp_mp_init(&m, "multipart/form-data; boundary=\"x\"", sink_data, &s), 0);
     assert_int_equal(imp_mp_feed(&m, nofile, sizeof(nofile) - 1), 0);
