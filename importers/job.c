@@ -159,6 +159,7 @@ static void job_free(struct importer_job *j)
     }
     if (j->loop) {
         mpsc_mailbox_fini(&j->mb);
+        ev_ref(j->loop); /* the stop watcher was unref'd when started (libev's rule) */
         ev_async_stop(j->loop, &j->stop);
         ev_loop_destroy(j->loop);
     }
@@ -1251,7 +1252,6 @@ static int job_new(struct importer *imp, const struct importer_job_opts *o, json
         if (j->use_mp)
             imp_mp_fini(&j->mp);
         imp_csv_fini(&j->csv);
-        ev_ref(j->loop);
         goto fail;
     }
     if (pthread_create(&j->thread, NULL, worker_main, j) != 0) {
@@ -1260,7 +1260,6 @@ static int job_new(struct importer *imp, const struct importer_job_opts *o, json
         if (j->use_mp)
             imp_mp_fini(&j->mp);
         imp_csv_fini(&j->csv);
-        ev_ref(j->loop);
         goto fail;
     }
     j->next_in_imp = imp->jobs;
