@@ -253,7 +253,7 @@ int main(int argc, char **argv)
         rows = 1000000;
     else if (argc > 1 && strcmp(argv[1], "quick") != 0)
         rows = strtol(argv[1], NULL, 10);
-    log_set_level(LOG_LEVEL_WARN);
+    log_set_level(getenv("BENCH_LOG") ? LOG_LEVEL_INFO : LOG_LEVEL_WARN);
     nxx_init();
 
     double ns = bench_e164(2000000);
