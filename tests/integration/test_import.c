@@ -613,7 +613,12 @@ static void test_import_million_rows_constant_memory(void **state)
      * The file is ~30 MB per million rows; the importer holds a 256 KiB window, the COPY
      * buffer (1 MiB) and one row, so memory must not grow with the file.
      */
+#if defined(__SANITIZE_ADDRESS__)
+    /* ASan keeps freed blocks in its quarantine (256 MB), so RSS says nothing here. */
+    (void)max_kb;
+#else
     assert_true(max_kb - before_kb < 12 * 1024);
+#endif
     if (rows >= 1000000)
         assert_true(fed > 24ull * 1024 * 1024);
     assert_int_equal(contacts(F->list_mark) >= (long long)w.res.progress.rows_accepted, 1);
