@@ -12,14 +12,23 @@
  *               expected answers:
  *                   E[max(0, X - A)] <= target * E[X],  X ~ Binomial(L, p)
  *               where p is an upper confidence bound of the answer rate
- *               (the larger of a slow and a fast EWMA, each plus two
- *               standard errors), A the ports free now plus half the
- *               connected calls expected to end within one ring time, and
+ *               (the larger of a slow EWMA plus two standard errors and
+ *               a fast EWMA that follows a rising rate within tens of
+ *               calls), A the ports free now plus the connected calls
+ *               expected to end within one ring time (connected * mean
+ *               time to answer / mean handle time), and
  *               target = 0.8 * cap * (1 - measured / cap): the measured
  *               abandonment rate (compliance's accountant) eats the margin,
  *               and at the cap the target is 0, which is exactly progressive
  *               (no more lines than free ports: nothing can be abandoned).
  *               L never exceeds max_dial_ratio * A.
+ *
+ * The model is deliberately conservative: it treats the answers of all L
+ * lines as arriving together against A ports, while in reality they spread
+ * over the ring time as agents free up. tests/unit/campaign/test_pacing.c
+ * simulates 20 agents for four hours with the answer rate jumping from 20%
+ * to 60% half-way: about 0.5% abandoned overall (under 1% after the jump)
+ * with 38% more answered calls than progressive pacing.
  */
 #include <limits.h>
 #include <math.h>
@@ -72,8 +81,8 @@ void campaign_estimator_init(struct campaign_estimator *e, double p0, double han
     e->n_fast = 0;
     e->handle_s = handle0_s > 1 ? handle0_s : 1;
     e->ring_s = 10;
-    e->alpha = 0.02;
-    e->alpha_fast = 0.15;
+    e->alpha = 0.01;
+    e->alpha_fast = 0.1;
 }
 
 void campaign_estimator_resolve(struct campaign_estimator *e, bool answered, double ring_s)
@@ -107,34 +116,42 @@ static double upper(double p, double n)
 
 double campaign_expected_excess(int lines, double p, int free)
 {
-    if (lines <= free || p <= 0) {
-        return 0;
-    }
     if (free < 0) {
         free = 0;
+    }
+    if (lines <= free || p <= 0) {
+        return 0;
     }
     if (p >= 1) {
         return lines - free;
     }
-    double mu = lines * p, var = mu * (1 - p);
-    if (var >= 9 || lines > 2000) {
-        /* normal approximation with continuity correction */
-        double sd = sqrt(var), d = mu - (free + 0.5), z = d / sd;
-        double cdf = 0.5 * erfc(-z / sqrt(2.0));
-        double pdf = exp(-0.5 * z * z) / 2.5066282746310002; /* sqrt(2 pi) */
-        double v = d * cdf + sd * pdf;
-        return v > 0 ? v : 0;
-    }
-    /* exact, in log space so nothing underflows */
-    double lp = log(p), lq = log1p(-p), lpmf = lines * lq, sum = 0;
-    for (int k = 0; k < lines; k++) {
-        if (k > free) {
-            sum += (k - free) * exp(lpmf);
+    /*
+     * Exact. Sum on the side of free away from the mode, starting at its
+     * largest term, so the loop stops after a few standard deviations and
+     * nothing underflows where it matters:
+     *   free >= mode: sum_{k > free} (k - free) pmf(k)
+     *   free <  mode: E[X] - free + sum_{k <= free} (free - k) pmf(k)
+     */
+    const double n = lines, r = p / (1 - p);
+    const int mode = (int)floor((n + 1) * p);
+    const double lp = log(p), lq = log1p(-p), lgn = lgamma(n + 1);
+    double sum = 0, pmf;
+    if (free >= mode) {
+        int k = free + 1;
+        pmf = exp(lgn - lgamma(k + 1) - lgamma(n - k + 1) + k * lp + (n - k) * lq);
+        for (; k <= lines && pmf > 1e-18; k++) {
+            sum += (k - free) * pmf;
+            pmf *= (n - k) / (k + 1) * r;
         }
-        lpmf += log((double)(lines - k) / (k + 1)) + lp - lq;
+        return sum;
     }
-    sum += (lines - free) * exp(lpmf);
-    return sum;
+    int k = free;
+    pmf = exp(lgn - lgamma(k + 1) - lgamma(n - k + 1) + k * lp + (n - k) * lq);
+    for (; k >= 0 && pmf > 1e-18; k--) {
+        sum += (free - k) * pmf;
+        pmf *= k / ((n - k + 1) * r);
+    }
+    return n * p - free + sum;
 }
 
 static int predictive(const struct campaign_settings *s, const struct campaign_estimator *e,
@@ -149,8 +166,9 @@ static int predictive(const struct campaign_settings *s, const struct campaign_e
     if (!e || target <= 0) {
         return free - in->ringing; /* progressive */
     }
-    double p = fmax(upper(e->p_answer, e->n_eff), upper(e->p_fast, e->n_fast));
-    double soon = in->connected * fmin(1.0, e->ring_s / e->handle_s) * 0.5;
+    /* slow estimate with its confidence margin, or the fast one when it runs higher */
+    double p = fmax(upper(e->p_answer, e->n_eff), fmin(1.0, e->p_fast + 1.0 / (e->n_fast + 2)));
+    double soon = in->connected * fmin(1.0, e->ring_s / e->handle_s);
     int avail = free + (int)soon;
     int lo = in->ringing > free ? in->ringing : free; /* free lines never abandon */
     int hi = (int)floor(s->max_dial_ratio * avail);

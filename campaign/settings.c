@@ -528,6 +528,7 @@ static int parse_retry(const json_t *o, struct campaign_settings *s, struct camp
         return rc;
     }
     s->max_attempts = (int)max;
+    unsigned given = 0;
     for (int c = 0; c < CAMPAIGN_RETRY_COUNT_; c++) {
         json_t *r = json_object_get(o, retry_names[c]);
         char p[32];
@@ -545,6 +546,7 @@ static int parse_retry(const json_t *o, struct campaign_settings *s, struct camp
         }
         rule->max_attempts = (int)ma;
         rule->max_per_day = (int)pd;
+        given |= 1u << c;
     }
     for (int c = 0; c < CAMPAIGN_RETRY_COUNT_; c++) {
         char f[48];
@@ -553,6 +555,9 @@ static int parse_retry(const json_t *o, struct campaign_settings *s, struct camp
             snprintf(f, sizeof(f), "retry.%s.delay_s", retry_names[c]);
             return fail(err, f,
                         "must be at least 60: a busy or declined callee is never redialed at once");
+        }
+        if (!(given & (1u << c)) && s->retry[c].max_attempts > s->max_attempts) {
+            s->retry[c].max_attempts = s->max_attempts; /* a default follows the campaign cap */
         }
         if (s->retry[c].max_attempts > s->max_attempts) {
             snprintf(f, sizeof(f), "retry.%s.max_attempts", retry_names[c]);
