@@ -54,17 +54,17 @@
 /* ------------------------------------------------------------------------ */
 /* Settings                                                                  */
 
-#define CAMPAIGN_RING_MIN_S       15  /* legal minimum ring time (TSR, Ofcom) */
-#define CAMPAIGN_RING_MAX_S       120
+#define CAMPAIGN_RING_MIN_S         15 /* legal minimum ring time (TSR, Ofcom) */
+#define CAMPAIGN_RING_MAX_S         120
 #define CAMPAIGN_REJECT_MIN_DELAY_S 60 /* busy/declined: never redialed sooner */
-#define CAMPAIGN_MAX_TRUNKS       8
-#define CAMPAIGN_MAX_POOL         64
-#define CAMPAIGN_MAX_WINDOWS      8
-#define CAMPAIGN_MAX_DISPOSITIONS 32
-#define CAMPAIGN_NAME_MAX         64
-#define CAMPAIGN_TEMPLATE_MAX     128
-#define CAMPAIGN_E164_MAX         16 /* '+' and up to 15 digits */
-#define CAMPAIGN_ZONE_MAX         64
+#define CAMPAIGN_MAX_TRUNKS         8
+#define CAMPAIGN_MAX_POOL           64
+#define CAMPAIGN_MAX_WINDOWS        8
+#define CAMPAIGN_MAX_DISPOSITIONS   32
+#define CAMPAIGN_NAME_MAX           64
+#define CAMPAIGN_TEMPLATE_MAX       128
+#define CAMPAIGN_E164_MAX           16 /* '+' and up to 15 digits */
+#define CAMPAIGN_ZONE_MAX           64
 
 enum campaign_pacing_mode {
     CAMPAIGN_PACING_FIXED,       /* cps launches per second, channels permitting */
@@ -85,7 +85,7 @@ enum campaign_retry_class {
 };
 
 struct campaign_retry_rule {
-    int64_t delay_s; /* wait after this outcome before the next attempt */
+    int64_t delay_s;  /* wait after this outcome before the next attempt */
     int max_attempts; /* attempts of the contact after which this outcome is final */
     int max_per_day;  /* attempts per local day (0: no daily limit) */
 };
@@ -125,9 +125,9 @@ struct campaign_settings {
 
     /* schedule */
     char time_zone[CAMPAIGN_ZONE_MAX]; /* IANA zone of the windows */
-    bool contact_time;     /* windows apply in each contact's zones instead */
-    int64_t start_date;    /* days since epoch of the first day (INT64_MIN: none) */
-    int64_t end_date;      /* days since epoch of the last day (INT64_MAX: none) */
+    bool contact_time;                 /* windows apply in each contact's zones instead */
+    int64_t start_date;                /* days since epoch of the first day (INT64_MIN: none) */
+    int64_t end_date;                  /* days since epoch of the last day (INT64_MAX: none) */
     int nwindows;
     struct campaign_window windows[CAMPAIGN_MAX_WINDOWS];
 
@@ -150,8 +150,8 @@ struct campaign_settings {
     enum campaign_alt_policy alt_policy;
     unsigned alt_on; /* bit per enum campaign_retry_class: outcomes that move to the next number */
 
-    bool callbacks;            /* contacts may ask for a callback */
-    int callback_max_days;     /* how far ahead a callback may be set */
+    bool callbacks;        /* contacts may ask for a callback */
+    int callback_max_days; /* how far ahead a callback may be set */
 
     int ndispositions;
     char dispositions[CAMPAIGN_MAX_DISPOSITIONS][CAMPAIGN_NAME_MAX];
@@ -215,10 +215,10 @@ int campaign_endpoint_template_check(const char *tmpl);
 
 /* What to do with a contact after an attempt. */
 struct campaign_retry_decision {
-    bool retry;        /* false: the contact is finished (state done/failed) */
-    int64_t at_us;     /* next attempt time when retry */
-    bool same_trunk;   /* the retry must not fail over to another trunk at once */
-    int next_number;   /* index: 0 main, 1.. alternate numbers */
+    bool retry;      /* false: the contact is finished (state done/failed) */
+    int64_t at_us;   /* next attempt time when retry */
+    bool same_trunk; /* the retry must not fail over to another trunk at once */
+    int next_number; /* index: 0 main, 1.. alternate numbers */
 };
 
 /*
@@ -300,8 +300,8 @@ struct campaign_contact {
 
 /* A batch of leased contacts; travels between threads by its node. */
 struct campaign_batch {
-    struct mpsc_node node;  /* for mpsc_mailbox_send() */
-    int status;             /* 0, or the lease query's error (then n = 0) */
+    struct mpsc_node node; /* for mpsc_mailbox_send() */
+    int status;            /* 0, or the lease query's error (then n = 0) */
     int64_t campaign_id;
     int64_t list_id;
     int64_t lease_expires_us; /* epoch us, from the server */
@@ -355,11 +355,11 @@ int campaign_store_release(struct db_conn *c, const struct campaign_actor *who, 
 
 /* An attempt about to be originated. */
 struct campaign_attempt {
-    char id[37];         /* UUID, the future ARI channelId (campaign_attempt_id_new) */
+    char id[37]; /* UUID, the future ARI channelId (campaign_attempt_id_new) */
     int64_t campaign_id;
     int64_t contact_id;
-    const char *owner;   /* dialer node = lease owner (borrowed) */
-    const char *number;  /* the number dialed (borrowed) */
+    const char *owner;     /* dialer node = lease owner (borrowed) */
+    const char *number;    /* the number dialed (borrowed) */
     const char *caller_id; /* may be NULL */
     const char *trunk;     /* may be NULL */
 };
@@ -451,13 +451,13 @@ struct campaign_abandon_source {
 
 /* The predictive estimator: online answer rate and handle time. */
 struct campaign_estimator {
-    double p_answer;  /* slow EWMA of answered / resolved */
-    double p_fast;    /* fast EWMA: catches a rising answer rate within a few calls */
-    double n_eff;     /* effective sample count of the slow EWMA */
-    double n_fast;    /* effective sample count of the fast EWMA */
-    double handle_s;  /* EWMA of connected-call durations */
-    double ring_s;    /* EWMA of time to answer */
-    double alpha;     /* slow EWMA weight of a new sample */
+    double p_answer; /* slow EWMA of answered / resolved */
+    double p_fast;   /* fast EWMA: catches a rising answer rate within a few calls */
+    double n_eff;    /* effective sample count of the slow EWMA */
+    double n_fast;   /* effective sample count of the fast EWMA */
+    double handle_s; /* EWMA of connected-call durations */
+    double ring_s;   /* EWMA of time to answer */
+    double alpha;    /* slow EWMA weight of a new sample */
     double alpha_fast;
 };
 
@@ -471,10 +471,10 @@ void campaign_estimator_handled(struct campaign_estimator *e, double handle_s);
 
 /* What pacing sees at a tick. */
 struct campaign_pacing_in {
-    int ringing;      /* launched, not yet answered or failed */
-    int connected;    /* answered calls holding a port/agent */
-    int ports;        /* ports/agents serving the campaign (free = ports - connected) */
-    double abandon;   /* measured abandonment fraction, < 0 unknown */
+    int ringing;    /* launched, not yet answered or failed */
+    int connected;  /* answered calls holding a port/agent */
+    int ports;      /* ports/agents serving the campaign (free = ports - connected) */
+    double abandon; /* measured abandonment fraction, < 0 unknown */
 };
 
 /*
@@ -533,11 +533,11 @@ int campaign_limits_release(struct campaign_limits *l, const char *key, int n,
 
 /* Why a contact is not dialable now. */
 enum campaign_wait_reason {
-    CAMPAIGN_WAIT_NONE,     /* due: dialable */
-    CAMPAIGN_WAIT_WINDOW,   /* outside the calling window / schedule */
-    CAMPAIGN_WAIT_RETRY,    /* retry delay or callback time not reached */
-    CAMPAIGN_WAIT_CAP,      /* frequency cap, channel or CPS limit */
-    CAMPAIGN_WAIT_DNC,      /* on a do-not-call list */
+    CAMPAIGN_WAIT_NONE,   /* due: dialable */
+    CAMPAIGN_WAIT_WINDOW, /* outside the calling window / schedule */
+    CAMPAIGN_WAIT_RETRY,  /* retry delay or callback time not reached */
+    CAMPAIGN_WAIT_CAP,    /* frequency cap, channel or CPS limit */
+    CAMPAIGN_WAIT_DNC,    /* on a do-not-call list */
     CAMPAIGN_WAIT_COUNT_,
 };
 
@@ -581,8 +581,8 @@ struct campaign_sched_opts {
     campaign_gate_fn *gate;
     void *gate_arg;
     struct campaign_abandon_source abandon; /* rate NULL: unknown */
-    int max_per_tick;    /* launches per tick over all campaigns (0: unlimited) */
-    int64_t retry_us;    /* back-off for a contact whose launch failed [5 s] */
+    int max_per_tick; /* launches per tick over all campaigns (0: unlimited) */
+    int64_t retry_us; /* back-off for a contact whose launch failed [5 s] */
 };
 
 struct campaign_sched;
@@ -626,7 +626,7 @@ void campaign_sched_call_ended(struct campaign_sched *s, int64_t campaign_id, bo
 
 /* The ready set of a campaign, explained. */
 struct campaign_ready {
-    int64_t dialable;                     /* due and not held by a cap */
+    int64_t dialable;                      /* due and not held by a cap */
     int64_t waiting[CAMPAIGN_WAIT_COUNT_]; /* by reason (index 0 unused) */
     int64_t ringing;
     int64_t connected;

@@ -70,9 +70,10 @@ static const char ACQUIRE_LUA[] =
     "if grant > 0 then redis.call('HINCRBY', KEYS[2], node, grant) end\n"
     "return grant\n";
 
-static const char RELEASE_LUA[] = "local v = redis.call('HINCRBY', KEYS[1], ARGV[1], -tonumber(ARGV[2]))\n"
-                                  "if v <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) v = 0 end\n"
-                                  "return v\n";
+static const char RELEASE_LUA[] =
+    "local v = redis.call('HINCRBY', KEYS[1], ARGV[1], -tonumber(ARGV[2]))\n"
+    "if v <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) v = 0 end\n"
+    "return v\n";
 
 struct campaign_limits {
     struct kv_conn *kv;

@@ -301,7 +301,10 @@ int campaign_sched_add(struct campaign_sched *s, const struct campaign_batch *b)
 static int campaign_quota(struct campaign_sched *s, struct sched_campaign *c, int64_t now_us)
 {
     struct campaign_pacing_in in = {
-        .ringing = c->ringing, .connected = c->connected, .ports = c->ports, .abandon = -1,
+        .ringing = c->ringing,
+        .connected = c->connected,
+        .ports = c->ports,
+        .abandon = -1,
     };
     if (s->o.abandon.rate) {
         in.abandon = s->o.abandon.rate(s->o.abandon.arg, c->id);
@@ -365,7 +368,8 @@ static bool tenant_open(struct sched_tenant *t, int64_t now_us)
     return !t->has_cps || campaign_bucket_peek(&t->bucket, now_us) >= 1;
 }
 
-/* One visit of tenant t: one launch from its next campaign with work. 1 launched, 0 none, -1 gate. */
+/* One visit of tenant t: one launch from its next campaign with work. 1 launched, 0 none, -1 gate.
+ */
 static int tenant_visit(struct campaign_sched *s, struct sched_tenant *t, int64_t now_us,
                         bool *work)
 {
@@ -528,8 +532,8 @@ json_t *campaign_ready_json(const struct campaign_ready *r)
     for (int i = 1; i < CAMPAIGN_WAIT_COUNT_; i++) {
         json_object_set_new(w, reason_names[i], json_integer(r->waiting[i]));
     }
-    return json_pack("{s:I, s:o, s:I, s:I, s:b}", "dialable", (json_int_t)r->dialable, "waiting",
-                     w, "ringing", (json_int_t)r->ringing, "connected", (json_int_t)r->connected,
+    return json_pack("{s:I, s:o, s:I, s:I, s:b}", "dialable", (json_int_t)r->dialable, "waiting", w,
+                     "ringing", (json_int_t)r->ringing, "connected", (json_int_t)r->connected,
                      "running", r->running);
 }
 

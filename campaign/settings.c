@@ -39,12 +39,13 @@ int campaign_retry_class_of(const char *outcome)
         const char *outcome;
         int cls;
     } map[] = {
-        { "busy", CAMPAIGN_RETRY_BUSY },           { "no_answer", CAMPAIGN_RETRY_NO_ANSWER },
-        { "machine", CAMPAIGN_RETRY_MACHINE },     { "rejected", CAMPAIGN_RETRY_REJECTED },
-        { "congestion", CAMPAIGN_RETRY_FAILED },   { "unreachable", CAMPAIGN_RETRY_FAILED },
-        { "failed", CAMPAIGN_RETRY_FAILED },       { "lost", CAMPAIGN_RETRY_FAILED },
-        { "cancelled", CAMPAIGN_RETRY_FAILED },    { "abandoned", CAMPAIGN_RETRY_ABANDONED },
+        { "busy", CAMPAIGN_RETRY_BUSY },         { "no_answer", CAMPAIGN_RETRY_NO_ANSWER },
+        { "machine", CAMPAIGN_RETRY_MACHINE },   { "rejected", CAMPAIGN_RETRY_REJECTED },
+        { "congestion", CAMPAIGN_RETRY_FAILED }, { "unreachable", CAMPAIGN_RETRY_FAILED },
+        { "failed", CAMPAIGN_RETRY_FAILED },     { "lost", CAMPAIGN_RETRY_FAILED },
+        { "cancelled", CAMPAIGN_RETRY_FAILED },  { "abandoned", CAMPAIGN_RETRY_ABANDONED },
     };
+
     if (!outcome) {
         return -1;
     }
@@ -72,8 +73,8 @@ void campaign_settings_default(struct campaign_settings *s)
     s->windows[0] = (struct campaign_window){ .days = 0x7f, .from_min = 0, .to_min = 1440 };
     s->max_attempts = 3;
     static const struct campaign_retry_rule defaults[CAMPAIGN_RETRY_COUNT_] = {
-        [CAMPAIGN_RETRY_BUSY] = { 600, 3, 2 },     [CAMPAIGN_RETRY_NO_ANSWER] = { 3600, 3, 2 },
-        [CAMPAIGN_RETRY_MACHINE] = { 14400, 2, 1 }, [CAMPAIGN_RETRY_FAILED] = { 300, 3, 3 },
+        [CAMPAIGN_RETRY_BUSY] = { 600, 3, 2 },       [CAMPAIGN_RETRY_NO_ANSWER] = { 3600, 3, 2 },
+        [CAMPAIGN_RETRY_MACHINE] = { 14400, 2, 1 },  [CAMPAIGN_RETRY_FAILED] = { 300, 3, 3 },
         [CAMPAIGN_RETRY_ABANDONED] = { 3600, 2, 1 }, [CAMPAIGN_RETRY_REJECTED] = { 86400, 1, 1 },
     };
     memcpy(s->retry, defaults, sizeof(defaults));
@@ -105,8 +106,7 @@ static int only_keys(const json_t *o, const char *path, const char *const *allow
     if (!json_is_object(o)) {
         return fail(err, path, "must be an object");
     }
-    json_object_foreach((json_t *)o, key, v)
-    {
+    json_object_foreach ((json_t *)o, key, v) {
         bool ok = false;
         for (size_t i = 0; allowed[i]; i++) {
             if (strcmp(allowed[i], key) == 0) {
@@ -308,9 +308,9 @@ static void format_date(int64_t z, char *out, size_t outsz)
 
 static int parse_pacing(const json_t *o, struct campaign_settings *s, struct campaign_error *err)
 {
-    static const char *const keys[] = { "mode",           "cps",           "max_channels",
-                                        "dial_ratio",     "max_dial_ratio", "abandon_cap_pct",
-                                        NULL };
+    static const char *const keys[] = {
+        "mode", "cps", "max_channels", "dial_ratio", "max_dial_ratio", "abandon_cap_pct", NULL
+    };
     int rc, mode = (int)s->pacing;
     int64_t ch = s->max_channels;
     if ((rc = only_keys(o, "pacing", keys, err)) ||
@@ -349,8 +349,7 @@ static int parse_window(const json_t *w, const char *path, struct campaign_windo
         out->days = 0;
         size_t i;
         json_t *d;
-        json_array_foreach(days, i, d)
-        {
+        json_array_foreach (days, i, d) {
             int k = -1;
             for (int j = 0; j < 7 && json_is_string(d); j++) {
                 if (strcmp(day_names[j], json_string_value(d)) == 0) {
@@ -419,8 +418,7 @@ static int parse_schedule(const json_t *o, struct campaign_settings *s, struct c
         }
         size_t i;
         json_t *w;
-        json_array_foreach(ws, i, w)
-        {
+        json_array_foreach (ws, i, w) {
             char p[64];
             snprintf(p, sizeof(p), "schedule.windows[%zu]", i);
             if ((rc = parse_window(w, p, &s->windows[i], err))) {
@@ -451,8 +449,7 @@ static int parse_caller_id(const json_t *o, struct campaign_settings *s, struct 
         }
         size_t i;
         json_t *v;
-        json_array_foreach(pool, i, v)
-        {
+        json_array_foreach (pool, i, v) {
             char f[48];
             snprintf(f, sizeof(f), "caller_id.pool[%zu]", i);
             if ((rc = get_e164(v, f, s->pool[i], err))) {
@@ -475,8 +472,7 @@ static int parse_trunks(const json_t *a, struct campaign_settings *s, struct cam
     }
     size_t i;
     json_t *t;
-    json_array_foreach(a, i, t)
-    {
+    json_array_foreach (a, i, t) {
         char p[32], f[64];
         int rc;
         int64_t ch = 0;
@@ -601,8 +597,7 @@ static int parse_alt(const json_t *o, struct campaign_settings *s, struct campai
         s->alt_on = 0;
         size_t i;
         json_t *v;
-        json_array_foreach(on, i, v)
-        {
+        json_array_foreach (on, i, v) {
             int k = -1;
             for (int c = 0; c < CAMPAIGN_RETRY_COUNT_ && json_is_string(v); c++) {
                 if (strcmp(retry_names[c], json_string_value(v)) == 0) {
@@ -620,8 +615,7 @@ static int parse_alt(const json_t *o, struct campaign_settings *s, struct campai
     return 0;
 }
 
-static int parse_callbacks(const json_t *o, struct campaign_settings *s,
-                           struct campaign_error *err)
+static int parse_callbacks(const json_t *o, struct campaign_settings *s, struct campaign_error *err)
 {
     static const char *const keys[] = { "enabled", "max_days", NULL };
     int rc;
@@ -643,8 +637,7 @@ static int parse_dispositions(const json_t *a, struct campaign_settings *s,
     }
     size_t i;
     json_t *v;
-    json_array_foreach(a, i, v)
-    {
+    json_array_foreach (a, i, v) {
         const char *str = json_string_value(v);
         size_t len = str ? strlen(str) : 0;
         if (!str || len == 0 || len >= CAMPAIGN_NAME_MAX ||
@@ -662,8 +655,8 @@ static int parse_dispositions(const json_t *a, struct campaign_settings *s,
 int campaign_settings_from_json(const json_t *doc, struct campaign_settings *out,
                                 struct campaign_error *err)
 {
-    static const char *const keys[] = { "pacing",    "ring_time_s", "schedule",    "caller_id",
-                                        "trunks",    "retry",       "amd",         "alt_numbers",
+    static const char *const keys[] = { "pacing",    "ring_time_s",  "schedule", "caller_id",
+                                        "trunks",    "retry",        "amd",      "alt_numbers",
                                         "callbacks", "dispositions", NULL };
     struct campaign_settings s;
     int rc;
@@ -735,8 +728,8 @@ json_t *campaign_settings_to_json(const struct campaign_settings *s)
                                                  hhmm(s->windows[i].from_min), "to",
                                                  hhmm(s->windows[i].to_min)));
     }
-    sched = json_pack("{s:s, s:b, s:o}", "time_zone", s->time_zone, "contact_time",
-                      s->contact_time, "windows", windows);
+    sched = json_pack("{s:s, s:b, s:o}", "time_zone", s->time_zone, "contact_time", s->contact_time,
+                      "windows", windows);
     windows = NULL;
     if (sched && s->start_date != INT64_MIN) {
         format_date(s->start_date, d, sizeof(d));
@@ -758,9 +751,9 @@ json_t *campaign_settings_to_json(const struct campaign_settings *s)
     json_object_set_new(doc, "caller_id", cid);
     for (int i = 0; i < s->ntrunks; i++) {
         const struct campaign_trunk *t = &s->trunks[i];
-        json_array_append_new(trunks, json_pack("{s:s, s:s, s:f, s:i}", "name", t->name,
-                                                "endpoint", t->endpoint, "cps", t->cps,
-                                                "max_channels", t->max_channels));
+        json_array_append_new(trunks, json_pack("{s:s, s:s, s:f, s:i}", "name", t->name, "endpoint",
+                                                t->endpoint, "cps", t->cps, "max_channels",
+                                                t->max_channels));
     }
     json_object_set_new(doc, "trunks", trunks);
     trunks = NULL;
@@ -787,8 +780,9 @@ json_t *campaign_settings_to_json(const struct campaign_settings *s)
     json_object_set_new(doc, "alt_numbers",
                         json_pack("{s:s, s:o}", "policy", alt_names[s->alt_policy], "on", alt_on));
     alt_on = NULL;
-    json_object_set_new(doc, "callbacks", json_pack("{s:b, s:i}", "enabled", s->callbacks,
-                                                    "max_days", s->callback_max_days));
+    json_object_set_new(
+        doc, "callbacks",
+        json_pack("{s:b, s:i}", "enabled", s->callbacks, "max_days", s->callback_max_days));
     for (int i = 0; i < s->ndispositions; i++) {
         json_array_append_new(disp, json_string(s->dispositions[i]));
     }

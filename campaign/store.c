@@ -291,7 +291,8 @@ int campaign_store_lease(struct db_conn *c, const struct campaign_actor *who,
     static const char sql[] =
         "WITH ready AS ("
         " SELECT id FROM contacts"
-        " WHERE list_id = $1::bigint AND state IN ('pending', 'leased') AND next_attempt_at <= now()"
+        " WHERE list_id = $1::bigint AND state IN ('pending', 'leased') AND next_attempt_at <= "
+        "now()"
         "   AND EXISTS (SELECT 1 FROM campaign_lists cl JOIN campaigns k ON k.id = cl.campaign_id"
         "               WHERE cl.list_id = $1::bigint AND cl.campaign_id = $5::bigint"
         "                 AND cl.active AND k.state = 'running')"
@@ -447,10 +448,9 @@ void campaign_attempt_id_new(char id[37])
     randombytes_buf(b, sizeof(b));
     b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
     b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    snprintf(id, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
+    snprintf(id, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
 }
 
 static int main_one_row(struct tx *t, PGresult *res)
@@ -506,7 +506,8 @@ int campaign_store_attempt_finish(struct db_conn *c, const struct campaign_actor
         "           hangup_cause = $4::smallint, sip_code = $5::smallint, disposition = $6"
         "           WHERE id = $1::uuid AND ended_at IS NULL RETURNING contact_id),"
         " u AS (UPDATE contacts c SET state = $7, lease_owner = NULL, lease_expires_at = NULL,"
-        "       next_attempt_at = coalesce(to_timestamp($8::bigint / 1000000.0), c.next_attempt_at),"
+        "       next_attempt_at = coalesce(to_timestamp($8::bigint / 1000000.0), "
+        "c.next_attempt_at),"
         "       last_outcome = $3, last_disposition = coalesce($6, c.last_disposition)"
         "       FROM a WHERE c.id = a.contact_id AND c.state = 'dialing' RETURNING c.id) "
         "SELECT (SELECT count(*) FROM a) + 0 * (SELECT count(*) FROM u),"
@@ -522,9 +523,7 @@ int campaign_store_attempt_finish(struct db_conn *c, const struct campaign_actor
     snprintf(cause, sizeof(cause), "%d", e->hangup_cause);
     snprintf(sip, sizeof(sip), "%d", e->sip_code);
     snprintf(next, sizeof(next), "%" PRId64, e->next_us);
-    const char *state = e->retry                          ? "pending"
-                        : strcmp(e->outcome, "human") == 0 ? "done"
-                                                          : "failed";
+    const char *state = e->retry ? "pending" : strcmp(e->outcome, "human") == 0 ? "done" : "failed";
     const char *p[8] = {
         e->id,
         e->failed ? "failed" : "ended",

@@ -87,9 +87,9 @@ static void test_pacing_predictive_falls_back_at_cap(void **state)
         campaign_estimator_resolve(&e, i % 5 == 0, 8);
     }
     int want = campaign_pacing_want(&s, &e, &in);
-    assert_true(want > 30); /* at 20% answers, well over one line per port */
+    assert_true(want > 30);  /* at 20% answers, well over one line per port */
     assert_true(want <= 60); /* max_dial_ratio 3 */
-    in.abandon = 0.03;        /* at the cap: no line beyond the free ports */
+    in.abandon = 0.03;       /* at the cap: no line beyond the free ports */
     assert_int_equal(campaign_pacing_want(&s, &e, &in), 20);
     in.abandon = 0.015; /* half the margin left: fewer lines than with none used */
     int half = campaign_pacing_want(&s, &e, &in);
@@ -117,12 +117,14 @@ static void test_expected_excess(void **state)
     assert_true(fabs(campaign_expected_excess(30, 0.1, 1) - brute_excess(30, 0.1, 1)) < 1e-9);
     assert_true(campaign_expected_excess(5, 0.5, 5) == 0);
     assert_true(campaign_expected_excess(10, 1.0, 4) == 6);
+
     /* both sides of the mode, and far tails */
     static const struct {
         int n, free;
         double p;
     } cases[] = { { 100, 25, 0.3 }, { 100, 35, 0.3 }, { 60, 20, 0.2 }, { 100, 60, 0.6 },
                   { 50, 20, 0.5 },  { 100, 2, 0.9 },  { 100, 90, 0.1 } };
+
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         double got = campaign_expected_excess(cases[i].n, cases[i].p, cases[i].free);
         double want = brute_excess(cases[i].n, cases[i].p, cases[i].free);
@@ -262,8 +264,8 @@ static void test_predictive_cap_holds_when_answer_rate_jumps(void **state)
                   100 * pred.busy_agent_s / (ports * (double)secs));
     print_message("progressive: answered %ld abandoned %ld, occupancy %.1f%%\n", prog.answered,
                   prog.abandoned, 100 * prog.busy_agent_s / (ports * (double)secs));
-    print_message("power 3: answered %ld abandoned %ld (%.2f%%)\n", power.answered,
-                  power.abandoned, 100.0 * (double)power.abandoned / (double)power.answered);
+    print_message("power 3: answered %ld abandoned %ld (%.2f%%)\n", power.answered, power.abandoned,
+                  100.0 * (double)power.abandoned / (double)power.answered);
     /* the cap holds over the campaign and over the half after the jump */
     assert_true(rate <= 0.03);
     assert_true(late <= 0.03);

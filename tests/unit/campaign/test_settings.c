@@ -128,13 +128,11 @@ static void test_settings_endpoint_render_is_safe(void **state)
 {
     char out[64];
     (void)state;
-    assert_int_equal(campaign_endpoint_render("PJSIP/{e164}@carrier", "+14155550123", out,
-                                              sizeof(out)),
-                     0);
+    assert_int_equal(
+        campaign_endpoint_render("PJSIP/{e164}@carrier", "+14155550123", out, sizeof(out)), 0);
     assert_string_equal(out, "PJSIP/+14155550123@carrier");
-    assert_int_equal(campaign_endpoint_render("Local/{number}@ctx", "+14155550123", out,
-                                              sizeof(out)),
-                     0);
+    assert_int_equal(
+        campaign_endpoint_render("Local/{number}@ctx", "+14155550123", out, sizeof(out)), 0);
     assert_string_equal(out, "Local/14155550123@ctx");
     /* numbers that would change the dial string never get through */
     assert_int_equal(campaign_endpoint_render("PJSIP/{e164}@c", "+1415&PJSIP/x", out, sizeof(out)),
