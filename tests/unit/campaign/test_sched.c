@@ -144,8 +144,8 @@ static void test_sched_due_order_and_verdicts(void **state)
     assert_int_equal(r.dialable, 3);
     json_t *j = campaign_ready_json(&r);
     assert_int_equal(json_integer_value(json_object_get(j, "dialable")), 3);
-    assert_int_equal(
-        json_integer_value(json_object_get(json_object_get(j, "waiting"), "window")), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "waiting"), "window")),
+                     2);
     json_decref(j);
     /* blocked contacts come back when their next eligible time passes */
     for (int i = 0; i < 5; i++) {
@@ -204,8 +204,7 @@ static void test_sched_fair_across_tenants_and_campaigns(void **state)
     int64_t t1 = w->launched[1] + w->launched[2] + w->launched[3];
     print_message("tenant 1: %lld (%lld %lld %lld), tenant 2: %lld, tenant 3: %lld\n",
                   (long long)t1, (long long)w->launched[1], (long long)w->launched[2],
-                  (long long)w->launched[3], (long long)w->launched[4],
-                  (long long)w->launched[5]);
+                  (long long)w->launched[3], (long long)w->launched[4], (long long)w->launched[5]);
     assert_int_equal(w->launched[5], 10);
     assert_true(llabs(t1 - w->launched[4]) <= 12);
     for (int c = 1; c <= 3; c++) {
