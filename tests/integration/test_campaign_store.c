@@ -48,11 +48,13 @@ static int group_setup(void **state)
     tdb_conninfo(DB, ci, sizeof(ci));
     tdb_conninfo_app(DB, f->app, sizeof(f->app));
     f->su = tdb_connect(ci);
-    f->tenant = tdb_int(f->su, "INSERT INTO tenants (slug, name) VALUES ('acme', 'A') RETURNING id");
-    f->other = tdb_int(f->su, "INSERT INTO tenants (slug, name) VALUES ('other', 'O') RETURNING id");
-    f->flow = tdb_int(f->su,
-                      "INSERT INTO ivr_flows (tenant_id, name) VALUES (%lld, 'f') RETURNING id",
-                      f->tenant);
+    f->tenant =
+        tdb_int(f->su, "INSERT INTO tenants (slug, name) VALUES ('acme', 'A') RETURNING id");
+    f->other =
+        tdb_int(f->su, "INSERT INTO tenants (slug, name) VALUES ('other', 'O') RETURNING id");
+    f->flow =
+        tdb_int(f->su, "INSERT INTO ivr_flows (tenant_id, name) VALUES (%lld, 'f') RETURNING id",
+                f->tenant);
     f->loop = ev_loop_new(EVFLAG_AUTO);
     F = f;
     *state = f;
@@ -84,11 +86,13 @@ static void fresh_campaign(struct fixture *f, int n, const char *state)
     if (strcmp(state, "draft") != 0) {
         tdb_exec(f->su, "UPDATE campaigns SET state = '%s' WHERE id = %lld", state, f->campaign);
     }
-    f->list = tdb_int(f->su,
-                      "INSERT INTO contact_lists (tenant_id, name) VALUES (%lld, 'l%d') RETURNING id",
-                      f->tenant, seq);
-    tdb_exec(f->su, "INSERT INTO campaign_lists (tenant_id, campaign_id, list_id) VALUES (%lld, %lld, %lld)",
-             f->tenant, f->campaign, f->list);
+    f->list = tdb_int(
+        f->su, "INSERT INTO contact_lists (tenant_id, name) VALUES (%lld, 'l%d') RETURNING id",
+        f->tenant, seq);
+    tdb_exec(
+        f->su,
+        "INSERT INTO campaign_lists (tenant_id, campaign_id, list_id) VALUES (%lld, %lld, %lld)",
+        f->tenant, f->campaign, f->list);
     tdb_exec(f->su,
              "INSERT INTO contacts (tenant_id, list_id, number, time_zones, next_attempt_at)"
              " SELECT %lld, %lld, '+1415' || (2000000 + %d * 10000 + g)::text,"
@@ -265,7 +269,10 @@ static void lease_once(struct db_conn *c, const char *owner, int batch, int leas
                        struct collect *k)
 {
     struct campaign_lease_req req = {
-        .campaign_id = F->campaign, .list_id = F->list, .owner = owner, .batch = batch,
+        .campaign_id = F->campaign,
+        .list_id = F->list,
+        .owner = owner,
+        .batch = batch,
         .lease_s = lease_s,
     };
     int before = k->batches;
@@ -303,7 +310,10 @@ static void *worker_main(void *arg)
     struct db_conn *c = NULL;
     struct campaign_actor a = { .tenant_id = w->tenant, .actor = "scheduler:node-b" };
     struct campaign_lease_req req = {
-        .campaign_id = w->campaign, .list_id = w->list, .owner = "node-b", .batch = 50,
+        .campaign_id = w->campaign,
+        .list_id = w->list,
+        .owner = "node-b",
+        .batch = 50,
         .lease_s = 300,
     };
     if (db_conn_create(loop, w->conninfo, NULL, &c) == 0) {
@@ -348,13 +358,17 @@ static void test_store_two_lessors_never_share_a_contact(void **state)
     pthread_t th;
     fresh_campaign(f, NCONTACTS, "running");
     mpsc_mailbox_init(&mb, f->loop, on_mail, &m);
-    struct worker w = { .mb = &mb, .conninfo = f->app, .campaign = f->campaign, .list = f->list,
-                        .tenant = f->tenant };
+    struct worker w = {
+        .mb = &mb, .conninfo = f->app, .campaign = f->campaign, .list = f->list, .tenant = f->tenant
+    };
     struct db_conn *c = app_conn(f);
     assert_int_equal(pthread_create(&th, NULL, worker_main, &w), 0);
     /* node A leases with four batches in flight at a time until the list runs dry */
     struct campaign_lease_req req = {
-        .campaign_id = f->campaign, .list_id = f->list, .owner = "node-a", .batch = 50,
+        .campaign_id = f->campaign,
+        .list_id = f->list,
+        .owner = "node-a",
+        .batch = 50,
         .lease_s = 300,
     };
     for (int round = 0; round < 200 && a.empty == 0; round++) {
@@ -403,7 +417,10 @@ static void test_store_paused_campaign_and_other_tenant_lease_nothing(void **sta
     tdb_exec(f->su, "UPDATE campaigns SET state = 'running' WHERE id = %lld", f->campaign);
     struct campaign_actor other = { .tenant_id = f->other, .actor = "x" };
     struct campaign_lease_req req = {
-        .campaign_id = f->campaign, .list_id = f->list, .owner = "node-a", .batch = 10,
+        .campaign_id = f->campaign,
+        .list_id = f->list,
+        .owner = "node-a",
+        .batch = 10,
         .lease_s = 60,
     };
     assert_int_equal(campaign_store_lease(c, &other, &req, on_batch, &k), 0);
@@ -426,17 +443,18 @@ static void test_store_renew_release_expiry_reclaim(void **state)
     lease_once(a, "node-a", 10, 60, &ka);
     assert_int_equal(ka.n, 10);
     /* renew: the holder renews all, another node none */
-    assert_int_equal(campaign_store_renew(a, actor(), "node-a", ka.ids, ka.n, 120, on_count, &r), 0);
+    assert_int_equal(campaign_store_renew(a, actor(), "node-a", ka.ids, ka.n, 120, on_count, &r),
+                     0);
     wait_for(&r);
     assert_int_equal(r.count, 10);
     r.done = 0;
-    assert_int_equal(campaign_store_renew(b, actor(), "node-b", ka.ids, ka.n, 120, on_count, &r), 0);
+    assert_int_equal(campaign_store_renew(b, actor(), "node-b", ka.ids, ka.n, 120, on_count, &r),
+                     0);
     wait_for(&r);
     assert_int_equal(r.count, 0);
     /* node a stops renewing: its leases expire and node b reclaims them, oldest due first */
-    tdb_exec(f->su,
-             "UPDATE contacts SET lease_expires_at = now() - interval '1 hour',"
-             " next_attempt_at = now() - interval '1 hour' WHERE lease_owner = 'node-a'");
+    tdb_exec(f->su, "UPDATE contacts SET lease_expires_at = now() - interval '1 hour',"
+                    " next_attempt_at = now() - interval '1 hour' WHERE lease_owner = 'node-a'");
     lease_once(b, "node-b", 10, 60, &kb);
     assert_int_equal(kb.n, 10);
     qsort(ka.ids, ka.n, sizeof(int64_t), cmp_i64);
@@ -444,11 +462,14 @@ static void test_store_renew_release_expiry_reclaim(void **state)
     assert_memory_equal(ka.ids, kb.ids, 10 * sizeof(int64_t));
     /* node a lost them: renew finds none, and it may not start an attempt */
     r.done = 0;
-    assert_int_equal(campaign_store_renew(a, actor(), "node-a", ka.ids, ka.n, 120, on_count, &r), 0);
+    assert_int_equal(campaign_store_renew(a, actor(), "node-a", ka.ids, ka.n, 120, on_count, &r),
+                     0);
     wait_for(&r);
     assert_int_equal(r.count, 0);
-    struct campaign_attempt at = { .campaign_id = f->campaign, .contact_id = ka.ids[0],
-                                   .owner = "node-a", .number = "+14155550000" };
+    struct campaign_attempt at = { .campaign_id = f->campaign,
+                                   .contact_id = ka.ids[0],
+                                   .owner = "node-a",
+                                   .number = "+14155550000" };
     campaign_attempt_id_new(at.id);
     r.done = 0;
     assert_int_equal(campaign_store_attempt_begin(a, actor(), &at, on_done, &r), 0);
@@ -473,8 +494,7 @@ static void test_store_renew_release_expiry_reclaim(void **state)
                      2);
     r.done = 0;
     assert_int_equal(
-        campaign_store_release(a, actor(), "node-a", kb.ids + 5, NULL, NULL, 5, on_count, &r),
-        0);
+        campaign_store_release(a, actor(), "node-a", kb.ids + 5, NULL, NULL, 5, on_count, &r), 0);
     wait_for(&r);
     assert_int_equal(r.count, 0);
     free(ka.ids);
@@ -489,9 +509,12 @@ static void test_store_renew_release_expiry_reclaim(void **state)
 static int begin_attempt(struct db_conn *c, int64_t contact, const char *owner, char id[37])
 {
     struct result r = { 0 };
-    struct campaign_attempt at = { .campaign_id = F->campaign, .contact_id = contact,
-                                   .owner = owner, .number = "+14155550100",
-                                   .caller_id = "+14155550199", .trunk = "carrier-a" };
+    struct campaign_attempt at = { .campaign_id = F->campaign,
+                                   .contact_id = contact,
+                                   .owner = owner,
+                                   .number = "+14155550100",
+                                   .caller_id = "+14155550199",
+                                   .trunk = "carrier-a" };
     campaign_attempt_id_new(at.id);
     memcpy(id, at.id, 37);
     assert_int_equal(campaign_store_attempt_begin(c, actor(), &at, on_done, &r), 0);
@@ -502,8 +525,11 @@ static int begin_attempt(struct db_conn *c, int64_t contact, const char *owner, 
 static int finish_attempt(struct db_conn *c, const char *id, const char *outcome, bool retry)
 {
     struct result r = { 0 };
-    struct campaign_attempt_end e = { .id = id, .outcome = outcome, .hangup_cause = 16,
-                                      .sip_code = -1, .retry = retry,
+    struct campaign_attempt_end e = { .id = id,
+                                      .outcome = outcome,
+                                      .hangup_cause = 16,
+                                      .sip_code = -1,
+                                      .retry = retry,
                                       .next_us = INT64_C(1700000000) * 1000000,
                                       .failed = strcmp(outcome, "lost") == 0 };
     assert_int_equal(campaign_store_attempt_finish(c, actor(), &e, on_done, &r), 0);
@@ -575,9 +601,9 @@ static void test_store_attempt_protocol_survives_kills(void **state)
              " dialer_node) VALUES (%lld, %lld, %lld, '+14155550100', 1, 'node-a')",
              f->tenant, f->campaign, (long long)x);
     PQfinish(raw);
-    assert_int_equal(tdb_int(f->su, "SELECT count(*) FROM call_attempts WHERE contact_id = %lld",
-                             (long long)x),
-                     0);
+    assert_int_equal(
+        tdb_int(f->su, "SELECT count(*) FROM call_attempts WHERE contact_id = %lld", (long long)x),
+        0);
     assert_int_equal(tdb_int(f->su,
                              "SELECT count(*) FROM contacts WHERE id = %lld AND state = 'leased' "
                              "AND attempts = 0",
@@ -659,8 +685,10 @@ static void test_store_attempt_begin_killed_at_any_moment(void **state)
     db_conn_destroy(a);
     for (size_t i = 0; i < k.n; i++) {
         struct result r = { 0 };
-        struct campaign_attempt at = { .campaign_id = f->campaign, .contact_id = k.ids[i],
-                                       .owner = "node-a", .number = "+14155550100" };
+        struct campaign_attempt at = { .campaign_id = f->campaign,
+                                       .contact_id = k.ids[i],
+                                       .owner = "node-a",
+                                       .number = "+14155550100" };
         a = app_conn(f);
         campaign_attempt_id_new(at.id);
         assert_int_equal(campaign_store_attempt_begin(a, actor(), &at, on_done, &r), 0);
@@ -679,9 +707,8 @@ static void test_store_attempt_begin_killed_at_any_moment(void **state)
          i++) {
         evloop_run_for(f->loop, 0.02);
     }
-    long long dialing =
-        tdb_int(f->su, "SELECT count(*) FROM contacts WHERE list_id = %lld AND state = 'dialing'",
-                f->list);
+    long long dialing = tdb_int(
+        f->su, "SELECT count(*) FROM contacts WHERE list_id = %lld AND state = 'dialing'", f->list);
     long long attempts = tdb_int(f->su,
                                  "SELECT count(*) FROM call_attempts a JOIN contacts c ON c.id = "
                                  "a.contact_id WHERE c.list_id = %lld AND a.ended_at IS NULL",
