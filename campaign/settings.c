@@ -707,7 +707,7 @@ json_t *campaign_settings_to_json(const struct campaign_settings *s)
     json_t *alt_on = json_array();
     json_t *disp = json_array();
     json_t *sched;
-    char d[16];
+    char d[64];
     if (!doc || !windows || !pool || !trunks || !retry || !alt_on || !disp) {
         goto fail;
     }

@@ -50,8 +50,9 @@ static void check_accepted(const struct campaign_settings *s)
     for (int i = 0; i < s->ntrunks; i++) {
         CHECK(campaign_endpoint_render(s->trunks[i].endpoint, "+14155550123", out, sizeof(out)) ==
               0);
-        CHECK(strspn(out, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./@:+-") ==
-              strlen(out));
+        CHECK(
+            strspn(out, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./@:+-") ==
+            strlen(out));
     }
     int rc = campaign_caller_id_pick(s, "+14155550123", cid);
     CHECK(rc == 0 || rc == ERR_NOTFOUND);

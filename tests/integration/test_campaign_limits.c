@@ -58,8 +58,11 @@ static int setup(void **state)
 {
     static int seq;
     struct fx *f = calloc(1, sizeof(*f));
-    struct kv_options o = { .host = "127.0.0.1", .port = testenv_redis_port(), .name = "limits",
-                            .reconnect_min_ms = 20, .reconnect_max_ms = 200 };
+    struct kv_options o = { .host = "127.0.0.1",
+                            .port = testenv_redis_port(),
+                            .name = "limits",
+                            .reconnect_min_ms = 20,
+                            .reconnect_max_ms = 200 };
     f->loop = ev_loop_new(EVFLAG_AUTO);
     snprintf(f->prefix, sizeof(f->prefix), "test:%d:%d:", (int)getpid(), ++seq);
     for (int i = 0; i < 2; i++) {
@@ -119,9 +122,8 @@ static void test_limits_cps_shared_by_two_nodes(void **state)
     /* many small requests in flight from both nodes at once: never more than the bucket */
     struct grant g = { 0 };
     for (int i = 0; i < 40; i++) {
-        assert_int_equal(campaign_limits_acquire(f->lim[i % 2], &spec, 1, T0 + 3 * SEC,
-                                                 on_grant, &g),
-                         0);
+        assert_int_equal(
+            campaign_limits_acquire(f->lim[i % 2], &spec, 1, T0 + 3 * SEC, on_grant, &g), 0);
     }
     assert_true(evloop_run_until(f->loop, &g.done, 40, 5.0));
     assert_int_equal(g.granted, 10);
