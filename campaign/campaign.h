@@ -291,10 +291,12 @@ struct campaign_contact {
     int64_t campaign_id;
     int64_t tenant_id;
     int attempts;                       /* attempts made before this lease */
+    int number_idx;                     /* 0: main number, n: alternate n */
+    int nalt;                           /* alternate numbers the contact has */
     int64_t due_us;                     /* next eligible time (scheduler) */
     int reason;                         /* enum campaign_wait_reason while waiting */
     uint32_t heap_idx;                  /* scheduler-private */
-    char number[CAMPAIGN_E164_MAX + 1]; /* E.164 */
+    char number[CAMPAIGN_E164_MAX + 1]; /* E.164: the number to dial (main or alternate) */
     char zone[CAMPAIGN_ZONE_MAX];       /* first of time_zones, "" when none */
 };
 
@@ -388,7 +390,8 @@ struct campaign_attempt_end {
     const char *disposition; /* may be NULL */
     /* the contact's next step (campaign_retry_decide) */
     bool retry;
-    int64_t next_us; /* epoch us when retry */
+    int64_t next_us;  /* epoch us when retry */
+    int next_number;  /* number the next attempt dials (decision.next_number) */
 };
 
 /*

@@ -266,6 +266,8 @@ static int main_lease(struct tx *t, PGresult *res)
         x->attempts = (int)field_i64(res, i, 2);
         snprintf(x->zone, sizeof(x->zone), "%s", PQgetvalue(res, i, 3));
         x->tenant_id = field_i64(res, i, 5);
+        x->number_idx = (int)field_i64(res, i, 6);
+        x->nalt = (int)field_i64(res, i, 7);
         x->due_us = now;
         b->lease_expires_us = field_i64(res, i, 4);
     }
@@ -301,8 +303,13 @@ int campaign_store_lease(struct db_conn *c, const struct campaign_actor *who,
         " lease_expires_at = now() + make_interval(secs => $4::int),"
         " next_attempt_at = now() + make_interval(secs => $4::int) "
         "FROM ready WHERE c.id = ready.id "
-        "RETURNING c.id, c.number, c.attempts, coalesce(c.time_zones[1], ''),"
-        " (extract(epoch FROM c.lease_expires_at) * 1000000)::bigint, c.tenant_id";
+        "RETURNING c.id,"
+        " CASE WHEN c.next_number BETWEEN 1 AND cardinality(c.alt_numbers)"
+        "      THEN c.alt_numbers[c.next_number] ELSE c.number END,"
+        " c.attempts, coalesce(c.time_zones[1], ''),"
+        " (extract(epoch FROM c.lease_expires_at) * 1000000)::bigint, c.tenant_id,"
+        " CASE WHEN c.next_number <= cardinality(c.alt_numbers) THEN c.next_number ELSE 0 END,"
+        " cardinality(c.alt_numbers)";
     char list[24], batch[16], lease[16], camp[24];
     if (!c || !who || !req || !cb || !req->owner || req->batch < 1 || req->batch > 10000 ||
         req->lease_s < 1 || req->lease_s > 3600) {
@@ -508,12 +515,13 @@ int campaign_store_attempt_finish(struct db_conn *c, const struct campaign_actor
         " u AS (UPDATE contacts c SET state = $7, lease_owner = NULL, lease_expires_at = NULL,"
         "       next_attempt_at = coalesce(to_timestamp($8::bigint / 1000000.0), "
         "c.next_attempt_at),"
-        "       last_outcome = $3, last_disposition = coalesce($6, c.last_disposition)"
+        "       last_outcome = $3, last_disposition = coalesce($6, c.last_disposition),"
+        "       next_number = $9::smallint"
         "       FROM a WHERE c.id = a.contact_id AND c.state = 'dialing' RETURNING c.id) "
         "SELECT (SELECT count(*) FROM a) + 0 * (SELECT count(*) FROM u),"
         " EXISTS (SELECT 1 FROM call_attempts WHERE id = $1::uuid)";
-    char cause[8], sip[8], next[24];
-    if (!c || !who || !e || !e->id || !e->outcome) {
+    char cause[8], sip[8], next[24], num[8];
+    if (!c || !who || !e || !e->id || !e->outcome || e->next_number < 0 || e->next_number > 9) {
         return ERR_INVAL;
     }
     struct tx *t = tx_new(c, main_finish, done_status, (void *)cb, arg);
@@ -523,8 +531,9 @@ int campaign_store_attempt_finish(struct db_conn *c, const struct campaign_actor
     snprintf(cause, sizeof(cause), "%d", e->hangup_cause);
     snprintf(sip, sizeof(sip), "%d", e->sip_code);
     snprintf(next, sizeof(next), "%" PRId64, e->next_us);
+    snprintf(num, sizeof(num), "%d", e->next_number);
     const char *state = e->retry ? "pending" : strcmp(e->outcome, "human") == 0 ? "done" : "failed";
-    const char *p[8] = {
+    const char *p[9] = {
         e->id,
         e->failed ? "failed" : "ended",
         e->outcome,
@@ -533,8 +542,9 @@ int campaign_store_attempt_finish(struct db_conn *c, const struct campaign_actor
         e->disposition,
         state,
         e->retry ? next : NULL,
+        num,
     };
-    return tx_send_tenant(t, who, sql, 8, p);
+    return tx_send_tenant(t, who, sql, 9, p);
 }
 
 static int main_inflight(struct tx *t, PGresult *res)

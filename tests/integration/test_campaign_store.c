@@ -503,6 +503,25 @@ static void test_store_renew_release_expiry_reclaim(void **state)
     db_conn_destroy(b);
 }
 
+struct got_contact {
+    int done;
+    char number[CAMPAIGN_E164_MAX + 1];
+    int idx, nalt, attempts;
+};
+
+static void on_got(struct campaign_batch *b, void *arg)
+{
+    struct got_contact *g = arg;
+    if (b->n == 1) {
+        memcpy(g->number, b->contacts[0].number, sizeof(g->number));
+        g->idx = b->contacts[0].number_idx;
+        g->nalt = b->contacts[0].nalt;
+        g->attempts = b->contacts[0].attempts;
+    }
+    g->done++;
+    campaign_batch_free(b);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The attempt protocol and "never dial twice"                               */
 
@@ -731,6 +750,43 @@ static void test_store_attempt_begin_killed_at_any_moment(void **state)
     free(k.ids);
 }
 
+static void test_store_alternate_number_is_dialed_next(void **state)
+{
+    struct fixture *f = *state;
+    struct collect k = { 0 };
+    struct result r = { 0 };
+    char id[37];
+    struct db_conn *a = app_conn(f);
+    fresh_campaign(f, 1, "running");
+    tdb_exec(f->su,
+             "UPDATE contacts SET alt_numbers = '{+14155550201,+14155550202}' WHERE list_id = %lld",
+             f->list);
+    lease_once(a, "node-a", 1, 60, &k);
+    assert_int_equal(k.n, 1);
+    assert_int_equal(begin_attempt(a, k.ids[0], "node-a", id), 0);
+    struct campaign_attempt_end e = { .id = id, .outcome = "no_answer", .hangup_cause = 19,
+                                      .sip_code = 480, .retry = true,
+                                      .next_us = INT64_C(1700000000) * 1000000,
+                                      .next_number = 2 };
+    assert_int_equal(campaign_store_attempt_finish(a, actor(), &e, on_done, &r), 0);
+    wait_for(&r);
+    assert_int_equal(r.status, 0);
+    /* the next lease hands out the second alternate */
+    struct campaign_lease_req req = {
+        .campaign_id = f->campaign, .list_id = f->list, .owner = "node-a", .batch = 5,
+        .lease_s = 60,
+    };
+    struct got_contact g = { 0 };
+    assert_int_equal(campaign_store_lease(a, actor(), &req, on_got, &g), 0);
+    assert_true(evloop_run_until(f->loop, &g.done, 1, 10.0));
+    assert_string_equal(g.number, "+14155550202");
+    assert_int_equal(g.idx, 2);
+    assert_int_equal(g.nalt, 2);
+    assert_int_equal(g.attempts, 1);
+    free(k.ids);
+    db_conn_destroy(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -741,6 +797,7 @@ int main(void)
         cmocka_unit_test(test_store_renew_release_expiry_reclaim),
         cmocka_unit_test(test_store_attempt_protocol_survives_kills),
         cmocka_unit_test(test_store_attempt_begin_killed_at_any_moment),
+        cmocka_unit_test(test_store_alternate_number_is_dialed_next),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
