@@ -390,8 +390,8 @@ struct campaign_attempt_end {
     const char *disposition; /* may be NULL */
     /* the contact's next step (campaign_retry_decide) */
     bool retry;
-    int64_t next_us;  /* epoch us when retry */
-    int next_number;  /* number the next attempt dials (decision.next_number) */
+    int64_t next_us; /* epoch us when retry */
+    int next_number; /* number the next attempt dials (decision.next_number) */
 };
 
 /*
@@ -613,6 +613,26 @@ int campaign_sched_set_running(struct campaign_sched *s, int64_t campaign_id, bo
  * reason RETRY when due in the future.
  */
 int campaign_sched_add(struct campaign_sched *s, const struct campaign_batch *b);
+
+/* Visits a contact held by the scheduler (borrowed for the call). */
+typedef void campaign_contact_fn(void *arg, const struct campaign_contact *c);
+
+/*
+ * Calls fn for every contact held for campaign_id (for lease renewal).
+ * Returns ERR_NOTFOUND for an unknown campaign.
+ */
+int campaign_sched_foreach(const struct campaign_sched *s, int64_t campaign_id,
+                           campaign_contact_fn *fn, void *arg);
+
+/*
+ * Removes the contacts of campaign_id not due before horizon_us (blocked
+ * for longer than their lease lasts; INT64_MIN: all, for a stopped
+ * campaign), calling fn (may be NULL) with each before it is freed, so the
+ * caller releases them to the database with their due time and reason
+ * (campaign_store_release). Returns how many were removed.
+ */
+size_t campaign_sched_evict(struct campaign_sched *s, int64_t campaign_id, int64_t horizon_us,
+                            campaign_contact_fn *fn, void *arg);
 
 /*
  * One scheduling pass at now_us: verdicts, pacing, fair launches. Returns

@@ -492,6 +492,52 @@ void campaign_sched_call_ended(struct campaign_sched *s, int64_t campaign_id, bo
 }
 
 /* ------------------------------------------------------------------------ */
+/* Held contacts                                                             */
+
+int campaign_sched_foreach(const struct campaign_sched *s, int64_t campaign_id,
+                           campaign_contact_fn *fn, void *arg)
+{
+    const struct sched_campaign *c = camp_find(s, campaign_id);
+    if (!c) {
+        return ERR_NOTFOUND;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        fn(arg, c->heap[i]);
+    }
+    return 0;
+}
+
+size_t campaign_sched_evict(struct campaign_sched *s, int64_t campaign_id, int64_t horizon_us,
+                            campaign_contact_fn *fn, void *arg)
+{
+    struct sched_campaign *c = camp_find(s, campaign_id);
+    size_t kept = 0, removed = 0;
+    if (!c) {
+        return 0;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        struct campaign_contact *x = c->heap[i];
+        if (horizon_us != INT64_MIN && x->due_us < horizon_us) {
+            c->heap[kept++] = x;
+            continue;
+        }
+        if (fn) {
+            fn(arg, x);
+        }
+        free(x);
+        removed++;
+    }
+    c->n = kept;
+    for (size_t i = 0; i < c->n; i++) {
+        c->heap[i]->heap_idx = (uint32_t)i;
+    }
+    for (size_t i = c->n / 2; i-- > 0;) {
+        heap_down(c, i);
+    }
+    return removed;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Explain                                                                   */
 
 int campaign_sched_ready(const struct campaign_sched *s, int64_t campaign_id, int64_t now_us,

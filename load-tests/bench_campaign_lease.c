@@ -133,7 +133,9 @@ int main(int argc, char **argv)
         n->req = (struct campaign_lease_req){
             .campaign_id = strtoll(PQgetvalue(ids, 0, 1), NULL, 10),
             .list_id = strtoll(PQgetvalue(ids, 0, 2), NULL, 10),
-            .owner = owners[i], .batch = 500, .lease_s = 600,
+            .owner = owners[i],
+            .batch = 500,
+            .lease_s = 600,
         };
         if (db_conn_create(loop, app, NULL, &n->c) != 0) {
             return 1;

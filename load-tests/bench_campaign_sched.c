@@ -57,7 +57,8 @@ static void verdict(void *arg, const struct campaign_contact *c, int64_t now_us,
 static struct campaign_sched *build(int max_per_tick, int64_t now)
 {
     struct campaign_sched *s = NULL;
-    struct campaign_sched_opts o = { .verdict = verdict, .launch = launch,
+    struct campaign_sched_opts o = { .verdict = verdict,
+                                     .launch = launch,
                                      .max_per_tick = max_per_tick };
     struct campaign_settings set;
     campaign_settings_default(&set);
@@ -143,8 +144,9 @@ int main(int argc, char **argv)
         long n = full ? 2000000 : 300000, sink = 0;
         t0 = now_s();
         for (long i = 0; i < n; i++) {
-            struct campaign_pacing_in in = { .ringing = 100 + (int)(i % 7), .connected = 150,
-                                             .ports = 200, .abandon = 0.01 };
+            struct campaign_pacing_in in = {
+                .ringing = 100 + (int)(i % 7), .connected = 150, .ports = 200, .abandon = 0.01
+            };
             sink += campaign_pacing_want(&set, &e, &in);
         }
         double ns = (now_s() - t0) * 1e9 / (double)n;

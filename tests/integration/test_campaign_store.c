@@ -764,8 +764,11 @@ static void test_store_alternate_number_is_dialed_next(void **state)
     lease_once(a, "node-a", 1, 60, &k);
     assert_int_equal(k.n, 1);
     assert_int_equal(begin_attempt(a, k.ids[0], "node-a", id), 0);
-    struct campaign_attempt_end e = { .id = id, .outcome = "no_answer", .hangup_cause = 19,
-                                      .sip_code = 480, .retry = true,
+    struct campaign_attempt_end e = { .id = id,
+                                      .outcome = "no_answer",
+                                      .hangup_cause = 19,
+                                      .sip_code = 480,
+                                      .retry = true,
                                       .next_us = INT64_C(1700000000) * 1000000,
                                       .next_number = 2 };
     assert_int_equal(campaign_store_attempt_finish(a, actor(), &e, on_done, &r), 0);
@@ -773,7 +776,10 @@ static void test_store_alternate_number_is_dialed_next(void **state)
     assert_int_equal(r.status, 0);
     /* the next lease hands out the second alternate */
     struct campaign_lease_req req = {
-        .campaign_id = f->campaign, .list_id = f->list, .owner = "node-a", .batch = 5,
+        .campaign_id = f->campaign,
+        .list_id = f->list,
+        .owner = "node-a",
+        .batch = 5,
         .lease_s = 60,
     };
     struct got_contact g = { 0 };

@@ -279,6 +279,44 @@ static void test_sched_fixed_cps_is_smooth(void **state)
     assert_int_equal(campaign_sched_set_running(w->s, 99, true), ERR_NOTFOUND);
 }
 
+static void count_contact(void *arg, const struct campaign_contact *c)
+{
+    int64_t *sum = arg;
+    *sum += c->id;
+}
+
+static void test_sched_evict_blocked_beyond_the_lease(void **state)
+{
+    struct world *w = *state;
+    int64_t sum = 0;
+    campaign(w, 1, 1, 0, 0); /* progressive with no ports: nothing launches */
+    add(w, 1, 1, 10, T0);
+    add(w, 1, 100, 5, T0 + 7200 * SEC); /* a callback in two hours */
+    w->block_below = 4;                 /* 1..3 outside the window for an hour */
+    campaign_sched_tick(w->s, T0);
+    assert_int_equal(campaign_sched_foreach(w->s, 1, count_contact, &sum), 0);
+    assert_int_equal(sum, 55 + 510);
+    /* the lease lasts 30 minutes: hand back what waits longer */
+    sum = 0;
+    assert_int_equal(campaign_sched_evict(w->s, 1, T0 + 1800 * SEC, count_contact, &sum), 5);
+    assert_int_equal(sum, 510);
+    /* verdict-blocked ones were not evaluated (no ports): still held, still in order */
+    struct campaign_ready r;
+    campaign_sched_ready(w->s, 1, T0, &r);
+    assert_int_equal(r.dialable, 10);
+    w->launched[1] = 0;
+    assert_int_equal(campaign_sched_campaign(
+                         w->s, 1, 1,
+                         &(struct campaign_settings){ .pacing = CAMPAIGN_PACING_PROGRESSIVE }, 3,
+                         T0),
+                     0);
+    assert_int_equal(campaign_sched_tick(w->s, T0), 3);
+    assert_true(w->order[0] >= 4 && w->order[1] >= 4 && w->order[2] >= 4);
+    assert_int_equal(campaign_sched_evict(w->s, 1, INT64_MIN, NULL, NULL), 7);
+    campaign_sched_ready(w->s, 1, T0, &r);
+    assert_int_equal(r.dialable + r.waiting[CAMPAIGN_WAIT_WINDOW], 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +329,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sched_gate_closed_means_no_launch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sched_launch_failure_retries_later, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sched_fixed_cps_is_smooth, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sched_evict_blocked_beyond_the_lease, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
