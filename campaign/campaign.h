@@ -527,9 +527,45 @@ void campaign_limits_destroy(struct campaign_limits *l);
 int campaign_limits_acquire(struct campaign_limits *l, const struct campaign_limit_spec *spec,
                             int want, int64_t now_us, campaign_grant_cb *cb, void *arg);
 
-/* Gives back n channels (calls ended). cb may be NULL. */
+/*
+ * Gives back n channels (calls ended). cb may be NULL; it gets (0, channels
+ * this node still holds under key) or (error, 0).
+ */
 int campaign_limits_release(struct campaign_limits *l, const char *key, int n,
                             campaign_grant_cb *cb, void *arg);
+
+/*
+ * A local allowance in front of one shared limit: the scheduler's gate.
+ * campaign_gate_take() (a campaign_gate_fn) hands out launches from local
+ * tokens without I/O and, when fewer than half a chunk are left, asks Redis
+ * for another chunk in the background (campaign_limits_acquire at the
+ * clock's now). Each token carries a channel booked in Redis: the dialer
+ * gives it back with campaign_limits_release when the call ends, and
+ * campaign_gate_flush() gives back the tokens not used. With Redis down
+ * the refills fail and the gate closes once the local tokens are gone
+ * (at most one chunk): fail closed.
+ */
+struct campaign_gate;
+
+int campaign_gate_create(struct campaign_limits *l, const struct campaign_limit_spec *spec,
+                         int chunk, struct campaign_gate **out);
+
+/* Frees g (a refill still in flight finishes into the void). NULL is ignored. */
+void campaign_gate_destroy(struct campaign_gate *g);
+
+/* campaign_gate_fn: up to want launches from the allowance; arg is the gate. */
+int campaign_gate_take(void *arg, int64_t tenant_id, int want);
+
+/* Starts a refill now unless one is in flight or the allowance is full. */
+void campaign_gate_refill(struct campaign_gate *g);
+
+/* Gives the unused tokens' channels back and empties the allowance. */
+void campaign_gate_flush(struct campaign_gate *g);
+
+/* Tokens held locally; whether a refill is in flight; the last refill's status. */
+int campaign_gate_tokens(const struct campaign_gate *g);
+bool campaign_gate_busy(const struct campaign_gate *g);
+int campaign_gate_status(const struct campaign_gate *g);
 
 /* ------------------------------------------------------------------------ */
 /* Scheduler                                                                 */
