@@ -698,6 +698,9 @@ int campaign_sched_ready(const struct campaign_sched *s, int64_t campaign_id, in
 /* The ready set as JSON ({"dialable": n, "waiting": {"window": n, ...}, ...}); new reference. */
 json_t *campaign_ready_json(const struct campaign_ready *r);
 
+/* Contacts held for campaign_id (-1 for an unknown campaign). */
+int64_t campaign_sched_held(const struct campaign_sched *s, int64_t campaign_id);
+
 /* Statistics for benchmarks and tests. */
 struct campaign_sched_stats {
     uint64_t ticks;
@@ -707,5 +710,51 @@ struct campaign_sched_stats {
 };
 
 void campaign_sched_stats(const struct campaign_sched *s, struct campaign_sched_stats *out);
+
+/* ------------------------------------------------------------------------ */
+/* Lessor: keeps the scheduler supplied, on the loop of its db_conn          */
+
+/*
+ * For each campaign it serves, the lessor leases a batch when the scheduler
+ * holds fewer than low_water contacts (waiting a few seconds after an empty
+ * batch), renews the leases of the contacts held every lease_s / 3, and
+ * hands back (release, with due time and reason) the contacts blocked
+ * beyond their lease. Its db_conn and the scheduler must be on the same
+ * loop; a lessor on a worker loop would instead pass batches through a
+ * mailbox (struct campaign_batch.node).
+ */
+struct campaign_lessor_opts {
+    struct ev_loop *loop;
+    struct db_conn *db;           /* borrowed */
+    struct campaign_sched *sched; /* borrowed */
+    const char *owner;            /* node id; copied */
+    int batch;                    /* contacts per lease [200] */
+    int lease_s;                  /* lease length [300] */
+    int low_water;                /* lease when fewer are held [batch] */
+    double period_s;              /* how often to look [0.5] */
+};
+
+struct campaign_lessor;
+
+struct campaign_lessor_stats {
+    uint64_t leased;
+    uint64_t renewed;
+    uint64_t released;
+    uint64_t errors;
+};
+
+int campaign_lessor_create(const struct campaign_lessor_opts *o, struct campaign_lessor **out);
+
+/* Stops the timer; operations in flight complete into the void. NULL is ignored. */
+void campaign_lessor_destroy(struct campaign_lessor *l);
+
+/* Serves campaign_id's list list_id for tenant_id (the campaign must be in the scheduler). */
+int campaign_lessor_add(struct campaign_lessor *l, int64_t tenant_id, int64_t campaign_id,
+                        int64_t list_id);
+
+/* One pass now (the timer runs it every period_s). */
+void campaign_lessor_poll(struct campaign_lessor *l);
+
+void campaign_lessor_stats(const struct campaign_lessor *l, struct campaign_lessor_stats *out);
 
 #endif

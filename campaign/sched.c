@@ -583,6 +583,12 @@ json_t *campaign_ready_json(const struct campaign_ready *r)
                      "running", r->running);
 }
 
+int64_t campaign_sched_held(const struct campaign_sched *s, int64_t campaign_id)
+{
+    const struct sched_campaign *c = camp_find(s, campaign_id);
+    return c ? (int64_t)c->n : -1;
+}
+
 void campaign_sched_stats(const struct campaign_sched *s, struct campaign_sched_stats *out)
 {
     *out = s->stats;

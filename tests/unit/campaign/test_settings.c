@@ -161,7 +161,7 @@ static void test_settings_caller_id_local_presence(void **state)
     /* two numbers in 415: stable per callee, both used across callees */
     int seen103 = 0, seen102 = 0;
     for (int i = 0; i < 40; i++) {
-        char callee[16];
+        char callee[32];
         snprintf(callee, sizeof(callee), "+141555500%02d", i);
         assert_int_equal(campaign_caller_id_pick(&s, callee, out), 0);
         assert_int_equal(campaign_caller_id_pick(&s, callee, again), 0);
@@ -272,6 +272,10 @@ static void test_schedule_across_dst_change(void **state)
     assert_int_equal(next, (1793541600 + 3 * 3600) * SEC);
     assert_int_equal(campaign_schedule_check(&s, "Nowhere/Land", 1793502000 * SEC, &next),
                      ERR_NOTFOUND);
+    /* the defaults: every day, all day, UTC */
+    campaign_settings_default(&s);
+    assert_int_equal(campaign_schedule_check(&s, NULL, 1793502000 * SEC, &next), 1);
+    assert_int_equal(campaign_schedule_check(&s, "Asia/Tokyo", 1793502000 * SEC, &next), 1);
 }
 
 static void test_state_table(void **state)
