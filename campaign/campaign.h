@@ -27,13 +27,23 @@
  * Pacing (pacing.c): pure functions of counters, estimates and "now"; no
  * I/O, no clock reads.
  *
- * Limits (limits.c): trunk CPS and channel limits shared by every node
- * through Redis Lua scripts; fail closed.
+ * Limits (limits.c, gate.c): trunk CPS and channel limits shared by every
+ * node through Redis Lua scripts, drawn into a local allowance (the
+ * scheduler's gate) so no launch waits for I/O; fail closed.
  *
  * Scheduler (sched.c): loop-thread object; per campaign a min-heap of
  * contacts by next eligible time; a tick asks the verdict callback for due
  * contacts, lets pacing decide how many, and launches with the launch
  * callback in tenant-fair, then campaign-fair round robin.
+ *
+ * Lessor (lessor.c): keeps the scheduler supplied from the store, renews
+ * leases, hands back contacts blocked beyond their lease.
+ *
+ * Decisions where the requirement is silent are listed in docs/campaign.md
+ * (unknown settings keys are errors; busy/declined retries wait >= 60 s on
+ * the same trunk; predictive pacing falls back to progressive at the cap;
+ * fairness is per tenant first, then per campaign; a due contact held by a
+ * cap counts as "cap" in the ready set).
  *
  * Threads: everything here belongs to the thread of the loop it was created
  * on, except the pure functions (any thread) and a campaign_batch in flight

@@ -264,8 +264,10 @@ static void poll_entry(struct campaign_lessor *l, struct lessor_entry *e, int64_
     id_list_free(&k);
 
     if (!e->lease_inflight && held >= 0 && held < l->o.low_water && now >= e->dry_until_us) {
-        struct campaign_lease_req req = { .campaign_id = e->campaign_id, .list_id = e->list_id,
-                                          .owner = l->owner, .batch = l->o.batch,
+        struct campaign_lease_req req = { .campaign_id = e->campaign_id,
+                                          .list_id = e->list_id,
+                                          .owner = l->owner,
+                                          .batch = l->o.batch,
                                           .lease_s = l->o.lease_s };
         l->refs++;
         if (campaign_store_lease(l->o.db, &who, &req, on_batch, e) == 0) {

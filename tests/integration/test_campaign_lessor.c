@@ -77,8 +77,9 @@ static void on_begun(int status, void *arg)
         return;
     }
     /* the call would be originated here; it is answered and ends at once */
-    struct campaign_attempt_end e = { .id = c->a.id, .outcome = "human", .hangup_cause = 16,
-                                      .sip_code = -1, .disposition = "sale" };
+    struct campaign_attempt_end e = {
+        .id = c->a.id, .outcome = "human", .hangup_cause = 16, .sip_code = -1, .disposition = "sale"
+    };
     if (campaign_store_attempt_finish(w->db, &who, &e, on_finished, c) != 0) {
         w->failures++;
         free(c);
@@ -97,7 +98,8 @@ static int launch(void *arg, const struct campaign_launch *l)
     memcpy(c->number, l->contact->number, sizeof(c->number));
     snprintf(c->owner, sizeof(c->owner), "node-a");
     c->a = (struct campaign_attempt){ .campaign_id = l->contact->campaign_id,
-                                      .contact_id = l->contact->id, .owner = c->owner,
+                                      .contact_id = l->contact->id,
+                                      .owner = c->owner,
                                       .number = c->number };
     campaign_attempt_id_new(c->a.id);
     int rc = campaign_store_attempt_begin(w->db, &who, &c->a, on_begun, c);
@@ -156,9 +158,9 @@ static void test_lessor_feeds_the_scheduler_and_hands_back_blocked(void **state)
                          "%lld) RETURNING id",
                          w.tenant, flow);
     tdb_exec(su, "UPDATE campaigns SET state = 'running' WHERE id = %lld", w.campaign);
-    w.list = tdb_int(
-        su, "INSERT INTO contact_lists (tenant_id, name) VALUES (%lld, 'l') RETURNING id",
-        w.tenant);
+    w.list =
+        tdb_int(su, "INSERT INTO contact_lists (tenant_id, name) VALUES (%lld, 'l') RETURNING id",
+                w.tenant);
     tdb_exec(su,
              "INSERT INTO campaign_lists (tenant_id, campaign_id, list_id) VALUES (%lld, %lld, "
              "%lld)",
@@ -183,14 +185,18 @@ static void test_lessor_feeds_the_scheduler_and_hands_back_blocked(void **state)
     set.pacing = CAMPAIGN_PACING_FIXED;
     set.cps = 2000;
     set.max_channels = 40;
-    assert_int_equal(campaign_sched_campaign(w.sched, w.tenant, w.campaign, &set, 0,
-                                             clock_wall_us()),
-                     0);
+    assert_int_equal(
+        campaign_sched_campaign(w.sched, w.tenant, w.campaign, &set, 0, clock_wall_us()), 0);
     assert_int_equal(campaign_sched_set_running(w.sched, w.campaign, true), 0);
     struct campaign_lessor *lessor = NULL;
-    struct campaign_lessor_opts lo = { .loop = w.loop, .db = w.db, .sched = w.sched,
-                                       .owner = "node-a", .batch = 100, .lease_s = 6,
-                                       .low_water = 50, .period_s = 0.05 };
+    struct campaign_lessor_opts lo = { .loop = w.loop,
+                                       .db = w.db,
+                                       .sched = w.sched,
+                                       .owner = "node-a",
+                                       .batch = 100,
+                                       .lease_s = 6,
+                                       .low_water = 50,
+                                       .period_s = 0.05 };
     assert_int_equal(campaign_lessor_create(&lo, &lessor), 0);
     assert_int_equal(campaign_lessor_add(lessor, w.tenant, w.campaign, w.list), 0);
     assert_int_equal(campaign_lessor_add(lessor, w.tenant, 424242, w.list), ERR_NOTFOUND);
@@ -219,9 +225,9 @@ static void test_lessor_feeds_the_scheduler_and_hands_back_blocked(void **state)
     assert_int_equal((long long)st.released, blocked);
     assert_true(st.renewed > 0); /* the capped ones were held past a third of their lease */
     /* every allowed contact dialed exactly once, and finished */
-    assert_int_equal(tdb_int(su, "SELECT count(*) FROM call_attempts WHERE campaign_id = %lld",
-                             w.campaign),
-                     want);
+    assert_int_equal(
+        tdb_int(su, "SELECT count(*) FROM call_attempts WHERE campaign_id = %lld", w.campaign),
+        want);
     assert_int_equal(tdb_int(su,
                              "SELECT count(DISTINCT contact_id) FROM call_attempts WHERE "
                              "campaign_id = %lld AND ended_at IS NOT NULL",
