@@ -97,7 +97,7 @@ enum campaign_retry_class {
 struct campaign_retry_rule {
     int64_t delay_s;  /* wait after this outcome before the next attempt */
     int max_attempts; /* attempts of the contact after which this outcome is final */
-    int max_per_day;  /* attempts per local day (0: no daily limit) */
+    int max_per_day;  /* attempts per rolling 24 hours (0: no daily limit) */
 };
 
 enum campaign_machine_action {
@@ -234,7 +234,8 @@ struct campaign_retry_decision {
 /*
  * Decides the next step after an attempt of class cls (or -1: a final
  * outcome) ended at now_us. attempts: attempts made so far (this one
- * included); today: attempts made this local day; number_idx / nalt: the
+ * included); today: attempts made in the last 24 hours, this one included
+ * (campaign_contact.attempts_24h + 1); number_idx / nalt: the
  * number just dialed and how many alternates the contact has.
  */
 void campaign_retry_decide(const struct campaign_settings *s, int cls, int attempts, int today,
@@ -301,6 +302,7 @@ struct campaign_contact {
     int64_t campaign_id;
     int64_t tenant_id;
     int attempts;                       /* attempts made before this lease */
+    int attempts_24h;                   /* attempts started in the last 24 hours */
     int number_idx;                     /* 0: main number, n: alternate n */
     int nalt;                           /* alternate numbers the contact has */
     int64_t due_us;                     /* next eligible time (scheduler) */

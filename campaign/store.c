@@ -268,6 +268,7 @@ static int main_lease(struct tx *t, PGresult *res)
         x->tenant_id = field_i64(res, i, 5);
         x->number_idx = (int)field_i64(res, i, 6);
         x->nalt = (int)field_i64(res, i, 7);
+        x->attempts_24h = (int)field_i64(res, i, 8);
         x->due_us = now;
         b->lease_expires_us = field_i64(res, i, 4);
     }
@@ -309,7 +310,9 @@ int campaign_store_lease(struct db_conn *c, const struct campaign_actor *who,
         " c.attempts, coalesce(c.time_zones[1], ''),"
         " (extract(epoch FROM c.lease_expires_at) * 1000000)::bigint, c.tenant_id,"
         " CASE WHEN c.next_number <= cardinality(c.alt_numbers) THEN c.next_number ELSE 0 END,"
-        " cardinality(c.alt_numbers)";
+        " cardinality(c.alt_numbers),"
+        " (SELECT count(*) FROM call_attempts a WHERE a.contact_id = c.id"
+        "   AND a.started_at > now() - interval '24 hours')";
     char list[24], batch[16], lease[16], camp[24];
     if (!c || !who || !req || !cb || !req->owner || req->batch < 1 || req->batch > 10000 ||
         req->lease_s < 1 || req->lease_s > 3600) {

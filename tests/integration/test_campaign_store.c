@@ -506,7 +506,7 @@ static void test_store_renew_release_expiry_reclaim(void **state)
 struct got_contact {
     int done;
     char number[CAMPAIGN_E164_MAX + 1];
-    int idx, nalt, attempts;
+    int idx, nalt, attempts, attempts_24h;
 };
 
 static void on_got(struct campaign_batch *b, void *arg)
@@ -517,6 +517,7 @@ static void on_got(struct campaign_batch *b, void *arg)
         g->idx = b->contacts[0].number_idx;
         g->nalt = b->contacts[0].nalt;
         g->attempts = b->contacts[0].attempts;
+        g->attempts_24h = b->contacts[0].attempts_24h;
     }
     g->done++;
     campaign_batch_free(b);
@@ -789,6 +790,7 @@ static void test_store_alternate_number_is_dialed_next(void **state)
     assert_int_equal(g.idx, 2);
     assert_int_equal(g.nalt, 2);
     assert_int_equal(g.attempts, 1);
+    assert_int_equal(g.attempts_24h, 1); /* for retry.<class>.max_per_day */
     free(k.ids);
     db_conn_destroy(a);
 }
