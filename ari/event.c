@@ -271,8 +271,8 @@ static json_t *load_json(const char *text, size_t len, struct ari_parse_error *e
     return root;
 }
 
-int ari_event_parse_ex(const char *text, size_t len, struct arena *a, struct ari_event **out,
-                       struct ari_parse_error *err)
+int ari__event_parse_jansson(const char *text, size_t len, struct arena *a, struct ari_event **out,
+                             struct ari_parse_error *err)
 {
     struct ari_parse_error local;
     json_t *root;
@@ -298,6 +298,27 @@ int ari_event_parse_ex(const char *text, size_t len, struct arena *a, struct ari
     rc = decode_event(root, a, out, err, text, len);
     json_decref(root);
     return rc;
+}
+
+int ari_event_parse_ex(const char *text, size_t len, struct arena *a, struct ari_event **out,
+                       struct ari_parse_error *err)
+{
+    int rc;
+
+    if (out != NULL) {
+        *out = NULL;
+    }
+    if (text == NULL || a == NULL || out == NULL) {
+        return ERR_INVAL;
+    }
+    if (len <= ARI_EVENT_MAX_LEN) {
+        rc = ari__fast_event(text, len, a, &envelope_event, &envelope_message, out);
+        if (rc != ARI__FALLBACK) {
+            return rc;
+        }
+        *out = NULL;
+    }
+    return ari__event_parse_jansson(text, len, a, out, err);
 }
 
 int ari_event_parse(const char *text, size_t len, struct arena *a, struct ari_event **out)
@@ -562,8 +583,8 @@ int ari_model_from_json(enum ari_model_type type, const json_t *obj, struct aren
     return rc;
 }
 
-int ari_model_parse(enum ari_model_type type, const char *text, size_t len, struct arena *a,
-                    void *out, struct ari_parse_error *err)
+int ari__model_parse_jansson(enum ari_model_type type, const char *text, size_t len,
+                             struct arena *a, void *out, struct ari_parse_error *err)
 {
     struct ari_parse_error local;
     json_t *root;
@@ -585,6 +606,25 @@ int ari_model_parse(enum ari_model_type type, const char *text, size_t len, stru
     rc = ari_model_from_json(type, root, a, out, err);
     json_decref(root);
     return rc;
+}
+
+int ari_model_parse(enum ari_model_type type, const char *text, size_t len, struct arena *a,
+                    void *out, struct ari_parse_error *err)
+{
+    int rc;
+
+    if ((unsigned)type >= ARI_MODEL_COUNT_ || text == NULL || a == NULL || out == NULL) {
+        return ERR_INVAL;
+    }
+    if (len <= ARI_EVENT_MAX_LEN) {
+        memset(out, 0, ari__models[type]->size);
+        rc = ari__fast_model(ari__models[type], text, len, a, out);
+        if (rc != ARI__FALLBACK) {
+            return rc;
+        }
+    }
+    /* ari_model_from_json() zeroes out again before decoding. */
+    return ari__model_parse_jansson(type, text, len, a, out, err);
 }
 
 int ari_channel_parse(const char *text, size_t len, struct arena *a, struct ari_channel *out,
