@@ -188,6 +188,9 @@ int ari__fast_event(const char *text, size_t len, struct arena *a,
                     const struct ari__model *envelope_event,
                     const struct ari__model *envelope_message, struct ari_event **out);
 
+/* ari__fast_event() with the event envelopes: the fast path alone (tests, fuzzing). */
+int ari__event_parse_fast(const char *text, size_t len, struct arena *a, struct ari_event **out);
+
 /*
  * ari_event_parse_ex() and ari_model_parse() through jansson only: the
  * reference the fast decoder is compared with (tests, fuzzing).

@@ -300,6 +300,12 @@ int ari__event_parse_jansson(const char *text, size_t len, struct arena *a, stru
     return rc;
 }
 
+int ari__event_parse_fast(const char *text, size_t len, struct arena *a, struct ari_event **out)
+{
+    *out = NULL;
+    return ari__fast_event(text, len, a, &envelope_event, &envelope_message, out);
+}
+
 int ari_event_parse_ex(const char *text, size_t len, struct arena *a, struct ari_event **out,
                        struct ari_parse_error *err)
 {
