@@ -191,6 +191,36 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
     return n;
 }
 
+/*
+ * The first byte at or after p that needs a look (quote, backslash, control
+ * or non-ASCII), or end. Eight bytes per step: each test below flags a byte
+ * of the word that matches, and may also flag bytes after a real match
+ * (borrows run upwards) but never before one, so the lowest flag is exact.
+ */
+static const unsigned char *skip_plain(const unsigned char *p, const unsigned char *end)
+{
+    const uint64_t ones = 0x0101010101010101ULL;
+    const uint64_t high = 0x8080808080808080ULL;
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (end - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, sizeof(w));
+        uint64_t q = w ^ (ones * '"');
+        uint64_t b = w ^ (ones * '\\');
+        uint64_t m = (w | ((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b)) & high;
+        if (m != 0) {
+            return p + (__builtin_ctzll(m) >> 3);
+        }
+        p += 8;
+    }
+#endif
+    while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
+        p++;
+    }
+    return p;
+}
+
 /* Scans the string starting at the opening quote at x->p; fills *out. */
 static int fx_string(struct fx *x, struct fx_str *out)
 {
@@ -200,9 +230,7 @@ static int fx_string(struct fx *x, struct fx_str *out)
     out->s = p;
     out->esc = false;
     for (;;) {
-        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
-            p++;
-        }
+        p = skip_plain(p, end);
         if (p >= end || *p < 0x20) {
             return ARI__FALLBACK;
         }
