@@ -87,7 +87,9 @@ struct ari_client {
     int port;   /* port of url */
     char *user; /* Basic auth */
     char *password;
-    char *app;       /* app list as configured ("dialer" or "a,b") */
+    char *
+        rest_auth; /* "Authorization: Basic base64(user:pass)", built once (secret: never logged) */
+    char *app;     /* app list as configured ("dialer" or "a,b") */
     char *first_app; /* first element of app */
     bool subscribe_all;
     bool no_events;
