@@ -1523,6 +1523,7 @@ int ari_client_create(struct ev_loop *loop, const struct ari_client_config *cfg,
         return ERR_NOMEM;
     }
     c->loop = loop;
+    c->ws_fd = -1;
     if (h != NULL) {
         c->h = *h;
     }

@@ -119,11 +119,20 @@ struct ari_client {
     ev_timer health_w;               /* re-evaluates when the degraded window ends */
 
     /* events WebSocket (ws.c) */
-    struct lws_context *lws;
-    struct lws *wsi;    /* NULL when not connected or connecting */
-    bool ws_connected;  /* handshake done */
-    bool ws_connecting; /* connect in progress */
-    bool want_ping;     /* a ping is to be written */
+    int ws_fd;              /* -1 when not connected or connecting */
+    ev_io ws_io;            /* ws_fd: read, and write while output is pending */
+    ev_timer ws_hs_w;       /* connect + upgrade deadline */
+    bool ws_tcp_up;         /* TCP connected (the upgrade may still be in flight) */
+    bool ws_connected;      /* handshake done */
+    bool ws_connecting;     /* connect or upgrade in progress */
+    char *ws_inbuf;         /* WS_RX_BUF + 1 bytes: read, not yet consumed */
+    size_t ws_inlen;        /* bytes in ws_inbuf */
+    struct ari__buf ws_out; /* upgrade request and control frames not yet written */
+    size_t ws_out_off;      /* written prefix of ws_out */
+    char ws_accept[32];     /* the Sec-WebSocket-Accept the upgrade must return */
+    uint64_t ws_left;       /* payload bytes of the current data frame still to come */
+    bool ws_fin;            /* the current data frame ends its message */
+    bool ws_frag;           /* inside a fragmented message: continuation frames expected */
     int pings_unanswered;
     unsigned attempt;      /* reconnects since the last establishment */
     uint64_t rng;          /* jitter state */

@@ -21,15 +21,21 @@ echo "BENCH name=ari_client_instr_per_lifecycle value=$((total / N)) unit=instru
 callgrind_annotate --inclusive=yes "$OUT" 2>/dev/null | awk -v n="$N" -v t="$total" '
   function grab(pat) { if ($0 ~ pat && !(pat in v)) { x = $1; gsub(",", "", x); v[pat] = x } }
   { grab("ari_event_parse_ex \\["); grab("ari__fast_event \\["); grab("json_loadb \\[");
-    grab("curl_multi_socket_action \\["); grab("lws_service_fd_tsi \\["); grab("ari/ws.c:ws_cb \\[");
+    grab("curl_multi_socket_action \\["); grab("lws_service_fd_tsi \\["); grab("ari/ws.c:ws_cb \\["); grab("ari/ws.c:ws_io_cb \\[");
+    grab("ari/ws.c:ari__ws_deliver \\[");
     grab("ari/client.c:rb_send_internal \\[") }
   function line(label, x) { printf "  %-44s %9d per lifecycle (%4.1f%%)\n", label, x / n, 100 * x / t }
   END {
     line("event parsing (ari_event_parse_ex):", v["ari_event_parse_ex \\["])
     line("  of which the fast decoder:", v["ari__fast_event \\["])
     line("  jansson json_loadb (fallback, errors):", v["json_loadb \\["])
-    line("libwebsockets incl. our callback:", v["lws_service_fd_tsi \\["])
-    line("  libwebsockets own (frames, read, poll):", v["lws_service_fd_tsi \\["] - v["ari/ws.c:ws_cb \\["])
+    if (v["lws_service_fd_tsi \\["] > 0) {
+      line("libwebsockets incl. our callback:", v["lws_service_fd_tsi \\["])
+      line("  libwebsockets own (frames, read, poll):", v["lws_service_fd_tsi \\["] - v["ari/ws.c:ws_cb \\["])
+    } else {
+      line("events WebSocket incl. delivery (ws_io_cb):", v["ari/ws.c:ws_io_cb \\["])
+      line("  socket reads + frame handling:", v["ari/ws.c:ws_io_cb \\["] - v["ari/ws.c:ari__ws_deliver \\["])
+    }
     line("curl (REST transport):", v["curl_multi_socket_action \\["])
     line("request building + start (ours + curl setup):", v["ari/client.c:rb_send_internal \\["])
   }'
