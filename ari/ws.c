@@ -370,6 +370,39 @@ static void ws_receive(struct ari_client *c, const char *in, size_t len, bool fi
 /* Transport: RFC 6455 client on the loop                                  */
 /* ---------------------------------------------------------------------- */
 
+/* ws_lost() with a socket error (strerror() is not thread-safe; these are the ones seen). */
+static void ws_lost_errno(struct ari_client *c, int err)
+{
+    char why[48];
+    const char *s = NULL;
+
+    switch (err) {
+    case ECONNREFUSED:
+        s = "connection refused";
+        break;
+    case ECONNRESET:
+        s = "connection reset";
+        break;
+    case ETIMEDOUT:
+        s = "connection timed out";
+        break;
+    case EHOSTUNREACH:
+        s = "host unreachable";
+        break;
+    case ENETUNREACH:
+        s = "network unreachable";
+        break;
+    case EPIPE:
+        s = "broken pipe";
+        break;
+    default:
+        snprintf(why, sizeof(why), "socket error (errno %d)", err);
+        s = why;
+        break;
+    }
+    ws_lost(c, s);
+}
+
 /* SHA-1 (FIPS 180-4) of a short buffer: only for Sec-WebSocket-Accept. */
 static uint32_t rol32(uint32_t x, unsigned n)
 {
@@ -473,7 +506,7 @@ static bool ws_flush(struct ari_client *c)
             if (errno == EINTR) {
                 continue;
             }
-            ws_lost(c, strerror(errno));
+            ws_lost_errno(c, errno);
             return false;
         }
         c->ws_out_off += (size_t)n;
@@ -677,7 +710,7 @@ static void ws_read(struct ari_client *c)
     n = recv(c->ws_fd, c->ws_inbuf + c->ws_inlen, WS_RX_BUF - c->ws_inlen, 0);
     if (n < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            ws_lost(c, strerror(errno));
+            ws_lost_errno(c, errno);
         }
         return;
     }
@@ -724,7 +757,7 @@ static void ws_io_cb(struct ev_loop *loop, ev_io *w, int revents)
             err = errno;
         }
         if (err != 0) {
-            ws_lost(c, strerror(err));
+            ws_lost_errno(c, err);
             return;
         }
         c->ws_tcp_up = true;
@@ -817,7 +850,7 @@ static void ws_connect(struct ari_client *c)
     fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         freeaddrinfo(res);
-        ws_lost(c, strerror(errno));
+        ws_lost_errno(c, errno);
         return;
     }
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -825,7 +858,7 @@ static void ws_connect(struct ari_client *c)
     freeaddrinfo(res);
     c->ws_fd = fd;
     if (rc != 0 && errno != EINPROGRESS) {
-        ws_lost(c, strerror(errno));
+        ws_lost_errno(c, errno);
         return;
     }
     ev_io_init(&c->ws_io, ws_io_cb, fd, EV_WRITE);
