@@ -179,6 +179,8 @@ int ari__ws_init(struct ari_client *c);
 void ari__ws_fini(struct ari_client *c);
 void ari__ws_deliver(struct ari_client *c, const char *text, size_t len);
 int ari__reconcile_start(struct ari_client *c);
+/* The Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 4.2.2): base64(SHA-1(key GUID)). */
+int ari__ws_accept(const char *key, char out[32]);
 /* The next reconnect delay in ms (counts the attempt): equal jitter, capped. */
 int64_t ari__backoff_ms(struct ari_client *c);
 

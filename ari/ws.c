@@ -477,6 +477,22 @@ static void sha1_short(const unsigned char *d, size_t n, unsigned char out[20])
     }
 }
 
+int ari__ws_accept(const char *key, char out[32])
+{
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    unsigned char cat[64 + sizeof(guid)];
+    unsigned char md[20];
+    size_t klen = strlen(key);
+
+    if (klen > 64) {
+        return ERR_INVAL;
+    }
+    memcpy(cat, key, klen);
+    memcpy(cat + klen, guid, sizeof(guid) - 1);
+    sha1_short(cat, klen + sizeof(guid) - 1, md);
+    return lws_b64_encode_string((const char *)md, sizeof(md), out, 32) == 28 ? 0 : ERR_INTERNAL;
+}
+
 /* Watches the socket for reading, and for writing while output is pending or connecting. */
 static void ws_io_update(struct ari_client *c)
 {
@@ -781,10 +797,7 @@ static void ws_hs_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 /* Queues the upgrade request and remembers the Sec-WebSocket-Accept it must get back. */
 static int ws_queue_upgrade(struct ari_client *c)
 {
-    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
     unsigned char nonce[16];
-    unsigned char cat[24 + sizeof(guid)];
-    unsigned char md[20];
     char key[32];
     char line[320];
 
@@ -795,11 +808,7 @@ static int ws_queue_upgrade(struct ari_client *c)
     if (lws_b64_encode_string((const char *)nonce, sizeof(nonce), key, sizeof(key)) != 24) {
         return ERR_INTERNAL;
     }
-    memcpy(cat, key, 24);
-    memcpy(cat + 24, guid, sizeof(guid) - 1);
-    sha1_short(cat, 24 + sizeof(guid) - 1, md);
-    if (lws_b64_encode_string((const char *)md, sizeof(md), c->ws_accept, sizeof(c->ws_accept)) !=
-        28) {
+    if (ari__ws_accept(key, c->ws_accept) != 0) {
         return ERR_INTERNAL;
     }
     ari__buf_reset(&c->ws_out);
