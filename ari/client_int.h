@@ -45,6 +45,40 @@ struct ari_req {
 };
 
 /* A growable byte buffer that keeps its memory between uses. */
+/* ws.c: the events WebSocket frame reader's state between reads. */
+struct ari__wsrx {
+    uint64_t left; /* payload bytes of the current data frame still to come */
+    bool fin;      /* the current data frame ends its message */
+    bool frag;     /* inside a fragmented message: continuation frames expected */
+};
+
+/* What ari__ws_next() found. */
+enum {
+    ARI__WS_NEED,  /* an incomplete header or control frame: read more */
+    ARI__WS_DATA,  /* (a piece of) a data frame's payload */
+    ARI__WS_PING,  /* a whole ping; answer with a pong of the same payload */
+    ARI__WS_PONG,  /* a whole pong */
+    ARI__WS_CLOSE, /* a whole close */
+    ARI__WS_ERROR, /* a protocol error: drop the connection */
+};
+
+struct ari__wsitem {
+    size_t used;               /* input bytes consumed */
+    const unsigned char *data; /* payload, inside the input */
+    size_t len;                /* its length (control frames: <= 125) */
+    bool final;                /* ARI__WS_DATA: the last piece of its message */
+    const char *error;         /* ARI__WS_ERROR: why */
+};
+
+/*
+ * The next item of a server's frame stream in p[0..avail) (outside input;
+ * fuzzed by tests/fuzz/fuzz_ari_ws.c). Consumes a data frame's header with
+ * whatever of its payload is there; control frames only when whole. Server
+ * frames must be unmasked, without reserved bits, continuations in sequence.
+ */
+int ari__ws_next(struct ari__wsrx *st, const unsigned char *p, size_t avail,
+                 struct ari__wsitem *it);
+
 struct ari__buf {
     char *p;    /* NUL-terminated contents, NULL before first use */
     size_t len; /* bytes used */
@@ -130,9 +164,7 @@ struct ari_client {
     struct ari__buf ws_out; /* upgrade request and control frames not yet written */
     size_t ws_out_off;      /* written prefix of ws_out */
     char ws_accept[32];     /* the Sec-WebSocket-Accept the upgrade must return */
-    uint64_t ws_left;       /* payload bytes of the current data frame still to come */
-    bool ws_fin;            /* the current data frame ends its message */
-    bool ws_frag;           /* inside a fragmented message: continuation frames expected */
+    struct ari__wsrx ws_rx; /* frame reader state */
     int pings_unanswered;
     unsigned attempt;      /* reconnects since the last establishment */
     uint64_t rng;          /* jitter state */

@@ -623,6 +623,95 @@ static bool ws_check_upgrade(struct ari_client *c, char *head)
     return true;
 }
 
+int ari__ws_next(struct ari__wsrx *st, const unsigned char *p, size_t avail, struct ari__wsitem *it)
+{
+    size_t hl = 2;
+    uint64_t len;
+
+    memset(it, 0, sizeof(*it));
+    if (avail == 0) {
+        return ARI__WS_NEED;
+    }
+    if (st->left > 0) {
+        size_t n = avail < st->left ? avail : (size_t)st->left;
+        st->left -= n;
+        it->used = n;
+        it->data = p;
+        it->len = n;
+        it->final = st->fin && st->left == 0;
+        return ARI__WS_DATA;
+    }
+    if (avail < 2) {
+        return ARI__WS_NEED;
+    }
+    unsigned opcode = p[0] & 0x0f;
+    bool fin = (p[0] & 0x80) != 0;
+    if ((p[0] & 0x70) != 0 || (p[1] & 0x80) != 0) {
+        it->error = "protocol error: reserved bits or a masked frame from the server";
+        return ARI__WS_ERROR;
+    }
+    len = p[1] & 0x7f;
+    if (len == 126) {
+        hl = 4;
+        if (avail < hl) {
+            return ARI__WS_NEED;
+        }
+        len = (uint64_t)p[2] << 8 | p[3];
+    } else if (len == 127) {
+        hl = 10;
+        if (avail < hl) {
+            return ARI__WS_NEED;
+        }
+        len = 0;
+        for (int i = 0; i < 8; i++) {
+            len = len << 8 | p[2 + i];
+        }
+        if (len >> 63) {
+            it->error = "protocol error: frame length";
+            return ARI__WS_ERROR;
+        }
+    }
+    if (opcode & 0x8) {
+        if (!fin || len > 125) {
+            it->error = "protocol error: control frame fragmented or too long";
+            return ARI__WS_ERROR;
+        }
+        if (avail < hl + len) {
+            return ARI__WS_NEED;
+        }
+        it->used = hl + (size_t)len;
+        it->data = p + hl;
+        it->len = (size_t)len;
+        switch (opcode) {
+        case 0x8:
+            return ARI__WS_CLOSE;
+        case 0x9:
+            return ARI__WS_PING;
+        case 0xA:
+            return ARI__WS_PONG;
+        default:
+            memset(it, 0, sizeof(*it));
+            it->error = "protocol error: unknown control opcode";
+            return ARI__WS_ERROR;
+        }
+    }
+    if (opcode > 2 || (opcode == 0) != st->frag) {
+        it->error = "protocol error: data frame out of sequence";
+        return ARI__WS_ERROR;
+    }
+    st->frag = !fin;
+    st->fin = fin;
+    st->left = len;
+    /* The header, and as much of the payload as is there (maybe none yet). */
+    size_t n = avail - hl < st->left ? avail - hl : (size_t)st->left;
+    st->left -= n;
+    it->used = hl + n;
+    it->data = p + hl;
+    it->len = n;
+    it->final = fin && st->left == 0;
+    return ARI__WS_DATA;
+}
+
 /*
  * Consumes frames from the read buffer. A data frame's payload is handed to
  * ws_receive() straight from the buffer, in as many pieces as it arrives in
@@ -634,91 +723,48 @@ static bool ws_frames(struct ari_client *c)
     size_t have = c->ws_inlen;
     size_t off = 0;
 
-    while (off < have) {
-        if (c->ws_left > 0) {
-            size_t n = have - off < c->ws_left ? have - off : (size_t)c->ws_left;
-            c->ws_left -= n;
-            ws_receive(c, (const char *)p + off, n, c->ws_fin && c->ws_left == 0);
-            off += n;
-            if (c->ws_fd < 0) {
-                return false;
-            }
-            continue;
-        }
-        size_t avail = have - off;
-        const unsigned char *h = p + off;
-        size_t hl = 2;
-        uint64_t len;
-        if (avail < 2) {
+    for (;;) {
+        struct ari__wsitem it;
+        int k = ari__ws_next(&c->ws_rx, p + off, have - off, &it);
+
+        if (k == ARI__WS_NEED) {
             break;
         }
-        unsigned opcode = h[0] & 0x0f;
-        bool fin = (h[0] & 0x80) != 0;
-        if ((h[0] & 0x70) != 0 || (h[1] & 0x80) != 0) {
-            ws_lost(c, "protocol error: reserved bits or a masked frame from the server");
+        if (k == ARI__WS_ERROR) {
+            ws_lost(c, it.error);
             return false;
         }
-        len = h[1] & 0x7f;
-        if (len == 126) {
-            hl = 4;
-            if (avail < hl) {
-                break;
-            }
-            len = (uint64_t)h[2] << 8 | h[3];
-        } else if (len == 127) {
-            hl = 10;
-            if (avail < hl) {
-                break;
-            }
-            len = 0;
-            for (int i = 0; i < 8; i++) {
-                len = len << 8 | h[2 + i];
-            }
-            if (len >> 63) {
-                ws_lost(c, "protocol error: frame length");
-                return false;
-            }
-        }
-        if (opcode & 0x8) {
-            unsigned char pl[125];
-            if (!fin || len > 125) {
-                ws_lost(c, "protocol error: control frame");
-                return false;
-            }
-            if (avail < hl + len) {
-                break;
-            }
-            memcpy(pl, h + hl, (size_t)len);
-            off += hl + (size_t)len;
-            if (opcode == 0x9) {
-                if (!ws_send_control(c, 0xA, pl, (size_t)len)) {
+        off += it.used;
+        switch (k) {
+        case ARI__WS_DATA:
+            if (it.len > 0 || it.final) {
+                ws_receive(c, (const char *)it.data, it.len, it.final);
+                if (c->ws_fd < 0) {
                     return false;
                 }
-            } else if (opcode == 0xA) {
-                c->pings_unanswered = 0;
-            } else if (opcode == 0x8) {
-                (void)ws_send_control(c, 0x8, pl, len >= 2 ? 2 : 0);
-                ws_lost(c, "closed by the server");
-                return false;
-            } else {
-                ws_lost(c, "protocol error: unknown control opcode");
+            }
+            break;
+        case ARI__WS_PING: {
+            unsigned char pl[125];
+            memcpy(pl, it.data, it.len);
+            if (!ws_send_control(c, 0xA, pl, it.len)) {
                 return false;
             }
-            continue;
+            break;
         }
-        if (opcode > 2 || (opcode == 0) != c->ws_frag) {
-            ws_lost(c, "protocol error: data frame out of sequence");
+        case ARI__WS_PONG:
+            c->pings_unanswered = 0;
+            break;
+        case ARI__WS_CLOSE: {
+            unsigned char pl[2];
+            size_t n = it.len >= 2 ? 2 : 0;
+            memcpy(pl, it.data, n);
+            (void)ws_send_control(c, 0x8, pl, n);
+            ws_lost(c, "closed by the server");
             return false;
         }
-        c->ws_frag = !fin;
-        c->ws_fin = fin;
-        off += hl;
-        c->ws_left = len;
-        if (len == 0) {
-            ws_receive(c, "", 0, fin);
-            if (c->ws_fd < 0) {
-                return false;
-            }
+        default:
+            break;
         }
     }
     /* Keep the unconsumed tail (an incomplete header or control frame) at the front. */
@@ -845,8 +891,7 @@ static void ws_connect(struct ari_client *c)
 
     c->ws_connecting = true;
     c->ws_tcp_up = false;
-    c->ws_left = 0;
-    c->ws_frag = false;
+    memset(&c->ws_rx, 0, sizeof(c->ws_rx));
     c->rx.len = 0;
     c->rx.oom = false;
     c->ws_inlen = 0;

@@ -37,12 +37,12 @@ struct srv {
     ev_io accept_w;
     int conns[MAX_CONNS]; /* accepted fds not yet identified */
     int n_conns;
-    int ws_fd;             /* the upgrade connection, once its request is read */
-    char request[4096];    /* its request head */
-    int upgrades;          /* upgrade requests seen */
+    int ws_fd;          /* the upgrade connection, once its request is read */
+    char request[4096]; /* its request head */
+    int upgrades;       /* upgrade requests seen */
     struct ari_client *c;
-    int events;            /* on_event calls */
-    char last_raw[2048];   /* raw text of the last (unknown-type) event */
+    int events;          /* on_event calls */
+    char last_raw[2048]; /* raw text of the last (unknown-type) event */
 };
 
 static void srv_write(int fd, const void *p, size_t n)
@@ -355,8 +355,8 @@ static void test_ws_fragmented_message_with_ping_inside(void **state)
     connect_ok(s, NULL);
     event_text(ev, sizeof(ev), 30, 200);
     size_t half = strlen(ev) / 2;
-    n = frame(f, 0x01, ev, half, 0);                        /* text, not final */
-    n += frame(f + n, 0x89, "hi", 2, 0);                    /* ping between the fragments */
+    n = frame(f, 0x01, ev, half, 0);                          /* text, not final */
+    n += frame(f + n, 0x89, "hi", 2, 0);                      /* ping between the fragments */
     n += frame(f + n, 0x80, ev + half, strlen(ev) - half, 0); /* continuation, final */
     srv_write(s->ws_fd, f, n);
     turn(s);
