@@ -386,7 +386,7 @@ enum ari_dial_outcome ari_dial_tracker_outcome(const struct ari_dial_tracker *t)
 /*
  * struct ari_client is one Asterisk server: a REST side (core/http, curl
  * multi on the caller's libev loop: keep-alive connections, per-request
- * timeouts) and an events WebSocket (libwebsockets client on the same loop)
+ * timeouts) and an events WebSocket (a minimal RFC 6455 client on the same loop)
  * that reconnects with bounded exponential back-off and jitter, pings the
  * server, and after every (re)connect re-issues the app's explicit
  * subscriptions and reconciles the owner's channels against GET /channels.

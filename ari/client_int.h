@@ -20,9 +20,6 @@
 #include "core/http.h"
 #include "core/log.h"
 
-struct lws;
-struct lws_context;
-
 #define ARI__CONTAINER_OF(ptr, type, member) \
     ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
