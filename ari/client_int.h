@@ -150,18 +150,20 @@ struct ari_client {
     ev_timer health_w;               /* re-evaluates when the degraded window ends */
 
     /* events WebSocket (ws.c) */
-    int ws_fd;              /* -1 when not connected or connecting */
-    ev_io ws_io;            /* ws_fd: read, and write while output is pending */
-    ev_timer ws_hs_w;       /* connect + upgrade deadline */
-    bool ws_tcp_up;         /* TCP connected (the upgrade may still be in flight) */
-    bool ws_connected;      /* handshake done */
-    bool ws_connecting;     /* connect or upgrade in progress */
-    char *ws_inbuf;         /* WS_RX_BUF + 1 bytes: read, not yet consumed */
-    size_t ws_inlen;        /* bytes in ws_inbuf */
-    struct ari__buf ws_out; /* upgrade request and control frames not yet written */
-    size_t ws_out_off;      /* written prefix of ws_out */
-    char ws_accept[32];     /* the Sec-WebSocket-Accept the upgrade must return */
-    struct ari__wsrx ws_rx; /* frame reader state */
+    int ws_fd;                   /* -1 when not connected or connecting */
+    ev_io ws_io;                 /* ws_fd: read, and write while output is pending */
+    ev_timer ws_hs_w;            /* resolve + connect + upgrade deadline */
+    struct ari__resolve *ws_res; /* host name lookup in flight on its thread, or NULL */
+    ev_async ws_res_async;       /* the lookup thread's wake-up */
+    bool ws_tcp_up;              /* TCP connected (the upgrade may still be in flight) */
+    bool ws_connected;           /* handshake done */
+    bool ws_connecting;          /* connect or upgrade in progress */
+    char *ws_inbuf;              /* WS_RX_BUF + 1 bytes: read, not yet consumed */
+    size_t ws_inlen;             /* bytes in ws_inbuf */
+    struct ari__buf ws_out;      /* upgrade request and control frames not yet written */
+    size_t ws_out_off;           /* written prefix of ws_out */
+    char ws_accept[32];          /* the Sec-WebSocket-Accept the upgrade must return */
+    struct ari__wsrx ws_rx;      /* frame reader state */
     int pings_unanswered;
     unsigned attempt;      /* reconnects since the last establishment */
     uint64_t rng;          /* jitter state */
@@ -204,6 +206,7 @@ int ari__channel_ids_parse(const char *body, size_t len, struct arena *a, const 
 int ari__resubscribe(struct ari_client *c);
 
 /* ws.c */
+struct ari__resolve; /* ws.c: a host name lookup off the loop */
 int ari__ws_init(struct ari_client *c);
 void ari__ws_fini(struct ari_client *c);
 void ari__ws_deliver(struct ari_client *c, const char *text, size_t len);

@@ -17,8 +17,12 @@
  * with pongs (control frames may come between fragments), a close is echoed
  * and ends the connection, a masked frame, reserved bits or an out-of-order
  * continuation are protocol errors that drop it. Client frames (ping, pong,
- * close) are masked. Name resolution is getaddrinfo() on the loop, as
- * libwebsockets did: ari.url should name an address. Each text message is
+ * close) are masked. A numeric address is used at once; a host name is
+ * looked up by getaddrinfo() on a short-lived thread of its own (a slow or
+ * dead DNS server must never stall the loop that carries every call), which
+ * wakes the loop with an ev_async; the handshake deadline covers the lookup.
+ * A lookup still running when the client closes is abandoned: the thread
+ * frees its result. Each text message is
  * parsed by ari_event_parse_ex() into the client's event arena, handed to
  * on_event, and the arena is reset. A frame that does not parse is counted
  * and logged (rate-limited); the connection stays.
@@ -47,6 +51,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,10 +299,13 @@ static void schedule_reconnect(struct ari_client *c)
     ev_timer_start(c->loop, &c->reconnect_w);
 }
 
+static void resolve_cancel(struct ari_client *c);
+
 /* Closes the socket and stops its watchers (no callbacks). */
 static void ws_close_socket(struct ari_client *c)
 {
     ev_timer_stop(c->loop, &c->ws_hs_w);
+    resolve_cancel(c);
     if (c->ws_fd >= 0) {
         ev_io_stop(c->loop, &c->ws_io);
         close(c->ws_fd);
@@ -880,36 +888,86 @@ static int ws_queue_upgrade(struct ari_client *c)
     return c->ws_out.oom ? ERR_NOMEM : 0;
 }
 
-static void ws_connect(struct ari_client *c)
+/*
+ * A host name lookup on its own thread. Shared by the thread and the client
+ * under mu; the last of the two to let go frees it. The thread touches the
+ * client's ev_async only while holding mu and only when not cancelled, and the
+ * client cancels under mu before it stops that watcher.
+ */
+struct ari__resolve {
+    pthread_mutex_t mu;
+    int refs;
+    bool cancelled;
+    bool done;
+    int rc;
+    struct addrinfo *res;
+    struct ev_loop *loop;
+    ev_async *wake;
+    char port[16];
+    char host[]; /* NUL-terminated */
+};
+
+static void resolve_unref(struct ari__resolve *r)
 {
+    bool last;
+
+    pthread_mutex_lock(&r->mu);
+    last = --r->refs == 0;
+    pthread_mutex_unlock(&r->mu);
+    if (last) {
+        if (r->res != NULL) {
+            freeaddrinfo(r->res);
+        }
+        pthread_mutex_destroy(&r->mu);
+        free(r);
+    }
+}
+
+static void *resolve_thread(void *arg)
+{
+    struct ari__resolve *r = arg;
     struct addrinfo hints;
     struct addrinfo *res = NULL;
-    char port[16];
-    int fd;
-    int one = 1;
     int rc;
 
-    c->ws_connecting = true;
-    c->ws_tcp_up = false;
-    memset(&c->ws_rx, 0, sizeof(c->ws_rx));
-    c->rx.len = 0;
-    c->rx.oom = false;
-    c->ws_inlen = 0;
-    if (ws_queue_upgrade(c) != 0) {
-        ws_lost(c, "out of memory");
-        return;
-    }
     memset(&hints, 0, sizeof(hints));
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICSERV;
-    snprintf(port, sizeof(port), "%d", c->port);
-    /* Synchronous, as libwebsockets' was: ari.url names an address or a name from
-     * /etc/hosts in every deployment we document. */
-    rc = getaddrinfo(c->host, port, &hints, &res);
-    if (rc != 0 || res == NULL) {
-        ws_lost(c, rc != 0 ? gai_strerror(rc) : "no address");
+    rc = getaddrinfo(r->host, r->port, &hints, &res);
+    pthread_mutex_lock(&r->mu);
+    r->rc = rc;
+    r->res = rc == 0 ? res : NULL;
+    r->done = true;
+    if (!r->cancelled) {
+        ev_async_send(r->loop, r->wake);
+    }
+    pthread_mutex_unlock(&r->mu);
+    resolve_unref(r);
+    return NULL;
+}
+
+/* Abandons a lookup in flight (its thread frees what it finds). */
+static void resolve_cancel(struct ari_client *c)
+{
+    struct ari__resolve *r = c->ws_res;
+
+    if (r == NULL) {
         return;
     }
+    c->ws_res = NULL;
+    pthread_mutex_lock(&r->mu);
+    r->cancelled = true;
+    pthread_mutex_unlock(&r->mu);
+    resolve_unref(r);
+}
+
+/* Opens the TCP connection to an address that is known now. Takes res. */
+static void ws_connect_to(struct ari_client *c, struct addrinfo *res)
+{
+    int one = 1;
+    int fd;
+    int rc;
+
     fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         freeaddrinfo(res);
@@ -926,8 +984,109 @@ static void ws_connect(struct ari_client *c)
     }
     ev_io_init(&c->ws_io, ws_io_cb, fd, EV_WRITE);
     ev_io_start(c->loop, &c->ws_io);
+}
+
+static void ws_resolved_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+    struct ari_client *c = ARI__CONTAINER_OF(w, struct ari_client, ws_res_async);
+    struct ari__resolve *r = c->ws_res;
+    struct addrinfo *res;
+    bool done;
+    int rc;
+
+    (void)loop;
+    (void)revents;
+    if (r == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&r->mu);
+    done = r->done;
+    rc = r->rc;
+    res = r->res;
+    r->res = NULL;
+    pthread_mutex_unlock(&r->mu);
+    if (!done) {
+        return;
+    }
+    c->ws_res = NULL;
+    resolve_unref(r);
+    if (rc != 0 || res == NULL) {
+        if (res != NULL) {
+            freeaddrinfo(res);
+        }
+        ws_lost(c, rc != 0 ? gai_strerror(rc) : "no address");
+        return;
+    }
+    ws_connect_to(c, res);
+}
+
+/* Starts the lookup of c->host on a detached thread. */
+static int resolve_start(struct ari_client *c)
+{
+    size_t hl = strlen(c->host);
+    struct ari__resolve *r = calloc(1, sizeof(*r) + hl + 1);
+    pthread_attr_t attr;
+    pthread_t th;
+    int rc;
+
+    if (r == NULL) {
+        return ERR_NOMEM;
+    }
+    pthread_mutex_init(&r->mu, NULL);
+    r->refs = 2; /* the client and the thread */
+    r->loop = c->loop;
+    r->wake = &c->ws_res_async;
+    snprintf(r->port, sizeof(r->port), "%d", c->port);
+    memcpy(r->host, c->host, hl + 1);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    rc = pthread_create(&th, &attr, resolve_thread, r);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        pthread_mutex_destroy(&r->mu);
+        free(r);
+        return ERR_NOMEM;
+    }
+    c->ws_res = r;
+    return 0;
+}
+
+static void ws_connect(struct ari_client *c)
+{
+    struct addrinfo hints;
+    struct addrinfo *res = NULL;
+    char port[16];
+    int rc;
+
+    c->ws_connecting = true;
+    c->ws_tcp_up = false;
+    memset(&c->ws_rx, 0, sizeof(c->ws_rx));
+    c->rx.len = 0;
+    c->rx.oom = false;
+    c->ws_inlen = 0;
+    if (ws_queue_upgrade(c) != 0) {
+        ws_lost(c, "out of memory");
+        return;
+    }
     ev_timer_set(&c->ws_hs_w, (double)(c->connect_timeout_ms + c->request_timeout_ms) / 1000.0, 0.);
     ev_timer_start(c->loop, &c->ws_hs_w);
+    /* A numeric address needs no lookup (and cannot block). */
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | AI_NUMERICHOST;
+    snprintf(port, sizeof(port), "%d", c->port);
+    rc = getaddrinfo(c->host, port, &hints, &res);
+    if (rc == 0 && res != NULL) {
+        ws_connect_to(c, res);
+        return;
+    }
+    if (res != NULL) {
+        freeaddrinfo(res);
+    }
+    if (resolve_start(c) != 0) {
+        ws_lost(c, "cannot start the name lookup");
+    }
 }
 
 static void reconnect_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -1008,6 +1167,7 @@ int ari__ws_init(struct ari_client *c)
     ev_timer_init(&c->reconnect_w, reconnect_cb, 0., 0.);
     ev_timer_init(&c->ping_w, ping_cb, 0., 0.);
     ev_timer_init(&c->ws_hs_w, ws_hs_timeout_cb, 0., 0.);
+    ev_async_init(&c->ws_res_async, ws_resolved_cb);
     c->ws_fd = -1;
     if (c->no_events) {
         return 0;
@@ -1020,6 +1180,9 @@ int ari__ws_init(struct ari_client *c)
     if (c->ws_inbuf == NULL) {
         return ERR_NOMEM;
     }
+    /* Unreferenced: a lookup in flight does not by itself keep the loop alive. */
+    ev_async_start(c->loop, &c->ws_res_async);
+    ev_unref(c->loop);
     ws_connect(c);
     return 0;
 }
@@ -1034,6 +1197,10 @@ void ari__ws_fini(struct ari_client *c)
         c->reconcile_req = NULL;
     }
     ws_close_socket(c);
+    if (ev_is_active(&c->ws_res_async)) {
+        ev_ref(c->loop); /* started unreferenced */
+        ev_async_stop(c->loop, &c->ws_res_async);
+    }
     c->ws_connected = false;
     c->ws_connecting = false;
     ari__buf_free(&c->rx);

@@ -10,9 +10,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ev.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -134,6 +136,8 @@ static void on_event(struct ari_client *c, const struct ari_event *ev, void *arg
     s->events++;
 }
 
+static const char *srv_host = "127.0.0.1"; /* the host name the client is given */
+
 static int setup(void **state)
 {
     struct srv *s = calloc(1, sizeof(*s));
@@ -154,7 +158,7 @@ static int setup(void **state)
     ev_io_init(&s->accept_w, on_accept, s->lfd, EV_READ);
     ev_io_start(s->loop, &s->accept_w);
 
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d", s->port);
+    snprintf(url, sizeof(url), "http://%s:%d", srv_host, s->port);
     struct ari_client_config cfg = {
         .name = "ws",
         .url = url,
@@ -302,6 +306,37 @@ static void test_ws_upgrade_request_and_first_event(void **state)
     connect_ok(s, event_text(ev, sizeof(ev), 1, 10));
     assert_int_equal(s->events, 1);
     assert_string_equal(s->last_raw, ev);
+}
+
+/* A host name is looked up off the loop, then the same handshake follows. */
+static int setup_named(void **state)
+{
+    struct addrinfo hints;
+    struct addrinfo *res = NULL;
+    bool v4;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo("localhost", "80", &hints, &res) != 0 || res == NULL) {
+        return -1;
+    }
+    v4 = res->ai_family == AF_INET;
+    freeaddrinfo(res);
+    srv_host = v4 ? "localhost" : "127.0.0.1"; /* the test server listens on IPv4 only */
+    int rc = setup(state);
+    srv_host = "127.0.0.1";
+    return rc;
+}
+
+static void test_ws_host_name_connects(void **state)
+{
+    struct srv *s = *state;
+    char ev[512];
+
+    wait_upgrade(s, 1);
+    assert_non_null(strstr(s->request, "GET /ari/events?app=test HTTP/1.1\r\n"));
+    connect_ok(s, event_text(ev, sizeof(ev), 1, 10));
+    assert_int_equal(s->events, 1);
 }
 
 static void test_ws_frames_split_and_every_length_encoding(void **state)
@@ -457,6 +492,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ws_accept_rfc_example),
         cmocka_unit_test_setup_teardown(test_ws_upgrade_request_and_first_event, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ws_host_name_connects, setup_named, teardown),
         cmocka_unit_test_setup_teardown(test_ws_frames_split_and_every_length_encoding, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ws_fragmented_message_with_ping_inside, setup,
