@@ -135,7 +135,7 @@ static void broadcast(struct dash *d)
     size_t n = snaps(d, s);
     json_t *changed = json_array(); /* [tenant, delta] pairs */
     json_t *seen = json_object();
-    char key[48], ts[32];
+    char key[48];
     size_t i;
     json_t *x;
 
@@ -166,7 +166,6 @@ static void broadcast(struct dash *d)
         }
     }
     json_decref(seen);
-    clock_format_utc(clock_wall_us(), ts, sizeof(ts));
     for (struct dash_live *l = d->view.sessions, *next; l != NULL && json_array_size(changed) > 0;
          l = next) {
         json_t *mine = json_array();
@@ -183,9 +182,11 @@ static void broadcast(struct dash *d)
             json_decref(mine);
             continue;
         }
-        send_json(l, json_pack("{s:s,s:I,s:s,s:o}", "type", "delta", "seq",
+        send_json(l, json_pack("{s:s,s:I,s:I,s:o}", "type", "delta", "seq",
                                (json_int_t)(d->view.local != NULL ? d->view.local->seq : 0), "ts",
-                               ts, "campaigns", mine));
+                               (json_int_t)(d->view.local != NULL ? d->view.local->taken_us / 1000
+                                                                  : 0),
+                               "campaigns", mine));
     }
     json_decref(changed);
 }
@@ -300,11 +301,9 @@ static void housekeeping_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct dash *d = w->data;
     int64_t now = clock_mono_us(), wall = clock_wall_us();
-    char ts[32];
     (void)loop;
     (void)revents;
 
-    clock_format_utc(wall, ts, sizeof(ts));
     for (struct dash_live *l = d->view.sessions, *next; l != NULL; l = next) {
         next = l->next;
         if (!l->authed) {
@@ -320,7 +319,7 @@ static void housekeeping_cb(struct ev_loop *loop, ev_timer *w, int revents)
             continue;
         }
         if (now - l->last_hb_us >= d->heartbeat_ms * CLOCK_US_PER_MS) {
-            json_t *m = json_pack("{s:s,s:s}", "type", "heartbeat", "ts", ts);
+            json_t *m = json_pack("{s:s,s:I}", "type", "heartbeat", "ts", (json_int_t)(wall / 1000));
             l->last_hb_us = now;
             health_json(d, m);
             send_json(l, m);

@@ -436,6 +436,7 @@ static void labels(struct dash_buf *b, const struct dash_snap *s, const struct d
         dash__prom_escape(b, e->outcome);
         dash__buf_printf(b, "\"");
     }
+    dash__buf_printf(b, "}");
 }
 
 static bool any_of_kind(const struct dash_snap *const *snaps, size_t n, enum dash_kind kind)
