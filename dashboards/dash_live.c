@@ -182,11 +182,11 @@ static void broadcast(struct dash *d)
             json_decref(mine);
             continue;
         }
-        send_json(l, json_pack("{s:s,s:I,s:I,s:o}", "type", "delta", "seq",
-                               (json_int_t)(d->view.local != NULL ? d->view.local->seq : 0), "ts",
-                               (json_int_t)(d->view.local != NULL ? d->view.local->taken_us / 1000
-                                                                  : 0),
-                               "campaigns", mine));
+        send_json(
+            l, json_pack("{s:s,s:I,s:I,s:o}", "type", "delta", "seq",
+                         (json_int_t)(d->view.local != NULL ? d->view.local->seq : 0), "ts",
+                         (json_int_t)(d->view.local != NULL ? d->view.local->taken_us / 1000 : 0),
+                         "campaigns", mine));
     }
     json_decref(changed);
 }
@@ -319,7 +319,8 @@ static void housekeeping_cb(struct ev_loop *loop, ev_timer *w, int revents)
             continue;
         }
         if (now - l->last_hb_us >= d->heartbeat_ms * CLOCK_US_PER_MS) {
-            json_t *m = json_pack("{s:s,s:I}", "type", "heartbeat", "ts", (json_int_t)(wall / 1000));
+            json_t *m =
+                json_pack("{s:s,s:I}", "type", "heartbeat", "ts", (json_int_t)(wall / 1000));
             l->last_hb_us = now;
             health_json(d, m);
             send_json(l, m);

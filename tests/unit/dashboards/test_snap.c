@@ -205,6 +205,7 @@ static void test_dash_snapshot_parser_refuses_bad_input(void **state)
         { "{\"v\":1,\"node\":\"a\",\"node\":\"b\",\"seq\":1,\"ts\":1,\"e\":[]}",
           "not a JSON object" },
     };
+
     char err[160];
     (void)state;
 
@@ -217,11 +218,11 @@ static void test_dash_snapshot_parser_refuses_bad_input(void **state)
     }
 }
 
-static struct counter c_a = COUNTER_INIT(COUNTER_KIND_COUNTER, "dashtest_events_total{kind=\"a\"}",
-                                         "test events");
+static struct counter c_a =
+    COUNTER_INIT(COUNTER_KIND_COUNTER, "dashtest_events_total{kind=\"a\"}", "test events");
 static struct counter c_g = COUNTER_INIT(COUNTER_KIND_GAUGE, "dashtest_level", "test level");
-static struct counter c_b = COUNTER_INIT(COUNTER_KIND_COUNTER, "dashtest_events_total{kind=\"b\"}",
-                                         "test events");
+static struct counter c_b =
+    COUNTER_INIT(COUNTER_KIND_COUNTER, "dashtest_events_total{kind=\"b\"}", "test events");
 
 static size_t count(const char *hay, const char *needle)
 {
@@ -258,10 +259,12 @@ static void test_dash_prometheus_text(void **state)
                                 "dialer_campaign_attempts_total{node=\"n1\",tenant=\"1\","
                                 "campaign=\"2\"} 41\n"));
     assert_non_null(strstr(b.p, "# TYPE dialer_campaign_ringing gauge\n"));
-    assert_non_null(strstr(b.p, "dialer_campaign_running{node=\"n1\",tenant=\"1\",campaign=\"2\"} 1\n"));
+    assert_non_null(
+        strstr(b.p, "dialer_campaign_running{node=\"n1\",tenant=\"1\",campaign=\"2\"} 1\n"));
     assert_non_null(strstr(b.p, "dialer_campaign_cps{node=\"n1\",tenant=\"1\",campaign=\"2\","
                                 "window=\"1s\"} 0.000\n"));
-    assert_non_null(strstr(b.p, "dialer_trunk_channels{node=\"n1\",trunk=\"a\\\"b\\\\c\\nd\"} 7\n"));
+    assert_non_null(
+        strstr(b.p, "dialer_trunk_channels{node=\"n1\",trunk=\"a\\\"b\\\\c\\nd\"} 7\n"));
     /* one HELP and TYPE per family, its samples together */
     assert_int_equal(count(b.p, "# TYPE dialer_campaign_attempts_total "), 1);
     assert_int_equal(count(b.p, "# TYPE dashtest_events_total counter"), 1);
