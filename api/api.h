@@ -184,6 +184,7 @@ struct api_config {
     int hash_threads;           /* password hashing workers [2] */
     uint64_t pwhash_ops;        /* Argon2id opslimit [crypto_pwhash_OPSLIMIT_INTERACTIVE] */
     size_t pwhash_mem;          /* Argon2id memlimit bytes [crypto_pwhash_MEMLIMIT_INTERACTIVE] */
+    struct dash *dash;          /* live metrics for /campaigns/{id}/stats (borrowed); NULL: zeros */
 };
 
 /*
@@ -434,7 +435,8 @@ int api_path_id(struct api_ctx *ctx, const char *name, int64_t *id);
 
 /*
  * Adds GET /api/v1/campaigns/{id}/stats (campaigns.read), served from d's
- * cluster-wide figures, before api_mount. 0 or the api_route_add error.
+ * cluster-wide figures (d NULL: every figure zero). api_create calls it with
+ * api_config.dash. 0 or the api_route_add error.
  */
 int api_dash_routes(struct api *a, struct dash *d);
 

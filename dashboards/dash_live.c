@@ -62,7 +62,12 @@ static size_t snaps(struct dash *d, const struct dash_snap **out)
 json_t *dash_view_campaign(struct dash *d, int64_t tenant_id, int64_t campaign_id)
 {
     const struct dash_snap *s[DASH_PEERS_MAX + 1];
-    size_t n = snaps(d, s);
+    size_t n;
+
+    if (d == NULL) {
+        return NULL;
+    }
+    n = snaps(d, s);
     return dash__campaign_json(s, n, tenant_id, campaign_id);
 }
 

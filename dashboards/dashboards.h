@@ -262,7 +262,7 @@ int dash_import_progress(struct dash *d, const struct dash_import *imp);
 /*
  * The cluster-wide statistics of a campaign as the stats route and the
  * WebSocket send them (new reference), or NULL when no node has counted
- * anything for it (callers answer zeros: see dash_campaign_json_empty).
+ * anything for it or d is NULL (callers answer zeros: dash_campaign_json_empty).
  */
 json_t *dash_view_campaign(struct dash *d, int64_t tenant_id, int64_t campaign_id);
 

@@ -285,6 +285,7 @@ static int start_api(struct server *s, struct httpd_config *hc)
         .hash_threads = (int)c->api_hash_threads,
         .pwhash_ops = (uint64_t)c->api_pwhash_ops,
         .pwhash_mem = (size_t)c->api_pwhash_mem,
+        .dash = s->dash,
     };
     int rc = api_create(&ac, &s->api);
 
@@ -344,12 +345,6 @@ static int start_dash(struct server *s)
     };
     int rc = dash_create(&dc, &s->dash);
 
-    if (rc == 0) {
-        rc = dash_mount(s->dash, s->httpd, dash_auth, dash_health, s);
-    }
-    if (rc == 0) {
-        rc = api_dash_routes(s->api, s->dash);
-    }
     if (rc != 0) {
         LOG_ERR(SERVER, "event=dashboards_init_failed err=\"%s\"", err_str(rc));
     }
@@ -376,7 +371,10 @@ static int start_httpd(struct server *s)
     };
     int rc;
 
-    rc = start_api(s, &hc);
+    rc = start_dash(s);
+    if (rc == 0) {
+        rc = start_api(s, &hc);
+    }
     if (rc != 0) {
         return rc;
     }
@@ -385,8 +383,9 @@ static int start_httpd(struct server *s)
         LOG_ERR(SERVER, "event=httpd_init_failed");
         return ERR_INVAL;
     }
-    rc = start_dash(s);
+    rc = dash_mount(s->dash, s->httpd, dash_auth, dash_health, s);
     if (rc != 0) {
+        LOG_ERR(SERVER, "event=dashboards_mount_failed err=\"%s\"", err_str(rc));
         return rc;
     }
     rc = api_mount(s->api, s->httpd);

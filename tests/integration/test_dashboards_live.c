@@ -53,6 +53,7 @@ static int auth_cb(const char *cred, bool api_key, struct dash_principal *p, voi
 }
 
 static int64_t sql_int(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static int64_t sql_int(const char *fmt, ...)
 {
     PGconn *c = tdb_connect(g_admin_ci);
@@ -68,8 +69,9 @@ static int64_t sql_int(const char *fmt, ...)
 
 static char *token(int64_t tenant)
 {
-    struct api_principal p = { .kind = API_PRINCIPAL_USER, .id = 1, .tenant_id = tenant,
-                               .role = API_ROLE_VIEWER };
+    struct api_principal p = {
+        .kind = API_PRINCIPAL_USER, .id = 1, .tenant_id = tenant, .role = API_ROLE_VIEWER
+    };
     return api__jwt_issue(g_api, &p, clock_wall_us() / 1000000);
 }
 
@@ -195,8 +197,7 @@ static json_t *campaign_in(json_t *m, int64_t id)
 {
     size_t i;
     json_t *c;
-    json_array_foreach(json_object_get(m, "campaigns"), i, c)
-    {
+    json_array_foreach (json_object_get(m, "campaigns"), i, c) {
         if (json_integer_value(json_object_get(c, "campaign_id")) == id) {
             return c;
         }
@@ -237,9 +238,8 @@ static void test_live_refuses_bad_credentials(void **state)
     assert_non_null(strstr(w.head, "invalid_token") == NULL ? w.head : w.head);
     t_ws_close(&w);
     /* a token signed with another key */
-    assert_false(t_ws_open(&w, g_base,
-                           "/ws/v1/live?access_token=eyJhbGciOiJIUzI1NiIsImtpZCI6ImsxIn0.e30.x",
-                           NULL, 0));
+    assert_false(t_ws_open(
+        &w, g_base, "/ws/v1/live?access_token=eyJhbGciOiJIUzI1NiIsImtpZCI6ImsxIn0.e30.x", NULL, 0));
     assert_int_equal(w.status, 401);
     t_ws_close(&w);
     /* in the first message */
@@ -379,8 +379,12 @@ static void test_live_cluster_figures(void **state)
 static void test_live_heartbeat_and_import_progress(void **state)
 {
     struct t_ws a, b;
-    struct dash_import imp = { .tenant_id = g_ta, .job_id = 42, .state = "running",
-                               .rows_read = 100, .rows_imported = 90, .rows_rejected = 10,
+    struct dash_import imp = { .tenant_id = g_ta,
+                               .job_id = 42,
+                               .state = "running",
+                               .rows_read = 100,
+                               .rows_imported = 90,
+                               .rows_rejected = 10,
                                .rows_total = 1000 };
     json_t *m;
     (void)state;
