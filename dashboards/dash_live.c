@@ -603,22 +603,23 @@ int dash_import_progress(struct dash *d, const struct dash_import *imp)
 int dash_mount(struct dash *d, struct httpd *h, dash_auth_cb *auth, dash_health_cb *health,
                void *arg)
 {
-    const struct httpd_route r = {
-        .methods = HTTPD_GET, .pattern = "/metrics", .handler = metrics_route, .arg = d
-    };
-    const struct httpd_ws_endpoint ep = {
+    struct httpd_route r = { .methods = HTTPD_GET,
+                             .pattern = "/metrics",
+                             .handler = metrics_route };
+    struct httpd_ws_endpoint ep = {
         .pattern = live_pattern,
-        .max_queue_bytes = d->ws_max_queue,
         .on_open = open_cb,
         .on_message = message_cb,
         .on_close = close_cb,
-        .arg = d,
     };
     int rc;
 
     if (d == NULL || h == NULL || auth == NULL) {
         return ERR_INVAL;
     }
+    r.arg = d;
+    ep.arg = d;
+    ep.max_queue_bytes = d->ws_max_queue;
     d->h = h;
     d->auth = auth;
     d->health = health;

@@ -184,9 +184,10 @@ static void frames(struct client *c, int64_t *lat, size_t *nlat, size_t cap)
 
 static bool handshake(struct client *c)
 {
-    static const char req[] = "GET /ws/v1/live HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                              "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                              "Sec-WebSocket-Version: 13\r\nAuthorization: Bearer bench\r\n\r\n";
+    static const char req[] =
+        "GET /ws/v1/live HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\nAuthorization: Bearer bench\r\n\r\n";
     char *eoh;
     if (!send_all(c->fd, req, sizeof(req) - 1)) {
         return false;
@@ -235,6 +236,7 @@ static int ws_bench(int ticks)
     if (h == NULL || dash_create(&dc, &d) != 0 || dash_mount(d, h, auth, NULL, NULL) != 0 ||
         httpd_start(h) != 0 || dash_start(d) != 0) {
         fprintf(stderr, "bench: server set-up failed\n");
+        free(lat);
         return 1;
     }
     struct dash_entity *e = dash_campaign(d, 1, 1);
@@ -286,8 +288,8 @@ static int ws_bench(int ticks)
     qsort(lat, nlat, sizeof(*lat), cmp_i64);
     int64_t p50 = nlat > 0 ? lat[nlat / 2] : -1;
     int64_t p99 = nlat > 0 ? lat[(nlat * 99) / 100] : -1;
-    bool ok = opened == CLIENTS && still == CLIENTS && nlat >= (size_t)CLIENTS * (size_t)(ticks - 1) &&
-              p99 >= 0 && p99 < 100;
+    bool ok = opened == CLIENTS && still == CLIENTS &&
+              nlat >= (size_t)CLIENTS * (size_t)(ticks - 1) && p99 >= 0 && p99 < 100;
     printf("BENCH name=ws_subscribers value=%d unit=sessions target=1000 ok=%s\n", still,
            still == CLIENTS ? "yes" : "no");
     printf("BENCH name=ws_deliveries value=%zu unit=messages target=%d ok=%s\n", nlat,
