@@ -15,10 +15,15 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const require = createRequire(join(process.cwd(), 'tests', 'package.json'));
+const ROOT = process.env.DIALER_ROOT ?? process.cwd();
+const require = createRequire(join(ROOT, 'tests', 'package.json'));
+// playwright-core is pinned in tests/package.json; install it on first use.
+if (!existsSync(join(ROOT, 'tests/node_modules/playwright-core'))) {
+  execFileSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'],
+    { cwd: join(ROOT, 'tests'), stdio: 'inherit' });
+}
 const { chromium } = require('playwright-core');
 
-const ROOT = process.env.DIALER_ROOT ?? process.cwd();
 const B = process.env.DIALER_BUILD ?? join(ROOT, 'build/debug');
 const RUN = process.env.DIALER_RUN_DIR;
 const LOGS = join(B, 'test-logs');
