@@ -132,13 +132,26 @@ static void rollup_done(int status, PGresult *res, void *arg)
     d->rollup_busy = false;
 }
 
-static void rollup(struct dash *d, const struct dash_snap *s, int64_t minute)
+/*
+ * Writes the rollup of minute. Returns false when it could not start (a
+ * previous write still running, or no connection up): the caller retries on
+ * the next tick, and the increments stay counted for it. A write that fails
+ * in the database loses that minute (logged).
+ */
+static bool rollup(struct dash *d, const struct dash_snap *s, int64_t minute)
 {
-    json_t *rows = json_array();
+    json_t *rows;
     char *rows_text;
     char minute_text[24], keep[24];
     struct db_conn *c;
 
+    if (d->db == NULL) {
+        return true;
+    }
+    if (d->rollup_busy || db_pool_pin(d->db, &c) != 0) {
+        return false;
+    }
+    rows = json_array();
     for (size_t i = 0; i < s->n; i++) {
         const struct dash_snap_entry *e = &s->e[i];
         json_t *r;
@@ -158,16 +171,16 @@ static void rollup(struct dash *d, const struct dash_snap *s, int64_t minute)
         }
         json_array_append_new(rows, r);
     }
-    if (d->db == NULL || d->rollup_busy || json_array_size(rows) == 0 ||
-        db_pool_pin(d->db, &c) != 0) {
+    if (json_array_size(rows) == 0) {
         json_decref(rows);
-        return;
+        db_pool_unpin(d->db, c);
+        return true;
     }
     rows_text = json_dumps(rows, JSON_COMPACT);
     json_decref(rows);
     if (rows_text == NULL) {
         db_pool_unpin(d->db, c);
-        return;
+        return true;
     }
     snprintf(minute_text, sizeof(minute_text), "%lld", (long long)minute);
     snprintf(keep, sizeof(keep), "%lld", (long long)d->retention_s);
@@ -193,6 +206,7 @@ static void rollup(struct dash *d, const struct dash_snap *s, int64_t minute)
         }
     }
     free(rows_text);
+    return true;
 }
 
 /* ---------------------------------------------------------------- tick */
@@ -234,8 +248,7 @@ static void take(struct dash *d)
     publish(d, s);
     if (d->rollup_minute == 0) {
         d->rollup_minute = minute;
-    } else if (minute != d->rollup_minute) {
-        rollup(d, s, d->rollup_minute);
+    } else if (minute != d->rollup_minute && rollup(d, s, d->rollup_minute)) {
         d->rollup_minute = minute;
     }
     hand_over(d, s, true);

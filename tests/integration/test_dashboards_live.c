@@ -447,9 +447,9 @@ static void test_rollups_written(void **state)
     (void)state;
 
     clock_set_fake(start + 1000000);
-    usleep(300000); /* a tick in this minute */
+    usleep(1000000); /* ticks (every 100 ms) in this minute: the previous one is rolled up */
     dash_add(e, DASH_BUSY, 4);
-    usleep(300000);
+    usleep(1000000);
     clock_advance(60000000); /* the minute is over */
     for (int i = 0; i < 50 && n <= 0; i++) {
         usleep(100000);
@@ -458,6 +458,17 @@ static void test_rollups_written(void **state)
                     (long long)g_ca, (long long)(start / 1000000));
     }
     clock_clear_fake();
+    if (n != 4) {
+        PGconn *dc = tdb_connect(g_admin_ci);
+        PGresult *dr = PQexec(dc, "SELECT node, minute, busy, attempts FROM campaign_metrics_minute"
+                                  " ORDER BY minute, node");
+        for (int i = 0; i < PQntuples(dr); i++) {
+            fprintf(stderr, "row %s %s busy=%s attempts=%s\n", PQgetvalue(dr, i, 0),
+                    PQgetvalue(dr, i, 1), PQgetvalue(dr, i, 2), PQgetvalue(dr, i, 3));
+        }
+        PQclear(dr);
+        PQfinish(dc);
+    }
     assert_int_equal(n, 4);
     /* another tenant's rows are invisible to dialer_app under its tenant */
     PGconn *c = tdb_connect(g_app_ci);
