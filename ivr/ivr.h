@@ -514,4 +514,81 @@ const char *const *ivr_template_names(void);
  */
 json_t *ivr_template_instantiate(json_t *tmpl, json_t *params, const char **err);
 
+/* ---------------------------------------------------------------------- */
+/* ARI adapter (ivr_ari.c)                                                 */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * struct ivr_channel_ops over the ARI client for one channel, and the
+ * per-process dispatcher that turns ARI events into ivr_session_event().
+ *
+ * One struct ivr_ari per process (loop thread): a hash map from channel id
+ * to the call that owns it (the caller's channel, and the callee's channel
+ * of a bridged transfer while it exists), plus the text-to-speech worker.
+ * Routing rule for the pool's event callback: ivr_ari_dispatch() first; it
+ * returns false for a channel it does not know (a new inbound call, or one
+ * of the dialer's channels), which the caller then routes elsewhere.
+ *
+ * Ids: playback "<channel>.p<op>", bridged-transfer callee "<channel>.x<op>",
+ * its bridge "<channel>.b<op>"; recordings take the name the engine gives.
+ */
+struct ari_client;
+struct ari_event;
+struct ev_loop;
+struct ivr_ari;
+struct ivr_ari_call;
+
+struct ivr_ari_config {
+    const char *app;              /* Stasis app of bridged-transfer callees; NULL: the client's */
+    const char *transfer_context; /* dialplan context of transfer targets; default "ivr-transfer" */
+    const char *sounds_dir;       /* where say renders wav files; NULL: say fails (ERR_DECLINED) */
+    const char *sounds_uri;       /* that directory as Asterisk sees it; default sounds_dir */
+    const char *tts_program;      /* default "espeak-ng" */
+    const char *default_voice;    /* default "en" */
+};
+
+/* Creates the dispatcher on loop and starts the TTS worker. 0, ERR_INVAL or ERR_NOMEM. */
+int ivr_ari_create(struct ev_loop *loop, const struct ivr_ari_config *cfg, struct ivr_ari **out);
+
+/* Destroys every call still registered, stops the worker. NULL is a no-op. */
+void ivr_ari_destroy(struct ivr_ari *d);
+
+/* The operations; their ctx is a struct ivr_ari_call. */
+const struct ivr_channel_ops *ivr_ari_ops(void);
+
+/*
+ * Registers channel_id (copied) on client (borrowed; outlives the call).
+ * 0, ERR_EXISTS (already registered), ERR_INVAL or ERR_NOMEM.
+ */
+int ivr_ari_call_create(struct ivr_ari *d, struct ari_client *client, const char *channel_id,
+                        struct ivr_ari_call **out);
+
+/* The session that receives the call's events (borrowed; NULL detaches). */
+void ivr_ari_call_bind(struct ivr_ari_call *call, struct ivr_session *s);
+
+/* The channel id (borrowed). */
+const char *ivr_ari_call_channel(const struct ivr_ari_call *call);
+
+/*
+ * Unregisters and frees: pending requests are cancelled, a bridged-transfer
+ * callee is hung up and its bridge destroyed. Safe from the session's on_end
+ * (even inside ivr_ari_dispatch). NULL is a no-op.
+ */
+void ivr_ari_call_destroy(struct ivr_ari_call *call);
+
+/*
+ * Routes ev (borrowed) to the call owning its channel. Returns true when a
+ * registered call took it, false for a channel this dispatcher does not know.
+ */
+bool ivr_ari_dispatch(struct ivr_ari *d, const struct ari_event *ev);
+
+/* Registered channels (callers and transfer callees). */
+size_t ivr_ari_count(const struct ivr_ari *d);
+
+/*
+ * The cache file of a say (text, voice): "<dir>/tts-<32 hex>.wav" into buf.
+ * Returns 0 or ERR_TOOBIG.
+ */
+int ivr_ari_tts_path(const char *dir, const char *text, const char *voice, char *buf, size_t size);
+
 #endif
