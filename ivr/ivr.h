@@ -591,4 +591,67 @@ size_t ivr_ari_count(const struct ivr_ari *d);
  */
 int ivr_ari_tts_path(const char *dir, const char *text, const char *voice, char *buf, size_t size);
 
+/* ---------------------------------------------------------------------- */
+/* Extensions (ext_store.c)                                                */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Inbound IVR extensions over the extensions table (docs/inbound.md). Pools
+ * are fixed by the schema: 2000-2999 inbound IVR, 3000-3999 outbound,
+ * 4000-4999 reserved. Each call runs one transaction for tenant (row-level
+ * security) on pool and calls cb exactly once, later, on the pool's loop;
+ * every change writes an audit_log row in the same transaction.
+ */
+enum { IVR_EXT_INBOUND_MIN = 2000, IVR_EXT_INBOUND_MAX = 2999 };
+
+struct ivr_ext_result {
+    int status;        /* 0, ERR_CONFLICT (taken/none free), ERR_NOTFOUND, ERR_RANGE, ERR_DB */
+    const char *error; /* a message when status != 0 */
+    int number;        /* the extension */
+    const char *state; /* "assigned", "quarantined" */
+    long long tenant;  /* lookup */
+    long long flow_id; /* 0: none */
+    int revision;      /* pinned revision, 0: the published one */
+    json_t *rows;      /* list: [[number, state, flow_id, revision, label, quarantine_until]...] */
+};
+
+typedef void ivr_ext_cb(void *arg, const struct ivr_ext_result *r);
+
+/*
+ * Assigns number (0: the lowest free inbound extension, safe under
+ * concurrent callers: FOR UPDATE SKIP LOCKED) to flow_id with label (may be
+ * NULL). ERR_CONFLICT when that number (or every one) is taken, ERR_RANGE
+ * outside the inbound pool.
+ */
+int ivr_ext_assign(struct db_pool *pool, long long tenant, long long actor, int number,
+                   long long flow_id, const char *label, ivr_ext_cb *cb, void *arg);
+
+/* Binds the tenant's assigned extension to another flow (revision 0: the published one). */
+int ivr_ext_move(struct db_pool *pool, long long tenant, long long actor, int number,
+                 long long flow_id, int revision, ivr_ext_cb *cb, void *arg);
+
+/* Releases it into quarantine for quarantine_s seconds (no other tenant gets it meanwhile). */
+int ivr_ext_release(struct db_pool *pool, long long tenant, long long actor, int number,
+                    int quarantine_s, ivr_ext_cb *cb, void *arg);
+
+/* The tenant's extensions, in number order (rows). */
+int ivr_ext_list(struct db_pool *pool, long long tenant, ivr_ext_cb *cb, void *arg);
+
+/*
+ * Routing (platform pool, no tenant): tenant, flow and pinned revision of an
+ * assigned inbound extension; ERR_NOTFOUND for a free, quarantined or
+ * unknown one.
+ */
+int ivr_ext_lookup(struct db_pool *platform, int number, ivr_ext_cb *cb, void *arg);
+
+/* Platform: creates the inventory rows of from..to (2000-4999) that do not exist; r->number: how
+ * many. */
+int ivr_ext_provision(struct db_pool *platform, int from, int to, ivr_ext_cb *cb, void *arg);
+
+/*
+ * Platform job: quarantined extensions whose time has passed become free.
+ * r->number is how many.
+ */
+int ivr_ext_free_expired(struct db_pool *platform, ivr_ext_cb *cb, void *arg);
+
 #endif

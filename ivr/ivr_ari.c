@@ -73,14 +73,14 @@ struct ivr_ari_call {
     uint64_t xfer_op;
     enum ivr_transfer_mode xfer_mode;
     struct ari_req *xfer_req;
-    char peer[ID_MAX + 24];/* bridged callee's channel, "" none */
-    char bridge[ID_MAX + 24];/* "" none */
+    char peer[ID_MAX + 24];   /* bridged callee's channel, "" none */
+    char bridge[ID_MAX + 24]; /* "" none */
     bool bridged;
     struct ari_dial_tracker tracker;
     /* state */
-    bool hung;       /* IVR_EV_HANGUP delivered */
-    bool in_event;   /* inside ivr_session_event */
-    bool dead;       /* destroy requested while in_event */
+    bool hung;     /* IVR_EV_HANGUP delivered */
+    bool in_event; /* inside ivr_session_event */
+    bool dead;     /* destroy requested while in_event */
 };
 
 struct slot {
@@ -367,8 +367,8 @@ static int play_tts_file(struct ivr_ari_call *c, uint64_t op, const char *path)
     const char *m[1] = { media };
     int n;
     base = base != NULL ? base + 1 : path;
-    n = snprintf(media, sizeof(media), "sound:%s/%.*s", c->d->sounds_uri,
-                 (int)(strlen(base) - 4), base);
+    n = snprintf(media, sizeof(media), "sound:%s/%.*s", c->d->sounds_uri, (int)(strlen(base) - 4),
+                 base);
     if (n < 0 || (size_t)n >= sizeof(media)) {
         return ERR_TOOBIG;
     }
@@ -724,7 +724,8 @@ static void peer_event(struct ivr_ari_call *c, const struct ari_event *ev)
             ari_req_cancel(c->xfer_req);
             c->xfer_req = NULL;
         }
-        if (ari_bridge_create(c->client, c->bridge, "mixing", NULL, bridge_done, c, &c->xfer_req) != 0) {
+        if (ari_bridge_create(c->client, c->bridge, "mixing", NULL, bridge_done, c, &c->xfer_req) !=
+            0) {
             ari_channel_hangup(c->client, c->peer, "normal", NULL, NULL, NULL);
             xfer_finish(c, IVR_XFER_FAILED);
         }
@@ -986,7 +987,8 @@ int ivr_ari_create(struct ev_loop *loop, const struct ivr_ari_config *cfg, struc
     d->tts_program = dup_or(cfg->tts_program, "espeak-ng");
     d->voice = dup_or(cfg->default_voice, "en");
     if (d->slots == NULL || d->xfer_ctx == NULL || d->tts_program == NULL || d->voice == NULL ||
-        (cfg->app != NULL && d->app == NULL) || (cfg->sounds_dir != NULL && d->sounds_dir == NULL) ||
+        (cfg->app != NULL && d->app == NULL) ||
+        (cfg->sounds_dir != NULL && d->sounds_dir == NULL) ||
         (cfg->sounds_dir != NULL && d->sounds_uri == NULL)) {
         ivr_ari_destroy(d);
         return ERR_NOMEM;
