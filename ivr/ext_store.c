@@ -117,7 +117,7 @@ static int run(struct db_pool *pool, long long tenant, long long actor, int kind
 #define RETURNING " RETURNING e.number, e.state, e.flow_id, e.flow_revision"
 #define AUDIT(action)                                                                          \
     ", aud AS (INSERT INTO audit_log (tenant_id, action, object_type, object_id, detail) "     \
-    "SELECT app_tenant_id(), '" action "', 'extension', number::text, "                       \
+    "SELECT app_tenant_id(), '" action "', 'extension', number::text, "                        \
     "json_build_object('flow_id', flow_id, 'revision', flow_revision, 'state', state)::jsonb " \
     "FROM upd) SELECT number, state, flow_id, flow_revision FROM upd"
 
@@ -142,8 +142,8 @@ static const char SQL_MOVE[] =
 static const char SQL_RELEASE[] =
     "WITH upd AS (UPDATE extensions e SET state = 'quarantined', flow_id = NULL, "
     "flow_revision = NULL, quarantine_until = now() + make_interval(secs => $1::integer) "
-    "WHERE e.number = $2::integer AND e.state = 'assigned' AND e.tenant_id = app_tenant_id()" RETURNING
-    ")" AUDIT("extension.release");
+    "WHERE e.number = $2::integer AND e.state = 'assigned' AND e.tenant_id = "
+    "app_tenant_id()" RETURNING ")" AUDIT("extension.release");
 
 static const char SQL_LIST[] =
     "SELECT number, state, flow_id, flow_revision, label, quarantine_until FROM extensions "
@@ -162,8 +162,8 @@ int ivr_ext_assign(struct db_pool *pool, long long tenant, long long actor, int 
     }
     snprintf(fl, sizeof(fl), "%lld", flow_id);
     snprintf(num, sizeof(num), "%d", number);
-    return run(pool, tenant, actor, K_ASSIGN, number, number == 0 ? SQL_ASSIGN_NEXT : SQL_ASSIGN_NUM,
-               p, number == 0 ? 2 : 3, cb, arg);
+    return run(pool, tenant, actor, K_ASSIGN, number,
+               number == 0 ? SQL_ASSIGN_NEXT : SQL_ASSIGN_NUM, p, number == 0 ? 2 : 3, cb, arg);
 }
 
 int ivr_ext_move(struct db_pool *pool, long long tenant, long long actor, int number,
@@ -228,12 +228,13 @@ static void plat_done(int status, PGresult *res, void *arg)
     }
     if (status == 0 && step == PLAT_STMT && res != NULL) {
         if (op->count) {
-            op->ntuples = atoi(PQcmdTuples(res));
+            op->ntuples = (int)strtol(PQcmdTuples(res), NULL, 10);
         } else if (PQntuples(res) > 0) {
             op->ntuples = 1;
             op->tenant = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
             op->flow_id = PQgetisnull(res, 0, 1) ? 0 : strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-            op->revision = PQgetisnull(res, 0, 2) ? 0 : atoi(PQgetvalue(res, 0, 2));
+            op->revision =
+                PQgetisnull(res, 0, 2) ? 0 : (int)strtol(PQgetvalue(res, 0, 2), NULL, 10);
         }
     }
     if (op->done < PLAT_STEPS) {
@@ -241,7 +242,8 @@ static void plat_done(int status, PGresult *res, void *arg)
     }
     db_pool_unpin(op->pool, op->c);
     {
-        struct ivr_ext_result r = { .status = op->first_err, .error = op->msg,
+        struct ivr_ext_result r = { .status = op->first_err,
+                                    .error = op->msg,
                                     .number = op->number };
         if (r.status == 0 && op->count) {
             r.number = op->ntuples;

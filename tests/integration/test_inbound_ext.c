@@ -212,8 +212,7 @@ static void test_ext_choose_move_release_quarantine(void **state)
              f->flow2, f->tenant);
     rev = 1;
     g.n = 0;
-    assert_int_equal(
-        ivr_ext_move(f->pool, f->tenant, 1, 2500, f->flow2, (int)rev, got_cb, &g), 0);
+    assert_int_equal(ivr_ext_move(f->pool, f->tenant, 1, 2500, f->flow2, (int)rev, got_cb, &g), 0);
     wait1(f, &g);
     assert_int_equal(g.status, 0);
     assert_int_equal(g.flow_id, f->flow2);

@@ -87,8 +87,7 @@ static void on_step(void *arg, const struct ivr_step *st)
     json_t *a;
     snprintf(f->steps + n, sizeof(f->steps) - n, "%s:%s ", st->node,
              st->event_out != NULL ? st->event_out : "-");
-    json_array_foreach(st->actions, i, a)
-    {
+    json_array_foreach (st->actions, i, a) {
         n = strlen(f->actions);
         snprintf(f->actions + n, sizeof(f->actions) - n, "%s|", json_string_value(a));
     }
@@ -134,8 +133,7 @@ static void on_event(struct ari_client *c, const struct ari_event *ev, void *arg
     if (ivr_ari_dispatch(f->d, ev)) {
         return;
     }
-    if (ev->type == ARI_EVENT_STASIS_START && f->flow != NULL && f->ac == NULL &&
-        f->started == 0) {
+    if (ev->type == ARI_EVENT_STASIS_START && f->flow != NULL && f->ac == NULL && f->started == 0) {
         const char *id = ev->stasis_start.channel->id;
         snprintf(f->chan, sizeof(f->chan), "%s", id);
         assert_int_equal(ivr_ari_call_create(f->d, c, id, &f->ac), 0);
@@ -391,8 +389,7 @@ static void test_say_renders_and_caches(void **state)
 static void test_say_without_tts_fails(void **state)
 {
     struct fx *f = *state;
-    begin(f,
-          FLOW("'a':{'type':'say','props':{'text':'Hi'},'next':{'done':'ok','error':'bad'}}"),
+    begin(f, FLOW("'a':{'type':'say','props':{'text':'Hi'},'next':{'done':'ok','error':'bad'}}"),
           "silent", NULL);
     assert_true(evloop_run_until(f->loop, &f->ended, 1, 10.0));
     assert_string_equal(f->disposition, "bad");
@@ -483,6 +480,7 @@ static void test_transfer_blind(void **state)
 static void test_transfer_bridged(void **state)
 {
     struct fx *f = *state;
+
     static const struct {
         const char *ctx;
         const char *want;
@@ -491,6 +489,7 @@ static void test_transfer_bridged(void **state)
         { "200", "a:busy" },
         { "300", "a:no_answer" },
     };
+
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct ivr_ari_config cfg = { .transfer_context = "xfer", .app = "ivr" };
         char src[1024];
