@@ -569,6 +569,9 @@ void ivr_ari_call_bind(struct ivr_ari_call *call, struct ivr_session *s);
 /* The channel id (borrowed). */
 const char *ivr_ari_call_channel(const struct ivr_ari_call *call);
 
+/* True once the channel hung up or left the app (also before a session is bound). */
+bool ivr_ari_call_gone(const struct ivr_ari_call *call);
+
 /*
  * Unregisters and frees: pending requests are cancelled, a bridged-transfer
  * callee is hung up and its bridge destroyed. Safe from the session's on_end
@@ -653,5 +656,62 @@ int ivr_ext_provision(struct db_pool *platform, int from, int to, ivr_ext_cb *cb
  * r->number is how many.
  */
 int ivr_ext_free_expired(struct db_pool *platform, ivr_ext_cb *cb, void *arg);
+
+/* ---------------------------------------------------------------------- */
+/* Inbound routing (inbound.c)                                             */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * A StasisStart whose first argument is an inbound extension (2000-2999,
+ * dialplan Stasis(app,${EXTEN})) becomes an IVR call: the extension's tenant
+ * and flow (ivr_ext_lookup), the limits, the published revision
+ * (ivr_store_load, compiled once per (flow, revision)), answer, and the
+ * interpreter with call.caller_id, call.dialed and call.channel as
+ * variables. The revision is pinned when the call starts: publishing later
+ * changes only later calls. Over a limit the caller hears overflow_media,
+ * an unknown or unassigned extension unknown_media, then a hang-up.
+ */
+struct ivr_inbound;
+
+struct ivr_inbound_stats {
+    long started;  /* flows started */
+    long ended;    /* flows ended */
+    long unknown;  /* unknown or unassigned extension */
+    long overflow; /* refused by a limit */
+    long failed;   /* lookup/load/compile failure (also hung up with unknown_media) */
+    long active;   /* calls in progress (any stage) */
+};
+
+/* The end of one inbound flow; borrowed during the call. */
+typedef void ivr_inbound_end_cb(void *arg, long long tenant, int extension, long long flow_id,
+                                int revision, const struct ivr_end *end);
+
+struct ivr_inbound_config {
+    struct ev_loop *loop;       /* required */
+    struct db_pool *db;         /* required: flows (tenant path) and lookup (platform path) */
+    struct ivr_ari *ari;        /* required: the dispatcher calls register in */
+    int max_per_tenant;         /* concurrent inbound calls per tenant; 0: unlimited */
+    int max_per_extension;      /* per extension; 0: unlimited */
+    const char *overflow_media; /* default "sound:all-circuits-busy-now" */
+    const char *unknown_media;  /* default "sound:ss-noservice" */
+    ivr_inbound_end_cb *on_end; /* may be NULL */
+    void *arg;
+};
+
+/* 0, ERR_INVAL or ERR_NOMEM. */
+int ivr_inbound_create(const struct ivr_inbound_config *cfg, struct ivr_inbound **out);
+
+/* Stops every running call (sessions end with IVR_END_SHUTDOWN). NULL is a no-op. */
+void ivr_inbound_destroy(struct ivr_inbound *in);
+
+/*
+ * Takes ev if it is a StasisStart whose first argument is an inbound
+ * extension (digits in 2000-2999) on a channel not yet known; returns false
+ * for anything else (the caller routes it on). client is borrowed.
+ */
+bool ivr_inbound_start(struct ivr_inbound *in, struct ari_client *client,
+                       const struct ari_event *ev);
+
+void ivr_inbound_stats(const struct ivr_inbound *in, struct ivr_inbound_stats *out);
 
 #endif

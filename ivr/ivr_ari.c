@@ -924,6 +924,11 @@ const char *ivr_ari_call_channel(const struct ivr_ari_call *call)
     return call->chan;
 }
 
+bool ivr_ari_call_gone(const struct ivr_ari_call *call)
+{
+    return call->hung;
+}
+
 static void free_call(struct ivr_ari_call *c)
 {
     ari_req_cancel(c->play_req);
