@@ -20,8 +20,8 @@
  *   counters (a small open-addressing table); a call over a limit is
  *   answered, hears overflow_media and is hung up (busy). Unknown and
  *   unassigned extensions hear unknown_media and are hung up (cause 21,
- *   rejected: the hangup node's closed cause list has no 1) and are logged. Both messages run through the interpreter
- *   as two built-in flows, so they use the same adapter as every flow.
+ *   rejected: the hangup node's closed cause list has no 1) and are logged. Both messages run
+ * through the interpreter as two built-in flows, so they use the same adapter as every flow.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +32,12 @@
 #include "core/log.h"
 #include "ivr/ivr.h"
 
-enum { CACHE_CAP = 2048, CACHE_MAX = 1024, TEN_CAP = 1024, NEXT = IVR_EXT_INBOUND_MAX - IVR_EXT_INBOUND_MIN + 1 };
+enum {
+    CACHE_CAP = 2048,
+    CACHE_MAX = 1024,
+    TEN_CAP = 1024,
+    NEXT = IVR_EXT_INBOUND_MAX - IVR_EXT_INBOUND_MIN + 1
+};
 
 enum stage { ST_LOOKUP, ST_LOAD, ST_ANSWER, ST_RUN };
 
@@ -258,8 +263,8 @@ static void refuse(struct icall *c, enum refusal why)
     release_limits(c);
     if (why == R_FAILED) {
         in->st.failed++;
-        LOG_WARN(IVR, "event=inbound_failed extension=%d tenant=%lld channel=%s", c->ext,
-                 c->tenant, c->chan);
+        LOG_WARN(IVR, "event=inbound_failed extension=%d tenant=%lld channel=%s", c->ext, c->tenant,
+                 c->chan);
     } else if (overflow) {
         in->st.overflow++;
         LOG_NOTICE(IVR, "event=inbound_overflow extension=%d tenant=%lld channel=%s", c->ext,
@@ -297,8 +302,7 @@ static void loaded(void *arg, const struct ivr_store_result *r)
     if (f == NULL) {
         struct ivr_load_options opt = { 0 };
         struct ivr_report *rep = NULL;
-        if (ivr_flow_load(r->definition, strlen(r->definition), &opt, &f, &rep) != 0 ||
-            f == NULL) {
+        if (ivr_flow_load(r->definition, strlen(r->definition), &opt, &f, &rep) != 0 || f == NULL) {
             LOG_WARN(IVR, "event=inbound_flow_invalid flow=%lld revision=%d", c->flow_id,
                      r->revision);
             ivr_report_free(rep);
@@ -416,10 +420,10 @@ bool ivr_inbound_start(struct ivr_inbound *in, struct ari_client *client,
 
 static struct ivr_flow *message_flow(const char *media, const char *cause)
 {
-    json_t *doc = json_pack(
-        "{s:s, s:s, s:{s:{s:s, s:{s:s}}, s:{s:s, s:{s:s, s:s, s:[{s:s}]}}}}", "format", "ivrflow/1",
-        "start", "s", "nodes", "s", "type", "start", "next", "next", "h", "h", "type", "hangup",
-        "props", "cause", cause, "disposition", "refused", "final_prompt", "play", media);
+    json_t *doc = json_pack("{s:s, s:s, s:{s:{s:s, s:{s:s}}, s:{s:s, s:{s:s, s:s, s:[{s:s}]}}}}",
+                            "format", "ivrflow/1", "start", "s", "nodes", "s", "type", "start",
+                            "next", "next", "h", "h", "type", "hangup", "props", "cause", cause,
+                            "disposition", "refused", "final_prompt", "play", media);
     struct ivr_flow *f = NULL;
     struct ivr_report *rep = NULL;
     struct ivr_load_options opt = { 0 };

@@ -65,6 +65,7 @@ struct ivr_ari_call {
     uint64_t say_op; /* a say waiting for its TTS file */
     char say_lang[16];
     struct ari_req *play_req;
+    uint64_t play_op; /* the op of play_req */
     /* recording */
     uint64_t rec_op;
     char rec_name[ID_MAX];
@@ -277,10 +278,7 @@ static void play_done(struct ari_client *cl, const struct ari_result *res, void 
     c->play_req = NULL;
     if (res->error != ARI_OK) {
         /* The playback never started: no PlaybackFinished will come. */
-        uint64_t op = 0;
-        if (res->resource_id != NULL) {
-            op = parse_op(res->resource_id, c->chan, 'p');
-        }
+        uint64_t op = c->play_op;
         LOG_WARN(IVR, "play on %s refused: %s", c->chan, res->message);
         if (op != 0) {
             struct ivr_event ev = { .type = IVR_EV_PLAYBACK_DONE, .op = op, .failed = true };
@@ -302,6 +300,9 @@ static int start_play(struct ivr_ari_call *c, uint64_t op, const char *const *me
         c->play_req = NULL;
     }
     rc = ari_channel_play(c->client, c->chan, &p, play_done, c, &c->play_req);
+    if (rc == 0) {
+        c->play_op = op;
+    }
     return rc;
 }
 

@@ -52,8 +52,8 @@ struct fx {
 
 static struct fx *F;
 
-#define FLOWV(tag, ms)                                                                    \
-    "{\"format\":\"ivrflow/1\",\"start\":\"s\",\"nodes\":{"                               \
+#define FLOWV(tag, ms)                                                                     \
+    "{\"format\":\"ivrflow/1\",\"start\":\"s\",\"nodes\":{"                                \
     "\"s\":{\"type\":\"start\",\"props\":{\"triggers\":[\"inbound\"]},\"next\":{\"next\":" \
     "\"w\"}},\"w\":{\"type\":\"wait\",\"props\":{\"duration_ms\":" ms "},\"next\":{"       \
     "\"next\":\"h\"}},\"h\":{\"type\":\"hangup\",\"props\":{\"disposition\":\"" tag "\"}}}}"
@@ -134,8 +134,8 @@ static long long publish_flow(struct fx *f, long long tenant, long long flow, co
 
 static int setup(void **state)
 {
-    static const char *const args[] = { "--dialplan", "none", "--time-scale", "0.1",
-                                        "--log-level", "warn", NULL };
+    static const char *const args[] = { "--dialplan", "none", "--time-scale", "0.1", "--log-level",
+                                        "warn",       NULL };
     struct fx *f = calloc(1, sizeof(*f));
     char ci[TDB_CONNINFO_MAX];
     struct db_opts o = { .name = "inbound" };
@@ -151,8 +151,9 @@ static int setup(void **state)
     f->ta = tdb_int(f->su, "INSERT INTO tenants (slug, name) VALUES ('acme', 'Acme') RETURNING id");
     f->tb =
         tdb_int(f->su, "INSERT INTO tenants (slug, name) VALUES ('globex', 'Globex') RETURNING id");
-    tdb_exec(f->su, "INSERT INTO users (tenant_id, email, role) VALUES (%lld, 'a@acme.example', "
-                    "'editor'), (%lld, 'b@globex.example', 'editor')",
+    tdb_exec(f->su,
+             "INSERT INTO users (tenant_id, email, role) VALUES (%lld, 'a@acme.example', "
+             "'editor'), (%lld, 'b@globex.example', 'editor')",
              f->ta, f->tb);
     f->loop = ev_loop_new(EVFLAG_AUTO);
     tdb_conninfo_app(DB, ci, sizeof(ci));

@@ -48,7 +48,7 @@ static const char DIALPLAN[] = "[general]\n"
 
 static const char SCENARIO[] =
     "{\"name\":\"ivr-ari\",\"seed\":7,"
-    "\"media\":{\"sound:menu\":0.5,\"sound:short\":0.3},"
+    "\"media\":{\"sound:menu\":0.5,\"sound:short\":0.3,\"sound:gone\":{\"missing\":true}},"
     "\"populations\":{\"default\":[{\"weight\":1,\"outcome\":\"answer\",\"talk\":\"forever\"}],"
     "\"silent\":[{\"weight\":1,\"talk\":\"forever\"}],"
     "\"presses2\":[{\"weight\":1,\"talk\":\"forever\",\"dtmf\":[{\"digits\":\"2\",\"from\":"
@@ -385,6 +385,19 @@ static void test_say_renders_and_caches(void **state)
     finish(f);
 }
 
+/* A missing sound file: PlaybackFinished(failed) takes the play's error outcome. */
+static void test_play_missing_media_fails(void **state)
+{
+    struct fx *f = *state;
+    begin(f,
+          FLOW("'a':{'type':'play','props':{'media':['sound:gone']},'next':{'done':'ok','error':"
+               "'bad'}}"),
+          "silent", NULL);
+    assert_true(evloop_run_until(f->loop, &f->ended, 1, 10.0));
+    assert_string_equal(f->disposition, "bad");
+    finish(f);
+}
+
 /* Without a sounds directory say takes its error outcome. */
 static void test_say_without_tts_fails(void **state)
 {
@@ -514,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_collect_digits_on_demand),
         cmocka_unit_test(test_say_renders_and_caches),
         cmocka_unit_test(test_say_without_tts_fails),
+        cmocka_unit_test(test_play_missing_media_fails),
         cmocka_unit_test(test_loop_play),
         cmocka_unit_test(test_hangup_while_waiting),
         cmocka_unit_test(test_voicemail_records),
