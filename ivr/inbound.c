@@ -23,6 +23,7 @@
  *   rejected: the hangup node's closed cause list has no 1) and are logged. Both messages run
  * through the interpreter as two built-in flows, so they use the same adapter as every flow.
  */
+#include <ev.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,10 @@ struct icall {
     enum stage stage;
     bool counted; /* holds a place in the limits */
     bool builtin; /* running a built-in message flow */
+    bool waiting; /* in the retry queue: every database connection was busy */
+    int retries;
+    int pin_rev;         /* the extension's pinned revision (0: published) */
+    struct icall *pnext; /* retry queue */
     long long tenant, flow_id;
     int revision, ext;
     char chan[160];
@@ -77,7 +82,13 @@ struct ivr_inbound {
     struct ten_slot tenants[TEN_CAP];
     int per_ext[NEXT];
     struct ivr_inbound_stats st;
+    struct icall *pend_head, *pend_tail; /* waiting for a free database connection */
+    ev_timer retry;
 };
+
+enum { RETRY_MS = 10, RETRY_MAX = 500 };
+
+static void send_stage(struct icall *c);
 
 /* ----------------------------------------------------------- helpers */
 
@@ -351,8 +362,57 @@ static void looked_up(void *arg, const struct ivr_ext_result *r)
     (*pe)++;
     c->counted = true;
     c->stage = ST_LOAD;
-    if (ivr_store_load(in->cfg.db, c->tenant, c->flow_id, r->revision, loaded, c) != 0) {
+    c->pin_rev = r->revision;
+    c->retries = 0;
+    send_stage(c);
+}
+
+/*
+ * Sends the stage's query. Each query pins a connection of the pool; when
+ * all are pinned (a burst of calls) the call waits in a FIFO retried every
+ * RETRY_MS, for at most RETRY_MAX tries, instead of being refused.
+ */
+static void send_stage(struct icall *c)
+{
+    struct ivr_inbound *in = c->in;
+    int rc = c->stage == ST_LOOKUP
+                 ? ivr_ext_lookup(in->cfg.db, c->ext, looked_up, c)
+                 : ivr_store_load(in->cfg.db, c->tenant, c->flow_id, c->pin_rev, loaded, c);
+    if (rc == ERR_BUSY && c->retries++ < RETRY_MAX) {
+        c->waiting = true;
+        c->pnext = NULL;
+        if (in->pend_tail != NULL) {
+            in->pend_tail->pnext = c;
+        } else {
+            in->pend_head = c;
+        }
+        in->pend_tail = c;
+        if (!ev_is_active(&in->retry)) {
+            ev_timer_set(&in->retry, RETRY_MS / 1000.0, 0.);
+            ev_timer_start(in->cfg.loop, &in->retry);
+        }
+        return;
+    }
+    if (rc != 0) {
         refuse(c, R_FAILED);
+    }
+}
+
+static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct ivr_inbound *in = w->data;
+    struct icall *c = in->pend_head;
+    (void)loop, (void)revents;
+    in->pend_head = in->pend_tail = NULL;
+    while (c != NULL) {
+        struct icall *next = c->pnext;
+        c->waiting = false;
+        if (ivr_ari_call_gone(c->ac)) {
+            drop(c);
+        } else {
+            send_stage(c);
+        }
+        c = next;
     }
 }
 
@@ -410,9 +470,7 @@ bool ivr_inbound_start(struct ivr_inbound *in, struct ari_client *client,
     c->stage = ST_LOOKUP;
     LOG_INFO(IVR, "event=inbound_call extension=%d caller=%s channel=%s", ext,
              LOG_NUM(LOG_LEVEL_INFO, c->caller), c->chan);
-    if (ivr_ext_lookup(in->cfg.db, ext, looked_up, c) != 0) {
-        refuse(c, R_FAILED);
-    }
+    send_stage(c);
     return true;
 }
 
@@ -461,6 +519,8 @@ int ivr_inbound_create(const struct ivr_inbound_config *cfg, struct ivr_inbound 
     }
     in->cfg.overflow_media = NULL;
     in->cfg.unknown_media = NULL;
+    ev_timer_init(&in->retry, retry_cb, RETRY_MS / 1000.0, 0.);
+    in->retry.data = in;
     *out = in;
     return 0;
 }
@@ -470,6 +530,8 @@ void ivr_inbound_destroy(struct ivr_inbound *in)
     if (in == NULL) {
         return;
     }
+    ev_timer_stop(in->cfg.loop, &in->retry);
+    in->pend_head = in->pend_tail = NULL;
     while (in->calls != NULL) {
         struct icall *c = in->calls;
         if (c->s != NULL) {
@@ -479,6 +541,8 @@ void ivr_inbound_destroy(struct ivr_inbound *in)
                 c->s = NULL;
                 drop(c);
             }
+        } else if (c->waiting) {
+            drop(c); /* nothing in flight */
         } else {
             /* A request in flight still points at c: orphan it; its callback frees it. */
             release_limits(c);

@@ -28,7 +28,7 @@
 
 #define DB "test_inbound"
 
-enum { MAX_ENDS = 16 };
+enum { MAX_ENDS = 1024, LOAD_CALLS = 500, LOAD_EXTS = 20 };
 
 struct fx {
     PGconn *su;
@@ -45,6 +45,8 @@ struct fx {
     char disp[MAX_ENDS][16];
     long long tenant[MAX_ENDS];
     int ext[MAX_ENDS];
+    long long flow[MAX_ENDS];
+    int reason[MAX_ENDS];
     int n_got;
     int status;
     long long id;
@@ -62,8 +64,10 @@ static void on_end(void *arg, long long tenant, int ext, long long flow_id, int 
                    const struct ivr_end *e)
 {
     struct fx *f = arg;
-    (void)flow_id, (void)revision;
+    (void)revision;
     if (f->n_end < MAX_ENDS) {
+        f->flow[f->n_end] = flow_id;
+        f->reason[f->n_end] = (int)e->reason;
         snprintf(f->disp[f->n_end], 16, "%s", e->disposition != NULL ? e->disposition : "");
         f->tenant[f->n_end] = tenant;
         f->ext[f->n_end] = ext;
@@ -119,8 +123,11 @@ static long long user_of(struct fx *f, long long tenant)
 static long long publish_flow(struct fx *f, long long tenant, long long flow, const char *def)
 {
     long long u = user_of(f, tenant);
+    static int seq;
+    char name[32];
+    snprintf(name, sizeof(name), "line %d", ++seq);
     if (flow == 0) {
-        assert_int_equal(ivr_store_create(f->pool, tenant, u, "line", def, store_cb, f), 0);
+        assert_int_equal(ivr_store_create(f->pool, tenant, u, name, def, store_cb, f), 0);
         wait_got(f);
         flow = f->id;
     } else {
@@ -291,10 +298,98 @@ static void test_inbound_revisions_tenants_refusals(void **state)
     assert_int_equal(ivr_ari_count(f->d), 0);
 }
 
+/*
+ * 500 concurrent calls across 20 extensions of 3 tenants (no limits): every
+ * call runs the flow of the tenant owning the extension it dialled, and they
+ * really run at the same time (the pool of 4 database connections makes
+ * most of them wait for a connection, which they do instead of failing).
+ */
+static void test_inbound_500_concurrent(void **state)
+{
+    struct fx *f = *state;
+    struct ivr_inbound_config icfg = {
+        .loop = f->loop, .db = f->pool, .ari = f->d, .on_end = on_end, .arg = f
+    };
+    struct ivr_inbound_stats st;
+    long long tc, fc, fa, fb, owner[LOAD_EXTS];
+    const char *tag[LOAD_EXTS];
+    long long fid[LOAD_EXTS];
+    long peak = 0;
+    int base;
+
+    ivr_inbound_destroy(f->in);
+    assert_int_equal(ivr_inbound_create(&icfg, &f->in), 0);
+    tc = tdb_int(f->su, "INSERT INTO tenants (slug, name) VALUES ('initech', 'Initech') "
+                        "RETURNING id");
+    tdb_exec(f->su,
+             "INSERT INTO users (tenant_id, email, role) VALUES (%lld, 'c@initech.example', "
+             "'editor')",
+             tc);
+    fa = publish_flow(f, f->ta, 0, FLOWV("ta", "2500"));
+    fb = publish_flow(f, f->tb, 0, FLOWV("tb", "2500"));
+    fc = publish_flow(f, tc, 0, FLOWV("tc", "2500"));
+    for (int i = 0; i < LOAD_EXTS; i++) {
+        long long t = i % 3 == 0 ? f->ta : i % 3 == 1 ? f->tb : tc;
+        long long fl = i % 3 == 0 ? fa : i % 3 == 1 ? fb : fc;
+        owner[i] = t;
+        tag[i] = i % 3 == 0 ? "ta" : i % 3 == 1 ? "tb" : "tc";
+        fid[i] = fl;
+        assert_int_equal(ivr_ext_assign(f->pool, t, 0, 2100 + i, fl, NULL, ext_cb, f), 0);
+        wait_got(f);
+    }
+    base = f->n_end;
+    for (int i = 0; i < LOAD_CALLS; i++) {
+        char ext[8];
+        snprintf(ext, sizeof(ext), "%d", 2100 + i % LOAD_EXTS);
+        call(f, ext);
+        if (i % 50 == 49) {
+            evloop_run_for(f->loop, 0.01);
+        }
+    }
+    for (int i = 0; i < 3000 && f->n_end < base + LOAD_CALLS; i++) {
+        evloop_run_for(f->loop, 0.02);
+        ivr_inbound_stats(f->in, &st);
+        if (st.active > peak) {
+            peak = st.active;
+        }
+    }
+    assert_int_equal(f->n_end, base + LOAD_CALLS);
+    ivr_inbound_stats(f->in, &st);
+    assert_int_equal(st.started, LOAD_CALLS);
+    assert_int_equal(st.failed + st.unknown + st.overflow, 0);
+    assert_true(peak >= LOAD_CALLS * 9 / 10); /* at the same time, not one after another */
+    int completed = 0;
+    for (int i = base; i < base + LOAD_CALLS; i++) {
+        int k = f->ext[i] - 2100;
+        completed += f->reason[i] == IVR_END_COMPLETED;
+        assert_true(k >= 0 && k < LOAD_EXTS);
+        assert_int_equal(f->tenant[i], owner[k]);
+        assert_int_equal(f->flow[i], fid[k]);
+        /* The flow ran to its end, or the simulated caller hung up first. */
+        if (f->reason[i] == IVR_END_COMPLETED) {
+            assert_string_equal(f->disp[i], tag[k]);
+        } else {
+            assert_int_equal(f->reason[i], IVR_END_HANGUP);
+        }
+    }
+    fprintf(stderr, "500 calls: peak %ld at once, %d ran to their hangup node\n", peak, completed);
+    assert_true(completed >= LOAD_CALLS / 2);
+    for (int i = 0; i < 300; i++) {
+        ivr_inbound_stats(f->in, &st);
+        if (st.active == 0 && ivr_ari_count(f->d) == 0) {
+            break;
+        }
+        evloop_run_for(f->loop, 0.02);
+    }
+    assert_int_equal(st.active, 0);
+    assert_int_equal(ivr_ari_count(f->d), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_inbound_revisions_tenants_refusals),
+        cmocka_unit_test(test_inbound_500_concurrent),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
