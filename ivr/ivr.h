@@ -514,4 +514,204 @@ const char *const *ivr_template_names(void);
  */
 json_t *ivr_template_instantiate(json_t *tmpl, json_t *params, const char **err);
 
+/* ---------------------------------------------------------------------- */
+/* ARI adapter (ivr_ari.c)                                                 */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * struct ivr_channel_ops over the ARI client for one channel, and the
+ * per-process dispatcher that turns ARI events into ivr_session_event().
+ *
+ * One struct ivr_ari per process (loop thread): a hash map from channel id
+ * to the call that owns it (the caller's channel, and the callee's channel
+ * of a bridged transfer while it exists), plus the text-to-speech worker.
+ * Routing rule for the pool's event callback: ivr_ari_dispatch() first; it
+ * returns false for a channel it does not know (a new inbound call, or one
+ * of the dialer's channels), which the caller then routes elsewhere.
+ *
+ * Ids: playback "<channel>.p<op>", bridged-transfer callee "<channel>.x<op>",
+ * its bridge "<channel>.b<op>"; recordings take the name the engine gives.
+ */
+struct ari_client;
+struct ari_event;
+struct ev_loop;
+struct ivr_ari;
+struct ivr_ari_call;
+
+struct ivr_ari_config {
+    const char *app;              /* Stasis app of bridged-transfer callees; NULL: the client's */
+    const char *transfer_context; /* dialplan context of transfer targets; default "ivr-transfer" */
+    const char *sounds_dir;       /* where say renders wav files; NULL: say fails (ERR_DECLINED) */
+    const char *sounds_uri;       /* that directory as Asterisk sees it; default sounds_dir */
+    const char *tts_program;      /* default "espeak-ng" */
+    const char *default_voice;    /* default "en" */
+};
+
+/* Creates the dispatcher on loop and starts the TTS worker. 0, ERR_INVAL or ERR_NOMEM. */
+int ivr_ari_create(struct ev_loop *loop, const struct ivr_ari_config *cfg, struct ivr_ari **out);
+
+/* Destroys every call still registered, stops the worker. NULL is a no-op. */
+void ivr_ari_destroy(struct ivr_ari *d);
+
+/* The operations; their ctx is a struct ivr_ari_call. */
+const struct ivr_channel_ops *ivr_ari_ops(void);
+
+/*
+ * Registers channel_id (copied) on client (borrowed; outlives the call).
+ * 0, ERR_EXISTS (already registered), ERR_INVAL or ERR_NOMEM.
+ */
+int ivr_ari_call_create(struct ivr_ari *d, struct ari_client *client, const char *channel_id,
+                        struct ivr_ari_call **out);
+
+/* The session that receives the call's events (borrowed; NULL detaches). */
+void ivr_ari_call_bind(struct ivr_ari_call *call, struct ivr_session *s);
+
+/* The channel id (borrowed). */
+const char *ivr_ari_call_channel(const struct ivr_ari_call *call);
+
+/* True once the channel hung up or left the app (also before a session is bound). */
+bool ivr_ari_call_gone(const struct ivr_ari_call *call);
+
+/*
+ * Unregisters and frees: pending requests are cancelled, a bridged-transfer
+ * callee is hung up and its bridge destroyed. Safe from the session's on_end
+ * (even inside ivr_ari_dispatch). NULL is a no-op.
+ */
+void ivr_ari_call_destroy(struct ivr_ari_call *call);
+
+/*
+ * Routes ev (borrowed) to the call owning its channel. Returns true when a
+ * registered call took it, false for a channel this dispatcher does not know.
+ */
+bool ivr_ari_dispatch(struct ivr_ari *d, const struct ari_event *ev);
+
+/* Registered channels (callers and transfer callees). */
+size_t ivr_ari_count(const struct ivr_ari *d);
+
+/*
+ * The cache file of a say (text, voice): "<dir>/tts-<32 hex>.wav" into buf.
+ * Returns 0 or ERR_TOOBIG.
+ */
+int ivr_ari_tts_path(const char *dir, const char *text, const char *voice, char *buf, size_t size);
+
+/* ---------------------------------------------------------------------- */
+/* Extensions (ext_store.c)                                                */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Inbound IVR extensions over the extensions table (docs/inbound.md). Pools
+ * are fixed by the schema: 2000-2999 inbound IVR, 3000-3999 outbound,
+ * 4000-4999 reserved. Each call runs one transaction for tenant (row-level
+ * security) on pool and calls cb exactly once, later, on the pool's loop;
+ * every change writes an audit_log row in the same transaction.
+ */
+enum { IVR_EXT_INBOUND_MIN = 2000, IVR_EXT_INBOUND_MAX = 2999 };
+
+struct ivr_ext_result {
+    int status;        /* 0, ERR_CONFLICT (taken/none free), ERR_NOTFOUND, ERR_RANGE, ERR_DB */
+    const char *error; /* a message when status != 0 */
+    int number;        /* the extension */
+    const char *state; /* "assigned", "quarantined" */
+    long long tenant;  /* lookup */
+    long long flow_id; /* 0: none */
+    int revision;      /* pinned revision, 0: the published one */
+    json_t *rows;      /* list: [[number, state, flow_id, revision, label, quarantine_until]...] */
+};
+
+typedef void ivr_ext_cb(void *arg, const struct ivr_ext_result *r);
+
+/*
+ * Assigns number (0: the lowest free inbound extension, safe under
+ * concurrent callers: FOR UPDATE SKIP LOCKED) to flow_id with label (may be
+ * NULL). ERR_CONFLICT when that number (or every one) is taken, ERR_RANGE
+ * outside the inbound pool.
+ */
+int ivr_ext_assign(struct db_pool *pool, long long tenant, long long actor, int number,
+                   long long flow_id, const char *label, ivr_ext_cb *cb, void *arg);
+
+/* Binds the tenant's assigned extension to another flow (revision 0: the published one). */
+int ivr_ext_move(struct db_pool *pool, long long tenant, long long actor, int number,
+                 long long flow_id, int revision, ivr_ext_cb *cb, void *arg);
+
+/* Releases it into quarantine for quarantine_s seconds (no other tenant gets it meanwhile). */
+int ivr_ext_release(struct db_pool *pool, long long tenant, long long actor, int number,
+                    int quarantine_s, ivr_ext_cb *cb, void *arg);
+
+/* The tenant's extensions, in number order (rows). */
+int ivr_ext_list(struct db_pool *pool, long long tenant, ivr_ext_cb *cb, void *arg);
+
+/*
+ * Routing (platform pool, no tenant): tenant, flow and pinned revision of an
+ * assigned inbound extension; ERR_NOTFOUND for a free, quarantined or
+ * unknown one.
+ */
+int ivr_ext_lookup(struct db_pool *platform, int number, ivr_ext_cb *cb, void *arg);
+
+/* Platform: creates the inventory rows of from..to (2000-4999) that do not exist; r->number: how
+ * many. */
+int ivr_ext_provision(struct db_pool *platform, int from, int to, ivr_ext_cb *cb, void *arg);
+
+/*
+ * Platform job: quarantined extensions whose time has passed become free.
+ * r->number is how many.
+ */
+int ivr_ext_free_expired(struct db_pool *platform, ivr_ext_cb *cb, void *arg);
+
+/* ---------------------------------------------------------------------- */
+/* Inbound routing (inbound.c)                                             */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * A StasisStart whose first argument is an inbound extension (2000-2999,
+ * dialplan Stasis(app,${EXTEN})) becomes an IVR call: the extension's tenant
+ * and flow (ivr_ext_lookup), the limits, the published revision
+ * (ivr_store_load, compiled once per (flow, revision)), answer, and the
+ * interpreter with call.caller_id, call.dialed and call.channel as
+ * variables. The revision is pinned when the call starts: publishing later
+ * changes only later calls. Over a limit the caller hears overflow_media,
+ * an unknown or unassigned extension unknown_media, then a hang-up.
+ */
+struct ivr_inbound;
+
+struct ivr_inbound_stats {
+    long started;  /* flows started */
+    long ended;    /* flows ended */
+    long unknown;  /* unknown or unassigned extension */
+    long overflow; /* refused by a limit */
+    long failed;   /* lookup/load/compile failure (also hung up with unknown_media) */
+    long active;   /* calls in progress (any stage) */
+};
+
+/* The end of one inbound flow; borrowed during the call. */
+typedef void ivr_inbound_end_cb(void *arg, long long tenant, int extension, long long flow_id,
+                                int revision, const struct ivr_end *end);
+
+struct ivr_inbound_config {
+    struct ev_loop *loop;       /* required */
+    struct db_pool *db;         /* required: flows (tenant path) and lookup (platform path) */
+    struct ivr_ari *ari;        /* required: the dispatcher calls register in */
+    int max_per_tenant;         /* concurrent inbound calls per tenant; 0: unlimited */
+    int max_per_extension;      /* per extension; 0: unlimited */
+    const char *overflow_media; /* default "sound:all-circuits-busy-now" */
+    const char *unknown_media;  /* default "sound:ss-noservice" */
+    ivr_inbound_end_cb *on_end; /* may be NULL */
+    void *arg;
+};
+
+/* 0, ERR_INVAL or ERR_NOMEM. */
+int ivr_inbound_create(const struct ivr_inbound_config *cfg, struct ivr_inbound **out);
+
+/* Stops every running call (sessions end with IVR_END_SHUTDOWN). NULL is a no-op. */
+void ivr_inbound_destroy(struct ivr_inbound *in);
+
+/*
+ * Takes ev if it is a StasisStart whose first argument is an inbound
+ * extension (digits in 2000-2999) on a channel not yet known; returns false
+ * for anything else (the caller routes it on). client is borrowed.
+ */
+bool ivr_inbound_start(struct ivr_inbound *in, struct ari_client *client,
+                       const struct ari_event *ev);
+
+void ivr_inbound_stats(const struct ivr_inbound *in, struct ivr_inbound_stats *out);
+
 #endif

@@ -104,6 +104,16 @@ const struct cfg_option server_config_options[] = {
         "campaigns, trunks and IVR node outcomes the metrics registry holds"),
     OPT("dashboards.metrics-token", CFG_STR, dash_metrics_token, "", 0, 512, CFG_SECRET,
         "bearer token GET /metrics requires (empty: open); use DIALERD_DASHBOARDS_METRICS_TOKEN"),
+    OPT("ivr.sounds-dir", CFG_STR, ivr_sounds_dir, "", 0, 4096, 0,
+        "directory where text to speech (espeak-ng) renders prompts; Asterisk must read it; empty: say fails"),
+    OPT("ivr.sounds-uri", CFG_STR, ivr_sounds_uri, "", 0, 4096, 0,
+        "ivr.sounds-dir as Asterisk sees it (sound:<uri>/tts-...); empty: the same path"),
+    OPT("ivr.transfer-context", CFG_STR, ivr_transfer_context, "ivr-transfer", 1, 64, 0,
+        "dialplan context of IVR transfer targets"),
+    OPT("inbound.max-per-tenant", CFG_INT, inbound_max_per_tenant, "0", 0, 1000000, 0,
+        "concurrent inbound IVR calls per tenant (0: unlimited); more hear the overflow message"),
+    OPT("inbound.max-per-extension", CFG_INT, inbound_max_per_extension, "0", 0, 1000000, 0,
+        "concurrent inbound IVR calls per extension (0: unlimited)"),
 };
 /* clang-format on */
 

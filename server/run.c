@@ -31,6 +31,7 @@
 #include "core/kv.h"
 #include "core/log.h"
 #include "dashboards/dashboards.h"
+#include "ivr/ivr.h"
 #include "server/server.h"
 
 enum dep_state { DEP_DOWN = 0, DEP_UP = 1, DEP_UNCONFIGURED = 2 };
@@ -46,6 +47,8 @@ struct server {
     struct kv_conn *kv;                 /* main loop's Redis connection */
     struct ari_server_list ari_servers; /* names and URLs, immutable while running */
     struct ari_pool *ari;               /* one ARI client per Asterisk server */
+    struct ivr_ari *ivr_ari;            /* IVR calls by channel id; TTS worker */
+    struct ivr_inbound *inbound;        /* inbound extensions to flows */
     struct httpd *httpd;                /* HTTP/WebSocket thread */
     struct api *api;                    /* REST API mounted on httpd */
     struct dash *dash;                  /* live metrics, /metrics, /ws/v1/live */
@@ -146,6 +149,48 @@ static void ari_health_cb(struct ari_client *c, enum ari_health h, void *arg)
     }
 }
 
+/*
+ * ARI events, in order: a channel a live IVR call owns (ivr_ari_dispatch),
+ * then a StasisStart whose first argument is an inbound extension
+ * (ivr_inbound_start). The dialer's channels (attempt ids, "amd" args) are
+ * not IVR channels, so both decline them; the dialer hooks in after these.
+ */
+static void ari_event_cb(struct ari_client *c, const struct ari_event *ev, void *arg)
+{
+    struct server *s = arg;
+    if (ivr_ari_dispatch(s->ivr_ari, ev)) {
+        return;
+    }
+    ivr_inbound_start(s->inbound, c, ev);
+}
+
+/* The IVR's dispatcher and the inbound router over the main pool. */
+static int start_ivr(struct server *s)
+{
+    const struct server_config *c = s->conf;
+    struct ivr_ari_config ac = {
+        .app = c->ari_app,
+        .transfer_context = c->ivr_transfer_context,
+        .sounds_dir = c->ivr_sounds_dir[0] != '\0' ? c->ivr_sounds_dir : NULL,
+        .sounds_uri = c->ivr_sounds_uri[0] != '\0' ? c->ivr_sounds_uri : NULL,
+    };
+    struct ivr_inbound_config ic = {
+        .loop = s->loop,
+        .db = s->db,
+        .max_per_tenant = (int)c->inbound_max_per_tenant,
+        .max_per_extension = (int)c->inbound_max_per_extension,
+    };
+    int rc = ivr_ari_create(s->loop, &ac, &s->ivr_ari);
+    if (rc == 0) {
+        ic.ari = s->ivr_ari;
+        rc = ivr_inbound_create(&ic, &s->inbound);
+    }
+    if (rc != 0) {
+        LOG_ERR(SERVER, "event=ivr_init_failed err=\"%s\"", err_str(rc));
+    }
+    return rc;
+}
+
 /* One ARI client per configured Asterisk server (ari.url, or ari.servers). */
 static int start_ari(struct server *s)
 {
@@ -157,7 +202,7 @@ static int start_ari(struct server *s)
         .password = c->ari_password,
         .credentials_file = c->ari_credentials_file,
     };
-    struct ari_handlers h = { .on_health = ari_health_cb, .arg = s };
+    struct ari_handlers h = { .on_event = ari_event_cb, .on_health = ari_health_cb, .arg = s };
     char err[256];
     int rc = ari_server_list_parse(&s->ari_servers, &spec, err, sizeof(err));
 
@@ -240,6 +285,10 @@ static int start_deps(struct server *s)
     rc = kv_conn_create(s->loop, &kvo, &s->kv);
     if (rc != 0) {
         LOG_ERR(SERVER, "event=kv_init_failed err=\"%s\"", err_str(rc));
+        return rc;
+    }
+    rc = start_ivr(s);
+    if (rc != 0) {
         return rc;
     }
     return start_ari(s);
@@ -430,8 +479,12 @@ static void stop_all(struct server *s)
     s->dash = NULL;
     api_destroy(s->api);
     s->api = NULL;
+    ivr_inbound_destroy(s->inbound);
+    s->inbound = NULL;
     ari_pool_destroy(s->ari);
     s->ari = NULL;
+    ivr_ari_destroy(s->ivr_ari);
+    s->ivr_ari = NULL;
     kv_conn_destroy(s->kv);
     s->kv = NULL;
     db_pool_destroy(s->db);

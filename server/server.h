@@ -67,6 +67,12 @@ struct server_config {
     int64_t dash_ws_max_queue;
     int64_t dash_max_entities;
     char *dash_metrics_token; /* bearer token /metrics requires; empty: none */
+    /* inbound IVR (ivr/ivr.h: ivr_ari, ivr_inbound) */
+    char *ivr_sounds_dir;       /* where say renders wav files; empty: say fails */
+    char *ivr_sounds_uri;       /* that directory as Asterisk sees it; empty: ivr_sounds_dir */
+    char *ivr_transfer_context; /* dialplan context of transfer targets */
+    int64_t inbound_max_per_tenant;
+    int64_t inbound_max_per_extension;
 };
 
 extern const struct cfg_option server_config_options[];

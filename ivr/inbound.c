@@ -1,0 +1,564 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * inbound: a call to an inbound extension becomes an IVR execution.
+ *
+ * DESIGN
+ * - Stages of a call, all on the loop thread, nothing blocking: register the
+ *   channel in the dispatcher at once (so its events, a hang-up included,
+ *   are not lost while we look things up), look the extension up (platform
+ *   path), check the limits, load the flow's published revision, answer,
+ *   start the session. A caller who hangs up during a stage is noticed at the
+ *   next one (ivr_ari_call_gone) and the call is dropped quietly.
+ * - The revision is resolved once per call (ivr_store_load with revision 0,
+ *   or the extension's pinned one) and the call keeps its compiled flow
+ *   reference: a revision published mid-call changes only later calls.
+ * - Compiled flows are cached by (flow id, revision), which is safe because
+ *   revisions never change; the cache is an open-addressing table holding a
+ *   reference each (bounded: cleared when it reaches 1024 entries, running
+ *   calls keep their own references).
+ * - Limits: a per-extension counter (an array over the pool) and per-tenant
+ *   counters (a small open-addressing table); a call over a limit is
+ *   answered, hears overflow_media and is hung up (busy). Unknown and
+ *   unassigned extensions hear unknown_media and are hung up (cause 21,
+ *   rejected: the hangup node's closed cause list has no 1) and are logged. Both messages run
+ * through the interpreter as two built-in flows, so they use the same adapter as every flow.
+ */
+#include <ev.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ari/ari.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "ivr/ivr.h"
+
+enum {
+    CACHE_CAP = 2048,
+    CACHE_MAX = 1024,
+    TEN_CAP = 1024,
+    NEXT = IVR_EXT_INBOUND_MAX - IVR_EXT_INBOUND_MIN + 1
+};
+
+enum stage { ST_LOOKUP, ST_LOAD, ST_ANSWER, ST_RUN };
+
+struct icall {
+    struct ivr_inbound *in;
+    struct icall *prev, *next;
+    struct ari_client *client;
+    struct ivr_ari_call *ac;
+    struct ivr_session *s;
+    struct ivr_flow *flow;
+    enum stage stage;
+    bool counted; /* holds a place in the limits */
+    bool builtin; /* running a built-in message flow */
+    bool waiting; /* in the retry queue: every database connection was busy */
+    int retries;
+    int pin_rev;         /* the extension's pinned revision (0: published) */
+    struct icall *pnext; /* retry queue */
+    long long tenant, flow_id;
+    int revision, ext;
+    char chan[160];
+    char caller[48];
+};
+
+struct cache_slot {
+    long long flow_id;
+    int revision;
+    struct ivr_flow *flow;
+};
+
+struct ten_slot {
+    long long tenant;
+    int n;
+};
+
+struct ivr_inbound {
+    struct ivr_inbound_config cfg;
+    struct ivr_flow *overflow_flow, *unknown_flow;
+    struct icall *calls;
+    struct cache_slot cache[CACHE_CAP];
+    size_t ncache;
+    struct ten_slot tenants[TEN_CAP];
+    int per_ext[NEXT];
+    struct ivr_inbound_stats st;
+    struct icall *pend_head, *pend_tail; /* waiting for a free database connection */
+    ev_timer retry;
+};
+
+enum { RETRY_MS = 10, RETRY_MAX = 500 };
+
+static void send_stage(struct icall *c);
+
+/* ----------------------------------------------------------- helpers */
+
+static size_t mix(unsigned long long k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    return (size_t)k;
+}
+
+static struct ivr_flow *cache_get(struct ivr_inbound *in, long long flow_id, int rev)
+{
+    size_t i = mix((unsigned long long)flow_id * 1000003ULL + (unsigned)rev) % CACHE_CAP;
+    for (size_t n = 0; n < CACHE_CAP; n++, i = (i + 1) % CACHE_CAP) {
+        struct cache_slot *c = &in->cache[i];
+        if (c->flow == NULL) {
+            return NULL;
+        }
+        if (c->flow_id == flow_id && c->revision == rev) {
+            return c->flow;
+        }
+    }
+    return NULL;
+}
+
+static void cache_clear(struct ivr_inbound *in)
+{
+    for (size_t i = 0; i < CACHE_CAP; i++) {
+        ivr_flow_unref(in->cache[i].flow);
+        in->cache[i].flow = NULL;
+    }
+    in->ncache = 0;
+}
+
+static void cache_put(struct ivr_inbound *in, long long flow_id, int rev, struct ivr_flow *f)
+{
+    size_t i;
+    if (in->ncache >= CACHE_MAX) {
+        cache_clear(in);
+    }
+    i = mix((unsigned long long)flow_id * 1000003ULL + (unsigned)rev) % CACHE_CAP;
+    while (in->cache[i].flow != NULL) {
+        i = (i + 1) % CACHE_CAP;
+    }
+    in->cache[i] = (struct cache_slot){ flow_id, rev, ivr_flow_ref(f) };
+    in->ncache++;
+}
+
+static struct ten_slot *tenant_slot(struct ivr_inbound *in, long long tenant, bool create)
+{
+    size_t i = mix((unsigned long long)tenant) % TEN_CAP;
+    for (size_t n = 0; n < TEN_CAP; n++, i = (i + 1) % TEN_CAP) {
+        struct ten_slot *t = &in->tenants[i];
+        if (t->tenant == tenant) {
+            return t;
+        }
+        if (t->tenant == 0) {
+            if (!create) {
+                return NULL;
+            }
+            t->tenant = tenant;
+            return t;
+        }
+    }
+    return NULL;
+}
+
+static void unlink_call(struct icall *c)
+{
+    struct ivr_inbound *in = c->in;
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        in->calls = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    in->st.active--;
+}
+
+static void release_limits(struct icall *c)
+{
+    if (c->counted) {
+        struct ten_slot *t = tenant_slot(c->in, c->tenant, false);
+        if (t != NULL && t->n > 0) {
+            t->n--;
+        }
+        c->in->per_ext[c->ext - IVR_EXT_INBOUND_MIN]--;
+        c->counted = false;
+    }
+}
+
+/* Frees a call that has no running session. */
+static void drop(struct icall *c)
+{
+    release_limits(c);
+    unlink_call(c);
+    ivr_ari_call_destroy(c->ac);
+    ivr_flow_unref(c->flow);
+    free(c);
+}
+
+/* ----------------------------------------------------------- session */
+
+static void on_end(void *arg, const struct ivr_end *e)
+{
+    struct icall *c = arg;
+    struct ivr_inbound *in = c->in;
+    if (!c->builtin) {
+        in->st.ended++;
+        if (in->cfg.on_end != NULL) {
+            in->cfg.on_end(in->cfg.arg, c->tenant, c->ext, c->flow_id, c->revision, e);
+        }
+    }
+    ivr_session_destroy(c->s);
+    c->s = NULL;
+    drop(c);
+}
+
+static void start_session(struct icall *c)
+{
+    struct ivr_session_config cfg = { .ops = ivr_ari_ops(),
+                                      .ops_ctx = c->ac,
+                                      .loop = c->in->cfg.loop,
+                                      .on_end = on_end,
+                                      .cb_arg = c };
+    char dialed[16];
+    json_t *vars;
+    snprintf(dialed, sizeof(dialed), "%d", c->ext);
+    vars = json_pack("{s:{s:s,s:s,s:s}}", "call", "caller_id", c->caller, "dialed", dialed,
+                     "channel", c->chan);
+    c->s = vars != NULL ? ivr_session_create(c->flow, &cfg, vars) : NULL;
+    json_decref(vars);
+    if (c->s == NULL) {
+        ari_channel_hangup(c->client, c->chan, "normal", NULL, NULL, NULL);
+        c->in->st.failed++;
+        drop(c);
+        return;
+    }
+    c->stage = ST_RUN;
+    ivr_ari_call_bind(c->ac, c->s);
+    if (!c->builtin) {
+        c->in->st.started++;
+    }
+    ivr_session_start(c->s, "inbound", NULL); /* on_end may run inside */
+}
+
+static void answered(struct ari_client *cl, const struct ari_result *res, void *arg)
+{
+    struct icall *c = arg;
+    (void)cl;
+    if (c->in == NULL) {
+        ivr_flow_unref(c->flow);
+        free(c);
+        return;
+    }
+    if (res->error != ARI_OK || ivr_ari_call_gone(c->ac)) {
+        drop(c);
+        return;
+    }
+    start_session(c);
+}
+
+/* Answers, then runs flow (a reference is taken) as the call's flow. */
+static void answer_and_run(struct icall *c, struct ivr_flow *flow, bool builtin)
+{
+    c->flow = ivr_flow_ref(flow);
+    c->builtin = builtin;
+    c->stage = ST_ANSWER;
+    if (ari_channel_answer(c->client, c->chan, answered, c, NULL) != 0) {
+        drop(c);
+    }
+}
+
+enum refusal { R_UNKNOWN, R_OVERFLOW, R_FAILED };
+
+static void refuse(struct icall *c, enum refusal why)
+{
+    struct ivr_inbound *in = c->in;
+    bool overflow = why == R_OVERFLOW;
+    release_limits(c);
+    if (why == R_FAILED) {
+        in->st.failed++;
+        LOG_WARN(IVR, "event=inbound_failed extension=%d tenant=%lld channel=%s", c->ext, c->tenant,
+                 c->chan);
+    } else if (overflow) {
+        in->st.overflow++;
+        LOG_NOTICE(IVR, "event=inbound_overflow extension=%d tenant=%lld channel=%s", c->ext,
+                   c->tenant, c->chan);
+    } else {
+        in->st.unknown++;
+        LOG_NOTICE(IVR, "event=inbound_unknown extension=%d channel=%s", c->ext, c->chan);
+    }
+    answer_and_run(c, overflow ? in->overflow_flow : in->unknown_flow, true);
+}
+
+/* ------------------------------------------------------------- stages */
+
+static void loaded(void *arg, const struct ivr_store_result *r)
+{
+    struct icall *c = arg;
+    struct ivr_inbound *in = c->in;
+    struct ivr_flow *f;
+    if (in == NULL) { /* the router was destroyed meanwhile */
+        free(c);
+        return;
+    }
+    if (ivr_ari_call_gone(c->ac)) {
+        drop(c);
+        return;
+    }
+    if (r->status != 0 || r->definition == NULL) {
+        LOG_WARN(IVR, "event=inbound_flow_missing extension=%d tenant=%lld flow=%lld err=\"%s\"",
+                 c->ext, c->tenant, c->flow_id, r->error != NULL ? r->error : "");
+        refuse(c, R_FAILED);
+        return;
+    }
+    c->revision = r->revision;
+    f = cache_get(in, c->flow_id, r->revision);
+    if (f == NULL) {
+        struct ivr_load_options opt = { 0 };
+        struct ivr_report *rep = NULL;
+        if (ivr_flow_load(r->definition, strlen(r->definition), &opt, &f, &rep) != 0 || f == NULL) {
+            LOG_WARN(IVR, "event=inbound_flow_invalid flow=%lld revision=%d", c->flow_id,
+                     r->revision);
+            ivr_report_free(rep);
+            refuse(c, R_FAILED);
+            return;
+        }
+        ivr_report_free(rep);
+        cache_put(in, c->flow_id, r->revision, f);
+        ivr_flow_unref(f); /* the cache holds it */
+    }
+    answer_and_run(c, f, false);
+}
+
+static void looked_up(void *arg, const struct ivr_ext_result *r)
+{
+    struct icall *c = arg;
+    struct ivr_inbound *in = c->in;
+    struct ten_slot *t;
+    int *pe;
+    if (in == NULL) {
+        free(c);
+        return;
+    }
+    if (ivr_ari_call_gone(c->ac)) {
+        drop(c);
+        return;
+    }
+    if (r->status != 0) {
+        if (r->status != ERR_NOTFOUND) {
+            LOG_WARN(IVR, "event=inbound_lookup_failed extension=%d err=\"%s\"", c->ext,
+                     r->error != NULL ? r->error : "");
+        }
+        refuse(c, r->status == ERR_NOTFOUND ? R_UNKNOWN : R_FAILED);
+        return;
+    }
+    c->tenant = r->tenant;
+    c->flow_id = r->flow_id;
+    t = tenant_slot(in, c->tenant, true);
+    pe = &in->per_ext[c->ext - IVR_EXT_INBOUND_MIN];
+    if (t == NULL || (in->cfg.max_per_tenant > 0 && t->n >= in->cfg.max_per_tenant) ||
+        (in->cfg.max_per_extension > 0 && *pe >= in->cfg.max_per_extension)) {
+        refuse(c, R_OVERFLOW);
+        return;
+    }
+    t->n++;
+    (*pe)++;
+    c->counted = true;
+    c->stage = ST_LOAD;
+    c->pin_rev = r->revision;
+    c->retries = 0;
+    send_stage(c);
+}
+
+/*
+ * Sends the stage's query. Each query pins a connection of the pool; when
+ * all are pinned (a burst of calls) the call waits in a FIFO retried every
+ * RETRY_MS, for at most RETRY_MAX tries, instead of being refused.
+ */
+static void send_stage(struct icall *c)
+{
+    struct ivr_inbound *in = c->in;
+    int rc = c->stage == ST_LOOKUP
+                 ? ivr_ext_lookup(in->cfg.db, c->ext, looked_up, c)
+                 : ivr_store_load(in->cfg.db, c->tenant, c->flow_id, c->pin_rev, loaded, c);
+    if (rc == ERR_BUSY && c->retries++ < RETRY_MAX) {
+        c->waiting = true;
+        c->pnext = NULL;
+        if (in->pend_tail != NULL) {
+            in->pend_tail->pnext = c;
+        } else {
+            in->pend_head = c;
+        }
+        in->pend_tail = c;
+        if (!ev_is_active(&in->retry)) {
+            ev_timer_set(&in->retry, RETRY_MS / 1000.0, 0.);
+            ev_timer_start(in->cfg.loop, &in->retry);
+        }
+        return;
+    }
+    if (rc != 0) {
+        refuse(c, R_FAILED);
+    }
+}
+
+static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct ivr_inbound *in = w->data;
+    struct icall *c = in->pend_head;
+    (void)loop, (void)revents;
+    in->pend_head = in->pend_tail = NULL;
+    while (c != NULL) {
+        struct icall *next = c->pnext;
+        c->waiting = false;
+        if (ivr_ari_call_gone(c->ac)) {
+            drop(c);
+        } else {
+            send_stage(c);
+        }
+        c = next;
+    }
+}
+
+static int parse_ext(const char *s)
+{
+    int v = 0;
+    if (s == NULL || strlen(s) != 4) {
+        return 0;
+    }
+    for (const char *p = s; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9') {
+            return 0;
+        }
+        v = v * 10 + (*p - '0');
+    }
+    return v >= IVR_EXT_INBOUND_MIN && v <= IVR_EXT_INBOUND_MAX ? v : 0;
+}
+
+bool ivr_inbound_start(struct ivr_inbound *in, struct ari_client *client,
+                       const struct ari_event *ev)
+{
+    const struct ari_ev_stasis_start *ss;
+    struct icall *c;
+    int ext;
+    if (in == NULL || ev->type != ARI_EVENT_STASIS_START) {
+        return false;
+    }
+    ss = &ev->stasis_start;
+    if (ss->n_args < 1 || (ext = parse_ext(ss->args[0])) == 0 || ss->channel == NULL) {
+        return false;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        ari_channel_hangup(client, ss->channel->id, "congestion", NULL, NULL, NULL);
+        return true;
+    }
+    c->in = in;
+    c->client = client;
+    c->ext = ext;
+    snprintf(c->chan, sizeof(c->chan), "%s", ss->channel->id);
+    snprintf(c->caller, sizeof(c->caller), "%s",
+             ss->channel->caller != NULL && ss->channel->caller->number != NULL
+                 ? ss->channel->caller->number
+                 : "");
+    if (ivr_ari_call_create(in->cfg.ari, client, c->chan, &c->ac) != 0) {
+        free(c);
+        return false; /* already someone's channel */
+    }
+    c->next = in->calls;
+    if (in->calls != NULL) {
+        in->calls->prev = c;
+    }
+    in->calls = c;
+    in->st.active++;
+    c->stage = ST_LOOKUP;
+    LOG_INFO(IVR, "event=inbound_call extension=%d caller=%s channel=%s", ext,
+             LOG_NUM(LOG_LEVEL_INFO, c->caller), c->chan);
+    send_stage(c);
+    return true;
+}
+
+/* ---------------------------------------------------------- lifecycle */
+
+static struct ivr_flow *message_flow(const char *media, const char *cause)
+{
+    json_t *doc = json_pack("{s:s, s:s, s:{s:{s:s, s:{s:s}}, s:{s:s, s:{s:s, s:s, s:[{s:s}]}}}}",
+                            "format", "ivrflow/1", "start", "s", "nodes", "s", "type", "start",
+                            "next", "next", "h", "h", "type", "hangup", "props", "cause", cause,
+                            "disposition", "refused", "final_prompt", "play", media);
+    struct ivr_flow *f = NULL;
+    struct ivr_report *rep = NULL;
+    struct ivr_load_options opt = { 0 };
+    if (doc == NULL) {
+        return NULL;
+    }
+    if (ivr_flow_load_json(doc, &opt, &f, &rep) != 0) {
+        f = NULL;
+    }
+    ivr_report_free(rep);
+    json_decref(doc);
+    return f;
+}
+
+int ivr_inbound_create(const struct ivr_inbound_config *cfg, struct ivr_inbound **out)
+{
+    struct ivr_inbound *in;
+    if (cfg == NULL || cfg->loop == NULL || cfg->db == NULL || cfg->ari == NULL || out == NULL) {
+        return ERR_INVAL;
+    }
+    in = calloc(1, sizeof(*in));
+    if (in == NULL) {
+        return ERR_NOMEM;
+    }
+    in->cfg = *cfg;
+    in->overflow_flow = message_flow(
+        cfg->overflow_media != NULL ? cfg->overflow_media : "sound:all-circuits-busy-now", "busy");
+    in->unknown_flow = message_flow(
+        cfg->unknown_media != NULL ? cfg->unknown_media : "sound:ss-noservice", "rejected");
+    if (in->overflow_flow == NULL || in->unknown_flow == NULL) {
+        ivr_flow_unref(in->overflow_flow);
+        ivr_flow_unref(in->unknown_flow);
+        free(in);
+        return ERR_INVAL;
+    }
+    in->cfg.overflow_media = NULL;
+    in->cfg.unknown_media = NULL;
+    ev_timer_init(&in->retry, retry_cb, RETRY_MS / 1000.0, 0.);
+    in->retry.data = in;
+    *out = in;
+    return 0;
+}
+
+void ivr_inbound_destroy(struct ivr_inbound *in)
+{
+    if (in == NULL) {
+        return;
+    }
+    ev_timer_stop(in->cfg.loop, &in->retry);
+    in->pend_head = in->pend_tail = NULL;
+    while (in->calls != NULL) {
+        struct icall *c = in->calls;
+        if (c->s != NULL) {
+            ivr_session_stop(c->s); /* on_end frees c */
+            if (in->calls == c) {
+                ivr_session_destroy(c->s);
+                c->s = NULL;
+                drop(c);
+            }
+        } else if (c->waiting) {
+            drop(c); /* nothing in flight */
+        } else {
+            /* A request in flight still points at c: orphan it; its callback frees it. */
+            release_limits(c);
+            unlink_call(c);
+            ivr_ari_call_destroy(c->ac);
+            c->ac = NULL;
+            c->in = NULL;
+        }
+    }
+    cache_clear(in);
+    ivr_flow_unref(in->overflow_flow);
+    ivr_flow_unref(in->unknown_flow);
+    free(in);
+}
+
+void ivr_inbound_stats(const struct ivr_inbound *in, struct ivr_inbound_stats *out)
+{
+    *out = in->st;
+}

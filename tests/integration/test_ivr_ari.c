@@ -1,0 +1,539 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The IVR's ARI adapter against a real ari-sim over the real WebSocket: an
+ * inbound call enters Stasis, the test answers it and runs a flow through
+ * ivr_ari_ops(); events come back through ivr_ari_dispatch(). Each node type
+ * that touches the channel (play, say, collect with the scenario's DTMF
+ * script and with digits pressed on demand, branch, set_variable, wait,
+ * loop, voicemail, transfer blind and bridged, hangup) and a hang-up by the
+ * caller while the flow waits. Time in the simulator is scaled by 0.1.
+ */
+#include <ev.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <dirent.h>
+
+#include "ari/ari.h"
+#include "core/err.h"
+#include "ivr/ivr.h"
+#include "sim/simc.h"
+#include "tests/support/evloop.h"
+
+/* Transfer targets: 100 answers then hangs up, 200 is busy, 300 rings, 400 answers briefly. */
+static const char DIALPLAN[] = "[general]\n"
+                               "static = yes\n"
+                               "[xfer]\n"
+                               "exten => 100,1,Ringing()\n"
+                               " same => n,Wait(1)\n"
+                               " same => n,Answer()\n"
+                               " same => n,Wait(5)\n"
+                               " same => n,Hangup(16)\n"
+                               "exten => 200,1,Busy(5)\n"
+                               "exten => 300,1,Ringing()\n"
+                               " same => n,Wait(120)\n"
+                               " same => n,Hangup(19)\n"
+                               "exten => 400,1,Answer()\n"
+                               " same => n,Wait(2)\n"
+                               " same => n,Hangup(16)\n";
+
+static const char SCENARIO[] =
+    "{\"name\":\"ivr-ari\",\"seed\":7,"
+    "\"media\":{\"sound:menu\":0.5,\"sound:short\":0.3,\"sound:gone\":{\"missing\":true}},"
+    "\"populations\":{\"default\":[{\"weight\":1,\"outcome\":\"answer\",\"talk\":\"forever\"}],"
+    "\"silent\":[{\"weight\":1,\"talk\":\"forever\"}],"
+    "\"presses2\":[{\"weight\":1,\"talk\":\"forever\",\"dtmf\":[{\"digits\":\"2\",\"from\":"
+    "\"playback\",\"playback\":1,\"after\":0.1}]}]}}";
+
+struct fx {
+    struct simc_proc sim;
+    struct ev_loop *loop;
+    struct ari_client *c;
+    struct ivr_ari *d;
+    char url[64];
+    char dir[128];
+    int connected;
+    /* the current call */
+    struct ivr_flow *flow;
+    struct ivr_ari_call *ac;
+    struct ivr_session *s;
+    char chan[128];
+    int started; /* StasisStart of a call seen */
+    int ended;
+    enum ivr_end_reason reason;
+    char disposition[32];
+    int hangup_cause;
+    char steps[2048]; /* "node:event_out " ... */
+    char actions[2048];
+    int unrouted; /* events no call took */
+};
+
+static struct fx *F;
+
+static void on_step(void *arg, const struct ivr_step *st)
+{
+    struct fx *f = arg;
+    size_t n = strlen(f->steps);
+    size_t i;
+    json_t *a;
+    snprintf(f->steps + n, sizeof(f->steps) - n, "%s:%s ", st->node,
+             st->event_out != NULL ? st->event_out : "-");
+    json_array_foreach (st->actions, i, a) {
+        n = strlen(f->actions);
+        snprintf(f->actions + n, sizeof(f->actions) - n, "%s|", json_string_value(a));
+    }
+}
+
+static void on_end(void *arg, const struct ivr_end *e)
+{
+    struct fx *f = arg;
+    f->reason = e->reason;
+    snprintf(f->disposition, sizeof(f->disposition), "%s",
+             e->disposition != NULL ? e->disposition : "");
+    f->hangup_cause = e->hangup_cause;
+    ivr_ari_call_destroy(f->ac);
+    f->ac = NULL;
+    f->ended++;
+}
+
+static void answered(struct ari_client *c, const struct ari_result *res, void *arg)
+{
+    struct fx *f = arg;
+    struct ivr_session_config cfg = { .ops = ivr_ari_ops(),
+                                      .ops_ctx = f->ac,
+                                      .loop = f->loop,
+                                      .on_step = on_step,
+                                      .on_end = on_end,
+                                      .cb_arg = f };
+    json_t *vars;
+    (void)c;
+    if (res->error != ARI_OK || f->ac == NULL) {
+        return;
+    }
+    vars = json_pack("{s:{s:s,s:s}}", "call", "caller_id", "+14155550100", "dialed", "2001");
+    f->s = ivr_session_create(f->flow, &cfg, vars);
+    json_decref(vars);
+    assert_non_null(f->s);
+    ivr_ari_call_bind(f->ac, f->s);
+    ivr_session_start(f->s, "inbound", NULL);
+}
+
+static void on_event(struct ari_client *c, const struct ari_event *ev, void *arg)
+{
+    struct fx *f = arg;
+    if (ivr_ari_dispatch(f->d, ev)) {
+        return;
+    }
+    if (ev->type == ARI_EVENT_STASIS_START && f->flow != NULL && f->ac == NULL && f->started == 0) {
+        const char *id = ev->stasis_start.channel->id;
+        snprintf(f->chan, sizeof(f->chan), "%s", id);
+        assert_int_equal(ivr_ari_call_create(f->d, c, id, &f->ac), 0);
+        f->started++;
+        ari_channel_answer(c, id, answered, f, NULL);
+        return;
+    }
+    f->unrouted++;
+}
+
+static void on_reconcile(struct ari_client *c, int status, const char *const *gone, size_t ng,
+                         const char *const *up, size_t nu, void *arg)
+{
+    struct fx *f = arg;
+    (void)c, (void)status, (void)gone, (void)ng, (void)up, (void)nu;
+    f->connected++;
+}
+
+static int group_setup(void **state)
+{
+    static const char *const args0[] = { "--time-scale", "0.1", "--log-level", "warn", NULL };
+    const char *args[10];
+    char scen[200], dp[200];
+    struct fx *f = calloc(1, sizeof(*f));
+    struct ari_handlers h = { on_event, NULL, NULL, on_reconcile, NULL };
+    struct ari_client_config cfg = { .name = "sim",
+                                     .user = "asterisk",
+                                     .password = "asterisk",
+                                     .app = "ivr",
+                                     .request_timeout_ms = 3000 };
+    FILE *fp;
+
+    if (f == NULL) {
+        return -1;
+    }
+    snprintf(f->dir, sizeof(f->dir), "/tmp/test_ivr_ari.%d", (int)getpid());
+    mkdir(f->dir, 0700);
+    snprintf(scen, sizeof(scen), "%s/scenario.json", f->dir);
+    fp = fopen(scen, "w");
+    if (fp == NULL) {
+        return -1;
+    }
+    fputs(SCENARIO, fp);
+    fclose(fp);
+    snprintf(dp, sizeof(dp), "%s/extensions.conf", f->dir);
+    fp = fopen(dp, "w");
+    if (fp == NULL) {
+        return -1;
+    }
+    fputs(DIALPLAN, fp);
+    fclose(fp);
+    args[0] = "--scenario";
+    args[1] = scen;
+    args[2] = "--dialplan";
+    args[3] = dp;
+    for (size_t i = 0; i < 5; i++) {
+        args[4 + i] = args0[i];
+    }
+    if (simc_start(&f->sim, args) < 0) {
+        return -1;
+    }
+    f->loop = ev_loop_new(EVFLAG_AUTO);
+    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%d", f->sim.port);
+    cfg.url = f->url;
+    h.arg = f;
+    if (ari_client_create(f->loop, &cfg, &h, &f->c) != 0 ||
+        !evloop_run_until(f->loop, &f->connected, 1, 5.0)) {
+        return -1;
+    }
+    F = f;
+    *state = f;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    struct fx *f = *state;
+    char cmd[200];
+    int rc;
+    ari_client_destroy(f->c);
+    ev_loop_destroy(f->loop);
+    rc = simc_stop(&f->sim, SIGTERM);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+    if (system(cmd) != 0) {
+        rc = -1;
+    }
+    if (rc != 0 || simc_log_has_sanitizer_report(&f->sim)) {
+        fprintf(stderr, "ari-sim exited %d; log in %s\n", rc, f->sim.log);
+        free(f);
+        return -1;
+    }
+    free(f);
+    return 0;
+}
+
+/* Loads a flow written with ' for " (the unit tests' convention). */
+static struct ivr_flow *load(const char *src)
+{
+    char *s = strdup(src);
+    struct ivr_flow *fl = NULL;
+    struct ivr_report *rep = NULL;
+    struct ivr_load_options opt = { 0 };
+    for (char *p = s; *p != '\0'; p++) {
+        if (*p == '\'') {
+            *p = '"';
+        }
+    }
+    if (ivr_flow_load(s, strlen(s), &opt, &fl, &rep) != 0) {
+        json_t *j = ivr_report_to_json(rep);
+        char *t = json_dumps(j, JSON_COMPACT);
+        fprintf(stderr, "flow refused: %s\n", t != NULL ? t : "?");
+        free(t);
+        json_decref(j);
+    }
+    free(s);
+    ivr_report_free(rep);
+    assert_non_null(fl);
+    return fl;
+}
+
+#define FLOW(nodes)                                                                        \
+    "{'format':'ivrflow/1','start':'s','nodes':{"                                          \
+    "'s':{'type':'start','props':{'triggers':['inbound']},'next':{'next':'a'}}," nodes "," \
+    "'ok':{'type':'hangup','props':{'disposition':'ok'}},"                                 \
+    "'no':{'type':'hangup','props':{'disposition':'no'}},"                                 \
+    "'bad':{'type':'hangup','props':{'disposition':'bad'}}}}"
+
+/* Starts one inbound call running src; population is the caller's behaviour. */
+static void begin(struct fx *f, const char *src, const char *population,
+                  const struct ivr_ari_config *cfg)
+{
+    char path[256];
+    struct simc_resp r;
+    struct ivr_ari_config def = { 0 };
+    f->flow = load(src);
+    f->ac = NULL;
+    f->s = NULL;
+    f->started = f->ended = f->unrouted = 0;
+    f->steps[0] = f->actions[0] = f->disposition[0] = '\0';
+    f->hangup_cause = -1;
+    assert_int_equal(ivr_ari_create(f->loop, cfg != NULL ? cfg : &def, &f->d), 0);
+    snprintf(path, sizeof(path),
+             "/_sim/inbound?extension=2001&app=ivr&context=from-trunk&caller=%%2B14155550100"
+             "&population=%s",
+             population);
+    assert_int_equal(simc_http(f->sim.port, "POST", path, NULL, NULL, NULL, &r), 0);
+    assert_true(r.status >= 200 && r.status < 300);
+    simc_resp_free(&r);
+    assert_true(evloop_run_until(f->loop, &f->started, 1, 5.0));
+}
+
+static void finish(struct fx *f)
+{
+    ivr_session_destroy(f->s);
+    f->s = NULL;
+    ivr_flow_unref(f->flow);
+    f->flow = NULL;
+    /* Let the last requests (hang-up, bridge destroy) complete. */
+    evloop_run_for(f->loop, 0.2);
+    assert_int_equal(ivr_ari_count(f->d), 0);
+    ivr_ari_destroy(f->d);
+    f->d = NULL;
+}
+
+static void sim_post(struct fx *f, const char *what, const char *chan, const char *arg)
+{
+    char path[256];
+    struct simc_resp r;
+    snprintf(path, sizeof(path), "/_sim/channels/%s/%s%s", chan, what, arg);
+    assert_int_equal(simc_http(f->sim.port, "POST", path, NULL, NULL, NULL, &r), 0);
+    assert_true(r.status >= 200 && r.status < 300);
+    simc_resp_free(&r);
+}
+
+/* ---------------------------------------------------------------- tests */
+
+/* A menu: the scenario's caller presses 2 during the prompt; branch, set_variable, play, end. */
+static void test_menu_flow_end_to_end(void **state)
+{
+    struct fx *f = *state;
+    begin(f,
+          FLOW("'a':{'type':'collect','props':{'prompt':[{'play':'sound:menu'}],'choices':['1','2"
+               "']},'next':{'choice:1':'no','choice:2':'v','noinput':'bad',"
+               "'nomatch':'bad'}},"
+               "'v':{'type':'set_variable','props':{'assign':[{'name':'picked','value':'{{nodes.a."
+               "digits}}'}]},'next':{'next':'br'}},"
+               "'br':{'type':'branch','props':{'routes':[{'id':'two','when':{'left':'{{flow."
+               "picked}}','op':'eq','right':'2'}}]},'next':{'route:two':'p','default':'bad'}},"
+               "'p':{'type':'play','props':{'media':['sound:short','digits:42']},'next':{'done':"
+               "'w'}},"
+               "'w':{'type':'wait','props':{'duration_ms':100},'next':{'next':'ok'}}"),
+          "presses2", NULL);
+    assert_true(evloop_run_until(f->loop, &f->ended, 1, 10.0));
+    assert_int_equal(f->reason, IVR_END_COMPLETED);
+    assert_string_equal(f->disposition, "ok");
+    assert_non_null(strstr(f->steps, "a:choice:2 v:next br:route:two p:done w:next"));
+    finish(f);
+}
+
+/* Digits pressed on demand complete a collect; a wrong key goes to nomatch. */
+static void test_collect_digits_on_demand(void **state)
+{
+    struct fx *f = *state;
+    begin(f,
+          FLOW("'a':{'type':'collect','props':{'prompt':[{'play':'sound:short'}],'max_digits':4}"
+               ",'next':{'input':'ok','noinput':'no','nomatch':"
+               "'bad'}}"),
+          "silent", NULL);
+    evloop_run_for(f->loop, 0.3);
+    sim_post(f, "dtmf?digits=", f->chan, "12%23");
+    assert_true(evloop_run_until(f->loop, &f->ended, 1, 10.0));
+    assert_string_equal(f->disposition, "ok");
+    assert_non_null(strstr(f->steps, "a:input"));
+    finish(f);
+}
+
+/* say renders with espeak-ng on the worker, is cached, and plays as sound:. */
+static void test_say_renders_and_caches(void **state)
+{
+    struct fx *f = *state;
+    struct ivr_ari_config cfg = { .sounds_dir = f->dir };
+    int files = 0;
+    DIR *dir;
+    struct dirent *de;
+    begin(f,
+          FLOW("'a':{'type':'say','props':{'text':'Hello caller'},'next':{'done':'b'}},"
+               "'b':{'type':'say','props':{'text':'Hello caller'},'next':{'done':'ok'}}"),
+          "silent", &cfg);
+    assert_true(evloop_run_until(f->loop, &f->ended, 1, 20.0));
+    assert_string_equal(f->disposition, "ok");
+    assert_non_null(strstr(f->steps, "a:done b:done"));
+    /* Both says share one rendering; it holds a wav header and some audio. */
+    dir = opendir(f->dir);
+    assert_non_null(dir);
+    while ((de = readdir(dir)) != NULL) {
+        if (strncmp(de->d_name, "tts-", 4) == 0) {
+            char path[512];
+            struct stat sb;
+            size_t n = strlen(de->d_name);
+            assert_true(n > 4 && strcmp(de->d_name + n - 4, ".wav") == 0);
+            snprintf(path, sizeof(path), "%s/%s", f->dir, de->d_name);
+            assert_int_equal(stat(path, &sb), 0);
+            assert_true(sb.st_size > 1000);
+            files++;
+        }
+    }
+    closedir(dir);
+    assert_int_equal(files, 1);
+    finish(f);
+}
+
+/* A missing sound file: PlaybackFinished(failed) takes the play's error outcome. */
+static void test_play_missing_media_fails(void **state)
+{
+    struct fx *f = *state;
+    begin(f,
+          FLOW("'a':{'type':'play','props':{'media':['sound:gone']},'next':{'done':'ok','error':"
+               "'bad'}}"),
+          "silent", NULL);
+    assert_true(evloop_run_until(f->loop, &f->ended, 1, 10.0));
+    assert_string_equal(f->disposition, "bad");
+    finish(f);
+}
+
+/* Without a sounds directory say takes its error outcome. */
+static void test_say_without_tts_fails(void **state)
+{
+    struct fx *f = *state;
+    begin(f, FLOW("'a':{'type':'say','props':{'text':'Hi'},'next':{'done':'ok','error':'bad'}}"),
+          "silent", NULL);
+    assert_true(evloop_run_until(f->loop, &f->ended, 1, 10.0));
+    assert_string_equal(f->disposition, "bad");
+    finish(f);
+}
+
+/* A loop node around a play: continue twice, then exhausted. */
+static void test_loop_play(void **state)
+{
+    struct fx *f = *state;
+    begin(f,
+          FLOW("'a':{'type':'loop','props':{'max':2},'next':{'continue':'p','exhausted':'ok'}},"
+               "'p':{'type':'play','props':{'media':['sound:short']},'next':{'done':'a'}}"),
+          "silent", NULL);
+    assert_true(evloop_run_until(f->loop, &f->ended, 1, 10.0));
+    assert_string_equal(f->disposition, "ok");
+    assert_non_null(strstr(f->steps, "a:continue p:done a:continue p:done a:exhausted"));
+    finish(f);
+}
+
+/* The caller hangs up while a play waits, then while a collect waits. */
+static void test_hangup_while_waiting(void **state)
+{
+    struct fx *f = *state;
+    static const char *const flows[] = {
+        FLOW("'a':{'type':'play','props':{'media':['tone:ring']},'next':{'done':'ok'}}"),
+        FLOW("'a':{'type':'collect','props':{'max_digits':4},'next':{'input':"
+             "'ok','noinput':'no','nomatch':'bad'}}"),
+        FLOW("'a':{'type':'wait','props':{'duration_ms':30000},'next':{'next':'ok'}}"),
+        FLOW("'a':{'type':'voicemail','props':{'max_length_s':60},'next':{'recorded':'ok','no_"
+             "audio':'no'}}"),
+    };
+    for (size_t i = 0; i < sizeof(flows) / sizeof(flows[0]); i++) {
+        begin(f, flows[i], "silent", NULL);
+        evloop_run_for(f->loop, 0.3);
+        assert_int_equal(f->ended, 0);
+        sim_post(f, "hangup?cause=", f->chan, "16");
+        assert_true(evloop_run_until(f->loop, &f->ended, 1, 5.0));
+        assert_int_equal(f->reason, IVR_END_HANGUP);
+        assert_int_equal(f->hangup_cause, 16);
+        finish(f);
+    }
+}
+
+/* voicemail: greeting, record until max length; RecordingFinished completes it. */
+static void test_voicemail_records(void **state)
+{
+    struct fx *f = *state;
+    begin(f,
+          FLOW("'a':{'type':'voicemail','props':{'greeting':[{'play':'sound:short'}],'max_length_"
+               "s':5},'next':{'recorded':'ok','no_audio':'no'}}"),
+          "silent", NULL);
+    assert_true(evloop_run_until(f->loop, &f->ended, 1, 10.0));
+    assert_int_equal(f->reason, IVR_END_COMPLETED);
+    /* The caller was silent: Asterisk keeps no audio. */
+    assert_string_equal(f->disposition, "no");
+    finish(f);
+}
+
+/* A hangup node with a cause: the channel is hung up by us. */
+static void test_hangup_node(void **state)
+{
+    struct fx *f = *state;
+    begin(f, FLOW("'a':{'type':'hangup','props':{'cause':'busy','disposition':'busy'}}"), "silent",
+          NULL);
+    assert_true(evloop_run_until(f->loop, &f->ended, 1, 5.0));
+    assert_string_equal(f->disposition, "busy");
+    /* The channel goes away: its StasisEnd reaches nobody. */
+    assert_true(evloop_run_until(f->loop, &f->unrouted, 1, 5.0));
+    finish(f);
+}
+
+/* Blind transfer continues in the dialplan; the flow ends as transferred. */
+static void test_transfer_blind(void **state)
+{
+    struct fx *f = *state;
+    struct ivr_ari_config cfg = { .transfer_context = "xfer" };
+    begin(f,
+          FLOW("'a':{'type':'transfer','props':{'target':{'type':'extension','value':'400'},"
+               "'mode':'blind'},'next':{'failed':'bad'}}"),
+          "silent", &cfg);
+    assert_true(evloop_run_until(f->loop, &f->ended, 1, 5.0));
+    assert_int_equal(f->reason, IVR_END_TRANSFERRED);
+    finish(f);
+}
+
+/* Bridged transfer: answered then the callee hangs up (completed), busy, no answer. */
+static void test_transfer_bridged(void **state)
+{
+    struct fx *f = *state;
+
+    static const struct {
+        const char *ctx;
+        const char *want;
+    } cases[] = {
+        { "100", "a:completed" },
+        { "200", "a:busy" },
+        { "300", "a:no_answer" },
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct ivr_ari_config cfg = { .transfer_context = "xfer", .app = "ivr" };
+        char src[1024];
+        snprintf(src, sizeof(src),
+                 FLOW("'a':{'type':'transfer','props':{'target':{'type':'extension','value':'%s'},"
+                      "'mode':'bridge','ring_timeout_s':5},"
+                      "'next':{'completed':'ok','busy':'no','no_answer':'no','failed':'bad'}}"),
+                 cases[i].ctx);
+        begin(f, src, "silent", &cfg);
+        assert_true(evloop_run_until(f->loop, &f->ended, 1, 15.0));
+        if (strstr(f->steps, cases[i].want) == NULL) {
+            fail_msg("%s: steps %s", cases[i].ctx, f->steps);
+        }
+        finish(f);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_menu_flow_end_to_end),
+        cmocka_unit_test(test_collect_digits_on_demand),
+        cmocka_unit_test(test_say_renders_and_caches),
+        cmocka_unit_test(test_say_without_tts_fails),
+        cmocka_unit_test(test_play_missing_media_fails),
+        cmocka_unit_test(test_loop_play),
+        cmocka_unit_test(test_hangup_while_waiting),
+        cmocka_unit_test(test_voicemail_records),
+        cmocka_unit_test(test_hangup_node),
+        cmocka_unit_test(test_transfer_blind),
+        cmocka_unit_test(test_transfer_bridged),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
