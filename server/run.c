@@ -30,6 +30,7 @@
 #include "core/httpd.h"
 #include "core/kv.h"
 #include "core/log.h"
+#include "importers/importers.h"
 #include "server/server.h"
 
 enum dep_state { DEP_DOWN = 0, DEP_UP = 1, DEP_UNCONFIGURED = 2 };
@@ -47,6 +48,8 @@ struct server {
     struct ari_pool *ari;               /* one ARI client per Asterisk server */
     struct httpd *httpd;                /* HTTP/WebSocket thread */
     struct api *api;                    /* REST API mounted on httpd */
+    struct importer *importer;          /* contact list imports (own worker threads) */
+    struct api_lists *api_lists;        /* list, upload and import routes */
     int64_t started_us;
     /* Published by the main loop, read by the httpd thread (relaxed: each
      * is an independent status flag, nothing else is synchronised by it). */
@@ -259,6 +262,24 @@ static bool static_dir_usable(const char *dir)
 }
 
 /* The REST API runs on the httpd thread with its own connections. */
+/* Imports (own worker threads) and the list/upload/import routes. No DNC store yet: no scrub. */
+static int start_api_lists(struct server *s)
+{
+    const struct importer_config ic = {
+        .conninfo = s->conf->db_conninfo,
+        .worker_name = s->conf->node_id,
+    };
+    int rc = importer_create(&ic, &s->importer);
+
+    if (rc == 0) {
+        rc = api_lists_create(s->api, s->importer, s->conf->db_conninfo, &s->api_lists);
+    }
+    if (rc != 0) {
+        LOG_ERR(SERVER, "event=import_init_failed err=\"%s\"", err_str(rc));
+    }
+    return rc;
+}
+
 static int start_api(struct server *s, struct httpd_config *hc)
 {
     const struct server_config *c = s->conf;
@@ -288,6 +309,10 @@ static int start_api(struct server *s, struct httpd_config *hc)
         return rc;
     }
     api_httpd_hooks(s->api, hc);
+    rc = start_api_lists(s);
+    if (rc != 0) {
+        return rc;
+    }
     return 0;
 }
 
@@ -340,6 +365,10 @@ static void stop_all(struct server *s)
         httpd_stop(s->httpd);
         s->httpd = NULL;
     }
+    importer_destroy(s->importer);
+    s->importer = NULL;
+    api_lists_destroy(s->api_lists);
+    s->api_lists = NULL;
     api_destroy(s->api);
     s->api = NULL;
     ari_pool_destroy(s->ari);
