@@ -163,8 +163,8 @@ struct done_msg {
     json_t *items;
 };
 
-static void answer_done(struct api_ctx *ctx, const struct upload *u, const struct importer_result *r,
-                        json_t *items)
+static void answer_done(struct api_ctx *ctx, const struct upload *u,
+                        const struct importer_result *r, json_t *items)
 {
     json_t *job, *body;
 
@@ -175,7 +175,7 @@ static void answer_done(struct api_ctx *ctx, const struct upload *u, const struc
         progress_json(job, &r->progress);
         body = json_pack("{s:o}", "job", job);
         if (u->batch) {
-            json_object_set(body, "items", items != NULL ? items : json_array());
+            json_object_set_new(body, "items", items != NULL ? json_incref(items) : json_array());
         }
         api_respond_json(ctx, r->replayed || u->batch ? HTTPD_STATUS_OK : HTTPD_STATUS_CREATED,
                          body, NULL);
@@ -325,8 +325,8 @@ static void creator_id(struct api_ctx *ctx, int64_t *id)
 
 static int h_upload(struct api_ctx *ctx, void *arg)
 {
-    static const char *const allowed[] = { "upload_id", "delimiter", "header", "mapping",
-                                           "filename",  NULL };
+    static const char *const allowed[] = { "upload_id", "delimiter", "header",
+                                           "mapping",   "filename",  NULL };
     struct api_lists *L = arg;
     struct httpd_req *req = api_ctx_req(ctx);
     const char *upload_id = httpd_req_header(req, "Upload-Id");
@@ -356,11 +356,11 @@ static int h_upload(struct api_ctx *ctx, void *arg)
     if (ct != NULL && strncasecmp(ct, "multipart/form-data", 19) == 0) {
         o.format = IMPORTER_FORMAT_MULTIPART;
         o.content_type = ct;
-    } else if (ct != NULL && (strncasecmp(ct, "text/csv", 8) == 0 ||
-                              strncasecmp(ct, "text/plain", 10) == 0 ||
-                              strncasecmp(ct, "application/csv", 15) == 0 ||
-                              strncasecmp(ct, "text/tab-separated-values", 25) == 0 ||
-                              strncasecmp(ct, "application/octet-stream", 24) == 0)) {
+    } else if (ct != NULL &&
+               (strncasecmp(ct, "text/csv", 8) == 0 || strncasecmp(ct, "text/plain", 10) == 0 ||
+                strncasecmp(ct, "application/csv", 15) == 0 ||
+                strncasecmp(ct, "text/tab-separated-values", 25) == 0 ||
+                strncasecmp(ct, "application/octet-stream", 24) == 0)) {
         o.format = IMPORTER_FORMAT_CSV;
     } else {
         api_error(ctx, HTTPD_STATUS_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
@@ -609,12 +609,11 @@ static void job_done(struct api_ctx *ctx, int status, void *arg)
         return;
     }
     if (u == NULL) {
-        json_decref(obj);
-        api_error(ctx, HTTPD_STATUS_CONFLICT, "not_running",
-                  state != NULL && strcmp(state, "running") == 0
-                      ? "the import is running on another node; cancel it there"
-                      : "the import has ended; only a running import can be cancelled",
-                  NULL);
+        const char *msg = state != NULL && strcmp(state, "running") == 0
+                              ? "the import is running on another node; cancel it there"
+                              : "the import has ended; only a running import can be cancelled";
+        api_error(ctx, HTTPD_STATUS_CONFLICT, "not_running", msg, NULL);
+        json_decref(obj); /* state points into it */
         return;
     }
     importer_job_cancel(u->job);
@@ -705,7 +704,8 @@ static int h_imports_page(struct api_ctx *ctx, void *arg)
 
 /* -------------------------------------------------------- rejects.csv */
 
-struct export {
+struct export
+{
     struct api_lists *L;
     struct httpd *h;
     uint64_t handle;
@@ -875,19 +875,36 @@ int api_lists_create(struct api *a, struct importer *imp, const char *conninfo,
                                       .handler = h_upload,
                                       .arg = L };
     const struct api_route routes[] = {
-        { .methods = HTTPD_POST, .pattern = "/api/v1/lists/{id}/contacts",
-          .perm = API_PERM_LISTS_WRITE, .handler = h_batch, .arg = L,
-          .flags = API_ROUTE_IDEMPOTENT, .max_body = BATCH_MAX_BODY },
-        { .methods = HTTPD_GET, .pattern = "/api/v1/lists/{id}/imports",
-          .perm = API_PERM_LISTS_READ, .handler = h_imports_page, .arg = L,
+        { .methods = HTTPD_POST,
+          .pattern = "/api/v1/lists/{id}/contacts",
+          .perm = API_PERM_LISTS_WRITE,
+          .handler = h_batch,
+          .arg = L,
+          .flags = API_ROUTE_IDEMPOTENT,
+          .max_body = BATCH_MAX_BODY },
+        { .methods = HTTPD_GET,
+          .pattern = "/api/v1/lists/{id}/imports",
+          .perm = API_PERM_LISTS_READ,
+          .handler = h_imports_page,
+          .arg = L,
           .flags = API_ROUTE_NO_BODY },
-        { .methods = HTTPD_GET, .pattern = "/api/v1/imports/{job}", .perm = API_PERM_LISTS_READ,
-          .handler = h_job_get, .arg = L, .flags = API_ROUTE_NO_BODY },
-        { .methods = HTTPD_DELETE, .pattern = "/api/v1/imports/{job}",
-          .perm = API_PERM_LISTS_WRITE, .handler = h_job_cancel, .arg = L,
+        { .methods = HTTPD_GET,
+          .pattern = "/api/v1/imports/{job}",
+          .perm = API_PERM_LISTS_READ,
+          .handler = h_job_get,
+          .arg = L,
           .flags = API_ROUTE_NO_BODY },
-        { .methods = HTTPD_GET, .pattern = "/api/v1/imports/{job}/rejects.csv",
-          .perm = API_PERM_LISTS_READ, .handler = h_rejects, .arg = L,
+        { .methods = HTTPD_DELETE,
+          .pattern = "/api/v1/imports/{job}",
+          .perm = API_PERM_LISTS_WRITE,
+          .handler = h_job_cancel,
+          .arg = L,
+          .flags = API_ROUTE_NO_BODY },
+        { .methods = HTTPD_GET,
+          .pattern = "/api/v1/imports/{job}/rejects.csv",
+          .perm = API_PERM_LISTS_READ,
+          .handler = h_rejects,
+          .arg = L,
           .flags = API_ROUTE_NO_BODY },
     };
     rc = api__lists_routes_add(a);

@@ -23,11 +23,11 @@
 #include "core/arena.h"
 #include "core/err.h"
 
-#define LIST_JSON                                                                             \
-    "json_build_object('id', l.id, 'name', l.name, 'description', l.description,"             \
-    " 'dnc_mode', l.dnc_mode, 'allowed_countries', to_json(l.allowed_countries),"             \
-    " 'settings', l.settings, 'created_by', l.created_by, 'created_at', l.created_at,"       \
-    " 'updated_at', l.updated_at,"                                                            \
+#define LIST_JSON                                                                      \
+    "json_build_object('id', l.id, 'name', l.name, 'description', l.description,"      \
+    " 'dnc_mode', l.dnc_mode, 'allowed_countries', to_json(l.allowed_countries),"      \
+    " 'settings', l.settings, 'created_by', l.created_by, 'created_at', l.created_at," \
+    " 'updated_at', l.updated_at,"                                                     \
     " 'contacts', (SELECT count(*) FROM contacts c WHERE c.list_id = l.id))"
 #define LIST_VERSION(t) "(extract(epoch FROM " t ".updated_at) * 1000000)::bigint"
 
@@ -185,7 +185,7 @@ static int h_list_get(struct api_ctx *ctx, void *arg)
     params[0] = rest_i64(ctx, id);
     return rest_run(ctx,
                     "SELECT 1, " LIST_JSON ", " LIST_VERSION("l") " FROM contact_lists l"
-                    " WHERE l.id = $1::bigint",
+                                                                  " WHERE l.id = $1::bigint",
                     1, params, rest_rows_one, rest_one_done, o);
 }
 
@@ -200,7 +200,8 @@ static int h_list_page(struct api_ctx *ctx, void *arg)
     if (o == NULL) {
         return ERR_NOMEM;
     }
-    if (api_query_allow(ctx, allowed) != 0 || api_page_parse(ctx, 50, 200, &o->limit, &after) != 0) {
+    if (api_query_allow(ctx, allowed) != 0 ||
+        api_page_parse(ctx, 50, 200, &o->limit, &after) != 0) {
         return HTTPD_DONE;
     }
     params[0] = rest_i64(ctx, after);
@@ -241,19 +242,22 @@ static int h_list_patch(struct api_ctx *ctx, void *arg)
     params[3] = rest_jstr(body, "description");
     params[4] = rest_jstr(body, "dnc_mode");
     o->conflict_msg = "a list with this name exists";
-    return rest_run(ctx,
-                    "WITH cur AS (SELECT id, " LIST_VERSION("contact_lists") " AS v"
-                    "  FROM contact_lists WHERE id = $1::bigint FOR UPDATE),"
-                    " l AS (UPDATE contact_lists l SET name = coalesce($3, l.name),"
-                    "  description = coalesce($4, l.description),"
-                    "  dnc_mode = coalesce($5, l.dnc_mode),"
-                    "  allowed_countries = coalesce($6::text[], l.allowed_countries),"
-                    "  settings = coalesce($7::jsonb, l.settings::jsonb)"
-                    "  FROM cur WHERE l.id = cur.id AND ($2::bigint IS NULL OR cur.v = $2::bigint)"
-                    "  RETURNING l.*)"
-                    " SELECT (SELECT count(*) FROM cur), (SELECT " LIST_JSON " FROM l),"
-                    " (SELECT " LIST_VERSION("l") " FROM l)",
-                    7, params, rest_rows_one, rest_one_done, o);
+    return rest_run(
+        ctx,
+        "WITH cur AS (SELECT id, " LIST_VERSION(
+            "contact_lists") " AS v"
+                             "  FROM contact_lists WHERE id = $1::bigint FOR UPDATE),"
+                             " l AS (UPDATE contact_lists l SET name = coalesce($3, l.name),"
+                             "  description = coalesce($4, l.description),"
+                             "  dnc_mode = coalesce($5, l.dnc_mode),"
+                             "  allowed_countries = coalesce($6::text[], l.allowed_countries),"
+                             "  settings = coalesce($7::jsonb, l.settings::jsonb)"
+                             "  FROM cur WHERE l.id = cur.id AND ($2::bigint IS NULL OR cur.v = "
+                             "$2::bigint)"
+                             "  RETURNING l.*)"
+                             " SELECT (SELECT count(*) FROM cur), (SELECT " LIST_JSON " FROM l),"
+                             " (SELECT " LIST_VERSION("l") " FROM l)",
+        7, params, rest_rows_one, rest_one_done, o);
 }
 
 static int h_list_delete(struct api_ctx *ctx, void *arg)
@@ -279,19 +283,20 @@ static int h_list_delete(struct api_ctx *ctx, void *arg)
                     1, params, rest_rows_one, rest_one_done, o);
 }
 
-#define CONTACT_JSON                                                                          \
-    "json_build_object('id', c.id, 'list_id', c.list_id, 'number', c.number,"                 \
-    " 'extension', c.extension, 'alt_numbers', to_json(c.alt_numbers),"                       \
-    " 'external_id', c.external_id, 'country', c.country, 'region', c.region,"               \
-    " 'postal_code', c.postal_code, 'time_zones', to_json(c.time_zones),"                     \
+#define CONTACT_JSON                                                                           \
+    "json_build_object('id', c.id, 'list_id', c.list_id, 'number', c.number,"                  \
+    " 'extension', c.extension, 'alt_numbers', to_json(c.alt_numbers),"                        \
+    " 'external_id', c.external_id, 'country', c.country, 'region', c.region,"                 \
+    " 'postal_code', c.postal_code, 'time_zones', to_json(c.time_zones),"                      \
     " 'tz_source', c.tz_source, 'custom', c.custom, 'state', c.state, 'attempts', c.attempts," \
-    " 'next_attempt_at', c.next_attempt_at, 'last_outcome', c.last_outcome,"                  \
+    " 'next_attempt_at', c.next_attempt_at, 'last_outcome', c.last_outcome,"                   \
     " 'created_at', c.created_at)"
 
 static int h_contacts_page(struct api_ctx *ctx, void *arg)
 {
-    static const char *const allowed[] = { "limit", "cursor", "state", "number", "external_id",
-                                           NULL };
+    static const char *const allowed[] = {
+        "limit", "cursor", "state", "number", "external_id", NULL
+    };
     static const char *const states[] = { "pending", "leased", "dialing", "done",
                                           "failed",  "dnc",    "excluded" };
     struct rest_out *o = rest_out_new(ctx, "no such list");
@@ -317,7 +322,8 @@ static int h_contacts_page(struct api_ctx *ctx, void *arg)
     }
     if (!ok) {
         api_error(ctx, HTTPD_STATUS_BAD_REQUEST, "invalid_parameter",
-                  "state is one of pending, leased, dialing, done, failed, dnc, excluded", "?state");
+                  "state is one of pending, leased, dialing, done, failed, dnc, excluded",
+                  "?state");
         return HTTPD_DONE;
     }
     if (number != NULL && (number[0] != '+' || strlen(number) < 2 || strlen(number) > 16 ||
@@ -359,18 +365,35 @@ static int h_contacts_page(struct api_ctx *ctx, void *arg)
 int api__lists_routes_add(struct api *a)
 {
     const struct api_route routes[] = {
-        { .methods = HTTPD_GET, .pattern = "/api/v1/lists", .perm = API_PERM_LISTS_READ,
-          .handler = h_list_page, .flags = API_ROUTE_NO_BODY },
-        { .methods = HTTPD_POST, .pattern = "/api/v1/lists", .perm = API_PERM_LISTS_WRITE,
-          .handler = h_list_create, .flags = API_ROUTE_IDEMPOTENT },
-        { .methods = HTTPD_GET, .pattern = "/api/v1/lists/{id}", .perm = API_PERM_LISTS_READ,
-          .handler = h_list_get, .flags = API_ROUTE_NO_BODY },
-        { .methods = HTTPD_PATCH, .pattern = "/api/v1/lists/{id}", .perm = API_PERM_LISTS_WRITE,
+        { .methods = HTTPD_GET,
+          .pattern = "/api/v1/lists",
+          .perm = API_PERM_LISTS_READ,
+          .handler = h_list_page,
+          .flags = API_ROUTE_NO_BODY },
+        { .methods = HTTPD_POST,
+          .pattern = "/api/v1/lists",
+          .perm = API_PERM_LISTS_WRITE,
+          .handler = h_list_create,
+          .flags = API_ROUTE_IDEMPOTENT },
+        { .methods = HTTPD_GET,
+          .pattern = "/api/v1/lists/{id}",
+          .perm = API_PERM_LISTS_READ,
+          .handler = h_list_get,
+          .flags = API_ROUTE_NO_BODY },
+        { .methods = HTTPD_PATCH,
+          .pattern = "/api/v1/lists/{id}",
+          .perm = API_PERM_LISTS_WRITE,
           .handler = h_list_patch },
-        { .methods = HTTPD_DELETE, .pattern = "/api/v1/lists/{id}", .perm = API_PERM_LISTS_WRITE,
-          .handler = h_list_delete, .flags = API_ROUTE_NO_BODY },
-        { .methods = HTTPD_GET, .pattern = "/api/v1/lists/{id}/contacts",
-          .perm = API_PERM_LISTS_READ, .handler = h_contacts_page, .flags = API_ROUTE_NO_BODY },
+        { .methods = HTTPD_DELETE,
+          .pattern = "/api/v1/lists/{id}",
+          .perm = API_PERM_LISTS_WRITE,
+          .handler = h_list_delete,
+          .flags = API_ROUTE_NO_BODY },
+        { .methods = HTTPD_GET,
+          .pattern = "/api/v1/lists/{id}/contacts",
+          .perm = API_PERM_LISTS_READ,
+          .handler = h_contacts_page,
+          .flags = API_ROUTE_NO_BODY },
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         int rc = api_route_add(a, &routes[i]);

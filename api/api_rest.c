@@ -100,9 +100,9 @@ void rest_page_done(struct api_ctx *ctx, int status, void *arg)
         api_error(ctx, HTTPD_STATUS_NOT_FOUND, "not_found", o->missing, NULL);
         return;
     }
-    body = json_pack("{s:o, s:o}", "items", o->items != NULL ? o->items : json_array(),
-                     "next_cursor",
-                     o->more ? json_string(api_cursor_make(ctx, o->last_id)) : json_null());
+    body =
+        json_pack("{s:o, s:o}", "items", o->items != NULL ? o->items : json_array(), "next_cursor",
+                  o->more ? json_string(api_cursor_make(ctx, o->last_id)) : json_null());
     o->items = NULL;
     api_respond_json(ctx, HTTPD_STATUS_OK, body, NULL);
 }

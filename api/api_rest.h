@@ -22,10 +22,10 @@ struct rest_out {
     int64_t last_id; /* page: id of the last row kept */
     int64_t limit;   /* page: rows beyond it are the "more" probe */
     bool more;
-    int64_t found;   /* rows matched before a condition (If-Match, state) */
-    int created;     /* status to answer (0: 200); 204 answers without body */
-    const char *location; /* prefix for Location: "<prefix>/<obj.id>" */
-    const char *missing;  /* 404 message ("no such list") */
+    int64_t found;            /* rows matched before a condition (If-Match, state) */
+    int created;              /* status to answer (0: 200); 204 answers without body */
+    const char *location;     /* prefix for Location: "<prefix>/<obj.id>" */
+    const char *missing;      /* 404 message ("no such list") */
     const char *sqlstate_409; /* a SQLSTATE answered 409 conflict_msg (e.g. 23503) */
     const char *conflict_msg;
 };
