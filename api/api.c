@@ -537,6 +537,11 @@ struct httpd *api_httpd(const struct api *a)
     return a->httpd;
 }
 
+struct db_pool *api_db_pool(struct api *a)
+{
+    return a->db;
+}
+
 static void set_principal(struct api_ctx *ctx, const struct api_principal *p)
 {
     ctx->p = *p;

@@ -303,6 +303,13 @@ struct api_ctx *api_ctx_lookup(struct api *a, uint64_t handle);
 /* The httpd the api is mounted on (NULL before api_mount). */
 struct httpd *api_httpd(const struct api *a);
 
+/*
+ * The api's PostgreSQL pool on the httpd thread (for modules whose storage
+ * functions take a pool, e.g. ivr_store_*); NULL before the thread started.
+ * Prefer api_db_run, which scopes the transaction to the caller's tenant.
+ */
+struct db_pool *api_db_pool(struct api *a);
+
 /* One pointer for the handler's own state (e.g. across deferred steps). */
 void api_ctx_set_data(struct api_ctx *ctx, void *data);
 void *api_ctx_data(const struct api_ctx *ctx);
@@ -488,6 +495,16 @@ int api_lists_create(struct api *a, struct importer *imp, const char *conninfo,
 
 /* Waits (bounded) for running rejects exports and frees. NULL is a no-op. */
 void api_lists_destroy(struct api_lists *l);
+
+/*
+ * Adds the IVR flow routes (drafts, validation, publish, revisions,
+ * export/import, templates from template_dir (copied; "name.json" files),
+ * the simulator). Returns 0 and *out (api_flows_destroy after httpd_stop) or
+ * the api_route_add error. Main thread.
+ */
+struct api_flows;
+int api_flows_create(struct api *a, const char *template_dir, struct api_flows **out);
+void api_flows_destroy(struct api_flows *f);
 
 /* ---------------------------------------------------------------------- */
 /* Bootstrap (command line only: blocking)                                 */

@@ -50,6 +50,7 @@ struct server {
     struct api *api;                    /* REST API mounted on httpd */
     struct importer *importer;          /* contact list imports (own worker threads) */
     struct api_lists *api_lists;        /* list, upload and import routes */
+    struct api_flows *api_flows;        /* IVR flow routes */
     int64_t started_us;
     /* Published by the main loop, read by the httpd thread (relaxed: each
      * is an independent status flag, nothing else is synchronised by it). */
@@ -262,7 +263,8 @@ static bool static_dir_usable(const char *dir)
 }
 
 /* The REST API runs on the httpd thread with its own connections. */
-/* Imports (own worker threads) and the list/upload/import routes. No DNC store yet: no scrub. */
+/* Resource routes: imports (own worker threads) with the list routes (no DNC store yet: no
+ * scrub), and the IVR flow routes. */
 static int start_api_lists(struct server *s)
 {
     const struct importer_config ic = {
@@ -273,6 +275,9 @@ static int start_api_lists(struct server *s)
 
     if (rc == 0) {
         rc = api_lists_create(s->api, s->importer, s->conf->db_conninfo, &s->api_lists);
+    }
+    if (rc == 0) {
+        rc = api_flows_create(s->api, s->conf->ivr_template_dir, &s->api_flows);
     }
     if (rc != 0) {
         LOG_ERR(SERVER, "event=import_init_failed err=\"%s\"", err_str(rc));
@@ -369,6 +374,8 @@ static void stop_all(struct server *s)
     s->importer = NULL;
     api_lists_destroy(s->api_lists);
     s->api_lists = NULL;
+    api_flows_destroy(s->api_flows);
+    s->api_flows = NULL;
     api_destroy(s->api);
     s->api = NULL;
     ari_pool_destroy(s->ari);

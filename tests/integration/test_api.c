@@ -39,6 +39,7 @@
 static struct api *g_api;
 static struct api_lists *g_lists;
 static struct importer *g_imp;
+static struct api_flows *g_flows;
 static struct httpd *g_srv;
 static json_t *g_spec;
 static char g_base[64];
@@ -280,6 +281,11 @@ static int setup(void **state)
             api_lists_create(g_api, g_imp, g_app_ci, &g_lists) != 0) {
             return -1;
         }
+        char tdir[1024];
+        snprintf(tdir, sizeof(tdir), "%s/ivr/templates", testenv_root());
+        if (api_flows_create(g_api, tdir, &g_flows) != 0) {
+            return -1;
+        }
     }
     api_httpd_hooks(g_api, &hc);
     g_srv = httpd_create(&hc, NULL, 0);
@@ -319,6 +325,7 @@ static int teardown(void **state)
     httpd_stop(g_srv);
     importer_destroy(g_imp);
     api_lists_destroy(g_lists);
+    api_flows_destroy(g_flows);
     api_destroy(g_api);
     json_decref(g_spec);
     tdb_drop(DB);
@@ -369,6 +376,21 @@ static const struct {
     { "GET", "/api/v1/imports/{job}", "VEA" },
     { "DELETE", "/api/v1/imports/{job}", "EA" },
     { "GET", "/api/v1/imports/{job}/rejects.csv", "VEA" },
+    /* IVR flows. */
+    { "GET", "/api/v1/flows", "VEA" },
+    { "POST", "/api/v1/flows", "EA" },
+    { "POST", "/api/v1/flows/validate", "VEA" },
+    { "POST", "/api/v1/flows/import", "EA" },
+    { "GET", "/api/v1/flows/templates", "VEA" },
+    { "POST", "/api/v1/flows/from-template/{name}", "EA" },
+    { "GET", "/api/v1/flows/{id}", "VEA" },
+    { "PUT", "/api/v1/flows/{id}", "EA" },
+    { "DELETE", "/api/v1/flows/{id}", "EA" },
+    { "GET", "/api/v1/flows/{id}/export", "VEA" },
+    { "POST", "/api/v1/flows/{id}/publish", "EA" },
+    { "GET", "/api/v1/flows/{id}/revisions", "VEA" },
+    { "GET", "/api/v1/flows/{id}/revisions/{rev}", "VEA" },
+    { "POST", "/api/v1/flows/{id}/simulate", "VEA" },
 };
 
 static const char *method_name(unsigned m)
@@ -466,7 +488,8 @@ static void test_api_rbac_matrix(void **state)
         }
         path_for(r->pattern, path, sizeof(path));
         for (w = 0; w < W_COUNT; w++) {
-            bool body = r->methods == HTTPD_POST || r->methods == HTTPD_PATCH;
+            bool body =
+                r->methods == HTTPD_POST || r->methods == HTTPD_PATCH || r->methods == HTTPD_PUT;
             struct call c = { method_name(r->methods), r->pattern, path, (enum who)w,
                               body ? "{}" : NULL,      0 };
             long st = call_status(&c);
@@ -1756,6 +1779,210 @@ static void test_api_contacts_batch(void **state)
     }
 }
 
+/* ------------------------------------------------------------- flows */
+
+#define FLOW_GOOD(text)                                                                     \
+    "{\"format\":\"ivrflow/1\",\"start\":\"s\",\"nodes\":{"                                 \
+    "\"s\":{\"type\":\"start\",\"next\":{\"next\":\"h\"}},"                                 \
+    "\"h\":{\"type\":\"say\",\"props\":{\"text\":\"" text "\"},\"next\":{\"done\":\"e\"}}," \
+    "\"e\":{\"type\":\"hangup\"}}}"
+#define FLOW_BAD                                            \
+    "{\"format\":\"ivrflow/1\",\"start\":\"s\",\"nodes\":{" \
+    "\"s\":{\"type\":\"start\",\"next\":{\"next\":\"nowhere\"}}}}"
+
+static void test_api_flows_draft_publish(void **state)
+{
+    char path[96], sub[160], hdr[96];
+    struct t_resp r;
+    json_t *j;
+    int64_t id;
+    (void)state;
+
+    /* An invalid draft is stored with its report; publishing is refused with the errors. */
+    {
+        struct call c = { "POST", "/api/v1/flows", "/api/v1/flows", W_EDITOR,
+                          "{\"name\":\"Main menu\",\"definition\":" FLOW_BAD "}" };
+        j = call_json(&c, 201);
+        assert_false(json_is_true(json_object_get(j, "valid")));
+        assert_true(json_array_size(json_object_get(json_object_get(j, "report"), "errors")) > 0);
+        id = json_integer_value(json_object_get(j, "id"));
+        json_decref(j);
+    }
+    snprintf(path, sizeof(path), "/api/v1/flows/%lld", (long long)id);
+    snprintf(sub, sizeof(sub), "%s/publish", path);
+    {
+        struct call p = { "POST", "/api/v1/flows/{id}/publish", sub, W_EDITOR,
+                          "{\"message\":\"first\"}" };
+        j = call_json(&p, 422);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
+                            "flow_invalid");
+        assert_true(json_array_size(json_object_get(json_object_get(j, "report"), "errors")) > 0);
+        json_decref(j);
+    }
+    assert_int_equal(sql_int(g_admin_ci,
+                             "SELECT count(*) FROM ivr_flow_revisions WHERE"
+                             " flow_id = %lld",
+                             (long long)id),
+                     0);
+
+    /* PUT the fixed draft with If-Match: valid, then publish twice -> revisions 1 and 2. */
+    {
+        struct call g = { "GET", "/api/v1/flows/{id}", path, W_VIEWER };
+        do_call(&g, &r);
+        assert_int_equal(r.status, 200);
+        snprintf(hdr, sizeof(hdr), "If-Match: %.60s", strstr(r.headers.data, "ETag: ") + 6);
+        *strpbrk(hdr, "\r\n") = '\0';
+        t_resp_free(&r);
+        struct call p = { "PUT",
+                          "/api/v1/flows/{id}",
+                          path,
+                          W_EDITOR,
+                          "{\"definition\":" FLOW_GOOD("Version one") "}",
+                          0,
+                          hdr };
+        j = call_json(&p, 200);
+        assert_true(json_is_true(json_object_get(j, "valid")));
+        json_decref(j);
+        expect_error(&p, 412, "precondition_failed", "If-Match");
+    }
+    {
+        struct call p = { "POST", "/api/v1/flows/{id}/publish", sub, W_EDITOR,
+                          "{\"message\":\"first\"}" };
+        j = call_json(&p, 201);
+        assert_int_equal(json_integer_value(json_object_get(j, "revision")), 1);
+        json_decref(j);
+        struct call u = { "PUT", "/api/v1/flows/{id}", path, W_EDITOR,
+                          "{\"definition\":" FLOW_GOOD("Version two") "}" };
+        j = call_json(&u, 200);
+        json_decref(j);
+        j = call_json(&p, 201);
+        assert_int_equal(json_integer_value(json_object_get(j, "revision")), 2);
+        json_decref(j);
+        /* A viewer may read but not publish. */
+        struct call v = { "POST", "/api/v1/flows/{id}/publish", sub, W_VIEWER, "{}" };
+        assert_int_equal(call_status(&v), 403);
+    }
+    {
+        char rp[160];
+        snprintf(rp, sizeof(rp), "%s/revisions", path);
+        struct call l = { "GET", "/api/v1/flows/{id}/revisions", rp, W_VIEWER };
+        j = call_json(&l, 200);
+        assert_int_equal(json_array_size(json_object_get(j, "items")), 2);
+        assert_true(json_is_true(
+            json_object_get(json_array_get(json_object_get(j, "items"), 1), "published")));
+        json_decref(j);
+        snprintf(rp, sizeof(rp), "%s/revisions/1", path);
+        struct call g = { "GET", "/api/v1/flows/{id}/revisions/{rev}", rp, W_VIEWER };
+        j = call_json(&g, 200);
+        {
+            char *t = json_dumps(json_object_get(j, "definition"), JSON_COMPACT);
+            assert_non_null(strstr(t, "Version one"));
+            free(t);
+        }
+        json_decref(j);
+        snprintf(rp, sizeof(rp), "%s/revisions/9", path);
+        struct call n = { "GET", "/api/v1/flows/{id}/revisions/{rev}", rp, W_VIEWER };
+        assert_int_equal(call_status(&n), 404);
+    }
+
+    /* Simulate the draft and revision 1. */
+    {
+        char sp[160];
+        snprintf(sp, sizeof(sp), "%s/simulate", path);
+        struct call s = { "POST", "/api/v1/flows/{id}/simulate", sp, W_VIEWER,
+                          "{\"script\":\"\",\"revision\":1}" };
+        j = call_json(&s, 200);
+        char *t = json_dumps(j, JSON_COMPACT);
+        assert_non_null(strstr(t, "Version one"));
+        free(t);
+        json_decref(j);
+        struct call bad = { "POST", "/api/v1/flows/{id}/simulate", sp, W_VIEWER,
+                            "{\"script\":\"on s; frobnicate 3\"}" };
+        expect_error(&bad, 422, "invalid_field", "$.script");
+    }
+
+    /* Export, import as a new flow, delete; another tenant sees nothing. */
+    {
+        char ep[160];
+        snprintf(ep, sizeof(ep), "%s/export", path);
+        struct call e = { "GET", "/api/v1/flows/{id}/export", ep, W_VIEWER };
+        j = call_json(&e, 200);
+        json_object_set_new(j, "name", json_string("Main menu (copy)"));
+        char *t = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        struct call i = { "POST", "/api/v1/flows/import", "/api/v1/flows/import", W_EDITOR, t };
+        j = call_json(&i, 201);
+        assert_true(json_is_true(json_object_get(j, "valid")));
+        json_decref(j);
+        free(t);
+    }
+    {
+        enum who bs[2] = { W_B_ADMIN, W_B_KEY };
+
+        for (int k = 0; k < 2; k++) {
+            struct call g = { "GET", "/api/v1/flows/{id}", path, bs[k] };
+            struct call p = { "PUT", "/api/v1/flows/{id}", path, bs[k],
+                              "{\"definition\":" FLOW_BAD "}" };
+            struct call pub = { "POST", "/api/v1/flows/{id}/publish", sub, bs[k], "{}" };
+            struct call d = { "DELETE", "/api/v1/flows/{id}", path, bs[k] };
+            assert_int_equal(call_status(&g), 404);
+            assert_int_equal(call_status(&p), 404);
+            assert_int_equal(call_status(&pub), 404);
+            assert_int_equal(call_status(&d), 404);
+        }
+        assert_int_equal(sql_int(g_admin_ci,
+                                 "SELECT count(*) FROM ivr_flows WHERE id = %lld AND"
+                                 " draft_valid AND latest_revision = 2",
+                                 (long long)id),
+                         1);
+    }
+    {
+        struct call d = { "DELETE", "/api/v1/flows/{id}", path, W_EDITOR };
+        assert_int_equal(call_status(&d), 204);
+        struct call g = { "GET", "/api/v1/flows/{id}", path, W_EDITOR };
+        assert_int_equal(call_status(&g), 404);
+    }
+}
+
+static void test_api_flows_validate_and_templates(void **state)
+{
+    json_t *j;
+    (void)state;
+    {
+        struct call v = { "POST", "/api/v1/flows/validate", "/api/v1/flows/validate", W_VIEWER,
+                          "{\"definition\":" FLOW_BAD "}" };
+        j = call_json(&v, 200);
+        assert_false(json_is_true(json_object_get(j, "valid")));
+        json_decref(j);
+        struct call ok = { "POST", "/api/v1/flows/validate", "/api/v1/flows/validate", W_VIEWER,
+                           "{\"definition\":" FLOW_GOOD("hi") "}" };
+        j = call_json(&ok, 200);
+        assert_true(json_is_true(json_object_get(j, "valid")));
+        json_decref(j);
+        struct call m = { "POST", "/api/v1/flows/validate", "/api/v1/flows/validate", W_VIEWER,
+                          "{\"definition\":[1]}" };
+        expect_error(&m, 422, "invalid_field", "$.definition");
+    }
+    {
+        struct call l = { "GET", "/api/v1/flows/templates", "/api/v1/flows/templates", W_VIEWER };
+        j = call_json(&l, 200);
+        assert_true(json_array_size(json_object_get(j, "items")) >= 7);
+        json_decref(j);
+        struct call t = { "POST", "/api/v1/flows/from-template/{name}",
+                          "/api/v1/flows/from-template/support_queue", W_EDITOR,
+                          "{\"name\":\"Support line\",\"params\":{\"company\":\"Globex\"}}" };
+        j = call_json(&t, 201);
+        assert_true(json_is_true(json_object_get(j, "valid")));
+        json_decref(j);
+        assert_int_equal(sql_int(g_admin_ci, "SELECT count(*) FROM ivr_flows WHERE name ="
+                                             " 'Support line' AND draft::text LIKE '%%Globex%%'"),
+                         1);
+        struct call u = { "POST", "/api/v1/flows/from-template/{name}",
+                          "/api/v1/flows/from-template/no_such", W_EDITOR, "{\"name\":\"x\"}" };
+        assert_int_equal(call_status(&u), 404);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1782,6 +2009,8 @@ int main(void)
         cmocka_unit_test(test_api_upload_multipart),
         cmocka_unit_test(test_api_upload_bad_input),
         cmocka_unit_test(test_api_contacts_batch),
+        cmocka_unit_test(test_api_flows_draft_publish),
+        cmocka_unit_test(test_api_flows_validate_and_templates),
     };
     int fails;
 
