@@ -506,6 +506,17 @@ struct api_flows;
 int api_flows_create(struct api *a, const char *template_dir, struct api_flows **out);
 void api_flows_destroy(struct api_flows *f);
 
+/*
+ * Adds GET /api/v1/compliance/check (the calling decision for a number at a
+ * time, with reasons and the next eligible time). dnc is the DNC store
+ * (borrowed; NULL: none loaded). Returns 0 and *out
+ * (api_compliance_destroy after httpd_stop) or the api_route_add error.
+ */
+struct compliance_dnc;
+struct api_compliance;
+int api_compliance_create(struct api *a, struct compliance_dnc *dnc, struct api_compliance **out);
+void api_compliance_destroy(struct api_compliance *c);
+
 /* ---------------------------------------------------------------------- */
 /* Bootstrap (command line only: blocking)                                 */
 /* ---------------------------------------------------------------------- */

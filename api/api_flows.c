@@ -40,14 +40,14 @@ struct api_flows {
     char *template_dir;
 };
 
-#define FLOW_JSON                                                                              \
-    "json_build_object('id', f.id, 'name', f.name, 'description', f.description,"              \
-    " 'draft_valid', f.draft_valid, 'latest_revision', f.latest_revision,"                     \
-    " 'published_revision', f.published_revision, 'draft_updated_at', f.draft_updated_at,"     \
-    " 'draft_updated_by', f.draft_updated_by, 'created_at', f.created_at,"                     \
+#define FLOW_JSON                                                                          \
+    "json_build_object('id', f.id, 'name', f.name, 'description', f.description,"          \
+    " 'draft_valid', f.draft_valid, 'latest_revision', f.latest_revision,"                 \
+    " 'published_revision', f.published_revision, 'draft_updated_at', f.draft_updated_at," \
+    " 'draft_updated_by', f.draft_updated_by, 'created_at', f.created_at,"                 \
     " 'updated_at', f.updated_at)"
-#define FLOW_FULL_JSON                                                                         \
-    "(" FLOW_JSON "::jsonb || jsonb_build_object('definition', f.draft,"                       \
+#define FLOW_FULL_JSON                                                   \
+    "(" FLOW_JSON "::jsonb || jsonb_build_object('definition', f.draft," \
     " 'report', f.draft_errors))::json"
 #define FLOW_VERSION(t) "(extract(epoch FROM " t ".updated_at) * 1000000)::bigint"
 
@@ -136,8 +136,7 @@ static void created_cb(void *arg, const struct ivr_store_result *r)
     free(o);
 }
 
-static int create_flow(struct api_ctx *ctx, const char *name, const char *description,
-                       json_t *doc)
+static int create_flow(struct api_ctx *ctx, const char *name, const char *description, json_t *doc)
 {
     struct db_pool *pool = api_db_pool(api_ctx_api(ctx));
     const struct api_principal *p = api_ctx_principal(ctx);
@@ -157,8 +156,8 @@ static int create_flow(struct api_ctx *ctx, const char *name, const char *descri
     if (pool == NULL) {
         rc = ERR_DISCONNECTED;
     } else {
-        rc = ivr_store_create(pool, p->tenant_id,
-                              p->kind == API_PRINCIPAL_USER ? p->id : 0, name, text, created_cb, o);
+        rc = ivr_store_create(pool, p->tenant_id, p->kind == API_PRINCIPAL_USER ? p->id : 0, name,
+                              text, created_cb, o);
     }
     if (rc != 0) {
         json_decref(o->verdict);
@@ -288,7 +287,8 @@ static int h_list(struct api_ctx *ctx, void *arg)
     if (o == NULL) {
         return ERR_NOMEM;
     }
-    if (api_query_allow(ctx, allowed) != 0 || api_page_parse(ctx, 50, 200, &o->limit, &after) != 0) {
+    if (api_query_allow(ctx, allowed) != 0 ||
+        api_page_parse(ctx, 50, 200, &o->limit, &after) != 0) {
         return HTTPD_DONE;
     }
     params[0] = rest_i64(ctx, after);
@@ -315,7 +315,7 @@ static int h_get(struct api_ctx *ctx, void *arg)
     params[0] = rest_i64(ctx, id);
     return rest_run(ctx,
                     "SELECT 1, " FLOW_FULL_JSON ", " FLOW_VERSION("f") " FROM ivr_flows f"
-                    " WHERE f.id = $1::bigint",
+                                                                       " WHERE f.id = $1::bigint",
                     1, params, rest_rows_one, rest_one_done, o);
 }
 
@@ -393,16 +393,18 @@ static int h_put(struct api_ctx *ctx, void *arg)
     params[6] = rest_jstr(body, "name");
     params[7] = rest_jstr(body, "description");
     struct api_stmt st = {
-        .sql = "WITH cur AS (SELECT id, " FLOW_VERSION("ivr_flows") " AS v FROM ivr_flows"
-               "  WHERE id = $1::bigint FOR UPDATE),"
-               " f AS (UPDATE ivr_flows f SET draft = $3::jsonb, draft_valid = $4::bool,"
-               "  draft_errors = $5::jsonb, draft_updated_by = $6::bigint,"
-               "  draft_updated_at = clock_timestamp(), name = coalesce($7, f.name),"
-               "  description = coalesce($8, f.description)"
-               "  FROM cur WHERE f.id = cur.id AND ($2::bigint IS NULL OR cur.v = $2::bigint)"
-               "  RETURNING f.*)"
-               " SELECT (SELECT count(*) FROM cur), (SELECT " FLOW_JSON " FROM f),"
-               " (SELECT " FLOW_VERSION("f") " FROM f)",
+        .sql = "WITH cur AS (SELECT id, " FLOW_VERSION(
+            "ivr_flows") " AS v FROM ivr_flows"
+                         "  WHERE id = $1::bigint FOR UPDATE),"
+                         " f AS (UPDATE ivr_flows f SET draft = $3::jsonb, draft_valid = $4::bool,"
+                         "  draft_errors = $5::jsonb, draft_updated_by = $6::bigint,"
+                         "  draft_updated_at = clock_timestamp(), name = coalesce($7, f.name),"
+                         "  description = coalesce($8, f.description)"
+                         "  FROM cur WHERE f.id = cur.id AND ($2::bigint IS NULL OR cur.v = "
+                         "$2::bigint)"
+                         "  RETURNING f.*)"
+                         " SELECT (SELECT count(*) FROM cur), (SELECT " FLOW_JSON " FROM f),"
+                         " (SELECT " FLOW_VERSION("f") " FROM f)",
         .nparams = 8,
         .params = params,
         .rows = rest_rows_one,
@@ -448,21 +450,21 @@ static void published_cb(void *arg, const struct ivr_store_result *r)
     if (ctx != NULL) {
         if (r->status == ERR_INVAL) {
             json_t *rep = r->report != NULL ? json_loads(r->report, 0, NULL) : NULL;
-            api_respond_json(
-                ctx, HTTPD_STATUS_UNPROCESSABLE,
-                json_pack("{s:{s:s, s:s}, s:o}", "error", "code", "flow_invalid", "message",
-                          "the draft has errors; fix them before publishing", "report",
-                          rep != NULL ? rep : json_object()),
-                NULL);
+            api_respond_json(ctx, HTTPD_STATUS_UNPROCESSABLE,
+                             json_pack("{s:{s:s, s:s}, s:o}", "error", "code", "flow_invalid",
+                                       "message",
+                                       "the draft has errors; fix them before publishing", "report",
+                                       rep != NULL ? rep : json_object()),
+                             NULL);
         } else if (r->status != 0) {
             store_error(ctx, r);
         } else {
-            api_respond_json(ctx, HTTPD_STATUS_CREATED,
-                             json_pack("{s:I, s:i}", "id", (json_int_t)r->id, "revision",
-                                       r->revision),
-                             &(struct api_resp_opts){ .location = api_ctx_printf(
-                                                          ctx, "/api/v1/flows/%lld/revisions/%d",
-                                                          r->id, r->revision) });
+            api_respond_json(
+                ctx, HTTPD_STATUS_CREATED,
+                json_pack("{s:I, s:i}", "id", (json_int_t)r->id, "revision", r->revision),
+                &(struct api_resp_opts){ .location =
+                                             api_ctx_printf(ctx, "/api/v1/flows/%lld/revisions/%d",
+                                                            r->id, r->revision) });
         }
     }
     free(o);
@@ -490,10 +492,10 @@ static int h_publish(struct api_ctx *ctx, void *arg)
     if (o == NULL) {
         return ERR_NOMEM;
     }
-    rc = pool == NULL ? ERR_DISCONNECTED
-                      : ivr_store_publish(pool, p->tenant_id,
-                                          p->kind == API_PRINCIPAL_USER ? p->id : 0, id,
-                                          msg != NULL ? msg : "", published_cb, o);
+    rc = pool == NULL
+             ? ERR_DISCONNECTED
+             : ivr_store_publish(pool, p->tenant_id, p->kind == API_PRINCIPAL_USER ? p->id : 0, id,
+                                 msg != NULL ? msg : "", published_cb, o);
     if (rc != 0) {
         free(o);
         api_error(ctx, HTTPD_STATUS_UNAVAILABLE, "unavailable",
@@ -503,9 +505,9 @@ static int h_publish(struct api_ctx *ctx, void *arg)
     return HTTPD_DEFERRED;
 }
 
-#define REV_JSON                                                                               \
-    "json_build_object('flow_id', r.flow_id, 'revision', r.revision, 'message', r.message,"    \
-    " 'published_by', r.published_by, 'published_at', r.published_at,"                        \
+#define REV_JSON                                                                            \
+    "json_build_object('flow_id', r.flow_id, 'revision', r.revision, 'message', r.message," \
+    " 'published_by', r.published_by, 'published_at', r.published_at,"                      \
     " 'published', r.revision = f.published_revision)"
 
 static int h_revisions(struct api_ctx *ctx, void *arg)
@@ -639,7 +641,10 @@ out:
 static int h_simulate(struct api_ctx *ctx, void *arg)
 {
     static const struct api_field fields[] = {
-        { .name = "script", .type = API_F_STRING, .required = true, .min = 0,
+        { .name = "script",
+          .type = API_F_STRING,
+          .required = true,
+          .min = 0,
           .max = SIM_SCRIPT_MAX },
         { .name = "vars", .type = API_F_OBJECT, .max = 65536 },
         { .name = "revision", .type = API_F_INT, .min = 1, .max = 1000000 },
@@ -708,35 +713,77 @@ int api_flows_create(struct api *a, const char *template_dir, struct api_flows *
         return ERR_NOMEM;
     }
     const struct api_route routes[] = {
-        { .methods = HTTPD_GET, .pattern = "/api/v1/flows", .perm = API_PERM_FLOWS_READ,
-          .handler = h_list, .flags = API_ROUTE_NO_BODY },
-        { .methods = HTTPD_POST, .pattern = "/api/v1/flows", .perm = API_PERM_FLOWS_WRITE,
-          .handler = h_create, .flags = API_ROUTE_IDEMPOTENT, .max_body = FLOW_MAX_BODY },
-        { .methods = HTTPD_POST, .pattern = "/api/v1/flows/validate",
-          .perm = API_PERM_FLOWS_READ, .handler = h_validate, .max_body = FLOW_MAX_BODY },
-        { .methods = HTTPD_POST, .pattern = "/api/v1/flows/import", .perm = API_PERM_FLOWS_WRITE,
-          .handler = h_import, .flags = API_ROUTE_IDEMPOTENT, .max_body = FLOW_MAX_BODY },
-        { .methods = HTTPD_GET, .pattern = "/api/v1/flows/templates",
-          .perm = API_PERM_FLOWS_READ, .handler = h_templates, .flags = API_ROUTE_NO_BODY },
-        { .methods = HTTPD_POST, .pattern = "/api/v1/flows/from-template/{name}",
-          .perm = API_PERM_FLOWS_WRITE, .handler = h_from_template, .arg = F,
+        { .methods = HTTPD_GET,
+          .pattern = "/api/v1/flows",
+          .perm = API_PERM_FLOWS_READ,
+          .handler = h_list,
+          .flags = API_ROUTE_NO_BODY },
+        { .methods = HTTPD_POST,
+          .pattern = "/api/v1/flows",
+          .perm = API_PERM_FLOWS_WRITE,
+          .handler = h_create,
+          .flags = API_ROUTE_IDEMPOTENT,
+          .max_body = FLOW_MAX_BODY },
+        { .methods = HTTPD_POST,
+          .pattern = "/api/v1/flows/validate",
+          .perm = API_PERM_FLOWS_READ,
+          .handler = h_validate,
+          .max_body = FLOW_MAX_BODY },
+        { .methods = HTTPD_POST,
+          .pattern = "/api/v1/flows/import",
+          .perm = API_PERM_FLOWS_WRITE,
+          .handler = h_import,
+          .flags = API_ROUTE_IDEMPOTENT,
+          .max_body = FLOW_MAX_BODY },
+        { .methods = HTTPD_GET,
+          .pattern = "/api/v1/flows/templates",
+          .perm = API_PERM_FLOWS_READ,
+          .handler = h_templates,
+          .flags = API_ROUTE_NO_BODY },
+        { .methods = HTTPD_POST,
+          .pattern = "/api/v1/flows/from-template/{name}",
+          .perm = API_PERM_FLOWS_WRITE,
+          .handler = h_from_template,
+          .arg = F,
           .flags = API_ROUTE_IDEMPOTENT },
-        { .methods = HTTPD_GET, .pattern = "/api/v1/flows/{id}", .perm = API_PERM_FLOWS_READ,
-          .handler = h_get, .flags = API_ROUTE_NO_BODY },
-        { .methods = HTTPD_PUT, .pattern = "/api/v1/flows/{id}", .perm = API_PERM_FLOWS_WRITE,
-          .handler = h_put, .max_body = FLOW_MAX_BODY },
-        { .methods = HTTPD_DELETE, .pattern = "/api/v1/flows/{id}", .perm = API_PERM_FLOWS_WRITE,
-          .handler = h_delete, .flags = API_ROUTE_NO_BODY },
-        { .methods = HTTPD_GET, .pattern = "/api/v1/flows/{id}/export",
-          .perm = API_PERM_FLOWS_READ, .handler = h_export, .flags = API_ROUTE_NO_BODY },
-        { .methods = HTTPD_POST, .pattern = "/api/v1/flows/{id}/publish",
-          .perm = API_PERM_FLOWS_PUBLISH, .handler = h_publish },
-        { .methods = HTTPD_GET, .pattern = "/api/v1/flows/{id}/revisions",
-          .perm = API_PERM_FLOWS_READ, .handler = h_revisions, .flags = API_ROUTE_NO_BODY },
-        { .methods = HTTPD_GET, .pattern = "/api/v1/flows/{id}/revisions/{rev}",
-          .perm = API_PERM_FLOWS_READ, .handler = h_revision, .flags = API_ROUTE_NO_BODY },
-        { .methods = HTTPD_POST, .pattern = "/api/v1/flows/{id}/simulate",
-          .perm = API_PERM_FLOWS_READ, .handler = h_simulate },
+        { .methods = HTTPD_GET,
+          .pattern = "/api/v1/flows/{id}",
+          .perm = API_PERM_FLOWS_READ,
+          .handler = h_get,
+          .flags = API_ROUTE_NO_BODY },
+        { .methods = HTTPD_PUT,
+          .pattern = "/api/v1/flows/{id}",
+          .perm = API_PERM_FLOWS_WRITE,
+          .handler = h_put,
+          .max_body = FLOW_MAX_BODY },
+        { .methods = HTTPD_DELETE,
+          .pattern = "/api/v1/flows/{id}",
+          .perm = API_PERM_FLOWS_WRITE,
+          .handler = h_delete,
+          .flags = API_ROUTE_NO_BODY },
+        { .methods = HTTPD_GET,
+          .pattern = "/api/v1/flows/{id}/export",
+          .perm = API_PERM_FLOWS_READ,
+          .handler = h_export,
+          .flags = API_ROUTE_NO_BODY },
+        { .methods = HTTPD_POST,
+          .pattern = "/api/v1/flows/{id}/publish",
+          .perm = API_PERM_FLOWS_PUBLISH,
+          .handler = h_publish },
+        { .methods = HTTPD_GET,
+          .pattern = "/api/v1/flows/{id}/revisions",
+          .perm = API_PERM_FLOWS_READ,
+          .handler = h_revisions,
+          .flags = API_ROUTE_NO_BODY },
+        { .methods = HTTPD_GET,
+          .pattern = "/api/v1/flows/{id}/revisions/{rev}",
+          .perm = API_PERM_FLOWS_READ,
+          .handler = h_revision,
+          .flags = API_ROUTE_NO_BODY },
+        { .methods = HTTPD_POST,
+          .pattern = "/api/v1/flows/{id}/simulate",
+          .perm = API_PERM_FLOWS_READ,
+          .handler = h_simulate },
     };
     for (size_t i = 0; rc == 0 && i < sizeof(routes) / sizeof(routes[0]); i++) {
         rc = api_route_add(a, &routes[i]);

@@ -51,6 +51,7 @@ struct server {
     struct importer *importer;          /* contact list imports (own worker threads) */
     struct api_lists *api_lists;        /* list, upload and import routes */
     struct api_flows *api_flows;        /* IVR flow routes */
+    struct api_compliance *api_comp;    /* compliance check route */
     int64_t started_us;
     /* Published by the main loop, read by the httpd thread (relaxed: each
      * is an independent status flag, nothing else is synchronised by it). */
@@ -279,6 +280,9 @@ static int start_api_lists(struct server *s)
     if (rc == 0) {
         rc = api_flows_create(s->api, s->conf->ivr_template_dir, &s->api_flows);
     }
+    if (rc == 0) {
+        rc = api_compliance_create(s->api, NULL, &s->api_comp); /* no DNC store in dialerd yet */
+    }
     if (rc != 0) {
         LOG_ERR(SERVER, "event=import_init_failed err=\"%s\"", err_str(rc));
     }
@@ -376,6 +380,8 @@ static void stop_all(struct server *s)
     s->api_lists = NULL;
     api_flows_destroy(s->api_flows);
     s->api_flows = NULL;
+    api_compliance_destroy(s->api_comp);
+    s->api_comp = NULL;
     api_destroy(s->api);
     s->api = NULL;
     ari_pool_destroy(s->ari);

@@ -40,6 +40,7 @@ static struct api *g_api;
 static struct api_lists *g_lists;
 static struct importer *g_imp;
 static struct api_flows *g_flows;
+static struct api_compliance *g_comp;
 static struct httpd *g_srv;
 static json_t *g_spec;
 static char g_base[64];
@@ -283,7 +284,8 @@ static int setup(void **state)
         }
         char tdir[1024];
         snprintf(tdir, sizeof(tdir), "%s/ivr/templates", testenv_root());
-        if (api_flows_create(g_api, tdir, &g_flows) != 0) {
+        if (api_flows_create(g_api, tdir, &g_flows) != 0 ||
+            api_compliance_create(g_api, NULL, &g_comp) != 0) {
             return -1;
         }
     }
@@ -326,6 +328,7 @@ static int teardown(void **state)
     importer_destroy(g_imp);
     api_lists_destroy(g_lists);
     api_flows_destroy(g_flows);
+    api_compliance_destroy(g_comp);
     api_destroy(g_api);
     json_decref(g_spec);
     tdb_drop(DB);
@@ -391,6 +394,8 @@ static const struct {
     { "GET", "/api/v1/flows/{id}/revisions", "VEA" },
     { "GET", "/api/v1/flows/{id}/revisions/{rev}", "VEA" },
     { "POST", "/api/v1/flows/{id}/simulate", "VEA" },
+    /* Compliance. */
+    { "GET", "/api/v1/compliance/check", "VEA" },
 };
 
 static const char *method_name(unsigned m)
@@ -1983,6 +1988,58 @@ static void test_api_flows_validate_and_templates(void **state)
     }
 }
 
+/* ------------------------------------------------------- compliance */
+
+static json_t *check(const char *query, long want)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "/api/v1/compliance/check?%s", query);
+    struct call c = { "GET", "/api/v1/compliance/check", path, W_VIEWER };
+    return call_json(&c, want);
+}
+
+static void test_api_compliance_check(void **state)
+{
+    json_t *j;
+    char *t;
+    (void)state;
+
+    /* Paris at 04:00 local time: outside the window, with the next eligible time. */
+    j = check("number=%2B33142685300&at=2026-11-24T03:00:00Z", 200);
+    t = json_dumps(j, JSON_COMPACT);
+    assert_false(json_is_true(json_object_get(j, "allowed")));
+    assert_string_equal(json_string_value(json_object_get(j, "reason")), "window");
+    assert_string_equal(json_string_value(json_object_get(j, "decided_by")), "fr-hours");
+    /* 10:00 in Paris. */
+    assert_string_equal(json_string_value(json_object_get(j, "next_eligible")),
+                        "2026-11-24T09:00:00.000Z");
+    assert_null(strstr(t, "33142685300")); /* the number is masked */
+    free(t);
+    json_decref(j);
+    /* The same number at 15:00 local time (RFC 3339 with an offset): allowed. */
+    j = check("number=%2B33142685300&at=2026-11-24T15:00:00%2B01:00", 200);
+    assert_true(json_is_true(json_object_get(j, "allowed")));
+    json_decref(j);
+    /* A US number without a national DNC list loaded: blocked, and says why. */
+    j = check("number=%2B14155552671&at=1764007200", 200);
+    assert_false(json_is_true(json_object_get(j, "allowed")));
+    assert_string_equal(json_string_value(json_object_get(j, "reason")), "dnc-list-missing");
+    json_decref(j);
+    /* Bad input names the parameter; another tenant's (or no) campaign is 404. */
+    {
+        struct call c = { "GET", "/api/v1/compliance/check",
+                          "/api/v1/compliance/check?number=4155552671", W_VIEWER };
+        expect_error(&c, 400, "invalid_parameter", "?number");
+        struct call a = { "GET", "/api/v1/compliance/check",
+                          "/api/v1/compliance/check?number=%2B14155552671&at=yesterday", W_VIEWER };
+        expect_error(&a, 400, "invalid_parameter", "?at");
+        struct call k = { "GET", "/api/v1/compliance/check",
+                          "/api/v1/compliance/check?number=%2B14155552671&campaign=999999",
+                          W_VIEWER };
+        expect_error(&k, 404, "not_found", "?campaign");
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2011,6 +2068,7 @@ int main(void)
         cmocka_unit_test(test_api_contacts_batch),
         cmocka_unit_test(test_api_flows_draft_publish),
         cmocka_unit_test(test_api_flows_validate_and_templates),
+        cmocka_unit_test(test_api_compliance_check),
     };
     int fails;
 
