@@ -57,7 +57,8 @@ static int parse_at(const char *s, int64_t *us)
         off = 0;
     } else if ((end[0] == '+' || end[0] == '-') && strlen(end) == 6 && end[3] == ':' &&
                strspn(end + 1, "0123456789") == 2 && strspn(end + 4, "0123456789") == 2) {
-        off = (atoi(end + 1) * 60 + atoi(end + 4)) * (end[0] == '-' ? -1 : 1);
+        off = (((end[1] - '0') * 10 + (end[2] - '0')) * 60 + (end[4] - '0') * 10 + (end[5] - '0')) *
+              (end[0] == '-' ? -1 : 1);
         if (off > 18 * 60 || off < -18 * 60) {
             return ERR_PARSE;
         }
