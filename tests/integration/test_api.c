@@ -14,11 +14,16 @@
  * UTF-8, SQL meta-characters) with nothing stored, idempotency keys,
  * If-Match, cursor pagination, and the failed-login limit.
  */
+#include <arpa/inet.h>
 #include <hiredis/hiredis.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -1741,6 +1746,120 @@ static void test_api_upload_bad_input(void **state)
     json_decref(j);
 }
 
+/* A raw connection that sends an upload's head and first rows, and then waits. */
+static int open_partial_upload(int64_t list, const char *upload_id, const char *first)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    char head[1024];
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int n;
+
+    assert_true(fd >= 0);
+    sa.sin_port = htons((uint16_t)httpd_port(g_srv));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    n = snprintf(head, sizeof(head),
+                 "POST /api/v1/lists/%lld/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n"
+                 "Content-Type: text/csv\r\nUpload-Id: %s\r\nContent-Length: 1000000\r\n\r\n%s",
+                 (long long)list, g_auth[W_EDITOR], upload_id, first);
+    assert_int_equal(write(fd, head, (size_t)n), n);
+    return fd;
+}
+
+/* The id of the list's running import, waiting (bounded) for its claim. */
+static char *running_job(int64_t list)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/lists/%lld/imports", (long long)list);
+    for (int i = 0; i < 200; i++) {
+        struct call l = { "GET", "/api/v1/lists/{id}/imports", path, W_VIEWER };
+        json_t *j = call_json(&l, 200);
+        json_t *it;
+        size_t k;
+        json_array_foreach (json_object_get(j, "items"), k, it) {
+            if (strcmp(json_string_value(json_object_get(it, "state")), "running") == 0) {
+                char *id = strdup(json_string_value(json_object_get(it, "id")));
+                json_decref(j);
+                return id;
+            }
+        }
+        json_decref(j);
+        usleep(20 * 1000);
+    }
+    fail_msg("the upload never started");
+    return NULL;
+}
+
+static void test_api_upload_cancel(void **state)
+{
+    char path[128], buf[4096];
+    int64_t list;
+    ssize_t got = 0, n;
+    char *job;
+    int fd;
+    (void)state;
+
+    list = create_list(W_EDITOR, "{\"name\":\"Cancelled\"}");
+    /* 1. DELETE /imports/{job} while the body is still arriving: 202, the upload answers 409,
+     *    nothing is imported. */
+    fd = open_partial_upload(list, "cancel-1", "phone\r\n4155552671\r\n4155552672\r\n");
+    job = running_job(list);
+    snprintf(path, sizeof(path), "/api/v1/imports/%s", job);
+    {
+        struct call d = { "DELETE", "/api/v1/imports/{job}", path, W_EDITOR };
+        struct call db = { "DELETE", "/api/v1/imports/{job}", path, W_B_ADMIN };
+        assert_int_equal(call_status(&db), 404); /* another tenant cannot */
+        json_decref(call_json(&d, 202));
+    }
+    struct timeval tv = { .tv_sec = 10 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    while (got < (ssize_t)sizeof(buf) - 1 &&
+           (n = read(fd, buf + got, sizeof(buf) - 1 - (size_t)got)) > 0) {
+        got += n;
+        buf[got] = '\0';
+        if (strstr(buf, "cancelled") != NULL) {
+            break;
+        }
+    }
+    buf[got > 0 ? got : 0] = '\0';
+    assert_non_null(strstr(buf, "HTTP/1.1 409"));
+    close(fd);
+    for (int i = 0; i < 200 && sql_int(g_admin_ci,
+                                       "SELECT count(*) FROM import_jobs WHERE id = '%s' AND"
+                                       " state = 'cancelled'",
+                                       job) == 0;
+         i++) {
+        usleep(20 * 1000);
+    }
+    assert_int_equal(sql_int(g_admin_ci,
+                             "SELECT count(*) FROM import_jobs WHERE id = '%s' AND state ="
+                             " 'cancelled'",
+                             job),
+                     1);
+    free(job);
+
+    /* 2. The client leaving before the body is complete cancels as well. */
+    fd = open_partial_upload(list, "cancel-2", "phone\r\n4155552673\r\n");
+    job = running_job(list);
+    close(fd);
+    for (int i = 0; i < 200 && sql_int(g_admin_ci,
+                                       "SELECT count(*) FROM import_jobs WHERE id = '%s' AND"
+                                       " state = 'cancelled'",
+                                       job) == 0;
+         i++) {
+        usleep(20 * 1000);
+    }
+    assert_int_equal(sql_int(g_admin_ci,
+                             "SELECT count(*) FROM import_jobs WHERE id = '%s' AND state ="
+                             " 'cancelled'",
+                             job),
+                     1);
+    free(job);
+    assert_int_equal(
+        sql_int(g_admin_ci, "SELECT count(*) FROM contacts WHERE list_id = %lld", (long long)list),
+        0);
+}
+
 static void test_api_contacts_batch(void **state)
 {
     char path[128];
@@ -2065,6 +2184,7 @@ int main(void)
         cmocka_unit_test(test_api_upload_csv_chunked),
         cmocka_unit_test(test_api_upload_multipart),
         cmocka_unit_test(test_api_upload_bad_input),
+        cmocka_unit_test(test_api_upload_cancel),
         cmocka_unit_test(test_api_contacts_batch),
         cmocka_unit_test(test_api_flows_draft_publish),
         cmocka_unit_test(test_api_flows_validate_and_templates),
