@@ -195,6 +195,8 @@ int api_route_add(struct api *a, const struct api_route *r)
     }
     e->r = *r;
     e->api = a;
+    e->on_chunk = NULL;
+    e->on_end = NULL;
     e->r.pattern = strdup(r->pattern);
     if (e->r.pattern == NULL) {
         free(e);
@@ -202,6 +204,22 @@ int api_route_add(struct api *a, const struct api_route *r)
     }
     a->routes[a->n_routes++] = e;
     return 0;
+}
+
+int api_route_add_stream(struct api *a, const struct api_route *r, api_chunk_cb *on_chunk,
+                         api_end_cb *on_end)
+{
+    int rc;
+
+    if (on_chunk == NULL || on_end == NULL) {
+        return ERR_INVAL;
+    }
+    rc = api_route_add(a, r);
+    if (rc == 0) {
+        a->routes[a->n_routes - 1]->on_chunk = on_chunk;
+        a->routes[a->n_routes - 1]->on_end = on_end;
+    }
+    return rc;
 }
 
 size_t api_route_count(const struct api *a)
@@ -215,6 +233,86 @@ const struct api_route *api_route_at(const struct api *a, size_t i)
 }
 
 static int dispatch(struct httpd_req *req, void *arg);
+
+/* Streaming body piece: held while the handler has not accepted the body yet. */
+static int stream_chunk(struct httpd_req *req, const void *data, size_t len, void *arg)
+{
+    struct api_ctx *ctx = httpd_req_data(req);
+    const struct api_route_ent *e = arg;
+    char *h;
+
+    if (ctx == NULL) {
+        return ERR_INVAL;
+    }
+    if (ctx->stream_ready) {
+        return e->on_chunk(ctx, data, len, e->r.arg);
+    }
+    /* At most one read buffer (64 KiB) arrives before we pause. */
+    h = arena_alloc(httpd_req_arena(req), ctx->held_len + len);
+    if (h == NULL) {
+        return ERR_NOMEM;
+    }
+    if (ctx->held_len > 0) {
+        memcpy(h, ctx->held, ctx->held_len);
+    }
+    memcpy(h + ctx->held_len, data, len);
+    ctx->held = h;
+    ctx->held_len += len;
+    ctx->stream_paused = true;
+    return HTTPD_PAUSE;
+}
+
+static void stream_end(struct httpd_req *req, void *arg)
+{
+    struct api_ctx *ctx = httpd_req_data(req);
+    const struct api_route_ent *e = arg;
+
+    if (ctx == NULL) {
+        return;
+    }
+    if (!ctx->stream_ready) {
+        ctx->stream_end = true;
+        return;
+    }
+    e->on_end(ctx, e->r.arg);
+}
+
+/* The handler accepted a streaming body: hand over what was held. */
+static void stream_start(struct api_ctx *ctx)
+{
+    struct api *a = ctx->api;
+    uint64_t handle = ctx->handle;
+    const struct api_route_ent *e = (const struct api_route_ent *)ctx->route;
+    const struct api_route *r = ctx->route;
+    struct httpd_req *req = ctx->req;
+    int rc = HTTPD_DONE;
+
+    ctx->stream_ready = true;
+    if (ctx->held_len > 0) {
+        size_t n = ctx->held_len;
+        ctx->held_len = 0;
+        rc = e->on_chunk(ctx, ctx->held, n, r->arg);
+        ctx = api__ctx_lookup(a, handle);
+        if (ctx == NULL) {
+            return;
+        }
+        if (rc < 0) {
+            api_error(ctx, HTTPD_STATUS_INTERNAL_ERROR, "internal", "internal error", NULL);
+            return;
+        }
+    }
+    if (ctx->stream_end) {
+        ctx->stream_end = false;
+        e->on_end(ctx, r->arg);
+        return;
+    }
+    if (ctx->stream_paused) {
+        ctx->stream_paused = false;
+        if (rc != HTTPD_PAUSE) {
+            httpd_req_resume(req); /* else the route resumes when it can take more */
+        }
+    }
+}
 
 int api_mount(struct api *a, struct httpd *h)
 {
@@ -230,6 +328,8 @@ int api_mount(struct api *a, struct httpd *h)
             .handler = dispatch,
             .arg = e,
             .max_body = r->max_body,
+            .on_chunk = e->on_chunk != NULL ? stream_chunk : NULL,
+            .on_end = e->on_chunk != NULL ? stream_end : NULL,
         };
         rc = httpd_route_add(h, &hr);
         if (rc != 0) {
@@ -425,6 +525,26 @@ struct api_ctx *api__ctx_lookup(struct api *a, uint64_t handle)
     return req != NULL ? httpd_req_data(req) : NULL;
 }
 
+uint64_t api_ctx_handle(const struct api_ctx *ctx)
+{
+    return ctx->handle;
+}
+
+struct api_ctx *api_ctx_lookup(struct api *a, uint64_t handle)
+{
+    return a->httpd != NULL ? api__ctx_lookup(a, handle) : NULL;
+}
+
+struct httpd *api_httpd(const struct api *a)
+{
+    return a->httpd;
+}
+
+struct db_pool *api_db_pool(struct api *a)
+{
+    return a->db;
+}
+
 static void set_principal(struct api_ctx *ctx, const struct api_principal *p)
 {
     ctx->p = *p;
@@ -442,6 +562,10 @@ int api__run_handler(struct api_ctx *ctx)
     int rc = ctx->route->handler(ctx, ctx->route->arg);
 
     if (rc == HTTPD_DEFERRED) {
+        ctx = api__ctx_lookup(a, handle);
+        if (ctx != NULL && ((const struct api_route_ent *)ctx->route)->on_chunk != NULL) {
+            stream_start(ctx);
+        }
         return HTTPD_DEFERRED;
     }
     /* Done or failed: answer unless the handler did. */
@@ -616,6 +740,13 @@ int api_respond_json(struct api_ctx *ctx, int status, json_t *body,
     rc = api__send_raw(ctx, status, text, len, opts, false);
     free(text);
     return rc;
+}
+
+int api_respond_raw(struct api_ctx *ctx, int status, const char *content_type, const void *body,
+                    size_t len)
+{
+    ctx->idem_active = false;
+    return httpd_respond_raw(ctx->req, status, content_type, body, len, NULL, 0);
 }
 
 int api_error(struct api_ctx *ctx, int status, const char *code, const char *message,

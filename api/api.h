@@ -226,6 +226,19 @@ void api_destroy(struct api *a);
  */
 typedef int api_handler_cb(struct api_ctx *ctx, void *arg);
 
+/*
+ * Streaming routes (uploads): the handler runs once the request head is in
+ * and authorised, before any body, and returns HTTPD_DEFERRED to accept it;
+ * then on_chunk gets the body pieces (HTTPD_DONE: go on, HTTPD_PAUSE: stop
+ * until httpd_req_resume(api_ctx_req(ctx)), negative: stop and answer 500)
+ * and on_end the end. Body bytes that arrive while authentication is still
+ * under way (API-key lookups) are held and handed to on_chunk as soon as
+ * the handler has accepted the body. The route's max_body is the upload
+ * limit (0: none).
+ */
+typedef int api_chunk_cb(struct api_ctx *ctx, const void *data, size_t len, void *arg);
+typedef void api_end_cb(struct api_ctx *ctx, void *arg);
+
 enum api_route_flag {
     API_ROUTE_IDEMPOTENT = 1u << 0, /* honour Idempotency-Key (creates) */
     API_ROUTE_NO_BODY = 1u << 1,    /* refuse a request body (400) */
@@ -248,6 +261,14 @@ struct api_route {
  * ERR_NOMEM.
  */
 int api_route_add(struct api *a, const struct api_route *r);
+
+/*
+ * Adds a streaming route (see api_chunk_cb): like api_route_add, with the
+ * body handed to on_chunk/on_end instead of buffered; r->max_body 0 means
+ * no limit. ERR_INVAL also when on_chunk or on_end is NULL.
+ */
+int api_route_add_stream(struct api *a, const struct api_route *r, api_chunk_cb *on_chunk,
+                         api_end_cb *on_end);
 
 /* The routes registered so far, for tests and the spec check (borrowed, valid until api_destroy).
  */
@@ -273,6 +294,24 @@ const char *api_ctx_tenant_text(const struct api_ctx *ctx);
 char *api_ctx_printf(struct api_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/*
+ * For continuations on other threads: keep api_ctx_handle(ctx) (and the
+ * api), never ctx; back on the httpd thread api_ctx_lookup() returns the
+ * context, or NULL once the request was answered, timed out or aborted.
+ */
+uint64_t api_ctx_handle(const struct api_ctx *ctx);
+struct api_ctx *api_ctx_lookup(struct api *a, uint64_t handle);
+
+/* The httpd the api is mounted on (NULL before api_mount). */
+struct httpd *api_httpd(const struct api *a);
+
+/*
+ * The api's PostgreSQL pool on the httpd thread (for modules whose storage
+ * functions take a pool, e.g. ivr_store_*); NULL before the thread started.
+ * Prefer api_db_run, which scopes the transaction to the caller's tenant.
+ */
+struct db_pool *api_db_pool(struct api *a);
+
 /* One pointer for the handler's own state (e.g. across deferred steps). */
 void api_ctx_set_data(struct api_ctx *ctx, void *data);
 void *api_ctx_data(const struct api_ctx *ctx);
@@ -295,6 +334,14 @@ struct api_resp_opts {
  */
 int api_respond_json(struct api_ctx *ctx, int status, json_t *body,
                      const struct api_resp_opts *opts);
+
+/*
+ * Sends a body that is not JSON (a CSV export, say): content_type and body
+ * (len bytes, copied) as they are. Never stored for an Idempotency-Key (use
+ * it on reads). Returns as api_respond_json.
+ */
+int api_respond_raw(struct api_ctx *ctx, int status, const char *content_type, const void *body,
+                    size_t len);
 
 /* Sends {"error":{"code","message"[,"field"]}}; field NULL omits it. */
 int api_error(struct api_ctx *ctx, int status, const char *code, const char *message,
@@ -446,6 +493,47 @@ int api_dash_routes(struct api *a, struct dash *d);
  * pipeline. httpd thread only. Returns 0 and *p, ERR_AUTH or ERR_INVAL.
  */
 int api_token_verify(struct api *a, const char *token, struct api_principal *p);
+/* Resource routes: contact lists, uploads and import jobs                  */
+/* ---------------------------------------------------------------------- */
+
+struct importer;
+struct api_lists;
+
+/*
+ * Adds the contact-list routes to a (before api_mount): lists CRUD, the
+ * contacts of a list, streaming uploads, JSON batches, import jobs
+ * (progress, cancel) and the rejects CSV. imp is the importer service
+ * (borrowed; NULL: uploads and batches answer 503); conninfo (copied) is the
+ * dialer_app conninfo the rejects export connects with, on a thread of its
+ * own. Returns 0 and *out (api_lists_destroy after httpd_stop), or the
+ * api_route_add error. Main thread.
+ */
+int api_lists_create(struct api *a, struct importer *imp, const char *conninfo,
+                     struct api_lists **out);
+
+/* Waits (bounded) for running rejects exports and frees. NULL is a no-op. */
+void api_lists_destroy(struct api_lists *l);
+
+/*
+ * Adds the IVR flow routes (drafts, validation, publish, revisions,
+ * export/import, templates from template_dir (copied; "name.json" files),
+ * the simulator). Returns 0 and *out (api_flows_destroy after httpd_stop) or
+ * the api_route_add error. Main thread.
+ */
+struct api_flows;
+int api_flows_create(struct api *a, const char *template_dir, struct api_flows **out);
+void api_flows_destroy(struct api_flows *f);
+
+/*
+ * Adds GET /api/v1/compliance/check (the calling decision for a number at a
+ * time, with reasons and the next eligible time). dnc is the DNC store
+ * (borrowed; NULL: none loaded). Returns 0 and *out
+ * (api_compliance_destroy after httpd_stop) or the api_route_add error.
+ */
+struct compliance_dnc;
+struct api_compliance;
+int api_compliance_create(struct api *a, struct compliance_dnc *dnc, struct api_compliance **out);
+void api_compliance_destroy(struct api_compliance *c);
 
 /* ---------------------------------------------------------------------- */
 /* Bootstrap (command line only: blocking)                                 */

@@ -43,8 +43,10 @@ struct api_hash_pool;
 
 /* A route as stored: the public entry and its owner (the httpd route's arg). */
 struct api_route_ent {
-    struct api_route r;
+    struct api_route r; /* first: a route pointer is its entry's */
     struct api *api;
+    api_chunk_cb *on_chunk; /* streaming routes */
+    api_end_cb *on_end;
 };
 
 struct api {
@@ -83,6 +85,12 @@ struct api_ctx {
     const char *idem_key;
     char idem_hash[65]; /* hex SHA-256 of method, path and body */
     bool idem_active;   /* a reservation is held: the answer must be stored */
+    /* Streaming routes: body bytes held until the handler accepted the body. */
+    bool stream_ready;  /* the handler returned HTTPD_DEFERRED */
+    bool stream_paused; /* we paused the body to hold bytes */
+    bool stream_end;    /* the end came before the handler was ready */
+    char *held;
+    size_t held_len;
 };
 
 /* The live context of handle, or NULL when its request is gone. */

@@ -199,7 +199,8 @@ typedef void importer_progress_cb(struct importer_job *job, const struct importe
 /* The body queue fell below half the window: feed again (worker thread). */
 typedef void importer_resume_cb(struct importer_job *job, void *arg);
 /*
- * The end (worker thread), exactly once per job. r is borrowed for the call.
+ * The end (worker thread), exactly once per job and the last callback of it
+ * (the callbacks' arg may be freed from then on). r is borrowed for the call.
  * For a JSON batch, items (borrowed) holds one result per input item:
  * {"index": i, "status": "accepted"|"rejected", "reason": ..., "detail": ...}.
  */

@@ -264,12 +264,13 @@ static void finish_job(struct importer_job *j, enum importer_state s, int status
                  j->job_id, importer_state_name(s), (unsigned long long)r->progress.rows_read,
                  (unsigned long long)r->progress.rows_accepted,
                  (unsigned long long)r->progress.rows_rejected);
-    if (j->o.on_done)
-        j->o.on_done(j, r, j->item_results, j->o.arg);
     /* A feeder waiting for on_resume must learn that the job is over: resume tells it to feed,
-     * and the feed then says ERR_CANCELED. */
+     * and the feed then says ERR_CANCELED. Before on_done, so that on_done is the last
+     * callback: the caller may free the callbacks' arg once it has run. */
     if (atomic_exchange_explicit(&j->paused, false, memory_order_acq_rel) && j->o.on_resume)
         j->o.on_resume(j, j->o.arg);
+    if (j->o.on_done)
+        j->o.on_done(j, r, j->item_results, j->o.arg);
     ev_timer_stop(j->loop, &j->tick);
     db_conn_destroy(j->db);
     j->db = NULL;

@@ -31,6 +31,8 @@ const struct cfg_option server_config_options[] = {
         "largest request header block; larger requests get 431"),
     OPT("http.static-dir", CFG_STR, http_static_dir, "dashboards/web/dist", 0, 4096, 0,
         "directory of the built web app served at /"),
+    OPT("ivr.template-dir", CFG_STR, ivr_template_dir, "ivr/templates", 0, 4096, 0,
+        "directory of the bundled IVR flow templates (<name>.json)"),
     OPT("http.tls-cert", CFG_STR, http_tls_cert, "", 0, 4096, 0,
         "PEM certificate file; when set with http.tls-key the API is served over TLS"),
     OPT("http.tls-key", CFG_STR, http_tls_key, "", 0, 4096, CFG_SECRET,

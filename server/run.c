@@ -31,6 +31,7 @@
 #include "core/kv.h"
 #include "core/log.h"
 #include "dashboards/dashboards.h"
+#include "importers/importers.h"
 #include "ivr/ivr.h"
 #include "server/server.h"
 
@@ -55,6 +56,10 @@ struct server {
 #ifndef NDEBUG
     struct dash_feed *feed; /* synthetic producer (DIALER_TEST_METRICS_FEED) */
 #endif
+    struct importer *importer;       /* contact list imports (own worker threads) */
+    struct api_lists *api_lists;     /* list, upload and import routes */
+    struct api_flows *api_flows;     /* IVR flow routes */
+    struct api_compliance *api_comp; /* compliance check route */
     int64_t started_us;
     /* Published by the main loop, read by the httpd thread (relaxed: each
      * is an independent status flag, nothing else is synchronised by it). */
@@ -313,6 +318,31 @@ static bool static_dir_usable(const char *dir)
 }
 
 /* The REST API runs on the httpd thread with its own connections. */
+/* Resource routes: imports (own worker threads) with the list routes (no DNC store yet: no
+ * scrub), and the IVR flow routes. */
+static int start_api_lists(struct server *s)
+{
+    const struct importer_config ic = {
+        .conninfo = s->conf->db_conninfo,
+        .worker_name = s->conf->node_id,
+    };
+    int rc = importer_create(&ic, &s->importer);
+
+    if (rc == 0) {
+        rc = api_lists_create(s->api, s->importer, s->conf->db_conninfo, &s->api_lists);
+    }
+    if (rc == 0) {
+        rc = api_flows_create(s->api, s->conf->ivr_template_dir, &s->api_flows);
+    }
+    if (rc == 0) {
+        rc = api_compliance_create(s->api, NULL, &s->api_comp); /* no DNC store in dialerd yet */
+    }
+    if (rc != 0) {
+        LOG_ERR(SERVER, "event=import_init_failed err=\"%s\"", err_str(rc));
+    }
+    return rc;
+}
+
 static int start_api(struct server *s, struct httpd_config *hc)
 {
     const struct server_config *c = s->conf;
@@ -343,6 +373,10 @@ static int start_api(struct server *s, struct httpd_config *hc)
         return rc;
     }
     api_httpd_hooks(s->api, hc);
+    rc = start_api_lists(s);
+    if (rc != 0) {
+        return rc;
+    }
     return 0;
 }
 
@@ -477,6 +511,14 @@ static void stop_all(struct server *s)
     /* After httpd_stop: snapshots posted to the httpd thread have been delivered. */
     dash_destroy(s->dash);
     s->dash = NULL;
+    importer_destroy(s->importer);
+    s->importer = NULL;
+    api_lists_destroy(s->api_lists);
+    s->api_lists = NULL;
+    api_flows_destroy(s->api_flows);
+    s->api_flows = NULL;
+    api_compliance_destroy(s->api_comp);
+    s->api_comp = NULL;
     api_destroy(s->api);
     s->api = NULL;
     ivr_inbound_destroy(s->inbound);

@@ -27,6 +27,7 @@ struct server_config {
     int64_t http_max_body; /* bytes; larger JSON bodies get 413 */
     int64_t http_max_header;
     char *http_static_dir;   /* web app build output served at / */
+    char *ivr_template_dir;  /* bundled IVR flow templates (<name>.json) */
     char *http_tls_cert;     /* PEM file; empty = plain HTTP */
     char *http_tls_key;      /* PEM file */
     char *db_conninfo;       /* libpq conninfo of the application role */

@@ -14,17 +14,23 @@
  * UTF-8, SQL meta-characters) with nothing stored, idempotency keys,
  * If-Match, cursor pagination, and the failed-login limit.
  */
+#include <arpa/inet.h>
 #include <hiredis/hiredis.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "api/api.h"
 #include "api/api_int.h"
 #include "core/err.h"
+#include "importers/importers.h"
 #include "tests/integration/test_api_util.h"
 #include "tests/integration/test_schema_util.h"
 #include "tests/unit/core/test_httpd_util.h"
@@ -36,6 +42,10 @@
 #define KEYS "k1=integration-test-secret-0123456789abcdef"
 
 static struct api *g_api;
+static struct api_lists *g_lists;
+static struct importer *g_imp;
+static struct api_flows *g_flows;
+static struct api_compliance *g_comp;
 static struct httpd *g_srv;
 static json_t *g_spec;
 static char g_base[64];
@@ -222,6 +232,22 @@ static void redis_del(const char *key)
     redisFree(rc);
 }
 
+/* Forgets every failed-login counter (a rerun within the window must start clean). */
+static void redis_del_login_counters(void)
+{
+    redisContext *rc = redisConnect("127.0.0.1", testenv_redis_port());
+    if (rc != NULL && rc->err == 0) {
+        redisReply *r = redisCommand(rc, "KEYS api:login:*");
+        if (r != NULL && r->type == REDIS_REPLY_ARRAY) {
+            for (size_t i = 0; i < r->elements && i < 10000; i++) {
+                freeReplyObject(redisCommand(rc, "DEL %s", r->element[i]->str));
+            }
+        }
+        freeReplyObject(r);
+    }
+    redisFree(rc);
+}
+
 static void bootstrap(const char *slug, const char *email, bool op)
 {
     struct api_bootstrap b = { .tenant_slug = slug,
@@ -253,7 +279,7 @@ static int setup(void **state)
     bootstrap("beta", "admin@beta.test", false);
     g_tenant_a = sql_int(g_admin_ci, "SELECT id FROM tenants WHERE slug = 'alpha'");
     g_tenant_b = sql_int(g_admin_ci, "SELECT id FROM tenants WHERE slug = 'beta'");
-    redis_del("api:login:addr:127.0.0.1");
+    redis_del_login_counters();
 
     ac.db_conninfo = g_app_ci;
     ac.db_pool_size = 2;
@@ -267,6 +293,22 @@ static int setup(void **state)
     ac.login_window_s = 60;
     if (api_create(&ac, &g_api) != 0) {
         return -1;
+    }
+    {
+        /* A small window so that uploads exercise the pause/resume flow control. */
+        struct importer_config ic = { .conninfo = g_app_ci,
+                                      .window_bytes = 16 * 1024,
+                                      .worker_name = "api-test" };
+        if (importer_create(&ic, &g_imp) != 0 ||
+            api_lists_create(g_api, g_imp, g_app_ci, &g_lists) != 0) {
+            return -1;
+        }
+        char tdir[1024];
+        snprintf(tdir, sizeof(tdir), "%s/ivr/templates", testenv_root());
+        if (api_flows_create(g_api, tdir, &g_flows) != 0 ||
+            api_compliance_create(g_api, NULL, &g_comp) != 0) {
+            return -1;
+        }
     }
     api_httpd_hooks(g_api, &hc);
     g_srv = httpd_create(&hc, NULL, 0);
@@ -304,6 +346,10 @@ static int teardown(void **state)
 {
     (void)state;
     httpd_stop(g_srv);
+    importer_destroy(g_imp);
+    api_lists_destroy(g_lists);
+    api_flows_destroy(g_flows);
+    api_compliance_destroy(g_comp);
     api_destroy(g_api);
     json_decref(g_spec);
     tdb_drop(DB);
@@ -322,16 +368,56 @@ static const struct {
     const char *pattern;
     const char *who;
 } expected[] = {
-    { "POST", "/api/v1/auth/login", "P" },      { "POST", "/api/v1/auth/refresh", "P" },
-    { "POST", "/api/v1/auth/logout", "P" },     { "GET", "/api/v1/me", "VEA" },
-    { "GET", "/api/v1/roles", "VEA" },          { "GET", "/api/v1/roles/{name}", "VEA" },
-    { "GET", "/api/v1/users", "EA" },           { "POST", "/api/v1/users", "A" },
-    { "GET", "/api/v1/users/{id}", "EA" },      { "PATCH", "/api/v1/users/{id}", "A" },
-    { "DELETE", "/api/v1/users/{id}", "A" },    { "GET", "/api/v1/api-keys", "A" },
-    { "POST", "/api/v1/api-keys", "A" },        { "GET", "/api/v1/api-keys/{id}", "A" },
-    { "DELETE", "/api/v1/api-keys/{id}", "A" }, { "GET", "/api/v1/tenants", "O" },
-    { "POST", "/api/v1/tenants", "O" },         { "GET", "/api/v1/tenants/{id}", "O" },
-    { "PATCH", "/api/v1/tenants/{id}", "O" },   { "GET", "/api/v1/campaigns/{id}/stats", "VEA" },
+    { "POST", "/api/v1/auth/login", "P" },
+    { "POST", "/api/v1/auth/refresh", "P" },
+    { "POST", "/api/v1/auth/logout", "P" },
+    { "GET", "/api/v1/me", "VEA" },
+    { "GET", "/api/v1/roles", "VEA" },
+    { "GET", "/api/v1/roles/{name}", "VEA" },
+    { "GET", "/api/v1/users", "EA" },
+    { "POST", "/api/v1/users", "A" },
+    { "GET", "/api/v1/users/{id}", "EA" },
+    { "PATCH", "/api/v1/users/{id}", "A" },
+    { "DELETE", "/api/v1/users/{id}", "A" },
+    { "GET", "/api/v1/api-keys", "A" },
+    { "POST", "/api/v1/api-keys", "A" },
+    { "GET", "/api/v1/api-keys/{id}", "A" },
+    { "DELETE", "/api/v1/api-keys/{id}", "A" },
+    { "GET", "/api/v1/tenants", "O" },
+    { "POST", "/api/v1/tenants", "O" },
+    { "GET", "/api/v1/tenants/{id}", "O" },
+    { "PATCH", "/api/v1/tenants/{id}", "O" },
+    /* Contact lists, uploads and imports. */
+    { "GET", "/api/v1/lists", "VEA" },
+    { "POST", "/api/v1/lists", "EA" },
+    { "GET", "/api/v1/lists/{id}", "VEA" },
+    { "PATCH", "/api/v1/lists/{id}", "EA" },
+    { "DELETE", "/api/v1/lists/{id}", "EA" },
+    { "GET", "/api/v1/lists/{id}/contacts", "VEA" },
+    { "POST", "/api/v1/lists/{id}/contacts", "EA" },
+    { "POST", "/api/v1/lists/{id}/uploads", "EA" },
+    { "GET", "/api/v1/lists/{id}/imports", "VEA" },
+    { "GET", "/api/v1/imports/{job}", "VEA" },
+    { "DELETE", "/api/v1/imports/{job}", "EA" },
+    { "GET", "/api/v1/imports/{job}/rejects.csv", "VEA" },
+    /* IVR flows. */
+    { "GET", "/api/v1/flows", "VEA" },
+    { "POST", "/api/v1/flows", "EA" },
+    { "POST", "/api/v1/flows/validate", "VEA" },
+    { "POST", "/api/v1/flows/import", "EA" },
+    { "GET", "/api/v1/flows/templates", "VEA" },
+    { "POST", "/api/v1/flows/from-template/{name}", "EA" },
+    { "GET", "/api/v1/flows/{id}", "VEA" },
+    { "PUT", "/api/v1/flows/{id}", "EA" },
+    { "DELETE", "/api/v1/flows/{id}", "EA" },
+    { "GET", "/api/v1/flows/{id}/export", "VEA" },
+    { "POST", "/api/v1/flows/{id}/publish", "EA" },
+    { "GET", "/api/v1/flows/{id}/revisions", "VEA" },
+    { "GET", "/api/v1/flows/{id}/revisions/{rev}", "VEA" },
+    { "POST", "/api/v1/flows/{id}/simulate", "VEA" },
+    /* Compliance. */
+    { "GET", "/api/v1/compliance/check", "VEA" },
+    { "GET", "/api/v1/campaigns/{id}/stats", "VEA" },
 };
 
 static const char *method_name(unsigned m)
@@ -429,7 +515,8 @@ static void test_api_rbac_matrix(void **state)
         }
         path_for(r->pattern, path, sizeof(path));
         for (w = 0; w < W_COUNT; w++) {
-            bool body = r->methods == HTTPD_POST || r->methods == HTTPD_PATCH;
+            bool body =
+                r->methods == HTTPD_POST || r->methods == HTTPD_PATCH || r->methods == HTTPD_PUT;
             struct call c = { method_name(r->methods), r->pattern, path, (enum who)w,
                               body ? "{}" : NULL,      0 };
             long st = call_status(&c);
@@ -1271,6 +1358,850 @@ static void test_api_tenants_by_operator(void **state)
     }
 }
 
+/* ------------------------------------------------- lists and imports */
+
+/* Creates a list as who; returns its id. */
+static int64_t create_list(enum who who, const char *body)
+{
+    struct call c = { "POST", "/api/v1/lists", "/api/v1/lists", who, body, 0 };
+    json_t *j = call_json(&c, 201);
+    int64_t id = json_integer_value(json_object_get(j, "id"));
+    json_decref(j);
+    return id;
+}
+
+/* An error answer's field, checked with the status. */
+static void expect_error(const struct call *c, long status, const char *code, const char *field)
+{
+    json_t *j = call_json(c, status);
+    json_t *e = json_object_get(j, "error");
+    if (code != NULL) {
+        assert_string_equal(json_string_value(json_object_get(e, "code")), code);
+    }
+    if (field != NULL) {
+        assert_string_equal(json_string_value(json_object_get(e, "field")), field);
+    }
+    json_decref(j);
+}
+
+static void test_api_lists_crud(void **state)
+{
+    char path[96], hdr[96];
+    struct t_resp r;
+    json_t *j;
+    int64_t id, before;
+    (void)state;
+
+    id = create_list(W_EDITOR, "{\"name\":\"Spring leads\",\"dnc_mode\":\"mark\","
+                               "\"allowed_countries\":[\"US\",\"CA\"],"
+                               "\"settings\":{\"allow_fictional\":true,"
+                               "\"default_time_zone\":\"America/Chicago\"}}");
+    snprintf(path, sizeof(path), "/api/v1/lists/%lld", (long long)id);
+    assert_int_equal(sql_int(g_admin_ci,
+                             "SELECT count(*) FROM contact_lists WHERE id = %lld AND dnc_mode ="
+                             " 'mark' AND allowed_countries = '{US,CA}' AND"
+                             " settings->>'default_time_zone' = 'America/Chicago' AND"
+                             " (settings->>'allow_fictional')::bool",
+                             (long long)id),
+                     1);
+
+    /* Bad input names the field, and nothing is stored. */
+    before = sql_int(g_admin_ci, "SELECT count(*) FROM contact_lists");
+    {
+        struct call c = { "POST", "/api/v1/lists", "/api/v1/lists", W_EDITOR,
+                          "{\"name\":\"x\",\"allowed_countries\":[\"US\",\"usa\"]}" };
+        expect_error(&c, 422, "invalid_field", "$.allowed_countries[1]");
+    }
+    {
+        struct call c = { "POST", "/api/v1/lists", "/api/v1/lists", W_EDITOR,
+                          "{\"name\":\"x\",\"settings\":{\"allow_fictionl\":true}}" };
+        expect_error(&c, 422, "unknown_field", "$.settings.allow_fictionl");
+    }
+    {
+        struct call c = { "POST", "/api/v1/lists", "/api/v1/lists", W_EDITOR,
+                          "{\"name\":\"x\",\"dnc_mode\":\"ignore\"}" };
+        expect_error(&c, 422, "invalid_field", "$.dnc_mode");
+    }
+    {
+        struct call c = { "POST", "/api/v1/lists", "/api/v1/lists", W_EDITOR,
+                          "{\"description\":\"no name\"}" };
+        expect_error(&c, 422, "missing_field", "$.name");
+    }
+    {
+        struct call c = { "POST", "/api/v1/lists", "/api/v1/lists", W_EDITOR,
+                          "{\"name\":\"Spring leads\"}" };
+        expect_error(&c, 409, "conflict", NULL);
+    }
+    assert_int_equal(sql_int(g_admin_ci, "SELECT count(*) FROM contact_lists"), before);
+
+    /* Read with ETag; a stale If-Match is refused, the current one applies. */
+    {
+        struct call g = { "GET", "/api/v1/lists/{id}", path, W_VIEWER };
+        do_call(&g, &r);
+        assert_int_equal(r.status, 200);
+        assert_non_null(strstr(r.headers.data, "ETag: \""));
+        snprintf(hdr, sizeof(hdr), "If-Match: %.60s", strstr(r.headers.data, "ETag: ") + 6);
+        *strpbrk(hdr, "\r\n") = '\0';
+        assert_int_equal(json_integer_value(json_object_get(r.json, "contacts")), 0);
+        t_resp_free(&r);
+    }
+    {
+        struct call p = { "PATCH",
+                          "/api/v1/lists/{id}",
+                          path,
+                          W_EDITOR,
+                          "{\"dnc_mode\":\"reject\",\"allowed_countries\":[]}",
+                          0,
+                          hdr };
+        j = call_json(&p, 200);
+        assert_string_equal(json_string_value(json_object_get(j, "dnc_mode")), "reject");
+        assert_int_equal(json_array_size(json_object_get(j, "allowed_countries")), 0);
+        json_decref(j);
+        /* The same (now stale) ETag again. */
+        struct call p2 = { "PATCH",  "/api/v1/lists/{id}",      path,
+                           W_EDITOR, "{\"dnc_mode\":\"mark\"}", 0,
+                           hdr };
+        expect_error(&p2, 412, "precondition_failed", "If-Match");
+    }
+    assert_int_equal(sql_int(g_admin_ci,
+                             "SELECT count(*) FROM contact_lists WHERE id = %lld AND"
+                             " dnc_mode = 'reject'",
+                             (long long)id),
+                     1);
+
+    /* Pagination visits every list once. */
+    create_list(W_ADMIN, "{\"name\":\"Second\"}");
+    create_list(W_ADMIN, "{\"name\":\"Third\"}");
+    {
+        char next[256] = "/api/v1/lists?limit=1";
+        int pages = 0, seen = 0;
+        while (pages < 20) {
+            struct call l = { "GET", "/api/v1/lists", next, W_VIEWER };
+            j = call_json(&l, 200);
+            seen += (int)json_array_size(json_object_get(j, "items"));
+            pages++;
+            if (json_is_null(json_object_get(j, "next_cursor"))) {
+                json_decref(j);
+                break;
+            }
+            snprintf(next, sizeof(next), "/api/v1/lists?limit=1&cursor=%s",
+                     json_string_value(json_object_get(j, "next_cursor")));
+            json_decref(j);
+        }
+        assert_int_equal(seen, sql_int(g_admin_ci,
+                                       "SELECT count(*) FROM contact_lists WHERE"
+                                       " tenant_id = %lld",
+                                       (long long)g_tenant_a));
+        assert_true(seen >= 3);
+    }
+
+    /* Delete, then it is gone. */
+    {
+        struct call d = { "DELETE", "/api/v1/lists/{id}", path, W_EDITOR };
+        assert_int_equal(call_status(&d), 204);
+        struct call g = { "GET", "/api/v1/lists/{id}", path, W_EDITOR };
+        expect_error(&g, 404, "not_found", NULL);
+        assert_int_equal(call_status(&d), 404);
+    }
+}
+
+static void test_api_lists_cross_tenant(void **state)
+{
+    char path[96], cpath[128], upath[128];
+
+    enum who bs[2] = { W_B_ADMIN, W_B_KEY };
+
+    int64_t id;
+    int i;
+    (void)state;
+
+    id = create_list(W_ADMIN, "{\"name\":\"Tenant A only\"}");
+    snprintf(path, sizeof(path), "/api/v1/lists/%lld", (long long)id);
+    snprintf(cpath, sizeof(cpath), "/api/v1/lists/%lld/contacts", (long long)id);
+    snprintf(upath, sizeof(upath), "/api/v1/lists/%lld/uploads", (long long)id);
+    for (i = 0; i < 2; i++) {
+        struct call g = { "GET", "/api/v1/lists/{id}", path, bs[i] };
+        struct call p = { "PATCH", "/api/v1/lists/{id}", path, bs[i], "{\"name\":\"taken\"}" };
+        struct call d = { "DELETE", "/api/v1/lists/{id}", path, bs[i] };
+        struct call c = { "GET", "/api/v1/lists/{id}/contacts", cpath, bs[i] };
+        struct call b = { "POST", "/api/v1/lists/{id}/contacts", cpath, bs[i],
+                          "{\"upload_id\":\"x1\",\"items\":[{\"phone\":\"4155552671\"}]}" };
+        struct call l = { "GET", "/api/v1/lists", "/api/v1/lists?limit=200", bs[i] };
+        json_t *j;
+        assert_int_equal(call_status(&g), 404);
+        assert_int_equal(call_status(&p), 404);
+        assert_int_equal(call_status(&d), 404);
+        assert_int_equal(call_status(&c), 404);
+        assert_int_equal(call_status(&b), 404);
+        j = call_json(&l, 200);
+        assert_false(list_has_id(j, id));
+        json_decref(j);
+        {
+            const char *hdrs[] = { g_auth[bs[i]], "Content-Type: text/csv", "Upload-Id: x2", NULL };
+            struct t_req rq = { .method = "POST", .body = "phone\n4155552671\n", .hdrs = hdrs };
+            struct t_resp r;
+            char url[256];
+            snprintf(url, sizeof(url), "%s%s", g_base, upath);
+            assert_int_equal(t_http(url, &rq, &r), CURLE_OK);
+            assert_int_equal(r.status, 404);
+            t_resp_free(&r);
+        }
+    }
+    assert_int_equal(sql_int(g_admin_ci,
+                             "SELECT count(*) FROM contact_lists WHERE id = %lld AND name ="
+                             " 'Tenant A only'",
+                             (long long)id),
+                     1);
+    assert_int_equal(
+        sql_int(g_admin_ci, "SELECT count(*) FROM contacts WHERE list_id = %lld", (long long)id),
+        0);
+    assert_int_equal(
+        sql_int(g_admin_ci, "SELECT count(*) FROM import_jobs WHERE list_id = %lld", (long long)id),
+        0);
+}
+
+/* POSTs a file to /lists/{id}/uploads; returns the parsed answer (checked against the contract). */
+static json_t *upload(enum who who, int64_t list, const char *upload_id, const char *ctype,
+                      const char *body, size_t len, bool chunked, long want)
+{
+    char url[256], uid[160], ct[200], err[512];
+    const char *hdrs[5];
+    int n = 0;
+    struct t_resp r;
+    json_t *j;
+
+    snprintf(url, sizeof(url), "%s/api/v1/lists/%lld/uploads", g_base, (long long)list);
+    hdrs[n++] = g_auth[who];
+    snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
+    hdrs[n++] = ct;
+    if (upload_id != NULL) {
+        snprintf(uid, sizeof(uid), "Upload-Id: %s", upload_id);
+        hdrs[n++] = uid;
+    }
+    hdrs[n] = NULL;
+    struct t_req rq = { .method = "POST",
+                        .body = body,
+                        .body_len = len,
+                        .hdrs = hdrs,
+                        .chunked = chunked,
+                        .timeout_ms = 60000 };
+    assert_int_equal(t_http(url, &rq, &r), CURLE_OK);
+    if (r.status != want) {
+        fprintf(stderr, "upload: want %ld, got %ld: %s\n", want, r.status,
+                r.body.data != NULL ? r.body.data : "");
+        fail();
+    }
+    if (!tapi_check_response(g_spec, "POST", "/api/v1/lists/{id}/uploads", r.status, r.body.data,
+                             r.body.len, err, sizeof(err))) {
+        fprintf(stderr, "contract: %s\n", err);
+        fail();
+    }
+    j = json_incref(r.json);
+    t_resp_free(&r);
+    return j;
+}
+
+static char *make_csv(int rows, size_t *len)
+{
+    size_t cap = (size_t)rows * 64 + 128, n = 0;
+    char *s = malloc(cap);
+    int i;
+    assert_non_null(s);
+    n += (size_t)snprintf(s + n, cap - n, "Phone Number,First Name,Notes\r\n");
+    for (i = 0; i < rows; i++) {
+        /* 312-2XX-XXXX: Chicago, valid NANP. */
+        n += (size_t)snprintf(s + n, cap - n, "(312) %03d-%04d,Name %d,\"note, %d\"\r\n",
+                              200 + i / 10000, i % 10000, i, i);
+    }
+    *len = n;
+    return s;
+}
+
+static void test_api_upload_csv_chunked(void **state)
+{
+    enum who fresh = W_KEY_EDITOR;
+    char path[128];
+    size_t len;
+    char *csv;
+    json_t *j, *job;
+    int64_t list;
+    const char *job_id;
+    (void)state;
+
+    list = create_list(W_EDITOR, "{\"name\":\"Upload target\"}");
+    /* A key never used before: its database lookup runs while the body arrives. */
+    create_key(W_ADMIN, "editor", fresh);
+    csv = make_csv(3000, &len);
+    j = upload(fresh, list, "spring-1", "text/csv", csv, len, true, 201);
+    job = json_object_get(j, "job");
+    assert_string_equal(json_string_value(json_object_get(job, "state")), "completed");
+    assert_int_equal(json_integer_value(json_object_get(job, "rows_read")), 3000);
+    assert_int_equal(json_integer_value(json_object_get(job, "rows_accepted")), 3000);
+    assert_false(json_is_true(json_object_get(job, "replayed")));
+    assert_int_equal(
+        sql_int(g_admin_ci, "SELECT count(*) FROM contacts WHERE list_id = %lld", (long long)list),
+        3000);
+    assert_int_equal(sql_int(g_admin_ci,
+                             "SELECT count(*) FROM contacts WHERE list_id = %lld AND number ="
+                             " '+13122000005' AND custom->>'Notes' = 'note, 5'",
+                             (long long)list),
+                     1);
+    job_id = json_string_value(json_object_get(job, "id"));
+    snprintf(path, sizeof(path), "/api/v1/imports/%s", job_id);
+
+    /* Retry with the same Upload-Id (not chunked this time): replayed, no duplicates. */
+    {
+        json_t *j2 = upload(W_EDITOR, list, "spring-1", "text/csv", csv, len, false, 200);
+        assert_true(json_is_true(json_object_get(json_object_get(j2, "job"), "replayed")));
+        json_decref(j2);
+    }
+    assert_int_equal(
+        sql_int(g_admin_ci, "SELECT count(*) FROM contacts WHERE list_id = %lld", (long long)list),
+        3000);
+    assert_int_equal(sql_int(g_admin_ci, "SELECT count(*) FROM import_jobs WHERE list_id = %lld",
+                             (long long)list),
+                     1);
+    free(csv);
+
+    /* The job: readable, listed, not cancellable once ended, invisible to tenant B. */
+    {
+        struct call g = { "GET", "/api/v1/imports/{job}", path, W_VIEWER };
+        json_t *x = call_json(&g, 200);
+        assert_string_equal(json_string_value(json_object_get(x, "state")), "completed");
+        assert_int_equal(json_integer_value(json_object_get(x, "percent")), 100);
+        json_decref(x);
+        struct call d = { "DELETE", "/api/v1/imports/{job}", path, W_EDITOR };
+        expect_error(&d, 409, "not_running", NULL);
+        struct call gb = { "GET", "/api/v1/imports/{job}", path, W_B_ADMIN };
+        assert_int_equal(call_status(&gb), 404);
+        char lpath[128];
+        snprintf(lpath, sizeof(lpath), "/api/v1/lists/%lld/imports", (long long)list);
+        struct call l = { "GET", "/api/v1/lists/{id}/imports", lpath, W_VIEWER };
+        x = call_json(&l, 200);
+        assert_int_equal(json_array_size(json_object_get(x, "items")), 1);
+        json_decref(x);
+    }
+
+    /* Contacts: paged and filtered. */
+    {
+        char cpath[160];
+        snprintf(cpath, sizeof(cpath), "/api/v1/lists/%lld/contacts?number=%%2B13122000005",
+                 (long long)list);
+        struct call c = { "GET", "/api/v1/lists/{id}/contacts", cpath, W_VIEWER };
+        json_t *x = call_json(&c, 200);
+        assert_int_equal(json_array_size(json_object_get(x, "items")), 1);
+        assert_string_equal(json_string_value(json_object_get(
+                                json_array_get(json_object_get(x, "items"), 0), "number")),
+                            "+13122000005");
+        json_decref(x);
+        snprintf(cpath, sizeof(cpath), "/api/v1/lists/%lld/contacts?state=bogus", (long long)list);
+        struct call bad = { "GET", "/api/v1/lists/{id}/contacts", cpath, W_VIEWER };
+        expect_error(&bad, 400, "invalid_parameter", "?state");
+    }
+    json_decref(j);
+}
+
+static void test_api_upload_multipart(void **state)
+{
+    static const char body[] =
+        "--XyZ\r\n"
+        "Content-Disposition: form-data; name=\"note\"\r\n\r\n"
+        "ignored field\r\n"
+        "--XyZ\r\n"
+        "Content-Disposition: form-data; name=\"file\"; filename=\"leads.csv\"\r\n"
+        "Content-Type: text/csv\r\n\r\n"
+        "phone;name;Comment\r\n"
+        "+1 415 555 2671;Ann;=HYPERLINK(\"x\")\r\n"
+        "415.555.2672;Bob;ok\r\n"
+        "not a number;Cy;=1+2\r\n"
+        "(415) 555-2671;Dup;again\r\n"
+        "--XyZ--\r\n";
+    char path[128];
+    struct t_resp r;
+    json_t *j, *job;
+    int64_t list;
+    (void)state;
+
+    list = create_list(W_EDITOR, "{\"name\":\"Browser form\"}");
+    j = upload(W_EDITOR, list, "form-1", "multipart/form-data; boundary=XyZ", body,
+               sizeof(body) - 1, false, 201);
+    job = json_object_get(j, "job");
+    assert_int_equal(json_integer_value(json_object_get(job, "rows_accepted")), 2);
+    assert_int_equal(json_integer_value(json_object_get(job, "rows_rejected")), 2);
+    assert_int_equal(json_integer_value(
+                         json_object_get(json_object_get(job, "rejected_by_reason"), "duplicate")),
+                     1);
+    snprintf(path, sizeof(path), "/api/v1/imports/%s/rejects.csv",
+             json_string_value(json_object_get(job, "id")));
+    /* The rejects CSV: the original values, formula cells neutralised. */
+    {
+        struct call c = { "GET", "/api/v1/imports/{job}/rejects.csv", path, W_VIEWER };
+        c.no_spec = true;
+        do_call(&c, &r);
+        assert_int_equal(r.status, 200);
+        assert_non_null(strstr(r.headers.data, "text/csv"));
+        assert_non_null(strstr(r.body.data, "invalid_number"));
+        assert_non_null(strstr(r.body.data, "'=1+2"));
+        assert_null(strstr(r.body.data, ",=1+2"));
+        assert_non_null(strstr(r.body.data, "duplicate"));
+        t_resp_free(&r);
+        struct call b = { "GET", "/api/v1/imports/{job}/rejects.csv", path, W_B_ADMIN };
+        b.no_spec = true;
+        assert_int_equal(call_status(&b), 404);
+    }
+    json_decref(j);
+}
+
+static void test_api_upload_bad_input(void **state)
+{
+    static const char truncated[] = "phone,name\n4155552671,Ann\n4155552672,\"Bob\n";
+    static const char nophone[] = "name,city\nAnn,Paris\n";
+    json_t *j;
+    const char *msg;
+    int64_t list;
+    (void)state;
+
+    list = create_list(W_EDITOR, "{\"name\":\"Bad files\"}");
+    j = upload(W_EDITOR, list, "bad-1", "text/csv", truncated, sizeof(truncated) - 1, true, 422);
+    msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+    assert_non_null(strstr(msg, "record 3"));
+    json_decref(j);
+    j = upload(W_EDITOR, list, "bad-2", "text/csv", nophone, sizeof(nophone) - 1, false, 422);
+    msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+    assert_non_null(strstr(msg, "no phone column"));
+    json_decref(j);
+    j = upload(W_EDITOR, list, "bad-3", "text/csv", "\x00\x01\x02binary", 9, false, 422);
+    json_decref(j);
+    assert_int_equal(
+        sql_int(g_admin_ci, "SELECT count(*) FROM contacts WHERE list_id = %lld", (long long)list),
+        0);
+    /* Request errors before any byte is imported. */
+    j = upload(W_EDITOR, list, NULL, "text/csv", nophone, sizeof(nophone) - 1, false, 400);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "field")),
+                        "Upload-Id");
+    json_decref(j);
+    j = upload(W_EDITOR, list, "bad-4", "application/pdf", nophone, sizeof(nophone) - 1, false,
+               415);
+    json_decref(j);
+    j = upload(W_VIEWER, list, "bad-5", "text/csv", nophone, sizeof(nophone) - 1, false, 403);
+    json_decref(j);
+    j = upload(W_EDITOR, 999999, "bad-6", "text/csv", nophone, sizeof(nophone) - 1, false, 404);
+    json_decref(j);
+}
+
+/* A raw connection that sends an upload's head and first rows, and then waits. */
+static int open_partial_upload(int64_t list, const char *upload_id, const char *first)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    char head[1024];
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int n;
+
+    assert_true(fd >= 0);
+    sa.sin_port = htons((uint16_t)httpd_port(g_srv));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    n = snprintf(head, sizeof(head),
+                 "POST /api/v1/lists/%lld/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n"
+                 "Content-Type: text/csv\r\nUpload-Id: %s\r\nContent-Length: 1000000\r\n\r\n%s",
+                 (long long)list, g_auth[W_EDITOR], upload_id, first);
+    assert_int_equal(write(fd, head, (size_t)n), n);
+    return fd;
+}
+
+/* The id of the list's running import, waiting (bounded) for its claim. */
+static char *running_job(int64_t list)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/lists/%lld/imports", (long long)list);
+    for (int i = 0; i < 200; i++) {
+        struct call l = { "GET", "/api/v1/lists/{id}/imports", path, W_VIEWER };
+        json_t *j = call_json(&l, 200);
+        json_t *it;
+        size_t k;
+        json_array_foreach (json_object_get(j, "items"), k, it) {
+            if (strcmp(json_string_value(json_object_get(it, "state")), "running") == 0) {
+                char *id = strdup(json_string_value(json_object_get(it, "id")));
+                json_decref(j);
+                return id;
+            }
+        }
+        json_decref(j);
+        usleep(20 * 1000);
+    }
+    fail_msg("the upload never started");
+    return NULL;
+}
+
+static void test_api_upload_cancel(void **state)
+{
+    char path[128], buf[4096];
+    int64_t list;
+    ssize_t got = 0, n;
+    char *job;
+    int fd;
+    (void)state;
+
+    list = create_list(W_EDITOR, "{\"name\":\"Cancelled\"}");
+    /* 1. DELETE /imports/{job} while the body is still arriving: 202, the upload answers 409,
+     *    nothing is imported. */
+    fd = open_partial_upload(list, "cancel-1", "phone\r\n4155552671\r\n4155552672\r\n");
+    job = running_job(list);
+    snprintf(path, sizeof(path), "/api/v1/imports/%s", job);
+    {
+        struct call d = { "DELETE", "/api/v1/imports/{job}", path, W_EDITOR };
+        struct call db = { "DELETE", "/api/v1/imports/{job}", path, W_B_ADMIN };
+        assert_int_equal(call_status(&db), 404); /* another tenant cannot */
+        json_decref(call_json(&d, 202));
+    }
+    struct timeval tv = { .tv_sec = 10 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    while (got < (ssize_t)sizeof(buf) - 1 &&
+           (n = read(fd, buf + got, sizeof(buf) - 1 - (size_t)got)) > 0) {
+        got += n;
+        buf[got] = '\0';
+        if (strstr(buf, "cancelled") != NULL) {
+            break;
+        }
+    }
+    buf[got > 0 ? got : 0] = '\0';
+    assert_non_null(strstr(buf, "HTTP/1.1 409"));
+    close(fd);
+    for (int i = 0; i < 200 && sql_int(g_admin_ci,
+                                       "SELECT count(*) FROM import_jobs WHERE id = '%s' AND"
+                                       " state = 'cancelled'",
+                                       job) == 0;
+         i++) {
+        usleep(20 * 1000);
+    }
+    assert_int_equal(sql_int(g_admin_ci,
+                             "SELECT count(*) FROM import_jobs WHERE id = '%s' AND state ="
+                             " 'cancelled'",
+                             job),
+                     1);
+    free(job);
+
+    /* 2. The client leaving before the body is complete cancels as well. */
+    fd = open_partial_upload(list, "cancel-2", "phone\r\n4155552673\r\n");
+    job = running_job(list);
+    close(fd);
+    for (int i = 0; i < 200 && sql_int(g_admin_ci,
+                                       "SELECT count(*) FROM import_jobs WHERE id = '%s' AND"
+                                       " state = 'cancelled'",
+                                       job) == 0;
+         i++) {
+        usleep(20 * 1000);
+    }
+    assert_int_equal(sql_int(g_admin_ci,
+                             "SELECT count(*) FROM import_jobs WHERE id = '%s' AND state ="
+                             " 'cancelled'",
+                             job),
+                     1);
+    free(job);
+    assert_int_equal(
+        sql_int(g_admin_ci, "SELECT count(*) FROM contacts WHERE list_id = %lld", (long long)list),
+        0);
+}
+
+static void test_api_contacts_batch(void **state)
+{
+    char path[128];
+    json_t *j, *items;
+    int64_t list;
+    (void)state;
+
+    list = create_list(W_EDITOR, "{\"name\":\"CRM batch\"}");
+    snprintf(path, sizeof(path), "/api/v1/lists/%lld/contacts", (long long)list);
+    {
+        struct call c = {
+            "POST", "/api/v1/lists/{id}/contacts", path, W_KEY_EDITOR,
+            "{\"upload_id\":\"crm-7\",\"items\":[{\"phone\":\"(415) 555-2671\","
+            "\"first_name\":\"Ann\"},{\"phone\":\"555\"},{\"phone\":\"415 555 2671\"}]}"
+        };
+        j = call_json(&c, 200);
+        items = json_object_get(j, "items");
+        assert_int_equal(json_array_size(items), 3);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "status")),
+                            "accepted");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(items, 1), "status")),
+                            "rejected");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(items, 1), "reason")),
+                            "invalid_number");
+        json_decref(j);
+        /* The same batch again: replayed, nothing new. */
+        j = call_json(&c, 200);
+        assert_true(json_is_true(json_object_get(json_object_get(j, "job"), "replayed")));
+        json_decref(j);
+    }
+    assert_int_equal(
+        sql_int(g_admin_ci, "SELECT count(*) FROM contacts WHERE list_id = %lld", (long long)list),
+        1);
+    {
+        struct call c = { "POST", "/api/v1/lists/{id}/contacts", path, W_EDITOR,
+                          "{\"upload_id\":\"crm-8\",\"items\":[1,2]}" };
+        expect_error(&c, 422, "invalid_field", "$.items");
+        struct call m = { "POST", "/api/v1/lists/{id}/contacts", path, W_EDITOR,
+                          "{\"upload_id\":\"crm-9\"}" };
+        expect_error(&m, 422, "missing_field", "$.items");
+    }
+}
+
+/* ------------------------------------------------------------- flows */
+
+#define FLOW_GOOD(text)                                                                     \
+    "{\"format\":\"ivrflow/1\",\"start\":\"s\",\"nodes\":{"                                 \
+    "\"s\":{\"type\":\"start\",\"next\":{\"next\":\"h\"}},"                                 \
+    "\"h\":{\"type\":\"say\",\"props\":{\"text\":\"" text "\"},\"next\":{\"done\":\"e\"}}," \
+    "\"e\":{\"type\":\"hangup\"}}}"
+#define FLOW_BAD                                            \
+    "{\"format\":\"ivrflow/1\",\"start\":\"s\",\"nodes\":{" \
+    "\"s\":{\"type\":\"start\",\"next\":{\"next\":\"nowhere\"}}}}"
+
+static void test_api_flows_draft_publish(void **state)
+{
+    char path[96], sub[160], hdr[96];
+    struct t_resp r;
+    json_t *j;
+    int64_t id;
+    (void)state;
+
+    /* An invalid draft is stored with its report; publishing is refused with the errors. */
+    {
+        struct call c = { "POST", "/api/v1/flows", "/api/v1/flows", W_EDITOR,
+                          "{\"name\":\"Main menu\",\"definition\":" FLOW_BAD "}" };
+        j = call_json(&c, 201);
+        assert_false(json_is_true(json_object_get(j, "valid")));
+        assert_true(json_array_size(json_object_get(json_object_get(j, "report"), "errors")) > 0);
+        id = json_integer_value(json_object_get(j, "id"));
+        json_decref(j);
+    }
+    snprintf(path, sizeof(path), "/api/v1/flows/%lld", (long long)id);
+    snprintf(sub, sizeof(sub), "%s/publish", path);
+    {
+        struct call p = { "POST", "/api/v1/flows/{id}/publish", sub, W_EDITOR,
+                          "{\"message\":\"first\"}" };
+        j = call_json(&p, 422);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
+                            "flow_invalid");
+        assert_true(json_array_size(json_object_get(json_object_get(j, "report"), "errors")) > 0);
+        json_decref(j);
+    }
+    assert_int_equal(sql_int(g_admin_ci,
+                             "SELECT count(*) FROM ivr_flow_revisions WHERE"
+                             " flow_id = %lld",
+                             (long long)id),
+                     0);
+
+    /* PUT the fixed draft with If-Match: valid, then publish twice -> revisions 1 and 2. */
+    {
+        struct call g = { "GET", "/api/v1/flows/{id}", path, W_VIEWER };
+        do_call(&g, &r);
+        assert_int_equal(r.status, 200);
+        snprintf(hdr, sizeof(hdr), "If-Match: %.60s", strstr(r.headers.data, "ETag: ") + 6);
+        *strpbrk(hdr, "\r\n") = '\0';
+        t_resp_free(&r);
+        struct call p = { "PUT",
+                          "/api/v1/flows/{id}",
+                          path,
+                          W_EDITOR,
+                          "{\"definition\":" FLOW_GOOD("Version one") "}",
+                          0,
+                          hdr };
+        j = call_json(&p, 200);
+        assert_true(json_is_true(json_object_get(j, "valid")));
+        json_decref(j);
+        expect_error(&p, 412, "precondition_failed", "If-Match");
+    }
+    {
+        struct call p = { "POST", "/api/v1/flows/{id}/publish", sub, W_EDITOR,
+                          "{\"message\":\"first\"}" };
+        j = call_json(&p, 201);
+        assert_int_equal(json_integer_value(json_object_get(j, "revision")), 1);
+        json_decref(j);
+        struct call u = { "PUT", "/api/v1/flows/{id}", path, W_EDITOR,
+                          "{\"definition\":" FLOW_GOOD("Version two") "}" };
+        j = call_json(&u, 200);
+        json_decref(j);
+        j = call_json(&p, 201);
+        assert_int_equal(json_integer_value(json_object_get(j, "revision")), 2);
+        json_decref(j);
+        /* A viewer may read but not publish. */
+        struct call v = { "POST", "/api/v1/flows/{id}/publish", sub, W_VIEWER, "{}" };
+        assert_int_equal(call_status(&v), 403);
+    }
+    {
+        char rp[160];
+        snprintf(rp, sizeof(rp), "%s/revisions", path);
+        struct call l = { "GET", "/api/v1/flows/{id}/revisions", rp, W_VIEWER };
+        j = call_json(&l, 200);
+        assert_int_equal(json_array_size(json_object_get(j, "items")), 2);
+        assert_true(json_is_true(
+            json_object_get(json_array_get(json_object_get(j, "items"), 1), "published")));
+        json_decref(j);
+        snprintf(rp, sizeof(rp), "%s/revisions/1", path);
+        struct call g = { "GET", "/api/v1/flows/{id}/revisions/{rev}", rp, W_VIEWER };
+        j = call_json(&g, 200);
+        {
+            char *t = json_dumps(json_object_get(j, "definition"), JSON_COMPACT);
+            assert_non_null(strstr(t, "Version one"));
+            free(t);
+        }
+        json_decref(j);
+        snprintf(rp, sizeof(rp), "%s/revisions/9", path);
+        struct call n = { "GET", "/api/v1/flows/{id}/revisions/{rev}", rp, W_VIEWER };
+        assert_int_equal(call_status(&n), 404);
+    }
+
+    /* Simulate the draft and revision 1. */
+    {
+        char sp[160];
+        snprintf(sp, sizeof(sp), "%s/simulate", path);
+        struct call s = { "POST", "/api/v1/flows/{id}/simulate", sp, W_VIEWER,
+                          "{\"script\":\"\",\"revision\":1}" };
+        j = call_json(&s, 200);
+        char *t = json_dumps(j, JSON_COMPACT);
+        assert_non_null(strstr(t, "Version one"));
+        free(t);
+        json_decref(j);
+        struct call bad = { "POST", "/api/v1/flows/{id}/simulate", sp, W_VIEWER,
+                            "{\"script\":\"on s; frobnicate 3\"}" };
+        expect_error(&bad, 422, "invalid_field", "$.script");
+    }
+
+    /* Export, import as a new flow, delete; another tenant sees nothing. */
+    {
+        char ep[160];
+        snprintf(ep, sizeof(ep), "%s/export", path);
+        struct call e = { "GET", "/api/v1/flows/{id}/export", ep, W_VIEWER };
+        j = call_json(&e, 200);
+        json_object_set_new(j, "name", json_string("Main menu (copy)"));
+        char *t = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        struct call i = { "POST", "/api/v1/flows/import", "/api/v1/flows/import", W_EDITOR, t };
+        j = call_json(&i, 201);
+        assert_true(json_is_true(json_object_get(j, "valid")));
+        json_decref(j);
+        free(t);
+    }
+    {
+        enum who bs[2] = { W_B_ADMIN, W_B_KEY };
+
+        for (int k = 0; k < 2; k++) {
+            struct call g = { "GET", "/api/v1/flows/{id}", path, bs[k] };
+            struct call p = { "PUT", "/api/v1/flows/{id}", path, bs[k],
+                              "{\"definition\":" FLOW_BAD "}" };
+            struct call pub = { "POST", "/api/v1/flows/{id}/publish", sub, bs[k], "{}" };
+            struct call d = { "DELETE", "/api/v1/flows/{id}", path, bs[k] };
+            assert_int_equal(call_status(&g), 404);
+            assert_int_equal(call_status(&p), 404);
+            assert_int_equal(call_status(&pub), 404);
+            assert_int_equal(call_status(&d), 404);
+        }
+        assert_int_equal(sql_int(g_admin_ci,
+                                 "SELECT count(*) FROM ivr_flows WHERE id = %lld AND"
+                                 " draft_valid AND latest_revision = 2",
+                                 (long long)id),
+                         1);
+    }
+    {
+        struct call d = { "DELETE", "/api/v1/flows/{id}", path, W_EDITOR };
+        assert_int_equal(call_status(&d), 204);
+        struct call g = { "GET", "/api/v1/flows/{id}", path, W_EDITOR };
+        assert_int_equal(call_status(&g), 404);
+    }
+}
+
+static void test_api_flows_validate_and_templates(void **state)
+{
+    json_t *j;
+    (void)state;
+    {
+        struct call v = { "POST", "/api/v1/flows/validate", "/api/v1/flows/validate", W_VIEWER,
+                          "{\"definition\":" FLOW_BAD "}" };
+        j = call_json(&v, 200);
+        assert_false(json_is_true(json_object_get(j, "valid")));
+        json_decref(j);
+        struct call ok = { "POST", "/api/v1/flows/validate", "/api/v1/flows/validate", W_VIEWER,
+                           "{\"definition\":" FLOW_GOOD("hi") "}" };
+        j = call_json(&ok, 200);
+        assert_true(json_is_true(json_object_get(j, "valid")));
+        json_decref(j);
+        struct call m = { "POST", "/api/v1/flows/validate", "/api/v1/flows/validate", W_VIEWER,
+                          "{\"definition\":[1]}" };
+        expect_error(&m, 422, "invalid_field", "$.definition");
+    }
+    {
+        struct call l = { "GET", "/api/v1/flows/templates", "/api/v1/flows/templates", W_VIEWER };
+        j = call_json(&l, 200);
+        assert_true(json_array_size(json_object_get(j, "items")) >= 7);
+        json_decref(j);
+        struct call t = { "POST", "/api/v1/flows/from-template/{name}",
+                          "/api/v1/flows/from-template/support_queue", W_EDITOR,
+                          "{\"name\":\"Support line\",\"params\":{\"company\":\"Globex\"}}" };
+        j = call_json(&t, 201);
+        assert_true(json_is_true(json_object_get(j, "valid")));
+        json_decref(j);
+        assert_int_equal(sql_int(g_admin_ci, "SELECT count(*) FROM ivr_flows WHERE name ="
+                                             " 'Support line' AND draft::text LIKE '%%Globex%%'"),
+                         1);
+        struct call u = { "POST", "/api/v1/flows/from-template/{name}",
+                          "/api/v1/flows/from-template/no_such", W_EDITOR, "{\"name\":\"x\"}" };
+        assert_int_equal(call_status(&u), 404);
+    }
+}
+
+/* ------------------------------------------------------- compliance */
+
+static json_t *check(const char *query, long want)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "/api/v1/compliance/check?%s", query);
+    struct call c = { "GET", "/api/v1/compliance/check", path, W_VIEWER };
+    return call_json(&c, want);
+}
+
+static void test_api_compliance_check(void **state)
+{
+    json_t *j;
+    char *t;
+    (void)state;
+
+    /* Paris at 04:00 local time: outside the window, with the next eligible time. */
+    j = check("number=%2B33142685300&at=2026-11-24T03:00:00Z", 200);
+    t = json_dumps(j, JSON_COMPACT);
+    assert_false(json_is_true(json_object_get(j, "allowed")));
+    assert_string_equal(json_string_value(json_object_get(j, "reason")), "window");
+    assert_string_equal(json_string_value(json_object_get(j, "decided_by")), "fr-hours");
+    /* 10:00 in Paris. */
+    assert_string_equal(json_string_value(json_object_get(j, "next_eligible")),
+                        "2026-11-24T09:00:00.000Z");
+    assert_null(strstr(t, "33142685300")); /* the number is masked */
+    free(t);
+    json_decref(j);
+    /* The same number at 15:00 local time (RFC 3339 with an offset): allowed. */
+    j = check("number=%2B33142685300&at=2026-11-24T15:00:00%2B01:00", 200);
+    assert_true(json_is_true(json_object_get(j, "allowed")));
+    json_decref(j);
+    /* A US number without a national DNC list loaded: blocked, and says why. */
+    j = check("number=%2B14155552671&at=1764007200", 200);
+    assert_false(json_is_true(json_object_get(j, "allowed")));
+    assert_string_equal(json_string_value(json_object_get(j, "reason")), "dnc-list-missing");
+    json_decref(j);
+    /* Bad input names the parameter; another tenant's (or no) campaign is 404. */
+    {
+        struct call c = { "GET", "/api/v1/compliance/check",
+                          "/api/v1/compliance/check?number=4155552671", W_VIEWER };
+        expect_error(&c, 400, "invalid_parameter", "?number");
+        struct call a = { "GET", "/api/v1/compliance/check",
+                          "/api/v1/compliance/check?number=%2B14155552671&at=yesterday", W_VIEWER };
+        expect_error(&a, 400, "invalid_parameter", "?at");
+        struct call k = { "GET", "/api/v1/compliance/check",
+                          "/api/v1/compliance/check?number=%2B14155552671&campaign=999999",
+                          W_VIEWER };
+        expect_error(&k, 404, "not_found", "?campaign");
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1292,6 +2223,16 @@ int main(void)
         cmocka_unit_test(test_api_admin_cannot_lock_self_out),
         cmocka_unit_test(test_api_disable_and_revoke),
         cmocka_unit_test(test_api_tenants_by_operator),
+        cmocka_unit_test(test_api_lists_crud),
+        cmocka_unit_test(test_api_lists_cross_tenant),
+        cmocka_unit_test(test_api_upload_csv_chunked),
+        cmocka_unit_test(test_api_upload_multipart),
+        cmocka_unit_test(test_api_upload_bad_input),
+        cmocka_unit_test(test_api_upload_cancel),
+        cmocka_unit_test(test_api_contacts_batch),
+        cmocka_unit_test(test_api_flows_draft_publish),
+        cmocka_unit_test(test_api_flows_validate_and_templates),
+        cmocka_unit_test(test_api_compliance_check),
     };
     int fails;
 
