@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The scheduler's gate: a local allowance of launches drawn in chunks from
+ * a limit shared through Redis (limits.c), so a launch decision never waits
+ * for I/O. A chunk is requested when the allowance falls under half a
+ * chunk; at most one request is in flight. A failed refill (Redis down,
+ * timeout, script error) leaves the allowance to run dry: fail closed,
+ * with at most one chunk launched on what was granted before.
+ *
+ * Lifetime: the refill's callback needs the gate, so a gate destroyed with
+ * a refill in flight is only marked and freed by that callback (which
+ * always comes: kv completes or cancels every command).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "campaign/campaign_int.h"
+#include "core/clock.h"
+#include "core/err.h"
+
+struct campaign_gate {
+    struct campaign_limits *lim;
+    struct campaign_limit_spec spec;
+    char key[129];
+    int chunk;
+    int tokens;
+    bool inflight;
+    bool orphan;
+    int status;
+};
+
+int campaign_gate_create(struct campaign_limits *l, const struct campaign_limit_spec *spec,
+                         int chunk, struct campaign_gate **out)
+{
+    if (!l || !spec || !spec->key || strlen(spec->key) > 128 || chunk < 1 || !out) {
+        return ERR_INVAL;
+    }
+    struct campaign_gate *g = calloc(1, sizeof(*g));
+    if (!g) {
+        return ERR_NOMEM;
+    }
+    g->lim = l;
+    g->spec = *spec;
+    snprintf(g->key, sizeof(g->key), "%s", spec->key);
+    g->spec.key = g->key;
+    g->chunk = chunk;
+    *out = g;
+    return 0;
+}
+
+void campaign_gate_destroy(struct campaign_gate *g)
+{
+    if (!g) {
+        return;
+    }
+    if (g->inflight) {
+        g->orphan = true;
+        return;
+    }
+    free(g);
+}
+
+static void on_refill(int status, int granted, void *arg)
+{
+    struct campaign_gate *g = arg;
+    g->inflight = false;
+    if (g->orphan) {
+        if (granted > 0) {
+            campaign_limits_release(g->lim, g->key, granted, NULL, NULL);
+        }
+        free(g);
+        return;
+    }
+    g->status = status;
+    g->tokens += granted;
+}
+
+void campaign_gate_refill(struct campaign_gate *g)
+{
+    if (g->inflight || g->tokens >= g->chunk) {
+        return;
+    }
+    int rc = campaign_limits_acquire(g->lim, &g->spec, g->chunk - g->tokens, clock_wall_us(),
+                                     on_refill, g);
+    if (rc == 0) {
+        g->inflight = true;
+    } else {
+        g->status = rc;
+    }
+}
+
+int campaign_gate_take(void *arg, int64_t tenant_id, int want)
+{
+    struct campaign_gate *g = arg;
+    (void)tenant_id;
+    int n = want < g->tokens ? want : g->tokens;
+    if (n < 0) {
+        n = 0;
+    }
+    g->tokens -= n;
+    if (g->tokens * 2 < g->chunk) {
+        campaign_gate_refill(g);
+    }
+    return n;
+}
+
+void campaign_gate_flush(struct campaign_gate *g)
+{
+    if (g->tokens > 0) {
+        campaign_limits_release(g->lim, g->key, g->tokens, NULL, NULL);
+        g->tokens = 0;
+    }
+}
+
+int campaign_gate_tokens(const struct campaign_gate *g)
+{
+    return g->tokens;
+}
+
+bool campaign_gate_busy(const struct campaign_gate *g)
+{
+    return g->inflight;
+}
+
+int campaign_gate_status(const struct campaign_gate *g)
+{
+    return g->status;
+}

@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Integration tests for campaign/limits.c against the private Redis: two
+ * kv connections act as two dialerd nodes sharing a trunk's CPS bucket and
+ * channel limit; a dead node's channels are freed when its liveness key
+ * goes; with Redis down nothing is granted (fail closed).
+ */
+#include <ev.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "campaign/campaign.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "tests/support/evloop.h"
+#include "tests/support/testenv.h"
+
+#define SEC INT64_C(1000000)
+#define T0  (INT64_C(1795878000) * SEC)
+
+struct fx {
+    struct ev_loop *loop;
+    struct kv_conn *kv[2];
+    struct campaign_limits *lim[2];
+    char prefix[64];
+};
+
+struct grant {
+    int done;
+    int status;
+    int granted;
+};
+
+static void on_grant(int status, int granted, void *arg)
+{
+    struct grant *g = arg;
+    g->status = status;
+    g->granted += granted;
+    g->done++;
+}
+
+static void on_cmd(int status, redisReply *reply, void *arg)
+{
+    (void)status;
+    (void)reply;
+    (*(int *)arg)++;
+}
+
+static int setup(void **state)
+{
+    static int seq;
+    struct fx *f = calloc(1, sizeof(*f));
+    struct kv_options o = { .host = "127.0.0.1",
+                            .port = testenv_redis_port(),
+                            .name = "limits",
+                            .reconnect_min_ms = 20,
+                            .reconnect_max_ms = 200 };
+    f->loop = ev_loop_new(EVFLAG_AUTO);
+    snprintf(f->prefix, sizeof(f->prefix), "test:%d:%d:", (int)getpid(), ++seq);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(kv_conn_create(f->loop, &o, &f->kv[i]), 0);
+        assert_int_equal(
+            campaign_limits_create(f->kv[i], f->prefix, i ? "node-b" : "node-a", 30, &f->lim[i]),
+            0);
+    }
+    for (int i = 0; i < 200 && !(kv_conn_is_up(f->kv[0]) && kv_conn_is_up(f->kv[1])); i++) {
+        evloop_run_for(f->loop, 0.01);
+    }
+    assert_true(kv_conn_is_up(f->kv[0]) && kv_conn_is_up(f->kv[1]));
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    for (int i = 0; i < 2; i++) {
+        campaign_limits_destroy(f->lim[i]);
+        kv_conn_destroy(f->kv[i]);
+    }
+    ev_loop_destroy(f->loop);
+    free(f);
+    return 0;
+}
+
+static int acquire(struct fx *f, int node, const struct campaign_limit_spec *spec, int want,
+                   int64_t now)
+{
+    struct grant g = { 0 };
+    assert_int_equal(campaign_limits_acquire(f->lim[node], spec, want, now, on_grant, &g), 0);
+    assert_true(evloop_run_until(f->loop, &g.done, 1, 5.0));
+    assert_int_equal(g.status, 0);
+    return g.granted;
+}
+
+static void release(struct fx *f, int node, const char *key, int n)
+{
+    struct grant g = { 0 };
+    assert_int_equal(campaign_limits_release(f->lim[node], key, n, on_grant, &g), 0);
+    assert_true(evloop_run_until(f->loop, &g.done, 1, 5.0));
+    assert_int_equal(g.status, 0);
+}
+
+static void test_limits_cps_shared_by_two_nodes(void **state)
+{
+    struct fx *f = *state;
+    struct campaign_limit_spec spec = { .key = "trunk-a", .cps = 10, .burst = 10 };
+    assert_int_equal(acquire(f, 0, &spec, 8, T0), 8);
+    assert_int_equal(acquire(f, 1, &spec, 8, T0), 2);
+    assert_int_equal(acquire(f, 1, &spec, 8, T0), 0);
+    assert_int_equal(acquire(f, 0, &spec, 10, T0 + SEC / 2), 5);
+    /* a clock behind the last refill does not mint tokens */
+    assert_int_equal(acquire(f, 1, &spec, 10, T0), 0);
+    /* many small requests in flight from both nodes at once: never more than the bucket */
+    struct grant g = { 0 };
+    for (int i = 0; i < 40; i++) {
+        assert_int_equal(
+            campaign_limits_acquire(f->lim[i % 2], &spec, 1, T0 + 3 * SEC, on_grant, &g), 0);
+    }
+    assert_true(evloop_run_until(f->loop, &g.done, 40, 5.0));
+    assert_int_equal(g.granted, 10);
+}
+
+static void test_limits_channels_across_nodes(void **state)
+{
+    struct fx *f = *state;
+    struct campaign_limit_spec spec = { .key = "trunk-b", .max_channels = 5 };
+    assert_int_equal(acquire(f, 0, &spec, 3, T0), 3);
+    assert_int_equal(acquire(f, 1, &spec, 3, T0), 2);
+    assert_int_equal(acquire(f, 1, &spec, 1, T0), 0);
+    release(f, 0, "trunk-b", 2);
+    assert_int_equal(acquire(f, 1, &spec, 3, T0), 2);
+    /* node a dies: when its liveness key is gone its one channel is free again */
+    char key[128];
+    snprintf(key, sizeof(key), "%slim:node:node-a", f->prefix);
+    const char *argv[2] = { "DEL", key };
+    int done = 0;
+    assert_int_equal(kv_cmd_send(f->kv[1], 2, argv, NULL, on_cmd, &done, NULL), 0);
+    assert_true(evloop_run_until(f->loop, &done, 1, 5.0));
+    assert_int_equal(acquire(f, 1, &spec, 3, T0), 1);
+    assert_int_equal(acquire(f, 1, &spec, 3, T0), 0);
+}
+
+static void test_limits_fail_closed_when_redis_is_down(void **state)
+{
+    struct fx *f = *state;
+    struct campaign_limit_spec spec = { .key = "trunk-c", .cps = 100, .max_channels = 100 };
+    struct grant g = { 0 };
+    assert_int_equal(testenv_services("stop-redis"), 0);
+    for (int i = 0; i < 200 && kv_conn_is_up(f->kv[0]); i++) {
+        evloop_run_for(f->loop, 0.01);
+    }
+    int rc = campaign_limits_acquire(f->lim[0], &spec, 5, T0, on_grant, &g);
+    if (rc == 0) {
+        assert_true(evloop_run_until(f->loop, &g.done, 1, 5.0));
+        assert_true(g.status != 0);
+    }
+    assert_int_equal(g.granted, 0);
+    assert_int_equal(testenv_services("start-redis"), 0);
+    for (int i = 0; i < 500 && !kv_conn_is_up(f->kv[0]); i++) {
+        evloop_run_for(f->loop, 0.01);
+    }
+    assert_int_equal(acquire(f, 0, &spec, 5, T0), 5);
+}
+
+static int count_launch(void *arg, const struct campaign_launch *l)
+{
+    (void)l;
+    (*(int *)arg)++;
+    return 0;
+}
+
+/* Two schedulers (two nodes) behind gates on one trunk limit: the global rate holds. */
+static void test_limits_two_schedulers_share_the_trunk_rate(void **state)
+{
+    struct fx *f = *state;
+    struct campaign_limit_spec spec = { .key = "trunk-d", .cps = 20, .burst = 20 };
+    struct campaign_gate *g[2];
+    struct campaign_sched *s[2];
+    int launched[2] = { 0, 0 };
+    struct campaign_settings set;
+    campaign_settings_default(&set);
+    set.pacing = CAMPAIGN_PACING_FIXED;
+    set.cps = 1000;
+    struct campaign_batch *b = calloc(1, sizeof(*b) + 500 * sizeof(b->contacts[0]));
+    int64_t now = T0;
+    clock_set_fake(now);
+    for (int i = 0; i < 2; i++) {
+        struct campaign_sched_opts o = { .launch = count_launch,
+                                         .launch_arg = &launched[i],
+                                         .gate = campaign_gate_take };
+        assert_int_equal(campaign_gate_create(f->lim[i], &spec, 4, &g[i]), 0);
+        o.gate_arg = g[i];
+        assert_int_equal(campaign_sched_create(&o, &s[i]), 0);
+        assert_int_equal(campaign_sched_campaign(s[i], 1, 1, &set, 0, now), 0);
+        assert_int_equal(campaign_sched_set_running(s[i], 1, true), 0);
+        b->campaign_id = 1;
+        b->n = 500;
+        for (int k = 0; k < 500; k++) {
+            b->contacts[k].id = i * 1000 + k;
+            b->contacts[k].due_us = now;
+            snprintf(b->contacts[k].number, sizeof(b->contacts[k].number), "+1415555%04d",
+                     k % 10000);
+        }
+        assert_int_equal(campaign_sched_add(s[i], b), 0);
+    }
+    free(b);
+    /* 5 s of 100 ms ticks on the fake clock; refills complete between ticks */
+    for (int t = 0; t < 50; t++) {
+        for (int i = 0; i < 2; i++) {
+            campaign_sched_tick(s[i], now);
+            campaign_gate_refill(g[i]);
+        }
+        for (int k = 0; k < 100 && (campaign_gate_busy(g[0]) || campaign_gate_busy(g[1])); k++) {
+            evloop_run_for(f->loop, 0.005);
+        }
+        now += 100000;
+        clock_set_fake(now);
+    }
+    int total = launched[0] + launched[1];
+    print_message("two nodes launched %d + %d in 5 s at a shared 20/s\n", launched[0], launched[1]);
+    /* the bucket (20) plus 5 s at 20/s, less at most the tokens still held locally */
+    assert_true(total <= 20 + 5 * 20);
+    assert_true(total >= 20 + 5 * 20 - 2 * 4 - 20);
+    assert_true(launched[0] > 0 && launched[1] > 0); /* both nodes dial (no share is promised) */
+
+    /* Redis goes away: at most the local allowance more, then nothing */
+    assert_int_equal(testenv_services("stop-redis"), 0);
+    for (int i = 0; i < 200 && kv_conn_is_up(f->kv[0]); i++) {
+        evloop_run_for(f->loop, 0.01);
+    }
+    int before = launched[0] + launched[1];
+    int held = campaign_gate_tokens(g[0]) + campaign_gate_tokens(g[1]);
+    for (int t = 0; t < 30; t++) {
+        now += 100000;
+        clock_set_fake(now);
+        for (int i = 0; i < 2; i++) {
+            campaign_sched_tick(s[i], now);
+        }
+        evloop_run_for(f->loop, 0.005);
+    }
+    assert_true(launched[0] + launched[1] - before <= held);
+    assert_true(campaign_gate_status(g[0]) != 0);
+    assert_int_equal(testenv_services("start-redis"), 0);
+    for (int i = 0; i < 500 && !(kv_conn_is_up(f->kv[0]) && kv_conn_is_up(f->kv[1])); i++) {
+        evloop_run_for(f->loop, 0.01);
+    }
+    clock_clear_fake();
+    for (int i = 0; i < 2; i++) {
+        campaign_gate_flush(g[i]);
+        campaign_gate_destroy(g[i]);
+        campaign_sched_destroy(s[i]);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_limits_cps_shared_by_two_nodes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_limits_channels_across_nodes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_limits_fail_closed_when_redis_is_down, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_limits_two_schedulers_share_the_trunk_rate, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
