@@ -30,6 +30,7 @@
 #include "core/httpd.h"
 #include "core/kv.h"
 #include "core/log.h"
+#include "server/dialer_wire.h"
 #include "server/server.h"
 
 enum dep_state { DEP_DOWN = 0, DEP_UP = 1, DEP_UNCONFIGURED = 2 };
@@ -47,6 +48,7 @@ struct server {
     struct ari_pool *ari;               /* one ARI client per Asterisk server */
     struct httpd *httpd;                /* HTTP/WebSocket thread */
     struct api *api;                    /* REST API mounted on httpd */
+    struct dialer_wire *dialer;         /* outbound engine (server/dialer_wire.c) */
     int64_t started_us;
     /* Published by the main loop, read by the httpd thread (relaxed: each
      * is an independent status flag, nothing else is synchronised by it). */
@@ -141,6 +143,48 @@ static void ari_health_cb(struct ari_client *c, enum ari_health h, void *arg)
     }
 }
 
+/* ARI events: the dialer's channels first; other StasisStart go to the inbound side. */
+static void ari_event_cb(struct ari_client *c, const struct ari_event *ev, void *arg)
+{
+    struct server *s = arg;
+    if (dialer_wire_event(s->dialer, c, ev)) {
+        return;
+    }
+    if (ev->type == ARI_EVENT_STASIS_START) {
+        LOG_DEBUG(SERVER, "event=stasis_start_unclaimed channel=%s",
+                  ari_event_channel_id(ev) ? ari_event_channel_id(ev) : "");
+    }
+}
+
+static size_t ari_known_cb(struct ari_client *c, const char **ids, size_t max, void *arg)
+{
+    struct server *s = arg;
+    return dialer_wire_known(s->dialer, c, ids, max);
+}
+
+static void ari_reconcile_cb(struct ari_client *c, int status, const char *const *gone,
+                             size_t n_gone, const char *const *up, size_t n_up, void *arg)
+{
+    struct server *s = arg;
+    dialer_wire_reconciled(s->dialer, c, status, gone, n_gone, up, n_up);
+}
+
+/* The outbound dialer on the main loop (server/dialer_wire.c). */
+static int start_dialer_wire(struct server *s)
+{
+    struct dialer_wire_deps deps = {
+        .loop = s->loop, .conf = s->conf, .db = s->db, .kv = s->kv, .ari = s->ari,
+    };
+    if (!s->conf->dialer_enabled) {
+        return 0;
+    }
+    int rc = start_dialer(&deps, &s->dialer);
+    if (rc != 0) {
+        LOG_ERR(SERVER, "event=dialer_init_failed err=\"%s\"", err_str(rc));
+    }
+    return rc;
+}
+
 /* One ARI client per configured Asterisk server (ari.url, or ari.servers). */
 static int start_ari(struct server *s)
 {
@@ -152,7 +196,11 @@ static int start_ari(struct server *s)
         .password = c->ari_password,
         .credentials_file = c->ari_credentials_file,
     };
-    struct ari_handlers h = { .on_health = ari_health_cb, .arg = s };
+    struct ari_handlers h = { .on_event = ari_event_cb,
+                              .on_health = ari_health_cb,
+                              .known_channels = ari_known_cb,
+                              .on_reconcile = ari_reconcile_cb,
+                              .arg = s };
     char err[256];
     int rc = ari_server_list_parse(&s->ari_servers, &spec, err, sizeof(err));
 
@@ -195,6 +243,7 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
     LOG_NOTICE(SERVER, "event=shutdown_start signal=%d drain_ms=%lld", w->signum,
                (long long)s->conf->shutdown_drain_ms);
     atomic_store_explicit(&s->draining, 1, memory_order_relaxed);
+    dialer_wire_drain(s->dialer);
     /* The main loop holds no calls yet, so it can stop at once; HTTP
      * requests in flight get up to shutdown.drain-timeout in httpd_stop().
      * When the dialer lands, it stops originating here and the loop ends
@@ -237,7 +286,11 @@ static int start_deps(struct server *s)
         LOG_ERR(SERVER, "event=kv_init_failed err=\"%s\"", err_str(rc));
         return rc;
     }
-    return start_ari(s);
+    rc = start_ari(s);
+    if (rc == 0) {
+        rc = start_dialer_wire(s);
+    }
+    return rc;
 }
 
 /* The web app is optional: without its build output the API still serves. */
@@ -336,6 +389,7 @@ static int start_httpd(struct server *s)
 
 static void stop_all(struct server *s)
 {
+    stop_dialer(s->dialer);
     if (s->httpd != NULL) {
         httpd_stop(s->httpd);
         s->httpd = NULL;
@@ -348,6 +402,8 @@ static void stop_all(struct server *s)
     s->kv = NULL;
     db_pool_destroy(s->db);
     s->db = NULL;
+    dialer_wire_free(s->dialer);
+    s->dialer = NULL;
     ari_server_list_free(&s->ari_servers);
 }
 
