@@ -101,7 +101,7 @@ void dialer_cdr_flush(struct dialer *d)
         return; /* nothing free or up now: the next tick tries again */
     }
     struct dialer_cdr_tx *t = malloc(sizeof(*t) + n * sizeof(t->rows[0]));
-    size_t sqlsz = 512 + n * 260;
+    size_t sqlsz = 512 + n * 640; /* a row's placeholders take about 420 bytes */
     char *sql = malloc(sqlsz);
     char(*vals)[24] = calloc(n * DIALER_CDR_COLS, sizeof(*vals));
     const char **params = calloc(n * DIALER_CDR_COLS, sizeof(*params));
@@ -165,8 +165,12 @@ void dialer_cdr_flush(struct dialer *d)
             "$%d::smallint, $%d, %s)",
             i ? "," : "", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9, b + 10,
             b + 11, b + 12, b + 13, b + 14, b + 15, b + 16, b + 17, r->live ? "true" : "false");
+        if (off >= sqlsz) {
+            break; /* cannot happen with the size above; the statement then fails */
+        }
     }
-    snprintf(sql + off, sqlsz - off, " ON CONFLICT (attempt_id) DO NOTHING");
+    snprintf(sql + (off < sqlsz ? off : sqlsz - 1), off < sqlsz ? sqlsz - off : 1,
+             " ON CONFLICT (attempt_id) DO NOTHING");
 
     const struct db_query qs[4] = {
         { .sql = "BEGIN" },

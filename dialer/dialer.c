@@ -188,8 +188,9 @@ static void end_call(struct dialer_call *call, const char *outcome, int cause)
     r.failed = call->originate_failed;
     r.answered = call->answered_us != 0;
     r.live = call->live;
-    r.amd_result = call->amd ? (call->amd_result ? call->amd_result : (r.answered ? "hangup" : NULL))
-                             : (r.answered ? "off" : NULL);
+    r.amd_result = call->amd
+                       ? (call->amd_result ? call->amd_result : (r.answered ? "hangup" : NULL))
+                       : (r.answered ? "off" : NULL);
     r.disposition = call->disposition[0] ? call->disposition : NULL;
     int64_t ans = call->answered_us ? call->answered_us : now;
     r.ring_s = (double)(ans - call->started_us) / 1e6;
@@ -214,8 +215,10 @@ static void hangup_done(struct ari_client *c, const struct ari_result *res, void
     const char *id = res->resource_id;
     struct dialer_call *call;
     (void)c;
-    /* 404: the channel is gone already; its events are lost (adopted) or follow. */
-    if (res->error == ARI_E_NOT_FOUND && (call = find(d, id)) != NULL &&
+    /* An adopted channel: hung up, or gone already (404). Its events may
+     * never reach this process (they went to the previous one's
+     * subscription), so it ends here; a late ChannelDestroyed finds nothing. */
+    if ((res->error == ARI_OK || res->error == ARI_E_NOT_FOUND) && (call = find(d, id)) != NULL &&
         call->phase == PH_ADOPTED) {
         end_call(call, "lost", -1);
     }
@@ -532,8 +535,7 @@ size_t dialer_known_channels(struct dialer *d, struct ari_client *c, const char 
 }
 
 void dialer_on_reconcile(struct dialer *d, struct ari_client *c, int status,
-                         const char *const *gone, size_t n_gone, const char *const *up,
-                         size_t n_up)
+                         const char *const *gone, size_t n_gone, const char *const *up, size_t n_up)
 {
     size_t nservers = ari_pool_size(d->ari);
     if (status != 0) {

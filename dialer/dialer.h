@@ -117,15 +117,15 @@ struct dialer_hooks {
 };
 
 struct dialer_config {
-    struct ev_loop *loop;  /* required */
-    struct ari_pool *ari;  /* required (borrowed) */
-    struct db_pool *db;    /* for call_logs; NULL: no CDRs */
-    const char *app;       /* Stasis app [dialer] */
-    const char *node;      /* this node's id, for logs [node-1] */
-    int64_t talk_ms;       /* stand-in talk time without a flow [3000] */
-    int cdr_batch;         /* rows per INSERT [200] */
-    int64_t cdr_flush_ms;  /* flush period [200] */
-    size_t cdr_max_queue;  /* rows kept while the database is away [100000] */
+    struct ev_loop *loop;    /* required */
+    struct ari_pool *ari;    /* required (borrowed) */
+    struct db_pool *db;      /* for call_logs; NULL: no CDRs */
+    const char *app;         /* Stasis app [dialer] */
+    const char *node;        /* this node's id, for logs [node-1] */
+    int64_t talk_ms;         /* stand-in talk time without a flow [3000] */
+    int cdr_batch;           /* rows per INSERT [200] */
+    int64_t cdr_flush_ms;    /* flush period [200] */
+    size_t cdr_max_queue;    /* rows kept while the database is away [100000] */
     const char *amd_context; /* dialplan context of AMD [amd] */
 };
 

@@ -30,6 +30,7 @@ struct wcamp {
     bool seen; /* in the last poll */
     bool bad;  /* settings did not parse (logged once) */
     struct campaign_settings set;
+    uint64_t settings_hash; /* of the settings text last applied */
     int nlists;
     int64_t lists[MAX_LISTS];
 };
@@ -42,7 +43,7 @@ struct wcall {
     char endpoint[DIALER_DIAL_MAX];
     char caller_id[CAMPAIGN_E164_MAX + 1];
     char trunk[CAMPAIGN_NAME_MAX];
-    bool booked; /* holds a channel in Redis */
+    bool booked;  /* holds a channel in Redis */
     bool counted; /* counted by the scheduler (launched) */
 };
 
@@ -64,12 +65,24 @@ struct dialer_wire {
     ev_timer poll;
     bool polling;
     bool inflight_loaded;
+    bool cdr_repair_sent;
+    bool cdr_repaired;
     bool stopping;
     bool draining;
+    int64_t ready_logged_us;
     unsigned rr; /* round robin over the pool's connections */
     char node[64];
     char actor[96];
 };
+
+static uint64_t text_hash(const char *s)
+{
+    uint64_t h = UINT64_C(14695981039346656037);
+    for (; *s; s++) {
+        h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211);
+    }
+    return h;
+}
 
 static struct wcamp *camp_find(struct dialer_wire *w, int64_t id)
 {
@@ -201,21 +214,20 @@ static void finished(int status, void *arg)
     if (status != 0 && status != ERR_EXISTS) {
         /* unknown outcome: the attempt stays unfinished and the contact
          * dialing; the next start of this node reconciles it */
-        LOG_WARN(DIALER, "event=attempt_finish_failed id=%s err=\"%s\"", c->a.id,
-                 err_str(status));
+        LOG_WARN(DIALER, "event=attempt_finish_failed id=%s err=\"%s\"", c->a.id, err_str(status));
     }
     wcall_free(c);
 }
 
 static void finish_attempt(struct wcall *c, const struct campaign_settings *set, bool failed,
-                           const char *outcome, int cause, const char *disposition,
-                           int attempts, int today)
+                           const char *outcome, int cause, const char *disposition, int attempts,
+                           int today)
 {
     struct dialer_wire *w = c->w;
     struct campaign_retry_decision dec;
     int64_t now = clock_wall_us();
-    campaign_retry_decide(set, campaign_retry_class_of(outcome), attempts, today,
-                          c->ct.number_idx, c->ct.nalt, now, &dec);
+    campaign_retry_decide(set, campaign_retry_class_of(outcome), attempts, today, c->ct.number_idx,
+                          c->ct.nalt, now, &dec);
     struct campaign_attempt_end e = {
         .id = c->a.id,
         .failed = failed,
@@ -295,8 +307,8 @@ static void on_ended(void *arg, const struct dialer_result *r)
     } else {
         campaign_settings_default(&defaults);
     }
-    LOG_INFO(DIALER, "event=attempt_end id=%s campaign=%" PRId64 " outcome=%s cause=%d",
-             c->a.id, c->ct.campaign_id, r->outcome, r->hangup_cause);
+    LOG_INFO(DIALER, "event=attempt_end id=%s campaign=%" PRId64 " outcome=%s cause=%d", c->a.id,
+             c->ct.campaign_id, r->outcome, r->hangup_cause);
     finish_attempt(c, set, r->failed, r->outcome, r->hangup_cause, r->disposition,
                    c->ct.attempts + 1, c->ct.attempts_24h + 1);
 }
@@ -315,8 +327,7 @@ static void begun(int status, void *arg)
     if (status != 0) {
         /* ERR_CONFLICT: the lease was lost, another node has the contact;
          * anything else: unknown, never dial (restart reconciles it) */
-        LOG_WARN(DIALER, "event=attempt_begin_failed id=%s err=\"%s\"", c->a.id,
-                 err_str(status));
+        LOG_WARN(DIALER, "event=attempt_begin_failed id=%s err=\"%s\"", c->a.id, err_str(status));
         release_slot(c, false, 0);
         wcall_free(c);
         return;
@@ -445,6 +456,9 @@ static void camp_update(struct dialer_wire *w, int64_t id, int64_t tenant, const
         w->camps = cp;
     }
     cp->seen = true;
+    if (!fresh && !cp->bad && cp->settings_hash == text_hash(settings)) {
+        goto lists; /* unchanged */
+    }
     struct campaign_settings set;
     struct campaign_error err = { 0 };
     json_error_t jerr;
@@ -453,8 +467,8 @@ static void camp_update(struct dialer_wire *w, int64_t id, int64_t tenant, const
     json_decref(doc);
     if (rc != 0) {
         if (!cp->bad) {
-            LOG_ERR(DIALER, "event=campaign_settings_invalid campaign=%" PRId64
-                            " field=\"%s\" msg=\"%s\"",
+            LOG_ERR(DIALER,
+                    "event=campaign_settings_invalid campaign=%" PRId64 " field=\"%s\" msg=\"%s\"",
                     id, err.field, err.msg);
         }
         cp->bad = true;
@@ -465,10 +479,10 @@ static void camp_update(struct dialer_wire *w, int64_t id, int64_t tenant, const
         return;
     }
     cp->bad = false;
-    if (fresh || memcmp(&set, &cp->set, sizeof(set)) != 0) {
-        cp->set = set;
-        campaign_sched_campaign(w->sched, tenant, id, &cp->set, (int)w->conf->dialer_ports, now);
-    }
+    cp->settings_hash = text_hash(settings);
+    cp->set = set;
+    campaign_sched_campaign(w->sched, tenant, id, &cp->set, (int)w->conf->dialer_ports, now);
+lists:
     for (const char *p = lists; *p != '\0';) {
         char *end;
         long long l = strtoll(p, &end, 10);
@@ -490,9 +504,6 @@ static void camp_update(struct dialer_wire *w, int64_t id, int64_t tenant, const
         LOG_NOTICE(DIALER, "event=campaign_%s campaign=%" PRId64, run ? "running" : "paused", id);
         campaign_sched_set_running(w->sched, id, run);
         cp->running = run;
-        if (!run && w->gate != NULL) {
-            campaign_gate_flush(w->gate);
-        }
     }
 }
 
@@ -609,6 +620,89 @@ static void poll_campaigns(struct dialer_wire *w)
     }
 }
 
+/*
+ * Call logs of attempts this node finished shortly before it died (the
+ * batch was still in memory): rebuilt from call_attempts at start-up, once.
+ */
+static const char REPAIR_SQL[] =
+    "INSERT INTO call_logs (attempt_id, tenant_id, campaign_id, number, caller_id, started_at, "
+    "answered_at, human_detected_at, ended_at, ring_timeout_s, ring_ms, talk_ms, total_ms, "
+    "outcome, disposition, hangup_cause, amd_result, live_answer) "
+    "SELECT a.id, a.tenant_id, a.campaign_id, a.number, a.caller_id, a.started_at, a.answered_at, "
+    "CASE WHEN a.outcome = 'human' THEN a.answered_at END, a.ended_at, "
+    "greatest(c.ring_time_s, 15), "
+    "greatest(0, (extract(epoch FROM coalesce(a.answered_at, a.ended_at) - a.started_at) * "
+    "1000)::int), "
+    "greatest(0, coalesce((extract(epoch FROM a.ended_at - a.answered_at) * 1000)::int, 0)), "
+    "greatest(0, (extract(epoch FROM a.ended_at - a.started_at) * 1000)::int), "
+    "a.outcome, a.disposition, a.hangup_cause, a.amd_result, "
+    "a.outcome = 'human' AND a.answered_at IS NOT NULL "
+    "FROM call_attempts a JOIN campaigns c ON c.id = a.campaign_id "
+    "WHERE a.dialer_node = $1 AND a.ended_at IS NOT NULL AND a.outcome IS NOT NULL "
+    "AND a.started_at > now() - interval '1 day' "
+    "AND NOT EXISTS (SELECT 1 FROM call_logs l WHERE l.attempt_id = a.id) "
+    "ON CONFLICT (attempt_id) DO NOTHING";
+
+static void repair_cb(int status, PGresult *res, void *arg)
+{
+    struct poll_tx *t = arg;
+    if (status != 0 && t->status == 0) {
+        t->status = status;
+        LOG_WARN(DIALER, "event=cdr_repair_failed msg=\"%s\"",
+                 res != NULL ? PQresultErrorMessage(res) : "");
+    } else if (status == 0 && res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK &&
+               strncmp(PQcmdStatus(res), "INSERT", 6) == 0) {
+        LOG_NOTICE(DIALER, "event=cdr_repaired rows=%s", PQcmdTuples(res));
+    }
+    if (--t->pending > 0) {
+        return;
+    }
+    if (t->status == 0) {
+        t->w->cdr_repaired = true;
+    } else {
+        t->w->cdr_repair_sent = false; /* the next poll tries again */
+    }
+    db_pool_unpin(t->w->db, t->conn);
+    free(t);
+}
+
+static void repair_cdrs(struct dialer_wire *w)
+{
+    struct db_conn *conn = NULL;
+    if (db_pool_pin(w->db, &conn) != 0) {
+        return;
+    }
+    struct poll_tx *t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        db_pool_unpin(w->db, conn);
+        return;
+    }
+    t->w = w;
+    t->conn = conn;
+    const char *node[1] = { w->node };
+    const struct db_query qs[4] = {
+        { .sql = "BEGIN" },
+        { .sql = "SET LOCAL ROLE dialer_platform" },
+        { .sql = REPAIR_SQL, .nparams = 1, .params = node },
+        { .sql = "COMMIT" },
+    };
+    for (int i = 0; i < 4; i++) {
+        struct db_query q = qs[i];
+        q.cb = repair_cb;
+        q.arg = t;
+        if (db_query_send(conn, &q, NULL) != 0) {
+            if (i == 0) {
+                db_pool_unpin(w->db, conn);
+                free(t);
+                return;
+            }
+            break;
+        }
+        t->pending++;
+    }
+    w->cdr_repair_sent = true;
+}
+
 static void on_inflight(int status, const struct campaign_inflight *v, size_t n, void *arg)
 {
     struct dialer_wire *w = arg;
@@ -636,6 +730,33 @@ static void poll_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
     }
     if (w->inflight_loaded) {
         poll_campaigns(w);
+        if (!w->cdr_repair_sent) {
+            repair_cdrs(w);
+        }
+    }
+    /* the ready set of each running campaign, explained, every ~10 s */
+    int64_t now = clock_wall_us();
+    if (now - w->ready_logged_us >= 10 * US_PER_S) {
+        struct campaign_sched_stats ss;
+        campaign_sched_stats(w->sched, &ss);
+        LOG_INFO(DIALER, "event=sched_stats ticks=%llu verdicts=%llu launches=%llu failures=%llu",
+                 (unsigned long long)ss.ticks, (unsigned long long)ss.verdicts,
+                 (unsigned long long)ss.launches, (unsigned long long)ss.launch_failures);
+        w->ready_logged_us = now;
+        for (struct wcamp *c = w->camps; c != NULL; c = c->next) {
+            struct campaign_ready r;
+            if (c->running && campaign_sched_ready(w->sched, c->id, now, &r) == 0) {
+                LOG_INFO(DIALER,
+                         "event=campaign_ready campaign=%" PRId64 " dialable=%lld window=%lld "
+                         "retry=%lld cap=%lld dnc=%lld ringing=%lld connected=%lld gate=%d/%d",
+                         c->id, (long long)r.dialable, (long long)r.waiting[CAMPAIGN_WAIT_WINDOW],
+                         (long long)r.waiting[CAMPAIGN_WAIT_RETRY],
+                         (long long)r.waiting[CAMPAIGN_WAIT_CAP],
+                         (long long)r.waiting[CAMPAIGN_WAIT_DNC], (long long)r.ringing,
+                         (long long)r.connected, campaign_gate_tokens(w->gate),
+                         campaign_gate_status(w->gate));
+            }
+        }
     }
 }
 

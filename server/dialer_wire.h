@@ -54,8 +54,7 @@ void dialer_wire_free(struct dialer_wire *w);
 
 /* ARI events for the dialer's channels; false when the event is someone else's. */
 bool dialer_wire_event(struct dialer_wire *w, struct ari_client *c, const struct ari_event *ev);
-size_t dialer_wire_known(struct dialer_wire *w, struct ari_client *c, const char **ids,
-                         size_t max);
+size_t dialer_wire_known(struct dialer_wire *w, struct ari_client *c, const char **ids, size_t max);
 void dialer_wire_reconciled(struct dialer_wire *w, struct ari_client *c, int status,
                             const char *const *gone, size_t n_gone, const char *const *up,
                             size_t n_up);

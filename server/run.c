@@ -173,7 +173,11 @@ static void ari_reconcile_cb(struct ari_client *c, int status, const char *const
 static int start_dialer_wire(struct server *s)
 {
     struct dialer_wire_deps deps = {
-        .loop = s->loop, .conf = s->conf, .db = s->db, .kv = s->kv, .ari = s->ari,
+        .loop = s->loop,
+        .conf = s->conf,
+        .db = s->db,
+        .kv = s->kv,
+        .ari = s->ari,
     };
     if (!s->conf->dialer_enabled) {
         return 0;
