@@ -144,13 +144,7 @@ sleep 2
 check "pause stops originations ($at_pause at pause, $(orig 333) later)" \
   test "$(orig 333)" = "$at_pause" -a "$at_pause" -lt "$N"
 sql "UPDATE campaigns SET state = 'running' WHERE id = $C3" >/dev/null
-# Known issue (docs/dialer.md, "Not done"): after a resume the scheduler can
-# take a while to launch again; reported, not failed, until it is fixed.
-if wait_sql "$(printf "$unfinished" "$C3")" 0 "$WAIT" 2>/dev/null; then
-  echo "ok - resumed campaign completes"
-else
-  echo "not ok - resumed campaign completes # TODO resume stall, docs/dialer.md"
-fi
+check "resumed campaign completes" wait_sql "$(printf "$unfinished" "$C3")" 0 "$WAIT"
 check "paused and resumed: no contact twice" test "$(dups)" = 0
 sql "UPDATE campaigns SET state = 'stopped' WHERE id = $C3" >/dev/null
 
