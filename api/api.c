@@ -123,6 +123,9 @@ int api_create(const struct api_config *cfg, struct api **out)
     if (rc == 0) {
         rc = api__resource_routes(a);
     }
+    if (rc == 0) {
+        rc = api_dash_routes(a, cfg->dash);
+    }
     if (rc != 0) {
         goto fail;
     }

@@ -68,6 +68,7 @@
 
 struct api;
 struct api_ctx;
+struct dash;
 struct httpd;
 
 /* ---------------------------------------------------------------------- */
@@ -183,6 +184,7 @@ struct api_config {
     int hash_threads;           /* password hashing workers [2] */
     uint64_t pwhash_ops;        /* Argon2id opslimit [crypto_pwhash_OPSLIMIT_INTERACTIVE] */
     size_t pwhash_mem;          /* Argon2id memlimit bytes [crypto_pwhash_MEMLIMIT_INTERACTIVE] */
+    struct dash *dash;          /* live metrics for /campaigns/{id}/stats (borrowed); NULL: zeros */
 };
 
 /*
@@ -426,6 +428,24 @@ int api_if_match(struct api_ctx *ctx, int64_t *version);
 
 /* The {name} path segment as a positive id; 404 not_found when it is not one. 0 or ERR_INVAL. */
 int api_path_id(struct api_ctx *ctx, const char *name, int64_t *id);
+
+/* ---------------------------------------------------------------------- */
+/* Live metrics (api_dash.c)                                               */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Adds GET /api/v1/campaigns/{id}/stats (campaigns.read), served from d's
+ * cluster-wide figures (d NULL: every figure zero). api_create calls it with
+ * api_config.dash. 0 or the api_route_add error.
+ */
+int api_dash_routes(struct api *a, struct dash *d);
+
+/*
+ * Verifies a JWT access token outside a request (the live WebSocket) with
+ * the same keys, claims and verified-credential cache as the request
+ * pipeline. httpd thread only. Returns 0 and *p, ERR_AUTH or ERR_INVAL.
+ */
+int api_token_verify(struct api *a, const char *token, struct api_principal *p);
 
 /* ---------------------------------------------------------------------- */
 /* Bootstrap (command line only: blocking)                                 */

@@ -18,20 +18,21 @@
  * integer, got string").
  *
  * Memory. Everything an event points at (strings included) is copied into
- * the caller's arena; the jansson tree the text was parsed into is freed
- * before ari_event_parse() returns. An event therefore lives exactly as long
- * as the arena's allocations (until arena_reset()/arena_fini()), and the
- * caller's text buffer may be reused at once. The hot-path pattern is one
- * arena per connection, reset after each event has been dispatched; a
- * handler that keeps a value copies it. Empty strings point at a shared
- * static "" and are never to be freed or written (nothing here is).
+ * the caller's arena; nothing else outlives ari_event_parse() (a jansson
+ * tree, when the fallback path builds one, is freed before it returns). An event therefore lives
+ * exactly as long as the arena's allocations (until arena_reset()/arena_fini()), and the caller's
+ * text buffer may be reused at once. The hot-path pattern is one arena per connection, reset after
+ * each event has been dispatched; a handler that keeps a value copies it. Empty strings point at a
+ * shared static "" and are never to be freed or written (nothing here is).
  *
- * Cost. Parsing is jansson's DOM plus one pass over the event's descriptor
+ * Cost. Parsing is one pass over the text driven by the event's descriptor
  * table (ari/ari_desc.c, generated from the swagger by
- * scripts/gen_ari_models.py): one hash lookup per known key, one arena copy
- * per string, no heap allocation of our own. The type name is found by
- * binary search over the sorted name table. docs/ari.md has the measured
- * figures.
+ * scripts/gen_ari_models.py): each key matched against the table, one arena
+ * copy per kept string, unknown values validated and skipped, no heap
+ * allocation. Input that pass does not take (errors, real numbers, repeated
+ * keys...) goes through jansson's DOM and the same tables, with the same
+ * result. The type name is found by binary search over the sorted name
+ * table. docs/ari.md has the measured figures.
  *
  * The same tables drive ari_event_to_json() (for the ARI simulator and the
  * round-trip tests), ari_event_equal() and the routing helpers
@@ -385,7 +386,7 @@ enum ari_dial_outcome ari_dial_tracker_outcome(const struct ari_dial_tracker *t)
 /*
  * struct ari_client is one Asterisk server: a REST side (core/http, curl
  * multi on the caller's libev loop: keep-alive connections, per-request
- * timeouts) and an events WebSocket (libwebsockets client on the same loop)
+ * timeouts) and an events WebSocket (a minimal RFC 6455 client on the same loop)
  * that reconnects with bounded exponential back-off and jitter, pings the
  * server, and after every (re)connect re-issues the app's explicit
  * subscriptions and reconciles the owner's channels against GET /channels.

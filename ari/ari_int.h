@@ -165,4 +165,39 @@ const char *ari__enum_name(enum ari__enum_id id, int code);
 /* "object", "string", ... for messages. */
 const char *ari__json_type_name(const json_t *v);
 
+/* Shared target of every decoded empty string and empty list (never written). */
+extern char ari__empty_string[1];
+extern max_align_t ari__empty_array[1];
+
+/*
+ * The fast decoder (fastdec.c): text straight into the structs, no jansson
+ * tree. Returns 0 with the same result the jansson path gives, ERR_NOMEM,
+ * or ARI__FALLBACK when the text is anything but plain valid ARI JSON (any
+ * error included): the caller then runs the jansson path, which is the
+ * reference and writes every error message. A fallback may leave unused
+ * bytes in the arena.
+ */
+#define ARI__FALLBACK 1
+
+/* Decodes the object text into the zeroed struct at dst following m. */
+int ari__fast_model(const struct ari__model *m, const char *text, size_t len, struct arena *a,
+                    void *dst);
+
+/* Decodes one event message; the envelopes are event.c's (application required or not). */
+int ari__fast_event(const char *text, size_t len, struct arena *a,
+                    const struct ari__model *envelope_event,
+                    const struct ari__model *envelope_message, struct ari_event **out);
+
+/* ari__fast_event() with the event envelopes: the fast path alone (tests, fuzzing). */
+int ari__event_parse_fast(const char *text, size_t len, struct arena *a, struct ari_event **out);
+
+/*
+ * ari_event_parse_ex() and ari_model_parse() through jansson only: the
+ * reference the fast decoder is compared with (tests, fuzzing).
+ */
+int ari__event_parse_jansson(const char *text, size_t len, struct arena *a, struct ari_event **out,
+                             struct ari_parse_error *err);
+int ari__model_parse_jansson(enum ari_model_type type, const char *text, size_t len,
+                             struct arena *a, void *out, struct ari_parse_error *err);
+
 #endif

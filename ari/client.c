@@ -25,6 +25,7 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <libwebsockets.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -665,8 +666,8 @@ static void rb_param_list(struct rb *b, const char *name, const char *const *v, 
 static int rb_send_internal(struct rb *b, ari_done_cb *cb, void *arg, ari__internal_cb *internal,
                             struct ari_req **out)
 {
-    static const char *const json_hdr[] = { "Content-Type: application/json" };
     struct ari_client *c = b->c;
+    const char *hdrs[2] = { c->rest_auth, "Content-Type: application/json" };
     struct http_request hr;
     struct ari_req *r;
     int rc;
@@ -700,13 +701,14 @@ static int rb_send_internal(struct rb *b, ari_done_cb *cb, void *arg, ari__inter
     memset(&hr, 0, sizeof(hr));
     hr.method = b->method;
     hr.url = c->url.p;
-    hr.username = c->user;
-    hr.password = c->password;
+    /* Basic auth as a ready header line: curl would base64-encode and format it again
+     * for every request. */
+    hr.headers = hdrs;
+    hr.nheaders = 1;
     hr.timeout_ms = c->request_timeout_ms;
     hr.connect_timeout_ms = c->connect_timeout_ms;
     if (b->json) {
-        hr.headers = json_hdr;
-        hr.nheaders = 1;
+        hr.nheaders = 2;
         hr.body = c->body.p;
         hr.body_len = c->body.len;
     }
@@ -1480,6 +1482,28 @@ static char *dup_or(const char *s, const char *def)
     return strdup(s != NULL ? s : def);
 }
 
+/* c->rest_auth from c->user and c->password. */
+static int build_rest_auth(struct ari_client *c)
+{
+    static const char prefix[] = "Authorization: Basic ";
+    size_t cred_len = strlen(c->user) + 1 + strlen(c->password);
+    size_t b64 = (cred_len + 2) / 3 * 4 + 8; /* lws wants room beyond the NUL */
+    char *cred = malloc(cred_len + 1);
+    int n;
+
+    c->rest_auth = malloc(sizeof(prefix) + b64);
+    if (cred == NULL || c->rest_auth == NULL) {
+        free(cred);
+        return ERR_NOMEM;
+    }
+    snprintf(cred, cred_len + 1, "%s:%s", c->user, c->password);
+    memcpy(c->rest_auth, prefix, sizeof(prefix) - 1);
+    n = lws_b64_encode_string(cred, (int)cred_len, c->rest_auth + sizeof(prefix) - 1, (int)b64);
+    memset(cred, 0, cred_len);
+    free(cred);
+    return n < 0 ? ERR_INTERNAL : 0;
+}
+
 int ari_client_create(struct ev_loop *loop, const struct ari_client_config *cfg,
                       const struct ari_handlers *h, struct ari_client **out)
 {
@@ -1499,6 +1523,7 @@ int ari_client_create(struct ev_loop *loop, const struct ari_client_config *cfg,
         return ERR_NOMEM;
     }
     c->loop = loop;
+    c->ws_fd = -1;
     if (h != NULL) {
         c->h = *h;
     }
@@ -1525,6 +1550,10 @@ int ari_client_create(struct ev_loop *loop, const struct ari_client_config *cfg,
     if (c->name == NULL || c->user == NULL || c->password == NULL || c->app == NULL ||
         c->first_app == NULL) {
         rc = ERR_NOMEM;
+        goto fail;
+    }
+    rc = build_rest_auth(c);
+    if (rc != 0) {
         goto fail;
     }
     rc = parse_url(c, cfg->url);
@@ -1585,6 +1614,10 @@ void ari_client_destroy(struct ari_client *c)
     free(c->host);
     free(c->user);
     free(c->password);
+    if (c->rest_auth != NULL) {
+        memset(c->rest_auth, 0, strlen(c->rest_auth));
+        free(c->rest_auth);
+    }
     free(c->app);
     free(c->first_app);
     free(c);

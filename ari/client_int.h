@@ -20,9 +20,6 @@
 #include "core/http.h"
 #include "core/log.h"
 
-struct lws;
-struct lws_context;
-
 #define ARI__CONTAINER_OF(ptr, type, member) \
     ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
@@ -45,6 +42,40 @@ struct ari_req {
 };
 
 /* A growable byte buffer that keeps its memory between uses. */
+/* ws.c: the events WebSocket frame reader's state between reads. */
+struct ari__wsrx {
+    uint64_t left; /* payload bytes of the current data frame still to come */
+    bool fin;      /* the current data frame ends its message */
+    bool frag;     /* inside a fragmented message: continuation frames expected */
+};
+
+/* What ari__ws_next() found. */
+enum {
+    ARI__WS_NEED,  /* an incomplete header or control frame: read more */
+    ARI__WS_DATA,  /* (a piece of) a data frame's payload */
+    ARI__WS_PING,  /* a whole ping; answer with a pong of the same payload */
+    ARI__WS_PONG,  /* a whole pong */
+    ARI__WS_CLOSE, /* a whole close */
+    ARI__WS_ERROR, /* a protocol error: drop the connection */
+};
+
+struct ari__wsitem {
+    size_t used;               /* input bytes consumed */
+    const unsigned char *data; /* payload, inside the input */
+    size_t len;                /* its length (control frames: <= 125) */
+    bool final;                /* ARI__WS_DATA: the last piece of its message */
+    const char *error;         /* ARI__WS_ERROR: why */
+};
+
+/*
+ * The next item of a server's frame stream in p[0..avail) (outside input;
+ * fuzzed by tests/fuzz/fuzz_ari_ws.c). Consumes a data frame's header with
+ * whatever of its payload is there; control frames only when whole. Server
+ * frames must be unmasked, without reserved bits, continuations in sequence.
+ */
+int ari__ws_next(struct ari__wsrx *st, const unsigned char *p, size_t avail,
+                 struct ari__wsitem *it);
+
 struct ari__buf {
     char *p;    /* NUL-terminated contents, NULL before first use */
     size_t len; /* bytes used */
@@ -87,7 +118,9 @@ struct ari_client {
     int port;   /* port of url */
     char *user; /* Basic auth */
     char *password;
-    char *app;       /* app list as configured ("dialer" or "a,b") */
+    char *
+        rest_auth; /* "Authorization: Basic base64(user:pass)", built once (secret: never logged) */
+    char *app;     /* app list as configured ("dialer" or "a,b") */
     char *first_app; /* first element of app */
     bool subscribe_all;
     bool no_events;
@@ -117,11 +150,20 @@ struct ari_client {
     ev_timer health_w;               /* re-evaluates when the degraded window ends */
 
     /* events WebSocket (ws.c) */
-    struct lws_context *lws;
-    struct lws *wsi;    /* NULL when not connected or connecting */
-    bool ws_connected;  /* handshake done */
-    bool ws_connecting; /* connect in progress */
-    bool want_ping;     /* a ping is to be written */
+    int ws_fd;                   /* -1 when not connected or connecting */
+    ev_io ws_io;                 /* ws_fd: read, and write while output is pending */
+    ev_timer ws_hs_w;            /* resolve + connect + upgrade deadline */
+    struct ari__resolve *ws_res; /* host name lookup in flight on its thread, or NULL */
+    ev_async ws_res_async;       /* the lookup thread's wake-up */
+    bool ws_tcp_up;              /* TCP connected (the upgrade may still be in flight) */
+    bool ws_connected;           /* handshake done */
+    bool ws_connecting;          /* connect or upgrade in progress */
+    char *ws_inbuf;              /* WS_RX_BUF + 1 bytes: read, not yet consumed */
+    size_t ws_inlen;             /* bytes in ws_inbuf */
+    struct ari__buf ws_out;      /* upgrade request and control frames not yet written */
+    size_t ws_out_off;           /* written prefix of ws_out */
+    char ws_accept[32];          /* the Sec-WebSocket-Accept the upgrade must return */
+    struct ari__wsrx ws_rx;      /* frame reader state */
     int pings_unanswered;
     unsigned attempt;      /* reconnects since the last establishment */
     uint64_t rng;          /* jitter state */
@@ -164,10 +206,13 @@ int ari__channel_ids_parse(const char *body, size_t len, struct arena *a, const 
 int ari__resubscribe(struct ari_client *c);
 
 /* ws.c */
+struct ari__resolve; /* ws.c: a host name lookup off the loop */
 int ari__ws_init(struct ari_client *c);
 void ari__ws_fini(struct ari_client *c);
 void ari__ws_deliver(struct ari_client *c, const char *text, size_t len);
 int ari__reconcile_start(struct ari_client *c);
+/* The Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 4.2.2): base64(SHA-1(key GUID)). */
+int ari__ws_accept(const char *key, char out[32]);
 /* The next reconnect delay in ms (counts the attempt): equal jitter, capped. */
 int64_t ari__backoff_ms(struct ari_client *c);
 

@@ -41,8 +41,8 @@
 #include "core/log.h"
 
 /* Shared target of every empty string and empty array (never written). */
-static char empty_string[1];
-static max_align_t empty_array[1];
+char ari__empty_string[1];
+max_align_t ari__empty_array[1];
 
 _Static_assert(sizeof(enum ari_channel_state) == sizeof(int), "enum members are stored as int");
 _Static_assert(sizeof(enum ari_dialstatus) == sizeof(int), "enum members are stored as int");
@@ -218,7 +218,7 @@ static const char *copy_string(struct ari__dec *d, const json_t *v)
 {
     size_t len = json_string_length(v);
     if (len == 0) {
-        return empty_string;
+        return ari__empty_string;
     }
     return arena_strndup(d->a, json_string_value(v), len);
 }
@@ -253,7 +253,7 @@ static int decode_vars(struct ari__dec *d, const json_t *obj, struct ari_var **o
     size_t i = 0;
 
     if (n == 0) {
-        *out = (struct ari_var *)(void *)empty_array;
+        *out = (struct ari_var *)(void *)ari__empty_array;
         *n_out = 0;
         return 0;
     }
@@ -263,7 +263,7 @@ static int decode_vars(struct ari__dec *d, const json_t *obj, struct ari_var **o
     }
     json_object_foreach ((json_t *)obj, key, v) {
         size_t klen = strlen(key);
-        vars[i].name = klen == 0 ? empty_string : arena_strndup(d->a, key, klen);
+        vars[i].name = klen == 0 ? ari__empty_string : arena_strndup(d->a, key, klen);
         if (json_is_string(v)) {
             vars[i].value = copy_string(d, v);
             vars[i].json = false;
@@ -287,7 +287,7 @@ static int decode_strlist(struct ari__dec *d, const json_t *arr, const char ***o
     const char **list;
 
     if (n == 0) {
-        *out = (const char **)(void *)empty_array;
+        *out = (const char **)(void *)ari__empty_array;
         *n_out = 0;
         return 0;
     }
@@ -319,7 +319,7 @@ static int decode_modellist(struct ari__dec *d, const struct ari__model *sub, co
     char *items;
 
     if (n == 0) {
-        *out = empty_array;
+        *out = ari__empty_array;
         *n_out = 0;
         return 0;
     }

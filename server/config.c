@@ -114,6 +114,18 @@ const struct cfg_option server_config_options[] = {
         "contact lease length (renewed while held)"),
     OPT("dialer.allow-missing-dnc", CFG_BOOL, dialer_allow_missing_dnc, "false", 0, 0, 0,
         "dial US numbers without a loaded national DNC list (test and demo set-ups only)"),
+    OPT("dashboards.tick", CFG_DURATION, dash_tick_ms, "1s", 100, 60000, 0,
+        "how often live metrics are snapshot, published to peers and pushed to the wall"),
+    OPT("dashboards.heartbeat", CFG_DURATION, dash_heartbeat_ms, "10s", 1000, 300000, 0,
+        "heartbeat period of /ws/v1/live sessions"),
+    OPT("dashboards.retention", CFG_DURATION, dash_retention_ms, "24h", 3600000,
+        INT64_C(31536000000), 0, "how long per-minute metric rollups are kept in PostgreSQL"),
+    OPT("dashboards.ws-max-queue", CFG_SIZE, dash_ws_max_queue, "256k", 4096, INT64_C(1) << 26, 0,
+        "output a /ws/v1/live client may leave unread before it is dropped as a slow consumer"),
+    OPT("dashboards.max-entities", CFG_INT, dash_max_entities, "4096", 16, 1000000, 0,
+        "campaigns, trunks and IVR node outcomes the metrics registry holds"),
+    OPT("dashboards.metrics-token", CFG_STR, dash_metrics_token, "", 0, 512, CFG_SECRET,
+        "bearer token GET /metrics requires (empty: open); use DIALERD_DASHBOARDS_METRICS_TOKEN"),
 };
 /* clang-format on */
 

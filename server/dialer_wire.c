@@ -64,6 +64,8 @@ struct dialer_wire {
     ev_timer tick;
     ev_timer poll;
     bool polling;
+    bool polled; /* the campaigns were read once */
+    bool inflight_sent;
     bool inflight_loaded;
     bool cdr_repair_sent;
     bool cdr_repaired;
@@ -579,6 +581,7 @@ static void poll_cb(int status, PGresult *res, void *arg)
                 c->nlists = 0;
             }
         }
+        w->polled = true;
     }
     if (--t->pending > 0) {
         return;
@@ -707,9 +710,11 @@ static void on_inflight(int status, const struct campaign_inflight *v, size_t n,
 {
     struct dialer_wire *w = arg;
     if (status != 0) {
+        w->inflight_sent = false;
         LOG_WARN(DIALER, "event=inflight_failed err=\"%s\" msg=\"retrying\"", err_str(status));
         return; /* the poll timer asks again */
     }
+    w->inflight_sent = false;
     w->inflight_loaded = true;
     for (size_t i = 0; i < n; i++) {
         dialer_adopt(w->dialer, v[i].id, v[i].tenant_id, v[i].campaign_id, v[i].contact_id, NULL);
@@ -725,14 +730,17 @@ static void poll_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
     struct dialer_wire *w = t->data;
     (void)loop;
     (void)revents;
-    if (!w->inflight_loaded && db_conn_is_up(db_pool_conn(w->db, 0))) {
-        campaign_store_inflight(db_pool_conn(w->db, 0), w->node, on_inflight, w);
+    /* campaigns first (the adopted attempts' retry decisions need their
+     * settings), then the attempts this node left in flight, then the
+     * call logs a crash lost */
+    poll_campaigns(w);
+    if (w->polled && !w->inflight_loaded && !w->inflight_sent &&
+        db_conn_is_up(db_pool_conn(w->db, 0))) {
+        w->inflight_sent =
+            campaign_store_inflight(db_pool_conn(w->db, 0), w->node, on_inflight, w) == 0;
     }
-    if (w->inflight_loaded) {
-        poll_campaigns(w);
-        if (!w->cdr_repair_sent) {
-            repair_cdrs(w);
-        }
+    if (w->inflight_loaded && !w->cdr_repair_sent) {
+        repair_cdrs(w);
     }
     /* the ready set of each running campaign, explained, every ~10 s */
     int64_t now = clock_wall_us();

@@ -30,6 +30,7 @@
 #include "core/httpd.h"
 #include "core/kv.h"
 #include "core/log.h"
+#include "dashboards/dashboards.h"
 #include "server/dialer_wire.h"
 #include "server/server.h"
 
@@ -49,6 +50,10 @@ struct server {
     struct httpd *httpd;                /* HTTP/WebSocket thread */
     struct api *api;                    /* REST API mounted on httpd */
     struct dialer_wire *dialer;         /* outbound engine (server/dialer_wire.c) */
+    struct dash *dash;                  /* live metrics, /metrics, /ws/v1/live */
+#ifndef NDEBUG
+    struct dash_feed *feed; /* synthetic producer (DIALER_TEST_METRICS_FEED) */
+#endif
     int64_t started_us;
     /* Published by the main loop, read by the httpd thread (relaxed: each
      * is an independent status flag, nothing else is synchronised by it). */
@@ -337,6 +342,7 @@ static int start_api(struct server *s, struct httpd_config *hc)
         .hash_threads = (int)c->api_hash_threads,
         .pwhash_ops = (uint64_t)c->api_pwhash_ops,
         .pwhash_mem = (size_t)c->api_pwhash_mem,
+        .dash = s->dash,
     };
     int rc = api_create(&ac, &s->api);
 
@@ -346,6 +352,60 @@ static int start_api(struct server *s, struct httpd_config *hc)
     }
     api_httpd_hooks(s->api, hc);
     return 0;
+}
+
+/* /ws/v1/live credentials: the api's JWT check (httpd thread). */
+static int dash_auth(const char *cred, bool api_key, struct dash_principal *p, void *arg)
+{
+    struct server *s = arg;
+    struct api_principal ap;
+
+    if (api_key || api_token_verify(s->api, cred, &ap) != 0) {
+        return ERR_AUTH;
+    }
+    p->tenant_id = ap.tenant_id;
+    p->role = (int)ap.role;
+    p->expires_us = ap.expires_us;
+    return 0;
+}
+
+static void dash_health(bool *pg, bool *redis, bool *ari, void *arg)
+{
+    struct server *s = arg;
+    bool any_up = false;
+
+    *pg = atomic_load_explicit(&s->pg_state, memory_order_relaxed) == DEP_UP;
+    *redis = atomic_load_explicit(&s->redis_state, memory_order_relaxed) == DEP_UP;
+    for (size_t i = 0; i < s->ari_servers.n && i < ARI_SERVERS_MAX; i++) {
+        any_up = any_up ||
+                 atomic_load_explicit(&s->ari_health[i], memory_order_relaxed) != ARI_HEALTH_DOWN;
+    }
+    *ari = any_up;
+}
+
+static int start_dash(struct server *s)
+{
+    const struct server_config *c = s->conf;
+    struct dash_config dc = {
+        .node_id = c->node_id,
+        .max_entities = (size_t)c->dash_max_entities,
+        .tick_ms = c->dash_tick_ms,
+        .heartbeat_ms = c->dash_heartbeat_ms,
+        .retention_s = c->dash_retention_ms / 1000,
+        .ws_max_queue_bytes = c->dash_ws_max_queue,
+        .metrics_token = c->dash_metrics_token,
+        .db_conninfo = c->db_conninfo,
+        .redis_host = c->redis_socket[0] != '\0' ? NULL : c->redis_host,
+        .redis_port = (int)c->redis_port,
+        .redis_socket = c->redis_socket[0] != '\0' ? c->redis_socket : NULL,
+        .redis_password = c->redis_password[0] != '\0' ? c->redis_password : NULL,
+    };
+    int rc = dash_create(&dc, &s->dash);
+
+    if (rc != 0) {
+        LOG_ERR(SERVER, "event=dashboards_init_failed err=\"%s\"", err_str(rc));
+    }
+    return rc;
 }
 
 static int start_httpd(struct server *s)
@@ -368,7 +428,10 @@ static int start_httpd(struct server *s)
     };
     int rc;
 
-    rc = start_api(s, &hc);
+    rc = start_dash(s);
+    if (rc == 0) {
+        rc = start_api(s, &hc);
+    }
     if (rc != 0) {
         return rc;
     }
@@ -376,6 +439,11 @@ static int start_httpd(struct server *s)
     if (s->httpd == NULL) {
         LOG_ERR(SERVER, "event=httpd_init_failed");
         return ERR_INVAL;
+    }
+    rc = dash_mount(s->dash, s->httpd, dash_auth, dash_health, s);
+    if (rc != 0) {
+        LOG_ERR(SERVER, "event=dashboards_mount_failed err=\"%s\"", err_str(rc));
+        return rc;
     }
     rc = api_mount(s->api, s->httpd);
     if (rc != 0) {
@@ -387,6 +455,17 @@ static int start_httpd(struct server *s)
                 (long long)c->http_port, err_str(rc));
         return rc;
     }
+    rc = dash_start(s->dash);
+    if (rc != 0) {
+        LOG_ERR(SERVER, "event=metrics_start_failed err=\"%s\"", err_str(rc));
+        return rc;
+    }
+#ifndef NDEBUG
+    const char *feed = getenv("DIALER_TEST_METRICS_FEED");
+    if (feed != NULL && feed[0] != '\0' && dash_feed_start(s->dash, s->loop, feed, &s->feed) != 0) {
+        return ERR_INVAL;
+    }
+#endif
     LOG_NOTICE(SERVER, "event=listening bind=%s port=%d", c->http_bind, httpd_port(s->httpd));
     return 0;
 }
@@ -394,10 +473,19 @@ static int start_httpd(struct server *s)
 static void stop_all(struct server *s)
 {
     stop_dialer(s->dialer);
+#ifndef NDEBUG
+    dash_feed_stop(s->feed);
+    s->feed = NULL;
+#endif
+    /* The metrics thread posts to the httpd thread: stop it first. */
+    dash_stop(s->dash);
     if (s->httpd != NULL) {
         httpd_stop(s->httpd);
         s->httpd = NULL;
     }
+    /* After httpd_stop: snapshots posted to the httpd thread have been delivered. */
+    dash_destroy(s->dash);
+    s->dash = NULL;
     api_destroy(s->api);
     s->api = NULL;
     ari_pool_destroy(s->ari);

@@ -72,6 +72,13 @@ struct server_config {
     int64_t dialer_lease_batch;
     int64_t dialer_lease_ms;
     bool dialer_allow_missing_dnc;
+    /* Live metrics (dashboards/dashboards.h) */
+    int64_t dash_tick_ms;
+    int64_t dash_heartbeat_ms;
+    int64_t dash_retention_ms;
+    int64_t dash_ws_max_queue;
+    int64_t dash_max_entities;
+    char *dash_metrics_token; /* bearer token /metrics requires; empty: none */
 };
 
 extern const struct cfg_option server_config_options[];

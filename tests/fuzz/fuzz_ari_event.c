@@ -10,6 +10,12 @@
  *   - a failed parse leaves *out NULL and a NUL-terminated message;
  *   - the dial tracker accepts anything that parses.
  *
+ * Every input also goes through the jansson reference path
+ * (ari__event_parse_jansson) and the fast decoder alone: the public result,
+ * return code and error message must be the reference's, and whenever the
+ * fast decoder accepts an input its typed result must equal the reference's
+ * (same for Channel bodies through ari_channel_parse).
+ *
  * The same bytes are also tried as a Channel body (the REST path). Run:
  *   make fuzz-build
  *   build/fuzz/tests/fuzz/fuzz_ari_event -dict=tests/fuzz/fuzz_ari_event.dict \
@@ -21,6 +27,8 @@
 #include <string.h>
 
 #include "ari/ari.h"
+#include "ari/ari_int.h"
+#include "core/err.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -69,6 +77,56 @@ static void check_event(struct arena *a, const struct ari_event *ev)
     json_decref(j);
 }
 
+/* The public parse (rc, ev, err) against the jansson reference and the fast path alone. */
+static void compare_event(const char *text, size_t size, struct arena *a, int rc,
+                          const struct ari_event *ev, const struct ari_parse_error *err)
+{
+    struct ari_parse_error ref_err;
+    struct ari_event *ref = NULL;
+    struct ari_event *fast = NULL;
+    int ref_rc = ari__event_parse_jansson(text, size, a, &ref, &ref_err);
+    int fast_rc = ari__event_parse_fast(text, size, a, &fast);
+
+    CHECK(rc == ref_rc);
+    if (rc == 0) {
+        CHECK(ari_event_equal(ev, ref));
+    } else if (rc == ERR_PARSE) {
+        CHECK(strcmp(err->message, ref_err.message) == 0);
+        CHECK(strcmp(err->field, ref_err.field) == 0);
+    }
+    CHECK(fast_rc == 0 || fast_rc == ARI__FALLBACK);
+    if (fast_rc == 0) {
+        CHECK(ref_rc == 0);
+        CHECK(ari_event_equal(fast, ref));
+    } else {
+        CHECK(fast == NULL);
+    }
+}
+
+static void compare_channel(const char *text, size_t size, struct arena *a, int rc,
+                            const struct ari_channel *ch, const struct ari_parse_error *err)
+{
+    struct ari_parse_error ref_err;
+    struct ari_channel ref;
+    struct ari_channel fast;
+    int ref_rc = ari__model_parse_jansson(ARI_MODEL_CHANNEL, text, size, a, &ref, &ref_err);
+    int fast_rc;
+
+    CHECK(rc == ref_rc);
+    if (rc == 0) {
+        CHECK(ari_model_equal(ARI_MODEL_CHANNEL, ch, &ref));
+    } else if (rc == ERR_PARSE) {
+        CHECK(strcmp(err->message, ref_err.message) == 0);
+    }
+    memset(&fast, 0, sizeof(fast));
+    fast_rc = ari__fast_model(ari__models[ARI_MODEL_CHANNEL], text, size, a, &fast);
+    CHECK(fast_rc == 0 || fast_rc == ARI__FALLBACK);
+    if (fast_rc == 0) {
+        CHECK(ref_rc == 0);
+        CHECK(ari_model_equal(ARI_MODEL_CHANNEL, &fast, &ref));
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct arena a;
@@ -79,6 +137,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     arena_init(&a, 4096);
     rc = ari_event_parse_ex((const char *)data, size, &a, &ev, &err);
+    compare_event((const char *)data, size, &a, rc, ev, &err);
     if (rc == 0) {
         CHECK(ev != NULL);
         check_event(&a, ev);
@@ -88,6 +147,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_error(&err);
     }
     rc = ari_channel_parse((const char *)data, size, &a, &ch, &err);
+    compare_channel((const char *)data, size, &a, rc, &ch, &err);
     if (rc == 0) {
         json_t *j = ari_model_to_json(ARI_MODEL_CHANNEL, &ch);
         struct ari_channel ch2;

@@ -331,7 +331,7 @@ static const struct {
     { "POST", "/api/v1/api-keys", "A" },        { "GET", "/api/v1/api-keys/{id}", "A" },
     { "DELETE", "/api/v1/api-keys/{id}", "A" }, { "GET", "/api/v1/tenants", "O" },
     { "POST", "/api/v1/tenants", "O" },         { "GET", "/api/v1/tenants/{id}", "O" },
-    { "PATCH", "/api/v1/tenants/{id}", "O" },
+    { "PATCH", "/api/v1/tenants/{id}", "O" },   { "GET", "/api/v1/campaigns/{id}/stats", "VEA" },
 };
 
 static const char *method_name(unsigned m)
@@ -462,6 +462,32 @@ static bool list_has_id(const json_t *list, int64_t id)
         }
     }
     return false;
+}
+
+/* A campaign's live figures: its own tenant reads them, another tenant gets 404. */
+static void test_api_cross_tenant_campaign_stats(void **state)
+{
+    char path[64];
+    int64_t id = sql_int(
+        g_admin_ci, "INSERT INTO campaigns (tenant_id, name) VALUES (%lld, 'stats') RETURNING id",
+        (long long)g_tenant_a);
+
+    enum who bs[2] = { W_B_ADMIN, W_B_KEY };
+
+    (void)state;
+
+    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/stats", (long long)id);
+    struct call own = { "GET", "/api/v1/campaigns/{id}/stats", path, W_OPERATOR };
+    json_t *j = call_json(&own, 200);
+    assert_int_equal(json_integer_value(json_object_get(j, "campaign_id")), id);
+    assert_string_equal(json_string_value(json_object_get(j, "name")), "stats");
+    assert_string_equal(json_string_value(json_object_get(j, "state")), "draft");
+    assert_int_equal(json_integer_value(json_object_get(j, "attempts")), 0);
+    json_decref(j);
+    for (int i = 0; i < 2; i++) {
+        struct call other = { "GET", "/api/v1/campaigns/{id}/stats", path, bs[i] };
+        assert_int_equal(call_status(&other), 404);
+    }
 }
 
 static void test_api_cross_tenant_api(void **state)
@@ -1250,6 +1276,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_api_rbac_matrix),
         cmocka_unit_test(test_api_cross_tenant_api),
+        cmocka_unit_test(test_api_cross_tenant_campaign_stats),
         cmocka_unit_test(test_api_cross_tenant_sql),
         cmocka_unit_test(test_api_tokens),
         cmocka_unit_test(test_api_refresh_reuse_revokes_family),

@@ -129,6 +129,10 @@ static void seed_tenant(PGconn *c, const char *slug, int n, struct tenant_rows *
              "INSERT INTO api_idempotency (tenant_id, idem_key, request_hash)"
              " VALUES (%lld, 'key-%d', repeat('0', 64))",
              t->id, n);
+    tdb_exec(c,
+             "INSERT INTO campaign_metrics_minute (tenant_id, campaign_id, node, minute, attempts)"
+             " VALUES (%lld, %lld, 'node-1', date_trunc('minute', now()), 1)",
+             t->id, t->campaign);
 }
 
 static int group_setup(void **state)

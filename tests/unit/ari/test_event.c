@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "ari/ari.h"
+#include "ari/ari_int.h"
 #include "core/err.h"
 #include "tests/unit/ari/ari_test_util.h"
 
@@ -168,6 +169,15 @@ static void replay_one(const json_t *event, const char *file, const char *ws, vo
     if (rc != 0) {
         fail_msg("%s: %s: rc=%d %s", file, type, rc, err.message);
     }
+    /* Real Asterisk output takes the fast decoder, with the jansson path's result. */
+    struct ari_event *fast = NULL;
+    struct ari_event *ref = NULL;
+    if (ari__event_parse_fast(text, strlen(text), &r->arena, &fast) != 0) {
+        fail_msg("%s: %s: fast decoder fell back on %s", file, type, text);
+    }
+    assert_int_equal(ari__event_parse_jansson(text, strlen(text), &r->arena, &ref, &err), 0);
+    assert_true(ari_event_equal(fast, ref));
+    assert_true(ari_event_equal(ev, ref));
     assert_non_null(ev);
     /* Every captured type is one this build knows. */
     assert_int_not_equal(ev->type, ARI_EVENT_UNKNOWN);
@@ -456,6 +466,134 @@ static void test_event_capture_spot_checks(void **state)
     assert_string_equal(ue->userevent[2].name, "eventname");
     assert_null(ue->channel);
 
+    arena_fini(&a);
+}
+
+/*
+ * The fast decoder against the jansson reference on inputs at its edges:
+ * the public parse must give the reference's result or error whichever path
+ * runs, and the fast path must take (0) or leave (ARI__FALLBACK) the input
+ * as listed.
+ */
+static void test_event_fast_decoder_matches_reference(void **state)
+{
+#define CH                                                                                      \
+    "\"channel\":{\"id\":\"c1\",\"name\":\"PJSIP/x\",\"state\":\"Up\",\"protocol_id\":\"\","    \
+    "\"caller\":{\"name\":\"\",\"number\":\"\"},\"connected\":{\"name\":\"\",\"number\":\"\"}," \
+    "\"accountcode\":\"\",\"dialplan\":{\"context\":\"c\",\"exten\":\"s\",\"priority\":1,"      \
+    "\"app_name\":\"\",\"app_data\":\"\"},\"creationtime\":\"2026-11-24T10:00:00.000+0000\","   \
+    "\"language\":\"en\"}"
+#define ENV "\"timestamp\":\"2026-11-24T10:00:01.000+0000\",\"application\":\"dialer\""
+
+    static const struct {
+        const char *text;
+        int fast_rc; /* 0: the fast path decodes it; ARI__FALLBACK: jansson does */
+    } cases[] = {
+        { "{\"type\":\"StasisStart\"," ENV ",\"args\":[\"a\",\"\"]," CH "}", 0 },
+        /* type not first (blob-built events), whitespace everywhere */
+        { " {\n\t\"args\" : [ ] , " CH " ,\"type\":\"StasisStart\"," ENV "}\r\n", 0 },
+        /* escapes and UTF-8 decoded like jansson, including a surrogate pair */
+        { "{\"type\":\"StasisStart\"," ENV
+          ",\"args\":[\"\\u00e9\\n\\\"\\/\\ud83d\\ude00\",\"\xc3\xa9\"]," CH "}",
+          0 },
+        /* unknown keys of every JSON type skipped, unknown type kept raw */
+        { "{\"type\":\"StasisStart\"," ENV
+          ",\"x\":{\"a\":[1,-2,true,false,null,{}]},\"args\":[]," CH "}",
+          0 },
+        { "{\"type\":\"FutureEvent\"," ENV ",\"thing\":[1]}", 0 },
+        /* optional keys null or absent */
+        { "{\"type\":\"StasisStart\"," ENV ",\"args\":[],\"replace_channel\":null," CH "}", 0 },
+        /* variables */
+        { "{\"type\":\"ChannelUserevent\"," ENV ",\"eventname\":\"e\",\"userevent\":{\"k\":\"v\","
+          "\"k2\":\"\"}}",
+          0 },
+        { "{\"type\":\"ChannelUserevent\"," ENV ",\"eventname\":\"e\",\"userevent\":{\"k\":1}}",
+          ARI__FALLBACK },
+        { "{\"type\":\"ChannelUserevent\"," ENV ",\"eventname\":\"e\",\"userevent\":{\"k\":\"1\","
+          "\"k\":\"2\"}}",
+          ARI__FALLBACK },
+        /* what the fast path leaves to jansson: errors of every kind, reals, duplicates */
+        { "{\"type\":\"StasisStart\"," ENV ",\"args\":[]}", ARI__FALLBACK },
+        { "{\"type\":\"StasisStart\"," ENV ",\"args\":[]," CH ",\"channel\":null}", ARI__FALLBACK },
+        { "{\"type\":\"StasisStart\"," ENV ",\"args\":[1]," CH "}", ARI__FALLBACK },
+        { "{\"type\":\"StasisStart\"," ENV ",\"args\":[]," CH ",\"x\":1.5}", ARI__FALLBACK },
+        { "{\"type\":\"StasisStart\"," ENV ",\"args\":[]," CH ",\"x\":1e999}", ARI__FALLBACK },
+        { "{\"type\":\"StasisStart\"," ENV ",\"args\":[]," CH ",\"x\":99999999999999999999}",
+          ARI__FALLBACK },
+        { "{\"type\":\"StasisStart\"," ENV ",\"args\":[]," CH ",\"x\":\"\\u0000\"}",
+          ARI__FALLBACK },
+        { "{\"type\":\"StasisStart\"," ENV ",\"args\":[]," CH ",\"x\":\"\\udc00\"}",
+          ARI__FALLBACK },
+        { "{\"type\":\"StasisStart\"," ENV ",\"args\":[]," CH ",\"x\":\"\xed\xa0\x80\"}",
+          ARI__FALLBACK },
+        { "{\"type\":\"StasisStart\"," ENV ",\"args\":[]," CH ",\"x\":\"\xc0\xaf\"}",
+          ARI__FALLBACK },
+        { "{\"type\":\"StasisStart\"," ENV ",\"args\":[]," CH ",\"x\":01}", ARI__FALLBACK },
+        { "{\"type\":\"StasisStart\"," ENV ",\"args\":[]," CH "} x", ARI__FALLBACK },
+        { "{\"type\":\"StasisStart\"," ENV ",\"args\":[]," CH ",}", ARI__FALLBACK },
+        { "{\"type\":\"StasisStart\",\"type\":\"Dial\"," ENV ",\"args\":[]," CH "}",
+          ARI__FALLBACK },
+        { "{\"typ\\u0065\":\"StasisStart\"," ENV ",\"args\":[]," CH "}", ARI__FALLBACK },
+        { "{\"type\":\"ChannelDtmfReceived\"," ENV ",\"digit\":\"1\",\"duration_ms\":3000000000," CH
+          "}",
+          ARI__FALLBACK },
+        { "{\"type\":\"StasisStart\",\"timestamp\":\"yesterday\",\"application\":\"d\",\"args\":[]"
+          "," CH "}",
+          ARI__FALLBACK },
+        { "[{\"type\":\"StasisStart\"}]", ARI__FALLBACK },
+        { "{\"type\":7}", ARI__FALLBACK },
+        { "{\"type\":\"StasisStart\"", ARI__FALLBACK },
+    };
+
+#undef CH
+#undef ENV
+    struct arena a;
+
+    (void)state;
+    arena_init(&a, 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *text = cases[i].text;
+        size_t len = strlen(text);
+        struct ari_parse_error err;
+        struct ari_parse_error ref_err;
+        struct ari_event *ev = NULL;
+        struct ari_event *ref = NULL;
+        struct ari_event *fast = NULL;
+        int rc = ari_event_parse_ex(text, len, &a, &ev, &err);
+        int ref_rc = ari__event_parse_jansson(text, len, &a, &ref, &ref_err);
+        int fast_rc = ari__event_parse_fast(text, len, &a, &fast);
+
+        if (fast_rc != cases[i].fast_rc) {
+            fail_msg("case %zu: fast decoder rc=%d, want %d: %s", i, fast_rc, cases[i].fast_rc,
+                     text);
+        }
+        assert_int_equal(rc, ref_rc);
+        if (rc == 0) {
+            assert_true(ari_event_equal(ev, ref));
+        } else {
+            assert_null(ev);
+            assert_string_equal(err.message, ref_err.message);
+        }
+        if (fast_rc == 0) {
+            if (ref_rc != 0) {
+                fail_msg("case %zu: fast decoder accepted what jansson refuses: %s", i, text);
+            }
+            assert_true(ari_event_equal(fast, ref));
+        }
+    }
+    /* Spot checks of decoded values. */
+    struct ari_event *ev = NULL;
+    assert_int_equal(ari_event_parse(cases[2].text, strlen(cases[2].text), &a, &ev), 0);
+    assert_string_equal(ev->stasis_start.args[0], "\xc3\xa9\n\"/\xf0\x9f\x98\x80");
+    assert_string_equal(ev->stasis_start.args[1], "\xc3\xa9");
+    assert_int_equal(ari_event_parse(cases[4].text, strlen(cases[4].text), &a, &ev), 0);
+    assert_int_equal(ev->type, ARI_EVENT_UNKNOWN);
+    assert_string_equal(ev->type_name, "FutureEvent");
+    assert_memory_equal(ev->raw, cases[4].text, ev->raw_len);
+    assert_int_equal(ari_event_parse(cases[6].text, strlen(cases[6].text), &a, &ev), 0);
+    assert_int_equal(ev->channel_userevent.n_userevent, 2);
+    assert_string_equal(ev->channel_userevent.userevent[1].name, "k2");
+    assert_string_equal(ev->channel_userevent.userevent[1].value, "");
     arena_fini(&a);
 }
 
@@ -1069,6 +1207,7 @@ int main(void)
         cmocka_unit_test(test_event_every_swagger_event_has_a_parser),
         cmocka_unit_test(test_event_replay_captures),
         cmocka_unit_test(test_event_capture_spot_checks),
+        cmocka_unit_test(test_event_fast_decoder_matches_reference),
         cmocka_unit_test(test_event_replay_examples),
         cmocka_unit_test(test_event_replay_http_bodies),
         cmocka_unit_test(test_event_order_per_scenario),

@@ -1,0 +1,177 @@
+// The monitoring wall: one tile per active campaign, live charts, alarms.
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { LiveChart } from './Chart';
+import { Live } from './live';
+import {
+  abandonLevel, alarms, applyDelta, pct, type CampaignStats, type Health,
+} from './model';
+
+const HISTORY_S = 300; // chart window
+const ACTIVE = new Set(['running', 'paused', 'scheduled', 'unknown']);
+
+interface History {
+  t: number[];
+  cps: number[];
+  inProgress: number[];
+  failed: number[]; // cumulative failed, for the per-minute trunk-error alarm
+}
+
+function num(x: unknown): string {
+  return typeof x === 'number' ? x.toLocaleString('en-US') : '—';
+}
+
+function eta(s: number | null): string {
+  if (s === null || s === undefined) return '—';
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h > 0 ? `${h} h ${m} min` : `${m} min`;
+}
+
+function Figure(props: { label: string; field: string; value: number; text?: string }) {
+  return (
+    <div className="figure" data-field={props.field} data-value={props.value}>
+      <span className="value">{props.text ?? num(props.value)}</span>
+      <span className="label">{props.label}</span>
+    </div>
+  );
+}
+
+function Tile(props: { c: CampaignStats; h?: History }) {
+  const c = props.c;
+  const level = abandonLevel(c.abandon_rate, c.abandon_cap);
+  const data = useMemo(
+    () => (props.h ? [props.h.t, props.h.cps, props.h.inProgress] : [[], [], []]),
+    [props.h, props.h?.t.length, props.h?.t[props.h.t.length - 1]],
+  );
+  return (
+    <section className={`tile state-${c.state}`} data-campaign-id={c.campaign_id}>
+      <header>
+        <h2>{c.name ?? `Campaign ${c.campaign_id}`}</h2>
+        <span className="state">{c.state}</span>
+      </header>
+      <div className="progress" title={`${pct(c.progress)} done`}>
+        <div className="bar" style={{ width: `${Math.min(100, c.progress * 100)}%` }} />
+        <span>{pct(c.progress)} · {num(c.contacts_remaining)} left · ETA {eta(c.eta_s)}</span>
+      </div>
+      <div className="figures">
+        <Figure label="CPS" field="cps_1s" value={c.cps_1s} text={c.cps_1s.toFixed(1)} />
+        <Figure label="in progress" field="in_progress" value={c.in_progress} />
+        <Figure label="ringing" field="ringing" value={c.ringing} />
+        <Figure label="attempts" field="attempts" value={c.attempts} />
+        <Figure label="answered" field="answered" value={c.answered} />
+        <Figure label="answer rate" field="asr" value={c.asr} text={pct(c.asr)} />
+        <div className={`figure abandon level-${level}`} data-field="abandon_rate"
+          data-value={c.abandon_rate} data-level={level}>
+          <span className="value">{pct(c.abandon_rate)}</span>
+          <span className="label">abandoned (cap {pct(c.abandon_cap)})</span>
+        </div>
+      </div>
+      <LiveChart title="CPS and calls up"
+        series={[{ label: 'CPS', color: '#4fc3f7' }, { label: 'in progress', color: '#ffb74d' }]}
+        data={data} height={140} />
+    </section>
+  );
+}
+
+export function Wall(props: { token: () => string; onLogout(): void }) {
+  const [campaigns, setCampaigns] = useState<Map<number, CampaignStats>>(new Map());
+  const [health, setHealth] = useState<Health | null>(null);
+  const [connected, setConnected] = useState(false);
+  const [hist, setHist] = useState<Record<number, History>>({});
+  const [dark, setDark] = useState(() => localStorage.getItem('dialer.wall.light') !== '1');
+  const names = useRef<Map<number, string>>(new Map());
+  const asked = useRef<Set<number>>(new Set());
+
+  useEffect(() => {
+    document.body.classList.toggle('dark', dark);
+    localStorage.setItem('dialer.wall.light', dark ? '0' : '1');
+  }, [dark]);
+
+  useEffect(() => {
+    const record = (m: Map<number, CampaignStats>, tsMs: number) => {
+      setHist((prev) => {
+        const next = { ...prev };
+        const t = tsMs / 1000;
+        for (const c of m.values()) {
+          const h = next[c.campaign_id] ?? { t: [], cps: [], inProgress: [], failed: [] };
+          const keep = h.t.findIndex((x) => x >= t - HISTORY_S);
+          const cut = keep < 0 ? h.t.length : keep;
+          next[c.campaign_id] = {
+            t: [...h.t.slice(cut), t],
+            cps: [...h.cps.slice(cut), c.cps_1s ?? 0],
+            inProgress: [...h.inProgress.slice(cut), c.in_progress ?? 0],
+            failed: [...h.failed.slice(cut), c.failed ?? 0],
+          };
+        }
+        return next;
+      });
+    };
+    const live = new Live(props.token, {
+      onSnapshot: (cs) => setCampaigns(() => {
+        const m = new Map(cs.map((c) => [c.campaign_id, c]));
+        record(m, Date.now());
+        return m;
+      }),
+      onDelta: (ds, ts) => setCampaigns((prev) => {
+        const m = applyDelta(prev, ds);
+        record(m, ts || Date.now());
+        return m;
+      }),
+      onHealth: setHealth,
+      onConnected: setConnected,
+    });
+    live.start();
+    return () => live.stop();
+  }, [props.token]);
+
+  // Names come from the stats route once per campaign (the live feed carries figures only).
+  useEffect(() => {
+    for (const id of campaigns.keys()) {
+      if (asked.current.has(id)) continue;
+      asked.current.add(id);
+      fetch(`/api/v1/campaigns/${id}/stats`, { headers: { Authorization: `Bearer ${props.token()}` } })
+        .then((r) => (r.ok ? r.json() : null))
+        .then((j: { name?: string } | null) => {
+          if (j?.name) {
+            names.current.set(id, j.name);
+            setCampaigns((prev) => new Map(prev));
+          }
+        })
+        .catch(() => asked.current.delete(id));
+    }
+  }, [campaigns, props.token]);
+
+  const shown = [...campaigns.values()]
+    .filter((c) => ACTIVE.has(c.state))
+    .map((c) => ({ ...c, name: names.current.get(c.campaign_id) ?? c.name }))
+    .sort((a, b) => a.campaign_id - b.campaign_id);
+  const failedLastMinute: Record<number, number> = {};
+  for (const [id, h] of Object.entries(hist)) {
+    const now = h.t[h.t.length - 1];
+    const i = h.t.findIndex((x) => x >= now - 60);
+    if (i >= 0) failedLastMinute[Number(id)] = h.failed[h.failed.length - 1] - h.failed[i];
+  }
+  const list = alarms(shown, health, connected, failedLastMinute);
+
+  return (
+    <div className="wall">
+      <nav>
+        <h1>Campaigns</h1>
+        <span className={`conn ${connected ? 'up' : 'down'}`} data-connected={connected}>
+          {connected ? 'live' : 'reconnecting…'}
+        </span>
+        <button onClick={() => setDark(!dark)}>{dark ? 'Light mode' : 'Wall mode'}</button>
+        <button onClick={props.onLogout}>Sign out</button>
+      </nav>
+      <ul className="alarms" aria-live="assertive">
+        {list.map((a) => (
+          <li key={a.key} className={`alarm level-${a.level}`} data-alarm={a.key}>{a.text}</li>
+        ))}
+      </ul>
+      {shown.length === 0 && <p className="empty">No campaign is running.</p>}
+      <main className="tiles">
+        {shown.map((c) => <Tile key={c.campaign_id} c={c} h={hist[c.campaign_id]} />)}
+      </main>
+    </div>
+  );
+}
