@@ -365,12 +365,17 @@ static int launch(void *arg, const struct campaign_launch *l)
     struct dialer_wire *w = arg;
     const struct campaign_contact *ct = l->contact;
     struct wcamp *cp = camp_find(w, ct->campaign_id);
+    int rc = 0;
     if (cp == NULL || w->draining) {
-        return ERR_SHUTDOWN;
+        rc = ERR_SHUTDOWN;
+    } else if (ari_pool_pick(w->ari) == NULL) {
+        rc = ERR_BUSY; /* no Asterisk can take a call: do not spend an attempt */
     }
-    struct wcall *c = calloc(1, sizeof(*c));
+    struct wcall *c = rc == 0 ? calloc(1, sizeof(*c)) : NULL;
     if (c == NULL) {
-        return ERR_NOMEM;
+        /* the gate's token carried a channel booked in Redis: give it back */
+        campaign_limits_release(w->limits, LIMIT_KEY, 1, NULL, NULL);
+        return rc != 0 ? rc : ERR_NOMEM;
     }
     c->w = w;
     c->ct = *ct;
@@ -380,9 +385,10 @@ static int launch(void *arg, const struct campaign_launch *l)
         tmpl = cp->set.trunks[0].endpoint;
         snprintf(c->trunk, sizeof(c->trunk), "%s", cp->set.trunks[0].name);
     }
-    int rc = campaign_endpoint_render(tmpl, ct->number, c->endpoint, sizeof(c->endpoint));
+    rc = campaign_endpoint_render(tmpl, ct->number, c->endpoint, sizeof(c->endpoint));
     if (rc != 0) {
         free(c);
+        campaign_limits_release(w->limits, LIMIT_KEY, 1, NULL, NULL);
         return rc;
     }
     if (campaign_caller_id_pick(&cp->set, ct->number, c->caller_id) != 0) {
@@ -399,6 +405,7 @@ static int launch(void *arg, const struct campaign_launch *l)
     rc = campaign_store_attempt_begin(next_conn(w), &who, &c->a, begun, c);
     if (rc != 0) {
         free(c);
+        campaign_limits_release(w->limits, LIMIT_KEY, 1, NULL, NULL);
         return rc;
     }
     c->booked = w->gate != NULL;
