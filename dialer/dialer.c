@@ -365,7 +365,9 @@ bool dialer_on_event(struct dialer *d, struct ari_client *c, const struct ari_ev
             break;
         case ARI_EVENT_CHANNEL_DESTROYED:
             if (strcmp(ids[i], call->id) == 0) {
-                end_call(call, NULL, -1);
+                /* an adopted call's history is unknown: "lost", with the real cause */
+                end_call(call, call->phase == PH_ADOPTED ? "lost" : NULL,
+                         call->phase == PH_ADOPTED ? ev->channel_destroyed.cause : -1);
                 return true;
             }
             break;
