@@ -389,11 +389,12 @@ static int tenant_visit(struct campaign_sched *s, struct sched_tenant *t, int64_
         if (r < 0) {
             return -1;
         }
-        t->rr = i + 1;
         if (r == 0) {
+            /* t->rr must not move here: the loop index is relative to it */
             c->dry = true;
             continue;
         }
+        t->rr = i + 1;
         c->quota--;
         c->ringing++;
         t->active++;

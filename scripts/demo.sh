@@ -48,6 +48,9 @@ start_all() {
   export DIALERD_ARI_URL="http://127.0.0.1:$ARI_PORT"
   export DIALERD_ARI_USER=dialer
   export DIALERD_ARI_PASSWORD=demo-only-secret
+  # no national DNC list is loaded in the demo; ari-sim stands in for the network
+  export DIALERD_DIALER_ALLOW_MISSING_DNC=true
+  export DIALERD_DIALER_CPS=${DEMO_CPS:-50}
 
   "$B/dialerd" migrate
 
@@ -71,6 +74,7 @@ start_all() {
     fi
     sleep 0.1
   done
+  seed_campaign
   echo
   echo "dialerd is up (logs in $LOGS):"
   echo "  health:     http://127.0.0.1:$HTTP_PORT/healthz"
@@ -78,6 +82,42 @@ start_all() {
   curl -sS "http://127.0.0.1:$HTTP_PORT/readyz" || true
   echo
   echo "Stop everything with: make demo-stop"
+}
+
+# A sample tenant (dialerd bootstrap), a template flow, a list of 10,000
+# generated contacts and a running campaign: dialerd picks it up within a
+# poll and the numbers move (call_attempts, call_logs, ari-sim's log).
+seed_campaign() {
+  local psql=("$DIALER_PG_BIN/psql" "$DIALER_PG_CONNINFO" -v ON_ERROR_STOP=1 -Atq)
+  local pw=${DEMO_PASSWORD:-demo-password-123}
+  if [ -z "$("${psql[@]}" -c "SELECT id FROM tenants WHERE slug = 'demo'")" ]; then
+    DIALERD_BOOTSTRAP_PASSWORD="$pw" "$B/dialerd" bootstrap --tenant-slug demo \
+      --tenant-name "Demo Inc" --email admin@demo.test --name Admin >/dev/null
+  fi
+  "${psql[@]}" -v def="$(cat ivr/templates/survey_feedback.json)" <<'SQL'
+SELECT set_config('app.t', (SELECT id::text FROM tenants WHERE slug = 'demo'), false);
+INSERT INTO ivr_flows (tenant_id, name, draft)
+SELECT current_setting('app.t')::bigint, 'Demo survey', :'def'::jsonb
+WHERE NOT EXISTS (SELECT 1 FROM ivr_flows WHERE name = 'Demo survey');
+INSERT INTO contact_lists (tenant_id, name)
+SELECT current_setting('app.t')::bigint, 'Demo list'
+WHERE NOT EXISTS (SELECT 1 FROM contact_lists WHERE name = 'Demo list');
+INSERT INTO contacts (tenant_id, list_id, number)
+SELECT current_setting('app.t')::bigint, l.id, '+1212' || (5550000 + g)::text
+FROM contact_lists l, generate_series(0, 9999) g
+WHERE l.name = 'Demo list' AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.list_id = l.id);
+INSERT INTO campaigns (tenant_id, name, flow_id, settings)
+SELECT current_setting('app.t')::bigint, 'Demo campaign', f.id,
+       '{"pacing": {"mode": "progressive"}, "ring_time_s": 20, "retry": {"max_attempts": 2}}'
+FROM ivr_flows f WHERE f.name = 'Demo survey'
+AND NOT EXISTS (SELECT 1 FROM campaigns WHERE name = 'Demo campaign');
+INSERT INTO campaign_lists (tenant_id, campaign_id, list_id)
+SELECT c.tenant_id, c.id, l.id FROM campaigns c, contact_lists l
+WHERE c.name = 'Demo campaign' AND l.name = 'Demo list' ON CONFLICT DO NOTHING;
+UPDATE campaigns SET state = 'running' WHERE name = 'Demo campaign' AND state = 'draft';
+SQL
+  echo "demo: tenant 'demo' (admin@demo.test / $pw), campaign 'Demo campaign' of 10,000 contacts running"
+  echo "  watch it: $DIALER_PG_BIN/psql \"$DIALER_PG_CONNINFO\" -c \"SELECT outcome, count(*) FROM call_attempts GROUP BY 1\""
 }
 
 case "${1:-start}" in

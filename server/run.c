@@ -33,6 +33,7 @@
 #include "dashboards/dashboards.h"
 #include "importers/importers.h"
 #include "ivr/ivr.h"
+#include "server/dialer_wire.h"
 #include "server/server.h"
 
 enum dep_state { DEP_DOWN = 0, DEP_UP = 1, DEP_UNCONFIGURED = 2 };
@@ -52,6 +53,7 @@ struct server {
     struct ivr_inbound *inbound;        /* inbound extensions to flows */
     struct httpd *httpd;                /* HTTP/WebSocket thread */
     struct api *api;                    /* REST API mounted on httpd */
+    struct dialer_wire *dialer;         /* outbound engine (server/dialer_wire.c) */
     struct dash *dash;                  /* live metrics, /metrics, /ws/v1/live */
 #ifndef NDEBUG
     struct dash_feed *feed; /* synthetic producer (DIALER_TEST_METRICS_FEED) */
@@ -155,14 +157,16 @@ static void ari_health_cb(struct ari_client *c, enum ari_health h, void *arg)
 }
 
 /*
- * ARI events, in order: a channel a live IVR call owns (ivr_ari_dispatch),
- * then a StasisStart whose first argument is an inbound extension
- * (ivr_inbound_start). The dialer's channels (attempt ids, "amd" args) are
- * not IVR channels, so both decline them; the dialer hooks in after these.
+ * ARI events, in order: the outbound dialer's channels (attempt ids, "amd"
+ * arguments), then a channel a live IVR call owns (ivr_ari_dispatch), then a
+ * StasisStart whose first argument is an inbound extension (ivr_inbound_start).
  */
 static void ari_event_cb(struct ari_client *c, const struct ari_event *ev, void *arg)
 {
     struct server *s = arg;
+    if (dialer_wire_event(s->dialer, c, ev)) {
+        return;
+    }
     if (ivr_ari_dispatch(s->ivr_ari, ev)) {
         return;
     }
@@ -196,6 +200,39 @@ static int start_ivr(struct server *s)
     return rc;
 }
 
+static size_t ari_known_cb(struct ari_client *c, const char **ids, size_t max, void *arg)
+{
+    struct server *s = arg;
+    return dialer_wire_known(s->dialer, c, ids, max);
+}
+
+static void ari_reconcile_cb(struct ari_client *c, int status, const char *const *gone,
+                             size_t n_gone, const char *const *up, size_t n_up, void *arg)
+{
+    struct server *s = arg;
+    dialer_wire_reconciled(s->dialer, c, status, gone, n_gone, up, n_up);
+}
+
+/* The outbound dialer on the main loop (server/dialer_wire.c). */
+static int start_dialer_wire(struct server *s)
+{
+    struct dialer_wire_deps deps = {
+        .loop = s->loop,
+        .conf = s->conf,
+        .db = s->db,
+        .kv = s->kv,
+        .ari = s->ari,
+    };
+    if (!s->conf->dialer_enabled) {
+        return 0;
+    }
+    int rc = start_dialer(&deps, &s->dialer);
+    if (rc != 0) {
+        LOG_ERR(SERVER, "event=dialer_init_failed err=\"%s\"", err_str(rc));
+    }
+    return rc;
+}
+
 /* One ARI client per configured Asterisk server (ari.url, or ari.servers). */
 static int start_ari(struct server *s)
 {
@@ -207,7 +244,11 @@ static int start_ari(struct server *s)
         .password = c->ari_password,
         .credentials_file = c->ari_credentials_file,
     };
-    struct ari_handlers h = { .on_event = ari_event_cb, .on_health = ari_health_cb, .arg = s };
+    struct ari_handlers h = { .on_event = ari_event_cb,
+                              .on_health = ari_health_cb,
+                              .known_channels = ari_known_cb,
+                              .on_reconcile = ari_reconcile_cb,
+                              .arg = s };
     char err[256];
     int rc = ari_server_list_parse(&s->ari_servers, &spec, err, sizeof(err));
 
@@ -250,6 +291,7 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
     LOG_NOTICE(SERVER, "event=shutdown_start signal=%d drain_ms=%lld", w->signum,
                (long long)s->conf->shutdown_drain_ms);
     atomic_store_explicit(&s->draining, 1, memory_order_relaxed);
+    dialer_wire_drain(s->dialer);
     /* The main loop holds no calls yet, so it can stop at once; HTTP
      * requests in flight get up to shutdown.drain-timeout in httpd_stop().
      * When the dialer lands, it stops originating here and the loop ends
@@ -296,7 +338,11 @@ static int start_deps(struct server *s)
     if (rc != 0) {
         return rc;
     }
-    return start_ari(s);
+    rc = start_ari(s);
+    if (rc == 0) {
+        rc = start_dialer_wire(s);
+    }
+    return rc;
 }
 
 /* The web app is optional: without its build output the API still serves. */
@@ -498,6 +544,7 @@ static int start_httpd(struct server *s)
 
 static void stop_all(struct server *s)
 {
+    stop_dialer(s->dialer);
 #ifndef NDEBUG
     dash_feed_stop(s->feed);
     s->feed = NULL;
@@ -531,6 +578,8 @@ static void stop_all(struct server *s)
     s->kv = NULL;
     db_pool_destroy(s->db);
     s->db = NULL;
+    dialer_wire_free(s->dialer);
+    s->dialer = NULL;
     ari_server_list_free(&s->ari_servers);
 }
 

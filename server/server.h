@@ -61,6 +61,18 @@ struct server_config {
     int64_t api_hash_threads;
     int64_t api_pwhash_ops;
     int64_t api_pwhash_mem;
+    /* outbound dialer (server/dialer_wire.c) */
+    bool dialer_enabled;
+    int64_t dialer_tick_ms;
+    int64_t dialer_poll_ms;
+    int64_t dialer_talk_ms;
+    int64_t dialer_ports;
+    char *dialer_endpoint;
+    int64_t dialer_cps;
+    int64_t dialer_max_channels;
+    int64_t dialer_lease_batch;
+    int64_t dialer_lease_ms;
+    bool dialer_allow_missing_dnc;
     /* Live metrics (dashboards/dashboards.h) */
     int64_t dash_tick_ms;
     int64_t dash_heartbeat_ms;

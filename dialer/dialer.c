@@ -1,0 +1,649 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dialer: the call objects, the ARI event state machine and restart
+ * reconciliation. The design is in dialer/dialer.h and docs/dialer.md.
+ */
+#include "dialer/dialer.h"
+
+#include <ev.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "dialer/dialer_int.h"
+
+enum { BUCKETS = 1 << 16 };
+
+enum phase {
+    PH_DIALING,   /* originate sent, not answered */
+    PH_AMD,       /* answered, sent to AMD, waiting for StasisStart(amd) */
+    PH_CONNECTED, /* live (or machine in a flow): talking */
+    PH_HANGUP,    /* we asked for the hang-up */
+    PH_ADOPTED,   /* restart: state unknown, waiting for reconciliation */
+};
+
+struct dialer_call {
+    struct dialer_call *next; /* bucket chain */
+    struct dialer *d;
+    struct ari_client *client; /* server of the channel; NULL when adopted */
+    struct ari_dial_tracker tr;
+    enum phase phase;
+    bool amd;
+    bool machine_flow;
+    bool machine;
+    bool live;
+    bool flow; /* the connect hook took it */
+    bool originate_failed;
+    const char *amd_result;
+    int reconcile_gone; /* servers that reported it gone (adopted calls) */
+    int ring_s;
+    int64_t tenant_id, campaign_id, contact_id;
+    int64_t started_us, answered_us, human_us;
+    void *user;
+    ev_timer talk;
+    char id[DIALER_ID_MAX];
+    char number[DIALER_E164_MAX];
+    char caller_id[DIALER_E164_MAX];
+    char disposition[64];
+};
+
+static unsigned hash_id(const char *s)
+{
+    unsigned h = 2166136261u;
+    for (; *s; s++) {
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    }
+    return h & (BUCKETS - 1);
+}
+
+static struct dialer_call *find(const struct dialer *d, const char *id)
+{
+    if (id == NULL) {
+        return NULL;
+    }
+    for (struct dialer_call *c = d->buckets[hash_id(id)]; c != NULL; c = c->next) {
+        if (strcmp(c->id, id) == 0) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+static void unlink_call(struct dialer *d, struct dialer_call *call)
+{
+    struct dialer_call **pp = &d->buckets[hash_id(call->id)];
+    while (*pp != NULL && *pp != call) {
+        pp = &(*pp)->next;
+    }
+    if (*pp == call) {
+        *pp = call->next;
+        d->n_calls--;
+    }
+}
+
+size_t dialer_call_size(void)
+{
+    return sizeof(struct dialer_call);
+}
+
+const char *dialer_call_id(const struct dialer_call *call)
+{
+    return call->id;
+}
+
+const char *dialer_call_number(const struct dialer_call *call)
+{
+    return call->number;
+}
+
+struct ari_client *dialer_call_client(const struct dialer_call *call)
+{
+    return call->client;
+}
+
+void *dialer_call_user(const struct dialer_call *call)
+{
+    return call->user;
+}
+
+/* --------------------------------------------------------------- ending */
+
+static const char *outcome_of(const struct dialer_call *call, int *cause)
+{
+    const struct ari_dial_tracker *t = &call->tr;
+    *cause = t->destroyed_cause >= 0 ? t->destroyed_cause : t->hangup_cause;
+    if (call->answered_us != 0) {
+        if (call->machine) {
+            return "machine";
+        }
+        return "human";
+    }
+    switch (ari_dial_tracker_outcome(t)) {
+    case ARI_DIAL_BUSY:
+        return "busy";
+    case ARI_DIAL_NO_ANSWER:
+        return "no_answer";
+    case ARI_DIAL_CONGESTION:
+        return "congestion";
+    case ARI_DIAL_REJECTED:
+        return "rejected";
+    case ARI_DIAL_UNAVAILABLE:
+        return "unreachable";
+    case ARI_DIAL_CANCELLED:
+        return "cancelled";
+    case ARI_DIAL_ANSWERED:
+        return "human";
+    default:
+        return "failed";
+    }
+}
+
+static void queue_cdr(struct dialer *d, const struct dialer_call *call,
+                      const struct dialer_result *r, int64_t now)
+{
+    struct dialer_cdr row = { 0 };
+    snprintf(row.attempt_id, sizeof(row.attempt_id), "%s", call->id);
+    row.tenant_id = call->tenant_id;
+    row.campaign_id = call->campaign_id;
+    snprintf(row.number, sizeof(row.number), "%s", call->number);
+    snprintf(row.caller_id, sizeof(row.caller_id), "%s", call->caller_id);
+    row.started_us = call->started_us;
+    row.answered_us = call->answered_us;
+    row.human_us = call->live ? (call->human_us ? call->human_us : call->answered_us) : 0;
+    row.ended_us = now < call->started_us ? call->started_us : now;
+    row.ring_timeout_s = call->ring_s;
+    row.ring_ms = (int64_t)(r->ring_s * 1000);
+    row.talk_ms = (int64_t)(r->talk_s * 1000);
+    row.total_ms = (row.ended_us - row.started_us) / 1000;
+    snprintf(row.outcome, sizeof(row.outcome), "%s", r->outcome);
+    snprintf(row.disposition, sizeof(row.disposition), "%s", r->disposition ? r->disposition : "");
+    row.hangup_cause = r->hangup_cause >= 0 && r->hangup_cause <= 127 ? r->hangup_cause : -1;
+    snprintf(row.amd, sizeof(row.amd), "%s", r->amd_result ? r->amd_result : "");
+    row.live = r->live;
+    dialer_cdr_push(d, &row);
+}
+
+/* Ends call with outcome (NULL: from its events), runs the hook, queues the CDR, frees it. */
+static void end_call(struct dialer_call *call, const char *outcome, int cause)
+{
+    struct dialer *d = call->d;
+    int64_t now = clock_wall_us();
+    struct dialer_result r = { 0 };
+
+    ev_timer_stop(d->loop, &call->talk);
+    unlink_call(d, call);
+    if (outcome == NULL) {
+        outcome = outcome_of(call, &cause);
+    }
+    r.id = call->id;
+    r.tenant_id = call->tenant_id;
+    r.campaign_id = call->campaign_id;
+    r.contact_id = call->contact_id;
+    r.user = call->user;
+    r.outcome = outcome;
+    r.hangup_cause = cause;
+    r.failed = call->originate_failed;
+    r.answered = call->answered_us != 0;
+    r.live = call->live;
+    r.amd_result = call->amd
+                       ? (call->amd_result ? call->amd_result : (r.answered ? "hangup" : NULL))
+                       : (r.answered ? "off" : NULL);
+    r.disposition = call->disposition[0] ? call->disposition : NULL;
+    int64_t ans = call->answered_us ? call->answered_us : now;
+    r.ring_s = (double)(ans - call->started_us) / 1e6;
+    r.talk_s = call->answered_us ? (double)(now - call->answered_us) / 1e6 : 0;
+    if (r.ring_s < 0) {
+        r.ring_s = 0;
+    }
+    d->st.ended++;
+    if (call->started_us != 0) { /* adopted calls: the start is not known, no CDR */
+        queue_cdr(d, call, &r, now);
+    }
+    LOG_DEBUG(DIALER, "event=call_end id=%s outcome=%s cause=%d", call->id, outcome, cause);
+    if (d->hooks.ended != NULL) {
+        d->hooks.ended(d->hooks.arg, &r);
+    }
+    free(call);
+}
+
+static void hangup_done(struct ari_client *c, const struct ari_result *res, void *arg)
+{
+    struct dialer *d = arg;
+    const char *id = res->resource_id;
+    struct dialer_call *call;
+    (void)c;
+    /* An adopted channel: hung up, or gone already (404). Its events may
+     * never reach this process (they went to the previous one's
+     * subscription), so it ends here; a late ChannelDestroyed finds nothing. */
+    if ((res->error == ARI_OK || res->error == ARI_E_NOT_FOUND) && (call = find(d, id)) != NULL &&
+        call->phase == PH_ADOPTED) {
+        end_call(call, "lost", -1);
+    }
+}
+
+static void hang_up(struct dialer_call *call, const char *reason)
+{
+    if (call->client == NULL) {
+        return;
+    }
+    if (call->phase != PH_ADOPTED) {
+        call->phase = PH_HANGUP;
+    }
+    int rc = ari_channel_hangup(call->client, call->id, reason, hangup_done, call->d, NULL);
+    if (rc != 0) {
+        LOG_WARN(DIALER, "event=hangup_failed id=%s err=\"%s\"", call->id, err_str(rc));
+    }
+}
+
+static void talk_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct dialer_call *call = w->data;
+    (void)loop;
+    (void)revents;
+    hang_up(call, NULL);
+}
+
+int dialer_call_end(struct dialer_call *call, const char *disposition)
+{
+    if (call == NULL) {
+        return ERR_INVAL;
+    }
+    if (disposition != NULL) {
+        snprintf(call->disposition, sizeof(call->disposition), "%s", disposition);
+    }
+    if (call->phase == PH_HANGUP) {
+        return 0;
+    }
+    hang_up(call, NULL);
+    return 0;
+}
+
+/* ------------------------------------------------------------ answering */
+
+/* A live answer (or a machine whose campaign leaves a message). */
+static void connect_call(struct dialer_call *call)
+{
+    struct dialer *d = call->d;
+    call->phase = PH_CONNECTED;
+    if (call->live) {
+        d->st.live++;
+        if (d->hooks.answered != NULL) {
+            d->hooks.answered(d->hooks.arg, call->user,
+                              (double)(call->answered_us - call->started_us) / 1e6);
+        }
+    }
+    if (d->hooks.connect != NULL && d->hooks.connect(d->hooks.arg, call, call->machine) == 0) {
+        call->flow = true;
+        return;
+    }
+    /* No flow: the stand-in talk time, then hang up with a disposition. */
+    snprintf(call->disposition, sizeof(call->disposition), "no_flow");
+    ev_timer_set(&call->talk, (double)d->talk_ms / 1000.0, 0);
+    ev_timer_start(d->loop, &call->talk);
+}
+
+static void continue_done(struct ari_client *c, const struct ari_result *res, void *arg)
+{
+    struct dialer *d = arg;
+    struct dialer_call *call;
+    (void)c;
+    if (res->error != ARI_OK && (call = find(d, res->resource_id)) != NULL &&
+        call->phase == PH_AMD) {
+        /* AMD unavailable: a person may be listening; treat as live. */
+        LOG_WARN(DIALER, "event=amd_failed id=%s err=%s", call->id, ari_error_name(res->error));
+        call->amd_result = "notsure";
+        call->live = true;
+        connect_call(call);
+    }
+}
+
+static void on_stasis_start(struct dialer_call *call, const struct ari_event *ev)
+{
+    struct dialer *d = call->d;
+    const struct ari_ev_stasis_start *ss = &ev->stasis_start;
+
+    if (call->phase == PH_AMD && ss->n_args >= 2 && strcmp(ss->args[0], "amd") == 0) {
+        const char *st = ss->args[1];
+        if (strcmp(st, "MACHINE") == 0) {
+            call->amd_result = "machine";
+            call->machine = true;
+            if (call->machine_flow) {
+                connect_call(call);
+            } else {
+                hang_up(call, NULL);
+            }
+        } else {
+            call->amd_result = strcmp(st, "HUMAN") == 0 ? "human" : "notsure";
+            call->live = true;
+            call->human_us = clock_wall_us();
+            connect_call(call);
+        }
+        return;
+    }
+    if (call->phase != PH_DIALING) {
+        return;
+    }
+    call->answered_us = clock_wall_us();
+    d->st.answered++;
+    if (call->amd) {
+        call->phase = PH_AMD;
+        int rc = ari_channel_continue(call->client, call->id, d->amd_context, "s", 1, NULL,
+                                      continue_done, d, NULL);
+        if (rc == 0) {
+            return;
+        }
+        call->amd_result = "notsure";
+    }
+    call->live = true;
+    connect_call(call);
+}
+
+bool dialer_on_event(struct dialer *d, struct ari_client *c, const struct ari_event *ev)
+{
+    const char *ids[4];
+    size_t n = ari_event_channel_ids(ev, ids, 4);
+    bool mine = false;
+
+    for (size_t i = 0; i < n; i++) {
+        struct dialer_call *call = find(d, ids[i]);
+        if (call == NULL) {
+            continue;
+        }
+        mine = true;
+        if (call->client == NULL) {
+            call->client = c;
+        }
+        ari_dial_tracker_feed(&call->tr, ev);
+        switch (ev->type) {
+        case ARI_EVENT_STASIS_START:
+            if (strcmp(ids[i], call->id) == 0) {
+                on_stasis_start(call, ev);
+            }
+            break;
+        case ARI_EVENT_CHANNEL_DESTROYED:
+            if (strcmp(ids[i], call->id) == 0) {
+                /* an adopted call's history is unknown: "lost", with the real cause */
+                end_call(call, call->phase == PH_ADOPTED ? "lost" : NULL,
+                         call->phase == PH_ADOPTED ? ev->channel_destroyed.cause : -1);
+                return true;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    return mine;
+}
+
+/* ----------------------------------------------------------- originating */
+
+static void originate_done(struct ari_client *c, const struct ari_result *res, void *arg)
+{
+    struct dialer *d = arg;
+    struct dialer_call *call = find(d, res->resource_id);
+    (void)c;
+    if (call == NULL || res->error == ARI_OK) {
+        return;
+    }
+    d->st.originate_errors++;
+    switch (res->error) {
+    case ARI_E_ALLOCATION_FAILED:
+        call->originate_failed = true;
+        end_call(call, "unreachable", ARI_CAUSE_CHAN_NOT_IMPLEMENTED);
+        break;
+    case ARI_E_TIMEOUT:
+    case ARI_E_TRANSPORT:
+    case ARI_E_CANCELED:
+        /* Unknown whether a channel exists: make sure it does not. */
+        LOG_WARN(DIALER, "event=originate_unknown id=%s err=%s", call->id,
+                 ari_error_name(res->error));
+        if (res->error != ARI_E_CANCELED) {
+            ari_channel_hangup(c, call->id, NULL, NULL, NULL, NULL);
+        }
+        call->originate_failed = true;
+        end_call(call, "lost", -1);
+        break;
+    default:
+        LOG_WARN(DIALER, "event=originate_failed id=%s err=%s status=%ld msg=\"%s\"", call->id,
+                 ari_error_name(res->error), res->http_status, res->message);
+        call->originate_failed = true;
+        end_call(call, "failed", -1);
+        break;
+    }
+}
+
+static struct dialer_call *call_new(struct dialer *d, const char *id)
+{
+    struct dialer_call *call = calloc(1, sizeof(*call));
+    if (call == NULL) {
+        return NULL;
+    }
+    call->d = d;
+    snprintf(call->id, sizeof(call->id), "%s", id);
+    ari_dial_tracker_init(&call->tr, call->id);
+    ev_timer_init(&call->talk, talk_cb, 0, 0);
+    call->talk.data = call;
+    unsigned b = hash_id(call->id);
+    call->next = d->buckets[b];
+    d->buckets[b] = call;
+    d->n_calls++;
+    return call;
+}
+
+int dialer_call(struct dialer *d, const struct dialer_call_req *req)
+{
+    if (req == NULL || req->id == NULL || strlen(req->id) >= DIALER_ID_MAX || req->number == NULL ||
+        strlen(req->number) >= DIALER_E164_MAX || req->endpoint == NULL ||
+        req->endpoint[0] == '\0') {
+        return ERR_INVAL;
+    }
+    if (find(d, req->id) != NULL) {
+        return ERR_EXISTS;
+    }
+    struct ari_client *server = ari_pool_pick(d->ari);
+    if (server == NULL) {
+        return ERR_BUSY;
+    }
+    struct dialer_call *call = call_new(d, req->id);
+    if (call == NULL) {
+        return ERR_NOMEM;
+    }
+    call->client = server;
+    call->tenant_id = req->tenant_id;
+    call->campaign_id = req->campaign_id;
+    call->contact_id = req->contact_id;
+    call->user = req->user;
+    call->amd = req->amd;
+    call->machine_flow = req->machine_flow;
+    call->ring_s = req->ring_s < DIALER_RING_MIN_S ? DIALER_RING_MIN_S : req->ring_s;
+    call->started_us = clock_wall_us();
+    snprintf(call->number, sizeof(call->number), "%s", req->number);
+    if (req->caller_id != NULL) {
+        snprintf(call->caller_id, sizeof(call->caller_id), "%s", req->caller_id);
+    }
+    char args[96];
+    snprintf(args, sizeof(args), "attempt,%s", call->id);
+    struct ari_originate o = {
+        .endpoint = req->endpoint,
+        .channel_id = call->id,
+        .app = d->app,
+        .app_args = args,
+        .caller_id = call->caller_id[0] ? call->caller_id : NULL,
+        .timeout_s = call->ring_s,
+    };
+    int rc = ari_originate(server, &o, originate_done, d, NULL);
+    if (rc != 0) {
+        unlink_call(d, call);
+        free(call);
+        return rc;
+    }
+    d->st.originated++;
+    return 0;
+}
+
+/* -------------------------------------------------------------- restart */
+
+int dialer_adopt(struct dialer *d, const char *id, int64_t tenant_id, int64_t campaign_id,
+                 int64_t contact_id, void *user)
+{
+    if (id == NULL || strlen(id) >= DIALER_ID_MAX) {
+        return ERR_INVAL;
+    }
+    if (find(d, id) != NULL) {
+        return ERR_EXISTS;
+    }
+    struct dialer_call *call = call_new(d, id);
+    if (call == NULL) {
+        return ERR_NOMEM;
+    }
+    call->phase = PH_ADOPTED;
+    call->tenant_id = tenant_id;
+    call->campaign_id = campaign_id;
+    call->contact_id = contact_id;
+    call->user = user;
+    d->st.adopted++;
+    return 0;
+}
+
+void dialer_reconcile(struct dialer *d)
+{
+    for (size_t i = 0; i < ari_pool_size(d->ari); i++) {
+        struct ari_client *c = ari_pool_client(d->ari, i);
+        int rc = ari_client_reconcile(c);
+        if (rc != 0) {
+            LOG_WARN(DIALER, "event=reconcile_failed server=%s err=\"%s\"", ari_client_name(c),
+                     err_str(rc));
+        }
+    }
+}
+
+size_t dialer_known_channels(struct dialer *d, struct ari_client *c, const char **ids, size_t max)
+{
+    size_t n = 0;
+    for (size_t b = 0; b < BUCKETS; b++) {
+        for (struct dialer_call *call = d->buckets[b]; call != NULL; call = call->next) {
+            if (call->client == NULL || call->client == c) {
+                if (n < max) {
+                    ids[n] = call->id;
+                }
+                n++;
+            }
+        }
+    }
+    return n;
+}
+
+void dialer_on_reconcile(struct dialer *d, struct ari_client *c, int status,
+                         const char *const *gone, size_t n_gone, const char *const *up, size_t n_up)
+{
+    size_t nservers = ari_pool_size(d->ari);
+    if (status != 0) {
+        return;
+    }
+    for (size_t i = 0; i < n_up; i++) {
+        struct dialer_call *call = find(d, up[i]);
+        if (call != NULL && call->phase == PH_ADOPTED) {
+            call->client = c;
+            LOG_NOTICE(DIALER, "event=adopted_hangup id=%s server=%s", call->id,
+                       ari_client_name(c));
+            hang_up(call, NULL);
+        }
+    }
+    for (size_t i = 0; i < n_gone; i++) {
+        struct dialer_call *call = find(d, gone[i]);
+        if (call == NULL) {
+            continue;
+        }
+        if (call->phase == PH_ADOPTED) {
+            if (call->client == NULL && (size_t)++call->reconcile_gone >= nservers) {
+                end_call(call, "lost", -1);
+            }
+        } else if (call->client == c) {
+            /* its events were lost while the socket was down */
+            end_call(call, call->answered_us ? NULL : "lost", -1);
+        }
+    }
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void cdr_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    dialer_cdr_flush(w->data);
+}
+
+int dialer_create(const struct dialer_config *cfg, const struct dialer_hooks *h,
+                  struct dialer **out)
+{
+    if (cfg == NULL || cfg->loop == NULL || cfg->ari == NULL || h == NULL || h->ended == NULL ||
+        out == NULL) {
+        return ERR_INVAL;
+    }
+    struct dialer *d = calloc(1, sizeof(*d));
+    if (d == NULL) {
+        return ERR_NOMEM;
+    }
+    d->buckets = calloc(BUCKETS, sizeof(*d->buckets));
+    if (d->buckets == NULL) {
+        free(d);
+        return ERR_NOMEM;
+    }
+    d->loop = cfg->loop;
+    d->ari = cfg->ari;
+    d->db = cfg->db;
+    d->hooks = *h;
+    snprintf(d->app, sizeof(d->app), "%s", cfg->app ? cfg->app : "dialer");
+    snprintf(d->node, sizeof(d->node), "%s", cfg->node ? cfg->node : "node-1");
+    snprintf(d->amd_context, sizeof(d->amd_context), "%s",
+             cfg->amd_context ? cfg->amd_context : "amd");
+    d->talk_ms = cfg->talk_ms > 0 ? cfg->talk_ms : 3000;
+    d->cdr_batch = cfg->cdr_batch > 0 ? cfg->cdr_batch : 200;
+    if (d->cdr_batch > DIALER_CDR_BATCH_MAX) {
+        d->cdr_batch = DIALER_CDR_BATCH_MAX;
+    }
+    d->cdr_max_queue = cfg->cdr_max_queue > 0 ? cfg->cdr_max_queue : 100000;
+    int64_t flush = cfg->cdr_flush_ms > 0 ? cfg->cdr_flush_ms : 200;
+    ev_timer_init(&d->cdr_timer, cdr_timer_cb, (double)flush / 1000.0, (double)flush / 1000.0);
+    d->cdr_timer.data = d;
+    if (d->db != NULL) {
+        ev_timer_start(d->loop, &d->cdr_timer);
+        ev_unref(d->loop);
+    }
+    *out = d;
+    return 0;
+}
+
+void dialer_destroy(struct dialer *d)
+{
+    if (d == NULL) {
+        return;
+    }
+    if (ev_is_active(&d->cdr_timer)) {
+        ev_ref(d->loop);
+        ev_timer_stop(d->loop, &d->cdr_timer);
+    }
+    for (size_t b = 0; b < BUCKETS; b++) {
+        struct dialer_call *call = d->buckets[b];
+        while (call != NULL) {
+            struct dialer_call *next = call->next;
+            ev_timer_stop(d->loop, &call->talk);
+            free(call);
+            call = next;
+        }
+    }
+    free(d->buckets);
+    dialer_cdr_fini(d);
+    free(d);
+}
+
+void dialer_stats(const struct dialer *d, struct dialer_stats *out)
+{
+    *out = d->st;
+    out->in_flight = d->n_calls;
+    out->cdr_queued = d->cdr_n;
+}

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dialer: outbound calls through ARI, from "originate this attempt" to its
+ * outcome, with the call detail records written in batches.
+ *
+ * DESIGN (docs/dialer.md has the long form).
+ *
+ * The dialer knows calls, not campaigns: the attempt row is written by the
+ * caller (the campaign store's attempt protocol) before dialer_call() is
+ * called, and the outcome goes back through dialer_hooks.ended, where the
+ * caller decides the retry and finishes the attempt exactly once. So the
+ * module depends on core and ari only (the campaign module sits above it).
+ *
+ * A call (struct dialer_call, about 600 bytes) is keyed by its channel id,
+ * which is the attempt id. ARI events for known channels drive it:
+ *   - an ari_dial_tracker accumulates Dial / ChannelStateChange /
+ *     ChannelHangupRequest / ChannelDestroyed / StasisStart and gives the
+ *     unanswered outcome with the Q.850 cause (NOTES.md section 7 order);
+ *   - the first StasisStart is the answer. With AMD on, the channel is sent
+ *     to the dialplan context "amd" (POST /continue) and comes back with
+ *     StasisStart(amd, AMDSTATUS, AMDCAUSE): HUMAN and NOTSURE are treated
+ *     as live (a person must never be hung up on for a doubtful verdict),
+ *     MACHINE is hung up (outcome machine) or handed to the connect hook
+ *     with machine = true when the campaign leaves a message;
+ *   - a live answer calls hooks.answered, then hooks.connect (the IVR).
+ *     Without a connect hook, or when it declines, the call is hung up after
+ *     talk_ms (the stand-in for a flow) with the disposition "no_flow";
+ *   - ChannelDestroyed ends the call: hooks.ended gets the outcome
+ *     (call_attempts.outcome words), cause, timings and disposition, and a
+ *     call_logs row is queued.
+ *
+ * Originate errors: 500 Allocation failed is "unreachable" (no channel);
+ * other 4xx/5xx are "failed". A timeout or transport error leaves the
+ * outcome unknown: the dialer sends DELETE /channels/{id} (so a channel that
+ * did get created is not left running unowned) and ends the call as "lost",
+ * which retries under the failed class later, never at once.
+ *
+ * Restart: dialer_adopt() registers an attempt found unfinished in the
+ * database. dialer_reconcile() asks every ARI server (GET /channels through
+ * the client's reconcile hook, which calls dialer_known_channels and
+ * dialer_on_reconcile). An adopted channel still up on a server is hung up
+ * (we no longer know where its flow was, and a person left in silence is
+ * worse than a short call) and ends with its real cause when the events
+ * arrive, or as "lost" when the hang-up finds nothing; an adopted channel no
+ * server has ends as "lost". Neither is ever originated again under its id.
+ *
+ * CDRs: one call_logs row per ended call, queued in memory and written by a
+ * timer as one multi-row INSERT per batch (ON CONFLICT DO NOTHING, so a row
+ * written twice after a reconciliation is harmless) as dialer_platform, off
+ * the hot path. A failed batch is kept and retried (bounded: beyond
+ * cdr_max_queue rows the oldest are dropped with an error log).
+ *
+ * Threads: everything runs on the loop given to dialer_create().
+ */
+#ifndef DIALER_DIALER_H
+#define DIALER_DIALER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ari/ari.h"
+#include "core/db.h"
+
+#define DIALER_ID_MAX     37 /* UUID text and NUL */
+#define DIALER_E164_MAX   17 /* '+', 15 digits, NUL */
+#define DIALER_DIAL_MAX   160
+#define DIALER_RING_MIN_S 15 /* legal minimum ring time */
+
+struct dialer;
+struct dialer_call;
+
+/* What to dial. Strings are copied. */
+struct dialer_call_req {
+    const char *id; /* attempt id = ARI channelId (required) */
+    int64_t tenant_id;
+    int64_t campaign_id;
+    int64_t contact_id;
+    const char *number;    /* E.164 (required) */
+    const char *caller_id; /* E.164 or NULL */
+    const char *endpoint;  /* rendered dial string (required) */
+    int ring_s;            /* ring timeout; raised to DIALER_RING_MIN_S */
+    bool amd;              /* run AMD before treating the answer as live */
+    bool machine_flow;     /* machines go to the connect hook (leave a message) */
+    void *user;            /* the caller's, handed back in the hooks */
+};
+
+/* How a call ended. */
+struct dialer_result {
+    const char *id;
+    int64_t tenant_id, campaign_id, contact_id;
+    void *user;
+    const char *outcome;     /* call_attempts.outcome: human, machine, busy, ... lost */
+    int hangup_cause;        /* Q.850, -1 unknown */
+    bool failed;             /* the originate itself failed (no channel) */
+    bool answered;           /* the far end answered */
+    bool live;               /* answered by a person (AMD off, or HUMAN/NOTSURE) */
+    const char *amd_result;  /* "human", "machine", "notsure", "hangup", "off" */
+    const char *disposition; /* set by the flow, or the dialer's ("no_flow"); may be NULL */
+    double ring_s;           /* originate to answer or end */
+    double talk_s;           /* answer to end */
+};
+
+struct dialer_hooks {
+    /* A live answer after ring_s seconds (pacing, abandonment denominator). May be NULL. */
+    void (*answered)(void *arg, void *user, double ring_s);
+    /*
+     * Hands a live (or, with machine_flow, machine) answered call to its
+     * flow: return 0 when the flow took it (it ends the call with
+     * dialer_call_end()), anything else to let the dialer hang up after
+     * talk_ms. May be NULL.
+     */
+    int (*connect)(void *arg, struct dialer_call *call, bool machine);
+    /* The call ended (exactly once per dialer_call / dialer_adopt). Required. */
+    void (*ended)(void *arg, const struct dialer_result *r);
+    void *arg;
+};
+
+struct dialer_config {
+    struct ev_loop *loop;    /* required */
+    struct ari_pool *ari;    /* required (borrowed) */
+    struct db_pool *db;      /* for call_logs; NULL: no CDRs */
+    const char *app;         /* Stasis app [dialer] */
+    const char *node;        /* this node's id, for logs [node-1] */
+    int64_t talk_ms;         /* stand-in talk time without a flow [3000] */
+    int cdr_batch;           /* rows per INSERT [200] */
+    int64_t cdr_flush_ms;    /* flush period [200] */
+    size_t cdr_max_queue;    /* rows kept while the database is away [100000] */
+    const char *amd_context; /* dialplan context of AMD [amd] */
+};
+
+int dialer_create(const struct dialer_config *cfg, const struct dialer_hooks *h,
+                  struct dialer **out);
+
+/* Hangs nothing up: calls still known end as "lost" without hooks; flushes no CDR. */
+void dialer_destroy(struct dialer *d);
+
+/*
+ * Originates req (the attempt row must already be committed). Returns 0
+ * (hooks.ended will follow exactly once), ERR_EXISTS for an id already in
+ * flight, ERR_INVAL, ERR_NOMEM, or ERR_BUSY when no ARI server can take a
+ * call (then nothing was sent and no hook will run).
+ */
+int dialer_call(struct dialer *d, const struct dialer_call_req *req);
+
+/*
+ * Routes an ARI event. Returns true when it concerned a channel of the
+ * dialer (other StasisStart events belong to the inbound side).
+ */
+bool dialer_on_event(struct dialer *d, struct ari_client *c, const struct ari_event *ev);
+
+/* The flow ends the call: hang up with disposition (copied; may be NULL). */
+int dialer_call_end(struct dialer_call *call, const char *disposition);
+
+/* Accessors for the connect hook. */
+const char *dialer_call_id(const struct dialer_call *call);
+const char *dialer_call_number(const struct dialer_call *call);
+struct ari_client *dialer_call_client(const struct dialer_call *call);
+void *dialer_call_user(const struct dialer_call *call);
+
+/*
+ * Restart: registers an attempt written by this node and never finished.
+ * Its outcome comes from dialer_reconcile() (see the header comment).
+ */
+int dialer_adopt(struct dialer *d, const char *id, int64_t tenant_id, int64_t campaign_id,
+                 int64_t contact_id, void *user);
+
+/* Runs reconciliation against every ARI server now. */
+void dialer_reconcile(struct dialer *d);
+
+/* For the pool's ari_handlers (known_channels / on_reconcile). */
+size_t dialer_known_channels(struct dialer *d, struct ari_client *c, const char **ids, size_t max);
+void dialer_on_reconcile(struct dialer *d, struct ari_client *c, int status,
+                         const char *const *gone, size_t n_gone, const char *const *up,
+                         size_t n_up);
+
+struct dialer_stats {
+    uint64_t originated; /* originate requests sent */
+    uint64_t answered;
+    uint64_t live;
+    uint64_t ended;
+    uint64_t originate_errors;
+    uint64_t adopted;
+    uint64_t cdr_written;
+    uint64_t cdr_failed; /* rows in batches that failed (retried) */
+    uint64_t cdr_dropped;
+    size_t in_flight;
+    size_t cdr_queued;
+};
+
+void dialer_stats(const struct dialer *d, struct dialer_stats *out);
+
+/* Bytes one in-flight call takes (the call object). */
+size_t dialer_call_size(void);
+
+/* Writes the queued CDRs now (also done by the timer). */
+void dialer_cdr_flush(struct dialer *d);
+
+#endif
