@@ -274,17 +274,5 @@ const char *dash_stat_name(enum dash_stat s);
 const char *dash_state_name(enum dash_state s);
 enum dash_state dash_state_parse(const char *s);
 
-#ifndef NDEBUG
-/*
- * Debug builds only: a synthetic producer that counts invented calls for the
- * campaigns in spec ("tenant:campaign[,tenant:campaign...]") from a timer on
- * loop, through the producer API above. For the wall's browser test and
- * demos until the dialer lands (docs/dashboards.md). Main thread.
- */
-struct dash_feed;
-struct ev_loop;
-int dash_feed_start(struct dash *d, struct ev_loop *loop, const char *spec, struct dash_feed **out);
-void dash_feed_stop(struct dash_feed *f);
-#endif
 
 #endif

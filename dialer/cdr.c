@@ -122,7 +122,8 @@ void dialer_cdr_flush(struct dialer *d)
         sql, sqlsz,
         "INSERT INTO call_logs (attempt_id, tenant_id, campaign_id, number, caller_id, "
         "started_at, answered_at, human_detected_at, ended_at, ring_timeout_s, ring_ms, talk_ms, "
-        "total_ms, outcome, disposition, hangup_cause, amd_result, live_answer) VALUES ");
+        "total_ms, outcome, disposition, hangup_cause, amd_result, connected_at, safe_harbour_at, "
+        "live_answer, abandoned) VALUES ");
     for (size_t i = 0; i < n; i++) {
         const struct dialer_cdr *r = &t->rows[i];
         const char **p = &params[i * DIALER_CDR_COLS];
@@ -156,15 +157,21 @@ void dialer_cdr_flush(struct dialer *d)
         snprintf(v[15], 24, "%d", r->hangup_cause);
         p[15] = r->hangup_cause >= 0 ? v[15] : NULL;
         p[16] = r->amd[0] ? r->amd : NULL;
-        /* live_answer is a literal: it needs no parameter */
+        fmt_ts(v[17], 24, r->connected_us);
+        p[17] = r->connected_us ? v[17] : NULL;
+        fmt_ts(v[18], 24, r->safe_harbour_us);
+        p[18] = r->safe_harbour_us ? v[18] : NULL;
+        /* live_answer and abandoned are literals: they need no parameter */
         off += (size_t)snprintf(
             sql + off, sqlsz - off,
             "%s($%d::uuid, $%d::bigint, $%d::bigint, $%d, $%d, to_timestamp($%d::bigint / 1e6), "
             "to_timestamp($%d::bigint / 1e6), to_timestamp($%d::bigint / 1e6), "
             "to_timestamp($%d::bigint / 1e6), $%d::int, $%d::int, $%d::int, $%d::int, $%d, $%d, "
-            "$%d::smallint, $%d, %s)",
+            "$%d::smallint, $%d, to_timestamp($%d::bigint / 1e6), to_timestamp($%d::bigint / 1e6), "
+            "%s, %s)",
             i ? "," : "", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9, b + 10,
-            b + 11, b + 12, b + 13, b + 14, b + 15, b + 16, b + 17, r->live ? "true" : "false");
+            b + 11, b + 12, b + 13, b + 14, b + 15, b + 16, b + 17, b + 18, b + 19,
+            r->live ? "true" : "false", r->live && r->abandoned ? "true" : "false");
         if (off >= sqlsz) {
             break; /* cannot happen with the size above; the statement then fails */
         }

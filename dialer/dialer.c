@@ -12,6 +12,7 @@
 
 #include "core/clock.h"
 #include "core/err.h"
+#include "compliance/compliance.h"
 #include "core/log.h"
 #include "dialer/dialer_int.h"
 
@@ -41,7 +42,7 @@ struct dialer_call {
     int reconcile_gone; /* servers that reported it gone (adopted calls) */
     int ring_s;
     int64_t tenant_id, campaign_id, contact_id;
-    int64_t started_us, answered_us, human_us;
+    int64_t started_us, answered_us, human_us, connected_us, safe_harbour_us;
     void *user;
     ev_timer talk;
     char id[DIALER_ID_MAX];
@@ -163,6 +164,9 @@ static void queue_cdr(struct dialer *d, const struct dialer_call *call,
     row.hangup_cause = r->hangup_cause >= 0 && r->hangup_cause <= 127 ? r->hangup_cause : -1;
     snprintf(row.amd, sizeof(row.amd), "%s", r->amd_result ? r->amd_result : "");
     row.live = r->live;
+    row.connected_us = call->connected_us;
+    row.safe_harbour_us = call->safe_harbour_us;
+    row.abandoned = r->abandoned;
     dialer_cdr_push(d, &row);
 }
 
@@ -197,6 +201,27 @@ static void end_call(struct dialer_call *call, const char *outcome, int cause)
     r.talk_s = call->answered_us ? (double)(now - call->answered_us) / 1e6 : 0;
     if (r.ring_s < 0) {
         r.ring_s = 0;
+    }
+    r.machine = call->machine;
+    r.answered_us = call->answered_us;
+    r.human_us = call->live ? (call->human_us ? call->human_us : call->answered_us) : 0;
+    r.connected_us = call->connected_us;
+    r.safe_harbour_us = call->safe_harbour_us;
+    r.ended_us = now;
+    if (call->live && call->answered_us != 0 && strcmp(outcome, "human") == 0) {
+        /* the 2-second rule: measured from the answer (AMD time counts) */
+        struct compliance_call_outcome o = {
+            .answered_us = call->answered_us,
+            .connected_us = call->connected_us,
+            .safe_harbour_us = call->safe_harbour_us,
+            .ended_us = now > call->answered_us ? now : call->answered_us,
+            .live_human = 1,
+        };
+        struct compliance_abandon_proof proof;
+        if (compliance_abandon_classify(&o, &proof) == 0 && proof.abandoned) {
+            r.abandoned = true;
+            r.outcome = outcome = "abandoned";
+        }
     }
     d->st.ended++;
     if (call->started_us != 0) { /* adopted calls: the start is not known, no CDR */
@@ -246,6 +271,22 @@ static void talk_cb(struct ev_loop *loop, ev_timer *w, int revents)
     hang_up(call, NULL);
 }
 
+void dialer_call_set_disposition(struct dialer_call *call, const char *disposition)
+{
+    if (call != NULL && disposition != NULL) {
+        snprintf(call->disposition, sizeof(call->disposition), "%s", disposition);
+    }
+}
+
+void dialer_call_left(struct dialer_call *call, const char *disposition)
+{
+    if (call == NULL) {
+        return;
+    }
+    dialer_call_set_disposition(call, disposition);
+    end_call(call, NULL, -1);
+}
+
 int dialer_call_end(struct dialer_call *call, const char *disposition)
 {
     if (call == NULL) {
@@ -275,11 +316,25 @@ static void connect_call(struct dialer_call *call)
                               (double)(call->answered_us - call->started_us) / 1e6);
         }
     }
-    if (d->hooks.connect != NULL && d->hooks.connect(d->hooks.arg, call, call->machine) == 0) {
+    int64_t now = clock_wall_us();
+    int rc = d->hooks.connect != NULL ? d->hooks.connect(d->hooks.arg, call, call->machine) : -1;
+    if (rc == 0) {
         call->flow = true;
+        if (call->connected_us == 0) {
+            call->connected_us = now;
+        }
         return;
     }
-    /* No flow: the stand-in talk time, then hang up with a disposition. */
+    if (rc == DIALER_CONNECT_SAFE_HARBOUR) {
+        call->flow = true;
+        if (call->safe_harbour_us == 0) {
+            call->safe_harbour_us = now;
+        }
+        return;
+    }
+    /* No flow: the stand-in talk time (it stands for the flow, so the call
+     * counts as connected), then hang up with a disposition. */
+    call->connected_us = now;
     snprintf(call->disposition, sizeof(call->disposition), "no_flow");
     ev_timer_set(&call->talk, (double)d->talk_ms / 1000.0, 0);
     ev_timer_start(d->loop, &call->talk);
@@ -330,7 +385,7 @@ static void on_stasis_start(struct dialer_call *call, const struct ari_event *ev
     d->st.answered++;
     if (call->amd) {
         call->phase = PH_AMD;
-        int rc = ari_channel_continue(call->client, call->id, d->amd_context, "s", 1, NULL,
+        int rc = call->client == NULL ? ERR_INVAL : ari_channel_continue(call->client, call->id, d->amd_context, "s", 1, NULL,
                                       continue_done, d, NULL);
         if (rc == 0) {
             return;
@@ -433,25 +488,12 @@ static struct dialer_call *call_new(struct dialer *d, const char *id)
     return call;
 }
 
-int dialer_call(struct dialer *d, const struct dialer_call_req *req)
+static struct dialer_call *call_setup(struct dialer *d, const struct dialer_call_req *req)
 {
-    if (req == NULL || req->id == NULL || strlen(req->id) >= DIALER_ID_MAX || req->number == NULL ||
-        strlen(req->number) >= DIALER_E164_MAX || req->endpoint == NULL ||
-        req->endpoint[0] == '\0') {
-        return ERR_INVAL;
-    }
-    if (find(d, req->id) != NULL) {
-        return ERR_EXISTS;
-    }
-    struct ari_client *server = ari_pool_pick(d->ari);
-    if (server == NULL) {
-        return ERR_BUSY;
-    }
     struct dialer_call *call = call_new(d, req->id);
     if (call == NULL) {
-        return ERR_NOMEM;
+        return NULL;
     }
-    call->client = server;
     call->tenant_id = req->tenant_id;
     call->campaign_id = req->campaign_id;
     call->contact_id = req->contact_id;
@@ -464,6 +506,48 @@ int dialer_call(struct dialer *d, const struct dialer_call_req *req)
     if (req->caller_id != NULL) {
         snprintf(call->caller_id, sizeof(call->caller_id), "%s", req->caller_id);
     }
+    return call;
+}
+
+static bool req_valid(const struct dialer_call_req *req)
+{
+    return req != NULL && req->id != NULL && strlen(req->id) < DIALER_ID_MAX &&
+           req->number != NULL && strlen(req->number) < DIALER_E164_MAX &&
+           req->endpoint != NULL && req->endpoint[0] != '\0';
+}
+
+int dialer_call_track(struct dialer *d, const struct dialer_call_req *req)
+{
+    if (!req_valid(req)) {
+        return ERR_INVAL;
+    }
+    if (find(d, req->id) != NULL) {
+        return ERR_EXISTS;
+    }
+    if (call_setup(d, req) == NULL) {
+        return ERR_NOMEM;
+    }
+    d->st.originated++;
+    return 0;
+}
+
+int dialer_call(struct dialer *d, const struct dialer_call_req *req)
+{
+    if (!req_valid(req)) {
+        return ERR_INVAL;
+    }
+    if (find(d, req->id) != NULL) {
+        return ERR_EXISTS;
+    }
+    struct ari_client *server = ari_pool_pick(d->ari);
+    if (server == NULL) {
+        return ERR_BUSY;
+    }
+    struct dialer_call *call = call_setup(d, req);
+    if (call == NULL) {
+        return ERR_NOMEM;
+    }
+    call->client = server;
     char args[96];
     snprintf(args, sizeof(args), "attempt,%s", call->id);
     struct ari_originate o = {

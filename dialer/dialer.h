@@ -24,7 +24,15 @@
  *     with machine = true when the campaign leaves a message;
  *   - a live answer calls hooks.answered, then hooks.connect (the IVR).
  *     Without a connect hook, or when it declines, the call is hung up after
- *     talk_ms (the stand-in for a flow) with the disposition "no_flow";
+ *     talk_ms (the stand-in for a flow) with the disposition "no_flow"; the
+ *     stand-in counts as connected at once (it stands for the flow);
+ *   - abandonment (47 CFR 64.1200(a)(7), docs/compliance.md): the moment the
+ *     flow takes the call is its connection time; a live call the hook
+ *     cannot connect (DIALER_CONNECT_SAFE_HARBOUR: no capacity) plays the
+ *     safe-harbour message and is classified with
+ *     compliance_abandon_classify at its end: abandoned calls end with the
+ *     outcome "abandoned" and the proof (connected_at, safe_harbour_at,
+ *     abandoned) goes into their call_logs row;
  *   - ChannelDestroyed ends the call: hooks.ended gets the outcome
  *     (call_attempts.outcome words), cause, timings and disposition, and a
  *     call_logs row is queued.
@@ -99,7 +107,14 @@ struct dialer_result {
     const char *disposition; /* set by the flow, or the dialer's ("no_flow"); may be NULL */
     double ring_s;           /* originate to answer or end */
     double talk_s;           /* answer to end */
+    bool machine;            /* AMD said machine */
+    bool abandoned;          /* a live answer not connected within 2 s (compliance rule) */
+    /* epoch microseconds, 0 = never: the abandonment accountant's input */
+    int64_t answered_us, human_us, connected_us, safe_harbour_us, ended_us;
 };
+
+/* connect hook results other than 0 (taken) and negative (declined) */
+#define DIALER_CONNECT_SAFE_HARBOUR 1 /* the hook plays the safe-harbour message and ends the call */
 
 struct dialer_hooks {
     /* A live answer after ring_s seconds (pacing, abandonment denominator). May be NULL. */
@@ -107,8 +122,10 @@ struct dialer_hooks {
     /*
      * Hands a live (or, with machine_flow, machine) answered call to its
      * flow: return 0 when the flow took it (it ends the call with
-     * dialer_call_end()), anything else to let the dialer hang up after
-     * talk_ms. May be NULL.
+     * dialer_call_end()), DIALER_CONNECT_SAFE_HARBOUR when there is no
+     * capacity and the hook plays the safe-harbour message instead (it ends
+     * the call too; the call is not connected), anything else to let the
+     * dialer hang up after talk_ms. May be NULL.
      */
     int (*connect)(void *arg, struct dialer_call *call, bool machine);
     /* The call ended (exactly once per dialer_call / dialer_adopt). Required. */
@@ -151,6 +168,15 @@ bool dialer_on_event(struct dialer *d, struct ari_client *c, const struct ari_ev
 
 /* The flow ends the call: hang up with disposition (copied; may be NULL). */
 int dialer_call_end(struct dialer_call *call, const char *disposition);
+
+/*
+ * The channel left the application (a blind transfer continued it in the
+ * dialplan): the call ends now, as answered, without a hang-up.
+ */
+void dialer_call_left(struct dialer_call *call, const char *disposition);
+
+/* Sets the disposition without hanging up (the caller already hung up). */
+void dialer_call_set_disposition(struct dialer_call *call, const char *disposition);
 
 /* Accessors for the connect hook. */
 const char *dialer_call_id(const struct dialer_call *call);

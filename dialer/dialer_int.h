@@ -10,7 +10,7 @@
 #include "dialer/dialer.h"
 
 #define DIALER_CDR_BATCH_MAX 1000
-#define DIALER_CDR_COLS      17
+#define DIALER_CDR_COLS      19
 
 /* One call_logs row, values already in text form for the INSERT. */
 struct dialer_cdr {
@@ -20,6 +20,7 @@ struct dialer_cdr {
     char number[DIALER_E164_MAX];
     char caller_id[DIALER_E164_MAX];
     int64_t started_us, answered_us, human_us, ended_us;
+    int64_t connected_us, safe_harbour_us; /* 0: never */
     int ring_timeout_s;
     int64_t ring_ms, talk_ms, total_ms;
     char outcome[16];
@@ -27,6 +28,7 @@ struct dialer_cdr {
     int hangup_cause; /* -1: NULL */
     char amd[12];     /* "" : NULL */
     bool live;
+    bool abandoned;
 };
 
 struct dialer_cdr_tx;
@@ -50,6 +52,13 @@ struct dialer {
     int cdr_batch;
     struct dialer_cdr_tx *cdr_tx; /* the batch being written, or NULL */
 };
+
+/*
+ * Registers a call as dialer_call() does but sends nothing (no ARI server is
+ * needed): unit tests replay captured event sequences through
+ * dialer_on_event, the benchmark measures the state machine alone.
+ */
+int dialer_call_track(struct dialer *d, const struct dialer_call_req *req);
 
 void dialer_cdr_push(struct dialer *d, const struct dialer_cdr *row);
 void dialer_cdr_fini(struct dialer *d);

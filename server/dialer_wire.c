@@ -10,34 +10,81 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "campaign/campaign.h"
 #include "compliance/compliance.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "dashboards/dashboards.h"
 #include "dialer/dialer.h"
+#include "ivr/ivr.h"
 
 enum { MAX_LISTS = 16 };
 
 #define LIMIT_KEY "global"
 #define US_PER_S  INT64_C(1000000)
 
+/* A campaign's flow, resolved once per campaign start (docs/dialer.md section 3). */
+enum flow_state {
+    FLOW_NONE = 0, /* nothing to load (no flow id) */
+    FLOW_LOADING,  /* ivr_store_load in flight: the campaign does not launch yet */
+    FLOW_READY,    /* flow holds the compiled revision */
+    FLOW_MISSING,  /* no published revision or invalid: the stand-in runs (logged) */
+    FLOW_RETRY,    /* the load could not be sent: tried again at the next poll */
+};
+
+struct wflow {
+    enum flow_state state;
+    int64_t flow_id;
+    int pin; /* pinned revision, 0: the latest published at campaign start */
+    int revision;
+    struct ivr_flow *flow;
+};
+
 struct wcamp {
     struct wcamp *next;
     int64_t id;
     int64_t tenant_id;
     bool running;
-    bool seen; /* in the last poll */
-    bool bad;  /* settings did not parse (logged once) */
+    bool want_running; /* the database says running (launches wait for the flow) */
+    bool seen;         /* in the last poll */
+    bool bad;          /* settings did not parse (logged once) */
+    struct wflow flow;  /* campaigns.flow_id / flow_revision */
+    struct wflow mflow; /* amd.machine_flow_id (leave a message) */
+    int connected;      /* live calls in a flow now (capacity: dialer.ports) */
+    struct compliance_abandon *ab;
+    struct dash_entity *de;
+    int64_t remaining, total;
+    char name[CAMPAIGN_NAME_MAX];
     struct campaign_settings set;
     uint64_t settings_hash; /* of the settings text last applied */
     int nlists;
     int64_t lists[MAX_LISTS];
 };
 
+struct contact_fetch;
+
 struct wcall {
     struct wcall *prev, *next; /* calls this node holds */
     struct dialer_wire *w;
+    struct dialer_call *call;        /* while a flow runs on it */
+    struct ivr_ari_call *ac;         /* the channel in the IVR dispatcher */
+    struct ivr_session *s;           /* the flow, or the safe-harbour message */
+    struct ivr_flow *flow;           /* the revision pinned for this call */
+    struct contact_fetch *fetch;     /* contact.* variables being read */
+    json_t *contact;                 /* contact.* variables, or NULL */
+    struct dash_entity *trunk_e;     /* trunk utilisation */
+    int64_t flow_id;
+    int flow_rev;
+    bool in_flow;    /* counted in wcamp.connected */
+    bool answered;   /* counted as in progress on the wall */
+    bool reserved;   /* holds a frequency-cap reservation */
+    bool safe_harbour;
+    int64_t callback_us;    /* the flow asked for a callback at this time (0: none) */
+    char exec[37];          /* ivr_executions id, "" when not recorded */
+    char reservation[40];   /* compliance_caps_reserve */
     struct campaign_contact ct;
     struct campaign_attempt a;
     char endpoint[DIALER_DIAL_MAX];
@@ -59,6 +106,12 @@ struct dialer_wire {
     struct campaign_limits *limits;
     struct campaign_gate *gate;
     struct dialer *dialer;
+    struct ivr_ari *ivr;
+    struct ivr_recorder *rec;
+    struct compliance_caps *caps;
+    struct ivr_flow *harbour; /* the safe-harbour message flow */
+    struct dash *dash;
+    struct dash_entity *dash_none; /* counts nothing (before the wall is wired) */
     struct wcamp *camps;
     struct wcall *calls;
     ev_timer tick;
@@ -113,9 +166,14 @@ static struct campaign_actor actor_of(struct dialer_wire *w, int64_t tenant_id)
     return (struct campaign_actor){ .tenant_id = tenant_id, .actor = w->actor };
 }
 
+static void fetch_detach(struct wcall *c);
+
 static void wcall_free(struct wcall *c)
 {
     struct dialer_wire *w = c->w;
+    fetch_detach(c);
+    json_decref(c->contact);
+    ivr_flow_unref(c->flow);
     if (c->prev != NULL) {
         c->prev->next = c->next;
     } else if (w->calls == c) {
@@ -141,12 +199,77 @@ static void release_slot(struct wcall *c, bool answered, double secs)
     }
 }
 
+/* The frequency-cap attempt given back: the call was not placed. */
+static void caps_giveback(struct wcall *c)
+{
+    if (c->reserved && c->w->caps != NULL) {
+        compliance_caps_release(c->w->caps, c->ct.tenant_id, c->ct.number, c->reservation);
+    }
+    c->reserved = false;
+}
+
+/* ------------------------------------------------------------ dashboards */
+
+/* Counts into the void until the wall's registry is wired (or when it is full). */
+static struct dash_entity no_dash;
+
+static struct dash_entity *camp_dash(const struct wcamp *cp)
+{
+    return cp != NULL && cp->de != NULL ? cp->de : &no_dash;
+}
+
+static void camp_dash_register(struct dialer_wire *w, struct wcamp *cp)
+{
+    if (w->dash == NULL || cp->de != NULL) {
+        return;
+    }
+    cp->de = dash_campaign(w->dash, cp->tenant_id, cp->id);
+    if (cp->de != NULL) {
+        dash_campaign_cap(cp->de, (int64_t)(cp->set.abandon_cap_pct * 100.0 + 0.5));
+        dash_campaign_state(w->dash, cp->de,
+                            cp->running ? DASH_STATE_RUNNING : DASH_STATE_PAUSED);
+    }
+}
+
+static void camp_dash_state(struct dialer_wire *w, struct wcamp *cp, enum dash_state st)
+{
+    if (w->dash != NULL && cp->de != NULL) {
+        dash_campaign_state(w->dash, cp->de, st);
+    }
+}
+
 /* --------------------------------------------------------------- verdict */
 
+static void verdict_inner(struct dialer_wire *w, const struct campaign_contact *c, int64_t now_us,
+                          struct campaign_verdict *v);
+
+/* The verdict, and the wall's "blocked by reason" figures. */
 static void verdict(void *arg, const struct campaign_contact *c, int64_t now_us,
                     struct campaign_verdict *v)
 {
     struct dialer_wire *w = arg;
+    verdict_inner(w, c, now_us, v);
+    if (!v->allow) {
+        struct dash_entity *e = camp_dash(camp_find(w, c->campaign_id));
+        switch (v->reason) {
+        case CAMPAIGN_WAIT_DNC:
+            dash_inc(e, DASH_BLOCKED_DNC);
+            break;
+        case CAMPAIGN_WAIT_WINDOW:
+            dash_inc(e, DASH_BLOCKED_WINDOW);
+            break;
+        case CAMPAIGN_WAIT_CAP:
+            dash_inc(e, DASH_BLOCKED_CAP);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static void verdict_inner(struct dialer_wire *w, const struct campaign_contact *c, int64_t now_us,
+                          struct campaign_verdict *v)
+{
     struct wcamp *cp = camp_find(w, c->campaign_id);
     int64_t next = 0;
 
@@ -230,6 +353,13 @@ static void finish_attempt(struct wcall *c, const struct campaign_settings *set,
     int64_t now = clock_wall_us();
     campaign_retry_decide(set, campaign_retry_class_of(outcome), attempts, today, c->ct.number_idx,
                           c->ct.nalt, now, &dec);
+    if (c->callback_us > now) {
+        /* a callback the flow scheduled: the contact is due then (windows
+         * and caps still apply when it comes up) */
+        dec.retry = true;
+        dec.at_us = c->callback_us;
+        dec.next_number = c->ct.number_idx;
+    }
     struct campaign_attempt_end e = {
         .id = c->a.id,
         .failed = failed,
@@ -253,24 +383,303 @@ static void on_answered(void *arg, void *user, double ring_s)
     struct dialer_wire *w = arg;
     struct wcall *c = user;
     if (c != NULL && !w->stopping) {
+        struct dash_entity *e = camp_dash(camp_find(w, c->ct.campaign_id));
         campaign_sched_call_answered(w->sched, c->ct.campaign_id, ring_s);
+        dash_add(e, DASH_RINGING, -1);
+        dash_inc(e, DASH_IN_PROGRESS);
+        c->answered = true;
+    }
+}
+
+/* ------------------------------------------------------------ the flow */
+
+/* The call left its flow: its place in the campaign's capacity is free. */
+static void flow_leave(struct wcall *c)
+{
+    if (c->in_flow) {
+        struct wcamp *cp = camp_find(c->w, c->ct.campaign_id);
+        if (cp != NULL && cp->connected > 0) {
+            cp->connected--;
+        }
+        c->in_flow = false;
     }
 }
 
 /*
- * The flow hook. The campaign's flow runs here through the IVR's ARI
- * adapter (ivr_store_load of the pinned or latest published revision, then
- * an ivr session on the channel, which ends the call with
- * dialer_call_end(call, disposition)). Until that adapter is wired, the
- * call is declined and the dialer hangs up after dialer.talk-time with the
- * disposition "no_flow".
+ * The call's disposition: the hangup node's, else the flow variable
+ * flow.disposition (set_variable), else from how the flow ended.
+ */
+static void flow_disposition(const struct wcall *c, const struct ivr_end *e, char *out, size_t n)
+{
+    json_t *fv = c->s != NULL ? json_object_get(ivr_session_vars(c->s), "flow") : NULL;
+    const char *v = json_string_value(json_object_get(fv, "disposition"));
+    const char *d;
+    if (e->disposition != NULL && e->disposition[0] != '\0') {
+        d = e->disposition;
+    } else if (v != NULL && v[0] != '\0') {
+        d = v;
+    } else {
+        switch (e->reason) {
+        case IVR_END_COMPLETED:
+            d = "completed";
+            break;
+        case IVR_END_TRANSFERRED:
+            d = "transferred";
+            break;
+        case IVR_END_HANGUP:
+            d = "hangup";
+            break;
+        case IVR_END_SHUTDOWN:
+            d = "shutdown";
+            break;
+        default:
+            d = "flow_error";
+            break;
+        }
+    }
+    snprintf(out, n, "%.64s", d);
+}
+
+/* "2026-11-25T15:30:00Z" (UTC) or epoch seconds, as epoch microseconds; 0 when neither. */
+static int64_t parse_when(json_t *v)
+{
+    if (json_is_integer(v)) {
+        return json_integer_value(v) > 0 ? (int64_t)json_integer_value(v) * US_PER_S : 0;
+    }
+    const char *t = json_string_value(v);
+    int y, mo, d, h, mi, sec;
+    char z;
+    if (t == NULL || sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &sec, &z) != 7 ||
+        z != 'Z' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) {
+        return 0;
+    }
+    /* days from civil (proleptic Gregorian), no time zone database needed */
+    int yy = y - (mo <= 2);
+    int era = (yy >= 0 ? yy : yy - 399) / 400;
+    int yoe = yy - era * 400;
+    int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    int64_t days = (int64_t)era * 146097 + doe - 719468;
+    return ((days * 86400) + h * 3600 + mi * 60 + sec) * US_PER_S;
+}
+
+/* A callback the flow asked for (flow.callback_at), checked against the campaign's settings. */
+static void flow_callback(struct wcall *c)
+{
+    json_t *fv = c->s != NULL ? json_object_get(ivr_session_vars(c->s), "flow") : NULL;
+    json_t *v = json_object_get(fv, "callback_at");
+    struct wcamp *cp = camp_find(c->w, c->ct.campaign_id);
+    struct campaign_error err;
+    if (v == NULL || cp == NULL) {
+        return;
+    }
+    int64_t at = parse_when(v);
+    if (at == 0 || campaign_callback_check(&cp->set, clock_wall_us(), at, &err) != 0) {
+        LOG_NOTICE(DIALER, "event=callback_refused id=%s campaign=%" PRId64 " msg=\"%s\"", c->a.id,
+                   cp->id, at == 0 ? "callback_at is not a UTC time" : err.msg);
+        return;
+    }
+    c->callback_us = at;
+    LOG_INFO(DIALER, "event=callback_set id=%s campaign=%" PRId64, c->a.id, cp->id);
+}
+
+static void flow_step(void *arg, const struct ivr_step *st)
+{
+    struct wcall *c = arg;
+    struct dialer_wire *w = c->w;
+    if (c->exec[0] != '\0' && w->rec != NULL) {
+        ivr_recorder_step(w->rec, c->ct.tenant_id, c->exec, st);
+    }
+    if (w->dash != NULL && c->exec[0] != '\0') {
+        /* registration takes the registry's mutex once per (flow, node, outcome) */
+        struct dash_entity *e = dash_ivr_node(w->dash, c->ct.tenant_id, c->flow_id, st->node, "");
+        if (e != NULL) {
+            dash_inc(e, DASH_HITS);
+        }
+        if (st->event_out != NULL &&
+            (e = dash_ivr_node(w->dash, c->ct.tenant_id, c->flow_id, st->node, st->event_out)) !=
+                NULL) {
+            dash_inc(e, DASH_HITS);
+        }
+    }
+}
+
+static void flow_end(void *arg, const struct ivr_end *e)
+{
+    struct wcall *c = arg;
+    struct dialer_wire *w = c->w;
+    char disp[65];
+
+    if (c->exec[0] != '\0' && w->rec != NULL) {
+        ivr_recorder_end(w->rec, c->ct.tenant_id, c->exec, e);
+    }
+    flow_disposition(c, e, disp, sizeof(disp));
+    flow_callback(c);
+    LOG_DEBUG(DIALER, "event=flow_end id=%s reason=%s disposition=%s", c->a.id,
+              ivr_end_reason_name(e->reason), disp);
+    struct dialer_call *call = c->call;
+    c->call = NULL;
+    flow_leave(c);
+    struct ivr_session *s = c->s;
+    c->s = NULL;
+    ivr_session_destroy(s);
+    ivr_ari_call_destroy(c->ac);
+    c->ac = NULL;
+    if (call != NULL) {
+        if (e->reason == IVR_END_HANGUP) {
+            dialer_call_set_disposition(call, disp); /* the channel is going */
+        } else if (e->reason == IVR_END_TRANSFERRED) {
+            dialer_call_left(call, disp); /* may end c: nothing after this */
+        } else {
+            dialer_call_end(call, disp);
+        }
+    }
+}
+
+/* Runs flow on the answered call. 0, or an error (then nothing runs). */
+static int run_flow(struct dialer_wire *w, struct wcall *c, struct dialer_call *call,
+                    struct wcamp *cp, struct ivr_flow *flow, const struct wflow *wf, bool machine)
+{
+    struct ari_client *client = dialer_call_client(call);
+    if (client == NULL) {
+        return ERR_INVAL;
+    }
+    int rc = ivr_ari_call_create(w->ivr, client, dialer_call_id(call), &c->ac);
+    if (rc != 0) {
+        return rc;
+    }
+    json_t *vars = json_pack(
+        "{s:{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:I, s:i}}", "call", "id", c->a.id, "channel",
+        dialer_call_id(call), "direction", "outbound", "number", c->ct.number, "caller_id",
+        c->caller_id, "campaign_id", (json_int_t)cp->id, "campaign_name", cp->name, "tenant_id",
+        (json_int_t)cp->tenant_id, "attempt", c->ct.attempts + 1);
+    if (vars != NULL) {
+        json_object_set(vars, "contact", c->contact != NULL ? c->contact : json_object());
+        if (c->contact == NULL) {
+            json_decref(json_object_get(vars, "contact")); /* the new empty object */
+        }
+    }
+    struct ivr_session_config cfg = {
+        .ops = ivr_ari_ops(),
+        .ops_ctx = c->ac,
+        .loop = w->loop,
+        .on_step = flow_step,
+        .on_end = flow_end,
+        .cb_arg = c,
+    };
+    c->s = vars != NULL ? ivr_session_create(flow, &cfg, vars) : NULL;
+    json_decref(vars);
+    if (c->s == NULL) {
+        ivr_ari_call_destroy(c->ac);
+        c->ac = NULL;
+        return ERR_NOMEM;
+    }
+    c->call = call;
+    c->exec[0] = '\0';
+    if (wf != NULL) {
+        c->flow = ivr_flow_ref(flow);
+        c->flow_id = wf->flow_id;
+        c->flow_rev = wf->revision;
+        struct ivr_exec_meta m = {
+            .tenant = c->ct.tenant_id,
+            .flow_id = wf->flow_id,
+            .revision = wf->revision,
+            .direction = "outbound",
+            .call_attempt_id = c->a.id,
+            .channel_id = dialer_call_id(call),
+            .caller = c->ct.number,
+        };
+        if (w->rec != NULL && ivr_recorder_begin(w->rec, &m, c->exec) != 0) {
+            c->exec[0] = '\0';
+        }
+    }
+    if (!machine && wf != NULL) {
+        cp->connected++;
+        c->in_flow = true;
+    }
+    ivr_ari_call_bind(c->ac, c->s);
+    /* flow_end may run inside (a flow without waits) */
+    ivr_session_start(c->s, "outbound_answered",
+                      cp->set.amd ? (machine ? "machine" : "human") : NULL);
+    return 0;
+}
+
+/*
+ * The flow hook (docs/dialer.md section 3): the campaign's flow (the
+ * revision resolved at campaign start, pinned for the call) runs on the
+ * channel through the IVR's ARI adapter; a machine runs the leave-a-message
+ * flow. A live call beyond the campaign's capacity (dialer.ports calls in
+ * flows) hears the safe-harbour message and is hung up: abandoned, but
+ * within the rule's 2 seconds. Declined (the stand-in runs) when the
+ * campaign has no runnable flow.
  */
 static int on_connect(void *arg, struct dialer_call *call, bool machine)
 {
-    (void)arg;
-    (void)call;
-    (void)machine;
-    return ERR_NOTFOUND;
+    struct dialer_wire *w = arg;
+    struct wcall *c = dialer_call_user(call);
+    struct wcamp *cp = c != NULL ? camp_find(w, c->ct.campaign_id) : NULL;
+    if (cp == NULL || w->stopping || w->ivr == NULL) {
+        return ERR_NOTFOUND;
+    }
+    struct wflow *wf = machine ? &cp->mflow : &cp->flow;
+    if (wf->state != FLOW_READY) {
+        return ERR_NOTFOUND;
+    }
+    if (!machine && cp->connected >= (int)w->conf->dialer_ports && w->harbour != NULL) {
+        LOG_INFO(DIALER, "event=safe_harbour id=%s campaign=%" PRId64 " connected=%d", c->a.id,
+                 cp->id, cp->connected);
+        if (run_flow(w, c, call, cp, w->harbour, NULL, false) == 0) {
+            c->safe_harbour = true;
+            return DIALER_CONNECT_SAFE_HARBOUR;
+        }
+        return ERR_BUSY;
+    }
+    int rc = run_flow(w, c, call, cp, wf->flow, wf, machine);
+    if (rc != 0) {
+        LOG_WARN(DIALER, "event=flow_start_failed id=%s err=\"%s\"", c->a.id, err_str(rc));
+    }
+    return rc;
+}
+
+/* The wall's figures of an ended call. */
+static void count_end(struct dialer_wire *w, struct wcall *c, struct wcamp *cp,
+                      const struct dialer_result *r)
+{
+    struct dash_entity *e = camp_dash(cp);
+    const char *o = r->outcome;
+    if (c->answered) {
+        dash_add(e, DASH_IN_PROGRESS, -1);
+    } else if (c->counted || r->answered) {
+        dash_add(e, DASH_RINGING, -1);
+    }
+    c->answered = false;
+    dash_inc(e, DASH_ENDED);
+    if (r->answered) {
+        dash_inc(e, DASH_ANSWERED);
+        dash_add(e, DASH_TALK_MS, (int64_t)(r->talk_s * 1000));
+        dash_add(e, DASH_HANDLE_MS, (int64_t)(r->talk_s * 1000));
+        dash_inc(e, r->machine ? DASH_MACHINE : DASH_HUMAN);
+    }
+    if (r->abandoned) {
+        dash_inc(e, DASH_ABANDONED);
+    } else if (strcmp(o, "busy") == 0) {
+        dash_inc(e, DASH_BUSY);
+    } else if (strcmp(o, "no_answer") == 0) {
+        dash_inc(e, DASH_NO_ANSWER);
+    } else if (!r->answered && strcmp(o, "cancelled") != 0) {
+        dash_inc(e, DASH_FAILED);
+    }
+    if (c->trunk_e != NULL) {
+        dash_add(c->trunk_e, DASH_CHANNELS, -1);
+        if (r->answered) {
+            dash_inc(c->trunk_e, DASH_ANSWERED);
+        }
+        if (r->failed) {
+            dash_inc(c->trunk_e, DASH_ERRORS);
+        }
+        c->trunk_e = NULL;
+    }
+    (void)w;
 }
 
 static void on_ended(void *arg, const struct dialer_result *r)
@@ -297,13 +706,34 @@ static void on_ended(void *arg, const struct dialer_result *r)
         }
         w->calls = c;
     }
+    /* a flow still running (the channel went before the flow noticed) stops */
+    c->call = NULL;
+    if (c->s != NULL) {
+        ivr_session_stop(c->s); /* flow_end runs and frees the session */
+        ivr_session_destroy(c->s);
+        c->s = NULL;
+    }
+    ivr_ari_call_destroy(c->ac);
+    c->ac = NULL;
+    flow_leave(c);
     if (w->stopping) {
         /* left unfinished on purpose: the next start reconciles it */
         wcall_free(c);
         return;
     }
-    release_slot(c, r->live, r->live ? r->talk_s : r->ring_s);
     struct wcamp *cp = camp_find(w, c->ct.campaign_id);
+    count_end(w, c, cp, r);
+    if (cp != NULL && cp->ab != NULL && r->live && r->answered_us != 0) {
+        struct compliance_call_outcome o = {
+            .answered_us = r->answered_us,
+            .connected_us = r->connected_us,
+            .safe_harbour_us = r->safe_harbour_us,
+            .ended_us = r->ended_us,
+            .live_human = 1,
+        };
+        compliance_abandon_record(cp->ab, &o, NULL);
+    }
+    release_slot(c, r->live, r->live ? r->talk_s : r->ring_s);
     if (cp != NULL && !cp->bad) {
         set = &cp->set;
     } else {
@@ -316,6 +746,100 @@ static void on_ended(void *arg, const struct dialer_result *r)
 }
 
 /* ---------------------------------------------------------------- launch */
+
+/* ------------------------------------------------------- contact.* */
+
+/*
+ * contact.* for the flow: the contact row's custom fields with its number,
+ * external id and place, read while the call rings (one read-only
+ * transaction under the tenant's row-level security). Without an answer in
+ * time (or with every connection pinned) the flow runs without them.
+ */
+struct contact_fetch {
+    struct wcall *c; /* NULL once the call is gone */
+    struct dialer_wire *w;
+    struct db_conn *conn;
+    int pending;
+    json_t *vars;
+};
+
+static const char CONTACT_SQL[] =
+    "SELECT (jsonb_build_object('id', id, 'number', number, 'external_id', external_id, "
+    "'extension', extension, 'country', country, 'region', region, 'postal_code', "
+    "postal_code, 'attempts', attempts) || custom::jsonb)::text FROM contacts WHERE id = $1";
+
+static void fetch_detach(struct wcall *c)
+{
+    if (c->fetch != NULL) {
+        c->fetch->c = NULL;
+        c->fetch = NULL;
+    }
+}
+
+static void fetch_cb(int status, PGresult *res, void *arg)
+{
+    struct contact_fetch *f = arg;
+    if (status == 0 && res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK &&
+        PQntuples(res) == 1 && f->vars == NULL) {
+        f->vars = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    }
+    if (--f->pending > 0) {
+        return;
+    }
+    db_pool_unpin(f->w->db, f->conn);
+    if (f->c != NULL) {
+        f->c->fetch = NULL;
+        if (json_is_object(f->vars) && f->c->contact == NULL) {
+            f->c->contact = f->vars;
+            f->vars = NULL;
+        }
+    }
+    json_decref(f->vars);
+    free(f);
+}
+
+static void contact_fetch(struct wcall *c)
+{
+    struct dialer_wire *w = c->w;
+    struct db_conn *conn = NULL;
+    if (c->fetch != NULL || db_pool_pin(w->db, &conn) != 0) {
+        return;
+    }
+    struct contact_fetch *f = calloc(1, sizeof(*f));
+    if (f == NULL) {
+        db_pool_unpin(w->db, conn);
+        return;
+    }
+    f->c = c;
+    f->w = w;
+    f->conn = conn;
+    char tid[24], cid[24];
+    snprintf(tid, sizeof(tid), "%" PRId64, c->ct.tenant_id);
+    snprintf(cid, sizeof(cid), "%" PRId64, c->ct.id);
+    const char *tp[1] = { tid };
+    const char *cp[1] = { cid };
+    const struct db_query qs[4] = {
+        { .sql = "BEGIN READ ONLY" },
+        { .sql = "SELECT set_config('app.tenant_id', $1, true)", .nparams = 1, .params = tp },
+        { .sql = CONTACT_SQL, .nparams = 1, .params = cp },
+        { .sql = "COMMIT" },
+    };
+    for (int i = 0; i < 4; i++) {
+        struct db_query q = qs[i];
+        q.cb = fetch_cb;
+        q.arg = f;
+        if (db_query_send(conn, &q, NULL) != 0) {
+            if (i == 0) {
+                db_pool_unpin(w->db, conn);
+                free(f);
+                return;
+            }
+            break;
+        }
+        f->pending++;
+    }
+    c->fetch = f;
+}
 
 static void begun(int status, void *arg)
 {
@@ -330,6 +854,7 @@ static void begun(int status, void *arg)
         /* ERR_CONFLICT: the lease was lost, another node has the contact;
          * anything else: unknown, never dial (restart reconciles it) */
         LOG_WARN(DIALER, "event=attempt_begin_failed id=%s err=\"%s\"", c->a.id, err_str(status));
+        caps_giveback(c);
         release_slot(c, false, 0);
         wcall_free(c);
         return;
@@ -349,15 +874,112 @@ static void begun(int status, void *arg)
         .user = c,
     };
     int rc = dialer_call(w->dialer, &req);
+    if (rc == 0) {
+        struct dash_entity *e = camp_dash(cp);
+        dash_inc(e, DASH_ATTEMPTS);
+        dash_inc(e, DASH_RINGING);
+        if (w->dash != NULL) {
+            c->trunk_e = dash_trunk(w->dash, c->trunk[0] ? c->trunk : "default");
+        }
+        if (c->trunk_e != NULL) {
+            dash_inc(c->trunk_e, DASH_ATTEMPTS);
+            dash_inc(c->trunk_e, DASH_CHANNELS);
+            dash_set(c->trunk_e, DASH_CAPACITY,
+                     cp != NULL && cp->set.ntrunks > 0 && cp->set.trunks[0].max_channels > 0
+                         ? cp->set.trunks[0].max_channels
+                         : w->conf->dialer_max_channels);
+        }
+        if (cp != NULL && (cp->flow.state == FLOW_READY || cp->mflow.state == FLOW_READY)) {
+            contact_fetch(c);
+        }
+        return;
+    }
     if (rc != 0) {
         /* committed but never originated: finish it as a failed originate */
         struct campaign_settings defaults;
         campaign_settings_default(&defaults);
         LOG_WARN(DIALER, "event=originate_refused id=%s err=\"%s\"", c->a.id, err_str(rc));
+        caps_giveback(c);
         release_slot(c, false, 0);
         finish_attempt(c, cp != NULL ? &cp->set : &defaults, true, "failed", -1, NULL,
                        c->ct.attempts + 1, c->ct.attempts_24h + 1);
     }
+}
+
+/* The contact goes back to the database, due at due_us (a cap blocked it after the launch). */
+static void hand_back(struct wcall *c, int64_t due_us, const char *reason)
+{
+    struct dialer_wire *w = c->w;
+    struct campaign_actor who = actor_of(w, c->ct.tenant_id);
+    const int64_t ids[1] = { c->ct.id };
+    const int64_t due[1] = { due_us };
+    const char *reasons[1] = { reason };
+    campaign_store_release(next_conn(w), &who, w->node, ids, due, reasons, 1, NULL, NULL);
+}
+
+static int begin_attempt(struct wcall *c)
+{
+    struct dialer_wire *w = c->w;
+    struct campaign_actor who = actor_of(w, c->ct.tenant_id);
+    return campaign_store_attempt_begin(next_conn(w), &who, &c->a, begun, c);
+}
+
+/* The frequency caps answered (fail closed: no answer, no call). */
+static void cap_done(const struct compliance_cap_result *r, void *arg)
+{
+    struct wcall *c = arg;
+    struct dialer_wire *w = c->w;
+    if (w->stopping) {
+        if (r->outcome == COMPLIANCE_CAP_OK && w->caps != NULL) {
+            compliance_caps_release(w->caps, c->ct.tenant_id, c->ct.number, r->reservation);
+        }
+        wcall_free(c);
+        return;
+    }
+    if (r->outcome == COMPLIANCE_CAP_OK) {
+        c->reserved = true;
+        snprintf(c->reservation, sizeof(c->reservation), "%s", r->reservation);
+        if (begin_attempt(c) == 0) {
+            return;
+        }
+        caps_giveback(c);
+        release_slot(c, false, 0);
+        hand_back(c, clock_wall_us() + 5 * US_PER_S, NULL);
+        wcall_free(c);
+        return;
+    }
+    int64_t now = clock_wall_us();
+    int64_t due = r->outcome == COMPLIANCE_CAP_BLOCKED && r->next_eligible_us > now
+                      ? r->next_eligible_us
+                      : now + 60 * US_PER_S;
+    if (r->outcome == COMPLIANCE_CAP_UNAVAILABLE) {
+        LOG_WARN(DIALER, "event=cap_unavailable id=%s err=\"%s\" msg=\"not dialed (fail closed)\"",
+                 c->a.id, err_str(r->status));
+    } else {
+        LOG_INFO(DIALER, "event=cap_blocked id=%s rule=%s", c->a.id,
+                 r->rule != NULL ? r->rule->id : "");
+    }
+    dash_inc(camp_dash(camp_find(w, c->ct.campaign_id)), DASH_BLOCKED_CAP);
+    release_slot(c, false, 0);
+    hand_back(c, due, campaign_wait_reason_name(CAMPAIGN_WAIT_CAP));
+    wcall_free(c);
+}
+
+/* Reserves the attempt in the shared frequency caps (the state rules of the number's place). */
+static int reserve_cap(struct dialer_wire *w, const struct wcamp *cp, struct wcall *c)
+{
+    struct compliance_campaign cc = { .tenant_id = cp->tenant_id,
+                                      .campaign_id = cp->id,
+                                      .allow_stale_list = 1 };
+    struct compliance_decision d;
+    const struct compliance_cap_rule *rules[COMPLIANCE_CAP_MAX_RULES];
+    int64_t now = clock_wall_us();
+    size_t n = 0;
+    if (compliance_decide_local(NULL, &cc, c->ct.number, NULL, now, &d) == 0) {
+        n = compliance_cap_rules_for_place(&d.place, rules, COMPLIANCE_CAP_MAX_RULES);
+    }
+    return compliance_caps_reserve(w->caps, c->ct.tenant_id, c->ct.number, rules, n, now, cap_done,
+                                   c);
 }
 
 static int launch(void *arg, const struct campaign_launch *l)
@@ -401,13 +1023,6 @@ static int launch(void *arg, const struct campaign_launch *l)
     c->a.number = c->ct.number;
     c->a.caller_id = c->caller_id[0] ? c->caller_id : NULL;
     c->a.trunk = c->trunk[0] ? c->trunk : NULL;
-    struct campaign_actor who = actor_of(w, ct->tenant_id);
-    rc = campaign_store_attempt_begin(next_conn(w), &who, &c->a, begun, c);
-    if (rc != 0) {
-        free(c);
-        campaign_limits_release(w->limits, LIMIT_KEY, 1, NULL, NULL);
-        return rc;
-    }
     c->booked = w->gate != NULL;
     c->counted = true;
     c->next = w->calls;
@@ -415,6 +1030,15 @@ static int launch(void *arg, const struct campaign_launch *l)
         w->calls->prev = c;
     }
     w->calls = c;
+    rc = w->caps != NULL ? reserve_cap(w, cp, c) : begin_attempt(c);
+    if (rc != 0) {
+        /* nothing was sent: the scheduler takes the contact back */
+        c->counted = false;
+        c->booked = false;
+        wcall_free(c);
+        campaign_limits_release(w->limits, LIMIT_KEY, 1, NULL, NULL);
+        return rc;
+    }
     return 0;
 }
 
@@ -434,9 +1058,24 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 static const char POLL_SQL[] =
     "SELECT c.id, c.tenant_id, c.state, c.settings::text, "
     "coalesce(string_agg(cl.list_id::text, ',' ORDER BY cl.priority, cl.list_id) "
-    "FILTER (WHERE cl.active), '') "
+    "FILTER (WHERE cl.active), ''), c.name, coalesce(c.flow_id, 0), "
+    "coalesce(c.flow_revision, 0), n.remaining, n.total "
     "FROM campaigns c LEFT JOIN campaign_lists cl ON cl.campaign_id = c.id "
-    "WHERE c.state IN ('running', 'paused') GROUP BY c.id";
+    "LEFT JOIN LATERAL (SELECT count(*) AS total, count(*) FILTER (WHERE ct.state IN "
+    "('pending', 'leased', 'dialing')) AS remaining FROM campaign_lists l2 JOIN contacts ct "
+    "ON ct.list_id = l2.list_id WHERE l2.campaign_id = c.id AND l2.active) n ON true "
+    "WHERE c.state IN ('running', 'paused') OR (c.state IN ('completed', 'stopped') AND "
+    "c.state_changed_at > now() - interval '1 minute') "
+    "GROUP BY c.id, n.remaining, n.total";
+
+/* One row of the poll. */
+struct camp_row {
+    int64_t id, tenant_id;
+    const char *state, *settings, *lists, *name;
+    int64_t flow_id;
+    int flow_rev;
+    int64_t remaining, total;
+};
 
 struct poll_tx {
     struct dialer_wire *w;
@@ -447,9 +1086,14 @@ struct poll_tx {
 
 static void camp_stop(struct dialer_wire *w, struct wcamp *cp);
 
-static void camp_update(struct dialer_wire *w, int64_t id, int64_t tenant, const char *state,
-                        const char *settings, const char *lists)
+static void camp_apply_run(struct dialer_wire *w, struct wcamp *cp);
+static void flow_resolve(struct dialer_wire *w, struct wcamp *cp, bool machine, int64_t flow_id,
+                         int pin);
+
+static void camp_update(struct dialer_wire *w, const struct camp_row *row)
 {
+    int64_t id = row->id, tenant = row->tenant_id;
+    const char *state = row->state, *settings = row->settings, *lists = row->lists;
     struct wcamp *cp = camp_find(w, id);
     int64_t now = clock_wall_us();
     bool fresh = cp == NULL;
@@ -465,6 +1109,11 @@ static void camp_update(struct dialer_wire *w, int64_t id, int64_t tenant, const
         w->camps = cp;
     }
     cp->seen = true;
+    snprintf(cp->name, sizeof(cp->name), "%s", row->name);
+    cp->remaining = row->remaining;
+    cp->total = row->total;
+    dash_set(camp_dash(cp), DASH_CONTACTS_REMAINING, row->remaining);
+    dash_set(camp_dash(cp), DASH_CONTACTS_TOTAL, row->total);
     if (!fresh && !cp->bad && cp->settings_hash == text_hash(settings)) {
         goto lists; /* unchanged */
     }
@@ -491,6 +1140,12 @@ static void camp_update(struct dialer_wire *w, int64_t id, int64_t tenant, const
     cp->settings_hash = text_hash(settings);
     cp->set = set;
     campaign_sched_campaign(w->sched, tenant, id, &cp->set, (int)w->conf->dialer_ports, now);
+    if (cp->ab == NULL &&
+        compliance_abandon_create(COMPLIANCE_ABANDON_CAMPAIGN_30D, now, set.abandon_cap_pct,
+                                  &cp->ab) != 0) {
+        cp->ab = NULL;
+    }
+    camp_dash_register(w, cp);
 lists:
     for (const char *p = lists; *p != '\0';) {
         char *end;
@@ -508,11 +1163,111 @@ lists:
         }
         p = *end == ',' ? end + 1 : end;
     }
-    bool run = strcmp(state, "running") == 0 && !w->draining;
+    cp->want_running = strcmp(state, "running") == 0 && !w->draining;
+    /* the flows are resolved once per campaign start (and when they change) */
+    flow_resolve(w, cp, false, row->flow_id, row->flow_rev);
+    flow_resolve(w, cp, true,
+                 cp->set.machine_action == CAMPAIGN_MACHINE_FLOW ? cp->set.machine_flow_id : 0, 0);
+    camp_apply_run(w, cp);
+}
+
+static bool flow_settled(const struct wflow *f)
+{
+    return f->state == FLOW_NONE || f->state == FLOW_READY || f->state == FLOW_MISSING;
+}
+
+/* Launches run when the database says running and the flows are resolved. */
+static void camp_apply_run(struct dialer_wire *w, struct wcamp *cp)
+{
+    bool run = cp->want_running && !w->draining && !cp->bad && flow_settled(&cp->flow) &&
+               flow_settled(&cp->mflow);
     if (run != cp->running) {
-        LOG_NOTICE(DIALER, "event=campaign_%s campaign=%" PRId64, run ? "running" : "paused", id);
-        campaign_sched_set_running(w->sched, id, run);
+        LOG_NOTICE(DIALER, "event=campaign_%s campaign=%" PRId64, run ? "running" : "paused",
+                   cp->id);
+        campaign_sched_set_running(w->sched, cp->id, run);
         cp->running = run;
+        camp_dash_state(w, cp, run ? DASH_STATE_RUNNING : DASH_STATE_PAUSED);
+    }
+}
+
+static void wflow_clear(struct wflow *f)
+{
+    ivr_flow_unref(f->flow);
+    *f = (struct wflow){ 0 };
+}
+
+struct flow_load {
+    struct dialer_wire *w;
+    int64_t campaign_id;
+    bool machine;
+};
+
+static void flow_loaded(void *arg, const struct ivr_store_result *r)
+{
+    struct flow_load *fl = arg;
+    struct dialer_wire *w = fl->w;
+    bool machine = fl->machine;
+    struct wcamp *cp = w->stopping ? NULL : camp_find(w, fl->campaign_id);
+    free(fl);
+    struct wflow *f = cp != NULL ? (machine ? &cp->mflow : &cp->flow) : NULL;
+    if (f == NULL || f->state != FLOW_LOADING) {
+        return;
+    }
+    struct ivr_flow *flow = NULL;
+    struct ivr_report *rep = NULL;
+    struct ivr_load_options opt = { 0 };
+    if (r->status == 0 && r->definition != NULL &&
+        ivr_flow_load(r->definition, strlen(r->definition), &opt, &flow, &rep) == 0 &&
+        flow != NULL) {
+        f->flow = flow;
+        f->revision = r->revision;
+        f->state = FLOW_READY;
+        LOG_NOTICE(DIALER, "event=campaign_flow campaign=%" PRId64 " flow=%" PRId64 " revision=%d%s",
+                   cp->id, f->flow_id, f->revision, machine ? " kind=machine" : "");
+    } else {
+        /* no published revision (or one that no longer loads): answered
+         * calls get the stand-in, and the operator is told */
+        f->state = FLOW_MISSING;
+        LOG_WARN(DIALER,
+                 "event=campaign_flow_missing campaign=%" PRId64 " flow=%" PRId64
+                 " err=\"%s\" msg=\"answered calls are hung up after dialer.talk-time\"",
+                 cp->id, f->flow_id, r->status != 0 && r->error != NULL ? r->error : "invalid");
+    }
+    ivr_report_free(rep);
+    camp_apply_run(w, cp);
+}
+
+static void flow_resolve(struct dialer_wire *w, struct wcamp *cp, bool machine, int64_t flow_id,
+                         int pin)
+{
+    struct wflow *f = machine ? &cp->mflow : &cp->flow;
+    if (f->flow_id == flow_id && f->pin == pin && f->state != FLOW_NONE &&
+        f->state != FLOW_RETRY) {
+        return; /* resolved (or being resolved) for this start */
+    }
+    if (f->state == FLOW_LOADING) {
+        return; /* the answer in flight decides; a change is seen at the next poll */
+    }
+    wflow_clear(f);
+    f->flow_id = flow_id;
+    f->pin = pin;
+    if (flow_id <= 0 || w->ivr == NULL) {
+        f->state = FLOW_NONE;
+        f->flow_id = 0;
+        return;
+    }
+    struct flow_load *fl = calloc(1, sizeof(*fl));
+    if (fl == NULL) {
+        f->state = FLOW_RETRY;
+        return;
+    }
+    fl->w = w;
+    fl->campaign_id = cp->id;
+    fl->machine = machine;
+    f->state = FLOW_LOADING;
+    if (ivr_store_load(w->db, cp->tenant_id, flow_id, pin, flow_loaded, fl) != 0) {
+        free(fl);
+        f->state = FLOW_RETRY;
     }
 }
 
@@ -555,6 +1310,20 @@ static void camp_stop(struct dialer_wire *w, struct wcamp *cp)
     LOG_NOTICE(DIALER, "event=campaign_stopped campaign=%" PRId64, cp->id);
     campaign_sched_set_running(w->sched, cp->id, false);
     cp->running = false;
+    cp->want_running = false;
+    /* a later start resolves the flows again */
+    if (cp->flow.state != FLOW_LOADING) {
+        wflow_clear(&cp->flow);
+    }
+    if (cp->mflow.state != FLOW_LOADING) {
+        wflow_clear(&cp->mflow);
+    }
+    if (cp->de != NULL) {
+        int st = atomic_load_explicit(&cp->de->state, memory_order_relaxed);
+        if (st != DASH_STATE_COMPLETED && st != DASH_STATE_STOPPED) {
+            camp_dash_state(w, cp, DASH_STATE_STOPPED);
+        }
+    }
     struct release_ctx *r = calloc(1, sizeof(*r));
     if (r != NULL) {
         r->w = w;
@@ -573,14 +1342,33 @@ static void poll_cb(int status, PGresult *res, void *arg)
         t->status = status;
     }
     if (status == 0 && res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK &&
-        PQnfields(res) == 5 && !w->stopping) {
+        PQnfields(res) == 10 && !w->stopping) {
         for (struct wcamp *c = w->camps; c != NULL; c = c->next) {
             c->seen = false;
         }
         for (int i = 0; i < PQntuples(res); i++) {
-            camp_update(w, strtoll(PQgetvalue(res, i, 0), NULL, 10),
-                        strtoll(PQgetvalue(res, i, 1), NULL, 10), PQgetvalue(res, i, 2),
-                        PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
+            struct camp_row row = {
+                .id = strtoll(PQgetvalue(res, i, 0), NULL, 10),
+                .tenant_id = strtoll(PQgetvalue(res, i, 1), NULL, 10),
+                .state = PQgetvalue(res, i, 2),
+                .settings = PQgetvalue(res, i, 3),
+                .lists = PQgetvalue(res, i, 4),
+                .name = PQgetvalue(res, i, 5),
+                .flow_id = strtoll(PQgetvalue(res, i, 6), NULL, 10),
+                .flow_rev = (int)strtol(PQgetvalue(res, i, 7), NULL, 10),
+                .remaining = strtoll(PQgetvalue(res, i, 8), NULL, 10),
+                .total = strtoll(PQgetvalue(res, i, 9), NULL, 10),
+            };
+            if (strcmp(row.state, "running") == 0 || strcmp(row.state, "paused") == 0) {
+                camp_update(w, &row);
+                continue;
+            }
+            /* completed or stopped lately: the wall shows which (stopped below) */
+            struct wcamp *cp = camp_find(w, row.id);
+            if (cp != NULL) {
+                dash_set(camp_dash(cp), DASH_CONTACTS_REMAINING, row.remaining);
+                camp_dash_state(w, cp, dash_state_parse(row.state));
+            }
         }
         for (struct wcamp *c = w->camps; c != NULL; c = c->next) {
             if (!c->seen && (c->running || c->nlists > 0)) {
@@ -777,9 +1565,70 @@ static void poll_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 /* ------------------------------------------------------------ lifecycle */
 
+/*
+ * A channel with a flow running is both the IVR's (playbacks, DTMF, its
+ * hang-up) and the dialer's (the end of the call): the flow sees the event
+ * first, so a caller hanging up mid-flow ends the session before the call.
+ */
 bool dialer_wire_event(struct dialer_wire *w, struct ari_client *c, const struct ari_event *ev)
 {
-    return w != NULL && dialer_on_event(w->dialer, c, ev);
+    if (w == NULL) {
+        return false;
+    }
+    bool took = w->ivr != NULL && ivr_ari_dispatch(w->ivr, ev);
+    return dialer_on_event(w->dialer, c, ev) || took;
+}
+
+void dialer_wire_set_dash(struct dialer_wire *w, struct dash *dash)
+{
+    if (w == NULL) {
+        return;
+    }
+    w->dash = dash;
+    for (struct wcamp *c = w->camps; c != NULL; c = c->next) {
+        c->de = NULL;
+        if (dash != NULL) {
+            camp_dash_register(w, c);
+        }
+    }
+}
+
+/* The predictive pacer's measured abandonment rate (compliance's accountant). */
+static double abandon_rate(void *arg, int64_t campaign_id)
+{
+    struct dialer_wire *w = arg;
+    struct wcamp *cp = camp_find(w, campaign_id);
+    struct compliance_abandon_rate r;
+    if (cp == NULL || cp->ab == NULL) {
+        return -1;
+    }
+    compliance_abandon_rate(cp->ab, clock_wall_us(), &r);
+    return r.live > 0 ? r.rate : -1;
+}
+
+/*
+ * The safe-harbour message: played when a live call cannot be connected
+ * (47 CFR 64.1200(a)(7)(i): a prerecorded message within 2 seconds naming
+ * the seller and a number to call; the recording "sound:safe-harbour" is the
+ * operator's, per deployment), then a hang-up with the disposition
+ * "safe_harbour".
+ */
+static struct ivr_flow *harbour_flow(void)
+{
+    json_t *doc = json_pack("{s:s, s:s, s:{s:{s:s, s:{s:s}}, s:{s:s, s:{s:s, s:s, s:[{s:s}]}}}}",
+                            "format", "ivrflow/1", "start", "s", "nodes", "s", "type", "start",
+                            "next", "next", "h", "h", "type", "hangup", "props", "cause", "normal",
+                            "disposition", "safe_harbour", "final_prompt", "play",
+                            "sound:safe-harbour");
+    struct ivr_flow *f = NULL;
+    struct ivr_report *rep = NULL;
+    struct ivr_load_options opt = { 0 };
+    if (doc != NULL && ivr_flow_load_json(doc, &opt, &f, &rep) != 0) {
+        f = NULL;
+    }
+    ivr_report_free(rep);
+    json_decref(doc);
+    return f;
 }
 
 size_t dialer_wire_known(struct dialer_wire *w, struct ari_client *c, const char **ids, size_t max)
@@ -811,6 +1660,7 @@ int start_dialer(const struct dialer_wire_deps *deps, struct dialer_wire **out)
     w->kv = deps->kv;
     w->ari = deps->ari;
     w->dnc = deps->dnc;
+    w->ivr = deps->ivr;
     snprintf(w->node, sizeof(w->node), "%s", conf->node_id);
     snprintf(w->actor, sizeof(w->actor), "dialer:%s", conf->node_id);
     *out = w;
@@ -829,6 +1679,19 @@ int start_dialer(const struct dialer_wire_deps *deps, struct dialer_wire **out)
     rc = dialer_create(&dc, &dh, &w->dialer);
     if (rc != 0) {
         return rc;
+    }
+    if (w->ivr != NULL) {
+        w->harbour = harbour_flow();
+        rc = w->harbour != NULL ? ivr_recorder_create(w->loop, w->db, 0, 0, &w->rec) : ERR_INVAL;
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    if (w->kv != NULL) {
+        rc = compliance_caps_create(w->kv, NULL, &w->caps);
+        if (rc != 0) {
+            return rc;
+        }
     }
     rc = campaign_limits_create(w->kv, "dialer:", w->node, 15, &w->limits);
     if (rc != 0) {
@@ -852,6 +1715,7 @@ int start_dialer(const struct dialer_wire_deps *deps, struct dialer_wire **out)
         .launch_arg = w,
         .gate = campaign_gate_take,
         .gate_arg = w->gate,
+        .abandon = { .rate = abandon_rate, .arg = w },
     };
     rc = campaign_sched_create(&so, &w->sched);
     if (rc != 0) {
@@ -910,9 +1774,27 @@ void stop_dialer(struct dialer_wire *w)
     ev_timer_stop(w->loop, &w->poll);
     campaign_lessor_destroy(w->lessor);
     w->lessor = NULL;
+    /* flows still running end (IVR_END_SHUTDOWN); their calls stay for reconciliation */
+    for (struct wcall *c = w->calls; c != NULL; c = c->next) {
+        c->call = NULL;
+        if (c->s != NULL) {
+            ivr_session_stop(c->s);
+            ivr_session_destroy(c->s);
+            c->s = NULL;
+        }
+        ivr_ari_call_destroy(c->ac);
+        c->ac = NULL;
+    }
     if (w->dialer != NULL) {
         dialer_cdr_flush(w->dialer);
     }
+    if (w->rec != NULL) {
+        ivr_recorder_flush(w->rec);
+    }
+    ivr_recorder_destroy(w->rec); /* the flush in flight completes */
+    w->rec = NULL;
+    compliance_caps_destroy(w->caps); /* reserves in flight still answer */
+    w->caps = NULL;
 }
 
 void dialer_wire_free(struct dialer_wire *w)
@@ -922,6 +1804,9 @@ void dialer_wire_free(struct dialer_wire *w)
     }
     w->stopping = true;
     dialer_destroy(w->dialer);
+    ivr_recorder_destroy(w->rec);
+    compliance_caps_destroy(w->caps);
+    ivr_flow_unref(w->harbour);
     campaign_sched_destroy(w->sched);
     campaign_gate_destroy(w->gate);
     campaign_limits_destroy(w->limits);
@@ -930,6 +1815,9 @@ void dialer_wire_free(struct dialer_wire *w)
     }
     while (w->camps != NULL) {
         struct wcamp *n = w->camps->next;
+        wflow_clear(&w->camps->flow);
+        wflow_clear(&w->camps->mflow);
+        compliance_abandon_destroy(w->camps->ab);
         free(w->camps);
         w->camps = n;
     }

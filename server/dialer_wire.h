@@ -14,6 +14,15 @@
  * next tick; a stopped or completed one also hands its held contacts back.
  * At start the attempts this node left unfinished are adopted and
  * reconciled with ARI (dialer/dialer.h).
+ *
+ * Answered calls run the campaign's IVR flow (resolved once per campaign
+ * start, the revision pinned per call) through the IVR's ARI adapter; a
+ * live call beyond dialer.ports calls in flows hears the safe-harbour
+ * message (abandoned, inside the 2-second rule). The compliance abandonment
+ * accountant of each campaign feeds the predictive pacer; frequency caps are
+ * reserved in Redis before the attempt row (fail closed) and given back
+ * when the call is not placed; every call event is counted for the wall.
+ * docs/dialer.md has the decisions.
  */
 #ifndef SERVER_DIALER_WIRE_H
 #define SERVER_DIALER_WIRE_H
@@ -27,6 +36,8 @@
 
 struct dialer_wire;
 struct compliance_dnc;
+struct dash;
+struct ivr_ari;
 
 struct dialer_wire_deps {
     struct ev_loop *loop;
@@ -34,10 +45,17 @@ struct dialer_wire_deps {
     struct db_pool *db;
     struct kv_conn *kv;
     struct ari_pool *ari;
-    struct compliance_dnc *dnc; /* NULL until a DNC store is loaded */
+    struct compliance_dnc *dnc; /* NULL: no DNC lists (US numbers wait, see docs/dialer.md) */
+    struct ivr_ari *ivr;        /* the IVR's ARI dispatcher; NULL: answered calls get the stand-in */
 };
 
 int start_dialer(const struct dialer_wire_deps *deps, struct dialer_wire **out);
+
+/*
+ * The wall's registry (dashboards/dashboards.h), once it exists: the dialer
+ * counts every call event into it from then on. NULL: counting stops.
+ */
+void dialer_wire_set_dash(struct dialer_wire *w, struct dash *dash);
 
 /* Stops launching (drain starts); calls in progress keep running. */
 void dialer_wire_drain(struct dialer_wire *w);

@@ -55,9 +55,6 @@ struct server {
     struct api *api;                    /* REST API mounted on httpd */
     struct dialer_wire *dialer;         /* outbound engine (server/dialer_wire.c) */
     struct dash *dash;                  /* live metrics, /metrics, /ws/v1/live */
-#ifndef NDEBUG
-    struct dash_feed *feed; /* synthetic producer (DIALER_TEST_METRICS_FEED) */
-#endif
     struct importer *importer;       /* contact list imports (own worker threads) */
     struct api_lists *api_lists;     /* list, upload and import routes */
     struct api_flows *api_flows;     /* IVR flow routes */
@@ -222,6 +219,7 @@ static int start_dialer_wire(struct server *s)
         .db = s->db,
         .kv = s->kv,
         .ari = s->ari,
+        .ivr = s->ivr_ari,
     };
     if (!s->conf->dialer_enabled) {
         return 0;
@@ -532,12 +530,7 @@ static int start_httpd(struct server *s)
         LOG_ERR(SERVER, "event=metrics_start_failed err=\"%s\"", err_str(rc));
         return rc;
     }
-#ifndef NDEBUG
-    const char *feed = getenv("DIALER_TEST_METRICS_FEED");
-    if (feed != NULL && feed[0] != '\0' && dash_feed_start(s->dash, s->loop, feed, &s->feed) != 0) {
-        return ERR_INVAL;
-    }
-#endif
+    dialer_wire_set_dash(s->dialer, s->dash); /* the dialer counts for the wall */
     LOG_NOTICE(SERVER, "event=listening bind=%s port=%d", c->http_bind, httpd_port(s->httpd));
     return 0;
 }
@@ -545,10 +538,7 @@ static int start_httpd(struct server *s)
 static void stop_all(struct server *s)
 {
     stop_dialer(s->dialer);
-#ifndef NDEBUG
-    dash_feed_stop(s->feed);
-    s->feed = NULL;
-#endif
+    dialer_wire_set_dash(s->dialer, NULL);
     /* The metrics thread posts to the httpd thread: stop it first. */
     dash_stop(s->dash);
     if (s->httpd != NULL) {
