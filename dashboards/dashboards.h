@@ -274,5 +274,4 @@ const char *dash_stat_name(enum dash_stat s);
 const char *dash_state_name(enum dash_state s);
 enum dash_state dash_state_parse(const char *s);
 
-
 #endif

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compliance/compliance.h"
 #include "core/clock.h"
 #include "core/err.h"
-#include "compliance/compliance.h"
 #include "core/log.h"
 #include "dialer/dialer_int.h"
 
@@ -385,8 +385,9 @@ static void on_stasis_start(struct dialer_call *call, const struct ari_event *ev
     d->st.answered++;
     if (call->amd) {
         call->phase = PH_AMD;
-        int rc = call->client == NULL ? ERR_INVAL : ari_channel_continue(call->client, call->id, d->amd_context, "s", 1, NULL,
-                                      continue_done, d, NULL);
+        int rc = call->client == NULL ? ERR_INVAL
+                                      : ari_channel_continue(call->client, call->id, d->amd_context,
+                                                             "s", 1, NULL, continue_done, d, NULL);
         if (rc == 0) {
             return;
         }
@@ -512,8 +513,8 @@ static struct dialer_call *call_setup(struct dialer *d, const struct dialer_call
 static bool req_valid(const struct dialer_call_req *req)
 {
     return req != NULL && req->id != NULL && strlen(req->id) < DIALER_ID_MAX &&
-           req->number != NULL && strlen(req->number) < DIALER_E164_MAX &&
-           req->endpoint != NULL && req->endpoint[0] != '\0';
+           req->number != NULL && strlen(req->number) < DIALER_E164_MAX && req->endpoint != NULL &&
+           req->endpoint[0] != '\0';
 }
 
 int dialer_call_track(struct dialer *d, const struct dialer_call_req *req)

@@ -114,7 +114,8 @@ struct dialer_result {
 };
 
 /* connect hook results other than 0 (taken) and negative (declined) */
-#define DIALER_CONNECT_SAFE_HARBOUR 1 /* the hook plays the safe-harbour message and ends the call */
+#define DIALER_CONNECT_SAFE_HARBOUR \
+    1 /* the hook plays the safe-harbour message and ends the call */
 
 struct dialer_hooks {
     /* A live answer after ring_s seconds (pacing, abandonment denominator). May be NULL. */

@@ -48,9 +48,9 @@ struct wcamp {
     int64_t id;
     int64_t tenant_id;
     bool running;
-    bool want_running; /* the database says running (launches wait for the flow) */
-    bool seen;         /* in the last poll */
-    bool bad;          /* settings did not parse (logged once) */
+    bool want_running;  /* the database says running (launches wait for the flow) */
+    bool seen;          /* in the last poll */
+    bool bad;           /* settings did not parse (logged once) */
     struct wflow flow;  /* campaigns.flow_id / flow_revision */
     struct wflow mflow; /* amd.machine_flow_id (leave a message) */
     int connected;      /* live calls in a flow now (capacity: dialer.ports) */
@@ -69,22 +69,24 @@ struct contact_fetch;
 struct wcall {
     struct wcall *prev, *next; /* calls this node holds */
     struct dialer_wire *w;
-    struct dialer_call *call;        /* while a flow runs on it */
-    struct ivr_ari_call *ac;         /* the channel in the IVR dispatcher */
-    struct ivr_session *s;           /* the flow, or the safe-harbour message */
-    struct ivr_flow *flow;           /* the revision pinned for this call */
-    struct contact_fetch *fetch;     /* contact.* variables being read */
-    json_t *contact;                 /* contact.* variables, or NULL */
-    struct dash_entity *trunk_e;     /* trunk utilisation */
+    struct dialer_call *call;    /* while a flow runs on it */
+    struct ivr_ari_call *ac;     /* the channel in the IVR dispatcher */
+    struct ivr_session *s;       /* the flow, or the safe-harbour message */
+    struct ivr_flow *flow;       /* the revision pinned for this call */
+    struct contact_fetch *fetch; /* contact.* variables being read */
+    json_t *contact;             /* contact.* variables, or NULL */
+    struct dash_entity *trunk_e; /* trunk utilisation */
     int64_t flow_id;
     int flow_rev;
-    bool in_flow;    /* counted in wcamp.connected */
-    bool answered;   /* counted as in progress on the wall */
-    bool reserved;   /* holds a frequency-cap reservation */
+    bool in_flow;  /* counted in wcamp.connected */
+    bool answered; /* counted as in progress on the wall */
+    bool reserved; /* holds a frequency-cap reservation */
     bool safe_harbour;
-    int64_t callback_us;    /* the flow asked for a callback at this time (0: none) */
-    char exec[37];          /* ivr_executions id, "" when not recorded */
-    char reservation[40];   /* compliance_caps_reserve */
+    bool start_pending;   /* connected: the flow starts when contact.* has been read */
+    bool pending_machine; /* the pending start is the leave-a-message flow */
+    int64_t callback_us;  /* the flow asked for a callback at this time (0: none) */
+    char exec[37];        /* ivr_executions id, "" when not recorded */
+    char reservation[40]; /* compliance_caps_reserve */
     struct campaign_contact ct;
     struct campaign_attempt a;
     char endpoint[DIALER_DIAL_MAX];
@@ -167,6 +169,7 @@ static struct campaign_actor actor_of(struct dialer_wire *w, int64_t tenant_id)
 }
 
 static void fetch_detach(struct wcall *c);
+static void contact_fetch(struct wcall *c);
 
 static void wcall_free(struct wcall *c)
 {
@@ -226,8 +229,7 @@ static void camp_dash_register(struct dialer_wire *w, struct wcamp *cp)
     cp->de = dash_campaign(w->dash, cp->tenant_id, cp->id);
     if (cp->de != NULL) {
         dash_campaign_cap(cp->de, (int64_t)(cp->set.abandon_cap_pct * 100.0 + 0.5));
-        dash_campaign_state(w->dash, cp->de,
-                            cp->running ? DASH_STATE_RUNNING : DASH_STATE_PAUSED);
+        dash_campaign_state(w->dash, cp->de, cp->running ? DASH_STATE_RUNNING : DASH_STATE_PAUSED);
     }
 }
 
@@ -470,8 +472,8 @@ static void flow_callback(struct wcall *c)
     json_t *v = json_object_get(fv, "callback_at");
     struct wcamp *cp = camp_find(c->w, c->ct.campaign_id);
     struct campaign_error err;
-    if (v == NULL || cp == NULL) {
-        return;
+    if (v == NULL || cp == NULL || (json_is_string(v) && json_string_length(v) == 0)) {
+        return; /* none asked */
     }
     int64_t at = parse_when(v);
     if (at == 0 || campaign_callback_check(&cp->set, clock_wall_us(), at, &err) != 0) {
@@ -496,9 +498,8 @@ static void flow_step(void *arg, const struct ivr_step *st)
         if (e != NULL) {
             dash_inc(e, DASH_HITS);
         }
-        if (st->event_out != NULL &&
-            (e = dash_ivr_node(w->dash, c->ct.tenant_id, c->flow_id, st->node, st->event_out)) !=
-                NULL) {
+        if (st->event_out != NULL && (e = dash_ivr_node(w->dash, c->ct.tenant_id, c->flow_id,
+                                                        st->node, st->event_out)) != NULL) {
             dash_inc(e, DASH_HITS);
         }
     }
@@ -548,11 +549,11 @@ static int run_flow(struct dialer_wire *w, struct wcall *c, struct dialer_call *
     if (rc != 0) {
         return rc;
     }
-    json_t *vars = json_pack(
-        "{s:{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:I, s:i}}", "call", "id", c->a.id, "channel",
-        dialer_call_id(call), "direction", "outbound", "number", c->ct.number, "caller_id",
-        c->caller_id, "campaign_id", (json_int_t)cp->id, "campaign_name", cp->name, "tenant_id",
-        (json_int_t)cp->tenant_id, "attempt", c->ct.attempts + 1);
+    json_t *vars =
+        json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:I, s:i}}", "call", "id", c->a.id,
+                  "channel", dialer_call_id(call), "direction", "outbound", "number", c->ct.number,
+                  "caller_id", c->caller_id, "campaign_id", (json_int_t)cp->id, "campaign_name",
+                  cp->name, "tenant_id", (json_int_t)cp->tenant_id, "attempt", c->ct.attempts + 1);
     if (vars != NULL) {
         json_object_set(vars, "contact", c->contact != NULL ? c->contact : json_object());
         if (c->contact == NULL) {
@@ -593,7 +594,7 @@ static int run_flow(struct dialer_wire *w, struct wcall *c, struct dialer_call *
             c->exec[0] = '\0';
         }
     }
-    if (!machine && wf != NULL) {
+    if (!machine && wf != NULL && !c->in_flow) {
         cp->connected++;
         c->in_flow = true;
     }
@@ -634,11 +635,47 @@ static int on_connect(void *arg, struct dialer_call *call, bool machine)
         }
         return ERR_BUSY;
     }
+    if (c->contact == NULL && c->fetch == NULL) {
+        contact_fetch(c); /* the read at launch found no free connection */
+    }
+    if (c->contact == NULL && c->fetch != NULL) {
+        /* connected now; the flow starts as soon as contact.* is read
+         * (milliseconds: the read was sent while the call rang) */
+        c->call = call;
+        c->start_pending = true;
+        c->pending_machine = machine;
+        if (!machine) {
+            cp->connected++;
+            c->in_flow = true;
+        }
+        return 0;
+    }
     int rc = run_flow(w, c, call, cp, wf->flow, wf, machine);
     if (rc != 0) {
         LOG_WARN(DIALER, "event=flow_start_failed id=%s err=\"%s\"", c->a.id, err_str(rc));
     }
     return rc;
+}
+
+static void flow_start_pending(struct wcall *c)
+{
+    struct dialer_wire *w = c->w;
+    struct dialer_call *call = c->call;
+    struct wcamp *cp = camp_find(w, c->ct.campaign_id);
+    c->start_pending = false;
+    if (call == NULL || w->stopping) {
+        return;
+    }
+    struct wflow *wf = cp != NULL ? (c->pending_machine ? &cp->mflow : &cp->flow) : NULL;
+    int rc = wf != NULL && wf->state == FLOW_READY
+                 ? run_flow(w, c, call, cp, wf->flow, wf, c->pending_machine)
+                 : ERR_NOTFOUND;
+    if (rc != 0) {
+        LOG_WARN(DIALER, "event=flow_start_failed id=%s err=\"%s\"", c->a.id, err_str(rc));
+        c->call = NULL;
+        flow_leave(c);
+        dialer_call_end(call, "flow_error");
+    }
 }
 
 /* The wall's figures of an ended call. */
@@ -708,6 +745,7 @@ static void on_ended(void *arg, const struct dialer_result *r)
     }
     /* a flow still running (the channel went before the flow noticed) stops */
     c->call = NULL;
+    c->start_pending = false;
     if (c->s != NULL) {
         ivr_session_stop(c->s); /* flow_end runs and frees the session */
         ivr_session_destroy(c->s);
@@ -768,6 +806,8 @@ static const char CONTACT_SQL[] =
     "'extension', extension, 'country', country, 'region', region, 'postal_code', "
     "postal_code, 'attempts', attempts) || custom::jsonb)::text FROM contacts WHERE id = $1";
 
+static void flow_start_pending(struct wcall *c);
+
 static void fetch_detach(struct wcall *c)
 {
     if (c->fetch != NULL) {
@@ -787,15 +827,19 @@ static void fetch_cb(int status, PGresult *res, void *arg)
         return;
     }
     db_pool_unpin(f->w->db, f->conn);
-    if (f->c != NULL) {
-        f->c->fetch = NULL;
-        if (json_is_object(f->vars) && f->c->contact == NULL) {
-            f->c->contact = f->vars;
+    struct wcall *c = f->c;
+    if (c != NULL) {
+        c->fetch = NULL;
+        if (json_is_object(f->vars) && c->contact == NULL) {
+            c->contact = f->vars;
             f->vars = NULL;
         }
     }
     json_decref(f->vars);
     free(f);
+    if (c != NULL && c->start_pending) {
+        flow_start_pending(c);
+    }
 }
 
 static void contact_fetch(struct wcall *c)
@@ -1140,9 +1184,8 @@ static void camp_update(struct dialer_wire *w, const struct camp_row *row)
     cp->settings_hash = text_hash(settings);
     cp->set = set;
     campaign_sched_campaign(w->sched, tenant, id, &cp->set, (int)w->conf->dialer_ports, now);
-    if (cp->ab == NULL &&
-        compliance_abandon_create(COMPLIANCE_ABANDON_CAMPAIGN_30D, now, set.abandon_cap_pct,
-                                  &cp->ab) != 0) {
+    if (cp->ab == NULL && compliance_abandon_create(COMPLIANCE_ABANDON_CAMPAIGN_30D, now,
+                                                    set.abandon_cap_pct, &cp->ab) != 0) {
         cp->ab = NULL;
     }
     camp_dash_register(w, cp);
@@ -1222,7 +1265,8 @@ static void flow_loaded(void *arg, const struct ivr_store_result *r)
         f->flow = flow;
         f->revision = r->revision;
         f->state = FLOW_READY;
-        LOG_NOTICE(DIALER, "event=campaign_flow campaign=%" PRId64 " flow=%" PRId64 " revision=%d%s",
+        LOG_NOTICE(DIALER,
+                   "event=campaign_flow campaign=%" PRId64 " flow=%" PRId64 " revision=%d%s",
                    cp->id, f->flow_id, f->revision, machine ? " kind=machine" : "");
     } else {
         /* no published revision (or one that no longer loads): answered
@@ -1241,8 +1285,7 @@ static void flow_resolve(struct dialer_wire *w, struct wcamp *cp, bool machine, 
                          int pin)
 {
     struct wflow *f = machine ? &cp->mflow : &cp->flow;
-    if (f->flow_id == flow_id && f->pin == pin && f->state != FLOW_NONE &&
-        f->state != FLOW_RETRY) {
+    if (f->flow_id == flow_id && f->pin == pin && f->state != FLOW_NONE && f->state != FLOW_RETRY) {
         return; /* resolved (or being resolved) for this start */
     }
     if (f->state == FLOW_LOADING) {
@@ -1615,11 +1658,11 @@ static double abandon_rate(void *arg, int64_t campaign_id)
  */
 static struct ivr_flow *harbour_flow(void)
 {
-    json_t *doc = json_pack("{s:s, s:s, s:{s:{s:s, s:{s:s}}, s:{s:s, s:{s:s, s:s, s:[{s:s}]}}}}",
-                            "format", "ivrflow/1", "start", "s", "nodes", "s", "type", "start",
-                            "next", "next", "h", "h", "type", "hangup", "props", "cause", "normal",
-                            "disposition", "safe_harbour", "final_prompt", "play",
-                            "sound:safe-harbour");
+    json_t *doc =
+        json_pack("{s:s, s:s, s:{s:{s:s, s:{s:s}}, s:{s:s, s:{s:s, s:s, s:[{s:s}]}}}}", "format",
+                  "ivrflow/1", "start", "s", "nodes", "s", "type", "start", "next", "next", "h",
+                  "h", "type", "hangup", "props", "cause", "normal", "disposition", "safe_harbour",
+                  "final_prompt", "play", "sound:safe-harbour");
     struct ivr_flow *f = NULL;
     struct ivr_report *rep = NULL;
     struct ivr_load_options opt = { 0 };

@@ -46,7 +46,7 @@ struct dialer_wire_deps {
     struct kv_conn *kv;
     struct ari_pool *ari;
     struct compliance_dnc *dnc; /* NULL: no DNC lists (US numbers wait, see docs/dialer.md) */
-    struct ivr_ari *ivr;        /* the IVR's ARI dispatcher; NULL: answered calls get the stand-in */
+    struct ivr_ari *ivr; /* the IVR's ARI dispatcher; NULL: answered calls get the stand-in */
 };
 
 int start_dialer(const struct dialer_wire_deps *deps, struct dialer_wire **out);

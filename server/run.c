@@ -55,10 +55,10 @@ struct server {
     struct api *api;                    /* REST API mounted on httpd */
     struct dialer_wire *dialer;         /* outbound engine (server/dialer_wire.c) */
     struct dash *dash;                  /* live metrics, /metrics, /ws/v1/live */
-    struct importer *importer;       /* contact list imports (own worker threads) */
-    struct api_lists *api_lists;     /* list, upload and import routes */
-    struct api_flows *api_flows;     /* IVR flow routes */
-    struct api_compliance *api_comp; /* compliance check route */
+    struct importer *importer;          /* contact list imports (own worker threads) */
+    struct api_lists *api_lists;        /* list, upload and import routes */
+    struct api_flows *api_flows;        /* IVR flow routes */
+    struct api_compliance *api_comp;    /* compliance check route */
     int64_t started_us;
     /* Published by the main loop, read by the httpd thread (relaxed: each
      * is an independent status flag, nothing else is synchronised by it). */
