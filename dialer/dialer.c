@@ -38,6 +38,7 @@ struct dialer_call {
     bool live;
     bool flow; /* the connect hook took it */
     bool originate_failed;
+    bool offline; /* dialer_call_track: requests are taken as sent, nothing goes out */
     const char *amd_result;
     int reconcile_gone; /* servers that reported it gone (adopted calls) */
     int ring_s;
@@ -112,10 +113,38 @@ void *dialer_call_user(const struct dialer_call *call)
 
 /* --------------------------------------------------------------- ending */
 
+/*
+ * The Q.850 cause of an unanswered call's outcome, for when the channel's
+ * own cause is 0 (Unknown): with a Local/ endpoint the far half carries the
+ * real cause and our half ends with 0 (captures 03 and 05), while the Dial
+ * status still tells what happened.
+ */
+static int cause_of_dial(enum ari_dial_outcome o)
+{
+    switch (o) {
+    case ARI_DIAL_BUSY:
+        return 17; /* user busy */
+    case ARI_DIAL_NO_ANSWER:
+        return 19; /* no answer from user (user alerted) */
+    case ARI_DIAL_CONGESTION:
+        return 34; /* no circuit/channel available */
+    case ARI_DIAL_REJECTED:
+        return 21; /* call rejected */
+    default:
+        return -1;
+    }
+}
+
 static const char *outcome_of(const struct dialer_call *call, int *cause)
 {
     const struct ari_dial_tracker *t = &call->tr;
-    *cause = t->destroyed_cause >= 0 ? t->destroyed_cause : t->hangup_cause;
+    *cause = t->destroyed_cause > 0 ? t->destroyed_cause
+             : t->hangup_cause > 0  ? t->hangup_cause
+                                    : t->destroyed_cause;
+    if (*cause <= 0 && call->answered_us == 0) {
+        int c = cause_of_dial(ari_dial_tracker_outcome(t));
+        *cause = c > 0 ? c : *cause;
+    }
     if (call->answered_us != 0) {
         if (call->machine) {
             return "machine";
@@ -132,6 +161,7 @@ static const char *outcome_of(const struct dialer_call *call, int *cause)
     case ARI_DIAL_REJECTED:
         return "rejected";
     case ARI_DIAL_UNAVAILABLE:
+    case ARI_DIAL_UNALLOCATED: /* an invalid number: unreachable (the failed class) */
         return "unreachable";
     case ARI_DIAL_CANCELLED:
         return "cancelled";
@@ -251,6 +281,10 @@ static void hangup_done(struct ari_client *c, const struct ari_result *res, void
 
 static void hang_up(struct dialer_call *call, const char *reason)
 {
+    if (call->offline && call->phase != PH_ADOPTED) {
+        call->phase = PH_HANGUP;
+        return;
+    }
     if (call->client == NULL) {
         return;
     }
@@ -385,9 +419,12 @@ static void on_stasis_start(struct dialer_call *call, const struct ari_event *ev
     d->st.answered++;
     if (call->amd) {
         call->phase = PH_AMD;
-        int rc = call->client == NULL ? ERR_INVAL
+        int rc = 0; /* offline (tests): taken as sent */
+        if (!call->offline) {
+            rc = call->client == NULL ? ERR_INVAL
                                       : ari_channel_continue(call->client, call->id, d->amd_context,
                                                              "s", 1, NULL, continue_done, d, NULL);
+        }
         if (rc == 0) {
             return;
         }
@@ -525,9 +562,11 @@ int dialer_call_track(struct dialer *d, const struct dialer_call_req *req)
     if (find(d, req->id) != NULL) {
         return ERR_EXISTS;
     }
-    if (call_setup(d, req) == NULL) {
+    struct dialer_call *call = call_setup(d, req);
+    if (call == NULL) {
         return ERR_NOMEM;
     }
+    call->offline = true;
     d->st.originated++;
     return 0;
 }
