@@ -481,6 +481,15 @@ static void originate_done(struct ari_client *c, const struct ari_result *res, v
     if (call == NULL || res->error == ARI_OK) {
         return;
     }
+    if (res->error == ARI_E_NOT_IN_STASIS && res->message != NULL &&
+        strstr(res->message, "already exists") != NULL) {
+        /* The id is this attempt's own (a fresh UUID): a request repeated
+         * by the transport (curl resends a request whose reused connection
+         * died) found the channel the first one created. It is ours and
+         * its events will come: nothing failed. */
+        LOG_DEBUG(DIALER, "event=originate_repeated id=%s", call->id);
+        return;
+    }
     d->st.originate_errors++;
     switch (res->error) {
     case ARI_E_ALLOCATION_FAILED:

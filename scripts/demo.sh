@@ -42,6 +42,148 @@ write_scenario() {
 EOF
 }
 
+# ari-sim takes its route table from ARI's swagger files (../shared/ari/api-docs
+# beside the checkout). Without them, the demo gives it the table alone: each
+# operation's resource, method, path and name as Asterisk 22 declares them
+# (no descriptions, models or parameters: the simulator does not need them).
+write_route_table() { # write_route_table <dir>
+  mkdir -p "$1"
+  awk -v dir="$1" '
+    NF >= 4 {
+      if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }
+      key = $1 SUBSEP $3
+      if (!(key in paths)) { paths[key] = 1; plist[$1] = plist[$1] (plist[$1] == "" ? "" : "\t") $3 }
+      ops[key] = ops[key] (ops[key] == "" ? "" : ", ") sprintf("{\"httpMethod\": \"%s\", \"nickname\": \"%s\"%s}", $2, $4, $5 == "upgrade" ? ", \"upgrade\": \"websocket\"" : "")
+    }
+    END {
+      res = dir "/resources.json"
+      printf "{\"apiVersion\": \"9.0.0\", \"swaggerVersion\": \"1.1\", \"basePath\": \"http://localhost:8088/ari\", \"apis\": [" > res
+      for (i = 1; i <= n; i++) {
+        r = order[i]
+        printf "%s{\"path\": \"/api-docs/%s.{format}\"}", (i > 1 ? ", " : ""), r > res
+        f = dir "/" r ".json"
+        printf "{\"apiVersion\": \"9.0.0\", \"swaggerVersion\": \"1.2\", \"basePath\": \"http://localhost:8088/ari\", \"resourcePath\": \"/api-docs/%s.{format}\", \"apis\": [", r > f
+        np = split(plist[r], ps, "\t")
+        for (j = 1; j <= np; j++) {
+          printf "%s{\"path\": \"%s\", \"operations\": [%s]}", (j > 1 ? ", " : ""), ps[j], ops[r SUBSEP ps[j]] > f
+        }
+        printf "]}\n" > f
+        close(f)
+      }
+      printf "]}\n" > res
+    }' <<'ROUTES'
+asterisk GET /asterisk/config/dynamic/{configClass}/{objectType}/{id} getObject
+asterisk PUT /asterisk/config/dynamic/{configClass}/{objectType}/{id} updateObject
+asterisk DELETE /asterisk/config/dynamic/{configClass}/{objectType}/{id} deleteObject
+asterisk GET /asterisk/info getInfo
+asterisk GET /asterisk/ping ping
+asterisk GET /asterisk/modules listModules
+asterisk GET /asterisk/modules/{moduleName} getModule
+asterisk POST /asterisk/modules/{moduleName} loadModule
+asterisk DELETE /asterisk/modules/{moduleName} unloadModule
+asterisk PUT /asterisk/modules/{moduleName} reloadModule
+asterisk GET /asterisk/logging listLogChannels
+asterisk POST /asterisk/logging/{logChannelName} addLog
+asterisk DELETE /asterisk/logging/{logChannelName} deleteLog
+asterisk PUT /asterisk/logging/{logChannelName}/rotate rotateLog
+asterisk GET /asterisk/variable getGlobalVar
+asterisk POST /asterisk/variable setGlobalVar
+endpoints GET /endpoints list
+endpoints PUT /endpoints/sendMessage sendMessage
+endpoints POST /endpoints/refer refer
+endpoints GET /endpoints/{tech} listByTech
+endpoints GET /endpoints/{tech}/{resource} get
+endpoints PUT /endpoints/{tech}/{resource}/sendMessage sendMessageToEndpoint
+endpoints POST /endpoints/{tech}/{resource}/refer referToEndpoint
+channels GET /channels list
+channels POST /channels originate
+channels POST /channels/create create
+channels GET /channels/{channelId} get
+channels POST /channels/{channelId} originateWithId
+channels DELETE /channels/{channelId} hangup
+channels POST /channels/{channelId}/continue continueInDialplan
+channels POST /channels/{channelId}/move move
+channels POST /channels/{channelId}/redirect redirect
+channels POST /channels/{channelId}/answer answer
+channels POST /channels/{channelId}/ring ring
+channels DELETE /channels/{channelId}/ring ringStop
+channels POST /channels/{channelId}/progress progress
+channels POST /channels/{channelId}/dtmf sendDTMF
+channels POST /channels/{channelId}/mute mute
+channels DELETE /channels/{channelId}/mute unmute
+channels POST /channels/{channelId}/hold hold
+channels DELETE /channels/{channelId}/hold unhold
+channels POST /channels/{channelId}/moh startMoh
+channels DELETE /channels/{channelId}/moh stopMoh
+channels POST /channels/{channelId}/silence startSilence
+channels DELETE /channels/{channelId}/silence stopSilence
+channels POST /channels/{channelId}/play play
+channels POST /channels/{channelId}/play/{playbackId} playWithId
+channels POST /channels/{channelId}/record record
+channels GET /channels/{channelId}/variable getChannelVar
+channels POST /channels/{channelId}/variable setChannelVar
+channels GET /channels/{channelId}/variables getChannelVars
+channels POST /channels/{channelId}/variables setChannelVars
+channels POST /channels/{channelId}/snoop snoopChannel
+channels POST /channels/{channelId}/snoop/{snoopId} snoopChannelWithId
+channels POST /channels/{channelId}/dial dial
+channels GET /channels/{channelId}/rtp_statistics rtpstatistics
+channels POST /channels/externalMedia externalMedia
+channels POST /channels/{channelId}/transfer_progress transfer_progress
+bridges GET /bridges list
+bridges POST /bridges create
+bridges POST /bridges/{bridgeId} createWithId
+bridges GET /bridges/{bridgeId} get
+bridges DELETE /bridges/{bridgeId} destroy
+bridges GET /bridges/{bridgeId}/variable getBridgeVar
+bridges POST /bridges/{bridgeId}/variable setBridgeVar
+bridges GET /bridges/{bridgeId}/variables getBridgeVars
+bridges POST /bridges/{bridgeId}/variables setBridgeVars
+bridges POST /bridges/{bridgeId}/addChannel addChannel
+bridges POST /bridges/{bridgeId}/removeChannel removeChannel
+bridges POST /bridges/{bridgeId}/videoSource/{channelId} setVideoSource
+bridges DELETE /bridges/{bridgeId}/videoSource clearVideoSource
+bridges POST /bridges/{bridgeId}/moh startMoh
+bridges DELETE /bridges/{bridgeId}/moh stopMoh
+bridges POST /bridges/{bridgeId}/play play
+bridges POST /bridges/{bridgeId}/play/{playbackId} playWithId
+bridges POST /bridges/{bridgeId}/record record
+recordings GET /recordings/stored listStored
+recordings GET /recordings/stored/{recordingName} getStored
+recordings DELETE /recordings/stored/{recordingName} deleteStored
+recordings GET /recordings/stored/{recordingName}/file getStoredFile
+recordings POST /recordings/stored/{recordingName}/copy copyStored
+recordings GET /recordings/live/{recordingName} getLive
+recordings DELETE /recordings/live/{recordingName} cancel
+recordings POST /recordings/live/{recordingName}/stop stop
+recordings POST /recordings/live/{recordingName}/pause pause
+recordings DELETE /recordings/live/{recordingName}/pause unpause
+recordings POST /recordings/live/{recordingName}/mute mute
+recordings DELETE /recordings/live/{recordingName}/mute unmute
+sounds GET /sounds list
+sounds GET /sounds/{soundId} get
+playbacks GET /playbacks/{playbackId} get
+playbacks DELETE /playbacks/{playbackId} stop
+playbacks POST /playbacks/{playbackId}/control control
+deviceStates GET /deviceStates list
+deviceStates GET /deviceStates/{deviceName} get
+deviceStates PUT /deviceStates/{deviceName} update
+deviceStates DELETE /deviceStates/{deviceName} delete
+mailboxes GET /mailboxes list
+mailboxes GET /mailboxes/{mailboxName} get
+mailboxes PUT /mailboxes/{mailboxName} update
+mailboxes DELETE /mailboxes/{mailboxName} delete
+events GET /events eventWebsocket upgrade
+events POST /events/user/{eventName} userEvent
+events POST /events/claim claimChannel
+applications GET /applications list
+applications GET /applications/{applicationName} get
+applications POST /applications/{applicationName}/subscription subscribe
+applications DELETE /applications/{applicationName}/subscription unsubscribe
+applications PUT /applications/{applicationName}/eventFilter filter
+ROUTES
+}
+
 stop_all() {
   stop_pid "$RUN_DIR/dialerd.pid"
   stop_pid "$RUN_DIR/ari-sim.pid"
@@ -78,8 +220,9 @@ start_all() {
   if [ -x "$B/ari-sim" ]; then
     port_free "$ARI_PORT" || { echo "demo: port $ARI_PORT is busy; set DEMO_ARI_PORT" >&2; exit 1; }
     write_scenario "$RUN_DIR/scenario.json"
+    write_route_table "$RUN_DIR/api-docs"
     "$B/ari-sim" --port "$ARI_PORT" --user dialer --password demo-only-secret \
-      --scenario "$RUN_DIR/scenario.json" \
+      --scenario "$RUN_DIR/scenario.json" --api-docs "$RUN_DIR/api-docs" \
       --originate-log "$RUN_DIR/originate.log" >"$LOGS/ari-sim.log" 2>&1 &
     echo $! >"$RUN_DIR/ari-sim.pid"
   fi
@@ -165,12 +308,12 @@ seed_campaign() {
       split("Smith Jones Brown Miller Davis Garcia Wilson Moore Taylor Lee", ln, " ");
       print "phone,first_name,last_name,account";
       for (i = 0; i < 10000; i++)
-        printf "+1 (212) %03d-%04d,%s,%s,A%05d\n", 200 + int(i / 1000) * 11, 1000 + i % 1000 * 7,
+        printf "+1 (212) %03d-%04d,%s,%s,A%05d\n", 230 + int(i / 1000) * 7, 1000 + i % 1000 * 7,
                fn[i % 10 + 1], ln[int(i / 10) % 10 + 1], i;
     }' >"$csv"
     job=$(api POST "/lists/$list/uploads?filename=demo-contacts.csv" -H 'Content-Type: text/csv' \
       -H "Upload-Id: demo-$list" --data-binary "@$csv")
-    echo "demo: imported $(printf '%s' "$job" | json_field rows_imported) contacts" \
+    echo "demo: imported $(printf '%s' "$job" | json_field rows_accepted) contacts" \
       "($(printf '%s' "$job" | json_field rows_rejected) rejected) into list $list"
   fi
 
