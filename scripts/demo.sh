@@ -317,7 +317,7 @@ seed_campaign() {
       "($(printf '%s' "$job" | json_field rows_rejected) rejected) into list $list"
   fi
 
-  "${psql[@]}" -v flow="$flow" -v list="$list" <<'SQL'
+  "${psql[@]}" -v flow="$flow" -v list="$list" >/dev/null <<'SQL'
 SELECT set_config('app.t', (SELECT id::text FROM tenants WHERE slug = 'demo'), false);
 INSERT INTO campaigns (tenant_id, name, flow_id, settings)
 SELECT current_setting('app.t')::bigint, 'Demo campaign', :flow,
