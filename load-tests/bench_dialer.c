@@ -145,6 +145,7 @@ static void on_health(struct ari_client *c, enum ari_health h, void *arg)
 
 /* The measured function (callgrind toggles on it): n attempts, CONCURRENCY at a time. */
 int run_attempts(struct bench *b, int n);
+
 __attribute__((noinline)) int run_attempts(struct bench *b, int n)
 {
     b->started = b->ended = b->failed = 0;
@@ -180,8 +181,8 @@ static int setup(struct bench *b, struct simc_proc *sim)
     const char *root = getenv("DIALER_ROOT");
     char scen[1024];
     snprintf(scen, sizeof(scen), "%s/sim/scenarios/load.json", root != NULL ? root : ".");
-    const char *args[] = { "--scenario", scen, "--user", "asterisk", "--password", "asterisk",
-                           "--log-level", "error", NULL };
+    const char *args[] = { "--scenario", scen,          "--user", "asterisk", "--password",
+                           "asterisk",   "--log-level", "error",  NULL };
     char url[64];
     struct ari_client_config cfg = { .name = "bench",
                                      .url = url,
@@ -339,15 +340,16 @@ int main(int argc, char **argv)
     double raw_rate = n / (now_s() - t0);
     teardown(&b, &sim);
     if (rc != 0 || rc2 != 0) {
-        fprintf(stderr, "bench_dialer: run failed (ended=%d failed=%d raw=%d)\n", b.ended,
-                b.failed, b.raw_ended);
+        fprintf(stderr, "bench_dialer: run failed (ended=%d failed=%d raw=%d)\n", b.ended, b.failed,
+                b.raw_ended);
         return 1;
     }
     printf("BENCH name=dialer_attempts_per_s value=%.0f unit=attempts/s target=%.0f ok=%s "
            "concurrency=%d\n",
            rate, TARGET_RATE, rate >= TARGET_RATE ? "yes" : "no", CONCURRENCY);
-    printf("BENCH name=ari_sim_bare_lifecycles_per_s value=%.0f unit=lifecycles/s target=- ok=yes\n",
-           raw_rate);
+    printf(
+        "BENCH name=ari_sim_bare_lifecycles_per_s value=%.0f unit=lifecycles/s target=- ok=yes\n",
+        raw_rate);
     printf("BENCH name=dialer_share_of_ari_sim value=%.2f unit=ratio target=- ok=yes\n",
            rate / raw_rate);
     double bytes = bytes_per_call();
