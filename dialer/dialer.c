@@ -18,6 +18,15 @@
 
 enum { BUCKETS = 1 << 16 };
 
+/*
+ * A call whose channel never reports its end (a lost event, a simulator or
+ * a switch that dropped it) must not stay in flight for ever: past the ring
+ * time plus GUARD_S without an answer, or AMD_GUARD_S without an AMD verdict,
+ * the dialer hangs the channel up and ends the call itself.
+ */
+#define GUARD_S     15.0
+#define AMD_GUARD_S 30.0
+
 enum phase {
     PH_DIALING,   /* originate sent, not answered */
     PH_AMD,       /* answered, sent to AMD, waiting for StasisStart(amd) */
@@ -46,6 +55,7 @@ struct dialer_call {
     int64_t started_us, answered_us, human_us, connected_us, safe_harbour_us;
     void *user;
     ev_timer talk;
+    ev_timer guard; /* no answer / no AMD verdict in time (GUARD_S) */
     char id[DIALER_ID_MAX];
     char number[DIALER_E164_MAX];
     char caller_id[DIALER_E164_MAX];
@@ -208,6 +218,7 @@ static void end_call(struct dialer_call *call, const char *outcome, int cause)
     struct dialer_result r = { 0 };
 
     ev_timer_stop(d->loop, &call->talk);
+    ev_timer_stop(d->loop, &call->guard);
     unlink_call(d, call);
     if (outcome == NULL) {
         outcome = outcome_of(call, &cause);
@@ -321,6 +332,19 @@ void dialer_call_left(struct dialer_call *call, const char *disposition)
     end_call(call, NULL, -1);
 }
 
+static void guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct dialer_call *call = w->data;
+    (void)loop;
+    (void)revents;
+    LOG_WARN(DIALER, "event=call_guard id=%s phase=%s msg=\"no end reported; hung up\"", call->id,
+             call->phase == PH_AMD ? "amd" : "dialing");
+    if (call->phase != PH_HANGUP) {
+        hang_up(call, NULL);
+    }
+    end_call(call, call->answered_us != 0 ? NULL : "lost", -1);
+}
+
 int dialer_call_end(struct dialer_call *call, const char *disposition)
 {
     if (call == NULL) {
@@ -396,6 +420,7 @@ static void on_stasis_start(struct dialer_call *call, const struct ari_event *ev
 
     if (call->phase == PH_AMD && ss->n_args >= 2 && strcmp(ss->args[0], "amd") == 0) {
         const char *st = ss->args[1];
+        ev_timer_stop(d->loop, &call->guard);
         if (strcmp(st, "MACHINE") == 0) {
             call->amd_result = "machine";
             call->machine = true;
@@ -417,8 +442,13 @@ static void on_stasis_start(struct dialer_call *call, const struct ari_event *ev
     }
     call->answered_us = clock_wall_us();
     d->st.answered++;
+    ev_timer_stop(d->loop, &call->guard);
     if (call->amd) {
         call->phase = PH_AMD;
+        if (!call->offline) {
+            ev_timer_set(&call->guard, AMD_GUARD_S, 0);
+            ev_timer_start(d->loop, &call->guard);
+        }
         int rc = 0; /* offline (tests): taken as sent */
         if (!call->offline) {
             rc = call->client == NULL ? ERR_INVAL
@@ -528,6 +558,8 @@ static struct dialer_call *call_new(struct dialer *d, const char *id)
     ari_dial_tracker_init(&call->tr, call->id);
     ev_timer_init(&call->talk, talk_cb, 0, 0);
     call->talk.data = call;
+    ev_timer_init(&call->guard, guard_cb, 0, 0);
+    call->guard.data = call;
     unsigned b = hash_id(call->id);
     call->next = d->buckets[b];
     d->buckets[b] = call;
@@ -613,6 +645,8 @@ int dialer_call(struct dialer *d, const struct dialer_call_req *req)
         free(call);
         return rc;
     }
+    ev_timer_set(&call->guard, call->ring_s + GUARD_S, 0);
+    ev_timer_start(d->loop, &call->guard);
     d->st.originated++;
     return 0;
 }
@@ -765,6 +799,7 @@ void dialer_destroy(struct dialer *d)
         while (call != NULL) {
             struct dialer_call *next = call->next;
             ev_timer_stop(d->loop, &call->talk);
+            ev_timer_stop(d->loop, &call->guard);
             free(call);
             call = next;
         }
