@@ -651,6 +651,64 @@ int dialer_call(struct dialer *d, const struct dialer_call_req *req)
     return 0;
 }
 
+/* ------------------------------------------------------- callback time */
+
+static bool all_digits(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int num(const char *s, size_t n)
+{
+    int v = 0;
+    for (size_t i = 0; i < n; i++) {
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+int64_t dialer_parse_utc(const char *t)
+{
+    static const int mdays[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    if (t == NULL) {
+        return 0;
+    }
+    size_t len = strlen(t);
+    if (len >= 1 && len <= 11 && all_digits(t, len)) {
+        int64_t v = 0;
+        for (size_t i = 0; i < len; i++) {
+            v = v * 10 + (t[i] - '0');
+        }
+        return v > 0 ? v * 1000000 : 0;
+    }
+    /* YYYY-MM-DDTHH:MM:SSZ */
+    if (len != 20 || t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' || t[16] != ':' ||
+        t[19] != 'Z' || !all_digits(t, 4) || !all_digits(t + 5, 2) || !all_digits(t + 8, 2) ||
+        !all_digits(t + 11, 2) || !all_digits(t + 14, 2) || !all_digits(t + 17, 2)) {
+        return 0;
+    }
+    int y = num(t, 4), mo = num(t + 5, 2), d = num(t + 8, 2);
+    int h = num(t + 11, 2), mi = num(t + 14, 2), sec = num(t + 17, 2);
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && leap ? 1 : 0) ||
+        h > 23 || mi > 59 || sec > 60) {
+        return 0;
+    }
+    /* days from civil (proleptic Gregorian) */
+    int yy = y - (mo <= 2);
+    int era = yy / 400;
+    int yoe = yy - era * 400;
+    int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    int64_t days = (int64_t)era * 146097 + doe - 719468;
+    return ((days * 86400) + h * 3600 + mi * 60 + sec) * 1000000;
+}
+
 /* -------------------------------------------------------------- restart */
 
 int dialer_adopt(struct dialer *d, const char *id, int64_t tenant_id, int64_t campaign_id,

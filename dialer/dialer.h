@@ -217,6 +217,15 @@ struct dialer_stats {
 
 void dialer_stats(const struct dialer *d, struct dialer_stats *out);
 
+/*
+ * A callback time a flow asked for (flow.callback_at): text
+ * "YYYY-MM-DDTHH:MM:SSZ" (UTC, nothing before or after) or whole epoch
+ * seconds (digits only). Returns epoch microseconds, or 0 when the text is
+ * neither (an impossible date included: month 1-12, day within the month,
+ * leap years counted, 00:00:00-23:59:60). Any thread.
+ */
+int64_t dialer_parse_utc(const char *text);
+
 /* Bytes one in-flight call takes (the call object). */
 size_t dialer_call_size(void);
 

@@ -442,27 +442,15 @@ static void flow_disposition(const struct wcall *c, const struct ivr_end *e, cha
     snprintf(out, n, "%.64s", d);
 }
 
-/* "2026-11-25T15:30:00Z" (UTC) or epoch seconds, as epoch microseconds; 0 when neither. */
+/* A callback time: epoch seconds as a number, or text dialer_parse_utc() reads; 0: neither. */
 static int64_t parse_when(json_t *v)
 {
     if (json_is_integer(v)) {
-        return json_integer_value(v) > 0 ? (int64_t)json_integer_value(v) * US_PER_S : 0;
+        return json_integer_value(v) > 0 && json_integer_value(v) < INT64_C(100000000000)
+                   ? (int64_t)json_integer_value(v) * US_PER_S
+                   : 0;
     }
-    const char *t = json_string_value(v);
-    int y, mo, d, h, mi, sec;
-    char z;
-    if (t == NULL || sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &sec, &z) != 7 ||
-        z != 'Z' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) {
-        return 0;
-    }
-    /* days from civil (proleptic Gregorian), no time zone database needed */
-    int yy = y - (mo <= 2);
-    int era = (yy >= 0 ? yy : yy - 399) / 400;
-    int yoe = yy - era * 400;
-    int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    int64_t days = (int64_t)era * 146097 + doe - 719468;
-    return ((days * 86400) + h * 3600 + mi * 60 + sec) * US_PER_S;
+    return dialer_parse_utc(json_string_value(v));
 }
 
 /* A callback the flow asked for (flow.callback_at), checked against the campaign's settings. */
