@@ -45,7 +45,14 @@ wait_sql() {
   echo "  waited ${secs}s for [$q] = $want, last $got" >&2
   return 1
 }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+free_port() { # a loopback port nobody listens on (bounded tries)
+  local p
+  for _ in $(seq 1 50); do
+    p=$((20000 + RANDOM % 40000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+  return 1
+}
 
 # A Florida number of its own per run: the cap history lives in Redis for 24 h.
 FL="+1305555$(printf '%04d' $((($$ * 7919 + RANDOM) % 10000)))"
