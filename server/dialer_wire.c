@@ -127,7 +127,8 @@ struct dialer_wire {
     bool stopping;
     bool draining;
     int64_t ready_logged_us;
-    unsigned rr; /* round robin over the pool's connections */
+    int64_t counted_us; /* contacts remaining last read */
+    unsigned rr;        /* round robin over the pool's connections */
     char node[64];
     char actor[96];
 };
@@ -1087,18 +1088,28 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 /* ------------------------------------------------------------ campaigns */
 
+#define POLL_HEAD                                                                  \
+    "SELECT c.id, c.tenant_id, c.state, c.settings::text, "                        \
+    "coalesce(string_agg(cl.list_id::text, ',' ORDER BY cl.priority, cl.list_id) " \
+    "FILTER (WHERE cl.active), ''), c.name, coalesce(c.flow_id, 0), "              \
+    "coalesce(c.flow_revision, 0), "
+#define POLL_WHERE                                                                    \
+    "WHERE c.state IN ('running', 'paused') OR (c.state IN ('completed', 'stopped') " \
+    "AND c.state_changed_at > now() - interval '1 minute') "
+
+/* The campaigns, and every COUNT_EVERY_US their contacts remaining and total (-1: not read). */
 static const char POLL_SQL[] =
-    "SELECT c.id, c.tenant_id, c.state, c.settings::text, "
-    "coalesce(string_agg(cl.list_id::text, ',' ORDER BY cl.priority, cl.list_id) "
-    "FILTER (WHERE cl.active), ''), c.name, coalesce(c.flow_id, 0), "
-    "coalesce(c.flow_revision, 0), n.remaining, n.total "
-    "FROM campaigns c LEFT JOIN campaign_lists cl ON cl.campaign_id = c.id "
+    POLL_HEAD "-1, -1 FROM campaigns c "
+              "LEFT JOIN campaign_lists cl ON cl.campaign_id = c.id " POLL_WHERE "GROUP BY c.id";
+static const char POLL_COUNT_SQL[] = POLL_HEAD
+    "n.remaining, n.total FROM campaigns c "
+    "LEFT JOIN campaign_lists cl ON cl.campaign_id = c.id "
     "LEFT JOIN LATERAL (SELECT count(*) AS total, count(*) FILTER (WHERE ct.state IN "
     "('pending', 'leased', 'dialing')) AS remaining FROM campaign_lists l2 JOIN contacts ct "
-    "ON ct.list_id = l2.list_id WHERE l2.campaign_id = c.id AND l2.active) n ON true "
-    "WHERE c.state IN ('running', 'paused') OR (c.state IN ('completed', 'stopped') AND "
-    "c.state_changed_at > now() - interval '1 minute') "
+    "ON ct.list_id = l2.list_id WHERE l2.campaign_id = c.id AND l2.active) n ON true " POLL_WHERE
     "GROUP BY c.id, n.remaining, n.total";
+
+#define COUNT_EVERY_US (5 * US_PER_S)
 
 /* One row of the poll. */
 struct camp_row {
@@ -1142,10 +1153,12 @@ static void camp_update(struct dialer_wire *w, const struct camp_row *row)
     }
     cp->seen = true;
     snprintf(cp->name, sizeof(cp->name), "%s", row->name);
-    cp->remaining = row->remaining;
-    cp->total = row->total;
-    dash_set(camp_dash(cp), DASH_CONTACTS_REMAINING, row->remaining);
-    dash_set(camp_dash(cp), DASH_CONTACTS_TOTAL, row->total);
+    if (row->total >= 0) {
+        cp->remaining = row->remaining;
+        cp->total = row->total;
+        dash_set(camp_dash(cp), DASH_CONTACTS_REMAINING, row->remaining);
+        dash_set(camp_dash(cp), DASH_CONTACTS_TOTAL, row->total);
+    }
     if (!fresh && !cp->bad && cp->settings_hash == text_hash(settings)) {
         goto lists; /* unchanged */
     }
@@ -1397,7 +1410,9 @@ static void poll_cb(int status, PGresult *res, void *arg)
             /* completed or stopped lately: the wall shows which (stopped below) */
             struct wcamp *cp = camp_find(w, row.id);
             if (cp != NULL) {
-                dash_set(camp_dash(cp), DASH_CONTACTS_REMAINING, row.remaining);
+                if (row.remaining >= 0) {
+                    dash_set(camp_dash(cp), DASH_CONTACTS_REMAINING, row.remaining);
+                }
                 camp_dash_state(w, cp, dash_state_parse(row.state));
             }
         }
@@ -1431,8 +1446,14 @@ static void poll_campaigns(struct dialer_wire *w)
     }
     t->w = w;
     t->conn = conn;
-    const char *sql[4] = { "BEGIN READ ONLY", "SET LOCAL ROLE dialer_platform", POLL_SQL,
-                           "COMMIT" };
+    /* counting the contacts costs a scan of the lists: not at every poll */
+    int64_t now = clock_wall_us();
+    bool count = now - w->counted_us >= COUNT_EVERY_US;
+    if (count) {
+        w->counted_us = now;
+    }
+    const char *sql[4] = { "BEGIN READ ONLY", "SET LOCAL ROLE dialer_platform",
+                           count ? POLL_COUNT_SQL : POLL_SQL, "COMMIT" };
     w->polling = true;
     for (int i = 0; i < 4; i++) {
         struct db_query q = { .sql = sql[i], .cb = poll_cb, .arg = t };
