@@ -1152,6 +1152,7 @@ static void camp_update(struct dialer_wire *w, const struct camp_row *row)
         w->camps = cp;
     }
     cp->seen = true;
+    camp_dash_register(w, cp); /* before the first figures */
     snprintf(cp->name, sizeof(cp->name), "%s", row->name);
     if (row->total >= 0) {
         cp->remaining = row->remaining;
@@ -1189,7 +1190,9 @@ static void camp_update(struct dialer_wire *w, const struct camp_row *row)
                                                     set.abandon_cap_pct, &cp->ab) != 0) {
         cp->ab = NULL;
     }
-    camp_dash_register(w, cp);
+    if (cp->de != NULL) {
+        dash_campaign_cap(cp->de, (int64_t)(set.abandon_cap_pct * 100.0 + 0.5));
+    }
 lists:
     for (const char *p = lists; *p != '\0';) {
         char *end;
