@@ -493,6 +493,17 @@ int api_dash_routes(struct api *a, struct dash *d);
  * pipeline. httpd thread only. Returns 0 and *p, ERR_AUTH or ERR_INVAL.
  */
 int api_token_verify(struct api *a, const char *token, struct api_principal *p);
+
+/*
+ * Verifies an API key outside a request (the live WebSocket): a database
+ * look-up, so the answer comes later through cb, once, on the httpd thread
+ * (rc 0 and *p; ERR_AUTH for an unknown, revoked or expired key or a
+ * suspended tenant; another code when the database failed). httpd thread
+ * only. Returns 0 (cb will run), ERR_AUTH at once for something that cannot
+ * be a key (cb will not run), ERR_DISCONNECTED, ERR_NOMEM or ERR_INVAL.
+ */
+typedef void api_key_verified_cb(int rc, const struct api_principal *p, void *arg);
+int api_key_verify(struct api *a, const char *key, api_key_verified_cb *cb, void *arg);
 /* Resource routes: contact lists, uploads and import jobs                  */
 /* ---------------------------------------------------------------------- */
 
