@@ -452,6 +452,13 @@ int api_json_check(const json_t *obj, const struct api_field *fields, size_t n,
 int api_query_allow(struct api_ctx *ctx, const char *const *allowed);
 
 /*
+ * A time in a query parameter: epoch seconds ("1795000000") or RFC 3339
+ * ("2026-11-24T21:30:00Z", "...+01:00"; fractions ignored). 0 and *us (epoch
+ * microseconds), or ERR_PARSE.
+ */
+int api_parse_time(const char *s, int64_t *us);
+
+/*
  * Cursor pagination: reads ?limit (1..max_limit, default def_limit) and
  * ?cursor (opaque, made by api_cursor_make) into *limit and *after (the last
  * id of the previous page, 0 for the first). 400 invalid_parameter on bad

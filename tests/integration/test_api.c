@@ -418,6 +418,7 @@ static const struct {
     /* Compliance. */
     { "GET", "/api/v1/compliance/check", "VEA" },
     { "GET", "/api/v1/campaigns/{id}/stats", "VEA" },
+    { "GET", "/api/v1/campaigns/{id}/stats/minutes", "VEA" },
 };
 
 static const char *method_name(unsigned m)
@@ -554,7 +555,7 @@ static bool list_has_id(const json_t *list, int64_t id)
 /* A campaign's live figures: its own tenant reads them, another tenant gets 404. */
 static void test_api_cross_tenant_campaign_stats(void **state)
 {
-    char path[64];
+    char path[160];
     int64_t id = sql_int(
         g_admin_ci, "INSERT INTO campaigns (tenant_id, name) VALUES (%lld, 'stats') RETURNING id",
         (long long)g_tenant_a);
@@ -575,6 +576,46 @@ static void test_api_cross_tenant_campaign_stats(void **state)
         struct call other = { "GET", "/api/v1/campaigns/{id}/stats", path, bs[i] };
         assert_int_equal(call_status(&other), 404);
     }
+
+    /* The per-minute history: two nodes' rows of one minute are summed; the window is [from, to).
+     */
+    sql_int(g_admin_ci,
+            "WITH i AS (INSERT INTO campaign_metrics_minute (tenant_id, campaign_id, node, minute, "
+            "attempts,"
+            " answered, busy) VALUES (%lld, %lld, 'n1', '2026-11-24T10:00:00Z', 10, 4, 1),"
+            " (%lld, %lld, 'n2', '2026-11-24T10:00:00Z', 5, 2, 0),"
+            " (%lld, %lld, 'n1', '2026-11-24T10:01:00Z', 7, 3, 2),"
+            " (%lld, %lld, 'n1', '2026-11-24T10:05:00Z', 1, 1, 0) RETURNING 1)"
+            " SELECT count(*) FROM i",
+            (long long)g_tenant_a, (long long)id, (long long)g_tenant_a, (long long)id,
+            (long long)g_tenant_a, (long long)id, (long long)g_tenant_a, (long long)id);
+    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/stats/minutes?from=%s&to=%s",
+             (long long)id, "2026-11-24T10:00:00Z", "1795514700" /* 10:05:00Z */);
+    struct call hist = { "GET", "/api/v1/campaigns/{id}/stats/minutes", path, W_OPERATOR };
+    j = call_json(&hist, 200);
+    json_t *mins = json_object_get(j, "minutes");
+    assert_int_equal(json_array_size(mins), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(mins, 0), "minute")),
+                        "2026-11-24T10:00:00Z");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(mins, 0), "attempts")), 15);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(mins, 0), "answered")), 6);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(mins, 1), "busy")), 2);
+    json_decref(j);
+    for (int i = 0; i < 2; i++) {
+        struct call other = { "GET", "/api/v1/campaigns/{id}/stats/minutes", path, bs[i] };
+        assert_int_equal(call_status(&other), 404);
+    }
+    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/stats/minutes?from=yesterday",
+             (long long)id);
+    struct call bad = { "GET", "/api/v1/campaigns/{id}/stats/minutes", path, W_OPERATOR };
+    j = call_json(&bad, 400);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "field")),
+                        "?from");
+    json_decref(j);
+    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/stats/minutes?from=0&to=172800",
+             (long long)id);
+    struct call wide = { "GET", "/api/v1/campaigns/{id}/stats/minutes", path, W_OPERATOR };
+    assert_int_equal(call_status(&wide), 400);
 }
 
 static void test_api_cross_tenant_api(void **state)
