@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -956,6 +957,48 @@ static void test_api_login_failures_limited(void **state)
         struct call v = { "POST", "/api/v1/auth/login", "/api/v1/auth/login", W_ANON, viewer };
         assert_int_equal(call_status(&v), 429);
     }
+    redis_del("api:login:addr:127.0.0.1");
+}
+
+/* One wrong-password login from its own thread (no cmocka asserts off the main thread). */
+static void *burst_login(void *arg)
+{
+    long *status = arg;
+    char url[256];
+    char body[160];
+    const char *hdrs[2] = { "Content-Type: application/json", NULL };
+    struct t_req rq = { .method = "POST", .hdrs = hdrs };
+    struct t_resp r;
+
+    snprintf(url, sizeof(url), "%s/api/v1/auth/login", g_base);
+    snprintf(body, sizeof(body), "{\"email\":\"burst-%ld@alpha.test\",\"password\":\"guess\"}",
+             (long)getpid());
+    rq.body = body;
+    rq.body_len = strlen(body);
+    *status = t_http(url, &rq, &r) == CURLE_OK ? r.status : -1;
+    t_resp_free(&r);
+    return NULL;
+}
+
+/* Ten guesses at once on one account: exactly the limit (3) get a verdict, the rest 429. */
+static void test_api_login_burst_limited(void **state)
+{
+    pthread_t th[10];
+    long status[10];
+    int n401 = 0, n429 = 0;
+    (void)state;
+
+    redis_del("api:login:addr:127.0.0.1");
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(pthread_create(&th[i], NULL, burst_login, &status[i]), 0);
+    }
+    for (int i = 0; i < 10; i++) {
+        pthread_join(th[i], NULL);
+        n401 += status[i] == 401;
+        n429 += status[i] == 429;
+    }
+    assert_int_equal(n401, 3);
+    assert_int_equal(n429, 7);
     redis_del("api:login:addr:127.0.0.1");
 }
 
@@ -2254,6 +2297,7 @@ int main(void)
         cmocka_unit_test(test_api_refresh_reuse_revokes_family),
         cmocka_unit_test(test_api_logout),
         cmocka_unit_test(test_api_login_failures_limited),
+        cmocka_unit_test(test_api_login_burst_limited),
         cmocka_unit_test(test_api_bad_input_nothing_stored),
         cmocka_unit_test(test_api_sql_metacharacters_stored_verbatim),
         cmocka_unit_test(test_api_idempotency_key),
