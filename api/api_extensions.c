@@ -46,18 +46,18 @@ struct api_extensions {
     struct api_ext_config cfg;
 };
 
-#define EXT_JSON                                                                            \
-    "json_build_object('extension', e.number, 'pool', e.pool, 'state', e.state,"            \
-    " 'flow_id', e.flow_id, 'revision', e.flow_revision,"                                   \
-    " 'latest_published', e.state = 'assigned' AND e.flow_revision IS NULL,"                \
-    " 'effective_revision', coalesce(e.flow_revision, (SELECT fl.published_revision FROM"   \
-    " ivr_flows fl WHERE fl.id = e.flow_id)), 'label', e.label, 'max_calls', e.max_calls,"  \
-    " 'assigned_at', e.assigned_at, 'quarantine_until', e.quarantine_until, 'updated_at',"  \
+#define EXT_JSON                                                                           \
+    "json_build_object('extension', e.number, 'pool', e.pool, 'state', e.state,"           \
+    " 'flow_id', e.flow_id, 'revision', e.flow_revision,"                                  \
+    " 'latest_published', e.state = 'assigned' AND e.flow_revision IS NULL,"               \
+    " 'effective_revision', coalesce(e.flow_revision, (SELECT fl.published_revision FROM"  \
+    " ivr_flows fl WHERE fl.id = e.flow_id)), 'label', e.label, 'max_calls', e.max_calls," \
+    " 'assigned_at', e.assigned_at, 'quarantine_until', e.quarantine_until, 'updated_at'," \
     " e.updated_at)"
 #define EXT_VERSION "(extract(epoch FROM e.updated_at) * 1000000)::bigint"
-#define EXT_AUDIT(action_sql, src)                                                          \
-    "INSERT INTO audit_log (tenant_id, action, object_type, object_id, detail) SELECT"      \
-    " app_tenant_id(), " action_sql ", 'extension', e.number::text, json_build_object("     \
+#define EXT_AUDIT(action_sql, src)                                                           \
+    "INSERT INTO audit_log (tenant_id, action, object_type, object_id, detail) SELECT"       \
+    " app_tenant_id(), " action_sql ", 'extension', e.number::text, json_build_object("      \
     "'flow_id', e.flow_id, 'revision', e.flow_revision, 'state', e.state, 'label', e.label," \
     " 'max_calls', e.max_calls, 'quarantine_until', e.quarantine_until)::jsonb FROM " src
 
@@ -140,8 +140,9 @@ static int run1(struct api_ctx *ctx, enum api_scope scope, const char *sql, int 
                 const char *const *params, api_rows_cb *rows, void *rows_arg, api_done_cb *done,
                 void *arg)
 {
-    struct api_stmt st = { .sql = sql, .nparams = n, .params = params, .rows = rows,
-                           .arg = rows_arg };
+    struct api_stmt st = {
+        .sql = sql, .nparams = n, .params = params, .rows = rows, .arg = rows_arg
+    };
     int rc = api_db_run(ctx, scope, &st, 1, done, arg);
     if (rc != 0) {
         api_error_db(ctx, rc);
@@ -396,9 +397,11 @@ static const char *const SQL_CLAIM =
     " upd AS (UPDATE extensions e SET state = 'assigned', tenant_id = app_tenant_id(),"
     "  flow_id = $1::bigint, flow_revision = $2::integer, label = $4, max_calls = $5::integer,"
     "  assigned_at = now() FROM pick WHERE e.id = pick.id RETURNING e.*),"
-    " aud AS (" EXT_AUDIT("'extension.assign'", "upd e") ")"
-    " SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM ok), $2::integer,"
-    " (SELECT " EXT_JSON " FROM upd e), (SELECT " EXT_VERSION " FROM upd e)";
+    " aud AS (" EXT_AUDIT(
+        "'extension.assign'",
+        "upd e") ")"
+                 " SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM ok), $2::integer,"
+                 " (SELECT " EXT_JSON " FROM upd e), (SELECT " EXT_VERSION " FROM upd e)";
 
 static const struct api_field claim_fields[] = {
     { .name = "flow_id", .type = API_F_INT, .required = true, .min = 1, .max = INT64_MAX },
@@ -482,9 +485,8 @@ static int h_flow_inbound(struct api_ctx *ctx, void *arg)
         json_decref(body);
         return rc;
     }
-    if (api_body_validate(ctx, claim_fields + 1,
-                                 sizeof(claim_fields) / sizeof(claim_fields[0]) - 1,
-                                 &body) != 0) {
+    if (api_body_validate(ctx, claim_fields + 1, sizeof(claim_fields) / sizeof(claim_fields[0]) - 1,
+                          &body) != 0) {
         return HTTPD_DONE;
     }
     return claim(ctx, arg, id, body, true);
@@ -583,13 +585,14 @@ static int h_patch(struct api_ctx *ctx, void *arg)
         "  max_calls = CASE WHEN $8::bool THEN $9::integer ELSE e.max_calls END"
         "  FROM ok WHERE e.id = ok.id AND ($2::bigint IS NULL OR ok.v = $2::bigint)"
         "  RETURNING e.*),"
-        " aud AS (" EXT_AUDIT("CASE WHEN e.flow_id IS DISTINCT FROM (SELECT flow_id FROM cur)"
-                              " OR e.flow_revision IS DISTINCT FROM"
-                              " (SELECT flow_revision FROM cur) THEN 'extension.move' ELSE 'extension.update' END",
-                              "upd e") ")"
-        " SELECT (SELECT CASE WHEN state = 'assigned' THEN 2 ELSE 1 END FROM cur),"
-        " (SELECT count(*) FROM fl), (SELECT count(*) FROM ok),"
-        " (SELECT " EXT_JSON " FROM upd e), (SELECT " EXT_VERSION " FROM upd e)",
+        " aud AS (" EXT_AUDIT(
+            "CASE WHEN e.flow_id IS DISTINCT FROM (SELECT flow_id FROM cur)"
+            " OR e.flow_revision IS DISTINCT FROM"
+            " (SELECT flow_revision FROM cur) THEN 'extension.move' ELSE 'extension.update' END",
+            "upd e") ")"
+                     " SELECT (SELECT CASE WHEN state = 'assigned' THEN 2 ELSE 1 END FROM cur),"
+                     " (SELECT count(*) FROM fl), (SELECT count(*) FROM ok),"
+                     " (SELECT " EXT_JSON " FROM upd e), (SELECT " EXT_VERSION " FROM upd e)",
         9, params, rows_ext, o, patch_done, o);
 }
 
@@ -632,10 +635,13 @@ static int h_delete(struct api_ctx *ctx, void *arg)
                 "  quarantine_until = now() + make_interval(secs => $2::integer)"
                 "  WHERE e.number = $1::integer AND e.state = 'assigned'"
                 "  AND e.tenant_id = app_tenant_id() RETURNING e.*),"
-                " aud AS (" EXT_AUDIT("'extension.release'", "upd e") ")"
-                " SELECT (SELECT count(*) FROM extensions WHERE number = $1::integer"
-                " AND tenant_id = app_tenant_id()), 0, 0,"
-                " (SELECT " EXT_JSON " FROM upd e), (SELECT " EXT_VERSION " FROM upd e)",
+                " aud AS (" EXT_AUDIT(
+                    "'extension.release'",
+                    "upd e") ")"
+                             " SELECT (SELECT count(*) FROM extensions WHERE number = $1::integer"
+                             " AND tenant_id = app_tenant_id()), 0, 0,"
+                             " (SELECT " EXT_JSON " FROM upd e), (SELECT " EXT_VERSION
+                             " FROM upd e)",
                 2, params, rows_ext, o, delete_done, o);
 }
 
