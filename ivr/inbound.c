@@ -277,6 +277,11 @@ static void on_end(void *arg, const struct ivr_end *e)
     struct ivr_inbound *in = c->in;
     if (!c->builtin) {
         in->st.ended++;
+        LOG_INFO(IVR,
+                 "event=inbound_flow_end extension=%d tenant=%lld flow=%lld revision=%d "
+                 "channel=%s reason=%s disposition=\"%s\"",
+                 c->ext, c->tenant, c->flow_id, c->revision, c->chan,
+                 ivr_end_reason_name(e->reason), e->disposition != NULL ? e->disposition : "");
         if (in->cfg.on_end != NULL) {
             in->cfg.on_end(in->cfg.arg, c->tenant, c->ext, c->flow_id, c->revision, e);
         }
@@ -310,6 +315,10 @@ static void start_session(struct icall *c)
     ivr_ari_call_bind(c->ac, c->s);
     if (!c->builtin) {
         c->in->st.started++;
+        LOG_INFO(IVR,
+                 "event=inbound_flow_start extension=%d tenant=%lld flow=%lld revision=%d "
+                 "channel=%s",
+                 c->ext, c->tenant, c->flow_id, c->revision, c->chan);
     }
     ivr_session_start(c->s, "inbound", NULL); /* on_end may run inside */
 }

@@ -31,11 +31,11 @@
 
 #define DB   "test_api_extensions"
 #define KEYS "k1=integration-test-secret-0123456789abcdef"
-#define FLOW(tag)                                                                          \
-    "{\"name\":\"" tag "\",\"definition\":{\"format\":\"ivrflow/1\",\"start\":\"s\","     \
-    "\"nodes\":{\"s\":{\"type\":\"start\",\"props\":{\"triggers\":[\"inbound\"]},"        \
-    "\"next\":{\"next\":\"h\"}},\"h\":{\"type\":\"hangup\",\"props\":{\"disposition\":\"" \
-    tag "\"}}}}}"
+#define FLOW(tag)                                                                             \
+    "{\"name\":\"" tag "\",\"definition\":{\"format\":\"ivrflow/1\",\"start\":\"s\","         \
+    "\"nodes\":{\"s\":{\"type\":\"start\",\"props\":{\"triggers\":[\"inbound\"]},"            \
+    "\"next\":{\"next\":\"h\"}},\"h\":{\"type\":\"hangup\",\"props\":{\"disposition\":\"" tag \
+    "\"}}}}}"
 
 enum { PARALLEL = 50 };
 
@@ -88,8 +88,8 @@ static void do_rq(const struct rq *q, struct t_resp *r)
     }
     if (!tapi_check_response(g_spec, q->method, q->pattern, r->status, r->body.data, r->body.len,
                              err, sizeof(err))) {
-        fprintf(stderr, "contract: %s (%s %s -> %ld: %.300s)\n", err, q->method, q->path,
-                r->status, r->body.data != NULL ? r->body.data : "");
+        fprintf(stderr, "contract: %s (%s %s -> %ld: %.300s)\n", err, q->method, q->path, r->status,
+                r->body.data != NULL ? r->body.data : "");
         r->status = -2;
     }
 }
@@ -316,8 +316,7 @@ static void test_ext_claim(void **state)
     rq_error(&q, 422, "invalid_field", "$.flow_id");
     q.body = body;
     assert_int_equal(sql_int("SELECT count(*) FROM extensions WHERE state <> 'free'"), 0);
-    assert_int_equal(sql_int("SELECT count(*) FROM audit_log WHERE object_type = 'extension'"),
-                     0);
+    assert_int_equal(sql_int("SELECT count(*) FROM audit_log WHERE object_type = 'extension'"), 0);
 
     /* Next free: the lowest of the inbound pool, bound to the latest published revision. */
     snprintf(body, sizeof(body), "{\"flow_id\":%lld,\"label\":\"support\"}", (long long)g_flow_a);
@@ -362,8 +361,8 @@ static void test_ext_claim(void **state)
         f.body = "{}";
         rq_error(&f, 422, "invalid_field", "$");
     }
-    assert_int_equal(
-        sql_int("SELECT count(*) FROM audit_log WHERE action = 'extension.assign'"), 3);
+    assert_int_equal(sql_int("SELECT count(*) FROM audit_log WHERE action = 'extension.assign'"),
+                     3);
 }
 
 struct par {
@@ -409,9 +408,10 @@ static void test_ext_parallel_creates(void **state)
     }
     assert_int_equal(sql_int("SELECT count(*) FROM extensions WHERE state = 'assigned'"),
                      before + PARALLEL);
-    assert_int_equal(sql_int("SELECT count(DISTINCT object_id) FROM audit_log WHERE action ="
-                             " 'extension.assign' AND object_id::integer NOT IN (2000, 2001, 2500)"),
-                     PARALLEL);
+    assert_int_equal(
+        sql_int("SELECT count(DISTINCT object_id) FROM audit_log WHERE action ="
+                " 'extension.assign' AND object_id::integer NOT IN (2000, 2001, 2500)"),
+        PARALLEL);
 }
 
 /* GET, PATCH (move, pin, limit, If-Match), DELETE, audit; another tenant sees nothing. */
@@ -504,9 +504,8 @@ static void test_ext_get_patch_delete_audit(void **state)
     items = json_object_get(j, "items");
     assert_int_equal(json_array_size(items), 5);
     {
-        static const char *const want[] = { "extension.assign", "extension.move",
-                                            "extension.move", "extension.move",
-                                            "extension.release" };
+        static const char *const want[] = { "extension.assign", "extension.move", "extension.move",
+                                            "extension.move", "extension.release" };
         for (size_t i = 0; i < 5; i++) {
             json_t *it = json_array_get(items, i);
             assert_string_equal(json_string_value(json_object_get(it, "action")), want[i]);
