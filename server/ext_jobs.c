@@ -16,10 +16,11 @@ struct ext_jobs {
     ev_timer tick;
     int from[NRANGES], to[NRANGES];
     bool provisioned[NRANGES];
-    int inflight;      /* queries whose callback is owed */
-    bool stopped;      /* freed by the last callback */
-    bool expiry_owed;  /* an expiry query is in flight: do not stack another */
-    double every;       /* ext.expiry-interval in seconds */
+    bool prov_owed[NRANGES]; /* a provisioning query of the range is in flight */
+    int inflight;            /* queries whose callback is owed */
+    bool stopped;            /* freed by the last callback */
+    bool expiry_owed;        /* an expiry query is in flight: do not stack another */
+    double every;            /* ext.expiry-interval in seconds */
 };
 
 static void maybe_free(struct ext_jobs *j)
@@ -42,11 +43,12 @@ static void provisioned(void *arg, const struct ivr_ext_result *r)
 
     free(p);
     j->inflight--;
+    j->prov_owed[i] = false;
     if (!j->stopped) {
         if (r->status == 0) {
             j->provisioned[i] = true;
-            LOG_NOTICE(SERVER, "event=extensions_provisioned from=%d to=%d created=%d",
-                       j->from[i], j->to[i], r->number);
+            LOG_NOTICE(SERVER, "event=extensions_provisioned from=%d to=%d created=%d", j->from[i],
+                       j->to[i], r->number);
         } else {
             LOG_WARN(SERVER, "event=extensions_provision_failed from=%d to=%d err=\"%s\"",
                      j->from[i], j->to[i], r->error != NULL ? r->error : err_str(r->status));
@@ -77,7 +79,7 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop, (void)revents;
 
     for (int i = 0; i < NRANGES; i++) {
-        if (!j->provisioned[i] && j->from[i] != 0) {
+        if (!j->provisioned[i] && !j->prov_owed[i]) {
             struct prov_arg *p = malloc(sizeof(*p));
             if (p == NULL) {
                 return;
@@ -88,7 +90,12 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
                 return;
             }
             j->inflight++;
-            return; /* one range per tick keeps the pool free for calls */
+            j->prov_owed[i] = true;
+        }
+    }
+    for (int i = 0; i < NRANGES; i++) {
+        if (!j->provisioned[i]) {
+            return; /* expiry starts once the inventory is there */
         }
     }
     w->repeat = j->every; /* provisioned: from now on the expiry interval */

@@ -163,8 +163,9 @@ static int setup(void **state)
     tdb_conninfo(DB, ci, sizeof(ci));
     f->su = tdb_connect(ci);
     f->ta = tdb_int(f->su, "INSERT INTO tenants (slug, name) VALUES ('acme', 'Acme') RETURNING id");
-    tdb_exec(f->su, "INSERT INTO users (tenant_id, email, role) VALUES (%lld, 'a@acme.example', "
-                    "'editor')",
+    tdb_exec(f->su,
+             "INSERT INTO users (tenant_id, email, role) VALUES (%lld, 'a@acme.example', "
+             "'editor')",
              f->ta);
     f->loop = ev_loop_new(EVFLAG_AUTO);
     tdb_conninfo_app(DB, ci, sizeof(ci));
@@ -346,8 +347,8 @@ static void test_limits_dead_node_places_expire(void **state)
 
     r = redisCommand(f->redis, "TIME");
     assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
-    now_ms = strtoll(r->element[0]->str, NULL, 10) * 1000 +
-             strtoll(r->element[1]->str, NULL, 10) / 1000;
+    now_ms =
+        strtoll(r->element[0]->str, NULL, 10) * 1000 + strtoll(r->element[1]->str, NULL, 10) / 1000;
     freeReplyObject(r);
     snprintf(key, sizeof(key), "%st:%lld", f->prefix, f->ta);
     for (int i = 0; i < 3; i++) {
