@@ -86,6 +86,11 @@ export DIALERD_EXT_INBOUND_RANGE=2000-2099 DIALERD_EXT_OUTBOUND_RANGE=3000-3009
 export DIALERD_EXT_RESERVED_RANGE=4000-4009
 mkdir -p "$TMP/sounds"
 PW="s3cret-Pass-$$"
+for bad in 1999-2999 2500-2100 2000 20a0-2999; do
+  out=$(DIALERD_EXT_INBOUND_RANGE=$bad "$DIALERD" migrate-status 2>&1)
+  check "ext.inbound-range $bad is refused by name (exit 2)" \
+    bash -c "test $? -eq 2 && grep -q 'ext.inbound-range' <<<'$out'"
+done
 check "migrate" bash -c "'$DIALERD' migrate >/dev/null 2>&1"
 printf '%s\n' "$PW" | "$DIALERD" bootstrap --tenant-slug acme --email admin@acme.test >/dev/null 2>&1
 check "bootstrap" test $? -eq 0
