@@ -198,7 +198,7 @@ static int setup(void **state)
     f->redis = redisConnect("127.0.0.1", testenv_redis_port());
     assert_true(f->redis != NULL && f->redis->err == 0);
     for (int i = 0; i < NODES; i++) {
-        char node[16];
+        char node[32];
         snprintf(node, sizeof(node), "node-%d", i + 1);
         assert_int_equal(ivr_ari_create(f->loop, NULL, &f->d[i]), 0);
         f->kv[i] = kv_connect(f, testenv_redis_port());
