@@ -308,6 +308,9 @@ static void test_ext_claim(void **state)
     snprintf(body, sizeof(body), "{\"flow_id\":%lld,\"revision\":1,\"latest_published\":true}",
              (long long)g_flow_a);
     rq_error(&q, 422, "invalid_field", "$.latest_published");
+    snprintf(body, sizeof(body), "{\"flow_id\":%lld,\"latest_published\":false}",
+             (long long)g_flow_a);
+    rq_error(&q, 422, "invalid_field", "$.revision");
     snprintf(body, sizeof(body), "{\"flow_id\":%lld,\"max_calls\":-1}", (long long)g_flow_a);
     rq_error(&q, 422, "invalid_field", "$.max_calls");
     snprintf(body, sizeof(body), "{\"flow\":%lld}", (long long)g_flow_a);
