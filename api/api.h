@@ -578,4 +578,31 @@ struct api_bootstrap {
  */
 int api_bootstrap_run(const char *conninfo, const struct api_bootstrap *b, FILE *out);
 
+/* ---------------------------------------------------------------------- */
+/* Resource routes: extensions (api_extensions.c)                          */
+/* ---------------------------------------------------------------------- */
+
+struct api_extensions;
+
+/* Pools and release policy; zero ranges take the schema's blocks. */
+struct api_ext_config {
+    int inbound_from, inbound_to;   /* claims come from here [2000-2999] */
+    int outbound_from, outbound_to; /* [3000-3999] */
+    int reserved_from, reserved_to; /* [4000-4999] */
+    int quarantine_s;               /* a released extension is not claimable for this long */
+};
+
+/*
+ * Adds the extension routes: GET/POST /extensions, GET /extensions/pools,
+ * GET/PATCH/DELETE /extensions/{ext}, GET /extensions/{ext}/audit and
+ * POST /flows/{id}/inbound (claim the next free extension for a flow).
+ * cfg is copied (NULL: defaults with no quarantine). Returns 0 and *out
+ * (api_extensions_destroy after httpd_stop) or the api_route_add error.
+ */
+int api_extensions_create(struct api *a, const struct api_ext_config *cfg,
+                          struct api_extensions **out);
+
+/* NULL is a no-op. */
+void api_extensions_destroy(struct api_extensions *x);
+
 #endif

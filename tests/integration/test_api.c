@@ -47,6 +47,7 @@ static struct api_lists *g_lists;
 static struct importer *g_imp;
 static struct api_flows *g_flows;
 static struct api_compliance *g_comp;
+static struct api_extensions *g_exts;
 static struct httpd *g_srv;
 static json_t *g_spec;
 static char g_base[64];
@@ -307,7 +308,8 @@ static int setup(void **state)
         char tdir[1024];
         snprintf(tdir, sizeof(tdir), "%s/ivr/templates", testenv_root());
         if (api_flows_create(g_api, tdir, &g_flows) != 0 ||
-            api_compliance_create(g_api, NULL, &g_comp) != 0) {
+            api_compliance_create(g_api, NULL, &g_comp) != 0 ||
+            api_extensions_create(g_api, NULL, &g_exts) != 0) {
             return -1;
         }
     }
@@ -351,6 +353,7 @@ static int teardown(void **state)
     api_lists_destroy(g_lists);
     api_flows_destroy(g_flows);
     api_compliance_destroy(g_comp);
+    api_extensions_destroy(g_exts);
     api_destroy(g_api);
     json_decref(g_spec);
     tdb_drop(DB);
@@ -420,6 +423,15 @@ static const struct {
     { "GET", "/api/v1/compliance/check", "VEA" },
     { "GET", "/api/v1/campaigns/{id}/stats", "VEA" },
     { "GET", "/api/v1/campaigns/{id}/stats/minutes", "VEA" },
+    /* Extensions. */
+    { "GET", "/api/v1/extensions", "VEA" },
+    { "POST", "/api/v1/extensions", "A" },
+    { "GET", "/api/v1/extensions/pools", "VEA" },
+    { "GET", "/api/v1/extensions/{ext}", "VEA" },
+    { "PATCH", "/api/v1/extensions/{ext}", "A" },
+    { "DELETE", "/api/v1/extensions/{ext}", "A" },
+    { "GET", "/api/v1/extensions/{ext}/audit", "VEA" },
+    { "POST", "/api/v1/flows/{id}/inbound", "A" },
 };
 
 static const char *method_name(unsigned m)
