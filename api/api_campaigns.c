@@ -124,10 +124,10 @@ static void camp_refuse(struct api_ctx *ctx, struct camp_out *o)
                   "the campaign changed since the ETag given in If-Match; read it again",
                   "If-Match");
     } else if (strcmp(v, "final") == 0) {
-        api_error(ctx, HTTPD_STATUS_CONFLICT, "conflict",
-                  api_ctx_printf(ctx, "the campaign is %s: it cannot be changed any more",
-                                 o->state),
-                  NULL);
+        api_error(
+            ctx, HTTPD_STATUS_CONFLICT, "conflict",
+            api_ctx_printf(ctx, "the campaign is %s: it cannot be changed any more", o->state),
+            NULL);
     } else if (strcmp(v, "flow") == 0) {
         rest_invalid(ctx, "invalid_field", "$.flow_id", "no such flow");
     } else if (strcmp(v, "rev") == 0) {
@@ -246,7 +246,9 @@ static int run_stmts(struct api_ctx *ctx, const struct api_stmt *st, size_t n, s
 static int run_one(struct api_ctx *ctx, const char *sql, int n, const char *const *params,
                    struct camp_out *o)
 {
-    struct api_stmt st = { .sql = sql, .nparams = n, .params = params, .rows = camp_rows, .arg = o };
+    struct api_stmt st = {
+        .sql = sql, .nparams = n, .params = params, .rows = camp_rows, .arg = o
+    };
     return run_stmts(ctx, &st, 1, o);
 }
 
@@ -295,9 +297,8 @@ static int settings_cols(struct api_ctx *ctx, const json_t *doc, struct settings
         return ERR_NOMEM;
     }
     text = json_dumps(norm, JSON_COMPACT);
-    c->pacing_mode =
-        api_ctx_printf(ctx, "%s",
-                       json_string_value(json_object_get(json_object_get(norm, "pacing"), "mode")));
+    c->pacing_mode = api_ctx_printf(
+        ctx, "%s", json_string_value(json_object_get(json_object_get(norm, "pacing"), "mode")));
     json_decref(norm);
     if (text == NULL) {
         return ERR_NOMEM;
@@ -401,8 +402,9 @@ static int h_create(struct api_ctx *ctx, void *arg)
         "  SELECT app_tenant_id(), $1, $2::jsonb, $3, $4::numeric, $5::int, $6::numeric,"
         "  $7::numeric, $8::int, $9::int, $10::bigint, $11::int, $12::bigint"
         "  FROM chk WHERE chk.verdict = 'ok' RETURNING *)"
-        " SELECT (SELECT verdict FROM chk), (SELECT " CAMPAIGN_JSON("c") " FROM c),"
-        " (SELECT " CAMPAIGN_VERSION("c") " FROM c), 'draft'",
+        " SELECT (SELECT verdict FROM chk), (SELECT " CAMPAIGN_JSON(
+            "c") " FROM c),"
+                 " (SELECT " CAMPAIGN_VERSION("c") " FROM c), 'draft'",
         13, p, o);
 }
 
@@ -421,8 +423,9 @@ static int h_get(struct api_ctx *ctx, void *arg)
     }
     p[0] = rest_i64(ctx, id);
     return run_one(ctx,
-                   "SELECT 'ok', " CAMPAIGN_JSON("c") ", " CAMPAIGN_VERSION("c") ", c.state"
-                                                     " FROM campaigns c WHERE c.id = $1::bigint",
+                   "SELECT 'ok', " CAMPAIGN_JSON("c") ", " CAMPAIGN_VERSION(
+                       "c") ", c.state"
+                            " FROM campaigns c WHERE c.id = $1::bigint",
                    1, p, o);
 }
 
@@ -461,10 +464,11 @@ static int h_page(struct api_ctx *ctx, void *arg)
     p[3] = name;
     /* name: a substring, case-insensitive, with LIKE's wildcards taken literally */
     return rest_run(ctx,
-                    "SELECT c.id, " CAMPAIGN_JSON("c") " FROM campaigns c WHERE c.id > $1::bigint"
-                    " AND ($3::text IS NULL OR c.state = $3)"
-                    " AND ($4::text IS NULL OR strpos(lower(c.name), lower($4)) > 0)"
-                    " ORDER BY c.id LIMIT $2::bigint",
+                    "SELECT c.id, " CAMPAIGN_JSON(
+                        "c") " FROM campaigns c WHERE c.id > $1::bigint"
+                             " AND ($3::text IS NULL OR c.state = $3)"
+                             " AND ($4::text IS NULL OR strpos(lower(c.name), lower($4)) > 0)"
+                             " ORDER BY c.id LIMIT $2::bigint",
                     4, p, rest_rows_page, rest_page_done, o);
 }
 
@@ -524,52 +528,60 @@ static int h_patch(struct api_ctx *ctx, void *arg)
     o->missing = "no such campaign";
     return run_one(
         ctx,
-        "WITH cur AS (SELECT c.*, " CAMPAIGN_VERSION("c") " AS v FROM campaigns c"
-        "  WHERE c.id = $1::bigint FOR UPDATE),"
-        " nv AS (SELECT cur.id,"
-        "  CASE WHEN $3::bool THEN $4::bigint ELSE cur.flow_id END AS flow_id,"
-        "  CASE WHEN $5::bool THEN $6::int WHEN $3::bool THEN NULL ELSE cur.flow_revision END"
-        "   AS flow_revision,"
-        "  CASE WHEN $8::text IS NOT NULL THEN $16::bigint"
-        "   WHEN cur.settings->'amd'->>'machine_action' = 'flow'"
-        "   THEN (cur.settings->'amd'->>'flow_id')::bigint END AS mflow"
-        "  FROM cur),"
-        " chk AS (SELECT CASE"
-        "  WHEN $2::bigint IS NOT NULL AND cur.v <> $2::bigint THEN 'stale'"
-        "  WHEN cur.state IN ('completed', 'stopped') THEN 'final'"
-        "  WHEN nv.flow_id IS NOT NULL AND NOT EXISTS"
-        "   (SELECT 1 FROM ivr_flows f WHERE f.id = nv.flow_id) THEN 'flow'"
-        "  WHEN nv.flow_revision IS NOT NULL AND nv.flow_id IS NULL THEN 'rev'"
-        "  WHEN nv.flow_revision IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ivr_flow_revisions r"
-        "   WHERE r.flow_id = nv.flow_id AND r.revision = nv.flow_revision) THEN 'rev'"
-        "  WHEN $16::bigint IS NOT NULL AND NOT EXISTS"
-        "   (SELECT 1 FROM ivr_flows f WHERE f.id = $16::bigint) THEN 'mflow'"
-        "  WHEN cur.state <> 'draft' AND nv.flow_id IS NULL THEN 'noflow'"
-        "  WHEN cur.state <> 'draft' AND nv.flow_revision IS NULL AND NOT EXISTS"
-        "   (SELECT 1 FROM ivr_flows f WHERE f.id = nv.flow_id"
-        "    AND f.published_revision IS NOT NULL) THEN 'unpublished'"
-        "  WHEN cur.state <> 'draft' AND nv.mflow IS NOT NULL AND NOT EXISTS"
-        "   (SELECT 1 FROM ivr_flows f WHERE f.id = nv.mflow"
-        "    AND f.published_revision IS NOT NULL) THEN 'munpublished'"
-        "  ELSE 'ok' END AS verdict, cur.state FROM cur, nv),"
-        " u AS (UPDATE campaigns c SET name = coalesce($7, c.name),"
-        "  settings = coalesce($8::jsonb, c.settings::jsonb),"
-        "  pacing_mode = CASE WHEN $8::text IS NULL THEN c.pacing_mode ELSE $9 END,"
-        "  cps = CASE WHEN $8::text IS NULL THEN c.cps ELSE $10::numeric END,"
-        "  max_channels = CASE WHEN $8::text IS NULL THEN c.max_channels ELSE $11::int END,"
-        "  dial_ratio = CASE WHEN $8::text IS NULL THEN c.dial_ratio ELSE $12::numeric END,"
-        "  abandon_cap_pct = CASE WHEN $8::text IS NULL THEN c.abandon_cap_pct"
-        "   ELSE $13::numeric END,"
-        "  ring_time_s = CASE WHEN $8::text IS NULL THEN c.ring_time_s ELSE $14::int END,"
-        "  max_attempts = CASE WHEN $8::text IS NULL THEN c.max_attempts ELSE $15::int END,"
-        "  flow_id = nv.flow_id, flow_revision = nv.flow_revision"
-        "  FROM nv, chk WHERE c.id = nv.id AND chk.verdict = 'ok' RETURNING c.*),"
-        " ev AS (INSERT INTO campaign_events (tenant_id, campaign_id, kind, detail)"
-        "  SELECT u.tenant_id, u.id, 'settings_change', json_build_object('fields', $17::json)"
-        "  FROM u RETURNING 1)"
-        " SELECT (SELECT verdict FROM chk), (SELECT " CAMPAIGN_JSON("u") " FROM u),"
-        " (SELECT " CAMPAIGN_VERSION("u") " FROM u), (SELECT state FROM chk),"
-        " (SELECT count(*) FROM ev)",
+        "WITH cur AS (SELECT c.*, " CAMPAIGN_VERSION(
+            "c") " AS v FROM campaigns c"
+                 "  WHERE c.id = $1::bigint FOR UPDATE),"
+                 " nv AS (SELECT cur.id,"
+                 "  CASE WHEN $3::bool THEN $4::bigint ELSE cur.flow_id END AS flow_id,"
+                 "  CASE WHEN $5::bool THEN $6::int WHEN $3::bool THEN NULL ELSE cur.flow_revision "
+                 "END"
+                 "   AS flow_revision,"
+                 "  CASE WHEN $8::text IS NOT NULL THEN $16::bigint"
+                 "   WHEN cur.settings->'amd'->>'machine_action' = 'flow'"
+                 "   THEN (cur.settings->'amd'->>'flow_id')::bigint END AS mflow"
+                 "  FROM cur),"
+                 " chk AS (SELECT CASE"
+                 "  WHEN $2::bigint IS NOT NULL AND cur.v <> $2::bigint THEN 'stale'"
+                 "  WHEN cur.state IN ('completed', 'stopped') THEN 'final'"
+                 "  WHEN nv.flow_id IS NOT NULL AND NOT EXISTS"
+                 "   (SELECT 1 FROM ivr_flows f WHERE f.id = nv.flow_id) THEN 'flow'"
+                 "  WHEN nv.flow_revision IS NOT NULL AND nv.flow_id IS NULL THEN 'rev'"
+                 "  WHEN nv.flow_revision IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+                 "ivr_flow_revisions r"
+                 "   WHERE r.flow_id = nv.flow_id AND r.revision = nv.flow_revision) THEN 'rev'"
+                 "  WHEN $16::bigint IS NOT NULL AND NOT EXISTS"
+                 "   (SELECT 1 FROM ivr_flows f WHERE f.id = $16::bigint) THEN 'mflow'"
+                 "  WHEN cur.state <> 'draft' AND nv.flow_id IS NULL THEN 'noflow'"
+                 "  WHEN cur.state <> 'draft' AND nv.flow_revision IS NULL AND NOT EXISTS"
+                 "   (SELECT 1 FROM ivr_flows f WHERE f.id = nv.flow_id"
+                 "    AND f.published_revision IS NOT NULL) THEN 'unpublished'"
+                 "  WHEN cur.state <> 'draft' AND nv.mflow IS NOT NULL AND NOT EXISTS"
+                 "   (SELECT 1 FROM ivr_flows f WHERE f.id = nv.mflow"
+                 "    AND f.published_revision IS NOT NULL) THEN 'munpublished'"
+                 "  ELSE 'ok' END AS verdict, cur.state FROM cur, nv),"
+                 " u AS (UPDATE campaigns c SET name = coalesce($7, c.name),"
+                 "  settings = coalesce($8::jsonb, c.settings::jsonb),"
+                 "  pacing_mode = CASE WHEN $8::text IS NULL THEN c.pacing_mode ELSE $9 END,"
+                 "  cps = CASE WHEN $8::text IS NULL THEN c.cps ELSE $10::numeric END,"
+                 "  max_channels = CASE WHEN $8::text IS NULL THEN c.max_channels ELSE $11::int "
+                 "END,"
+                 "  dial_ratio = CASE WHEN $8::text IS NULL THEN c.dial_ratio ELSE $12::numeric "
+                 "END,"
+                 "  abandon_cap_pct = CASE WHEN $8::text IS NULL THEN c.abandon_cap_pct"
+                 "   ELSE $13::numeric END,"
+                 "  ring_time_s = CASE WHEN $8::text IS NULL THEN c.ring_time_s ELSE $14::int END,"
+                 "  max_attempts = CASE WHEN $8::text IS NULL THEN c.max_attempts ELSE $15::int "
+                 "END,"
+                 "  flow_id = nv.flow_id, flow_revision = nv.flow_revision"
+                 "  FROM nv, chk WHERE c.id = nv.id AND chk.verdict = 'ok' RETURNING c.*),"
+                 " ev AS (INSERT INTO campaign_events (tenant_id, campaign_id, kind, detail)"
+                 "  SELECT u.tenant_id, u.id, 'settings_change', json_build_object('fields', "
+                 "$17::json)"
+                 "  FROM u RETURNING 1)"
+                 " SELECT (SELECT verdict FROM chk), (SELECT " CAMPAIGN_JSON(
+                     "u") " FROM u),"
+                          " (SELECT " CAMPAIGN_VERSION("u") " FROM u), (SELECT state FROM chk),"
+                                                            " (SELECT count(*) FROM ev)",
         17, p, o);
 }
 
@@ -696,7 +708,7 @@ static int h_transition(struct api_ctx *ctx, void *arg)
 static int h_history(struct api_ctx *ctx, void *arg)
 {
     static const char *const allowed[] = { "limit", "cursor", "kind", NULL };
-    static const char *const kinds[] = { "created",       "state_change", "settings_change",
+    static const char *const kinds[] = { "created",       "state_change",  "settings_change",
                                          "list_attached", "list_detached", "note" };
     struct rest_out *o = rest_out_new(ctx, "no such campaign");
     const char *kind = httpd_req_query(api_ctx_req(ctx), "kind");
@@ -752,11 +764,11 @@ static int h_history(struct api_ctx *ctx, void *arg)
 
 /* --------------------------------------------------------------- lists */
 
-#define CLIST_JSON                                                                         \
-    "json_build_object('list_id', cl.list_id, 'name', l.name, 'priority', cl.priority,"    \
-    " 'active', cl.active, 'added_at', cl.added_at,"                                       \
-    " 'contacts', (SELECT count(*) FROM contacts k WHERE k.list_id = cl.list_id),"         \
-    " 'pending', (SELECT count(*) FROM contacts k WHERE k.list_id = cl.list_id"            \
+#define CLIST_JSON                                                                      \
+    "json_build_object('list_id', cl.list_id, 'name', l.name, 'priority', cl.priority," \
+    " 'active', cl.active, 'added_at', cl.added_at,"                                    \
+    " 'contacts', (SELECT count(*) FROM contacts k WHERE k.list_id = cl.list_id),"      \
+    " 'pending', (SELECT count(*) FROM contacts k WHERE k.list_id = cl.list_id"         \
     "  AND k.state IN ('pending', 'leased', 'dialing')))"
 
 static int h_list_attach(struct api_ctx *ctx, void *arg)

@@ -14,7 +14,8 @@
 /* The attempt/call routes and the ready set (api_campaigns_calls.c). */
 int api__campaign_calls_routes(struct api *a);
 
-/* Epoch seconds or RFC 3339 ("2026-11-24T18:00:00Z", offsets allowed) -> epoch us. 0 or ERR_PARSE. */
+/* Epoch seconds or RFC 3339 ("2026-11-24T18:00:00Z", offsets allowed) -> epoch us. 0 or ERR_PARSE.
+ */
 int api__campaign_parse_time(const char *s, int64_t *us);
 
 #endif

@@ -47,9 +47,9 @@
 #define CSV_MAX_ROWS 50000
 #define US_PER_S     INT64_C(1000000)
 
-static const char *const outcomes[] = { "human",      "machine",     "busy",   "no_answer",
-                                        "rejected",   "congestion",  "unreachable", "failed",
-                                        "cancelled",  "abandoned",   "lost",   NULL };
+static const char *const outcomes[] = { "human",     "machine",    "busy",        "no_answer",
+                                        "rejected",  "congestion", "unreachable", "failed",
+                                        "cancelled", "abandoned",  "lost",        NULL };
 
 int api__campaign_parse_time(const char *s, int64_t *us)
 {
@@ -354,31 +354,47 @@ static int h_attempts(struct api_ctx *ctx, void *arg)
     }
     return run_page(
         ctx, &q,
-        "SELECT " US("a.started_at") ", a.id::text, json_build_object('id', a.id,"
-        " 'contact_id', a.contact_id, 'number', a.number, 'attempt_no', a.attempt_no,"
-        " 'caller_id', a.caller_id, 'trunk', a.trunk, 'dialer_node', a.dialer_node,"
-        " 'state', a.state, 'started_at', a.started_at, 'originated_at', a.originated_at,"
-        " 'ringing_at', a.ringing_at, 'answered_at', a.answered_at, 'ended_at', a.ended_at,"
-        " 'hangup_cause', a.hangup_cause, 'sip_code', a.sip_code, 'outcome', a.outcome,"
-        " 'disposition', a.disposition, 'amd_result', a.amd_result)"
-        " FROM call_attempts a WHERE a.campaign_id = $1::bigint"
-        " AND ($2::bigint IS NULL OR (a.started_at, a.id) > (" TS("$2") ", $3::uuid))"
-        " AND ($4::text IS NULL OR a.outcome = $4) AND ($5::text IS NULL OR a.disposition = $5)"
-        " AND ($6::bigint IS NULL OR a.started_at >= " TS("$6") ")"
-        " AND ($7::bigint IS NULL OR a.started_at < " TS("$7") ")"
-        " AND ($8::bigint IS NULL OR a.contact_id = $8::bigint)"
-        " ORDER BY a.started_at, a.id LIMIT $9::bigint");
+        "SELECT " US(
+            "a.started_at") ", a.id::text, json_build_object('id', a.id,"
+                            " 'contact_id', a.contact_id, 'number', a.number, 'attempt_no', "
+                            "a.attempt_no,"
+                            " 'caller_id', a.caller_id, 'trunk', a.trunk, 'dialer_node', "
+                            "a.dialer_node,"
+                            " 'state', a.state, 'started_at', a.started_at, 'originated_at', "
+                            "a.originated_at,"
+                            " 'ringing_at', a.ringing_at, 'answered_at', a.answered_at, "
+                            "'ended_at', a.ended_at,"
+                            " 'hangup_cause', a.hangup_cause, 'sip_code', a.sip_code, 'outcome', "
+                            "a.outcome,"
+                            " 'disposition', a.disposition, 'amd_result', a.amd_result)"
+                            " FROM call_attempts a WHERE a.campaign_id = $1::bigint"
+                            " AND ($2::bigint IS NULL OR (a.started_at, a.id) > (" TS(
+                                "$2") ", $3::uuid))"
+                                      " AND ($4::text IS NULL OR a.outcome = $4) AND ($5::text IS "
+                                      "NULL OR a.disposition = $5)"
+                                      " AND ($6::bigint IS NULL OR a.started_at >= " TS(
+                                          "$6") ")"
+                                                " AND ($7::bigint IS NULL OR a.started_at < " TS(
+                                                    "$7") ")"
+                                                          " AND ($8::bigint IS NULL OR "
+                                                          "a.contact_id = $8::bigint)"
+                                                          " ORDER BY a.started_at, a.id LIMIT "
+                                                          "$9::bigint");
 }
 
-#define CALLS_FROM                                                                         \
-    " FROM call_logs l LEFT JOIN call_attempts a ON a.id = l.attempt_id"                   \
-    " WHERE l.campaign_id = $1::bigint"                                                    \
-    " AND ($2::bigint IS NULL OR (l.ended_at, l.attempt_id) > (" TS("$2") ", $3::uuid))"   \
-    " AND ($4::text IS NULL OR l.outcome = $4) AND ($5::text IS NULL OR l.disposition = $5)" \
-    " AND ($6::bigint IS NULL OR l.ended_at >= " TS("$6") ")"                              \
-    " AND ($7::bigint IS NULL OR l.ended_at < " TS("$7") ")"                               \
-    " AND ($8::bigint IS NULL OR a.contact_id = $8::bigint)"                               \
-    " ORDER BY l.ended_at, l.attempt_id LIMIT $9::bigint"
+#define CALLS_FROM                                                                                \
+    " FROM call_logs l LEFT JOIN call_attempts a ON a.id = l.attempt_id"                          \
+    " WHERE l.campaign_id = $1::bigint"                                                           \
+    " AND ($2::bigint IS NULL OR (l.ended_at, l.attempt_id) > (" TS(                              \
+        "$2") ", $3::uuid))"                                                                      \
+              " AND ($4::text IS NULL OR l.outcome = $4) AND ($5::text IS NULL OR l.disposition " \
+              "= $5)"                                                                             \
+              " AND ($6::bigint IS NULL OR l.ended_at >= " TS(                                    \
+                  "$6") ")"                                                                       \
+                        " AND ($7::bigint IS NULL OR l.ended_at < " TS(                           \
+                            "$7") ")"                                                             \
+                                  " AND ($8::bigint IS NULL OR a.contact_id = $8::bigint)"        \
+                                  " ORDER BY l.ended_at, l.attempt_id LIMIT $9::bigint"
 
 static int h_calls(struct api_ctx *ctx, void *arg)
 {
@@ -390,22 +406,28 @@ static int h_calls(struct api_ctx *ctx, void *arg)
     }
     return run_page(
         ctx, &q,
-        "SELECT " US("l.ended_at") ", l.attempt_id::text, json_build_object("
-        " 'attempt_id', l.attempt_id, 'contact_id', a.contact_id, 'attempt_no', a.attempt_no,"
-        " 'number', l.number, 'caller_id', l.caller_id, 'started_at', l.started_at,"
-        " 'answered_at', l.answered_at, 'connected_at', l.connected_at, 'ended_at', l.ended_at,"
-        " 'ring_ms', l.ring_ms, 'talk_ms', l.talk_ms, 'total_ms', l.total_ms,"
-        " 'outcome', l.outcome, 'disposition', l.disposition, 'hangup_cause', l.hangup_cause,"
-        " 'hangup_by', l.hangup_by, 'amd_result', l.amd_result, 'live_answer', l.live_answer,"
-        " 'abandoned', l.abandoned)" CALLS_FROM);
+        "SELECT " US(
+            "l.ended_at") ", l.attempt_id::text, json_build_object("
+                          " 'attempt_id', l.attempt_id, 'contact_id', a.contact_id, 'attempt_no', "
+                          "a.attempt_no,"
+                          " 'number', l.number, 'caller_id', l.caller_id, 'started_at', "
+                          "l.started_at,"
+                          " 'answered_at', l.answered_at, 'connected_at', l.connected_at, "
+                          "'ended_at', l.ended_at,"
+                          " 'ring_ms', l.ring_ms, 'talk_ms', l.talk_ms, 'total_ms', l.total_ms,"
+                          " 'outcome', l.outcome, 'disposition', l.disposition, 'hangup_cause', "
+                          "l.hangup_cause,"
+                          " 'hangup_by', l.hangup_by, 'amd_result', l.amd_result, 'live_answer', "
+                          "l.live_answer,"
+                          " 'abandoned', l.abandoned)" CALLS_FROM);
 }
 
 /* ---------------------------------------------------------------- CSV */
 
 static const char *const csv_cols[] = {
-    "attempt_id",  "contact_id", "attempt_no", "number",    "caller_id",    "started_at",
-    "answered_at", "ended_at",   "ring_ms",    "talk_ms",   "total_ms",     "outcome",
-    "disposition", "hangup_cause", "hangup_by", "amd_result", "live_answer", "abandoned",
+    "attempt_id",  "contact_id",   "attempt_no", "number",     "caller_id",   "started_at",
+    "answered_at", "ended_at",     "ring_ms",    "talk_ms",    "total_ms",    "outcome",
+    "disposition", "hangup_cause", "hangup_by",  "amd_result", "live_answer", "abandoned",
 };
 
 #define NCSV (sizeof(csv_cols) / sizeof(csv_cols[0]))
@@ -613,8 +635,8 @@ static int ready_zones(struct api_ctx *ctx, PGresult *res, void *arg)
         int64_t due = col(res, i, 1), next = 0;
         int open = 1;
         if (!o->bad_settings) {
-            open = campaign_schedule_check(&o->set, zone[0] != '\0' ? zone : NULL, o->now_us,
-                                           &next);
+            open =
+                campaign_schedule_check(&o->set, zone[0] != '\0' ? zone : NULL, o->now_us, &next);
             if (open == ERR_NOTFOUND) {
                 open = campaign_schedule_check(&o->set, NULL, o->now_us, &next);
             }
@@ -659,22 +681,20 @@ static void ready_done(struct api_ctx *ctx, int status, void *arg)
         api_error(ctx, HTTPD_STATUS_NOT_FOUND, "not_found", "no such campaign", NULL);
         return;
     }
-    j = json_pack("{s:s, s:b, s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I}, s:I, s:I,"
-                  " s:{s:I, s:I, s:I, s:I}, s:o, s:o, s:b, s:s}",
-                  "state", o->state, "running", strcmp(o->state, "running") == 0, "at",
-                  iso(ctx, o->now_us), "dialable", (json_int_t)o->dialable, "waiting", "window",
-                  (json_int_t)o->w_window, "retry", (json_int_t)o->w_retry, "cap",
-                  (json_int_t)o->w_cap, "dnc", (json_int_t)o->w_dnc, "campaign",
-                  (json_int_t)o->w_campaign, "held", (json_int_t)o->held, "dialing",
-                  (json_int_t)o->dialing, "finished", "done", (json_int_t)o->done, "exhausted",
-                  (json_int_t)o->failed, "dnc", (json_int_t)o->dnc, "excluded",
-                  (json_int_t)o->excluded, "next_window_open",
-                  o->next_open_us != INT64_MAX ? json_string(iso(ctx, o->next_open_us))
-                                               : json_null(),
-                  "next_due",
-                  o->next_due_us != INT64_MAX ? json_string(iso(ctx, o->next_due_us))
-                                              : json_null(),
-                  "window_open", o->window_open, "source", "database");
+    j = json_pack(
+        "{s:s, s:b, s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I}, s:I, s:I,"
+        " s:{s:I, s:I, s:I, s:I}, s:o, s:o, s:b, s:s}",
+        "state", o->state, "running", strcmp(o->state, "running") == 0, "at", iso(ctx, o->now_us),
+        "dialable", (json_int_t)o->dialable, "waiting", "window", (json_int_t)o->w_window, "retry",
+        (json_int_t)o->w_retry, "cap", (json_int_t)o->w_cap, "dnc", (json_int_t)o->w_dnc,
+        "campaign", (json_int_t)o->w_campaign, "held", (json_int_t)o->held, "dialing",
+        (json_int_t)o->dialing, "finished", "done", (json_int_t)o->done, "exhausted",
+        (json_int_t)o->failed, "dnc", (json_int_t)o->dnc, "excluded", (json_int_t)o->excluded,
+        "next_window_open",
+        o->next_open_us != INT64_MAX ? json_string(iso(ctx, o->next_open_us)) : json_null(),
+        "next_due",
+        o->next_due_us != INT64_MAX ? json_string(iso(ctx, o->next_due_us)) : json_null(),
+        "window_open", o->window_open, "source", "database");
     if (j == NULL) {
         api_error(ctx, HTTPD_STATUS_INTERNAL_ERROR, "internal", "out of memory", NULL);
         return;
@@ -698,7 +718,7 @@ static int h_ready(struct api_ctx *ctx, void *arg)
     p[0] = rest_i64(ctx, id);
     struct api_stmt st[2] = {
         { .sql = "SELECT c.state, c.settings::text, " US("now()") " FROM campaigns c"
-                 " WHERE c.id = $1::bigint",
+                                                                  " WHERE c.id = $1::bigint",
           .nparams = 1,
           .params = p,
           .rows = ready_campaign,
