@@ -577,7 +577,7 @@ static int h_patch(struct api_ctx *ctx, void *arg)
                  " ev AS (INSERT INTO campaign_events (tenant_id, campaign_id, kind, detail)"
                  "  SELECT u.tenant_id, u.id, 'settings_change', json_build_object('fields', "
                  "$17::json)"
-                 "  FROM u RETURNING 1)"
+                 "  FROM u WHERE json_array_length($17::json) > 0 RETURNING 1)"
                  " SELECT (SELECT verdict FROM chk), (SELECT " CAMPAIGN_JSON(
                      "u") " FROM u),"
                           " (SELECT " CAMPAIGN_VERSION("u") " FROM u), (SELECT state FROM chk),"

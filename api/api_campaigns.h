@@ -7,6 +7,7 @@
 #ifndef API_API_CAMPAIGNS_H
 #define API_API_CAMPAIGNS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "api/api.h"
@@ -17,5 +18,13 @@ int api__campaign_calls_routes(struct api *a);
 /* Epoch seconds or RFC 3339 ("2026-11-24T18:00:00Z", offsets allowed) -> epoch us. 0 or ERR_PARSE.
  */
 int api__campaign_parse_time(const char *s, int64_t *us);
+
+/*
+ * The attempts/calls cursor: base64url of "<time us>.<uuid>". make writes it
+ * into out (at least 128 bytes), 0 or ERR_TOOBIG; parse gives the time as
+ * decimal text (tsz >= 24) and the uuid (37 bytes), 0 or ERR_PARSE. Pure.
+ */
+int api__campaign_cursor_make(int64_t t_us, const char *id, char *out, size_t outsz);
+int api__campaign_cursor_parse(const char *c, char *t_out, size_t tsz, char *id_out);
 
 #endif

@@ -100,15 +100,25 @@ static const char *iso(struct api_ctx *ctx, int64_t us)
 
 /* ------------------------------------------------------------- cursor */
 
+int api__campaign_cursor_make(int64_t t_us, const char *id, char *out, size_t outsz)
+{
+    char raw[80];
+    int n = snprintf(raw, sizeof(raw), "%lld.%s", (long long)t_us, id);
+    if (n <= 0 || (size_t)n >= sizeof(raw) ||
+        outsz < sodium_base64_ENCODED_LEN((size_t)n, sodium_base64_VARIANT_URLSAFE_NO_PADDING)) {
+        return ERR_TOOBIG;
+    }
+    sodium_bin2base64(out, outsz, (const unsigned char *)raw, (size_t)n,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    return 0;
+}
+
 static const char *cursor_make(struct api_ctx *ctx, int64_t t_us, const char *id)
 {
-    char raw[80], out[128];
-    int n = snprintf(raw, sizeof(raw), "%lld.%s", (long long)t_us, id);
-    if (n <= 0 || (size_t)n >= sizeof(raw)) {
+    char out[128];
+    if (api__campaign_cursor_make(t_us, id, out, sizeof(out)) != 0) {
         return NULL;
     }
-    sodium_bin2base64(out, sizeof(out), (const unsigned char *)raw, (size_t)n,
-                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     return api_ctx_printf(ctx, "%s", out);
 }
 
@@ -126,8 +136,7 @@ static bool uuid_ok(const char *s)
     return true;
 }
 
-/* Decodes a cursor into its time (decimal text) and uuid; 0 or ERR_PARSE. */
-static int cursor_parse(const char *c, char *t_out, size_t tsz, char *id_out)
+int api__campaign_cursor_parse(const char *c, char *t_out, size_t tsz, char *id_out)
 {
     unsigned char raw[80];
     size_t n = 0;
@@ -198,7 +207,7 @@ static int call_query(struct api_ctx *ctx, bool paged, struct call_q *q)
     }
     if (paged && (v = httpd_req_query(req, "cursor")) != NULL) {
         char tb[24], id[37];
-        if (cursor_parse(v, tb, sizeof(tb), id) != 0) {
+        if (api__campaign_cursor_parse(v, tb, sizeof(tb), id) != 0) {
             return bad_param(ctx, "?cursor", "cursor is the next_cursor of a previous page");
         }
         q->after_t = api_ctx_printf(ctx, "%s", tb);

@@ -42,6 +42,7 @@ static char g_admin_ci[TDB_CONNINFO_MAX];
 static int64_t g_tenant_a, g_tenant_b, g_editor_id;
 
 enum who { W_ANON, W_VIEWER, W_EDITOR, W_ADMIN, W_B_ADMIN, W_COUNT };
+
 static char g_auth[W_COUNT][512];
 
 /* ------------------------------------------------------------ client */
@@ -360,6 +361,7 @@ static void test_campaign_create_validation(void **state)
         { "{\"name\":\"x\",\"flow_id\":\"7\"}", "$.flow_id" },
         { "{\"name\":\"x\",\"flow_revision\":2}", "$.flow_revision" },
     };
+
     int64_t before = sql_int("SELECT count(*) FROM campaigns");
     (void)state;
 
@@ -403,8 +405,8 @@ static void test_campaign_create_get_idempotent(void **state)
         "12.5,\"max_channels\":40},\"ring_time_s\":22,\"retry\":{\"max_attempts\":4,\"busy\":"
         "{\"delay_s\":900}},\"trunks\":[{\"name\":\"carrier-a\",\"endpoint\":"
         "\"PJSIP/{e164}@carrier-a\"}],\"caller_id\":{\"number\":\"+12025550100\"}}}";
-    struct call c = { "POST", "/api/v1/campaigns", "/api/v1/campaigns", W_EDITOR, body,
-                      "Idempotency-Key: spring-1" };
+    struct call c = { "POST", "/api/v1/campaigns",        "/api/v1/campaigns", W_EDITOR,
+                      body,   "Idempotency-Key: spring-1" };
     struct t_resp r;
     char etag[64], loc[128], hdr[64], path[64];
     json_t *j, *s;
@@ -470,7 +472,10 @@ static void test_campaign_patch(void **state)
     t_resp_free(&r);
     snprintf(ifm, sizeof(ifm), "If-Match: %s", etag);
 
-    struct call p = { "PATCH", "/api/v1/campaigns/{id}", path, W_EDITOR,
+    struct call p = { "PATCH",
+                      "/api/v1/campaigns/{id}",
+                      path,
+                      W_EDITOR,
                       "{\"name\":\"Patched\",\"settings\":{\"ring_time_s\":30,\"pacing\":"
                       "{\"mode\":\"power\",\"dial_ratio\":2.5}}}",
                       ifm };
@@ -483,8 +488,8 @@ static void test_campaign_patch(void **state)
                              (long long)id),
                      1);
     /* the old ETag is stale now: 412, nothing changed */
-    struct call p2 = { "PATCH", "/api/v1/campaigns/{id}", path, W_EDITOR,
-                       "{\"name\":\"Lost update\"}", ifm };
+    struct call p2 = { "PATCH",  "/api/v1/campaigns/{id}",     path,
+                       W_EDITOR, "{\"name\":\"Lost update\"}", ifm };
     call_err(&p2, 412, "precondition_failed", "If-Match");
     assert_int_equal(sql_int("SELECT count(*) FROM campaigns WHERE name = 'Lost update'"), 0);
     /* a bad settings document changes nothing */
@@ -637,8 +642,10 @@ static void test_campaign_transitions(void **state)
     struct call h = { "GET", "/api/v1/campaigns/{id}/history", hpath, W_VIEWER };
     j = call_json(&h, 200);
     json_t *items = json_object_get(j, "items");
-    static const char *const want[][2] = { { "draft", "running" },  { "running", "paused" },
-                                           { "paused", "running" }, { "running", "paused" },
+    static const char *const want[][2] = { { "draft", "running" },
+                                           { "running", "paused" },
+                                           { "paused", "running" },
+                                           { "running", "paused" },
                                            { "paused", "stopped" } };
     assert_int_equal(json_array_size(items), 5);
     for (size_t i = 0; i < 5; i++) {
@@ -655,8 +662,8 @@ static void test_campaign_transitions(void **state)
                         "go live");
     assert_string_equal(json_string_value(json_object_get(json_array_get(items, 4), "reason")),
                         "budget");
-    assert_string_not_equal(
-        json_string_value(json_object_get(json_array_get(items, 2), "actor")), actor);
+    assert_string_not_equal(json_string_value(json_object_get(json_array_get(items, 2), "actor")),
+                            actor);
     json_decref(j);
     snprintf(hpath, sizeof(hpath), "/api/v1/campaigns/%lld/history", (long long)id);
     struct call h2 = { "GET", "/api/v1/campaigns/{id}/history", hpath, W_VIEWER };
@@ -673,9 +680,8 @@ static void test_campaign_transitions(void **state)
     assert_int_equal(r.status, 204);
     t_resp_free(&r);
     assert_int_equal(sql_int("SELECT count(*) FROM campaigns WHERE id = %lld", (long long)id), 0);
-    assert_int_equal(sql_int("SELECT count(*) FROM campaign_lists WHERE list_id = %lld",
-                             (long long)list),
-                     0);
+    assert_int_equal(
+        sql_int("SELECT count(*) FROM campaign_lists WHERE list_id = %lld", (long long)list), 0);
 }
 
 /* schedule and complete; pause of a scheduled campaign; a pinned revision. */
@@ -822,9 +828,8 @@ static void test_campaign_attempts_calls(void **state)
         size_t i;
         json_array_foreach (items, i, x) {
             /* the number in full, for a principal with read permission */
-            assert_int_equal(strncmp(json_string_value(json_object_get(x, "number")), "+1212555",
-                                     8),
-                             0);
+            assert_int_equal(
+                strncmp(json_string_value(json_object_get(x, "number")), "+1212555", 8), 0);
             seen++;
         }
         const char *cur = json_string_value(json_object_get(j, "next_cursor"));
@@ -844,9 +849,10 @@ static void test_campaign_attempts_calls(void **state)
     j = call_json(&o, 200);
     assert_int_equal(json_array_size(json_object_get(j, "items")), 3);
     json_decref(j);
-    snprintf(path, sizeof(path),
-             "/api/v1/campaigns/%lld/attempts?from=2026-11-02T10:01:00Z&to=2026-11-02T05:03:00-05:00",
-             (long long)id);
+    snprintf(
+        path, sizeof(path),
+        "/api/v1/campaigns/%lld/attempts?from=2026-11-02T10:01:00Z&to=2026-11-02T05:03:00-05:00",
+        (long long)id);
     j = call_json(&o, 200);
     assert_int_equal(json_array_size(json_object_get(j, "items")), 2);
     json_decref(j);
@@ -856,10 +862,9 @@ static void test_campaign_attempts_calls(void **state)
              (long long)contact);
     j = call_json(&o, 200);
     assert_int_equal(json_array_size(json_object_get(j, "items")), 1);
-    assert_int_equal(
-        json_integer_value(json_object_get(json_array_get(json_object_get(j, "items"), 0),
-                                           "contact_id")),
-        contact);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_array_get(json_object_get(j, "items"), 0), "contact_id")),
+                     contact);
     json_decref(j);
     snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/attempts?outcome=maybe", (long long)id);
     call_err(&o, 400, "invalid_parameter", "?outcome");
@@ -882,8 +887,9 @@ static void test_campaign_attempts_calls(void **state)
 
     /* the CSV: header, one line per call, formula-safe cells */
     snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/calls.csv", (long long)id);
-    struct call csv = { "GET", "/api/v1/campaigns/{id}/calls.csv", path, W_VIEWER, NULL, NULL,
-                        true };
+    struct call csv = {
+        "GET", "/api/v1/campaigns/{id}/calls.csv", path, W_VIEWER, NULL, NULL, true
+    };
     struct t_resp r;
     char ct[64];
     do_call(&csv, &r);
@@ -999,8 +1005,8 @@ static void test_campaign_ready(void **state)
     json_decref(transition(id, "pause", W_EDITOR, NULL, 200));
     j = call_json(&c, 200);
     assert_int_equal(json_integer_value(json_object_get(j, "dialable")), 0);
-    assert_int_equal(
-        json_integer_value(json_object_get(json_object_get(j, "waiting"), "campaign")), 4);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "waiting"), "campaign")),
+                     4);
     json_decref(j);
 }
 
@@ -1022,6 +1028,7 @@ static void test_campaign_cross_tenant(void **state)
         { "GET", "/api/v1/campaigns/{id}/calls.csv", "/calls.csv", NULL },
         { "GET", "/api/v1/campaigns/{id}/ready", "/ready", NULL },
     };
+
     int64_t flow = make_flow(g_tenant_a, "xt-flow", true);
     int64_t list = make_list(g_tenant_a, "xt", 2, 5557000);
     int64_t blist = make_list(g_tenant_b, "xt-b", 2, 5558000);
