@@ -69,7 +69,7 @@ struct camp_out {
     char verdict[24]; /* "ok" or why not */
     char state[16];   /* the campaign's state before the statement */
     char extra[32];
-    json_t *obj;
+    const char *obj; /* JSON text in the request arena (parsed when answering) */
     int64_t version;
     int status;          /* answer status on success (0: 200) */
     const char *target;  /* transition: the state asked for */
@@ -91,7 +91,6 @@ static int camp_rows(struct api_ctx *ctx, PGresult *res, void *arg)
 {
     struct camp_out *o = arg;
     int nf = PQnfields(res);
-    (void)ctx;
 
     if (PQntuples(res) != 1 || nf < 1 || PQgetisnull(res, 0, 0)) {
         return 0;
@@ -99,8 +98,10 @@ static int camp_rows(struct api_ctx *ctx, PGresult *res, void *arg)
     o->found = true;
     snprintf(o->verdict, sizeof(o->verdict), "%s", PQgetvalue(res, 0, 0));
     if (nf > 1 && !PQgetisnull(res, 0, 1)) {
-        json_decref(o->obj);
-        o->obj = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+        o->obj = arena_strdup(httpd_req_arena(api_ctx_req(ctx)), PQgetvalue(res, 0, 1));
+        if (o->obj == NULL) {
+            return ERR_NOMEM;
+        }
     }
     if (nf > 2 && !PQgetisnull(res, 0, 2)) {
         o->version = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
@@ -182,11 +183,9 @@ static void camp_done(struct api_ctx *ctx, int status, void *arg)
 {
     struct camp_out *o = arg;
     struct api_resp_opts ro = { 0 };
-    json_t *obj = o->obj;
+    json_t *obj;
 
-    o->obj = NULL;
     if (status != 0) {
-        json_decref(obj);
         if (status == ERR_DB && strcmp(api_ctx_sqlstate(ctx), "23503") == 0) {
             /* call_attempts / call_logs keep the campaign (compliance records) */
             api_error(ctx, HTTPD_STATUS_CONFLICT, "conflict",
@@ -202,12 +201,10 @@ static void camp_done(struct api_ctx *ctx, int status, void *arg)
         return;
     }
     if (!o->found) {
-        json_decref(obj);
         api_error(ctx, HTTPD_STATUS_NOT_FOUND, "not_found", o->missing, NULL);
         return;
     }
     if (strcmp(o->verdict, "ok") != 0) {
-        json_decref(obj);
         camp_refuse(ctx, o);
         return;
     }
@@ -215,10 +212,10 @@ static void camp_done(struct api_ctx *ctx, int status, void *arg)
         o->status = strcmp(o->extra, "created") == 0 ? HTTPD_STATUS_CREATED : HTTPD_STATUS_OK;
     }
     if (o->status == HTTPD_STATUS_NO_CONTENT) {
-        json_decref(obj);
         api_respond_json(ctx, HTTPD_STATUS_NO_CONTENT, NULL, NULL);
         return;
     }
+    obj = o->obj != NULL ? json_loads(o->obj, 0, NULL) : NULL;
     if (obj == NULL) {
         api_error(ctx, HTTPD_STATUS_INTERNAL_ERROR, "internal", "no result", NULL);
         return;

@@ -258,7 +258,7 @@ static int call_query(struct api_ctx *ctx, bool paged, struct call_q *q)
 struct call_page {
     int64_t found; /* campaign rows (0: 404) */
     int64_t limit;
-    json_t *items;
+    const char *items; /* JSON array text in the request arena (parsed when answering) */
     bool more;
     int64_t last_t;
     char last_id[37];
@@ -272,47 +272,63 @@ static int campaign_found(struct api_ctx *ctx, PGresult *res, void *arg)
     return 0;
 }
 
-/* Rows (time us, id, json) -> items, limit + 1 probe. */
+/* Rows (time us, id, json) -> the items array (limit + 1 probe). */
 static int page_rows(struct api_ctx *ctx, PGresult *res, void *arg)
 {
     struct call_page *o = arg;
     int n = PQntuples(res);
-    (void)ctx;
+    size_t need = 3, len = 0;
+    char *buf;
 
-    json_decref(o->items);
-    o->items = json_array();
+    for (int i = 0; i < n && i < o->limit; i++) {
+        need += (size_t)PQgetlength(res, i, 2) + 1;
+    }
+    buf = arena_alloc(httpd_req_arena(api_ctx_req(ctx)), need);
+    if (buf == NULL) {
+        return ERR_NOMEM;
+    }
+    buf[len++] = '[';
     for (int i = 0; i < n; i++) {
         if (i == o->limit) {
             o->more = true;
             break;
         }
-        json_array_append_new(o->items, json_loads(PQgetvalue(res, i, 2), 0, NULL));
+        if (i > 0) {
+            buf[len++] = ',';
+        }
+        memcpy(buf + len, PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2));
+        len += (size_t)PQgetlength(res, i, 2);
         o->last_t = strtoll(PQgetvalue(res, i, 0), NULL, 10);
         snprintf(o->last_id, sizeof(o->last_id), "%s", PQgetvalue(res, i, 1));
     }
+    buf[len++] = ']';
+    buf[len] = '\0';
+    o->items = buf;
     return 0;
 }
 
 static void page_done(struct api_ctx *ctx, int status, void *arg)
 {
     struct call_page *o = arg;
-    json_t *items = o->items;
+    json_t *items;
 
-    o->items = NULL;
     if (status != 0) {
-        json_decref(items);
         api_error_db(ctx, status);
         return;
     }
     if (o->found == 0) {
-        json_decref(items);
         api_error(ctx, HTTPD_STATUS_NOT_FOUND, "not_found", "no such campaign", NULL);
+        return;
+    }
+    items = o->items != NULL ? json_loads(o->items, 0, NULL) : json_array();
+    if (items == NULL) {
+        api_error(ctx, HTTPD_STATUS_INTERNAL_ERROR, "internal", "bad result", NULL);
         return;
     }
     const char *next = o->more ? cursor_make(ctx, o->last_t, o->last_id) : NULL;
     api_respond_json(ctx, HTTPD_STATUS_OK,
-                     json_pack("{s:o, s:o}", "items", items != NULL ? items : json_array(),
-                               "next_cursor", next != NULL ? json_string(next) : json_null()),
+                     json_pack("{s:o, s:o}", "items", items, "next_cursor",
+                               next != NULL ? json_string(next) : json_null()),
                      NULL);
 }
 
@@ -443,34 +459,17 @@ static const char *const csv_cols[] = {
 
 struct csv_out {
     int64_t found;
-    char *buf;
+    char *buf; /* request arena: freed with the request, answered or not */
     size_t len, cap;
     bool too_many;
     bool nomem;
 };
 
+/* One cell and its separator; the buffer was sized for the worst case. */
 static void csv_put(struct csv_out *o, const char *v, size_t n, bool last)
 {
-    /* a cell grows at most to 2n + 3 (quotes doubled, apostrophe, two quotes) */
-    size_t need = 2 * n + 8;
-    if (o->nomem) {
-        return;
-    }
-    if (o->len + need > o->cap) {
-        size_t cap = o->cap != 0 ? o->cap : 65536;
-        while (cap < o->len + need) {
-            cap *= 2;
-        }
-        char *b = realloc(o->buf, cap);
-        if (b == NULL) {
-            o->nomem = true;
-            return;
-        }
-        o->buf = b;
-        o->cap = cap;
-    }
-    int w = importer_csv_cell(v, n, o->buf + o->len, o->cap - o->len);
-    if (w < 0) {
+    int w = o->nomem ? -1 : importer_csv_cell(v, n, o->buf + o->len, o->cap - o->len);
+    if (w < 0 || o->len + (size_t)w + 1 >= o->cap) {
         o->nomem = true;
         return;
     }
@@ -482,19 +481,34 @@ static int csv_rows(struct api_ctx *ctx, PGresult *res, void *arg)
 {
     struct csv_out *o = arg;
     int n = PQntuples(res);
-    (void)ctx;
+    size_t need = 64;
 
     if (n > CSV_MAX_ROWS) {
         o->too_many = true;
         return 0;
     }
+    /* worst case per cell: quotes doubled, apostrophe, two quotes, separator */
+    for (size_t c = 0; c < NCSV; c++) {
+        need += 2 * strlen(csv_cols[c]) + 5;
+    }
+    for (int i = 0; i < n; i++) {
+        for (int c = 0; c < (int)NCSV; c++) {
+            need += 2 * (size_t)PQgetlength(res, i, c) + 5;
+        }
+    }
+    o->buf = arena_alloc(httpd_req_arena(api_ctx_req(ctx)), need);
+    if (o->buf == NULL) {
+        o->nomem = true;
+        return 0;
+    }
+    o->cap = need;
     for (size_t c = 0; c < NCSV; c++) {
         csv_put(o, csv_cols[c], strlen(csv_cols[c]), c + 1 == NCSV);
     }
     for (int i = 0; i < n; i++) {
         for (int c = 0; c < (int)NCSV; c++) {
             const char *v = PQgetisnull(res, i, c) ? "" : PQgetvalue(res, i, c);
-            csv_put(o, v, strlen(v), c + 1 == (int)NCSV);
+            csv_put(o, v, (size_t)PQgetlength(res, i, c), c + 1 == (int)NCSV);
         }
     }
     return 0;
@@ -515,13 +529,11 @@ static void csv_done(struct api_ctx *ctx, int status, void *arg)
                                  "to, or page through /calls",
                                  CSV_MAX_ROWS),
                   "?from");
-    } else if (o->nomem) {
+    } else if (o->nomem || o->buf == NULL) {
         api_error(ctx, HTTPD_STATUS_INTERNAL_ERROR, "internal", "out of memory", NULL);
     } else {
         api_respond_raw(ctx, HTTPD_STATUS_OK, "text/csv; charset=utf-8", o->buf, o->len);
     }
-    free(o->buf);
-    o->buf = NULL;
 }
 
 static int csv_found(struct api_ctx *ctx, PGresult *res, void *arg)
