@@ -15,10 +15,6 @@
 /* The attempt/call routes and the ready set (api_campaigns_calls.c). */
 int api__campaign_calls_routes(struct api *a);
 
-/* Epoch seconds or RFC 3339 ("2026-11-24T18:00:00Z", offsets allowed) -> epoch us. 0 or ERR_PARSE.
- */
-int api__campaign_parse_time(const char *s, int64_t *us);
-
 /*
  * The attempts/calls cursor: base64url of "<time us>.<uuid>". make writes it
  * into out (at least 128 bytes), 0 or ERR_TOOBIG; parse gives the time as

@@ -51,42 +51,6 @@ static const char *const outcomes[] = { "human",     "machine",    "busy",      
                                         "rejected",  "congestion", "unreachable", "failed",
                                         "cancelled", "abandoned",  "lost",        NULL };
 
-int api__campaign_parse_time(const char *s, int64_t *us)
-{
-    struct tm tm;
-    char *end;
-    long long v;
-    int off = 0;
-
-    if (s[0] != '\0' && strspn(s, "0123456789") == strlen(s) && strlen(s) <= 12) {
-        v = strtoll(s, &end, 10);
-        *us = (int64_t)v * US_PER_S;
-        return 0;
-    }
-    memset(&tm, 0, sizeof(tm));
-    end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (end == NULL) {
-        return ERR_PARSE;
-    }
-    if (*end == '.') {
-        end += 1 + strspn(end + 1, "0123456789"); /* fractions ignored */
-    }
-    if (strcmp(end, "Z") == 0 || strcmp(end, "z") == 0) {
-        off = 0;
-    } else if ((end[0] == '+' || end[0] == '-') && strlen(end) == 6 && end[3] == ':' &&
-               strspn(end + 1, "0123456789") == 2 && strspn(end + 4, "0123456789") == 2) {
-        off = (((end[1] - '0') * 10 + (end[2] - '0')) * 60 + (end[4] - '0') * 10 + (end[5] - '0')) *
-              (end[0] == '-' ? -1 : 1);
-        if (off > 18 * 60 || off < -18 * 60) {
-            return ERR_PARSE;
-        }
-    } else {
-        return ERR_PARSE;
-    }
-    *us = ((int64_t)timegm(&tm) - (int64_t)off * 60) * US_PER_S;
-    return 0;
-}
-
 /* RFC 3339 UTC text of epoch us (arena). */
 static const char *iso(struct api_ctx *ctx, int64_t us)
 {
@@ -232,13 +196,13 @@ static int call_query(struct api_ctx *ctx, bool paged, struct call_q *q)
         q->disposition = v;
     }
     if ((v = httpd_req_query(req, "from")) != NULL) {
-        if (api__campaign_parse_time(v, &t) != 0) {
+        if (api_parse_time(v, &t) != 0) {
             return bad_param(ctx, "?from", "from is epoch seconds or RFC 3339");
         }
         q->from_us = rest_i64(ctx, t);
     }
     if ((v = httpd_req_query(req, "to")) != NULL) {
-        if (api__campaign_parse_time(v, &t) != 0) {
+        if (api_parse_time(v, &t) != 0) {
             return bad_param(ctx, "?to", "to is epoch seconds or RFC 3339");
         }
         q->to_us = rest_i64(ctx, t);
