@@ -80,7 +80,7 @@ export DIALERD_ARI_PASSWORD=asterisk
 export DIALERD_NODE_ID="api-e2e-$$"
 export DIALERD_DIALER_ALLOW_MISSING_DNC=true DIALERD_DIALER_TALK_TIME=100ms
 export DIALERD_DIALER_CPS=400 DIALERD_DIALER_MAX_CHANNELS=400
-export DIALERD_DIALER_LEASE_TIME=10s DIALERD_DIALER_LEASE_BATCH=50
+export DIALERD_DIALER_LEASE_TIME=10s DIALERD_DIALER_LEASE_BATCH=200
 # dialer.poll is left at its default (2 s): a start through the API must be
 # dialed within a couple of seconds by the real discovery.
 PW="e2e-Pass-word-$$"
