@@ -126,6 +126,9 @@ int api_create(const struct api_config *cfg, struct api **out)
     if (rc == 0) {
         rc = api_dash_routes(a, cfg->dash);
     }
+    if (rc == 0) {
+        rc = api_campaigns_routes(a);
+    }
     if (rc != 0) {
         goto fail;
     }

@@ -495,6 +495,13 @@ int api_path_id(struct api_ctx *ctx, const char *name, int64_t *id);
 int api_dash_routes(struct api *a, struct dash *d);
 
 /*
+ * Adds the campaign routes (CRUD, start/pause/resume/stop/complete/schedule,
+ * history, lists, attempts, call logs and their CSV export, the ready set;
+ * docs/api.md "Campaigns"). api_create calls it. 0 or the api_route_add error.
+ */
+int api_campaigns_routes(struct api *a);
+
+/*
  * Verifies a JWT access token outside a request (the live WebSocket) with
  * the same keys, claims and verified-credential cache as the request
  * pipeline. httpd thread only. Returns 0 and *p, ERR_AUTH or ERR_INVAL.

@@ -432,6 +432,26 @@ static const struct {
     { "DELETE", "/api/v1/extensions/{ext}", "A" },
     { "GET", "/api/v1/extensions/{ext}/audit", "VEA" },
     { "POST", "/api/v1/flows/{id}/inbound", "A" },
+    /* Campaigns: viewers read, editors write and control, admins everything. */
+    { "GET", "/api/v1/campaigns", "VEA" },
+    { "POST", "/api/v1/campaigns", "EA" },
+    { "GET", "/api/v1/campaigns/{id}", "VEA" },
+    { "PATCH", "/api/v1/campaigns/{id}", "EA" },
+    { "DELETE", "/api/v1/campaigns/{id}", "EA" },
+    { "POST", "/api/v1/campaigns/{id}/start", "EA" },
+    { "POST", "/api/v1/campaigns/{id}/pause", "EA" },
+    { "POST", "/api/v1/campaigns/{id}/resume", "EA" },
+    { "POST", "/api/v1/campaigns/{id}/stop", "EA" },
+    { "POST", "/api/v1/campaigns/{id}/complete", "EA" },
+    { "POST", "/api/v1/campaigns/{id}/schedule", "EA" },
+    { "GET", "/api/v1/campaigns/{id}/history", "VEA" },
+    { "GET", "/api/v1/campaigns/{id}/lists", "VEA" },
+    { "POST", "/api/v1/campaigns/{id}/lists/{list_id}", "EA" },
+    { "DELETE", "/api/v1/campaigns/{id}/lists/{list_id}", "EA" },
+    { "GET", "/api/v1/campaigns/{id}/attempts", "VEA" },
+    { "GET", "/api/v1/campaigns/{id}/calls", "VEA" },
+    { "GET", "/api/v1/campaigns/{id}/calls.csv", "VEA" },
+    { "GET", "/api/v1/campaigns/{id}/ready", "VEA" },
 };
 
 static const char *method_name(unsigned m)
