@@ -339,6 +339,17 @@ struct arena *httpd_req_arena(struct httpd_req *req);
 void httpd_req_set_data(struct httpd_req *req, void *data);
 void *httpd_req_data(const struct httpd_req *req);
 
+/*
+ * Runs fn(arg) when req is released (answered and gone, or abandoned by a
+ * client that left mid-way), newest first, on the httpd thread. For what a
+ * deferred handler holds outside the request's arena (JSON built from
+ * results) and would leak when its completion never runs because the
+ * client left. fn must tolerate running after the handler already freed
+ * the thing (clear it to NULL). 0 or ERR_NOMEM.
+ */
+typedef void httpd_cleanup_fn(void *arg);
+int httpd_req_on_release(struct httpd_req *req, httpd_cleanup_fn *fn, void *arg);
+
 /* The server the request belongs to. */
 struct httpd *httpd_req_server(const struct httpd_req *req);
 
