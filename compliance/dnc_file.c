@@ -246,6 +246,14 @@ static int parse_line(const char *p, size_t len, enum compliance_dnc_format fmt,
         }
         break;
     }
+    if (b == NULL && cb != NULL) {
+        /* A full or plain file read entry by entry (the upload route stores each). */
+        rc = cb(1, num, arg);
+        if (rc != 0) {
+            set_err(err, line, "number (column 1): not a valid E.164 number or NANP block");
+        }
+        return rc;
+    }
     if (b == NULL) {
         set_err(err, line, "number: no builder for a full list");
         return ERR_INVAL;
