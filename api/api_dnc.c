@@ -25,8 +25,11 @@
  *     ?list_date=YYYY-MM-DD records the registry data's date (the age the
  *     31-day alarm measures); without it a registry upload dates the list
  *     today.
- *   - The export is CSV (number, source, reason, added_by, added_at), cells
- *     neutralised for spreadsheets; at most EXPORT_MAX rows (422 beyond).
+ *   - The export is CSV (number, source, reason, added_by, added_at); every
+ *     cell but the number is neutralised for spreadsheets (a leading =, +, -,
+ *     @ gets an apostrophe). The number is a checked E.164 number or block,
+ *     written as it is so the file can be uploaded again. At most EXPORT_MAX
+ *     rows (422 beyond).
  *   - The search (GET .../entries?number=) finds the number's own entry and
  *     the blocks that cover it.
  */
@@ -43,17 +46,17 @@
 
 #define EXPORT_MAX 1000000
 
-#define DNC_LIST_JSON                                                                              \
-    "json_build_object('id', l.id, 'scope', l.scope, 'campaign_id', l.campaign_id,"               \
-    " 'name', l.name, 'source', l.source, 'country', l.country, 'list_date', l.list_date,"        \
-    " 'loaded_at', l.loaded_at, 'max_age_days', l.max_age_days, 'entries', l.entry_count,"        \
-    " 'age_days', current_date - l.list_date,"                                                     \
-    " 'stale', CASE WHEN l.max_age_days IS NULL THEN false WHEN l.list_date IS NULL THEN true"     \
-    "  ELSE l.list_date + l.max_age_days < current_date END,"                                      \
+#define DNC_LIST_JSON                                                                          \
+    "json_build_object('id', l.id, 'scope', l.scope, 'campaign_id', l.campaign_id,"            \
+    " 'name', l.name, 'source', l.source, 'country', l.country, 'list_date', l.list_date,"     \
+    " 'loaded_at', l.loaded_at, 'max_age_days', l.max_age_days, 'entries', l.entry_count,"     \
+    " 'age_days', current_date - l.list_date,"                                                 \
+    " 'stale', CASE WHEN l.max_age_days IS NULL THEN false WHEN l.list_date IS NULL THEN true" \
+    "  ELSE l.list_date + l.max_age_days < current_date END,"                                  \
     " 'created_at', l.created_at, 'updated_at', l.updated_at)"
 #define DNC_LIST_VERSION "(extract(epoch FROM l.updated_at) * 1000000)::bigint"
 
-#define ENTRY_JSON                                                                                 \
+#define ENTRY_JSON                                                                                \
     "json_build_object('id', e.id, 'list_id', e.list_id, 'number', e.number, 'prefix', e.prefix," \
     " 'source', e.source, 'reason', e.reason, 'added_by', e.added_by, 'added_at', e.added_at)"
 
@@ -317,14 +320,13 @@ static int h_list_create(struct api_ctx *ctx, void *arg)
         return rest_invalid(ctx, "invalid_field", "$.source",
                             "source is 1-32 characters of a-z, 0-9 and _ (ftc, internal, ...)");
     }
-    if (country != NULL && (country[0] < 'A' || country[0] > 'Z' || country[1] < 'A' ||
-                            country[1] > 'Z')) {
+    if (country != NULL &&
+        (country[0] < 'A' || country[0] > 'Z' || country[1] < 'A' || country[1] > 'Z')) {
         return rest_invalid(ctx, "invalid_field", "$.country",
                             "country is an ISO 3166-1 alpha-2 code in upper case (\"US\")");
     }
     if (date != NULL && !valid_date(date)) {
-        return rest_invalid(ctx, "invalid_field", "$.list_date",
-                            "list_date is a date YYYY-MM-DD");
+        return rest_invalid(ctx, "invalid_field", "$.list_date", "list_date is a date YYYY-MM-DD");
     }
     if (strcmp(scope, "campaign") == 0 && !json_is_integer(camp)) {
         return rest_invalid(ctx, "missing_field", "$.campaign_id",
@@ -343,12 +345,11 @@ static int h_list_create(struct api_ctx *ctx, void *arg)
                   "national DNC lists are managed by platform operators", "$.scope");
         return HTTPD_DONE;
     }
-    c->info.scope = strcmp(scope, "national") == 0   ? COMPLIANCE_DNC_NATIONAL
-                    : strcmp(scope, "tenant") == 0   ? COMPLIANCE_DNC_TENANT
-                                                     : COMPLIANCE_DNC_CAMPAIGN;
-    c->info.tenant_id = c->info.scope == COMPLIANCE_DNC_NATIONAL
-                            ? 0
-                            : api_ctx_principal(ctx)->tenant_id;
+    c->info.scope = strcmp(scope, "national") == 0 ? COMPLIANCE_DNC_NATIONAL
+                    : strcmp(scope, "tenant") == 0 ? COMPLIANCE_DNC_TENANT
+                                                   : COMPLIANCE_DNC_CAMPAIGN;
+    c->info.tenant_id =
+        c->info.scope == COMPLIANCE_DNC_NATIONAL ? 0 : api_ctx_principal(ctx)->tenant_id;
     c->info.campaign_id = json_is_integer(camp) ? json_integer_value(camp) : 0;
     params[0] = scope;
     params[1] = c->info.scope == COMPLIANCE_DNC_NATIONAL ? NULL : api_ctx_tenant_text(ctx);
@@ -373,10 +374,9 @@ static int h_list_create(struct api_ctx *ctx, void *arg)
         .rows = rest_rows_one,
         .arg = c->o,
     };
-    int rc = api_db_run(ctx,
-                        c->info.scope == COMPLIANCE_DNC_NATIONAL ? API_SCOPE_PLATFORM
-                                                                 : API_SCOPE_TENANT,
-                        &st, 1, create_done, c);
+    int rc = api_db_run(
+        ctx, c->info.scope == COMPLIANCE_DNC_NATIONAL ? API_SCOPE_PLATFORM : API_SCOPE_TENANT, &st,
+        1, create_done, c);
     if (rc != 0) {
         api_error_db(ctx, rc);
         return HTTPD_DONE;
@@ -716,9 +716,9 @@ static void upload_done(struct api_ctx *ctx, int status, void *arg)
         return;
     }
     notify_reload(op->D, &op->info); /* every node rebuilds the list from PostgreSQL */
-    json_t *out = json_pack("{s:I, s:I, s:I, s:O}", "lines", (json_int_t)op->lines, "added",
-                            (json_int_t)op->added, "removed", (json_int_t)op->removed, "list",
-                            op->o->obj);
+    json_t *out =
+        json_pack("{s:I, s:I, s:I, s:O}", "lines", (json_int_t)op->lines, "added",
+                  (json_int_t)op->added, "removed", (json_int_t)op->removed, "list", op->o->obj);
     json_decref(op->o->obj);
     op->o->obj = NULL;
     api_respond_json(ctx, HTTPD_STATUS_OK, out, NULL);
@@ -890,8 +890,11 @@ static int export_rows(struct api_ctx *ctx, PGresult *res, void *arg)
     len = (size_t)snprintf(csv, cap, "number,source,reason,added_by,added_at\r\n");
     for (int i = 0; i < n; i++) {
         for (int f = 0; f < 5; f++) {
-            int w = importer_csv_cell(PQgetvalue(res, i, f), (size_t)PQgetlength(res, i, f), cell,
-                                      sizeof(cell));
+            /* The entry is a checked E.164 number or block ('+' and digits): written as it is,
+             * so the file loads again as a plain list. Every other cell is neutralised. */
+            int w = f == 0 ? snprintf(cell, sizeof(cell), "%s", PQgetvalue(res, i, f))
+                           : importer_csv_cell(PQgetvalue(res, i, f),
+                                               (size_t)PQgetlength(res, i, f), cell, sizeof(cell));
             if (w < 0) {
                 return ERR_TOOBIG;
             }

@@ -128,7 +128,8 @@ static void loaded_cb(const struct compliance_dnc_list_info *info, int status, u
     atomic_fetch_sub_explicit(&w->pending, 1, memory_order_relaxed);
     if (status == 0) {
         w->loaded_lists++;
-        LOG_INFO(SERVER, "event=dnc_list_loaded scope=%s tenant=%" PRId64 " list=%" PRId64
+        LOG_INFO(SERVER,
+                 "event=dnc_list_loaded scope=%s tenant=%" PRId64 " list=%" PRId64
                  " entries=%" PRIu64,
                  scope_names[info->scope], info->tenant_id, info->list_id, entries);
     } else if (status == ERR_NOTFOUND && info->list_id != 0) {
@@ -137,7 +138,8 @@ static void loaded_cb(const struct compliance_dnc_list_info *info, int status, u
         LOG_INFO(SERVER, "event=dnc_list_dropped scope=%s tenant=%" PRId64 " list=%" PRId64,
                  scope_names[info->scope], info->tenant_id, info->list_id);
     } else {
-        LOG_WARN(SERVER, "event=dnc_list_load_failed scope=%s tenant=%" PRId64 " list=%" PRId64
+        LOG_WARN(SERVER,
+                 "event=dnc_list_load_failed scope=%s tenant=%" PRId64 " list=%" PRId64
                  " err=%s line=%" PRIu64 " msg=\"%s\"",
                  scope_names[info->scope], info->tenant_id, info->list_id, err_name(status),
                  err != NULL ? err->line : 0, err != NULL ? err->message : "");
@@ -183,9 +185,9 @@ static void on_lists(int status, PGresult *res, void *arg)
         struct compliance_dnc_list_info info;
         memset(&info, 0, sizeof(info));
         const char *sc = PQgetvalue(res, i, 0);
-        info.scope = strcmp(sc, "national") == 0   ? COMPLIANCE_DNC_NATIONAL
-                     : strcmp(sc, "tenant") == 0   ? COMPLIANCE_DNC_TENANT
-                                                   : COMPLIANCE_DNC_CAMPAIGN;
+        info.scope = strcmp(sc, "national") == 0 ? COMPLIANCE_DNC_NATIONAL
+                     : strcmp(sc, "tenant") == 0 ? COMPLIANCE_DNC_TENANT
+                                                 : COMPLIANCE_DNC_CAMPAIGN;
         info.tenant_id = strtoll(PQgetvalue(res, i, 1), NULL, 10);
         info.campaign_id = strtoll(PQgetvalue(res, i, 2), NULL, 10);
         info.list_id = strtoll(PQgetvalue(res, i, 3), NULL, 10);
@@ -274,8 +276,8 @@ static void check_age(struct dnc_wire *w)
                    w->conf->dnc_alarm_country, age.age_s);
     } else {
         LOG_WARN(SERVER,
-                 "event=dnc_national_list country=%s state=%s age_s=%" PRId64
-                 " stale_at_s=%" PRId64 " msg=\"%s\"",
+                 "event=dnc_national_list country=%s state=%s age_s=%" PRId64 " stale_at_s=%" PRId64
+                 " msg=\"%s\"",
                  w->conf->dnc_alarm_country, age_name(age.state), age.age_s,
                  age.stale_at_us / 1000000,
                  age.state == COMPLIANCE_LIST_WARNING
@@ -425,8 +427,8 @@ struct compliance_dnc *dnc_wire_store(struct dnc_wire *w)
 
 int dnc_wire_loaded(const struct dnc_wire *w)
 {
-    return w != NULL && atomic_load_explicit(&((struct dnc_wire *)w)->loaded,
-                                             memory_order_acquire) != 0;
+    return w != NULL &&
+           atomic_load_explicit(&((struct dnc_wire *)w)->loaded, memory_order_acquire) != 0;
 }
 
 /* ------------------------------------------------------- other threads */

@@ -43,9 +43,9 @@
 struct dnc_wire;
 
 struct dnc_wire_deps {
-    struct ev_loop *loop;              /* main loop */
-    const struct server_config *conf;  /* borrowed, immutable */
-    struct kv_conn *kv;                /* main loop's Redis connection (publishes) */
+    struct ev_loop *loop;             /* main loop */
+    const struct server_config *conf; /* borrowed, immutable */
+    struct kv_conn *kv;               /* main loop's Redis connection (publishes) */
 };
 
 /* Creates the store, loader and sync; loading starts once PostgreSQL is up.
