@@ -916,7 +916,7 @@ static void export_done(struct api_ctx *ctx, int status, void *arg)
     struct op *op = arg;
     if (status != 0) {
         api_error_db(ctx, status);
-    } else if (op->o->found == 0) {
+    } else if (!op->found) {
         api_error(ctx, HTTPD_STATUS_NOT_FOUND, "not_found", "no such DNC list", NULL);
     } else if (op->o->found < 0) {
         api_error(ctx, HTTPD_STATUS_UNPROCESSABLE, "too_large",
