@@ -17,7 +17,9 @@
  *     once: adding a number that another list of the same owner has answers
  *     409 naming the other list's id.
  *   - Uploads are bounded bodies (dnc.upload-max, 64 MB by default: 413
- *     above it), parsed before anything is written: the first bad line
+ *     above it), parsed on a thread of their own (at most PARSE_THREADS at
+ *     once, 503 beyond; the httpd thread never parses) before anything is
+ *     written: the first bad line
  *     fails the upload with its line number and field, and nothing is
  *     stored. ?format= auto (default), registry, changes, plain. A registry
  *     or plain file adds its numbers; ?replace=true first removes the list's
@@ -33,6 +35,7 @@
  *   - The search (GET .../entries?number=) finds the number's own entry and
  *     the blocks that cover it.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +47,8 @@
 #include "core/err.h"
 #include "importers/importers.h"
 
-#define EXPORT_MAX 1000000
+#define EXPORT_MAX    1000000
+#define PARSE_THREADS 2 /* uploads parsed at once (503 with Retry-After beyond) */
 
 #define DNC_LIST_JSON                                                                          \
     "json_build_object('id', l.id, 'scope', l.scope, 'campaign_id', l.campaign_id,"            \
@@ -62,6 +66,10 @@
 
 struct api_dnc {
     struct api_dnc_config cfg;
+    struct api *api;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int parsing; /* upload parse threads running (mu) */
 };
 
 static const char *const scope_names[] = { "national", "tenant", "campaign", NULL };
@@ -788,6 +796,135 @@ static int upload_step(struct api_ctx *ctx, struct op *op)
     return 0;
 }
 
+/* An upload being parsed on its own thread; the entries come back to the request's op. */
+struct parse_job {
+    struct api_dnc *D;
+    struct httpd *h;
+    uint64_t handle;
+    char *data; /* a copy of the body: the request may go away meanwhile */
+    size_t len;
+    enum compliance_dnc_format fmt;
+    struct op res; /* adds, dels, lines */
+    int rc;
+    struct compliance_dnc_parse_error perr;
+};
+
+static void parse_job_free(struct parse_job *pj)
+{
+    op_free(&pj->res);
+    free(pj->data);
+    free(pj);
+}
+
+/* Back on the httpd thread: answer a bad file, or store the entries. */
+static void parse_answer(struct httpd *h, void *arg)
+{
+    struct parse_job *pj = arg;
+    struct api_ctx *ctx = api_ctx_lookup(pj->D->api, pj->handle);
+    struct op *op;
+    (void)h;
+
+    if (ctx == NULL) { /* the client left */
+        parse_job_free(pj);
+        return;
+    }
+    op = api_ctx_data(ctx);
+    if (pj->rc == ERR_NOMEM) {
+        api_error(ctx, HTTPD_STATUS_INTERNAL_ERROR, "internal", "out of memory", NULL);
+    } else if (pj->rc != 0) {
+        api_error(ctx, HTTPD_STATUS_UNPROCESSABLE, "invalid_file",
+                  api_ctx_printf(ctx, "line %llu: %s", (unsigned long long)pj->perr.line,
+                                 pj->perr.message[0] != '\0' ? pj->perr.message : "not a DNC file"),
+                  api_ctx_printf(ctx, "line %llu", (unsigned long long)pj->perr.line));
+    } else {
+        op->adds = pj->res.adds;
+        op->dels = pj->res.dels;
+        op->lines = pj->res.lines;
+        pj->res.adds = pj->res.dels = NULL;
+        (void)with_list(ctx, op, true, upload_step);
+    }
+    parse_job_free(pj);
+}
+
+static void *parse_thread(void *arg)
+{
+    struct parse_job *pj = arg;
+    struct api_dnc *D = pj->D;
+    struct op *r = &pj->res;
+
+    pj->rc = compliance_dnc_parse(pj->data, pj->len, pj->fmt, NULL, upload_entry, r, &r->lines,
+                                  &pj->perr);
+    if (pj->rc == 0) {
+        pj->rc = arr_close(&r->adds, &r->adds_len, &r->adds_cap, &r->nadds);
+    }
+    if (pj->rc == 0) {
+        pj->rc = arr_close(&r->dels, &r->dels_len, &r->dels_cap, &r->ndels);
+    }
+    free(pj->data);
+    pj->data = NULL;
+    if (httpd_post(pj->h, parse_answer, pj) != 0) {
+        parse_job_free(pj);
+    }
+    pthread_mutex_lock(&D->mu);
+    D->parsing--;
+    pthread_cond_broadcast(&D->cv);
+    pthread_mutex_unlock(&D->mu);
+    return NULL;
+}
+
+/* Parses the body off the httpd thread; the answer comes from parse_answer. Returns HTTPD_*. */
+static int start_parse(struct api_ctx *ctx, struct op *op, const void *data, size_t len,
+                       enum compliance_dnc_format fmt)
+{
+    struct api_dnc *D = op->D;
+    struct parse_job *pj;
+    pthread_attr_t at;
+    pthread_t t;
+    bool busy;
+    int rc;
+
+    pthread_mutex_lock(&D->mu);
+    busy = D->parsing >= PARSE_THREADS;
+    if (!busy) {
+        D->parsing++;
+    }
+    pthread_mutex_unlock(&D->mu);
+    if (busy) {
+        api_respond_json(ctx, HTTPD_STATUS_UNAVAILABLE,
+                         json_pack("{s:{s:s, s:s}}", "error", "code", "busy", "message",
+                                   "other DNC uploads are being read; try again shortly"),
+                         &(struct api_resp_opts){ .retry_after_s = 2 });
+        return HTTPD_DONE;
+    }
+    pj = calloc(1, sizeof(*pj));
+    if (pj != NULL && (pj->data = malloc(len)) == NULL) {
+        free(pj);
+        pj = NULL;
+    }
+    rc = pj == NULL ? ERR_NOMEM : 0;
+    if (rc == 0) {
+        memcpy(pj->data, data, len);
+        pj->D = D;
+        pj->h = httpd_req_server(api_ctx_req(ctx));
+        pj->handle = api_ctx_handle(ctx);
+        pj->len = len;
+        pj->fmt = fmt;
+        api_ctx_set_data(ctx, op);
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        rc = pthread_create(&t, &at, parse_thread, pj) != 0 ? ERR_NOMEM : 0;
+        pthread_attr_destroy(&at);
+        if (rc == 0) {
+            return HTTPD_DEFERRED;
+        }
+        parse_job_free(pj);
+    }
+    pthread_mutex_lock(&D->mu);
+    D->parsing--;
+    pthread_mutex_unlock(&D->mu);
+    return rc;
+}
+
 static int h_upload(struct api_ctx *ctx, void *arg)
 {
     static const char *const allowed[] = { "format", "replace", "list_date", NULL };
@@ -797,10 +934,8 @@ static int h_upload(struct api_ctx *ctx, void *arg)
     const char *rep = httpd_req_query(req, "replace");
     const char *date = httpd_req_query(req, "list_date");
     enum compliance_dnc_format f = COMPLIANCE_DNC_FMT_AUTO;
-    struct compliance_dnc_parse_error perr;
     const void *data;
     size_t len;
-    int rc;
 
     if (op == NULL) {
         return ERR_NOMEM;
@@ -841,27 +976,7 @@ static int h_upload(struct api_ctx *ctx, void *arg)
                   "the upload is not a text file (it contains NUL bytes)", NULL);
         return HTTPD_DONE;
     }
-    /* Everything is parsed and checked before anything is written. */
-    rc = compliance_dnc_parse(data, len, f, NULL, upload_entry, op, &op->lines, &perr);
-    if (rc == 0) {
-        rc = arr_close(&op->adds, &op->adds_len, &op->adds_cap, &op->nadds);
-    }
-    if (rc == 0) {
-        rc = arr_close(&op->dels, &op->dels_len, &op->dels_cap, &op->ndels);
-    }
-    if (rc == ERR_NOMEM) {
-        op_free(op);
-        return ERR_NOMEM;
-    }
-    if (rc != 0) {
-        op_free(op);
-        api_error(ctx, HTTPD_STATUS_UNPROCESSABLE, "invalid_file",
-                  api_ctx_printf(ctx, "line %llu: %s", (unsigned long long)perr.line,
-                                 perr.message[0] != '\0' ? perr.message : "not a DNC file"),
-                  api_ctx_printf(ctx, "line %llu", (unsigned long long)perr.line));
-        return HTTPD_DONE;
-    }
-    return with_list(ctx, op, true, upload_step);
+    return start_parse(ctx, op, data, len, f);
 }
 
 /* ------------------------------------------------------------- export */
@@ -984,6 +1099,9 @@ int api_dnc_create(struct api *a, const struct api_dnc_config *cfg, struct api_d
     if (cfg != NULL) {
         D->cfg = *cfg;
     }
+    D->api = a;
+    pthread_mutex_init(&D->mu, NULL);
+    pthread_cond_init(&D->cv, NULL);
     if (D->cfg.max_upload <= 0) {
         D->cfg.max_upload = INT64_C(64) * 1024 * 1024;
     }
@@ -1039,7 +1157,7 @@ int api_dnc_create(struct api *a, const struct api_dnc_config *cfg, struct api_d
         rc = api_route_add(a, &r);
     }
     if (rc != 0) {
-        free(D);
+        api_dnc_destroy(D);
         return rc;
     }
     *out = D;
@@ -1048,5 +1166,19 @@ int api_dnc_create(struct api *a, const struct api_dnc_config *cfg, struct api_d
 
 void api_dnc_destroy(struct api_dnc *D)
 {
+    struct timespec until;
+
+    if (D == NULL) {
+        return;
+    }
+    /* Parse threads still running (bounded): their answer is dropped by httpd_post. */
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&D->mu);
+    while (D->parsing > 0 && pthread_cond_timedwait(&D->cv, &D->mu, &until) == 0) {
+    }
+    pthread_mutex_unlock(&D->mu);
+    pthread_mutex_destroy(&D->mu);
+    pthread_cond_destroy(&D->cv);
     free(D);
 }
