@@ -42,7 +42,8 @@ struct dnc_wire {
     struct db_conn *db; /* own connection: list reads (pinned by the loader) */
     struct mpsc_mailbox mb;
     bool mb_ready;
-    ev_timer tick; /* the age alarm; retries loads that could not start */
+    ev_timer tick;      /* every second: retries; the age alarm every dnc.alarm-interval */
+    ev_tstamp last_age; /* when the age was last evaluated */
     /* The load FIFO (main loop). */
     struct compliance_dnc_list_info *q;
     size_t qhead, qlen, qcap;
@@ -78,6 +79,7 @@ static const char *age_name(enum compliance_list_age_state s)
 /* ------------------------------------------------------------ the load FIFO */
 
 static void pump(struct dnc_wire *w);
+static void list_all(struct dnc_wire *w);
 
 static int enqueue(struct dnc_wire *w, const struct compliance_dnc_list_info *info)
 {
@@ -148,7 +150,11 @@ static void loaded_cb(const struct compliance_dnc_list_info *info, int status, u
             return;
         }
     }
-    pump(w);
+    if (w->list_again) {
+        list_all(w); /* a full reload was asked while this list loaded */
+    } else {
+        pump(w);
+    }
     first_load_finished(w);
 }
 
@@ -170,8 +176,6 @@ static void pump(struct dnc_wire *w)
 }
 
 /* ------------------------------------------------------------- list all */
-
-static void list_all(struct dnc_wire *w);
 
 static void on_lists(int status, PGresult *res, void *arg)
 {
@@ -289,13 +293,16 @@ static void check_age(struct dnc_wire *w)
 static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct dnc_wire *w = t->data;
-    (void)loop;
     (void)revents;
     if (w->list_again) {
         list_all(w);
     }
     pump(w);
-    check_age(w);
+    if (ev_now(loop) - w->last_age >= (double)w->conf->dnc_alarm_interval_ms / 1000.0 ||
+        (w->initial_done && w->last_alarm < 0)) {
+        w->last_age = ev_now(loop);
+        check_age(w);
+    }
 }
 
 static void dnc_db_state(int up, void *arg)
@@ -373,7 +380,7 @@ int start_dnc(const struct dnc_wire_deps *deps, struct dnc_wire **out)
         dnc_wire_free(w);
         return rc;
     }
-    ev_timer_init(&w->tick, tick_cb, 1.0, (double)c->dnc_alarm_interval_ms / 1000.0);
+    ev_timer_init(&w->tick, tick_cb, 1.0, 1.0);
     w->tick.data = w;
     ev_timer_start(w->loop, &w->tick);
     ev_unref(w->loop); /* the timer alone does not keep the loop running */
