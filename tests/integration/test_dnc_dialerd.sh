@@ -297,7 +297,27 @@ check "an entry is removed on the second node (204)" test "$(st "$r")" = 204
 ms=$(wait_reason "$A" 12125550122 2 allowed)
 check "the first node sees the removal within 2 s (${ms:-never} ms)" test -n "$ms"
 
-# 6. Contact uploads scrub against the store; progress on the WebSocket.
+# 6. The national registry: a registry file dated 40 days back makes the list stale on every
+#    node; the next download, dated today, clears it. Its numbers are dnc on the national list.
+printf '2125550160\n212,5550161\n' >"$TMP/registry.txt"
+r=$(api POST "$A/dnc/lists/$NAT/uploads?format=registry&list_date=$(date -u -d '-40 days' +%F)" \
+  --data-binary @"$TMP/registry.txt")
+check "the operator loads a registry file into the national list" \
+  test "$(st "$r")" = 200 -a "$(jget "$(bd "$r")" '[j["added"], j["list"]["entries"], j["list"]["stale"]]')" = '[2, 2, true]'
+ms=$(wait_reason "$BB" 12125550100 2 dnc-list-stale)
+check "a registry 40 days old: dnc-list-stale on the other node (${ms:-never} ms)" test -n "$ms"
+r=$(curl -sS "http://127.0.0.1:$PORT_b/readyz")
+check "/readyz reports it stale" test "$(jget "$r" 'j["checks"]["dnc"]["national"]["state"]')" = stale
+r=$(api POST "$A/dnc/lists/$NAT/uploads?format=registry&list_date=$(date -u +%F)" \
+  --data-binary @"$TMP/registry.txt")
+check "the next download, dated today" test "$(st "$r")" = 200
+ms=$(wait_reason "$BB" 12125550100 2 allowed)
+check "clears the alarm on the other node (${ms:-never} ms)" test -n "$ms"
+r=$(curl -sS "$BB/compliance/check?number=%2B12125550161&at=$AT" "${H[@]}")
+check "a registry number is dnc, named as the national list" \
+  test "$(jget "$r" '[j["reason"], j["dnc"]["scope"]]')" = '["dnc", "national"]'
+
+# 7. Contact uploads scrub against the store; progress on the WebSocket.
 mklist() {
   jget "$(curl -sS -XPOST "$A/lists" "${H[@]}" -H 'Content-Type: application/json' \
     -d "{\"name\":\"$1\",\"dnc_mode\":\"$2\"}")" 'j["id"]'
@@ -325,7 +345,7 @@ check "mark mode: all rows imported" test "$(jget "$(bd "$r")" 'j["job"]["rows_a
 check "the DNC contact is kept in state dnc" \
   test "$(sql "SELECT state FROM contacts WHERE list_id = $LM AND number = '+12126660107'")" = dnc
 
-# 7. A campaign never originates a number added through the route (on node b; node a dials).
+# 8. A campaign never originates a number added through the route (on node b; node a dials).
 F=$(sql "INSERT INTO ivr_flows (tenant_id, name) VALUES ($T, 'f') RETURNING id" | head -1)
 C=$(sql "INSERT INTO campaigns (tenant_id, name, flow_id, settings) VALUES ($T, 'c', $F, '{\"pacing\": {\"mode\": \"fixed\", \"cps\": 50, \"max_channels\": 50}, \"retry\": {\"max_attempts\": 1}}') RETURNING id" | head -1)
 L=$(sql "INSERT INTO contact_lists (tenant_id, name) VALUES ($T, 'camp') RETURNING id" | head -1)
