@@ -61,10 +61,10 @@ static uint64_t count_lines(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const enum compliance_dnc_format fmts[] = {
-        COMPLIANCE_DNC_FMT_AUTO, COMPLIANCE_DNC_FMT_REGISTRY, COMPLIANCE_DNC_FMT_CHANGES,
-        COMPLIANCE_DNC_FMT_PLAIN
-    };
+    static const enum compliance_dnc_format fmts[] = { COMPLIANCE_DNC_FMT_AUTO,
+                                                       COMPLIANCE_DNC_FMT_REGISTRY,
+                                                       COMPLIANCE_DNC_FMT_CHANGES,
+                                                       COMPLIANCE_DNC_FMT_PLAIN };
     struct compliance_dnc_parse_error err;
     struct seen s = { 0 };
     uint64_t lines = 0;

@@ -233,6 +233,25 @@ static void redis_del(const char *key)
     redisFree(rc);
 }
 
+/*
+ * Waits (bounded: 2 s) until the counter at key reaches want. The api counts a failed login
+ * after answering it, so a test must not reset or rely on the counter before the count landed.
+ */
+static void redis_wait_count(const char *key, long long want)
+{
+    redisContext *rc = redisConnect("127.0.0.1", testenv_redis_port());
+    for (int i = 0; rc != NULL && rc->err == 0 && i < 200; i++) {
+        redisReply *r = redisCommand(rc, "GET %s", key);
+        long long v = r != NULL && r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
+        freeReplyObject(r);
+        if (v >= want) {
+            break;
+        }
+        usleep(10 * 1000);
+    }
+    redisFree(rc);
+}
+
 /* Forgets every failed-login counter (a rerun within the window must start clean). */
 static void redis_del_login_counters(void)
 {
@@ -892,6 +911,7 @@ static void test_api_login_failures_limited(void **state)
     snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"wrong-password\"}", email);
     snprintf(good, sizeof(good), "{\"email\":\"%s\",\"password\":\"pass-word-123\"}", email);
     create_user(W_ADMIN, email, "viewer");
+    redis_del("api:login:addr:127.0.0.1");
     for (i = 0; i < 3; i++) {
         assert_int_equal(call_status(&c), 401);
     }
@@ -913,7 +933,8 @@ static void test_api_login_failures_limited(void **state)
         assert_string_equal(t_err_code(&r), "invalid_credentials");
         t_resp_free(&r);
     }
-    /* Per address: 4x the account limit, across any accounts. */
+    /* Per address: 4x the account limit, across any accounts. The 4 failures above first. */
+    redis_wait_count("api:login:addr:127.0.0.1", 4);
     redis_del("api:login:addr:127.0.0.1");
     for (i = 0; i < 12; i++) {
         char other[160];
@@ -923,6 +944,7 @@ static void test_api_login_failures_limited(void **state)
                  (long)getpid());
         assert_int_equal(call_status(&n), 401);
     }
+    redis_wait_count("api:login:addr:127.0.0.1", 12);
     {
         char viewer[] = "{\"email\":\"viewer@alpha.test\",\"password\":\"pass-word-123\"}";
         struct call v = { "POST", "/api/v1/auth/login", "/api/v1/auth/login", W_ANON, viewer };
