@@ -457,6 +457,13 @@ int api_json_check(const json_t *obj, const struct api_field *fields, size_t n,
 int api_query_allow(struct api_ctx *ctx, const char *const *allowed);
 
 /*
+ * A time in a query parameter: epoch seconds ("1795000000") or RFC 3339
+ * ("2026-11-24T21:30:00Z", "...+01:00"; fractions ignored). 0 and *us (epoch
+ * microseconds), or ERR_PARSE.
+ */
+int api_parse_time(const char *s, int64_t *us);
+
+/*
  * Cursor pagination: reads ?limit (1..max_limit, default def_limit) and
  * ?cursor (opaque, made by api_cursor_make) into *limit and *after (the last
  * id of the previous page, 0 for the first). 400 invalid_parameter on bad
@@ -498,6 +505,17 @@ int api_dash_routes(struct api *a, struct dash *d);
  * pipeline. httpd thread only. Returns 0 and *p, ERR_AUTH or ERR_INVAL.
  */
 int api_token_verify(struct api *a, const char *token, struct api_principal *p);
+
+/*
+ * Verifies an API key outside a request (the live WebSocket): a database
+ * look-up, so the answer comes later through cb, once, on the httpd thread
+ * (rc 0 and *p; ERR_AUTH for an unknown, revoked or expired key or a
+ * suspended tenant; another code when the database failed). httpd thread
+ * only. Returns 0 (cb will run), ERR_AUTH at once for something that cannot
+ * be a key (cb will not run), ERR_DISCONNECTED, ERR_NOMEM or ERR_INVAL.
+ */
+typedef void api_key_verified_cb(int rc, const struct api_principal *p, void *arg);
+int api_key_verify(struct api *a, const char *key, api_key_verified_cb *cb, void *arg);
 /* Resource routes: contact lists, uploads and import jobs                  */
 /* ---------------------------------------------------------------------- */
 
@@ -591,5 +609,32 @@ struct api_bootstrap {
  * ERR_EXISTS (the e-mail is taken), ERR_DB. Never on a loop thread.
  */
 int api_bootstrap_run(const char *conninfo, const struct api_bootstrap *b, FILE *out);
+
+/* ---------------------------------------------------------------------- */
+/* Resource routes: extensions (api_extensions.c)                          */
+/* ---------------------------------------------------------------------- */
+
+struct api_extensions;
+
+/* Pools and release policy; zero ranges take the schema's blocks. */
+struct api_ext_config {
+    int inbound_from, inbound_to;   /* claims come from here [2000-2999] */
+    int outbound_from, outbound_to; /* [3000-3999] */
+    int reserved_from, reserved_to; /* [4000-4999] */
+    int quarantine_s;               /* a released extension is not claimable for this long */
+};
+
+/*
+ * Adds the extension routes: GET/POST /extensions, GET /extensions/pools,
+ * GET/PATCH/DELETE /extensions/{ext}, GET /extensions/{ext}/audit and
+ * POST /flows/{id}/inbound (claim the next free extension for a flow).
+ * cfg is copied (NULL: defaults with no quarantine). Returns 0 and *out
+ * (api_extensions_destroy after httpd_stop) or the api_route_add error.
+ */
+int api_extensions_create(struct api *a, const struct api_ext_config *cfg,
+                          struct api_extensions **out);
+
+/* NULL is a no-op. */
+void api_extensions_destroy(struct api_extensions *x);
 
 #endif

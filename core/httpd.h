@@ -213,6 +213,7 @@ struct httpd_config {
     int64_t max_connections;      /* further connections are closed at accept; 1024 */
     int64_t ws_max_queue_bytes;   /* per WebSocket session output queue; 1 MiB */
     int64_t ws_max_message_bytes; /* largest inbound WebSocket message; 64 KiB */
+    int64_t ws_sndbuf_bytes;      /* kernel send buffer of a WebSocket session; 256 KiB */
     bool no_access_log;           /* true: no access-log lines */
     /* Not loadable: */
     httpd_thread_cb *on_thread_start; /* on the httpd thread before serving */

@@ -8,7 +8,10 @@
  */
 #include "server/server.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#include "core/err.h"
 
 #define OPT(name, type, field, def, min, max, flags, doc)                            \
     {                                                                                \
@@ -156,10 +159,24 @@ const struct cfg_option server_config_options[] = {
         "ivr.sounds-dir as Asterisk sees it (sound:<uri>/tts-...); empty: the same path"),
     OPT("ivr.transfer-context", CFG_STR, ivr_transfer_context, "ivr-transfer", 1, 64, 0,
         "dialplan context of IVR transfer targets"),
-    OPT("inbound.max-per-tenant", CFG_INT, inbound_max_per_tenant, "0", 0, 1000000, 0,
-        "concurrent inbound IVR calls per tenant (0: unlimited); more hear the overflow message"),
-    OPT("inbound.max-per-extension", CFG_INT, inbound_max_per_extension, "0", 0, 1000000, 0,
-        "concurrent inbound IVR calls per extension (0: unlimited)"),
+    OPT("ext.inbound-range", CFG_STR, ext_inbound_range, "2000-2999", 3, 9, 0,
+        "inbound IVR extensions provisioned and claimed (FROM-TO within 2000-2999)"),
+    OPT("ext.outbound-range", CFG_STR, ext_outbound_range, "3000-3999", 3, 9, 0,
+        "outbound campaign extensions provisioned (FROM-TO within 3000-3999)"),
+    OPT("ext.reserved-range", CFG_STR, ext_reserved_range, "4000-4999", 3, 9, 0,
+        "reserved extensions provisioned (FROM-TO within 4000-4999)"),
+    OPT("ext.provision", CFG_BOOL, ext_provision, "true", 0, 0, 0,
+        "create the missing inventory rows of the ranges at start-up (idempotent)"),
+    OPT("ext.quarantine", CFG_DURATION, ext_quarantine_ms, "30d", 0, INT64_C(31536000000), 0,
+        "a released extension is neither routed nor claimable for this long"),
+    OPT("ext.expiry-interval", CFG_DURATION, ext_expiry_interval_ms, "60s", 1000, 3600000, 0,
+        "how often quarantined extensions whose time has passed are freed"),
+    OPT("ext.max-per-tenant", CFG_INT, ext_max_per_tenant, "0", 0, 1000000, 0,
+        "concurrent inbound IVR calls per tenant over all nodes (0: unlimited); more hear the overflow message"),
+    OPT("ext.max-per-extension", CFG_INT, ext_max_per_extension, "0", 0, 1000000, 0,
+        "concurrent inbound IVR calls per extension over all nodes unless it has its own (0: unlimited)"),
+    OPT("ext.limit-ttl", CFG_DURATION, ext_limit_ttl_ms, "2m", 3000, 86400000, 0,
+        "a call's place under the limits expires unless its node refreshes it (a dead node's calls)"),
 };
 /* clang-format on */
 
@@ -182,7 +199,59 @@ int server_config_load(struct server_config *conf, const char *path, struct cfg_
         rc = cfg_load_env(server_config_options, server_config_options_count, conf, "DIALERD_",
                           env_ignore, err);
     }
+    if (rc == 0) {
+        static const struct {
+            const char *key;
+            size_t off;
+            int lo, hi;
+        } ranges[] = {
+            { "ext.inbound-range", offsetof(struct server_config, ext_inbound_range), 2000, 2999 },
+            { "ext.outbound-range", offsetof(struct server_config, ext_outbound_range), 3000,
+              3999 },
+            { "ext.reserved-range", offsetof(struct server_config, ext_reserved_range), 4000,
+              4999 },
+        };
+
+        for (size_t i = 0; rc == 0 && i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+            const char *v = *(char *const *)((const char *)conf + ranges[i].off);
+            int a, b;
+            if (server_ext_range(v, ranges[i].lo, ranges[i].hi, &a, &b) != 0) {
+                snprintf(err->msg, sizeof(err->msg), "%s: \"%s\" is not FROM-TO within %d-%d",
+                         ranges[i].key, v, ranges[i].lo, ranges[i].hi);
+                rc = ERR_INVAL;
+            }
+        }
+    }
     return rc;
+}
+
+static int parse_num(const char *s, size_t n, int *out)
+{
+    int v = 0;
+    if (n == 0 || n > 4) {
+        return ERR_INVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return ERR_INVAL;
+        }
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+int server_ext_range(const char *s, int lo, int hi, int *from, int *to)
+{
+    const char *dash = s != NULL ? strchr(s, '-') : NULL;
+    int a, b;
+    if (dash == NULL || parse_num(s, (size_t)(dash - s), &a) != 0 ||
+        parse_num(dash + 1, strlen(dash + 1), &b) != 0 || a < lo || b > hi || a > b) {
+        return ERR_INVAL;
+    }
+    *from = a;
+    *to = b;
+    return 0;
 }
 
 void server_config_free(struct server_config *conf)

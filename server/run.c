@@ -35,6 +35,7 @@
 #include "ivr/ivr.h"
 #include "server/dialer_wire.h"
 #include "server/dnc_wire.h"
+#include "server/ext_jobs.h"
 #include "server/server.h"
 
 enum dep_state { DEP_DOWN = 0, DEP_UP = 1, DEP_UNCONFIGURED = 2 };
@@ -52,6 +53,7 @@ struct server {
     struct ari_pool *ari;               /* one ARI client per Asterisk server */
     struct ivr_ari *ivr_ari;            /* IVR calls by channel id; TTS worker */
     struct ivr_inbound *inbound;        /* inbound extensions to flows */
+    struct ext_jobs *ext_jobs;          /* extension provisioning, quarantine expiry */
     struct httpd *httpd;                /* HTTP/WebSocket thread */
     struct api *api;                    /* REST API mounted on httpd */
     struct dialer_wire *dialer;         /* outbound engine (server/dialer_wire.c) */
@@ -65,6 +67,7 @@ struct server {
     struct api_flows *api_flows;     /* IVR flow routes */
     struct api_compliance *api_comp; /* compliance check route */
     struct api_dnc *api_dnc;         /* DNC list routes */
+    struct api_extensions *api_exts; /* extension routes */
     int64_t started_us;
     /* Published by the main loop, read by the httpd thread (relaxed: each
      * is an independent status flag, nothing else is synchronised by it). */
@@ -191,13 +194,19 @@ static int start_ivr(struct server *s)
     struct ivr_inbound_config ic = {
         .loop = s->loop,
         .db = s->db,
-        .max_per_tenant = (int)c->inbound_max_per_tenant,
-        .max_per_extension = (int)c->inbound_max_per_extension,
+        .max_per_tenant = (int)c->ext_max_per_tenant,
+        .max_per_extension = (int)c->ext_max_per_extension,
+        .kv = s->kv, /* limits shared by every node */
+        .node_id = c->node_id,
+        .limit_ttl_ms = c->ext_limit_ttl_ms,
     };
     int rc = ivr_ari_create(s->loop, &ac, &s->ivr_ari);
     if (rc == 0) {
         ic.ari = s->ivr_ari;
         rc = ivr_inbound_create(&ic, &s->inbound);
+    }
+    if (rc == 0) {
+        rc = ext_jobs_start(s->loop, c, s->db, &s->ext_jobs);
     }
     if (rc != 0) {
         LOG_ERR(SERVER, "event=ivr_init_failed err=\"%s\"", err_str(rc));
@@ -470,6 +479,16 @@ static int start_api_lists(struct server *s)
     if (rc == 0) {
         rc = api_dnc_create(s->api, &dc, &s->api_dnc);
     }
+    if (rc == 0) {
+        struct api_ext_config xc = { .quarantine_s = (int)(s->conf->ext_quarantine_ms / 1000) };
+        (void)server_ext_range(s->conf->ext_inbound_range, 2000, 2999, &xc.inbound_from,
+                               &xc.inbound_to);
+        (void)server_ext_range(s->conf->ext_outbound_range, 3000, 3999, &xc.outbound_from,
+                               &xc.outbound_to);
+        (void)server_ext_range(s->conf->ext_reserved_range, 4000, 4999, &xc.reserved_from,
+                               &xc.reserved_to);
+        rc = api_extensions_create(s->api, &xc, &s->api_exts);
+    }
     if (rc != 0) {
         LOG_ERR(SERVER, "event=import_init_failed err=\"%s\"", err_str(rc));
     }
@@ -513,13 +532,49 @@ static int start_api(struct server *s, struct httpd_config *hc)
     return 0;
 }
 
-/* /ws/v1/live credentials: the api's JWT check (httpd thread). */
-static int dash_auth(const char *cred, bool api_key, struct dash_principal *p, void *arg)
+/* A late API-key answer for the live WebSocket. */
+struct dash_key_check {
+    struct server *s;
+    uint64_t ticket;
+};
+
+static void dash_key_verified(int rc, const struct api_principal *ap, void *arg)
+{
+    struct dash_key_check *k = arg;
+    struct dash_principal p = { 0 };
+
+    if (rc == 0 && ap != NULL) {
+        p.tenant_id = ap->tenant_id;
+        p.role = (int)ap->role;
+        p.expires_us = ap->expires_us;
+    }
+    dash_auth_complete(k->s->dash, k->ticket, rc, rc == 0 ? &p : NULL);
+    free(k);
+}
+
+/* /ws/v1/live credentials: the api's JWT check, or its API-key look-up (httpd thread). */
+static int dash_auth(const char *cred, bool api_key, uint64_t ticket, struct dash_principal *p,
+                     void *arg)
 {
     struct server *s = arg;
     struct api_principal ap;
 
-    if (api_key || api_token_verify(s->api, cred, &ap) != 0) {
+    if (api_key) {
+        struct dash_key_check *k = malloc(sizeof(*k));
+        int rc;
+        if (k == NULL) {
+            return ERR_NOMEM;
+        }
+        k->s = s;
+        k->ticket = ticket;
+        rc = api_key_verify(s->api, cred, dash_key_verified, k);
+        if (rc != 0) {
+            free(k);
+            return rc;
+        }
+        return ERR_AGAIN;
+    }
+    if (api_token_verify(s->api, cred, &ap) != 0) {
         return ERR_AUTH;
     }
     p->tenant_id = ap.tenant_id;
@@ -655,8 +710,12 @@ static void stop_all(struct server *s)
     s->api_comp = NULL;
     api_dnc_destroy(s->api_dnc);
     s->api_dnc = NULL;
+    api_extensions_destroy(s->api_exts);
+    s->api_exts = NULL;
     api_destroy(s->api);
     s->api = NULL;
+    ext_jobs_stop(s->ext_jobs);
+    s->ext_jobs = NULL;
     ivr_inbound_destroy(s->inbound);
     s->inbound = NULL;
     ari_pool_destroy(s->ari);

@@ -97,9 +97,23 @@ struct server_config {
     char *ivr_sounds_dir;       /* where say renders wav files; empty: say fails */
     char *ivr_sounds_uri;       /* that directory as Asterisk sees it; empty: ivr_sounds_dir */
     char *ivr_transfer_context; /* dialplan context of transfer targets */
-    int64_t inbound_max_per_tenant;
-    int64_t inbound_max_per_extension;
+    /* extensions (ivr/ivr.h ext_store, api_extensions; server/ext_jobs.c) */
+    char *ext_inbound_range;  /* "2000-2999": provisioned, claimed by tenants */
+    char *ext_outbound_range; /* "3000-3999" */
+    char *ext_reserved_range; /* "4000-4999" */
+    bool ext_provision;       /* create the inventory rows of the ranges at start-up */
+    int64_t ext_quarantine_ms;
+    int64_t ext_expiry_interval_ms;
+    int64_t ext_max_per_tenant; /* concurrent inbound calls, every node together */
+    int64_t ext_max_per_extension;
+    int64_t ext_limit_ttl_ms;
 };
+
+/*
+ * Parses an extension range "FROM-TO" that lies within lo..hi. Returns 0
+ * with *from and *to, or ERR_INVAL.
+ */
+int server_ext_range(const char *s, int lo, int hi, int *from, int *to);
 
 extern const struct cfg_option server_config_options[];
 extern const size_t server_config_options_count;
