@@ -577,6 +577,11 @@ struct db_pool *api_db_pool(struct api *a)
     return a->db;
 }
 
+struct kv_conn *api_kv(struct api *a)
+{
+    return a->kv;
+}
+
 static void set_principal(struct api_ctx *ctx, const struct api_principal *p)
 {
     ctx->p = *p;

@@ -312,6 +312,11 @@ struct httpd *api_httpd(const struct api *a);
  */
 struct db_pool *api_db_pool(struct api *a);
 
+/* The api's Redis connection on the httpd thread (frequency-cap peeks of the
+ * check route); NULL before the thread started or without Redis. */
+struct kv_conn;
+struct kv_conn *api_kv(struct api *a);
+
 /* One pointer for the handler's own state (e.g. across deferred steps). */
 void api_ctx_set_data(struct api_ctx *ctx, void *data);
 void *api_ctx_data(const struct api_ctx *ctx);
@@ -559,6 +564,33 @@ struct compliance_dnc;
 struct api_compliance;
 int api_compliance_create(struct api *a, struct compliance_dnc *dnc, struct api_compliance **out);
 void api_compliance_destroy(struct api_compliance *c);
+
+/*
+ * Adds the DNC list routes under /api/v1/dnc/lists (lists, entries with who
+ * and when, file uploads, CSV export; docs/compliance.md). Every committed
+ * change goes to change (one entry) or reload (a whole list, after an upload
+ * or a deletion), called on the httpd thread; both may be NULL (nothing is
+ * loaded in memory). dnc (borrowed, may be NULL) is the store a deleted list
+ * is dropped from at once. max_upload: largest upload body in bytes (413
+ * above; 0: 64 MiB). Returns 0 and *out (api_dnc_destroy after httpd_stop)
+ * or the api_route_add error.
+ */
+struct compliance_dnc_list_info;
+struct api_dnc;
+typedef int api_dnc_change_cb(const struct compliance_dnc_list_info *info, int add,
+                              const char *entry, void *arg);
+typedef int api_dnc_reload_cb(const struct compliance_dnc_list_info *info, void *arg);
+
+struct api_dnc_config {
+    struct compliance_dnc *dnc;
+    api_dnc_change_cb *change;
+    api_dnc_reload_cb *reload;
+    void *arg;
+    int64_t max_upload;
+};
+
+int api_dnc_create(struct api *a, const struct api_dnc_config *cfg, struct api_dnc **out);
+void api_dnc_destroy(struct api_dnc *d);
 
 /* ---------------------------------------------------------------------- */
 /* Bootstrap (command line only: blocking)                                 */

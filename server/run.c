@@ -34,6 +34,7 @@
 #include "importers/importers.h"
 #include "ivr/ivr.h"
 #include "server/dialer_wire.h"
+#include "server/dnc_wire.h"
 #include "server/ext_jobs.h"
 #include "server/server.h"
 
@@ -56,6 +57,7 @@ struct server {
     struct httpd *httpd;                /* HTTP/WebSocket thread */
     struct api *api;                    /* REST API mounted on httpd */
     struct dialer_wire *dialer;         /* outbound engine (server/dialer_wire.c) */
+    struct dnc_wire *dnc;               /* DNC store, loader, sync (server/dnc_wire.c) */
     struct dash *dash;                  /* live metrics, /metrics, /ws/v1/live */
 #ifndef NDEBUG
     struct dash_feed *feed; /* synthetic producer (DIALER_TEST_METRICS_FEED) */
@@ -64,6 +66,7 @@ struct server {
     struct api_lists *api_lists;     /* list, upload and import routes */
     struct api_flows *api_flows;     /* IVR flow routes */
     struct api_compliance *api_comp; /* compliance check route */
+    struct api_dnc *api_dnc;         /* DNC list routes */
     struct api_extensions *api_exts; /* extension routes */
     int64_t started_us;
     /* Published by the main loop, read by the httpd thread (relaxed: each
@@ -127,10 +130,12 @@ static int readyz(struct httpd_req *req, void *arg)
     bool ari_up;
     json_t *ari = ari_checks(s, &ari_up);
     int ready = pg == DEP_UP && redis == DEP_UP && ari_up && !draining;
-    json_t *body = json_pack("{s:s, s:s, s:{s:{s:s}, s:{s:s}, s:o}}", "status",
-                             draining ? "draining" : (ready ? "ready" : "not_ready"), "node",
-                             s->conf->node_id, "checks", "postgresql", "status", dep_name(pg),
-                             "redis", "status", dep_name(redis), "ari", ari);
+    /* The DNC state is reported, not required: see server/dnc_wire.h. */
+    json_t *body =
+        json_pack("{s:s, s:s, s:{s:{s:s}, s:{s:s}, s:o, s:o}}", "status",
+                  draining ? "draining" : (ready ? "ready" : "not_ready"), "node", s->conf->node_id,
+                  "checks", "postgresql", "status", dep_name(pg), "redis", "status",
+                  dep_name(redis), "ari", ari, "dnc", dnc_wire_status_json(s->dnc));
     return httpd_respond_json(req, ready ? HTTPD_STATUS_OK : HTTPD_STATUS_UNAVAILABLE, body);
 }
 
@@ -231,6 +236,7 @@ static int start_dialer_wire(struct server *s)
         .db = s->db,
         .kv = s->kv,
         .ari = s->ari,
+        .dnc = dnc_wire_store(s->dnc),
     };
     if (!s->conf->dialer_enabled) {
         return 0;
@@ -343,6 +349,13 @@ static int start_deps(struct server *s)
         LOG_ERR(SERVER, "event=kv_init_failed err=\"%s\"", err_str(rc));
         return rc;
     }
+    if (c->dnc_enabled) {
+        struct dnc_wire_deps dd = { .loop = s->loop, .conf = c, .kv = s->kv };
+        rc = start_dnc(&dd, &s->dnc);
+        if (rc != 0) {
+            return rc;
+        }
+    }
     rc = start_ivr(s);
     if (rc != 0) {
         return rc;
@@ -372,14 +385,85 @@ static bool static_dir_usable(const char *dir)
     return true;
 }
 
+/* DNC changes made through the API (httpd thread) go to the store and the other nodes. */
+static int api_dnc_change(const struct compliance_dnc_list_info *info, int add, const char *entry,
+                          void *arg)
+{
+    struct server *s = arg;
+    return dnc_wire_change(s->dnc, info, add, entry);
+}
+
+static int api_dnc_reload(const struct compliance_dnc_list_info *info, void *arg)
+{
+    struct server *s = arg;
+    return dnc_wire_reload(s->dnc, info);
+}
+
+/* The import message's job id: the first 52 bits of the job's uuid, so that a browser's number
+ * holds it exactly (dash_import carries an integer id). 0 when there is no job row yet. */
+static int64_t import_job_number(const char *uuid)
+{
+    int64_t v = 0;
+    int n = 0;
+
+    for (const char *p = uuid; *p != '\0' && n < 13; p++) {
+        int d = *p >= '0' && *p <= '9'   ? *p - '0'
+                : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
+                : *p >= 'A' && *p <= 'F' ? *p - 'A' + 10
+                                         : -1;
+        if (d >= 0) {
+            v = v * 16 + d;
+            n++;
+        }
+    }
+    return n == 13 && v > 0 ? v : 0;
+}
+
+/* Every import's progress to the tenant's live WebSocket subscribers (job worker thread). */
+static void import_watch(const struct importer_watch *w, const struct importer_progress *p,
+                         void *arg)
+{
+    struct server *s = arg;
+    const struct dash_import di = {
+        .tenant_id = w->tenant_id,
+        .job_id = import_job_number(w->job_id),
+        .state = importer_state_name(p->state),
+        .rows_read = (int64_t)p->rows_read,
+        .rows_imported = (int64_t)p->rows_accepted,
+        .rows_rejected = (int64_t)p->rows_rejected,
+        .rows_total = -1,
+    };
+
+    if (di.job_id != 0) {
+        (void)dash_import_progress(s->dash, &di); /* ERR_SHUTDOWN while stopping: dropped */
+    }
+}
+
 /* The REST API runs on the httpd thread with its own connections. */
-/* Resource routes: imports (own worker threads) with the list routes (no DNC store yet: no
- * scrub), and the IVR flow routes. */
+/* Resource routes: imports (own worker threads, scrubbed against the DNC store) with the list
+ * routes, the IVR flow routes, the compliance check and the DNC list routes. */
 static int start_api_lists(struct server *s)
 {
+    const struct server_config *c = s->conf;
     const struct importer_config ic = {
-        .conninfo = s->conf->db_conninfo,
-        .worker_name = s->conf->node_id,
+        .conninfo = c->db_conninfo,
+        .worker_name = c->node_id,
+        .max_jobs = (int)c->import_max_jobs,
+        .window_bytes = (size_t)c->import_window,
+        .max_row_bytes = (size_t)c->import_max_row,
+        .copy_high_water = (size_t)c->import_copy_high_water,
+        .progress_ms = c->import_progress_ms,
+        .dnc = s->dnc != NULL ? dnc_wire_importer_check : NULL,
+        .dnc_arg = s->dnc,
+        .watch = import_watch,
+        .watch_arg = s,
+    };
+    const struct api_dnc_config dc = {
+        .dnc = dnc_wire_store(s->dnc),
+        .change = api_dnc_change,
+        .reload = api_dnc_reload,
+        .arg = s,
+        .max_upload = c->dnc_upload_max,
     };
     int rc = importer_create(&ic, &s->importer);
 
@@ -390,7 +474,10 @@ static int start_api_lists(struct server *s)
         rc = api_flows_create(s->api, s->conf->ivr_template_dir, &s->api_flows);
     }
     if (rc == 0) {
-        rc = api_compliance_create(s->api, NULL, &s->api_comp); /* no DNC store in dialerd yet */
+        rc = api_compliance_create(s->api, dnc_wire_store(s->dnc), &s->api_comp);
+    }
+    if (rc == 0) {
+        rc = api_dnc_create(s->api, &dc, &s->api_dnc);
     }
     if (rc == 0) {
         struct api_ext_config xc = { .quarantine_s = (int)(s->conf->ext_quarantine_ms / 1000) };
@@ -621,6 +708,8 @@ static void stop_all(struct server *s)
     s->api_flows = NULL;
     api_compliance_destroy(s->api_comp);
     s->api_comp = NULL;
+    api_dnc_destroy(s->api_dnc);
+    s->api_dnc = NULL;
     api_extensions_destroy(s->api_exts);
     s->api_exts = NULL;
     api_destroy(s->api);
@@ -633,12 +722,15 @@ static void stop_all(struct server *s)
     s->ari = NULL;
     ivr_ari_destroy(s->ivr_ari);
     s->ivr_ari = NULL;
+    stop_dnc(s->dnc); /* its sync publishes on the main Redis connection */
     kv_conn_destroy(s->kv);
     s->kv = NULL;
     db_pool_destroy(s->db);
     s->db = NULL;
     dialer_wire_free(s->dialer);
     s->dialer = NULL;
+    dnc_wire_free(s->dnc); /* last: the dialer, importer and routes read the store */
+    s->dnc = NULL;
     ari_server_list_free(&s->ari_servers);
 }
 

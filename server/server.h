@@ -73,6 +73,19 @@ struct server_config {
     int64_t dialer_lease_batch;
     int64_t dialer_lease_ms;
     bool dialer_allow_missing_dnc;
+    /* Do-Not-Call store (server/dnc_wire.c) */
+    bool dnc_enabled;
+    char *dnc_channel;       /* Redis pub/sub channel of DNC changes between nodes */
+    char *dnc_alarm_country; /* the country whose national list's age is alarmed */
+    int64_t dnc_warn_days;
+    int64_t dnc_alarm_interval_ms;
+    int64_t dnc_upload_max; /* bytes; larger DNC uploads get 413 */
+    /* Contact list imports (importers/importers.h) */
+    int64_t import_max_jobs;
+    int64_t import_window;
+    int64_t import_max_row;
+    int64_t import_copy_high_water;
+    int64_t import_progress_ms;
     /* Live metrics (dashboards/dashboards.h) */
     int64_t dash_tick_ms;
     int64_t dash_heartbeat_ms;

@@ -47,6 +47,7 @@ static struct api_lists *g_lists;
 static struct importer *g_imp;
 static struct api_flows *g_flows;
 static struct api_compliance *g_comp;
+static struct api_dnc *g_dnc;
 static struct api_extensions *g_exts;
 static struct httpd *g_srv;
 static json_t *g_spec;
@@ -309,6 +310,7 @@ static int setup(void **state)
         snprintf(tdir, sizeof(tdir), "%s/ivr/templates", testenv_root());
         if (api_flows_create(g_api, tdir, &g_flows) != 0 ||
             api_compliance_create(g_api, NULL, &g_comp) != 0 ||
+            api_dnc_create(g_api, NULL, &g_dnc) != 0 ||
             api_extensions_create(g_api, NULL, &g_exts) != 0) {
             return -1;
         }
@@ -353,6 +355,7 @@ static int teardown(void **state)
     api_lists_destroy(g_lists);
     api_flows_destroy(g_flows);
     api_compliance_destroy(g_comp);
+    api_dnc_destroy(g_dnc);
     api_extensions_destroy(g_exts);
     api_destroy(g_api);
     json_decref(g_spec);
@@ -421,6 +424,16 @@ static const struct {
     { "POST", "/api/v1/flows/{id}/simulate", "VEA" },
     /* Compliance. */
     { "GET", "/api/v1/compliance/check", "VEA" },
+    /* DNC lists (national lists: platform operators only, checked in the handler). */
+    { "GET", "/api/v1/dnc/lists", "VEA" },
+    { "POST", "/api/v1/dnc/lists", "EA" },
+    { "GET", "/api/v1/dnc/lists/{id}", "VEA" },
+    { "DELETE", "/api/v1/dnc/lists/{id}", "EA" },
+    { "GET", "/api/v1/dnc/lists/{id}/entries", "VEA" },
+    { "POST", "/api/v1/dnc/lists/{id}/entries", "EA" },
+    { "DELETE", "/api/v1/dnc/lists/{id}/entries/{number}", "EA" },
+    { "POST", "/api/v1/dnc/lists/{id}/uploads", "EA" },
+    { "GET", "/api/v1/dnc/lists/{id}/export.csv", "VEA" },
     { "GET", "/api/v1/campaigns/{id}/stats", "VEA" },
     { "GET", "/api/v1/campaigns/{id}/stats/minutes", "VEA" },
     /* Extensions. */
