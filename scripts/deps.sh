@@ -27,6 +27,10 @@ done
 if ! command -v npm >/dev/null 2>&1; then
   missing+=(npm)
 fi
+# python3 runs generators and some test scripts; any python3 on the PATH will do.
+if ! command -v python3 >/dev/null 2>&1; then
+  missing+=(python3)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "deps: installing ${missing[*]}"
