@@ -648,7 +648,8 @@ int dash_import_progress(struct dash *d, const struct dash_import *imp)
     struct import_msg *m;
     int rc;
 
-    if (d == NULL || imp == NULL || imp->tenant_id <= 0 || imp->job_id <= 0 || imp->state == NULL) {
+    if (d == NULL || imp == NULL || imp->tenant_id <= 0 || imp->job_id == NULL ||
+        imp->job_id[0] == '\0' || imp->state == NULL) {
         return ERR_INVAL;
     }
     if (d->h == NULL) {
@@ -660,11 +661,13 @@ int dash_import_progress(struct dash *d, const struct dash_import *imp)
     }
     m->d = d;
     m->tenant_id = imp->tenant_id;
-    m->body = json_pack("{s:s,s:I,s:s,s:I,s:I,s:I,s:o}", "type", "import", "job_id",
-                        (json_int_t)imp->job_id, "state", imp->state, "rows_read",
-                        (json_int_t)imp->rows_read, "rows_imported", (json_int_t)imp->rows_imported,
-                        "rows_rejected", (json_int_t)imp->rows_rejected, "rows_total",
-                        imp->rows_total >= 0 ? json_integer(imp->rows_total) : json_null());
+    m->body =
+        json_pack("{s:s,s:s,s:o,s:o,s:s,s:I,s:I,s:I,s:o}", "type", "import", "job_id", imp->job_id,
+                  "upload_id", imp->upload_id != NULL ? json_string(imp->upload_id) : json_null(),
+                  "list_id", imp->list_id > 0 ? json_integer(imp->list_id) : json_null(), "state",
+                  imp->state, "rows_read", (json_int_t)imp->rows_read, "rows_imported",
+                  (json_int_t)imp->rows_imported, "rows_rejected", (json_int_t)imp->rows_rejected,
+                  "rows_total", imp->rows_total >= 0 ? json_integer(imp->rows_total) : json_null());
     if (m->body == NULL) {
         free(m);
         return ERR_NOMEM;

@@ -256,8 +256,10 @@ void dash_kick(struct dash *d);
 /* Progress of an import job, sent to the tenant's WebSocket subscribers. */
 struct dash_import {
     int64_t tenant_id;
-    int64_t job_id;
-    const char *state; /* "running", "completed", "failed" ... (copied) */
+    int64_t list_id;       /* 0 when unknown */
+    const char *job_id;    /* the import job's id (a UUID, as the REST API names it; copied) */
+    const char *upload_id; /* the client's Upload-Id, or NULL (copied) */
+    const char *state;     /* "running", "completed", "failed" ... (copied) */
     int64_t rows_read;
     int64_t rows_imported;
     int64_t rows_rejected;

@@ -399,26 +399,6 @@ static int api_dnc_reload(const struct compliance_dnc_list_info *info, void *arg
     return dnc_wire_reload(s->dnc, info);
 }
 
-/* The import message's job id: the first 52 bits of the job's uuid, so that a browser's number
- * holds it exactly (dash_import carries an integer id). 0 when there is no job row yet. */
-static int64_t import_job_number(const char *uuid)
-{
-    int64_t v = 0;
-    int n = 0;
-
-    for (const char *p = uuid; *p != '\0' && n < 13; p++) {
-        int d = *p >= '0' && *p <= '9'   ? *p - '0'
-                : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
-                : *p >= 'A' && *p <= 'F' ? *p - 'A' + 10
-                                         : -1;
-        if (d >= 0) {
-            v = v * 16 + d;
-            n++;
-        }
-    }
-    return n == 13 && v > 0 ? v : 0;
-}
-
 /* Every import's progress to the tenant's live WebSocket subscribers (job worker thread). */
 static void import_watch(const struct importer_watch *w, const struct importer_progress *p,
                          void *arg)
@@ -426,7 +406,9 @@ static void import_watch(const struct importer_watch *w, const struct importer_p
     struct server *s = arg;
     const struct dash_import di = {
         .tenant_id = w->tenant_id,
-        .job_id = import_job_number(w->job_id),
+        .list_id = w->list_id,
+        .job_id = w->job_id,
+        .upload_id = w->upload_id,
         .state = importer_state_name(p->state),
         .rows_read = (int64_t)p->rows_read,
         .rows_imported = (int64_t)p->rows_accepted,
@@ -434,9 +416,7 @@ static void import_watch(const struct importer_watch *w, const struct importer_p
         .rows_total = -1,
     };
 
-    if (di.job_id != 0) {
-        (void)dash_import_progress(s->dash, &di); /* ERR_SHUTDOWN while stopping: dropped */
-    }
+    (void)dash_import_progress(s->dash, &di); /* ERR_SHUTDOWN while stopping: dropped */
 }
 
 /* The REST API runs on the httpd thread with its own connections. */

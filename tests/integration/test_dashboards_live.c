@@ -472,7 +472,9 @@ static void test_live_heartbeat_and_import_progress(void **state)
 {
     struct t_ws a, b;
     struct dash_import imp = { .tenant_id = g_ta,
-                               .job_id = 42,
+                               .job_id = "7d0f3c1e-2b5a-4f4e-9a51-0c9a3d1e4b42",
+                               .upload_id = "crm-nightly-42",
+                               .list_id = 9,
                                .state = "running",
                                .rows_read = 100,
                                .rows_imported = 90,
@@ -493,7 +495,10 @@ static void test_live_heartbeat_and_import_progress(void **state)
     assert_int_equal(dash_import_progress(g_d1, &imp), 0);
     m = wait_type(&a, "import", 2000);
     assert_non_null(m);
-    assert_int_equal(json_integer_value(json_object_get(m, "job_id")), 42);
+    assert_string_equal(json_string_value(json_object_get(m, "job_id")),
+                        "7d0f3c1e-2b5a-4f4e-9a51-0c9a3d1e4b42");
+    assert_string_equal(json_string_value(json_object_get(m, "upload_id")), "crm-nightly-42");
+    assert_int_equal(json_integer_value(json_object_get(m, "list_id")), 9);
     assert_int_equal(json_integer_value(json_object_get(m, "rows_rejected")), 10);
     json_decref(m);
     assert_null(wait_type(&b, "import", 500));
