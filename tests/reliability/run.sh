@@ -75,7 +75,7 @@ OLOG=$TMP/originate.log
 
 cleanup() {
   [ -n "$SAMPLER" ] && kill "$SAMPLER" 2>/dev/null
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
   RUN_DIR=$SVC tests/support/services.sh stop >/dev/null 2>&1
   rm -rf "$SVC"
   if [ $fails -ne 0 ] && [ -n "${FAULT_KEEP:-}" ]; then
@@ -245,11 +245,11 @@ wait_orig() { # wait_orig <prefix> <at least> <seconds>
   return 1
 }
 settled() { # settled <campaign> <contacts> [check|known]: every contact final, every attempt ended
-  local c=$1 n=$2 how=${3:-check} secs=$WAIT
-  [ "$how" = known ] && secs=30
+  local c=$1 n=$2 how=${3:-check} secs=$WAIT secs2=20
+  [ "$how" = known ] && secs=15 secs2=2
   "$how" "campaign $c: every contact reaches a final state" wait_sql "$(unfinished "$c")" 0 "$secs"
   "$how" "campaign $c: every attempt settled" wait_sql \
-    "SELECT count(*) FROM call_attempts WHERE campaign_id = $c AND ended_at IS NULL" 0 20
+    "SELECT count(*) FROM call_attempts WHERE campaign_id = $c AND ended_at IS NULL" 0 "$secs2"
   check "campaign $c: one attempt per contact ($n)" test \
     "$(sql "SELECT count(*) || '/' || count(DISTINCT contact_id) FROM call_attempts WHERE campaign_id = $c")" = "$n/$n"
 }
