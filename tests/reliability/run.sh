@@ -55,9 +55,9 @@ SIM=$B/ari-sim
 [ -x "$DIALERD" ] && [ -x "$SIM" ] || { echo "run.sh: $DIALERD or $SIM missing (make)" >&2; exit 2; }
 
 if [ $LONG -eq 1 ]; then
-  KILLS=20 N_KILL=8000 N_PHASE=3000 REPEAT=3 WAIT=600
+  KILLS=20 N_KILL=12000 N_PHASE=3000 N_ARI=6000 REPEAT=3 WAIT=600
 else
-  KILLS=5 N_KILL=1500 N_PHASE=800 REPEAT=1 WAIT=120
+  KILLS=5 N_KILL=1500 N_PHASE=800 N_ARI=1500 REPEAT=1 WAIT=120
 fi
 CPS=150 MAXCH=300
 
@@ -320,8 +320,8 @@ phase_kill() {
 # ------------------------------------------------------------- phase: ARI
 phase_ari() {
   local c n0 n1 r t0 spent failed_during
-  c=$(mk_campaign ari 313 "$N_PHASE")
-  run_campaign "$c" "$N_PHASE"
+  c=$(mk_campaign ari 313 "$N_ARI")
+  run_campaign "$c" "$N_ARI"
   for _ in $(seq 1 "$REPEAT"); do
     wait_orig 313 $(($(orig 313) + 100)) 20
     # WebSocket dropped: calls stay up, the client reconnects and reconciles.
@@ -351,7 +351,7 @@ phase_ari() {
     check "ari restart: originations resume" wait_orig 313 $((n0 + 50)) 30
     check "ari restart: ready again" wait_ready 20
   done
-  settled "$c" "$N_PHASE"
+  settled "$c" "$N_ARI"
   failed_during=$(sql "SELECT count(*) FROM call_attempts WHERE campaign_id = $c AND outcome IN ('failed', 'lost')")
   echo "  ari: $failed_during attempts failed or lost across the faults"
   check "ari: no number originated twice" test "$(dups)" = 0
