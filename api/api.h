@@ -452,6 +452,13 @@ int api_json_check(const json_t *obj, const struct api_field *fields, size_t n,
 int api_query_allow(struct api_ctx *ctx, const char *const *allowed);
 
 /*
+ * A time in a query parameter: epoch seconds ("1795000000") or RFC 3339
+ * ("2026-11-24T21:30:00Z", "...+01:00"; fractions ignored). 0 and *us (epoch
+ * microseconds), or ERR_PARSE.
+ */
+int api_parse_time(const char *s, int64_t *us);
+
+/*
  * Cursor pagination: reads ?limit (1..max_limit, default def_limit) and
  * ?cursor (opaque, made by api_cursor_make) into *limit and *after (the last
  * id of the previous page, 0 for the first). 400 invalid_parameter on bad
@@ -493,6 +500,17 @@ int api_dash_routes(struct api *a, struct dash *d);
  * pipeline. httpd thread only. Returns 0 and *p, ERR_AUTH or ERR_INVAL.
  */
 int api_token_verify(struct api *a, const char *token, struct api_principal *p);
+
+/*
+ * Verifies an API key outside a request (the live WebSocket): a database
+ * look-up, so the answer comes later through cb, once, on the httpd thread
+ * (rc 0 and *p; ERR_AUTH for an unknown, revoked or expired key or a
+ * suspended tenant; another code when the database failed). httpd thread
+ * only. Returns 0 (cb will run), ERR_AUTH at once for something that cannot
+ * be a key (cb will not run), ERR_DISCONNECTED, ERR_NOMEM or ERR_INVAL.
+ */
+typedef void api_key_verified_cb(int rc, const struct api_principal *p, void *arg);
+int api_key_verify(struct api *a, const char *key, api_key_verified_cb *cb, void *arg);
 /* Resource routes: contact lists, uploads and import jobs                  */
 /* ---------------------------------------------------------------------- */
 

@@ -33,42 +33,6 @@ struct api_compliance {
 };
 
 /* Epoch seconds or RFC 3339 -> epoch microseconds. 0 or ERR_PARSE. */
-static int parse_at(const char *s, int64_t *us)
-{
-    struct tm tm;
-    char *end;
-    long long v;
-    int off = 0;
-
-    if (s[0] != '\0' && strspn(s, "0123456789") == strlen(s) && strlen(s) <= 12) {
-        v = strtoll(s, &end, 10);
-        *us = (int64_t)v * 1000000;
-        return 0;
-    }
-    memset(&tm, 0, sizeof(tm));
-    end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (end == NULL) {
-        return ERR_PARSE;
-    }
-    if (*end == '.') {
-        end += 1 + strspn(end + 1, "0123456789"); /* fractions ignored */
-    }
-    if (strcmp(end, "Z") == 0 || strcmp(end, "z") == 0) {
-        off = 0;
-    } else if ((end[0] == '+' || end[0] == '-') && strlen(end) == 6 && end[3] == ':' &&
-               strspn(end + 1, "0123456789") == 2 && strspn(end + 4, "0123456789") == 2) {
-        off = (((end[1] - '0') * 10 + (end[2] - '0')) * 60 + (end[4] - '0') * 10 + (end[5] - '0')) *
-              (end[0] == '-' ? -1 : 1);
-        if (off > 18 * 60 || off < -18 * 60) {
-            return ERR_PARSE;
-        }
-    } else {
-        return ERR_PARSE;
-    }
-    *us = ((int64_t)timegm(&tm) - (int64_t)off * 60) * 1000000;
-    return 0;
-}
-
 struct check {
     struct api_compliance *C;
     const char *number;
@@ -139,7 +103,7 @@ static int h_check(struct api_ctx *ctx, void *arg)
     c->C = arg;
     c->number = number;
     c->at_us = clock_wall_us();
-    if (at != NULL && parse_at(at, &c->at_us) != 0) {
+    if (at != NULL && api_parse_time(at, &c->at_us) != 0) {
         api_error(ctx, HTTPD_STATUS_BAD_REQUEST, "invalid_parameter",
                   "at is epoch seconds or RFC 3339 (2026-11-24T21:30:00Z)", "?at");
         return HTTPD_DONE;

@@ -426,13 +426,49 @@ static int start_api(struct server *s, struct httpd_config *hc)
     return 0;
 }
 
-/* /ws/v1/live credentials: the api's JWT check (httpd thread). */
-static int dash_auth(const char *cred, bool api_key, struct dash_principal *p, void *arg)
+/* A late API-key answer for the live WebSocket. */
+struct dash_key_check {
+    struct server *s;
+    uint64_t ticket;
+};
+
+static void dash_key_verified(int rc, const struct api_principal *ap, void *arg)
+{
+    struct dash_key_check *k = arg;
+    struct dash_principal p = { 0 };
+
+    if (rc == 0 && ap != NULL) {
+        p.tenant_id = ap->tenant_id;
+        p.role = (int)ap->role;
+        p.expires_us = ap->expires_us;
+    }
+    dash_auth_complete(k->s->dash, k->ticket, rc, rc == 0 ? &p : NULL);
+    free(k);
+}
+
+/* /ws/v1/live credentials: the api's JWT check, or its API-key look-up (httpd thread). */
+static int dash_auth(const char *cred, bool api_key, uint64_t ticket, struct dash_principal *p,
+                     void *arg)
 {
     struct server *s = arg;
     struct api_principal ap;
 
-    if (api_key || api_token_verify(s->api, cred, &ap) != 0) {
+    if (api_key) {
+        struct dash_key_check *k = malloc(sizeof(*k));
+        int rc;
+        if (k == NULL) {
+            return ERR_NOMEM;
+        }
+        k->s = s;
+        k->ticket = ticket;
+        rc = api_key_verify(s->api, cred, dash_key_verified, k);
+        if (rc != 0) {
+            free(k);
+            return rc;
+        }
+        return ERR_AGAIN;
+    }
+    if (api_token_verify(s->api, cred, &ap) != 0) {
         return ERR_AUTH;
     }
     p->tenant_id = ap.tenant_id;
