@@ -6,7 +6,7 @@
 # Without a fuzz build (`make fuzz-build`, clang) it says so and passes.
 set -uo pipefail
 ROOT=${DIALER_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-cd "$ROOT"
+cd "$ROOT" || exit 2
 secs=${FUZZ_SMOKE_SECONDS:-5}
 bins=()
 for src in tests/fuzz/fuzz_*.c; do

@@ -60,7 +60,7 @@ check "bootstrap" test $? -eq 0
 LOG=$TMP/dialerd.log
 "$DIALERD" >"$LOG" 2>&1 &
 DPID=$!
-pids+=($DPID)
+pids+=("$DPID")
 PORT=
 for _ in $(seq 1 100); do
   PORT=$(sed -n 's/.*server event=listening .* port=\([0-9]*\).*/\1/p' "$LOG" | head -1)

@@ -33,7 +33,7 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 2
 LONG=0
 STRICT=0
 SEED=${FAULT_SEED:-$(($(date +%s) % 32768))}
