@@ -425,7 +425,7 @@ for _ in $(seq 1 100); do alive || break; sleep 0.1; done
 check "dialerd exits on SIGTERM" bash -c "! kill -0 $DPID 2>/dev/null"
 check "no full phone number in the log" bash -c "! grep -qE '\\+1(212|313|414|515)[0-9]{7}' '$LOG'"
 check "no secret in the log" bash -c "! grep -qE 'faults-jwt-secret|DIALERD_ARI_PASSWORD|password=asterisk' '$LOG'"
-check "no crash reported in the log" bash -c "! grep -qE 'AddressSanitizer|runtime error|Segmentation' '$LOG'"
+check "no crash reported in the log" bash -c "! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error|Segmentation|Assertion' '$LOG'"
 total_dups=$(dups)
 echo "FAULTS injected=$faults contacts=$contacts originates=$(grep -c '"event":"originate"' "$OLOG") duplicates=$total_dups failed_checks=$fails known_defects=$known_fails seed=$SEED"
 echo "$fails failed"
