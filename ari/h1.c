@@ -23,6 +23,7 @@
 #include "core/err.h"
 
 enum { MODE_NONE, MODE_LEN, MODE_CHUNKED, MODE_CLOSE };
+
 enum { IN_START = 16384, FREE_MAX = 256, CHUNK_LINE_MAX = 1024 };
 
 /* ---------------------------------------------------------------------- */
@@ -847,8 +848,8 @@ static void conn_read(struct h1conn *k)
         return;
     }
     for (;;) {
-        used = ari__h1_parse(&k->ps, k->in, k->in_len, eof, k->req->head_only, h->max_body, &m,
-                             &why);
+        used =
+            ari__h1_parse(&k->ps, k->in, k->in_len, eof, k->req->head_only, h->max_body, &m, &why);
         if (used > 0 && m.code < 200) {
             /* 1xx: skipped. */
             memmove(k->in, k->in + used, k->in_len - (size_t)used);
@@ -1097,7 +1098,8 @@ int ari__h1_create(struct ev_loop *loop, const struct ari__h1_config *cfg, struc
     memcpy(&h->addr, cfg->addr, cfg->addrlen);
     h->addrlen = cfg->addrlen;
     h->max_conns = cfg->max_conns > 0 ? cfg->max_conns : 16;
-    h->connect_timeout = (double)(cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 2000) / 1e3;
+    h->connect_timeout =
+        (double)(cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 2000) / 1e3;
     h->idle_timeout = (double)(cfg->idle_timeout_ms > 0 ? cfg->idle_timeout_ms : 10000) / 1e3;
     h->max_body = cfg->max_response_bytes > 0 ? cfg->max_response_bytes : (size_t)8 << 20;
     hl = strlen(cfg->host_header);

@@ -62,12 +62,12 @@ typedef void ari__h1_cb(int status, const struct http_response *resp, void *arg)
 struct ari__h1_config {
     const struct sockaddr *addr; /* server address (copied) */
     socklen_t addrlen;
-    const char *host_header;   /* "host:port" for the Host header */
-    const char *auth_line;     /* "Authorization: Basic ..." or NULL (secret: never logged) */
-    unsigned max_conns;        /* connections at most; 0: 16 */
-    int64_t connect_timeout_ms;/* 0: 2000 */
-    int64_t idle_timeout_ms;   /* an idle connection is closed after this; 0: 10000 */
-    size_t max_response_bytes; /* body limit; 0: 8 MiB */
+    const char *host_header;    /* "host:port" for the Host header */
+    const char *auth_line;      /* "Authorization: Basic ..." or NULL (secret: never logged) */
+    unsigned max_conns;         /* connections at most; 0: 16 */
+    int64_t connect_timeout_ms; /* 0: 2000 */
+    int64_t idle_timeout_ms;    /* an idle connection is closed after this; 0: 10000 */
+    size_t max_response_bytes;  /* body limit; 0: 8 MiB */
 };
 
 /* 0 and *out, ERR_INVAL or ERR_NOMEM. */
@@ -82,10 +82,10 @@ void ari__h1_destroy(struct ari__h1 *h);
 
 /* One request; borrowed during ari__h1_start() only (the bytes are copied). */
 struct ari__h1_request {
-    const char *method;       /* "GET", "POST", "DELETE", "PUT" */
-    const char *target;       /* "/ari/channels/x?app=y" (origin form) */
+    const char *method; /* "GET", "POST", "DELETE", "PUT" */
+    const char *target; /* "/ari/channels/x?app=y" (origin form) */
     size_t target_len;
-    const char *body;         /* NULL: none */
+    const char *body; /* NULL: none */
     size_t body_len;
     const char *content_type; /* with a body; NULL: application/json */
     int64_t timeout_ms;       /* total, queueing included; > 0 */
@@ -123,15 +123,15 @@ enum {
 
 /* Reader state between reads of one connection; zero it before the first response. */
 struct ari__h1_parser {
-    size_t head_len;    /* bytes of the final (non-1xx) head, 0 until it is complete */
-    size_t head_scan;   /* where the search for the head's end resumes */
-    size_t chunk_scan;  /* chunked: offset of the next chunk-size line */
-    size_t body_end;    /* chunked: end of the decoded body so far */
-    uint64_t clen;      /* Content-Length */
-    int code;           /* status */
-    unsigned char mode; /* body framing (h1.c) */
-    bool close;         /* the server closes after this response */
-    bool in_trailers;   /* chunked: the last chunk was seen */
+    size_t head_len;         /* bytes of the final (non-1xx) head, 0 until it is complete */
+    size_t head_scan;        /* where the search for the head's end resumes */
+    size_t chunk_scan;       /* chunked: offset of the next chunk-size line */
+    size_t body_end;         /* chunked: end of the decoded body so far */
+    uint64_t clen;           /* Content-Length */
+    int code;                /* status */
+    unsigned char mode;      /* body framing (h1.c) */
+    bool close;              /* the server closes after this response */
+    bool in_trailers;        /* chunked: the last chunk was seen */
     size_t loc_off, loc_len; /* Location value (offsets into the buffer), len 0: none */
     size_t ct_off, ct_len;   /* Content-Type value */
 };
@@ -147,9 +147,9 @@ struct ari__h1_msg {
 };
 
 enum {
-    ARI__H1_NEED = 0,  /* incomplete: read more and call again with the grown buffer */
-    ARI__H1_BAD = -1,  /* malformed: drop the connection */
-    ARI__H1_BIG = -2,  /* the body exceeds max_body */
+    ARI__H1_NEED = 0, /* incomplete: read more and call again with the grown buffer */
+    ARI__H1_BAD = -1, /* malformed: drop the connection */
+    ARI__H1_BIG = -2, /* the body exceeds max_body */
 };
 
 /*
