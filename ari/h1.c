@@ -729,7 +729,7 @@ static void conn_connected(struct h1conn *k)
         err = k->connect_err;
     }
     if (err != 0) {
-        conn_fail(k, -err, strerror(err), RETRY_NO);
+        conn_fail(k, -err, err_str(-err), RETRY_NO);
         return;
     }
     ev_timer_stop(k->h->loop, &k->connect_w);
@@ -835,7 +835,7 @@ static void conn_read(struct h1conn *k)
             int e = errno;
             /* A reset before any byte of the response on a reused connection
              * is the idle-close race: retried when safe. */
-            conn_fail(k, -e, strerror(e), retry_kind(k));
+            conn_fail(k, -e, err_str(-e), retry_kind(k));
             return;
         }
     }
@@ -884,7 +884,7 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
                          MSG_NOSIGNAL);
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
             int e = errno;
-            conn_fail(k, -e, strerror(e), retry_kind(k));
+            conn_fail(k, -e, err_str(-e), retry_kind(k));
             return;
         }
         if (n > 0) {
@@ -1112,7 +1112,8 @@ int ari__h1_create(struct ev_loop *loop, const struct ari__h1_config *cfg, struc
         free(h);
         return ERR_NOMEM;
     }
-    h->prefix_len = (size_t)sprintf(h->prefix, " HTTP/1.1\r\nHost: %s\r\n", cfg->host_header);
+    h->prefix_len =
+        (size_t)snprintf(h->prefix, 32 + hl, " HTTP/1.1\r\nHost: %s\r\n", cfg->host_header);
     if (al > 0) {
         memcpy(h->prefix + h->prefix_len, cfg->auth_line, al);
         memcpy(h->prefix + h->prefix_len + al, "\r\n", 3);
