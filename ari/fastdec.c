@@ -257,14 +257,11 @@ static const unsigned char *skip_plain(const unsigned char *p, const unsigned ch
     return p;
 }
 
-/* Scans the string starting at the opening quote at x->p; fills *out. */
-static int fx_string(struct fx *x, struct fx_str *out)
+/* fx_string() from p on (p inside the string, at a byte that needs a look or near the end). */
+static int fx_string_slow(struct fx *x, struct fx_str *out, const unsigned char *p)
 {
-    const unsigned char *p = x->p + 1;
     const unsigned char *end = x->end;
 
-    out->s = p;
-    out->esc = false;
     for (;;) {
         p = skip_plain(p, end);
         if (p >= end || *p < 0x20) {
@@ -292,6 +289,40 @@ static int fx_string(struct fx *x, struct fx_str *out)
     out->len = (size_t)(p - out->s);
     x->p = p + 1;
     return 0;
+}
+
+/*
+ * Scans the string starting at the opening quote at x->p; fills *out. The
+ * common case - plain ASCII up to the closing quote, 16 bytes available
+ * at a time - is inline at every caller; anything else goes on in
+ * fx_string_slow().
+ */
+static inline __attribute__((always_inline)) int fx_string(struct fx *x, struct fx_str *out)
+{
+    const unsigned char *p = x->p + 1;
+
+    out->s = p;
+    out->esc = false;
+#if defined(__SSE2__)
+    while (x->end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                                   _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+        unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+        if (mask != 0) {
+            p += __builtin_ctz(mask);
+            if (*p == '"') {
+                out->len = (size_t)(p - out->s);
+                x->p = p + 1;
+                return 0;
+            }
+            break;
+        }
+        p += 16;
+    }
+#endif
+    return fx_string_slow(x, out, p);
 }
 
 static size_t put_utf8(char *o, long cp)
@@ -836,7 +867,7 @@ struct fx_target {
  */
 #define KEY_SLOTS  8192u /* power of two; ~1,500 fields in all */
 #define MODEL_SETS 1024u /* power of two; models indexed */
-#define SCAN_MAX   4     /* models with at most this many fields are scanned */
+#define SCAN_MAX   0     /* models with at most this many fields are scanned */
 
 struct key_slot {
     const struct ari__model *m; /* NULL: empty */
