@@ -50,7 +50,8 @@ static const struct pcase PCASES[] = {
     { "HTTP/1.1 201 Created\r\nLocation: /ari/playbacks/p1\r\ncontent-length: 2\r\n\r\n{}", false,
       1, 201, "{}", "/ari/playbacks/p1", false },
     /* chunked, with an extension, upper-case hex and a trailer */
-    { "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;x=y\r\n[{\"i\r\nA\r\n\":\"1\"}, {}\r\n1\r\n]"
+    { "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;x=y\r\n[{\"i\r\nA\r\n\":\"1\"}, "
+      "{}\r\n1\r\n]"
       "\r\n0\r\nX-T: 1\r\n\r\n",
       false, 1, 200, "[{\"i\":\"1\"}, {}]", NULL, false },
     /* 100 Continue first, then the answer */
@@ -59,14 +60,14 @@ static const struct pcase PCASES[] = {
     { "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", false,
       1, 503, "", NULL, true },
     { "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx", false, 1, 200, "x", NULL, true },
-    { "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\nx", false, 1, 200,
-      "x", NULL, false },
+    { "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\nx", false, 1, 200, "x",
+      NULL, false },
     /* neither length nor chunked: the body runs to the close */
     { "HTTP/1.1 200 OK\r\n\r\nto the end", true, 1, 200, "to the end", NULL, true },
     /* bare LF line ends */
     { "HTTP/1.1 200 OK\nContent-Length: 2\n\nok", false, 1, 200, "ok", NULL, false },
-    { "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc", false, ARI__H1_BAD,
-      0, NULL, NULL, false },
+    { "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc", false, ARI__H1_BAD, 0,
+      NULL, NULL, false },
     { "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\nab", false, ARI__H1_BAD, 0, NULL, NULL, false },
     { "HTTP/2 200\r\n\r\n", false, ARI__H1_BAD, 0, NULL, NULL, false },
     { "SSH-2.0-OpenSSH\r\n\r\n", false, ARI__H1_BAD, 0, NULL, NULL, false },
@@ -198,7 +199,7 @@ struct srv {
     ev_io accept_w;
     struct sconn *conns[MAX_SC];
     int accepts;
-    int requests; /* complete request heads, all connections */
+    int requests;       /* complete request heads, all connections */
     struct sconn *last; /* the connection of the last request */
     struct ari__h1 *h;
     /* completions */
@@ -427,9 +428,9 @@ static void test_h1_request_bytes_and_keepalive_reuse(void **state)
     /* a POST with a body on the same connection */
     s->last->len = 0;
     s->last->requests = 0;
-    assert_int_equal(start(s, "POST", "/ari/channels/c1?endpoint=PJSIP%2F1", "{\"variables\":{}}",
-                           false, 0, 2),
-                     0);
+    assert_int_equal(
+        start(s, "POST", "/ari/channels/c1?endpoint=PJSIP%2F1", "{\"variables\":{}}", false, 0, 2),
+        0);
     wait_requests(s, 2);
     assert_int_equal(s->accepts, 1);
     assert_non_null(strstr(s->last->in, "POST /ari/channels/c1?endpoint=PJSIP%2F1 HTTP/1.1\r\n"));
@@ -607,7 +608,7 @@ static void test_h1_connection_limit_and_fifo_queue(void **state)
 {
     struct srv *s = *state;
     int answered = 0;
-    char target[16];
+    char target[32];
 
     for (int i = 0; i < 5; i++) {
         snprintf(target, sizeof(target), "/ari/q%d", i + 1);
