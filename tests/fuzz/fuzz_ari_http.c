@@ -79,10 +79,12 @@ static void drain(struct reader *r, bool eof, struct transcript *t)
         }
         CHECK((size_t)rc <= r->have);
         CHECK(m.code >= 100 && m.code <= 599);
-        CHECK(m.body >= (const char *)r->buf && m.body + m.body_len <= (const char *)r->buf + r->have);
+        CHECK(m.body >= (const char *)r->buf &&
+              m.body + m.body_len <= (const char *)r->buf + r->have);
         CHECK(m.body_len <= MAX_BODY);
         if (m.location != NULL) {
-            CHECK(m.location >= (const char *)r->buf && m.location < (const char *)r->buf + r->have);
+            CHECK(m.location >= (const char *)r->buf &&
+                  m.location < (const char *)r->buf + r->have);
             CHECK(memchr(m.location, '\0', (size_t)((const char *)r->buf + r->have - m.location)) !=
                   NULL);
         }
