@@ -580,7 +580,9 @@ static void conn_close(struct h1conn *k)
     }
     io_want(k, 0);
     ev_timer_stop(h->loop, &k->connect_w);
-    close(k->fd);
+    if (k->fd >= 0) {
+        close(k->fd);
+    }
     k->fd = -1;
     k->state = CONN_CLOSED;
     k->req = NULL;
@@ -649,6 +651,10 @@ static void connect_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
     struct h1conn *k = w->data;
     (void)loop;
     (void)revents;
+    if (k->fd < 0) {
+        conn_fail(k, -k->connect_err, err_str(-k->connect_err), RETRY_NO);
+        return;
+    }
     conn_fail(k, ERR_TIMEOUT, "connect timeout", RETRY_NO);
 }
 
@@ -666,10 +672,14 @@ static void conn_open(struct h1conn *k, struct ari__h1_req *r)
     memset(&k->ps, 0, sizeof(k->ps));
     fd = socket(h->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        int e = errno;
-        k->req = NULL;
-        r->conn = NULL;
-        req_fail(r, -e, "socket() failed");
+        /* Out of descriptors: reported from the loop (this may run inside a start). */
+        k->fd = -1;
+        k->state = CONN_CONNECTING;
+        k->io_events = 0;
+        k->connect_err = errno;
+        h->n_open++;
+        ev_timer_set(&k->connect_w, 0., 0.);
+        ev_timer_start(h->loop, &k->connect_w);
         return;
     }
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
