@@ -493,6 +493,34 @@ static void test_h1_connection_close_opens_a_new_connection(void **state)
     assert_string_equal(s->body[1], "{\"id\":\"a1\"}");
 }
 
+/* A response that closes its connection while the next request waits for it. */
+static void test_h1_close_with_a_request_waiting(void **state)
+{
+    struct srv *s = *state;
+
+    ari__h1_destroy(s->h);
+    s->h = make_h1(s, s->port, 1); /* one connection: the second request queues */
+    assert_int_equal(start(s, "DELETE", "/ari/channels/c1", NULL, false, 0, 1), 0);
+    assert_int_equal(start(s, "POST", "/ari/channels/c2/answer", NULL, false, 0, 2), 0);
+    wait_requests(s, 1);
+    turn(s);
+    assert_int_equal(s->requests, 1);
+    /* the answer and the close in one write */
+    srv_send(s->last, "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+    srv_close(s->last);
+    wait_done(s, 1);
+    assert_int_equal(s->status[0], 0);
+    assert_int_equal(s->code[0], 204);
+    /* the waiting request goes out once, on a new connection, and is answered there */
+    wait_requests(s, 2);
+    assert_int_equal(s->accepts, 2);
+    assert_non_null(strstr(s->last->in, "POST /ari/channels/c2/answer HTTP/1.1\r\n"));
+    srv_send(s->last, "HTTP/1.1 204 No Content\r\n\r\n");
+    wait_done(s, 2);
+    assert_int_equal(s->status[1], 0);
+    assert_int_equal(s->order[1], 2);
+}
+
 /* Answers the first request on a connection, then closes it when the next one arrives. */
 static struct sconn *serve_one_then_idle(struct srv *s, int tag)
 {
@@ -711,6 +739,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_h1_chunked_body_in_pieces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_h1_connection_close_opens_a_new_connection, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_h1_close_with_a_request_waiting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_h1_idle_close_race_retries_a_get_once, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_h1_idle_close_race_retry_only_once, setup, teardown),
