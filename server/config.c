@@ -73,6 +73,8 @@ const struct cfg_option server_config_options[] = {
         "channels per Asterisk server for originate placement (0: unlimited)"),
     OPT("ari.request-timeout", CFG_DURATION, ari_request_timeout_ms, "5s", 100, 60000, 0,
         "an ARI REST request without an answer in this time fails"),
+    OPT("ari.transport", CFG_STR, ari_transport, "http", 0, 8, 0,
+        "ARI REST transport: http (own HTTP/1.1 keep-alive connections) or curl"),
     OPT("shutdown.drain-timeout", CFG_DURATION, shutdown_drain_ms, "30s", 0, 3600000, 0,
         "on SIGTERM, how long to let calls and requests in progress finish"),
     OPT("api.jwt-keys", CFG_STR, api_jwt_keys, "", 0, 4096, CFG_SECRET,

@@ -48,6 +48,7 @@ struct server_config {
     char *ari_credentials_file; /* "name user password" lines for ari_servers */
     int64_t ari_max_channels;   /* per server, for originate placement; 0: unlimited */
     int64_t ari_request_timeout_ms;
+    char *ari_transport; /* "http" (own HTTP/1.1 client) or "curl" */
     int64_t shutdown_drain_ms;
     /* REST API (api/api.h) */
     char *api_jwt_keys;      /* "kid=secret,...": the first signs (secret: use the environment) */
