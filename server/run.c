@@ -280,6 +280,7 @@ static int start_ari(struct server *s)
         sc->app = c->ari_app;
         sc->max_channels = (long)c->ari_max_channels;
         sc->request_timeout_ms = c->ari_request_timeout_ms;
+        sc->transport = c->ari_transport;
         LOG_NOTICE(SERVER, "event=ari_server name=%s url=%s", sc->name, sc->url);
     }
     rc = ari_pool_create(s->loop, s->ari_servers.servers, s->ari_servers.n, &h, &s->ari);
