@@ -126,6 +126,9 @@ int api_create(const struct api_config *cfg, struct api **out)
     if (rc == 0) {
         rc = api_dash_routes(a, cfg->dash);
     }
+    if (rc == 0) {
+        rc = api_campaigns_routes(a);
+    }
     if (rc != 0) {
         goto fail;
     }
@@ -344,12 +347,37 @@ int api_mount(struct api *a, struct httpd *h)
 
 /* ------------------------------------------------------- thread hooks */
 
-/* KEYS[1] account counter, KEYS[2] address counter; ARGV[1] window seconds. */
-static const char rl_fail_lua[] = "local a = redis.call('INCR', KEYS[1])\n"
+/*
+ * Failed-login limits, counted before the password is checked so that
+ * parallel attempts cannot slip past the limit and a 401 is never sent
+ * before its failure is counted. KEYS[1] account counter, KEYS[2] address
+ * counter.
+ *
+ * take: ARGV[1] window seconds, ARGV[2] account limit, ARGV[3] address
+ * limit. Books one attempt on both; over either limit the booking is undone
+ * and the answer is {account, address, 0}, else {account, address, 1}.
+ */
+static const char rl_take_lua[] = "local a = redis.call('INCR', KEYS[1])\n"
                                   "if a == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end\n"
                                   "local b = redis.call('INCR', KEYS[2])\n"
                                   "if b == 1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end\n"
-                                  "return {a, b}\n";
+                                  "if a > tonumber(ARGV[2]) or b > tonumber(ARGV[3]) then\n"
+                                  "  redis.call('DECR', KEYS[1])\n"
+                                  "  redis.call('DECR', KEYS[2])\n"
+                                  "  return {a - 1, b - 1, 0}\n"
+                                  "end\n"
+                                  "return {a, b, 1}\n";
+
+/*
+ * settle: the attempt was not a failure. ARGV[1] "ok" (the right password:
+ * the account's failures are forgotten) or "void" (no verdict: the booking
+ * is undone). The address booking is undone either way.
+ */
+static const char rl_settle_lua[] =
+    "if ARGV[1] == 'ok' then redis.call('DEL', KEYS[1])\n"
+    "elseif redis.call('DECR', KEYS[1]) <= 0 then redis.call('DEL', KEYS[1]) end\n"
+    "if redis.call('DECR', KEYS[2]) <= 0 then redis.call('DEL', KEYS[2]) end\n"
+    "return 1\n";
 
 static void purge_cb(int status, PGresult *res, void *arg)
 {
@@ -423,7 +451,10 @@ static void thread_start(struct httpd *h, struct ev_loop *loop, void *arg)
         };
         rc = kv_conn_create(loop, &ko, &a->kv);
         if (rc == 0) {
-            rc = kv_script_create(a->kv, rl_fail_lua, sizeof(rl_fail_lua) - 1, &a->rl_fail);
+            rc = kv_script_create(a->kv, rl_take_lua, sizeof(rl_take_lua) - 1, &a->rl_take);
+        }
+        if (rc == 0) {
+            rc = kv_script_create(a->kv, rl_settle_lua, sizeof(rl_settle_lua) - 1, &a->rl_settle);
         }
         if (rc != 0) {
             LOG_ERR(API, "event=kv_failed err=\"%s\"", err_str(rc));
@@ -440,7 +471,8 @@ static void thread_stop(struct httpd *h, struct ev_loop *loop, void *arg)
     a->db = NULL;
     kv_conn_destroy(a->kv);
     a->kv = NULL;
-    a->rl_fail = NULL;
+    a->rl_take = NULL;
+    a->rl_settle = NULL;
 }
 
 void api_httpd_hooks(struct api *a, struct httpd_config *cfg)
@@ -543,6 +575,11 @@ struct httpd *api_httpd(const struct api *a)
 struct db_pool *api_db_pool(struct api *a)
 {
     return a->db;
+}
+
+struct kv_conn *api_kv(struct api *a)
+{
+    return a->kv;
 }
 
 static void set_principal(struct api_ctx *ctx, const struct api_principal *p)

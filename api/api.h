@@ -312,6 +312,11 @@ struct httpd *api_httpd(const struct api *a);
  */
 struct db_pool *api_db_pool(struct api *a);
 
+/* The api's Redis connection on the httpd thread (frequency-cap peeks of the
+ * check route); NULL before the thread started or without Redis. */
+struct kv_conn;
+struct kv_conn *api_kv(struct api *a);
+
 /* One pointer for the handler's own state (e.g. across deferred steps). */
 void api_ctx_set_data(struct api_ctx *ctx, void *data);
 void *api_ctx_data(const struct api_ctx *ctx);
@@ -452,6 +457,13 @@ int api_json_check(const json_t *obj, const struct api_field *fields, size_t n,
 int api_query_allow(struct api_ctx *ctx, const char *const *allowed);
 
 /*
+ * A time in a query parameter: epoch seconds ("1795000000") or RFC 3339
+ * ("2026-11-24T21:30:00Z", "...+01:00"; fractions ignored). 0 and *us (epoch
+ * microseconds), or ERR_PARSE.
+ */
+int api_parse_time(const char *s, int64_t *us);
+
+/*
  * Cursor pagination: reads ?limit (1..max_limit, default def_limit) and
  * ?cursor (opaque, made by api_cursor_make) into *limit and *after (the last
  * id of the previous page, 0 for the first). 400 invalid_parameter on bad
@@ -488,11 +500,29 @@ int api_path_id(struct api_ctx *ctx, const char *name, int64_t *id);
 int api_dash_routes(struct api *a, struct dash *d);
 
 /*
+ * Adds the campaign routes (CRUD, start/pause/resume/stop/complete/schedule,
+ * history, lists, attempts, call logs and their CSV export, the ready set;
+ * docs/api.md "Campaigns"). api_create calls it. 0 or the api_route_add error.
+ */
+int api_campaigns_routes(struct api *a);
+
+/*
  * Verifies a JWT access token outside a request (the live WebSocket) with
  * the same keys, claims and verified-credential cache as the request
  * pipeline. httpd thread only. Returns 0 and *p, ERR_AUTH or ERR_INVAL.
  */
 int api_token_verify(struct api *a, const char *token, struct api_principal *p);
+
+/*
+ * Verifies an API key outside a request (the live WebSocket): a database
+ * look-up, so the answer comes later through cb, once, on the httpd thread
+ * (rc 0 and *p; ERR_AUTH for an unknown, revoked or expired key or a
+ * suspended tenant; another code when the database failed). httpd thread
+ * only. Returns 0 (cb will run), ERR_AUTH at once for something that cannot
+ * be a key (cb will not run), ERR_DISCONNECTED, ERR_NOMEM or ERR_INVAL.
+ */
+typedef void api_key_verified_cb(int rc, const struct api_principal *p, void *arg);
+int api_key_verify(struct api *a, const char *key, api_key_verified_cb *cb, void *arg);
 /* Resource routes: contact lists, uploads and import jobs                  */
 /* ---------------------------------------------------------------------- */
 
@@ -535,6 +565,33 @@ struct api_compliance;
 int api_compliance_create(struct api *a, struct compliance_dnc *dnc, struct api_compliance **out);
 void api_compliance_destroy(struct api_compliance *c);
 
+/*
+ * Adds the DNC list routes under /api/v1/dnc/lists (lists, entries with who
+ * and when, file uploads, CSV export; docs/compliance.md). Every committed
+ * change goes to change (one entry) or reload (a whole list, after an upload
+ * or a deletion), called on the httpd thread; both may be NULL (nothing is
+ * loaded in memory). dnc (borrowed, may be NULL) is the store a deleted list
+ * is dropped from at once. max_upload: largest upload body in bytes (413
+ * above; 0: 64 MiB). Returns 0 and *out (api_dnc_destroy after httpd_stop)
+ * or the api_route_add error.
+ */
+struct compliance_dnc_list_info;
+struct api_dnc;
+typedef int api_dnc_change_cb(const struct compliance_dnc_list_info *info, int add,
+                              const char *entry, void *arg);
+typedef int api_dnc_reload_cb(const struct compliance_dnc_list_info *info, void *arg);
+
+struct api_dnc_config {
+    struct compliance_dnc *dnc;
+    api_dnc_change_cb *change;
+    api_dnc_reload_cb *reload;
+    void *arg;
+    int64_t max_upload;
+};
+
+int api_dnc_create(struct api *a, const struct api_dnc_config *cfg, struct api_dnc **out);
+void api_dnc_destroy(struct api_dnc *d);
+
 /* ---------------------------------------------------------------------- */
 /* Bootstrap (command line only: blocking)                                 */
 /* ---------------------------------------------------------------------- */
@@ -559,5 +616,32 @@ struct api_bootstrap {
  * ERR_EXISTS (the e-mail is taken), ERR_DB. Never on a loop thread.
  */
 int api_bootstrap_run(const char *conninfo, const struct api_bootstrap *b, FILE *out);
+
+/* ---------------------------------------------------------------------- */
+/* Resource routes: extensions (api_extensions.c)                          */
+/* ---------------------------------------------------------------------- */
+
+struct api_extensions;
+
+/* Pools and release policy; zero ranges take the schema's blocks. */
+struct api_ext_config {
+    int inbound_from, inbound_to;   /* claims come from here [2000-2999] */
+    int outbound_from, outbound_to; /* [3000-3999] */
+    int reserved_from, reserved_to; /* [4000-4999] */
+    int quarantine_s;               /* a released extension is not claimable for this long */
+};
+
+/*
+ * Adds the extension routes: GET/POST /extensions, GET /extensions/pools,
+ * GET/PATCH/DELETE /extensions/{ext}, GET /extensions/{ext}/audit and
+ * POST /flows/{id}/inbound (claim the next free extension for a flow).
+ * cfg is copied (NULL: defaults with no quarantine). Returns 0 and *out
+ * (api_extensions_destroy after httpd_stop) or the api_route_add error.
+ */
+int api_extensions_create(struct api *a, const struct api_ext_config *cfg,
+                          struct api_extensions **out);
+
+/* NULL is a no-op. */
+void api_extensions_destroy(struct api_extensions *x);
 
 #endif

@@ -351,26 +351,56 @@ void api__sha256_hex(const void *data, size_t len, char hex[65])
 
 /* --------------------------------------------------------------- API keys */
 
+static const char key_sql_find[] =
+    "SELECT k.id, k.tenant_id, k.role, encode(k.secret_hash, 'hex'),"
+    " (k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())"
+    "  AND t.status = 'active'),"
+    " extract(epoch FROM k.expires_at)::bigint"
+    " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.prefix = $1";
+static const char key_sql_touch[] =
+    "UPDATE api_keys SET last_used_at = now() WHERE prefix = $1"
+    " AND secret_hash = decode($2, 'hex') AND revoked_at IS NULL"
+    " AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')";
+
 struct key_lookup {
+    char prefix[16];
     char hash[65];
     bool found;
     struct api_principal p;
 };
 
-static int key_rows(struct api_ctx *ctx, PGresult *res, void *arg)
+/* dk_<12 hex>_<secret>: fills k's prefix and hash, or false when key cannot be one. */
+static bool key_split(const char *key, struct key_lookup *k)
 {
-    struct key_lookup *k = arg;
+    size_t i, len = strlen(key);
+
+    if (len < 20 || len > 128 || strncmp(key, "dk_", 3) != 0 || key[15] != '_') {
+        return false;
+    }
+    for (i = 3; i < 15; i++) {
+        if (!((key[i] >= '0' && key[i] <= '9') || (key[i] >= 'a' && key[i] <= 'f'))) {
+            return false;
+        }
+    }
+    memcpy(k->prefix, key, 15);
+    k->prefix[15] = '\0';
+    api__sha256_hex(key, len, k->hash);
+    return true;
+}
+
+/* The found row matches k's hash and is usable: k->found and k->p. */
+static void key_match(PGresult *res, struct key_lookup *k)
+{
     unsigned char want[32], got[32];
     size_t n = 0;
-    (void)ctx;
 
     if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 4), "t") != 0) {
-        return 0;
+        return;
     }
     if (sodium_hex2bin(want, sizeof(want), PQgetvalue(res, 0, 3), 64, NULL, &n, NULL) != 0 ||
         n != 32 || sodium_hex2bin(got, sizeof(got), k->hash, 64, NULL, &n, NULL) != 0 ||
         sodium_memcmp(want, got, 32) != 0) {
-        return 0;
+        return;
     }
     k->found = true;
     k->p.kind = API_PRINCIPAL_API_KEY;
@@ -379,6 +409,12 @@ static int key_rows(struct api_ctx *ctx, PGresult *res, void *arg)
     k->p.role = api_role_parse(PQgetvalue(res, 0, 2));
     k->p.expires_us =
         PQgetisnull(res, 0, 5) ? 0 : strtoll(PQgetvalue(res, 0, 5), NULL, 10) * 1000000;
+}
+
+static int key_rows(struct api_ctx *ctx, PGresult *res, void *arg)
+{
+    (void)ctx;
+    key_match(res, arg);
     return 0;
 }
 
@@ -395,41 +431,21 @@ static void key_done(struct api_ctx *ctx, int status, void *arg)
 
 int api__apikey_auth(struct api_ctx *ctx, const char *key)
 {
-    static const char sql_find[] =
-        "SELECT k.id, k.tenant_id, k.role, encode(k.secret_hash, 'hex'),"
-        " (k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())"
-        "  AND t.status = 'active'),"
-        " extract(epoch FROM k.expires_at)::bigint"
-        " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.prefix = $1";
-    static const char sql_touch[] =
-        "UPDATE api_keys SET last_used_at = now() WHERE prefix = $1"
-        " AND secret_hash = decode($2, 'hex') AND revoked_at IS NULL"
-        " AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')";
     struct key_lookup *k = arena_calloc(httpd_req_arena(ctx->req), sizeof(*k));
-    char prefix[16];
-    const char *params[2] = { prefix, NULL };
+    const char *params[2];
     struct api_stmt st[2] = {
-        { .sql = sql_find, .nparams = 1, .params = params, .rows = key_rows, .arg = k },
-        { .sql = sql_touch, .nparams = 2, .params = params },
+        { .sql = key_sql_find, .nparams = 1, .params = params, .rows = key_rows, .arg = k },
+        { .sql = key_sql_touch, .nparams = 2, .params = params },
     };
-    size_t i;
     int rc;
 
     if (k == NULL) {
         return ERR_NOMEM;
     }
-    /* dk_<12 hex>_<secret> */
-    if (strlen(key) < 20 || strlen(key) > 128 || strncmp(key, "dk_", 3) != 0 || key[15] != '_') {
+    if (!key_split(key, k)) {
         return api__apikey_done(ctx, NULL);
     }
-    for (i = 3; i < 15; i++) {
-        if (!((key[i] >= '0' && key[i] <= '9') || (key[i] >= 'a' && key[i] <= 'f'))) {
-            return api__apikey_done(ctx, NULL);
-        }
-    }
-    memcpy(prefix, key, 15);
-    prefix[15] = '\0';
-    api__sha256_hex(key, strlen(key), k->hash);
+    params[0] = k->prefix;
     params[1] = k->hash;
     rc = api_db_run(ctx, API_SCOPE_PLATFORM, st, 2, key_done, k);
     if (rc != 0) {
@@ -437,4 +453,102 @@ int api__apikey_auth(struct api_ctx *ctx, const char *key)
         return HTTPD_DONE;
     }
     return HTTPD_DEFERRED;
+}
+
+/*
+ * The same check outside a request (the live WebSocket): BEGIN, the platform
+ * role, the look-up, the last-used touch and COMMIT pipelined on one pinned
+ * connection of the httpd thread's pool; the callback runs once, on that
+ * thread, when COMMIT has answered (or the first failure).
+ */
+struct key_async {
+    struct key_lookup k;
+    api_key_verified_cb *cb;
+    void *arg;
+    int got;   /* answers so far */
+    int total; /* answers expected: 5, fewer when a send failed */
+    int status;
+};
+
+static void key_async_finish(struct key_async *q)
+{
+    if (q->status != 0) {
+        q->cb(q->status, NULL, q->arg);
+    } else {
+        q->cb(q->k.found ? 0 : ERR_AUTH, q->k.found ? &q->k.p : NULL, q->arg);
+    }
+    sodium_memzero(q->k.hash, sizeof(q->k.hash));
+    free(q);
+}
+
+static void key_async_cb(int status, PGresult *res, void *arg)
+{
+    struct key_async *q = arg;
+    int index = q->got++; /* 0 BEGIN, 1 SET ROLE, 2 find, 3 touch, 4 COMMIT */
+
+    if (status != 0 && q->status == 0) {
+        q->status = status;
+    }
+    if (status == 0 && q->status == 0 && index == 2) {
+        key_match(res, &q->k);
+    }
+    if (q->got >= q->total) {
+        key_async_finish(q);
+    }
+}
+
+int api_key_verify(struct api *a, const char *key, api_key_verified_cb *cb, void *arg)
+{
+    struct key_async *q;
+    struct db_conn *c;
+    const char *params[2];
+    const char *sql[5] = { "BEGIN", "SET LOCAL ROLE dialer_platform", key_sql_find, key_sql_touch,
+                           "COMMIT" };
+    const int np[5] = { 0, 0, 1, 2, 0 };
+    int rc = 0, sent;
+
+    if (a == NULL || key == NULL || cb == NULL) {
+        return ERR_INVAL;
+    }
+    q = calloc(1, sizeof(*q));
+    if (q == NULL) {
+        return ERR_NOMEM;
+    }
+    if (!key_split(key, &q->k)) {
+        free(q);
+        return ERR_AUTH;
+    }
+    if (a->db == NULL || db_pool_pin(a->db, &c) != 0) {
+        free(q);
+        return ERR_DISCONNECTED;
+    }
+    q->cb = cb;
+    q->arg = arg;
+    q->total = 5;
+    params[0] = q->k.prefix;
+    params[1] = q->k.hash;
+    for (sent = 0; sent < 5 && rc == 0; sent++) {
+        struct db_query dq = {
+            .sql = sql[sent], .nparams = np[sent], .params = params, .cb = key_async_cb, .arg = q
+        };
+        rc = db_query_send(c, &dq, NULL);
+        if (rc != 0) {
+            break;
+        }
+    }
+    db_pool_unpin(a->db, c);
+    if (rc != 0) {
+        /* Sent queries still answer (the server rolls back without COMMIT). */
+        LOG_ERR(API, "event=key_verify_send_failed err=\"%s\"", err_str(rc));
+        if (sent == 0) {
+            free(q);
+            return rc;
+        }
+        q->status = rc;
+        q->total = sent;
+        if (q->got >= q->total) {
+            key_async_finish(q);
+        }
+    }
+    return 0;
 }

@@ -8,8 +8,13 @@
  * Decisions:
  *   - at is epoch seconds or RFC 3339 ("2026-11-24T21:30:00Z", with Z or a
  *     +HH:MM offset); default now (core/clock).
- *   - The frequency caps are not peeked (caps_checked false in the answer):
- *     dialerd has no cap store on the httpd thread yet.
+ *   - When the in-memory checks allow the call, the frequency caps are
+ *     peeked in Redis (compliance_caps_peek: checked, nothing recorded) with
+ *     the caps the law attaches to the number's place (Florida, Oklahoma,
+ *     Maryland); the answer says caps_checked true. Without Redis on the
+ *     httpd thread, or when Redis does not answer, the answer is the
+ *     in-memory verdict with caps_checked false and caps_error set: the
+ *     route reports, it does not fail closed (the dialer does).
  *   - campaign, when given, must be the tenant's (404 otherwise); its own
  *     calling window is not applied yet (the campaign settings reader is in
  *     the campaign module), so the legal windows decide.
@@ -27,71 +32,120 @@
 #include "core/arena.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/kv.h"
 
 struct api_compliance {
+    struct api *api;
     struct compliance_dnc *dnc;
+    struct compliance_caps *caps; /* on the api's Redis connection (httpd thread), lazily */
 };
 
 /* Epoch seconds or RFC 3339 -> epoch microseconds. 0 or ERR_PARSE. */
-static int parse_at(const char *s, int64_t *us)
-{
-    struct tm tm;
-    char *end;
-    long long v;
-    int off = 0;
-
-    if (s[0] != '\0' && strspn(s, "0123456789") == strlen(s) && strlen(s) <= 12) {
-        v = strtoll(s, &end, 10);
-        *us = (int64_t)v * 1000000;
-        return 0;
-    }
-    memset(&tm, 0, sizeof(tm));
-    end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (end == NULL) {
-        return ERR_PARSE;
-    }
-    if (*end == '.') {
-        end += 1 + strspn(end + 1, "0123456789"); /* fractions ignored */
-    }
-    if (strcmp(end, "Z") == 0 || strcmp(end, "z") == 0) {
-        off = 0;
-    } else if ((end[0] == '+' || end[0] == '-') && strlen(end) == 6 && end[3] == ':' &&
-               strspn(end + 1, "0123456789") == 2 && strspn(end + 4, "0123456789") == 2) {
-        off = (((end[1] - '0') * 10 + (end[2] - '0')) * 60 + (end[4] - '0') * 10 + (end[5] - '0')) *
-              (end[0] == '-' ? -1 : 1);
-        if (off > 18 * 60 || off < -18 * 60) {
-            return ERR_PARSE;
-        }
-    } else {
-        return ERR_PARSE;
-    }
-    *us = ((int64_t)timegm(&tm) - (int64_t)off * 60) * 1000000;
-    return 0;
-}
-
 struct check {
     struct api_compliance *C;
     const char *number;
     int64_t at_us;
     int64_t campaign;
     int64_t found;
+    uint64_t handle; /* the request, for the cap peek's answer */
+    struct compliance_decision d;
 };
 
-static void answer(struct api_ctx *ctx, struct check *c)
+static void respond(struct api_ctx *ctx, struct check *c, bool caps_checked, const char *caps_err)
 {
-    struct compliance_campaign cp = { .tenant_id = api_ctx_principal(ctx)->tenant_id,
-                                      .campaign_id = c->campaign };
-    struct compliance_decision d;
     json_t *out = NULL;
 
-    if (compliance_decide_local(c->C->dnc, &cp, c->number, NULL, c->at_us, &d) != 0 ||
-        compliance_decision_audit_json(c->number, &d, c->at_us, &out) != 0) {
+    if (compliance_decision_audit_json(c->number, &c->d, c->at_us, &out) != 0) {
         api_error(ctx, HTTPD_STATUS_INTERNAL_ERROR, "internal", "internal error", NULL);
         return;
     }
-    json_object_set_new(out, "allowed", json_boolean(d.verdict == COMPLIANCE_ALLOW));
-    json_object_set_new(out, "caps_checked", json_false());
+    json_object_set_new(out, "allowed", json_boolean(c->d.verdict == COMPLIANCE_ALLOW));
+    json_object_set_new(out, "caps_checked", json_boolean(caps_checked));
+    if (caps_err != NULL) {
+        json_object_set_new(out, "caps_error", json_string(caps_err));
+    }
     api_respond_json(ctx, HTTPD_STATUS_OK, out, NULL);
+}
+
+/* The cap peek's answer (httpd thread; the request may be gone). */
+static void peeked(const struct compliance_cap_result *r, void *arg)
+{
+    struct check *c = arg;
+    struct api_ctx *ctx = api_ctx_lookup(c->C->api, c->handle);
+
+    if (ctx == NULL) {
+        free(c);
+        return;
+    }
+    if (r->outcome == COMPLIANCE_CAP_BLOCKED) {
+        c->d.verdict = COMPLIANCE_BLOCK;
+        c->d.reason = COMPLIANCE_REASON_CAP;
+        c->d.cap_rule = r->rule;
+        c->d.rule_id = r->rule != NULL ? r->rule->id : "cap";
+        c->d.next_eligible_us = r->next_eligible_us;
+        c->d.caps_checked = 1;
+        respond(ctx, c, true, NULL);
+    } else if (r->outcome == COMPLIANCE_CAP_UNAVAILABLE) {
+        respond(ctx, c, false, "the frequency-cap store did not answer");
+    } else {
+        c->d.caps_checked = 1;
+        respond(ctx, c, true, NULL);
+    }
+    free(c);
+}
+
+/* The caps the law attaches to the place, peeked in Redis. 0 (peeked answers) or an error. */
+static int peek_caps(struct api_ctx *ctx, struct check *c)
+{
+    const struct compliance_cap_rule *rules[COMPLIANCE_CAP_MAX_RULES];
+    size_t n;
+    struct kv_conn *kv = api_kv(c->C->api);
+    struct check *heap;
+
+    if (kv == NULL) {
+        return ERR_DISCONNECTED;
+    }
+    if (c->C->caps == NULL && compliance_caps_create(kv, NULL, &c->C->caps) != 0) {
+        return ERR_NOMEM;
+    }
+    n = compliance_cap_rules_for_place(&c->d.place, rules, COMPLIANCE_CAP_MAX_RULES);
+    if (n > COMPLIANCE_CAP_MAX_RULES) {
+        n = COMPLIANCE_CAP_MAX_RULES;
+    }
+    heap = malloc(sizeof(*heap)); /* outlives the request if the client leaves */
+    if (heap == NULL) {
+        return ERR_NOMEM;
+    }
+    *heap = *c;
+    heap->handle = api_ctx_handle(ctx);
+    int rc = compliance_caps_peek(c->C->caps, api_ctx_principal(ctx)->tenant_id, c->number, rules,
+                                  n, c->at_us, peeked, heap);
+    if (rc != 0) {
+        free(heap);
+    }
+    return rc;
+}
+
+/* Answers now, or returns HTTPD_DEFERRED when the caps are being peeked. */
+static int answer(struct api_ctx *ctx, struct check *c)
+{
+    struct compliance_campaign cp = { .tenant_id = api_ctx_principal(ctx)->tenant_id,
+                                      .campaign_id = c->campaign };
+
+    if (compliance_decide_local(c->C->dnc, &cp, c->number, NULL, c->at_us, &c->d) != 0) {
+        api_error(ctx, HTTPD_STATUS_INTERNAL_ERROR, "internal", "internal error", NULL);
+        return HTTPD_DONE;
+    }
+    if (c->d.verdict == COMPLIANCE_ALLOW) {
+        int rc = peek_caps(ctx, c);
+        if (rc == 0) {
+            return HTTPD_DEFERRED;
+        }
+        respond(ctx, c, false, "the frequency-cap store is not available");
+        return HTTPD_DONE;
+    }
+    respond(ctx, c, false, NULL);
+    return HTTPD_DONE;
 }
 
 static void campaign_done(struct api_ctx *ctx, int status, void *arg)
@@ -102,7 +156,7 @@ static void campaign_done(struct api_ctx *ctx, int status, void *arg)
     } else if (c->found == 0) {
         api_error(ctx, HTTPD_STATUS_NOT_FOUND, "not_found", "no such campaign", "?campaign");
     } else {
-        answer(ctx, c);
+        (void)answer(ctx, c);
     }
 }
 
@@ -139,14 +193,13 @@ static int h_check(struct api_ctx *ctx, void *arg)
     c->C = arg;
     c->number = number;
     c->at_us = clock_wall_us();
-    if (at != NULL && parse_at(at, &c->at_us) != 0) {
+    if (at != NULL && api_parse_time(at, &c->at_us) != 0) {
         api_error(ctx, HTTPD_STATUS_BAD_REQUEST, "invalid_parameter",
                   "at is epoch seconds or RFC 3339 (2026-11-24T21:30:00Z)", "?at");
         return HTTPD_DONE;
     }
     if (camp == NULL) {
-        answer(ctx, c);
-        return HTTPD_DONE;
+        return answer(ctx, c);
     }
     if (strspn(camp, "0123456789") != strlen(camp) || strlen(camp) == 0 || strlen(camp) > 18 ||
         (c->campaign = strtoll(camp, NULL, 10)) <= 0) {
@@ -177,6 +230,7 @@ int api_compliance_create(struct api *a, struct compliance_dnc *dnc, struct api_
     if (C == NULL) {
         return ERR_NOMEM;
     }
+    C->api = a;
     C->dnc = dnc;
     const struct api_route r = { .methods = HTTPD_GET,
                                  .pattern = "/api/v1/compliance/check",
@@ -195,5 +249,8 @@ int api_compliance_create(struct api *a, struct compliance_dnc *dnc, struct api_
 
 void api_compliance_destroy(struct api_compliance *C)
 {
+    if (C != NULL) {
+        compliance_caps_destroy(C->caps);
+    }
     free(C);
 }

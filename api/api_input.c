@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/api_int.h"
 #include "core/arena.h"
@@ -362,5 +363,42 @@ int api_path_id(struct api_ctx *ctx, const char *name, int64_t *id)
         api_error(ctx, HTTPD_STATUS_NOT_FOUND, "not_found", "no such object", NULL);
         return ERR_INVAL;
     }
+    return 0;
+}
+
+int api_parse_time(const char *s, int64_t *us)
+{
+    struct tm tm;
+    char *end;
+    int off = 0;
+
+    if (s == NULL || us == NULL) {
+        return ERR_INVAL;
+    }
+    if (s[0] != '\0' && strspn(s, "0123456789") == strlen(s) && strlen(s) <= 12) {
+        *us = (int64_t)strtoll(s, NULL, 10) * 1000000;
+        return 0;
+    }
+    memset(&tm, 0, sizeof(tm));
+    end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (end == NULL) {
+        return ERR_PARSE;
+    }
+    if (*end == '.') {
+        end += 1 + strspn(end + 1, "0123456789"); /* fractions ignored */
+    }
+    if (strcmp(end, "Z") == 0 || strcmp(end, "z") == 0) {
+        off = 0;
+    } else if ((end[0] == '+' || end[0] == '-') && strlen(end) == 6 && end[3] == ':' &&
+               strspn(end + 1, "0123456789") == 2 && strspn(end + 4, "0123456789") == 2) {
+        off = (((end[1] - '0') * 10 + (end[2] - '0')) * 60 + (end[4] - '0') * 10 + (end[5] - '0')) *
+              (end[0] == '-' ? -1 : 1);
+        if (off > 18 * 60 || off < -18 * 60) {
+            return ERR_PARSE;
+        }
+    } else {
+        return ERR_PARSE;
+    }
+    *us = ((int64_t)timegm(&tm) - (int64_t)off * 60) * 1000000;
     return 0;
 }

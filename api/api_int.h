@@ -64,7 +64,8 @@ struct api {
     struct ev_loop *loop;
     struct db_pool *db;
     struct kv_conn *kv;
-    struct kv_script *rl_fail; /* counts a failed login */
+    struct kv_script *rl_take;   /* books a login attempt against the limits */
+    struct kv_script *rl_settle; /* undoes a booking that was not a failure */
     struct api_cache_slot cache[API_CACHE_SLOTS];
     struct api_hash_pool *hash;
     ev_timer purge;                          /* hourly purge of expired idempotency keys */

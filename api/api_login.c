@@ -26,6 +26,7 @@ struct login {
     char *password; /* arena; wiped when done */
     char acct_key[80];
     char ip_key[80];
+    bool booked; /* the attempt is booked against the limits (take) */
     bool found;
     bool active; /* user enabled and tenant active */
     char hash[crypto_pwhash_STRBYTES];
@@ -67,31 +68,27 @@ static int64_t addr_limit(const struct api *a)
 static void kv_logged(int status, redisReply *reply, void *arg)
 {
     (void)reply;
+    (void)arg;
     if (status != 0) {
-        LOG_WARN(API, "event=login_limiter_write_failed what=%s err=\"%s\"",
-                 (uintptr_t)arg == 0 ? "count" : "clear", err_str(status));
+        LOG_WARN(API, "event=login_limiter_write_failed err=\"%s\"", err_str(status));
     }
 }
 
-static void count_failure(struct api_ctx *ctx, struct login *l)
+/*
+ * Settles a booked attempt that was not a failure: ok (the right password)
+ * forgets the account's failures; otherwise (no verdict: database down,
+ * workers busy, account disabled) the booking is undone. A failure stays
+ * booked: it was counted before the answer went out.
+ */
+static void settle(struct api *a, struct login *l, bool ok)
 {
-    struct api *a = ctx->api;
-    char win[24];
-    const char *argv[3] = { l->acct_key, l->ip_key, win };
+    const char *argv[3] = { l->acct_key, l->ip_key, ok ? "ok" : "void" };
 
-    if (a->rl_fail == NULL) {
+    if (!l->booked || a->rl_settle == NULL) {
         return;
     }
-    snprintf(win, sizeof(win), "%lld", (long long)a->cfg.login_window_s);
-    kv_script_call(a->rl_fail, 2, 3, argv, NULL, kv_logged, (void *)(uintptr_t)0, NULL);
-}
-
-static void clear_failures(struct api *a, struct login *l)
-{
-    const char *argv[2] = { "DEL", l->acct_key };
-    if (a->kv != NULL) {
-        kv_cmd_send(a->kv, 2, argv, NULL, kv_logged, (void *)(uintptr_t)1, NULL);
-    }
+    l->booked = false;
+    kv_script_call(a->rl_settle, 2, 3, argv, NULL, kv_logged, NULL, NULL);
 }
 
 /* ----------------------------------------------------------------- login */
@@ -136,7 +133,7 @@ static void verified(struct api *a, uint64_t handle, int status, const char *has
     }
     wipe(l);
     if (status != 0 || !l->found) {
-        count_failure(ctx, l);
+        l->booked = false; /* counted: the booking stays */
         LOG_INFO(API, "event=login_failed req=%s client=%s", api_ctx_request_id(ctx),
                  httpd_req_client(ctx->req));
         api_error(ctx, HTTPD_STATUS_UNAUTHORIZED, "invalid_credentials", "wrong e-mail or password",
@@ -144,11 +141,12 @@ static void verified(struct api *a, uint64_t handle, int status, const char *has
         return;
     }
     if (!l->active) {
+        settle(a, l, false);
         api_error(ctx, HTTPD_STATUS_FORBIDDEN, "account_disabled",
                   "this account or its tenant is disabled", NULL);
         return;
     }
-    clear_failures(a, l);
+    settle(a, l, true);
     api__random_token(l->refresh, 32);
     api__sha256_hex(l->refresh, strlen(l->refresh), l->refresh_hash);
     snprintf(tid, sizeof(tid), "%lld", (long long)l->p.tenant_id);
@@ -193,6 +191,7 @@ static void user_done(struct api_ctx *ctx, int status, void *arg)
 
     if (status != 0) {
         wipe(l);
+        settle(a, l, false);
         api_error_db(ctx, status);
         return;
     }
@@ -200,6 +199,7 @@ static void user_done(struct api_ctx *ctx, int status, void *arg)
                           l);
     if (rc != 0) {
         wipe(l);
+        settle(a, l, false);
         api_error(ctx, HTTPD_STATUS_UNAVAILABLE, "busy", "too many logins at once; try again",
                   NULL);
     }
@@ -222,6 +222,7 @@ static void start_lookup(struct api_ctx *ctx, struct login *l)
 
     if (rc != 0) {
         wipe(l);
+        settle(ctx->api, l, false);
         api_error_db(ctx, rc);
     }
 }
@@ -235,15 +236,16 @@ struct rl_wait {
 static void limits_cb(int status, redisReply *reply, void *arg)
 {
     struct rl_wait *w = arg;
+    struct api *a = w->api;
     struct api_ctx *ctx = api__ctx_lookup(w->api, w->handle);
     struct login *l = w->l;
-    int64_t acct = 0, ip = 0;
 
     free(w);
     if (ctx == NULL) {
-        return;
+        return; /* the client left: its attempt stays booked */
     }
-    if (status != 0 || reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+    if (status != 0 || reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+        reply->element[2]->type != REDIS_REPLY_INTEGER) {
         wipe(l);
         LOG_WARN(API, "event=login_limiter_unavailable req=%s err=\"%s\"", api_ctx_request_id(ctx),
                  err_str(status));
@@ -251,24 +253,20 @@ static void limits_cb(int status, redisReply *reply, void *arg)
                   "login is temporarily unavailable; try again", NULL);
         return;
     }
-    if (reply->element[0]->type == REDIS_REPLY_STRING) {
-        acct = strtoll(reply->element[0]->str, NULL, 10);
-    }
-    if (reply->element[1]->type == REDIS_REPLY_STRING) {
-        ip = strtoll(reply->element[1]->str, NULL, 10);
-    }
-    if (acct >= ctx->api->cfg.login_max_failures || ip >= addr_limit(ctx->api)) {
-        struct api_resp_opts o = { .retry_after_s = (int)ctx->api->cfg.login_window_s };
+    if (reply->element[2]->integer != 1) {
+        struct api_resp_opts o = { .retry_after_s = (int)a->cfg.login_window_s };
+        bool by_acct = reply->element[0]->type == REDIS_REPLY_INTEGER &&
+                       reply->element[0]->integer >= a->cfg.login_max_failures;
         wipe(l);
         LOG_NOTICE(API, "event=login_rate_limited req=%s client=%s by=%s", api_ctx_request_id(ctx),
-                   httpd_req_client(ctx->req),
-                   acct >= ctx->api->cfg.login_max_failures ? "account" : "address");
+                   httpd_req_client(ctx->req), by_acct ? "account" : "address");
         api_respond_json(ctx, 429,
                          json_pack("{s:{s:s, s:s}}", "error", "code", "too_many_attempts",
                                    "message", "too many failed logins; try again later"),
                          &o);
         return;
     }
+    l->booked = true;
     start_lookup(ctx, l);
 }
 
@@ -311,15 +309,20 @@ static int h_login(struct api_ctx *ctx, void *arg)
         return HTTPD_DEFERRED;
     }
     {
-        const char *argv[3] = { "MGET", l->acct_key, l->ip_key };
+        char win[24], amax[24], imax[24];
+        const char *argv[5] = { l->acct_key, l->ip_key, win, amax, imax };
         struct rl_wait *w = malloc(sizeof(*w));
         if (w == NULL) {
             return ERR_NOMEM;
         }
+        snprintf(win, sizeof(win), "%lld", (long long)a->cfg.login_window_s);
+        snprintf(amax, sizeof(amax), "%lld", (long long)a->cfg.login_max_failures);
+        snprintf(imax, sizeof(imax), "%lld", (long long)addr_limit(a));
         w->api = a;
         w->handle = ctx->handle;
         w->l = l;
-        if (kv_cmd_send(a->kv, 3, argv, NULL, limits_cb, w, NULL) != 0) {
+        if (a->rl_take == NULL ||
+            kv_script_call(a->rl_take, 2, 5, argv, NULL, limits_cb, w, NULL) != 0) {
             free(w);
             wipe(l);
             api_error(ctx, HTTPD_STATUS_UNAVAILABLE, "unavailable",

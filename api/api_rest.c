@@ -7,22 +7,33 @@
 #include "core/arena.h"
 #include "core/err.h"
 
-struct rest_out *rest_out_new(struct api_ctx *ctx, const char *missing)
-{
-    struct rest_out *o = arena_calloc(httpd_req_arena(api_ctx_req(ctx)), sizeof(*o));
-    if (o != NULL) {
-        o->found = -1;
-        o->missing = missing != NULL ? missing : "no such object";
-    }
-    return o;
-}
-
 static void out_clear(struct rest_out *o)
 {
     json_decref(o->items);
     json_decref(o->obj);
     o->items = NULL;
     o->obj = NULL;
+}
+
+static void out_release(void *arg)
+{
+    out_clear(arg);
+}
+
+/* The JSON it collects is freed with the request too: the completion does
+ * not run when the client leaves between the rows and COMMIT. */
+struct rest_out *rest_out_new(struct api_ctx *ctx, const char *missing)
+{
+    struct httpd_req *req = api_ctx_req(ctx);
+    struct rest_out *o = arena_calloc(httpd_req_arena(req), sizeof(*o));
+    if (o != NULL) {
+        o->found = -1;
+        o->missing = missing != NULL ? missing : "no such object";
+        if (httpd_req_on_release(req, out_release, o) != 0) {
+            return NULL;
+        }
+    }
+    return o;
 }
 
 int rest_rows_page(struct api_ctx *ctx, PGresult *res, void *arg)

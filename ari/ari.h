@@ -541,6 +541,10 @@ struct ari_client_config {
     long max_channels;          /* capacity for placement; 0: unlimited */
     int degraded_errors;        /* 5xx/transport failures within degraded_window_ms; 5 */
     int64_t degraded_window_ms; /* 10000 */
+    /* REST transport: NULL or "http" (default): the client's own HTTP/1.1
+     * keep-alive connections when the URL's host is a numeric address, curl
+     * otherwise; "curl": always core/http (curl). */
+    const char *transport;
 };
 
 /*

@@ -7,10 +7,19 @@
  * query with every value percent-encoded (allowMultiple values such as media
  * lists are joined with literal commas, as Asterisk splits them). Channel
  * variables of an originate go in a JSON body {"variables":{...}} built by
- * hand into a second reusable buffer. core/http copies URL and body, so the
- * buffers are free again once the start call returns. Requests come from a
- * per-client free list, so the originate path allocates nothing of its own
- * after warm-up (curl reuses its handle and connection).
+ * hand into a second reusable buffer. The transport copies URL and body, so
+ * the buffers are free again once the start call returns. Requests come from
+ * a per-client free list, so the originate path allocates nothing of its own
+ * after warm-up.
+ *
+ * Transport (decision): the client's own HTTP/1.1 keep-alive client
+ * (ari/h1.c, h1_int.h) for an http:// URL with a numeric host, because curl
+ * cost ~95,000 instructions per request against ~5,000 for it; curl
+ * (core/http) for a host name (its resolver runs off the loop) or when the
+ * configuration asks for it (transport = "curl"). Both report failures the
+ * same way, so the mapping below and the callers' retry rules do not depend
+ * on the transport. Only a GET may be re-sent by the transport (see
+ * h1_int.h); an originate is never sent twice.
  *
  * Responses are not decoded unless the caller asks (ari_result_model()):
  * the dialer knows the channel id it chose and only needs the status. An
@@ -26,6 +35,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <libwebsockets.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -493,6 +503,7 @@ static struct ari_req *req_get(struct ari_client *c)
     }
     r->c = c;
     r->xfer = NULL;
+    r->h1 = NULL;
     r->cb = NULL;
     r->arg = NULL;
     r->internal = NULL;
@@ -560,6 +571,7 @@ static void req_done(int status, const struct http_response *resp, void *arg)
     char msg[256];
 
     r->xfer = NULL;
+    r->h1 = NULL;
     memset(&res, 0, sizeof(res));
     res.op = r->op;
     res.http_status = resp->code;
@@ -712,9 +724,25 @@ static int rb_send_internal(struct rb *b, ari_done_cb *cb, void *arg, ari__inter
         hr.body = c->body.p;
         hr.body_len = c->body.len;
     }
-    rc = http_xfer_start(c->http, &hr, req_done, r, &r->xfer);
+    if (c->h1 != NULL) {
+        struct ari__h1_request q;
+        q.method = b->method;
+        q.target = c->url.p + c->origin_len;
+        q.target_len = c->url.len - c->origin_len;
+        q.body = b->json ? c->body.p : NULL;
+        q.body_len = b->json ? c->body.len : 0;
+        q.content_type = NULL;
+        q.timeout_ms = c->request_timeout_ms;
+        /* Only a GET may go twice (after the server closed an idle
+         * connection under it): an originate or play must not. */
+        q.retry_safe = b->method[0] == 'G';
+        rc = ari__h1_start(c->h1, &q, req_done, r, &r->h1);
+    } else {
+        rc = http_xfer_start(c->http, &hr, req_done, r, &r->xfer);
+    }
     if (rc != 0) {
         r->xfer = NULL;
+        r->h1 = NULL;
         req_put(r);
         return rc;
     }
@@ -732,11 +760,16 @@ static int rb_send(struct rb *b, ari_done_cb *cb, void *arg, struct ari_req **ou
 
 void ari_req_cancel(struct ari_req *r)
 {
-    if (r == NULL || r->xfer == NULL) {
+    if (r == NULL || (r->xfer == NULL && r->h1 == NULL)) {
         return; /* NULL, or inside its own callback */
     }
-    http_xfer_cancel(r->xfer);
-    r->xfer = NULL;
+    if (r->h1 != NULL) {
+        ari__h1_cancel(r->h1);
+        r->h1 = NULL;
+    } else {
+        http_xfer_cancel(r->xfer);
+        r->xfer = NULL;
+    }
     if (r->op == ARI_OP_ORIGINATE && r->id_len > 0) {
         /* The originate may or may not have reached the server; its
          * ChannelDestroyed (or a reconciliation) releases the place then. */
@@ -1463,6 +1496,7 @@ static int parse_url(struct ari_client *c, const char *url)
     }
     c->host = strndup(p, host_len);
     c->port = (int)port;
+    c->origin_len = (size_t)(path - url);
     c->base_len = (size_t)(path - url) + path_len + 4;
     c->base = malloc(c->base_len + 1);
     if (c->host == NULL || c->base == NULL) {
@@ -1502,6 +1536,46 @@ static int build_rest_auth(struct ari_client *c)
     memset(cred, 0, cred_len);
     free(cred);
     return n < 0 ? ERR_INTERNAL : 0;
+}
+
+/*
+ * The own HTTP/1.1 transport for a numeric host (a name would need a lookup
+ * off the loop: those servers keep curl and its threaded resolver). Leaves
+ * c->h1 NULL when it does not apply.
+ */
+static int h1_create(struct ari_client *c, const struct ari_client_config *cfg, const char *url)
+{
+    struct addrinfo hints;
+    struct addrinfo *res = NULL;
+    struct ari__h1_config hc;
+    char port[16];
+    char *host_header;
+    int rc;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | AI_NUMERICHOST;
+    snprintf(port, sizeof(port), "%d", c->port);
+    if (getaddrinfo(c->host, port, &hints, &res) != 0 || res == NULL) {
+        return 0;
+    }
+    host_header = strndup(url + 7, c->origin_len - 7);
+    if (host_header == NULL) {
+        freeaddrinfo(res);
+        return ERR_NOMEM;
+    }
+    memset(&hc, 0, sizeof(hc));
+    hc.addr = res->ai_addr;
+    hc.addrlen = res->ai_addrlen;
+    hc.host_header = host_header;
+    hc.auth_line = c->rest_auth;
+    hc.max_conns = cfg->max_connections > 0 ? (unsigned)cfg->max_connections : 16;
+    hc.connect_timeout_ms = c->connect_timeout_ms;
+    hc.max_response_bytes = (size_t)16 << 20; /* GET /channels on a busy server */
+    rc = ari__h1_create(c->loop, &hc, &c->h1);
+    freeaddrinfo(res);
+    free(host_header);
+    return rc;
 }
 
 int ari_client_create(struct ev_loop *loop, const struct ari_client_config *cfg,
@@ -1562,6 +1636,21 @@ int ari_client_create(struct ev_loop *loop, const struct ari_client_config *cfg,
                 c->name);
         goto fail;
     }
+    if (cfg->transport != NULL && strcmp(cfg->transport, "http") != 0 &&
+        strcmp(cfg->transport, "curl") != 0) {
+        LOG_ERR(ARI, "event=bad_transport server=%s msg=\"expected http or curl\"", c->name);
+        rc = ERR_INVAL;
+        goto fail;
+    }
+    if (cfg->transport == NULL || strcmp(cfg->transport, "http") == 0) {
+        rc = h1_create(c, cfg, cfg->url);
+        if (rc != 0) {
+            goto fail;
+        }
+    }
+    if (c->h1 != NULL) {
+        goto transport_ready;
+    }
     memset(&ho, 0, sizeof(ho));
     ho.max_host_connections = cfg->max_connections > 0 ? cfg->max_connections : 16;
     ho.connect_timeout_ms = c->connect_timeout_ms;
@@ -1571,6 +1660,7 @@ int ari_client_create(struct ev_loop *loop, const struct ari_client_config *cfg,
     if (rc != 0) {
         goto fail;
     }
+transport_ready:
     rc = ari__ws_init(c);
     if (rc != 0) {
         goto fail;
@@ -1591,7 +1681,9 @@ void ari_client_destroy(struct ari_client *c)
     }
     ari__ws_fini(c);
     ev_timer_stop(c->loop, &c->health_w);
-    /* Owed requests complete with ARI_E_CANCELED inside http_client_destroy(). */
+    /* Owed requests complete with ARI_E_CANCELED inside these. */
+    ari__h1_destroy(c->h1);
+    c->h1 = NULL;
     http_client_destroy(c->http);
     c->http = NULL;
     c->destroying = true;

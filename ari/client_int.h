@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "ari/ari.h"
+#include "ari/h1_int.h"
 #include "core/arena.h"
 #include "core/http.h"
 #include "core/log.h"
@@ -30,7 +31,8 @@ typedef void ari__internal_cb(struct ari_client *c, struct ari_req *r,
 /* One REST request in flight; pooled per client (no malloc on the steady path). */
 struct ari_req {
     struct ari_client *c;        /* owner */
-    struct http_xfer *xfer;      /* core/http handle, NULL once completed */
+    struct http_xfer *xfer;      /* core/http handle (curl transport), NULL once completed */
+    struct ari__h1_req *h1;      /* own transport's handle, NULL once completed */
     ari_done_cb *cb;             /* user callback or NULL */
     void *arg;                   /* its argument */
     ari__internal_cb *internal;  /* runs before cb, or NULL */
@@ -109,7 +111,9 @@ void ari__idset_free(struct ari__idset *s);
 
 struct ari_client {
     struct ev_loop *loop;
-    struct http_client *http; /* REST transport (keep-alive cache) */
+    struct http_client *http; /* REST transport through curl (keep-alive cache), or NULL */
+    struct ari__h1 *h1;       /* own HTTP/1.1 REST transport, or NULL */
+    size_t origin_len;        /* bytes of "http://host:port" at the start of base */
     struct ari_handlers h;    /* owner's callbacks */
     char *name;               /* configured name */
     char *base;               /* "http://host:port/ari" */

@@ -32,19 +32,29 @@
  * tests/fuzz/fuzz_ari_event.c compares both paths on every input.
  */
 #include <limits.h>
+#include <pthread.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "ari/ari_int.h"
 #include "core/err.h"
 
-#define FX_MAX_DEPTH 32 /* deeper than any ARI model; jansson allows 2048 */
-#define FX_MAX_LIST  64 /* string-list and variable entries handled here */
+#define FX_MAX_DEPTH 32   /* deeper than any ARI model; jansson allows 2048 */
+#define FX_MAX_LIST  64   /* string-list and variable entries handled here */
+#define POOL_MAX     8192 /* messages up to this size get a string pool */
 
 struct fx {
     const unsigned char *p;
     const unsigned char *end;
     struct arena *a;
     unsigned depth;
+    /* Kept strings are copied here: one arena block of the message's length
+     * per message (a decoded string plus its NUL never needs more than the
+     * token with its quotes), instead of one arena call per string. */
+    char *pool;
+    char *pool_end;
 };
 
 /* A string token: the bytes between the quotes, and whether they hold escapes. */
@@ -58,16 +68,24 @@ struct fx_str {
 /* Lexing                                                                  */
 /* ---------------------------------------------------------------------- */
 
-static void fx_ws(struct fx *x)
+static inline void fx_ws(struct fx *x)
 {
+    /* Compact JSON (Asterisk's default) has none: one test. */
+    if (x->p<x->end && * x->p> ' ') {
+        return;
+    }
     while (x->p < x->end && (*x->p == ' ' || *x->p == '\n' || *x->p == '\r' || *x->p == '\t')) {
         x->p++;
     }
 }
 
 /* Skips whitespace and consumes c; false when the next byte is something else. */
-static bool fx_eat(struct fx *x, unsigned char c)
+static inline bool fx_eat(struct fx *x, unsigned char c)
 {
+    if (x->p < x->end && *x->p == c) {
+        x->p++;
+        return true;
+    }
     fx_ws(x);
     if (x->p < x->end && *x->p == c) {
         x->p++;
@@ -202,6 +220,24 @@ static const unsigned char *skip_plain(const unsigned char *p, const unsigned ch
     const uint64_t ones = 0x0101010101010101ULL;
     const uint64_t high = 0x8080808080808080ULL;
 
+#if defined(__SSE2__)
+    /* Sixteen bytes per step: a signed compare with 0x20 flags control
+     * bytes and non-ASCII (>= 0x80 is negative) at once. */
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i bslash = _mm_set1_epi8('\\');
+    const __m128i space = _mm_set1_epi8(0x20);
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i hit =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                         _mm_cmplt_epi8(v, space));
+        unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+        if (mask != 0) {
+            return p + __builtin_ctz(mask);
+        }
+        p += 16;
+    }
+#endif
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     while (end - p >= 8) {
         uint64_t w;
@@ -221,14 +257,11 @@ static const unsigned char *skip_plain(const unsigned char *p, const unsigned ch
     return p;
 }
 
-/* Scans the string starting at the opening quote at x->p; fills *out. */
-static int fx_string(struct fx *x, struct fx_str *out)
+/* fx_string() from p on (p inside the string, at a byte that needs a look or near the end). */
+static int fx_string_slow(struct fx *x, struct fx_str *out, const unsigned char *p)
 {
-    const unsigned char *p = x->p + 1;
     const unsigned char *end = x->end;
 
-    out->s = p;
-    out->esc = false;
     for (;;) {
         p = skip_plain(p, end);
         if (p >= end || *p < 0x20) {
@@ -256,6 +289,40 @@ static int fx_string(struct fx *x, struct fx_str *out)
     out->len = (size_t)(p - out->s);
     x->p = p + 1;
     return 0;
+}
+
+/*
+ * Scans the string starting at the opening quote at x->p; fills *out. The
+ * common case - plain ASCII up to the closing quote, 16 bytes available
+ * at a time - is inline at every caller; anything else goes on in
+ * fx_string_slow().
+ */
+static inline __attribute__((always_inline)) int fx_string(struct fx *x, struct fx_str *out)
+{
+    const unsigned char *p = x->p + 1;
+
+    out->s = p;
+    out->esc = false;
+#if defined(__SSE2__)
+    while (x->end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                                   _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+        unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+        if (mask != 0) {
+            p += __builtin_ctz(mask);
+            if (*p == '"') {
+                out->len = (size_t)(p - out->s);
+                x->p = p + 1;
+                return 0;
+            }
+            break;
+        }
+        p += 16;
+    }
+#endif
+    return fx_string_slow(x, out, p);
 }
 
 static size_t put_utf8(char *o, long cp)
@@ -294,15 +361,25 @@ static const char *fx_copy(struct fx *x, const struct fx_str *t, size_t *len)
         *len = 0;
         return ari__empty_string;
     }
+    if ((size_t)(x->pool_end - x->pool) < t->len + 1) {
+        /* No pool (a REST body, a long message), or a key two models read. */
+        o = arena_alloc(x->a, t->len + 1);
+        if (o == NULL) {
+            return NULL;
+        }
+    } else {
+        o = x->pool;
+    }
     if (!t->esc) {
+        memcpy(o, t->s, t->len);
+        o[t->len] = '\0';
         *len = t->len;
-        return arena_strndup(x->a, (const char *)t->s, t->len);
+        if (o == x->pool) {
+            x->pool += t->len + 1;
+        }
+        return o;
     }
     /* Decoded text is never longer than its escaped form. */
-    o = arena_alloc(x->a, t->len + 1);
-    if (o == NULL) {
-        return NULL;
-    }
     q = o;
     while (p < end) {
         if (*p != '\\') {
@@ -338,6 +415,9 @@ static const char *fx_copy(struct fx *x, const struct fx_str *t, size_t *len)
     }
     *q = '\0';
     *len = (size_t)(q - o);
+    if (o == x->pool) {
+        x->pool = q + 1;
+    }
     return o;
 }
 
@@ -774,18 +854,202 @@ struct fx_target {
     void *dst;
     uint64_t seen;
     uint64_t set;
+    bool indexed; /* lookups through key_tab */
+    uint64_t req; /* bits of the required fields */
 };
 
+/*
+ * Key lookup. A model's keys were matched by a linear scan with strncmp;
+ * now one open-addressing table of (model, key) -> field index, built once
+ * over every generated model (ari__models, the event payloads and their
+ * nested models), answers in one or two probes. Models with few fields
+ * (the envelopes) and any model the table does not hold keep the scan.
+ */
+#define KEY_SLOTS  8192u /* power of two; ~1,500 fields in all */
+#define MODEL_SETS 1024u /* power of two; models indexed */
+#define SCAN_MAX   0     /* models with at most this many fields are scanned */
+
+struct key_slot {
+    const struct ari__model *m; /* NULL: empty */
+    const char *name;
+    uint16_t len;
+    uint16_t idx;
+};
+
+static struct key_slot key_tab[KEY_SLOTS];
+static const struct ari__model *model_set[MODEL_SETS];
+static uint64_t model_req[MODEL_SETS]; /* required-field bits of model_set[i] */
+static bool key_tab_ok;
+static pthread_once_t key_tab_once = PTHREAD_ONCE_INIT;
+
+static uint32_t key_hash(const struct ari__model *m, const unsigned char *s, size_t len)
+{
+    uint64_t h = (uint64_t)(uintptr_t)m ^ ((uint64_t)len << 56);
+    /* first two and last two bytes: distinct for every key pair of one model
+     * in practice; collisions only cost a probe */
+    h ^= (uint64_t)s[0] | (uint64_t)s[len > 1 ? 1 : 0] << 8 | (uint64_t)s[len - 1] << 16 |
+         (uint64_t)s[len > 1 ? len - 2 : 0] << 24 | (uint64_t)len << 32;
+    h *= 0x9E3779B97F4A7C15ULL;
+    return (uint32_t)(h >> 40);
+}
+
+static size_t model_slot(const struct ari__model *m)
+{
+    return (size_t)(((uint64_t)(uintptr_t)m * 0x9E3779B97F4A7C15ULL) >> 40) & (MODEL_SETS - 1);
+}
+
+/* The slot of m in model_set, or -1. */
+static long model_find(const struct ari__model *m)
+{
+    for (size_t i = model_slot(m), n = 0; n < MODEL_SETS; i = (i + 1) & (MODEL_SETS - 1), n++) {
+        if (model_set[i] == m) {
+            return (long)i;
+        }
+        if (model_set[i] == NULL) {
+            return -1;
+        }
+    }
+    return -1;
+}
+
+static bool model_indexed(const struct ari__model *m)
+{
+    return model_find(m) >= 0;
+}
+
+static uint64_t required_bits(const struct ari__model *m)
+{
+    uint64_t bits = 0;
+    for (uint16_t i = 0; m != NULL && i < m->n_fields && i < 64; i++) {
+        if (m->fields[i].flags & ARI__F_REQUIRED) {
+            bits |= (uint64_t)1 << i;
+        }
+    }
+    return bits;
+}
+
+static unsigned n_models, n_keys;
+
+/* Adds m (and the models its fields hold) to the table; false when full. */
+static bool index_model(const struct ari__model *m)
+{
+    size_t i;
+
+    if (m == NULL || m->n_fields <= SCAN_MAX || model_indexed(m)) {
+        return true;
+    }
+    if (n_models + 1 > MODEL_SETS / 2 || n_keys + m->n_fields > KEY_SLOTS / 2) {
+        return false;
+    }
+    for (i = model_slot(m); model_set[i] != NULL; i = (i + 1) & (MODEL_SETS - 1)) {
+    }
+    model_set[i] = m;
+    model_req[i] = required_bits(m);
+    n_models++;
+    for (uint16_t f = 0; f < m->n_fields; f++) {
+        const char *name = m->fields[f].name;
+        size_t len = strlen(name);
+        size_t k;
+        if (len == 0 || len > UINT16_MAX) {
+            return false;
+        }
+        for (k = key_hash(m, (const unsigned char *)name, len) & (KEY_SLOTS - 1);
+             key_tab[k].m != NULL; k = (k + 1) & (KEY_SLOTS - 1)) {
+        }
+        key_tab[k] = (struct key_slot){ m, name, (uint16_t)len, f };
+        n_keys++;
+    }
+    for (uint16_t f = 0; f < m->n_fields; f++) {
+        if (m->fields[f].sub != NULL && !index_model(m->fields[f].sub)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void key_tab_build(void)
+{
+    bool ok = true;
+
+    for (size_t i = 0; ok && i < ARI_MODEL_COUNT_; i++) {
+        ok = index_model(ari__models[i]);
+    }
+    for (size_t i = 0; ok && i < ARI_EVENT_COUNT_; i++) {
+        ok = index_model(ari__events[i].payload);
+    }
+    if (!ok) {
+        memset(key_tab, 0, sizeof(key_tab));
+        memset(model_set, 0, sizeof(model_set));
+    }
+    key_tab_ok = ok;
+}
+
+/* Sets up a target for m: whether its lookups may use the table, its required bits. */
+static void fx_target_init(struct fx_target *t, const struct ari__model *m, void *dst)
+{
+    long slot = m != NULL && m->n_fields > SCAN_MAX && key_tab_ok ? model_find(m) : -1;
+
+    t->m = m;
+    t->dst = dst;
+    t->seen = 0;
+    t->set = 0;
+    t->indexed = slot >= 0;
+    t->req = slot >= 0 ? model_req[slot] : required_bits(m);
+}
+
+/* a[0..len) == b[0..len), len >= 1: word compares, overlapping at the end. */
+static inline bool key_eq(const char *a, const unsigned char *b, size_t len)
+{
+    uint64_t x, y, u, v;
+
+    if (len >= 8) {
+        for (size_t i = 0; i + 8 < len; i += 8) {
+            memcpy(&x, a + i, 8);
+            memcpy(&y, b + i, 8);
+            if (x != y) {
+                return false;
+            }
+        }
+        memcpy(&x, a + len - 8, 8);
+        memcpy(&y, b + len - 8, 8);
+        return x == y;
+    }
+    if (len >= 4) {
+        uint32_t p, q, r, t;
+        memcpy(&p, a, 4);
+        memcpy(&q, b, 4);
+        memcpy(&r, a + len - 4, 4);
+        memcpy(&t, b + len - 4, 4);
+        return p == q && r == t;
+    }
+    u = (unsigned char)a[0] | (uint64_t)(unsigned char)a[len - 1] << 8 |
+        (uint64_t)(unsigned char)a[len / 2] << 16;
+    v = b[0] | (uint64_t)b[len - 1] << 8 | (uint64_t)b[len / 2] << 16;
+    return u == v;
+}
+
 /* The index of key in m's table, or -1. */
-static int find_field(const struct ari__model *m, const struct fx_str *key)
+static int find_field(const struct ari__model *m, bool indexed, const struct fx_str *key)
 {
     if (m == NULL || key->len == 0) {
         return -1;
     }
+    if (indexed) {
+        for (size_t k = key_hash(m, key->s, key->len) & (KEY_SLOTS - 1); key_tab[k].m != NULL;
+             k = (k + 1) & (KEY_SLOTS - 1)) {
+            const struct key_slot *e = &key_tab[k];
+            if (e->m == m && e->len == key->len && key_eq(e->name, key->s, key->len)) {
+                return e->idx;
+            }
+        }
+        return -1;
+    }
     for (uint16_t i = 0; i < m->n_fields; i++) {
         const char *name = m->fields[i].name;
-        if (name[0] == (char)key->s[0] && strncmp(name, (const char *)key->s, key->len) == 0 &&
-            name[key->len] == '\0') {
+        /* The second byte first (names are non-empty, so name[1] exists):
+         * "application", "asterisk_id" and "args" part there. */
+        if (name[0] == (char)key->s[0] && (key->len < 2 || name[1] == (char)key->s[1]) &&
+            strncmp(name, (const char *)key->s, key->len) == 0 && name[key->len] == '\0') {
             return i;
         }
     }
@@ -802,7 +1066,7 @@ static int fx_offer(struct fx *x, struct fx_target *t, int i)
     }
     t->seen |= bit;
     fx_ws(x);
-    if (fx_word(x, "null", 4)) {
+    if (x->p < x->end && *x->p == 'n' && fx_word(x, "null", 4)) {
         return 0; /* absent, as in the jansson path */
     }
     t->set |= bit;
@@ -812,12 +1076,7 @@ static int fx_offer(struct fx *x, struct fx_target *t, int i)
 /* 0 when every required field of t was seen with a non-null value. */
 static int fx_check(const struct fx_target *t)
 {
-    for (uint16_t i = 0; t->m != NULL && i < t->m->n_fields; i++) {
-        if ((t->m->fields[i].flags & ARI__F_REQUIRED) && !(t->set & ((uint64_t)1 << i))) {
-            return ARI__FALLBACK;
-        }
-    }
-    return 0;
+    return (t->set & t->req) == t->req ? 0 : ARI__FALLBACK;
 }
 
 /* Reads one member's value for every target that knows key, or skips it. */
@@ -827,7 +1086,7 @@ static int fx_member(struct fx *x, struct fx_target *t, size_t nt, const struct 
     bool taken = false;
 
     for (size_t k = 0; k < nt; k++) {
-        int i = find_field(t[k].m, key);
+        int i = find_field(t[k].m, t[k].indexed, key);
         int rc;
         if (i < 0) {
             continue;
@@ -897,7 +1156,9 @@ static int fx_object(struct fx *x, struct fx_target *t, size_t nt, bool skip_typ
 
 static int fx_model(struct fx *x, const struct ari__model *m, void *dst)
 {
-    struct fx_target t = { m, dst, 0, 0 };
+    struct fx_target t;
+
+    fx_target_init(&t, m, dst);
 
     if (m->n_fields > 64) {
         return ARI__FALLBACK;
@@ -918,7 +1179,10 @@ static int fx_end(struct fx *x)
 int ari__fast_model(const struct ari__model *m, const char *text, size_t len, struct arena *a,
                     void *dst)
 {
-    struct fx x = { (const unsigned char *)text, (const unsigned char *)text + len, a, 0 };
+    (void)pthread_once(&key_tab_once, key_tab_build);
+    struct fx x = {
+        (const unsigned char *)text, (const unsigned char *)text + len, a, 0, NULL, NULL
+    };
     int rc = fx_model(&x, m, dst);
     return rc != 0 ? rc : fx_end(&x);
 }
@@ -930,7 +1194,9 @@ int ari__fast_model(const struct ari__model *m, const char *text, size_t len, st
  */
 static int fx_find_type(const char *text, size_t len, struct fx_str *type)
 {
-    struct fx x = { (const unsigned char *)text, (const unsigned char *)text + len, NULL, 1 };
+    struct fx x = {
+        (const unsigned char *)text, (const unsigned char *)text + len, NULL, 1, NULL, NULL
+    };
     struct fx_str key;
 
     if (!fx_eat(&x, '{')) {
@@ -959,7 +1225,9 @@ int ari__fast_event(const char *text, size_t len, struct arena *a,
                     const struct ari__model *envelope_event,
                     const struct ari__model *envelope_message, struct ari_event **out)
 {
-    struct fx x = { (const unsigned char *)text, (const unsigned char *)text + len, a, 0 };
+    struct fx x = {
+        (const unsigned char *)text, (const unsigned char *)text + len, a, 0, NULL, NULL
+    };
     struct fx_target t[2];
     struct fx_str type;
     const struct ari__event_desc *desc;
@@ -967,9 +1235,14 @@ int ari__fast_event(const char *text, size_t len, struct arena *a,
     size_t tlen;
     int rc;
 
+    (void)pthread_once(&key_tab_once, key_tab_build);
     rc = fx_find_type(text, len, &type);
     if (rc != 0) {
         return rc;
+    }
+    if (len <= POOL_MAX) {
+        x.pool = arena_alloc(a, len + 1);
+        x.pool_end = x.pool != NULL ? x.pool + len + 1 : NULL;
     }
     ev = arena_calloc(a, sizeof(*ev));
     if (ev == NULL) {
@@ -995,14 +1268,15 @@ int ari__fast_event(const char *text, size_t len, struct arena *a,
             return ERR_NOMEM;
         }
     }
-    t[0] = (struct fx_target){ (ev->type != ARI_EVENT_UNKNOWN && desc->is_event) ? envelope_event
-                                                                                 : envelope_message,
-                               ev, 0, 0 };
-    t[1] = (struct fx_target){ (desc->payload != NULL && desc->payload->n_fields > 0 &&
-                                desc->payload->n_fields <= 64)
-                                   ? desc->payload
-                                   : NULL,
-                               &ev->_payload, 0, 0 };
+    fx_target_init(
+        &t[0],
+        (ev->type != ARI_EVENT_UNKNOWN && desc->is_event) ? envelope_event : envelope_message, ev);
+    fx_target_init(
+        &t[1],
+        (desc->payload != NULL && desc->payload->n_fields > 0 && desc->payload->n_fields <= 64)
+            ? desc->payload
+            : NULL,
+        &ev->_payload);
     if (desc->payload != NULL && desc->payload->n_fields > 64) {
         return ARI__FALLBACK;
     }

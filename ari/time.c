@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "ari/ari.h"
 #include "core/err.h"
@@ -57,6 +58,8 @@ static int days_in_month(int64_t y, int m)
     static const int dim[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
     return m == 2 && is_leap(y) ? 29 : dim[m - 1];
 }
+
+static int parse_full(const char *s, size_t len, int64_t *us);
 
 /* Reads n decimal digits at s[*i] into *v; false if any is not a digit. */
 static bool digits(const char *s, size_t len, size_t *i, int n, int *v)
@@ -121,7 +124,43 @@ static bool parse_zone(const char *s, size_t len, size_t *i, int64_t *offset)
     return true;
 }
 
+/*
+ * The last date-time prefix ("YYYY-MM-DDTHH:MM:SS") and zone parsed on this
+ * thread in Asterisk's exact layout, and its epoch seconds. The events of
+ * one call carry the same few seconds again and again (every event's
+ * timestamp, the channel's creationtime), so most dates only need their
+ * milliseconds read. Only a prefix the full parser accepted is remembered.
+ */
+static _Thread_local struct {
+    char key[24]; /* s[0..19) + s[23..28) */
+    int64_t secs; /* UTC epoch seconds of the key */
+    bool valid;
+} last_date;
+
+static bool three_digits(const char *s, int64_t *v)
+{
+    if (s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9' || s[2] < '0' || s[2] > '9') {
+        return false;
+    }
+    *v = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+    return true;
+}
+
 int ari_time_parse(const char *s, size_t len, int64_t *us)
+{
+    int64_t ms;
+
+    /* "2026-11-24T11:46:27.251+0000": the layout Asterisk always writes. */
+    if (s != NULL && us != NULL && len == 28 && s[19] == '.' && (s[23] == '+' || s[23] == '-') &&
+        last_date.valid && memcmp(s, last_date.key, 19) == 0 &&
+        memcmp(s + 23, last_date.key + 19, 5) == 0 && three_digits(s + 20, &ms)) {
+        *us = last_date.secs * US_PER_SEC + ms * 1000;
+        return 0;
+    }
+    return parse_full(s, len, us);
+}
+
+static int parse_full(const char *s, size_t len, int64_t *us)
 {
     size_t i = 0;
     int year, mon, day, hh, mi, ss;
@@ -164,6 +203,12 @@ int ari_time_parse(const char *s, size_t len, int64_t *us)
     }
     int64_t secs = days_from_civil(year, mon, day) * SEC_PER_DAY + hh * 3600 + mi * 60 + ss;
     *us = (secs - offset) * US_PER_SEC + frac_us;
+    if (len == 28 && s[19] == '.' && (s[23] == '+' || s[23] == '-')) {
+        memcpy(last_date.key, s, 19);
+        memcpy(last_date.key + 19, s + 23, 5);
+        last_date.secs = secs - offset;
+        last_date.valid = true;
+    }
     return 0;
 }
 

@@ -170,8 +170,33 @@ static void reconcile_done(struct ari_client *c, struct ari_req *r, const struct
     reconcile_report(c, 0, gone, ng, up, nu);
 }
 
-/* Copies the owner's ids (and our originated set) into rec_arena. */
+static int reconcile_copy(struct ari_client *c, const struct ari__idset *pending);
+
+/*
+ * Copies the owner's ids (and our originated set) into rec_arena, leaving
+ * out the channels whose originate has not been answered yet: the server
+ * may process it after the GET /channels that is about to go out (on
+ * another connection, or queued behind it), so that list cannot judge them;
+ * the next reconciliation will.
+ */
 static int reconcile_snapshot(struct ari_client *c)
+{
+    struct ari__idset pending;
+    int rc;
+
+    memset(&pending, 0, sizeof(pending));
+    for (struct ari_req *r = c->live; r != NULL; r = r->next) {
+        if (r->op == ARI_OP_ORIGINATE && r->id_len > 0 && ari__idset_add(&pending, r->id) != 0) {
+            ari__idset_free(&pending);
+            return ERR_NOMEM;
+        }
+    }
+    rc = reconcile_copy(c, &pending);
+    ari__idset_free(&pending);
+    return rc;
+}
+
+static int reconcile_copy(struct ari_client *c, const struct ari__idset *pending)
 {
     struct arena *a = &c->rec_arena;
     size_t max = KNOWN_FIRST_MAX, n = 0;
@@ -205,7 +230,11 @@ static int reconcile_snapshot(struct ari_client *c)
             return ERR_NOMEM;
         }
         for (size_t i = 0; i < n; i++) {
-            const char *copy = arena_strdup(a, ids[i] != NULL ? ids[i] : "");
+            const char *copy;
+            if (ids[i] != NULL && ari__idset_has(pending, ids[i])) {
+                continue; /* its originate is in flight */
+            }
+            copy = arena_strdup(a, ids[i] != NULL ? ids[i] : "");
             if (copy == NULL) {
                 return ERR_NOMEM;
             }
@@ -218,7 +247,8 @@ static int reconcile_snapshot(struct ari_client *c)
     }
     for (size_t i = 0; i < c->originated.cap; i++) {
         const char *k = c->originated.slots[i];
-        if (k != NULL && ari__idset_has(&c->originated, k) && c->n_rec_orig < c->originated.count) {
+        if (k != NULL && ari__idset_has(&c->originated, k) && !ari__idset_has(pending, k) &&
+            c->n_rec_orig < c->originated.count) {
             c->rec_orig[c->n_rec_orig++] = arena_strdup(a, k);
             if (c->rec_orig[c->n_rec_orig - 1] == NULL) {
                 return ERR_NOMEM;

@@ -14,16 +14,28 @@
  * Fail closed: when Redis is down, slow or answers an error, the grant is 0
  * and the status says why; the scheduler's gate then stays shut.
  *
+ * Channels are held per process, not per node id: the hash field and the
+ * liveness key are "<node>/<incarnation>", the incarnation drawn at random
+ * when the limiter is created. A node killed (kill -9) and restarted under
+ * the same id therefore starts with no channels of its own, while the dead
+ * process's channels keep counting until its liveness key expires (ttl_s):
+ * its calls may still be up until the new process has hung them up. Under
+ * one shared field the dead process's bookings were never given back and
+ * the node's channel cap shrank with every crash until it stopped dialing.
+ *
  * The script reads the liveness keys of other nodes by name, which needs a
  * single Redis instance (not Redis Cluster), as kv does.
  *
- * Keys: <prefix>lim:cps:<key> (hash t, ts), <prefix>lim:ch:<key> (hash node ->
- * channels), <prefix>lim:node:<node> (liveness).
+ * Keys: <prefix>lim:cps:<key> (hash t, ts), <prefix>lim:ch:<key> (hash
+ * node/incarnation -> channels), <prefix>lim:node:<node>/<incarnation>
+ * (liveness).
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
 
 #include "campaign/campaign_int.h"
 #include "core/err.h"
@@ -80,7 +92,7 @@ struct campaign_limits {
     struct kv_script *acquire;
     struct kv_script *release;
     char prefix[64];
-    char node[128];
+    char node[160]; /* "<node id>/<incarnation>": this process's field */
     int ttl_s;
 };
 
@@ -103,7 +115,11 @@ int campaign_limits_create(struct kv_conn *kv, const char *prefix, const char *n
     l->kv = kv;
     l->ttl_s = ttl_s;
     snprintf(l->prefix, sizeof(l->prefix), "%s", prefix);
-    snprintf(l->node, sizeof(l->node), "%s", node);
+    if (sodium_init() < 0) {
+        free(l);
+        return ERR_INTERNAL;
+    }
+    snprintf(l->node, sizeof(l->node), "%s/%08" PRIx32, node, randombytes_random());
     int rc = kv_script_create(kv, ACQUIRE_LUA, sizeof(ACQUIRE_LUA) - 1, &l->acquire);
     if (rc == 0) {
         rc = kv_script_create(kv, RELEASE_LUA, sizeof(RELEASE_LUA) - 1, &l->release);

@@ -457,7 +457,11 @@ struct compliance_dnc_parse_error {
 /*
  * Parses a DNC file held in memory (len bytes at data; see docs/compliance.md
  * for the formats). Full and plain files add their entries to b; change
- * files call cb per line (b may then be NULL). Blank lines, "#" comments and
+ * files call cb per line (b may then be NULL). With b NULL and cb given, full
+ * and plain files call cb(1, entry) per entry instead (entry is "+1NPANXXXXXX",
+ * another E.164 number or a "+1NPA"/"+1NPANXX" block, checked as
+ * compliance_dnc_builder_add() checks it; a nonzero return stops the parse
+ * with that line). Blank lines, "#" comments and
  * one header line are skipped. A NANP number without country code gets +1.
  * Stops at the first bad line: returns ERR_PARSE with err filled (line and
  * field), else 0; *lines (may be NULL) receives the data lines accepted.

@@ -195,6 +195,18 @@ static bool has_letter(const char *p, size_t len)
     return false;
 }
 
+/* What compliance_dnc_builder_add() accepts: a number or a NANP block. */
+static bool entry_valid(const char *num)
+{
+    size_t n = strlen(num);
+    uint64_t key;
+    if (compliance_dnc_key(num, &key) == 0) {
+        return true;
+    }
+    return (n == 5 || n == 8) && num[0] == '+' && num[1] == '1' &&
+           strspn(num + 1, "0123456789") == n - 1 && num[2] >= '2' && (n == 5 || num[5] >= '2');
+}
+
 /* One data line. Returns 0, or an error with err filled. */
 static int parse_line(const char *p, size_t len, enum compliance_dnc_format fmt,
                       struct compliance_dnc_builder *b, compliance_dnc_change_cb *cb, void *arg,
@@ -245,6 +257,19 @@ static int parse_line(const char *p, size_t len, enum compliance_dnc_format fmt,
             return ERR_PARSE;
         }
         break;
+    }
+    if (b == NULL && cb != NULL) {
+        /* A full or plain file read entry by entry (the upload route stores each): the entry is
+         * checked as the builder would check it. */
+        if (!entry_valid(num)) {
+            set_err(err, line, "number (column 1): not a valid E.164 number or NANP block");
+            return ERR_PARSE;
+        }
+        rc = cb(1, num, arg);
+        if (rc != 0) {
+            set_err(err, line, "number (column 1): not a valid E.164 number or NANP block");
+        }
+        return rc;
     }
     if (b == NULL) {
         set_err(err, line, "number: no builder for a full list");

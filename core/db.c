@@ -260,6 +260,12 @@ void db__io_update(struct db_conn *c)
     if (c->state != DB_UP || c->pg == NULL || c->closing) {
         return;
     }
+    if (PQsocket(c->pg) < 0) {
+        /* libpq found the socket dead while sending and dropped it. */
+        io_stop(c);
+        db__defer_loss(c);
+        return;
+    }
     copy_out = cp->phase == DB_COPY_ACTIVE && (cp->len > cp->off || cp->end_req);
     io_set(c, PQsocket(c->pg), EV_READ | (c->want_write || copy_out ? EV_WRITE : 0), false);
 }

@@ -96,6 +96,8 @@ const struct cfg_option httpd_cfg_options[] = {
       CFG_RESTART, "per WebSocket session output queue; a slow consumer is dropped" },
     { "httpd.ws_max_message", CFG_SIZE, HC_OFF(ws_max_message_bytes), "64k", 128,
       INT64_C(1) << 30, CFG_RESTART, "largest inbound WebSocket message" },
+    { "httpd.ws_sndbuf", CFG_SIZE, HC_OFF(ws_sndbuf_bytes), "256k", 4096, INT64_C(1) << 30,
+      CFG_RESTART, "kernel send buffer of a WebSocket session (bounds what a slow reader holds)" },
     { "httpd.no_access_log", CFG_BOOL, HC_OFF(no_access_log), "false", 0, 0, CFG_RELOADABLE,
       "turn the access log off" },
 };
@@ -109,6 +111,7 @@ enum {
     DEF_MAX_CONNECTIONS = 1024,
     DEF_WS_QUEUE = 1024 * 1024,
     DEF_WS_MESSAGE = 64 * 1024,
+    DEF_WS_SNDBUF = 256 * 1024,
     PT_SERV_BUF = 64 * 1024, /* lws's read buffer: the largest body piece */
     WS_RX_BUF = 16 * 1024,   /* lws's per-session WebSocket receive buffer */
     TX_PACKET = 64 * 1024,   /* lws sends at most this per send() */
@@ -189,6 +192,9 @@ static int config_copy(struct httpd_config *dst, const struct httpd_config *src)
     }
     if (dst->ws_max_message_bytes <= 0) {
         dst->ws_max_message_bytes = DEF_WS_MESSAGE;
+    }
+    if (dst->ws_sndbuf_bytes <= 0) {
+        dst->ws_sndbuf_bytes = DEF_WS_SNDBUF;
     }
     if (dst->port < 0 || dst->port > 65535 || dst->max_header_bytes > (1 << 20) ||
         (dst->tls_cert_file == NULL) != (dst->tls_key_file == NULL)) {

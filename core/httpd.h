@@ -213,6 +213,7 @@ struct httpd_config {
     int64_t max_connections;      /* further connections are closed at accept; 1024 */
     int64_t ws_max_queue_bytes;   /* per WebSocket session output queue; 1 MiB */
     int64_t ws_max_message_bytes; /* largest inbound WebSocket message; 64 KiB */
+    int64_t ws_sndbuf_bytes;      /* kernel send buffer of a WebSocket session; 256 KiB */
     bool no_access_log;           /* true: no access-log lines */
     /* Not loadable: */
     httpd_thread_cb *on_thread_start; /* on the httpd thread before serving */
@@ -337,6 +338,17 @@ struct arena *httpd_req_arena(struct httpd_req *req);
 /* One pointer for the handler's own use. */
 void httpd_req_set_data(struct httpd_req *req, void *data);
 void *httpd_req_data(const struct httpd_req *req);
+
+/*
+ * Runs fn(arg) when req is released (answered and gone, or abandoned by a
+ * client that left mid-way), newest first, on the httpd thread. For what a
+ * deferred handler holds outside the request's arena (JSON built from
+ * results) and would leak when its completion never runs because the
+ * client left. fn must tolerate running after the handler already freed
+ * the thing (clear it to NULL). 0 or ERR_NOMEM.
+ */
+typedef void httpd_cleanup_fn(void *arg);
+int httpd_req_on_release(struct httpd_req *req, httpd_cleanup_fn *fn, void *arg);
 
 /* The server the request belongs to. */
 struct httpd *httpd_req_server(const struct httpd_req *req);

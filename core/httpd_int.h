@@ -211,15 +211,22 @@ struct httpd_resp {
     bool close;   /* Connection: close after it */
 };
 
+struct httpd_cleanup {
+    struct httpd_cleanup *next;
+    httpd_cleanup_fn *fn;
+    void *arg;
+};
+
 struct httpd_req {
     struct httpd *h;
-    struct httpd_conn *conn;     /* while attached to the connection, else NULL */
-    struct arena arena;          /* request scratch; first block kept in the pool */
-    struct httpd_link held_link; /* h->held while a handler holds it */
-    struct httpd_req *hash_next; /* bucket chain of h->held_table */
-    struct httpd_req *pool_next; /* h->pool */
-    ev_timer timer;              /* deferred-response timeout */
-    uint64_t handle;             /* httpd_req_handle() */
+    struct httpd_conn *conn;        /* while attached to the connection, else NULL */
+    struct arena arena;             /* request scratch; first block kept in the pool */
+    struct httpd_cleanup *cleanups; /* httpd_req_on_release, arena, newest first */
+    struct httpd_link held_link;    /* h->held while a handler holds it */
+    struct httpd_req *hash_next;    /* bucket chain of h->held_table */
+    struct httpd_req *pool_next;    /* h->pool */
+    ev_timer timer;                 /* deferred-response timeout */
+    uint64_t handle;                /* httpd_req_handle() */
     const struct httpd_route_int *route;
     enum httpd_method method;
     const char *method_name;

@@ -333,9 +333,28 @@ struct httpd_req *httpd_req_lookup(struct httpd *h, uint64_t handle)
     return NULL;
 }
 
+int httpd_req_on_release(struct httpd_req *req, httpd_cleanup_fn *fn, void *arg)
+{
+    struct httpd_cleanup *c = arena_alloc(&req->arena, sizeof(*c));
+
+    if (c == NULL) {
+        return ERR_NOMEM;
+    }
+    c->fn = fn;
+    c->arg = arg;
+    c->next = req->cleanups;
+    req->cleanups = c;
+    return 0;
+}
+
 static void req_release(struct httpd_req *req)
 {
     struct httpd *h = req->h;
+
+    for (struct httpd_cleanup *c = req->cleanups; c != NULL; c = c->next) {
+        c->fn(c->arg);
+    }
+    req->cleanups = NULL;
 
     ev_timer_stop(h->loop, &req->timer);
     ev_timer_stop(h->loop, &req->resume_w);

@@ -270,7 +270,55 @@ bool httpd__request_id_ok(const char *s)
     return n > 0;
 }
 
+/* A phone-number-like run at s: '+' and 7 or more digits, or 10 or more bare
+ * digits (a NANP number without its +1). Its length, or 0. */
+static size_t number_run(const char *s)
+{
+    size_t n = s[0] == '+' ? 1 : 0;
+
+    while (s[n] >= '0' && s[n] <= '9') {
+        n++;
+    }
+    return (s[0] == '+' && n >= 8) || (s[0] != '+' && n >= 10) ? n : 0;
+}
+
+/*
+ * Paths are logged at INFO, and a few carry a phone number (DELETE
+ * /api/v1/dnc/lists/{id}/entries/{number}): numbers are personal data, so
+ * such runs keep their first 5 and last 2 characters, as LOG_NUM does.
+ * Ids stay readable (they are shorter). s is already escaped (ASCII).
+ */
+static const char *mask_numbers(struct arena *a, const char *s)
+{
+    char *out = NULL;
+
+    for (size_t i = 0; s[i] != '\0'; i++) {
+        bool start = (s[i] == '+' || (s[i] >= '0' && s[i] <= '9')) &&
+                     (i == 0 || !(s[i - 1] >= '0' && s[i - 1] <= '9'));
+        size_t n = start ? number_run(s + i) : 0;
+        if (n == 0) {
+            continue;
+        }
+        if (out == NULL) {
+            out = arena_strdup(a, s);
+            if (out == NULL) {
+                return "?";
+            }
+        }
+        memset(out + i + 5, '*', n - 7);
+        i += n - 1;
+    }
+    return out != NULL ? out : s;
+}
+
+static const char *log_escape(struct arena *a, const char *s);
+
 const char *httpd__log_escape(struct arena *a, const char *s)
+{
+    return mask_numbers(a, log_escape(a, s));
+}
+
+static const char *log_escape(struct arena *a, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
     size_t need = 0;

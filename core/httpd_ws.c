@@ -28,8 +28,10 @@
  * returned, which happens once, from LWS_CALLBACK_CLOSED or -- if the
  * connection dies another way -- from the connection's destruction.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "core/clock.h"
 #include "core/err.h"
@@ -380,6 +382,21 @@ static void session_free(struct httpd_ws *ws)
     free(ws);
 }
 
+/*
+ * Caps the kernel's send buffer of a session. Without it the kernel grows it
+ * to net.ipv4.tcp_wmem's maximum (4 MiB or more) before our own queue sees a
+ * slow reader, so what a stalled client may hold, and how fast it is found
+ * out, would depend on the host's sysctls. Best effort: a failure is logged.
+ */
+static void limit_sndbuf(struct lws *wsi, int bytes)
+{
+    lws_sockfd_type fd = lws_get_socket_fd(wsi);
+
+    if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes)) != 0) {
+        LOG_WARN(HTTPD, "event=ws_sndbuf_failed errno=%d", errno);
+    }
+}
+
 /* Refuses the upgrade: writes the answer now; lws closes when we return 1. */
 static int refuse(struct httpd_req *req, struct lws *wsi)
 {
@@ -464,6 +481,7 @@ int httpd__ws_filter(struct httpd_conn *c, struct lws *wsi)
             return refuse(req, wsi);
         }
     }
+    limit_sndbuf(wsi, (int)c->h->cfg.ws_sndbuf_bytes);
     c->ws = ws;
     httpd_list_append(&ep->sessions, &ws->ep_link);
     counter_inc(&httpd__c_ws_sessions);

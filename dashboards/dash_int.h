@@ -63,6 +63,7 @@ struct dash_view {
     json_t *last_campaigns; /* "tenant:campaign" -> last sent object (deltas) */
     struct dash_live *sessions;
     size_t n_sessions;
+    uint64_t next_ticket; /* session ids for late authentication answers */
     ev_timer heartbeat;
     ev_timer auth_timer;
     bool timers_started;

@@ -11,6 +11,11 @@
  * Output is bounded by httpd's per-session queue limit: a client that does
  * not read is dropped as a slow consumer (core/httpd), never buffered
  * without limit. docs/dashboards.md describes the message format.
+ *
+ * An API key is a database look-up: the upgrade (or the auth message) is
+ * accepted, the session waits, and hello (or an error and close 4401) follows
+ * when the answer arrives; what the client sent meanwhile, up to
+ * LIVE_HELD_MAX messages, is handled after hello.
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -25,12 +30,19 @@
 
 static const char live_pattern[] = "/ws/v1/live";
 
+/* Messages a client may send before its API key is verified (then refused). */
+#define LIVE_HELD_MAX 8
+
 /* One WebSocket session. */
 struct dash_live {
     struct dash_live *next, *prev;
     struct httpd_ws *ws;
     struct dash *d;
+    uint64_t ticket; /* names the session to a late authentication answer */
     bool authed;
+    bool auth_pending;           /* an API key is being looked up */
+    json_t *held[LIVE_HELD_MAX]; /* messages sent while it is */
+    int nheld;
     struct dash_principal p;
     int64_t opened_us; /* monotonic */
     int64_t last_hb_us;
@@ -365,16 +377,24 @@ static int open_cb(struct httpd_ws *ws, struct httpd_req *req, void *arg)
         tok = key;
         api_key = true;
     }
+    uint64_t ticket = ++d->view.next_ticket;
+    int rc = 0;
+
     memset(&p, 0, sizeof(p));
-    if (tok != NULL && d->auth(tok, api_key, &p, d->cb_arg) != 0) {
+    if (tok != NULL) {
+        rc = d->auth(tok, api_key, ticket, &p, d->cb_arg);
+    }
+    if (rc != 0 && rc != ERR_AGAIN) {
         httpd_error(req, HTTPD_STATUS_UNAUTHORIZED, api_key ? "invalid_api_key" : "invalid_token",
                     "the credential was not accepted", NULL);
         return HTTPD_STATUS_UNAUTHORIZED;
     }
     l = calloc(1, sizeof(*l) + (size_t)d->max_subs * sizeof(l->subs[0]));
     if (l == NULL) {
-        return ERR_NOMEM;
+        return ERR_NOMEM; /* a late answer finds no session and is dropped */
     }
+    l->ticket = ticket;
+    l->auth_pending = rc == ERR_AGAIN;
     l->ws = ws;
     l->d = d;
     l->opened_us = clock_mono_us();
@@ -391,7 +411,7 @@ static int open_cb(struct httpd_ws *ws, struct httpd_req *req, void *arg)
         ev_timer_start(httpd_loop(d->h), &d->view.heartbeat);
         d->view.timers_started = true;
     }
-    if (tok != NULL) {
+    if (tok != NULL && rc == 0) {
         authenticated(l, &p);
     }
     return 0;
@@ -415,6 +435,9 @@ static void close_cb(struct httpd_ws *ws, int reason, void *arg)
         l->next->prev = l->prev;
     }
     d->view.n_sessions--;
+    for (int i = 0; i < l->nheld; i++) {
+        json_decref(l->held[i]);
+    }
     free(l);
     if (d->view.n_sessions == 0 && d->view.timers_started) {
         ev_timer_stop(httpd_loop(d->h), &d->view.heartbeat);
@@ -500,39 +523,38 @@ static void subscribe(struct dash_live *l, json_t *msg, bool on)
     json_decref(ids);
 }
 
-static void message_cb(struct httpd_ws *ws, const void *data, size_t len, bool binary, void *arg)
+static void handle_message(struct dash_live *l, json_t *msg)
 {
-    struct dash *d = arg;
-    struct dash_live *l = httpd_ws_data(ws);
-    json_error_t je;
-    json_t *msg;
-    const char *type;
+    struct dash *d = l->d;
+    const char *type = json_string_value(json_object_get(msg, "type"));
 
-    if (l == NULL) {
-        return;
-    }
-    msg = binary ? NULL : json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
-    type = json_string_value(json_object_get(msg, "type"));
     if (type == NULL) {
         send_error(l, "invalid_message", "messages are JSON objects with a \"type\"", NULL);
     } else if (strcmp(type, "auth") == 0) {
         const char *tok = json_string_value(json_object_get(msg, "token"));
         const char *key = json_string_value(json_object_get(msg, "api_key"));
         struct dash_principal p;
+        int rc = ERR_AUTH;
         memset(&p, 0, sizeof(p));
-        if (l->authed) {
+        if (l->authed || l->auth_pending) {
             send_error(l, "invalid_message", "already authenticated", NULL);
-        } else if ((tok == NULL) == (key == NULL) ||
-                   d->auth(tok != NULL ? tok : key, key != NULL, &p, d->cb_arg) != 0) {
+            return;
+        }
+        if ((tok == NULL) != (key == NULL)) {
+            rc = d->auth(tok != NULL ? tok : key, key != NULL, l->ticket, &p, d->cb_arg);
+        }
+        if (rc == ERR_AGAIN) {
+            l->auth_pending = true;
+        } else if (rc != 0) {
             send_error(l, key != NULL ? "invalid_api_key" : "invalid_token",
                        "the credential was not accepted", NULL);
-            httpd_ws_close(ws, 4401, "unauthenticated");
+            httpd_ws_close(l->ws, 4401, "unauthenticated");
         } else {
             authenticated(l, &p);
         }
     } else if (!l->authed) {
         send_error(l, "unauthenticated", "authenticate first", NULL);
-        httpd_ws_close(ws, 4401, "unauthenticated");
+        httpd_ws_close(l->ws, 4401, "unauthenticated");
     } else if (strcmp(type, "subscribe") == 0 || strcmp(type, "unsubscribe") == 0) {
         subscribe(l, msg, strcmp(type, "subscribe") == 0);
     } else if (strcmp(type, "ping") == 0) {
@@ -540,7 +562,64 @@ static void message_cb(struct httpd_ws *ws, const void *data, size_t len, bool b
     } else {
         send_error(l, "invalid_message", "unknown message type", NULL);
     }
+}
+
+static void message_cb(struct httpd_ws *ws, const void *data, size_t len, bool binary, void *arg)
+{
+    struct dash_live *l = httpd_ws_data(ws);
+    json_error_t je;
+    json_t *msg;
+    (void)arg;
+
+    if (l == NULL) {
+        return;
+    }
+    msg = binary ? NULL : json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+    if (l->auth_pending && msg != NULL) {
+        if (l->nheld == LIVE_HELD_MAX) {
+            send_error(l, "invalid_message", "wait for hello: the API key is being checked", NULL);
+            json_decref(msg);
+            return;
+        }
+        l->held[l->nheld++] = msg;
+        return;
+    }
+    handle_message(l, msg);
     json_decref(msg);
+}
+
+void dash_auth_complete(struct dash *d, uint64_t ticket, int rc, const struct dash_principal *p)
+{
+    struct dash_live *l = d != NULL ? d->view.sessions : NULL;
+
+    while (l != NULL && l->ticket != ticket) {
+        l = l->next;
+    }
+    if (l == NULL || !l->auth_pending) {
+        return; /* closed meanwhile */
+    }
+    l->auth_pending = false;
+    if (rc != 0 || p == NULL) {
+        if (rc != ERR_AUTH) {
+            LOG_WARN(DASH, "event=live_key_check_failed err=\"%s\"", err_str(rc));
+        }
+        send_error(l, "invalid_api_key",
+                   rc == ERR_AUTH ? "the credential was not accepted"
+                                  : "the credential could not be checked; try again",
+                   NULL);
+        httpd_ws_close(l->ws, 4401, "unauthenticated");
+        return;
+    }
+    authenticated(l, p);
+    /* What the client sent while it waited, in order; a close in between
+     * (an error) leaves l valid until close_cb, which frees what is left. */
+    for (int i = 0; i < l->nheld; i++) {
+        json_t *m = l->held[i];
+        l->held[i] = NULL;
+        handle_message(l, m);
+        json_decref(m);
+    }
+    l->nheld = 0;
 }
 
 /* ------------------------------------------------------------ imports */
@@ -569,7 +648,8 @@ int dash_import_progress(struct dash *d, const struct dash_import *imp)
     struct import_msg *m;
     int rc;
 
-    if (d == NULL || imp == NULL || imp->tenant_id <= 0 || imp->job_id <= 0 || imp->state == NULL) {
+    if (d == NULL || imp == NULL || imp->tenant_id <= 0 || imp->job_id == NULL ||
+        imp->job_id[0] == '\0' || imp->state == NULL) {
         return ERR_INVAL;
     }
     if (d->h == NULL) {
@@ -581,11 +661,13 @@ int dash_import_progress(struct dash *d, const struct dash_import *imp)
     }
     m->d = d;
     m->tenant_id = imp->tenant_id;
-    m->body = json_pack("{s:s,s:I,s:s,s:I,s:I,s:I,s:o}", "type", "import", "job_id",
-                        (json_int_t)imp->job_id, "state", imp->state, "rows_read",
-                        (json_int_t)imp->rows_read, "rows_imported", (json_int_t)imp->rows_imported,
-                        "rows_rejected", (json_int_t)imp->rows_rejected, "rows_total",
-                        imp->rows_total >= 0 ? json_integer(imp->rows_total) : json_null());
+    m->body =
+        json_pack("{s:s,s:s,s:o,s:o,s:s,s:I,s:I,s:I,s:o}", "type", "import", "job_id", imp->job_id,
+                  "upload_id", imp->upload_id != NULL ? json_string(imp->upload_id) : json_null(),
+                  "list_id", imp->list_id > 0 ? json_integer(imp->list_id) : json_null(), "state",
+                  imp->state, "rows_read", (json_int_t)imp->rows_read, "rows_imported",
+                  (json_int_t)imp->rows_imported, "rows_rejected", (json_int_t)imp->rows_rejected,
+                  "rows_total", imp->rows_total >= 0 ? json_integer(imp->rows_total) : json_null());
     if (m->body == NULL) {
         free(m);
         return ERR_NOMEM;

@@ -177,9 +177,21 @@ struct dash_principal {
 
 /*
  * Verifies a credential (a JWT, or an API key when api_key is true) on the
- * httpd thread. Returns 0 and fills *p, or a negative code. Synchronous.
+ * httpd thread. Returns 0 and fills *p, or a negative code; or ERR_AGAIN
+ * when the answer comes later (an API key is a database look-up): then the
+ * verifier calls dash_auth_complete(d, ticket, ...) once, on the httpd
+ * thread, whether or not the socket is still open.
  */
-typedef int dash_auth_cb(const char *credential, bool api_key, struct dash_principal *p, void *arg);
+typedef int dash_auth_cb(const char *credential, bool api_key, uint64_t ticket,
+                         struct dash_principal *p, void *arg);
+
+/*
+ * The late answer to a dash_auth_cb that returned ERR_AGAIN: rc 0 and *p
+ * authenticate the session (hello follows, then the messages it sent while
+ * waiting); another rc closes it with an error and 4401. A ticket whose
+ * socket has gone is ignored. httpd thread only.
+ */
+void dash_auth_complete(struct dash *d, uint64_t ticket, int rc, const struct dash_principal *p);
 
 /* Health flags the wall shows as alarms (read from the httpd thread). */
 typedef void dash_health_cb(bool *pg_up, bool *redis_up, bool *ari_up, void *arg);
@@ -244,8 +256,10 @@ void dash_kick(struct dash *d);
 /* Progress of an import job, sent to the tenant's WebSocket subscribers. */
 struct dash_import {
     int64_t tenant_id;
-    int64_t job_id;
-    const char *state; /* "running", "completed", "failed" ... (copied) */
+    int64_t list_id;       /* 0 when unknown */
+    const char *job_id;    /* the import job's id (a UUID, as the REST API names it; copied) */
+    const char *upload_id; /* the client's Upload-Id, or NULL (copied) */
+    const char *state;     /* "running", "completed", "failed" ... (copied) */
     int64_t rows_read;
     int64_t rows_imported;
     int64_t rows_rejected;

@@ -135,16 +135,38 @@ enum importer_reason importer_e164_normalize(const char *in, size_t len,
  */
 typedef int importer_dnc_cb(const char *e164, int64_t tenant_id, int64_t list_id, void *arg);
 
+/*
+ * Every job's progress, for the live progress bar (dialerd sends it to the
+ * tenant's WebSocket subscribers): at most every progress_ms, at each state
+ * change and once at the end with the final counters (state completed,
+ * failed or cancelled). job_id is the import_jobs id ("" before the job row
+ * exists), upload_id the client's. Runs on the job's worker thread; strings
+ * are borrowed for the call.
+ */
+struct importer_progress;
+
+struct importer_watch {
+    int64_t tenant_id;
+    int64_t list_id;
+    const char *job_id;
+    const char *upload_id;
+};
+
+typedef void importer_watch_cb(const struct importer_watch *w, const struct importer_progress *p,
+                               void *arg);
+
 struct importer_config {
-    const char *conninfo;    /* libpq conninfo of a role with dialer_app rights; copied */
-    int max_jobs;            /* concurrent jobs (one worker thread each) [4] */
-    size_t window_bytes;     /* body bytes queued per job before ERR_AGAIN [4 MiB] */
-    size_t max_row_bytes;    /* a longer row fails the file [1 MiB] */
-    size_t copy_high_water;  /* COPY buffer above which parsing waits [1 MiB] */
-    int64_t progress_ms;     /* minimum interval between progress events [250] */
-    const char *worker_name; /* import_jobs.worker, e.g. the node name; copied ["dialerd"] */
-    importer_dnc_cb *dnc;    /* optional; without it no DNC scrub happens */
-    void *dnc_arg;           /* borrowed */
+    const char *conninfo;     /* libpq conninfo of a role with dialer_app rights; copied */
+    int max_jobs;             /* concurrent jobs (one worker thread each) [4] */
+    size_t window_bytes;      /* body bytes queued per job before ERR_AGAIN [4 MiB] */
+    size_t max_row_bytes;     /* a longer row fails the file [1 MiB] */
+    size_t copy_high_water;   /* COPY buffer above which parsing waits [1 MiB] */
+    int64_t progress_ms;      /* minimum interval between progress events [250] */
+    const char *worker_name;  /* import_jobs.worker, e.g. the node name; copied ["dialerd"] */
+    importer_dnc_cb *dnc;     /* optional; without it no DNC scrub happens */
+    void *dnc_arg;            /* borrowed */
+    importer_watch_cb *watch; /* optional: every job's progress (see importer_watch) */
+    void *watch_arg;          /* borrowed */
 };
 
 /*

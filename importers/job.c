@@ -208,14 +208,28 @@ void importer_job_progress(const struct importer_job *j, struct importer_progres
     }
 }
 
+/* Someone listens to this job's progress (the job's own callback or the service's watch). */
+static bool wants_progress(const struct importer_job *j)
+{
+    return j->o.on_progress != NULL || j->imp->cfg.watch != NULL;
+}
+
 static void emit_progress(struct importer_job *j)
 {
-    if (!j->o.on_progress)
+    if (!wants_progress(j))
         return;
     struct importer_progress p;
     importer_job_progress(j, &p);
     j->last_progress_ms = now_ms(j);
-    j->o.on_progress(j, &p, j->o.arg);
+    if (j->o.on_progress)
+        j->o.on_progress(j, &p, j->o.arg);
+    if (j->imp->cfg.watch) {
+        const struct importer_watch w = { .tenant_id = j->o.tenant_id,
+                                          .list_id = j->o.list_id,
+                                          .job_id = j->job_id,
+                                          .upload_id = j->upload_id };
+        j->imp->cfg.watch(&w, &p, j->imp->cfg.watch_arg);
+    }
 }
 
 static void set_state(struct importer_job *j, enum importer_state s)
@@ -678,7 +692,7 @@ static void pump(struct importer_job *j)
             return;
         }
     }
-    if (j->o.on_progress && now_ms(j) - j->last_progress_ms >= j->imp->cfg.progress_ms)
+    if (wants_progress(j) && now_ms(j) - j->last_progress_ms >= j->imp->cfg.progress_ms)
         emit_progress(j);
 }
 
@@ -1031,7 +1045,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
         job_fail(j, ERR_DISCONNECTED, "the database is not reachable");
         return;
     }
-    if (j->phase == PH_COPY && j->o.on_progress &&
+    if (j->phase == PH_COPY && wants_progress(j) &&
         now_ms(j) - j->last_progress_ms >= j->imp->cfg.progress_ms)
         emit_progress(j);
 }

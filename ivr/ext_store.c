@@ -141,7 +141,8 @@ static const char SQL_MOVE[] =
 
 static const char SQL_RELEASE[] =
     "WITH upd AS (UPDATE extensions e SET state = 'quarantined', flow_id = NULL, "
-    "flow_revision = NULL, quarantine_until = now() + make_interval(secs => $1::integer) "
+    "flow_revision = NULL, max_calls = NULL, quarantine_until = now() + make_interval(secs => "
+    "$1::integer) "
     "WHERE e.number = $2::integer AND e.state = 'assigned' AND e.tenant_id = "
     "app_tenant_id()" RETURNING ")" AUDIT("extension.release");
 
@@ -211,6 +212,7 @@ struct plat_op {
     int ntuples;
     long long tenant, flow_id;
     int revision;
+    int max_calls;
     char msg[160];
 };
 
@@ -235,6 +237,9 @@ static void plat_done(int status, PGresult *res, void *arg)
             op->flow_id = PQgetisnull(res, 0, 1) ? 0 : strtoll(PQgetvalue(res, 0, 1), NULL, 10);
             op->revision =
                 PQgetisnull(res, 0, 2) ? 0 : (int)strtol(PQgetvalue(res, 0, 2), NULL, 10);
+            op->max_calls = PQnfields(res) < 4 || PQgetisnull(res, 0, 3)
+                                ? -1
+                                : (int)strtol(PQgetvalue(res, 0, 3), NULL, 10);
         }
     }
     if (op->done < PLAT_STEPS) {
@@ -254,6 +259,7 @@ static void plat_done(int status, PGresult *res, void *arg)
             r.tenant = op->tenant;
             r.flow_id = op->flow_id;
             r.revision = op->revision;
+            r.max_calls = op->max_calls;
             r.state = "assigned";
         }
         op->cb(op->arg, &r);
@@ -318,10 +324,11 @@ int ivr_ext_lookup(struct db_pool *platform, int number, ivr_ext_cb *cb, void *a
     char num[16];
     const char *p[1] = { num };
     snprintf(num, sizeof(num), "%d", number);
-    return plat(platform,
-                "SELECT tenant_id, flow_id, flow_revision FROM extensions WHERE number = "
-                "$1::integer AND pool = 'inbound' AND state = 'assigned' AND flow_id IS NOT NULL",
-                p, 1, number, false, cb, arg);
+    return plat(
+        platform,
+        "SELECT tenant_id, flow_id, flow_revision, max_calls FROM extensions WHERE number = "
+        "$1::integer AND pool = 'inbound' AND state = 'assigned' AND flow_id IS NOT NULL",
+        p, 1, number, false, cb, arg);
 }
 
 int ivr_ext_free_expired(struct db_pool *platform, ivr_ext_cb *cb, void *arg)

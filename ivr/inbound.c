@@ -16,9 +16,22 @@
  *   revisions never change; the cache is an open-addressing table holding a
  *   reference each (bounded: cleared when it reaches 1024 entries, running
  *   calls keep their own references).
- * - Limits: a per-extension counter (an array over the pool) and per-tenant
- *   counters (a small open-addressing table); a call over a limit is
- *   answered, hears overflow_media and is hung up (busy). Unknown and
+ * - Limits: without Redis, a per-extension counter (an array over the pool)
+ *   and per-tenant counters (a small open-addressing table) of this process.
+ *   With Redis (cfg.kv) every node shares them: a call takes a place in two
+ *   sorted sets, "<prefix>t:<tenant>" and "<prefix>e:<ext>", member
+ *   "<node>:<channel>", score its deadline in Redis' own clock. One Lua
+ *   script drops expired places, counts, and adds both or neither, so two
+ *   nodes never admit more than the limit together. The deadline (and the
+ *   keys' own expiry) is pushed back every third of limit_ttl_ms while the
+ *   call runs: the places of a node that died vanish within limit_ttl_ms.
+ *   A call ending removes its places. No limit applies (both 0): Redis is
+ *   not asked and the call is not counted. Redis down or slow while a limit
+ *   applies: the call is refused like an overflow (fail closed; a limit
+ *   that cannot be checked is not a limit).
+ *   A call over a limit is answered, hears overflow_media and is hung up
+ *   (busy). The per-extension limit is the extension's own (max_calls)
+ *   when it has one, else max_per_extension. Unknown and
  *   unassigned extensions hear unknown_media and are hung up (cause 21,
  *   rejected: the hangup node's closed cause list has no 1) and are logged. Both messages run
  * through the interpreter as two built-in flows, so they use the same adapter as every flow.
@@ -30,6 +43,7 @@
 
 #include "ari/ari.h"
 #include "core/err.h"
+#include "core/kv.h"
 #include "core/log.h"
 #include "ivr/ivr.h"
 
@@ -40,7 +54,7 @@ enum {
     NEXT = IVR_EXT_INBOUND_MAX - IVR_EXT_INBOUND_MIN + 1
 };
 
-enum stage { ST_LOOKUP, ST_LOAD, ST_ANSWER, ST_RUN };
+enum stage { ST_LOOKUP, ST_LIMIT, ST_LOAD, ST_ANSWER, ST_RUN };
 
 struct icall {
     struct ivr_inbound *in;
@@ -50,14 +64,16 @@ struct icall {
     struct ivr_session *s;
     struct ivr_flow *flow;
     enum stage stage;
-    bool counted; /* holds a place in the limits */
-    bool builtin; /* running a built-in message flow */
-    bool waiting; /* in the retry queue: every database connection was busy */
+    bool counted;    /* holds a place in this process' counters */
+    bool kv_counted; /* holds places in Redis */
+    bool builtin;    /* running a built-in message flow */
+    bool waiting;    /* in the retry queue: every database connection was busy */
     int retries;
     int pin_rev;         /* the extension's pinned revision (0: published) */
     struct icall *pnext; /* retry queue */
     long long tenant, flow_id;
     int revision, ext;
+    int max_ext; /* the extension's limit (0: none) */
     char chan[160];
     char caller[48];
 };
@@ -84,7 +100,42 @@ struct ivr_inbound {
     struct ivr_inbound_stats st;
     struct icall *pend_head, *pend_tail; /* waiting for a free database connection */
     ev_timer retry;
+    struct kv_script *acquire, *release, *refresh;
+    char prefix[64];
+    char node[72];
+    ev_timer keepalive; /* pushes back the deadlines of the places held */
 };
+
+static const char LUA_ACQUIRE[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local ttl = tonumber(ARGV[4])\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"
+    "local lt, le = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "if lt > 0 and redis.call('ZSCORE', KEYS[1], ARGV[1]) == false and\n"
+    "   redis.call('ZCARD', KEYS[1]) >= lt then return 0 end\n"
+    "if le > 0 and redis.call('ZSCORE', KEYS[2], ARGV[1]) == false and\n"
+    "   redis.call('ZCARD', KEYS[2]) >= le then return -1 end\n"
+    "redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])\n"
+    "redis.call('ZADD', KEYS[2], now + ttl, ARGV[1])\n"
+    "redis.call('PEXPIRE', KEYS[1], ttl)\n"
+    "redis.call('PEXPIRE', KEYS[2], ttl)\n"
+    "return 1\n";
+
+static const char LUA_RELEASE[] = "redis.call('ZREM', KEYS[1], ARGV[1])\n"
+                                  "redis.call('ZREM', KEYS[2], ARGV[1])\n"
+                                  "return 1\n";
+
+static const char LUA_REFRESH[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local ttl = tonumber(ARGV[2])\n"
+    "local n = redis.call('ZADD', KEYS[1], 'XX', 'CH', now + ttl, ARGV[1])\n"
+    "redis.call('ZADD', KEYS[2], 'XX', now + ttl, ARGV[1])\n"
+    "redis.call('PEXPIRE', KEYS[1], ttl)\n"
+    "redis.call('PEXPIRE', KEYS[2], ttl)\n"
+    "return n\n";
 
 enum { RETRY_MS = 10, RETRY_MAX = 500 };
 
@@ -171,8 +222,33 @@ static void unlink_call(struct icall *c)
     in->st.active--;
 }
 
+static void kv_keys(const char *prefix, const struct icall *c, char *kt, char *ke, size_t n)
+{
+    snprintf(kt, n, "%st:%lld", prefix, c->tenant);
+    snprintf(ke, n, "%se:%d", prefix, c->ext);
+}
+
+static void kv_ignore(int status, redisReply *reply, void *arg)
+{
+    (void)status, (void)reply, (void)arg;
+}
+
+/* Removes the call's places in Redis (a failure leaves them to expire). */
+static void kv_release(struct icall *c)
+{
+    char kt[96], ke[96], member[256];
+    const char *argv[3] = { kt, ke, member };
+    kv_keys(c->in->prefix, c, kt, ke, sizeof(kt));
+    snprintf(member, sizeof(member), "%s:%s", c->in->node, c->chan);
+    (void)kv_script_call(c->in->release, 2, 3, argv, NULL, kv_ignore, NULL, NULL);
+    c->kv_counted = false;
+}
+
 static void release_limits(struct icall *c)
 {
+    if (c->kv_counted && c->in != NULL) {
+        kv_release(c);
+    }
     if (c->counted) {
         struct ten_slot *t = tenant_slot(c->in, c->tenant, false);
         if (t != NULL && t->n > 0) {
@@ -201,6 +277,11 @@ static void on_end(void *arg, const struct ivr_end *e)
     struct ivr_inbound *in = c->in;
     if (!c->builtin) {
         in->st.ended++;
+        LOG_INFO(IVR,
+                 "event=inbound_flow_end extension=%d tenant=%lld flow=%lld revision=%d "
+                 "channel=%s reason=%s disposition=\"%s\"",
+                 c->ext, c->tenant, c->flow_id, c->revision, c->chan,
+                 ivr_end_reason_name(e->reason), e->disposition != NULL ? e->disposition : "");
         if (in->cfg.on_end != NULL) {
             in->cfg.on_end(in->cfg.arg, c->tenant, c->ext, c->flow_id, c->revision, e);
         }
@@ -234,6 +315,10 @@ static void start_session(struct icall *c)
     ivr_ari_call_bind(c->ac, c->s);
     if (!c->builtin) {
         c->in->st.started++;
+        LOG_INFO(IVR,
+                 "event=inbound_flow_start extension=%d tenant=%lld flow=%lld revision=%d "
+                 "channel=%s",
+                 c->ext, c->tenant, c->flow_id, c->revision, c->chan);
     }
     ivr_session_start(c->s, "inbound", NULL); /* on_end may run inside */
 }
@@ -327,6 +412,83 @@ static void loaded(void *arg, const struct ivr_store_result *r)
     answer_and_run(c, f, false);
 }
 
+static void to_load(struct icall *c)
+{
+    c->stage = ST_LOAD;
+    c->retries = 0;
+    send_stage(c);
+}
+
+static void acquired(int status, redisReply *reply, void *arg)
+{
+    struct icall *c = arg;
+    struct ivr_inbound *in = c->in;
+    long long v =
+        status == 0 && reply != NULL && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -2;
+    if (in == NULL) { /* the router was destroyed meanwhile: a place taken expires */
+        free(c);
+        return;
+    }
+    if (v == 1) {
+        c->kv_counted = true;
+    }
+    if (ivr_ari_call_gone(c->ac)) {
+        drop(c);
+        return;
+    }
+    if (v == -2) {
+        in->st.limits_unavailable++;
+        LOG_WARN(IVR, "event=inbound_limits_unavailable extension=%d tenant=%lld err=\"%s\"",
+                 c->ext, c->tenant,
+                 status == ERR_KV && reply != NULL && reply->str != NULL ? reply->str
+                                                                         : err_str(status));
+        refuse(c, R_OVERFLOW);
+        return;
+    }
+    if (v != 1) {
+        refuse(c, R_OVERFLOW);
+        return;
+    }
+    to_load(c);
+}
+
+/* Asks Redis for a place under both limits (ST_LIMIT). */
+static void kv_acquire(struct icall *c)
+{
+    struct ivr_inbound *in = c->in;
+    char kt[96], ke[96], member[256], lt[16], le[16], ttl[24];
+    const char *argv[6] = { kt, ke, member, lt, le, ttl };
+    kv_keys(in->prefix, c, kt, ke, sizeof(kt));
+    snprintf(member, sizeof(member), "%s:%s", in->node, c->chan);
+    snprintf(lt, sizeof(lt), "%d", in->cfg.max_per_tenant);
+    snprintf(le, sizeof(le), "%d", c->max_ext);
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)in->cfg.limit_ttl_ms);
+    c->stage = ST_LIMIT;
+    if (kv_script_call(in->acquire, 2, 6, argv, NULL, acquired, c, NULL) != 0) {
+        in->st.limits_unavailable++;
+        LOG_WARN(IVR, "event=inbound_limits_unavailable extension=%d tenant=%lld", c->ext,
+                 c->tenant);
+        refuse(c, R_OVERFLOW);
+    }
+}
+
+/* Pushes back the deadline of every place this node holds. */
+static void keepalive_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct ivr_inbound *in = w->data;
+    char kt[96], ke[96], member[256], ttl[24];
+    const char *argv[4] = { kt, ke, member, ttl };
+    (void)loop, (void)revents;
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)in->cfg.limit_ttl_ms);
+    for (struct icall *c = in->calls; c != NULL; c = c->next) {
+        if (c->kv_counted) {
+            kv_keys(in->prefix, c, kt, ke, sizeof(kt));
+            snprintf(member, sizeof(member), "%s:%s", in->node, c->chan);
+            (void)kv_script_call(in->refresh, 2, 4, argv, NULL, kv_ignore, NULL, NULL);
+        }
+    }
+}
+
 static void looked_up(void *arg, const struct ivr_ext_result *r)
 {
     struct icall *c = arg;
@@ -351,20 +513,26 @@ static void looked_up(void *arg, const struct ivr_ext_result *r)
     }
     c->tenant = r->tenant;
     c->flow_id = r->flow_id;
-    t = tenant_slot(in, c->tenant, true);
-    pe = &in->per_ext[c->ext - IVR_EXT_INBOUND_MIN];
-    if (t == NULL || (in->cfg.max_per_tenant > 0 && t->n >= in->cfg.max_per_tenant) ||
-        (in->cfg.max_per_extension > 0 && *pe >= in->cfg.max_per_extension)) {
-        refuse(c, R_OVERFLOW);
-        return;
-    }
-    t->n++;
-    (*pe)++;
-    c->counted = true;
-    c->stage = ST_LOAD;
     c->pin_rev = r->revision;
-    c->retries = 0;
-    send_stage(c);
+    c->max_ext = r->max_calls >= 0 ? r->max_calls : in->cfg.max_per_extension;
+    if (in->cfg.kv != NULL) {
+        if (in->cfg.max_per_tenant > 0 || c->max_ext > 0) {
+            kv_acquire(c);
+            return;
+        }
+    } else {
+        t = tenant_slot(in, c->tenant, true);
+        pe = &in->per_ext[c->ext - IVR_EXT_INBOUND_MIN];
+        if (t == NULL || (in->cfg.max_per_tenant > 0 && t->n >= in->cfg.max_per_tenant) ||
+            (c->max_ext > 0 && *pe >= c->max_ext)) {
+            refuse(c, R_OVERFLOW);
+            return;
+        }
+        t->n++;
+        (*pe)++;
+        c->counted = true;
+    }
+    to_load(c);
 }
 
 /*
@@ -519,8 +687,30 @@ int ivr_inbound_create(const struct ivr_inbound_config *cfg, struct ivr_inbound 
     }
     in->cfg.overflow_media = NULL;
     in->cfg.unknown_media = NULL;
+    snprintf(in->prefix, sizeof(in->prefix), "%s",
+             cfg->kv_prefix != NULL ? cfg->kv_prefix : "ivr:in:");
+    snprintf(in->node, sizeof(in->node), "%s", cfg->node_id != NULL ? cfg->node_id : "node");
+    in->cfg.kv_prefix = NULL;
+    in->cfg.node_id = NULL;
+    if (in->cfg.limit_ttl_ms <= 0) {
+        in->cfg.limit_ttl_ms = 120000;
+    }
     ev_timer_init(&in->retry, retry_cb, RETRY_MS / 1000.0, 0.);
     in->retry.data = in;
+    ev_timer_init(&in->keepalive, keepalive_cb, (double)in->cfg.limit_ttl_ms / 3000.0,
+                  (double)in->cfg.limit_ttl_ms / 3000.0);
+    in->keepalive.data = in;
+    if (cfg->kv != NULL) {
+        if (kv_script_create(cfg->kv, LUA_ACQUIRE, sizeof(LUA_ACQUIRE) - 1, &in->acquire) != 0 ||
+            kv_script_create(cfg->kv, LUA_RELEASE, sizeof(LUA_RELEASE) - 1, &in->release) != 0 ||
+            kv_script_create(cfg->kv, LUA_REFRESH, sizeof(LUA_REFRESH) - 1, &in->refresh) != 0) {
+            ivr_flow_unref(in->overflow_flow);
+            ivr_flow_unref(in->unknown_flow);
+            free(in);
+            return ERR_NOMEM;
+        }
+        ev_timer_start(in->cfg.loop, &in->keepalive);
+    }
     *out = in;
     return 0;
 }
@@ -531,6 +721,7 @@ void ivr_inbound_destroy(struct ivr_inbound *in)
         return;
     }
     ev_timer_stop(in->cfg.loop, &in->retry);
+    ev_timer_stop(in->cfg.loop, &in->keepalive);
     in->pend_head = in->pend_tail = NULL;
     while (in->calls != NULL) {
         struct icall *c = in->calls;

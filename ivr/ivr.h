@@ -407,6 +407,7 @@ int ivr_sim_run(struct ivr_flow *flow, const char *script, json_t *vars, json_t 
 /* ---------------------------------------------------------------------- */
 
 struct db_pool;
+struct kv_conn;
 
 /* The outcome of a store operation; everything is borrowed during the callback. */
 struct ivr_store_result {
@@ -615,6 +616,7 @@ struct ivr_ext_result {
     long long tenant;  /* lookup */
     long long flow_id; /* 0: none */
     int revision;      /* pinned revision, 0: the published one */
+    int max_calls;     /* lookup: the extension's own call limit (0: none), -1: the default */
     json_t *rows;      /* list: [[number, state, flow_id, revision, label, quarantine_until]...] */
 };
 
@@ -674,12 +676,13 @@ int ivr_ext_free_expired(struct db_pool *platform, ivr_ext_cb *cb, void *arg);
 struct ivr_inbound;
 
 struct ivr_inbound_stats {
-    long started;  /* flows started */
-    long ended;    /* flows ended */
-    long unknown;  /* unknown or unassigned extension */
-    long overflow; /* refused by a limit */
-    long failed;   /* lookup/load/compile failure (also hung up with unknown_media) */
-    long active;   /* calls in progress (any stage) */
+    long started;            /* flows started */
+    long ended;              /* flows ended */
+    long unknown;            /* unknown or unassigned extension */
+    long overflow;           /* refused by a limit */
+    long failed;             /* lookup/load/compile failure (also hung up with unknown_media) */
+    long active;             /* calls in progress (any stage) */
+    long limits_unavailable; /* refused (as overflow) because Redis did not answer */
 };
 
 /* The end of one inbound flow; borrowed during the call. */
@@ -687,11 +690,23 @@ typedef void ivr_inbound_end_cb(void *arg, long long tenant, int extension, long
                                 int revision, const struct ivr_end *end);
 
 struct ivr_inbound_config {
-    struct ev_loop *loop;       /* required */
-    struct db_pool *db;         /* required: flows (tenant path) and lookup (platform path) */
-    struct ivr_ari *ari;        /* required: the dispatcher calls register in */
-    int max_per_tenant;         /* concurrent inbound calls per tenant; 0: unlimited */
-    int max_per_extension;      /* per extension; 0: unlimited */
+    struct ev_loop *loop;  /* required */
+    struct db_pool *db;    /* required: flows (tenant path) and lookup (platform path) */
+    struct ivr_ari *ari;   /* required: the dispatcher calls register in */
+    int max_per_tenant;    /* concurrent inbound calls per tenant; 0: unlimited */
+    int max_per_extension; /* per extension unless it has its own; 0: unlimited */
+    /*
+     * Limits shared by every node (NULL: counted in this process only). A
+     * call holds a place in two Redis sorted sets (tenant, extension) taken
+     * atomically by a Lua script; places carry a deadline refreshed while
+     * the call runs, so a node that dies frees its places after
+     * limit_ttl_ms. Redis unreachable while a limit applies: the caller hears
+     * overflow_media (fail closed). Borrowed; must outlive the router.
+     */
+    struct kv_conn *kv;
+    const char *kv_prefix;      /* key prefix [ "ivr:in:" ], copied */
+    const char *node_id;        /* names this node's places [ "node" ], copied */
+    int64_t limit_ttl_ms;       /* [120000]; refreshed every third of it */
     const char *overflow_media; /* default "sound:all-circuits-busy-now" */
     const char *unknown_media;  /* default "sound:ss-noservice" */
     ivr_inbound_end_cb *on_end; /* may be NULL */

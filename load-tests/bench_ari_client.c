@@ -18,8 +18,9 @@
  * over the client's keep-alive connections (sim/scenarios/load.json: answer
  * at once, 50 ms prompt). The instruction count covers everything in this
  * process between the first originate and the last ChannelDestroyed:
- * request building, curl, libwebsockets, jansson, our parsing and routing,
- * and this driver's few lines per event.
+ * request building, the REST transport (the client's own HTTP/1.1
+ * connections; curl with BENCH_ARI_TRANSPORT=curl), the WebSocket reader,
+ * event decoding and routing, and this driver's few lines per event.
  *
  * Target: at most 150,000 instructions per lifecycle on the client side.
  */
@@ -183,7 +184,8 @@ static int setup(struct bench *b, struct simc_proc *sim)
                                      .user = "asterisk",
                                      .password = "asterisk",
                                      .app = "bench",
-                                     .max_connections = 8 };
+                                     .max_connections = 8,
+                                     .transport = getenv("BENCH_ARI_TRANSPORT") };
 
     if (simc_start(sim, args) < 0) {
         fprintf(stderr, "bench_ari_client: cannot start ari-sim (DIALER_BUILD=%s)\n",

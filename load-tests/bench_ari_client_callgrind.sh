@@ -22,7 +22,8 @@ callgrind_annotate --inclusive=yes "$OUT" 2>/dev/null | awk -v n="$N" -v t="$tot
   function grab(pat) { if ($0 ~ pat && !(pat in v)) { x = $1; gsub(",", "", x); v[pat] = x } }
   { grab("ari_event_parse_ex \\["); grab("ari__fast_event \\["); grab("json_loadb \\[");
     grab("curl_multi_socket_action \\["); grab("lws_service_fd_tsi \\["); grab("ari/ws.c:ws_cb \\["); grab("ari/ws.c:ws_io_cb \\[");
-    grab("ari/ws.c:ari__ws_deliver \\[");
+    grab("ari/ws.c:ari__ws_deliver \\["); grab("ari/h1.c:conn_io_cb \\["); grab("ari__h1_parse \\[");
+    grab("ari/h1.c:ari__h1_start \\[");
     grab("ari/client.c:rb_send_internal \\[") }
   function line(label, x) { printf "  %-44s %9d per lifecycle (%4.1f%%)\n", label, x / n, 100 * x / t }
   END {
@@ -36,6 +37,12 @@ callgrind_annotate --inclusive=yes "$OUT" 2>/dev/null | awk -v n="$N" -v t="$tot
       line("events WebSocket incl. delivery (ws_io_cb):", v["ari/ws.c:ws_io_cb \\["])
       line("  socket reads + frame handling:", v["ari/ws.c:ws_io_cb \\["] - v["ari/ws.c:ari__ws_deliver \\["])
     }
-    line("curl (REST transport):", v["curl_multi_socket_action \\["])
+    if (v["curl_multi_socket_action \\["] > 0) {
+      line("curl (REST transport):", v["curl_multi_socket_action \\["])
+    } else {
+      line("REST transport: start (format + write):", v["ari/h1.c:ari__h1_start \\["])
+      line("REST transport: response reader:", v["ari__h1_parse \\["])
+      line("REST responses incl. their callbacks:", v["ari/h1.c:conn_io_cb \\["])
+    }
     line("request building + start (ours + curl setup):", v["ari/client.c:rb_send_internal \\["])
   }'

@@ -72,9 +72,11 @@ static double add_ns(struct dash *d, int threads, long n)
 
 /* ------------------------------------------------------------ WebSocket */
 
-static int auth(const char *cred, bool api_key, struct dash_principal *p, void *arg)
+static int auth(const char *cred, bool api_key, uint64_t ticket, struct dash_principal *p,
+                void *arg)
 {
     (void)arg;
+    (void)ticket;
     if (api_key || strcmp(cred, "bench") != 0) {
         return ERR_AUTH;
     }

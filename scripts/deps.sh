@@ -13,7 +13,7 @@ PKGS=(
   # servers the tests and the demo start privately
   postgresql redis-server
   # test and benchmark tools
-  curl tzdata valgrind wrk procps iproute2 nodejs chromium espeak-ng
+  curl tzdata valgrind wrk procps iproute2 nodejs chromium espeak-ng openssl
 )
 
 missing=()
@@ -26,6 +26,10 @@ done
 # conflicts with it, so it is only installed when no npm is present.
 if ! command -v npm >/dev/null 2>&1; then
   missing+=(npm)
+fi
+# python3 runs generators and some test scripts; any python3 on the PATH will do.
+if ! command -v python3 >/dev/null 2>&1; then
+  missing+=(python3)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -8,7 +8,10 @@
  */
 #include "server/server.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#include "core/err.h"
 
 #define OPT(name, type, field, def, min, max, flags, doc)                            \
     {                                                                                \
@@ -70,6 +73,8 @@ const struct cfg_option server_config_options[] = {
         "channels per Asterisk server for originate placement (0: unlimited)"),
     OPT("ari.request-timeout", CFG_DURATION, ari_request_timeout_ms, "5s", 100, 60000, 0,
         "an ARI REST request without an answer in this time fails"),
+    OPT("ari.transport", CFG_STR, ari_transport, "http", 0, 8, 0,
+        "ARI REST transport: http (own HTTP/1.1 keep-alive connections) or curl"),
     OPT("shutdown.drain-timeout", CFG_DURATION, shutdown_drain_ms, "30s", 0, 3600000, 0,
         "on SIGTERM, how long to let calls and requests in progress finish"),
     OPT("api.jwt-keys", CFG_STR, api_jwt_keys, "", 0, 4096, CFG_SECRET,
@@ -116,6 +121,28 @@ const struct cfg_option server_config_options[] = {
         "contact lease length (renewed while held)"),
     OPT("dialer.allow-missing-dnc", CFG_BOOL, dialer_allow_missing_dnc, "false", 0, 0, 0,
         "dial US numbers without a loaded national DNC list (test and demo set-ups only)"),
+    OPT("dnc.enabled", CFG_BOOL, dnc_enabled, "true", 0, 0, 0,
+        "keep the DNC lists in memory (loaded from PostgreSQL, synced between nodes through Redis)"),
+    OPT("dnc.channel", CFG_STR, dnc_channel, "dialer:dnc", 1, 128, 0,
+        "Redis pub/sub channel on which nodes exchange DNC changes (the same on every node)"),
+    OPT("dnc.alarm-country", CFG_STR, dnc_alarm_country, "US", 2, 2, 0,
+        "country (ISO code) whose national DNC list's age raises the alarm (gauge, log, /readyz)"),
+    OPT("dnc.warn-days", CFG_INT, dnc_warn_days, "7", 0, 365, 0,
+        "the national list alarm warns this many days before the list goes stale"),
+    OPT("dnc.alarm-interval", CFG_DURATION, dnc_alarm_interval_ms, "60s", 100, 3600000, 0,
+        "how often the national list's age is evaluated"),
+    OPT("dnc.upload-max", CFG_SIZE, dnc_upload_max, "64MB", 1024, INT64_C(1) << 31, 0,
+        "largest DNC file upload (POST /api/v1/dnc/lists/{id}/uploads); larger ones get 413"),
+    OPT("import.max-jobs", CFG_INT, import_max_jobs, "4", 1, 64, 0,
+        "contact list imports running at once on this node (one worker thread each); more get 503"),
+    OPT("import.window", CFG_SIZE, import_window, "4MB", 65536, INT64_C(1) << 30, 0,
+        "upload bytes queued per import before the upload is paused (flow control)"),
+    OPT("import.max-row", CFG_SIZE, import_max_row, "1MB", 1024, INT64_C(1) << 28, 0,
+        "longest CSV record; a longer one fails the file"),
+    OPT("import.copy-high-water", CFG_SIZE, import_copy_high_water, "1MB", 65536, INT64_C(1) << 30,
+        0, "COPY buffer above which parsing waits for PostgreSQL"),
+    OPT("import.progress-interval", CFG_DURATION, import_progress_ms, "250ms", 50, 60000, 0,
+        "shortest interval between progress events of an import (API and live WebSocket)"),
     OPT("dashboards.tick", CFG_DURATION, dash_tick_ms, "1s", 100, 60000, 0,
         "how often live metrics are snapshot, published to peers and pushed to the wall"),
     OPT("dashboards.heartbeat", CFG_DURATION, dash_heartbeat_ms, "10s", 1000, 300000, 0,
@@ -134,10 +161,24 @@ const struct cfg_option server_config_options[] = {
         "ivr.sounds-dir as Asterisk sees it (sound:<uri>/tts-...); empty: the same path"),
     OPT("ivr.transfer-context", CFG_STR, ivr_transfer_context, "ivr-transfer", 1, 64, 0,
         "dialplan context of IVR transfer targets"),
-    OPT("inbound.max-per-tenant", CFG_INT, inbound_max_per_tenant, "0", 0, 1000000, 0,
-        "concurrent inbound IVR calls per tenant (0: unlimited); more hear the overflow message"),
-    OPT("inbound.max-per-extension", CFG_INT, inbound_max_per_extension, "0", 0, 1000000, 0,
-        "concurrent inbound IVR calls per extension (0: unlimited)"),
+    OPT("ext.inbound-range", CFG_STR, ext_inbound_range, "2000-2999", 3, 9, 0,
+        "inbound IVR extensions provisioned and claimed (FROM-TO within 2000-2999)"),
+    OPT("ext.outbound-range", CFG_STR, ext_outbound_range, "3000-3999", 3, 9, 0,
+        "outbound campaign extensions provisioned (FROM-TO within 3000-3999)"),
+    OPT("ext.reserved-range", CFG_STR, ext_reserved_range, "4000-4999", 3, 9, 0,
+        "reserved extensions provisioned (FROM-TO within 4000-4999)"),
+    OPT("ext.provision", CFG_BOOL, ext_provision, "true", 0, 0, 0,
+        "create the missing inventory rows of the ranges at start-up (idempotent)"),
+    OPT("ext.quarantine", CFG_DURATION, ext_quarantine_ms, "30d", 0, INT64_C(31536000000), 0,
+        "a released extension is neither routed nor claimable for this long"),
+    OPT("ext.expiry-interval", CFG_DURATION, ext_expiry_interval_ms, "60s", 1000, 3600000, 0,
+        "how often quarantined extensions whose time has passed are freed"),
+    OPT("ext.max-per-tenant", CFG_INT, ext_max_per_tenant, "0", 0, 1000000, 0,
+        "concurrent inbound IVR calls per tenant over all nodes (0: unlimited); more hear the overflow message"),
+    OPT("ext.max-per-extension", CFG_INT, ext_max_per_extension, "0", 0, 1000000, 0,
+        "concurrent inbound IVR calls per extension over all nodes unless it has its own (0: unlimited)"),
+    OPT("ext.limit-ttl", CFG_DURATION, ext_limit_ttl_ms, "2m", 3000, 86400000, 0,
+        "a call's place under the limits expires unless its node refreshes it (a dead node's calls)"),
 };
 /* clang-format on */
 
@@ -160,7 +201,59 @@ int server_config_load(struct server_config *conf, const char *path, struct cfg_
         rc = cfg_load_env(server_config_options, server_config_options_count, conf, "DIALERD_",
                           env_ignore, err);
     }
+    if (rc == 0) {
+        static const struct {
+            const char *key;
+            size_t off;
+            int lo, hi;
+        } ranges[] = {
+            { "ext.inbound-range", offsetof(struct server_config, ext_inbound_range), 2000, 2999 },
+            { "ext.outbound-range", offsetof(struct server_config, ext_outbound_range), 3000,
+              3999 },
+            { "ext.reserved-range", offsetof(struct server_config, ext_reserved_range), 4000,
+              4999 },
+        };
+
+        for (size_t i = 0; rc == 0 && i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+            const char *v = *(char *const *)((const char *)conf + ranges[i].off);
+            int a, b;
+            if (server_ext_range(v, ranges[i].lo, ranges[i].hi, &a, &b) != 0) {
+                snprintf(err->msg, sizeof(err->msg), "%s: \"%s\" is not FROM-TO within %d-%d",
+                         ranges[i].key, v, ranges[i].lo, ranges[i].hi);
+                rc = ERR_INVAL;
+            }
+        }
+    }
     return rc;
+}
+
+static int parse_num(const char *s, size_t n, int *out)
+{
+    int v = 0;
+    if (n == 0 || n > 4) {
+        return ERR_INVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return ERR_INVAL;
+        }
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+int server_ext_range(const char *s, int lo, int hi, int *from, int *to)
+{
+    const char *dash = s != NULL ? strchr(s, '-') : NULL;
+    int a, b;
+    if (dash == NULL || parse_num(s, (size_t)(dash - s), &a) != 0 ||
+        parse_num(dash + 1, strlen(dash + 1), &b) != 0 || a < lo || b > hi || a > b) {
+        return ERR_INVAL;
+    }
+    *from = a;
+    *to = b;
+    return 0;
 }
 
 void server_config_free(struct server_config *conf)

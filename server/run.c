@@ -34,6 +34,8 @@
 #include "importers/importers.h"
 #include "ivr/ivr.h"
 #include "server/dialer_wire.h"
+#include "server/dnc_wire.h"
+#include "server/ext_jobs.h"
 #include "server/server.h"
 
 enum dep_state { DEP_DOWN = 0, DEP_UP = 1, DEP_UNCONFIGURED = 2 };
@@ -51,14 +53,18 @@ struct server {
     struct ari_pool *ari;               /* one ARI client per Asterisk server */
     struct ivr_ari *ivr_ari;            /* IVR calls by channel id; TTS worker */
     struct ivr_inbound *inbound;        /* inbound extensions to flows */
+    struct ext_jobs *ext_jobs;          /* extension provisioning, quarantine expiry */
     struct httpd *httpd;                /* HTTP/WebSocket thread */
     struct api *api;                    /* REST API mounted on httpd */
     struct dialer_wire *dialer;         /* outbound engine (server/dialer_wire.c) */
+    struct dnc_wire *dnc;               /* DNC store, loader, sync (server/dnc_wire.c) */
     struct dash *dash;                  /* live metrics, /metrics, /ws/v1/live */
     struct importer *importer;          /* contact list imports (own worker threads) */
     struct api_lists *api_lists;        /* list, upload and import routes */
     struct api_flows *api_flows;        /* IVR flow routes */
     struct api_compliance *api_comp;    /* compliance check route */
+    struct api_dnc *api_dnc;            /* DNC list routes */
+    struct api_extensions *api_exts;    /* extension routes */
     int64_t started_us;
     /* Published by the main loop, read by the httpd thread (relaxed: each
      * is an independent status flag, nothing else is synchronised by it). */
@@ -121,10 +127,12 @@ static int readyz(struct httpd_req *req, void *arg)
     bool ari_up;
     json_t *ari = ari_checks(s, &ari_up);
     int ready = pg == DEP_UP && redis == DEP_UP && ari_up && !draining;
-    json_t *body = json_pack("{s:s, s:s, s:{s:{s:s}, s:{s:s}, s:o}}", "status",
-                             draining ? "draining" : (ready ? "ready" : "not_ready"), "node",
-                             s->conf->node_id, "checks", "postgresql", "status", dep_name(pg),
-                             "redis", "status", dep_name(redis), "ari", ari);
+    /* The DNC state is reported, not required: see server/dnc_wire.h. */
+    json_t *body =
+        json_pack("{s:s, s:s, s:{s:{s:s}, s:{s:s}, s:o, s:o}}", "status",
+                  draining ? "draining" : (ready ? "ready" : "not_ready"), "node", s->conf->node_id,
+                  "checks", "postgresql", "status", dep_name(pg), "redis", "status",
+                  dep_name(redis), "ari", ari, "dnc", dnc_wire_status_json(s->dnc));
     return httpd_respond_json(req, ready ? HTTPD_STATUS_OK : HTTPD_STATUS_UNAVAILABLE, body);
 }
 
@@ -183,13 +191,19 @@ static int start_ivr(struct server *s)
     struct ivr_inbound_config ic = {
         .loop = s->loop,
         .db = s->db,
-        .max_per_tenant = (int)c->inbound_max_per_tenant,
-        .max_per_extension = (int)c->inbound_max_per_extension,
+        .max_per_tenant = (int)c->ext_max_per_tenant,
+        .max_per_extension = (int)c->ext_max_per_extension,
+        .kv = s->kv, /* limits shared by every node */
+        .node_id = c->node_id,
+        .limit_ttl_ms = c->ext_limit_ttl_ms,
     };
     int rc = ivr_ari_create(s->loop, &ac, &s->ivr_ari);
     if (rc == 0) {
         ic.ari = s->ivr_ari;
         rc = ivr_inbound_create(&ic, &s->inbound);
+    }
+    if (rc == 0) {
+        rc = ext_jobs_start(s->loop, c, s->db, &s->ext_jobs);
     }
     if (rc != 0) {
         LOG_ERR(SERVER, "event=ivr_init_failed err=\"%s\"", err_str(rc));
@@ -220,6 +234,7 @@ static int start_dialer_wire(struct server *s)
         .kv = s->kv,
         .ari = s->ari,
         .ivr = s->ivr_ari,
+        .dnc = dnc_wire_store(s->dnc),
     };
     if (!s->conf->dialer_enabled) {
         return 0;
@@ -263,6 +278,7 @@ static int start_ari(struct server *s)
         sc->app = c->ari_app;
         sc->max_channels = (long)c->ari_max_channels;
         sc->request_timeout_ms = c->ari_request_timeout_ms;
+        sc->transport = c->ari_transport;
         LOG_NOTICE(SERVER, "event=ari_server name=%s url=%s", sc->name, sc->url);
     }
     rc = ari_pool_create(s->loop, s->ari_servers.servers, s->ari_servers.n, &h, &s->ari);
@@ -332,6 +348,13 @@ static int start_deps(struct server *s)
         LOG_ERR(SERVER, "event=kv_init_failed err=\"%s\"", err_str(rc));
         return rc;
     }
+    if (c->dnc_enabled) {
+        struct dnc_wire_deps dd = { .loop = s->loop, .conf = c, .kv = s->kv };
+        rc = start_dnc(&dd, &s->dnc);
+        if (rc != 0) {
+            return rc;
+        }
+    }
     rc = start_ivr(s);
     if (rc != 0) {
         return rc;
@@ -361,14 +384,65 @@ static bool static_dir_usable(const char *dir)
     return true;
 }
 
+/* DNC changes made through the API (httpd thread) go to the store and the other nodes. */
+static int api_dnc_change(const struct compliance_dnc_list_info *info, int add, const char *entry,
+                          void *arg)
+{
+    struct server *s = arg;
+    return dnc_wire_change(s->dnc, info, add, entry);
+}
+
+static int api_dnc_reload(const struct compliance_dnc_list_info *info, void *arg)
+{
+    struct server *s = arg;
+    return dnc_wire_reload(s->dnc, info);
+}
+
+/* Every import's progress to the tenant's live WebSocket subscribers (job worker thread). */
+static void import_watch(const struct importer_watch *w, const struct importer_progress *p,
+                         void *arg)
+{
+    struct server *s = arg;
+    const struct dash_import di = {
+        .tenant_id = w->tenant_id,
+        .list_id = w->list_id,
+        .job_id = w->job_id,
+        .upload_id = w->upload_id,
+        .state = importer_state_name(p->state),
+        .rows_read = (int64_t)p->rows_read,
+        .rows_imported = (int64_t)p->rows_accepted,
+        .rows_rejected = (int64_t)p->rows_rejected,
+        .rows_total = -1,
+    };
+
+    (void)dash_import_progress(s->dash, &di); /* ERR_SHUTDOWN while stopping: dropped */
+}
+
 /* The REST API runs on the httpd thread with its own connections. */
-/* Resource routes: imports (own worker threads) with the list routes (no DNC store yet: no
- * scrub), and the IVR flow routes. */
+/* Resource routes: imports (own worker threads, scrubbed against the DNC store) with the list
+ * routes, the IVR flow routes, the compliance check and the DNC list routes. */
 static int start_api_lists(struct server *s)
 {
+    const struct server_config *c = s->conf;
     const struct importer_config ic = {
-        .conninfo = s->conf->db_conninfo,
-        .worker_name = s->conf->node_id,
+        .conninfo = c->db_conninfo,
+        .worker_name = c->node_id,
+        .max_jobs = (int)c->import_max_jobs,
+        .window_bytes = (size_t)c->import_window,
+        .max_row_bytes = (size_t)c->import_max_row,
+        .copy_high_water = (size_t)c->import_copy_high_water,
+        .progress_ms = c->import_progress_ms,
+        .dnc = s->dnc != NULL ? dnc_wire_importer_check : NULL,
+        .dnc_arg = s->dnc,
+        .watch = import_watch,
+        .watch_arg = s,
+    };
+    const struct api_dnc_config dc = {
+        .dnc = dnc_wire_store(s->dnc),
+        .change = api_dnc_change,
+        .reload = api_dnc_reload,
+        .arg = s,
+        .max_upload = c->dnc_upload_max,
     };
     int rc = importer_create(&ic, &s->importer);
 
@@ -379,7 +453,20 @@ static int start_api_lists(struct server *s)
         rc = api_flows_create(s->api, s->conf->ivr_template_dir, &s->api_flows);
     }
     if (rc == 0) {
-        rc = api_compliance_create(s->api, NULL, &s->api_comp); /* no DNC store in dialerd yet */
+        rc = api_compliance_create(s->api, dnc_wire_store(s->dnc), &s->api_comp);
+    }
+    if (rc == 0) {
+        rc = api_dnc_create(s->api, &dc, &s->api_dnc);
+    }
+    if (rc == 0) {
+        struct api_ext_config xc = { .quarantine_s = (int)(s->conf->ext_quarantine_ms / 1000) };
+        (void)server_ext_range(s->conf->ext_inbound_range, 2000, 2999, &xc.inbound_from,
+                               &xc.inbound_to);
+        (void)server_ext_range(s->conf->ext_outbound_range, 3000, 3999, &xc.outbound_from,
+                               &xc.outbound_to);
+        (void)server_ext_range(s->conf->ext_reserved_range, 4000, 4999, &xc.reserved_from,
+                               &xc.reserved_to);
+        rc = api_extensions_create(s->api, &xc, &s->api_exts);
     }
     if (rc != 0) {
         LOG_ERR(SERVER, "event=import_init_failed err=\"%s\"", err_str(rc));
@@ -424,13 +511,49 @@ static int start_api(struct server *s, struct httpd_config *hc)
     return 0;
 }
 
-/* /ws/v1/live credentials: the api's JWT check (httpd thread). */
-static int dash_auth(const char *cred, bool api_key, struct dash_principal *p, void *arg)
+/* A late API-key answer for the live WebSocket. */
+struct dash_key_check {
+    struct server *s;
+    uint64_t ticket;
+};
+
+static void dash_key_verified(int rc, const struct api_principal *ap, void *arg)
+{
+    struct dash_key_check *k = arg;
+    struct dash_principal p = { 0 };
+
+    if (rc == 0 && ap != NULL) {
+        p.tenant_id = ap->tenant_id;
+        p.role = (int)ap->role;
+        p.expires_us = ap->expires_us;
+    }
+    dash_auth_complete(k->s->dash, k->ticket, rc, rc == 0 ? &p : NULL);
+    free(k);
+}
+
+/* /ws/v1/live credentials: the api's JWT check, or its API-key look-up (httpd thread). */
+static int dash_auth(const char *cred, bool api_key, uint64_t ticket, struct dash_principal *p,
+                     void *arg)
 {
     struct server *s = arg;
     struct api_principal ap;
 
-    if (api_key || api_token_verify(s->api, cred, &ap) != 0) {
+    if (api_key) {
+        struct dash_key_check *k = malloc(sizeof(*k));
+        int rc;
+        if (k == NULL) {
+            return ERR_NOMEM;
+        }
+        k->s = s;
+        k->ticket = ticket;
+        rc = api_key_verify(s->api, cred, dash_key_verified, k);
+        if (rc != 0) {
+            free(k);
+            return rc;
+        }
+        return ERR_AGAIN;
+    }
+    if (api_token_verify(s->api, cred, &ap) != 0) {
         return ERR_AUTH;
     }
     p->tenant_id = ap.tenant_id;
@@ -556,20 +679,29 @@ static void stop_all(struct server *s)
     s->api_flows = NULL;
     api_compliance_destroy(s->api_comp);
     s->api_comp = NULL;
+    api_dnc_destroy(s->api_dnc);
+    s->api_dnc = NULL;
+    api_extensions_destroy(s->api_exts);
+    s->api_exts = NULL;
     api_destroy(s->api);
     s->api = NULL;
+    ext_jobs_stop(s->ext_jobs);
+    s->ext_jobs = NULL;
     ivr_inbound_destroy(s->inbound);
     s->inbound = NULL;
     ari_pool_destroy(s->ari);
     s->ari = NULL;
     ivr_ari_destroy(s->ivr_ari);
     s->ivr_ari = NULL;
+    stop_dnc(s->dnc); /* its sync publishes on the main Redis connection */
     kv_conn_destroy(s->kv);
     s->kv = NULL;
     db_pool_destroy(s->db);
     s->db = NULL;
     dialer_wire_free(s->dialer);
     s->dialer = NULL;
+    dnc_wire_free(s->dnc); /* last: the dialer, importer and routes read the store */
+    s->dnc = NULL;
     ari_server_list_free(&s->ari_servers);
 }
 

@@ -48,6 +48,7 @@ struct server_config {
     char *ari_credentials_file; /* "name user password" lines for ari_servers */
     int64_t ari_max_channels;   /* per server, for originate placement; 0: unlimited */
     int64_t ari_request_timeout_ms;
+    char *ari_transport; /* "http" (own HTTP/1.1 client) or "curl" */
     int64_t shutdown_drain_ms;
     /* REST API (api/api.h) */
     char *api_jwt_keys;      /* "kid=secret,...": the first signs (secret: use the environment) */
@@ -73,6 +74,19 @@ struct server_config {
     int64_t dialer_lease_batch;
     int64_t dialer_lease_ms;
     bool dialer_allow_missing_dnc;
+    /* Do-Not-Call store (server/dnc_wire.c) */
+    bool dnc_enabled;
+    char *dnc_channel;       /* Redis pub/sub channel of DNC changes between nodes */
+    char *dnc_alarm_country; /* the country whose national list's age is alarmed */
+    int64_t dnc_warn_days;
+    int64_t dnc_alarm_interval_ms;
+    int64_t dnc_upload_max; /* bytes; larger DNC uploads get 413 */
+    /* Contact list imports (importers/importers.h) */
+    int64_t import_max_jobs;
+    int64_t import_window;
+    int64_t import_max_row;
+    int64_t import_copy_high_water;
+    int64_t import_progress_ms;
     /* Live metrics (dashboards/dashboards.h) */
     int64_t dash_tick_ms;
     int64_t dash_heartbeat_ms;
@@ -84,9 +98,23 @@ struct server_config {
     char *ivr_sounds_dir;       /* where say renders wav files; empty: say fails */
     char *ivr_sounds_uri;       /* that directory as Asterisk sees it; empty: ivr_sounds_dir */
     char *ivr_transfer_context; /* dialplan context of transfer targets */
-    int64_t inbound_max_per_tenant;
-    int64_t inbound_max_per_extension;
+    /* extensions (ivr/ivr.h ext_store, api_extensions; server/ext_jobs.c) */
+    char *ext_inbound_range;  /* "2000-2999": provisioned, claimed by tenants */
+    char *ext_outbound_range; /* "3000-3999" */
+    char *ext_reserved_range; /* "4000-4999" */
+    bool ext_provision;       /* create the inventory rows of the ranges at start-up */
+    int64_t ext_quarantine_ms;
+    int64_t ext_expiry_interval_ms;
+    int64_t ext_max_per_tenant; /* concurrent inbound calls, every node together */
+    int64_t ext_max_per_extension;
+    int64_t ext_limit_ttl_ms;
 };
+
+/*
+ * Parses an extension range "FROM-TO" that lies within lo..hi. Returns 0
+ * with *from and *to, or ERR_INVAL.
+ */
+int server_ext_range(const char *s, int lo, int hi, int *from, int *to);
 
 extern const struct cfg_option server_config_options[];
 extern const size_t server_config_options_count;

@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -46,6 +47,8 @@ static struct api_lists *g_lists;
 static struct importer *g_imp;
 static struct api_flows *g_flows;
 static struct api_compliance *g_comp;
+static struct api_dnc *g_dnc;
+static struct api_extensions *g_exts;
 static struct httpd *g_srv;
 static json_t *g_spec;
 static char g_base[64];
@@ -306,7 +309,9 @@ static int setup(void **state)
         char tdir[1024];
         snprintf(tdir, sizeof(tdir), "%s/ivr/templates", testenv_root());
         if (api_flows_create(g_api, tdir, &g_flows) != 0 ||
-            api_compliance_create(g_api, NULL, &g_comp) != 0) {
+            api_compliance_create(g_api, NULL, &g_comp) != 0 ||
+            api_dnc_create(g_api, NULL, &g_dnc) != 0 ||
+            api_extensions_create(g_api, NULL, &g_exts) != 0) {
             return -1;
         }
     }
@@ -350,6 +355,8 @@ static int teardown(void **state)
     api_lists_destroy(g_lists);
     api_flows_destroy(g_flows);
     api_compliance_destroy(g_comp);
+    api_dnc_destroy(g_dnc);
+    api_extensions_destroy(g_exts);
     api_destroy(g_api);
     json_decref(g_spec);
     tdb_drop(DB);
@@ -417,7 +424,47 @@ static const struct {
     { "POST", "/api/v1/flows/{id}/simulate", "VEA" },
     /* Compliance. */
     { "GET", "/api/v1/compliance/check", "VEA" },
+    /* DNC lists (national lists: platform operators only, checked in the handler). */
+    { "GET", "/api/v1/dnc/lists", "VEA" },
+    { "POST", "/api/v1/dnc/lists", "EA" },
+    { "GET", "/api/v1/dnc/lists/{id}", "VEA" },
+    { "DELETE", "/api/v1/dnc/lists/{id}", "EA" },
+    { "GET", "/api/v1/dnc/lists/{id}/entries", "VEA" },
+    { "POST", "/api/v1/dnc/lists/{id}/entries", "EA" },
+    { "DELETE", "/api/v1/dnc/lists/{id}/entries/{number}", "EA" },
+    { "POST", "/api/v1/dnc/lists/{id}/uploads", "EA" },
+    { "GET", "/api/v1/dnc/lists/{id}/export.csv", "VEA" },
     { "GET", "/api/v1/campaigns/{id}/stats", "VEA" },
+    { "GET", "/api/v1/campaigns/{id}/stats/minutes", "VEA" },
+    /* Extensions. */
+    { "GET", "/api/v1/extensions", "VEA" },
+    { "POST", "/api/v1/extensions", "A" },
+    { "GET", "/api/v1/extensions/pools", "VEA" },
+    { "GET", "/api/v1/extensions/{ext}", "VEA" },
+    { "PATCH", "/api/v1/extensions/{ext}", "A" },
+    { "DELETE", "/api/v1/extensions/{ext}", "A" },
+    { "GET", "/api/v1/extensions/{ext}/audit", "VEA" },
+    { "POST", "/api/v1/flows/{id}/inbound", "A" },
+    /* Campaigns: viewers read, editors write and control, admins everything. */
+    { "GET", "/api/v1/campaigns", "VEA" },
+    { "POST", "/api/v1/campaigns", "EA" },
+    { "GET", "/api/v1/campaigns/{id}", "VEA" },
+    { "PATCH", "/api/v1/campaigns/{id}", "EA" },
+    { "DELETE", "/api/v1/campaigns/{id}", "EA" },
+    { "POST", "/api/v1/campaigns/{id}/start", "EA" },
+    { "POST", "/api/v1/campaigns/{id}/pause", "EA" },
+    { "POST", "/api/v1/campaigns/{id}/resume", "EA" },
+    { "POST", "/api/v1/campaigns/{id}/stop", "EA" },
+    { "POST", "/api/v1/campaigns/{id}/complete", "EA" },
+    { "POST", "/api/v1/campaigns/{id}/schedule", "EA" },
+    { "GET", "/api/v1/campaigns/{id}/history", "VEA" },
+    { "GET", "/api/v1/campaigns/{id}/lists", "VEA" },
+    { "POST", "/api/v1/campaigns/{id}/lists/{list_id}", "EA" },
+    { "DELETE", "/api/v1/campaigns/{id}/lists/{list_id}", "EA" },
+    { "GET", "/api/v1/campaigns/{id}/attempts", "VEA" },
+    { "GET", "/api/v1/campaigns/{id}/calls", "VEA" },
+    { "GET", "/api/v1/campaigns/{id}/calls.csv", "VEA" },
+    { "GET", "/api/v1/campaigns/{id}/ready", "VEA" },
 };
 
 static const char *method_name(unsigned m)
@@ -554,7 +601,7 @@ static bool list_has_id(const json_t *list, int64_t id)
 /* A campaign's live figures: its own tenant reads them, another tenant gets 404. */
 static void test_api_cross_tenant_campaign_stats(void **state)
 {
-    char path[64];
+    char path[160];
     int64_t id = sql_int(
         g_admin_ci, "INSERT INTO campaigns (tenant_id, name) VALUES (%lld, 'stats') RETURNING id",
         (long long)g_tenant_a);
@@ -575,6 +622,46 @@ static void test_api_cross_tenant_campaign_stats(void **state)
         struct call other = { "GET", "/api/v1/campaigns/{id}/stats", path, bs[i] };
         assert_int_equal(call_status(&other), 404);
     }
+
+    /* The per-minute history: two nodes' rows of one minute are summed; the window is [from, to).
+     */
+    sql_int(g_admin_ci,
+            "WITH i AS (INSERT INTO campaign_metrics_minute (tenant_id, campaign_id, node, minute, "
+            "attempts,"
+            " answered, busy) VALUES (%lld, %lld, 'n1', '2026-11-24T10:00:00Z', 10, 4, 1),"
+            " (%lld, %lld, 'n2', '2026-11-24T10:00:00Z', 5, 2, 0),"
+            " (%lld, %lld, 'n1', '2026-11-24T10:01:00Z', 7, 3, 2),"
+            " (%lld, %lld, 'n1', '2026-11-24T10:05:00Z', 1, 1, 0) RETURNING 1)"
+            " SELECT count(*) FROM i",
+            (long long)g_tenant_a, (long long)id, (long long)g_tenant_a, (long long)id,
+            (long long)g_tenant_a, (long long)id, (long long)g_tenant_a, (long long)id);
+    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/stats/minutes?from=%s&to=%s",
+             (long long)id, "2026-11-24T10:00:00Z", "1795514700" /* 10:05:00Z */);
+    struct call hist = { "GET", "/api/v1/campaigns/{id}/stats/minutes", path, W_OPERATOR };
+    j = call_json(&hist, 200);
+    json_t *mins = json_object_get(j, "minutes");
+    assert_int_equal(json_array_size(mins), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(mins, 0), "minute")),
+                        "2026-11-24T10:00:00Z");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(mins, 0), "attempts")), 15);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(mins, 0), "answered")), 6);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(mins, 1), "busy")), 2);
+    json_decref(j);
+    for (int i = 0; i < 2; i++) {
+        struct call other = { "GET", "/api/v1/campaigns/{id}/stats/minutes", path, bs[i] };
+        assert_int_equal(call_status(&other), 404);
+    }
+    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/stats/minutes?from=yesterday",
+             (long long)id);
+    struct call bad = { "GET", "/api/v1/campaigns/{id}/stats/minutes", path, W_OPERATOR };
+    j = call_json(&bad, 400);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "field")),
+                        "?from");
+    json_decref(j);
+    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/stats/minutes?from=0&to=172800",
+             (long long)id);
+    struct call wide = { "GET", "/api/v1/campaigns/{id}/stats/minutes", path, W_OPERATOR };
+    assert_int_equal(call_status(&wide), 400);
 }
 
 static void test_api_cross_tenant_api(void **state)
@@ -915,6 +1002,48 @@ static void test_api_login_failures_limited(void **state)
         struct call v = { "POST", "/api/v1/auth/login", "/api/v1/auth/login", W_ANON, viewer };
         assert_int_equal(call_status(&v), 429);
     }
+    redis_del("api:login:addr:127.0.0.1");
+}
+
+/* One wrong-password login from its own thread (no cmocka asserts off the main thread). */
+static void *burst_login(void *arg)
+{
+    long *status = arg;
+    char url[256];
+    char body[160];
+    const char *hdrs[2] = { "Content-Type: application/json", NULL };
+    struct t_req rq = { .method = "POST", .hdrs = hdrs };
+    struct t_resp r;
+
+    snprintf(url, sizeof(url), "%s/api/v1/auth/login", g_base);
+    snprintf(body, sizeof(body), "{\"email\":\"burst-%ld@alpha.test\",\"password\":\"guess\"}",
+             (long)getpid());
+    rq.body = body;
+    rq.body_len = strlen(body);
+    *status = t_http(url, &rq, &r) == CURLE_OK ? r.status : -1;
+    t_resp_free(&r);
+    return NULL;
+}
+
+/* Ten guesses at once on one account: exactly the limit (3) get a verdict, the rest 429. */
+static void test_api_login_burst_limited(void **state)
+{
+    pthread_t th[10];
+    long status[10];
+    int n401 = 0, n429 = 0;
+    (void)state;
+
+    redis_del("api:login:addr:127.0.0.1");
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(pthread_create(&th[i], NULL, burst_login, &status[i]), 0);
+    }
+    for (int i = 0; i < 10; i++) {
+        pthread_join(th[i], NULL);
+        n401 += status[i] == 401;
+        n429 += status[i] == 429;
+    }
+    assert_int_equal(n401, 3);
+    assert_int_equal(n429, 7);
     redis_del("api:login:addr:127.0.0.1");
 }
 
@@ -2213,6 +2342,7 @@ int main(void)
         cmocka_unit_test(test_api_refresh_reuse_revokes_family),
         cmocka_unit_test(test_api_logout),
         cmocka_unit_test(test_api_login_failures_limited),
+        cmocka_unit_test(test_api_login_burst_limited),
         cmocka_unit_test(test_api_bad_input_nothing_stored),
         cmocka_unit_test(test_api_sql_metacharacters_stored_verbatim),
         cmocka_unit_test(test_api_idempotency_key),

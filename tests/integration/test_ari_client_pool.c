@@ -2,7 +2,9 @@
 /*
  * Two ari-sim instances in one ari_pool: originates are placed on both by
  * capacity in use, a full server is skipped, a server that goes down takes
- * no new originates (the other does), and it is used again once back.
+ * no new originates (the other does), and it is used again once back. The
+ * first server goes through the client's own HTTP/1.1 transport, the second
+ * through curl (ari.transport), so both carry the same scenario.
  */
 #include <ev.h>
 #include <setjmp.h>
@@ -97,6 +99,8 @@ static int setup(void **state)
         cfg[i].max_channels = 3;
         cfg[i].reconnect_min_ms = 50;
         cfg[i].reconnect_max_ms = 200;
+        /* both REST transports: the own HTTP/1.1 client and curl (ari.transport) */
+        cfg[i].transport = i == 0 ? "http" : "curl";
     }
     if (ari_pool_create(f->loop, cfg, 2, &h, &f->pool) != 0) {
         return -1;

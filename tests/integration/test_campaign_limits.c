@@ -55,6 +55,23 @@ static void on_cmd(int status, redisReply *reply, void *arg)
     (*(int *)arg)++;
 }
 
+struct keys {
+    int done;
+    int n;
+    char key[8][192];
+};
+
+static void on_keys(int status, redisReply *reply, void *arg)
+{
+    struct keys *k = arg;
+    if (status == 0 && reply->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < reply->elements && k->n < 8; i++) {
+            snprintf(k->key[k->n++], sizeof(k->key[0]), "%s", reply->element[i]->str);
+        }
+    }
+    k->done++;
+}
+
 static int setup(void **state)
 {
     static int seq;
@@ -110,6 +127,24 @@ static void release(struct fx *f, int node, const char *key, int n)
     assert_int_equal(g.status, 0);
 }
 
+/* Deletes the liveness keys of every process of node (as their TTL would). */
+static void expire_node(struct fx *f, const char *node)
+{
+    char pattern[192];
+    snprintf(pattern, sizeof(pattern), "%slim:node:%s*", f->prefix, node);
+    const char *argv[2] = { "KEYS", pattern };
+    struct keys k = { 0 };
+    assert_int_equal(kv_cmd_send(f->kv[1], 2, argv, NULL, on_keys, &k, NULL), 0);
+    assert_true(evloop_run_until(f->loop, &k.done, 1, 5.0));
+    assert_true(k.n > 0);
+    for (int i = 0; i < k.n; i++) {
+        const char *del[2] = { "DEL", k.key[i] };
+        int done = 0;
+        assert_int_equal(kv_cmd_send(f->kv[1], 2, del, NULL, on_cmd, &done, NULL), 0);
+        assert_true(evloop_run_until(f->loop, &done, 1, 5.0));
+    }
+}
+
 static void test_limits_cps_shared_by_two_nodes(void **state)
 {
     struct fx *f = *state;
@@ -140,12 +175,7 @@ static void test_limits_channels_across_nodes(void **state)
     release(f, 0, "trunk-b", 2);
     assert_int_equal(acquire(f, 1, &spec, 3, T0), 2);
     /* node a dies: when its liveness key is gone its one channel is free again */
-    char key[128];
-    snprintf(key, sizeof(key), "%slim:node:node-a", f->prefix);
-    const char *argv[2] = { "DEL", key };
-    int done = 0;
-    assert_int_equal(kv_cmd_send(f->kv[1], 2, argv, NULL, on_cmd, &done, NULL), 0);
-    assert_true(evloop_run_until(f->loop, &done, 1, 5.0));
+    expire_node(f, "node-a");
     assert_int_equal(acquire(f, 1, &spec, 3, T0), 1);
     assert_int_equal(acquire(f, 1, &spec, 3, T0), 0);
 }
@@ -170,6 +200,29 @@ static void test_limits_fail_closed_when_redis_is_down(void **state)
         evloop_run_for(f->loop, 0.01);
     }
     assert_int_equal(acquire(f, 0, &spec, 5, T0), 5);
+}
+
+/*
+ * kill -9 and restart under the same node id: the dead process's channels
+ * count until its liveness key expires (its calls may still be up), then
+ * come back; the new process never inherits them. Before, both processes
+ * shared one field, so a crash with calls up shrank the cap for good.
+ */
+static void test_limits_restart_under_same_id_frees_dead_channels(void **state)
+{
+    struct fx *f = *state;
+    struct campaign_limit_spec spec = { .key = "trunk-d", .max_channels = 10 };
+    assert_int_equal(acquire(f, 0, &spec, 10, T0), 10);
+    /* the process dies without releasing; a new one starts as node-a */
+    campaign_limits_destroy(f->lim[0]);
+    f->lim[0] = NULL;
+    assert_int_equal(campaign_limits_create(f->kv[0], f->prefix, "node-a", 30, &f->lim[0]), 0);
+    assert_int_equal(acquire(f, 0, &spec, 10, T0), 0);
+    /* the dead process's liveness expires: all ten channels are free again */
+    expire_node(f, "node-a");
+    assert_int_equal(acquire(f, 0, &spec, 10, T0), 10);
+    release(f, 0, "trunk-d", 10);
+    assert_int_equal(acquire(f, 1, &spec, 10, T0), 10);
 }
 
 static int count_launch(void *arg, const struct campaign_launch *l)
@@ -267,6 +320,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_limits_cps_shared_by_two_nodes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits_channels_across_nodes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_limits_restart_under_same_id_frees_dead_channels,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits_fail_closed_when_redis_is_down, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_limits_two_schedulers_share_the_trunk_rate, setup,

@@ -34,16 +34,46 @@
 static struct api *g_api;
 static struct httpd *g_srv;
 static struct dash *g_d1, *g_d2;
+
+#define KEY_OK      "dk_0123456789ab_wallscreenkeyofthreefloors"
+#define KEY_REVOKED "dk_ba9876543210_anoldkeythatwasrevokedlast"
+
 static char g_base[64];
 static char g_app_ci[TDB_CONNINFO_MAX], g_admin_ci[TDB_CONNINFO_MAX];
 static int64_t g_ta, g_tb, g_ca, g_cb;
 static char *g_tok_a, *g_tok_b;
 
-static int auth_cb(const char *cred, bool api_key, struct dash_principal *p, void *arg)
+static void key_verified(int rc, const struct api_principal *ap, void *arg)
+{
+    struct dash_principal p = { 0 };
+    uint64_t *ticket = arg;
+
+    if (rc == 0) {
+        p.tenant_id = ap->tenant_id;
+        p.role = (int)ap->role;
+        p.expires_us = ap->expires_us;
+    }
+    dash_auth_complete(g_d1, *ticket, rc, rc == 0 ? &p : NULL);
+    free(ticket);
+}
+
+/* As dialerd does: a JWT at once, an API key through the api's look-up. */
+static int auth_cb(const char *cred, bool api_key, uint64_t ticket, struct dash_principal *p,
+                   void *arg)
 {
     struct api_principal ap;
     (void)arg;
-    if (api_key || api_token_verify(g_api, cred, &ap) != 0) {
+    if (api_key) {
+        uint64_t *t = malloc(sizeof(*t));
+        *t = ticket;
+        int rc = api_key_verify(g_api, cred, key_verified, t);
+        if (rc != 0) {
+            free(t);
+            return rc;
+        }
+        return ERR_AGAIN;
+    }
+    if (api_token_verify(g_api, cred, &ap) != 0) {
         return ERR_AUTH;
     }
     p->tenant_id = ap.tenant_id;
@@ -127,6 +157,13 @@ static int setup(void **state)
     snprintf(g_base, sizeof(g_base), "http://127.0.0.1:%d", httpd_port(g_srv));
     g_tok_a = token(g_ta);
     g_tok_b = token(g_tb);
+    /* API keys of tenant a: one usable, one revoked (the hash is SHA-256 of the whole key) */
+    sql_int("INSERT INTO api_keys (tenant_id, name, prefix, secret_hash, role) VALUES"
+            " (%lld, 'wall', 'dk_0123456789ab', sha256('" KEY_OK "'), 'viewer'),"
+            " (%lld, 'old', 'dk_ba9876543210', sha256('" KEY_REVOKED "'), 'viewer')"
+            " RETURNING 0",
+            (long long)g_ta, (long long)g_ta);
+    sql_int("UPDATE api_keys SET revoked_at = now() WHERE prefix = 'dk_ba9876543210' RETURNING 0");
     return 0;
 }
 
@@ -205,17 +242,21 @@ static json_t *campaign_in(json_t *m, int64_t id)
     return NULL;
 }
 
-/* Waits for a delta carrying campaign id with attempts == want. */
-static bool wait_attempts(struct t_ws *w, int64_t id, int64_t want, json_t **out_c)
+/*
+ * Waits for a delta carrying campaign id with attempts == want. A delta holds
+ * only the fields that changed, so a client keeps the snapshot's object and
+ * merges each delta into it: acc (may be NULL) is that object.
+ */
+static bool wait_attempts(struct t_ws *w, int64_t id, int64_t want, json_t *acc)
 {
     int64_t deadline = clock_mono_us() + 4000000;
     while (clock_mono_us() < deadline) {
         json_t *m = wait_type(w, "delta", 1000);
         json_t *c = m != NULL ? campaign_in(m, id) : NULL;
+        if (c != NULL && acc != NULL) {
+            json_object_update(acc, c);
+        }
         if (c != NULL && json_integer_value(json_object_get(c, "attempts")) == want) {
-            if (out_c != NULL) {
-                *out_c = json_incref(c);
-            }
             json_decref(m);
             return true;
         }
@@ -276,6 +317,52 @@ static void test_live_refuses_bad_credentials(void **state)
     assert_non_null(m);
     assert_int_equal(json_integer_value(json_object_get(m, "tenant_id")), g_ta);
     json_decref(m);
+    t_ws_close(&w);
+}
+
+/* A machine client (the wall on a screen) connects with an API key. */
+static void test_live_api_key(void **state)
+{
+    struct t_ws w;
+    json_t *m;
+    (void)state;
+
+    /* header; the subscription sent before hello is handled after it, in order */
+    assert_true(t_ws_open(&w, g_base, "/ws/v1/live", "X-API-Key: " KEY_OK "\r\n", 0));
+    send_text(&w, "{\"type\":\"subscribe\",\"tenant\":true,\"ref\":3}");
+    m = wait_type(&w, "hello", 3000);
+    assert_non_null(m);
+    assert_int_equal(json_integer_value(json_object_get(m, "tenant_id")), g_ta);
+    json_decref(m);
+    m = wait_type(&w, "subscribed", 3000);
+    assert_non_null(m);
+    assert_int_equal(json_integer_value(json_object_get(m, "ref")), 3);
+    json_decref(m);
+    t_ws_close(&w);
+    /* the auth message */
+    assert_true(t_ws_open(&w, g_base, "/ws/v1/live", NULL, 0));
+    send_text(&w, "{\"type\":\"auth\",\"api_key\":\"" KEY_OK "\"}");
+    m = wait_type(&w, "hello", 3000);
+    assert_non_null(m);
+    assert_int_equal(json_integer_value(json_object_get(m, "tenant_id")), g_ta);
+    json_decref(m);
+    t_ws_close(&w);
+    /* revoked, unknown, and not a key at all: an error, then close 4401 */
+    const char *bad[] = { "X-API-Key: " KEY_REVOKED "\r\n",
+                          "X-API-Key: dk_0123456789ab_butnotthesecretofthatkey\r\n" };
+    for (size_t i = 0; i < 2; i++) {
+        assert_true(t_ws_open(&w, g_base, "/ws/v1/live", bad[i], 0));
+        m = wait_type(&w, "error", 3000);
+        assert_non_null(m);
+        assert_string_equal(json_string_value(json_object_get(m, "code")), "invalid_api_key");
+        json_decref(m);
+        m = wait_type(&w, "never", 3000);
+        assert_string_equal(json_string_value(json_object_get(m, "type")), "_closed");
+        json_decref(m);
+        t_ws_close(&w);
+    }
+    assert_false(t_ws_open(&w, g_base, "/ws/v1/live", "X-API-Key: not-a-key\r\n", 0));
+    assert_int_equal(w.status, 401);
     t_ws_close(&w);
 }
 
@@ -361,16 +448,21 @@ static void test_live_cluster_figures(void **state)
     struct dash_entity *e1 = dash_campaign(g_d1, g_ta, g_ca);
     struct dash_entity *e2 = dash_campaign(g_d2, g_ta, g_ca);
     struct t_ws w;
-    json_t *c = NULL;
+    json_t *m, *c;
     int64_t local;
     (void)state;
 
     assert_true(open_as(&w, g_tok_a, 0));
     send_text(&w, "{\"type\":\"subscribe\",\"tenant\":true}");
-    json_decref(wait_type(&w, "snapshot", 2000));
+    m = wait_type(&w, "snapshot", 2000);
+    assert_non_null(m);
+    c = campaign_in(m, g_ca);
+    c = c != NULL ? json_deep_copy(c) : json_object();
+    json_decref(m);
     dash_add(e2, DASH_ATTEMPTS, 1000);
     local = atomic_load(&e1->v[DASH_ATTEMPTS]);
-    assert_true(wait_attempts(&w, g_ca, local + 1000, &c));
+    assert_true(wait_attempts(&w, g_ca, local + 1000, c));
+    /* the cluster figure is both nodes' sum, and says so */
     assert_int_equal(json_integer_value(json_object_get(c, "nodes")), 2);
     json_decref(c);
     t_ws_close(&w);
@@ -380,7 +472,9 @@ static void test_live_heartbeat_and_import_progress(void **state)
 {
     struct t_ws a, b;
     struct dash_import imp = { .tenant_id = g_ta,
-                               .job_id = 42,
+                               .job_id = "7d0f3c1e-2b5a-4f4e-9a51-0c9a3d1e4b42",
+                               .upload_id = "crm-nightly-42",
+                               .list_id = 9,
                                .state = "running",
                                .rows_read = 100,
                                .rows_imported = 90,
@@ -401,7 +495,10 @@ static void test_live_heartbeat_and_import_progress(void **state)
     assert_int_equal(dash_import_progress(g_d1, &imp), 0);
     m = wait_type(&a, "import", 2000);
     assert_non_null(m);
-    assert_int_equal(json_integer_value(json_object_get(m, "job_id")), 42);
+    assert_string_equal(json_string_value(json_object_get(m, "job_id")),
+                        "7d0f3c1e-2b5a-4f4e-9a51-0c9a3d1e4b42");
+    assert_string_equal(json_string_value(json_object_get(m, "upload_id")), "crm-nightly-42");
+    assert_int_equal(json_integer_value(json_object_get(m, "list_id")), 9);
     assert_int_equal(json_integer_value(json_object_get(m, "rows_rejected")), 10);
     json_decref(m);
     assert_null(wait_type(&b, "import", 500));
@@ -501,6 +598,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_live_refuses_bad_credentials),
+        cmocka_unit_test(test_live_api_key),
         cmocka_unit_test(test_live_snapshot_then_deltas),
         cmocka_unit_test(test_live_cross_tenant_refused),
         cmocka_unit_test(test_live_cluster_figures),

@@ -954,6 +954,38 @@ static void test_db_stopped_fails_fast_then_recovers(void **state)
     assert_string_equal(r.val[0], "recovered");
 }
 
+/*
+ * Queries sent after the server went away but before the loop has read the
+ * close: libpq finds the socket dead while sending and drops it (PQsocket
+ * becomes -1). The adapter must take that as a lost session, not hand -1 to
+ * libev (which aborts the process: found by the fault suite's PostgreSQL
+ * restart under a running campaign).
+ */
+static void test_db_send_after_server_stop_is_a_lost_session(void **state)
+{
+    struct fx *fx = *state;
+    struct res r[20];
+
+    memset(r, 0, sizeof(r));
+    assert_int_equal(testenv_services("stop-pg"), 0);
+    for (int i = 0; i < 20; i++) {
+        int rc = db_query_send(
+            fx->c, &(struct db_query){ .sql = "SELECT 1", .cb = on_res, .arg = &r[i] }, NULL);
+        assert_int_equal(rc, 0);
+    }
+    run_until(fx->loop, &r[19].calls, 1, 15.0);
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(r[i].calls, 1);
+        assert_int_equal(r[i].status, ERR_DISCONNECTED);
+    }
+    assert_false(db_conn_is_up(fx->c));
+    assert_int_equal(testenv_services("start-pg"), 0);
+    wait_up(fx, fx->c, 30.0);
+    struct res ok = query_wait(fx, fx->c, "SELECT 'back'", 0, NULL);
+    assert_int_equal(ok.status, 0);
+    assert_string_equal(ok.val[0], "back");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -979,6 +1011,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_db_restart_pg_mid_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_stopped_fails_fast_then_recovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_db_send_after_server_stop_is_a_lost_session, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("integration/db", tests, group_setup, group_teardown);
 }

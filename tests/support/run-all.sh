@@ -34,6 +34,14 @@ case "$TEST_RUN_DIR" in /*) ;; *) TEST_RUN_DIR=$ROOT/$TEST_RUN_DIR ;; esac
 passed=0
 failed=0
 failed_names=()
+failed_details=() # the lines that say why, repeated just above the summary
+
+note_failure() { # note_failure <name> <log>: keeps the last lines explaining a failure
+  local why
+  why=$(grep -E '^\[ +(ERROR|LINE|FAILED) +\]|^\s*not ok|Sanitizer|runtime error' "$2" | head -16)
+  [ -z "$why" ] && why=$(tail -8 "$2")
+  failed_details+=("--- $1" "$why")
+}
 
 run_cmocka() { # run_cmocka <binary>
   local bin=$1 name log rc p f
@@ -54,7 +62,10 @@ run_cmocka() { # run_cmocka <binary>
   fi
   passed=$((passed + p))
   failed=$((failed + f))
-  [ "$f" -ne 0 ] && failed_names+=("$name")
+  if [ "$f" -ne 0 ]; then
+    failed_names+=("$name")
+    note_failure "$name" "$log"
+  fi
 }
 
 run_script() { # run_script <file> (exit status decides)
@@ -72,6 +83,7 @@ run_script() { # run_script <file> (exit status decides)
   else
     failed=$((failed + 1))
     failed_names+=("$file")
+    note_failure "$file" "$log"
     echo "   $file failed with status $rc (see $log)"
     tail -30 "$log" | sed 's/^/   | /'
   fi
@@ -128,6 +140,8 @@ case "$MODE" in
 esac
 
 if [ ${#failed_names[@]} -gt 0 ]; then
+  echo "why (the failing checks; whole logs in $LOGS):"
+  printf '%s\n' "${failed_details[@]}" | cut -c1-300 | sed 's/^/   /'
   echo "failed: ${failed_names[*]}"
 fi
 echo "$passed passed, $failed failed"

@@ -6,7 +6,41 @@ import {
   abandonLevel, alarms, applyDelta, pct, type CampaignStats, type Health,
 } from './model';
 
-const HISTORY_S = 300; // chart window
+const HISTORY_S = 300; // live chart window
+const HOUR_REFRESH_MS = 60_000; // the per-minute rollups change once a minute
+
+// The last hour per minute, from GET /api/v1/campaigns/{id}/stats/minutes.
+interface Hour {
+  t: number[];
+  attempts: number[];
+  answered: number[];
+  failed: number[];
+}
+
+interface MinuteRow {
+  minute: string;
+  attempts: number;
+  answered: number;
+  failed: number;
+  busy: number;
+  no_answer: number;
+}
+
+async function fetchHour(id: number, token: string): Promise<Hour | null> {
+  const r = await fetch(`/api/v1/campaigns/${id}/stats/minutes`, {
+    headers: { Authorization: `Bearer ${token}` },
+  });
+  if (!r.ok) return null;
+  const j = (await r.json()) as { minutes: MinuteRow[] };
+  const h: Hour = { t: [], attempts: [], answered: [], failed: [] };
+  for (const m of j.minutes) {
+    h.t.push(Date.parse(m.minute) / 1000);
+    h.attempts.push(m.attempts);
+    h.answered.push(m.answered);
+    h.failed.push(m.failed + m.busy + m.no_answer);
+  }
+  return h;
+}
 const ACTIVE = new Set(['running', 'paused', 'scheduled', 'unknown']);
 
 interface History {
@@ -36,8 +70,13 @@ function Figure(props: { label: string; field: string; value: number; text?: str
   );
 }
 
-function Tile(props: { c: CampaignStats; h?: History }) {
+function Tile(props: { c: CampaignStats; h?: History; hour?: Hour }) {
   const c = props.c;
+  const hour = useMemo(
+    () => (props.hour ? [props.hour.t, props.hour.attempts, props.hour.answered, props.hour.failed]
+      : [[], [], [], []]),
+    [props.hour],
+  );
   const level = abandonLevel(c.abandon_rate, c.abandon_cap);
   const data = useMemo(
     () => (props.h ? [props.h.t, props.h.cps, props.h.inProgress] : [[], [], []]),
@@ -69,6 +108,15 @@ function Tile(props: { c: CampaignStats; h?: History }) {
       <LiveChart title="CPS and calls up"
         series={[{ label: 'CPS', color: '#4fc3f7' }, { label: 'in progress', color: '#ffb74d' }]}
         data={data} height={140} />
+      <div className="hour" data-minutes={props.hour?.t.length ?? 0}>
+        <LiveChart title="Last hour, per minute"
+          series={[
+            { label: 'attempts', color: '#90a4ae' },
+            { label: 'answered', color: '#81c784' },
+            { label: 'not reached', color: '#e57373' },
+          ]}
+          data={hour} height={110} />
+      </div>
     </section>
   );
 }
@@ -78,6 +126,8 @@ export function Wall(props: { token: () => string; onLogout(): void }) {
   const [health, setHealth] = useState<Health | null>(null);
   const [connected, setConnected] = useState(false);
   const [hist, setHist] = useState<Record<number, History>>({});
+  const [hours, setHours] = useState<Record<number, Hour>>({});
+  const shownIds = useRef<number[]>([]);
   const [dark, setDark] = useState(() => localStorage.getItem('dialer.wall.light') !== '1');
   const names = useRef<Map<number, string>>(new Map());
   const asked = useRef<Set<number>>(new Set());
@@ -141,10 +191,26 @@ export function Wall(props: { token: () => string; onLogout(): void }) {
     }
   }, [campaigns, props.token]);
 
+  // The hour charts: at first sight of a campaign and once a minute after.
+  useEffect(() => {
+    let stop = false;
+    const load = () => {
+      for (const id of shownIds.current) {
+        fetchHour(id, props.token())
+          .then((h) => { if (h && !stop) setHours((prev) => ({ ...prev, [id]: h })); })
+          .catch(() => undefined);
+      }
+    };
+    load();
+    const t = setInterval(load, HOUR_REFRESH_MS);
+    return () => { stop = true; clearInterval(t); };
+  }, [props.token, [...campaigns.keys()].sort().join()]);
+
   const shown = [...campaigns.values()]
     .filter((c) => ACTIVE.has(c.state))
     .map((c) => ({ ...c, name: names.current.get(c.campaign_id) ?? c.name }))
     .sort((a, b) => a.campaign_id - b.campaign_id);
+  shownIds.current = shown.map((c) => c.campaign_id);
   const failedLastMinute: Record<number, number> = {};
   for (const [id, h] of Object.entries(hist)) {
     const now = h.t[h.t.length - 1];
@@ -170,7 +236,7 @@ export function Wall(props: { token: () => string; onLogout(): void }) {
       </ul>
       {shown.length === 0 && <p className="empty">No campaign is running.</p>}
       <main className="tiles">
-        {shown.map((c) => <Tile key={c.campaign_id} c={c} h={hist[c.campaign_id]} />)}
+        {shown.map((c) => <Tile key={c.campaign_id} c={c} h={hist[c.campaign_id]} hour={hours[c.campaign_id]} />)}
       </main>
     </div>
   );

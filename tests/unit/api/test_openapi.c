@@ -42,6 +42,8 @@ static void test_openapi_routes_match_spec(void **state)
     struct api_lists *lists = NULL;
     struct api_flows *flows = NULL;
     struct api_compliance *comp = NULL;
+    struct api_dnc *dnc = NULL;
+    struct api_extensions *exts = NULL;
     json_t *spec = tapi_spec_load();
     json_t *paths, *ops, *op;
     const char *path, *m;
@@ -54,6 +56,8 @@ static void test_openapi_routes_match_spec(void **state)
     assert_int_equal(api_lists_create(a, NULL, "", &lists), 0);
     assert_int_equal(api_flows_create(a, "ivr/templates", &flows), 0);
     assert_int_equal(api_compliance_create(a, NULL, &comp), 0);
+    assert_int_equal(api_dnc_create(a, NULL, &dnc), 0);
+    assert_int_equal(api_extensions_create(a, NULL, &exts), 0);
     n = api_route_count(a);
     paths = json_object_get(spec, "paths");
     for (i = 0; i < n; i++) {
@@ -86,6 +90,8 @@ static void test_openapi_routes_match_spec(void **state)
     api_lists_destroy(lists);
     api_flows_destroy(flows);
     api_compliance_destroy(comp);
+    api_dnc_destroy(dnc);
+    api_extensions_destroy(exts);
     api_destroy(a);
     json_decref(spec);
 }

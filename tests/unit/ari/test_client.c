@@ -348,13 +348,30 @@ static void test_client_urls(void **state)
     assert_int_equal(ari_client_create(f->loop, &cfg, NULL, &c), 0);
     assert_int_equal(ari_ping(c, NULL, NULL, &r), 0);
     expect_url(c, r, "http://127.0.0.1:1/asterisk/ari/asterisk/ping");
+    /* a numeric host: the own HTTP/1.1 transport, which sends the origin-form target */
+    assert_non_null(c->h1);
+    assert_null(c->http);
+    assert_string_equal(c->url.p + c->origin_len, "/asterisk/ari/asterisk/ping");
     assert_string_equal(ari_client_name(c), "default");
     ari_client_destroy(c);
     cfg.url = "http://localhost";
     assert_int_equal(ari_client_create(f->loop, &cfg, NULL, &c), 0);
     assert_int_equal(c->port, 80);
     assert_string_equal(c->host, "localhost");
+    /* a host name: curl, whose resolver runs off the loop */
+    assert_null(c->h1);
+    assert_non_null(c->http);
     ari_client_destroy(c);
+    cfg.url = "http://127.0.0.1:8088";
+    cfg.transport = "curl";
+    assert_int_equal(ari_client_create(f->loop, &cfg, NULL, &c), 0);
+    assert_null(c->h1);
+    assert_non_null(c->http);
+    ari_client_destroy(c);
+    cfg.transport = "http2";
+    assert_int_equal(ari_client_create(f->loop, &cfg, NULL, &c), ERR_INVAL);
+    assert_null(c);
+    cfg.transport = NULL;
     cfg.url = "http://h";
     cfg.user = NULL;
     assert_int_equal(ari_client_create(f->loop, &cfg, NULL, &c), ERR_INVAL);

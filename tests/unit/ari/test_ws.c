@@ -43,6 +43,12 @@ struct srv {
     char request[4096]; /* its request head */
     int upgrades;       /* upgrade requests seen */
     struct ari_client *c;
+    bool hold_posts; /* leave POST requests unanswered (in held) */
+    int held[4];
+    int n_held;
+    int posts;           /* POST requests seen */
+    int reconciles;      /* on_reconcile calls */
+    char gone[256];      /* the last reconciliation's gone ids, space-separated */
     int events;          /* on_event calls */
     char last_raw[2048]; /* raw text of the last (unknown-type) event */
 };
@@ -93,9 +99,21 @@ static void on_head(struct ev_loop *loop, ev_io *w, int revents)
         memcpy(s->request, pc->head, sizeof(s->request));
         s->ws_fd = fd;
         s->upgrades++;
+    } else if (strncmp(pc->head, "POST ", 5) == 0 && s->hold_posts && s->n_held < 4) {
+        s->held[s->n_held++] = fd; /* an originate the server has not processed yet */
+        s->posts++;
     } else {
         static const char empty[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                                     "Content-Length: 2\r\n\r\n[]";
+        static const char empty_close[] = "HTTP/1.1 200 OK\r\nConnection: close\r\n"
+                                          "Content-Length: 2\r\n\r\n[]";
+        if (s->hold_posts) {
+            /* one request per connection, so every request gets its head read */
+            srv_write(fd, empty_close, sizeof(empty_close) - 1);
+            close(fd);
+            free(pc);
+            return;
+        }
         srv_write(fd, empty, sizeof(empty) - 1);
         if (s->n_conns < MAX_CONNS) {
             s->conns[s->n_conns++] = fd; /* keep-alive: closed at teardown */
@@ -308,6 +326,92 @@ static void test_ws_upgrade_request_and_first_event(void **state)
     assert_string_equal(s->last_raw, ev);
 }
 
+static size_t known_two(struct ari_client *c, const char **ids, size_t max, void *arg)
+{
+    (void)c;
+    (void)arg;
+    if (max >= 2) {
+        ids[0] = "held-1";
+        ids[1] = "gone-1";
+    }
+    return 2;
+}
+
+static void on_reconcile(struct ari_client *c, int status, const char *const *gone, size_t n_gone,
+                         const char *const *up, size_t n_up, void *arg)
+{
+    struct srv *s = arg;
+    (void)c;
+    (void)up;
+    (void)n_up;
+    assert_int_equal(status, 0);
+    s->gone[0] = '\0';
+    for (size_t i = 0; i < n_gone; i++) {
+        strncat(s->gone, gone[i], sizeof(s->gone) - strlen(s->gone) - 2);
+        strcat(s->gone, " ");
+    }
+    s->reconciles++;
+}
+
+static int setup_reconcile(void **state)
+{
+    struct srv *s;
+    struct ari_handlers h;
+
+    setup(state);
+    s = *state;
+    ari_client_destroy(s->c);
+    s->c = NULL;
+    s->upgrades = 0;
+    {
+        char url[64];
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d", s->port);
+        struct ari_client_config cfg = {
+            .name = "ws",
+            .url = url,
+            .user = "dialer",
+            .password = "secret",
+            .app = "test",
+            .reconnect_min_ms = 20,
+            .reconnect_max_ms = 40,
+        };
+        memset(&h, 0, sizeof(h));
+        h.on_event = on_event;
+        h.known_channels = known_two;
+        h.on_reconcile = on_reconcile;
+        h.arg = s;
+        assert_int_equal(ari_client_create(s->loop, &cfg, &h, &s->c), 0);
+    }
+    return 0;
+}
+
+/*
+ * A channel whose originate is not answered yet is not judged by a
+ * reconciliation: the server may process the originate after the GET
+ * /channels. A known channel the list lacks is reported gone.
+ */
+static void test_ws_reconcile_skips_unanswered_originates(void **state)
+{
+    struct srv *s = *state;
+    struct ari_originate o = { .endpoint = "PJSIP/1", .channel_id = "held-1" };
+    char ev[512];
+
+    wait_upgrade(s, 1);
+    s->hold_posts = true;
+    connect_ok(s, event_text(ev, sizeof(ev), 1, 10));
+    assert_true(evloop_run_until(s->loop, &s->reconciles, 1, 5.0)); /* the one after connect */
+    assert_int_equal(ari_originate(s->c, &o, NULL, NULL, NULL), 0);
+    assert_true(evloop_run_until(s->loop, &s->posts, 1, 5.0));
+    assert_int_equal(ari_client_reconcile(s->c), 0);
+    assert_true(evloop_run_until(s->loop, &s->reconciles, 2, 5.0));
+    assert_string_equal(s->gone, "gone-1 ");
+    assert_int_equal(ari_client_channels(s->c), 1); /* its place is kept */
+    for (int i = 0; i < s->n_held; i++) {
+        close(s->held[i]);
+    }
+    s->n_held = 0;
+}
+
 /* A host name is looked up off the loop, then the same handshake follows. */
 static int setup_named(void **state)
 {
@@ -493,6 +597,8 @@ int main(void)
         cmocka_unit_test(test_ws_accept_rfc_example),
         cmocka_unit_test_setup_teardown(test_ws_upgrade_request_and_first_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ws_host_name_connects, setup_named, teardown),
+        cmocka_unit_test_setup_teardown(test_ws_reconcile_skips_unanswered_originates,
+                                        setup_reconcile, teardown),
         cmocka_unit_test_setup_teardown(test_ws_frames_split_and_every_length_encoding, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ws_fragmented_message_with_ping_inside, setup,

@@ -113,10 +113,24 @@ static void later_abort(struct httpd_req *req, int reason, void *arg)
     atomic_store(&g_abort_reason, reason);
 }
 
+static atomic_int g_released; /* httpd_req_on_release callbacks run */
+
+static void count_release(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&g_released, 1);
+}
+
+static bool released(void *arg)
+{
+    return atomic_load(&g_released) >= *(int *)arg;
+}
+
 static int defer_for(struct httpd_req *req, double secs)
 {
     struct later *l = calloc(1, sizeof(*l));
     l->req = req;
+    httpd_req_on_release(req, count_release, NULL);
     httpd_req_on_abort(req, later_abort, l);
     ev_timer_init(&l->t, later_cb, secs, 0.);
     ev_timer_start(httpd_loop(httpd_req_server(req)), &l->t);
@@ -387,6 +401,7 @@ static void test_httpd_deferred_response(void **state)
     int64_t t0 = clock_mono_us();
     (void)state;
 
+    int want = atomic_load(&g_released) + 1;
     atomic_store(&g_late_done, 0);
     url(u, sizeof(u), "/deferred");
     assert_int_equal(t_get(u, &r), CURLE_OK);
@@ -395,6 +410,9 @@ static void test_httpd_deferred_response(void **state)
     assert_true(clock_mono_us() - t0 >= 45 * 1000);
     assert_int_equal(atomic_load(&g_late_rc), 0);
     t_resp_free(&r);
+    /* what the handler registered is released with the request, once */
+    assert_true(t_wait_for(released, &want, 3000));
+    assert_int_equal(atomic_load(&g_released), want);
 }
 
 static bool late_done(void *arg)
@@ -410,12 +428,15 @@ static void test_httpd_disconnect_before_deferred_respond(void **state)
     char u[256];
     (void)state;
 
+    int want = atomic_load(&g_released) + 1;
     atomic_store(&g_late_done, 0);
     atomic_store(&g_abort_reason, 0);
     url(u, sizeof(u), "/slow");
     assert_int_not_equal(t_http(u, &rq, &r), CURLE_OK); /* curl gives up and closes */
     t_resp_free(&r);
     assert_true(t_wait_for(late_done, NULL, 3000));
+    /* the abandoned request's clean-ups ran too */
+    assert_true(t_wait_for(released, &want, 3000));
     assert_int_equal(atomic_load(&g_abort_reason), ERR_CLOSED);
     assert_int_equal(atomic_load(&g_late_rc), ERR_CLOSED);
 

@@ -276,6 +276,14 @@ static void test_httpd_request_id_and_escape(void **state)
     assert_string_equal(httpd__log_escape(&a, "/api/v1/x"), "/api/v1/x");
     assert_string_equal(httpd__log_escape(&a, "/a\"b\\c\nd"), "/a\\x22b\\x5cc\\x0ad");
     assert_string_equal(httpd__log_escape(&a, "caf\xc3\xa9"), "caf\\xc3\\xa9");
+    /* phone numbers in paths are masked as LOG_NUM masks them; ids stay readable */
+    assert_string_equal(httpd__log_escape(&a, "/api/v1/dnc/lists/12/entries/+14155552671"),
+                        "/api/v1/dnc/lists/12/entries/+1415*****71");
+    assert_string_equal(httpd__log_escape(&a, "/api/v1/dnc/lists/12/entries/4155552671"),
+                        "/api/v1/dnc/lists/12/entries/41555***71");
+    assert_string_equal(httpd__log_escape(&a, "/api/v1/contacts/123456789/x"),
+                        "/api/v1/contacts/123456789/x");
+    assert_string_equal(httpd__log_escape(&a, "/x/+44\"2079460000"), "/x/+44\\x22207*****00");
     arena_fini(&a);
 
     assert_string_equal(
