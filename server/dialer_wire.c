@@ -122,8 +122,10 @@ struct dialer_wire {
     bool polled; /* the campaigns were read once */
     bool inflight_sent;
     bool inflight_loaded;
-    bool cdr_repair_sent;
-    bool cdr_repaired;
+    bool cdr_repair_sent; /* a repair is in flight */
+    bool cdr_repaired;    /* the first one is done */
+    int repair_rounds;    /* repairs still to run (see poll_timer_cb) */
+    int64_t start_us;     /* this process's start: the repair's bound */
     bool stopping;
     bool draining;
     int64_t ready_logged_us;
@@ -1083,6 +1085,9 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
     if (w->gate != NULL) {
         campaign_gate_refill(w->gate);
     }
+    if (!w->inflight_loaded) {
+        return; /* a restart's work comes first: see poll_timer_cb */
+    }
     campaign_sched_tick(w->sched, clock_wall_us());
 }
 
@@ -1492,9 +1497,11 @@ static const char REPAIR_SQL[] =
     "a.outcome = 'human' AND a.answered_at IS NOT NULL "
     "FROM call_attempts a JOIN campaigns c ON c.id = a.campaign_id "
     "WHERE a.dialer_node = $1 AND a.ended_at IS NOT NULL AND a.outcome IS NOT NULL "
-    "AND a.started_at > now() - interval '1 day' "
+    "AND a.started_at > now() - interval '1 day' AND a.started_at < to_timestamp($2::bigint / 1e6) "
     "AND NOT EXISTS (SELECT 1 FROM call_logs l WHERE l.attempt_id = a.id) "
     "ON CONFLICT (attempt_id) DO NOTHING";
+
+static void ask_inflight(struct dialer_wire *w);
 
 static void repair_cb(int status, PGresult *res, void *arg)
 {
@@ -1510,13 +1517,26 @@ static void repair_cb(int status, PGresult *res, void *arg)
     if (--t->pending > 0) {
         return;
     }
+    t->w->cdr_repair_sent = false;
     if (t->status == 0) {
         t->w->cdr_repaired = true;
-    } else {
-        t->w->cdr_repair_sent = false; /* the next poll tries again */
-    }
+        t->w->repair_rounds--;
+        ask_inflight(t->w); /* the next step at once, not a poll later */
+    }                       /* else the next poll tries again */
     db_pool_unpin(t->w->db, t->conn);
     free(t);
+}
+
+static void on_inflight(int status, const struct campaign_inflight *v, size_t n, void *arg);
+
+/* The attempts this node's previous process left in flight, once. */
+static void ask_inflight(struct dialer_wire *w)
+{
+    if (w->cdr_repaired && !w->inflight_loaded && !w->inflight_sent &&
+        db_conn_is_up(db_pool_conn(w->db, 0))) {
+        w->inflight_sent =
+            campaign_store_inflight(db_pool_conn(w->db, 0), w->node, on_inflight, w) == 0;
+    }
 }
 
 static void repair_cdrs(struct dialer_wire *w)
@@ -1532,11 +1552,13 @@ static void repair_cdrs(struct dialer_wire *w)
     }
     t->w = w;
     t->conn = conn;
-    const char *node[1] = { w->node };
+    char start[24];
+    snprintf(start, sizeof(start), "%" PRId64, w->start_us);
+    const char *node[2] = { w->node, start };
     const struct db_query qs[4] = {
         { .sql = "BEGIN" },
         { .sql = "SET LOCAL ROLE dialer_platform" },
-        { .sql = REPAIR_SQL, .nparams = 1, .params = node },
+        { .sql = REPAIR_SQL, .nparams = 2, .params = node },
         { .sql = "COMMIT" },
     };
     for (int i = 0; i < 4; i++) {
@@ -1566,6 +1588,9 @@ static void on_inflight(int status, const struct campaign_inflight *v, size_t n,
     }
     w->inflight_sent = false;
     w->inflight_loaded = true;
+    /* adopted calls write no call log of their own (their start is not
+     * known here): the repair gives the ones reconciliation ends theirs */
+    w->repair_rounds = n > 0 ? 5 : 0;
     for (size_t i = 0; i < n; i++) {
         dialer_adopt(w->dialer, v[i].id, v[i].tenant_id, v[i].campaign_id, v[i].contact_id, NULL);
     }
@@ -1580,18 +1605,24 @@ static void poll_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
     struct dialer_wire *w = t->data;
     (void)loop;
     (void)revents;
-    /* campaigns first (the adopted attempts' retry decisions need their
-     * settings), then the attempts this node left in flight, then the
-     * call logs a crash lost */
+    /*
+     * After a restart, in this order and before any new launch (tick_cb
+     * waits for inflight_loaded): the campaigns (the adopted attempts'
+     * retry decisions need their settings); the call logs the previous
+     * process ended but never wrote (only attempts already ended, so
+     * nothing the new process will write itself); then the attempts it
+     * left in flight, adopted and reconciled. Launching earlier would let
+     * the in-flight query return this process's own new attempts and the
+     * repair rebuild rows still waiting in the call-log batch. The repair
+     * only ever touches attempts started before this process, so the few
+     * rounds after adoption (one per poll, for the adopted calls that
+     * reconciliation ends) cannot meet a call log this process writes.
+     */
     poll_campaigns(w);
-    if (w->polled && !w->inflight_loaded && !w->inflight_sent &&
-        db_conn_is_up(db_pool_conn(w->db, 0))) {
-        w->inflight_sent =
-            campaign_store_inflight(db_pool_conn(w->db, 0), w->node, on_inflight, w) == 0;
-    }
-    if (w->inflight_loaded && !w->cdr_repair_sent) {
+    if (w->polled && w->repair_rounds > 0 && !w->cdr_repair_sent) {
         repair_cdrs(w);
     }
+    ask_inflight(w);
     /* the ready set of each running campaign, explained, every ~10 s */
     int64_t now = clock_wall_us();
     if (now - w->ready_logged_us >= 10 * US_PER_S) {
@@ -1711,6 +1742,8 @@ int start_dialer(const struct dialer_wire_deps *deps, struct dialer_wire **out)
     }
     w->loop = deps->loop;
     w->conf = conf;
+    w->start_us = clock_wall_us();
+    w->repair_rounds = 1;
     w->db = deps->db;
     w->kv = deps->kv;
     w->ari = deps->ari;
