@@ -11,6 +11,7 @@
 #define TESTS_INTEGRATION_TEST_API_UTIL_H
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -70,6 +71,19 @@ static inline bool tapi_type_is(const char *t, const json_t *v)
 }
 
 /* Validates v against schema; on failure writes a message naming the JSON path to err. */
+
+/* A check's message; cut to errsz (a long path is still readable). */
+static inline void tapi_errf(char *err, size_t errsz, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static inline void tapi_errf(char *err, size_t errsz, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errsz, fmt, ap);
+    va_end(ap);
+}
+
 static inline bool tapi_validate(const json_t *root, const json_t *schema, const json_t *v,
                                  const char *path, char *err, size_t errsz)
 {
@@ -87,13 +101,13 @@ static inline bool tapi_validate(const json_t *root, const json_t *schema, const
             json_object_get(json_object_get(json_object_get(root, "components"), "schemas"),
                             name != NULL ? name + 1 : "");
         if (target == NULL) {
-            snprintf(err, errsz, "%s: unresolved %s", path, json_string_value(ref));
+            tapi_errf(err, errsz, "%s: unresolved %s", path, json_string_value(ref));
             return false;
         }
         return tapi_validate(root, target, v, path, err, errsz);
     }
     if (json_is_string(type) && !tapi_type_is(json_string_value(type), v)) {
-        snprintf(err, errsz, "%s: not of type %s", path, json_string_value(type));
+        tapi_errf(err, errsz, "%s: not of type %s", path, json_string_value(type));
         return false;
     }
     if (json_is_array(type)) {
@@ -102,7 +116,7 @@ static inline bool tapi_validate(const json_t *root, const json_t *schema, const
             ok = ok || tapi_type_is(json_string_value(x), v);
         }
         if (!ok) {
-            snprintf(err, errsz, "%s: not of any listed type", path);
+            tapi_errf(err, errsz, "%s: not of any listed type", path);
             return false;
         }
     }
@@ -112,7 +126,7 @@ static inline bool tapi_validate(const json_t *root, const json_t *schema, const
             ok = ok || json_equal(x, v);
         }
         if (!ok) {
-            snprintf(err, errsz, "%s: not one of the enum values", path);
+            tapi_errf(err, errsz, "%s: not one of the enum values", path);
             return false;
         }
     }
@@ -121,7 +135,7 @@ static inline bool tapi_validate(const json_t *root, const json_t *schema, const
         const json_t *mx = json_object_get(schema, "maximum");
         if ((mn != NULL && json_integer_value(v) < json_integer_value(mn)) ||
             (mx != NULL && json_integer_value(v) > json_integer_value(mx))) {
-            snprintf(err, errsz, "%s: out of range", path);
+            tapi_errf(err, errsz, "%s: out of range", path);
             return false;
         }
     }
@@ -131,7 +145,7 @@ static inline bool tapi_validate(const json_t *root, const json_t *schema, const
         size_t n = tapi_utf8_len(json_string_value(v));
         if ((mn != NULL && (json_int_t)n < json_integer_value(mn)) ||
             (mx != NULL && (json_int_t)n > json_integer_value(mx))) {
-            snprintf(err, errsz, "%s: length out of range", path);
+            tapi_errf(err, errsz, "%s: length out of range", path);
             return false;
         }
     }
@@ -140,16 +154,19 @@ static inline bool tapi_validate(const json_t *root, const json_t *schema, const
         const json_t *req = json_object_get(schema, "required");
         json_array_foreach (req, i, x) {
             if (json_object_get(v, json_string_value(x)) == NULL) {
-                snprintf(err, errsz, "%s: missing required %s", path, json_string_value(x));
+                tapi_errf(err, errsz, "%s: missing required %s", path, json_string_value(x));
                 return false;
             }
         }
         json_object_foreach ((json_t *)v, k, x) {
             const json_t *ps = json_object_get(props, k);
-            snprintf(sub, sizeof(sub), "%s.%s", path, k);
+            if (snprintf(sub, sizeof(sub), "%s.%s", path, k) >= (int)sizeof(sub)) {
+                tapi_errf(err, errsz, "%s: nested too deep to check", path);
+                return false;
+            }
             if (ps == NULL) {
                 if (json_is_false(json_object_get(schema, "additionalProperties"))) {
-                    snprintf(err, errsz, "%s: not in the schema", sub);
+                    tapi_errf(err, errsz, "%s: not in the schema", sub);
                     return false;
                 }
                 continue;
@@ -161,7 +178,10 @@ static inline bool tapi_validate(const json_t *root, const json_t *schema, const
     }
     if (json_is_array(v) && json_object_get(schema, "items") != NULL) {
         json_array_foreach (v, i, x) {
-            snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+            if (snprintf(sub, sizeof(sub), "%s[%zu]", path, i) >= (int)sizeof(sub)) {
+                tapi_errf(err, errsz, "%s: nested too deep to check", path);
+                return false;
+            }
             if (!tapi_validate(root, json_object_get(schema, "items"), x, sub, err, errsz)) {
                 return false;
             }
@@ -191,28 +211,28 @@ static inline bool tapi_check_response(const json_t *spec, const char *method, c
     m[i] = '\0';
     op = json_object_get(json_object_get(json_object_get(spec, "paths"), pattern), m);
     if (op == NULL) {
-        snprintf(err, errsz, "%s %s: not in the contract", method, pattern);
+        tapi_errf(err, errsz, "%s %s: not in the contract", method, pattern);
         return false;
     }
     snprintf(st, sizeof(st), "%ld", status);
     resp = json_object_get(json_object_get(op, "responses"), st);
     if (resp == NULL) {
-        snprintf(err, errsz, "%s %s: status %ld not in the contract", method, pattern, status);
+        tapi_errf(err, errsz, "%s %s: status %ld not in the contract", method, pattern, status);
         return false;
     }
     schema = json_object_get(json_object_get(json_object_get(resp, "content"), "application/json"),
                              "schema");
     if (schema == NULL) {
         if (len != 0) {
-            snprintf(err, errsz, "%s %s %ld: a body where the contract has none", method, pattern,
-                     status);
+            tapi_errf(err, errsz, "%s %s %ld: a body where the contract has none", method, pattern,
+                      status);
             return false;
         }
         return true;
     }
     v = json_loadb(body != NULL ? body : "", len, 0, NULL);
     if (v == NULL) {
-        snprintf(err, errsz, "%s %s %ld: body is not JSON", method, pattern, status);
+        tapi_errf(err, errsz, "%s %s %ld: body is not JSON", method, pattern, status);
         return false;
     }
     ok = tapi_validate(spec, schema, v, "$", err, errsz);

@@ -277,8 +277,10 @@ static const char *event_text(char *buf, size_t cap, int n, size_t pad)
     char p[1024];
     memset(p, 'x', pad);
     p[pad] = '\0';
-    snprintf(buf, cap, "{\"type\":\"TestEvent\",\"application\":\"test\",\"n\":%d,\"pad\":\"%s\"}",
-             n, p);
+    int len =
+        snprintf(buf, cap,
+                 "{\"type\":\"TestEvent\",\"application\":\"test\",\"n\":%d,\"pad\":\"%s\"}", n, p);
+    assert_true(len > 0 && (size_t)len < cap); /* the test's buffers are big enough */
     return buf;
 }
 
