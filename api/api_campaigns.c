@@ -864,43 +864,13 @@ static int h_list_detach(struct api_ctx *ctx, void *arg)
 
 static int h_lists(struct api_ctx *ctx, void *arg)
 {
-    static const char *const allowed[] = { "limit", "cursor", NULL };
-    struct rest_out *o = rest_out_new(ctx, "no such campaign");
-    const char *p[3];
-    int64_t id, after;
     (void)arg;
-
-    if (o == NULL) {
-        return ERR_NOMEM;
-    }
-    if (api_path_id(ctx, "id", &id) != 0 || api_query_allow(ctx, allowed) != 0 ||
-        api_page_parse(ctx, 50, 200, &o->limit, &after) != 0) {
-        return HTTPD_DONE;
-    }
-    p[0] = rest_i64(ctx, id);
-    p[1] = rest_i64(ctx, after);
-    p[2] = rest_i64(ctx, o->limit + 1);
-    struct api_stmt st[2] = {
-        { .sql = "SELECT count(*) FROM campaigns WHERE id = $1::bigint",
-          .nparams = 1,
-          .params = p,
-          .rows = rest_rows_found,
-          .arg = o },
-        { .sql = "SELECT cl.list_id, " CLIST_JSON " FROM campaign_lists cl"
-                 " JOIN contact_lists l ON l.id = cl.list_id"
-                 " WHERE cl.campaign_id = $1::bigint AND cl.list_id > $2::bigint"
-                 " ORDER BY cl.list_id LIMIT $3::bigint",
-          .nparams = 3,
-          .params = p,
-          .rows = rest_rows_page,
-          .arg = o },
-    };
-    int rc = api_db_run(ctx, API_SCOPE_TENANT, st, 2, rest_page_done, o);
-    if (rc != 0) {
-        api_error_db(ctx, rc);
-        return HTTPD_DONE;
-    }
-    return HTTPD_DEFERRED;
+    return rest_child_page(ctx, "no such campaign",
+                           "SELECT count(*) FROM campaigns WHERE id = $1::bigint",
+                           "SELECT cl.list_id, " CLIST_JSON " FROM campaign_lists cl"
+                           " JOIN contact_lists l ON l.id = cl.list_id"
+                           " WHERE cl.campaign_id = $1::bigint AND cl.list_id > $2::bigint"
+                           " ORDER BY cl.list_id LIMIT $3::bigint");
 }
 
 /* ------------------------------------------------------- registration */

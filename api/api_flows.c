@@ -512,42 +512,12 @@ static int h_publish(struct api_ctx *ctx, void *arg)
 
 static int h_revisions(struct api_ctx *ctx, void *arg)
 {
-    static const char *const allowed[] = { "limit", "cursor", NULL };
-    struct rest_out *o = rest_out_new(ctx, "no such flow");
-    const char *params[3];
-    int64_t id, after;
     (void)arg;
-
-    if (o == NULL) {
-        return ERR_NOMEM;
-    }
-    if (api_path_id(ctx, "id", &id) != 0 || api_query_allow(ctx, allowed) != 0 ||
-        api_page_parse(ctx, 50, 200, &o->limit, &after) != 0) {
-        return HTTPD_DONE;
-    }
-    params[0] = rest_i64(ctx, id);
-    params[1] = rest_i64(ctx, after);
-    params[2] = rest_i64(ctx, o->limit + 1);
-    struct api_stmt st[2] = {
-        { .sql = "SELECT count(*) FROM ivr_flows WHERE id = $1::bigint",
-          .nparams = 1,
-          .params = params,
-          .rows = rest_rows_found,
-          .arg = o },
-        { .sql = "SELECT r.revision, " REV_JSON " FROM ivr_flow_revisions r"
-                 " JOIN ivr_flows f ON f.id = r.flow_id WHERE r.flow_id = $1::bigint"
-                 " AND r.revision > $2::bigint ORDER BY r.revision LIMIT $3::bigint",
-          .nparams = 3,
-          .params = params,
-          .rows = rest_rows_page,
-          .arg = o },
-    };
-    int rc = api_db_run(ctx, API_SCOPE_TENANT, st, 2, rest_page_done, o);
-    if (rc != 0) {
-        api_error_db(ctx, rc);
-        return HTTPD_DONE;
-    }
-    return HTTPD_DEFERRED;
+    return rest_child_page(ctx, "no such flow",
+                           "SELECT count(*) FROM ivr_flows WHERE id = $1::bigint",
+                           "SELECT r.revision, " REV_JSON " FROM ivr_flow_revisions r"
+                           " JOIN ivr_flows f ON f.id = r.flow_id WHERE r.flow_id = $1::bigint"
+                           " AND r.revision > $2::bigint ORDER BY r.revision LIMIT $3::bigint");
 }
 
 static int h_revision(struct api_ctx *ctx, void *arg)

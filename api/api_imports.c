@@ -661,45 +661,15 @@ static int h_job_cancel(struct api_ctx *ctx, void *arg)
     return job_query(ctx, arg, true);
 }
 
+/* Jobs are keyed by uuid: paged by creation order through a row number. */
 static int h_imports_page(struct api_ctx *ctx, void *arg)
 {
-    static const char *const allowed[] = { "limit", "cursor", NULL };
-    struct rest_out *o = rest_out_new(ctx, "no such list");
-    const char *params[3];
-    int64_t id, after;
     (void)arg;
-
-    if (o == NULL) {
-        return ERR_NOMEM;
-    }
-    if (api_path_id(ctx, "id", &id) != 0 || api_query_allow(ctx, allowed) != 0 ||
-        api_page_parse(ctx, 50, 200, &o->limit, &after) != 0) {
-        return HTTPD_DONE;
-    }
-    params[0] = rest_i64(ctx, id);
-    params[1] = rest_i64(ctx, after);
-    params[2] = rest_i64(ctx, o->limit + 1);
-    /* Jobs are keyed by uuid: page by creation order through a row number. */
-    struct api_stmt st[2] = {
-        { .sql = "SELECT count(*) FROM contact_lists WHERE id = $1::bigint",
-          .nparams = 1,
-          .params = params,
-          .rows = rest_rows_found,
-          .arg = o },
-        { .sql = "SELECT n, js FROM (SELECT row_number() OVER (ORDER BY j.created_at, j.id) AS n,"
-                 " " JOB_JSON " AS js FROM import_jobs j WHERE j.list_id = $1::bigint) x"
-                 " WHERE n > $2::bigint ORDER BY n LIMIT $3::bigint",
-          .nparams = 3,
-          .params = params,
-          .rows = rest_rows_page,
-          .arg = o },
-    };
-    int rc = api_db_run(ctx, API_SCOPE_TENANT, st, 2, rest_page_done, o);
-    if (rc != 0) {
-        api_error_db(ctx, rc);
-        return HTTPD_DONE;
-    }
-    return HTTPD_DEFERRED;
+    return rest_child_page(
+        ctx, "no such list", "SELECT count(*) FROM contact_lists WHERE id = $1::bigint",
+        "SELECT n, js FROM (SELECT row_number() OVER (ORDER BY j.created_at, j.id) AS n,"
+        " " JOB_JSON " AS js FROM import_jobs j WHERE j.list_id = $1::bigint) x"
+        " WHERE n > $2::bigint ORDER BY n LIMIT $3::bigint");
 }
 
 /* -------------------------------------------------------- rejects.csv */

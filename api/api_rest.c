@@ -189,3 +189,33 @@ int rest_invalid(struct api_ctx *ctx, const char *code, const char *field, const
     api_error(ctx, HTTPD_STATUS_UNPROCESSABLE, code, message, field);
     return HTTPD_DONE;
 }
+
+int rest_child_page(struct api_ctx *ctx, const char *missing, const char *parent_sql,
+                    const char *page_sql)
+{
+    static const char *const allowed[] = { "limit", "cursor", NULL };
+    struct rest_out *o = rest_out_new(ctx, missing);
+    const char **p = arena_alloc(httpd_req_arena(api_ctx_req(ctx)), 3 * sizeof(*p));
+    int64_t id, after;
+
+    if (o == NULL || p == NULL) {
+        return ERR_NOMEM;
+    }
+    if (api_path_id(ctx, "id", &id) != 0 || api_query_allow(ctx, allowed) != 0 ||
+        api_page_parse(ctx, 50, 200, &o->limit, &after) != 0) {
+        return HTTPD_DONE;
+    }
+    p[0] = rest_i64(ctx, id);
+    p[1] = rest_i64(ctx, after);
+    p[2] = rest_i64(ctx, o->limit + 1);
+    struct api_stmt st[2] = {
+        { .sql = parent_sql, .nparams = 1, .params = p, .rows = rest_rows_found, .arg = o },
+        { .sql = page_sql, .nparams = 3, .params = p, .rows = rest_rows_page, .arg = o },
+    };
+    int rc = api_db_run(ctx, API_SCOPE_TENANT, st, 2, rest_page_done, o);
+    if (rc != 0) {
+        api_error_db(ctx, rc);
+        return HTTPD_DONE;
+    }
+    return HTTPD_DEFERRED;
+}

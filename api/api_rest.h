@@ -39,6 +39,15 @@ int rest_rows_one(struct api_ctx *ctx, PGresult *res, void *arg);
 /* A first statement "SELECT count(*) ..." whose 0 means the parent is not found. */
 int rest_rows_found(struct api_ctx *ctx, PGresult *res, void *arg);
 
+/*
+ * GET .../{id}/<children>?limit&cursor: parent_sql counts the parent ($1,
+ * the path's id; 0 answers 404 with missing), page_sql selects (key, json)
+ * rows with $1 the parent, $2 the cursor's last key and $3 the limit plus
+ * one probe row. Returns the handler's answer (HTTPD_DEFERRED or _DONE).
+ */
+int rest_child_page(struct api_ctx *ctx, const char *missing, const char *parent_sql,
+                    const char *page_sql);
+
 /* Answer {"items", "next_cursor"} (404 when found was set to 0 by rest_rows_found). */
 void rest_page_done(struct api_ctx *ctx, int status, void *arg);
 /* Answer the object with ETag (and Location), 404, 412 or the DB error. */
