@@ -44,17 +44,34 @@ struct out {
     int (*next)(struct api_ctx *ctx, struct out *o); /* after the password hash */
 };
 
-static struct out *out_new(struct api_ctx *ctx)
-{
-    return arena_calloc(httpd_req_arena(ctx->req), sizeof(struct out));
-}
-
 static void out_clear(struct out *o)
 {
     json_decref(o->items);
     json_decref(o->obj);
     o->items = NULL;
     o->obj = NULL;
+}
+
+/* When the client left before the answer: the JSON collected is freed and
+ * the password wiped all the same (the completion does not run then). */
+static void out_release(void *arg)
+{
+    struct out *o = arg;
+
+    out_clear(o);
+    if (o->password != NULL) {
+        sodium_memzero(o->password, strlen(o->password));
+    }
+}
+
+static struct out *out_new(struct api_ctx *ctx)
+{
+    struct out *o = arena_calloc(httpd_req_arena(ctx->req), sizeof(struct out));
+
+    if (o != NULL && httpd_req_on_release(ctx->req, out_release, o) != 0) {
+        return NULL;
+    }
+    return o;
 }
 
 /* Rows (id, json[, version]) -> list items. */
