@@ -191,25 +191,9 @@ static int h_list_get(struct api_ctx *ctx, void *arg)
 
 static int h_list_page(struct api_ctx *ctx, void *arg)
 {
-    static const char *const allowed[] = { "limit", "cursor", NULL };
-    struct rest_out *o = rest_out_new(ctx, NULL);
-    const char *params[2];
-    int64_t after;
     (void)arg;
-
-    if (o == NULL) {
-        return ERR_NOMEM;
-    }
-    if (api_query_allow(ctx, allowed) != 0 ||
-        api_page_parse(ctx, 50, 200, &o->limit, &after) != 0) {
-        return HTTPD_DONE;
-    }
-    params[0] = rest_i64(ctx, after);
-    params[1] = rest_i64(ctx, o->limit + 1);
-    return rest_run(ctx,
-                    "SELECT l.id, " LIST_JSON " FROM contact_lists l WHERE l.id > $1::bigint"
-                    " ORDER BY l.id LIMIT $2::bigint",
-                    2, params, rest_rows_page, rest_page_done, o);
+    return rest_page(ctx, "SELECT l.id, " LIST_JSON " FROM contact_lists l WHERE l.id > $1::bigint"
+                          " ORDER BY l.id LIMIT $2::bigint");
 }
 
 static int h_list_patch(struct api_ctx *ctx, void *arg)

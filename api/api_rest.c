@@ -219,3 +219,22 @@ int rest_child_page(struct api_ctx *ctx, const char *missing, const char *parent
     }
     return HTTPD_DEFERRED;
 }
+
+int rest_page(struct api_ctx *ctx, const char *sql)
+{
+    static const char *const allowed[] = { "limit", "cursor", NULL };
+    struct rest_out *o = rest_out_new(ctx, NULL);
+    const char **p = arena_alloc(httpd_req_arena(api_ctx_req(ctx)), 2 * sizeof(*p));
+    int64_t after;
+
+    if (o == NULL || p == NULL) {
+        return ERR_NOMEM;
+    }
+    if (api_query_allow(ctx, allowed) != 0 ||
+        api_page_parse(ctx, 50, 200, &o->limit, &after) != 0) {
+        return HTTPD_DONE;
+    }
+    p[0] = rest_i64(ctx, after);
+    p[1] = rest_i64(ctx, o->limit + 1);
+    return rest_run(ctx, sql, 2, p, rest_rows_page, rest_page_done, o);
+}

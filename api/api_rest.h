@@ -48,6 +48,10 @@ int rest_rows_found(struct api_ctx *ctx, PGresult *res, void *arg);
 int rest_child_page(struct api_ctx *ctx, const char *missing, const char *parent_sql,
                     const char *page_sql);
 
+/* GET ...?limit&cursor of a top-level collection: sql selects (key, json)
+ * rows with $1 the cursor's last key and $2 the limit plus one probe row. */
+int rest_page(struct api_ctx *ctx, const char *sql);
+
 /* Answer {"items", "next_cursor"} (404 when found was set to 0 by rest_rows_found). */
 void rest_page_done(struct api_ctx *ctx, int status, void *arg);
 /* Answer the object with ETag (and Location), 404, 412 or the DB error. */
