@@ -75,6 +75,8 @@
 #define CAMPAIGN_TEMPLATE_MAX       128
 #define CAMPAIGN_E164_MAX           16 /* '+' and up to 15 digits */
 #define CAMPAIGN_ZONE_MAX           64
+#define CAMPAIGN_HARBOUR_TEXT_MAX   512 /* the safe-harbour message's text */
+#define CAMPAIGN_MAX_CAP_SETS       4   /* compliance.cap_rules entries */
 
 enum campaign_pacing_mode {
     CAMPAIGN_PACING_FIXED,       /* cps launches per second, channels permitting */
@@ -165,6 +167,22 @@ struct campaign_settings {
 
     int ndispositions;
     char dispositions[CAMPAIGN_MAX_DISPOSITIONS][CAMPAIGN_NAME_MAX];
+
+    /* The safe-harbour message (47 CFR 64.1200(a)(7)(i)): played to a live
+     * answer that cannot be connected. harbour false: the deployment's
+     * recording (dialerd's "sound:safe-harbour"). media "" : spoken (TTS)
+     * from harbour_text, which names the seller and the callback number. */
+    bool harbour;
+    char harbour_seller[CAMPAIGN_NAME_MAX * 2];
+    char harbour_number[CAMPAIGN_E164_MAX + 1];
+    char harbour_media[CAMPAIGN_TEMPLATE_MAX * 2]; /* "sound:..." or "recording:..." */
+    char harbour_text[CAMPAIGN_HARBOUR_TEXT_MAX];
+
+    /* Frequency-cap rule sets the campaign selects (compliance_cap_ruleset
+     * ids: "us-3-per-24h", "us-regf", "fr", "gb"), on top of the state caps
+     * that apply by the number's place whatever is selected. */
+    int ncap_sets;
+    char cap_sets[CAMPAIGN_MAX_CAP_SETS][16];
 };
 
 /* A validation failure: the field path and what is wrong with it. */

@@ -652,12 +652,176 @@ static int parse_dispositions(const json_t *a, struct campaign_settings *s,
     return 0;
 }
 
+/* A media URI the dialer may play: sound: or recording: and a plain name. */
+static bool media_ok(const char *m)
+{
+    const char *name = NULL;
+    if (strncmp(m, "sound:", 6) == 0) {
+        name = m + 6;
+    } else if (strncmp(m, "recording:", 10) == 0) {
+        name = m + 10;
+    }
+    size_t len = name != NULL ? strlen(name) : 0;
+    return len > 0 && len < 200 && strstr(name, "..") == NULL &&
+           strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-") ==
+               len;
+}
+
+/* Printable text without control characters, 1..max-1 bytes. */
+static bool text_ok(const char *t, size_t max)
+{
+    size_t len = strlen(t);
+    if (len == 0 || len >= max) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)t[i] < 0x20 || t[i] == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* t names the number: its digits in order, spaces, dots, dashes and brackets aside. */
+static bool mentions_number(const char *t, const char *e164)
+{
+    char flat[CAMPAIGN_HARBOUR_TEXT_MAX];
+    size_t k = 0;
+    for (; *t != '\0' && k + 1 < sizeof(flat); t++) {
+        if (strchr(" .-()", *t) == NULL) {
+            flat[k++] = *t;
+        }
+    }
+    flat[k] = '\0';
+    /* a North American number may be said without its country code */
+    return strstr(flat, e164 + 1) != NULL ||
+           (strncmp(e164, "+1", 2) == 0 && strstr(flat, e164 + 2) != NULL);
+}
+
+static int parse_harbour(const json_t *o, struct campaign_settings *s, struct campaign_error *err)
+{
+    static const char *const keys[] = { "seller", "callback_number", "media", "text", NULL };
+    int rc;
+    if ((rc = only_keys(o, "safe_harbour", keys, err))) {
+        return rc;
+    }
+    json_t *seller = json_object_get(o, "seller");
+    if (!json_is_string(seller) || !text_ok(json_string_value(seller), sizeof(s->harbour_seller))) {
+        return fail(err, "safe_harbour.seller",
+                    "is required: the seller's name, 1 to 127 characters (47 CFR 64.1200(a)(7))");
+    }
+    json_t *num = json_object_get(o, "callback_number");
+    if (num == NULL) {
+        return fail(err, "safe_harbour.callback_number",
+                    "is required: the number to call back (47 CFR 64.1200(a)(7))");
+    }
+    if ((rc = get_e164(num, "safe_harbour.callback_number", s->harbour_number, err))) {
+        return rc;
+    }
+    snprintf(s->harbour_seller, sizeof(s->harbour_seller), "%s", json_string_value(seller));
+    json_t *media = json_object_get(o, "media");
+    json_t *text = json_object_get(o, "text");
+    s->harbour_media[0] = '\0';
+    if (media != NULL) {
+        if (!json_is_string(media) || !media_ok(json_string_value(media))) {
+            return fail(err, "safe_harbour.media",
+                        "must be sound:<name> or recording:<name> (letters, digits, _ . / -)");
+        }
+        snprintf(s->harbour_media, sizeof(s->harbour_media), "%s", json_string_value(media));
+    }
+    if (text != NULL) {
+        const char *t = json_string_value(text);
+        if (t == NULL || !text_ok(t, sizeof(s->harbour_text))) {
+            return fail(err, "safe_harbour.text", "must be text of 1 to 511 characters");
+        }
+        /* the spoken message must say who calls and where to call back */
+        if (strstr(t, s->harbour_seller) == NULL || !mentions_number(t, s->harbour_number)) {
+            return fail(err, "safe_harbour.text", "must name the seller and the callback number");
+        }
+        snprintf(s->harbour_text, sizeof(s->harbour_text), "%s", t);
+    } else {
+        /* digits spaced so the voice reads them one by one */
+        char digits[2 * CAMPAIGN_E164_MAX + 1];
+        size_t k = 0;
+        for (const char *p = s->harbour_number + 1; *p != '\0' && k + 2 < sizeof(digits); p++) {
+            digits[k++] = *p;
+            digits[k++] = p[1] != '\0' ? ' ' : '\0';
+        }
+        digits[k] = '\0';
+        snprintf(s->harbour_text, sizeof(s->harbour_text),
+                 "This call was from %s. To call us back, dial %s.", s->harbour_seller, digits);
+    }
+    s->harbour = true;
+    return 0;
+}
+
+static int parse_compliance(const json_t *o, struct campaign_settings *s,
+                            struct campaign_error *err)
+{
+    static const char *const keys[] = { "cap_rules", NULL };
+    int rc;
+    if ((rc = only_keys(o, "compliance", keys, err))) {
+        return rc;
+    }
+    json_t *a = json_object_get(o, "cap_rules");
+    if (a == NULL) {
+        return 0;
+    }
+    if (!json_is_array(a) || json_array_size(a) > CAMPAIGN_MAX_CAP_SETS) {
+        return fail(err, "compliance.cap_rules", "must be an array of at most 4 rule-set ids");
+    }
+    size_t i;
+    json_t *v;
+    s->ncap_sets = 0;
+    json_array_foreach (a, i, v) {
+        size_t n;
+        const char *id = json_string_value(v);
+        char f[48];
+        snprintf(f, sizeof(f), "compliance.cap_rules[%zu]", i);
+        if (id == NULL || strlen(id) >= sizeof(s->cap_sets[0]) ||
+            compliance_cap_ruleset(id, &n) == NULL) {
+            return fail(err, f, "must be one of us-3-per-24h, us-regf, fr, gb");
+        }
+        for (int k = 0; k < s->ncap_sets; k++) {
+            if (strcmp(s->cap_sets[k], id) == 0) {
+                return fail(err, f, "is listed twice");
+            }
+        }
+        snprintf(s->cap_sets[s->ncap_sets++], sizeof(s->cap_sets[0]), "%s", id);
+    }
+    return 0;
+}
+
+/*
+ * A campaign dials North America when a selected cap rule set is a US one or
+ * its caller ID (fixed or pool) is a +1 number: then predictive pacing, which
+ * can abandon calls, needs its own safe-harbour message.
+ */
+static bool dials_nanp(const struct campaign_settings *s)
+{
+    for (int i = 0; i < s->ncap_sets; i++) {
+        if (strncmp(s->cap_sets[i], "us-", 3) == 0) {
+            return true;
+        }
+    }
+    if (strncmp(s->caller_id, "+1", 2) == 0) {
+        return true;
+    }
+    for (int i = 0; i < s->npool; i++) {
+        if (strncmp(s->pool[i], "+1", 2) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 int campaign_settings_from_json(const json_t *doc, struct campaign_settings *out,
                                 struct campaign_error *err)
 {
-    static const char *const keys[] = { "pacing",    "ring_time_s",  "schedule", "caller_id",
-                                        "trunks",    "retry",        "amd",      "alt_numbers",
-                                        "callbacks", "dispositions", NULL };
+    static const char *const keys[] = { "pacing",    "ring_time_s",  "schedule",     "caller_id",
+                                        "trunks",    "retry",        "amd",          "alt_numbers",
+                                        "callbacks", "dispositions", "safe_harbour", "compliance",
+                                        NULL };
     struct campaign_settings s;
     int rc;
     int64_t ring;
@@ -680,8 +844,15 @@ int campaign_settings_from_json(const json_t *doc, struct campaign_settings *out
         ((v = json_object_get(doc, "amd")) && (rc = parse_amd(v, &s, err))) ||
         ((v = json_object_get(doc, "alt_numbers")) && (rc = parse_alt(v, &s, err))) ||
         ((v = json_object_get(doc, "callbacks")) && (rc = parse_callbacks(v, &s, err))) ||
-        ((v = json_object_get(doc, "dispositions")) && (rc = parse_dispositions(v, &s, err)))) {
+        ((v = json_object_get(doc, "dispositions")) && (rc = parse_dispositions(v, &s, err))) ||
+        ((v = json_object_get(doc, "safe_harbour")) && (rc = parse_harbour(v, &s, err))) ||
+        ((v = json_object_get(doc, "compliance")) && (rc = parse_compliance(v, &s, err)))) {
         return rc;
+    }
+    if (s.pacing == CAMPAIGN_PACING_PREDICTIVE && !s.harbour && dials_nanp(&s)) {
+        return fail(err, "safe_harbour",
+                    "is required for predictive pacing in North America: abandoned calls must "
+                    "hear the seller and a callback number (47 CFR 64.1200(a)(7))");
     }
     *out = s;
     return 0;
@@ -787,6 +958,20 @@ json_t *campaign_settings_to_json(const struct campaign_settings *s)
         json_array_append_new(disp, json_string(s->dispositions[i]));
     }
     json_object_set_new(doc, "dispositions", disp);
+    disp = NULL;
+    if (s->harbour) {
+        json_t *h = json_pack("{s:s, s:s, s:s}", "seller", s->harbour_seller, "callback_number",
+                              s->harbour_number, "text", s->harbour_text);
+        if (h != NULL && s->harbour_media[0] != '\0') {
+            json_object_set_new(h, "media", json_string(s->harbour_media));
+        }
+        json_object_set_new(doc, "safe_harbour", h);
+    }
+    json_t *caps = json_array();
+    for (int i = 0; caps != NULL && i < s->ncap_sets; i++) {
+        json_array_append_new(caps, json_string(s->cap_sets[i]));
+    }
+    json_object_set_new(doc, "compliance", json_pack("{s:o*}", "cap_rules", caps));
     return doc;
 fail:
     json_decref(doc);

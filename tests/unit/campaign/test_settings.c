@@ -56,7 +56,10 @@ static const char FULL[] =
     " \"amd\": {\"enabled\": true, \"machine_action\": \"flow\", \"flow_id\": 7},"
     " \"alt_numbers\": {\"policy\": \"on_failure\", \"on\": [\"no_answer\", \"failed\"]},"
     " \"callbacks\": {\"enabled\": true, \"max_days\": 10},"
-    " \"dispositions\": [\"sale\", \"not_interested\"]}";
+    " \"dispositions\": [\"sale\", \"not_interested\"],"
+    " \"safe_harbour\": {\"seller\": \"Acme Energy\", \"callback_number\": \"+12025550199\","
+    "  \"media\": \"sound:acme/safe-harbour\"},"
+    " \"compliance\": {\"cap_rules\": [\"us-regf\", \"us-3-per-24h\"]}}";
 
 static void test_settings_full_document_round_trips(void **state)
 {
@@ -81,6 +84,15 @@ static void test_settings_full_document_round_trips(void **state)
     assert_int_equal(s.machine_action, CAMPAIGN_MACHINE_FLOW);
     assert_int_equal(s.machine_flow_id, 7);
     assert_int_equal(s.ndispositions, 2);
+    assert_true(s.harbour);
+    assert_string_equal(s.harbour_media, "sound:acme/safe-harbour");
+    assert_string_equal(s.harbour_number, "+12025550199");
+    /* without a text of its own the spoken fallback names seller and number */
+    assert_string_equal(
+        s.harbour_text,
+        "This call was from Acme Energy. To call us back, dial 1 2 0 2 5 5 5 0 1 9 9.");
+    assert_int_equal(s.ncap_sets, 2);
+    assert_string_equal(s.cap_sets[0], "us-regf");
 
     json_t *out = campaign_settings_to_json(&s);
     assert_non_null(out);
@@ -122,6 +134,60 @@ static void test_settings_errors_name_the_field(void **state)
     expect_error("{\"alt_numbers\": {\"on\": [\"human\"]}}", "alt_numbers.on[0]");
     expect_error("{\"dispositions\": [\"Sale!\"]}", "dispositions[0]");
     expect_error("[]", "");
+    /* a predictive campaign calling North America needs its own message */
+    expect_error("{\"pacing\": {\"mode\": \"predictive\"},"
+                 " \"caller_id\": {\"number\": \"+12025550100\"}}",
+                 "safe_harbour");
+    expect_error("{\"pacing\": {\"mode\": \"predictive\"},"
+                 " \"compliance\": {\"cap_rules\": [\"us-regf\"]}}",
+                 "safe_harbour");
+    expect_error("{\"safe_harbour\": {\"callback_number\": \"+12025550199\"}}",
+                 "safe_harbour.seller");
+    expect_error("{\"safe_harbour\": {\"seller\": \"Acme\"}}", "safe_harbour.callback_number");
+    expect_error("{\"safe_harbour\": {\"seller\": \"Acme\", \"callback_number\": \"555\"}}",
+                 "safe_harbour.callback_number");
+    expect_error("{\"safe_harbour\": {\"seller\": \"Acme\", \"callback_number\": \"+12025550199\","
+                 " \"media\": \"http://evil/x.wav\"}}",
+                 "safe_harbour.media");
+    expect_error("{\"safe_harbour\": {\"seller\": \"Acme\", \"callback_number\": \"+12025550199\","
+                 " \"media\": \"sound:../../etc/passwd\"}}",
+                 "safe_harbour.media");
+    expect_error("{\"safe_harbour\": {\"seller\": \"Acme\", \"callback_number\": \"+12025550199\","
+                 " \"text\": \"Hello, call us.\"}}",
+                 "safe_harbour.text");
+    expect_error("{\"safe_harbour\": {\"seller\": \"Acme\", \"callback_number\": \"+12025550199\","
+                 " \"color\": \"red\"}}",
+                 "safe_harbour.color");
+    expect_error("{\"compliance\": {\"cap_rules\": [\"us-regf\", \"de\"]}}",
+                 "compliance.cap_rules[1]");
+    expect_error("{\"compliance\": {\"cap_rules\": [\"fr\", \"fr\"]}}", "compliance.cap_rules[1]");
+    expect_error("{\"compliance\": {\"cap_rules\": \"us-regf\"}}", "compliance.cap_rules");
+}
+
+static void test_settings_safe_harbour_text(void **state)
+{
+    struct campaign_settings s;
+    struct campaign_error err;
+    (void)state;
+    /* the operator's own words, with the number as people write it */
+    json_t *j =
+        doc("{\"pacing\": {\"mode\": \"predictive\"},"
+            " \"caller_id\": {\"number\": \"+12025550100\"},"
+            " \"safe_harbour\": {\"seller\": \"Acme\", \"callback_number\": \"+12025550199\","
+            "  \"text\": \"Sorry we missed you. Acme calling, reach us at (202) 555-0199.\"}}");
+    assert_int_equal(campaign_settings_from_json(j, &s, &err), 0);
+    json_decref(j);
+    assert_true(s.harbour);
+    assert_string_equal(s.harbour_media, "");
+    assert_string_equal(s.harbour_text,
+                        "Sorry we missed you. Acme calling, reach us at (202) 555-0199.");
+    /* predictive outside North America without a message: accepted */
+    j = doc("{\"pacing\": {\"mode\": \"predictive\"},"
+            " \"caller_id\": {\"number\": \"+442071838750\"}}");
+    assert_int_equal(campaign_settings_from_json(j, &s, &err), 0);
+    json_decref(j);
+    assert_false(s.harbour);
+    assert_int_equal(s.ncap_sets, 0);
 }
 
 static void test_settings_endpoint_render_is_safe(void **state)
@@ -299,6 +365,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_settings_full_document_round_trips),
         cmocka_unit_test(test_settings_errors_name_the_field),
+        cmocka_unit_test(test_settings_safe_harbour_text),
         cmocka_unit_test(test_settings_endpoint_render_is_safe),
         cmocka_unit_test(test_settings_caller_id_local_presence),
         cmocka_unit_test(test_settings_retry_policy),
