@@ -52,6 +52,7 @@
     "json_build_object('id', " t ".id, 'name', " t ".name, 'state', " t ".state,"                  \
     " 'state_changed_at', " t ".state_changed_at, 'flow_id', " t ".flow_id,"                       \
     " 'flow_revision', " t ".flow_revision, 'settings', " t ".settings,"                           \
+    " 'starts_at', " t ".starts_at,"                                                               \
     " 'lists', (SELECT coalesce(json_agg(cl.list_id ORDER BY cl.priority DESC, cl.list_id),"      \
     "  '[]'::json) FROM campaign_lists cl WHERE cl.campaign_id = " t ".id),"                       \
     " 'created_by', " t ".created_by, 'created_at', " t ".created_at,"                             \
@@ -632,10 +633,11 @@ static int h_transition(struct api_ctx *ctx, void *arg)
 {
     static const struct api_field fields[] = {
         { .name = "reason", .type = API_F_STRING, .nullable = true, .min = 1, .max = 500 },
+        { .name = "starts_at", .type = API_F_STRING, .nullable = true, .min = 1, .max = 64 },
     };
     const struct verb *vb = arg;
     struct camp_out *o = camp_out_new(ctx);
-    const char *p[5];
+    const char *p[6];
     char from[128];
     size_t len = 0, fl = 0;
     json_t *body = NULL;
@@ -648,7 +650,19 @@ static int h_transition(struct api_ctx *ctx, void *arg)
         return HTTPD_DONE;
     }
     httpd_req_body(api_ctx_req(ctx), &len);
-    if (len > 0 && api_body_validate(ctx, fields, 1, &body) != 0) {
+    if (len > 0 && api_body_validate(ctx, fields, 2, &body) != 0) {
+        return HTTPD_DONE;
+    }
+    /* schedule: when dialerd starts it by itself (docs/api.md) */
+    const char *starts = body != NULL ? rest_jstr(body, "starts_at") : NULL;
+    int64_t starts_us = 0;
+    if (starts != NULL && vb->to != CAMPAIGN_SCHEDULED) {
+        rest_invalid(ctx, "invalid_field", "$.starts_at", "only schedule takes a start time");
+        return HTTPD_DONE;
+    }
+    if (starts != NULL && api_parse_time(starts, &starts_us) != 0) {
+        rest_invalid(ctx, "invalid_field", "$.starts_at",
+                     "must be an RFC 3339 time (2026-11-24T21:30:00Z) or epoch seconds");
         return HTTPD_DONE;
     }
     /* The states the verb applies to, as the state machine allows them. */
@@ -665,8 +679,10 @@ static int h_transition(struct api_ctx *ctx, void *arg)
     p[2] = api_ctx_printf(ctx, "%s", from);
     p[3] = vb->needs_flow ? "t" : "f";
     p[4] = body != NULL ? rest_jstr(body, "reason") : NULL;
+    p[5] = starts != NULL ? rest_i64(ctx, starts_us) : NULL;
     o->verb = vb->name;
     o->target = campaign_state_name(vb->to);
+    const char *q[5] = { p[0], p[1], p[2], p[3], p[5] };
     struct api_stmt st[2] = {
         { .sql = "SELECT set_config('app.reason', coalesce($1, ''), true)",
           .nparams = 1,
@@ -687,13 +703,18 @@ static int h_transition(struct api_ctx *ctx, void *arg)
               "  WHEN $4::bool AND NOT EXISTS (SELECT 1 FROM campaign_lists cl"
               "   WHERE cl.campaign_id = cur.id AND cl.active) THEN 'nolists'"
               "  ELSE 'ok' END AS verdict, cur.state FROM cur),"
-              " u AS (UPDATE campaigns c SET state = $2 FROM chk"
+              " u AS (UPDATE campaigns c SET state = $2, starts_at = CASE WHEN $2 <> 'scheduled'"
+              "  THEN c.starts_at WHEN $5::bigint IS NOT NULL"
+              "  THEN to_timestamp($5::bigint / 1000000.0)"
+              "  WHEN c.settings->'schedule'->>'start_date' IS NOT NULL"
+              "  THEN (c.settings->'schedule'->>'start_date')::date::timestamp"
+              "   AT TIME ZONE coalesce(c.settings->'schedule'->>'time_zone', 'UTC') END FROM chk"
               "  WHERE c.id = $1::bigint AND chk.verdict = 'ok' RETURNING c.*)"
               " SELECT (SELECT verdict FROM chk), (SELECT " CAMPAIGN_JSON(
                   "u") " FROM u),"
                        " (SELECT " CAMPAIGN_VERSION("u") " FROM u), (SELECT state FROM chk)",
-          .nparams = 4,
-          .params = p,
+          .nparams = 5,
+          .params = q,
           .rows = camp_rows,
           .arg = o },
     };

@@ -45,7 +45,9 @@
 #include "importers/importers.h"
 
 #define CSV_MAX_ROWS 50000
-#define US_PER_S     INT64_C(1000000)
+#define NEVER_DAYS   "1825"
+_Static_assert(CAMPAIGN_AUTO_NEVER_DAYS == 1825, "NEVER_DAYS is CAMPAIGN_AUTO_NEVER_DAYS");
+#define US_PER_S INT64_C(1000000)
 
 static const char *const outcomes[] = { "human",     "machine",    "busy",        "no_answer",
                                         "rejected",  "congestion", "unreachable", "failed",
@@ -568,9 +570,10 @@ struct ready_out {
     int64_t now_us;
     int64_t dialable, w_window, w_retry, w_cap, w_dnc, w_campaign;
     int64_t held, dialing, done, failed, dnc, excluded;
-    int64_t next_due_us;  /* INT64_MAX: none */
-    int64_t next_open_us; /* INT64_MAX: none known */
-    bool window_open;     /* the campaign's own schedule, in its zone */
+    int64_t callbacks, never; /* pending for a callback; handed back as never dialable */
+    int64_t next_due_us;      /* INT64_MAX: none */
+    int64_t next_open_us;     /* INT64_MAX: none known */
+    bool window_open;         /* the campaign's own schedule, in its zone */
 };
 
 static int ready_campaign(struct api_ctx *ctx, PGresult *res, void *arg)
@@ -649,8 +652,44 @@ static int ready_zones(struct api_ctx *ctx, PGresult *res, void *arg)
         if (!PQgetisnull(res, i, 12) && col(res, i, 12) < o->next_due_us) {
             o->next_due_us = col(res, i, 12);
         }
+        o->callbacks += col(res, i, 13);
+        o->never += col(res, i, 14);
     }
     return 0;
+}
+
+/*
+ * Why a running campaign has not completed yet (dialerd completes it once
+ * every contact is final: docs/campaign.md section 2a).
+ */
+static json_t *ready_completion(struct api_ctx *ctx, const struct ready_out *o)
+{
+    int64_t waiting = o->w_window + o->w_retry + o->w_cap + o->w_dnc - o->never;
+    int64_t open = o->dialable + o->w_campaign + waiting + o->held + o->dialing;
+    int64_t retries = o->w_retry - o->callbacks;
+    const char *why;
+    if (strcmp(o->state, "completed") == 0 || strcmp(o->state, "stopped") == 0) {
+        why = api_ctx_printf(ctx, "the campaign is %s", o->state);
+    } else if (open == 0) {
+        why = strcmp(o->state, "running") == 0
+                  ? "every contact is final: the campaign completes at the next check"
+                  : api_ctx_printf(ctx, "every contact is final; the campaign is %s", o->state);
+    } else if (o->dialable + o->held + o->dialing > 0) {
+        why = api_ctx_printf(ctx, "%lld contacts still to dial or in a call",
+                             (long long)(o->dialable + o->held + o->dialing));
+    } else {
+        why = api_ctx_printf(ctx,
+                             "waiting: %lld retries, %lld callbacks, %lld for a calling window or "
+                             "cap%s%s",
+                             (long long)(retries > 0 ? retries : 0), (long long)o->callbacks,
+                             (long long)(waiting - o->w_retry > 0 ? waiting - o->w_retry : 0),
+                             o->next_due_us != INT64_MAX ? "; next due " : "",
+                             o->next_due_us != INT64_MAX ? iso(ctx, o->next_due_us) : "");
+    }
+    return json_pack("{s:b, s:I, s:I, s:I, s:I, s:s}", "complete", open == 0, "open",
+                     (json_int_t)open, "retries", (json_int_t)(retries > 0 ? retries : 0),
+                     "callbacks", (json_int_t)o->callbacks, "never", (json_int_t)o->never, "why",
+                     why);
 }
 
 static void ready_done(struct api_ctx *ctx, int status, void *arg)
@@ -680,6 +719,9 @@ static void ready_done(struct api_ctx *ctx, int status, void *arg)
         "next_due",
         o->next_due_us != INT64_MAX ? json_string(iso(ctx, o->next_due_us)) : json_null(),
         "window_open", o->window_open, "source", "database");
+    if (j != NULL) {
+        json_object_set_new(j, "completion", ready_completion(ctx, o));
+    }
     if (j == NULL) {
         api_error(ctx, HTTPD_STATUS_INTERNAL_ERROR, "internal", "out of memory", NULL);
         return;
@@ -708,29 +750,39 @@ static int h_ready(struct api_ctx *ctx, void *arg)
           .params = p,
           .rows = ready_campaign,
           .arg = o },
-        { .sql = "SELECT coalesce(k.time_zones[1], ''),"
-                 " count(*) FILTER (WHERE k.state = 'pending' AND k.next_attempt_at <= now()),"
-                 " count(*) FILTER (WHERE k.state = 'pending' AND k.next_attempt_at > now()"
-                 "  AND k.block_reason = 'window'),"
-                 " count(*) FILTER (WHERE k.state = 'pending' AND k.next_attempt_at > now()"
-                 "  AND k.block_reason = 'dnc'),"
-                 " count(*) FILTER (WHERE k.state = 'pending' AND k.next_attempt_at > now()"
-                 "  AND k.block_reason = 'cap'),"
-                 " count(*) FILTER (WHERE k.state = 'pending' AND k.next_attempt_at > now()"
-                 "  AND coalesce(k.block_reason, '') NOT IN ('window', 'dnc', 'cap')),"
-                 " count(*) FILTER (WHERE k.state = 'leased'),"
-                 " count(*) FILTER (WHERE k.state = 'dialing'),"
-                 " count(*) FILTER (WHERE k.state = 'done'),"
-                 " count(*) FILTER (WHERE k.state = 'failed'),"
-                 " count(*) FILTER (WHERE k.state = 'dnc'),"
-                 " count(*) FILTER (WHERE k.state = 'excluded'),"
-                 " " US("min(k.next_attempt_at) FILTER (WHERE k.state = 'pending'"
-                        " AND k.next_attempt_at > now())") " FROM campaign_lists cl"
-                                                           " JOIN contacts k ON k.list_id = "
-                                                           "cl.list_id"
-                                                           " WHERE cl.campaign_id = $1::bigint"
-                                                           " AND cl.active"
-                                                           " GROUP BY 1 ORDER BY 1 LIMIT 1000",
+        { .sql =
+              "SELECT coalesce(k.time_zones[1], ''),"
+              " count(*) FILTER (WHERE k.state = 'pending' AND k.next_attempt_at <= now()),"
+              " count(*) FILTER (WHERE k.state = 'pending' AND k.next_attempt_at > now()"
+              "  AND k.block_reason = 'window'),"
+              " count(*) FILTER (WHERE k.state = 'pending' AND k.next_attempt_at > now()"
+              "  AND k.block_reason = 'dnc'),"
+              " count(*) FILTER (WHERE k.state = 'pending' AND k.next_attempt_at > now()"
+              "  AND k.block_reason = 'cap'),"
+              " count(*) FILTER (WHERE k.state = 'pending' AND k.next_attempt_at > now()"
+              "  AND coalesce(k.block_reason, '') NOT IN ('window', 'dnc', 'cap')),"
+              " count(*) FILTER (WHERE k.state = 'leased'),"
+              " count(*) FILTER (WHERE k.state = 'dialing'),"
+              " count(*) FILTER (WHERE k.state = 'done'),"
+              " count(*) FILTER (WHERE k.state = 'failed'),"
+              " count(*) FILTER (WHERE k.state = 'dnc'),"
+              " count(*) FILTER (WHERE k.state = 'excluded'),"
+              " " US(
+                  "min(k.next_attempt_at) FILTER (WHERE k.state = 'pending'"
+                  " AND k.next_attempt_at > now())") ","
+                                                     " count(*) FILTER (WHERE k.state = 'pending' "
+                                                     "AND k.next_attempt_at > now()"
+                                                     "  AND k.callback_at IS NOT NULL AND "
+                                                     "k.next_attempt_at = k.callback_at),"
+                                                     " count(*) FILTER (WHERE k.state = 'pending'"
+                                                     "  AND k.next_attempt_at >= now() "
+                                                     "+ " NEVER_DAYS " * interval '1 day')"
+                                                     " FROM campaign_lists cl"
+                                                     " JOIN contacts k ON k.list_id = "
+                                                     "cl.list_id"
+                                                     " WHERE cl.campaign_id = $1::bigint"
+                                                     " AND cl.active"
+                                                     " GROUP BY 1 ORDER BY 1 LIMIT 1000",
           .nparams = 1,
           .params = p,
           .rows = ready_zones,

@@ -453,6 +453,43 @@ typedef void campaign_inflight_cb(int status, const struct campaign_inflight *v,
 int campaign_store_inflight(struct db_conn *c, const char *node, campaign_inflight_cb *cb,
                             void *arg);
 
+/*
+ * Automatic state changes (docs/campaign.md section 2a), any tenant (runs as
+ * dialer_platform), recorded in campaign_events with actor "system" and a
+ * reason:
+ *   START     scheduled -> running when starts_at <= now, the flow has a
+ *             published (or pinned) revision and an active list is attached;
+ *             reason "schedule: starts_at reached".
+ *   COMPLETE  running -> completed when every contact of its lists is final:
+ *             none pending (due now or later: retries and callbacks keep the
+ *             campaign running), leased or dialing; a contact handed back
+ *             as never dialable (DNC, invalid: due more than
+ *             CAMPAIGN_AUTO_NEVER_DAYS ahead) counts as final; its active
+ *             lists hold at least one contact (an empty campaign waits for
+ *             its contacts); reason "every contact final".
+ * One UPDATE ... WHERE state = <from> each: with several nodes running it,
+ * the row lock lets exactly one change a campaign (the others find the new
+ * state and skip it). now_us (the node's clock) decides "due" and
+ * "starts_at reached". cb gets the campaigns changed (borrowed).
+ */
+#define CAMPAIGN_AUTO_NEVER_DAYS 1825
+
+enum campaign_auto_kind {
+    CAMPAIGN_AUTO_START,
+    CAMPAIGN_AUTO_COMPLETE,
+};
+
+struct campaign_auto_change {
+    int64_t id;
+    int64_t tenant_id;
+};
+
+typedef void campaign_auto_cb(int status, enum campaign_auto_kind kind,
+                              const struct campaign_auto_change *v, size_t n, void *arg);
+
+int campaign_store_auto(struct db_conn *c, enum campaign_auto_kind kind, int64_t now_us,
+                        campaign_auto_cb *cb, void *arg);
+
 /* ------------------------------------------------------------------------ */
 /* Pacing                                                                    */
 

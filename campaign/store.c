@@ -60,6 +60,8 @@ struct tx {
     struct campaign_batch *batch;
     struct campaign_inflight *rows; /* campaign_store_inflight */
     size_t nrows;
+    struct campaign_auto_change *changes; /* campaign_store_auto */
+    enum campaign_auto_kind kind;
 };
 
 static int map_db_error(int status, PGresult *res)
@@ -100,6 +102,7 @@ static void tx_step_cb(int status, PGresult *res, void *arg)
     t->done(t);
     campaign_batch_free(t->batch);
     free(t->rows);
+    free(t->changes);
     free(t);
 }
 
@@ -590,4 +593,77 @@ int campaign_store_inflight(struct db_conn *c, const char *node, campaign_inflig
     }
     const char *p[1] = { node };
     return tx_send(t, "SET LOCAL ROLE dialer_platform", 0, NULL, sql, 1, p);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Automatic state changes                                                   */
+
+#define AT_NOW "to_timestamp($1::bigint / 1000000.0)"
+
+/* clang-format off */
+static const char AUTO_START_SQL[] =
+    "UPDATE campaigns c SET state = 'running' "
+    "WHERE c.state = 'scheduled' AND c.starts_at IS NOT NULL AND c.starts_at <= " AT_NOW " "
+    "AND c.flow_id IS NOT NULL "
+    "AND (c.flow_revision IS NOT NULL OR EXISTS (SELECT 1 FROM ivr_flows f "
+    "     WHERE f.id = c.flow_id AND f.published_revision IS NOT NULL)) "
+    "AND EXISTS (SELECT 1 FROM campaign_lists cl WHERE cl.campaign_id = c.id AND cl.active) "
+    "RETURNING c.id, c.tenant_id";
+
+static const char AUTO_COMPLETE_SQL[] =
+    "UPDATE campaigns c SET state = 'completed' "
+    "WHERE c.state = 'running' "
+    "AND EXISTS (SELECT 1 FROM campaign_lists cl JOIN contacts k ON k.list_id = cl.list_id "
+    "  WHERE cl.campaign_id = c.id AND cl.active) "
+    "AND NOT EXISTS (SELECT 1 FROM campaign_lists cl JOIN contacts k ON k.list_id = cl.list_id "
+    "  WHERE cl.campaign_id = c.id AND (k.state IN ('leased', 'dialing') OR (cl.active "
+    "  AND k.state = 'pending' AND k.next_attempt_at < " AT_NOW " + $2::int * interval '1 day'))) "
+    "RETURNING c.id, c.tenant_id";
+
+/* clang-format on */
+
+static int main_auto(struct tx *t, PGresult *res)
+{
+    int n = PQntuples(res);
+    t->changes = calloc(n ? (size_t)n : 1, sizeof(*t->changes));
+    if (t->changes == NULL) {
+        return ERR_NOMEM;
+    }
+    for (int i = 0; i < n; i++) {
+        t->changes[i].id = field_i64(res, i, 0);
+        t->changes[i].tenant_id = field_i64(res, i, 1);
+    }
+    t->nrows = (size_t)n;
+    return 0;
+}
+
+static void done_auto(struct tx *t)
+{
+    campaign_auto_cb *cb = (campaign_auto_cb *)t->user_cb;
+    cb(t->status, t->kind, t->status ? NULL : t->changes, t->status ? 0 : t->nrows, t->user_arg);
+}
+
+int campaign_store_auto(struct db_conn *c, enum campaign_auto_kind kind, int64_t now_us,
+                        campaign_auto_cb *cb, void *arg)
+{
+    static const char ctx[] = "SELECT set_config('role', 'dialer_platform', true), "
+                              "set_config('app.actor', 'system', true), "
+                              "set_config('app.reason', $1, true)";
+    if (!c || !cb || (kind != CAMPAIGN_AUTO_START && kind != CAMPAIGN_AUTO_COMPLETE)) {
+        return ERR_INVAL;
+    }
+    struct tx *t = tx_new(c, main_auto, done_auto, (void *)cb, arg);
+    if (!t) {
+        return ERR_NOMEM;
+    }
+    t->kind = kind;
+    char now[24], never[16];
+    snprintf(now, sizeof(now), "%" PRId64, now_us);
+    snprintf(never, sizeof(never), "%d", CAMPAIGN_AUTO_NEVER_DAYS);
+    const char *reason[1] = { kind == CAMPAIGN_AUTO_START ? "schedule: starts_at reached"
+                                                          : "every contact final" };
+    const char *p[2] = { now, never };
+    return tx_send(t, ctx, 1, reason,
+                   kind == CAMPAIGN_AUTO_START ? AUTO_START_SQL : AUTO_COMPLETE_SQL,
+                   kind == CAMPAIGN_AUTO_START ? 1 : 2, p);
 }

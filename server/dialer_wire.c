@@ -55,6 +55,7 @@ struct wcamp {
     struct wflow mflow; /* amd.machine_flow_id (leave a message) */
     int connected;      /* live calls in a flow now (capacity: dialer.ports) */
     struct compliance_abandon *ab;
+    struct ivr_flow *harbour; /* the campaign's own safe-harbour message, or NULL */
     struct dash_entity *de;
     int64_t remaining, total;
     char name[CAMPAIGN_NAME_MAX];
@@ -129,6 +130,7 @@ struct dialer_wire {
     bool stopping;
     bool draining;
     int64_t ready_logged_us;
+    bool auto_sent[2];  /* campaign_store_auto in flight, by enum campaign_auto_kind */
     int64_t counted_us; /* contacts remaining last read */
     unsigned rr;        /* round robin over the pool's connections */
     char node[64];
@@ -617,10 +619,11 @@ static int on_connect(void *arg, struct dialer_call *call, bool machine)
     if (wf->state != FLOW_READY) {
         return ERR_NOTFOUND;
     }
-    if (!machine && cp->connected >= (int)w->conf->dialer_ports && w->harbour != NULL) {
-        LOG_INFO(DIALER, "event=safe_harbour id=%s campaign=%" PRId64 " connected=%d", c->a.id,
-                 cp->id, cp->connected);
-        if (run_flow(w, c, call, cp, w->harbour, NULL, false) == 0) {
+    struct ivr_flow *harbour = cp->harbour != NULL ? cp->harbour : w->harbour;
+    if (!machine && cp->connected >= (int)w->conf->dialer_ports && harbour != NULL) {
+        LOG_INFO(DIALER, "event=safe_harbour id=%s campaign=%" PRId64 " connected=%d own=%d",
+                 c->a.id, cp->id, cp->connected, cp->harbour != NULL);
+        if (run_flow(w, c, call, cp, harbour, NULL, false) == 0) {
             c->safe_harbour = true;
             return DIALER_CONNECT_SAFE_HARBOUR;
         }
@@ -710,6 +713,9 @@ static void count_end(struct dialer_wire *w, struct wcall *c, struct wcamp *cp,
     (void)w;
 }
 
+static void record_cap_events(struct dialer_wire *w, const struct wcall *c,
+                              const struct dialer_result *r);
+
 static void on_ended(void *arg, const struct dialer_result *r)
 {
     struct dialer_wire *w = arg;
@@ -763,6 +769,7 @@ static void on_ended(void *arg, const struct dialer_result *r)
         compliance_abandon_record(cp->ab, &o, NULL);
     }
     release_slot(c, r->live, r->live ? r->talk_s : r->ring_s);
+    record_cap_events(w, c, r);
     if (cp != NULL && !cp->bad) {
         set = &cp->set;
     } else {
@@ -1000,7 +1007,68 @@ static void cap_done(const struct compliance_cap_result *r, void *arg)
     wcall_free(c);
 }
 
-/* Reserves the attempt in the shared frequency caps (the state rules of the number's place). */
+/*
+ * Adds the rule sets the campaign selected (compliance.cap_rules) to the n
+ * rules already in rules (the state caps of the number's place), each rule
+ * once, at most COMPLIANCE_CAP_MAX_RULES. Returns the new count.
+ */
+static size_t camp_cap_rules(const struct campaign_settings *set,
+                             const struct compliance_cap_rule **rules, size_t n)
+{
+    for (int i = 0; i < set->ncap_sets; i++) {
+        size_t m = 0;
+        const struct compliance_cap_rule *const *rs = compliance_cap_ruleset(set->cap_sets[i], &m);
+        for (size_t k = 0; rs != NULL && k < m; k++) {
+            bool dup = false;
+            for (size_t j = 0; j < n; j++) {
+                dup = dup || rules[j] == rs[k];
+            }
+            if (!dup && n < COMPLIANCE_CAP_MAX_RULES) {
+                rules[n++] = rs[k];
+            }
+        }
+    }
+    return n;
+}
+
+/*
+ * The lockout events of an ended call, in the tenant's shared per-number
+ * record (every campaign of the tenant sees them, whatever rule sets it
+ * selected): "conversation" (a live call connected: Reg F's 7 days),
+ * "abandon" (UK 72 h), "machine" (UK 24 h). Each is kept as long as the
+ * longest lockout any rule set starts with it.
+ */
+static void record_cap_events(struct dialer_wire *w, const struct wcall *c,
+                              const struct dialer_result *r)
+{
+    static const char *const sets[] = { "us-3-per-24h", "us-regf", "fr", "gb" };
+    const char *ev = r->abandoned             ? "abandon"
+                     : r->machine             ? "machine"
+                     : r->live && r->answered ? "conversation"
+                                              : NULL;
+    if (w->caps == NULL || ev == NULL || c->ct.number[0] == '\0') {
+        return;
+    }
+    int64_t keep = 0;
+    for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+        size_t m = 0;
+        const struct compliance_cap_rule *const *rs = compliance_cap_ruleset(sets[i], &m);
+        for (size_t k = 0; rs != NULL && k < m; k++) {
+            if (rs[k]->kind == COMPLIANCE_CAP_RULE_LOCKOUT && strcmp(rs[k]->event, ev) == 0 &&
+                rs[k]->period_s > keep) {
+                keep = rs[k]->period_s;
+            }
+        }
+    }
+    int64_t at = r->ended_us != 0 ? r->ended_us : clock_wall_us();
+    if (keep > 0 &&
+        compliance_caps_record_event(w->caps, c->ct.tenant_id, c->ct.number, ev, at, keep) != 0) {
+        LOG_WARN(DIALER, "event=cap_event_failed id=%s kind=%s", c->a.id, ev);
+    }
+}
+
+/* Reserves the attempt in the shared frequency caps (the state rules of the
+ * number's place and the campaign's rule sets). */
 static int reserve_cap(struct dialer_wire *w, const struct wcamp *cp, struct wcall *c)
 {
     struct compliance_campaign cc = { .tenant_id = cp->tenant_id,
@@ -1013,6 +1081,7 @@ static int reserve_cap(struct dialer_wire *w, const struct wcamp *cp, struct wca
     if (compliance_decide_local(NULL, &cc, c->ct.number, NULL, now, &d) == 0) {
         n = compliance_cap_rules_for_place(&d.place, rules, COMPLIANCE_CAP_MAX_RULES);
     }
+    n = camp_cap_rules(&cp->set, rules, n);
     return compliance_caps_reserve(w->caps, c->ct.tenant_id, c->ct.number, rules, n, now, cap_done,
                                    c);
 }
@@ -1138,6 +1207,8 @@ static void camp_apply_run(struct dialer_wire *w, struct wcamp *cp);
 static void flow_resolve(struct dialer_wire *w, struct wcamp *cp, bool machine, int64_t flow_id,
                          int pin);
 
+static struct ivr_flow *harbour_flow(const struct campaign_settings *s);
+
 static void camp_update(struct dialer_wire *w, const struct camp_row *row)
 {
     int64_t id = row->id, tenant = row->tenant_id;
@@ -1190,6 +1261,8 @@ static void camp_update(struct dialer_wire *w, const struct camp_row *row)
     cp->bad = false;
     cp->settings_hash = text_hash(settings);
     cp->set = set;
+    ivr_flow_unref(cp->harbour); /* calls playing it hold their own reference */
+    cp->harbour = set.harbour ? harbour_flow(&cp->set) : NULL;
     campaign_sched_campaign(w->sched, tenant, id, &cp->set, (int)w->conf->dialer_ports, now);
     if (cp->ab == NULL && compliance_abandon_create(COMPLIANCE_ABANDON_CAMPAIGN_30D, now,
                                                     set.abandon_cap_pct, &cp->ab) != 0) {
@@ -1600,6 +1673,41 @@ static void on_inflight(int status, const struct campaign_inflight *v, size_t n,
     }
 }
 
+/*
+ * Scheduled campaigns whose start arrived go running; running campaigns
+ * whose contacts are all final go completed (docs/campaign.md section 2a).
+ * Every node asks; the database lets one of them change each campaign. The
+ * next poll sees the new state and the wall shows it like a manual change.
+ */
+static void auto_done(int status, enum campaign_auto_kind kind,
+                      const struct campaign_auto_change *v, size_t n, void *arg)
+{
+    struct dialer_wire *w = arg;
+    w->auto_sent[kind] = false;
+    if (status != 0) {
+        LOG_WARN(DIALER, "event=campaign_auto_failed kind=%s err=\"%s\"",
+                 kind == CAMPAIGN_AUTO_START ? "start" : "complete", err_str(status));
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        LOG_NOTICE(DIALER, "event=campaign_%s campaign=%" PRId64 " tenant=%" PRId64 " who=system",
+                   kind == CAMPAIGN_AUTO_START ? "auto_started" : "auto_completed", v[i].id,
+                   v[i].tenant_id);
+    }
+}
+
+static void auto_states(struct dialer_wire *w)
+{
+    int64_t now = clock_wall_us();
+    for (int k = CAMPAIGN_AUTO_START; k <= CAMPAIGN_AUTO_COMPLETE; k++) {
+        struct db_conn *conn = next_conn(w);
+        if (!w->auto_sent[k] && conn != NULL && db_conn_is_up(conn)) {
+            w->auto_sent[k] =
+                campaign_store_auto(conn, (enum campaign_auto_kind)k, now, auto_done, w) == 0;
+        }
+    }
+}
+
 static void poll_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct dialer_wire *w = t->data;
@@ -1623,6 +1731,9 @@ static void poll_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
         repair_cdrs(w);
     }
     ask_inflight(w);
+    if (w->polled && w->inflight_loaded && !w->draining && !w->stopping) {
+        auto_states(w);
+    }
     /* the ready set of each running campaign, explained, every ~10 s */
     int64_t now = clock_wall_us();
     if (now - w->ready_logged_us >= 10 * US_PER_S) {
@@ -1695,17 +1806,21 @@ static double abandon_rate(void *arg, int64_t campaign_id)
 /*
  * The safe-harbour message: played when a live call cannot be connected
  * (47 CFR 64.1200(a)(7)(i): a prerecorded message within 2 seconds naming
- * the seller and a number to call; the recording "sound:safe-harbour" is the
- * operator's, per deployment), then a hang-up with the disposition
- * "safe_harbour".
+ * the seller and a number to call), then a hang-up with the disposition
+ * "safe_harbour". The campaign's own (settings safe_harbour: its media, or
+ * its text spoken), else (s NULL or no block) the deployment's recording
+ * "sound:safe-harbour".
  */
-static struct ivr_flow *harbour_flow(void)
+static struct ivr_flow *harbour_flow(const struct campaign_settings *s)
 {
+    bool own = s != NULL && s->harbour;
+    bool say = own && s->harbour_media[0] == '\0';
+    const char *what = !own ? "sound:safe-harbour" : say ? s->harbour_text : s->harbour_media;
     json_t *doc =
         json_pack("{s:s, s:s, s:{s:{s:s, s:{s:s}}, s:{s:s, s:{s:s, s:s, s:[{s:s}]}}}}", "format",
                   "ivrflow/1", "start", "s", "nodes", "s", "type", "start", "next", "next", "h",
                   "h", "type", "hangup", "props", "cause", "normal", "disposition", "safe_harbour",
-                  "final_prompt", "play", "sound:safe-harbour");
+                  "final_prompt", say ? "say" : "play", what);
     struct ivr_flow *f = NULL;
     struct ivr_report *rep = NULL;
     struct ivr_load_options opt = { 0 };
@@ -1769,7 +1884,7 @@ int start_dialer(const struct dialer_wire_deps *deps, struct dialer_wire **out)
         return rc;
     }
     if (w->ivr != NULL) {
-        w->harbour = harbour_flow();
+        w->harbour = harbour_flow(NULL);
         rc = w->harbour != NULL ? ivr_recorder_create(w->loop, w->db, 0, 0, &w->rec) : ERR_INVAL;
         if (rc != 0) {
             return rc;
@@ -1906,6 +2021,7 @@ void dialer_wire_free(struct dialer_wire *w)
         wflow_clear(&w->camps->flow);
         wflow_clear(&w->camps->mflow);
         compliance_abandon_destroy(w->camps->ab);
+        ivr_flow_unref(w->camps->harbour);
         free(w->camps);
         w->camps = n;
     }
