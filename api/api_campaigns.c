@@ -964,5 +964,9 @@ int api_campaigns_routes(struct api *a)
             return rc;
         }
     }
+    rc = api__contact_callback_routes(a);
+    if (rc != 0) {
+        return rc;
+    }
     return api__campaign_calls_routes(a);
 }

@@ -2,7 +2,8 @@
 /*
  * Internal to the api module: what the campaign route files share
  * (api_campaigns.c: CRUD, transitions, history, lists;
- * api_campaigns_calls.c: attempts, call logs, CSV export, ready set).
+ * api_campaigns_calls.c: attempts, call logs, CSV export, ready set;
+ * api_callbacks.c: a contact's callback).
  */
 #ifndef API_API_CAMPAIGNS_H
 #define API_API_CAMPAIGNS_H
@@ -14,6 +15,9 @@
 
 /* The attempt/call routes and the ready set (api_campaigns_calls.c). */
 int api__campaign_calls_routes(struct api *a);
+
+/* POST /api/v1/contacts/{id}/callback (api_callbacks.c). */
+int api__contact_callback_routes(struct api *a);
 
 /*
  * The attempts/calls cursor: base64url of "<time us>.<uuid>". make writes it

@@ -465,6 +465,7 @@ static const struct {
     { "GET", "/api/v1/campaigns/{id}/calls", "VEA" },
     { "GET", "/api/v1/campaigns/{id}/calls.csv", "VEA" },
     { "GET", "/api/v1/campaigns/{id}/ready", "VEA" },
+    { "POST", "/api/v1/contacts/{id}/callback", "EA" },
 };
 
 static const char *method_name(unsigned m)

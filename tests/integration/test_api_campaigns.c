@@ -1010,6 +1010,174 @@ static void test_campaign_ready(void **state)
     json_decref(j);
 }
 
+/* schedule takes starts_at (or the settings' start_date); a bad one names the field. */
+static void test_campaign_schedule_starts_at(void **state)
+{
+    int64_t flow = make_flow(g_tenant_a, "starts-flow", true);
+    int64_t list = make_list(g_tenant_a, "starts", 2, 5557000);
+    char body[256];
+    json_t *j;
+    (void)state;
+
+    snprintf(body, sizeof(body),
+             "{\"name\":\"Starts\",\"flow_id\":%lld,\"settings\":{\"schedule\":{\"time_zone\":"
+             "\"America/New_York\",\"start_date\":\"2030-01-15\"}}}",
+             (long long)flow);
+    int64_t id = create_campaign(body);
+    sql_exec("INSERT INTO campaign_lists (tenant_id, campaign_id, list_id) VALUES (%lld, %lld,"
+             " %lld)",
+             (long long)g_tenant_a, (long long)id, (long long)list);
+    /* a start time only for schedule, and only a time */
+    j = transition(id, "start", W_EDITOR, "{\"starts_at\":\"2030-01-01T00:00:00Z\"}", 422);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "field")),
+                        "$.starts_at");
+    json_decref(j);
+    j = transition(id, "schedule", W_EDITOR, "{\"starts_at\":\"tomorrow\"}", 422);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "field")),
+                        "$.starts_at");
+    json_decref(j);
+    assert_string_equal(json_string_value(json_object_get(
+                            transition(id, "schedule", W_EDITOR, NULL, 200), "state")),
+                        "scheduled");
+    /* without starts_at: the settings' start date at midnight in its zone (EST: 05:00 UTC) */
+    assert_int_equal(sql_int("SELECT count(*) FROM campaigns WHERE id = %lld AND starts_at ="
+                             " '2030-01-15T05:00:00Z'",
+                             (long long)id),
+                     1);
+    json_decref(transition(id, "pause", W_EDITOR, NULL, 200));
+    j = transition(id, "schedule", W_EDITOR,
+                   "{\"starts_at\":\"2031-02-03T04:05:06Z\",\"reason\":\"launch day\"}", 200);
+    assert_non_null(strstr(json_string_value(json_object_get(j, "starts_at")), "2031-02-03"));
+    json_decref(j);
+    assert_int_equal(sql_int("SELECT count(*) FROM campaigns WHERE id = %lld AND starts_at ="
+                             " '2031-02-03T04:05:06Z'",
+                             (long long)id),
+                     1);
+}
+
+static json_t *callback(int64_t contact, enum who w, const char *body, long want)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/contacts/%lld/callback", (long long)contact);
+    struct call c = { "POST", "/api/v1/contacts/{id}/callback", path, w, body };
+    return call_json(&c, want);
+}
+
+static void callback_err(int64_t contact, const char *body, long want, const char *field)
+{
+    json_t *j = callback(contact, W_EDITOR, body, want);
+    const char *f = json_string_value(json_object_get(json_object_get(j, "error"), "field"));
+    if (field != NULL && (f == NULL || strcmp(f, field) != 0)) {
+        fprintf(stderr, "callback %s: field %s, want %s (%s)\n", body, f ? f : "(none)", field,
+                err_message(j));
+        fail();
+    }
+    json_decref(j);
+}
+
+/* A contact's callback: due at the time asked, recorded, refused with reasons. */
+static void test_contact_callback(void **state)
+{
+    int64_t flow = make_flow(g_tenant_a, "cb-flow", true);
+    int64_t list = make_list(g_tenant_a, "cb", 4, 5558000);
+    int64_t lone = make_list(g_tenant_a, "cb-lone", 1, 5558100);
+    char body[512], at[64], far[64];
+    json_t *j;
+    (void)state;
+
+    snprintf(body, sizeof(body),
+             "{\"name\":\"Callbacks\",\"flow_id\":%lld,\"settings\":{\"callbacks\":"
+             "{\"enabled\":true,\"max_days\":5}}}",
+             (long long)flow);
+    int64_t id = create_campaign(body);
+    sql_exec("INSERT INTO campaign_lists (tenant_id, campaign_id, list_id) VALUES (%lld, %lld,"
+             " %lld)",
+             (long long)g_tenant_a, (long long)id, (long long)list);
+    int64_t k = sql_int("SELECT min(id) FROM contacts WHERE list_id = %lld", (long long)list);
+    sql_exec("UPDATE contacts SET alt_numbers = '{+12125559999}', state = 'done' WHERE id = %lld",
+             (long long)k);
+    time_t t = time(NULL) + 2 * 86400;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    t += 10 * 86400;
+    gmtime_r(&t, &tm);
+    strftime(far, sizeof(far), "%Y-%m-%dT%H:%M:%SZ", &tm);
+
+    /* bad input names the field and changes nothing */
+    callback_err(k, "{\"at\":\"next tuesday\"}", 400, "$.at");
+    callback_err(k, "{\"at\":\"2020-01-01T10:00:00Z\"}", 400, "$.at");
+    snprintf(body, sizeof(body), "{\"at\":\"%s\"}", far);
+    callback_err(k, body, 400, "$.at");
+    snprintf(body, sizeof(body), "{\"at\":\"%s\",\"number\":\"+12125550000\"}", at);
+    callback_err(k, body, 422, "$.number");
+    snprintf(body, sizeof(body), "{\"at\":\"%s\",\"number\":\"12\"}", at);
+    callback_err(k, body, 400, "$.number");
+    callback_err(k, "{}", 422, "$.at");
+    assert_int_equal(sql_int("SELECT count(*) FROM contacts WHERE id = %lld AND state = 'done'"
+                             " AND callback_at IS NULL",
+                             (long long)k),
+                     1);
+    /* a viewer may not; another tenant's admin does not see the contact */
+    snprintf(body, sizeof(body), "{\"at\":\"%s\"}", at);
+    json_decref(callback(k, W_VIEWER, body, 403));
+    json_decref(callback(k, W_B_ADMIN, body, 404));
+
+    /* on the alternate number, with a note: pending, due then, in the history */
+    snprintf(body, sizeof(body),
+             "{\"at\":\"%s\",\"number\":\"+12125559999\",\"note\":\"asked for Thursday\"}", at);
+    j = callback(k, W_EDITOR, body, 200);
+    assert_int_equal(json_integer_value(json_object_get(j, "campaign_id")), id);
+    assert_int_equal(json_integer_value(json_object_get(j, "number_index")), 1);
+    assert_string_equal(json_string_value(json_object_get(j, "number")), "+12125559999");
+    json_decref(j);
+    assert_int_equal(sql_int("SELECT count(*) FROM contacts WHERE id = %lld AND state = 'pending'"
+                             " AND next_attempt_at = '%s' AND callback_at = '%s' AND"
+                             " next_number = 1 AND block_reason = 'callback'",
+                             (long long)k, at, at),
+                     1);
+    assert_int_equal(sql_int("SELECT count(*) FROM campaign_events WHERE campaign_id = %lld AND"
+                             " kind = 'note' AND reason = 'asked for Thursday' AND actor LIKE"
+                             " 'user:%%'",
+                             (long long)id),
+                     1);
+    /* the ready set counts it as a callback and says why the campaign is not complete */
+    json_decref(transition(id, "start", W_EDITOR, NULL, 200));
+    sql_exec("UPDATE contacts SET state = 'done' WHERE list_id = %lld AND id <> %lld",
+             (long long)list, (long long)k);
+    snprintf(body, sizeof(body), "/api/v1/campaigns/%lld/ready", (long long)id);
+    struct call r = { "GET", "/api/v1/campaigns/{id}/ready", body, W_VIEWER };
+    j = call_json(&r, 200);
+    json_t *cpl = json_object_get(j, "completion");
+    assert_false(json_is_true(json_object_get(cpl, "complete")));
+    assert_int_equal(json_integer_value(json_object_get(cpl, "callbacks")), 1);
+    assert_int_equal(json_integer_value(json_object_get(cpl, "open")), 1);
+    assert_non_null(strstr(json_string_value(json_object_get(cpl, "why")), "1 callbacks"));
+    json_decref(j);
+
+    /* a contact being dialed, a DNC contact, a list without a campaign: 409 */
+    snprintf(body, sizeof(body), "{\"at\":\"%s\"}", at);
+    int64_t k2 = sql_int("SELECT max(id) FROM contacts WHERE list_id = %lld", (long long)list);
+    sql_exec("UPDATE contacts SET state = 'dialing', lease_owner = 'n', lease_expires_at = now()"
+             " WHERE id = %lld",
+             (long long)k2);
+    callback_err(k2, body, 409, NULL);
+    sql_exec("UPDATE contacts SET state = 'dnc', lease_owner = NULL, lease_expires_at = NULL"
+             " WHERE id = %lld",
+             (long long)k2);
+    callback_err(k2, body, 409, NULL);
+    callback_err(sql_int("SELECT id FROM contacts WHERE list_id = %lld", (long long)lone), body,
+                 409, NULL);
+    callback_err(999999999, body, 404, NULL);
+    /* callbacks off: 422 naming at */
+    struct call off = { "PATCH", "/api/v1/campaigns/{id}", body, W_EDITOR,
+                        "{\"settings\":{\"callbacks\":{\"enabled\":false}}}" };
+    snprintf(body, sizeof(body), "/api/v1/campaigns/%lld", (long long)id);
+    json_decref(call_json(&off, 200));
+    snprintf(body, sizeof(body), "{\"at\":\"%s\"}", at);
+    callback_err(k, body, 422, "$.at");
+}
+
 /* Another tenant sees nothing and changes nothing. */
 static void test_campaign_cross_tenant(void **state)
 {
@@ -1081,6 +1249,8 @@ int main(void)
         cmocka_unit_test(test_campaign_lists),
         cmocka_unit_test(test_campaign_attempts_calls),
         cmocka_unit_test(test_campaign_ready),
+        cmocka_unit_test(test_campaign_schedule_starts_at),
+        cmocka_unit_test(test_contact_callback),
         cmocka_unit_test(test_campaign_cross_tenant),
     };
     int fails;

@@ -173,7 +173,7 @@ static size_t run_auto(struct fixture *f, struct db_conn *c, enum campaign_auto_
 static const char *state_of(struct fixture *f, long long id)
 {
     static const char *const names[] = { "draft",  "scheduled", "running",
-                                          "paused", "completed", "stopped" };
+                                         "paused", "completed", "stopped" };
     long long k = tdb_int(f->su,
                           "SELECT array_position(ARRAY['draft', 'scheduled', 'running', "
                           "'paused', 'completed', 'stopped'], state) FROM campaigns WHERE id = "
