@@ -76,10 +76,10 @@ static void cb_done(struct api_ctx *ctx, int status, void *arg)
     if (!o->found) {
         api_error(ctx, HTTPD_STATUS_NOT_FOUND, "not_found", "no such contact", NULL);
     } else if (strcmp(v, "ok") == 0) {
-        json_t *j = json_pack("{s:I, s:I, s:s, s:s, s:i, s:s}", "contact_id",
-                              (json_int_t)0, "campaign_id", (json_int_t)o->campaign_id,
-                              "callback_at", o->at_text, "number", o->number, "number_index",
-                              o->number_idx, "state", "pending");
+        json_t *j =
+            json_pack("{s:I, s:I, s:s, s:s, s:i, s:s}", "contact_id", (json_int_t)0, "campaign_id",
+                      (json_int_t)o->campaign_id, "callback_at", o->at_text, "number", o->number,
+                      "number_index", o->number_idx, "state", "pending");
         if (j == NULL) {
             api_error(ctx, HTTPD_STATUS_INTERNAL_ERROR, "internal", "out of memory", NULL);
             return;
@@ -90,8 +90,7 @@ static void cb_done(struct api_ctx *ctx, int status, void *arg)
         api_respond_json(ctx, HTTPD_STATUS_OK, j, NULL);
     } else if (strcmp(v, "nocampaign") == 0) {
         api_error(ctx, HTTPD_STATUS_CONFLICT, "conflict",
-                  "the contact's list is not attached to a campaign: no one would call back",
-                  NULL);
+                  "the contact's list is not attached to a campaign: no one would call back", NULL);
     } else if (strcmp(v, "final") == 0) {
         api_error(ctx, HTTPD_STATUS_CONFLICT, "conflict",
                   "the contact's campaign is completed or stopped: it dials no more", NULL);
@@ -155,8 +154,8 @@ static int h_callback(struct api_ctx *ctx, void *arg)
                          "$.at");
     }
     if (at_us <= clock_wall_us()) {
-        return api_error(ctx, HTTPD_STATUS_BAD_REQUEST, "invalid_field",
-                         "at must be in the future", "$.at");
+        return api_error(ctx, HTTPD_STATUS_BAD_REQUEST, "invalid_field", "at must be in the future",
+                         "$.at");
     }
     if (number != NULL && !e164_ok(number)) {
         return api_error(ctx, HTTPD_STATUS_BAD_REQUEST, "invalid_field",
