@@ -253,8 +253,9 @@ start_all() {
 # A sample tenant and its admin (dialerd bootstrap), then through the REST API
 # as that admin: the survey template instantiated and PUBLISHED, a list of
 # 10,000 generated contacts imported by the importer (CSV upload), and a
-# running campaign over them (SQL: the campaign routes are not in this build
-# yet). dialerd picks the campaign up within a poll and the wall moves.
+# campaign over them created, given the list and started through the campaign
+# routes. dialerd picks the campaign up within a poll and the wall moves; it
+# completes by itself once every contact is final.
 
 json_field() { # json_field <key> : the first "key": value of stdin (string or number)
   grep -o "\"$1\": *\"\{0,1\}[^\",}]*" | head -1 | sed "s/^\"$1\": *\"\{0,1\}//"
@@ -317,18 +318,30 @@ seed_campaign() {
       "($(printf '%s' "$job" | json_field rows_rejected) rejected) into list $list"
   fi
 
-  "${psql[@]}" -v flow="$flow" -v list="$list" >/dev/null <<'SQL'
-SELECT set_config('app.t', (SELECT id::text FROM tenants WHERE slug = 'demo'), false);
-INSERT INTO campaigns (tenant_id, name, flow_id, settings)
-SELECT current_setting('app.t')::bigint, 'Demo campaign', :flow,
-       '{"pacing": {"mode": "power", "dial_ratio": 1.5, "max_channels": 150}, "ring_time_s": 20, "retry": {"max_attempts": 2}}'
-WHERE NOT EXISTS (SELECT 1 FROM campaigns WHERE name = 'Demo campaign');
-INSERT INTO campaign_lists (tenant_id, campaign_id, list_id)
-SELECT c.tenant_id, c.id, :list FROM campaigns c WHERE c.name = 'Demo campaign'
-ON CONFLICT DO NOTHING;
-UPDATE campaigns SET state = 'running' WHERE name = 'Demo campaign' AND state IN ('draft', 'paused');
-SQL
-  echo "demo: tenant 'demo', flow 'Demo survey' (published), campaign 'Demo campaign' of 10,000 contacts running"
+  # The campaign, its list and its start, through the campaign routes. A re-run
+  # finds it by name and starts (or resumes) it again when it is not running.
+  local camp state
+  camp=$(api GET "/campaigns?limit=100" | tr '{' '\n' | grep '"name": *"Demo campaign"' |
+    json_field id || true)
+  if [ -z "$camp" ]; then
+    camp=$(api POST /campaigns -H 'Content-Type: application/json' -d "{\"name\": \"Demo campaign\",
+      \"flow_id\": $flow, \"settings\": {\"pacing\": {\"mode\": \"power\", \"dial_ratio\": 1.5,
+      \"max_channels\": 150}, \"ring_time_s\": 20, \"retry\": {\"max_attempts\": 2},
+      \"callbacks\": {\"enabled\": true, \"max_days\": 14}}}" | json_field id)
+  fi
+  [ -n "$camp" ] || { echo "demo: cannot create the campaign" >&2; exit 1; }
+  api POST "/campaigns/$camp/lists/$list" -H 'Content-Type: application/json' -d '{}' >/dev/null
+  state=$(api GET "/campaigns/$camp" | json_field state)
+  case "$state" in
+    draft | scheduled)
+      api POST "/campaigns/$camp/start" -H 'Content-Type: application/json' \
+        -d '{"reason": "make demo"}' >/dev/null ;;
+    paused)
+      api POST "/campaigns/$camp/resume" -H 'Content-Type: application/json' \
+        -d '{"reason": "make demo"}' >/dev/null ;;
+  esac
+  state=$(api GET "/campaigns/$camp" | json_field state)
+  echo "demo: tenant 'demo', flow 'Demo survey' (published), campaign 'Demo campaign' ($camp) of 10,000 contacts $state"
   echo
   echo "The wall:   http://127.0.0.1:$HTTP_PORT/"
   echo "  login:    $email / $pw"
