@@ -131,6 +131,7 @@ struct dialer_wire {
     bool draining;
     int64_t ready_logged_us;
     bool auto_sent[2];  /* campaign_store_auto in flight, by enum campaign_auto_kind */
+    unsigned auto_turn; /* which kind the next poll asks */
     int64_t counted_us; /* contacts remaining last read */
     unsigned rr;        /* round robin over the pool's connections */
     char node[64];
@@ -1696,15 +1697,23 @@ static void auto_done(int status, enum campaign_auto_kind kind,
     }
 }
 
+/* One kind per poll, in turn (a short transaction on one connection at a
+ * time: the calls' contact reads need free connections); completion only
+ * while a campaign is running (every node's poll lists all running ones). */
 static void auto_states(struct dialer_wire *w)
 {
-    int64_t now = clock_wall_us();
-    for (int k = CAMPAIGN_AUTO_START; k <= CAMPAIGN_AUTO_COMPLETE; k++) {
-        struct db_conn *conn = next_conn(w);
-        if (!w->auto_sent[k] && conn != NULL && db_conn_is_up(conn)) {
-            w->auto_sent[k] =
-                campaign_store_auto(conn, (enum campaign_auto_kind)k, now, auto_done, w) == 0;
-        }
+    int k = w->auto_turn++ % 2 == 0 ? CAMPAIGN_AUTO_START : CAMPAIGN_AUTO_COMPLETE;
+    bool running = false;
+    for (struct wcamp *c = w->camps; c != NULL && !running; c = c->next) {
+        running = c->want_running;
+    }
+    if (k == CAMPAIGN_AUTO_COMPLETE && !running) {
+        return;
+    }
+    struct db_conn *conn = next_conn(w);
+    if (!w->auto_sent[k] && conn != NULL && db_conn_is_up(conn)) {
+        w->auto_sent[k] = campaign_store_auto(conn, (enum campaign_auto_kind)k, clock_wall_us(),
+                                              auto_done, w) == 0;
     }
 }
 

@@ -237,7 +237,7 @@ else
     test "$(status "$r")" = 200 -a "$(body "$r" | jq -r .state)" = scheduled
   sleep 4
   check "nothing originated before its start ($(orig "+1${P}234"))" test "$(orig "+1${P}234")" = 0
-  check "it starts by itself" wait_state "$CA" running 8
+  check "it starts by itself" wait_state "$CA" running 10
   check "it completes by itself once every contact is final" wait_state "$CA" completed 60
   check "every contact originated once" test "$(orig "+1${P}234")" = 12
   first=$(grep -m1 "\"event\":\"originate\".*+1${P}234" "$OLOG" | sed -n 's/.*"time":"\([^"]*\)".*/\1/p')
