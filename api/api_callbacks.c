@@ -43,6 +43,7 @@
 
 struct cb_out {
     bool found;
+    int64_t contact_id;
     char verdict[16];
     int64_t campaign_id;
     int number_idx;
@@ -77,16 +78,13 @@ static void cb_done(struct api_ctx *ctx, int status, void *arg)
         api_error(ctx, HTTPD_STATUS_NOT_FOUND, "not_found", "no such contact", NULL);
     } else if (strcmp(v, "ok") == 0) {
         json_t *j =
-            json_pack("{s:I, s:I, s:s, s:s, s:i, s:s}", "contact_id", (json_int_t)0, "campaign_id",
-                      (json_int_t)o->campaign_id, "callback_at", o->at_text, "number", o->number,
-                      "number_index", o->number_idx, "state", "pending");
+            json_pack("{s:I, s:I, s:s, s:s, s:i, s:s}", "contact_id", (json_int_t)o->contact_id,
+                      "campaign_id", (json_int_t)o->campaign_id, "callback_at", o->at_text,
+                      "number", o->number, "number_index", o->number_idx, "state", "pending");
         if (j == NULL) {
             api_error(ctx, HTTPD_STATUS_INTERNAL_ERROR, "internal", "out of memory", NULL);
             return;
         }
-        int64_t id = 0;
-        api_path_id(ctx, "id", &id);
-        json_object_set_new(j, "contact_id", json_integer(id));
         api_respond_json(ctx, HTTPD_STATUS_OK, j, NULL);
     } else if (strcmp(v, "nocampaign") == 0) {
         api_error(ctx, HTTPD_STATUS_CONFLICT, "conflict",
@@ -162,6 +160,7 @@ static int h_callback(struct api_ctx *ctx, void *arg)
                          "number must be E.164 (+ and 7 to 15 digits)", "$.number");
     }
     o->at_text = at;
+    o->contact_id = id;
     const char *p[5] = { rest_i64(ctx, id), rest_i64(ctx, at_us), number, rest_jstr(body, "note"),
                          api_ctx_actor(ctx) };
     struct api_stmt st[1] = {

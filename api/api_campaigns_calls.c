@@ -45,9 +45,9 @@
 #include "importers/importers.h"
 
 #define CSV_MAX_ROWS 50000
-#define NEVER_DAYS   "1825"
+#define US_PER_S     INT64_C(1000000)
+#define NEVER_DAYS   "1825" /* CAMPAIGN_AUTO_NEVER_DAYS, as SQL text */
 _Static_assert(CAMPAIGN_AUTO_NEVER_DAYS == 1825, "NEVER_DAYS is CAMPAIGN_AUTO_NEVER_DAYS");
-#define US_PER_S INT64_C(1000000)
 
 static const char *const outcomes[] = { "human",     "machine",    "busy",        "no_answer",
                                         "rejected",  "congestion", "unreachable", "failed",

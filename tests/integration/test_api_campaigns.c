@@ -1127,6 +1127,7 @@ static void test_contact_callback(void **state)
     snprintf(body, sizeof(body),
              "{\"at\":\"%s\",\"number\":\"+12125559999\",\"note\":\"asked for Thursday\"}", at);
     j = callback(k, W_EDITOR, body, 200);
+    assert_int_equal(json_integer_value(json_object_get(j, "contact_id")), k);
     assert_int_equal(json_integer_value(json_object_get(j, "campaign_id")), id);
     assert_int_equal(json_integer_value(json_object_get(j, "number_index")), 1);
     assert_string_equal(json_string_value(json_object_get(j, "number")), "+12125559999");
