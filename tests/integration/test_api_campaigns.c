@@ -1036,9 +1036,9 @@ static void test_campaign_schedule_starts_at(void **state)
     assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "field")),
                         "$.starts_at");
     json_decref(j);
-    assert_string_equal(json_string_value(json_object_get(
-                            transition(id, "schedule", W_EDITOR, NULL, 200), "state")),
-                        "scheduled");
+    j = transition(id, "schedule", W_EDITOR, NULL, 200);
+    assert_string_equal(json_string_value(json_object_get(j, "state")), "scheduled");
+    json_decref(j);
     /* without starts_at: the settings' start date at midnight in its zone (EST: 05:00 UTC) */
     assert_int_equal(sql_int("SELECT count(*) FROM campaigns WHERE id = %lld AND starts_at ="
                              " '2030-01-15T05:00:00Z'",
