@@ -15,7 +15,10 @@
  * State machine (state.c, store.c): draft -> scheduled -> running <-> paused
  * -> completed / stopped. campaign_state_allowed() is the same table as the
  * campaigns_state_guard trigger; the database stays the authority (the
- * trigger rejects, campaign_events records who and why).
+ * trigger rejects, campaign_events records who and why). Two changes happen
+ * by themselves (campaign_store_auto, actor "system"): scheduled -> running
+ * at starts_at, running -> completed once every contact is final; the
+ * schedule's windows never move the state (contacts wait for the window).
  *
  * Store (store.c): every database operation is one short transaction sent
  * pipelined on a pinned db_conn (BEGIN, tenant/actor context, one
@@ -40,8 +43,9 @@
  * leases, hands back contacts blocked beyond their lease.
  *
  * Decisions where the requirement is silent are listed in docs/campaign.md
- * (unknown settings keys are errors; busy/declined retries wait >= 60 s on
- * the same trunk; predictive pacing falls back to progressive at the cap;
+ * (unknown settings keys are errors; a predictive campaign dialing North
+ * America needs its own safe_harbour message; busy/declined retries wait
+ * >= 60 s on the same trunk; predictive pacing falls back to progressive at the cap;
  * fairness is per tenant first, then per campaign; a due contact held by a
  * cap counts as "cap" in the ready set).
  *
