@@ -568,7 +568,11 @@ void campaign_gate_destroy(struct campaign_gate *g);
 /* campaign_gate_fn: up to want launches from the allowance; arg is the gate. */
 int campaign_gate_take(void *arg, int64_t tenant_id, int want);
 
-/* Starts a refill now unless one is in flight or the allowance is full. */
+/*
+ * Call every tick. When a take wanted launches since the previous call, starts a refill
+ * unless one is in flight or the allowance is full; otherwise (idle) gives the tokens held
+ * back, so an idle node holds no launches to spend at once when work appears.
+ */
 void campaign_gate_refill(struct campaign_gate *g);
 
 /* Gives the unused tokens' channels back and empties the allowance. */
