@@ -10,10 +10,13 @@
 #   cluster.sh start-node I       (re)start node I with its own configuration, same id and port
 #   cluster.sh stop-node I        SIGTERM node I and wait (bounded) for its exit status
 #   cluster.sh status             one line per node and sim
-#   cluster.sh originates [PREFIX] facts from the union of the sims' originate logs (numbers
+#   cluster.sh originates [PREFIX [EXCLUDE]]
+#                                 facts from the union of the sims' originate logs (numbers
 #                                 starting with PREFIX only), one JSON object: originates,
 #                                 duplicate numbers and channel ids, the busiest calendar second
-#                                 and 1 s window, peak live channels, per-second series
+#                                 and 1 s window, peak live channels (peak_live leaves out the
+#                                 channel ids listed in the file EXCLUDE, peak_live_all does not),
+#                                 per-second series
 #
 # Environment (start):
 #   CLUSTER_DIR       directory for the cluster's files (required; created)
@@ -261,9 +264,10 @@ case "$CMD" in
     load_state
     logs=()
     for j in $(seq 1 "$SIMS"); do logs+=("$DIR/sim-$j/originate.log"); done
-    python3 - "${2:-}" "${logs[@]}" <<'PYEOF'
+    python3 - "${2:-}" "${3:-}" "${logs[@]}" <<'PYEOF'
 import collections, datetime, json, sys
-prefix, files = sys.argv[1], sys.argv[2:]
+prefix, exclude, files = sys.argv[1], sys.argv[2], sys.argv[3:]
+skip = set(open(exclude).read().split()) if exclude else set()
 orig, ends, nums, chans = [], {}, collections.Counter(), collections.Counter()
 def ms(t):  # "2026-11-24T14:24:20.166+0000" -> epoch milliseconds
     d = datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%f%z")
@@ -293,19 +297,23 @@ for i in range(len(orig)):
     while orig[i][0] - orig[j][0] >= 1000:
         j += 1
     win = max(win, i - j + 1)
-ev = [(t, 1) for t, _ in orig] + [(t, -1) for c, t in ends.items() if c in chans]
-ev.sort(key=lambda x: (x[0], x[1]))  # an end and a start in the same millisecond: end first
-live = peak = 0
-conc = {}
-for t, d in ev:
-    live += d
-    peak = max(peak, live)
-    conc[t // 100] = max(conc.get(t // 100, 0), live)
+def live_peak(keep):
+    ev = [(t, 1) for t, c in orig if keep(c)] + [(t, -1) for c, t in ends.items() if c in chans and keep(c)]
+    ev.sort(key=lambda x: (x[0], x[1]))  # an end and a start in the same millisecond: end first
+    live = peak = 0
+    conc = {}
+    for t, d in ev:
+        live += d
+        peak = max(peak, live)
+        conc[t // 100] = max(conc.get(t // 100, 0), live)
+    return peak, conc
+peak, conc = live_peak(lambda c: c not in skip)
+peak_all, _ = live_peak(lambda c: True)
 print(json.dumps({
     "originates": len(orig), "numbers": len(nums), "dup_numbers": sum(1 for v in nums.values() if v > 1),
     "dup_channels": sum(1 for v in chans.values() if v > 1), "ended": sum(1 for c in chans if c in ends),
     "first_ms": orig[0][0] if orig else 0, "last_ms": orig[-1][0] if orig else 0,
-    "max_per_second": max(per_sec.values()) if per_sec else 0, "max_1s_window": win, "peak_live": peak,
+    "max_per_second": max(per_sec.values()) if per_sec else 0, "max_1s_window": win, "peak_live": peak, "peak_live_all": peak_all,
     "per_second": sorted([s, n] for s, n in per_sec.items()),
     "live_100ms": sorted([k * 100, v] for k, v in conc.items())}))
 PYEOF
