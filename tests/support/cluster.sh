@@ -28,6 +28,8 @@
 #                     one: node I uses only sim ((I-1) mod M)+1 (default all)
 #   CLUSTER_WAIT      seconds to wait for each node's /readyz (default 60)
 #   CLUSTER_SIM_ARGS  extra ari-sim options (e.g. "--time-scale 0.5")
+#   CLUSTER_WRAP, CLUSTER_WRAP_NODE  a command put in front of dialerd for node
+#                     CLUSTER_WRAP_NODE only (e.g. "valgrind --tool=callgrind --callgrind-out-file=F")
 #   DIALER_BUILD      build directory with dialerd and ari-sim (default build/debug)
 #
 # Each node gets CLUSTER_DIR/node-I/{dialerd.conf,dialerd.log,pid,exit}; its own node.id
@@ -154,9 +156,11 @@ ready() { # ready I: /readyz answers 200
 start_node() { # start_node I (configuration written by node_conf)
   local i=$1 d=$DIR/node-$i pid
   alive "$(cat "$d/pid" 2>/dev/null)" && die "node $i is already running"
-  rm -f "$d/exit"
+  rm -f "$d/exit" "$d/pid"
   (
-    node_env "$DIALERD" -c "$d/dialerd.conf" >>"$d/dialerd.log" 2>&1 &
+    wrap=()
+    [ "$i" = "$WRAP_NODE" ] && read -r -a wrap <<<"$WRAP"
+    node_env "${wrap[@]}" "$DIALERD" -c "$d/dialerd.conf" >>"$d/dialerd.log" 2>&1 &
     p=$!
     echo "$p" >"$d/pid"
     wait "$p"
@@ -195,11 +199,14 @@ case "$CMD" in
     EXTRA=${CLUSTER_CONF:-}
     SPREAD=${CLUSTER_SPREAD:-all}
     WAIT=${CLUSTER_WAIT:-60}
+    WRAP=${CLUSTER_WRAP:-}
+    WRAP_NODE=${CLUSTER_WRAP_NODE:-0}
     [ -n "$SCENARIO" ] && SCENARIO=$(cd "$(dirname "$SCENARIO")" && pwd)/$(basename "$SCENARIO")
     [ -n "$EXTRA" ] && EXTRA=$(cd "$(dirname "$EXTRA")" && pwd)/$(basename "$EXTRA")
     {
       echo "NODES=$NODES SIMS=$SIMS NAME='$NAME' DB='$DB' SPREAD='$SPREAD' WAIT=$WAIT"
-      echo "SCENARIO='$SCENARIO' EXTRA='$EXTRA'"
+      echo "SCENARIO='$SCENARIO' EXTRA='$EXTRA' WRAP_NODE='$WRAP_NODE'"
+      printf 'WRAP=%q\n' "$WRAP"
     } >"$STATE"
     (umask 077 && echo "k1=$(head -c 32 /dev/urandom | base64 | tr -d '\n=+/')" >"$DIR/jwt.keys")
     psql_admin -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
