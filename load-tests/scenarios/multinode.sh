@@ -16,7 +16,10 @@
 #      of its leased contacts dialed by a survivor), duplicates, caps; node 3 restarted settles
 #      its attempts in flight, every contact final;
 #   C  a small run on 2 nodes and 1 sim with node 1 under callgrind (counting only while the
-#      campaign runs: callgrind_control -z / -d): instructions per call of one node.
+#      campaign runs: callgrind_control -z / -d): instructions per call of one node;
+#   D  saturation: the same campaign on 1 node and on 3 nodes (2 sims) with caps far above
+#      what the machine does: calls/s and dialerd CPU per call of each, and their ratio (on 2
+#      shared cores more nodes cannot add throughput; this shows what they cost).
 # Prints BENCH lines and writes $OUT/multinode.json ({"scenario","started","params",
 # "figures","series"}). Every wait is bounded; everything listens on loopback.
 set -uo pipefail
@@ -41,9 +44,9 @@ export DIALER_BUILD=$B DIALER_ROOT=$ROOT
 [ -x "$B/dialerd" ] && [ -x "$B/ari-sim" ] || { echo "multinode: $B/dialerd or ari-sim missing (make VARIANT=release)" >&2; exit 2; }
 
 if [ $QUICK = 1 ]; then
-  N=4000 CPS=250 MAXCH=150 NCG=300 CGCPS=30 WAIT=240
+  N=4000 CPS=250 MAXCH=150 NCG=300 CGCPS=30 WAIT=240 NSAT=3000
 else
-  N=20000 CPS=400 MAXCH=300 NCG=1500 CGCPS=40 WAIT=900
+  N=20000 CPS=400 MAXCH=300 NCG=1500 CGCPS=40 WAIT=900 NSAT=12000
 fi
 FIGS=$RUN/figures.tsv
 SERIES=$RUN/series
@@ -115,7 +118,7 @@ setup_tenant() {
   T=$(sql "SELECT id FROM tenants WHERE slug = 'acme'")
   F=$(sql "INSERT INTO ivr_flows (tenant_id, name) VALUES ($T, 'f') RETURNING id" | head -1)
 }
-SETTINGS='{"pacing": {"mode": "fixed", "cps": 100000, "max_channels": 1000000}, "retry": {"max_attempts": 1}, "ring_time_s": 20}'
+SETTINGS='{"pacing": {"mode": "fixed", "cps": 10000, "max_channels": 10000}, "retry": {"max_attempts": 1}, "ring_time_s": 20}'
 mk_campaign() { # name first-number count -> campaign id
   local c l
   c=$(sql "INSERT INTO campaigns (tenant_id, name, flow_id, settings) VALUES ($T, '$1', $F, '$SETTINGS') RETURNING id" | head -1)
@@ -276,6 +279,37 @@ if command -v valgrind >/dev/null && command -v callgrind_control >/dev/null; th
     fi
     "$CLUSTER" stop >&2
   fi
+fi
+
+# ------------------------------------------------------------------ phase D
+saturate() { # saturate <nodes>: prints "calls/s cpu-us-per-call"
+  local n=$1 c i p cpu0=0 cpu1=0 fs
+  export CLUSTER_DIR=$RUN/cluster-d$n CLUSTER_NODES=$n CLUSTER_SIMS=2 CLUSTER_NAME=mnd$n$$ CLUSTER_WAIT=60
+  export CLUSTER_CONF=$RUN/d.conf CLUSTER_WRAP= CLUSTER_WRAP_NODE=0
+  conf 5000 5000 >"$RUN/d.conf"
+  "$CLUSTER" start >&2 || return 1
+  cluster_env
+  setup_tenant
+  c=$(mk_campaign d 5155500000 "$NSAT")
+  for i in $(seq 1 "$n"); do p=NODE${i}_PID; cpu0=$((cpu0 + $(cpu_ms "${!p}"))); done
+  sql "UPDATE campaigns SET state = 'running' WHERE id = $c" >/dev/null
+  wait_sql "$(unfinished "$c")" 0 "$WAIT" || log "saturation run on $n nodes did not finish"
+  for i in $(seq 1 "$n"); do p=NODE${i}_PID; cpu1=$((cpu1 + $(cpu_ms "${!p}"))); done
+  "$CLUSTER" originates +1515 >"$RUN/facts-d$n.json"
+  fs=$RUN/facts-d$n.json
+  jq_ "$fs" '"\n".join("%d %d" % (t, n) for t, n in j["per_second"])' >"$SERIES/saturation_originates_per_sec_${n}node"
+  echo "$(jq_ "$fs" 'round(j["originates"] * 1000.0 / max(1, j["last_ms"] - j["first_ms"]), 1)') $(calc "($cpu1 - $cpu0) * 1000 / $NSAT" 0)"
+  "$CLUSTER" stop >&2
+}
+log "phase D: saturation, $NSAT contacts on 1 node, then on 3"
+read -r r1 u1 <<<"$(saturate 1)"
+read -r r3 u3 <<<"$(saturate 3)"
+if [ -n "${r1:-}" ] && [ -n "${r3:-}" ]; then
+  fig multinode_saturation_calls_per_sec_1node "$r1" calls/s "-"
+  fig multinode_saturation_calls_per_sec_3nodes "$r3" calls/s "-"
+  fig multinode_saturation_ratio_3_to_1 "$(calc "$r3 / $r1" 2)" ratio "-"
+  fig multinode_saturation_dialerd_cpu_us_per_call_1node "$u1" us "-"
+  fig multinode_saturation_dialerd_cpu_us_per_call_3nodes "$u3" us "-"
 fi
 
 python3 - "$STARTED" "$FIGS" "$SERIES" "$QUICK" "$N" "$CPS" "$MAXCH" "$NCG" >"$OUT/multinode.json" <<'PYEOF'
