@@ -747,7 +747,8 @@ struct campaign_lessor_opts {
     int batch;                    /* contacts per lease [200] */
     int lease_s;                  /* lease length [300] */
     int low_water;                /* lease when fewer are held [batch] */
-    double period_s;              /* how often to look [0.5] */
+    double period_s;              /* how often to look [0.1]; at most batch / period_s
+                                   * contacts leased per second and campaign */
 };
 
 struct campaign_lessor;
