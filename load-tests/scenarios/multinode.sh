@@ -283,22 +283,22 @@ fi
 
 # ------------------------------------------------------------------ phase D
 saturate() { # saturate <nodes>: prints "calls/s cpu-us-per-call"
-  local n=$1 c i p cpu0=0 cpu1=0 fs
+  local n=$1 c i p t0=0 t1=0 fs
   export CLUSTER_DIR=$RUN/cluster-d$n CLUSTER_NODES=$n CLUSTER_SIMS=2 CLUSTER_NAME=mnd$n$$ CLUSTER_WAIT=60
-  export CLUSTER_CONF=$RUN/d.conf CLUSTER_WRAP= CLUSTER_WRAP_NODE=0
+  export CLUSTER_CONF=$RUN/d.conf CLUSTER_WRAP='' CLUSTER_WRAP_NODE=0
   conf 5000 5000 >"$RUN/d.conf"
   "$CLUSTER" start >&2 || return 1
   cluster_env
   setup_tenant
   c=$(mk_campaign d 5155500000 "$NSAT")
-  for i in $(seq 1 "$n"); do p=NODE${i}_PID; cpu0=$((cpu0 + $(cpu_ms "${!p}"))); done
+  for i in $(seq 1 "$n"); do p=NODE${i}_PID; t0=$((t0 + $(cpu_ms "${!p}"))); done
   sql "UPDATE campaigns SET state = 'running' WHERE id = $c" >/dev/null
   wait_sql "$(unfinished "$c")" 0 "$WAIT" || log "saturation run on $n nodes did not finish"
-  for i in $(seq 1 "$n"); do p=NODE${i}_PID; cpu1=$((cpu1 + $(cpu_ms "${!p}"))); done
+  for i in $(seq 1 "$n"); do p=NODE${i}_PID; t1=$((t1 + $(cpu_ms "${!p}"))); done
   "$CLUSTER" originates +1515 >"$RUN/facts-d$n.json"
   fs=$RUN/facts-d$n.json
   jq_ "$fs" '"\n".join("%d %d" % (t, n) for t, n in j["per_second"])' >"$SERIES/saturation_originates_per_sec_${n}node"
-  echo "$(jq_ "$fs" 'round(j["originates"] * 1000.0 / max(1, j["last_ms"] - j["first_ms"]), 1)') $(calc "($cpu1 - $cpu0) * 1000 / $NSAT" 0)"
+  echo "$(jq_ "$fs" 'round(j["originates"] * 1000.0 / max(1, j["last_ms"] - j["first_ms"]), 1)') $(calc "($t1 - $t0) * 1000 / $NSAT" 0)"
   "$CLUSTER" stop >&2
 }
 log "phase D: saturation, $NSAT contacts on 1 node, then on 3"

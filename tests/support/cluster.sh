@@ -114,7 +114,8 @@ start_sim() { # start_sim J
 }
 
 node_conf() { # node_conf I: writes node-I/dialerd.conf
-  local i=$1 d=$DIR/node-$i servers="" j k
+  local i=$1
+  local d=$DIR/node-$i servers="" j k
   for k in $(seq 0 $((SIMS - 1))); do
     j=$(((i - 1 + k) % SIMS + 1))
     if [ "$SPREAD" = one ] && [ "$k" -gt 0 ]; then break; fi
@@ -154,7 +155,8 @@ ready() { # ready I: /readyz answers 200
 }
 
 start_node() { # start_node I (configuration written by node_conf)
-  local i=$1 d=$DIR/node-$i pid
+  local i=$1
+  local d=$DIR/node-$i pid
   alive "$(cat "$d/pid" 2>/dev/null)" && die "node $i is already running"
   rm -f "$d/exit" "$d/pid"
   (
