@@ -627,7 +627,11 @@ void campaign_gate_destroy(struct campaign_gate *g);
 /* campaign_gate_fn: up to want launches from the allowance; arg is the gate. */
 int campaign_gate_take(void *arg, int64_t tenant_id, int want);
 
-/* Starts a refill now unless one is in flight or the allowance is full. */
+/*
+ * Call every tick. When a take wanted launches since the previous call, starts a refill
+ * unless one is in flight or the allowance is full; otherwise (idle) gives the tokens held
+ * back, so an idle node holds no launches to spend at once when work appears.
+ */
 void campaign_gate_refill(struct campaign_gate *g);
 
 /* Gives the unused tokens' channels back and empties the allowance. */
@@ -802,7 +806,8 @@ struct campaign_lessor_opts {
     int batch;                    /* contacts per lease [200] */
     int lease_s;                  /* lease length [300] */
     int low_water;                /* lease when fewer are held [batch] */
-    double period_s;              /* how often to look [0.5] */
+    double period_s;              /* how often to look [0.1]; at most batch / period_s
+                                   * contacts leased per second and campaign */
 };
 
 struct campaign_lessor;

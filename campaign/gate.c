@@ -7,6 +7,13 @@
  * timeout, script error) leaves the allowance to run dry: fail closed,
  * with at most one chunk launched on what was granted before.
  *
+ * An idle gate holds nothing: campaign_gate_refill(), called every tick,
+ * asks for more only when a take wanted launches since the previous call,
+ * and otherwise gives the tokens held back (flush). Tokens drawn long ago
+ * and spent all at once would otherwise add a chunk per node on top of
+ * the shared rate when work appears (a campaign starts or resumes, the
+ * channel cap frees up), over the global CPS in that second.
+ *
  * Lifetime: the refill's callback needs the gate, so a gate destroyed with
  * a refill in flight is only marked and freed by that callback (which
  * always comes: kv completes or cancels every command).
@@ -27,6 +34,7 @@ struct campaign_gate {
     int tokens;
     bool inflight;
     bool orphan;
+    bool demand; /* a take wanted launches since the last campaign_gate_refill() */
     int status;
 };
 
@@ -76,7 +84,7 @@ static void on_refill(int status, int granted, void *arg)
     g->tokens += granted;
 }
 
-void campaign_gate_refill(struct campaign_gate *g)
+static void ask(struct campaign_gate *g)
 {
     if (g->inflight || g->tokens >= g->chunk) {
         return;
@@ -90,6 +98,16 @@ void campaign_gate_refill(struct campaign_gate *g)
     }
 }
 
+void campaign_gate_refill(struct campaign_gate *g)
+{
+    if (!g->demand) {
+        campaign_gate_flush(g);
+        return;
+    }
+    g->demand = false;
+    ask(g);
+}
+
 int campaign_gate_take(void *arg, int64_t tenant_id, int want)
 {
     struct campaign_gate *g = arg;
@@ -99,8 +117,11 @@ int campaign_gate_take(void *arg, int64_t tenant_id, int want)
         n = 0;
     }
     g->tokens -= n;
+    if (want > 0) {
+        g->demand = true;
+    }
     if (g->tokens * 2 < g->chunk) {
-        campaign_gate_refill(g);
+        ask(g);
     }
     return n;
 }

@@ -11,6 +11,12 @@
  * contact) is caught by campaign_store_attempt_begin (ERR_CONFLICT): the
  * dialer drops the contact, nothing is dialed twice.
  *
+ * The pass runs every period_s (default 0.1 s) and leases at most one batch
+ * per campaign per pass, so a node dials a campaign at most batch / period_s
+ * contacts per second (2,000/s at the defaults): the pass used to run every
+ * 0.5 s, which held one node to twice dialer.lease-batch per second whatever
+ * its CPU (measured: 150-200 calls/s with batches of 100).
+ *
  * Lifetime: every database operation in flight holds a reference; a lessor
  * destroyed with operations in flight is freed by the last callback, which
  * then touches nothing else.
@@ -90,7 +96,7 @@ int campaign_lessor_create(const struct campaign_lessor_opts *o, struct campaign
         l->o.low_water = l->o.batch;
     }
     if (!(l->o.period_s > 0)) {
-        l->o.period_s = 0.5;
+        l->o.period_s = 0.1;
     }
     l->refs = 1;
     ev_timer_init(&l->timer, on_timer, l->o.period_s, l->o.period_s);

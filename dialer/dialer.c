@@ -26,6 +26,11 @@ enum { BUCKETS = 1 << 16 };
  */
 #define GUARD_S     15.0
 #define AMD_GUARD_S 30.0
+/* A hang-up Asterisk refused (5xx, timeout, transport) is sent again this often, this many
+ * times; then the call ends here (logged) rather than wait for a ChannelDestroyed that a
+ * channel never hung up does not send. */
+#define HANGUP_RETRY_S 1.0
+#define HANGUP_TRIES   10
 
 enum phase {
     PH_DIALING,   /* originate sent, not answered */
@@ -60,6 +65,7 @@ struct dialer_call {
     char number[DIALER_E164_MAX];
     char caller_id[DIALER_E164_MAX];
     char disposition[64];
+    int hangup_failures; /* refused hang-ups so far (sent again on the guard timer) */
 };
 
 static unsigned hash_id(const char *s)
@@ -287,6 +293,19 @@ static void hangup_done(struct ari_client *c, const struct ari_result *res, void
     if ((res->error == ARI_OK || res->error == ARI_E_NOT_FOUND) && (call = find(d, id)) != NULL &&
         call->phase == PH_ADOPTED) {
         end_call(call, "lost", -1);
+        return;
+    }
+    /* Refused or unanswered: the channel may still be up and no ChannelDestroyed will come.
+     * The guard timer sends it again (guard_cb), and after HANGUP_TRIES ends the call. */
+    if ((res->error == ARI_E_SERVER || res->error == ARI_E_TIMEOUT ||
+         res->error == ARI_E_TRANSPORT || res->error == ARI_E_HTTP) &&
+        (call = find(d, id)) != NULL && call->phase == PH_HANGUP) {
+        call->hangup_failures++;
+        LOG_WARN(DIALER, "event=hangup_retry id=%s err=%d tries=%d", call->id, (int)res->error,
+                 call->hangup_failures);
+        ev_timer_stop(d->loop, &call->guard);
+        ev_timer_set(&call->guard, HANGUP_RETRY_S, 0);
+        ev_timer_start(d->loop, &call->guard);
     }
 }
 
@@ -337,6 +356,13 @@ static void guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
     struct dialer_call *call = w->data;
     (void)loop;
     (void)revents;
+    if (call->phase == PH_HANGUP && call->hangup_failures > 0 &&
+        call->hangup_failures < HANGUP_TRIES && call->client != NULL) {
+        int rc = ari_channel_hangup(call->client, call->id, NULL, hangup_done, call->d, NULL);
+        if (rc == 0) {
+            return; /* hangup_done re-arms the guard if this one fails too */
+        }
+    }
     LOG_WARN(DIALER, "event=call_guard id=%s phase=%s msg=\"no end reported; hung up\"", call->id,
              call->phase == PH_AMD ? "amd" : "dialing");
     if (call->phase != PH_HANGUP) {

@@ -1912,7 +1912,10 @@ int start_dialer(const struct dialer_wire_deps *deps, struct dialer_wire **out)
     struct campaign_limit_spec spec = {
         .key = LIMIT_KEY,
         .cps = (double)conf->dialer_cps,
-        .burst = (double)conf->dialer_cps,
+        /* 50 ms of the rate (at least one): a bucket of a whole second's tokens, full after
+         * any pause (idle cluster, channel cap reached), let a second hold up to twice the
+         * global CPS */
+        .burst = conf->dialer_cps >= 20 ? (double)conf->dialer_cps / 20.0 : 1.0,
         .max_channels = (int)conf->dialer_max_channels,
     };
     int chunk = (int)(conf->dialer_cps / 10);

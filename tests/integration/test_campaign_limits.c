@@ -315,6 +315,38 @@ static void test_limits_two_schedulers_share_the_trunk_rate(void **state)
     }
 }
 
+/*
+ * An idle gate gives back what it holds: a node without work books no channels and keeps no
+ * launches to spend all at once when work appears (over the global CPS in that second).
+ */
+static void test_limits_idle_gate_holds_nothing(void **state)
+{
+    struct fx *f = *state;
+    struct campaign_limit_spec spec = {
+        .key = "trunk-e", .cps = 100, .burst = 100, .max_channels = 4
+    };
+    struct campaign_gate *g;
+    int64_t now = T0;
+    clock_set_fake(now);
+    assert_int_equal(campaign_gate_create(f->lim[0], &spec, 4, &g), 0);
+    assert_int_equal(campaign_gate_take(g, 1, 1), 0); /* nothing held yet: a refill starts */
+    for (int k = 0; k < 200 && campaign_gate_busy(g); k++) {
+        evloop_run_for(f->loop, 0.005);
+    }
+    assert_int_equal(campaign_gate_tokens(g), 4);
+    assert_int_equal(acquire(f, 1, &spec, 1, now), 0); /* the gate booked every channel */
+    campaign_gate_refill(g); /* the tick after a take: topped up (already full) */
+    assert_int_equal(campaign_gate_tokens(g), 4);
+    campaign_gate_refill(g); /* a tick with no take since the last one: idle */
+    assert_int_equal(campaign_gate_tokens(g), 0);
+    assert_false(campaign_gate_busy(g));
+    evloop_run_for(f->loop, 0.05);                     /* the release is sent without a callback */
+    assert_int_equal(acquire(f, 1, &spec, 4, now), 4); /* the channels are free again */
+    release(f, 1, "trunk-e", 4);
+    campaign_gate_destroy(g);
+    clock_clear_fake();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -326,6 +358,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_limits_two_schedulers_share_the_trunk_rate, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_limits_idle_gate_holds_nothing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# Several dialerd nodes on one campaign (tests/support/cluster.sh: 3 nodes, 2 ari-sim, one
+# PostgreSQL database, one Redis), global caps dialer.cps and dialer.max-channels over all
+# nodes. Checked from the union of the sims' originate logs and the database:
+#   campaign 1 (run to the end):
+#   - zero contacts originated twice, by number and by channel (= attempt) id; every
+#     originate is an attempt of the campaign; every contact final with one attempt;
+#   - every node dialed;
+#   - per calendar second the originates never exceed dialer.cps by more than 5 %, and the
+#     live channels (originate to end) never exceed dialer.max-channels by more than 5 %;
+#   - the cluster figures (GET /api/v1/campaigns/{id}/stats, merged through Redis) equal the
+#     sum of the nodes' own /metrics, which equal the attempts each node wrote;
+#   campaign 2 (a node killed with kill -9 mid-run, lease time 5 s):
+#   - the contacts the dead node had leased are reclaimed and dialed by the other nodes
+#     (reclaim time printed), while its attempts in flight stay `dialing`, never redialed;
+#   - restarted under its node id, it settles those attempts (docs/campaign.md section 3:
+#     reconciliation, `lost`, retry by policy); every contact final, zero duplicates, caps held.
+# Run by tests/support/run-all.sh with the services' environment.
+set -uo pipefail
+ROOT=${DIALER_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+B=${DIALER_BUILD:?}
+export DIALER_BUILD=$B
+CLUSTER=$ROOT/tests/support/cluster.sh
+N=${MN_CONTACTS:-3000}
+WAIT=${MN_WAIT:-120}
+CPS=${MN_CPS:-150}
+MAXCH=${MN_MAX_CHANNELS:-100}
+fails=0
+TMP=$(mktemp -d)
+export CLUSTER_DIR=$TMP/cluster CLUSTER_NODES=3 CLUSTER_SIMS=2 CLUSTER_NAME=mn$$
+cleanup() {
+  "$CLUSTER" stop >/dev/null 2>&1
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+check() {
+  local what=$1
+  shift
+  if "$@"; then echo "ok - $what"; else echo "FAIL - $what"; fails=$((fails + 1)); fi
+}
+jget() { # jget <json> <python expression over j>
+  python3 -c 'import json,sys
+j=json.loads(sys.argv[1])
+v=eval(sys.argv[2])
+print(json.dumps(v) if isinstance(v,(dict,list,tuple,bool)) or v is None else v)' "$1" "$2" 2>/dev/null
+}
+wait_for() { # wait_for <seconds> <command...>: bounded
+  local i
+  for i in $(seq 1 $(($1 * 5))); do
+    "${@:2}" && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
+# Callees by last digit: 0-4 answer (hung up after dialer.talk-time), 5-7 busy, 8-9 congestion.
+cat >"$TMP/scenario.json" <<'EOF'
+{"name": "multinode", "seed": 7,
+ "populations": {"default": [{"weight": 1, "outcome": "answer", "ring": 0.3, "talk": "forever"}]},
+ "rules": [
+   {"number": "*[0-4]", "outcome": "answer", "ring": 0.3, "talk": "forever"},
+   {"number": "*[5-7]", "outcome": "busy", "ring": 0.1, "ringing": false},
+   {"number": "*[89]", "outcome": "congestion", "ring": 0.1}
+ ]}
+EOF
+cat >"$TMP/extra.conf" <<EOF
+dialer.cps = $CPS
+dialer.max-channels = $MAXCH
+dialer.poll = 200ms
+dialer.lease-time = 5s
+dialer.lease-batch = 50
+dialer.talk-time = 1s
+api.pwhash-ops = 1
+api.pwhash-mem = 64k
+EOF
+export CLUSTER_SCENARIO=$TMP/scenario.json CLUSTER_CONF=$TMP/extra.conf
+check "cluster of 3 nodes and 2 sims starts" "$CLUSTER" start
+set -a
+# shellcheck disable=SC1091
+. "$CLUSTER_DIR/cluster.env"
+set +a
+PSQL=("$DIALER_PG_BIN/psql" -h "$DIALER_PG_SOCKDIR" -p "$DIALER_PG_PORT" -U dialer -d "$CLUSTER_DB" -v ON_ERROR_STOP=1)
+sql() { "${PSQL[@]}" -Atc "$1"; }
+sql_is() { [ "$(sql "$1")" = "$2" ]; }
+
+PW="mn-Pass-$$-$RANDOM"
+printf '%s\n' "$PW" | DIALERD_ARI_PASSWORD=asterisk "$B/dialerd" -c "$NODE1_CONF" bootstrap \
+  --tenant-slug acme --email ops@acme.test >/dev/null 2>&1
+T=$(sql "SELECT id FROM tenants WHERE slug = 'acme'")
+check "tenant bootstrapped" test -n "$T"
+F=$(sql "INSERT INTO ivr_flows (tenant_id, name) VALUES ($T, 'f') RETURNING id" | head -1)
+SETTINGS='{"pacing": {"mode": "fixed", "cps": 1000, "max_channels": 1000}, "retry": {"max_attempts": 1}, "ring_time_s": 20}'
+mk_campaign() { # name first-number count -> campaign id
+  local c l
+  c=$(sql "INSERT INTO campaigns (tenant_id, name, flow_id, settings) VALUES ($T, '$1', $F, '$SETTINGS') RETURNING id" | head -1)
+  l=$(sql "INSERT INTO contact_lists (tenant_id, name) VALUES ($T, 'l-$1') RETURNING id" | head -1)
+  sql "INSERT INTO campaign_lists (tenant_id, campaign_id, list_id) VALUES ($T, $c, $l)" >/dev/null
+  sql "INSERT INTO contacts (tenant_id, list_id, number) SELECT $T, $l, '+1' || ($2 + g)::text FROM generate_series(0, $3 - 1) g" >/dev/null
+  echo "$c"
+}
+C1=$(mk_campaign one 2125550000 "$N")
+C2=$(mk_campaign two 3135550000 "$N")
+unfinished() { echo "SELECT count(*) FROM contacts c JOIN campaign_lists cl USING (list_id) WHERE cl.campaign_id = $1 AND c.state NOT IN ('done', 'failed')"; }
+orig() { grep -h '"event":"originate"' "$SIM1_OLOG" "$SIM2_OLOG" 2>/dev/null | grep -c "\"number\":\"+1$1"; }
+facts() { "$CLUSTER" originates "+1$1" >"$TMP/facts-$1.json" && cat "$TMP/facts-$1.json"; }
+# Originates that are not attempt ids of the campaign (count).
+not_attempt() { # not_attempt <prefix> <campaign>
+  grep -h '"event":"originate"' "$SIM1_OLOG" "$SIM2_OLOG" | grep "\"number\":\"+1$1" |
+    sed -n 's/.*"channel":"\([^"]*\)".*/\1/p' | sort -u >"$TMP/ch.txt"
+  sql "SELECT id FROM call_attempts WHERE campaign_id = $2" | sort -u >"$TMP/att.txt"
+  comm -23 "$TMP/ch.txt" "$TMP/att.txt" | wc -l
+}
+caps_held() { # caps_held <facts json> [all]: per-second originates and live channels within 5 %
+  local f=$1 s l a
+  s=$(jget "$f" 'j["max_per_second"]')
+  l=$(jget "$f" 'j["peak_live"]')
+  a=$(jget "$f" 'j["peak_live_all"]')
+  echo "  busiest second $s originates (cap $CPS), busiest 1 s window $(jget "$f" 'j["max_1s_window"]'), peak $l live channels (cap $MAXCH; $a with a dead node's calls)"
+  echo "  busiest seconds (s after the first originate: count): $(jget "$f" '", ".join("%d: %d" % (t - j["first_ms"] // 1000, n) for t, n in sorted(j["per_second"], key=lambda x: -x[1])[:4])')"
+  [ "${2:-}" = all ] && l=$a
+  [ "$((s * 100))" -le $((CPS * 105)) ] && [ "$((l * 100))" -le $((MAXCH * 105)) ]
+}
+
+# ------------------------------------------------------------ campaign 1: to the end
+sql "UPDATE campaigns SET state = 'running' WHERE id = $C1" >/dev/null
+check "campaign 1 ($N contacts on 3 nodes) completes" wait_for "$WAIT" sql_is "$(unfinished "$C1")" 0
+f=$(facts 212)
+check "campaign 1: every contact originated once ($(jget "$f" 'j["originates"]') originates)" \
+  test "$(jget "$f" 'j["originates"]')" = "$N" -a "$(jget "$f" 'j["numbers"]')" = "$N"
+check "campaign 1: zero numbers and zero channel ids originated twice" \
+  test "$(jget "$f" 'j["dup_numbers"]')" = 0 -a "$(jget "$f" 'j["dup_channels"]')" = 0
+check "campaign 1: every originate is an attempt of the campaign" test "$(not_attempt 212 "$C1")" = 0
+check "campaign 1: one finished attempt per contact" sql_is \
+  "SELECT count(*) || '/' || count(DISTINCT contact_id) || '/' || count(ended_at) FROM call_attempts WHERE campaign_id = $C1" "$N/$N/$N"
+split=$(sql "SELECT string_agg(dialer_node || '=' || n, ' ' ORDER BY dialer_node) FROM (SELECT dialer_node, count(*) n FROM call_attempts WHERE campaign_id = $C1 GROUP BY 1) s")
+check "campaign 1: every node dialed ($split)" \
+  sql_is "SELECT count(DISTINCT dialer_node) FROM call_attempts WHERE campaign_id = $C1" 3
+check "campaign 1: global CPS and channel caps held within 5 %" caps_held "$f"
+
+# Cluster figures: each node's own /metrics = the attempts it wrote; the stats route (merged
+# through Redis) = their sum. The nodes publish every second, so this is waited for (bounded).
+node_metric() { # node_metric <i> <figure> <campaign>
+  local u
+  u=NODE$1_URL
+  curl -s --max-time 2 "${!u}/metrics" |
+    sed -n "s/^dialer_campaign_$2_total{node=\"[^\"]*\",tenant=\"$T\",campaign=\"$3\"} \([0-9]*\)$/\1/p"
+}
+TOKEN=$(jget "$(curl -s -XPOST "$NODE2_URL/api/v1/auth/login" -H 'Content-Type: application/json' \
+  -d "{\"email\":\"ops@acme.test\",\"password\":\"$PW\"}")" 'j["access_token"]')
+check "log in on node 2" test -n "$TOKEN"
+stats() { curl -s --max-time 2 "$1/api/v1/campaigns/$2/stats" -H "Authorization: Bearer $TOKEN"; }
+metrics_agree() { # metrics_agree <campaign> <figure in /metrics> <stats field> <SQL of the true value>
+  local sum=0 i v want st
+  want=$(sql "$4")
+  for i in 1 2 3; do
+    v=$(node_metric "$i" "$2" "$1")
+    [ "$v" = "$(sql "$4 AND dialer_node = '$CLUSTER_NAME-n$i'")" ] || return 1
+    sum=$((sum + v))
+  done
+  st=$(jget "$(stats "$NODE2_URL" "$1")" "j[\"$3\"]")
+  [ "$sum" = "$want" ] && [ "$st" = "$sum" ] && [ "$(jget "$(stats "$NODE2_URL" "$1")" 'j["nodes"]')" = 3 ]
+}
+A1="SELECT count(*) FROM call_attempts WHERE campaign_id = $C1"
+check "cluster attempts (stats route) = sum of the nodes' /metrics = attempts written ($N)" \
+  wait_for 15 metrics_agree "$C1" attempts attempts "$A1"
+check "cluster answered = sum of the nodes' answered" \
+  wait_for 5 metrics_agree "$C1" answered answered "$A1 AND outcome = 'human'"
+check "cluster ended = sum of the nodes' ended" \
+  wait_for 5 metrics_agree "$C1" ended ended "$A1 AND ended_at IS NOT NULL"
+echo "  stats: $(stats "$NODE2_URL" "$C1" | head -c 400)"
+
+# ------------------------------------------- campaign 2: node 3 killed mid-run
+sql "UPDATE campaigns SET state = 'running' WHERE id = $C2" >/dev/null
+n3_ready() { [ "$(sql "SELECT count(*) FROM contacts WHERE lease_owner = '$NODE3_ID' AND state = 'leased'")" -ge 10 ] &&
+  [ "$(orig 313)" -ge $((N / 4)) ]; }
+check "node 3 holds leases mid-run" wait_for 60 n3_ready
+"$CLUSTER" kill-node 3
+kill_ms=$(date +%s%3N)
+sql "SELECT id FROM contacts WHERE lease_owner = '$NODE3_ID' AND state = 'leased'" | sort >"$TMP/leased3.txt"
+sql "SELECT id FROM contacts WHERE lease_owner = '$NODE3_ID' AND state = 'dialing'" | sort >"$TMP/dialing3.txt"
+sql "SELECT id FROM call_attempts WHERE campaign_id = $C2 AND dialer_node = '$NODE3_ID' AND ended_at IS NULL" >"$TMP/inflight3.txt"
+inflight=$(wc -l <"$TMP/inflight3.txt")
+echo "  killed node 3 after $(orig 313) originates: $(wc -l <"$TMP/leased3.txt") contacts leased, $(wc -l <"$TMP/dialing3.txt") dialing, $inflight attempts in flight"
+ND=$(wc -l <"$TMP/dialing3.txt")
+# Without node 3 the others finish everything except node 3's attempts in flight.
+check "survivors finish every contact but node 3's in flight ($ND)" \
+  wait_for "$WAIT" sql_is "$(unfinished "$C2")" "$ND"
+LEASED3=$(paste -sd, "$TMP/leased3.txt")
+if [ -n "$LEASED3" ]; then
+  check "node 3's leased contacts were dialed by the others" sql_is \
+    "SELECT count(DISTINCT contact_id) FROM call_attempts WHERE contact_id IN ($LEASED3) AND dialer_node <> '$NODE3_ID'" \
+    "$(wc -l <"$TMP/leased3.txt")"
+  first=$(sql "SELECT (extract(epoch FROM min(started_at)) * 1000)::bigint FROM call_attempts WHERE contact_id IN ($LEASED3) AND dialer_node <> '$NODE3_ID'")
+  echo "  reclaim: first of node 3's leased contacts dialed by a survivor $((first - kill_ms)) ms after the kill (lease time 5 s)"
+fi
+if [ "$ND" -gt 0 ]; then
+  DIALING3=$(paste -sd, "$TMP/dialing3.txt")
+  check "node 3's contacts in flight stay dialing, not redialed by the others" sql_is \
+    "SELECT count(*) FROM contacts WHERE id IN ($DIALING3) AND state = 'dialing'" "$ND"
+fi
+f=$(facts 313)
+check "campaign 2 without node 3: zero duplicates" \
+  test "$(jget "$f" 'j["dup_numbers"]')" = 0 -a "$(jget "$f" 'j["dup_channels"]')" = 0
+check "node 3 restarts under its node id" "$CLUSTER" start-node 3
+set -a
+# shellcheck disable=SC1091
+. "$CLUSTER_DIR/cluster.env"
+set +a
+check "restarted, it settles its attempts in flight: every contact final" \
+  wait_for 60 sql_is "$(unfinished "$C2")" 0
+check "every attempt of campaign 2 ended" wait_for 20 sql_is \
+  "SELECT count(*) FROM call_attempts WHERE campaign_id = $C2 AND ended_at IS NULL" 0
+check "node 3's in-flight attempts settled as lost ($inflight)" sql_is \
+  "SELECT count(*) FROM call_attempts WHERE campaign_id = $C2 AND dialer_node = '$NODE3_ID' AND outcome = 'lost'" "$inflight"
+"$CLUSTER" originates +1313 "$TMP/inflight3.txt" >"$TMP/facts-313.json"
+f=$(cat "$TMP/facts-313.json")
+check "campaign 2: zero numbers and channel ids originated twice ($(jget "$f" 'j["originates"]') originates)" \
+  test "$(jget "$f" 'j["dup_numbers"]')" = 0 -a "$(jget "$f" 'j["dup_channels"]')" = 0
+check "campaign 2: every originate is an attempt; one attempt per contact" \
+  test "$(not_attempt 313 "$C2")" = 0 -a "$(sql "SELECT count(*) || '/' || count(DISTINCT contact_id) FROM call_attempts WHERE campaign_id = $C2")" = "$N/$N"
+# The dead node's calls stay up on Asterisk until its restart hangs them up, but its channels
+# stop counting in Redis once its liveness key expires (15 s): the survivors' channels are held
+# to the cap; with MN_STRICT=1 the dead node's calls count too (docs/SCALING.md, known limit).
+check "campaign 2: global CPS and the survivors' channels held within 5 % across the kill" \
+  caps_held "$f" "$([ -n "${MN_STRICT:-}" ] && echo all)"
+
+# ------------------------------------------------------------------- shutdown
+for i in 1 2 3; do
+  st=$("$CLUSTER" stop-node "$i")
+  check "node $i exits 0 on SIGTERM" test "$st" = 0
+done
+check "no phone number in full in the logs" \
+  bash -c "! grep -q '+1212555\|+1313555' '$CLUSTER_DIR'/node-*/dialerd.log"
+
+echo "$fails failed"
+[ "$fails" -eq 0 ]
