@@ -1298,6 +1298,8 @@ int ivr_ari_create(struct ev_loop *loop, const struct ivr_ari_config *cfg, struc
     d->max_age_ms =
         cfg->tts_cache_max_age_ms == 0 ? TTS_DEFAULT_MAX_AGE : cfg->tts_cache_max_age_ms;
     d->sweep_ms = cfg->tts_sweep_interval_ms == 0 ? TTS_DEFAULT_SWEEP : cfg->tts_sweep_interval_ms;
+    /* A first pass at start: leftovers of a previous run, and a cache over a lowered bound. */
+    d->sweep_wanted = d->sounds_dir != NULL;
     pthread_mutex_init(&d->mu, NULL);
     {
         pthread_condattr_t ca;

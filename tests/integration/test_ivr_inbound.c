@@ -221,12 +221,12 @@ static int setup(void **state)
         { HTTPD_GET, "/fail", h_fail, NULL, 0, 0, NULL, NULL },
         { HTTPD_GET, "/slow", h_slow, NULL, 0, 0, NULL, NULL },
     };
-    static const char SCEN[] =
-        "{\"name\":\"ivr-inbound\",\"seed\":3,"
-        "\"populations\":{\"default\":[{\"weight\":1,\"outcome\":\"answer\",\"talk\":\"forever\"}]}}";
+    static const char SCEN[] = "{\"name\":\"ivr-inbound\",\"seed\":3,"
+                               "\"populations\":{\"default\":[{\"weight\":1,\"outcome\":\"answer\","
+                               "\"talk\":\"forever\"}]}}";
     static const char *const allow[] = { "127.0.0.1/32" };
-    const char *args[8] = { "--scenario", NULL,          "--dialplan", "none", "--time-scale",
-                            "0.1",        "--log-level", "warn" };
+    const char *args[8] = { "--scenario",   NULL,  "--dialplan",  "none",
+                            "--time-scale", "0.1", "--log-level", "warn" };
     const char *argv[9];
     struct fx *f = calloc(1, sizeof(*f));
     char ci[TDB_CONNINFO_MAX], scen[200];
@@ -412,22 +412,22 @@ static char *steps_of(struct fx *f, int ext)
                    ext);
 }
 
-#define API_FLOW(url, tmo)                                                                       \
-    "{'format':'ivrflow/1','start':'s',"                                                         \
-    "'variables':{'api':{'type':'string','default':'" url "'},"                                  \
-    "'balance':{'type':'number','default':0}},"                                                  \
-    "'nodes':{"                                                                                  \
-    "'s':{'type':'start','props':{'triggers':['inbound']},'next':{'next':'a'}},"                 \
-    "'a':{'type':'api_call','props':{'method':'GET','url':'{{flow.api}}',"                       \
-    "'query':{'account':'{{call.dialed}}'},"                                                     \
-    "'headers':{'Authorization':'Bearer {{secrets.token}}'},'timeout_ms':" tmo ","               \
-    "'response_mapping':[{'var':'balance','path':'data.balance'}]},"                             \
-    "'next':{'success':'br','error':'err','timeout':'tmo'}},"                                    \
-    "'br':{'type':'branch','props':{'routes':[{'id':'rich','when':{'left':'{{flow.balance}}',"   \
-    "'op':'gt','right':'40','as':'number'}}]},'next':{'route:rich':'rich','default':'poor'}},"   \
-    "'rich':{'type':'hangup','props':{'disposition':'rich'}},"                                   \
-    "'poor':{'type':'hangup','props':{'disposition':'poor'}},"                                   \
-    "'err':{'type':'hangup','props':{'disposition':'err'}},"                                     \
+#define API_FLOW(url, tmo)                                                                     \
+    "{'format':'ivrflow/1','start':'s',"                                                       \
+    "'variables':{'api':{'type':'string','default':'" url "'},"                                \
+    "'balance':{'type':'number','default':0}},"                                                \
+    "'nodes':{"                                                                                \
+    "'s':{'type':'start','props':{'triggers':['inbound']},'next':{'next':'a'}},"               \
+    "'a':{'type':'api_call','props':{'method':'GET','url':'{{flow.api}}',"                     \
+    "'query':{'account':'{{call.dialed}}'},"                                                   \
+    "'headers':{'Authorization':'Bearer {{secrets.token}}'},'timeout_ms':" tmo ","             \
+    "'response_mapping':[{'var':'balance','path':'data.balance'}]},"                           \
+    "'next':{'success':'br','error':'err','timeout':'tmo'}},"                                  \
+    "'br':{'type':'branch','props':{'routes':[{'id':'rich','when':{'left':'{{flow.balance}}'," \
+    "'op':'gt','right':'40','as':'number'}}]},'next':{'route:rich':'rich','default':'poor'}}," \
+    "'rich':{'type':'hangup','props':{'disposition':'rich'}},"                                 \
+    "'poor':{'type':'hangup','props':{'disposition':'poor'}},"                                 \
+    "'err':{'type':'hangup','props':{'disposition':'err'}},"                                   \
     "'tmo':{'type':'hangup','props':{'disposition':'tmo'}}}}"
 
 static void test_api_call_outcomes_secrets_and_records(void **state)
@@ -490,9 +490,8 @@ static void test_api_call_outcomes_secrets_and_records(void **state)
     assert_string_equal(s, "s:next,a:timeout,tmo:-");
     free(s);
     /* What each api_call step changed: the mapped balance, the status, the refusal. */
-    s = sql_str(f->su,
-                "SELECT s.vars_delta::text FROM ivr_steps s JOIN ivr_executions e ON e.id = "
-                "s.execution_id WHERE e.extension = 2000 AND s.node_id = 'a'");
+    s = sql_str(f->su, "SELECT s.vars_delta::text FROM ivr_steps s JOIN ivr_executions e ON e.id = "
+                       "s.execution_id WHERE e.extension = 2000 AND s.node_id = 'a'");
     assert_non_null(strstr(s, "42.5"));
     free(s);
     s = sql_str(f->su, "SELECT s.vars_delta::text FROM ivr_steps s JOIN ivr_executions e ON e.id "
@@ -609,7 +608,8 @@ static void test_subflow_pinned_outputs_and_depth(void **state)
 
     /* The parent's record shows the subflow's steps between entering and returning. */
     s = steps_of(f, 2010);
-    assert_string_equal(s, "s:next,sf:enter,s:next,v:next,r:completed,sf:completed,br:route:v1,good:-");
+    assert_string_equal(
+        s, "s:next,sf:enter,s:next,v:next,r:completed,sf:completed,br:route:v1,good:-");
     free(s);
     s = sql_str(f->su,
                 "SELECT s.vars_delta::text FROM ivr_steps s JOIN ivr_executions e ON e.id = "
