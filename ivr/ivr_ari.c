@@ -505,9 +505,13 @@ static int tts_name_kind(const char *n)
     return strncmp(n + 4 + HASH_HEX, ".wav.", 5) == 0 ? 2 : 0;
 }
 
-/* Reads the cache directory: the files (new array in *out) and their total size. */
-static size_t tts_scan(struct ivr_ari *d, DIR *dir, int64_t now_s, struct tts_file **out,
-                       int64_t *total)
+/*
+ * Reads the cache directory without the mutex: the files (new array in *out)
+ * and their total size; leftovers of interrupted renders are deleted
+ * (counted in *gone). No pin can name a leftover.
+ */
+static size_t tts_scan(DIR *dir, int64_t now_s, struct tts_file **out, int64_t *total,
+                       uint64_t *gone)
 {
     struct tts_file *v = NULL;
     size_t n = 0, cap = 0;
@@ -523,7 +527,7 @@ static size_t tts_scan(struct ivr_ari *d, DIR *dir, int64_t now_s, struct tts_fi
         if (kind == 2) { /* an interrupted render (a crash): gone after an hour */
             if (now_s - (int64_t)sb.st_mtime > TTS_LEFTOVER_AGE_S &&
                 unlinkat(dirfd(dir), e->d_name, 0) == 0) {
-                d->tts.deleted++;
+                (*gone)++;
             }
             continue;
         }
@@ -562,9 +566,7 @@ static void tts_sweep(struct ivr_ari *d)
     if (dir == NULL) {
         return;
     }
-    pthread_mutex_lock(&d->mu);
-    n = tts_scan(d, dir, now_s, &v, &total);
-    pthread_mutex_unlock(&d->mu);
+    n = tts_scan(dir, now_s, &v, &total, &deleted);
     if (n > 1) {
         qsort(v, n, sizeof(*v), by_atime);
     }
