@@ -548,7 +548,8 @@ static void sub_loaded(void *arg, const struct ivr_store_result *r)
                  c->ext, c->tenant, c->flow_id, sb->flow_id, sb->want,
                  r->error != NULL ? r->error : "");
     } else {
-        sb->flow = ivr_flow_ref(compiled(in, sb->flow_id, r));
+        struct ivr_flow *f = compiled(in, sb->flow_id, r);
+        sb->flow = f != NULL ? ivr_flow_ref(f) : NULL; /* invalid: the step takes "failed" */
     }
     next_sub(c);
 }

@@ -697,6 +697,9 @@ int ivr_ext_free_expired(struct db_pool *platform, ivr_ext_cb *cb, void *arg);
  * variables. The revision is pinned when the call starts: publishing later
  * changes only later calls. Over a limit the caller hears overflow_media,
  * an unknown or unassigned extension unknown_media, then a hang-up.
+ * Subflows the flow names are loaded (and their revisions pinned) before
+ * the call is answered; api_call goes through cfg.http with the tenant's
+ * secrets; each run is recorded through cfg.recorder (direction "inbound").
  */
 struct ivr_inbound;
 
