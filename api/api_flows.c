@@ -21,6 +21,12 @@
  *     "name" may be changed in the body).
  *   - Templates are the bundled "<name>.json" files of the template
  *     directory (ivr.template-dir); unknown names answer 404.
+ *   - Executions (GET /flows/{id}/executions[/{eid}[/steps]]) are the runs of
+ *     a flow on calls, outbound and inbound alike, as the recorder wrote
+ *     them (ivr_executions, ivr_steps): paged oldest first by the database's
+ *     insertion order (seq), steps by their number. Variable values arrive
+ *     masked ("***"), so nothing here masks again. An execution id that is
+ *     not a uuid, or belongs to another flow or tenant, answers 404.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -526,6 +532,122 @@ static int h_revision(struct api_ctx *ctx, void *arg)
                     2, params, rest_rows_one, rest_one_done, o);
 }
 
+/* ---------------------------------------------------------- executions */
+
+#define EXEC_JSON                                                                        \
+    "json_build_object('id', e.id, 'flow_id', e.flow_id, 'revision', e.flow_revision,"   \
+    " 'draft', e.draft, 'direction', e.direction, 'call_attempt_id', e.call_attempt_id," \
+    " 'channel_id', e.channel_id, 'extension', e.extension, 'caller', e.caller,"         \
+    " 'status', e.status, 'ended_reason', e.ended_reason, 'last_node', e.last_node,"     \
+    " 'steps', e.steps, 'started_at', e.started_at, 'ended_at', e.ended_at)"
+#define STEP_JSON                                                                     \
+    "json_build_object('seq', s.seq, 'node_id', s.node_id, 'node_type', s.node_type," \
+    " 'event_in', s.event_in, 'event_out', s.event_out, 'started_at', s.started_at,"  \
+    " 'ended_at', s.ended_at, 'vars', s.vars_delta, 'detail', s.detail)"
+
+static int h_executions(struct api_ctx *ctx, void *arg)
+{
+    (void)arg;
+    return rest_child_page(ctx, "no such flow",
+                           "SELECT count(*) FROM ivr_flows WHERE id = $1::bigint",
+                           "SELECT e.seq, " EXEC_JSON " FROM ivr_executions e"
+                           " WHERE e.flow_id = $1::bigint AND e.seq > $2::bigint"
+                           " ORDER BY e.seq LIMIT $3::bigint");
+}
+
+/* True for a uuid in its text form (8-4-4-4-12 hex digits). */
+static bool is_uuid(const char *s)
+{
+    if (s == NULL || strlen(s) != 36) {
+        return false;
+    }
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        char ch = s[i];
+        if (dash ? ch != '-'
+                 : !((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+                     (ch >= 'A' && ch <= 'F'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The flow id and execution id of the path; 404 answered when either is not one. */
+static int exec_path(struct api_ctx *ctx, int64_t *id, const char **eid)
+{
+    if (api_path_id(ctx, "id", id) != 0) {
+        return ERR_INVAL;
+    }
+    *eid = httpd_req_param(api_ctx_req(ctx), "eid");
+    if (!is_uuid(*eid)) {
+        api_error(ctx, HTTPD_STATUS_NOT_FOUND, "not_found", "no such execution", NULL);
+        return ERR_INVAL;
+    }
+    return 0;
+}
+
+static int h_execution(struct api_ctx *ctx, void *arg)
+{
+    struct rest_out *o = rest_out_new(ctx, "no such execution");
+    const char *params[2];
+    int64_t id;
+    (void)arg;
+
+    if (o == NULL) {
+        return ERR_NOMEM;
+    }
+    if (exec_path(ctx, &id, &params[1]) != 0) {
+        return HTTPD_DONE;
+    }
+    params[0] = rest_i64(ctx, id);
+    return rest_run(ctx,
+                    "SELECT 1, " EXEC_JSON " FROM ivr_executions e"
+                    " WHERE e.flow_id = $1::bigint AND e.id = $2::uuid",
+                    2, params, rest_rows_one, rest_one_done, o);
+}
+
+static int h_steps(struct api_ctx *ctx, void *arg)
+{
+    static const char *const allowed[] = { "limit", "cursor", NULL };
+    struct rest_out *o = rest_out_new(ctx, "no such execution");
+    const char **p = arena_alloc(httpd_req_arena(api_ctx_req(ctx)), 4 * sizeof(*p));
+    int64_t id, after;
+    (void)arg;
+
+    if (o == NULL || p == NULL) {
+        return ERR_NOMEM;
+    }
+    if (exec_path(ctx, &id, &p[1]) != 0 || api_query_allow(ctx, allowed) != 0 ||
+        api_page_parse(ctx, 100, 500, &o->limit, &after) != 0) {
+        return HTTPD_DONE;
+    }
+    p[0] = rest_i64(ctx, id);
+    p[2] = rest_i64(ctx, after);
+    p[3] = rest_i64(ctx, o->limit + 1);
+    struct api_stmt st[2] = {
+        { .sql = "SELECT count(*) FROM ivr_executions WHERE flow_id = $1::bigint AND id = $2::uuid",
+          .nparams = 2,
+          .params = p,
+          .rows = rest_rows_found,
+          .arg = o },
+        { .sql = "SELECT s.seq, " STEP_JSON " FROM ivr_steps s JOIN ivr_executions e"
+                 " ON e.id = s.execution_id WHERE e.flow_id = $1::bigint"
+                 " AND s.execution_id = $2::uuid AND s.seq > $3::bigint ORDER BY s.seq"
+                 " LIMIT $4::bigint",
+          .nparams = 4,
+          .params = p,
+          .rows = rest_rows_page,
+          .arg = o },
+    };
+    int rc = api_db_run(ctx, API_SCOPE_TENANT, st, 2, rest_page_done, o);
+    if (rc != 0) {
+        api_error_db(ctx, rc);
+        return HTTPD_DONE;
+    }
+    return HTTPD_DEFERRED;
+}
+
 /* POST /flows/{id}/simulate {script, vars, revision}: the draft (or a revision) simulated. */
 struct sim_out {
     json_t *vars;
@@ -733,6 +855,21 @@ int api_flows_create(struct api *a, const char *template_dir, struct api_flows *
           .pattern = "/api/v1/flows/{id}/revisions/{rev}",
           .perm = API_PERM_FLOWS_READ,
           .handler = h_revision,
+          .flags = API_ROUTE_NO_BODY },
+        { .methods = HTTPD_GET,
+          .pattern = "/api/v1/flows/{id}/executions",
+          .perm = API_PERM_FLOWS_READ,
+          .handler = h_executions,
+          .flags = API_ROUTE_NO_BODY },
+        { .methods = HTTPD_GET,
+          .pattern = "/api/v1/flows/{id}/executions/{eid}",
+          .perm = API_PERM_FLOWS_READ,
+          .handler = h_execution,
+          .flags = API_ROUTE_NO_BODY },
+        { .methods = HTTPD_GET,
+          .pattern = "/api/v1/flows/{id}/executions/{eid}/steps",
+          .perm = API_PERM_FLOWS_READ,
+          .handler = h_steps,
           .flags = API_ROUTE_NO_BODY },
         { .methods = HTTPD_POST,
           .pattern = "/api/v1/flows/{id}/simulate",

@@ -35,6 +35,21 @@
  *   unassigned extensions hear unknown_media and are hung up (cause 21,
  *   rejected: the hangup node's closed cause list has no 1) and are logged. Both messages run
  * through the interpreter as two built-in flows, so they use the same adapter as every flow.
+ * - Subflows: the interpreter resolves a subflow synchronously when the call
+ *   reaches the step, but flows live in the database. So after the parent is
+ *   loaded, each distinct subflow it names (flow id, pinned revision or 0 for
+ *   the latest published) is loaded too (ST_SUB, one query at a time, the
+ *   same (flow, revision) cache), and the call's resolver answers from that
+ *   list: the revision of a subflow is pinned when the call starts, like the
+ *   parent's. A subflow that cannot be loaded (missing, another tenant's,
+ *   invalid) is left out and its step takes the "failed" outcome when
+ *   reached. Subflows do not nest (the interpreter refuses a subflow step
+ *   inside a subflow: depth 1).
+ * - Execution records: with cfg.recorder, every flow run (not the built-in
+ *   messages) is an ivr_executions row (direction "inbound", extension,
+ *   caller) with its steps, queued through the recorder's batches.
+ * - api_call uses cfg.http (the SSRF-guarded backend in production) and the
+ *   tenant's secrets from cfg.secrets, rendered only into headers and auth.
  */
 #include <ev.h>
 #include <stdio.h>
@@ -46,6 +61,7 @@
 #include "core/kv.h"
 #include "core/log.h"
 #include "ivr/ivr.h"
+#include "ivr/ivr_int.h"
 
 enum {
     CACHE_CAP = 2048,
@@ -54,7 +70,17 @@ enum {
     NEXT = IVR_EXT_INBOUND_MAX - IVR_EXT_INBOUND_MIN + 1
 };
 
-enum stage { ST_LOOKUP, ST_LIMIT, ST_LOAD, ST_ANSWER, ST_RUN };
+enum stage { ST_LOOKUP, ST_LIMIT, ST_LOAD, ST_SUB, ST_ANSWER, ST_RUN };
+
+enum { SUB_MAX = 8 };
+
+/* A subflow the call's flow names, loaded before the call is answered. */
+struct isub {
+    const char *key;       /* the step's flow_id (borrowed from the parent flow) */
+    long long flow_id;     /* the same as a number */
+    int want;              /* the step's revision (0: latest published) */
+    struct ivr_flow *flow; /* NULL: could not be loaded */
+};
 
 struct icall {
     struct ivr_inbound *in;
@@ -74,6 +100,9 @@ struct icall {
     long long tenant, flow_id;
     int revision, ext;
     int max_ext; /* the extension's limit (0: none) */
+    struct isub subs[SUB_MAX];
+    int nsubs, sub_i;
+    char exec[37]; /* execution id ("" when not recorded) */
     char chan[160];
     char caller[48];
 };
@@ -259,22 +288,54 @@ static void release_limits(struct icall *c)
     }
 }
 
+/* Frees the call's memory and flow references (it is unlinked already). */
+static void call_free(struct icall *c)
+{
+    for (int i = 0; i < c->nsubs; i++) {
+        ivr_flow_unref(c->subs[i].flow);
+    }
+    ivr_flow_unref(c->flow);
+    free(c);
+}
+
 /* Frees a call that has no running session. */
 static void drop(struct icall *c)
 {
     release_limits(c);
     unlink_call(c);
     ivr_ari_call_destroy(c->ac);
-    ivr_flow_unref(c->flow);
-    free(c);
+    call_free(c);
 }
 
 /* ----------------------------------------------------------- session */
+
+static void on_step(void *arg, const struct ivr_step *st)
+{
+    struct icall *c = arg;
+    if (c->exec[0] != '\0') {
+        ivr_recorder_step(c->in->cfg.recorder, c->tenant, c->exec, st);
+    }
+}
+
+/* The subflow resolver: the subflows loaded before the call started. */
+static struct ivr_flow *resolve_sub(const char *flow_id, int revision, void *arg)
+{
+    struct icall *c = arg;
+    for (int i = 0; i < c->nsubs; i++) {
+        if (c->subs[i].want == revision && strcmp(c->subs[i].key, flow_id) == 0) {
+            return c->subs[i].flow != NULL ? ivr_flow_ref(c->subs[i].flow) : NULL;
+        }
+    }
+    return NULL;
+}
 
 static void on_end(void *arg, const struct ivr_end *e)
 {
     struct icall *c = arg;
     struct ivr_inbound *in = c->in;
+    if (c->exec[0] != '\0') {
+        ivr_recorder_end(in->cfg.recorder, c->tenant, c->exec, e);
+    }
     if (!c->builtin) {
         in->st.ended++;
         LOG_INFO(IVR,
@@ -293,16 +354,29 @@ static void on_end(void *arg, const struct ivr_end *e)
 
 static void start_session(struct icall *c)
 {
+    const struct ivr_inbound_config *ic = &c->in->cfg;
     struct ivr_session_config cfg = { .ops = ivr_ari_ops(),
                                       .ops_ctx = c->ac,
-                                      .loop = c->in->cfg.loop,
+                                      .http = ic->http,
+                                      .http_ctx = ic->http_ctx,
+                                      .loop = ic->loop,
+                                      .subflow = resolve_sub,
+                                      .subflow_arg = c,
+                                      .on_step = ic->recorder != NULL ? on_step : NULL,
                                       .on_end = on_end,
                                       .cb_arg = c };
     char dialed[16];
-    json_t *vars;
+    json_t *vars, *secrets = NULL;
     snprintf(dialed, sizeof(dialed), "%d", c->ext);
+    if (!c->builtin && ic->secrets != NULL) {
+        secrets = ic->secrets(ic->secrets_arg, c->tenant);
+    }
     vars = json_pack("{s:{s:s,s:s,s:s}}", "call", "caller_id", c->caller, "dialed", dialed,
                      "channel", c->chan);
+    if (vars != NULL && json_is_object(secrets)) {
+        json_object_set(vars, "secrets", secrets);
+    }
+    json_decref(secrets);
     c->s = vars != NULL ? ivr_session_create(c->flow, &cfg, vars) : NULL;
     json_decref(vars);
     if (c->s == NULL) {
@@ -313,6 +387,18 @@ static void start_session(struct icall *c)
     }
     c->stage = ST_RUN;
     ivr_ari_call_bind(c->ac, c->s);
+    if (!c->builtin && ic->recorder != NULL) {
+        struct ivr_exec_meta m = { .tenant = c->tenant,
+                                   .flow_id = c->flow_id,
+                                   .revision = c->revision,
+                                   .direction = "inbound",
+                                   .channel_id = c->chan,
+                                   .extension = c->ext,
+                                   .caller = c->caller[0] != '\0' ? c->caller : NULL };
+        if (ivr_recorder_begin(ic->recorder, &m, c->exec) != 0) {
+            c->exec[0] = '\0';
+        }
+    }
     if (!c->builtin) {
         c->in->st.started++;
         LOG_INFO(IVR,
@@ -328,8 +414,7 @@ static void answered(struct ari_client *cl, const struct ari_result *res, void *
     struct icall *c = arg;
     (void)cl;
     if (c->in == NULL) {
-        ivr_flow_unref(c->flow);
-        free(c);
+        call_free(c);
         return;
     }
     if (res->error != ARI_OK || ivr_ari_call_gone(c->ac)) {
@@ -342,7 +427,10 @@ static void answered(struct ari_client *cl, const struct ari_result *res, void *
 /* Answers, then runs flow (a reference is taken) as the call's flow. */
 static void answer_and_run(struct icall *c, struct ivr_flow *flow, bool builtin)
 {
-    c->flow = ivr_flow_ref(flow);
+    if (c->flow != flow) {
+        ivr_flow_unref(c->flow);
+        c->flow = ivr_flow_ref(flow);
+    }
     c->builtin = builtin;
     c->stage = ST_ANSWER;
     if (ari_channel_answer(c->client, c->chan, answered, c, NULL) != 0) {
@@ -374,13 +462,105 @@ static void refuse(struct icall *c, enum refusal why)
 
 /* ------------------------------------------------------------- stages */
 
+/* The compiled flow of a loaded revision, from the cache or compiled now (borrowed). */
+static struct ivr_flow *compiled(struct ivr_inbound *in, long long flow_id,
+                                 const struct ivr_store_result *r)
+{
+    struct ivr_flow *f = cache_get(in, flow_id, r->revision);
+    if (f == NULL) {
+        struct ivr_load_options opt = { 0 };
+        struct ivr_report *rep = NULL;
+        if (ivr_flow_load(r->definition, strlen(r->definition), &opt, &f, &rep) != 0 || f == NULL) {
+            LOG_WARN(IVR, "event=inbound_flow_invalid flow=%lld revision=%d", flow_id, r->revision);
+            ivr_report_free(rep);
+            return NULL;
+        }
+        ivr_report_free(rep);
+        cache_put(in, flow_id, r->revision, f);
+        ivr_flow_unref(f); /* the cache holds it */
+    }
+    return f;
+}
+
+/* Numeric flow id of a subflow step, 0 when it is not one. */
+static long long sub_id(const char *s)
+{
+    char *end;
+    long long v;
+    if (s == NULL || *s < '1' || *s > '9') {
+        return 0;
+    }
+    v = strtoll(s, &end, 10);
+    return *end == '\0' && v > 0 ? v : 0;
+}
+
+/* Lists the distinct subflows the call's flow names (at most SUB_MAX). */
+static void collect_subs(struct icall *c)
+{
+    const struct ivr_flow *f = c->flow;
+    c->nsubs = 0;
+    for (size_t i = 0; i < f->nnodes; i++) {
+        const struct ivr__subflow *sf = &f->nodes[i].u.sub;
+        long long id;
+        bool seen = false;
+        if (f->nodes[i].type != IVR_N_SUBFLOW || (id = sub_id(sf->flow_id)) == 0) {
+            continue;
+        }
+        for (int k = 0; k < c->nsubs; k++) {
+            seen |= c->subs[k].flow_id == id && c->subs[k].want == sf->revision;
+        }
+        if (!seen && c->nsubs < SUB_MAX) {
+            c->subs[c->nsubs++] = (struct isub){ sf->flow_id, id, sf->revision, NULL };
+        }
+    }
+}
+
+/* The next subflow to load, or answer and run once all are loaded. */
+static void next_sub(struct icall *c)
+{
+    if (c->sub_i < c->nsubs) {
+        c->stage = ST_SUB;
+        c->retries = 0;
+        send_stage(c);
+        return;
+    }
+    answer_and_run(c, c->flow, false);
+}
+
+static void sub_loaded(void *arg, const struct ivr_store_result *r)
+{
+    struct icall *c = arg;
+    struct ivr_inbound *in = c->in;
+    struct isub *sb;
+    if (in == NULL) {
+        call_free(c);
+        return;
+    }
+    if (ivr_ari_call_gone(c->ac)) {
+        drop(c);
+        return;
+    }
+    sb = &c->subs[c->sub_i++];
+    if (r->status != 0 || r->definition == NULL) {
+        LOG_WARN(IVR,
+                 "event=inbound_subflow_missing extension=%d tenant=%lld flow=%lld "
+                 "subflow=%lld revision=%d err=\"%s\"",
+                 c->ext, c->tenant, c->flow_id, sb->flow_id, sb->want,
+                 r->error != NULL ? r->error : "");
+    } else {
+        struct ivr_flow *f = compiled(in, sb->flow_id, r);
+        sb->flow = f != NULL ? ivr_flow_ref(f) : NULL; /* invalid: the step takes "failed" */
+    }
+    next_sub(c);
+}
+
 static void loaded(void *arg, const struct ivr_store_result *r)
 {
     struct icall *c = arg;
     struct ivr_inbound *in = c->in;
     struct ivr_flow *f;
     if (in == NULL) { /* the router was destroyed meanwhile */
-        free(c);
+        call_free(c);
         return;
     }
     if (ivr_ari_call_gone(c->ac)) {
@@ -394,22 +574,15 @@ static void loaded(void *arg, const struct ivr_store_result *r)
         return;
     }
     c->revision = r->revision;
-    f = cache_get(in, c->flow_id, r->revision);
+    f = compiled(in, c->flow_id, r);
     if (f == NULL) {
-        struct ivr_load_options opt = { 0 };
-        struct ivr_report *rep = NULL;
-        if (ivr_flow_load(r->definition, strlen(r->definition), &opt, &f, &rep) != 0 || f == NULL) {
-            LOG_WARN(IVR, "event=inbound_flow_invalid flow=%lld revision=%d", c->flow_id,
-                     r->revision);
-            ivr_report_free(rep);
-            refuse(c, R_FAILED);
-            return;
-        }
-        ivr_report_free(rep);
-        cache_put(in, c->flow_id, r->revision, f);
-        ivr_flow_unref(f); /* the cache holds it */
+        refuse(c, R_FAILED);
+        return;
     }
-    answer_and_run(c, f, false);
+    c->flow = ivr_flow_ref(f);
+    collect_subs(c);
+    c->sub_i = 0;
+    next_sub(c);
 }
 
 static void to_load(struct icall *c)
@@ -426,7 +599,7 @@ static void acquired(int status, redisReply *reply, void *arg)
     long long v =
         status == 0 && reply != NULL && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -2;
     if (in == NULL) { /* the router was destroyed meanwhile: a place taken expires */
-        free(c);
+        call_free(c);
         return;
     }
     if (v == 1) {
@@ -496,7 +669,7 @@ static void looked_up(void *arg, const struct ivr_ext_result *r)
     struct ten_slot *t;
     int *pe;
     if (in == NULL) {
-        free(c);
+        call_free(c);
         return;
     }
     if (ivr_ari_call_gone(c->ac)) {
@@ -543,9 +716,15 @@ static void looked_up(void *arg, const struct ivr_ext_result *r)
 static void send_stage(struct icall *c)
 {
     struct ivr_inbound *in = c->in;
-    int rc = c->stage == ST_LOOKUP
-                 ? ivr_ext_lookup(in->cfg.db, c->ext, looked_up, c)
-                 : ivr_store_load(in->cfg.db, c->tenant, c->flow_id, c->pin_rev, loaded, c);
+    int rc;
+    if (c->stage == ST_LOOKUP) {
+        rc = ivr_ext_lookup(in->cfg.db, c->ext, looked_up, c);
+    } else if (c->stage == ST_SUB) {
+        const struct isub *sb = &c->subs[c->sub_i];
+        rc = ivr_store_load(in->cfg.db, c->tenant, sb->flow_id, sb->want, sub_loaded, c);
+    } else {
+        rc = ivr_store_load(in->cfg.db, c->tenant, c->flow_id, c->pin_rev, loaded, c);
+    }
     if (rc == ERR_BUSY && c->retries++ < RETRY_MAX) {
         c->waiting = true;
         c->pnext = NULL;

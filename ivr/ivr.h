@@ -546,7 +546,32 @@ struct ivr_ari_config {
     const char *sounds_uri;       /* that directory as Asterisk sees it; default sounds_dir */
     const char *tts_program;      /* default "espeak-ng" */
     const char *default_voice;    /* default "en" */
+    /*
+     * The rendered-prompt cache in sounds_dir is bounded by the worker (never
+     * the loop): total size (0: 256 MiB; < 0: no bound), least recently used
+     * first, and age since last use (0: 30 days; < 0: no bound), swept every
+     * tts_sweep_interval_ms (0: 60 s; < 0: only when over the size bound or
+     * asked). Files a live call uses are never deleted.
+     */
+    int64_t tts_cache_max_bytes;
+    int64_t tts_cache_max_age_ms;
+    int64_t tts_sweep_interval_ms;
 };
+
+/* The TTS cache's figures after the last sweep. */
+struct ivr_ari_tts_stats {
+    uint64_t sweeps;  /* clean-up passes done */
+    uint64_t deleted; /* files deleted */
+    size_t files;     /* files kept by the last pass */
+    int64_t bytes;    /* their size */
+    size_t pinned;    /* files live calls are using now */
+};
+
+/* Asks the worker for a clean-up pass now (asynchronous). NULL is a no-op. */
+void ivr_ari_tts_sweep(struct ivr_ari *d);
+
+/* Copies the cache figures (any thread). */
+void ivr_ari_tts_stats(struct ivr_ari *d, struct ivr_ari_tts_stats *out);
 
 /* Creates the dispatcher on loop and starts the TTS worker. 0, ERR_INVAL or ERR_NOMEM. */
 int ivr_ari_create(struct ev_loop *loop, const struct ivr_ari_config *cfg, struct ivr_ari **out);
@@ -672,6 +697,9 @@ int ivr_ext_free_expired(struct db_pool *platform, ivr_ext_cb *cb, void *arg);
  * variables. The revision is pinned when the call starts: publishing later
  * changes only later calls. Over a limit the caller hears overflow_media,
  * an unknown or unassigned extension unknown_media, then a hang-up.
+ * Subflows the flow names are loaded (and their revisions pinned) before
+ * the call is answered; api_call goes through cfg.http with the tenant's
+ * secrets; each run is recorded through cfg.recorder (direction "inbound").
  */
 struct ivr_inbound;
 
@@ -711,6 +739,21 @@ struct ivr_inbound_config {
     const char *unknown_media;  /* default "sound:ss-noservice" */
     ivr_inbound_end_cb *on_end; /* may be NULL */
     void *arg;
+    /*
+     * Execution records: each flow run (not the built-in messages) is begun,
+     * stepped and ended in this recorder like an outbound one (direction
+     * "inbound", the extension, the caller). NULL: not recorded. Borrowed.
+     */
+    struct ivr_recorder *recorder;
+    /* api_call requests (ivr_http_backend_ops() over a backend); NULL: error outcome. */
+    const struct ivr_http_ops *http;
+    void *http_ctx;
+    /*
+     * The tenant's secrets for api_call headers and auth: a new reference to
+     * an object {"name": "value"} or NULL. May be NULL (no secrets).
+     */
+    json_t *(*secrets)(void *arg, long long tenant);
+    void *secrets_arg;
 };
 
 /* 0, ERR_INVAL or ERR_NOMEM. */

@@ -31,11 +31,24 @@
  *   shared directory mounted at sounds_uri on the Asterisk side. The worker
  *   hands results back through a core/mpsc mailbox; a result finds its call
  *   again by channel id, so a call that ended meanwhile is simply gone.
+ * - The TTS cache is bounded (tts_cache_max_bytes, tts_cache_max_age_ms):
+ *   the worker, never the loop, sweeps sounds_dir every sweep interval, after
+ *   a render that takes its running total over the size bound, and when
+ *   asked (ivr_ari_tts_sweep). A sweep deletes files not used for max_age,
+ *   then the least recently used until the total fits (LRU by atime: a cache
+ *   hit sets the file's atime explicitly, so relatime/noatime mounts do not
+ *   matter), and leftovers of interrupted renders older than an hour. A file
+ *   a live call is using is never deleted: op_say pins the file's hash
+ *   (under the worker mutex, before it looks at the file) until the call's
+ *   next say or its end, and the worker checks the pins and unlinks under
+ *   the same mutex, so a cache hit never races a deletion.
  * - Nothing here delivers an event from inside an operation: failures found
  *   synchronously are returned; asynchronous ones arrive from the loop.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <ev.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <spawn.h>
@@ -44,6 +57,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ari/ari.h"
@@ -54,7 +68,12 @@
 
 extern char **environ;
 
-enum { ID_MAX = 160, PATH_MAX_ = 512 };
+enum { ID_MAX = 160, PATH_MAX_ = 512, HASH_HEX = 32 };
+
+#define TTS_DEFAULT_MAX_BYTES (INT64_C(256) * 1024 * 1024)
+#define TTS_DEFAULT_MAX_AGE   (INT64_C(30) * 86400 * 1000)
+#define TTS_DEFAULT_SWEEP     (INT64_C(60) * 1000)
+#define TTS_LEFTOVER_AGE_S    3600
 
 struct ivr_ari_call {
     struct ivr_ari *d;
@@ -64,6 +83,7 @@ struct ivr_ari_call {
     /* playback */
     uint64_t say_op; /* a say waiting for its TTS file */
     char say_lang[16];
+    char pin[HASH_HEX + 1]; /* the TTS file this call uses ("" none) */
     struct ari_req *play_req;
     uint64_t play_op; /* the op of play_req */
     /* recording */
@@ -121,6 +141,19 @@ struct ivr_ari {
     struct tts_job *jobs, *jobs_tail;
     bool stopping;
     struct mpsc_mailbox mb;
+    /* TTS cache bound (worker; pins and stats under mu) */
+    int64_t max_bytes, max_age_ms, sweep_ms; /* <= 0: no bound / no periodic sweep */
+    bool sweep_wanted;
+    int64_t est_bytes; /* running estimate of the cache size */
+    struct tts_pin *pins;
+    size_t npins, cap_pins;
+    struct ivr_ari_tts_stats tts;
+};
+
+/* A TTS file in use by n live calls. */
+struct tts_pin {
+    char hash[HASH_HEX + 1];
+    int n;
 };
 
 /* ------------------------------------------------------------------ map */
@@ -376,6 +409,223 @@ static int play_tts_file(struct ivr_ari_call *c, uint64_t op, const char *path)
     return start_play(c, op, m, 1, c->say_lang[0] != '\0' ? c->say_lang : NULL);
 }
 
+/* ------------------------------------------------------------ TTS cache */
+
+/* The pin of hash or NULL; d->mu held. */
+static struct tts_pin *pin_find(struct ivr_ari *d, const char *hash)
+{
+    for (size_t i = 0; i < d->npins; i++) {
+        if (memcmp(d->pins[i].hash, hash, HASH_HEX) == 0) {
+            return &d->pins[i];
+        }
+    }
+    return NULL;
+}
+
+/* Drops the call's pin; d->mu held. */
+static void pin_drop_locked(struct ivr_ari *d, struct ivr_ari_call *c)
+{
+    struct tts_pin *p = c->pin[0] != '\0' ? pin_find(d, c->pin) : NULL;
+    if (p != NULL && --p->n == 0) {
+        *p = d->pins[--d->npins];
+    }
+    c->pin[0] = '\0';
+}
+
+/* Pins the file of path ("<dir>/tts-<hex>.wav") for c, replacing its previous pin. */
+static int pin_set(struct ivr_ari *d, struct ivr_ari_call *c, const char *path)
+{
+    const char *base = strrchr(path, '/');
+    struct tts_pin *p;
+    int rc = 0;
+    base = base != NULL ? base + 5 : path + 4; /* past "/tts-" */
+    pthread_mutex_lock(&d->mu);
+    pin_drop_locked(d, c);
+    p = pin_find(d, base);
+    if (p == NULL && d->npins == d->cap_pins) {
+        size_t cap = d->cap_pins != 0 ? d->cap_pins * 2 : 16;
+        struct tts_pin *np = realloc(d->pins, cap * sizeof(*np));
+        if (np == NULL) {
+            rc = ERR_NOMEM;
+        } else {
+            d->pins = np;
+            d->cap_pins = cap;
+        }
+    }
+    if (rc == 0) {
+        if (p == NULL) {
+            p = &d->pins[d->npins++];
+            memcpy(p->hash, base, HASH_HEX);
+            p->hash[HASH_HEX] = '\0';
+            p->n = 0;
+        }
+        p->n++;
+        memcpy(c->pin, p->hash, HASH_HEX + 1);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+
+static void pin_drop(struct ivr_ari *d, struct ivr_ari_call *c)
+{
+    if (c->pin[0] != '\0') {
+        pthread_mutex_lock(&d->mu);
+        pin_drop_locked(d, c);
+        pthread_mutex_unlock(&d->mu);
+    }
+}
+
+struct tts_file {
+    char name[HASH_HEX + 12]; /* "tts-<hex>.wav" */
+    int64_t atime_s;
+    int64_t size;
+};
+
+static int by_atime(const void *a, const void *b)
+{
+    const struct tts_file *x = a, *y = b;
+    return x->atime_s < y->atime_s ? -1 : x->atime_s > y->atime_s;
+}
+
+/* "tts-<32 hex>.wav": 1; a render's leftover "tts-<32 hex>.wav.<pid>.tmp|txt": 2; else 0. */
+static int tts_name_kind(const char *n)
+{
+    if (strncmp(n, "tts-", 4) != 0 || strlen(n) < 4 + HASH_HEX + 4) {
+        return 0;
+    }
+    for (int i = 0; i < HASH_HEX; i++) {
+        char ch = n[4 + i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) {
+            return 0;
+        }
+    }
+    if (strcmp(n + 4 + HASH_HEX, ".wav") == 0) {
+        return 1;
+    }
+    return strncmp(n + 4 + HASH_HEX, ".wav.", 5) == 0 ? 2 : 0;
+}
+
+/*
+ * Reads the cache directory without the mutex: the files (new array in *out)
+ * and their total size; leftovers of interrupted renders are deleted
+ * (counted in *gone). No pin can name a leftover.
+ */
+static size_t tts_scan(DIR *dir, int64_t now_s, struct tts_file **out, int64_t *total,
+                       uint64_t *gone)
+{
+    struct tts_file *v = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    *total = 0;
+    while ((e = readdir(dir)) != NULL) {
+        struct stat sb;
+        int kind = tts_name_kind(e->d_name);
+        if (kind == 0 || fstatat(dirfd(dir), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(sb.st_mode)) {
+            continue;
+        }
+        if (kind == 2) { /* an interrupted render (a crash): gone after an hour */
+            if (now_s - (int64_t)sb.st_mtime > TTS_LEFTOVER_AGE_S &&
+                unlinkat(dirfd(dir), e->d_name, 0) == 0) {
+                (*gone)++;
+            }
+            continue;
+        }
+        if (n == cap) {
+            size_t nc = cap != 0 ? cap * 2 : 256;
+            struct tts_file *nv = realloc(v, nc * sizeof(*nv));
+            if (nv == NULL) {
+                break;
+            }
+            v = nv;
+            cap = nc;
+        }
+        memcpy(v[n].name, e->d_name, 4 + HASH_HEX + 4); /* kind 1: exactly "tts-<hex>.wav" */
+        v[n].name[4 + HASH_HEX + 4] = '\0';
+        v[n].atime_s = (int64_t)sb.st_atime;
+        v[n].size = (int64_t)sb.st_size;
+        *total += v[n].size;
+        n++;
+    }
+    *out = v;
+    return n;
+}
+
+/*
+ * Worker: one clean-up pass over sounds_dir. Files unused for max_age go,
+ * then the least recently used until the total fits max_bytes; pinned files
+ * stay. Pins are checked and files unlinked under d->mu (see the DESIGN).
+ */
+static void tts_sweep(struct ivr_ari *d)
+{
+    struct tts_file *v = NULL;
+    int64_t total = 0, now_s = (int64_t)time(NULL);
+    uint64_t deleted = 0;
+    size_t n, kept = 0;
+    DIR *dir = opendir(d->sounds_dir);
+    if (dir == NULL) {
+        return;
+    }
+    n = tts_scan(dir, now_s, &v, &total, &deleted);
+    if (n > 1) {
+        qsort(v, n, sizeof(*v), by_atime);
+    }
+    for (size_t i = 0; i < n; i++) {
+        bool old = d->max_age_ms > 0 && (now_s - v[i].atime_s) * 1000 > d->max_age_ms;
+        bool over = d->max_bytes > 0 && total > d->max_bytes;
+        bool gone = false;
+        if (old || over) {
+            pthread_mutex_lock(&d->mu);
+            if (pin_find(d, v[i].name + 4) == NULL && unlinkat(dirfd(dir), v[i].name, 0) == 0) {
+                gone = true;
+            }
+            pthread_mutex_unlock(&d->mu);
+        }
+        if (gone) {
+            total -= v[i].size;
+            deleted++;
+        } else {
+            kept++;
+        }
+    }
+    closedir(dir);
+    free(v);
+    pthread_mutex_lock(&d->mu);
+    d->tts.sweeps++;
+    d->tts.deleted += deleted;
+    d->tts.files = kept;
+    d->tts.bytes = total;
+    d->est_bytes = total;
+    pthread_mutex_unlock(&d->mu);
+    if (deleted > 0) {
+        LOG_INFO(IVR, "event=tts_cache_swept deleted=%llu files=%zu bytes=%lld",
+                 (unsigned long long)deleted, kept, (long long)total);
+    }
+}
+
+void ivr_ari_tts_sweep(struct ivr_ari *d)
+{
+    if (d == NULL || !d->worker_up) {
+        return;
+    }
+    pthread_mutex_lock(&d->mu);
+    d->sweep_wanted = true;
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+void ivr_ari_tts_stats(struct ivr_ari *d, struct ivr_ari_tts_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (d == NULL || !d->worker_up) {
+        return;
+    }
+    pthread_mutex_lock(&d->mu);
+    *out = d->tts;
+    out->pinned = d->npins;
+    pthread_mutex_unlock(&d->mu);
+}
+
 static int op_say(void *ctx, uint64_t op, const char *text, const char *lang, const char *voice)
 {
     struct ivr_ari_call *c = ctx;
@@ -402,7 +652,13 @@ static int op_say(void *ctx, uint64_t op, const char *text, const char *lang, co
     if (ivr_ari_tts_path(d->sounds_dir, text, voice, path, sizeof(path)) != 0) {
         return ERR_TOOBIG;
     }
+    if (pin_set(d, c, path) != 0) {
+        return ERR_NOMEM;
+    }
     if (stat(path, &sb) == 0 && sb.st_size > 0) {
+        /* A hit: the file's atime is its last use (LRU), whatever the mount options. */
+        const struct timespec ts[2] = { { .tv_nsec = UTIME_NOW }, { .tv_nsec = UTIME_OMIT } };
+        (void)utimensat(AT_FDCWD, path, ts, 0);
         c->say_op = 0;
         return play_tts_file(c, op, path);
     }
@@ -477,14 +733,43 @@ static int tts_render(const struct ivr_ari *d, const struct tts_job *j)
     return 0;
 }
 
+/* The worker's deadline for the next periodic sweep (CLOCK_MONOTONIC). */
+static struct timespec sweep_deadline(const struct ivr_ari *d)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(d->sweep_ms / 1000);
+    ts.tv_nsec += (long)(d->sweep_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
 static void *tts_worker(void *arg)
 {
     struct ivr_ari *d = arg;
+    bool periodic = d->sounds_dir != NULL && d->sweep_ms > 0;
+    struct timespec next = sweep_deadline(d);
     for (;;) {
         struct tts_job *j;
         pthread_mutex_lock(&d->mu);
-        while (d->jobs == NULL && !d->stopping) {
-            pthread_cond_wait(&d->cv, &d->mu);
+        while (d->jobs == NULL && !d->stopping && !d->sweep_wanted) {
+            if (!periodic) {
+                pthread_cond_wait(&d->cv, &d->mu);
+            } else if (pthread_cond_timedwait(&d->cv, &d->mu, &next) == ETIMEDOUT) {
+                d->sweep_wanted = true;
+            }
+        }
+        if (d->sweep_wanted && !d->stopping) {
+            d->sweep_wanted = false;
+            pthread_mutex_unlock(&d->mu);
+            if (d->sounds_dir != NULL) {
+                tts_sweep(d);
+            }
+            next = sweep_deadline(d);
+            continue;
         }
         if (d->jobs == NULL) {
             pthread_mutex_unlock(&d->mu);
@@ -501,6 +786,17 @@ static void *tts_worker(void *arg)
             /* A voice espeak-ng does not have: the default one, same cache file. */
             snprintf(j->voice, sizeof(j->voice), "%s", d->voice);
             j->status = tts_render(d, j);
+        }
+        if (j->status == 0) {
+            struct stat sb;
+            if (stat(j->path, &sb) == 0) {
+                pthread_mutex_lock(&d->mu);
+                d->est_bytes += (int64_t)sb.st_size;
+                if (d->max_bytes > 0 && d->est_bytes > d->max_bytes) {
+                    d->sweep_wanted = true; /* runs before the next wait */
+                }
+                pthread_mutex_unlock(&d->mu);
+            }
         }
         mpsc_mailbox_send(&d->mb, &j->node);
     }
@@ -932,6 +1228,7 @@ bool ivr_ari_call_gone(const struct ivr_ari_call *call)
 
 static void free_call(struct ivr_ari_call *c)
 {
+    pin_drop(c->d, c);
     ari_req_cancel(c->play_req);
     ari_req_cancel(c->rec_req);
     ari_req_cancel(c->xfer_req);
@@ -999,8 +1296,20 @@ int ivr_ari_create(struct ev_loop *loop, const struct ivr_ari_config *cfg, struc
         ivr_ari_destroy(d);
         return ERR_NOMEM;
     }
+    d->max_bytes = cfg->tts_cache_max_bytes == 0 ? TTS_DEFAULT_MAX_BYTES : cfg->tts_cache_max_bytes;
+    d->max_age_ms =
+        cfg->tts_cache_max_age_ms == 0 ? TTS_DEFAULT_MAX_AGE : cfg->tts_cache_max_age_ms;
+    d->sweep_ms = cfg->tts_sweep_interval_ms == 0 ? TTS_DEFAULT_SWEEP : cfg->tts_sweep_interval_ms;
+    /* A first pass at start: leftovers of a previous run, and a cache over a lowered bound. */
+    d->sweep_wanted = d->sounds_dir != NULL;
     pthread_mutex_init(&d->mu, NULL);
-    pthread_cond_init(&d->cv, NULL);
+    {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&d->cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     mpsc_mailbox_init(&d->mb, loop, tts_result, d);
     if (pthread_create(&d->worker, NULL, tts_worker, d) != 0) {
         mpsc_mailbox_fini(&d->mb);
@@ -1051,6 +1360,7 @@ void ivr_ari_destroy(struct ivr_ari *d)
         pthread_cond_destroy(&d->cv);
     }
     free(d->slots);
+    free(d->pins);
     free(d->app);
     free(d->xfer_ctx);
     free(d->sounds_dir);

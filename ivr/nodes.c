@@ -835,7 +835,9 @@ static void compile_api(struct vstate *v, struct ivr__node *n, json_t *props)
         }
     }
     a->timeout_ms = ivr__v_pint(props, "timeout_ms", 5000);
-    a->connect_ms = ivr__v_pint(props, "connect_timeout_ms", 2000);
+    /* The default connect timeout (2 s) never exceeds a shorter total timeout the flow sets. */
+    a->connect_ms = ivr__v_pint(props, "connect_timeout_ms",
+                                a->timeout_ms > 100 && a->timeout_ms < 2000 ? a->timeout_ms : 2000);
     ivr__v_range_check(v, "timeout_ms", a->timeout_ms, 100, 10000, " ms");
     ivr__v_range_check(v, "connect_timeout_ms", a->connect_ms, 100, a->timeout_ms, " ms");
     a->max_bytes = (size_t)ivr__v_pint(props, "max_response_bytes", 65536);

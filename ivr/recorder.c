@@ -80,9 +80,22 @@ static void flush_done(struct txn *t)
         json_int_t tries = json_integer_value(json_object_get(f->batch, "tries")) + 1;
         bool transient = t->first_err == ERR_DISCONNECTED || t->first_err == ERR_TIMEOUT;
         uint64_t n = log_ratelimit_pass(&r->rl, clock_mono_us());
+        /* The server's message on one line, without quotes that would end the field. */
+        for (char *p = t->errmsg; *p != '\0'; p++) {
+            if (*p == '\n' || *p == '\r') {
+                *p = '\0';
+                break;
+            }
+            if (*p == '"') {
+                *p = '\'';
+            }
+        }
         if (n > 0) {
-            LOG_WARN(IVR, "event=record_flush_failed tenant=%lld rows=%zu err=%s suppressed=%llu",
-                     f->tenant, f->rows, err_name(t->first_err), (unsigned long long)(n - 1));
+            LOG_WARN(IVR,
+                     "event=record_flush_failed tenant=%lld rows=%zu err=%s msg=\"%s\" "
+                     "suppressed=%llu",
+                     f->tenant, f->rows, err_name(t->first_err), t->errmsg,
+                     (unsigned long long)(n - 1));
         }
         if (transient && tries < RETRIES && !r->destroying) {
             /* Put the rows back in front of anything newer for this tenant. */

@@ -1296,6 +1296,7 @@ static const char *exec_subflow(struct ivr_session *s)
     s->flow = child;
     s->node = child->start;
     s->last_node = IVR_NO_NODE;
+    s->steps++; /* the child's start is a step of its own (its record has the next seq) */
     s->event_in = "enter";
     s->step_open = true;
     s->step_started = now_us(s);
@@ -1306,9 +1307,21 @@ static const char *exec_subflow(struct ivr_session *s)
     return "next";
 }
 
+/* True when flow f collects masked input (its outputs are then masked in the step log). */
+static bool flow_masks(const struct ivr_flow *f)
+{
+    for (size_t i = 0; i < f->nnodes; i++) {
+        if (f->nodes[i].type == IVR_N_COLLECT && f->nodes[i].u.collect.mask) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void subflow_return(struct ivr_session *s, const char *exit)
 {
     const struct ivr__subflow *sf = &s->frame.flow->nodes[s->frame.node].u.sub;
+    bool masked = flow_masks(s->sub);
     json_t *outs = json_object();
     for (size_t i = 0; i < sf->noutputs; i++) {
         char *v = render(s, sf->outputs[i].value, false);
@@ -1317,18 +1330,26 @@ static void subflow_return(struct ivr_session *s, const char *exit)
     }
     json_object_set_new(s->vars, "flow", s->frame.flow_vars);
     json_object_update(s->frame.flow_vars, outs);
-    json_decref(outs);
     s->frame.flow_vars = NULL;
     s->flow = s->frame.flow;
     s->node = s->frame.node;
     ivr_flow_unref(s->sub);
     s->sub = NULL;
+    s->steps++; /* back in the subflow step: a new step record */
     s->step_open = true;
     s->event_in = "return";
     if (s->cfg.on_step != NULL) {
+        /* The outputs are this step's variable changes. */
         s->step_vars = json_object();
         s->step_actions = json_array();
+        for (size_t i = 0; i < sf->noutputs; i++) {
+            char k[200];
+            json_t *v = json_object_get(outs, sf->outputs[i].name);
+            snprintf(k, sizeof(k), "flow.%s", sf->outputs[i].name);
+            json_object_set_new(s->step_vars, k, masked ? json_string("***") : json_copy(v));
+        }
     }
+    json_decref(outs);
     run(s, strcmp(exit, "failed") == 0 ? "failed" : "completed");
 }
 

@@ -27,6 +27,7 @@
 #include "core/clock.h"
 #include "core/db.h"
 #include "core/err.h"
+#include "core/http.h"
 #include "core/httpd.h"
 #include "core/kv.h"
 #include "core/log.h"
@@ -53,6 +54,9 @@ struct server {
     struct ari_pool *ari;               /* one ARI client per Asterisk server */
     struct ivr_ari *ivr_ari;            /* IVR calls by channel id; TTS worker */
     struct ivr_inbound *inbound;        /* inbound extensions to flows */
+    struct ivr_recorder *ivr_rec;       /* inbound executions and steps */
+    struct http_client *ivr_http;       /* api_call requests of inbound flows */
+    struct ivr_http_backend *ivr_httpb; /* SSRF guard over ivr_http */
     struct ext_jobs *ext_jobs;          /* extension provisioning, quarantine expiry */
     struct httpd *httpd;                /* HTTP/WebSocket thread */
     struct api *api;                    /* REST API mounted on httpd */
@@ -178,6 +182,33 @@ static void ari_event_cb(struct ari_client *c, const struct ari_event *ev, void 
     ivr_inbound_start(s->inbound, c, ev);
 }
 
+/* api_call for inbound flows: core/http behind the SSRF guard (ivr.http-allow). */
+static int start_ivr_http(struct server *s)
+{
+    const char *allow[32];
+    char buf[4096];
+    size_t n = 0;
+    char *save = NULL;
+    int rc = http_client_create(s->loop, NULL, &s->ivr_http);
+    if (rc != 0) {
+        return rc;
+    }
+    snprintf(buf, sizeof(buf), "%s", s->conf->ivr_http_allow);
+    for (char *t = strtok_r(buf, ", ", &save); t != NULL; t = strtok_r(NULL, ", ", &save)) {
+        if (n == sizeof(allow) / sizeof(allow[0])) {
+            LOG_ERR(SERVER, "event=config_invalid key=ivr.http-allow err=\"more than 32 CIDRs\"");
+            return ERR_INVAL;
+        }
+        allow[n++] = t;
+    }
+    s->ivr_httpb = ivr_http_backend_create(s->ivr_http, allow, n);
+    if (s->ivr_httpb == NULL) {
+        LOG_ERR(SERVER, "event=config_invalid key=ivr.http-allow err=\"not a list of CIDRs\"");
+        return ERR_INVAL;
+    }
+    return 0;
+}
+
 /* The IVR's dispatcher and the inbound router over the main pool. */
 static int start_ivr(struct server *s)
 {
@@ -187,6 +218,8 @@ static int start_ivr(struct server *s)
         .transfer_context = c->ivr_transfer_context,
         .sounds_dir = c->ivr_sounds_dir[0] != '\0' ? c->ivr_sounds_dir : NULL,
         .sounds_uri = c->ivr_sounds_uri[0] != '\0' ? c->ivr_sounds_uri : NULL,
+        .tts_cache_max_bytes = c->ivr_tts_cache_max > 0 ? c->ivr_tts_cache_max : -1,
+        .tts_cache_max_age_ms = c->ivr_tts_cache_age_ms > 0 ? c->ivr_tts_cache_age_ms : -1,
     };
     struct ivr_inbound_config ic = {
         .loop = s->loop,
@@ -199,7 +232,16 @@ static int start_ivr(struct server *s)
     };
     int rc = ivr_ari_create(s->loop, &ac, &s->ivr_ari);
     if (rc == 0) {
+        rc = start_ivr_http(s);
+    }
+    if (rc == 0) {
+        rc = ivr_recorder_create(s->loop, s->db, 0, 0, &s->ivr_rec);
+    }
+    if (rc == 0) {
         ic.ari = s->ivr_ari;
+        ic.recorder = s->ivr_rec;
+        ic.http = ivr_http_backend_ops();
+        ic.http_ctx = s->ivr_httpb;
         rc = ivr_inbound_create(&ic, &s->inbound);
     }
     if (rc == 0) {
@@ -687,8 +729,17 @@ static void stop_all(struct server *s)
     s->api = NULL;
     ext_jobs_stop(s->ext_jobs);
     s->ext_jobs = NULL;
-    ivr_inbound_destroy(s->inbound);
+    ivr_inbound_destroy(s->inbound); /* running calls end (shutdown) into the recorder */
     s->inbound = NULL;
+    if (s->ivr_rec != NULL) {
+        ivr_recorder_flush(s->ivr_rec);
+    }
+    ivr_recorder_destroy(s->ivr_rec); /* the flush in flight completes */
+    s->ivr_rec = NULL;
+    ivr_http_backend_destroy(s->ivr_httpb);
+    s->ivr_httpb = NULL;
+    http_client_destroy(s->ivr_http);
+    s->ivr_http = NULL;
     ari_pool_destroy(s->ari);
     s->ari = NULL;
     ivr_ari_destroy(s->ivr_ari);

@@ -421,6 +421,9 @@ static const struct {
     { "POST", "/api/v1/flows/{id}/publish", "EA" },
     { "GET", "/api/v1/flows/{id}/revisions", "VEA" },
     { "GET", "/api/v1/flows/{id}/revisions/{rev}", "VEA" },
+    { "GET", "/api/v1/flows/{id}/executions", "VEA" },
+    { "GET", "/api/v1/flows/{id}/executions/{eid}", "VEA" },
+    { "GET", "/api/v1/flows/{id}/executions/{eid}/steps", "VEA" },
     { "POST", "/api/v1/flows/{id}/simulate", "VEA" },
     /* Compliance. */
     { "GET", "/api/v1/compliance/check", "VEA" },

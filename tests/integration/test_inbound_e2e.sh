@@ -188,6 +188,29 @@ check "after the move a new call runs flow 3" wait_log "event=inbound_flow_end e
 check "the call in progress ended with flow 2 revision 1" \
   wait_log "event=inbound_flow_end extension=$EXT tenant=$T flow=$F2 revision=1 .*disposition=\"long1\"" 1 10
 
+# 2b. Execution records: each run is recorded and read back through the API.
+check "flow 3's run is recorded" wait_sql \
+  "SELECT count(*) FROM ivr_executions WHERE flow_id = $F3 AND direction = 'inbound' AND status = 'ended'" 1 10
+ex=$(api GET "/flows/$F3/executions")
+got=$(jq -r '[(.items | length), .items[0].direction, .items[0].extension, .items[0].ended_reason, .items[0].revision, .items[0].caller] | map(tostring) | join(",")' <<<"$ex")
+check "GET /flows/{id}/executions lists it ($got)" test "$got" = "1,inbound,$EXT,completed,1,+14155550100"
+EID=$(jq -r '.items[0].id' <<<"$ex")
+st=$(api GET "/flows/$F3/executions/$EID/steps" | jq -r '[.items[] | .node_id + ":" + (.event_out // "-")] | join(",")')
+check "its steps in order ($st)" test "$st" = "s:next,w:next,h:-"
+got=$(api GET "/flows/$F3/executions/$EID" | jq -r '.id + "," + .status')
+check "GET /flows/{id}/executions/{eid}" test "$(cat "$TMP/status"),$got" = "200,$EID,ended"
+api GET "/flows/$F2/executions/$EID/steps" >/dev/null
+check "the execution under another flow is 404" test "$(cat "$TMP/status")" = 404
+api GET "/flows/$F3/executions/not-a-uuid" >/dev/null
+check "a malformed execution id is 404" test "$(cat "$TMP/status")" = 404
+# Another tenant sees none of it.
+printf '%s\n' "$PW" | "$DIALERD" bootstrap --tenant-slug globex --email admin@globex.test >/dev/null 2>&1
+TOKB=$(curl -sS -XPOST "$U/auth/login" -H 'Content-Type: application/json' \
+  -d "{\"email\":\"admin@globex.test\",\"password\":\"$PW\"}" | jq -r .access_token)
+code=$(curl -sS -o /dev/null -w '%{http_code}' "$U/flows/$F3/executions" -H "Authorization: Bearer $TOKB")
+code2=$(curl -sS -o /dev/null -w '%{http_code}' "$U/flows/$F3/executions/$EID/steps" -H "Authorization: Bearer $TOKB")
+check "another tenant gets 404 for the executions and steps ($code,$code2)" test "$code,$code2" = "404,404"
+
 # 3. Per-extension limit through the API: one call at a time, the second hears the overflow.
 api PATCH "/extensions/$EXT" "{\"flow_id\":$F2,\"revision\":1,\"max_calls\":1}" >/dev/null
 check "limit set" test "$(cat "$TMP/status")" = 200
@@ -198,6 +221,14 @@ call "$EXT"
 check "the call over the limit is refused" wait_log "event=inbound_overflow extension=$EXT tenant=$T" 1 10
 check "the running call ends normally" \
   wait_log "event=inbound_flow_end extension=$EXT tenant=$T flow=$F2 revision=1 .*disposition=\"long1\"" 2 10
+
+# Paging a flow's executions: every run once, in order.
+n2=$(sql "SELECT count(*) FROM ivr_executions WHERE flow_id = $F2")
+p1=$(api GET "/flows/$F2/executions?limit=2")
+cur=$(jq -r .next_cursor <<<"$p1")
+p2=$(api GET "/flows/$F2/executions?limit=200&cursor=$cur")
+ids=$( (jq -r '.items[].id' <<<"$p1"; jq -r '.items[].id' <<<"$p2") | sort -u | wc -l)
+check "executions paged by 2: $ids distinct of $n2" test "$n2" -ge 3 -a "$ids" = "$n2" -a "$cur" != null
 
 # 4. Release: the unknown-extension message; after the quarantine the timer frees it.
 api DELETE "/extensions/$EXT" >/dev/null

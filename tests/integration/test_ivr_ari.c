@@ -22,6 +22,8 @@
 
 #include <cmocka.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <time.h>
 
 #include "ari/ari.h"
 #include "core/err.h"
@@ -385,6 +387,139 @@ static void test_say_renders_and_caches(void **state)
     finish(f);
 }
 
+/* Writes a fake cache file of size bytes last used age_s seconds ago. */
+static void fake_tts(const char *dir, const char *name, size_t size, long age_s)
+{
+    char path[512], buf[256] = { 0 };
+    struct timespec ts[2];
+    FILE *fp;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    for (size_t n = 0; n < size; n += sizeof(buf)) {
+        fwrite(buf, 1, size - n < sizeof(buf) ? size - n : sizeof(buf), fp);
+    }
+    fclose(fp);
+    clock_gettime(CLOCK_REALTIME, &ts[0]);
+    ts[0].tv_sec -= age_s;
+    ts[1] = ts[0];
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+static bool file_exists(const char *dir, const char *name)
+{
+    char path[512];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return stat(path, &sb) == 0;
+}
+
+/* Runs the loop until the worker has done n sweeps (bounded); the figures in *st. */
+static void wait_sweeps(struct fx *f, struct ivr_ari *d, uint64_t n, struct ivr_ari_tts_stats *st)
+{
+    for (int i = 0; i < 250; i++) {
+        ivr_ari_tts_stats(d, st);
+        if (st->sweeps >= n) {
+            return;
+        }
+        evloop_run_for(f->loop, 0.02);
+    }
+    fail_msg("the TTS worker did %llu sweeps, want %llu", (unsigned long long)st->sweeps,
+             (unsigned long long)n);
+}
+
+#define HEX_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define HEX_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define HEX_C "cccccccccccccccccccccccccccccccc"
+
+/* Age bound: files unused for longer go at start-up, recent ones and foreign files stay. */
+static void test_tts_cache_age(void **state)
+{
+    struct fx *f = *state;
+    char dir[200];
+    struct ivr_ari *d;
+    struct ivr_ari_tts_stats st;
+    struct ivr_ari_config cfg = { .sounds_dir = dir,
+                                  .tts_cache_max_bytes = -1,
+                                  .tts_cache_max_age_ms = 3600 * 1000,
+                                  .tts_sweep_interval_ms = -1 };
+    snprintf(dir, sizeof(dir), "%s/age", f->dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    fake_tts(dir, "tts-" HEX_A ".wav", 100, 7200);          /* unused for two hours */
+    fake_tts(dir, "tts-" HEX_B ".wav", 100, 60);            /* used a minute ago */
+    fake_tts(dir, "tts-" HEX_C ".wav.4242.tmp", 100, 7200); /* an interrupted render */
+    fake_tts(dir, "greeting.wav", 100, 7200);               /* not the cache's */
+    assert_int_equal(ivr_ari_create(f->loop, &cfg, &d), 0);
+    wait_sweeps(f, d, 1, &st);
+    assert_false(file_exists(dir, "tts-" HEX_A ".wav"));
+    assert_true(file_exists(dir, "tts-" HEX_B ".wav"));
+    assert_false(file_exists(dir, "tts-" HEX_C ".wav.4242.tmp"));
+    assert_true(file_exists(dir, "greeting.wav"));
+    assert_int_equal(st.deleted, 2);
+    assert_int_equal(st.files, 1);
+    assert_int_equal(st.bytes, 100);
+    ivr_ari_destroy(d);
+}
+
+/*
+ * Size bound (1 byte, so every file is over it) with a call using its
+ * prompt: the least recently used files go, the prompt of the live call
+ * stays until the call ends, then goes too.
+ */
+static void test_tts_cache_size_keeps_files_in_use(void **state)
+{
+    struct fx *f = *state;
+    char dir[200];
+    struct ivr_ari_tts_stats st;
+    struct ivr_ari_config cfg = { .sounds_dir = dir,
+                                  .tts_cache_max_bytes = 1,
+                                  .tts_cache_max_age_ms = -1,
+                                  .tts_sweep_interval_ms = -1 };
+    DIR *dp;
+    struct dirent *de;
+    char mine[300] = "";
+    snprintf(dir, sizeof(dir), "%s/size", f->dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    begin(f,
+          FLOW("'a':{'type':'say','props':{'text':'Your prompt stays while you listen'},"
+               "'next':{'done':'w'}},'w':{'type':'wait','props':{'duration_ms':1500},"
+               "'next':{'next':'ok'}}"),
+          "silent", &cfg);
+    wait_sweeps(f, f->d, 1, &st); /* the start-up pass, on an empty directory */
+    for (int i = 0; i < 500 && strstr(f->steps, "a:done") == NULL; i++) {
+        evloop_run_for(f->loop, 0.02);
+    }
+    assert_non_null(strstr(f->steps, "a:done"));
+    assert_int_equal(f->ended, 0); /* waiting in w: the call still uses its prompt */
+    fake_tts(dir, "tts-" HEX_A ".wav", 5000, 7200);
+    fake_tts(dir, "tts-" HEX_B ".wav", 5000, 3600);
+    ivr_ari_tts_stats(f->d, &st);
+    ivr_ari_tts_sweep(f->d);
+    wait_sweeps(f, f->d, st.sweeps + 1, &st);
+    assert_false(file_exists(dir, "tts-" HEX_A ".wav"));
+    assert_false(file_exists(dir, "tts-" HEX_B ".wav"));
+    assert_int_equal(st.pinned, 1);
+    assert_int_equal(st.files, 1); /* the live call's prompt */
+    dp = opendir(dir);
+    assert_non_null(dp);
+    while ((de = readdir(dp)) != NULL) {
+        if (strncmp(de->d_name, "tts-", 4) == 0) {
+            snprintf(mine, sizeof(mine), "%s", de->d_name);
+        }
+    }
+    closedir(dp);
+    assert_true(mine[0] != '\0');
+    assert_true(evloop_run_until(f->loop, &f->ended, 1, 20.0));
+    assert_string_equal(f->disposition, "ok");
+    ivr_ari_tts_stats(f->d, &st);
+    assert_int_equal(st.pinned, 0);
+    ivr_ari_tts_sweep(f->d);
+    wait_sweeps(f, f->d, st.sweeps + 1, &st);
+    assert_false(file_exists(dir, mine));
+    assert_int_equal(st.files, 0);
+    finish(f);
+}
+
 /* A missing sound file: PlaybackFinished(failed) takes the play's error outcome. */
 static void test_play_missing_media_fails(void **state)
 {
@@ -527,6 +662,8 @@ int main(void)
         cmocka_unit_test(test_collect_digits_on_demand),
         cmocka_unit_test(test_say_renders_and_caches),
         cmocka_unit_test(test_say_without_tts_fails),
+        cmocka_unit_test(test_tts_cache_age),
+        cmocka_unit_test(test_tts_cache_size_keeps_files_in_use),
         cmocka_unit_test(test_play_missing_media_fails),
         cmocka_unit_test(test_loop_play),
         cmocka_unit_test(test_hangup_while_waiting),

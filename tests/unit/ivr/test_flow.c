@@ -199,6 +199,8 @@ static const struct rule_case cases[] = {
       F("", "'a':{'type':'api_call','props':{'url':'http://x.example/a'},'next':{'success':'bye','error':'bye','timeout':'bye'}}"), F("", API("", "")) },
     { "http_method", IVR_SEV_ERROR, false, F("", API(",'method':'FETCH'", "")), F("", API(",'method':'PATCH'", "")) },
     { "out_of_range", IVR_SEV_ERROR, false, F("", API(",'timeout_ms':20000", "")), F("", API(",'timeout_ms':10000", "")) },
+    /* A short total timeout bounds the default connect timeout; a larger one given is refused. */
+    { "out_of_range", IVR_SEV_ERROR, false, F("", API(",'timeout_ms':1000,'connect_timeout_ms':3000", "")), F("", API(",'timeout_ms':400", "")) },
     { "retry_not_idempotent", IVR_SEV_ERROR, false,
       F("", API(",'method':'POST','retries':{'count':2}", "")), F("", API(",'method':'POST','retries':{'count':2},'idempotency_key':'{{call.channel_id}}'", "")) },
     { "response_mapping", IVR_SEV_ERROR, false,

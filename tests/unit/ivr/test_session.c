@@ -762,6 +762,110 @@ static void test_session_destroy_from_on_end(void **state)
     end_test();
 }
 
+/* Subflows: the child for the resolver below, and what each step record carried. */
+static struct ivr_flow *g_child;
+static unsigned g_seqs[32];
+static json_t *g_outs; /* the vars of the subflow step's record after the return */
+static size_t g_nrec;
+
+static struct ivr_flow *resolve_child(const char *flow_id, int revision, void *arg)
+{
+    (void)revision, (void)arg;
+    return strcmp(flow_id, "child") == 0 ? ivr_flow_ref(g_child) : NULL;
+}
+
+static void sub_step(void *arg, const struct ivr_step *st)
+{
+    on_step(arg, st);
+    if (g_nrec < 32) {
+        g_seqs[g_nrec++] = st->seq;
+    }
+    if (strcmp(st->node, "sf") == 0 && st->event_in != NULL &&
+        strcmp(st->event_in, "return") == 0) {
+        json_decref(g_outs);
+        g_outs = json_deep_copy(st->vars);
+    }
+}
+
+static void run_subflow(const char *child)
+{
+    memset(&F, 0, sizeof(F));
+    F.ops = json_array();
+    F.steps = json_array();
+    g_nrec = 0;
+    clock_set_fake(T0);
+    g_child = load(child);
+    struct ivr_flow *f =
+        load("{'format':'ivrflow/1','start':'s','variables':{'out':{'type':'string','default':''}},"
+             "'nodes':{'s':{'type':'start','next':{'next':'sf'}},"
+             "'sf':{'type':'subflow','props':{'flow_id':'child','inputs':{'who':'Ann'},"
+             "'outputs':{'out':'{{flow.res}}'}},'next':{'completed':'bye','failed':'ko'}},"
+             "'bye':{'type':'hangup','props':{'disposition':'done'}},"
+             "'ko':{'type':'hangup','props':{'disposition':'failed'}}}}");
+    struct ivr_session_config cfg = {
+        .ops = &fops, .subflow = resolve_child, .on_step = sub_step, .on_end = on_end
+    };
+    F.s = ivr_session_create(f, &cfg, NULL);
+    assert_non_null(F.s);
+    ivr_flow_unref(f);
+    ivr_session_start(F.s, "inbound", NULL);
+}
+
+static void end_subflow(void)
+{
+    ivr_flow_unref(g_child);
+    g_child = NULL;
+    json_decref(g_outs);
+    g_outs = NULL;
+    end_test();
+}
+
+/*
+ * Each record of a run through a subflow has its own number (the records
+ * are keyed by it), and the return step records the outputs as its changes,
+ * masked when the child collects masked input.
+ */
+static void test_session_subflow_records(void **state)
+{
+    (void)state;
+    run_subflow("{'format':'ivrflow/1','start':'s','variables':{'who':{'type':'string','default':"
+                "''},'res':{'type':'string','default':''}},'nodes':{"
+                "'s':{'type':'start','next':{'next':'v'}},"
+                "'v':{'type':'set_variable','props':{'assign':[{'name':'res','value':'hi "
+                "{{flow.who}}'}]},'next':{'next':'r'}},"
+                "'r':{'type':'return','props':{'exit':'completed'}}}}");
+    assert_int_equal(F.ends, 1);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(ivr_session_vars(F.s), "flow"), "out")),
+        "hi Ann");
+    assert_int_equal(g_nrec, 7); /* s, sf (enter), child s, v, r, sf (return), bye */
+    for (size_t i = 0; i < g_nrec; i++) {
+        assert_int_equal(g_seqs[i], i + 1);
+    }
+    assert_string_equal(step(1), "sf:enter");
+    assert_string_equal(step(5), "sf:completed");
+    assert_non_null(g_outs);
+    assert_string_equal(json_string_value(json_object_get(g_outs, "flow.out")), "hi Ann");
+    end_subflow();
+
+    run_subflow("{'format':'ivrflow/1','start':'s','variables':{'who':{'type':'string','default':"
+                "''},'res':{'type':'string','default':''}},'nodes':{"
+                "'s':{'type':'start','next':{'next':'c'}},"
+                "'c':{'type':'collect','props':{'prompt':[{'play':'sound:pin'}],'max_digits':4,"
+                "'mask':true,'save_as':'res'},'next':{'input':'r','noinput':'r','nomatch':'r'}},"
+                "'r':{'type':'return','props':{'exit':'completed'}}}}");
+    played();
+    keys("4321", 100);
+    assert_int_equal(F.ends, 1);
+    /* The parent has the value; only the record masks it. */
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(ivr_session_vars(F.s), "flow"), "out")),
+        "4321");
+    assert_non_null(g_outs);
+    assert_string_equal(json_string_value(json_object_get(g_outs, "flow.out")), "***");
+    end_subflow();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -785,6 +889,7 @@ int main(void)
         cmocka_unit_test(test_session_branch_typed_and_time),
         cmocka_unit_test(test_session_set_variable_types),
         cmocka_unit_test(test_session_destroy_from_on_end),
+        cmocka_unit_test(test_session_subflow_records),
     };
     return cmocka_run_group_tests_name("ivr_session", tests, NULL, NULL);
 }
