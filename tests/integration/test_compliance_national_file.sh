@@ -228,6 +228,40 @@ else
   echo "ok - campaign part skipped: New York is outside its calling hours now"
 fi
 
+# 6. The check route with a campaign: its own window and its cap rule sets apply too.
+mkc() { # mkc <name> <settings> -> id (a draft: the dialer leaves it alone)
+  sql "INSERT INTO campaigns (tenant_id, name, settings) VALUES ($T, '$1', '$2') RETURNING id" | head -1
+}
+K1=$(mkc afternoons '{"schedule": {"time_zone": "America/New_York", "windows": [{"days": ["mon","tue","wed","thu","fri"], "from": "13:00", "to": "24:00"}]}}')
+K2=$(mkc uk-caps '{"compliance": {"cap_rules": ["gb"]}}')
+K3=$(mkc broken '{"schedule": {"windows": "always"}}')
+cc() { curl -sS "$A/compliance/check?number=%2B$1&at=$2${3:+&$3}" "${H[@]}"; }
+r=$(cc 12122000008 2026-11-25T16:00:00Z "campaign=$K1")
+check "11:00 in New York: the law allows, the campaign's window (13:00-24:00) does not" \
+  test "$(jget "$r" '[j["allowed"], j["reason"], j["decided_by"], j["next_eligible"], j["campaign"]["window"]]')" = '[false, "window", "campaign-window", "2026-11-25T18:00:00.000Z", "closed"]'
+r=$(cc 12122000008 2026-11-25T16:00:00Z "")
+check "without the campaign the same call is allowed" test "$(jget "$r" 'j["allowed"]')" = true
+r=$(cc 12122000008 2026-11-25T23:30:00Z "campaign_id=$K1")
+check "18:30: both allow (campaign_id= works too)" \
+  test "$(jget "$r" '[j["allowed"], j["campaign"]["window"]]')" = '[true, "open"]'
+r=$(cc 12122000008 2026-11-26T02:30:00Z "campaign=$K1")
+check "21:30: the law blocks; next eligible is when both allow (Thursday 13:00 New York)" \
+  test "$(jget "$r" '[j["allowed"], j["reason"], j["campaign"]["window"], j["next_eligible"]]')" = '[false, "window", "open", "2026-11-26T18:00:00.000Z"]'
+r=$(cc 12122000008 2026-11-25T16:00:00Z "campaign=$K3")
+check "a campaign whose settings cannot be read: the legal windows only, the field named" \
+  test "$(jget "$r" '[j["allowed"], j["campaign"]["window_checked"], j["campaign"]["error"]["field"]]')" = '[true, false, "schedule.windows"]'
+# A UK number with an abandoned call an hour before: the gb rule set locks it for 72 h.
+ms=$(python3 -c 'import datetime; print(int(datetime.datetime(2026, 11, 25, 15, 0, tzinfo=datetime.timezone.utc).timestamp() * 1000))')
+redis-cli -h 127.0.0.1 -p "$DIALER_REDIS_PORT" HSET "cmp:ev:{$T:+442079460123}" abandon "$ms" >/dev/null
+r=$(cc 442079460123 2026-11-25T16:00:00Z "campaign=$K2")
+check "a campaign selecting gb: blocked 72 h after an abandoned call (cap rule named)" \
+  test "$(jget "$r" '[j["allowed"], j["reason"], j["cap"]["rule"], j["next_eligible"], j["campaign"]["cap_rules"], j["caps_checked"]]')" = '[false, "cap", "gb-72h-after-abandon", "2026-11-28T15:00:00.000Z", ["gb"], true]'
+r=$(cc 442079460123 2026-11-25T16:00:00Z "campaign=$K1")
+check "a campaign without it: allowed (no cap by place in the UK)" \
+  test "$(jget "$r" '[j["allowed"], j["caps_checked"]]')" = '[true, true]'
+r=$(cc 442079460123 2026-11-25T16:00:00Z "campaign=999999")
+check "another tenant's or no campaign: 404" test "$(jget "$r" 'j["error"]["code"]')" = not_found
+
 kill -TERM "$PID"
 wait "$PID"
 s=$?
