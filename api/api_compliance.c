@@ -408,6 +408,129 @@ static int h_check(struct api_ctx *ctx, void *arg)
     return HTTPD_DEFERRED;
 }
 
+/*
+ * GET /api/v1/compliance/decisions?campaign=&contact=&number=&before=&limit=:
+ * the tenant's stored decision records, newest first (compliance_decisions:
+ * the dialer writes one for every contact it skips because a DNC list has
+ * its number, naming the list in rule, data_versions and trace). before is
+ * the last id of the previous page; limit 1..1000 (100).
+ */
+struct decisions {
+    char *text; /* the page as JSON text (request arena) */
+};
+
+static int decisions_rows(struct api_ctx *ctx, PGresult *res, void *arg)
+{
+    struct decisions *q = arg;
+    if (PQntuples(res) == 1) {
+        q->text = arena_strdup(httpd_req_arena(api_ctx_req(ctx)), PQgetvalue(res, 0, 0));
+    }
+    return 0;
+}
+
+static void decisions_done(struct api_ctx *ctx, int status, void *arg)
+{
+    struct decisions *q = arg;
+    json_t *items = q->text != NULL ? json_loads(q->text, 0, NULL) : NULL;
+    if (status != 0) {
+        json_decref(items);
+        api_error_db(ctx, status);
+        return;
+    }
+    if (!json_is_array(items)) {
+        json_decref(items);
+        api_error(ctx, HTTPD_STATUS_INTERNAL_ERROR, "internal", "internal error", NULL);
+        return;
+    }
+    size_t n = json_array_size(items);
+    json_t *last = n > 0 ? json_object_get(json_array_get(items, n - 1), "id") : NULL;
+    api_respond_json(
+        ctx, HTTPD_STATUS_OK,
+        json_pack("{s:o, s:O}", "items", items, "next_before", last != NULL ? last : json_null()),
+        NULL);
+}
+
+/* A positive integer query parameter (NULL when absent). 0, or -1 after answering 400. */
+static int id_param(struct api_ctx *ctx, const char *name, const char **out)
+{
+    const char *v = httpd_req_query(api_ctx_req(ctx), name);
+    char field[32];
+    *out = NULL;
+    if (v == NULL) {
+        return 0;
+    }
+    size_t n = strlen(v);
+    if (n == 0 || n > 18 || strspn(v, "0123456789") != n || strtoll(v, NULL, 10) <= 0) {
+        snprintf(field, sizeof(field), "?%s", name);
+        api_error(ctx, HTTPD_STATUS_BAD_REQUEST, "invalid_parameter", "must be a positive integer",
+                  field);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int h_decisions(struct api_ctx *ctx, void *arg)
+{
+    static const char *const allowed[] = {
+        "campaign", "contact", "number", "before", "limit", NULL
+    };
+    static const char sql[] =
+        "SELECT coalesce(json_agg(d ORDER BY d.id DESC), '[]')::text FROM ("
+        "SELECT id, campaign_id, contact_id, number, decided_at, verdict, rule, next_eligible_at, "
+        "rules_version, data_versions, trace FROM compliance_decisions "
+        "WHERE ($1::bigint IS NULL OR campaign_id = $1::bigint) "
+        "AND ($2::bigint IS NULL OR contact_id = $2::bigint) "
+        "AND ($3::text IS NULL OR number = $3::text) "
+        "AND ($4::bigint IS NULL OR id < $4::bigint) ORDER BY id DESC LIMIT $5::int) d";
+    struct httpd_req *req = api_ctx_req(ctx);
+    struct decisions *q = arena_calloc(httpd_req_arena(req), sizeof(*q));
+    const char *p[5] = { NULL, NULL, NULL, NULL, "100" };
+    const char *number = httpd_req_query(req, "number");
+    const char *limit = httpd_req_query(req, "limit");
+    (void)arg;
+    if (q == NULL) {
+        return ERR_NOMEM;
+    }
+    if (api_query_allow(ctx, allowed) != 0 || id_param(ctx, "campaign", &p[0]) != 0 ||
+        id_param(ctx, "contact", &p[1]) != 0 || id_param(ctx, "before", &p[3]) != 0) {
+        return HTTPD_DONE;
+    }
+    if (number != NULL) {
+        size_t n = strlen(number);
+        if (n < 3 || n > 16 || number[0] != '+' || strspn(number + 1, "0123456789") != n - 1) {
+            api_error(ctx, HTTPD_STATUS_BAD_REQUEST, "invalid_parameter",
+                      "number is E.164 (+14155552671; encode + as %2B)", "?number");
+            return HTTPD_DONE;
+        }
+        p[2] = number;
+    }
+    if (limit != NULL) {
+        size_t n = strlen(limit);
+        long v = n > 0 && n <= 4 && strspn(limit, "0123456789") == n ? strtol(limit, NULL, 10) : 0;
+        if (v < 1 || v > 1000) {
+            api_error(ctx, HTTPD_STATUS_BAD_REQUEST, "invalid_parameter", "limit is 1 to 1000",
+                      "?limit");
+            return HTTPD_DONE;
+        }
+        p[4] = limit;
+    }
+    const char **params = arena_calloc(httpd_req_arena(req), sizeof(p));
+    if (params == NULL) {
+        return ERR_NOMEM;
+    }
+    memcpy(params, p, sizeof(p));
+    struct api_stmt st = {
+        .sql = sql, .nparams = 5, .params = params, .rows = decisions_rows, .arg = q
+    };
+    if (api_db_run(ctx, API_SCOPE_TENANT, &st, 1, decisions_done, q) != 0) {
+        api_error(ctx, HTTPD_STATUS_UNAVAILABLE, "unavailable",
+                  "the database is unavailable; try again", NULL);
+        return HTTPD_DONE;
+    }
+    return HTTPD_DEFERRED;
+}
+
 int api_compliance_create(struct api *a, struct compliance_dnc *dnc, struct api_compliance **out)
 {
     struct api_compliance *C = calloc(1, sizeof(*C));
@@ -425,7 +548,16 @@ int api_compliance_create(struct api *a, struct compliance_dnc *dnc, struct api_
                                  .handler = h_check,
                                  .arg = C,
                                  .flags = API_ROUTE_NO_BODY };
+    const struct api_route r2 = { .methods = HTTPD_GET,
+                                  .pattern = "/api/v1/compliance/decisions",
+                                  .perm = API_PERM_DNC_READ,
+                                  .handler = h_decisions,
+                                  .arg = C,
+                                  .flags = API_ROUTE_NO_BODY };
     rc = api_route_add(a, &r);
+    if (rc == 0) {
+        rc = api_route_add(a, &r2);
+    }
     if (rc != 0) {
         free(C);
         return rc;
