@@ -57,6 +57,7 @@ struct check {
     const char *number;
     int64_t at_us;
     int64_t campaign;
+    const char *camp_field; /* "?campaign" or "?campaign_id" */
     int64_t found;
     uint64_t handle; /* the request, for the cap peek's answer */
     struct compliance_decision d;
@@ -282,7 +283,7 @@ static void campaign_done(struct api_ctx *ctx, int status, void *arg)
     if (status != 0) {
         api_error_db(ctx, status);
     } else if (c->found == 0) {
-        api_error(ctx, HTTPD_STATUS_NOT_FOUND, "not_found", "no such campaign", NULL);
+        api_error(ctx, HTTPD_STATUS_NOT_FOUND, "not_found", "no such campaign", c->camp_field);
     } else {
         (void)answer(ctx, c);
     }
@@ -394,6 +395,7 @@ static int h_check(struct api_ctx *ctx, void *arg)
                   camp_field);
         return HTTPD_DONE;
     }
+    c->camp_field = camp_field;
     const char *params[1] = { camp };
     struct api_stmt st = { .sql = "SELECT settings::text FROM campaigns WHERE id = $1::bigint",
                            .nparams = 1,
