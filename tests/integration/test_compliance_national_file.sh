@@ -285,6 +285,49 @@ check "a campaign without it: allowed (no cap by place in the UK)" \
 r=$(cc 442079460123 2026-11-25T16:00:00Z "campaign=999999")
 check "another tenant's or no campaign: 404" test "$(jget "$r" 'j["error"]["code"]')" = not_found
 
+# 7. dialerctl dnc load: a file into a database list, streamed (no upload limit), every node told.
+r=$(curl -sS -XPOST "$A/dnc/lists" "${H[@]}" -H 'Content-Type: application/json' \
+  -d '{"name": "FTC registry", "scope": "national", "country": "US", "max_age_days": 31}')
+NL=$(jget "$r" 'j["id"]')
+check "the operator creates a national list in the database" test -n "$NL"
+python3 - "$TMP/db-registry.txt" 300000 0 <<'PYEOF'
+import sys
+path, count, bad = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+out = ["%d%d%04d" % (313, 200 + k // 10000, k % 10000) for k in range(count)]
+if bad:
+    out[bad - 1] = "313,55X0001"
+open(path, "w").write("\n".join(out) + "\n")
+PYEOF
+CTL=$B/dialerctl
+out=$("$CTL" dnc load --list "$NL" "$TMP/db-registry.txt" 2>&1)
+s=$?
+r=$out
+check "dialerctl dnc load stores 300,000 numbers (exit $s: $(head -1 <<<"$out"))" \
+  test "$s" = 0 -a "$(sql "SELECT entry_count FROM dnc_lists WHERE id = $NL")" = 300000
+check "and tells the nodes" grep -q 'reload sent to [1-9]' <<<"$out"
+ok=
+for _ in $(seq 1 100); do
+  r=$(chk 13132290001)
+  [ "$(jget "$r" '[j["reason"], j["dnc"]["list_id"]]')" = "[\"dnc\", $NL]" ] && ok=1 && break
+  sleep 0.1
+done
+check "a number of it is refused on the running node, naming the database list" test -n "$ok"
+python3 - "$TMP/db-bad.txt" 300000 1000 <<'PYEOF'
+import sys
+path, count, bad = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+out = ["%d%d%04d" % (314, 200 + k // 10000, k % 10000) for k in range(count)]
+out[bad - 1] = "314,55X0001"
+open(path, "w").write("\n".join(out) + "\n")
+PYEOF
+out=$("$CTL" dnc load --list "$NL" "$TMP/db-bad.txt" 2>&1)
+s=$?
+r=$out
+check "a malformed line: exit 1 naming line 1000, nothing stored" \
+  test "$s" = 1 -a "$(grep -c 'db-bad.txt:1000: .*nothing stored' <<<"$out")" = 1 -a \
+  "$(sql "SELECT count(*) FROM dnc_entries WHERE list_id = $NL AND number LIKE '+1314%'")" = 0
+"$CTL" dnc load --list 999999 "$TMP/db-registry.txt" >/dev/null 2>&1
+check "an unknown list: exit 2" test $? = 2
+
 kill -TERM "$PID"
 wait "$PID"
 s=$?
