@@ -557,11 +557,13 @@ int api_compliance_create(struct api *a, struct compliance_dnc *dnc, struct api_
                                   .arg = C,
                                   .flags = API_ROUTE_NO_BODY };
     rc = api_route_add(a, &r);
-    if (rc == 0) {
-        rc = api_route_add(a, &r2);
-    }
     if (rc != 0) {
         free(C);
+        return rc;
+    }
+    *out = C; /* the first route holds C: freed by api_compliance_destroy(), also on failure */
+    rc = api_route_add(a, &r2);
+    if (rc != 0) {
         return rc;
     }
     *out = C;
