@@ -288,7 +288,7 @@ int ctl_dnc_load(int argc, char **argv)
     const char *p2[5] = { list, replace ? "true" : "false", scope,
                           strcmp(tenant, "0") != 0 ? tenant : NULL,
                           strcmp(campaign, "0") != 0 ? campaign : NULL };
-    const char *p3[2] = { list, date != NULL ? date
+    const char *p3[2] = { list, date != NULL                         ? date
                                 : fmt == COMPLIANCE_DNC_FMT_REGISTRY ? "today"
                                                                      : NULL };
     if (!exec_ok(l.pg, "DELETE FROM dnc_entries WHERE $2::boolean AND list_id = $1::bigint", 2, p2,
@@ -297,12 +297,13 @@ int ctl_dnc_load(int argc, char **argv)
                  "DELETE FROM dnc_entries e USING dnc_load d WHERE d.op = 'd' AND "
                  "e.list_id = $1::bigint AND coalesce(e.number::text, e.prefix) = d.x",
                  1, p2, NULL) ||
-        !exec_ok(l.pg,
-                 "INSERT INTO dnc_entries (scope, tenant_id, campaign_id, list_id, number, prefix, "
-                 "source) SELECT $2, $3::bigint, $4::bigint, $1::bigint, "
-                 "CASE WHEN length(x) > 8 THEN x END, CASE WHEN length(x) <= 8 THEN x END, 'import' "
-                 "FROM (SELECT DISTINCT x FROM dnc_load WHERE op = 'a') s ON CONFLICT DO NOTHING",
-                 4, (const char *const[]){ p2[0], p2[2], p2[3], p2[4] }, NULL) ||
+        !exec_ok(
+            l.pg,
+            "INSERT INTO dnc_entries (scope, tenant_id, campaign_id, list_id, number, prefix, "
+            "source) SELECT $2, $3::bigint, $4::bigint, $1::bigint, "
+            "CASE WHEN length(x) > 8 THEN x END, CASE WHEN length(x) <= 8 THEN x END, 'import' "
+            "FROM (SELECT DISTINCT x FROM dnc_load WHERE op = 'a') s ON CONFLICT DO NOTHING",
+            4, (const char *const[]){ p2[0], p2[2], p2[3], p2[4] }, NULL) ||
         !exec_ok(l.pg,
                  "UPDATE dnc_lists SET entry_count = (SELECT count(*) FROM dnc_entries WHERE "
                  "list_id = $1::bigint), loaded_at = now(), list_date = coalesce($2::date, "
