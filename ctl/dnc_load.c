@@ -115,8 +115,9 @@ static int publish_reload(const char *scope, const char *tenant, const char *cam
     int sc = strcmp(scope, "national") == 0 ? COMPLIANCE_DNC_NATIONAL
              : strcmp(scope, "tenant") == 0 ? COMPLIANCE_DNC_TENANT
                                             : COMPLIANCE_DNC_CAMPAIGN;
-    redisContext *r = redisConnectWithTimeout(host != NULL && host[0] ? host : "127.0.0.1",
-                                              port != NULL ? atoi(port) : 6379, tv);
+    redisContext *r =
+        redisConnectWithTimeout(host != NULL && host[0] ? host : "127.0.0.1",
+                                port != NULL ? (int)strtol(port, NULL, 10) : 6379, tv);
     if (r == NULL || r->err) {
         fprintf(stderr, "dialerctl: redis: %s\n", r != NULL ? r->errstr : "cannot connect");
         redisFree(r);
@@ -209,7 +210,7 @@ int ctl_dnc_load(int argc, char **argv)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
-        fprintf(stderr, "dialerctl: cannot open %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "dialerctl: cannot open %s: %s\n", path, err_str(-errno));
         if (fd >= 0) {
             close(fd);
         }
