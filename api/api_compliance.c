@@ -15,9 +15,19 @@
  *     httpd thread, or when Redis does not answer, the answer is the
  *     in-memory verdict with caps_checked false and caps_error set: the
  *     route reports, it does not fail closed (the dialer does).
- *   - campaign, when given, must be the tenant's (404 otherwise); its own
- *     calling window is not applied yet (the campaign settings reader is in
- *     the campaign module), so the legal windows decide.
+ *   - campaign, when given, must be the tenant's (404 otherwise). Its
+ *     settings add what the dialer applies for that campaign: its calling
+ *     windows (campaign_schedule_check, in the number's first zone when the
+ *     campaign uses the contact's time) and the frequency-cap rule sets it
+ *     selects (compliance.cap_rules: "us-3-per-24h", "us-regf", "fr", "gb")
+ *     on top of the caps of the number's place. The settings are read
+ *     tolerantly: compliance.cap_rules is taken from the document itself,
+ *     and a document the campaign module cannot parse leaves the legal
+ *     windows alone in force (the answer's campaign.error names the field;
+ *     the dialer does not dial such a campaign at all).
+ *   - The next eligible time honours both: from `at`, the legal window and
+ *     the campaign's window each move the candidate to their next opening
+ *     until both allow it (at most 16 rounds; 0 when none is found).
  *   - The DNC store is the one dialerd passes (NULL: none loaded, so a US
  *     number is blocked as "dnc-list-missing", which is what the dialer would
  *     do too).
@@ -28,6 +38,7 @@
 #include <time.h>
 
 #include "api/api_rest.h"
+#include "campaign/campaign.h"
 #include "compliance/compliance.h"
 #include "core/arena.h"
 #include "core/clock.h"
@@ -46,9 +57,18 @@ struct check {
     const char *number;
     int64_t at_us;
     int64_t campaign;
+    const char *camp_field; /* "?campaign" or "?campaign_id" */
     int64_t found;
     uint64_t handle; /* the request, for the cap peek's answer */
     struct compliance_decision d;
+    /* the campaign's settings (campaign given) */
+    bool set_ok;          /* set parsed */
+    bool camp_closed;     /* the campaign's own window blocked at at_us */
+    int64_t camp_next_us; /* its next opening (0: none found) */
+    char set_field[96];   /* set_ok false: the field the parse named */
+    size_t ncap_sets;     /* compliance.cap_rules */
+    char cap_sets[COMPLIANCE_CAP_MAX_RULES][16];
+    struct campaign_settings set;
 };
 
 static void respond(struct api_ctx *ctx, struct check *c, bool caps_checked, const char *caps_err)
@@ -60,6 +80,23 @@ static void respond(struct api_ctx *ctx, struct check *c, bool caps_checked, con
         return;
     }
     json_object_set_new(out, "allowed", json_boolean(c->d.verdict == COMPLIANCE_ALLOW));
+    if (c->campaign > 0) {
+        json_t *cj =
+            json_pack("{s:I, s:b}", "id", (json_int_t)c->campaign, "window_checked", c->set_ok);
+        json_t *sets = json_array();
+        for (size_t i = 0; i < c->ncap_sets; i++) {
+            json_array_append_new(sets, json_string(c->cap_sets[i]));
+        }
+        json_object_set_new(cj, "cap_rules", sets);
+        if (c->set_ok) {
+            json_object_set_new(cj, "window", json_string(c->camp_closed ? "closed" : "open"));
+        } else {
+            json_object_set_new(cj, "error",
+                                json_pack("{s:s, s:s}", "field", c->set_field, "message",
+                                          "campaign settings invalid"));
+        }
+        json_object_set_new(out, "campaign", cj);
+    }
     json_object_set_new(out, "caps_checked", json_boolean(caps_checked));
     if (caps_err != NULL) {
         json_object_set_new(out, "caps_error", json_string(caps_err));
@@ -94,7 +131,28 @@ static void peeked(const struct compliance_cap_result *r, void *arg)
     free(c);
 }
 
-/* The caps the law attaches to the place, peeked in Redis. 0 (peeked answers) or an error. */
+/* Adds the campaign's rule sets to rules[0..n), each rule once. Returns the new count. */
+static size_t add_campaign_rules(const struct check *c, const struct compliance_cap_rule **rules,
+                                 size_t n)
+{
+    for (size_t i = 0; i < c->ncap_sets; i++) {
+        size_t m = 0;
+        const struct compliance_cap_rule *const *rs = compliance_cap_ruleset(c->cap_sets[i], &m);
+        for (size_t k = 0; rs != NULL && k < m; k++) {
+            bool dup = false;
+            for (size_t j = 0; j < n; j++) {
+                dup = dup || rules[j] == rs[k];
+            }
+            if (!dup && n < COMPLIANCE_CAP_MAX_RULES) {
+                rules[n++] = rs[k];
+            }
+        }
+    }
+    return n;
+}
+
+/* The caps of the place and the campaign's rule sets, peeked in Redis. 0 (peeked answers) or an
+ * error. */
 static int peek_caps(struct api_ctx *ctx, struct check *c)
 {
     const struct compliance_cap_rule *rules[COMPLIANCE_CAP_MAX_RULES];
@@ -112,6 +170,7 @@ static int peek_caps(struct api_ctx *ctx, struct check *c)
     if (n > COMPLIANCE_CAP_MAX_RULES) {
         n = COMPLIANCE_CAP_MAX_RULES;
     }
+    n = add_campaign_rules(c, rules, n);
     heap = malloc(sizeof(*heap)); /* outlives the request if the client leaves */
     if (heap == NULL) {
         return ERR_NOMEM;
@@ -126,6 +185,73 @@ static int peek_caps(struct api_ctx *ctx, struct check *c)
     return rc;
 }
 
+/* The campaign's schedule at t in the number's zone: 1 open, 0 closed (*next: its next opening,
+ * 0 none), as campaign_schedule_check. */
+static int camp_open(const struct check *c, int64_t t, int64_t *next)
+{
+    const char *zone = c->d.place.nzones > 0 ? compliance_zone_name(c->d.place.zones[0]) : NULL;
+    int64_t n = 0;
+    int rc = campaign_schedule_check(&c->set, c->set.contact_time ? zone : NULL, t, &n);
+    if (rc == ERR_NOTFOUND) {
+        rc = campaign_schedule_check(&c->set, NULL, t, &n);
+    }
+    if (rc < 0) {
+        rc = 1; /* no verdict from the schedule: the legal windows decide */
+    }
+    *next = rc == 0 && n != INT64_MAX ? n : 0;
+    return rc;
+}
+
+/*
+ * Applies the campaign's own window to the in-memory decision: blocked by it
+ * when the law allows at at_us and the campaign does not; the next eligible
+ * moment, for a window block of either kind, is the first at which both allow.
+ */
+static void campaign_window(struct check *c, const struct compliance_campaign *cp)
+{
+    int64_t next = 0;
+    c->camp_closed = camp_open(c, c->at_us, &next) == 0;
+    c->camp_next_us = next;
+    bool window_block = c->d.verdict == COMPLIANCE_BLOCK && c->d.reason == COMPLIANCE_REASON_WINDOW;
+    if (c->d.verdict == COMPLIANCE_ALLOW && c->camp_closed) {
+        c->d.verdict = COMPLIANCE_BLOCK;
+        c->d.reason = COMPLIANCE_REASON_WINDOW;
+        c->d.rule_id = "campaign-window";
+        window_block = true;
+    }
+    if (!window_block) {
+        return;
+    }
+    /* the first moment both allow: each moves the candidate to its next opening */
+    int64_t t = c->at_us;
+    for (int round = 0; round < 16; round++) {
+        struct compliance_verdict v;
+        int64_t n = 0;
+        if (camp_open(c, t, &n) == 0) {
+            if (n <= t) {
+                t = 0;
+                break;
+            }
+            t = n;
+        }
+        if (compliance_window_check(&c->d.place, &cp->window, t, &v) != 0 ||
+            (v.verdict == COMPLIANCE_BLOCK && v.next_eligible_us <= t)) {
+            t = 0;
+            break;
+        }
+        if (v.verdict == COMPLIANCE_ALLOW && camp_open(c, t, &n) != 0) {
+            break;
+        }
+        if (v.verdict == COMPLIANCE_BLOCK) {
+            t = v.next_eligible_us;
+        }
+        if (round == 15) {
+            t = 0;
+        }
+    }
+    c->d.next_eligible_us = t;
+}
+
 /* Answers now, or returns HTTPD_DEFERRED when the caps are being peeked. */
 static int answer(struct api_ctx *ctx, struct check *c)
 {
@@ -135,6 +261,9 @@ static int answer(struct api_ctx *ctx, struct check *c)
     if (compliance_decide_local(c->C->dnc, &cp, c->number, NULL, c->at_us, &c->d) != 0) {
         api_error(ctx, HTTPD_STATUS_INTERNAL_ERROR, "internal", "internal error", NULL);
         return HTTPD_DONE;
+    }
+    if (c->set_ok) {
+        campaign_window(c, &cp);
     }
     if (c->d.verdict == COMPLIANCE_ALLOW) {
         int rc = peek_caps(ctx, c);
@@ -154,28 +283,84 @@ static void campaign_done(struct api_ctx *ctx, int status, void *arg)
     if (status != 0) {
         api_error_db(ctx, status);
     } else if (c->found == 0) {
-        api_error(ctx, HTTPD_STATUS_NOT_FOUND, "not_found", "no such campaign", "?campaign");
+        api_error(ctx, HTTPD_STATUS_NOT_FOUND, "not_found", "no such campaign", c->camp_field);
     } else {
         (void)answer(ctx, c);
     }
+}
+
+/* compliance.cap_rules of the settings document: known rule-set ids, each once. */
+static void read_cap_rules(struct check *c, const json_t *doc)
+{
+    const json_t *a = json_object_get(json_object_get(doc, "compliance"), "cap_rules");
+    size_t i;
+    const json_t *v;
+    c->ncap_sets = 0;
+    json_array_foreach (a, i, v) {
+        size_t n = 0;
+        const char *id = json_string_value(v);
+        bool dup = false;
+        if (id == NULL || strlen(id) >= sizeof(c->cap_sets[0]) ||
+            compliance_cap_ruleset(id, &n) == NULL || c->ncap_sets == COMPLIANCE_CAP_MAX_RULES) {
+            continue;
+        }
+        for (size_t k = 0; k < c->ncap_sets; k++) {
+            dup = dup || strcmp(c->cap_sets[k], id) == 0;
+        }
+        if (!dup) {
+            snprintf(c->cap_sets[c->ncap_sets++], sizeof(c->cap_sets[0]), "%s", id);
+        }
+    }
+}
+
+/* The settings the dialer applies: parsed by the campaign module; blocks it may not know yet
+ * (compliance, safe_harbour) are dropped on a second try. */
+static void read_settings(struct check *c, const char *text)
+{
+    struct campaign_error err = { 0 };
+    json_t *doc = json_loads(text, 0, NULL);
+    c->set_ok = false;
+    snprintf(c->set_field, sizeof(c->set_field), "settings");
+    if (doc == NULL) {
+        return;
+    }
+    read_cap_rules(c, doc);
+    if (campaign_settings_from_json(doc, &c->set, &err) == 0) {
+        c->set_ok = true;
+    } else {
+        json_t *copy = json_deep_copy(doc);
+        json_object_del(copy, "compliance");
+        json_object_del(copy, "safe_harbour");
+        struct campaign_error err2 = { 0 };
+        c->set_ok = copy != NULL && campaign_settings_from_json(copy, &c->set, &err2) == 0;
+        json_decref(copy);
+        if (!c->set_ok) {
+            snprintf(c->set_field, sizeof(c->set_field), "%s", err.field);
+        }
+    }
+    json_decref(doc);
 }
 
 static int campaign_row(struct api_ctx *ctx, PGresult *res, void *arg)
 {
     struct check *c = arg;
     (void)ctx;
-    c->found = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    c->found = PQntuples(res) == 1 ? 1 : 0;
+    if (c->found) {
+        read_settings(c, PQgetvalue(res, 0, 0));
+    }
     return 0;
 }
 
 static int h_check(struct api_ctx *ctx, void *arg)
 {
-    static const char *const allowed[] = { "number", "at", "campaign", NULL };
+    static const char *const allowed[] = { "number", "at", "campaign", "campaign_id", NULL };
     struct httpd_req *req = api_ctx_req(ctx);
     struct check *c = arena_calloc(httpd_req_arena(req), sizeof(*c));
     const char *number = httpd_req_query(req, "number");
     const char *at = httpd_req_query(req, "at");
     const char *camp = httpd_req_query(req, "campaign");
+    const char *camp_field = "?campaign";
     size_t n;
 
     if (c == NULL) {
@@ -198,22 +383,149 @@ static int h_check(struct api_ctx *ctx, void *arg)
                   "at is epoch seconds or RFC 3339 (2026-11-24T21:30:00Z)", "?at");
         return HTTPD_DONE;
     }
+    if (camp == NULL && (camp = httpd_req_query(req, "campaign_id")) != NULL) {
+        camp_field = "?campaign_id";
+    }
     if (camp == NULL) {
         return answer(ctx, c);
     }
     if (strspn(camp, "0123456789") != strlen(camp) || strlen(camp) == 0 || strlen(camp) > 18 ||
         (c->campaign = strtoll(camp, NULL, 10)) <= 0) {
         api_error(ctx, HTTPD_STATUS_BAD_REQUEST, "invalid_parameter", "campaign is a campaign id",
-                  "?campaign");
+                  camp_field);
         return HTTPD_DONE;
     }
+    c->camp_field = camp_field;
     const char *params[1] = { camp };
-    struct api_stmt st = { .sql = "SELECT count(*) FROM campaigns WHERE id = $1::bigint",
+    struct api_stmt st = { .sql = "SELECT settings::text FROM campaigns WHERE id = $1::bigint",
                            .nparams = 1,
                            .params = params,
                            .rows = campaign_row,
                            .arg = c };
     if (api_db_run(ctx, API_SCOPE_TENANT, &st, 1, campaign_done, c) != 0) {
+        api_error(ctx, HTTPD_STATUS_UNAVAILABLE, "unavailable",
+                  "the database is unavailable; try again", NULL);
+        return HTTPD_DONE;
+    }
+    return HTTPD_DEFERRED;
+}
+
+/*
+ * GET /api/v1/compliance/decisions?campaign=&contact=&number=&before=&limit=:
+ * the tenant's stored decision records, newest first (compliance_decisions:
+ * the dialer writes one for every contact it skips because a DNC list has
+ * its number, naming the list in rule, data_versions and trace). before is
+ * the last id of the previous page; limit 1..1000 (100).
+ */
+struct decisions {
+    char *text; /* the page as JSON text (request arena) */
+};
+
+static int decisions_rows(struct api_ctx *ctx, PGresult *res, void *arg)
+{
+    struct decisions *q = arg;
+    if (PQntuples(res) == 1) {
+        q->text = arena_strdup(httpd_req_arena(api_ctx_req(ctx)), PQgetvalue(res, 0, 0));
+    }
+    return 0;
+}
+
+static void decisions_done(struct api_ctx *ctx, int status, void *arg)
+{
+    struct decisions *q = arg;
+    json_t *items = q->text != NULL ? json_loads(q->text, 0, NULL) : NULL;
+    if (status != 0) {
+        json_decref(items);
+        api_error_db(ctx, status);
+        return;
+    }
+    if (!json_is_array(items)) {
+        json_decref(items);
+        api_error(ctx, HTTPD_STATUS_INTERNAL_ERROR, "internal", "internal error", NULL);
+        return;
+    }
+    size_t n = json_array_size(items);
+    json_t *last = n > 0 ? json_object_get(json_array_get(items, n - 1), "id") : NULL;
+    api_respond_json(
+        ctx, HTTPD_STATUS_OK,
+        json_pack("{s:o, s:O}", "items", items, "next_before", last != NULL ? last : json_null()),
+        NULL);
+}
+
+/* A positive integer query parameter (NULL when absent). 0, or -1 after answering 400. */
+static int id_param(struct api_ctx *ctx, const char *name, const char **out)
+{
+    const char *v = httpd_req_query(api_ctx_req(ctx), name);
+    char field[32];
+    *out = NULL;
+    if (v == NULL) {
+        return 0;
+    }
+    size_t n = strlen(v);
+    if (n == 0 || n > 18 || strspn(v, "0123456789") != n || strtoll(v, NULL, 10) <= 0) {
+        snprintf(field, sizeof(field), "?%s", name);
+        api_error(ctx, HTTPD_STATUS_BAD_REQUEST, "invalid_parameter", "must be a positive integer",
+                  field);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int h_decisions(struct api_ctx *ctx, void *arg)
+{
+    static const char *const allowed[] = {
+        "campaign", "contact", "number", "before", "limit", NULL
+    };
+    static const char sql[] =
+        "SELECT coalesce(json_agg(d ORDER BY d.id DESC), '[]')::text FROM ("
+        "SELECT id, campaign_id, contact_id, number, decided_at, verdict, rule, next_eligible_at, "
+        "rules_version, data_versions, trace FROM compliance_decisions "
+        "WHERE ($1::bigint IS NULL OR campaign_id = $1::bigint) "
+        "AND ($2::bigint IS NULL OR contact_id = $2::bigint) "
+        "AND ($3::text IS NULL OR number = $3::text) "
+        "AND ($4::bigint IS NULL OR id < $4::bigint) ORDER BY id DESC LIMIT $5::int) d";
+    struct httpd_req *req = api_ctx_req(ctx);
+    struct decisions *q = arena_calloc(httpd_req_arena(req), sizeof(*q));
+    const char *p[5] = { NULL, NULL, NULL, NULL, "100" };
+    const char *number = httpd_req_query(req, "number");
+    const char *limit = httpd_req_query(req, "limit");
+    (void)arg;
+    if (q == NULL) {
+        return ERR_NOMEM;
+    }
+    if (api_query_allow(ctx, allowed) != 0 || id_param(ctx, "campaign", &p[0]) != 0 ||
+        id_param(ctx, "contact", &p[1]) != 0 || id_param(ctx, "before", &p[3]) != 0) {
+        return HTTPD_DONE;
+    }
+    if (number != NULL) {
+        size_t n = strlen(number);
+        if (n < 3 || n > 16 || number[0] != '+' || strspn(number + 1, "0123456789") != n - 1) {
+            api_error(ctx, HTTPD_STATUS_BAD_REQUEST, "invalid_parameter",
+                      "number is E.164 (+14155552671; encode + as %2B)", "?number");
+            return HTTPD_DONE;
+        }
+        p[2] = number;
+    }
+    if (limit != NULL) {
+        size_t n = strlen(limit);
+        long v = n > 0 && n <= 4 && strspn(limit, "0123456789") == n ? strtol(limit, NULL, 10) : 0;
+        if (v < 1 || v > 1000) {
+            api_error(ctx, HTTPD_STATUS_BAD_REQUEST, "invalid_parameter", "limit is 1 to 1000",
+                      "?limit");
+            return HTTPD_DONE;
+        }
+        p[4] = limit;
+    }
+    const char **params = arena_calloc(httpd_req_arena(req), sizeof(p));
+    if (params == NULL) {
+        return ERR_NOMEM;
+    }
+    memcpy(params, p, sizeof(p));
+    struct api_stmt st = {
+        .sql = sql, .nparams = 5, .params = params, .rows = decisions_rows, .arg = q
+    };
+    if (api_db_run(ctx, API_SCOPE_TENANT, &st, 1, decisions_done, q) != 0) {
         api_error(ctx, HTTPD_STATUS_UNAVAILABLE, "unavailable",
                   "the database is unavailable; try again", NULL);
         return HTTPD_DONE;
@@ -238,9 +550,20 @@ int api_compliance_create(struct api *a, struct compliance_dnc *dnc, struct api_
                                  .handler = h_check,
                                  .arg = C,
                                  .flags = API_ROUTE_NO_BODY };
+    const struct api_route r2 = { .methods = HTTPD_GET,
+                                  .pattern = "/api/v1/compliance/decisions",
+                                  .perm = API_PERM_DNC_READ,
+                                  .handler = h_decisions,
+                                  .arg = C,
+                                  .flags = API_ROUTE_NO_BODY };
     rc = api_route_add(a, &r);
     if (rc != 0) {
         free(C);
+        return rc;
+    }
+    *out = C; /* the first route holds C: freed by api_compliance_destroy(), also on failure */
+    rc = api_route_add(a, &r2);
+    if (rc != 0) {
         return rc;
     }
     *out = C;

@@ -10,6 +10,8 @@
  *   dialerctl flow template TEMPLATE.json [--set name=value]... > FLOW.json
  *   dialerctl dialplan print [--app NAME] [--context NAME] [--inbound FROM-TO]
  *       [--outbound FROM-TO] [--transfer-context NAME] > extensions_dialer.conf
+ *   dialerctl dnc load --list ID [--format registry|plain|changes|auto] [--replace]
+ *       [--list-date YYYY-MM-DD] [--db CONNINFO] FILE     (ctl/dnc_load.c)
  *
  * dialplan print writes the extensions.conf contexts dialerd needs: the
  * inbound IVR pool entering Stasis with the extension as argument, the
@@ -24,6 +26,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "ctl/ctl.h"
 #include "ivr/ivr.h"
 
 struct command {
@@ -364,6 +367,9 @@ static const struct command commands[] = {
     { "dialplan", "print", cmd_dialplan,
       "[--app NAME] [--context NAME] [--inbound FROM-TO] [--outbound FROM-TO] "
       "[--transfer-context NAME]" },
+    { "dnc", "load", ctl_dnc_load,
+      "--list ID [--format registry|plain|changes|auto] [--replace] [--list-date YYYY-MM-DD] "
+      "[--db CONNINFO] FILE" },
 };
 
 static void usage(FILE *out)

@@ -56,6 +56,7 @@ struct wcamp {
     int connected;      /* live calls in a flow now (capacity: dialer.ports) */
     struct compliance_abandon *ab;
     struct ivr_flow *harbour; /* the campaign's own safe-harbour message, or NULL */
+    int ab_state;             /* enum ab_state: the accountant's restore (abandon_restore_start) */
     struct dash_entity *de;
     int64_t remaining, total;
     char name[CAMPAIGN_NAME_MAX];
@@ -117,6 +118,9 @@ struct dialer_wire {
     struct dash_entity *dash_none; /* counts nothing (before the wall is wired) */
     struct wcamp *camps;
     struct wcall *calls;
+    json_t *decisions;  /* compliance_decisions rows to write (decisions_add) */
+    bool decisions_out; /* a write is in flight on decisions_conn (pinned) */
+    struct db_conn *decisions_conn;
     ev_timer tick;
     ev_timer poll;
     bool polling;
@@ -275,6 +279,124 @@ static void verdict(void *arg, const struct campaign_contact *c, int64_t now_us,
     }
 }
 
+/* ------------------------------------------------------- decision records */
+
+/*
+ * Every contact the dialer skips because a DNC list has its number gets a
+ * compliance_decisions row naming the list (scope, id, name, list date) and
+ * the decision's audit record (number masked) as its trace, so which list
+ * blocked a contact can be shown later (GET /api/v1/compliance/decisions).
+ * Such a contact is not due again, so this is one row per contact and list
+ * change, not per tick. Rows are collected and written in one statement per
+ * batch (at most one write in flight, platform role: the rows span tenants);
+ * beyond DECISIONS_MAX waiting rows the newest are dropped (logged).
+ */
+#define DECISIONS_MAX 10000
+
+static void decisions_flush(struct dialer_wire *w);
+
+static void decisions_done(int status, PGresult *res, void *arg)
+{
+    struct dialer_wire *w = arg;
+    (void)res;
+    if (status != 0 && status != ERR_CANCELED) {
+        LOG_WARN(DIALER, "event=decision_records_failed err=%s", err_name(status));
+    }
+    w->decisions_out = false;
+    db_pool_unpin(w->db, w->decisions_conn);
+    w->decisions_conn = NULL;
+    if (!w->stopping) {
+        decisions_flush(w);
+    }
+}
+
+static void decisions_flush(struct dialer_wire *w)
+{
+    static const char sql[] =
+        "WITH r AS (INSERT INTO compliance_decisions (tenant_id, campaign_id, contact_id, number, "
+        "decided_at, verdict, rule, rules_version, data_versions, trace) "
+        "SELECT x.tenant_id, x.campaign_id, (SELECT k.id FROM contacts k WHERE k.id = "
+        "x.contact_id), "
+        "x.number, to_timestamp(x.at_us / 1000000.0), 'block', x.rule, x.rules_version, "
+        "x.data_versions, x.trace FROM json_to_recordset($1::json) AS x(tenant_id bigint, "
+        "campaign_id bigint, contact_id bigint, number text, at_us bigint, rule text, "
+        "rules_version text, data_versions json, trace json) RETURNING 1) SELECT count(*) FROM r";
+    if (w->decisions_out || w->decisions == NULL || json_array_size(w->decisions) == 0) {
+        return;
+    }
+    struct db_conn *conn = NULL;
+    if (db_pool_pin(w->db, &conn) != 0) {
+        return; /* the next decision tries again */
+    }
+    char *rows = json_dumps(w->decisions, JSON_COMPACT);
+    if (rows == NULL) {
+        db_pool_unpin(w->db, conn);
+        return;
+    }
+    const char *params[1] = { rows };
+    const struct db_query qs[4] = {
+        { .sql = "BEGIN" },
+        { .sql = "SET LOCAL ROLE dialer_platform" },
+        { .sql = sql, .nparams = 1, .params = params },
+        { .sql = "COMMIT", .cb = decisions_done, .arg = w },
+    };
+    int i = 0;
+    for (; i < 4 && db_query_send(conn, &qs[i], NULL) == 0; i++) {
+    }
+    free(rows);
+    if (i < 4) {
+        if (i > 0) {
+            const struct db_query rb = { .sql = "ROLLBACK" };
+            (void)db_query_send(conn, &rb, NULL);
+        }
+        db_pool_unpin(w->db, conn);
+        return;
+    }
+    json_array_clear(w->decisions);
+    w->decisions_conn = conn;
+    w->decisions_out = true;
+}
+
+static const char *dnc_rule_name(enum compliance_dnc_scope s)
+{
+    return s == COMPLIANCE_DNC_NATIONAL ? "dnc.national"
+           : s == COMPLIANCE_DNC_TENANT ? "dnc.tenant"
+                                        : "dnc.campaign";
+}
+
+/* Queues the record of a contact blocked by a DNC list. */
+static void decisions_add(struct dialer_wire *w, const struct campaign_contact *c,
+                          const struct compliance_decision *d, int64_t now_us)
+{
+    json_t *trace = NULL;
+    if (w->decisions == NULL && (w->decisions = json_array()) == NULL) {
+        return;
+    }
+    if (json_array_size(w->decisions) >= DECISIONS_MAX) {
+        LOG_WARN(DIALER, "event=decision_record_dropped campaign=%" PRId64 " contact=%" PRId64,
+                 c->campaign_id, c->id);
+        return;
+    }
+    if (compliance_decision_audit_json(c->number, d, now_us, &trace) != 0) {
+        return;
+    }
+    char date[40] = "";
+    if (d->dnc.list_date_us != 0) {
+        clock_format_utc(d->dnc.list_date_us, date, sizeof(date));
+    }
+    json_t *row = json_pack(
+        "{s:I, s:I, s:I, s:s, s:I, s:s, s:s, s:{s:I, s:s, s:s, s:s}, s:o}", "tenant_id",
+        (json_int_t)c->tenant_id, "campaign_id", (json_int_t)c->campaign_id, "contact_id",
+        (json_int_t)c->id, "number", c->number, "at_us", (json_int_t)now_us, "rule",
+        dnc_rule_name(d->dnc.scope), "rules_version", COMPLIANCE_RULESET_VERSION, "data_versions",
+        "dnc_list_id", (json_int_t)d->dnc.list_id, "dnc_list", d->dnc.list_name, "dnc_scope",
+        dnc_rule_name(d->dnc.scope) + 4, "dnc_list_date", date, "trace", trace);
+    if (row != NULL) {
+        json_array_append_new(w->decisions, row);
+    }
+    decisions_flush(w);
+}
+
 static void verdict_inner(struct dialer_wire *w, const struct campaign_contact *c, int64_t now_us,
                           struct campaign_verdict *v)
 {
@@ -332,6 +454,9 @@ static void verdict_inner(struct dialer_wire *w, const struct campaign_contact *
         v->next_us = now_us + 600 * US_PER_S;
         return;
     default: /* on a DNC list, or not a valid number: never */
+        if (d.reason == COMPLIANCE_REASON_DNC) {
+            decisions_add(w, c, &d, now_us);
+        }
         v->allow = false;
         v->reason = CAMPAIGN_WAIT_DNC;
         v->next_us = INT64_MAX;
@@ -1210,6 +1335,166 @@ static void flow_resolve(struct dialer_wire *w, struct wcamp *cp, bool machine, 
 
 static struct ivr_flow *harbour_flow(const struct campaign_settings *s);
 
+/* ------------------------------------------------ abandonment accountant */
+
+/*
+ * Each campaign's accountant (compliance_abandon) is restored when this node
+ * takes the campaign up, before its first launch: one query reads the
+ * campaign's abandon_window, its start (the first change to running in
+ * campaign_events; created_at without one) and the live answers and
+ * abandoned calls of its call_logs in the current period (the campaign's
+ * current 30-day period, or for calendar_day the current day in
+ * Europe/London), so a restart (kill -9 included) does not reset the rate
+ * the predictive pacer keeps under the cap. The period is computed from this
+ * node's clock ($2) by the database and compared with compliance's own
+ * computation; should they differ, nothing is restored (logged). Calls
+ * counted in a call log not yet written when the node died are lost with it.
+ * A failed query is sent again at the next poll; until then the campaign
+ * does not launch.
+ */
+enum ab_state { AB_NONE = 0, AB_LOADING, AB_READY };
+
+static const char ABANDON_RESTORE_SQL[] =
+    "WITH c AS (SELECT c.abandon_window AS win, coalesce((SELECT min(e.at) FROM campaign_events e "
+    "  WHERE e.campaign_id = c.id AND e.to_state = 'running'), c.created_at) AS started, "
+    "  to_timestamp($2::bigint / 1000000.0) AS now FROM campaigns c WHERE c.id = $1::bigint), "
+    "p AS (SELECT win, started, CASE WHEN win = 'calendar_day' "
+    "  THEN date_trunc('day', now AT TIME ZONE 'Europe/London') AT TIME ZONE 'Europe/London' "
+    "  ELSE started + floor(greatest(extract(epoch FROM now - started), 0) / 2592000) "
+    "    * interval '30 days' END AS ps FROM c) "
+    "SELECT p.win, floor(extract(epoch FROM p.started) * 1000000)::bigint, "
+    "floor(extract(epoch FROM p.ps) * 1000000)::bigint, "
+    "(SELECT count(*) FROM call_logs l WHERE l.campaign_id = $1::bigint AND l.live_answer "
+    "  AND l.ended_at >= p.ps), "
+    "(SELECT count(*) FROM call_logs l WHERE l.campaign_id = $1::bigint AND l.abandoned "
+    "  AND l.ended_at >= p.ps) FROM p";
+
+struct ab_restore {
+    struct dialer_wire *w;
+    struct db_conn *conn;
+    int64_t campaign_id;
+    int64_t now_us;
+    int pending;
+    bool got;
+    enum compliance_abandon_window win;
+    int64_t started_us, period_us;
+    uint64_t live, abandoned;
+};
+
+static double abandon_rate(void *arg, int64_t campaign_id);
+
+static void abandon_restored(struct dialer_wire *w, struct ab_restore *r)
+{
+    struct wcamp *cp = camp_find(w, r->campaign_id);
+    if (cp == NULL || cp->ab_state != AB_LOADING) {
+        return;
+    }
+    if (!r->got) {
+        cp->ab_state = AB_NONE; /* the next poll asks again */
+        return;
+    }
+    struct compliance_abandon *ab = NULL;
+    int64_t ps = 0, pe = 0;
+    if (compliance_abandon_create(r->win, r->started_us, cp->set.abandon_cap_pct, &ab) != 0) {
+        LOG_ERR(DIALER, "event=abandon_accountant_failed campaign=%" PRId64, cp->id);
+        cp->ab_state = AB_NONE;
+        return;
+    }
+    (void)compliance_abandon_period(ab, r->now_us, &ps, &pe);
+    char from[40];
+    clock_format_utc(ps, from, sizeof(from));
+    if (ps == r->period_us) {
+        compliance_abandon_restore(ab, r->now_us, r->live, r->abandoned);
+    } else {
+        LOG_WARN(DIALER,
+                 "event=abandon_restore_skipped campaign=%" PRId64
+                 " period_start=%s db_period_start_us=%" PRId64
+                 " msg=\"the database computed another period: counting from zero\"",
+                 cp->id, from, r->period_us);
+    }
+    cp->ab = ab;
+    cp->ab_state = AB_READY;
+    double rate = abandon_rate(w, cp->id); /* what the predictive pacer reads */
+    LOG_NOTICE(DIALER,
+               "event=abandon_restored campaign=%" PRId64 " window=%s period_start=%s live=%" PRIu64
+               " abandoned=%" PRIu64 " rate=%.4f",
+               cp->id, r->win == COMPLIANCE_ABANDON_CALENDAR_DAY ? "calendar_day" : "campaign_30d",
+               from, ps == r->period_us ? r->live : 0, ps == r->period_us ? r->abandoned : 0,
+               rate < 0 ? 0.0 : rate);
+    camp_apply_run(w, cp);
+}
+
+static void abandon_restore_cb(int status, PGresult *res, void *arg)
+{
+    struct ab_restore *r = arg;
+    if (status == 0 && res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK &&
+        PQnfields(res) == 5 && PQntuples(res) == 1) {
+        r->win = strcmp(PQgetvalue(res, 0, 0), "calendar_day") == 0
+                     ? COMPLIANCE_ABANDON_CALENDAR_DAY
+                     : COMPLIANCE_ABANDON_CAMPAIGN_30D;
+        r->started_us = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+        r->period_us = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+        r->live = strtoull(PQgetvalue(res, 0, 3), NULL, 10);
+        r->abandoned = strtoull(PQgetvalue(res, 0, 4), NULL, 10);
+        r->got = true;
+    } else if (status != 0 && status != ERR_CANCELED && res != NULL) {
+        LOG_WARN(DIALER, "event=abandon_restore_failed campaign=%" PRId64 " err=%s", r->campaign_id,
+                 err_name(status));
+    }
+    if (--r->pending > 0) {
+        return;
+    }
+    db_pool_unpin(r->w->db, r->conn);
+    if (!r->w->stopping) {
+        abandon_restored(r->w, r);
+    }
+    free(r);
+}
+
+/* Sends the restore query for cp (once; again after a failure). */
+static void abandon_restore_start(struct dialer_wire *w, struct wcamp *cp)
+{
+    struct db_conn *conn = NULL;
+    if (cp->ab_state != AB_NONE || db_pool_pin(w->db, &conn) != 0) {
+        return;
+    }
+    struct ab_restore *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        db_pool_unpin(w->db, conn);
+        return;
+    }
+    char id[24], now[24];
+    r->w = w;
+    r->conn = conn;
+    r->campaign_id = cp->id;
+    r->now_us = clock_wall_us();
+    snprintf(id, sizeof(id), "%" PRId64, cp->id);
+    snprintf(now, sizeof(now), "%" PRId64, r->now_us);
+    const char *params[2] = { id, now };
+    const struct db_query qs[4] = {
+        { .sql = "BEGIN READ ONLY", .cb = abandon_restore_cb, .arg = r },
+        { .sql = "SET LOCAL ROLE dialer_platform", .cb = abandon_restore_cb, .arg = r },
+        { .sql = ABANDON_RESTORE_SQL,
+          .nparams = 2,
+          .params = params,
+          .cb = abandon_restore_cb,
+          .arg = r },
+        { .sql = "COMMIT", .cb = abandon_restore_cb, .arg = r },
+    };
+    for (int i = 0; i < 4; i++) {
+        if (db_query_send(conn, &qs[i], NULL) != 0) {
+            if (i == 0) {
+                db_pool_unpin(w->db, conn);
+                free(r);
+                return;
+            }
+            break;
+        }
+        r->pending++;
+    }
+    cp->ab_state = AB_LOADING;
+}
+
 static void camp_update(struct dialer_wire *w, const struct camp_row *row)
 {
     int64_t id = row->id, tenant = row->tenant_id;
@@ -1265,10 +1550,6 @@ static void camp_update(struct dialer_wire *w, const struct camp_row *row)
     ivr_flow_unref(cp->harbour); /* calls playing it hold their own reference */
     cp->harbour = set.harbour ? harbour_flow(&cp->set) : NULL;
     campaign_sched_campaign(w->sched, tenant, id, &cp->set, (int)w->conf->dialer_ports, now);
-    if (cp->ab == NULL && compliance_abandon_create(COMPLIANCE_ABANDON_CAMPAIGN_30D, now,
-                                                    set.abandon_cap_pct, &cp->ab) != 0) {
-        cp->ab = NULL;
-    }
     if (cp->de != NULL) {
         dash_campaign_cap(cp->de, (int64_t)(set.abandon_cap_pct * 100.0 + 0.5));
     }
@@ -1289,6 +1570,7 @@ lists:
         }
         p = *end == ',' ? end + 1 : end;
     }
+    abandon_restore_start(w, cp); /* once per campaign (again after a failure): launches wait */
     cp->want_running = strcmp(state, "running") == 0 && !w->draining;
     /* the flows are resolved once per campaign start (and when they change) */
     flow_resolve(w, cp, false, row->flow_id, row->flow_rev);
@@ -1306,7 +1588,7 @@ static bool flow_settled(const struct wflow *f)
 static void camp_apply_run(struct dialer_wire *w, struct wcamp *cp)
 {
     bool run = cp->want_running && !w->draining && !cp->bad && flow_settled(&cp->flow) &&
-               flow_settled(&cp->mflow);
+               flow_settled(&cp->mflow) && cp->ab_state == AB_READY;
     if (run != cp->running) {
         LOG_NOTICE(DIALER, "event=campaign_%s campaign=%" PRId64, run ? "running" : "paused",
                    cp->id);
@@ -2037,5 +2319,6 @@ void dialer_wire_free(struct dialer_wire *w)
         free(w->camps);
         w->camps = n;
     }
+    json_decref(w->decisions);
     free(w);
 }

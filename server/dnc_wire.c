@@ -9,11 +9,13 @@
  * to the main loop through one mpsc mailbox (changes to publish, reloads).
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/clock.h"
 #include "core/db.h"
@@ -31,6 +33,29 @@ struct wire_msg {
     struct compliance_dnc_list_info info;
     int add;
     char entry[24];
+};
+
+/* dnc.national-file: the registry file this node loads (main loop; the status under lock). */
+struct nfile {
+    bool on;                        /* a file is configured */
+    enum compliance_dnc_format fmt; /* dnc.national-file-format */
+    ev_tstamp last_check;
+    bool loading;          /* a load is on the worker */
+    bool again;            /* the file changed while it loaded */
+    int64_t seen_mtime_ns; /* stat at the last check */
+    int64_t seen_size;
+    int64_t want_mtime_ns; /* stat of the load in flight */
+    int64_t want_size;
+    pthread_mutex_t mu; /* guards st (read by /readyz on the httpd thread) */
+
+    struct nfile_status {
+        const char *state; /* "loading", "loaded", "failed", "missing" (static) */
+        uint64_t numbers, bytes;
+        int64_t list_date_us, loaded_us;
+        int64_t failed_us;
+        uint64_t error_line;
+        char error[128];
+    } st;
 };
 
 struct dnc_wire {
@@ -58,6 +83,7 @@ struct dnc_wire {
     atomic_int loaded;  /* release: the first full load finished */
     atomic_int pending; /* lists queued or loading (relaxed: a status figure) */
     atomic_int db_up;   /* relaxed: a status flag */
+    struct nfile nf;    /* dnc.national-file */
 };
 
 static const char *const scope_names[] = { "national", "tenant", "campaign" };
@@ -80,6 +106,9 @@ static const char *age_name(enum compliance_list_age_state s)
 
 static void pump(struct dnc_wire *w);
 static void list_all(struct dnc_wire *w);
+static void nfile_loaded(struct dnc_wire *w, const struct compliance_dnc_list_info *info,
+                         int status, uint64_t entries,
+                         const struct compliance_dnc_parse_error *err);
 
 static int enqueue(struct dnc_wire *w, const struct compliance_dnc_list_info *info)
 {
@@ -126,6 +155,10 @@ static void loaded_cb(const struct compliance_dnc_list_info *info, int status, u
                       const struct compliance_dnc_parse_error *err, void *arg)
 {
     struct dnc_wire *w = arg;
+    if (info->scope == COMPLIANCE_DNC_NATIONAL && info->list_id == DNC_WIRE_FILE_LIST_ID) {
+        nfile_loaded(w, info, status, entries, err);
+        return;
+    }
     w->loading = false;
     atomic_fetch_sub_explicit(&w->pending, 1, memory_order_relaxed);
     if (status == 0) {
@@ -290,6 +323,164 @@ static void check_age(struct dnc_wire *w)
     }
 }
 
+/* ------------------------------------------------------- the registry file */
+
+/*
+ * dnc.national-file: the national registry's full file, loaded by this node
+ * on the dnc-build worker into a list of its own (scope national, list id
+ * DNC_WIRE_FILE_LIST_ID, which no dnc_lists row has, so the database loads
+ * and the Redis sync never touch it). Every dnc.national-file-check the
+ * file's modification time and size are compared with the last ones; a
+ * change starts a load. A load that fails (unreadable file, a malformed line)
+ * leaves the previous list in place; the error and its line are logged and
+ * shown in /readyz. The list's date is the file's modification time (the
+ * download), so restarting with an old file does not make the list fresh.
+ */
+
+static int64_t stat_mtime_ns(const struct stat *st)
+{
+    return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+static void nfile_info(const struct dnc_wire *w, int64_t mtime_ns,
+                       struct compliance_dnc_list_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    info->scope = COMPLIANCE_DNC_NATIONAL;
+    info->list_id = DNC_WIRE_FILE_LIST_ID;
+    snprintf(info->name, sizeof(info->name), "national registry file");
+    snprintf(info->country, sizeof(info->country), "%s", w->conf->dnc_alarm_country);
+    info->list_date_us = mtime_ns / 1000;
+    info->max_age_days = (int32_t)w->conf->dnc_national_file_max_age_days;
+}
+
+static void nfile_set_failed(struct dnc_wire *w, const char *state, uint64_t line, const char *msg)
+{
+    pthread_mutex_lock(&w->nf.mu);
+    w->nf.st.state = state;
+    w->nf.st.failed_us = clock_wall_us();
+    w->nf.st.error_line = line;
+    snprintf(w->nf.st.error, sizeof(w->nf.st.error), "%s", msg);
+    pthread_mutex_unlock(&w->nf.mu);
+}
+
+/* Compares the file with the last look; starts a load when it changed. Main loop. */
+static void nfile_check(struct dnc_wire *w)
+{
+    struct nfile *nf = &w->nf;
+    struct stat st;
+    if (!nf->on) {
+        return;
+    }
+    /* one stat() of a local file per check: no read on the loop */
+    if (stat(w->conf->dnc_national_file, &st) != 0) {
+        if (nf->seen_size != -1) {
+            LOG_WARN(SERVER, "event=dnc_national_file_missing path=\"%s\" msg=\"%s\"",
+                     w->conf->dnc_national_file, "cannot stat the national registry file");
+            nfile_set_failed(w, "missing", 0, "cannot stat the file");
+        }
+        nf->seen_size = -1;
+        nf->seen_mtime_ns = -1;
+        return;
+    }
+    int64_t mt = stat_mtime_ns(&st), sz = (int64_t)st.st_size;
+    if (mt == nf->seen_mtime_ns && sz == nf->seen_size) {
+        return;
+    }
+    nf->seen_mtime_ns = mt;
+    nf->seen_size = sz;
+    if (nf->loading) {
+        nf->again = true; /* after the load in flight */
+        return;
+    }
+    struct compliance_dnc_list_info info;
+    nfile_info(w, mt, &info);
+    int rc = compliance_dnc_load_file(w->loader, &info, w->conf->dnc_national_file, nf->fmt);
+    if (rc != 0) {
+        nf->seen_size = -2; /* the next check tries again */
+        return;
+    }
+    nf->loading = true;
+    nf->want_mtime_ns = mt;
+    nf->want_size = sz;
+    pthread_mutex_lock(&nf->mu);
+    if (nf->st.state == NULL || strcmp(nf->st.state, "loaded") != 0) {
+        nf->st.state = "loading";
+    }
+    pthread_mutex_unlock(&nf->mu);
+    LOG_NOTICE(SERVER, "event=dnc_national_file_loading path=\"%s\" bytes=%" PRId64,
+               w->conf->dnc_national_file, sz);
+}
+
+static void nfile_loaded(struct dnc_wire *w, const struct compliance_dnc_list_info *info,
+                         int status, uint64_t entries, const struct compliance_dnc_parse_error *err)
+{
+    struct nfile *nf = &w->nf;
+    nf->loading = false;
+    if (status == 0) {
+        struct compliance_dnc_list_stats ls = { 0 };
+        (void)compliance_dnc_list_stats(w->store, info, &ls);
+        pthread_mutex_lock(&nf->mu);
+        nf->st.state = "loaded";
+        nf->st.numbers = ls.numbers;
+        nf->st.bytes = ls.bytes;
+        nf->st.list_date_us = info->list_date_us;
+        nf->st.loaded_us = clock_wall_us();
+        nf->st.error_line = 0;
+        nf->st.error[0] = '\0';
+        pthread_mutex_unlock(&nf->mu);
+        LOG_NOTICE(SERVER,
+                   "event=dnc_national_file_loaded path=\"%s\" lines=%" PRIu64 " numbers=%" PRIu64
+                   " bytes=%" PRIu64,
+                   w->conf->dnc_national_file, entries, ls.numbers, ls.bytes);
+        check_age(w);
+    } else {
+        /* the previous list stays; the message names the line and field, never the number */
+        char msg[128];
+        snprintf(msg, sizeof(msg), "%s%s%s", err_name(status),
+                 err != NULL && err->message[0] ? ": " : "", err != NULL ? err->message : "");
+        nfile_set_failed(w, "failed", err != NULL ? err->line : 0, msg);
+        LOG_WARN(SERVER,
+                 "event=dnc_national_file_failed path=\"%s\" line=%" PRIu64
+                 " msg=\"%s\" kept=\"the previous list\"",
+                 w->conf->dnc_national_file, err != NULL ? err->line : 0, msg);
+    }
+    if (nf->again) {
+        nf->again = false;
+        nf->seen_size = -2; /* compare afresh: loads the newer file */
+        nfile_check(w);
+    }
+}
+
+static json_t *nfile_status_json(struct dnc_wire *w)
+{
+    struct nfile *nf = &w->nf;
+    if (!nf->on) {
+        return NULL;
+    }
+    pthread_mutex_lock(&nf->mu);
+    struct nfile_status st = nf->st;
+    pthread_mutex_unlock(&nf->mu);
+    json_t *o = json_pack("{s:s, s:s}", "path", w->conf->dnc_national_file, "state",
+                          st.state != NULL ? st.state : "loading");
+    if (o == NULL) {
+        return NULL;
+    }
+    if (st.loaded_us > 0) {
+        json_object_set_new(o, "numbers", json_integer((json_int_t)st.numbers));
+        json_object_set_new(o, "bytes", json_integer((json_int_t)st.bytes));
+        json_object_set_new(o, "list_date_s", json_integer(st.list_date_us / 1000000));
+        json_object_set_new(o, "loaded_at_s", json_integer(st.loaded_us / 1000000));
+    }
+    if (st.error[0] != '\0') {
+        json_object_set_new(o, "error",
+                            json_pack("{s:s, s:I, s:I}", "message", st.error, "line",
+                                      (json_int_t)st.error_line, "at_s",
+                                      (json_int_t)(st.failed_us / 1000000)));
+    }
+    return o;
+}
+
 static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct dnc_wire *w = t->data;
@@ -302,6 +493,11 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
         (w->initial_done && w->last_alarm < 0)) {
         w->last_age = ev_now(loop);
         check_age(w);
+    }
+    if (w->nf.on &&
+        ev_now(loop) - w->nf.last_check >= (double)w->conf->dnc_national_file_check_ms / 1000.0) {
+        w->nf.last_check = ev_now(loop);
+        nfile_check(w);
     }
 }
 
@@ -360,6 +556,22 @@ int start_dnc(const struct dnc_wire_deps *deps, struct dnc_wire **out)
     w->loop = deps->loop;
     w->conf = c;
     w->last_alarm = -1;
+    pthread_mutex_init(&w->nf.mu, NULL);
+    w->nf.seen_size = -2;
+    if (c->dnc_national_file != NULL && c->dnc_national_file[0] != '\0') {
+        const char *f = c->dnc_national_file_format;
+        w->nf.on = true;
+        w->nf.fmt = strcmp(f, "registry") == 0 ? COMPLIANCE_DNC_FMT_REGISTRY
+                    : strcmp(f, "plain") == 0  ? COMPLIANCE_DNC_FMT_PLAIN
+                    : strcmp(f, "auto") == 0   ? COMPLIANCE_DNC_FMT_AUTO
+                                               : (enum compliance_dnc_format) - 1;
+        if ((int)w->nf.fmt < 0) {
+            LOG_ERR(SERVER, "event=config_invalid key=dnc.national-file-format msg=\"%s\"",
+                    "registry, plain or auto");
+            dnc_wire_free(w);
+            return ERR_INVAL;
+        }
+    }
     dbo.state_arg = w;
     rc = compliance_dnc_create(&w->store);
     if (rc == 0) {
@@ -384,6 +596,8 @@ int start_dnc(const struct dnc_wire_deps *deps, struct dnc_wire **out)
     w->tick.data = w;
     ev_timer_start(w->loop, &w->tick);
     ev_unref(w->loop); /* the timer alone does not keep the loop running */
+    w->nf.last_check = ev_now(w->loop);
+    nfile_check(w); /* the file needs no database: its load starts now */
     *out = w;
     return 0;
 }
@@ -423,6 +637,7 @@ void dnc_wire_free(struct dnc_wire *w)
         return;
     }
     compliance_dnc_destroy(w->store);
+    pthread_mutex_destroy(&w->nf.mu);
     free(w->q);
     free(w);
 }
@@ -510,7 +725,7 @@ json_t *dnc_wire_status_json(struct dnc_wire *w)
     if (nat != NULL && age.stale_at_us > 0) {
         json_object_set_new(nat, "stale_at_s", json_integer(age.stale_at_us / 1000000));
     }
-    return json_pack("{s:s, s:i, s:o*}", "status", dnc_wire_loaded(w) ? "loaded" : "loading",
+    return json_pack("{s:s, s:i, s:o*, s:o*}", "status", dnc_wire_loaded(w) ? "loaded" : "loading",
                      "lists_pending", atomic_load_explicit(&w->pending, memory_order_relaxed),
-                     "national", nat);
+                     "national", nat, "national_file", nfile_status_json(w));
 }

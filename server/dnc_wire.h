@@ -28,6 +28,12 @@
  *     must stay reachable so the operator can upload one.
  *   - A list whose dnc_lists row is gone when it is reloaded is dropped from
  *     the store (that is how a deletion reaches every node).
+ *   - dnc.national-file: each node loads the national registry's full file
+ *     itself (on the dnc-build worker) into a list of its own that the
+ *     database and the sync never touch; a change of the file's modification
+ *     time or size (checked every dnc.national-file-check) loads it again, a
+ *     failed load keeps the previous list, and the list is dated by the
+ *     file's modification time (see dnc_wire.c).
  */
 #ifndef SERVER_DNC_WIRE_H
 #define SERVER_DNC_WIRE_H
@@ -41,6 +47,9 @@
 #include "server/server.h"
 
 struct dnc_wire;
+
+/* The list id of the national registry file (dnc.national-file): no dnc_lists row has it. */
+#define DNC_WIRE_FILE_LIST_ID INT64_C(-1)
 
 struct dnc_wire_deps {
     struct ev_loop *loop;             /* main loop */

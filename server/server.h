@@ -80,7 +80,11 @@ struct server_config {
     char *dnc_alarm_country; /* the country whose national list's age is alarmed */
     int64_t dnc_warn_days;
     int64_t dnc_alarm_interval_ms;
-    int64_t dnc_upload_max; /* bytes; larger DNC uploads get 413 */
+    int64_t dnc_upload_max;         /* bytes; larger DNC uploads get 413 */
+    char *dnc_national_file;        /* the national registry file ("" none; server/dnc_wire.c) */
+    char *dnc_national_file_format; /* registry | plain | auto */
+    int64_t dnc_national_file_check_ms;
+    int64_t dnc_national_file_max_age_days;
     /* Contact list imports (importers/importers.h) */
     int64_t import_max_jobs;
     int64_t import_window;

@@ -427,6 +427,7 @@ static const struct {
     { "POST", "/api/v1/flows/{id}/simulate", "VEA" },
     /* Compliance. */
     { "GET", "/api/v1/compliance/check", "VEA" },
+    { "GET", "/api/v1/compliance/decisions", "VEA" },
     /* DNC lists (national lists: platform operators only, checked in the handler). */
     { "GET", "/api/v1/dnc/lists", "VEA" },
     { "POST", "/api/v1/dnc/lists", "EA" },

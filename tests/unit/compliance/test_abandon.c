@@ -158,6 +158,44 @@ static void test_abandon_restore(void **state)
     compliance_abandon_destroy(a);
 }
 
+/*
+ * UK (Ofcom: 3 % per campaign per calendar day): a node restarted in the
+ * afternoon restores the morning's counts, so one more abandoned call puts
+ * the day over the cap; at midnight UK time the next day starts from zero.
+ */
+static void test_abandon_uk_restore_day(void **state)
+{
+    struct compliance_abandon *a;
+    struct compliance_abandon_rate r;
+    int64_t s, e;
+    (void)state;
+    assert_int_equal(compliance_init(NULL), 0);
+    assert_int_equal(
+        compliance_abandon_create(COMPLIANCE_ABANDON_CALENDAR_DAY, T0 - 40 * DAY, 3.0, &a), 0);
+    /* restarted at 13:00 BST with 100 live answers and 3 abandoned (3.0 %: allowed) */
+    compliance_abandon_restore(a, T0, 100, 3);
+    compliance_abandon_rate(a, T0, &r);
+    assert_int_equal(r.live, 100);
+    assert_int_equal(r.abandoned, 3);
+    assert_false(r.over_cap);
+    assert_int_equal(compliance_abandon_period(a, T0, &s, &e), 0);
+    assert_int_equal(r.period_start_us, s);
+    /* one more abandoned call: 4 / 101 > 3 % */
+    call(a, T0 + 60 * S, 1);
+    compliance_abandon_rate(a, T0 + 61 * S, &r);
+    assert_int_equal(r.abandoned, 4);
+    assert_true(r.over_cap);
+    /* 00:00 BST (23:00Z): a new day, nothing counted */
+    compliance_abandon_rate(a, e, &r);
+    assert_int_equal(r.live, 0);
+    assert_false(r.over_cap);
+    call(a, e + S, 0);
+    compliance_abandon_rate(a, e + 2 * S, &r);
+    assert_int_equal(r.live, 1);
+    assert_int_equal(r.abandoned, 0);
+    compliance_abandon_destroy(a);
+}
+
 static void test_safe_harbour_validate(void **state)
 {
     const char *field = NULL;
@@ -178,8 +216,11 @@ static void test_safe_harbour_validate(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_abandon_classify_table),  cmocka_unit_test(test_abandon_us_periods),
-        cmocka_unit_test(test_abandon_uk_calendar_day), cmocka_unit_test(test_abandon_restore),
+        cmocka_unit_test(test_abandon_classify_table),
+        cmocka_unit_test(test_abandon_us_periods),
+        cmocka_unit_test(test_abandon_uk_calendar_day),
+        cmocka_unit_test(test_abandon_restore),
+        cmocka_unit_test(test_abandon_uk_restore_day),
         cmocka_unit_test(test_safe_harbour_validate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
