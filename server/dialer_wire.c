@@ -15,6 +15,7 @@
 #include "campaign/campaign.h"
 #include "compliance/compliance.h"
 #include "core/clock.h"
+#include "core/counter.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "dashboards/dashboards.h"
@@ -96,6 +97,56 @@ struct wcall {
     bool counted; /* counted by the scheduler (launched) */
 };
 
+/*
+ * A write on a call's end path (D3 in docs/RELIABILITY.md): the attempt's
+ * finish, or its not_dialed close. Sent at once; one that fails (PostgreSQL
+ * down, the outcome unknown) waits in the wire's FIFO and is sent again with
+ * a back-off until it lands. Both statements only change an attempt whose
+ * ended_at is NULL, so a retry after an unknown outcome is harmless (the
+ * second answer is ERR_EXISTS: landed). One entry per attempt, so the writes
+ * of an attempt stay in order. Bounded: beyond END_QUEUE_MAX the oldest is
+ * dropped with an error log (its attempt stays open and the next start's
+ * reconciliation settles it, as before).
+ */
+enum endw_kind { ENDW_FINISH, ENDW_NOT_DIALED };
+
+struct endw {
+    struct endw *next;
+    struct dialer_wire *w;
+    enum endw_kind kind;
+    int64_t tenant_id;
+    int64_t first_us; /* first try (wall) */
+    int64_t due_us;   /* not_dialed: when the contact is due again */
+    int tries;
+    bool failed;
+    bool retry;
+    bool has_disposition;
+    int cause;
+    int next_number;
+    int64_t next_us;
+    char id[37];
+    char outcome[16];
+    char disposition[65];
+};
+
+#define END_QUEUE_MAX     100000
+#define END_INFLIGHT_MAX  64
+#define END_BACKOFF_MIN_S 0.25
+#define END_BACKOFF_MAX_S 5.0
+
+static struct counter c_end_queued =
+    COUNTER_INIT(COUNTER_KIND_GAUGE, "dialer_end_writes_queued",
+                 "attempt finishes waiting to be written again (PostgreSQL away)");
+static struct counter c_end_retried =
+    COUNTER_INIT(COUNTER_KIND_COUNTER, "dialer_end_writes_retried_total",
+                 "attempt finishes sent again after a failure");
+static struct counter c_end_dropped =
+    COUNTER_INIT(COUNTER_KIND_COUNTER, "dialer_end_writes_dropped_total",
+                 "attempt finishes dropped from a full queue (settled at the next start)");
+static struct counter c_not_dialed =
+    COUNTER_INIT(COUNTER_KIND_COUNTER, "dialer_originates_not_dialed_total",
+                 "originates refused before any channel existed (no attempt spent)");
+
 struct dialer_wire {
     struct ev_loop *loop;
     const struct server_config *conf;
@@ -131,6 +182,12 @@ struct dialer_wire {
     int64_t ready_logged_us;
     int64_t counted_us; /* contacts remaining last read */
     unsigned rr;        /* round robin over the pool's connections */
+    /* end writes waiting for PostgreSQL (struct endw) */
+    struct endw *ew_head, *ew_tail;
+    size_t ew_n;
+    int ew_inflight;
+    double ew_backoff_s;
+    ev_timer ew_timer;
     char node[64];
     char actor[96];
 };
@@ -338,13 +395,250 @@ static void verdict_inner(struct dialer_wire *w, const struct campaign_contact *
 
 /* ----------------------------------------------------------- attempt end */
 
-static void finished(int status, void *arg)
+static void endw_send(struct endw *e);
+
+static void endw_push(struct dialer_wire *w, struct endw *e)
 {
-    struct wcall *c = arg;
-    if (status != 0 && status != ERR_EXISTS) {
-        /* unknown outcome: the attempt stays unfinished and the contact
-         * dialing; the next start of this node reconciles it */
-        LOG_WARN(DIALER, "event=attempt_finish_failed id=%s err=\"%s\"", c->a.id, err_str(status));
+    if (w->ew_n >= END_QUEUE_MAX && w->ew_head != NULL) {
+        struct endw *old = w->ew_head;
+        w->ew_head = old->next;
+        if (w->ew_head == NULL) {
+            w->ew_tail = NULL;
+        }
+        w->ew_n--;
+        counter_inc(&c_end_dropped);
+        LOG_ERR(DIALER, "event=attempt_finish_dropped id=%s msg=\"queue full; settled at restart\"",
+                old->id);
+        free(old);
+    }
+    e->next = NULL;
+    if (w->ew_tail != NULL) {
+        w->ew_tail->next = e;
+    } else {
+        w->ew_head = e;
+    }
+    w->ew_tail = e;
+    w->ew_n++;
+    counter_set(&c_end_queued, (int64_t)w->ew_n);
+}
+
+static void endw_kick(struct dialer_wire *w, double after_s)
+{
+    if (w->stopping || w->ew_n == 0) {
+        return;
+    }
+    ev_timer_stop(w->loop, &w->ew_timer);
+    ev_timer_set(&w->ew_timer, after_s, 0);
+    ev_timer_start(w->loop, &w->ew_timer);
+}
+
+static void endw_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct dialer_wire *w = t->data;
+    (void)loop;
+    (void)revents;
+    size_t n = w->ew_n;
+    while (n-- > 0 && w->ew_head != NULL && w->ew_inflight < END_INFLIGHT_MAX && !w->stopping) {
+        struct endw *e = w->ew_head;
+        w->ew_head = e->next;
+        if (w->ew_head == NULL) {
+            w->ew_tail = NULL;
+        }
+        w->ew_n--;
+        counter_set(&c_end_queued, (int64_t)w->ew_n);
+        counter_inc(&c_end_retried);
+        size_t before = w->ew_n;
+        endw_send(e);
+        if (w->ew_n > before) {
+            break; /* could not even be sent: the back-off runs */
+        }
+    }
+    if (w->ew_n > 0 && !ev_is_active(&w->ew_timer) && w->ew_inflight < END_INFLIGHT_MAX) {
+        endw_kick(w, w->ew_backoff_s);
+    }
+}
+
+/* An end write answered (or could not be sent: status from the send). */
+static void endw_done(int status, void *arg)
+{
+    struct endw *e = arg;
+    struct dialer_wire *w = e->w;
+    w->ew_inflight--;
+    if (w->stopping) {
+        /* left unfinished: the next start reconciles it */
+        free(e);
+        return;
+    }
+    if (status == 0 || status == ERR_EXISTS || status == ERR_NOTFOUND || status == ERR_INVAL) {
+        if (status == ERR_NOTFOUND || status == ERR_INVAL) {
+            LOG_WARN(DIALER, "event=attempt_finish_failed id=%s err=\"%s\" msg=\"not retried\"",
+                     e->id, err_str(status));
+        } else if (e->tries > 1) {
+            LOG_INFO(DIALER, "event=attempt_finish_landed id=%s outcome=%s tries=%d", e->id,
+                     e->outcome, e->tries);
+        }
+        free(e);
+        w->ew_backoff_s = 0;
+        if (w->ew_n > 0 && !ev_is_active(&w->ew_timer)) {
+            endw_kick(w, 0.01);
+        }
+        return;
+    }
+    /* unknown outcome (PostgreSQL away): again later, in the FIFO */
+    if (e->tries == 1) {
+        LOG_WARN(DIALER, "event=attempt_finish_failed id=%s err=\"%s\" msg=\"queued for retry\"",
+                 e->id, err_str(status));
+    }
+    w->ew_backoff_s = w->ew_backoff_s <= 0 ? END_BACKOFF_MIN_S : w->ew_backoff_s * 2;
+    if (w->ew_backoff_s > END_BACKOFF_MAX_S) {
+        w->ew_backoff_s = END_BACKOFF_MAX_S;
+    }
+    endw_push(w, e);
+    if (!ev_is_active(&w->ew_timer)) {
+        endw_kick(w, w->ew_backoff_s);
+    }
+}
+
+/* not_dialed: the attempt closed as such and the contact back, its attempt given back. */
+static const char NOT_DIALED_SQL[] =
+    "WITH a AS (UPDATE call_attempts SET state = 'failed', ended_at = now(), "
+    "outcome = 'not_dialed' WHERE id = $1::uuid AND ended_at IS NULL "
+    "RETURNING contact_id, attempt_no), "
+    "u AS (UPDATE contacts c SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL, "
+    "attempts = greatest(c.attempts - 1, 0), "
+    "next_attempt_at = to_timestamp($2::bigint / 1000000.0) "
+    "FROM a WHERE c.id = a.contact_id AND c.state = 'dialing' AND c.attempts = a.attempt_no "
+    "RETURNING c.id) "
+    "SELECT (SELECT count(*) FROM a) + 0 * (SELECT count(*) FROM u), "
+    "EXISTS (SELECT 1 FROM call_attempts WHERE id = $1::uuid)";
+
+struct nd_tx {
+    struct endw *e;
+    struct db_conn *conn;
+    bool pinned;
+    int pending;
+    int status;
+};
+
+static void nd_cb(int status, PGresult *res, void *arg)
+{
+    struct nd_tx *t = arg;
+    if (status != 0 && t->status == 0) {
+        t->status = status;
+    } else if (status == 0 && res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK &&
+               PQnfields(res) == 2 && PQntuples(res) == 1 && t->status == 0) {
+        if (strcmp(PQgetvalue(res, 0, 0), "1") != 0) {
+            t->status = strcmp(PQgetvalue(res, 0, 1), "t") == 0 ? ERR_EXISTS : ERR_NOTFOUND;
+        }
+    }
+    if (--t->pending > 0) {
+        return;
+    }
+    struct endw *e = t->e;
+    if (t->pinned) {
+        db_pool_unpin(e->w->db, t->conn);
+    }
+    int st = t->status;
+    free(t);
+    endw_done(st, e);
+}
+
+static int send_not_dialed(struct endw *e)
+{
+    struct dialer_wire *w = e->w;
+    struct nd_tx *t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        return ERR_NOMEM;
+    }
+    t->e = e;
+    t->pinned = db_pool_pin(w->db, &t->conn) == 0;
+    if (!t->pinned) {
+        t->conn = next_conn(w);
+    }
+    char tid[24], due[24];
+    snprintf(tid, sizeof(tid), "%" PRId64, e->tenant_id);
+    snprintf(due, sizeof(due), "%" PRId64, e->due_us);
+    const char *tp[1] = { tid };
+    const char *mp[2] = { e->id, due };
+    const struct db_query qs[4] = {
+        { .sql = "BEGIN" },
+        { .sql = "SELECT set_config('app.tenant_id', $1, true)", .nparams = 1, .params = tp },
+        { .sql = NOT_DIALED_SQL, .nparams = 2, .params = mp },
+        { .sql = "COMMIT" },
+    };
+    for (int i = 0; i < 4; i++) {
+        struct db_query q = qs[i];
+        q.cb = nd_cb;
+        q.arg = t;
+        if (db_query_send(t->conn, &q, NULL) != 0) {
+            if (i == 0) {
+                if (t->pinned) {
+                    db_pool_unpin(w->db, t->conn);
+                }
+                free(t);
+                return ERR_DISCONNECTED;
+            }
+            t->status = ERR_DISCONNECTED;
+            break;
+        }
+        t->pending++;
+    }
+    return 0;
+}
+
+static void endw_send(struct endw *e)
+{
+    struct dialer_wire *w = e->w;
+    int rc;
+    e->tries++;
+    w->ew_inflight++;
+    if (e->kind == ENDW_NOT_DIALED) {
+        rc = send_not_dialed(e);
+    } else {
+        struct campaign_attempt_end end = {
+            .id = e->id,
+            .failed = e->failed,
+            .outcome = e->outcome,
+            .hangup_cause = e->cause,
+            .sip_code = -1,
+            .disposition = e->has_disposition ? e->disposition : NULL,
+            .retry = e->retry,
+            .next_us = e->next_us,
+            .next_number = e->next_number,
+        };
+        struct campaign_actor who = actor_of(w, e->tenant_id);
+        rc = campaign_store_attempt_finish(next_conn(w), &who, &end, endw_done, e);
+    }
+    if (rc != 0) {
+        endw_done(rc == ERR_INVAL ? ERR_INVAL : ERR_DISCONNECTED, e);
+    }
+}
+
+static struct endw *endw_new(struct wcall *c, enum endw_kind kind)
+{
+    struct endw *e = calloc(1, sizeof(*e));
+    if (e != NULL) {
+        e->w = c->w;
+        e->kind = kind;
+        e->tenant_id = c->ct.tenant_id;
+        e->first_us = clock_wall_us();
+        snprintf(e->id, sizeof(e->id), "%s", c->a.id);
+    }
+    return e;
+}
+
+/* A call that never rang: closed as not_dialed, the contact due again after a pause. */
+static void close_not_dialed(struct wcall *c)
+{
+    struct endw *e = endw_new(c, ENDW_NOT_DIALED);
+    counter_inc(&c_not_dialed);
+    if (e != NULL) {
+        snprintf(e->outcome, sizeof(e->outcome), "not_dialed");
+        e->due_us = clock_wall_us() + 2 * US_PER_S;
+        endw_send(e);
+    } else {
+        LOG_ERR(DIALER, "event=attempt_finish_failed id=%s err=\"%s\"", c->a.id,
+                err_str(ERR_NOMEM));
     }
     wcall_free(c);
 }
@@ -353,7 +647,6 @@ static void finish_attempt(struct wcall *c, const struct campaign_settings *set,
                            const char *outcome, int cause, const char *disposition, int attempts,
                            int today)
 {
-    struct dialer_wire *w = c->w;
     struct campaign_retry_decision dec;
     int64_t now = clock_wall_us();
     campaign_retry_decide(set, campaign_retry_class_of(outcome), attempts, today, c->ct.number_idx,
@@ -365,22 +658,25 @@ static void finish_attempt(struct wcall *c, const struct campaign_settings *set,
         dec.at_us = c->callback_us;
         dec.next_number = c->ct.number_idx;
     }
-    struct campaign_attempt_end e = {
-        .id = c->a.id,
-        .failed = failed,
-        .outcome = outcome,
-        .hangup_cause = cause,
-        .sip_code = -1,
-        .disposition = disposition,
-        .retry = dec.retry,
-        .next_us = dec.at_us,
-        .next_number = dec.next_number,
-    };
-    struct campaign_actor who = actor_of(w, c->ct.tenant_id);
-    int rc = campaign_store_attempt_finish(next_conn(w), &who, &e, finished, c);
-    if (rc != 0) {
-        finished(rc, c);
+    struct endw *e = endw_new(c, ENDW_FINISH);
+    if (e == NULL) {
+        LOG_ERR(DIALER, "event=attempt_finish_failed id=%s err=\"%s\"", c->a.id,
+                err_str(ERR_NOMEM));
+        wcall_free(c);
+        return;
     }
+    e->failed = failed;
+    snprintf(e->outcome, sizeof(e->outcome), "%s", outcome);
+    e->cause = cause;
+    if (disposition != NULL) {
+        e->has_disposition = true;
+        snprintf(e->disposition, sizeof(e->disposition), "%.64s", disposition);
+    }
+    e->retry = dec.retry;
+    e->next_us = dec.at_us;
+    e->next_number = dec.next_number;
+    wcall_free(c);
+    endw_send(e);
 }
 
 static void on_answered(void *arg, void *user, double ring_s)
@@ -710,6 +1006,19 @@ static void count_end(struct dialer_wire *w, struct wcall *c, struct wcamp *cp,
     (void)w;
 }
 
+/* The wall's figures of an originate that never became a call: as if never launched. */
+static void count_not_dialed(struct wcall *c, struct wcamp *cp)
+{
+    struct dash_entity *e = camp_dash(cp);
+    dash_add(e, DASH_RINGING, -1);
+    dash_add(e, DASH_ATTEMPTS, -1);
+    if (c->trunk_e != NULL) {
+        dash_add(c->trunk_e, DASH_CHANNELS, -1);
+        dash_add(c->trunk_e, DASH_ATTEMPTS, -1);
+        c->trunk_e = NULL;
+    }
+}
+
 static void on_ended(void *arg, const struct dialer_result *r)
 {
     struct dialer_wire *w = arg;
@@ -751,6 +1060,16 @@ static void on_ended(void *arg, const struct dialer_result *r)
         return;
     }
     struct wcamp *cp = camp_find(w, c->ct.campaign_id);
+    if (strcmp(r->outcome, "not_dialed") == 0) {
+        /* refused before any channel existed: no attempt of the contact */
+        LOG_INFO(DIALER, "event=attempt_not_dialed id=%s campaign=%" PRId64, c->a.id,
+                 c->ct.campaign_id);
+        count_not_dialed(c, cp);
+        caps_giveback(c);
+        release_slot(c, false, 0);
+        close_not_dialed(c);
+        return;
+    }
     count_end(w, c, cp, r);
     if (cp != NULL && cp->ab != NULL && r->live && r->answered_us != 0) {
         struct compliance_call_outcome o = {
@@ -930,12 +1249,19 @@ static void begun(int status, void *arg)
         return;
     }
     if (rc != 0) {
-        /* committed but never originated: finish it as a failed originate */
-        struct campaign_settings defaults;
-        campaign_settings_default(&defaults);
+        /* committed but never sent: nothing rang. No server could take it
+         * (ERR_BUSY: down, or degraded and not the probe's turn) or no
+         * memory: not dialed, the contact goes back with its attempt. A
+         * request the dialer refuses as invalid is a failed attempt. */
         LOG_WARN(DIALER, "event=originate_refused id=%s err=\"%s\"", c->a.id, err_str(rc));
         caps_giveback(c);
         release_slot(c, false, 0);
+        if (rc == ERR_BUSY || rc == ERR_NOMEM) {
+            close_not_dialed(c);
+            return;
+        }
+        struct campaign_settings defaults;
+        campaign_settings_default(&defaults);
         finish_attempt(c, cp != NULL ? &cp->set : &defaults, true, "failed", -1, NULL,
                        c->ct.attempts + 1, c->ct.attempts_24h + 1);
     }
@@ -1025,8 +1351,10 @@ static int launch(void *arg, const struct campaign_launch *l)
     int rc = 0;
     if (cp == NULL || w->draining) {
         rc = ERR_SHUTDOWN;
-    } else if (ari_pool_pick(w->ari) == NULL) {
-        rc = ERR_BUSY; /* no Asterisk can take a call: do not spend an attempt */
+    } else if (!dialer_can_call(w->dialer)) {
+        /* no Asterisk can take a call (down, or degraded between probes):
+         * do not spend an attempt */
+        rc = ERR_BUSY;
     }
     struct wcall *c = rc == 0 ? calloc(1, sizeof(*c)) : NULL;
     if (c == NULL) {
@@ -1497,6 +1825,7 @@ static const char REPAIR_SQL[] =
     "a.outcome = 'human' AND a.answered_at IS NOT NULL "
     "FROM call_attempts a JOIN campaigns c ON c.id = a.campaign_id "
     "WHERE a.dialer_node = $1 AND a.ended_at IS NOT NULL AND a.outcome IS NOT NULL "
+    "AND a.outcome <> 'not_dialed' "
     "AND a.started_at > now() - interval '1 day' AND a.started_at < to_timestamp($2::bigint / 1e6) "
     "AND NOT EXISTS (SELECT 1 FROM call_logs l WHERE l.attempt_id = a.id) "
     "ON CONFLICT (attempt_id) DO NOTHING";
@@ -1821,6 +2150,12 @@ int start_dialer(const struct dialer_wire_deps *deps, struct dialer_wire **out)
     if (rc != 0) {
         return rc;
     }
+    counter_register(&c_end_queued);
+    counter_register(&c_end_retried);
+    counter_register(&c_end_dropped);
+    counter_register(&c_not_dialed);
+    ev_timer_init(&w->ew_timer, endw_timer_cb, 0, 0);
+    w->ew_timer.data = w;
     double tick = (double)conf->dialer_tick_ms / 1000.0;
     ev_timer_init(&w->tick, tick_cb, tick, tick);
     w->tick.data = w;
@@ -1860,6 +2195,11 @@ void stop_dialer(struct dialer_wire *w)
     w->stopping = true;
     ev_timer_stop(w->loop, &w->tick);
     ev_timer_stop(w->loop, &w->poll);
+    ev_timer_stop(w->loop, &w->ew_timer);
+    if (w->ew_n > 0) {
+        LOG_WARN(DIALER, "event=attempt_finish_unwritten n=%zu msg=\"settled at the next start\"",
+                 w->ew_n);
+    }
     campaign_lessor_destroy(w->lessor);
     w->lessor = NULL;
     /* flows still running end (IVR_END_SHUTDOWN); their calls stay for reconciliation */
@@ -1901,6 +2241,17 @@ void dialer_wire_free(struct dialer_wire *w)
     while (w->calls != NULL) {
         wcall_free(w->calls);
     }
+    if (w->loop != NULL) {
+        ev_timer_stop(w->loop, &w->ew_timer);
+    }
+    while (w->ew_head != NULL) {
+        struct endw *e = w->ew_head;
+        w->ew_head = e->next;
+        free(e);
+    }
+    w->ew_tail = NULL;
+    w->ew_n = 0;
+    counter_set(&c_end_queued, 0);
     while (w->camps != NULL) {
         struct wcamp *n = w->camps->next;
         wflow_clear(&w->camps->flow);
