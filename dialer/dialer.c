@@ -51,8 +51,8 @@ struct dialer_call {
     bool live;
     bool flow; /* the connect hook took it */
     bool originate_failed;
-    bool offline; /* dialer_call_track: requests are taken as sent, nothing goes out */
-    bool probe;   /* the originate is a degraded server's probe */
+    bool offline;  /* dialer_call_track: requests are taken as sent, nothing goes out */
+    bool probe;    /* the originate is a degraded server's probe */
     bool checking; /* a 5xx originate: GET /channels/{id} decides */
     int check_tries;
     unsigned events; /* ARI events seen for the channel */
@@ -583,9 +583,8 @@ enum dialer_orig_class dialer_originate_class(enum ari_error e, long http_status
 {
     switch (e) {
     case ARI_E_NOT_IN_STASIS:
-        return message != NULL && strstr(message, "already exists") != NULL
-                   ? DIALER_ORIG_REPEATED
-                   : DIALER_ORIG_FAILED;
+        return message != NULL && strstr(message, "already exists") != NULL ? DIALER_ORIG_REPEATED
+                                                                            : DIALER_ORIG_FAILED;
     case ARI_E_ALLOCATION_FAILED:
         return DIALER_ORIG_UNREACHABLE;
     case ARI_E_SERVER:
@@ -878,6 +877,31 @@ int dialer_call(struct dialer *d, const struct dialer_call_req *req)
     ev_timer_start(d->loop, &call->guard);
     d->st.originated++;
     return 0;
+}
+
+bool dialer_trunk_fault(const char *outcome, int cause, bool originate_failed)
+{
+    if (outcome == NULL) {
+        return false;
+    }
+    if (strcmp(outcome, "unreachable") == 0 && originate_failed) {
+        return true; /* the endpoint could not be allocated */
+    }
+    if (strcmp(outcome, "congestion") != 0 && strcmp(outcome, "failed") != 0 &&
+        strcmp(outcome, "unreachable") != 0) {
+        return false; /* answered, busy, rejected, no answer, cancelled, lost, not dialed */
+    }
+    switch (cause) {
+    case 34: /* no circuit/channel available */
+    case 38: /* network out of order */
+    case 41: /* temporary failure */
+    case 42: /* switching equipment congestion */
+    case 44: /* requested circuit/channel not available */
+    case 47: /* resource unavailable, unspecified */
+        return true;
+    default:
+        return cause < 0 && strcmp(outcome, "congestion") == 0;
+    }
 }
 
 /* ------------------------------------------------------- callback time */

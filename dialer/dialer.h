@@ -249,6 +249,18 @@ void dialer_stats(const struct dialer *d, struct dialer_stats *out);
  */
 int64_t dialer_parse_utc(const char *text);
 
+/*
+ * A failure of the route rather than of the callee (trunk fail-over): the
+ * Q.850 causes 34 (no circuit), 38 (network out of order), 41 (temporary
+ * failure), 42 (switching equipment congestion), 44 (requested channel not
+ * available), 47 (resource unavailable), SIP 503 (mapped to 34), a
+ * congestion without a cause, or an originate whose endpoint could not be
+ * allocated (500 Allocation failed: outcome unreachable, originate_failed).
+ * Busy (17/486), rejected (21/603), no answer, an unallocated number (1) and
+ * anything answered are the callee's: never. Pure.
+ */
+bool dialer_trunk_fault(const char *outcome, int cause, bool originate_failed);
+
 /* Bytes one in-flight call takes (the call object). */
 size_t dialer_call_size(void);
 

@@ -93,8 +93,9 @@ struct wcall {
     char endpoint[DIALER_DIAL_MAX];
     char caller_id[CAMPAIGN_E164_MAX + 1];
     char trunk[CAMPAIGN_NAME_MAX];
-    bool booked;  /* holds a channel in Redis */
-    bool counted; /* counted by the scheduler (launched) */
+    int trunk_idx; /* index in the campaign's trunks, -1: dialer.endpoint */
+    bool booked;   /* holds a channel in Redis */
+    bool counted;  /* counted by the scheduler (launched) */
 };
 
 /*
@@ -108,7 +109,11 @@ struct wcall {
  * dropped with an error log (its attempt stays open and the next start's
  * reconciliation settles it, as before).
  */
-enum endw_kind { ENDW_FINISH, ENDW_NOT_DIALED };
+enum endw_kind {
+    ENDW_FINISH,     /* campaign_store_attempt_finish: the contact pending (due) or final */
+    ENDW_NOT_DIALED, /* closed as not_dialed, the contact pending with its attempt back */
+    ENDW_KEEP,       /* finished, the contact kept leased: back into the scheduler when written */
+};
 
 struct endw {
     struct endw *next;
@@ -127,6 +132,9 @@ struct endw {
     char id[37];
     char outcome[16];
     char disposition[65];
+    /* ENDW_KEEP: the contact as the scheduler gets it back, and its next trunk (-1: any) */
+    struct campaign_contact ct;
+    int failover_trunk;
 };
 
 #define END_QUEUE_MAX     100000
@@ -146,6 +154,35 @@ static struct counter c_end_dropped =
 static struct counter c_not_dialed =
     COUNTER_INIT(COUNTER_KIND_COUNTER, "dialer_originates_not_dialed_total",
                  "originates refused before any channel existed (no attempt spent)");
+
+/*
+ * Trunk fail-over (docs/dialer.md section 1a). A trunk with TRUNK_FAULTS
+ * route failures in a row (dialer_trunk_fault) rests for TRUNK_REST_US:
+ * launches take the campaign's first trunk not resting. A call that ends
+ * with a route failure is redialed at once on the campaign's next trunk when
+ * the retry policy allows another attempt of the failed class today (it is
+ * an attempt: max_attempts and max_per_day count it; only the class's delay
+ * is waived); the contact stays leased and goes straight back into the
+ * scheduler, and the fail-over map tells launch() which trunk it takes.
+ */
+#define TRUNK_FAULTS     3
+#define TRUNK_REST_US    (30 * INT64_C(1000000))
+#define TRUNK_HEALTH_MAX 64
+#define FAILOVER_BUCKETS 1024
+#define FAILOVER_TTL_US  (120 * INT64_C(1000000))
+
+struct trunk_health {
+    char name[CAMPAIGN_NAME_MAX];
+    int faults;       /* route failures in a row */
+    int64_t until_us; /* resting until */
+};
+
+struct failover {
+    struct failover *next;
+    int64_t contact_id;
+    int trunk_idx;
+    int64_t at_us;
+};
 
 struct dialer_wire {
     struct ev_loop *loop;
@@ -188,6 +225,9 @@ struct dialer_wire {
     int ew_inflight;
     double ew_backoff_s;
     ev_timer ew_timer;
+    struct trunk_health th[TRUNK_HEALTH_MAX];
+    int nth;
+    struct failover *fo[FAILOVER_BUCKETS];
     char node[64];
     char actor[96];
 };
@@ -393,6 +433,100 @@ static void verdict_inner(struct dialer_wire *w, const struct campaign_contact *
     }
 }
 
+/* ------------------------------------------------------ trunk fail-over */
+
+static struct trunk_health *trunk_health(struct dialer_wire *w, const char *name)
+{
+    for (int i = 0; i < w->nth; i++) {
+        if (strcmp(w->th[i].name, name) == 0) {
+            return &w->th[i];
+        }
+    }
+    if (w->nth == TRUNK_HEALTH_MAX) {
+        return NULL;
+    }
+    struct trunk_health *t = &w->th[w->nth++];
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    return t;
+}
+
+/* A call on trunk name ended: a route failure, or anything that shows the trunk works. */
+static void trunk_note(struct dialer_wire *w, const char *name, bool fault, int64_t now)
+{
+    struct trunk_health *t = name[0] != '\0' ? trunk_health(w, name) : NULL;
+    if (t == NULL) {
+        return;
+    }
+    if (!fault) {
+        t->faults = 0;
+        t->until_us = 0;
+        return;
+    }
+    if (++t->faults >= TRUNK_FAULTS && t->until_us <= now) {
+        t->until_us = now + TRUNK_REST_US;
+        LOG_WARN(DIALER, "event=trunk_resting trunk=%s faults=%d seconds=%d", t->name, t->faults,
+                 (int)(TRUNK_REST_US / US_PER_S));
+    }
+}
+
+/* The campaign's first trunk not resting (all resting: the one back soonest). */
+static int trunk_pick(struct dialer_wire *w, const struct campaign_settings *set, int64_t now)
+{
+    int best = 0;
+    int64_t best_until = INT64_MAX;
+    for (int i = 0; i < set->ntrunks; i++) {
+        struct trunk_health *t = trunk_health(w, set->trunks[i].name);
+        int64_t until = t != NULL ? t->until_us : 0;
+        if (until <= now) {
+            return i;
+        }
+        if (until < best_until) {
+            best_until = until;
+            best = i;
+        }
+    }
+    return best;
+}
+
+static unsigned fo_bucket(int64_t contact_id)
+{
+    return (unsigned)((uint64_t)contact_id * UINT64_C(0x9E3779B97F4A7C15) >> 54) &
+           (FAILOVER_BUCKETS - 1);
+}
+
+static void failover_set(struct dialer_wire *w, int64_t contact_id, int trunk_idx, int64_t now)
+{
+    struct failover *f = calloc(1, sizeof(*f));
+    if (f == NULL) {
+        return; /* launch() then takes the first trunk not resting */
+    }
+    unsigned b = fo_bucket(contact_id);
+    f->contact_id = contact_id;
+    f->trunk_idx = trunk_idx;
+    f->at_us = now;
+    f->next = w->fo[b];
+    w->fo[b] = f;
+}
+
+/* The trunk a failed-over contact takes (-1: none), removed; stale entries go too. */
+static int failover_take(struct dialer_wire *w, int64_t contact_id, int64_t now)
+{
+    int idx = -1;
+    for (struct failover **pp = &w->fo[fo_bucket(contact_id)]; *pp != NULL;) {
+        struct failover *f = *pp;
+        if (f->contact_id == contact_id || now - f->at_us > FAILOVER_TTL_US) {
+            if (f->contact_id == contact_id && now - f->at_us <= FAILOVER_TTL_US) {
+                idx = f->trunk_idx;
+            }
+            *pp = f->next;
+            free(f);
+            continue;
+        }
+        pp = &f->next;
+    }
+    return idx;
+}
+
 /* ----------------------------------------------------------- attempt end */
 
 static void endw_send(struct endw *e);
@@ -458,6 +592,39 @@ static void endw_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
     }
 }
 
+/*
+ * A kept contact's finish is written: the contact goes back into the
+ * scheduler, due at its retry time (now for a fail-over). If the first try
+ * did land and only its answer was lost (ERR_EXISTS now), the contact is
+ * still leased by this node and the same holds; if it is not (another
+ * outcome), attempt_begin finds no lease (ERR_CONFLICT) and nothing is dialed.
+ */
+static void keep_landed(struct endw *e)
+{
+    struct dialer_wire *w = e->w;
+    struct campaign_batch *b = calloc(1, sizeof(*b) + sizeof(b->contacts[0]));
+    int64_t now = clock_wall_us();
+    if (b == NULL) {
+        return; /* the lease expires and any node takes the contact again */
+    }
+    b->campaign_id = e->ct.campaign_id;
+    b->lease_expires_us = now + w->conf->dialer_lease_ms * 1000;
+    b->n = 1;
+    b->contacts[0] = e->ct;
+    if (campaign_sched_add(w->sched, b) == 0) {
+        if (e->failover_trunk >= 0) {
+            failover_set(w, e->ct.id, e->failover_trunk, now);
+        }
+    } else {
+        /* the campaign is gone from this node: the contact back to the database */
+        struct campaign_actor who = actor_of(w, e->ct.tenant_id);
+        const int64_t ids[1] = { e->ct.id };
+        const int64_t due[1] = { e->ct.due_us > now ? e->ct.due_us : 0 };
+        campaign_store_release(next_conn(w), &who, w->node, ids, due, NULL, 1, NULL, NULL);
+    }
+    free(b);
+}
+
 /* An end write answered (or could not be sent: status from the send). */
 static void endw_done(int status, void *arg)
 {
@@ -470,6 +637,9 @@ static void endw_done(int status, void *arg)
         return;
     }
     if (status == 0 || status == ERR_EXISTS || status == ERR_NOTFOUND || status == ERR_INVAL) {
+        if (e->kind == ENDW_KEEP && (status == 0 || status == ERR_EXISTS)) {
+            keep_landed(e);
+        }
         if (status == ERR_NOTFOUND || status == ERR_INVAL) {
             LOG_WARN(DIALER, "event=attempt_finish_failed id=%s err=\"%s\" msg=\"not retried\"",
                      e->id, err_str(status));
@@ -512,6 +682,20 @@ static const char NOT_DIALED_SQL[] =
     "SELECT (SELECT count(*) FROM a) + 0 * (SELECT count(*) FROM u), "
     "EXISTS (SELECT 1 FROM call_attempts WHERE id = $1::uuid)";
 
+/* A retry due soon (or a fail-over): finished, the contact still leased by this node. */
+static const char KEEP_SQL[] =
+    "WITH a AS (UPDATE call_attempts SET state = $2, ended_at = now(), outcome = $3, "
+    "hangup_cause = $4::smallint, disposition = $5 WHERE id = $1::uuid AND ended_at IS NULL "
+    "RETURNING contact_id), "
+    "u AS (UPDATE contacts c SET state = 'leased', lease_owner = $6, "
+    "lease_expires_at = now() + make_interval(secs => $7::int), "
+    "next_attempt_at = now() + make_interval(secs => $7::int), block_reason = NULL, "
+    "last_outcome = $3, last_disposition = coalesce($5, c.last_disposition), "
+    "next_number = $8::smallint FROM a WHERE c.id = a.contact_id AND c.state = 'dialing' "
+    "RETURNING c.id) "
+    "SELECT (SELECT count(*) FROM a) + 0 * (SELECT count(*) FROM u), "
+    "EXISTS (SELECT 1 FROM call_attempts WHERE id = $1::uuid)";
+
 struct nd_tx {
     struct endw *e;
     struct db_conn *conn;
@@ -543,7 +727,7 @@ static void nd_cb(int status, PGresult *res, void *arg)
     endw_done(st, e);
 }
 
-static int send_not_dialed(struct endw *e)
+static int send_sql(struct endw *e, const char *sql, int nparams, const char *const *params)
 {
     struct dialer_wire *w = e->w;
     struct nd_tx *t = calloc(1, sizeof(*t));
@@ -555,15 +739,13 @@ static int send_not_dialed(struct endw *e)
     if (!t->pinned) {
         t->conn = next_conn(w);
     }
-    char tid[24], due[24];
+    char tid[24];
     snprintf(tid, sizeof(tid), "%" PRId64, e->tenant_id);
-    snprintf(due, sizeof(due), "%" PRId64, e->due_us);
     const char *tp[1] = { tid };
-    const char *mp[2] = { e->id, due };
     const struct db_query qs[4] = {
         { .sql = "BEGIN" },
         { .sql = "SELECT set_config('app.tenant_id', $1, true)", .nparams = 1, .params = tp },
-        { .sql = NOT_DIALED_SQL, .nparams = 2, .params = mp },
+        { .sql = sql, .nparams = nparams, .params = params },
         { .sql = "COMMIT" },
     };
     for (int i = 0; i < 4; i++) {
@@ -593,7 +775,26 @@ static void endw_send(struct endw *e)
     e->tries++;
     w->ew_inflight++;
     if (e->kind == ENDW_NOT_DIALED) {
-        rc = send_not_dialed(e);
+        char due[24];
+        snprintf(due, sizeof(due), "%" PRId64, e->due_us);
+        const char *p[2] = { e->id, due };
+        rc = send_sql(e, NOT_DIALED_SQL, 2, p);
+    } else if (e->kind == ENDW_KEEP) {
+        char cause[8], lease[16], num[8];
+        snprintf(cause, sizeof(cause), "%d", e->cause);
+        snprintf(lease, sizeof(lease), "%d", (int)(w->conf->dialer_lease_ms / 1000));
+        snprintf(num, sizeof(num), "%d", e->next_number);
+        const char *p[8] = {
+            e->id,
+            e->failed ? "failed" : "ended",
+            e->outcome,
+            e->cause >= 0 && e->cause <= 127 ? cause : NULL,
+            e->has_disposition ? e->disposition : NULL,
+            w->node,
+            lease,
+            num,
+        };
+        rc = send_sql(e, KEEP_SQL, 8, p);
     } else {
         struct campaign_attempt_end end = {
             .id = e->id,
@@ -643,22 +844,42 @@ static void close_not_dialed(struct wcall *c)
     wcall_free(c);
 }
 
+/*
+ * The attempt's finish with the retry decision. trunk_fault: the call failed
+ * on its route (dialer_trunk_fault), so it may fail over to the next trunk.
+ */
 static void finish_attempt(struct wcall *c, const struct campaign_settings *set, bool failed,
                            const char *outcome, int cause, const char *disposition, int attempts,
-                           int today)
+                           int today, bool trunk_fault)
 {
+    struct dialer_wire *w = c->w;
     struct campaign_retry_decision dec;
     int64_t now = clock_wall_us();
-    campaign_retry_decide(set, campaign_retry_class_of(outcome), attempts, today, c->ct.number_idx,
-                          c->ct.nalt, now, &dec);
+    int cls = campaign_retry_class_of(outcome);
+    campaign_retry_decide(set, cls, attempts, today, c->ct.number_idx, c->ct.nalt, now, &dec);
+    int failover = -1;
     if (c->callback_us > now) {
         /* a callback the flow scheduled: the contact is due then (windows
          * and caps still apply when it comes up) */
         dec.retry = true;
         dec.at_us = c->callback_us;
         dec.next_number = c->ct.number_idx;
+    } else if (trunk_fault && dec.retry && !dec.same_trunk && cls == CAMPAIGN_RETRY_FAILED &&
+               dec.at_us <= now + set->retry[cls].delay_s * US_PER_S && c->trunk_idx >= 0 &&
+               c->trunk_idx + 1 < set->ntrunks) {
+        /* the route failed: at once on the next trunk (an attempt all the same) */
+        failover = c->trunk_idx + 1;
+        dec.at_us = now;
+        LOG_INFO(DIALER, "event=trunk_failover id=%s from=%s to=%s", c->a.id, c->trunk,
+                 set->trunks[failover].name);
     }
-    struct endw *e = endw_new(c, ENDW_FINISH);
+    /* a retry due within the lease's first two thirds stays with this node:
+     * the scheduler holds it and dials it on the tick it is due */
+    int64_t keep_us = w->conf->dialer_lease_ms * 1000 * 2 / 3;
+    bool keep = dec.retry && !w->draining && dec.next_number == c->ct.number_idx &&
+                c->ct.number[0] != '\0' && /* not an adopted attempt's stand-in */
+                dec.at_us - now < keep_us && camp_find(w, c->ct.campaign_id) != NULL;
+    struct endw *e = endw_new(c, keep ? ENDW_KEEP : ENDW_FINISH);
     if (e == NULL) {
         LOG_ERR(DIALER, "event=attempt_finish_failed id=%s err=\"%s\"", c->a.id,
                 err_str(ERR_NOMEM));
@@ -675,6 +896,17 @@ static void finish_attempt(struct wcall *c, const struct campaign_settings *set,
     e->retry = dec.retry;
     e->next_us = dec.at_us;
     e->next_number = dec.next_number;
+    e->failover_trunk = failover;
+    if (keep) {
+        e->ct = c->ct;
+        e->ct.attempts = attempts;
+        e->ct.attempts_24h = today;
+        /* a fail-over goes before the contacts already waiting (the
+         * scheduler pops the earliest due first): it is the same call */
+        e->ct.due_us = failover >= 0 ? 1 : dec.at_us > now ? dec.at_us : now;
+        e->ct.reason = 0;
+        e->ct.heap_idx = 0;
+    }
     wcall_free(c);
     endw_send(e);
 }
@@ -998,8 +1230,8 @@ static void count_end(struct dialer_wire *w, struct wcall *c, struct wcamp *cp,
         if (r->answered) {
             dash_inc(c->trunk_e, DASH_ANSWERED);
         }
-        if (r->failed) {
-            dash_inc(c->trunk_e, DASH_ERRORS);
+        if (r->failed || dialer_trunk_fault(r->outcome, r->hangup_cause, r->failed)) {
+            dash_inc(c->trunk_e, DASH_ERRORS); /* the originate or the route failed */
         }
         c->trunk_e = NULL;
     }
@@ -1089,8 +1321,14 @@ static void on_ended(void *arg, const struct dialer_result *r)
     }
     LOG_INFO(DIALER, "event=attempt_end id=%s campaign=%" PRId64 " outcome=%s cause=%d", c->a.id,
              c->ct.campaign_id, r->outcome, r->hangup_cause);
+    bool tf = dialer_trunk_fault(r->outcome, r->hangup_cause, r->failed);
+    if (c->trunk[0] != '\0' && !r->failed) {
+        trunk_note(w, c->trunk, tf, clock_wall_us());
+    } else if (c->trunk[0] != '\0' && tf) {
+        trunk_note(w, c->trunk, true, clock_wall_us());
+    }
     finish_attempt(c, set, r->failed, r->outcome, r->hangup_cause, r->disposition,
-                   c->ct.attempts + 1, c->ct.attempts_24h + 1);
+                   c->ct.attempts + 1, c->ct.attempts_24h + 1, tf);
 }
 
 /* ---------------------------------------------------------------- launch */
@@ -1239,8 +1477,9 @@ static void begun(int status, void *arg)
             dash_inc(c->trunk_e, DASH_ATTEMPTS);
             dash_inc(c->trunk_e, DASH_CHANNELS);
             dash_set(c->trunk_e, DASH_CAPACITY,
-                     cp != NULL && cp->set.ntrunks > 0 && cp->set.trunks[0].max_channels > 0
-                         ? cp->set.trunks[0].max_channels
+                     cp != NULL && c->trunk_idx >= 0 && c->trunk_idx < cp->set.ntrunks &&
+                             cp->set.trunks[c->trunk_idx].max_channels > 0
+                         ? cp->set.trunks[c->trunk_idx].max_channels
                          : w->conf->dialer_max_channels);
         }
         if (cp != NULL && (cp->flow.state == FLOW_READY || cp->mflow.state == FLOW_READY)) {
@@ -1263,7 +1502,7 @@ static void begun(int status, void *arg)
         struct campaign_settings defaults;
         campaign_settings_default(&defaults);
         finish_attempt(c, cp != NULL ? &cp->set : &defaults, true, "failed", -1, NULL,
-                       c->ct.attempts + 1, c->ct.attempts_24h + 1);
+                       c->ct.attempts + 1, c->ct.attempts_24h + 1, false);
     }
 }
 
@@ -1365,10 +1604,14 @@ static int launch(void *arg, const struct campaign_launch *l)
     c->w = w;
     c->ct = *ct;
     const char *tmpl = w->conf->dialer_endpoint;
+    c->trunk_idx = -1;
     if (cp->set.ntrunks > 0) {
-        /* the first trunk; failing over is for the failed class only (docs) */
-        tmpl = cp->set.trunks[0].endpoint;
-        snprintf(c->trunk, sizeof(c->trunk), "%s", cp->set.trunks[0].name);
+        /* a fail-over's next trunk, else the first trunk not resting */
+        int64_t now = clock_wall_us();
+        int t = failover_take(w, ct->id, now);
+        c->trunk_idx = t >= 0 && t < cp->set.ntrunks ? t : trunk_pick(w, &cp->set, now);
+        tmpl = cp->set.trunks[c->trunk_idx].endpoint;
+        snprintf(c->trunk, sizeof(c->trunk), "%s", cp->set.trunks[c->trunk_idx].name);
     }
     rc = campaign_endpoint_render(tmpl, ct->number, c->endpoint, sizeof(c->endpoint));
     if (rc != 0) {
@@ -2251,6 +2494,13 @@ void dialer_wire_free(struct dialer_wire *w)
     }
     w->ew_tail = NULL;
     w->ew_n = 0;
+    for (size_t b = 0; b < FAILOVER_BUCKETS; b++) {
+        while (w->fo[b] != NULL) {
+            struct failover *f = w->fo[b];
+            w->fo[b] = f->next;
+            free(f);
+        }
+    }
     counter_set(&c_end_queued, 0);
     while (w->camps != NULL) {
         struct wcamp *n = w->camps->next;

@@ -63,8 +63,7 @@ static void test_degraded_one_probe_at_a_time(void **state)
     /* its originate is the probe; no second originate while it is out */
     assert_int_equal(dialer_probe_admit(&p, ARI_HEALTH_DEGRADED, 300 * MS, false),
                      DIALER_ADMIT_PROBE);
-    assert_int_equal(dialer_probe_admit(&p, ARI_HEALTH_DEGRADED, 310 * MS, false),
-                     DIALER_ADMIT_NO);
+    assert_int_equal(dialer_probe_admit(&p, ARI_HEALTH_DEGRADED, 310 * MS, false), DIALER_ADMIT_NO);
     assert_int_equal(launches(&p, 310 * MS, 2000 * MS), 0);
 }
 
@@ -115,8 +114,8 @@ static void test_unused_claim_expires(void **state)
                      DIALER_ADMIT_PROBE);
     /* the launch was blocked later (a cap): nothing originated */
     assert_int_equal(launches(&p, 310 * MS, 300 * MS + DIALER_PROBE_CLAIM_US), 0);
-    assert_int_equal(launches(&p, 310 * MS + DIALER_PROBE_CLAIM_US, 400 * MS + DIALER_PROBE_CLAIM_US),
-                     1);
+    assert_int_equal(
+        launches(&p, 310 * MS + DIALER_PROBE_CLAIM_US, 400 * MS + DIALER_PROBE_CLAIM_US), 1);
 }
 
 static void test_originate_error_classes(void **state)
@@ -139,15 +138,41 @@ static void test_originate_error_classes(void **state)
                      DIALER_ORIG_UNREACHABLE);
     assert_int_equal(dialer_originate_class(ARI_E_BAD_REQUEST, 400, "bad"), DIALER_ORIG_FAILED);
     assert_int_equal(dialer_originate_class(ARI_E_HTTP, 418, ""), DIALER_ORIG_FAILED);
-    assert_int_equal(
-        dialer_originate_class(ARI_E_NOT_IN_STASIS, 409, "Channel with given unique ID already exists"),
-        DIALER_ORIG_REPEATED);
+    assert_int_equal(dialer_originate_class(ARI_E_NOT_IN_STASIS, 409,
+                                            "Channel with given unique ID already exists"),
+                     DIALER_ORIG_REPEATED);
     /* what makes a server unhealthy */
     assert_true(dialer_originate_server_fault(ARI_E_SERVER, 503));
     assert_true(dialer_originate_server_fault(ARI_E_TIMEOUT, 0));
     assert_true(dialer_originate_server_fault(ARI_E_TRANSPORT, 0));
     assert_false(dialer_originate_server_fault(ARI_E_ALLOCATION_FAILED, 500));
     assert_false(dialer_originate_server_fault(ARI_E_BAD_REQUEST, 400));
+}
+
+/* Which endings fail over to the next trunk: the route's, never the callee's. */
+static void test_trunk_fault(void **state)
+{
+    (void)state;
+    static const int route[] = { 34, 38, 41, 42, 44, 47 };
+    for (size_t i = 0; i < sizeof(route) / sizeof(route[0]); i++) {
+        assert_true(dialer_trunk_fault("congestion", route[i], false));
+        assert_true(dialer_trunk_fault("failed", route[i], false));
+    }
+    assert_true(dialer_trunk_fault("congestion", -1, false)); /* no cause: congestion */
+    assert_true(dialer_trunk_fault("unreachable", 66, true)); /* Allocation failed */
+    /* the callee's answers */
+    assert_false(dialer_trunk_fault("busy", 17, false));
+    assert_false(dialer_trunk_fault("rejected", 21, false));
+    assert_false(dialer_trunk_fault("no_answer", 19, false));
+    assert_false(dialer_trunk_fault("unreachable", 1, false)); /* unallocated number */
+    assert_false(dialer_trunk_fault("human", 16, false));
+    assert_false(dialer_trunk_fault("machine", 16, false));
+    /* unknown or not a call: never an immediate redial */
+    assert_false(dialer_trunk_fault("failed", -1, true));
+    assert_false(dialer_trunk_fault("lost", -1, true));
+    assert_false(dialer_trunk_fault("not_dialed", -1, true));
+    assert_false(dialer_trunk_fault("cancelled", 34, false));
+    assert_false(dialer_trunk_fault(NULL, 34, false));
 }
 
 int main(void)
@@ -158,6 +183,7 @@ int main(void)
         cmocka_unit_test(test_failed_probes_back_off_then_resume),
         cmocka_unit_test(test_unused_claim_expires),
         cmocka_unit_test(test_originate_error_classes),
+        cmocka_unit_test(test_trunk_fault),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
