@@ -611,7 +611,8 @@ static void keep_landed(struct endw *e)
     b->lease_expires_us = now + w->conf->dialer_lease_ms * 1000;
     b->n = 1;
     b->contacts[0] = e->ct;
-    if (campaign_sched_add(w->sched, b) == 0) {
+    const struct wcamp *cp = camp_find(w, e->ct.campaign_id);
+    if (cp != NULL && cp->want_running && campaign_sched_add(w->sched, b) == 0) {
         if (e->failover_trunk >= 0) {
             failover_set(w, e->ct.id, e->failover_trunk, now);
         }
@@ -876,9 +877,10 @@ static void finish_attempt(struct wcall *c, const struct campaign_settings *set,
     /* a retry due within the lease's first two thirds stays with this node:
      * the scheduler holds it and dials it on the tick it is due */
     int64_t keep_us = w->conf->dialer_lease_ms * 1000 * 2 / 3;
+    const struct wcamp *cp_run = camp_find(w, c->ct.campaign_id);
     bool keep = dec.retry && !w->draining && dec.next_number == c->ct.number_idx &&
                 c->ct.number[0] != '\0' && /* not an adopted attempt's stand-in */
-                dec.at_us - now < keep_us && camp_find(w, c->ct.campaign_id) != NULL;
+                dec.at_us - now < keep_us && cp_run != NULL && cp_run->want_running;
     struct endw *e = endw_new(c, keep ? ENDW_KEEP : ENDW_FINISH);
     if (e == NULL) {
         LOG_ERR(DIALER, "event=attempt_finish_failed id=%s err=\"%s\"", c->a.id,
