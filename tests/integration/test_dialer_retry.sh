@@ -151,6 +151,7 @@ met=$(curl -fsS "http://127.0.0.1:$HPORT/metrics")
 ea=$(printf '%s\n' "$met" | grep '^dialer_trunk_errors' | grep 'trunk="carrier-a"' | awk '{print $2}' | head -1)
 eb=$(printf '%s\n' "$met" | grep '^dialer_trunk_errors' | grep 'trunk="carrier-b"' | awk '{print $2}' | head -1)
 da=$(q "SELECT count(*) FROM call_attempts WHERE campaign_id = $CF AND trunk = 'carrier-a' AND outcome = 'congestion'")
+check "the end-write queue's depth is on /metrics (empty)" bash -c "printf '%s\n' \"\$1\" | grep -qx 'dialer_end_writes_queued 0'" _ "$met"
 check "trunk errors on /metrics: carrier-a ${ea:-none} = $da congested, carrier-b ${eb:-0}" test "${ea:-x}" = "$da" -a "${eb:-0}" = 0
 
 # ------------------------------------------------------------ 2. retries at the policy's times
