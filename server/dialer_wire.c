@@ -126,6 +126,7 @@ struct endw {
     bool failed;
     bool retry;
     bool has_disposition;
+    bool unsure; /* not_dialed after an attempt_begin of unknown outcome */
     int cause;
     int next_number;
     int64_t next_us;
@@ -637,11 +638,16 @@ static void endw_done(int status, void *arg)
         free(e);
         return;
     }
+    if (status == ERR_NOTFOUND && e->unsure && e->tries < 4) {
+        status = ERR_DISCONNECTED; /* maybe not visible yet: once more later */
+    }
     if (status == 0 || status == ERR_EXISTS || status == ERR_NOTFOUND || status == ERR_INVAL) {
         if (e->kind == ENDW_KEEP && (status == 0 || status == ERR_EXISTS)) {
             keep_landed(e);
         }
-        if (status == ERR_NOTFOUND || status == ERR_INVAL) {
+        if (status == ERR_NOTFOUND && e->unsure) {
+            LOG_INFO(DIALER, "event=attempt_not_written id=%s", e->id); /* nothing to close */
+        } else if (status == ERR_NOTFOUND || status == ERR_INVAL) {
             LOG_WARN(DIALER, "event=attempt_finish_failed id=%s err=\"%s\" msg=\"not retried\"",
                      e->id, err_str(status));
         } else if (e->tries > 1) {
@@ -829,12 +835,20 @@ static struct endw *endw_new(struct wcall *c, enum endw_kind kind)
     return e;
 }
 
-/* A call that never rang: closed as not_dialed, the contact due again after a pause. */
-static void close_not_dialed(struct wcall *c)
+/*
+ * A call that never rang: closed as not_dialed, the contact due again after
+ * a pause. unsure: the attempt row's own write had an unknown outcome; a
+ * "no such attempt" answer is then retried a few times (a commit still on
+ * its way on a dropped session) before it is believed.
+ */
+static void close_not_dialed(struct wcall *c, bool unsure)
 {
     struct endw *e = endw_new(c, ENDW_NOT_DIALED);
-    counter_inc(&c_not_dialed);
+    if (!unsure) {
+        counter_inc(&c_not_dialed);
+    }
     if (e != NULL) {
+        e->unsure = unsure;
         snprintf(e->outcome, sizeof(e->outcome), "not_dialed");
         e->due_us = clock_wall_us() + 2 * US_PER_S;
         endw_send(e);
@@ -1301,7 +1315,7 @@ static void on_ended(void *arg, const struct dialer_result *r)
         count_not_dialed(c, cp);
         caps_giveback(c);
         release_slot(c, false, 0);
-        close_not_dialed(c);
+        close_not_dialed(c, false);
         return;
     }
     count_end(w, c, cp, r);
@@ -1445,12 +1459,19 @@ static void begun(int status, void *arg)
         return;
     }
     if (status != 0) {
-        /* ERR_CONFLICT: the lease was lost, another node has the contact;
-         * anything else: unknown, never dial (restart reconciles it) */
+        /* ERR_CONFLICT: the lease was lost, another node has the contact
+         * (nothing was written). Anything else: unknown whether the row
+         * committed; never dial it, and close it as not dialed (the close
+         * only changes an attempt that exists and is open), so the contact
+         * is not left dialing until the next start. */
         LOG_WARN(DIALER, "event=attempt_begin_failed id=%s err=\"%s\"", c->a.id, err_str(status));
         caps_giveback(c);
         release_slot(c, false, 0);
-        wcall_free(c);
+        if (status == ERR_CONFLICT) {
+            wcall_free(c);
+        } else {
+            close_not_dialed(c, true);
+        }
         return;
     }
     struct wcamp *cp = camp_find(w, c->ct.campaign_id);
@@ -1498,7 +1519,7 @@ static void begun(int status, void *arg)
         caps_giveback(c);
         release_slot(c, false, 0);
         if (rc == ERR_BUSY || rc == ERR_NOMEM) {
-            close_not_dialed(c);
+            close_not_dialed(c, false);
             return;
         }
         struct campaign_settings defaults;

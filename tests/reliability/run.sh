@@ -384,11 +384,13 @@ phase_pg() {
   done
   # Attempts whose finish failed while PostgreSQL was down are queued and
   # written when it is back (D3): every one settles without a restart, with
-  # its real outcome (the scenario has answers, busy and congestion only).
+  # its real outcome (the scenario has answers, busy and congestion only; an
+  # attempt whose own write had an unknown outcome was never dialed and is
+  # closed as not_dialed, not an attempt).
   settled "$c" "$N_PHASE"
-  echo "  pg: $(grep -c 'event=attempt_finish_failed.*queued for retry' "$LOG") attempt finishes queued while PostgreSQL was away, $(grep -c 'event=attempt_finish_landed' "$LOG") written later"
+  echo "  pg: $(grep -c 'event=attempt_finish_failed.*queued for retry' "$LOG") end writes queued while PostgreSQL was away, $(grep -c 'event=attempt_finish_landed' "$LOG") written later; $(grep -c 'event=attempt_begin_failed' "$LOG") attempt rows of unknown outcome (never dialed), $(grep -c 'event=attempt_not_written' "$LOG") of them found not written"
   check "pg: every attempt closed with its real outcome (none lost)" test \
-    "$(sql "SELECT count(*) FROM call_attempts WHERE campaign_id = $c AND outcome NOT IN ('human', 'busy', 'congestion')")" = 0
+    "$(sql "SELECT count(*) FROM call_attempts WHERE campaign_id = $c AND outcome NOT IN ('human', 'busy', 'congestion', 'not_dialed')")" = 0
   check "pg: no number originated twice" test "$(dups)" = 0
   check "pg: no call log lost (every originate has one)" wait_no_log 414 "$c"
   check "pg: dialerd still running" alive
