@@ -55,7 +55,8 @@ struct dialer_call {
     bool probe;    /* the originate is a degraded server's probe */
     bool checking; /* a 5xx originate: GET /channels/{id} decides */
     int check_tries;
-    unsigned events; /* ARI events seen for the channel */
+    int hangup_tries; /* DELETEs refused (5xx, transport): sent again with a back-off */
+    unsigned events;  /* ARI events seen for the channel */
     const char *amd_result;
     int reconcile_gone; /* servers that reported it gone (adopted calls) */
     int ring_s;
@@ -287,12 +288,36 @@ static void end_call(struct dialer_call *call, const char *outcome, int cause)
     free(call);
 }
 
+/* A refused hang-up is sent again: 0.25 s doubling to 4 s, for about a minute. */
+#define HANGUP_TRIES 18
+
 static void hangup_done(struct ari_client *c, const struct ari_result *res, void *arg)
 {
     struct dialer *d = arg;
     const char *id = res->resource_id;
     struct dialer_call *call;
     (void)c;
+    if (res->error != ARI_OK && res->error != ARI_E_NOT_FOUND && (call = find(d, id)) != NULL &&
+        call->phase == PH_HANGUP) {
+        /* the server failed (a 5xx burst, a dropped connection): a channel
+         * we meant to end must not stay up, so the hang-up goes again (the
+         * talk timer is free once we hang up: it sends it) */
+        if (++call->hangup_tries < HANGUP_TRIES) {
+            int k = call->hangup_tries < 5 ? call->hangup_tries : 5;
+            ev_timer_stop(d->loop, &call->talk);
+            ev_timer_set(&call->talk, 0.125 * (double)(1 << k), 0);
+            ev_timer_start(d->loop, &call->talk);
+            if (call->hangup_tries == 1) {
+                LOG_WARN(DIALER, "event=hangup_failed id=%s err=%s msg=\"sent again\"", call->id,
+                         ari_error_name(res->error));
+            }
+        } else {
+            LOG_ERR(DIALER, "event=hangup_failed id=%s err=%s msg=\"given up; the call ends here\"",
+                    call->id, ari_error_name(res->error));
+            end_call(call, NULL, -1);
+        }
+        return;
+    }
     /* An adopted channel: hung up, or gone already (404). Its events may
      * never reach this process (they went to the previous one's
      * subscription), so it ends here; a late ChannelDestroyed finds nothing. */
