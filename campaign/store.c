@@ -315,7 +315,8 @@ int campaign_store_lease(struct db_conn *c, const struct campaign_actor *who,
         " CASE WHEN c.next_number <= cardinality(c.alt_numbers) THEN c.next_number ELSE 0 END,"
         " cardinality(c.alt_numbers),"
         " (SELECT count(*) FROM call_attempts a WHERE a.contact_id = c.id"
-        "   AND a.started_at > now() - interval '24 hours')";
+        "   AND a.started_at > now() - interval '24 hours'"
+        "   AND a.outcome IS DISTINCT FROM 'not_dialed')";
     char list[24], batch[16], lease[16], camp[24];
     if (!c || !who || !req || !cb || !req->owner || req->batch < 1 || req->batch > 10000 ||
         req->lease_s < 1 || req->lease_s > 3600) {

@@ -26,11 +26,10 @@ enum { BUCKETS = 1 << 16 };
  */
 #define GUARD_S     15.0
 #define AMD_GUARD_S 30.0
-/* A hang-up Asterisk refused (5xx, timeout, transport) is sent again this often, this many
- * times; then the call ends here (logged) rather than wait for a ChannelDestroyed that a
- * channel never hung up does not send. */
-#define HANGUP_RETRY_S 1.0
-#define HANGUP_TRIES   10
+
+/* A 5xx originate's channel check: tries, first delay (doubling). */
+#define DIALER_CHECK_TRIES   7
+#define DIALER_CHECK_FIRST_S 0.25
 
 enum phase {
     PH_DIALING,   /* originate sent, not answered */
@@ -52,7 +51,12 @@ struct dialer_call {
     bool live;
     bool flow; /* the connect hook took it */
     bool originate_failed;
-    bool offline; /* dialer_call_track: requests are taken as sent, nothing goes out */
+    bool offline;  /* dialer_call_track: requests are taken as sent, nothing goes out */
+    bool probe;    /* the originate is a degraded server's probe */
+    bool checking; /* a 5xx originate: GET /channels/{id} decides */
+    int check_tries;
+    int hangup_tries; /* DELETEs refused (5xx, transport): sent again with a back-off */
+    unsigned events;  /* ARI events seen for the channel */
     const char *amd_result;
     int reconcile_gone; /* servers that reported it gone (adopted calls) */
     int ring_s;
@@ -61,11 +65,11 @@ struct dialer_call {
     void *user;
     ev_timer talk;
     ev_timer guard; /* no answer / no AMD verdict in time (GUARD_S) */
+    ev_timer check; /* the next GET /channels/{id} of a 5xx originate */
     char id[DIALER_ID_MAX];
     char number[DIALER_E164_MAX];
     char caller_id[DIALER_E164_MAX];
     char disposition[64];
-    int hangup_failures; /* refused hang-ups so far (sent again on the guard timer) */
 };
 
 static unsigned hash_id(const char *s)
@@ -225,6 +229,7 @@ static void end_call(struct dialer_call *call, const char *outcome, int cause)
 
     ev_timer_stop(d->loop, &call->talk);
     ev_timer_stop(d->loop, &call->guard);
+    ev_timer_stop(d->loop, &call->check);
     unlink_call(d, call);
     if (outcome == NULL) {
         outcome = outcome_of(call, &cause);
@@ -271,7 +276,9 @@ static void end_call(struct dialer_call *call, const char *outcome, int cause)
         }
     }
     d->st.ended++;
-    if (call->started_us != 0) { /* adopted calls: the start is not known, no CDR */
+    if (strcmp(outcome, "not_dialed") == 0) {
+        d->st.not_dialed++;
+    } else if (call->started_us != 0) { /* adopted calls: the start is not known, no CDR */
         queue_cdr(d, call, &r, now);
     }
     LOG_DEBUG(DIALER, "event=call_end id=%s outcome=%s cause=%d", call->id, outcome, cause);
@@ -281,31 +288,42 @@ static void end_call(struct dialer_call *call, const char *outcome, int cause)
     free(call);
 }
 
+/* A refused hang-up is sent again: 0.25 s doubling to 4 s, for about a minute. */
+#define HANGUP_TRIES 18
+
 static void hangup_done(struct ari_client *c, const struct ari_result *res, void *arg)
 {
     struct dialer *d = arg;
     const char *id = res->resource_id;
     struct dialer_call *call;
     (void)c;
+    if (res->error != ARI_OK && res->error != ARI_E_NOT_FOUND && (call = find(d, id)) != NULL &&
+        call->phase == PH_HANGUP) {
+        /* the server failed (a 5xx burst, a dropped connection): a channel
+         * we meant to end must not stay up, so the hang-up goes again (the
+         * talk timer is free once we hang up: it sends it) */
+        if (++call->hangup_tries < HANGUP_TRIES) {
+            int k = call->hangup_tries < 5 ? call->hangup_tries : 5;
+            ev_timer_stop(d->loop, &call->talk);
+            ev_timer_set(&call->talk, 0.125 * (double)(1 << k), 0);
+            ev_timer_start(d->loop, &call->talk);
+            if (call->hangup_tries == 1) {
+                LOG_WARN(DIALER, "event=hangup_failed id=%s err=%s msg=\"sent again\"", call->id,
+                         ari_error_name(res->error));
+            }
+        } else {
+            LOG_ERR(DIALER, "event=hangup_failed id=%s err=%s msg=\"given up; the call ends here\"",
+                    call->id, ari_error_name(res->error));
+            end_call(call, NULL, -1);
+        }
+        return;
+    }
     /* An adopted channel: hung up, or gone already (404). Its events may
      * never reach this process (they went to the previous one's
      * subscription), so it ends here; a late ChannelDestroyed finds nothing. */
     if ((res->error == ARI_OK || res->error == ARI_E_NOT_FOUND) && (call = find(d, id)) != NULL &&
         call->phase == PH_ADOPTED) {
         end_call(call, "lost", -1);
-        return;
-    }
-    /* Refused or unanswered: the channel may still be up and no ChannelDestroyed will come.
-     * The guard timer sends it again (guard_cb), and after HANGUP_TRIES ends the call. */
-    if ((res->error == ARI_E_SERVER || res->error == ARI_E_TIMEOUT ||
-         res->error == ARI_E_TRANSPORT || res->error == ARI_E_HTTP) &&
-        (call = find(d, id)) != NULL && call->phase == PH_HANGUP) {
-        call->hangup_failures++;
-        LOG_WARN(DIALER, "event=hangup_retry id=%s err=%d tries=%d", call->id, (int)res->error,
-                 call->hangup_failures);
-        ev_timer_stop(d->loop, &call->guard);
-        ev_timer_set(&call->guard, HANGUP_RETRY_S, 0);
-        ev_timer_start(d->loop, &call->guard);
     }
 }
 
@@ -356,13 +374,6 @@ static void guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
     struct dialer_call *call = w->data;
     (void)loop;
     (void)revents;
-    if (call->phase == PH_HANGUP && call->hangup_failures > 0 &&
-        call->hangup_failures < HANGUP_TRIES && call->client != NULL) {
-        int rc = ari_channel_hangup(call->client, call->id, NULL, hangup_done, call->d, NULL);
-        if (rc == 0) {
-            return; /* hangup_done re-arms the guard if this one fails too */
-        }
-    }
     LOG_WARN(DIALER, "event=call_guard id=%s phase=%s msg=\"no end reported; hung up\"", call->id,
              call->phase == PH_AMD ? "amd" : "dialing");
     if (call->phase != PH_HANGUP) {
@@ -502,6 +513,7 @@ bool dialer_on_event(struct dialer *d, struct ari_client *c, const struct ari_ev
             continue;
         }
         mine = true;
+        call->events++;
         if (call->client == NULL) {
             call->client = c;
         }
@@ -529,16 +541,207 @@ bool dialer_on_event(struct dialer *d, struct ari_client *c, const struct ari_ev
 
 /* ----------------------------------------------------------- originating */
 
+/* ----------------------------------------------- server admission (D2) */
+
+enum dialer_admit dialer_probe_admit(struct dialer_probe *p, enum ari_health h, int64_t now_us,
+                                     bool launch)
+{
+    if (h == ARI_HEALTH_UP) {
+        p->cleared = false;
+        p->claimed = false;
+        p->backoff_us = 0;
+        return DIALER_ADMIT_YES;
+    }
+    if (h != ARI_HEALTH_DEGRADED) {
+        return DIALER_ADMIT_NO;
+    }
+    if (p->cleared) {
+        return DIALER_ADMIT_YES;
+    }
+    if (p->probing) {
+        return DIALER_ADMIT_NO;
+    }
+    if (p->claimed && now_us - p->claimed_us > DIALER_PROBE_CLAIM_US) {
+        p->claimed = false; /* the launch never came to the originate */
+    }
+    if (launch) {
+        if (p->claimed || now_us < p->next_us) {
+            return DIALER_ADMIT_NO;
+        }
+        p->claimed = true;
+        p->claimed_us = now_us;
+        return DIALER_ADMIT_PROBE;
+    }
+    if (!p->claimed && now_us < p->next_us) {
+        return DIALER_ADMIT_NO;
+    }
+    p->claimed = false;
+    p->probing = true;
+    return DIALER_ADMIT_PROBE;
+}
+
+void dialer_probe_result(struct dialer_probe *p, bool probe, bool ok, int64_t now_us)
+{
+    if (probe) {
+        p->probing = false;
+    }
+    if (ok) {
+        p->cleared = true;
+        p->backoff_us = 0;
+        return;
+    }
+    p->cleared = false;
+    if (probe || p->backoff_us == 0) {
+        /* a failed probe doubles the spacing; calls already out do not */
+        p->backoff_us = p->backoff_us == 0 ? DIALER_PROBE_MIN_US : p->backoff_us * 2;
+        if (p->backoff_us > DIALER_PROBE_MAX_US) {
+            p->backoff_us = DIALER_PROBE_MAX_US;
+        }
+    }
+    if (p->next_us < now_us + p->backoff_us) {
+        p->next_us = now_us + p->backoff_us;
+    }
+}
+
+enum dialer_orig_class dialer_originate_class(enum ari_error e, long http_status,
+                                              const char *message)
+{
+    switch (e) {
+    case ARI_E_NOT_IN_STASIS:
+        return message != NULL && strstr(message, "already exists") != NULL ? DIALER_ORIG_REPEATED
+                                                                            : DIALER_ORIG_FAILED;
+    case ARI_E_ALLOCATION_FAILED:
+        return DIALER_ORIG_UNREACHABLE;
+    case ARI_E_SERVER:
+        return http_status == 503 ? DIALER_ORIG_NOT_DIALED : DIALER_ORIG_CHECK;
+    case ARI_E_HTTP:
+        return http_status >= 500 ? DIALER_ORIG_CHECK : DIALER_ORIG_FAILED;
+    case ARI_E_TIMEOUT:
+    case ARI_E_TRANSPORT:
+    case ARI_E_CANCELED:
+        return DIALER_ORIG_UNKNOWN;
+    default:
+        return DIALER_ORIG_FAILED;
+    }
+}
+
+bool dialer_originate_server_fault(enum ari_error e, long http_status)
+{
+    return e == ARI_E_SERVER || e == ARI_E_TIMEOUT || e == ARI_E_TRANSPORT ||
+           (e == ARI_E_HTTP && http_status >= 500);
+}
+
+static struct dialer_probe *probe_of(struct dialer *d, const struct ari_client *c)
+{
+    for (size_t i = 0; i < d->nsrv; i++) {
+        if (d->srv[i].c == c) {
+            return &d->srv[i].probe;
+        }
+    }
+    return NULL;
+}
+
+bool dialer_can_call(struct dialer *d)
+{
+    struct ari_client *c = ari_pool_pick(d->ari);
+    struct dialer_probe *p = c != NULL ? probe_of(d, c) : NULL;
+    if (c == NULL) {
+        return false;
+    }
+    if (p == NULL) {
+        return ari_client_health(c) != ARI_HEALTH_DOWN;
+    }
+    return dialer_probe_admit(p, ari_client_health(c), clock_mono_us(), true) != DIALER_ADMIT_NO;
+}
+
+/* ----------------------------------------------------------- originating */
+
+/* A timeout's or transport error's call: a channel may exist; make sure it does not. */
+static void end_unknown(struct dialer_call *call, struct ari_client *c, enum ari_error e)
+{
+    LOG_WARN(DIALER, "event=originate_unknown id=%s err=%s", call->id, ari_error_name(e));
+    if (e != ARI_E_CANCELED && c != NULL) {
+        ari_channel_hangup(c, call->id, NULL, NULL, NULL, NULL);
+    }
+    call->originate_failed = true;
+    end_call(call, "lost", -1);
+}
+
+static void check_send(struct dialer_call *call);
+
+static void check_done(struct ari_client *c, const struct ari_result *res, void *arg)
+{
+    struct dialer *d = arg;
+    struct dialer_call *call = find(d, res->resource_id);
+    if (call == NULL || !call->checking) {
+        return;
+    }
+    if (res->error == ARI_OK) {
+        /* the channel exists: ours, its events drive it as any call */
+        LOG_NOTICE(DIALER, "event=originate_checked id=%s channel=up", call->id);
+        call->checking = false;
+        return;
+    }
+    if (res->error == ARI_E_NOT_FOUND && call->events == 0) {
+        LOG_NOTICE(DIALER, "event=originate_checked id=%s channel=none", call->id);
+        call->originate_failed = true;
+        end_call(call, "not_dialed", -1);
+        return;
+    }
+    if (res->error == ARI_E_NOT_FOUND || call->check_tries >= DIALER_CHECK_TRIES) {
+        /* it existed (events came) and is gone, or no answer in time: unknown */
+        call->checking = false;
+        end_unknown(call, c, ARI_E_TIMEOUT);
+        return;
+    }
+    double delay = DIALER_CHECK_FIRST_S * (double)(1 << (call->check_tries - 1));
+    ev_timer_set(&call->check, delay, 0);
+    ev_timer_start(d->loop, &call->check);
+}
+
+static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    check_send(w->data);
+}
+
+static void check_send(struct dialer_call *call)
+{
+    call->check_tries++;
+    int rc = call->client != NULL
+                 ? ari_channel_get(call->client, call->id, check_done, call->d, NULL)
+                 : ERR_INVAL;
+    if (rc != 0) {
+        call->checking = false;
+        end_unknown(call, call->client, ARI_E_TRANSPORT);
+    }
+}
+
 static void originate_done(struct ari_client *c, const struct ari_result *res, void *arg)
 {
     struct dialer *d = arg;
     struct dialer_call *call = find(d, res->resource_id);
-    (void)c;
+    struct dialer_probe *p = probe_of(d, c);
+    bool probe = call != NULL && call->probe;
+    if (call != NULL) {
+        call->probe = false;
+    }
+    if (p != NULL) {
+        if (res->error == ARI_OK) {
+            dialer_probe_result(p, probe, true, clock_mono_us());
+        } else if (dialer_originate_server_fault(res->error, res->http_status)) {
+            dialer_probe_result(p, probe, false, clock_mono_us());
+        } else if (probe) {
+            p->probing = false; /* answered, not a server fault: the server is there */
+            p->cleared = true;
+        }
+    }
     if (call == NULL || res->error == ARI_OK) {
         return;
     }
-    if (res->error == ARI_E_NOT_IN_STASIS && res->message != NULL &&
-        strstr(res->message, "already exists") != NULL) {
+    enum dialer_orig_class k = dialer_originate_class(res->error, res->http_status, res->message);
+    if (k == DIALER_ORIG_REPEATED) {
         /* The id is this attempt's own (a fresh UUID): a request repeated
          * by the transport (curl resends a request whose reused connection
          * died) found the channel the first one created. It is ours and
@@ -547,22 +750,25 @@ static void originate_done(struct ari_client *c, const struct ari_result *res, v
         return;
     }
     d->st.originate_errors++;
-    switch (res->error) {
-    case ARI_E_ALLOCATION_FAILED:
+    switch (k) {
+    case DIALER_ORIG_UNREACHABLE:
         call->originate_failed = true;
         end_call(call, "unreachable", ARI_CAUSE_CHAN_NOT_IMPLEMENTED);
         break;
-    case ARI_E_TIMEOUT:
-    case ARI_E_TRANSPORT:
-    case ARI_E_CANCELED:
-        /* Unknown whether a channel exists: make sure it does not. */
-        LOG_WARN(DIALER, "event=originate_unknown id=%s err=%s", call->id,
-                 ari_error_name(res->error));
-        if (res->error != ARI_E_CANCELED) {
-            ari_channel_hangup(c, call->id, NULL, NULL, NULL, NULL);
-        }
+    case DIALER_ORIG_NOT_DIALED:
+        LOG_INFO(DIALER, "event=originate_refused id=%s status=%ld msg=\"not dialed\"", call->id,
+                 res->http_status);
         call->originate_failed = true;
-        end_call(call, "lost", -1);
+        end_call(call, "not_dialed", -1);
+        break;
+    case DIALER_ORIG_CHECK:
+        LOG_WARN(DIALER, "event=originate_check id=%s status=%ld msg=\"%s\"", call->id,
+                 res->http_status, res->message);
+        call->checking = true;
+        check_send(call);
+        break;
+    case DIALER_ORIG_UNKNOWN:
+        end_unknown(call, c, res->error);
         break;
     default:
         LOG_WARN(DIALER, "event=originate_failed id=%s err=%s status=%ld msg=\"%s\"", call->id,
@@ -586,6 +792,8 @@ static struct dialer_call *call_new(struct dialer *d, const char *id)
     call->talk.data = call;
     ev_timer_init(&call->guard, guard_cb, 0, 0);
     call->guard.data = call;
+    ev_timer_init(&call->check, check_cb, 0, 0);
+    call->check.data = call;
     unsigned b = hash_id(call->id);
     call->next = d->buckets[b];
     d->buckets[b] = call;
@@ -650,11 +858,22 @@ int dialer_call(struct dialer *d, const struct dialer_call_req *req)
     if (server == NULL) {
         return ERR_BUSY;
     }
+    struct dialer_probe *p = probe_of(d, server);
+    enum dialer_admit adm =
+        p != NULL ? dialer_probe_admit(p, ari_client_health(server), clock_mono_us(), false)
+                  : DIALER_ADMIT_YES;
+    if (adm == DIALER_ADMIT_NO) {
+        return ERR_BUSY; /* degraded, and not this call's turn to probe */
+    }
     struct dialer_call *call = call_setup(d, req);
     if (call == NULL) {
+        if (adm == DIALER_ADMIT_PROBE) {
+            p->probing = false;
+        }
         return ERR_NOMEM;
     }
     call->client = server;
+    call->probe = adm == DIALER_ADMIT_PROBE;
     char args[96];
     snprintf(args, sizeof(args), "attempt,%s", call->id);
     struct ari_originate o = {
@@ -667,14 +886,47 @@ int dialer_call(struct dialer *d, const struct dialer_call_req *req)
     };
     int rc = ari_originate(server, &o, originate_done, d, NULL);
     if (rc != 0) {
+        if (call->probe) {
+            p->probing = false;
+        }
         unlink_call(d, call);
         free(call);
         return rc;
+    }
+    if (call->probe) {
+        d->st.probes++;
+        LOG_INFO(DIALER, "event=originate_probe id=%s server=%s", call->id,
+                 ari_client_name(server));
     }
     ev_timer_set(&call->guard, call->ring_s + GUARD_S, 0);
     ev_timer_start(d->loop, &call->guard);
     d->st.originated++;
     return 0;
+}
+
+bool dialer_trunk_fault(const char *outcome, int cause, bool originate_failed)
+{
+    if (outcome == NULL) {
+        return false;
+    }
+    if (strcmp(outcome, "unreachable") == 0 && originate_failed) {
+        return true; /* the endpoint could not be allocated */
+    }
+    if (strcmp(outcome, "congestion") != 0 && strcmp(outcome, "failed") != 0 &&
+        strcmp(outcome, "unreachable") != 0) {
+        return false; /* answered, busy, rejected, no answer, cancelled, lost, not dialed */
+    }
+    switch (cause) {
+    case 34: /* no circuit/channel available */
+    case 38: /* network out of order */
+    case 41: /* temporary failure */
+    case 42: /* switching equipment congestion */
+    case 44: /* requested circuit/channel not available */
+    case 47: /* resource unavailable, unspecified */
+        return true;
+    default:
+        return cause < 0 && strcmp(outcome, "congestion") == 0;
+    }
 }
 
 /* ------------------------------------------------------- callback time */
@@ -844,6 +1096,16 @@ int dialer_create(const struct dialer_config *cfg, const struct dialer_hooks *h,
         free(d);
         return ERR_NOMEM;
     }
+    d->nsrv = ari_pool_size(cfg->ari);
+    d->srv = calloc(d->nsrv ? d->nsrv : 1, sizeof(*d->srv));
+    if (d->srv == NULL) {
+        free(d->buckets);
+        free(d);
+        return ERR_NOMEM;
+    }
+    for (size_t i = 0; i < d->nsrv; i++) {
+        d->srv[i].c = ari_pool_client(cfg->ari, i);
+    }
     d->loop = cfg->loop;
     d->ari = cfg->ari;
     d->db = cfg->db;
@@ -884,11 +1146,13 @@ void dialer_destroy(struct dialer *d)
             struct dialer_call *next = call->next;
             ev_timer_stop(d->loop, &call->talk);
             ev_timer_stop(d->loop, &call->guard);
+            ev_timer_stop(d->loop, &call->check);
             free(call);
             call = next;
         }
     }
     free(d->buckets);
+    free(d->srv);
     dialer_cdr_fini(d);
     free(d);
 }

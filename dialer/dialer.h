@@ -38,10 +38,23 @@
  *     call_logs row is queued.
  *
  * Originate errors: 500 Allocation failed is "unreachable" (no channel);
- * other 4xx/5xx are "failed". A timeout or transport error leaves the
- * outcome unknown: the dialer sends DELETE /channels/{id} (so a channel that
- * did get created is not left running unowned) and ends the call as "lost",
- * which retries under the failed class later, never at once.
+ * other 4xx are "failed". A 503 is a refusal before any channel existed
+ * (Asterisk not booted, overloaded): the call ends as "not_dialed", which
+ * the caller does not count as an attempt of the contact. Any other 5xx
+ * leaves it open whether a channel was made, so the dialer asks
+ * GET /channels/{id} (again with a back-off while the server keeps failing):
+ * not found and no event seen is "not_dialed", found is our call going on,
+ * no answer after DIALER_CHECK_TRIES is handled like a timeout. A timeout or
+ * transport error leaves the outcome unknown: the dialer sends
+ * DELETE /channels/{id} (so a channel that did get created is not left
+ * running unowned) and ends the call as "lost", which retries under the
+ * failed class later, never at once (the request may still reach Asterisk
+ * after any check we make, so it is never taken as not dialed).
+ *
+ * Server health (D2): launches go to UP servers; when only DEGRADED ones are
+ * left (a 5xx burst), one probe call at a time with a doubling back-off
+ * (dialer_can_call(); dialer_int.h has the rule); a probe accepted resumes
+ * launches on that server.
  *
  * Restart: dialer_adopt() registers an attempt found unfinished in the
  * database. dialer_reconcile() asks every ARI server (GET /channels through
@@ -98,7 +111,7 @@ struct dialer_result {
     const char *id;
     int64_t tenant_id, campaign_id, contact_id;
     void *user;
-    const char *outcome;     /* call_attempts.outcome: human, machine, busy, ... lost */
+    const char *outcome;     /* call_attempts.outcome: human, machine, busy, ... lost, not_dialed */
     int hangup_cause;        /* Q.850, -1 unknown */
     bool failed;             /* the originate itself failed (no channel) */
     bool answered;           /* the far end answered */
@@ -162,6 +175,14 @@ void dialer_destroy(struct dialer *d);
 int dialer_call(struct dialer *d, const struct dialer_call_req *req);
 
 /*
+ * True when a call launched now could be originated: a server is UP, or a
+ * DEGRADED server's probe is due (the launch then holds it). The caller
+ * asks before spending anything on a launch; dialer_call() may still answer
+ * ERR_BUSY (the server went down meanwhile).
+ */
+bool dialer_can_call(struct dialer *d);
+
+/*
  * Routes an ARI event. Returns true when it concerned a channel of the
  * dialer (other StasisStart events belong to the inbound side).
  */
@@ -208,6 +229,8 @@ struct dialer_stats {
     uint64_t ended;
     uint64_t originate_errors;
     uint64_t adopted;
+    uint64_t not_dialed; /* originates refused before any channel existed */
+    uint64_t probes;     /* originates sent as a probe to a degraded server */
     uint64_t cdr_written;
     uint64_t cdr_failed; /* rows in batches that failed (retried) */
     uint64_t cdr_dropped;
@@ -225,6 +248,18 @@ void dialer_stats(const struct dialer *d, struct dialer_stats *out);
  * leap years counted, 00:00:00-23:59:60). Any thread.
  */
 int64_t dialer_parse_utc(const char *text);
+
+/*
+ * A failure of the route rather than of the callee (trunk fail-over): the
+ * Q.850 causes 34 (no circuit), 38 (network out of order), 41 (temporary
+ * failure), 42 (switching equipment congestion), 44 (requested channel not
+ * available), 47 (resource unavailable), SIP 503 (mapped to 34), a
+ * congestion without a cause, or an originate whose endpoint could not be
+ * allocated (500 Allocation failed: outcome unreachable, originate_failed).
+ * Busy (17/486), rejected (21/603), no answer, an unallocated number (1) and
+ * anything answered are the callee's: never. Pure.
+ */
+bool dialer_trunk_fault(const char *outcome, int cause, bool originate_failed);
 
 /* Bytes one in-flight call takes (the call object). */
 size_t dialer_call_size(void);

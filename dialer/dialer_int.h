@@ -33,6 +33,61 @@ struct dialer_cdr {
 
 struct dialer_cdr_tx;
 
+/*
+ * Launch admission per ARI server (D2 in docs/RELIABILITY.md): an UP server
+ * takes calls; a DOWN one none; a DEGRADED one (a burst of 5xx/transport
+ * failures) takes one probe at a time, spaced by a back-off that doubles
+ * from DIALER_PROBE_MIN_US to DIALER_PROBE_MAX_US while probes fail. A probe
+ * is a real call: refused with 503 it costs the contact nothing (not_dialed).
+ * Once a probe is accepted the server takes calls again ("cleared") until
+ * the next server failure, even while the client still reports the
+ * degraded window. Pure: the unit tests drive it with their own clock.
+ */
+#define DIALER_PROBE_MIN_US   INT64_C(250000)
+#define DIALER_PROBE_MAX_US   INT64_C(5000000)
+#define DIALER_PROBE_CLAIM_US INT64_C(5000000) /* a launch's unused probe claim expires */
+
+struct dialer_probe {
+    bool cleared;       /* a call was accepted since the last failure */
+    bool probing;       /* a probe originate is out */
+    bool claimed;       /* a launch holds the next probe (dialer_can_call) */
+    int64_t claimed_us; /* when */
+    int64_t next_us;    /* no probe before this */
+    int64_t backoff_us; /* current spacing (0: none yet) */
+};
+
+enum dialer_admit {
+    DIALER_ADMIT_NO = 0,
+    DIALER_ADMIT_YES,   /* the server takes calls */
+    DIALER_ADMIT_PROBE, /* this call is the probe (DEGRADED) */
+};
+
+/* launch: reserve the probe for a launch to come (dialer_can_call); else an originate. */
+enum dialer_admit dialer_probe_admit(struct dialer_probe *p, enum ari_health h, int64_t now_us,
+                                     bool launch);
+/* An originate's answer on the server: ok (accepted), or a server failure. */
+void dialer_probe_result(struct dialer_probe *p, bool probe, bool ok, int64_t now_us);
+
+/* What an originate error means for the call (dialer_originate_class). */
+enum dialer_orig_class {
+    DIALER_ORIG_REPEATED,    /* 409 "already exists": our own channel, the call goes on */
+    DIALER_ORIG_UNREACHABLE, /* 500 Allocation failed: no channel, the number is unrequestable */
+    DIALER_ORIG_FAILED,      /* a 4xx: refused, not a server fault */
+    DIALER_ORIG_NOT_DIALED,  /* 503: refused before any channel existed */
+    DIALER_ORIG_CHECK,       /* another 5xx: GET the channel id before deciding */
+    DIALER_ORIG_UNKNOWN,     /* timeout, transport, cancel: a channel may exist (lost) */
+};
+
+enum dialer_orig_class dialer_originate_class(enum ari_error e, long http_status,
+                                              const char *message);
+/* A failure that counts against the server's health (5xx, timeout, transport). */
+bool dialer_originate_server_fault(enum ari_error e, long http_status);
+
+struct dialer_srv {
+    struct ari_client *c;
+    struct dialer_probe probe;
+};
+
 struct dialer {
     struct ev_loop *loop;
     struct ari_pool *ari;
@@ -51,6 +106,8 @@ struct dialer {
     size_t cdr_n, cdr_cap, cdr_max_queue;
     int cdr_batch;
     struct dialer_cdr_tx *cdr_tx; /* the batch being written, or NULL */
+    struct dialer_srv *srv;       /* one per pool server */
+    size_t nsrv;
 };
 
 /*

@@ -15,6 +15,7 @@
 #include "campaign/campaign.h"
 #include "compliance/compliance.h"
 #include "core/clock.h"
+#include "core/counter.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "dashboards/dashboards.h"
@@ -94,8 +95,96 @@ struct wcall {
     char endpoint[DIALER_DIAL_MAX];
     char caller_id[CAMPAIGN_E164_MAX + 1];
     char trunk[CAMPAIGN_NAME_MAX];
-    bool booked;  /* holds a channel in Redis */
-    bool counted; /* counted by the scheduler (launched) */
+    int trunk_idx; /* index in the campaign's trunks, -1: dialer.endpoint */
+    bool booked;   /* holds a channel in Redis */
+    bool counted;  /* counted by the scheduler (launched) */
+};
+
+/*
+ * A write on a call's end path (D3 in docs/RELIABILITY.md): the attempt's
+ * finish, or its not_dialed close. Sent at once; one that fails (PostgreSQL
+ * down, the outcome unknown) waits in the wire's FIFO and is sent again with
+ * a back-off until it lands. Both statements only change an attempt whose
+ * ended_at is NULL, so a retry after an unknown outcome is harmless (the
+ * second answer is ERR_EXISTS: landed). One entry per attempt, so the writes
+ * of an attempt stay in order. Bounded: beyond END_QUEUE_MAX the oldest is
+ * dropped with an error log (its attempt stays open and the next start's
+ * reconciliation settles it, as before).
+ */
+enum endw_kind {
+    ENDW_FINISH,     /* campaign_store_attempt_finish: the contact pending (due) or final */
+    ENDW_NOT_DIALED, /* closed as not_dialed, the contact pending with its attempt back */
+    ENDW_KEEP,       /* finished, the contact kept leased: back into the scheduler when written */
+};
+
+struct endw {
+    struct endw *next;
+    struct dialer_wire *w;
+    enum endw_kind kind;
+    int64_t tenant_id;
+    int64_t first_us; /* first try (wall) */
+    int64_t due_us;   /* not_dialed: when the contact is due again */
+    int tries;
+    bool failed;
+    bool retry;
+    bool has_disposition;
+    bool unsure; /* not_dialed after an attempt_begin of unknown outcome */
+    int cause;
+    int next_number;
+    int64_t next_us;
+    char id[37];
+    char outcome[16];
+    char disposition[65];
+    /* ENDW_KEEP: the contact as the scheduler gets it back, and its next trunk (-1: any) */
+    struct campaign_contact ct;
+    int failover_trunk;
+};
+
+#define END_QUEUE_MAX     100000
+#define END_INFLIGHT_MAX  64
+#define END_BACKOFF_MIN_S 0.25
+#define END_BACKOFF_MAX_S 5.0
+
+static struct counter c_end_queued =
+    COUNTER_INIT(COUNTER_KIND_GAUGE, "dialer_end_writes_queued",
+                 "attempt finishes waiting to be written again (PostgreSQL away)");
+static struct counter c_end_retried =
+    COUNTER_INIT(COUNTER_KIND_COUNTER, "dialer_end_writes_retried_total",
+                 "attempt finishes sent again after a failure");
+static struct counter c_end_dropped =
+    COUNTER_INIT(COUNTER_KIND_COUNTER, "dialer_end_writes_dropped_total",
+                 "attempt finishes dropped from a full queue (settled at the next start)");
+static struct counter c_not_dialed =
+    COUNTER_INIT(COUNTER_KIND_COUNTER, "dialer_originates_not_dialed_total",
+                 "originates refused before any channel existed (no attempt spent)");
+
+/*
+ * Trunk fail-over (docs/dialer.md section 1a). A trunk with TRUNK_FAULTS
+ * route failures in a row (dialer_trunk_fault) rests for TRUNK_REST_US:
+ * launches take the campaign's first trunk not resting. A call that ends
+ * with a route failure is redialed at once on the campaign's next trunk when
+ * the retry policy allows another attempt of the failed class today (it is
+ * an attempt: max_attempts and max_per_day count it; only the class's delay
+ * is waived); the contact stays leased and goes straight back into the
+ * scheduler, and the fail-over map tells launch() which trunk it takes.
+ */
+#define TRUNK_FAULTS     3
+#define TRUNK_REST_US    (30 * INT64_C(1000000))
+#define TRUNK_HEALTH_MAX 64
+#define FAILOVER_BUCKETS 1024
+#define FAILOVER_TTL_US  (120 * INT64_C(1000000))
+
+struct trunk_health {
+    char name[CAMPAIGN_NAME_MAX];
+    int faults;       /* route failures in a row */
+    int64_t until_us; /* resting until */
+};
+
+struct failover {
+    struct failover *next;
+    int64_t contact_id;
+    int trunk_idx;
+    int64_t at_us;
 };
 
 struct dialer_wire {
@@ -138,6 +227,15 @@ struct dialer_wire {
     unsigned auto_turn; /* which kind the next poll asks */
     int64_t counted_us; /* contacts remaining last read */
     unsigned rr;        /* round robin over the pool's connections */
+    /* end writes waiting for PostgreSQL (struct endw) */
+    struct endw *ew_head, *ew_tail;
+    size_t ew_n;
+    int ew_inflight;
+    double ew_backoff_s;
+    ev_timer ew_timer;
+    struct trunk_health th[TRUNK_HEALTH_MAX];
+    int nth;
+    struct failover *fo[FAILOVER_BUCKETS];
     char node[64];
     char actor[96];
 };
@@ -464,51 +562,497 @@ static void verdict_inner(struct dialer_wire *w, const struct campaign_contact *
     }
 }
 
+/* ------------------------------------------------------ trunk fail-over */
+
+static struct trunk_health *trunk_health(struct dialer_wire *w, const char *name)
+{
+    for (int i = 0; i < w->nth; i++) {
+        if (strcmp(w->th[i].name, name) == 0) {
+            return &w->th[i];
+        }
+    }
+    if (w->nth == TRUNK_HEALTH_MAX) {
+        return NULL;
+    }
+    struct trunk_health *t = &w->th[w->nth++];
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    return t;
+}
+
+/* A call on trunk name ended: a route failure, or anything that shows the trunk works. */
+static void trunk_note(struct dialer_wire *w, const char *name, bool fault, int64_t now)
+{
+    struct trunk_health *t = name[0] != '\0' ? trunk_health(w, name) : NULL;
+    if (t == NULL) {
+        return;
+    }
+    if (!fault) {
+        t->faults = 0;
+        t->until_us = 0;
+        return;
+    }
+    if (++t->faults >= TRUNK_FAULTS && t->until_us <= now) {
+        t->until_us = now + TRUNK_REST_US;
+        LOG_WARN(DIALER, "event=trunk_resting trunk=%s faults=%d seconds=%d", t->name, t->faults,
+                 (int)(TRUNK_REST_US / US_PER_S));
+    }
+}
+
+/* The campaign's first trunk not resting (all resting: the one back soonest). */
+static int trunk_pick(struct dialer_wire *w, const struct campaign_settings *set, int64_t now)
+{
+    int best = 0;
+    int64_t best_until = INT64_MAX;
+    for (int i = 0; i < set->ntrunks; i++) {
+        struct trunk_health *t = trunk_health(w, set->trunks[i].name);
+        int64_t until = t != NULL ? t->until_us : 0;
+        if (until <= now) {
+            return i;
+        }
+        if (until < best_until) {
+            best_until = until;
+            best = i;
+        }
+    }
+    return best;
+}
+
+static unsigned fo_bucket(int64_t contact_id)
+{
+    return (unsigned)((uint64_t)contact_id * UINT64_C(0x9E3779B97F4A7C15) >> 54) &
+           (FAILOVER_BUCKETS - 1);
+}
+
+static void failover_set(struct dialer_wire *w, int64_t contact_id, int trunk_idx, int64_t now)
+{
+    struct failover *f = calloc(1, sizeof(*f));
+    if (f == NULL) {
+        return; /* launch() then takes the first trunk not resting */
+    }
+    unsigned b = fo_bucket(contact_id);
+    f->contact_id = contact_id;
+    f->trunk_idx = trunk_idx;
+    f->at_us = now;
+    f->next = w->fo[b];
+    w->fo[b] = f;
+}
+
+/* The trunk a failed-over contact takes (-1: none), removed; stale entries go too. */
+static int failover_take(struct dialer_wire *w, int64_t contact_id, int64_t now)
+{
+    int idx = -1;
+    for (struct failover **pp = &w->fo[fo_bucket(contact_id)]; *pp != NULL;) {
+        struct failover *f = *pp;
+        if (f->contact_id == contact_id || now - f->at_us > FAILOVER_TTL_US) {
+            if (f->contact_id == contact_id && now - f->at_us <= FAILOVER_TTL_US) {
+                idx = f->trunk_idx;
+            }
+            *pp = f->next;
+            free(f);
+            continue;
+        }
+        pp = &f->next;
+    }
+    return idx;
+}
+
 /* ----------------------------------------------------------- attempt end */
 
-static void finished(int status, void *arg)
+static void endw_send(struct endw *e);
+
+static void endw_push(struct dialer_wire *w, struct endw *e)
 {
-    struct wcall *c = arg;
-    if (status != 0 && status != ERR_EXISTS) {
-        /* unknown outcome: the attempt stays unfinished and the contact
-         * dialing; the next start of this node reconciles it */
-        LOG_WARN(DIALER, "event=attempt_finish_failed id=%s err=\"%s\"", c->a.id, err_str(status));
+    if (w->ew_n >= END_QUEUE_MAX && w->ew_head != NULL) {
+        struct endw *old = w->ew_head;
+        w->ew_head = old->next;
+        if (w->ew_head == NULL) {
+            w->ew_tail = NULL;
+        }
+        w->ew_n--;
+        counter_inc(&c_end_dropped);
+        LOG_ERR(DIALER, "event=attempt_finish_dropped id=%s msg=\"queue full; settled at restart\"",
+                old->id);
+        free(old);
+    }
+    e->next = NULL;
+    if (w->ew_tail != NULL) {
+        w->ew_tail->next = e;
+    } else {
+        w->ew_head = e;
+    }
+    w->ew_tail = e;
+    w->ew_n++;
+    counter_set(&c_end_queued, (int64_t)w->ew_n);
+}
+
+static void endw_kick(struct dialer_wire *w, double after_s)
+{
+    if (w->stopping || w->ew_n == 0) {
+        return;
+    }
+    ev_timer_stop(w->loop, &w->ew_timer);
+    ev_timer_set(&w->ew_timer, after_s, 0);
+    ev_timer_start(w->loop, &w->ew_timer);
+}
+
+static void endw_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct dialer_wire *w = t->data;
+    (void)loop;
+    (void)revents;
+    size_t n = w->ew_n;
+    while (n-- > 0 && w->ew_head != NULL && w->ew_inflight < END_INFLIGHT_MAX && !w->stopping) {
+        struct endw *e = w->ew_head;
+        w->ew_head = e->next;
+        if (w->ew_head == NULL) {
+            w->ew_tail = NULL;
+        }
+        w->ew_n--;
+        counter_set(&c_end_queued, (int64_t)w->ew_n);
+        counter_inc(&c_end_retried);
+        size_t before = w->ew_n;
+        endw_send(e);
+        if (w->ew_n > before) {
+            break; /* could not even be sent: the back-off runs */
+        }
+    }
+    if (w->ew_n > 0 && !ev_is_active(&w->ew_timer) && w->ew_inflight < END_INFLIGHT_MAX) {
+        endw_kick(w, w->ew_backoff_s);
+    }
+}
+
+/*
+ * A kept contact's finish is written: the contact goes back into the
+ * scheduler, due at its retry time (now for a fail-over). If the first try
+ * did land and only its answer was lost (ERR_EXISTS now), the contact is
+ * still leased by this node and the same holds; if it is not (another
+ * outcome), attempt_begin finds no lease (ERR_CONFLICT) and nothing is dialed.
+ */
+static void keep_landed(struct endw *e)
+{
+    struct dialer_wire *w = e->w;
+    struct campaign_batch *b = calloc(1, sizeof(*b) + sizeof(b->contacts[0]));
+    int64_t now = clock_wall_us();
+    if (b == NULL) {
+        return; /* the lease expires and any node takes the contact again */
+    }
+    b->campaign_id = e->ct.campaign_id;
+    b->lease_expires_us = now + w->conf->dialer_lease_ms * 1000;
+    b->n = 1;
+    b->contacts[0] = e->ct;
+    const struct wcamp *cp = camp_find(w, e->ct.campaign_id);
+    if (cp != NULL && cp->want_running && campaign_sched_add(w->sched, b) == 0) {
+        if (e->failover_trunk >= 0) {
+            failover_set(w, e->ct.id, e->failover_trunk, now);
+        }
+    } else {
+        /* the campaign is gone from this node: the contact back to the database */
+        struct campaign_actor who = actor_of(w, e->ct.tenant_id);
+        const int64_t ids[1] = { e->ct.id };
+        const int64_t due[1] = { e->ct.due_us > now ? e->ct.due_us : 0 };
+        campaign_store_release(next_conn(w), &who, w->node, ids, due, NULL, 1, NULL, NULL);
+    }
+    free(b);
+}
+
+/* An end write answered (or could not be sent: status from the send). */
+static void endw_done(int status, void *arg)
+{
+    struct endw *e = arg;
+    struct dialer_wire *w = e->w;
+    w->ew_inflight--;
+    if (w->stopping) {
+        /* left unfinished: the next start reconciles it */
+        free(e);
+        return;
+    }
+    if (status == ERR_NOTFOUND && e->unsure && e->tries < 4) {
+        status = ERR_DISCONNECTED; /* maybe not visible yet: once more later */
+    }
+    if (status == 0 || status == ERR_EXISTS || status == ERR_NOTFOUND || status == ERR_INVAL) {
+        if (e->kind == ENDW_KEEP && (status == 0 || status == ERR_EXISTS)) {
+            keep_landed(e);
+        }
+        if (status == ERR_NOTFOUND && e->unsure) {
+            LOG_INFO(DIALER, "event=attempt_not_written id=%s", e->id); /* nothing to close */
+        } else if (status == ERR_NOTFOUND || status == ERR_INVAL) {
+            LOG_WARN(DIALER, "event=attempt_finish_failed id=%s err=\"%s\" msg=\"not retried\"",
+                     e->id, err_str(status));
+        } else if (e->tries > 1) {
+            LOG_INFO(DIALER, "event=attempt_finish_landed id=%s outcome=%s tries=%d", e->id,
+                     e->outcome, e->tries);
+        }
+        free(e);
+        w->ew_backoff_s = 0;
+        if (w->ew_n > 0 && !ev_is_active(&w->ew_timer)) {
+            endw_kick(w, 0.01);
+        }
+        return;
+    }
+    /* unknown outcome (PostgreSQL away): again later, in the FIFO */
+    if (e->tries == 1) {
+        LOG_WARN(DIALER, "event=attempt_finish_failed id=%s err=\"%s\" msg=\"queued for retry\"",
+                 e->id, err_str(status));
+    }
+    w->ew_backoff_s = w->ew_backoff_s <= 0 ? END_BACKOFF_MIN_S : w->ew_backoff_s * 2;
+    if (w->ew_backoff_s > END_BACKOFF_MAX_S) {
+        w->ew_backoff_s = END_BACKOFF_MAX_S;
+    }
+    endw_push(w, e);
+    if (!ev_is_active(&w->ew_timer)) {
+        endw_kick(w, w->ew_backoff_s);
+    }
+}
+
+/* not_dialed: the attempt closed as such and the contact back, its attempt given back. */
+static const char NOT_DIALED_SQL[] =
+    "WITH a AS (UPDATE call_attempts SET state = 'failed', ended_at = now(), "
+    "outcome = 'not_dialed' WHERE id = $1::uuid AND ended_at IS NULL "
+    "RETURNING contact_id, attempt_no), "
+    "u AS (UPDATE contacts c SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL, "
+    "attempts = greatest(c.attempts - 1, 0), "
+    "next_attempt_at = to_timestamp($2::bigint / 1000000.0) "
+    "FROM a WHERE c.id = a.contact_id AND c.state = 'dialing' AND c.attempts = a.attempt_no "
+    "RETURNING c.id) "
+    "SELECT (SELECT count(*) FROM a) + 0 * (SELECT count(*) FROM u), "
+    "EXISTS (SELECT 1 FROM call_attempts WHERE id = $1::uuid)";
+
+/* A retry due soon (or a fail-over): finished, the contact still leased by this node. */
+static const char KEEP_SQL[] =
+    "WITH a AS (UPDATE call_attempts SET state = $2, ended_at = now(), outcome = $3, "
+    "hangup_cause = $4::smallint, disposition = $5 WHERE id = $1::uuid AND ended_at IS NULL "
+    "RETURNING contact_id), "
+    "u AS (UPDATE contacts c SET state = 'leased', lease_owner = $6, "
+    "lease_expires_at = now() + make_interval(secs => $7::int), "
+    "next_attempt_at = now() + make_interval(secs => $7::int), block_reason = NULL, "
+    "last_outcome = $3, last_disposition = coalesce($5, c.last_disposition), "
+    "next_number = $8::smallint FROM a WHERE c.id = a.contact_id AND c.state = 'dialing' "
+    "RETURNING c.id) "
+    "SELECT (SELECT count(*) FROM a) + 0 * (SELECT count(*) FROM u), "
+    "EXISTS (SELECT 1 FROM call_attempts WHERE id = $1::uuid)";
+
+struct nd_tx {
+    struct endw *e;
+    struct db_conn *conn;
+    bool pinned;
+    int pending;
+    int status;
+};
+
+static void nd_cb(int status, PGresult *res, void *arg)
+{
+    struct nd_tx *t = arg;
+    if (status != 0 && t->status == 0) {
+        t->status = status;
+    } else if (status == 0 && res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK &&
+               PQnfields(res) == 2 && PQntuples(res) == 1 && t->status == 0) {
+        if (strcmp(PQgetvalue(res, 0, 0), "1") != 0) {
+            t->status = strcmp(PQgetvalue(res, 0, 1), "t") == 0 ? ERR_EXISTS : ERR_NOTFOUND;
+        }
+    }
+    if (--t->pending > 0) {
+        return;
+    }
+    struct endw *e = t->e;
+    if (t->pinned) {
+        db_pool_unpin(e->w->db, t->conn);
+    }
+    int st = t->status;
+    free(t);
+    endw_done(st, e);
+}
+
+static int send_sql(struct endw *e, const char *sql, int nparams, const char *const *params)
+{
+    struct dialer_wire *w = e->w;
+    struct nd_tx *t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        return ERR_NOMEM;
+    }
+    t->e = e;
+    t->pinned = db_pool_pin(w->db, &t->conn) == 0;
+    if (!t->pinned) {
+        t->conn = next_conn(w);
+    }
+    char tid[24];
+    snprintf(tid, sizeof(tid), "%" PRId64, e->tenant_id);
+    const char *tp[1] = { tid };
+    const struct db_query qs[4] = {
+        { .sql = "BEGIN" },
+        { .sql = "SELECT set_config('app.tenant_id', $1, true)", .nparams = 1, .params = tp },
+        { .sql = sql, .nparams = nparams, .params = params },
+        { .sql = "COMMIT" },
+    };
+    for (int i = 0; i < 4; i++) {
+        struct db_query q = qs[i];
+        q.cb = nd_cb;
+        q.arg = t;
+        if (db_query_send(t->conn, &q, NULL) != 0) {
+            if (i == 0) {
+                if (t->pinned) {
+                    db_pool_unpin(w->db, t->conn);
+                }
+                free(t);
+                return ERR_DISCONNECTED;
+            }
+            t->status = ERR_DISCONNECTED;
+            break;
+        }
+        t->pending++;
+    }
+    return 0;
+}
+
+static void endw_send(struct endw *e)
+{
+    struct dialer_wire *w = e->w;
+    int rc;
+    e->tries++;
+    w->ew_inflight++;
+    if (e->kind == ENDW_NOT_DIALED) {
+        char due[24];
+        snprintf(due, sizeof(due), "%" PRId64, e->due_us);
+        const char *p[2] = { e->id, due };
+        rc = send_sql(e, NOT_DIALED_SQL, 2, p);
+    } else if (e->kind == ENDW_KEEP) {
+        char cause[8], lease[16], num[8];
+        snprintf(cause, sizeof(cause), "%d", e->cause);
+        snprintf(lease, sizeof(lease), "%d", (int)(w->conf->dialer_lease_ms / 1000));
+        snprintf(num, sizeof(num), "%d", e->next_number);
+        const char *p[8] = {
+            e->id,
+            e->failed ? "failed" : "ended",
+            e->outcome,
+            e->cause >= 0 && e->cause <= 127 ? cause : NULL,
+            e->has_disposition ? e->disposition : NULL,
+            w->node,
+            lease,
+            num,
+        };
+        rc = send_sql(e, KEEP_SQL, 8, p);
+    } else {
+        struct campaign_attempt_end end = {
+            .id = e->id,
+            .failed = e->failed,
+            .outcome = e->outcome,
+            .hangup_cause = e->cause,
+            .sip_code = -1,
+            .disposition = e->has_disposition ? e->disposition : NULL,
+            .retry = e->retry,
+            .next_us = e->next_us,
+            .next_number = e->next_number,
+        };
+        struct campaign_actor who = actor_of(w, e->tenant_id);
+        rc = campaign_store_attempt_finish(next_conn(w), &who, &end, endw_done, e);
+    }
+    if (rc != 0) {
+        endw_done(rc == ERR_INVAL ? ERR_INVAL : ERR_DISCONNECTED, e);
+    }
+}
+
+static struct endw *endw_new(struct wcall *c, enum endw_kind kind)
+{
+    struct endw *e = calloc(1, sizeof(*e));
+    if (e != NULL) {
+        e->w = c->w;
+        e->kind = kind;
+        e->tenant_id = c->ct.tenant_id;
+        e->first_us = clock_wall_us();
+        snprintf(e->id, sizeof(e->id), "%s", c->a.id);
+    }
+    return e;
+}
+
+/*
+ * A call that never rang: closed as not_dialed, the contact due again after
+ * a pause. unsure: the attempt row's own write had an unknown outcome; a
+ * "no such attempt" answer is then retried a few times (a commit still on
+ * its way on a dropped session) before it is believed.
+ */
+static void close_not_dialed(struct wcall *c, bool unsure)
+{
+    struct endw *e = endw_new(c, ENDW_NOT_DIALED);
+    if (!unsure) {
+        counter_inc(&c_not_dialed);
+    }
+    if (e != NULL) {
+        e->unsure = unsure;
+        snprintf(e->outcome, sizeof(e->outcome), "not_dialed");
+        e->due_us = clock_wall_us() + 2 * US_PER_S;
+        endw_send(e);
+    } else {
+        LOG_ERR(DIALER, "event=attempt_finish_failed id=%s err=\"%s\"", c->a.id,
+                err_str(ERR_NOMEM));
     }
     wcall_free(c);
 }
 
+/*
+ * The attempt's finish with the retry decision. trunk_fault: the call failed
+ * on its route (dialer_trunk_fault), so it may fail over to the next trunk.
+ */
 static void finish_attempt(struct wcall *c, const struct campaign_settings *set, bool failed,
                            const char *outcome, int cause, const char *disposition, int attempts,
-                           int today)
+                           int today, bool trunk_fault)
 {
     struct dialer_wire *w = c->w;
     struct campaign_retry_decision dec;
     int64_t now = clock_wall_us();
-    campaign_retry_decide(set, campaign_retry_class_of(outcome), attempts, today, c->ct.number_idx,
-                          c->ct.nalt, now, &dec);
+    int cls = campaign_retry_class_of(outcome);
+    campaign_retry_decide(set, cls, attempts, today, c->ct.number_idx, c->ct.nalt, now, &dec);
+    int failover = -1;
     if (c->callback_us > now) {
         /* a callback the flow scheduled: the contact is due then (windows
          * and caps still apply when it comes up) */
         dec.retry = true;
         dec.at_us = c->callback_us;
         dec.next_number = c->ct.number_idx;
+    } else if (trunk_fault && dec.retry && !dec.same_trunk && cls == CAMPAIGN_RETRY_FAILED &&
+               dec.at_us <= now + set->retry[cls].delay_s * US_PER_S && c->trunk_idx >= 0 &&
+               c->trunk_idx + 1 < set->ntrunks) {
+        /* the route failed: at once on the next trunk (an attempt all the same) */
+        failover = c->trunk_idx + 1;
+        dec.at_us = now;
+        LOG_INFO(DIALER, "event=trunk_failover id=%s from=%s to=%s", c->a.id, c->trunk,
+                 set->trunks[failover].name);
     }
-    struct campaign_attempt_end e = {
-        .id = c->a.id,
-        .failed = failed,
-        .outcome = outcome,
-        .hangup_cause = cause,
-        .sip_code = -1,
-        .disposition = disposition,
-        .retry = dec.retry,
-        .next_us = dec.at_us,
-        .next_number = dec.next_number,
-    };
-    struct campaign_actor who = actor_of(w, c->ct.tenant_id);
-    int rc = campaign_store_attempt_finish(next_conn(w), &who, &e, finished, c);
-    if (rc != 0) {
-        finished(rc, c);
+    /* a retry due within the lease's first two thirds stays with this node:
+     * the scheduler holds it and dials it on the tick it is due */
+    int64_t keep_us = w->conf->dialer_lease_ms * 1000 * 2 / 3;
+    const struct wcamp *cp_run = camp_find(w, c->ct.campaign_id);
+    bool keep = dec.retry && !w->draining && dec.next_number == c->ct.number_idx &&
+                c->ct.number[0] != '\0' && /* not an adopted attempt's stand-in */
+                dec.at_us - now < keep_us && cp_run != NULL && cp_run->want_running;
+    struct endw *e = endw_new(c, keep ? ENDW_KEEP : ENDW_FINISH);
+    if (e == NULL) {
+        LOG_ERR(DIALER, "event=attempt_finish_failed id=%s err=\"%s\"", c->a.id,
+                err_str(ERR_NOMEM));
+        wcall_free(c);
+        return;
     }
+    e->failed = failed;
+    snprintf(e->outcome, sizeof(e->outcome), "%s", outcome);
+    e->cause = cause;
+    if (disposition != NULL) {
+        e->has_disposition = true;
+        snprintf(e->disposition, sizeof(e->disposition), "%.64s", disposition);
+    }
+    e->retry = dec.retry;
+    e->next_us = dec.at_us;
+    e->next_number = dec.next_number;
+    e->failover_trunk = failover;
+    if (keep) {
+        e->ct = c->ct;
+        e->ct.attempts = attempts;
+        e->ct.attempts_24h = today;
+        /* a fail-over goes before the contacts already waiting (the
+         * scheduler pops the earliest due first): it is the same call */
+        e->ct.due_us = failover >= 0 ? 1 : dec.at_us > now ? dec.at_us : now;
+        e->ct.reason = 0;
+        e->ct.heap_idx = 0;
+    }
+    wcall_free(c);
+    endw_send(e);
 }
 
 static void on_answered(void *arg, void *user, double ring_s)
@@ -831,8 +1375,8 @@ static void count_end(struct dialer_wire *w, struct wcall *c, struct wcamp *cp,
         if (r->answered) {
             dash_inc(c->trunk_e, DASH_ANSWERED);
         }
-        if (r->failed) {
-            dash_inc(c->trunk_e, DASH_ERRORS);
+        if (r->failed || dialer_trunk_fault(r->outcome, r->hangup_cause, r->failed)) {
+            dash_inc(c->trunk_e, DASH_ERRORS); /* the originate or the route failed */
         }
         c->trunk_e = NULL;
     }
@@ -841,6 +1385,19 @@ static void count_end(struct dialer_wire *w, struct wcall *c, struct wcamp *cp,
 
 static void record_cap_events(struct dialer_wire *w, const struct wcall *c,
                               const struct dialer_result *r);
+
+/* The wall's figures of an originate that never became a call: as if never launched. */
+static void count_not_dialed(struct wcall *c, struct wcamp *cp)
+{
+    struct dash_entity *e = camp_dash(cp);
+    dash_add(e, DASH_RINGING, -1);
+    dash_add(e, DASH_ATTEMPTS, -1);
+    if (c->trunk_e != NULL) {
+        dash_add(c->trunk_e, DASH_CHANNELS, -1);
+        dash_add(c->trunk_e, DASH_ATTEMPTS, -1);
+        c->trunk_e = NULL;
+    }
+}
 
 static void on_ended(void *arg, const struct dialer_result *r)
 {
@@ -883,6 +1440,16 @@ static void on_ended(void *arg, const struct dialer_result *r)
         return;
     }
     struct wcamp *cp = camp_find(w, c->ct.campaign_id);
+    if (strcmp(r->outcome, "not_dialed") == 0) {
+        /* refused before any channel existed: no attempt of the contact */
+        LOG_INFO(DIALER, "event=attempt_not_dialed id=%s campaign=%" PRId64, c->a.id,
+                 c->ct.campaign_id);
+        count_not_dialed(c, cp);
+        caps_giveback(c);
+        release_slot(c, false, 0);
+        close_not_dialed(c, false);
+        return;
+    }
     count_end(w, c, cp, r);
     if (cp != NULL && cp->ab != NULL && r->live && r->answered_us != 0) {
         struct compliance_call_outcome o = {
@@ -903,8 +1470,14 @@ static void on_ended(void *arg, const struct dialer_result *r)
     }
     LOG_INFO(DIALER, "event=attempt_end id=%s campaign=%" PRId64 " outcome=%s cause=%d", c->a.id,
              c->ct.campaign_id, r->outcome, r->hangup_cause);
+    bool tf = dialer_trunk_fault(r->outcome, r->hangup_cause, r->failed);
+    if (c->trunk[0] != '\0' && !r->failed) {
+        trunk_note(w, c->trunk, tf, clock_wall_us());
+    } else if (c->trunk[0] != '\0' && tf) {
+        trunk_note(w, c->trunk, true, clock_wall_us());
+    }
     finish_attempt(c, set, r->failed, r->outcome, r->hangup_cause, r->disposition,
-                   c->ct.attempts + 1, c->ct.attempts_24h + 1);
+                   c->ct.attempts + 1, c->ct.attempts_24h + 1, tf);
 }
 
 /* ---------------------------------------------------------------- launch */
@@ -1019,12 +1592,19 @@ static void begun(int status, void *arg)
         return;
     }
     if (status != 0) {
-        /* ERR_CONFLICT: the lease was lost, another node has the contact;
-         * anything else: unknown, never dial (restart reconciles it) */
+        /* ERR_CONFLICT: the lease was lost, another node has the contact
+         * (nothing was written). Anything else: unknown whether the row
+         * committed; never dial it, and close it as not dialed (the close
+         * only changes an attempt that exists and is open), so the contact
+         * is not left dialing until the next start. */
         LOG_WARN(DIALER, "event=attempt_begin_failed id=%s err=\"%s\"", c->a.id, err_str(status));
         caps_giveback(c);
         release_slot(c, false, 0);
-        wcall_free(c);
+        if (status == ERR_CONFLICT) {
+            wcall_free(c);
+        } else {
+            close_not_dialed(c, true);
+        }
         return;
     }
     struct wcamp *cp = camp_find(w, c->ct.campaign_id);
@@ -1053,8 +1633,9 @@ static void begun(int status, void *arg)
             dash_inc(c->trunk_e, DASH_ATTEMPTS);
             dash_inc(c->trunk_e, DASH_CHANNELS);
             dash_set(c->trunk_e, DASH_CAPACITY,
-                     cp != NULL && cp->set.ntrunks > 0 && cp->set.trunks[0].max_channels > 0
-                         ? cp->set.trunks[0].max_channels
+                     cp != NULL && c->trunk_idx >= 0 && c->trunk_idx < cp->set.ntrunks &&
+                             cp->set.trunks[c->trunk_idx].max_channels > 0
+                         ? cp->set.trunks[c->trunk_idx].max_channels
                          : w->conf->dialer_max_channels);
         }
         if (cp != NULL && (cp->flow.state == FLOW_READY || cp->mflow.state == FLOW_READY)) {
@@ -1063,14 +1644,21 @@ static void begun(int status, void *arg)
         return;
     }
     if (rc != 0) {
-        /* committed but never originated: finish it as a failed originate */
-        struct campaign_settings defaults;
-        campaign_settings_default(&defaults);
+        /* committed but never sent: nothing rang. No server could take it
+         * (ERR_BUSY: down, or degraded and not the probe's turn) or no
+         * memory: not dialed, the contact goes back with its attempt. A
+         * request the dialer refuses as invalid is a failed attempt. */
         LOG_WARN(DIALER, "event=originate_refused id=%s err=\"%s\"", c->a.id, err_str(rc));
         caps_giveback(c);
         release_slot(c, false, 0);
+        if (rc == ERR_BUSY || rc == ERR_NOMEM) {
+            close_not_dialed(c, false);
+            return;
+        }
+        struct campaign_settings defaults;
+        campaign_settings_default(&defaults);
         finish_attempt(c, cp != NULL ? &cp->set : &defaults, true, "failed", -1, NULL,
-                       c->ct.attempts + 1, c->ct.attempts_24h + 1);
+                       c->ct.attempts + 1, c->ct.attempts_24h + 1, false);
     }
 }
 
@@ -1220,8 +1808,10 @@ static int launch(void *arg, const struct campaign_launch *l)
     int rc = 0;
     if (cp == NULL || w->draining) {
         rc = ERR_SHUTDOWN;
-    } else if (ari_pool_pick(w->ari) == NULL) {
-        rc = ERR_BUSY; /* no Asterisk can take a call: do not spend an attempt */
+    } else if (!dialer_can_call(w->dialer)) {
+        /* no Asterisk can take a call (down, or degraded between probes):
+         * do not spend an attempt */
+        rc = ERR_BUSY;
     }
     struct wcall *c = rc == 0 ? calloc(1, sizeof(*c)) : NULL;
     if (c == NULL) {
@@ -1232,10 +1822,14 @@ static int launch(void *arg, const struct campaign_launch *l)
     c->w = w;
     c->ct = *ct;
     const char *tmpl = w->conf->dialer_endpoint;
+    c->trunk_idx = -1;
     if (cp->set.ntrunks > 0) {
-        /* the first trunk; failing over is for the failed class only (docs) */
-        tmpl = cp->set.trunks[0].endpoint;
-        snprintf(c->trunk, sizeof(c->trunk), "%s", cp->set.trunks[0].name);
+        /* a fail-over's next trunk, else the first trunk not resting */
+        int64_t now = clock_wall_us();
+        int t = failover_take(w, ct->id, now);
+        c->trunk_idx = t >= 0 && t < cp->set.ntrunks ? t : trunk_pick(w, &cp->set, now);
+        tmpl = cp->set.trunks[c->trunk_idx].endpoint;
+        snprintf(c->trunk, sizeof(c->trunk), "%s", cp->set.trunks[c->trunk_idx].name);
     }
     rc = campaign_endpoint_render(tmpl, ct->number, c->endpoint, sizeof(c->endpoint));
     if (rc != 0) {
@@ -1853,6 +2447,7 @@ static const char REPAIR_SQL[] =
     "a.outcome = 'human' AND a.answered_at IS NOT NULL "
     "FROM call_attempts a JOIN campaigns c ON c.id = a.campaign_id "
     "WHERE a.dialer_node = $1 AND a.ended_at IS NOT NULL AND a.outcome IS NOT NULL "
+    "AND a.outcome <> 'not_dialed' "
     "AND a.started_at > now() - interval '1 day' AND a.started_at < to_timestamp($2::bigint / 1e6) "
     "AND NOT EXISTS (SELECT 1 FROM call_logs l WHERE l.attempt_id = a.id) "
     "ON CONFLICT (attempt_id) DO NOTHING";
@@ -2230,6 +2825,12 @@ int start_dialer(const struct dialer_wire_deps *deps, struct dialer_wire **out)
     if (rc != 0) {
         return rc;
     }
+    counter_register(&c_end_queued);
+    counter_register(&c_end_retried);
+    counter_register(&c_end_dropped);
+    counter_register(&c_not_dialed);
+    ev_timer_init(&w->ew_timer, endw_timer_cb, 0, 0);
+    w->ew_timer.data = w;
     double tick = (double)conf->dialer_tick_ms / 1000.0;
     ev_timer_init(&w->tick, tick_cb, tick, tick);
     w->tick.data = w;
@@ -2269,6 +2870,11 @@ void stop_dialer(struct dialer_wire *w)
     w->stopping = true;
     ev_timer_stop(w->loop, &w->tick);
     ev_timer_stop(w->loop, &w->poll);
+    ev_timer_stop(w->loop, &w->ew_timer);
+    if (w->ew_n > 0) {
+        LOG_WARN(DIALER, "event=attempt_finish_unwritten n=%zu msg=\"settled at the next start\"",
+                 w->ew_n);
+    }
     campaign_lessor_destroy(w->lessor);
     w->lessor = NULL;
     /* flows still running end (IVR_END_SHUTDOWN); their calls stay for reconciliation */
@@ -2310,6 +2916,24 @@ void dialer_wire_free(struct dialer_wire *w)
     while (w->calls != NULL) {
         wcall_free(w->calls);
     }
+    if (w->loop != NULL) {
+        ev_timer_stop(w->loop, &w->ew_timer);
+    }
+    while (w->ew_head != NULL) {
+        struct endw *e = w->ew_head;
+        w->ew_head = e->next;
+        free(e);
+    }
+    w->ew_tail = NULL;
+    w->ew_n = 0;
+    for (size_t b = 0; b < FAILOVER_BUCKETS; b++) {
+        while (w->fo[b] != NULL) {
+            struct failover *f = w->fo[b];
+            w->fo[b] = f->next;
+            free(f);
+        }
+    }
+    counter_set(&c_end_queued, 0);
     while (w->camps != NULL) {
         struct wcamp *n = w->camps->next;
         wflow_clear(&w->camps->flow);

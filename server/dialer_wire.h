@@ -10,8 +10,17 @@
  * campaign_store_attempt_begin, and only after its COMMIT dialer_call(). The
  * dialer's outcome comes back to dialer_wire's ended hook: retry decision,
  * campaign_store_attempt_finish (exactly once per attempt), pacing feedback,
- * the Redis channel given back. A paused campaign stops launching on the
- * next tick; a stopped or completed one also hands its held contacts back.
+ * the Redis channel given back. The end writes (finish; not_dialed for an
+ * originate refused before any channel existed, which gives the contact its
+ * attempt back; a kept finish for a retry due soon or a trunk fail-over,
+ * the contact staying leased and going straight back to the scheduler) are
+ * queued and retried with a back-off while PostgreSQL is away. A route
+ * failure (congestion and the like) is redialed at once on the campaign's
+ * next trunk within the retry policy; busy and declined calls never are;
+ * launches take the first trunk not resting, and pause while no Asterisk
+ * server is up (one probe at a time to a degraded one). A paused campaign
+ * stops launching on the next tick; a stopped or completed one also hands
+ * its held contacts back.
  * At start the attempts this node left unfinished are adopted and
  * reconciled with ARI (dialer/dialer.h).
  *
