@@ -51,7 +51,8 @@ _Static_assert(CAMPAIGN_AUTO_NEVER_DAYS == 1825, "NEVER_DAYS is CAMPAIGN_AUTO_NE
 
 static const char *const outcomes[] = { "human",     "machine",    "busy",        "no_answer",
                                         "rejected",  "congestion", "unreachable", "failed",
-                                        "cancelled", "abandoned",  "lost",        NULL };
+                                        "cancelled", "abandoned",  "lost",        "not_dialed",
+                                        NULL };
 
 /* RFC 3339 UTC text of epoch us (arena). */
 static const char *iso(struct api_ctx *ctx, int64_t us)
