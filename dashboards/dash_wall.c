@@ -52,8 +52,9 @@ static const char *health_name(int h)
 static int servers_worst(const struct dash_snap *const *snaps, size_t n)
 {
     int worst = -1; /* order: up < degraded < down */
-    static const int rank[] = { [DASH_HEALTH_DOWN] = 3, [DASH_HEALTH_UP] = 1,
-                                [DASH_HEALTH_DEGRADED] = 2 };
+    static const int rank[] = {
+        [DASH_HEALTH_DOWN] = 3, [DASH_HEALTH_UP] = 1, [DASH_HEALTH_DEGRADED] = 2
+    };
 
     for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; snaps[i] != NULL && j < snaps[i]->n; j++) {
@@ -77,9 +78,9 @@ json_t *dash__servers_json(const struct dash_snap *const *snaps, size_t n)
         for (size_t j = 0; snaps[i] != NULL && j < snaps[i]->n; j++) {
             const struct dash_snap_entry *e = &snaps[i]->e[j];
             if (e->kind == DASH_KIND_SERVER) {
-                json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "node", snaps[i]->node,
-                                                     "server", e->name, "status",
-                                                     health_name(e->state)));
+                json_array_append_new(arr,
+                                      json_pack("{s:s,s:s,s:s}", "node", snaps[i]->node, "server",
+                                                e->name, "status", health_name(e->state)));
             }
         }
     }
@@ -107,23 +108,22 @@ static json_t *trunk_json(const struct trunk_sum *t, int worst)
         json_array_append_new(reasons, json_string("errors"));
     }
     if (worst == DASH_HEALTH_DOWN || worst == DASH_HEALTH_DEGRADED) {
-        json_array_append_new(reasons, json_string(worst == DASH_HEALTH_DOWN ? "server_down"
-                                                                             : "server_degraded"));
+        json_array_append_new(
+            reasons, json_string(worst == DASH_HEALTH_DOWN ? "server_down" : "server_degraded"));
     }
-    o = json_pack("{s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:s,s:s}",
-                  "trunk", t->name, "nodes", t->nodes, "attempts",
-                  (json_int_t)t->v[DASH_ATTEMPTS], "answered", (json_int_t)t->v[DASH_ANSWERED],
-                  "errors", (json_int_t)t->v[DASH_ERRORS], "ended", (json_int_t)t->v[DASH_ENDED],
-                  "channels", (json_int_t)t->v[DASH_CHANNELS], "capacity",
-                  (json_int_t)t->v[DASH_CAPACITY], "cps_1s", (double)(int64_t)(t->cps1 * 100) / 100,
-                  "cps_1m", (double)(int64_t)(t->cps60 * 100) / 100, "attempts_1m",
-                  (json_int_t)t->w[DASH_W_ATTEMPTS], "answered_1m",
-                  (json_int_t)t->w[DASH_W_ANSWERED], "errors_1m", (json_int_t)errors, "ended_1m",
-                  (json_int_t)ended, "asr_1m", round4(ratio(t->w[DASH_W_ANSWERED], ended)),
-                  "error_rate_1m", round4(err_rate), "utilisation",
-                  round4(ratio(t->v[DASH_CHANNELS], t->v[DASH_CAPACITY])), "servers",
-                  worst < 0 ? "none" : health_name(worst), "state",
-                  json_array_size(reasons) > 0 ? "alarm" : "ok");
+    o = json_pack(
+        "{s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:s,s:s}", "trunk",
+        t->name, "nodes", t->nodes, "attempts", (json_int_t)t->v[DASH_ATTEMPTS], "answered",
+        (json_int_t)t->v[DASH_ANSWERED], "errors", (json_int_t)t->v[DASH_ERRORS], "ended",
+        (json_int_t)t->v[DASH_ENDED], "channels", (json_int_t)t->v[DASH_CHANNELS], "capacity",
+        (json_int_t)t->v[DASH_CAPACITY], "cps_1s", (double)(int64_t)(t->cps1 * 100) / 100, "cps_1m",
+        (double)(int64_t)(t->cps60 * 100) / 100, "attempts_1m", (json_int_t)t->w[DASH_W_ATTEMPTS],
+        "answered_1m", (json_int_t)t->w[DASH_W_ANSWERED], "errors_1m", (json_int_t)errors,
+        "ended_1m", (json_int_t)ended, "asr_1m", round4(ratio(t->w[DASH_W_ANSWERED], ended)),
+        "error_rate_1m", round4(err_rate), "utilisation",
+        round4(ratio(t->v[DASH_CHANNELS], t->v[DASH_CAPACITY])), "servers",
+        worst < 0 ? "none" : health_name(worst), "state",
+        json_array_size(reasons) > 0 ? "alarm" : "ok");
     if (o != NULL) {
         json_object_set_new(o, "reasons", reasons);
     } else {
@@ -248,7 +248,8 @@ static json_t *top_drop_offs(json_t *nodes)
             break;
         }
         picked[r] = best;
-        json_array_append_new(top, json_pack("{s:s,s:I}", "node", best, "count", (json_int_t)bestv));
+        json_array_append_new(top,
+                              json_pack("{s:s,s:I}", "node", best, "count", (json_int_t)bestv));
     }
     return top;
 }
@@ -319,9 +320,9 @@ json_t *dash__compliance_json(const struct dash_platform *p)
 {
     static const char *const names[] = { "fresh", "warning", "stale", "missing", "disabled" };
     int st = p != NULL && (unsigned)p->dnc_state <= DASH_DNC_DISABLED ? (int)p->dnc_state
-                                                                     : DASH_DNC_DISABLED;
-    json_t *dnc = json_pack("{s:s,s:s}", "state", names[st], "country",
-                            p != NULL ? p->dnc_country : "");
+                                                                      : DASH_DNC_DISABLED;
+    json_t *dnc =
+        json_pack("{s:s,s:s}", "state", names[st], "country", p != NULL ? p->dnc_country : "");
 
     if (dnc != NULL && p != NULL && p->dnc_age_s >= 0 && st != DASH_DNC_DISABLED &&
         st != DASH_DNC_MISSING) {

@@ -338,10 +338,11 @@ static void test_wall_compliance_states(void **state)
         const char *name;
         bool age;
     } cases[] = {
-        { DASH_DNC_FRESH, "fresh", true },     { DASH_DNC_WARNING, "warning", true },
-        { DASH_DNC_STALE, "stale", true },     { DASH_DNC_MISSING, "missing", false },
+        { DASH_DNC_FRESH, "fresh", true },        { DASH_DNC_WARNING, "warning", true },
+        { DASH_DNC_STALE, "stale", true },        { DASH_DNC_MISSING, "missing", false },
         { DASH_DNC_DISABLED, "disabled", false },
     };
+
     (void)state;
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
