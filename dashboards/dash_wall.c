@@ -20,6 +20,7 @@
  *   - An IVR execution "drops off" at the node it ended in when the caller
  *     hung up there (outcome end:hangup); the wall lists the top three.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,17 @@ static double ratio(int64_t a, int64_t b)
 
 static double round4(double x)
 {
-    return (double)(int64_t)(x * 10000.0 + 0.5) / 10000.0;
+    return round(x * 10000.0) / 10000.0;
+}
+
+/* Peers' figures are outside input: sums saturate instead of overflowing. */
+static int64_t add_sat(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r)) {
+        return b > 0 ? INT64_MAX : INT64_MIN;
+    }
+    return r;
 }
 
 static const char *health_name(int h)
@@ -111,19 +122,19 @@ static json_t *trunk_json(const struct trunk_sum *t, int worst)
         json_array_append_new(
             reasons, json_string(worst == DASH_HEALTH_DOWN ? "server_down" : "server_degraded"));
     }
-    o = json_pack(
-        "{s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:s,s:s}", "trunk",
-        t->name, "nodes", t->nodes, "attempts", (json_int_t)t->v[DASH_ATTEMPTS], "answered",
-        (json_int_t)t->v[DASH_ANSWERED], "errors", (json_int_t)t->v[DASH_ERRORS], "ended",
-        (json_int_t)t->v[DASH_ENDED], "channels", (json_int_t)t->v[DASH_CHANNELS], "capacity",
-        (json_int_t)t->v[DASH_CAPACITY], "cps_1s", (double)(int64_t)(t->cps1 * 100) / 100, "cps_1m",
-        (double)(int64_t)(t->cps60 * 100) / 100, "attempts_1m", (json_int_t)t->w[DASH_W_ATTEMPTS],
-        "answered_1m", (json_int_t)t->w[DASH_W_ANSWERED], "errors_1m", (json_int_t)errors,
-        "ended_1m", (json_int_t)ended, "asr_1m", round4(ratio(t->w[DASH_W_ANSWERED], ended)),
-        "error_rate_1m", round4(err_rate), "utilisation",
-        round4(ratio(t->v[DASH_CHANNELS], t->v[DASH_CAPACITY])), "servers",
-        worst < 0 ? "none" : health_name(worst), "state",
-        json_array_size(reasons) > 0 ? "alarm" : "ok");
+    o = json_pack("{s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:s,s:s}",
+                  "trunk", t->name, "nodes", t->nodes, "attempts", (json_int_t)t->v[DASH_ATTEMPTS],
+                  "answered", (json_int_t)t->v[DASH_ANSWERED], "errors",
+                  (json_int_t)t->v[DASH_ERRORS], "ended", (json_int_t)t->v[DASH_ENDED], "channels",
+                  (json_int_t)t->v[DASH_CHANNELS], "capacity", (json_int_t)t->v[DASH_CAPACITY],
+                  "cps_1s", floor(t->cps1 * 100) / 100, "cps_1m", floor(t->cps60 * 100) / 100,
+                  "attempts_1m", (json_int_t)t->w[DASH_W_ATTEMPTS], "answered_1m",
+                  (json_int_t)t->w[DASH_W_ANSWERED], "errors_1m", (json_int_t)errors, "ended_1m",
+                  (json_int_t)ended, "asr_1m", round4(ratio(t->w[DASH_W_ANSWERED], ended)),
+                  "error_rate_1m", round4(err_rate), "utilisation",
+                  round4(ratio(t->v[DASH_CHANNELS], t->v[DASH_CAPACITY])), "servers",
+                  worst < 0 ? "none" : health_name(worst), "state",
+                  json_array_size(reasons) > 0 ? "alarm" : "ok");
     if (o != NULL) {
         json_object_set_new(o, "reasons", reasons);
     } else {
@@ -164,10 +175,10 @@ json_t *dash__trunks_json(const struct dash_snap *const *snaps, size_t n, int64_
             }
             t[k].nodes++;
             for (int s = 0; s < DASH_STAT_COUNT_; s++) {
-                t[k].v[s] += e->v[s];
+                t[k].v[s] = add_sat(t[k].v[s], e->v[s]);
             }
             for (int s = 0; s < DASH_W_COUNT_; s++) {
-                t[k].w[s] += e->w1m[s];
+                t[k].w[s] = add_sat(t[k].w[s], e->w1m[s]);
             }
             t[k].cps1 += e->cps_1s;
             t[k].cps60 += e->cps_1m;
@@ -203,7 +214,7 @@ static json_t *flow_get(json_t *flows, int64_t id)
 static void add_to(json_t *o, const char *key, int64_t v)
 {
     json_t *x = json_object_get(o, key);
-    json_object_set_new(o, key, json_integer(json_integer_value(x) + v));
+    json_object_set_new(o, key, json_integer(add_sat(json_integer_value(x), v)));
 }
 
 /* Which of the flow's summary figures an outcome feeds (NULL: none). */
