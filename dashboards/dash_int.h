@@ -123,6 +123,16 @@ struct dash {
     struct dash_view view;
 };
 
+/* Peers' figures are outside input: sums of them saturate instead of overflowing. */
+static inline int64_t dash__add_sat(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r)) {
+        return b > 0 ? INT64_MAX : INT64_MIN;
+    }
+    return r;
+}
+
 /* dash_reg.c */
 extern const char *const dash__stat_names[DASH_STAT_COUNT_];
 extern const char *const dash__stat_help[DASH_STAT_COUNT_];

@@ -292,7 +292,7 @@ json_t *dash__campaign_json(const struct dash_snap *const *snaps, size_t n, int6
                 if (k == DASH_CONTACTS_TOTAL) {
                     v[k] = e->v[k] > v[k] ? e->v[k] : v[k];
                 } else {
-                    v[k] += e->v[k];
+                    v[k] = dash__add_sat(v[k], e->v[k]);
                 }
             }
             cps1 += e->cps_1s;
@@ -308,11 +308,13 @@ json_t *dash__campaign_json(const struct dash_snap *const *snaps, size_t n, int6
     if (nodes == 0) {
         return NULL;
     }
-    int64_t human_base = v[DASH_HUMAN] + v[DASH_MACHINE] > 0 ? v[DASH_HUMAN] : v[DASH_ANSWERED];
+    int64_t human_base =
+        dash__add_sat(v[DASH_HUMAN], v[DASH_MACHINE]) > 0 ? v[DASH_HUMAN] : v[DASH_ANSWERED];
     int64_t remaining = v[DASH_CONTACTS_REMAINING];
     int64_t total = v[DASH_CONTACTS_TOTAL];
-    json_t *eta =
-        cps60 > 0.001 ? json_integer((json_int_t)ceil((double)remaining / cps60)) : json_null();
+    json_t *eta = cps60 > 0.001 && fabs(ceil((double)remaining / cps60)) < 9e18
+                      ? json_integer((json_int_t)ceil((double)remaining / cps60))
+                      : json_null();
     o = json_pack("{s:I,s:I,s:s,s:i,s:f,s:f}", "campaign_id", (json_int_t)campaign_id, "tenant_id",
                   (json_int_t)tenant_id, "state", dash_state_name((enum dash_state)state), "nodes",
                   nodes, "cps_1s", round(cps1 * 100) / 100, "cps_1m", round(cps60 * 100) / 100);
@@ -333,8 +335,9 @@ json_t *dash__campaign_json(const struct dash_snap *const *snaps, size_t n, int6
                         json_real(ratio(v[DASH_TALK_MS], v[DASH_ANSWERED]) / 1000.0));
     json_object_set_new(o, "avg_handle_s",
                         json_real(ratio(v[DASH_HANDLE_MS], v[DASH_ENDED]) / 1000.0));
-    json_object_set_new(o, "progress",
-                        json_real(total > 0 ? ratio(total - remaining, total) : 0.0));
+    json_object_set_new(
+        o, "progress",
+        json_real(total > 0 ? ((double)total - (double)remaining) / (double)total : 0.0));
     json_object_set_new(o, "eta_s", eta);
     if (newest > 0) {
         char ts[32];

@@ -37,16 +37,6 @@ static double round4(double x)
     return round(x * 10000.0) / 10000.0;
 }
 
-/* Peers' figures are outside input: sums saturate instead of overflowing. */
-static int64_t add_sat(int64_t a, int64_t b)
-{
-    int64_t r;
-    if (__builtin_add_overflow(a, b, &r)) {
-        return b > 0 ? INT64_MAX : INT64_MIN;
-    }
-    return r;
-}
-
 static const char *health_name(int h)
 {
     switch (h) {
@@ -175,10 +165,10 @@ json_t *dash__trunks_json(const struct dash_snap *const *snaps, size_t n, int64_
             }
             t[k].nodes++;
             for (int s = 0; s < DASH_STAT_COUNT_; s++) {
-                t[k].v[s] = add_sat(t[k].v[s], e->v[s]);
+                t[k].v[s] = dash__add_sat(t[k].v[s], e->v[s]);
             }
             for (int s = 0; s < DASH_W_COUNT_; s++) {
-                t[k].w[s] = add_sat(t[k].w[s], e->w1m[s]);
+                t[k].w[s] = dash__add_sat(t[k].w[s], e->w1m[s]);
             }
             t[k].cps1 += e->cps_1s;
             t[k].cps60 += e->cps_1m;
@@ -214,7 +204,7 @@ static json_t *flow_get(json_t *flows, int64_t id)
 static void add_to(json_t *o, const char *key, int64_t v)
 {
     json_t *x = json_object_get(o, key);
-    json_object_set_new(o, key, json_integer(add_sat(json_integer_value(x), v)));
+    json_object_set_new(o, key, json_integer(dash__add_sat(json_integer_value(x), v)));
 }
 
 /* Which of the flow's summary figures an outcome feeds (NULL: none). */
