@@ -283,20 +283,30 @@ void dash_ivr_cache_destroy(struct dash_ivr_cache *c)
     free(c);
 }
 
-/* FNV-1a over the key's parts. */
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
+/* A multiply-xorshift hash over the key's parts, eight bytes at a time. */
+static uint64_t mix(uint64_t h, uint64_t v)
 {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h = (h ^ b[i]) * UINT64_C(0x100000001b3);
+    h = (h ^ v) * UINT64_C(0x9e3779b97f4a7c15);
+    return h ^ (h >> 29);
+}
+
+static uint64_t mix_str(uint64_t h, const char *s, size_t n)
+{
+    uint64_t w;
+
+    for (; n >= 8; s += 8, n -= 8) {
+        memcpy(&w, s, 8);
+        h = mix(h, w);
     }
-    return h;
+    w = 0;
+    memcpy(&w, s, n);
+    return mix(h, w ^ ((uint64_t)n << 56));
 }
 
 struct dash_entity *dash_ivr_cached(struct dash_ivr_cache *c, int64_t tenant_id, int64_t flow_id,
                                     const char *node, const char *outcome)
 {
-    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    uint64_t h;
     size_t nl, ol;
 
     if (c == NULL || node == NULL) {
@@ -305,10 +315,9 @@ struct dash_entity *dash_ivr_cached(struct dash_ivr_cache *c, int64_t tenant_id,
     outcome = outcome != NULL ? outcome : "";
     nl = strlen(node);
     ol = strlen(outcome);
-    h = fnv(h, &tenant_id, sizeof(tenant_id));
-    h = fnv(h, &flow_id, sizeof(flow_id));
-    h = fnv(h, node, nl + 1);
-    h = fnv(h, outcome, ol + 1);
+    h = mix(mix((uint64_t)tenant_id, (uint64_t)flow_id), 0);
+    h = mix_str(h, node, nl);
+    h = mix_str(h, outcome, ol);
     for (size_t i = 0, at = (size_t)h & (IVR_CACHE_SLOTS - 1); i < IVR_CACHE_SLOTS;
          i++, at = (at + 1) & (IVR_CACHE_SLOTS - 1)) {
         struct ivr_slot *s = &c->slot[at];
