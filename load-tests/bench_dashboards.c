@@ -348,7 +348,7 @@ int main(int argc, char **argv)
     /* "ivr N": only the IVR step through the cache, N steps (for callgrind) */
     if (argc > 2 && strcmp(argv[1], "ivr") == 0) {
         log_configure("warn");
-        double ns = ivr_step_ns(true, 1000, atol(argv[2]));
+        double ns = ivr_step_ns(true, 1000, strtol(argv[2], NULL, 10));
         printf("BENCH name=ivr_step_cached_ns value=%.1f unit=ns target=- ok=yes\n", ns);
         return ns > 0 ? 0 : 1;
     }
