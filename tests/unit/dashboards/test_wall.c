@@ -415,6 +415,42 @@ static void test_wall_node_json_and_prometheus(void **state)
     dash_destroy(d);
 }
 
+/* A peer publishing absurd figures must not overflow the merge (signed overflow is undefined). */
+static void test_wall_huge_peer_figures_saturate(void **state)
+{
+    struct dash_snap *a = calloc(1, sizeof(*a) + 2 * sizeof(a->e[0]));
+    (void)state;
+
+    snprintf(a->node, sizeof(a->node), "n1");
+    a->n = 2;
+    a->taken_us = 1;
+    a->e[0].kind = DASH_KIND_CAMPAIGN;
+    a->e[0].tenant_id = 1;
+    a->e[0].id = 2;
+    a->e[0].v[DASH_ATTEMPTS] = INT64_MAX;
+    a->e[0].v[DASH_CONTACTS_REMAINING] = INT64_MAX;
+    a->e[0].v[DASH_CONTACTS_TOTAL] = 10;
+    a->e[0].cps_1m = 0.01;
+    a->e[1].kind = DASH_KIND_TRUNK;
+    a->e[1].tenant_id = 1;
+    snprintf(a->e[1].name, sizeof(a->e[1].name), "t");
+    a->e[1].v[DASH_ATTEMPTS] = INT64_MAX;
+    a->e[1].w1m[DASH_W_ENDED] = INT64_MAX;
+    a->e[1].w1m[DASH_W_ERRORS] = INT64_MAX;
+    const struct dash_snap *two[] = { a, a };
+
+    json_t *c = dash__campaign_json(two, 2, 1, 2);
+    assert_int_equal(ival(c, "attempts"), INT64_MAX);
+    assert_true(json_is_null(json_object_get(c, "eta_s"))); /* beyond any integer: unknown */
+    json_decref(c);
+    json_t *tr = dash__trunks_json(two, 2, 1);
+    json_t *x = find(tr, "trunk", "t");
+    assert_int_equal(ival(x, "attempts"), INT64_MAX);
+    assert_string_equal(sval(x, "state"), "alarm");
+    json_decref(tr);
+    free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -425,6 +461,7 @@ int main(void)
         cmocka_unit_test(test_wall_ivr_cache_answers_like_the_registry),
         cmocka_unit_test(test_wall_compliance_states),
         cmocka_unit_test(test_wall_node_json_and_prometheus),
+        cmocka_unit_test(test_wall_huge_peer_figures_saturate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
