@@ -24,6 +24,14 @@ struct httpd_ws;
 
 enum { DASH_HIST = 61, DASH_NODE_MAX = 64, DASH_PEERS_MAX = 32 };
 
+/* Figures also kept as increments over the last minute (trunk rates, alarms). */
+enum { DASH_W_ATTEMPTS, DASH_W_ANSWERED, DASH_W_ERRORS, DASH_W_ENDED, DASH_W_COUNT_ };
+
+/* A trunk is in alarm when, over the last minute, at least this many calls
+ * ended and at least this share of them failed (or a server is not up). */
+#define DASH_TRUNK_ERR_MIN  5
+#define DASH_TRUNK_ERR_RATE 0.2
+
 /* One entity as read at a snapshot. */
 struct dash_snap_entry {
     enum dash_kind kind;
@@ -36,6 +44,7 @@ struct dash_snap_entry {
     int64_t v[DASH_STAT_COUNT_];
     double cps_1s; /* attempts per second over the last tick */
     double cps_1m; /* attempts per second over the last minute (or since registration) */
+    int64_t w1m[DASH_W_COUNT_]; /* increments over the same minute window */
 };
 
 /* An immutable reading of one node's registry. */
@@ -51,6 +60,7 @@ struct dash_snap {
 /* Per-entity history on the metrics thread: attempts at the last readings. */
 struct dash_hist {
     int64_t attempts[DASH_HIST];
+    int64_t w[DASH_W_COUNT_ - 1][DASH_HIST]; /* answered, errors, ended */
     int64_t at_us[DASH_HIST];
     unsigned head; /* next slot to write */
     unsigned n;    /* readings held (<= DASH_HIST) */
@@ -61,6 +71,7 @@ struct dash_view {
     struct dash_snap *local;
     struct dash_snap *peers[DASH_PEERS_MAX];
     json_t *last_campaigns; /* "tenant:campaign" -> last sent object (deltas) */
+    json_t *last_tenants;   /* "tenant" -> {trunks, servers, flows, compliance} last sent */
     struct dash_live *sessions;
     size_t n_sessions;
     uint64_t next_ticket; /* session ids for late authentication answers */
@@ -107,8 +118,20 @@ struct dash {
     dash_auth_cb *auth;
     dash_health_cb *health;
     void *cb_arg;
+    dash_platform_cb *platform;
+    void *platform_arg;
     struct dash_view view;
 };
+
+/* Peers' figures are outside input: sums of them saturate instead of overflowing. */
+static inline int64_t dash__add_sat(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r)) {
+        return b > 0 ? INT64_MAX : INT64_MIN;
+    }
+    return r;
+}
 
 /* dash_reg.c */
 extern const char *const dash__stat_names[DASH_STAT_COUNT_];
@@ -135,6 +158,23 @@ struct dash_snap *dash__snap_parse(const char *data, size_t len, char *err, size
  */
 json_t *dash__campaign_json(const struct dash_snap *const *snaps, size_t n, int64_t tenant_id,
                             int64_t campaign_id);
+
+/*
+ * The tenant's wall besides its campaigns, each a new JSON array:
+ *   trunks:  the tenant's traffic per trunk summed over the nodes, with the
+ *            minute's answer and error rates and an alarm state that also
+ *            reflects every Asterisk server's health;
+ *   servers: every node's Asterisk servers and their health (platform-wide);
+ *   flows:   per IVR flow of the tenant, executions, outcomes, per-node hits
+ *            and the nodes callers hang up in most.
+ * Formats in docs/dashboards.md section 3.
+ */
+json_t *dash__trunks_json(const struct dash_snap *const *snaps, size_t n, int64_t tenant_id);
+json_t *dash__servers_json(const struct dash_snap *const *snaps, size_t n);
+json_t *dash__flows_json(const struct dash_snap *const *snaps, size_t n, int64_t tenant_id);
+
+/* The "compliance" object of the wall from the platform facts (new reference). */
+json_t *dash__compliance_json(const struct dash_platform *p);
 
 /* The ids of every campaign of tenant_id in the snapshots (new JSON array of integers). */
 json_t *dash__tenant_campaigns(const struct dash_snap *const *snaps, size_t n, int64_t tenant_id);

@@ -146,12 +146,110 @@ static json_t *diff(json_t *prev, json_t *cur)
     return out;
 }
 
+/* The tenant's wall besides campaigns: {trunks, servers, flows, compliance} now. */
+static json_t *tenant_wall(struct dash *d, const struct dash_snap *const *s, size_t n,
+                           int64_t tenant)
+{
+    struct dash_platform pf;
+
+    memset(&pf, 0, sizeof(pf));
+    pf.dnc_state = DASH_DNC_DISABLED;
+    pf.dnc_age_s = -1;
+    if (d->platform != NULL) {
+        d->platform(&pf, d->platform_arg);
+    }
+    return json_pack("{s:o,s:o,s:o,s:o}", "trunks", dash__trunks_json(s, n, tenant), "servers",
+                     dash__servers_json(s, n), "flows", dash__flows_json(s, n, tenant),
+                     "compliance", dash__compliance_json(&pf));
+}
+
+/* Items of cur that are new or differ from prev's item with the same key. */
+static json_t *changed_items(json_t *prev, json_t *cur, const char *key)
+{
+    json_t *out = json_array();
+    size_t i, j;
+    json_t *x, *y;
+
+    json_array_foreach (cur, i, x) {
+        json_t *old = NULL;
+        json_array_foreach (prev, j, y) {
+            if (json_equal(json_object_get(y, key), json_object_get(x, key))) {
+                old = y;
+                break;
+            }
+        }
+        if (old == NULL || !json_equal(old, x)) {
+            json_array_append(out, x);
+        }
+    }
+    return out;
+}
+
+/* The parts of a tenant's wall that changed since prev (NULL: none). */
+static json_t *tenant_delta(json_t *prev, json_t *cur)
+{
+    static const char *const keyed[][2] = { { "trunks", "trunk" }, { "flows", "flow_id" } };
+    static const char *const whole[] = { "servers", "compliance" };
+    json_t *out = json_object();
+
+    for (size_t k = 0; k < sizeof(keyed) / sizeof(keyed[0]); k++) {
+        json_t *items = changed_items(json_object_get(prev, keyed[k][0]),
+                                      json_object_get(cur, keyed[k][0]), keyed[k][1]);
+        if (json_array_size(items) > 0) {
+            json_object_set_new(out, keyed[k][0], items);
+        } else {
+            json_decref(items);
+        }
+    }
+    for (size_t k = 0; k < sizeof(whole) / sizeof(whole[0]); k++) {
+        json_t *v = json_object_get(cur, whole[k]);
+        if (prev == NULL || !json_equal(json_object_get(prev, whole[k]), v)) {
+            json_object_set(out, whole[k], v);
+        }
+    }
+    if (json_object_size(out) == 0) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* "tenant" -> the changes of its wall, for every tenant a session watches whole. */
+static json_t *tenant_deltas(struct dash *d, const struct dash_snap *const *s, size_t n)
+{
+    json_t *out = json_object();
+    char key[24];
+
+    if (d->view.last_tenants == NULL) {
+        d->view.last_tenants = json_object();
+    }
+    for (struct dash_live *l = d->view.sessions; l != NULL; l = l->next) {
+        json_t *cur, *delta;
+        if (!l->authed || !l->tenant_all) {
+            continue;
+        }
+        snprintf(key, sizeof(key), "%lld", (long long)l->p.tenant_id);
+        if (json_object_get(out, key) != NULL) {
+            continue;
+        }
+        cur = tenant_wall(d, s, n, l->p.tenant_id);
+        if (cur == NULL) {
+            continue;
+        }
+        delta = tenant_delta(json_object_get(d->view.last_tenants, key), cur);
+        json_object_set_new(out, key, delta != NULL ? delta : json_null());
+        json_object_set_new(d->view.last_tenants, key, cur);
+    }
+    return out;
+}
+
 static void broadcast(struct dash *d)
 {
     const struct dash_snap *s[DASH_PEERS_MAX + 1];
     size_t n = snaps(d, s);
     json_t *changed = json_array(); /* [tenant, delta] pairs */
     json_t *seen = json_object();
+    json_t *walls;
     char key[48];
     size_t i;
     json_t *x;
@@ -183,9 +281,10 @@ static void broadcast(struct dash *d)
         }
     }
     json_decref(seen);
-    for (struct dash_live *l = d->view.sessions, *next; l != NULL && json_array_size(changed) > 0;
-         l = next) {
+    walls = tenant_deltas(d, s, n);
+    for (struct dash_live *l = d->view.sessions, *next; l != NULL; l = next) {
         json_t *mine = json_array();
+        json_t *wall = NULL, *msg;
         next = l->next; /* a send may drop l (slow consumer) on a later iteration only */
         json_array_foreach (changed, i, x) {
             json_t *delta = json_array_get(x, 1);
@@ -195,16 +294,25 @@ static void broadcast(struct dash *d)
                 json_array_append(mine, delta);
             }
         }
-        if (json_array_size(mine) == 0) {
+        if (l->authed && l->tenant_all) {
+            snprintf(key, sizeof(key), "%lld", (long long)l->p.tenant_id);
+            wall = json_object_get(walls, key);
+            wall = json_is_object(wall) ? wall : NULL;
+        }
+        if (json_array_size(mine) == 0 && wall == NULL) {
             json_decref(mine);
             continue;
         }
-        send_json(
-            l, json_pack("{s:s,s:I,s:I,s:o}", "type", "delta", "seq",
-                         (json_int_t)(d->view.local != NULL ? d->view.local->seq : 0), "ts",
-                         (json_int_t)(d->view.local != NULL ? d->view.local->taken_us / 1000 : 0),
-                         "campaigns", mine));
+        msg = json_pack("{s:s,s:I,s:I,s:o}", "type", "delta", "seq",
+                        (json_int_t)(d->view.local != NULL ? d->view.local->seq : 0), "ts",
+                        (json_int_t)(d->view.local != NULL ? d->view.local->taken_us / 1000 : 0),
+                        "campaigns", mine);
+        if (msg != NULL && wall != NULL) {
+            json_object_update(msg, wall);
+        }
+        send_json(l, msg);
     }
+    json_decref(walls);
     json_decref(changed);
 }
 
@@ -250,6 +358,8 @@ void dash__view_free(struct dash *d)
     }
     json_decref(d->view.last_campaigns);
     d->view.last_campaigns = NULL;
+    json_decref(d->view.last_tenants);
+    d->view.last_tenants = NULL;
 }
 
 /* ------------------------------------------------------------ /metrics */
@@ -445,7 +555,7 @@ static void close_cb(struct httpd_ws *ws, int reason, void *arg)
     }
 }
 
-static void snapshot_of(struct dash_live *l, json_t *ids, json_t *ref)
+static void snapshot_of(struct dash_live *l, json_t *ids, json_t *ref, bool whole)
 {
     json_t *arr = json_array();
     size_t i;
@@ -460,6 +570,15 @@ static void snapshot_of(struct dash_live *l, json_t *ids, json_t *ref)
     json_t *m = json_pack("{s:s,s:o}", "type", "snapshot", "campaigns", arr);
     if (m != NULL && ref != NULL) {
         json_object_set(m, "ref", ref);
+    }
+    if (m != NULL && whole) {
+        const struct dash_snap *s[DASH_PEERS_MAX + 1];
+        size_t n = snaps(l->d, s);
+        json_t *wall = tenant_wall(l->d, s, n, l->p.tenant_id);
+        if (wall != NULL) {
+            json_object_update(m, wall);
+            json_decref(wall);
+        }
     }
     send_json(l, m);
 }
@@ -479,7 +598,7 @@ static void subscribe(struct dash_live *l, json_t *msg, bool on)
                                "tenant", 1, "ref", ref));
         if (on) {
             json_t *ids = dash__tenant_campaigns(s, n, l->p.tenant_id);
-            snapshot_of(l, ids, ref);
+            snapshot_of(l, ids, ref, true);
             json_decref(ids);
         }
         return;
@@ -519,7 +638,7 @@ static void subscribe(struct dash_live *l, json_t *msg, bool on)
     send_json(l, json_pack("{s:s,s:I,s:O*}", "type", "subscribed", "campaign", (json_int_t)id,
                            "ref", ref));
     json_t *ids = json_pack("[I]", (json_int_t)id);
-    snapshot_of(l, ids, ref);
+    snapshot_of(l, ids, ref, false);
     json_decref(ids);
 }
 

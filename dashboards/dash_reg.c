@@ -212,6 +212,133 @@ struct dash_entity *dash_ivr_node(struct dash *d, int64_t tenant_id, int64_t flo
     return reg(d, DASH_KIND_IVR, tenant_id, flow_id, node, outcome != NULL ? outcome : "");
 }
 
+struct dash_entity *dash_tenant_trunk(struct dash *d, int64_t tenant_id, const char *name)
+{
+    if (tenant_id <= 0 || name == NULL || name[0] == '\0') {
+        return NULL;
+    }
+    return reg(d, DASH_KIND_TRUNK, tenant_id, 0, name, "");
+}
+
+struct dash_entity *dash_server(struct dash *d, const char *name)
+{
+    struct dash_entity *e;
+
+    if (name == NULL || name[0] == '\0') {
+        return NULL;
+    }
+    e = reg(d, DASH_KIND_SERVER, 0, 0, name, "");
+    return e;
+}
+
+void dash_server_health(struct dash *d, struct dash_entity *e, enum dash_health h)
+{
+    if (e == NULL || e->kind != DASH_KIND_SERVER || (unsigned)h > DASH_HEALTH_DEGRADED) {
+        return;
+    }
+    if (atomic_exchange_explicit(&e->state, (int)h, memory_order_relaxed) != (int)h) {
+        dash_kick(d);
+    }
+}
+
+void dash_set_platform(struct dash *d, dash_platform_cb *cb, void *arg)
+{
+    if (d != NULL) {
+        d->platform = cb;
+        d->platform_arg = arg;
+    }
+}
+
+/* ------------------------------------------------------ IVR entity cache */
+
+enum { IVR_CACHE_SLOTS = 1024 }; /* power of two; a full cache falls back to the registry */
+
+struct ivr_slot {
+    struct dash_entity *e; /* NULL: empty */
+    uint64_t hash;
+};
+
+struct dash_ivr_cache {
+    struct dash *d;
+    size_t used;
+    struct ivr_slot slot[IVR_CACHE_SLOTS];
+};
+
+struct dash_ivr_cache *dash_ivr_cache_create(struct dash *d)
+{
+    struct dash_ivr_cache *c;
+
+    if (d == NULL) {
+        return NULL;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c != NULL) {
+        c->d = d;
+    }
+    return c;
+}
+
+void dash_ivr_cache_destroy(struct dash_ivr_cache *c)
+{
+    free(c);
+}
+
+/* A multiply-xorshift hash over the key's parts, eight bytes at a time. */
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    h = (h ^ v) * UINT64_C(0x9e3779b97f4a7c15);
+    return h ^ (h >> 29);
+}
+
+static uint64_t mix_str(uint64_t h, const char *s, size_t n)
+{
+    uint64_t w;
+
+    for (; n >= 8; s += 8, n -= 8) {
+        memcpy(&w, s, 8);
+        h = mix(h, w);
+    }
+    w = 0;
+    memcpy(&w, s, n);
+    return mix(h, w ^ ((uint64_t)n << 56));
+}
+
+struct dash_entity *dash_ivr_cached(struct dash_ivr_cache *c, int64_t tenant_id, int64_t flow_id,
+                                    const char *node, const char *outcome)
+{
+    uint64_t h;
+    size_t nl, ol;
+
+    if (c == NULL || node == NULL) {
+        return NULL;
+    }
+    outcome = outcome != NULL ? outcome : "";
+    nl = strlen(node);
+    ol = strlen(outcome);
+    h = mix(mix((uint64_t)tenant_id, (uint64_t)flow_id), 0);
+    h = mix_str(h, node, nl);
+    h = mix_str(h, outcome, ol);
+    for (size_t i = 0, at = (size_t)h & (IVR_CACHE_SLOTS - 1); i < IVR_CACHE_SLOTS;
+         i++, at = (at + 1) & (IVR_CACHE_SLOTS - 1)) {
+        struct ivr_slot *s = &c->slot[at];
+        if (s->e == NULL) {
+            struct dash_entity *e = dash_ivr_node(c->d, tenant_id, flow_id, node, outcome);
+            /* keep a quarter free so probes stay short; beyond, the registry answers */
+            if (e != NULL && c->used < IVR_CACHE_SLOTS * 3 / 4) {
+                s->e = e;
+                s->hash = h;
+                c->used++;
+            }
+            return e;
+        }
+        if (s->hash == h && s->e->tenant_id == tenant_id && s->e->id == flow_id &&
+            strcmp(s->e->name, node) == 0 && strcmp(s->e->outcome, outcome) == 0) {
+            return s->e;
+        }
+    }
+    return dash_ivr_node(c->d, tenant_id, flow_id, node, outcome);
+}
+
 void dash_campaign_state(struct dash *d, struct dash_entity *e, enum dash_state st)
 {
     if (e == NULL) {

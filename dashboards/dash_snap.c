@@ -23,6 +23,10 @@ static double rate(int64_t dv, int64_t dt_us)
     return dt_us > 0 ? (double)dv * 1e6 / (double)dt_us : 0.0;
 }
 
+/* The figure behind each DASH_W_ index. */
+static const int win_stat[DASH_W_COUNT_] = { DASH_ATTEMPTS, DASH_ANSWERED, DASH_ERRORS,
+                                             DASH_ENDED };
+
 struct dash_snap *dash__snap_take(struct dash *d, struct dash_hist *hist, int64_t now_us)
 {
     size_t n = atomic_load_explicit(&d->n, memory_order_acquire);
@@ -55,6 +59,13 @@ struct dash_snap *dash__snap_take(struct dash *d, struct dash_hist *hist, int64_
             unsigned oldest = h->n < DASH_HIST ? 0 : h->head;
             o->cps_1s = rate(o->v[DASH_ATTEMPTS] - h->attempts[prev], now_us - h->at_us[prev]);
             o->cps_1m = rate(o->v[DASH_ATTEMPTS] - h->attempts[oldest], now_us - h->at_us[oldest]);
+            o->w1m[DASH_W_ATTEMPTS] = o->v[DASH_ATTEMPTS] - h->attempts[oldest];
+            for (int k = 1; k < DASH_W_COUNT_; k++) {
+                o->w1m[k] = o->v[win_stat[k]] - h->w[k - 1][oldest];
+            }
+        }
+        for (int k = 1; k < DASH_W_COUNT_; k++) {
+            h->w[k - 1][h->head] = o->v[win_stat[k]];
         }
         h->attempts[h->head] = o->v[DASH_ATTEMPTS];
         h->at_us[h->head] = now_us;
@@ -76,13 +87,17 @@ json_t *dash__snap_to_json(const struct dash_snap *s)
     for (size_t i = 0; arr != NULL && i < s->n; i++) {
         const struct dash_snap_entry *e = &s->e[i];
         json_t *v = json_array();
+        json_t *w = json_array();
         for (int k = 0; v != NULL && k < DASH_STAT_COUNT_; k++) {
             json_array_append_new(v, json_integer(e->v[k]));
         }
-        json_array_append_new(arr, json_pack("[i,I,I,s,s,i,I,o,f,f]", (int)e->kind,
+        for (int k = 0; w != NULL && k < DASH_W_COUNT_; k++) {
+            json_array_append_new(w, json_integer(e->w1m[k]));
+        }
+        json_array_append_new(arr, json_pack("[i,I,I,s,s,i,I,o,f,f,o]", (int)e->kind,
                                              (json_int_t)e->tenant_id, (json_int_t)e->id, e->name,
                                              e->outcome, e->state, (json_int_t)e->cap_bp, v,
-                                             e->cps_1s, e->cps_1m));
+                                             e->cps_1s, e->cps_1m, w));
     }
     o = json_pack("{s:i,s:s,s:I,s:I,s:o}", "v", 1, "node", s->node, "seq", (json_int_t)s->seq, "ts",
                   (json_int_t)s->taken_us, "e", arr);
@@ -119,9 +134,11 @@ static int parse_entry(const json_t *a, struct dash_snap_entry *e)
 {
     json_t *v;
 
-    if (!json_is_array(a) || json_array_size(a) != 10 || !json_is_integer(json_array_get(a, 0)) ||
-        !json_is_integer(json_array_get(a, 1)) || !json_is_integer(json_array_get(a, 2)) ||
-        !json_is_integer(json_array_get(a, 5)) || !json_is_integer(json_array_get(a, 6))) {
+    /* 10 elements from nodes that keep no minute window, 11 with it */
+    if (!json_is_array(a) || (json_array_size(a) != 10 && json_array_size(a) != 11) ||
+        !json_is_integer(json_array_get(a, 0)) || !json_is_integer(json_array_get(a, 1)) ||
+        !json_is_integer(json_array_get(a, 2)) || !json_is_integer(json_array_get(a, 5)) ||
+        !json_is_integer(json_array_get(a, 6))) {
         return -1;
     }
     e->kind = (enum dash_kind)json_integer_value(json_array_get(a, 0));
@@ -129,7 +146,7 @@ static int parse_entry(const json_t *a, struct dash_snap_entry *e)
     e->id = json_integer_value(json_array_get(a, 2));
     e->state = (int)json_integer_value(json_array_get(a, 5));
     e->cap_bp = json_integer_value(json_array_get(a, 6));
-    if (e->kind > DASH_KIND_IVR || e->tenant_id < 0 || e->id < 0 || e->state < 0 ||
+    if (e->kind > DASH_KIND_SERVER || e->tenant_id < 0 || e->id < 0 || e->state < 0 ||
         e->state > DASH_STATE_STOPPED || e->cap_bp < 0 || e->cap_bp > 10000 ||
         str_field(json_array_get(a, 3), e->name, sizeof(e->name)) != 0 ||
         str_field(json_array_get(a, 4), e->outcome, sizeof(e->outcome)) != 0) {
@@ -149,6 +166,21 @@ static int parse_entry(const json_t *a, struct dash_snap_entry *e)
     e->cps_1m = num(json_array_get(a, 9));
     if (!isfinite(e->cps_1s) || !isfinite(e->cps_1m) || e->cps_1s < 0 || e->cps_1m < 0) {
         return -1;
+    }
+    if (e->kind == DASH_KIND_SERVER && e->state > DASH_HEALTH_DEGRADED) {
+        return -1;
+    }
+    if (json_array_size(a) == 11) {
+        v = json_array_get(a, 10);
+        if (!json_is_array(v) || json_array_size(v) != DASH_W_COUNT_) {
+            return -1;
+        }
+        for (int k = 0; k < DASH_W_COUNT_; k++) {
+            if (!json_is_integer(json_array_get(v, (size_t)k))) {
+                return -1;
+            }
+            e->w1m[k] = json_integer_value(json_array_get(v, (size_t)k));
+        }
     }
     return 0;
 }
@@ -260,7 +292,7 @@ json_t *dash__campaign_json(const struct dash_snap *const *snaps, size_t n, int6
                 if (k == DASH_CONTACTS_TOTAL) {
                     v[k] = e->v[k] > v[k] ? e->v[k] : v[k];
                 } else {
-                    v[k] += e->v[k];
+                    v[k] = dash__add_sat(v[k], e->v[k]);
                 }
             }
             cps1 += e->cps_1s;
@@ -276,11 +308,13 @@ json_t *dash__campaign_json(const struct dash_snap *const *snaps, size_t n, int6
     if (nodes == 0) {
         return NULL;
     }
-    int64_t human_base = v[DASH_HUMAN] + v[DASH_MACHINE] > 0 ? v[DASH_HUMAN] : v[DASH_ANSWERED];
+    int64_t human_base =
+        dash__add_sat(v[DASH_HUMAN], v[DASH_MACHINE]) > 0 ? v[DASH_HUMAN] : v[DASH_ANSWERED];
     int64_t remaining = v[DASH_CONTACTS_REMAINING];
     int64_t total = v[DASH_CONTACTS_TOTAL];
-    json_t *eta =
-        cps60 > 0.001 ? json_integer((json_int_t)ceil((double)remaining / cps60)) : json_null();
+    json_t *eta = cps60 > 0.001 && fabs(ceil((double)remaining / cps60)) < 9e18
+                      ? json_integer((json_int_t)ceil((double)remaining / cps60))
+                      : json_null();
     o = json_pack("{s:I,s:I,s:s,s:i,s:f,s:f}", "campaign_id", (json_int_t)campaign_id, "tenant_id",
                   (json_int_t)tenant_id, "state", dash_state_name((enum dash_state)state), "nodes",
                   nodes, "cps_1s", round(cps1 * 100) / 100, "cps_1m", round(cps60 * 100) / 100);
@@ -301,8 +335,9 @@ json_t *dash__campaign_json(const struct dash_snap *const *snaps, size_t n, int6
                         json_real(ratio(v[DASH_TALK_MS], v[DASH_ANSWERED]) / 1000.0));
     json_object_set_new(o, "avg_handle_s",
                         json_real(ratio(v[DASH_HANDLE_MS], v[DASH_ENDED]) / 1000.0));
-    json_object_set_new(o, "progress",
-                        json_real(total > 0 ? ratio(total - remaining, total) : 0.0));
+    json_object_set_new(
+        o, "progress",
+        json_real(total > 0 ? ((double)total - (double)remaining) / (double)total : 0.0));
     json_object_set_new(o, "eta_s", eta);
     if (newest > 0) {
         char ts[32];
@@ -398,7 +433,8 @@ void dash__prom_escape(struct dash_buf *b, const char *v)
     }
 }
 
-static const char *const kind_prefix[] = { "dialer_campaign", "dialer_trunk", "dialer_ivr_node" };
+static const char *const kind_prefix[] = { "dialer_campaign", "dialer_trunk", "dialer_ivr_node",
+                                           "dialer_ari_server" };
 
 /* Which figures each kind of entity shows. */
 static bool shows(enum dash_kind kind, int k)
@@ -408,9 +444,11 @@ static bool shows(enum dash_kind kind, int k)
         return k != DASH_HITS && k != DASH_CHANNELS && k != DASH_CAPACITY;
     case DASH_KIND_TRUNK:
         return k == DASH_ATTEMPTS || k == DASH_ANSWERED || k == DASH_FAILED || k == DASH_ERRORS ||
-               k == DASH_CHANNELS || k == DASH_CAPACITY;
-    default:
+               k == DASH_ENDED || k == DASH_CHANNELS || k == DASH_CAPACITY;
+    case DASH_KIND_IVR:
         return k == DASH_HITS;
+    default:
+        return false; /* servers: dialer_ari_server_health only */
     }
 }
 
@@ -424,7 +462,15 @@ static void labels(struct dash_buf *b, const struct dash_snap *s, const struct d
                          (long long)e->id);
         break;
     case DASH_KIND_TRUNK:
+        if (e->tenant_id > 0) {
+            dash__buf_printf(b, "\",tenant=\"%lld", (long long)e->tenant_id);
+        }
         dash__buf_printf(b, "\",trunk=\"");
+        dash__prom_escape(b, e->name);
+        dash__buf_printf(b, "\"");
+        break;
+    case DASH_KIND_SERVER:
+        dash__buf_printf(b, "\",server=\"");
         dash__prom_escape(b, e->name);
         dash__buf_printf(b, "\"");
         break;
@@ -510,6 +556,22 @@ static void campaign_extras(struct dash_buf *b, const struct dash_snap *const *s
     }
 }
 
+static void server_health(struct dash_buf *b, const struct dash_snap *const *snaps, size_t n)
+{
+    dash__buf_printf(b, "# HELP dialer_ari_server_health Asterisk server health (0 down, 1 up, "
+                        "2 degraded).\n# TYPE dialer_ari_server_health gauge\n");
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; snaps[i] != NULL && j < snaps[i]->n; j++) {
+            const struct dash_snap_entry *e = &snaps[i]->e[j];
+            if (e->kind == DASH_KIND_SERVER) {
+                dash__buf_printf(b, "dialer_ari_server_health");
+                labels(b, snaps[i], e);
+                dash__buf_printf(b, " %d\n", e->state);
+            }
+        }
+    }
+}
+
 /* Process counters grouped by family (the part of the name before '{'). */
 struct ctr_list {
     const struct counter **c;
@@ -567,7 +629,7 @@ static void counters(struct dash_buf *b)
 void dash__prom_render(struct dash_buf *b, const struct dash_snap *const *snaps, size_t n,
                        bool with_counters)
 {
-    for (int kind = DASH_KIND_CAMPAIGN; kind <= DASH_KIND_IVR; kind++) {
+    for (int kind = DASH_KIND_CAMPAIGN; kind <= DASH_KIND_SERVER; kind++) {
         if (!any_of_kind(snaps, n, (enum dash_kind)kind)) {
             continue;
         }
@@ -578,6 +640,9 @@ void dash__prom_render(struct dash_buf *b, const struct dash_snap *const *snaps,
         }
         if (kind == DASH_KIND_CAMPAIGN) {
             campaign_extras(b, snaps, n);
+        }
+        if (kind == DASH_KIND_SERVER) {
+            server_health(b, snaps, n);
         }
     }
     if (with_counters) {

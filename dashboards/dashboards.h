@@ -103,6 +103,14 @@ enum dash_kind {
     DASH_KIND_CAMPAIGN = 0,
     DASH_KIND_TRUNK = 1,
     DASH_KIND_IVR = 2,
+    DASH_KIND_SERVER = 3, /* an Asterisk server of this node's ARI pool */
+};
+
+/* Health of an Asterisk server (the ARI pool's enum ari_health values). */
+enum dash_health {
+    DASH_HEALTH_DOWN = 0,
+    DASH_HEALTH_UP = 1,
+    DASH_HEALTH_DEGRADED = 2,
 };
 
 /* Campaign states as the wall shows them (the campaigns table's names). */
@@ -122,14 +130,14 @@ enum dash_state {
  */
 struct dash_entity {
     _Alignas(64) _Atomic int64_t v[DASH_STAT_COUNT_]; /* private */
-    _Atomic int state;                                /* enum dash_state (campaigns) */
-    _Atomic int64_t abandon_cap_bp;                   /* cap in basis points (300 = 3 %) */
-    enum dash_kind kind;                              /* read-only */
-    int64_t tenant_id;                                /* read-only; 0 for trunks */
-    int64_t id;                                       /* campaign or flow id */
-    char name[64];                                    /* trunk name or IVR node name */
-    char outcome[32];                                 /* IVR outcome ("" = node hits) */
-    uint32_t index;                                   /* private: slot in the registry */
+    _Atomic int state;              /* enum dash_state (campaigns), enum dash_health (servers) */
+    _Atomic int64_t abandon_cap_bp; /* cap in basis points (300 = 3 %) */
+    enum dash_kind kind;            /* read-only */
+    int64_t tenant_id;              /* read-only; 0: platform-wide */
+    int64_t id;                     /* campaign or flow id */
+    char name[64];                  /* trunk name or IVR node name */
+    char outcome[32];               /* IVR outcome ("" = node hits) */
+    uint32_t index;                 /* private: slot in the registry */
 };
 
 /* Hot path: relaxed atomic adds (statistics only; nothing synchronises on them). */
@@ -196,6 +204,26 @@ void dash_auth_complete(struct dash *d, uint64_t ticket, int rc, const struct da
 /* Health flags the wall shows as alarms (read from the httpd thread). */
 typedef void dash_health_cb(bool *pg_up, bool *redis_up, bool *ari_up, void *arg);
 
+/* States of the national Do-Not-Call list as the wall shows them. */
+enum dash_dnc_state {
+    DASH_DNC_FRESH = 0,
+    DASH_DNC_WARNING = 1, /* goes stale soon */
+    DASH_DNC_STALE = 2,
+    DASH_DNC_MISSING = 3,
+    DASH_DNC_DISABLED = 4, /* no DNC store in this process */
+};
+
+/* Platform-wide compliance facts every tenant's wall shows. */
+struct dash_platform {
+    enum dash_dnc_state dnc_state;
+    char dnc_country[8];    /* the country whose national list is watched ("US") */
+    int64_t dnc_age_s;      /* -1 when missing or undated */
+    int64_t dnc_stale_at_s; /* epoch seconds, 0 when unknown */
+};
+
+/* Fills *out (zeroed by the caller). httpd thread, once per tick; must not block. */
+typedef void dash_platform_cb(struct dash_platform *out, void *arg);
+
 /* ---------------------------------------------------------------------- */
 /* Lifecycle (main thread)                                                 */
 /* ---------------------------------------------------------------------- */
@@ -210,6 +238,12 @@ int dash_create(const struct dash_config *cfg, struct dash **out);
  */
 int dash_mount(struct dash *d, struct httpd *h, dash_auth_cb *auth, dash_health_cb *health,
                void *arg);
+
+/*
+ * The source of the platform-wide compliance facts (the national DNC list's
+ * age) shown on every tenant's wall. Before httpd_start; cb NULL: none.
+ */
+void dash_set_platform(struct dash *d, dash_platform_cb *cb, void *arg);
 
 /* Starts the metrics thread (after httpd_start). 0 or a negative code. */
 int dash_start(struct dash *d);
@@ -237,11 +271,51 @@ struct dash_entity *dash_campaign(struct dash *d, int64_t tenant_id, int64_t cam
 struct dash_entity *dash_trunk(struct dash *d, const char *name);
 
 /*
+ * A tenant's traffic on a trunk (what the tenant's wall shows: its own calls
+ * only). Count DASH_ATTEMPTS, DASH_CHANNELS (+1 at the originate, -1 at the
+ * end), DASH_CAPACITY (set), and at the end DASH_ENDED, DASH_ANSWERED and
+ * DASH_ERRORS (a failed call: no channel, congestion, network failure).
+ */
+struct dash_entity *dash_tenant_trunk(struct dash *d, int64_t tenant_id, const char *name);
+
+/*
+ * An Asterisk server of this node's ARI pool (platform-wide; every tenant's
+ * wall shows its health). Its health is set with dash_server_health.
+ */
+struct dash_entity *dash_server(struct dash *d, const char *name);
+
+/* Sets a server's health; a change snapshots at once. e NULL: no-op. */
+void dash_server_health(struct dash *d, struct dash_entity *e, enum dash_health h);
+
+/*
  * The entity of an IVR node's outcome in a flow: count DASH_HITS on it.
  * outcome "" (or NULL) counts the node's executions. NULL as above.
  */
 struct dash_entity *dash_ivr_node(struct dash *d, int64_t tenant_id, int64_t flow_id,
                                   const char *node, const char *outcome);
+
+/*
+ * Outcomes the wall reads from IVR node entities besides the flow's own
+ * events: DASH_IVR_END_PREFIX + an end reason ("end:hangup", "end:completed",
+ * "end:error"...) counted once per execution on the node it ended in. An
+ * execution that ends with "end:hangup" dropped off at that node.
+ */
+#define DASH_IVR_END_PREFIX "end:"
+
+/*
+ * A cache of IVR node entities for one thread (the caller's): a lookup is a
+ * hash of (tenant, flow, node, outcome) and a string compare, no lock and no
+ * allocation; a miss registers through dash_ivr_node once. Entities outlive
+ * the cache, so a cached pointer never dangles. Not thread-safe: one cache
+ * per thread. NULL on OOM (then dash_ivr_cached answers NULL: count nothing).
+ */
+struct dash_ivr_cache;
+struct dash_ivr_cache *dash_ivr_cache_create(struct dash *d);
+void dash_ivr_cache_destroy(struct dash_ivr_cache *c);
+
+/* The entity as dash_ivr_node would answer it. c NULL: NULL. */
+struct dash_entity *dash_ivr_cached(struct dash_ivr_cache *c, int64_t tenant_id, int64_t flow_id,
+                                    const char *node, const char *outcome);
 
 /*
  * A campaign's state and abandonment cap (basis points). A state change

@@ -70,6 +70,45 @@ static double add_ns(struct dash *d, int threads, long n)
     return (double)(clock_mono_us() - t0) * 1000.0 / (double)n;
 }
 
+/*
+ * An IVR step as the dialer counts it: the node's hits and its outcome, in a
+ * registry already holding `fill` other IVR entities (a few busy flows), via
+ * the per-thread cache or the registry's look-up under its mutex.
+ */
+static double ivr_step_ns(bool cached, int fill, long steps)
+{
+    struct dash_config dc = { .node_id = "bench", .max_entities = (size_t)fill + 64 };
+    struct dash *d = NULL;
+    struct dash_ivr_cache *c;
+    static const char *const nodes[] = { "start", "menu", "lookup", "transfer", "bye" };
+    char name[32];
+    int64_t t0, sink = 0;
+
+    if (dash_create(&dc, &d) != 0) {
+        return -1;
+    }
+    for (int i = 0; i < fill; i++) {
+        snprintf(name, sizeof(name), "node-%d", i);
+        dash_ivr_node(d, 1 + i % 7, 100 + i % 13, name, i % 2 ? "noinput" : "");
+    }
+    c = dash_ivr_cache_create(d);
+    t0 = clock_mono_us();
+    for (long i = 0; i < steps; i++) {
+        const char *node = nodes[i % 5];
+        struct dash_entity *a =
+            cached ? dash_ivr_cached(c, 3, 42, node, "") : dash_ivr_node(d, 3, 42, node, "");
+        struct dash_entity *b = cached ? dash_ivr_cached(c, 3, 42, node, "next")
+                                       : dash_ivr_node(d, 3, 42, node, "next");
+        dash_inc(a, DASH_HITS);
+        dash_inc(b, DASH_HITS);
+        sink += a != b;
+    }
+    double ns = (double)(clock_mono_us() - t0) * 1000.0 / (double)steps;
+    dash_ivr_cache_destroy(c);
+    dash_destroy(d);
+    return sink > 0 ? ns : -1;
+}
+
 /* ------------------------------------------------------------ WebSocket */
 
 static int auth(const char *cred, bool api_key, uint64_t ticket, struct dash_principal *p,
@@ -306,6 +345,13 @@ static int ws_bench(int ticks)
 int main(int argc, char **argv)
 {
     bool full = argc > 1 && strcmp(argv[1], "full") == 0;
+    /* "ivr N": only the IVR step through the cache, N steps (for callgrind) */
+    if (argc > 2 && strcmp(argv[1], "ivr") == 0) {
+        log_configure("warn");
+        double ns = ivr_step_ns(true, 1000, strtol(argv[2], NULL, 10));
+        printf("BENCH name=ivr_step_cached_ns value=%.1f unit=ns target=- ok=yes\n", ns);
+        return ns > 0 ? 0 : 1;
+    }
     struct dash_config dc = { .node_id = "bench" };
     struct dash *d = NULL;
     long n = full ? 200000000L : 50000000L;
@@ -323,6 +369,15 @@ int main(int argc, char **argv)
     printf("BENCH name=counter_add_contended_ns value=%.2f unit=ns target=<=50 ok=%s\n", two,
            two <= 50 ? "yes" : "no");
     rc |= one > 50;
+    double slow = ivr_step_ns(false, 1000, full ? 200000L : 50000L);
+    double fast = ivr_step_ns(true, 1000, full ? 20000000L : 5000000L);
+    /* a ratio, so the verdict does not depend on how busy the machine is */
+    double speedup = fast > 0 ? slow / fast : 0.0;
+    printf("BENCH name=ivr_step_registry_ns value=%.1f unit=ns target=- ok=yes\n", slow);
+    printf("BENCH name=ivr_step_cached_ns value=%.1f unit=ns target=- ok=yes\n", fast);
+    printf("BENCH name=ivr_step_speedup value=%.0f unit=ratio target=>=10 ok=%s\n", speedup,
+           speedup >= 10 ? "yes" : "no");
+    rc |= speedup < 10;
     rc |= ws_bench(full ? 30 : 8);
     return rc;
 }

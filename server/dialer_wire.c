@@ -204,7 +204,8 @@ struct dialer_wire {
     struct compliance_caps *caps;
     struct ivr_flow *harbour; /* the safe-harbour message flow */
     struct dash *dash;
-    struct dash_entity *dash_none; /* counts nothing (before the wall is wired) */
+    struct dash_ivr_cache *ivr_dash; /* IVR node entities without the registry's mutex */
+    struct dash_entity *dash_none;   /* counts nothing (before the wall is wired) */
     struct wcamp *camps;
     struct wcall *calls;
     json_t *decisions;  /* compliance_decisions rows to write (decisions_add) */
@@ -1155,14 +1156,15 @@ static void flow_step(void *arg, const struct ivr_step *st)
     if (c->exec[0] != '\0' && w->rec != NULL) {
         ivr_recorder_step(w->rec, c->ct.tenant_id, c->exec, st);
     }
-    if (w->dash != NULL && c->exec[0] != '\0') {
-        /* registration takes the registry's mutex once per (flow, node, outcome) */
-        struct dash_entity *e = dash_ivr_node(w->dash, c->ct.tenant_id, c->flow_id, st->node, "");
+    if (w->ivr_dash != NULL) {
+        /* the cache registers once per (flow, node, outcome); later steps take no lock */
+        struct dash_entity *e =
+            dash_ivr_cached(w->ivr_dash, c->ct.tenant_id, c->flow_id, st->node, "");
         if (e != NULL) {
             dash_inc(e, DASH_HITS);
         }
-        if (st->event_out != NULL && (e = dash_ivr_node(w->dash, c->ct.tenant_id, c->flow_id,
-                                                        st->node, st->event_out)) != NULL) {
+        if (st->event_out != NULL && (e = dash_ivr_cached(w->ivr_dash, c->ct.tenant_id, c->flow_id,
+                                                          st->node, st->event_out)) != NULL) {
             dash_inc(e, DASH_HITS);
         }
     }
@@ -1176,6 +1178,17 @@ static void flow_end(void *arg, const struct ivr_end *e)
 
     if (c->exec[0] != '\0' && w->rec != NULL) {
         ivr_recorder_end(w->rec, c->ct.tenant_id, c->exec, e);
+    }
+    if (w->ivr_dash != NULL && e->last_node != NULL) {
+        /* how the execution ended, on the node it ended in (the wall's drop-offs) */
+        char outcome[32];
+        snprintf(outcome, sizeof(outcome), DASH_IVR_END_PREFIX "%s",
+                 ivr_end_reason_name(e->reason));
+        struct dash_entity *de =
+            dash_ivr_cached(w->ivr_dash, c->ct.tenant_id, c->flow_id, e->last_node, outcome);
+        if (de != NULL) {
+            dash_inc(de, DASH_HITS);
+        }
     }
     flow_disposition(c, e, disp, sizeof(disp));
     flow_callback(c);
@@ -1372,6 +1385,7 @@ static void count_end(struct dialer_wire *w, struct wcall *c, struct wcamp *cp,
     }
     if (c->trunk_e != NULL) {
         dash_add(c->trunk_e, DASH_CHANNELS, -1);
+        dash_inc(c->trunk_e, DASH_ENDED);
         if (r->answered) {
             dash_inc(c->trunk_e, DASH_ANSWERED);
         }
@@ -1627,7 +1641,8 @@ static void begun(int status, void *arg)
         dash_inc(e, DASH_ATTEMPTS);
         dash_inc(e, DASH_RINGING);
         if (w->dash != NULL) {
-            c->trunk_e = dash_trunk(w->dash, c->trunk[0] ? c->trunk : "default");
+            c->trunk_e =
+                dash_tenant_trunk(w->dash, c->ct.tenant_id, c->trunk[0] ? c->trunk : "default");
         }
         if (c->trunk_e != NULL) {
             dash_inc(c->trunk_e, DASH_ATTEMPTS);
@@ -2668,6 +2683,8 @@ void dialer_wire_set_dash(struct dialer_wire *w, struct dash *dash)
         return;
     }
     w->dash = dash;
+    dash_ivr_cache_destroy(w->ivr_dash);
+    w->ivr_dash = dash != NULL ? dash_ivr_cache_create(dash) : NULL;
     for (struct wcamp *c = w->camps; c != NULL; c = c->next) {
         c->de = NULL;
         if (dash != NULL) {
@@ -2944,5 +2961,6 @@ void dialer_wire_free(struct dialer_wire *w)
         w->camps = n;
     }
     json_decref(w->decisions);
+    dash_ivr_cache_destroy(w->ivr_dash);
     free(w);
 }

@@ -75,6 +75,8 @@ struct server {
     _Atomic int pg_state;
     _Atomic int redis_state;
     _Atomic int ari_health[ARI_SERVERS_MAX]; /* enum ari_health per server */
+    /* The wall's entity of each server (main thread; NULL before the registry exists). */
+    struct dash_entity *dash_servers[ARI_SERVERS_MAX];
     _Atomic int draining;
 };
 
@@ -161,6 +163,7 @@ static void ari_health_cb(struct ari_client *c, enum ari_health h, void *arg)
     for (size_t i = 0; i < ari_pool_size(s->ari) && i < ARI_SERVERS_MAX; i++) {
         if (ari_pool_client(s->ari, i) == c) {
             atomic_store_explicit(&s->ari_health[i], (int)h, memory_order_relaxed);
+            dash_server_health(s->dash, s->dash_servers[i], (enum dash_health)h);
         }
     }
 }
@@ -618,6 +621,37 @@ static void dash_health(bool *pg, bool *redis, bool *ari, void *arg)
     *ari = any_up;
 }
 
+/* The national DNC list's age for every tenant's wall (httpd thread; no allocation). */
+static void dash_platform(struct dash_platform *out, void *arg)
+{
+    struct server *s = arg;
+    struct compliance_list_age age;
+    struct compliance_dnc *store = dnc_wire_store(s->dnc);
+
+    if (store == NULL) {
+        out->dnc_state = DASH_DNC_DISABLED;
+        out->dnc_age_s = -1;
+        return;
+    }
+    compliance_dnc_national_age(store, s->conf->dnc_alarm_country, clock_wall_us(),
+                                (int32_t)s->conf->dnc_warn_days, &age);
+    out->dnc_state = (enum dash_dnc_state)age.state; /* the same order, 0 fresh .. 3 missing */
+    snprintf(out->dnc_country, sizeof(out->dnc_country), "%s", s->conf->dnc_alarm_country);
+    out->dnc_age_s = age.age_s;
+    out->dnc_stale_at_s = age.stale_at_us / 1000000;
+}
+
+/* The registry's server entities, with the health the pool reported so far. */
+static void dash_register_servers(struct server *s)
+{
+    for (size_t i = 0; i < s->ari_servers.n && i < ARI_SERVERS_MAX; i++) {
+        s->dash_servers[i] = dash_server(s->dash, s->ari_servers.servers[i].name);
+        dash_server_health(
+            s->dash, s->dash_servers[i],
+            (enum dash_health)atomic_load_explicit(&s->ari_health[i], memory_order_relaxed));
+    }
+}
+
 static int start_dash(struct server *s)
 {
     const struct server_config *c = s->conf;
@@ -639,8 +673,11 @@ static int start_dash(struct server *s)
 
     if (rc != 0) {
         LOG_ERR(SERVER, "event=dashboards_init_failed err=\"%s\"", err_str(rc));
+        return rc;
     }
-    return rc;
+    dash_set_platform(s->dash, dash_platform, s);
+    dash_register_servers(s);
+    return 0;
 }
 
 static int start_httpd(struct server *s)
@@ -711,6 +748,7 @@ static void stop_all(struct server *s)
         s->httpd = NULL;
     }
     /* After httpd_stop: snapshots posted to the httpd thread have been delivered. */
+    memset(s->dash_servers, 0, sizeof(s->dash_servers)); /* the pool may report health later */
     dash_destroy(s->dash);
     s->dash = NULL;
     importer_destroy(s->importer);

@@ -4,7 +4,8 @@
  * Redis (dashboards' dash__snap_parse): arbitrary bytes either parse into a
  * snapshot that re-encodes and parses back to the same figures, or are
  * refused with a NUL-terminated message. A parsed snapshot also goes through
- * the campaign merge and the Prometheus renderer (no crash, no overflow).
+ * the campaign merge, the tenant wall (trunks, servers, flows) and the
+ * Prometheus renderer (no crash, no overflow).
  * Run:
  *   make fuzz-build
  *   build/fuzz/tests/fuzz/fuzz_dash_snap -max_total_time=60 tests/fuzz/corpus/dash_snap/
@@ -50,11 +51,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < s->n; i++) {
         CHECK(memcmp(again->e[i].v, s->e[i].v, sizeof(s->e[i].v)) == 0);
         CHECK(strcmp(again->e[i].name, s->e[i].name) == 0);
+        CHECK(memcmp(again->e[i].w1m, s->e[i].w1m, sizeof(s->e[i].w1m)) == 0);
     }
     const struct dash_snap *arr[] = { s, again };
     if (s->n > 0) {
         json_decref(dash__campaign_json(arr, 2, s->e[0].tenant_id, s->e[0].id));
+        json_decref(dash__trunks_json(arr, 2, s->e[0].tenant_id));
+        json_decref(dash__flows_json(arr, 2, s->e[0].tenant_id));
     }
+    json_decref(dash__servers_json(arr, 2));
     dash__prom_render(&b, arr, 2, false);
     dash__buf_free(&b);
     free(again);

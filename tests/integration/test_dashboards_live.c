@@ -123,6 +123,17 @@ static struct dash *node(const char *name)
     return d;
 }
 
+/* The platform facts the wall shows (the test moves the national list's state). */
+static _Atomic int g_dnc_state = DASH_DNC_FRESH;
+
+static void platform_cb(struct dash_platform *out, void *arg)
+{
+    (void)arg;
+    out->dnc_state = (enum dash_dnc_state)atomic_load(&g_dnc_state);
+    snprintf(out->dnc_country, sizeof(out->dnc_country), "US");
+    out->dnc_age_s = out->dnc_state == DASH_DNC_MISSING ? -1 : 3 * 86400;
+}
+
 static int setup(void **state)
 {
     struct api_config ac = { 0 };
@@ -149,6 +160,7 @@ static int setup(void **state)
     g_srv = httpd_create(&hc, NULL, 0);
     g_d1 = node("n1");
     g_d2 = node("n2");
+    dash_set_platform(g_d1, platform_cb, NULL);
     if (g_srv == NULL || dash_mount(g_d1, g_srv, auth_cb, NULL, NULL) != 0 ||
         api_mount(g_api, g_srv) != 0 || httpd_start(g_srv) != 0 || dash_start(g_d1) != 0 ||
         dash_start(g_d2) != 0) {
@@ -468,6 +480,117 @@ static void test_live_cluster_figures(void **state)
     t_ws_close(&w);
 }
 
+/* Receives deltas (merging nothing) until pred(msg) holds; true when it did in time. */
+static bool wait_delta(struct t_ws *w, bool (*pred)(json_t *m))
+{
+    int64_t deadline = clock_mono_us() + 4000000;
+    while (clock_mono_us() < deadline) {
+        json_t *m = wait_type(w, "delta", 1000);
+        bool ok = m != NULL && pred(m);
+        json_decref(m);
+        if (ok) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static json_t *named(json_t *arr, const char *key, const char *value)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach (arr, i, x) {
+        const char *v = json_string_value(json_object_get(x, key));
+        if (v != NULL && strcmp(v, value) == 0) {
+            return x;
+        }
+    }
+    return NULL;
+}
+
+static bool server_degraded(json_t *m)
+{
+    json_t *s = named(json_object_get(m, "servers"), "server", "ast-test");
+    json_t *t = named(json_object_get(m, "trunks"), "trunk", "carrier-x");
+    return s != NULL && strcmp(json_string_value(json_object_get(s, "status")), "degraded") == 0 &&
+           t != NULL && strcmp(json_string_value(json_object_get(t, "state")), "alarm") == 0;
+}
+
+static bool dnc_stale(json_t *m)
+{
+    json_t *d = json_object_get(json_object_get(m, "compliance"), "dnc_national");
+    return d != NULL && strcmp(json_string_value(json_object_get(d, "state")), "stale") == 0;
+}
+
+static bool foreign_trunk(json_t *m)
+{
+    return named(json_object_get(m, "trunks"), "trunk", "carrier-b-only") != NULL;
+}
+
+static void test_live_wall_trunks_servers_flows_compliance(void **state)
+{
+    struct dash_entity *ta = dash_tenant_trunk(g_d1, g_ta, "carrier-x");
+    struct dash_entity *tb = dash_tenant_trunk(g_d1, g_tb, "carrier-b-only");
+    struct dash_entity *srv = dash_server(g_d1, "ast-test");
+    struct dash_entity *hits = dash_ivr_node(g_d1, g_ta, 5, "menu", "");
+    struct dash_entity *noin = dash_ivr_node(g_d1, g_ta, 5, "menu", "noinput");
+    struct dash_entity *drop = dash_ivr_node(g_d1, g_ta, 5, "menu", "end:hangup");
+    struct dash_entity *other = dash_ivr_node(g_d1, g_tb, 6, "menu", "");
+    struct t_ws w;
+    json_t *m, *x;
+    (void)state;
+
+    dash_server_health(g_d1, srv, DASH_HEALTH_UP);
+    dash_add(ta, DASH_ATTEMPTS, 12);
+    dash_add(ta, DASH_CHANNELS, 4);
+    dash_set(ta, DASH_CAPACITY, 30);
+    dash_add(tb, DASH_ATTEMPTS, 99);
+    dash_add(hits, DASH_HITS, 10);
+    dash_add(noin, DASH_HITS, 3);
+    dash_add(drop, DASH_HITS, 2);
+    dash_add(other, DASH_HITS, 50);
+    usleep(300000); /* in a snapshot */
+    assert_true(open_as(&w, g_tok_a, 0));
+    send_text(&w, "{\"type\":\"subscribe\",\"tenant\":true}");
+    m = wait_type(&w, "snapshot", 2000);
+    assert_non_null(m);
+    x = named(json_object_get(m, "trunks"), "trunk", "carrier-x");
+    assert_non_null(x);
+    assert_int_equal(json_integer_value(json_object_get(x, "attempts")), 12);
+    assert_int_equal(json_integer_value(json_object_get(x, "channels")), 4);
+    assert_int_equal(json_integer_value(json_object_get(x, "capacity")), 30);
+    assert_string_equal(json_string_value(json_object_get(x, "state")), "ok");
+    assert_null(named(json_object_get(m, "trunks"), "trunk", "carrier-b-only"));
+    x = named(json_object_get(m, "servers"), "server", "ast-test");
+    assert_non_null(x);
+    assert_string_equal(json_string_value(json_object_get(x, "status")), "up");
+    assert_int_equal(json_array_size(json_object_get(m, "flows")), 1); /* not tenant b's flow */
+    x = json_array_get(json_object_get(m, "flows"), 0);
+    assert_int_equal(json_integer_value(json_object_get(x, "flow_id")), 5);
+    assert_int_equal(json_integer_value(json_object_get(x, "noinput")), 3);
+    assert_int_equal(json_integer_value(json_object_get(x, "hangups")), 2);
+    x = json_object_get(json_object_get(m, "compliance"), "dnc_national");
+    assert_string_equal(json_string_value(json_object_get(x, "state")), "fresh");
+    json_decref(m);
+
+    /* a degraded Asterisk server reaches the wall as a delta, and the trunk turns red */
+    dash_server_health(g_d1, srv, DASH_HEALTH_DEGRADED);
+    assert_true(wait_delta(&w, server_degraded));
+    /* the national list going stale is pushed too */
+    atomic_store(&g_dnc_state, DASH_DNC_STALE);
+    assert_true(wait_delta(&w, dnc_stale));
+    /* another tenant's trunk moving never shows */
+    for (int i = 0; i < 3; i++) {
+        dash_add(tb, DASH_ATTEMPTS, 1);
+        m = wait_type(&w, "delta", 300);
+        assert_false(m != NULL && foreign_trunk(m));
+        json_decref(m);
+    }
+    atomic_store(&g_dnc_state, DASH_DNC_FRESH);
+    dash_server_health(g_d1, srv, DASH_HEALTH_UP);
+    t_ws_close(&w);
+}
+
 static void test_live_heartbeat_and_import_progress(void **state)
 {
     struct t_ws a, b;
@@ -602,6 +725,7 @@ int main(void)
         cmocka_unit_test(test_live_snapshot_then_deltas),
         cmocka_unit_test(test_live_cross_tenant_refused),
         cmocka_unit_test(test_live_cluster_figures),
+        cmocka_unit_test(test_live_wall_trunks_servers_flows_compliance),
         cmocka_unit_test(test_live_heartbeat_and_import_progress),
         cmocka_unit_test(test_live_slow_consumer_dropped),
         cmocka_unit_test(test_rollups_written),

@@ -3,7 +3,8 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import { LiveChart } from './Chart';
 import { Live } from './live';
 import {
-  abandonLevel, alarms, applyDelta, pct, type CampaignStats, type Health,
+  abandonLevel, alarms, applyDelta, applyWall, emptyWall, pct, trunkTrouble,
+  type CampaignStats, type Flow, type Health, type Trunk, type WallState,
 } from './model';
 
 const HISTORY_S = 300; // live chart window
@@ -47,7 +48,6 @@ interface History {
   t: number[];
   cps: number[];
   inProgress: number[];
-  failed: number[]; // cumulative failed, for the per-minute trunk-error alarm
 }
 
 function num(x: unknown): string {
@@ -121,6 +121,65 @@ function Tile(props: { c: CampaignStats; h?: History; hour?: Hour }) {
   );
 }
 
+function TrunkTile(props: { t: Trunk }) {
+  const t = props.t;
+  return (
+    <section className={`trunk state-${t.state}`} data-trunk={t.trunk} data-state={t.state}>
+      <header>
+        <h2>{t.trunk}</h2>
+        <span className="badge">{t.state === 'alarm' ? 'ALARM' : 'OK'}</span>
+      </header>
+      {t.state === 'alarm' && <p className="why">{trunkTrouble(t)}</p>}
+      <div className="figures">
+        <Figure label="attempts/s" field="cps_1s" value={t.cps_1s} text={t.cps_1s.toFixed(1)} />
+        <Figure label={`channels of ${num(t.capacity)}`} field="channels" value={t.channels} />
+        <Figure label="answer rate (1 min)" field="asr_1m" value={t.asr_1m} text={pct(t.asr_1m)} />
+        <Figure label="errors (1 min)" field="error_rate_1m" value={t.error_rate_1m}
+          text={pct(t.error_rate_1m)} />
+      </div>
+      <div className="progress" title="channels in use">
+        <div className="bar" style={{ width: `${Math.min(100, t.utilisation * 100)}%` }} />
+        <span>{pct(t.utilisation)} of capacity · {num(t.attempts)} attempts · {num(t.errors)} errors</span>
+      </div>
+    </section>
+  );
+}
+
+function FlowTile(props: { f: Flow & { name?: string } }) {
+  const f = props.f;
+  return (
+    <section className="flow" data-flow-id={f.flow_id}>
+      <header><h2>{f.name ?? `Flow ${f.flow_id}`}</h2></header>
+      <div className="figures">
+        <Figure label="executions" field="executions" value={f.executions} />
+        <Figure label="hung up in flow" field="hangups" value={f.hangups} />
+        <Figure label="no input" field="noinput" value={f.noinput} />
+        <Figure label="no match" field="nomatch" value={f.nomatch} />
+        <Figure label="errors" field="errors" value={f.errors} />
+      </div>
+      <ol className="dropoffs" aria-label="top drop-off nodes">
+        {f.top_drop_offs.map((d) => (
+          <li key={d.node} data-node={d.node} data-count={d.count}>
+            <b>{d.node}</b> {num(d.count)} hung up
+          </li>
+        ))}
+        {f.top_drop_offs.length === 0 && <li className="none">no caller hung up in the flow</li>}
+      </ol>
+      <table className="nodes">
+        <tbody>
+          {f.nodes.filter((n) => n.hits > 0).sort((a, b) => b.hits - a.hits).slice(0, 8).map((n) => (
+            <tr key={n.node} data-node={n.node}>
+              <th>{n.node}</th>
+              <td>{num(n.hits)}</td>
+              <td>{Object.entries(n.outcomes).map(([k, v]) => `${k} ${v}`).join(' · ')}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
 export function Wall(props: { token: () => string; onLogout(): void }) {
   const [campaigns, setCampaigns] = useState<Map<number, CampaignStats>>(new Map());
   const [health, setHealth] = useState<Health | null>(null);
@@ -131,6 +190,9 @@ export function Wall(props: { token: () => string; onLogout(): void }) {
   const [dark, setDark] = useState(() => localStorage.getItem('dialer.wall.light') !== '1');
   const names = useRef<Map<number, string>>(new Map());
   const asked = useRef<Set<number>>(new Set());
+  const [wall, setWall] = useState<WallState>(emptyWall);
+  const flowNames = useRef<Map<number, string>>(new Map());
+  const flowAsked = useRef<Set<number>>(new Set());
 
   useEffect(() => {
     document.body.classList.toggle('dark', dark);
@@ -143,14 +205,13 @@ export function Wall(props: { token: () => string; onLogout(): void }) {
         const next = { ...prev };
         const t = tsMs / 1000;
         for (const c of m.values()) {
-          const h = next[c.campaign_id] ?? { t: [], cps: [], inProgress: [], failed: [] };
+          const h = next[c.campaign_id] ?? { t: [], cps: [], inProgress: [] };
           const keep = h.t.findIndex((x) => x >= t - HISTORY_S);
           const cut = keep < 0 ? h.t.length : keep;
           next[c.campaign_id] = {
             t: [...h.t.slice(cut), t],
             cps: [...h.cps.slice(cut), c.cps_1s ?? 0],
             inProgress: [...h.inProgress.slice(cut), c.in_progress ?? 0],
-            failed: [...h.failed.slice(cut), c.failed ?? 0],
           };
         }
         return next;
@@ -169,6 +230,7 @@ export function Wall(props: { token: () => string; onLogout(): void }) {
       }),
       onHealth: setHealth,
       onConnected: setConnected,
+      onWall: (parts, full) => setWall((prev) => applyWall(prev, parts, full)),
     });
     live.start();
     return () => live.stop();
@@ -191,6 +253,23 @@ export function Wall(props: { token: () => string; onLogout(): void }) {
     }
   }, [campaigns, props.token]);
 
+  // Flow names from the flows route, once per flow.
+  useEffect(() => {
+    for (const id of wall.flows.keys()) {
+      if (flowAsked.current.has(id)) continue;
+      flowAsked.current.add(id);
+      fetch(`/api/v1/flows/${id}`, { headers: { Authorization: `Bearer ${props.token()}` } })
+        .then((r) => (r.ok ? r.json() : null))
+        .then((j: { name?: string } | null) => {
+          if (j?.name) {
+            flowNames.current.set(id, j.name);
+            setWall((prev) => ({ ...prev }));
+          }
+        })
+        .catch(() => flowAsked.current.delete(id));
+    }
+  }, [wall, props.token]);
+
   // The hour charts: at first sight of a campaign and once a minute after.
   useEffect(() => {
     let stop = false;
@@ -211,18 +290,22 @@ export function Wall(props: { token: () => string; onLogout(): void }) {
     .map((c) => ({ ...c, name: names.current.get(c.campaign_id) ?? c.name }))
     .sort((a, b) => a.campaign_id - b.campaign_id);
   shownIds.current = shown.map((c) => c.campaign_id);
-  const failedLastMinute: Record<number, number> = {};
-  for (const [id, h] of Object.entries(hist)) {
-    const now = h.t[h.t.length - 1];
-    const i = h.t.findIndex((x) => x >= now - 60);
-    if (i >= 0) failedLastMinute[Number(id)] = h.failed[h.failed.length - 1] - h.failed[i];
-  }
-  const list = alarms(shown, health, connected, failedLastMinute);
+  const list = alarms(shown, health, connected, wall);
+  const trunks = [...wall.trunks.values()].sort((a, b) => a.trunk.localeCompare(b.trunk));
+  const flows = [...wall.flows.values()]
+    .map((f) => ({ ...f, name: flowNames.current.get(f.flow_id) }))
+    .sort((a, b) => a.flow_id - b.flow_id);
+  const dnc = wall.compliance?.dnc_national;
 
   return (
     <div className="wall">
       <nav>
         <h1>Campaigns</h1>
+        {dnc && dnc.state !== 'disabled' && (
+          <span className={`dnc dnc-${dnc.state}`} data-dnc-state={dnc.state}>
+            DNC list {dnc.country}: {dnc.state}{dnc.age_days !== undefined ? ` (${dnc.age_days} d)` : ''}
+          </span>
+        )}
         <span className={`conn ${connected ? 'up' : 'down'}`} data-connected={connected}>
           {connected ? 'live' : 'reconnecting…'}
         </span>
@@ -238,6 +321,26 @@ export function Wall(props: { token: () => string; onLogout(): void }) {
       <main className="tiles">
         {shown.map((c) => <Tile key={c.campaign_id} c={c} h={hist[c.campaign_id]} hour={hours[c.campaign_id]} />)}
       </main>
+      {(trunks.length > 0 || wall.servers.length > 0) && (
+        <section className="band">
+          <h1>Trunks</h1>
+          <div className="servers">
+            {wall.servers.map((s) => (
+              <span key={`${s.node}/${s.server}`} className={`server status-${s.status}`}
+                data-server={s.server} data-status={s.status}>
+                {s.server} · {s.node} · {s.status}
+              </span>
+            ))}
+          </div>
+          <div className="trunks">{trunks.map((t) => <TrunkTile key={t.trunk} t={t} />)}</div>
+        </section>
+      )}
+      {flows.length > 0 && (
+        <section className="band">
+          <h1>IVR flows</h1>
+          <div className="flows">{flows.map((f) => <FlowTile key={f.flow_id} f={f} />)}</div>
+        </section>
+      )}
     </div>
   );
 }

@@ -1,7 +1,7 @@
 // The /ws/v1/live client: authenticates with the access token in its first
 // message (never in the URL, which proxies log), subscribes to the tenant,
 // and reconnects with back-off when the socket drops.
-import { backoff, type CampaignStats, type Health } from './model';
+import { backoff, type CampaignStats, type Health, type WallParts } from './model';
 
 export interface LiveHandlers {
   onSnapshot(c: CampaignStats[]): void;
@@ -9,6 +9,8 @@ export interface LiveHandlers {
   onHealth(h: Health): void;
   onConnected(up: boolean): void;
   onImport?(m: Record<string, unknown>): void;
+  /** Trunks, servers, IVR flows and compliance: the whole set (full) or what changed. */
+  onWall?(parts: WallParts, full: boolean): void;
 }
 
 export class Live {
@@ -74,9 +76,11 @@ export class Live {
         break;
       case 'snapshot':
         this.h.onSnapshot(m.campaigns as CampaignStats[]);
+        this.h.onWall?.(m as WallParts, true);
         break;
       case 'delta':
-        this.h.onDelta(m.campaigns as Partial<CampaignStats>[], Number(m.ts));
+        this.h.onDelta((m.campaigns ?? []) as Partial<CampaignStats>[], Number(m.ts));
+        this.h.onWall?.(m as WallParts, false);
         break;
       case 'heartbeat':
         if (m.health) this.h.onHealth(m.health as Health);

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { abandonLevel, alarms, applyDelta, backoff, type CampaignStats } from './model';
+import {
+  abandonLevel, alarms, applyDelta, applyWall, backoff, dncAlarm, emptyWall, trunkTrouble,
+  type CampaignStats, type Trunk,
+} from './model';
 
 const base = { campaign_id: 1, tenant_id: 1, abandon_rate: 0, abandon_cap: 0.03 } as CampaignStats;
 
@@ -14,12 +17,50 @@ describe('abandonment colour', () => {
 describe('alarms', () => {
   it('names every dependency that is down and the campaign near its cap', () => {
     const a = alarms([{ ...base, abandon_rate: 0.029, name: 'Spring' }],
-      { postgresql: 'up', redis: 'down', ari: 'down' }, true, {});
+      { postgresql: 'up', redis: 'down', ari: 'down' }, true);
     expect(a.map((x) => x.key)).toEqual(['ari', 'redis', 'ab-1']);
     expect(a[2].text).toContain('Spring');
   });
   it('reports a lost live feed', () => {
-    expect(alarms([], null, false, {})[0].key).toBe('ws');
+    expect(alarms([], null, false)[0].key).toBe('ws');
+  });
+  it('names a red trunk, a server not up and a stale national list', () => {
+    const t = { trunk: 'carrier-a', state: 'alarm', reasons: ['errors', 'server_degraded'], error_rate_1m: 0.35 } as Trunk;
+    const ok = { trunk: 'carrier-b', state: 'ok', reasons: [] as string[] } as Trunk;
+    const w = applyWall(emptyWall(), {
+      trunks: [t, ok],
+      servers: [{ node: 'n1', server: 'ast1', status: 'degraded' }],
+      compliance: { dnc_national: { state: 'stale', country: 'US', age_days: 40 } },
+    }, true);
+    const a = alarms([], null, true, w);
+    expect(a.map((x) => x.key)).toEqual(['dnc', 'srv-n1-ast1', 'trunk-carrier-a']);
+    expect(a[0].text).toContain('40 days');
+    expect(a[1].text).toContain('DEGRADED');
+    expect(a[2].text).toBe('Trunk carrier-a: 35.0 % of calls failing, Asterisk server degraded');
+    expect(trunkTrouble(ok)).toBe('');
+  });
+});
+
+describe('national DNC list', () => {
+  it('is silent when fresh or not watched, warns before it goes stale, alarms when missing', () => {
+    expect(dncAlarm(null)).toBeNull();
+    expect(dncAlarm({ dnc_national: { state: 'fresh', country: 'US' } })).toBeNull();
+    expect(dncAlarm({ dnc_national: { state: 'disabled', country: '' } })).toBeNull();
+    expect(dncAlarm({ dnc_national: { state: 'warning', country: 'US', stale_at_s: 1798761600 } })?.text)
+      .toContain('2027-01-01');
+    expect(dncAlarm({ dnc_national: { state: 'missing', country: 'US' } })?.level).toBe('alarm');
+  });
+});
+
+describe('wall parts', () => {
+  it('merge deltas by trunk name and flow id; a snapshot replaces', () => {
+    const t = (name: string, attempts: number) => ({ trunk: name, attempts }) as Trunk;
+    let w = applyWall(emptyWall(), { trunks: [t('a', 1), t('b', 2)] }, true);
+    w = applyWall(w, { trunks: [t('a', 5)], servers: [] }, false);
+    expect(w.trunks.get('a')?.attempts).toBe(5);
+    expect(w.trunks.get('b')?.attempts).toBe(2);
+    w = applyWall(w, { trunks: [t('c', 1)] }, true);
+    expect([...w.trunks.keys()]).toEqual(['c']);
   });
 });
 

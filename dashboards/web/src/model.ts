@@ -36,6 +36,94 @@ export interface Health {
   ari: 'up' | 'down';
 }
 
+/** A tenant's traffic on a trunk (figures of the last minute where named _1m). */
+export interface Trunk {
+  trunk: string;
+  nodes: number;
+  attempts: number;
+  answered: number;
+  errors: number;
+  ended: number;
+  channels: number;
+  capacity: number;
+  cps_1s: number;
+  cps_1m: number;
+  attempts_1m: number;
+  answered_1m: number;
+  errors_1m: number;
+  ended_1m: number;
+  asr_1m: number;
+  error_rate_1m: number;
+  utilisation: number;
+  servers: 'up' | 'degraded' | 'down' | 'none';
+  state: 'ok' | 'alarm';
+  reasons: string[];
+}
+
+export interface Server {
+  node: string;
+  server: string;
+  status: 'up' | 'degraded' | 'down';
+}
+
+export interface FlowNode {
+  node: string;
+  hits: number;
+  drop_offs: number;
+  outcomes: Record<string, number>;
+}
+
+export interface Flow {
+  flow_id: number;
+  name?: string;
+  executions: number;
+  hangups: number;
+  noinput: number;
+  nomatch: number;
+  errors: number;
+  ended: Record<string, number>;
+  nodes: FlowNode[];
+  top_drop_offs: { node: string; count: number }[];
+}
+
+export interface Compliance {
+  dnc_national: {
+    state: 'fresh' | 'warning' | 'stale' | 'missing' | 'disabled';
+    country: string;
+    age_days?: number;
+    stale_at_s?: number;
+  };
+}
+
+/** What the tenant subscription carries besides campaigns (snapshot: all; delta: what changed). */
+export interface WallParts {
+  trunks?: Trunk[];
+  servers?: Server[];
+  flows?: Flow[];
+  compliance?: Compliance;
+}
+
+export interface WallState {
+  trunks: Map<string, Trunk>;
+  servers: Server[];
+  flows: Map<number, Flow>;
+  compliance: Compliance | null;
+}
+
+export function emptyWall(): WallState {
+  return { trunks: new Map(), servers: [], flows: new Map(), compliance: null };
+}
+
+/** Applies a snapshot (full: replaces) or a delta (changed trunks and flows, whole servers and compliance). */
+export function applyWall(prev: WallState, parts: WallParts, full: boolean): WallState {
+  const next: WallState = full ? emptyWall() : { ...prev, trunks: new Map(prev.trunks), flows: new Map(prev.flows) };
+  for (const t of parts.trunks ?? []) next.trunks.set(t.trunk, t);
+  for (const f of parts.flows ?? []) next.flows.set(f.flow_id, f);
+  if (parts.servers) next.servers = parts.servers;
+  if (parts.compliance) next.compliance = parts.compliance;
+  return next;
+}
+
 export type Level = 'ok' | 'warn' | 'alarm';
 
 /** Abandonment against the cap: warn from 80 % of the cap, alarm at the cap. */
@@ -52,12 +140,43 @@ export interface Alarm {
   text: string;
 }
 
-/** Alarms for the banner: dependencies down, abandonment near the cap, trunk errors. */
+const REASON: Record<string, string> = {
+  errors: 'calls failing',
+  server_down: 'Asterisk server down',
+  server_degraded: 'Asterisk server degraded',
+};
+
+/** Why a trunk is red, in words. */
+export function trunkTrouble(t: Trunk): string {
+  return t.reasons
+    .map((r) => (r === 'errors' ? `${pct(t.error_rate_1m)} of calls failing` : REASON[r] ?? r))
+    .join(', ');
+}
+
+/** The national DNC list's state as an alarm (null when fresh or not watched). */
+export function dncAlarm(c: Compliance | null): Alarm | null {
+  const d = c?.dnc_national;
+  if (!d || d.state === 'fresh' || d.state === 'disabled') return null;
+  const list = `National DNC list (${d.country || 'national'})`;
+  if (d.state === 'missing') {
+    return { key: 'dnc', level: 'alarm', text: `${list} missing — numbers of that country are not dialed` };
+  }
+  if (d.state === 'stale') {
+    return {
+      key: 'dnc', level: 'alarm',
+      text: `${list} stale${d.age_days !== undefined ? ` (${d.age_days} days old)` : ''} — load a newer registry file`,
+    };
+  }
+  const when = d.stale_at_s ? new Date(d.stale_at_s * 1000).toISOString().slice(0, 10) : 'soon';
+  return { key: 'dnc', level: 'warn', text: `${list} goes stale on ${when} — load a newer registry file` };
+}
+
+/** Alarms for the banner: dependencies down, the national DNC list, servers, trunks, abandonment. */
 export function alarms(
   campaigns: CampaignStats[],
   health: Health | null,
   connected: boolean,
-  failedDelta: Record<number, number>,
+  wall: WallState = emptyWall(),
 ): Alarm[] {
   const out: Alarm[] = [];
   if (!connected) out.push({ key: 'ws', level: 'alarm', text: 'Live feed disconnected — reconnecting' });
@@ -66,6 +185,22 @@ export function alarms(
     if (health.redis !== 'up') out.push({ key: 'redis', level: 'alarm', text: 'Redis down' });
     if (health.postgresql !== 'up') out.push({ key: 'pg', level: 'alarm', text: 'PostgreSQL down' });
   }
+  const dnc = dncAlarm(wall.compliance);
+  if (dnc) out.push(dnc);
+  for (const s of wall.servers) {
+    if (s.status !== 'up') {
+      out.push({
+        key: `srv-${s.node}-${s.server}`,
+        level: 'alarm',
+        text: `Asterisk ${s.server} (${s.node}) ${s.status.toUpperCase()}`,
+      });
+    }
+  }
+  for (const t of wall.trunks.values()) {
+    if (t.state === 'alarm') {
+      out.push({ key: `trunk-${t.trunk}`, level: 'alarm', text: `Trunk ${t.trunk}: ${trunkTrouble(t)}` });
+    }
+  }
   for (const c of campaigns) {
     const lvl = abandonLevel(c.abandon_rate, c.abandon_cap);
     if (lvl !== 'ok') {
@@ -73,14 +208,6 @@ export function alarms(
         key: `ab-${c.campaign_id}`,
         level: lvl,
         text: `${c.name ?? `Campaign ${c.campaign_id}`}: abandonment ${pct(c.abandon_rate)} (cap ${pct(c.abandon_cap)})`,
-      });
-    }
-    const f = failedDelta[c.campaign_id] ?? 0;
-    if (f >= 5) {
-      out.push({
-        key: `tr-${c.campaign_id}`,
-        level: 'warn',
-        text: `${c.name ?? `Campaign ${c.campaign_id}`}: ${f} failed calls in the last minute (trunk errors)`,
       });
     }
   }
