@@ -85,11 +85,14 @@ struct wcall {
     bool answered; /* counted as in progress on the wall */
     bool reserved; /* holds a frequency-cap reservation */
     bool safe_harbour;
-    bool start_pending;   /* connected: the flow starts when contact.* has been read */
-    bool pending_machine; /* the pending start is the leave-a-message flow */
-    int64_t callback_us;  /* the flow asked for a callback at this time (0: none) */
-    char exec[37];        /* ivr_executions id, "" when not recorded */
-    char reservation[40]; /* compliance_caps_reserve */
+    bool start_pending;              /* connected: the flow starts when contact.* has been read */
+    struct wcall *fw_prev, *fw_next; /* in w->fetch_wait: no connection was free to read */
+    bool fetch_waiting;
+    int64_t fetch_wait_us; /* since when (the flow starts without contact.* after FETCH_WAIT_US) */
+    bool pending_machine;  /* the pending start is the leave-a-message flow */
+    int64_t callback_us;   /* the flow asked for a callback at this time (0: none) */
+    char exec[37];         /* ivr_executions id, "" when not recorded */
+    char reservation[40];  /* compliance_caps_reserve */
     struct campaign_contact ct;
     struct campaign_attempt a;
     char endpoint[DIALER_DIAL_MAX];
@@ -208,8 +211,9 @@ struct dialer_wire {
     struct dash_entity *dash_none;   /* counts nothing (before the wall is wired) */
     struct wcamp *camps;
     struct wcall *calls;
-    json_t *decisions;  /* compliance_decisions rows to write (decisions_add) */
-    bool decisions_out; /* a write is in flight on decisions_conn (pinned) */
+    struct wcall *fetch_wait; /* connected calls whose contact.* read waits for a connection */
+    json_t *decisions;        /* compliance_decisions rows to write (decisions_add) */
+    bool decisions_out;       /* a write is in flight on decisions_conn (pinned) */
     struct db_conn *decisions_conn;
     ev_timer tick;
     ev_timer poll;
@@ -280,9 +284,13 @@ static struct campaign_actor actor_of(struct dialer_wire *w, int64_t tenant_id)
 static void fetch_detach(struct wcall *c);
 static void contact_fetch(struct wcall *c);
 
+static void fetch_wait_leave(struct wcall *c);
+static void fetch_wait_join(struct wcall *c);
+
 static void wcall_free(struct wcall *c)
 {
     struct dialer_wire *w = c->w;
+    fetch_wait_leave(c);
     fetch_detach(c);
     json_decref(c->contact);
     ivr_flow_unref(c->flow);
@@ -1314,8 +1322,11 @@ static int on_connect(void *arg, struct dialer_call *call, bool machine)
     }
     if (c->contact == NULL && c->fetch == NULL) {
         contact_fetch(c); /* the read at launch found no free connection */
+        if (c->fetch == NULL) {
+            fetch_wait_join(c); /* none now either: the tick tries again */
+        }
     }
-    if (c->contact == NULL && c->fetch != NULL) {
+    if (c->contact == NULL && (c->fetch != NULL || c->fetch_waiting)) {
         /* connected now; the flow starts as soon as contact.* is read
          * (milliseconds: the read was sent while the call rang) */
         c->call = call;
@@ -1518,6 +1529,74 @@ static const char CONTACT_SQL[] =
     "postal_code, 'attempts', attempts) || custom::jsonb)::text FROM contacts WHERE id = $1";
 
 static void flow_start_pending(struct wcall *c);
+
+/*
+ * A call answered while every connection was pinned (attempt transactions
+ * under load) and whose contact.* read could not be sent: it waits in
+ * w->fetch_wait and every tick tries the read again; after FETCH_WAIT_US the
+ * flow starts without contact.* (logged), so a caller never waits longer.
+ */
+#define FETCH_WAIT_US INT64_C(1000000)
+
+static void fetch_wait_join(struct wcall *c)
+{
+    if (c->fetch_waiting) {
+        return;
+    }
+    struct dialer_wire *w = c->w;
+    c->fetch_waiting = true;
+    c->fetch_wait_us = clock_mono_us();
+    c->fw_prev = NULL;
+    c->fw_next = w->fetch_wait;
+    if (w->fetch_wait != NULL) {
+        w->fetch_wait->fw_prev = c;
+    }
+    w->fetch_wait = c;
+}
+
+static void fetch_wait_leave(struct wcall *c)
+{
+    if (!c->fetch_waiting) {
+        return;
+    }
+    struct dialer_wire *w = c->w;
+    if (c->fw_prev != NULL) {
+        c->fw_prev->fw_next = c->fw_next;
+    } else {
+        w->fetch_wait = c->fw_next;
+    }
+    if (c->fw_next != NULL) {
+        c->fw_next->fw_prev = c->fw_prev;
+    }
+    c->fw_prev = c->fw_next = NULL;
+    c->fetch_waiting = false;
+}
+
+/* From the tick: send the reads that wait, or give up on those waiting too long. */
+static void fetch_wait_run(struct dialer_wire *w)
+{
+    int64_t now = clock_mono_us();
+    struct wcall *c = w->fetch_wait;
+    while (c != NULL) {
+        struct wcall *next = c->fw_next;
+        if (c->contact != NULL || !c->start_pending) {
+            fetch_wait_leave(c);
+        } else {
+            contact_fetch(c);
+            if (c->fetch != NULL) {
+                fetch_wait_leave(c); /* fetch_cb starts the flow */
+            } else if (now - c->fetch_wait_us >= FETCH_WAIT_US) {
+                LOG_WARN(DIALER,
+                         "event=contact_fetch_gave_up id=%s msg=\"no free database "
+                         "connection; the flow runs without contact.*\"",
+                         c->a.id);
+                fetch_wait_leave(c);
+                flow_start_pending(c);
+            }
+        }
+        c = next;
+    }
+}
 
 static void fetch_detach(struct wcall *c)
 {
@@ -1893,6 +1972,9 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
         return; /* a restart's work comes first: see poll_timer_cb */
     }
     campaign_sched_tick(w->sched, clock_wall_us());
+    if (w->fetch_wait != NULL) {
+        fetch_wait_run(w);
+    }
 }
 
 /* ------------------------------------------------------------ campaigns */
