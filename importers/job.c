@@ -424,48 +424,6 @@ static const char merge_sql[] =
     "SELECT (SELECT count(*) FROM ins)::text,"
     "       (SELECT count(*) FROM rej WHERE reason = 'duplicate')::text";
 
-/*
- * The usual case, measured faster (docs/importers.md "Performance"): decide
- * in one pass which staged rows are new (first of their number in the upload,
- * number and external id not yet in the list, first of their external id in
- * the upload) and insert exactly those with a plain INSERT: no speculative
- * insertion, no RETURNING to join back. A writer that adds one of these
- * numbers to the list between the check and the insert makes the INSERT fail
- * with unique_violation; the merge then rolls back to its savepoint and runs
- * merge_sql (ON CONFLICT DO NOTHING), which settles any race.
- */
-static const char merge_fast_sql[] =
-    "WITH firsts AS ("
-    "  SELECT number, min(row_no) AS row_no FROM import_stage WHERE reason IS NULL GROUP BY number"
-    "), cand AS ("
-    "  SELECT s.row_no, s.external_id FROM import_stage s JOIN firsts f ON f.row_no = s.row_no"
-    "  WHERE NOT EXISTS (SELECT 1 FROM contacts c WHERE c.list_id = $3 AND c.number = s.number)"
-    "    AND (s.external_id IS NULL OR NOT EXISTS (SELECT 1 FROM contacts c"
-    "         WHERE c.list_id = $3 AND c.external_id = s.external_id))"
-    "), keep AS ("
-    "  SELECT row_no FROM cand WHERE external_id IS NULL"
-    "  UNION ALL SELECT min(row_no) FROM cand WHERE external_id IS NOT NULL GROUP BY external_id"
-    "), ins AS ("
-    "  INSERT INTO contacts (tenant_id, list_id, number, extension, alt_numbers, external_id,"
-    "                        country, region, postal_code, time_zones, tz_source, custom, state)"
-    "  SELECT $2, $3, s.number, s.extension, s.alt_numbers, s.external_id, s.country, s.region,"
-    "         s.postal_code, s.time_zones, s.tz_source, s.custom, s.state"
-    "  FROM import_stage s JOIN keep k ON k.row_no = s.row_no"
-    "), rej AS ("
-    "  INSERT INTO import_rejects (job_id, row_no, tenant_id, reason, detail, original)"
-    "  SELECT $1, s.row_no, $2, COALESCE(s.reason, 'duplicate'),"
-    "         CASE WHEN s.reason IS NOT NULL THEN s.detail"
-    "              WHEN f.row_no <> s.row_no THEN 'same number as row ' || f.row_no"
-    "              ELSE 'the number (or external id) is already in the list' END,"
-    "         s.original::jsonb"
-    "  FROM import_stage s LEFT JOIN firsts f ON f.number = s.number"
-    "       LEFT JOIN keep k ON k.row_no = s.row_no"
-    "  WHERE k.row_no IS NULL"
-    "  RETURNING reason"
-    ")"
-    "SELECT (SELECT count(*) FROM keep)::text,"
-    "       (SELECT count(*) FROM rej WHERE reason = 'duplicate')::text";
-
 static void committed(int status, PGresult *res, void *arg)
 {
     struct importer_job *j = arg;
@@ -567,31 +525,6 @@ static void merged(int status, PGresult *res, void *arg)
         job_fail(j, rc, "the database connection failed during the merge");
 }
 
-/* The fast merge's answer: a unique violation (a concurrent writer) falls back to merge_sql. */
-static void merged_fast(int status, PGresult *res, void *arg)
-{
-    struct importer_job *j = arg;
-    if (status == ERR_DB && strcmp(db_result_sqlstate(res), "23505") == 0) {
-        LOG_INFO(IMPORT, "import merge raced a writer job=%s: merging with ON CONFLICT", j->job_id);
-        char tenant[24], list[24];
-        snprintf(tenant, sizeof(tenant), "%lld", (long long)j->o.tenant_id);
-        snprintf(list, sizeof(list), "%lld", (long long)j->o.list_id);
-        const char *p[] = { j->job_id, tenant, list };
-        db_query_send(j->db, &(struct db_query){ .sql = "ROLLBACK TO SAVEPOINT merge" }, NULL);
-        if (db_query_send(j->db,
-                          &(struct db_query){ .sql = merge_sql,
-                                              .nparams = 3,
-                                              .params = p,
-                                              .timeout_ms = DB_TIMEOUT_NONE,
-                                              .cb = merged,
-                                              .arg = j },
-                          NULL) != 0)
-            job_fail(j, ERR_DISCONNECTED, "the database connection failed");
-        return;
-    }
-    merged(status, res, arg);
-}
-
 static void copy_done(int status, int64_t rows, PGresult *res, void *arg)
 {
     struct importer_job *j = arg;
@@ -623,13 +556,12 @@ static void copy_done(int status, int64_t rows, PGresult *res, void *arg)
     /* Temporary tables are never auto-analyzed; without statistics the planner joins the
      * staging table to itself by nested loops. */
     db_query_send(j->db, &(struct db_query){ .sql = "ANALYZE import_stage" }, NULL);
-    db_query_send(j->db, &(struct db_query){ .sql = "SAVEPOINT merge" }, NULL);
     if (db_query_send(j->db,
-                      &(struct db_query){ .sql = merge_fast_sql,
+                      &(struct db_query){ .sql = merge_sql,
                                           .nparams = 3,
                                           .params = p,
                                           .timeout_ms = DB_TIMEOUT_NONE,
-                                          .cb = merged_fast,
+                                          .cb = merged,
                                           .arg = j },
                       NULL) != 0)
         job_fail(j, ERR_DISCONNECTED, "the database connection failed");

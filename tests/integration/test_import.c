@@ -651,13 +651,14 @@ static void test_import_merge_duplicates_and_race(void **state)
              "INSERT INTO contacts (tenant_id, list_id, number, external_id) VALUES"
              " (%lld, %lld, '+13125552101', 'crm-1')",
              F->tenant, list);
-    static const char csv1[] = "phone,id\n"
-                               "312-555-2101,crm-9\n" /* 1: number already in the list */
-                               "312-555-2102,crm-1\n" /* 2: external id already in the list */
-                               "312-555-2103,crm-3\n" /* 3: new */
-                               "312-555-2104,crm-3\n" /* 4: same external id as row 3 */
-                               "312-555-2103,crm-5\n" /* 5: same number as row 3 */
-                               "312-555-2106,\n";     /* 6: new, no external id */
+    static const char csv1[] =
+        "phone,id\n"
+        "312-555-2101,crm-9\n" /* 1: number already in the list */
+        "312-555-2102,crm-1\n" /* 2: external id already in the list */
+        "312-555-2103,crm-3\n" /* 3: new */
+        "312-555-2104,crm-3\n" /* 4: same external id as row 3 (one of the two) */
+        "312-555-2103,crm-5\n" /* 5: same number as row 3 */
+        "312-555-2106,\n";     /* 6: new, no external id */
     struct waiter w;
     waiter_init(&w);
     import_text(&w, list, "merge-1", csv1, sizeof(csv1) - 1, 11);
@@ -665,24 +666,31 @@ static void test_import_merge_duplicates_and_race(void **state)
     assert_int_equal(w.res.progress.rows_accepted, 2);
     assert_int_equal(w.res.progress.rejected_by_reason[IMPORTER_REASON_DUPLICATE], 4);
     assert_int_equal(tdb_int(F->su,
-                             "SELECT count(*) FROM contacts WHERE list_id = %lld AND number IN"
-                             " ('+13125552103', '+13125552106') AND (external_id = 'crm-3' OR"
-                             " external_id IS NULL)",
+                             "SELECT count(*) FROM contacts WHERE list_id = %lld AND ((number ="
+                             " '+13125552106' AND external_id IS NULL) OR (number IN"
+                             " ('+13125552103', '+13125552104') AND external_id = 'crm-3'))",
                              list),
                      2);
+    assert_int_equal(tdb_int(F->su, "SELECT count(*) FROM contacts WHERE list_id = %lld", list), 3);
     assert_int_equal(tdb_int(F->su,
                              "SELECT count(*) FROM import_rejects WHERE job_id = '%s' AND"
-                             " reason = 'duplicate' AND ((row_no IN (1, 2, 4) AND detail ="
+                             " reason = 'duplicate' AND ((row_no IN (1, 2, 3, 4) AND detail ="
                              " 'the number (or external id) is already in the list') OR"
                              " (row_no = 5 AND detail = 'same number as row 3'))",
                              w.res.job_id),
                      4);
+    assert_int_equal(tdb_int(F->su,
+                             "SELECT count(*) FROM import_rejects WHERE job_id = '%s' AND"
+                             " row_no IN (3, 4)",
+                             w.res.job_id),
+                     1);
     waiter_fini(&w);
 
     /*
      * Another session inserts one of the upload's numbers and holds its transaction open
      * while the import merges: the import's insert waits on that row, and when the other
-     * session commits, the import still completes, with the number as a duplicate.
+     * session commits, the import still completes (ON CONFLICT DO NOTHING), with the
+     * number as a duplicate and the other rows imported.
      */
     tdb_exec(F->su, "BEGIN");
     tdb_exec(

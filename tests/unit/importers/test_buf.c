@@ -47,8 +47,9 @@ static void test_buf_json_copy_matches_two_passes(void **state)
 {
     (void)state;
     static const char *const cases[] = {
-        "",       "plain",         "say \"hi\"", "back\\slash", "tab\there", "new\nline\r\n",
-        "\x01\x1f\x7f", "Jos\xC3\xA9 M\xC3\xBCller", "\\\\\"\"", "=cmd()",
+        "",          "plain",         "say \"hi\"",   "back\\slash",
+        "tab\there", "new\nline\r\n", "\x01\x1f\x7f", "Jos\xC3\xA9 M\xC3\xBCller",
+        "\\\\\"\"",  "=cmd()",
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         check(cases[i], strlen(cases[i]), 512);
