@@ -35,6 +35,12 @@
  *            the upload stays), then the job row is marked failed or
  *            cancelled in a transaction of its own.
  *
+ * Progress: counters are atomics the worker writes and anyone reads
+ * (importer_job_progress). rows_total is derived there: exact for a JSON
+ * batch and once the body is parsed (all_read; a progress event goes out at
+ * that moment, before the merge), else estimated as rows_read scaled by
+ * bytes_total / bytes_read when the body's size is known, else unknown (-1).
+ *
  * Lifetime: the job is counted: one reference for the caller, one for the
  * service's list of jobs (dropped when the service joins the finished
  * thread). The loop and mailbox live as long as the job, so a feeder that
