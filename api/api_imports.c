@@ -87,6 +87,10 @@ static json_t *progress_json(json_t *job, const struct importer_progress *p)
                         p->bytes_total >= 0 ? json_integer(p->bytes_total) : json_null());
     json_object_set_new(job, "percent", p->percent >= 0 ? json_integer(p->percent) : json_null());
     json_object_set_new(job, "rows_read", json_integer((json_int_t)p->rows_read));
+    json_object_set_new(job, "rows_total",
+                        p->rows_total >= 0 ? json_integer((json_int_t)p->rows_total) : json_null());
+    json_object_set_new(job, "rows_total_estimated",
+                        json_boolean(p->rows_total >= 0 && !p->rows_total_exact));
     json_object_set_new(job, "rows_accepted", json_integer((json_int_t)p->rows_accepted));
     json_object_set_new(job, "rows_rejected", json_integer((json_int_t)p->rows_rejected));
     json_object_set_new(job, "rejected_by_reason", by);
@@ -541,6 +545,8 @@ static int h_batch(struct api_ctx *ctx, void *arg)
     " 'percent', CASE WHEN j.state = 'completed' THEN 100 WHEN coalesce(j.bytes_total, 0) = 0" \
     "  THEN NULL ELSE least(99, j.bytes_read * 100 / j.bytes_total) END,"                      \
     " 'rows_read', j.rows_read, 'rows_accepted', j.rows_accepted,"                             \
+    " 'rows_total', CASE WHEN j.state = 'completed' THEN j.rows_read END,"                     \
+    " 'rows_total_estimated', false,"                                                          \
     " 'rows_rejected', j.rows_rejected, 'rejected_by_reason', j.rejected_by_reason,"           \
     " 'error', j.error, 'created_by', j.created_by, 'created_at', j.created_at,"               \
     " 'started_at', j.started_at, 'finished_at', j.finished_at)"

@@ -5,6 +5,7 @@
  * amortised O(1); the buffers are reused across rows, so after the first
  * rows an import appends without allocating.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,6 +129,67 @@ int imp_buf_add_json(struct imp_buf *b, const char *s, size_t len, size_t max)
     b->len = (size_t)(o - b->p);
     b->p[b->len] = 0;
     return 0;
+}
+
+static bool json_special(unsigned char c)
+{
+    return c < 0x20 || c == 0x7F || c == '"' || c == '\\';
+}
+
+int imp_buf_add_json_copy(struct imp_buf *b, const char *s, size_t len, size_t max)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (len > max) {
+        len = max; /* on a UTF-8 character boundary, as imp_buf_add_json */
+        while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
+            len--;
+    }
+    /* Worst case a control byte: \u00XX with its backslash doubled, 7 bytes. */
+    if (imp_buf_reserve(b, 7 * len) != 0)
+        return ERR_NOMEM;
+    char *o = b->p + b->len;
+    size_t i = 0;
+    while (i < len) {
+        size_t run = i;
+        while (run < len && !json_special((unsigned char)s[run]))
+            run++;
+        memcpy(o, s + i, run - i);
+        o += run - i;
+        if (run == len)
+            break;
+        unsigned char c = (unsigned char)s[run];
+        *o++ = '\\';
+        *o++ = '\\';
+        if (c == '"' || c == '\\') {
+            if (c == '\\') {
+                *o++ = '\\';
+                *o++ = '\\';
+            } else {
+                *o++ = '"';
+            }
+        } else {
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+        i = run + 1;
+    }
+    b->len = (size_t)(o - b->p);
+    b->p[b->len] = 0;
+    return 0;
+}
+
+int imp_buf_add_u64(struct imp_buf *b, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return imp_buf_add(b, tmp + sizeof(tmp) - n, n);
 }
 
 void imp_buf_consume(struct imp_buf *b, size_t n)

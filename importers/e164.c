@@ -195,7 +195,8 @@ static enum importer_reason nanp_check(const char *d, const struct importer_e164
 
 static enum importer_reason normalize(const char *in, size_t len,
                                       const struct importer_e164_opts *o,
-                                      struct importer_number *out, char *detail, size_t dsz)
+                                      struct importer_number *out, char *detail, size_t dsz,
+                                      struct compliance_place *pl)
 {
     char digits[40];
     size_t nd = 0, ne = 0;
@@ -302,15 +303,14 @@ static enum importer_reason normalize(const char *in, size_t len,
             out->e164[0] = '+';
             memcpy(out->e164 + 1, d, nd);
             out->e164[nd + 1] = 0;
-            struct compliance_place pl;
-            if (compliance_locate(out->e164, &pl) != 0 || pl.country[0] == 0) {
+            if (compliance_locate(out->e164, pl) != 0 || pl->country[0] == 0) {
                 out->e164[0] = 0;
                 return fail(IMPORTER_REASON_INVALID_NUMBER, detail, dsz, "unknown country code");
             }
-            memcpy(out->country, pl.country, sizeof(out->country));
+            memcpy(out->country, pl->country, sizeof(out->country));
             if (!allowed(o, out->country)) {
                 char c[3];
-                memcpy(c, pl.country, sizeof(c));
+                memcpy(c, pl->country, sizeof(c));
                 memset(out, 0, sizeof(*out));
                 return fail(IMPORTER_REASON_COUNTRY, detail, dsz,
                             "country %s is not allowed for this list", c);
@@ -328,18 +328,17 @@ static enum importer_reason normalize(const char *in, size_t len,
     out->e164[1] = '1';
     memcpy(out->e164 + 2, d, 10);
     out->e164[12] = 0;
-    struct compliance_place pl;
-    if (compliance_locate(out->e164, &pl) != 0 || pl.source == COMPLIANCE_SOURCE_UNKNOWN ||
-        pl.country[0] == 0) {
+    if (compliance_locate(out->e164, pl) != 0 || pl->source == COMPLIANCE_SOURCE_UNKNOWN ||
+        pl->country[0] == 0) {
         char npa[4] = { d[0], d[1], d[2], 0 };
         memset(out, 0, sizeof(*out));
         return fail(IMPORTER_REASON_INVALID_NUMBER, detail, dsz,
                     "area code %s is not a geographic area code in service", npa);
     }
-    memcpy(out->country, pl.country, sizeof(out->country));
+    memcpy(out->country, pl->country, sizeof(out->country));
     if (!allowed(o, out->country)) {
         char c[3];
-        memcpy(c, pl.country, sizeof(c));
+        memcpy(c, pl->country, sizeof(c));
         memset(out, 0, sizeof(*out));
         return fail(IMPORTER_REASON_COUNTRY, detail, dsz, "country %s is not allowed for this list",
                     c);
@@ -347,12 +346,23 @@ static enum importer_reason normalize(const char *in, size_t len,
     return IMPORTER_REASON_NONE;
 }
 
+enum importer_reason imp_e164_normalize_place(const char *in, size_t len,
+                                              const struct importer_e164_opts *o,
+                                              struct importer_number *out,
+                                              struct compliance_place *place, char *detail,
+                                              size_t dsz)
+{
+    memset(place, 0, sizeof(*place));
+    enum importer_reason r = normalize(in, len, o, out, detail, dsz, place);
+    if (r != IMPORTER_REASON_NONE)
+        memset(out, 0, sizeof(*out)); /* a reject leaves nothing half-filled */
+    return r;
+}
+
 enum importer_reason importer_e164_normalize(const char *in, size_t len,
                                              const struct importer_e164_opts *o,
                                              struct importer_number *out, char *detail, size_t dsz)
 {
-    enum importer_reason r = normalize(in, len, o, out, detail, dsz);
-    if (r != IMPORTER_REASON_NONE)
-        memset(out, 0, sizeof(*out)); /* a reject leaves nothing half-filled */
-    return r;
+    struct compliance_place pl;
+    return imp_e164_normalize_place(in, len, o, out, &pl, detail, dsz);
 }

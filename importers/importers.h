@@ -205,6 +205,14 @@ struct importer_progress {
     uint64_t rows_rejected;
     uint64_t rejected_by_reason[IMPORTER_REASON_COUNT];
     int percent; /* of bytes_total, -1 when unknown; 100 only when completed */
+    /*
+     * Rows the upload holds: exact (rows_total_exact) for a JSON batch and
+     * once the whole body is read; before that, for a body of known size,
+     * the estimate rows_read * bytes_total / bytes_read (at least rows_read);
+     * -1 when unknown (no Content-Length, nothing read yet).
+     */
+    int64_t rows_total;
+    bool rows_total_exact;
 };
 
 struct importer_result {

@@ -35,6 +35,10 @@ int imp_buf_adds(struct imp_buf *b, const char *s);
 int imp_buf_add_copy(struct imp_buf *b, const char *s, size_t len);
 /* Appends s as the inside of a JSON string (no quotes), at most max input bytes (UTF-8 safe). */
 int imp_buf_add_json(struct imp_buf *b, const char *s, size_t len, size_t max);
+/* imp_buf_add_json's output as a COPY text-format field (its backslashes doubled). */
+int imp_buf_add_json_copy(struct imp_buf *b, const char *s, size_t len, size_t max);
+/* Appends v in decimal. */
+int imp_buf_add_u64(struct imp_buf *b, uint64_t v);
 /* Removes the first n bytes. */
 void imp_buf_consume(struct imp_buf *b, size_t n);
 
@@ -184,6 +188,21 @@ void imp_mapping_fini(struct imp_mapping *m);
 json_t *imp_mapping_json(const struct imp_mapping *m);
 /* Lower-case alphanumerics of a header ("Phone Number" -> "phonenumber"). */
 void imp_header_norm(const char *s, size_t len, char *out, size_t outsz);
+
+/* ------------------------------------------------------------------------ */
+/* e164.c                                                                    */
+
+struct compliance_place;
+/*
+ * importer_e164_normalize, also giving the compliance_locate() result of the
+ * accepted number in *place (so the row needs no second lookup); *place is
+ * cleared first and meaningful only when the number is accepted.
+ */
+enum importer_reason imp_e164_normalize_place(const char *in, size_t len,
+                                              const struct importer_e164_opts *o,
+                                              struct importer_number *out,
+                                              struct compliance_place *place, char *detail,
+                                              size_t dsz);
 
 /* ------------------------------------------------------------------------ */
 /* row.c: one row -> one staging line                                       */

@@ -35,6 +35,12 @@
  *            the upload stays), then the job row is marked failed or
  *            cancelled in a transaction of its own.
  *
+ * Progress: counters are atomics the worker writes and anyone reads
+ * (importer_job_progress). rows_total is derived there: exact for a JSON
+ * batch and once the body is parsed (all_read; a progress event goes out at
+ * that moment, before the merge), else estimated as rows_read scaled by
+ * bytes_total / bytes_read when the body's size is known, else unknown (-1).
+ *
  * Lifetime: the job is counted: one reference for the caller, one for the
  * service's list of jobs (dropped when the service joins the finished
  * thread). The loop and mailbox live as long as the job, so a feeder that
@@ -99,9 +105,10 @@ struct importer_job {
     json_t *items; /* JSON batch, or NULL */
     /* Feeder side. */
     atomic_size_t queued;
-    atomic_bool paused; /* the feeder was told ERR_AGAIN */
-    atomic_bool closed; /* finish or cancel was called */
-    atomic_bool ended;  /* on_done has run or is running */
+    atomic_bool paused;   /* the feeder was told ERR_AGAIN */
+    atomic_bool closed;   /* finish or cancel was called */
+    atomic_bool ended;    /* on_done has run or is running */
+    atomic_bool all_read; /* the whole body is parsed: rows_read is the file's row count */
     /* Progress (written by the worker, read anywhere). */
     atomic_int state;
     atomic_ullong bytes_read, rows_read, rows_accepted, rows_rejected;
@@ -199,6 +206,19 @@ void importer_job_progress(const struct importer_job *j, struct importer_progres
     p->rows_rejected = atomic_load_explicit(&m->rows_rejected, memory_order_relaxed);
     for (int i = 0; i < IMPORTER_REASON_COUNT; i++)
         p->rejected_by_reason[i] = atomic_load_explicit(&m->by_reason[i], memory_order_relaxed);
+    p->rows_total = -1;
+    if (j->items) {
+        p->rows_total = (int64_t)json_array_size(j->items);
+        p->rows_total_exact = true;
+    } else if (p->state == IMPORTER_COMPLETED ||
+               atomic_load_explicit(&m->all_read, memory_order_acquire)) {
+        p->rows_total = (int64_t)p->rows_read;
+        p->rows_total_exact = true;
+    } else if (j->o.bytes_total > 0 && p->bytes_read > 0 && p->rows_read > 0) {
+        /* Rows so far scaled by the bytes still to come (the rows' average size). */
+        double est = (double)p->rows_read * (double)j->o.bytes_total / (double)p->bytes_read;
+        p->rows_total = est < (double)p->rows_read ? (int64_t)p->rows_read : (int64_t)(est + 0.5);
+    }
     p->percent = -1;
     if (p->state == IMPORTER_COMPLETED) {
         p->percent = 100;
@@ -647,6 +667,8 @@ static void end_of_input(struct importer_job *j)
         job_fail(j, rc == ERR_NOMEM ? ERR_NOMEM : ERR_PARSE, parse_error(j));
         return;
     }
+    atomic_store_explicit(&j->all_read, true, memory_order_release);
+    emit_progress(j); /* the bar learns the exact row count before the merge */
     if (!flush_lines(j))
         return;
     j->copy_ended = true;

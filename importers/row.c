@@ -38,33 +38,32 @@ static void trim(const char **s, size_t *len)
         (*len)--;
 }
 
-/* The original values as JSON: {"header": "value"} (or an array without a header). */
+/*
+ * The original values as JSON ({"header": "value"}, or an array without a
+ * header), written straight into the COPY line: JSON's structure needs no
+ * COPY escaping, its string contents go through imp_buf_add_json_copy.
+ */
 static int add_original(struct imp_buf *o, const struct imp_mapping *m, char **f,
                         const size_t *lens, size_t n)
 {
-    struct imp_buf j;
-    imp_buf_init(&j);
-    int rc = imp_buf_addc(&j, m->no_header ? '[' : '{');
+    int rc = imp_buf_addc(o, m->no_header ? '[' : '{');
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (i)
-            rc |= imp_buf_addc(&j, ',');
+            rc |= imp_buf_addc(o, ',');
         if (!m->no_header) {
             char extra[32];
             const char *k = i < m->ncols ? m->name[i] : extra;
             if (i >= m->ncols)
                 snprintf(extra, sizeof(extra), "column_%zu", i + 1);
-            rc |= imp_buf_addc(&j, '"');
-            rc |= imp_buf_add_json(&j, k, strlen(k), VALUE_MAX);
-            rc |= imp_buf_adds(&j, "\":");
+            rc |= imp_buf_addc(o, '"');
+            rc |= imp_buf_add_json_copy(o, k, strlen(k), VALUE_MAX);
+            rc |= imp_buf_add(o, "\":", 2);
         }
-        rc |= imp_buf_addc(&j, '"');
-        rc |= imp_buf_add_json(&j, f[i], lens[i], VALUE_MAX);
-        rc |= imp_buf_addc(&j, '"');
+        rc |= imp_buf_addc(o, '"');
+        rc |= imp_buf_add_json_copy(o, f[i], lens[i], VALUE_MAX);
+        rc |= imp_buf_addc(o, '"');
     }
-    rc |= imp_buf_addc(&j, m->no_header ? ']' : '}');
-    if (rc == 0)
-        rc = imp_buf_add_copy(o, j.p, j.len);
-    imp_buf_fini(&j);
+    rc |= imp_buf_addc(o, m->no_header ? ']' : '}');
     return rc ? ERR_NOMEM : 0;
 }
 
@@ -72,9 +71,8 @@ static int stage_reject(struct imp_buf *o, uint64_t row_no, enum importer_reason
                         const char *detail, const struct imp_mapping *m, char **f,
                         const size_t *lens, size_t n)
 {
-    char head[64];
-    snprintf(head, sizeof(head), "%llu\t", (unsigned long long)row_no);
-    int rc = imp_buf_adds(o, head);
+    int rc = imp_buf_add_u64(o, row_no);
+    rc |= imp_buf_addc(o, '\t');
     rc |= imp_buf_adds(o, importer_reason_name(r));
     rc |= imp_buf_addc(o, '\t');
     rc |= imp_buf_add_copy(o, detail, strlen(detail));
@@ -128,9 +126,10 @@ int imp_row_stage(const struct imp_list *l, const struct imp_mapping *m, uint64_
         .allow_fictional = l->allow_fictional,
     };
     struct importer_number num;
+    struct compliance_place pl; /* where the number is: the file's state / zone may override */
     size_t len;
     const char *s = cell(f, lens, n, m->number_col, &len);
-    enum importer_reason r = importer_e164_normalize(s, len, &eo, &num, why, sizeof(why));
+    enum importer_reason r = imp_e164_normalize_place(s, len, &eo, &num, &pl, why, sizeof(why));
     if (r != IMPORTER_REASON_NONE) {
         char d[300];
         snprintf(d, sizeof(d), "%s: %s", m->name[m->number_col], why);
@@ -139,7 +138,9 @@ int imp_row_stage(const struct imp_list *l, const struct imp_mapping *m, uint64_
 
     /* Extension: a column of its own wins over one written after the number. */
     char ext[IMPORTER_EXT_MAX + 1];
-    snprintf(ext, sizeof(ext), "%s", num.ext);
+    size_t elen = strnlen(num.ext, IMPORTER_EXT_MAX);
+    memcpy(ext, num.ext, elen);
+    ext[elen] = 0;
     long ec = col_of(m, IMP_F_EXTENSION);
     if (ec >= 0) {
         const char *e = cell(f, lens, n, ec, &len);
@@ -175,8 +176,6 @@ int imp_row_stage(const struct imp_list *l, const struct imp_mapping *m, uint64_
     }
 
     /* Place: the file's state / zone win over the area code. */
-    struct compliance_place pl;
-    compliance_locate(num.e164, &pl);
     const char *tz_source = NULL;
     switch (pl.source) {
     case COMPLIANCE_SOURCE_NPA:
@@ -259,9 +258,8 @@ int imp_row_stage(const struct imp_list *l, const struct imp_mapping *m, uint64_
     }
 
     /* The accepted line. */
-    char head[64];
-    snprintf(head, sizeof(head), "%llu\t\\N\t\\N\t", (unsigned long long)row_no);
-    int rc = imp_buf_adds(out, head);
+    int rc = imp_buf_add_u64(out, row_no);
+    rc |= imp_buf_adds(out, "\t\\N\t\\N\t");
     rc |= imp_buf_adds(out, num.e164);
     rc |= imp_buf_addc(out, '\t');
     rc |= ext[0] ? imp_buf_adds(out, ext) : imp_buf_adds(out, "\\N");
@@ -293,9 +291,9 @@ int imp_row_stage(const struct imp_list *l, const struct imp_mapping *m, uint64_
     rc |= num.country[0] ? imp_buf_adds(out, num.country) : imp_buf_adds(out, "\\N");
     rc |= imp_buf_addc(out, '\t');
     if (pl.nregions && pl.country[0]) {
-        char region[8];
-        snprintf(region, sizeof(region), "%s-%s", pl.country, pl.regions[0]);
-        rc |= imp_buf_adds(out, region);
+        rc |= imp_buf_adds(out, pl.country);
+        rc |= imp_buf_addc(out, '-');
+        rc |= imp_buf_adds(out, pl.regions[0]);
     } else {
         rc |= imp_buf_adds(out, "\\N");
     }
@@ -313,14 +311,16 @@ int imp_row_stage(const struct imp_list *l, const struct imp_mapping *m, uint64_
     rc |= imp_buf_adds(out, "}\t");
     rc |= (tz_source && pl.nzones) ? imp_buf_adds(out, tz_source) : imp_buf_adds(out, "\\N");
     rc |= imp_buf_addc(out, '\t');
-    /* Custom fields. */
-    struct imp_buf j;
-    imp_buf_init(&j);
-    rc |= imp_buf_addc(&j, '{');
+    /* Custom fields, as JSON straight into the line (see add_original). */
+    rc |= imp_buf_addc(out, '{');
     bool first = true;
     for (size_t i = 0; i < n; i++) {
         const char *key = NULL;
         char extra[32];
+        size_t len2;
+        const char *v = cell(f, lens, n, (long)i, &len2);
+        if (!len2)
+            continue;
         if (i < m->ncols) {
             key = m->key[i];
         } else {
@@ -329,21 +329,16 @@ int imp_row_stage(const struct imp_list *l, const struct imp_mapping *m, uint64_
         }
         if (!key)
             continue;
-        const char *v = cell(f, lens, n, (long)i, &len);
-        if (!len)
-            continue;
         if (!first)
-            rc |= imp_buf_addc(&j, ',');
+            rc |= imp_buf_addc(out, ',');
         first = false;
-        rc |= imp_buf_addc(&j, '"');
-        rc |= imp_buf_add_json(&j, key, strlen(key), VALUE_MAX);
-        rc |= imp_buf_adds(&j, "\":\"");
-        rc |= imp_buf_add_json(&j, v, len, CUSTOM_VALUE_MAX);
-        rc |= imp_buf_addc(&j, '"');
+        rc |= imp_buf_addc(out, '"');
+        rc |= imp_buf_add_json_copy(out, key, strlen(key), VALUE_MAX);
+        rc |= imp_buf_add(out, "\":\"", 3);
+        rc |= imp_buf_add_json_copy(out, v, len2, CUSTOM_VALUE_MAX);
+        rc |= imp_buf_addc(out, '"');
     }
-    rc |= imp_buf_addc(&j, '}');
-    rc |= imp_buf_add_copy(out, j.p ? j.p : "{}", j.p ? j.len : 2);
-    imp_buf_fini(&j);
+    rc |= imp_buf_addc(out, '}');
     rc |= imp_buf_addc(out, '\t');
     rc |= imp_buf_adds(out, state);
     rc |= imp_buf_addc(out, '\t');

@@ -31,6 +31,7 @@ struct waiter {
     bool done;
     bool resumed;
     int progress_events;
+    struct importer_progress last; /* the latest progress event */
     struct importer_result res;
     char *items; /* JSON of the per-item results */
 };
@@ -81,8 +82,8 @@ static void on_progress(struct importer_job *job, const struct importer_progress
 {
     struct waiter *w = arg;
     (void)job;
-    (void)p;
     pthread_mutex_lock(&w->mu);
+    w->last = *p;
     w->progress_events++;
     pthread_mutex_unlock(&w->mu);
 }
@@ -557,6 +558,185 @@ static void test_import_json_batch(void **state)
 /* ---- 1,000,000 rows in bounded memory ---- */
 
 /* Resident set size now, in KiB. */
+
+/* ---- rows_total: estimated from the bytes while the body streams, exact once read ---- */
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+static void test_import_rows_total_estimate(void **state)
+{
+    (void)state;
+
+    enum { ROWS = 2000 };
+
+    static char csv[ROWS * 40 + 64];
+    size_t len = (size_t)snprintf(csv, sizeof(csv), "phone,name\n");
+    for (int i = 0; i < ROWS; i++)
+        len += (size_t)snprintf(csv + len, sizeof(csv) - len, "212-%03d-%04d,Name %04d\n",
+                                300 + i / 1000, i % 1000 + (i % 3) * 1000, i);
+    struct waiter w;
+    waiter_init(&w);
+    struct importer_job *job;
+    struct importer_job_opts o = opts(&w, F->list, "total-1");
+    o.bytes_total = (int64_t)len;
+    assert_int_equal(importer_job_start(F->imp, &o, &job), 0);
+
+    struct importer_progress p;
+    importer_job_progress(job, &p);
+    assert_int_equal(p.rows_total, -1); /* nothing read yet */
+
+    /* The first half; wait (bounded) until the worker has parsed it. */
+    size_t half = len / 2;
+    assert_int_equal(feed_all(job, &w, csv, half, 4096), 0);
+    for (int i = 0; i < 3000; i++) {
+        importer_job_progress(job, &p);
+        if (p.bytes_read == half)
+            break;
+        sleep_ms(10);
+    }
+    assert_int_equal(p.bytes_read, half);
+    assert_false(p.rows_total_exact);
+    assert_true(p.rows_read > 0 && p.rows_read < ROWS);
+    /* Rows of about the same size: the estimate is within 2% of the truth. */
+    assert_true(p.rows_total >= ROWS - ROWS / 50 && p.rows_total <= ROWS + ROWS / 50);
+    assert_int_equal(p.percent, (int)(half * 100 / len));
+
+    assert_int_equal(feed_all(job, &w, csv + half, len - half, 4096), 0);
+    importer_job_finish(job);
+    assert_true(wait_flag(&w, &w.done, 60));
+    importer_job_release(job);
+    assert_int_equal(w.res.status, 0);
+    assert_int_equal(w.res.progress.rows_total, ROWS);
+    assert_true(w.res.progress.rows_total_exact);
+    /* The last progress event (the bar's final state) carries the exact count. */
+    assert_int_equal(w.last.rows_total, ROWS);
+    assert_true(w.last.rows_total_exact);
+    assert_int_equal(w.last.state, IMPORTER_COMPLETED);
+    waiter_fini(&w);
+
+    /* Without a size there is nothing to scale by: unknown until the end. */
+    waiter_init(&w);
+    o = opts(&w, F->list, "total-2");
+    assert_int_equal(importer_job_start(F->imp, &o, &job), 0);
+    assert_int_equal(feed_all(job, &w, csv, half, 4096), 0);
+    for (int i = 0; i < 3000; i++) {
+        importer_job_progress(job, &p);
+        if (p.bytes_read == half)
+            break;
+        sleep_ms(10);
+    }
+    assert_int_equal(p.bytes_read, half);
+    assert_int_equal(p.rows_total, -1);
+    importer_job_cancel(job);
+    assert_true(wait_flag(&w, &w.done, 60));
+    importer_job_release(job);
+    waiter_fini(&w);
+}
+
+/* ---- the merge: duplicates against the list, external ids, and a writer racing it ---- */
+
+static void test_import_merge_duplicates_and_race(void **state)
+{
+    (void)state;
+    long long list = tdb_int(F->su,
+                             "INSERT INTO contact_lists (tenant_id, name, allowed_countries) VALUES"
+                             " (%lld, 'race', '{US}')"
+                             " RETURNING id",
+                             F->tenant);
+    tdb_exec(F->su,
+             "INSERT INTO contacts (tenant_id, list_id, number, external_id) VALUES"
+             " (%lld, %lld, '+13125552101', 'crm-1')",
+             F->tenant, list);
+    static const char csv1[] =
+        "phone,id\n"
+        "312-555-2101,crm-9\n" /* 1: number already in the list */
+        "312-555-2102,crm-1\n" /* 2: external id already in the list */
+        "312-555-2103,crm-3\n" /* 3: new */
+        "312-555-2104,crm-3\n" /* 4: same external id as row 3 (one of the two) */
+        "312-555-2103,crm-5\n" /* 5: same number as row 3 */
+        "312-555-2106,\n";     /* 6: new, no external id */
+    struct waiter w;
+    waiter_init(&w);
+    import_text(&w, list, "merge-1", csv1, sizeof(csv1) - 1, 11);
+    assert_int_equal(w.res.status, 0);
+    assert_int_equal(w.res.progress.rows_accepted, 2);
+    assert_int_equal(w.res.progress.rejected_by_reason[IMPORTER_REASON_DUPLICATE], 4);
+    assert_int_equal(tdb_int(F->su,
+                             "SELECT count(*) FROM contacts WHERE list_id = %lld AND ((number ="
+                             " '+13125552106' AND external_id IS NULL) OR (number IN"
+                             " ('+13125552103', '+13125552104') AND external_id = 'crm-3'))",
+                             list),
+                     2);
+    assert_int_equal(tdb_int(F->su, "SELECT count(*) FROM contacts WHERE list_id = %lld", list), 3);
+    assert_int_equal(tdb_int(F->su,
+                             "SELECT count(*) FROM import_rejects WHERE job_id = '%s' AND"
+                             " reason = 'duplicate' AND ((row_no IN (1, 2, 3, 4) AND detail ="
+                             " 'the number (or external id) is already in the list') OR"
+                             " (row_no = 5 AND detail = 'same number as row 3'))",
+                             w.res.job_id),
+                     4);
+    assert_int_equal(tdb_int(F->su,
+                             "SELECT count(*) FROM import_rejects WHERE job_id = '%s' AND"
+                             " row_no IN (3, 4)",
+                             w.res.job_id),
+                     1);
+    waiter_fini(&w);
+
+    /*
+     * Another session inserts one of the upload's numbers and holds its transaction open
+     * while the import merges: the import's insert waits on that row, and when the other
+     * session commits, the import still completes (ON CONFLICT DO NOTHING), with the
+     * number as a duplicate and the other rows imported.
+     */
+    tdb_exec(F->su, "BEGIN");
+    tdb_exec(
+        F->su,
+        "INSERT INTO contacts (tenant_id, list_id, number) VALUES (%lld, %lld, '+13125552201')",
+        F->tenant, list);
+    static const char csv2[] = "phone\n312-555-2200\n312-555-2201\n312-555-2202\n";
+    waiter_init(&w);
+    struct importer_job *job;
+    struct importer_job_opts o = opts(&w, list, "merge-2");
+    assert_int_equal(importer_job_start(F->imp, &o, &job), 0);
+    assert_int_equal(feed_all(job, &w, csv2, sizeof(csv2) - 1, 64), 0);
+    importer_job_finish(job);
+    /* Wait (bounded) until the import's backend waits for the other session's lock. */
+    char ci[TDB_CONNINFO_MAX];
+    tdb_conninfo(DB, ci, sizeof(ci));
+    PGconn *mon = tdb_connect(ci);
+    long long waiting = 0;
+    for (int i = 0; i < 3000 && !waiting; i++) {
+        waiting =
+            tdb_int(mon, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                         " AND wait_event_type = 'Lock' AND query LIKE '%%INSERT INTO contacts%%'");
+        if (!waiting)
+            sleep_ms(10);
+    }
+    PQfinish(mon);
+    assert_int_equal(waiting, 1);
+    tdb_exec(F->su, "COMMIT");
+    assert_true(wait_flag(&w, &w.done, 60));
+    importer_job_release(job);
+    assert_int_equal(w.res.status, 0);
+    assert_int_equal(w.res.progress.rows_accepted, 2);
+    assert_int_equal(w.res.progress.rejected_by_reason[IMPORTER_REASON_DUPLICATE], 1);
+    assert_int_equal(tdb_int(F->su,
+                             "SELECT count(*) FROM contacts WHERE list_id = %lld AND number LIKE"
+                             " '+1312555220%%'",
+                             list),
+                     3);
+    assert_int_equal(tdb_int(F->su,
+                             "SELECT count(*) FROM import_rejects WHERE job_id = '%s' AND"
+                             " row_no = 2 AND reason = 'duplicate'",
+                             w.res.job_id),
+                     1);
+    waiter_fini(&w);
+}
+
 static long rss_kb(void)
 {
     FILE *f = fopen("/proc/self/status", "r");
@@ -636,6 +816,8 @@ int main(void)
         cmocka_unit_test(test_import_bad_files),
         cmocka_unit_test(test_import_multipart),
         cmocka_unit_test(test_import_json_batch),
+        cmocka_unit_test(test_import_rows_total_estimate),
+        cmocka_unit_test(test_import_merge_duplicates_and_race),
         cmocka_unit_test(test_import_million_rows_constant_memory),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
