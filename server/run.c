@@ -457,7 +457,7 @@ static void import_watch(const struct importer_watch *w, const struct importer_p
         .rows_read = (int64_t)p->rows_read,
         .rows_imported = (int64_t)p->rows_accepted,
         .rows_rejected = (int64_t)p->rows_rejected,
-        .rows_total = -1,
+        .rows_total = p->rows_total,
     };
 
     (void)dash_import_progress(s->dash, &di); /* ERR_SHUTDOWN while stopping: dropped */
