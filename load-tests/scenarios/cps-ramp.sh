@@ -66,6 +66,7 @@ for i in "${!STEPS[@]}"; do
   e0=$(lt_ends)
   c0=$(lt_cpu "$DPID")
   read -r x0 ins0 upd0 <<<"$(lt_pg_stat)"
+  r0=$(lt_redis_cmds)
   t0=$(date +%s.%N)
   sleep $((SECS - WARM))
   t1=$(date +%s.%N)
@@ -73,6 +74,7 @@ for i in "${!STEPS[@]}"; do
   e1=$(lt_ends)
   c1=$(lt_cpu "$DPID")
   read -r x1 ins1 upd1 <<<"$(lt_pg_stat)"
+  r1=$(lt_redis_cmds)
   lt_metrics >"$RUN/m-$i-b"
   lt_api_ok POST "/campaigns/${CAMPS[i]}/stop" >/dev/null
   dt=$(awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.3f", a - b }')
@@ -86,6 +88,10 @@ for i in "${!STEPS[@]}"; do
   a99=$(p dialer_event_to_action_seconds 0.99)
   commits=$(awk -v a="$x1" -v b="$x0" -v t="$dt" 'BEGIN { printf "%.0f", (a - b) / t }')
   rows=$(awk -v a="$ins1" -v b="$ins0" -v c="$upd1" -v d="$upd0" -v t="$dt" 'BEGIN { printf "%.0f", (a - b + c - d) / t }')
+  rops=$(awk -v a="$r1" -v b="$r0" -v t="$dt" 'BEGIN { printf "%.0f", (a - b) / t }')
+  rpc=$(awk -v a="$r1" -v b="$r0" -v n="$ends" 'BEGIN { printf "%.1f", (n > 0) ? (a - b) / n : 0 }')
+  lt_series redis_ops_per_s "$cps" "$rops"
+  lt_series pg_rows_per_s "$cps" "$rows"
   lt_log "step $cps/s: achieved $ach/s, originate p50 $o50 p99 $o99 ms, decision p99 $d99 ms, event-to-action p99 $a99 ms, cpu $cpu_ms ms/call, pg $commits commits/s $rows rows/s"
   lt_series achieved_vs_offered "$cps" "$ach"
   lt_series originate_p99_ms "$cps" "$o99"
@@ -101,6 +107,9 @@ for i in "${!STEPS[@]}"; do
     best=$ach
     best_i=$i
     best_cpu_ms=$cpu_ms
+    best_rops=$rops
+    best_rpc=$rpc
+    best_rows=$rows
   else
     knee=$cps
     lt_log "knee at $cps/s offered (achieved $ach/s, originate p99 $o99 ms)"
@@ -136,6 +145,9 @@ lt_fig cps_ramp_cpu_ms_per_call "${best_cpu_ms:-0}" ms "" yes
 cpc=$(awk -v m="${best_cpu_ms:-0}" 'BEGIN { printf "%.0f", (m > 0) ? 1000 / m : 0 }')
 lt_fig cps_ramp_calls_per_cpu_second "$cpc" calls/s/core "" yes
 lt_fig cps_ramp_pg_commits_per_s "$(awk -v i="$bi" 'NR == i + 1 { print $2 }' "$RUN/series/pg_commits_per_s")" commits/s "" yes
+lt_fig cps_ramp_pg_rows_written_per_s "${best_rows:-0}" rows/s "" yes
+lt_fig cps_ramp_redis_ops_per_s "${best_rops:-0}" ops/s "" yes
+lt_fig cps_ramp_redis_ops_per_call "${best_rpc:-0}" ops "" yes
 lt_fig cps_ramp_errors "$errors" lines 0 "$(lt_ok "$errors == 0")"
 lt_fig cps_ramp_ari_5xx "$((errs1 - errs0))" responses 0 "$(lt_ok "$errs1 - $errs0 == 0")"
 dups=$(grep '"event":"originate"' "$OLOG" | sed -n 's/.*"number":"\([^"]*\)".*/\1/p' | sort | uniq -d | wc -l)
