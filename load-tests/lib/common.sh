@@ -215,6 +215,24 @@ lt_open_npa() {
   return 1
 }
 
+# The ari-sim scenario of the outbound runs: every callee answers after
+# 50 ms and stays until the flow hangs up; the prompt lasts PROMPT seconds.
+lt_answer_scenario() { # FILE [PROMPT_SECONDS]
+  cat >"$1" <<EOF
+{"name": "load-answer", "seed": 1, "progress": 0.01,
+ "media": {"sound:load-prompt": ${2:-0.05}},
+ "populations": {"default": [{"weight": 1, "outcome": "answer", "ring": 0.05, "talk": "forever", "amd": "human"}]}}
+EOF
+}
+
+# Warnings and errors dialerd logged, less the expected one (no national DNC list).
+lt_errors() { grep -E ' (ERR|WARN) ' "$DLOG" | grep -vc 'event=dnc_national_list'; }
+
+# Numbers dialed more than once (ari-sim's originate log).
+lt_dups() {
+  grep '"event":"originate"' "$OLOG" | sed -n 's/.*"number":"\([^"]*\)".*/\1/p' | sort | uniq -d | wc -l
+}
+
 # The outbound flow: answer, one short prompt, hang up (what the peer does).
 LT_FLOW_OUT='{"format":"ivrflow/1","name":"load","start":"s","nodes":{"s":{"type":"start","props":{"triggers":["outbound_answered","inbound"]},"next":{"next":"p"}},"p":{"type":"play","props":{"media":["sound:load-prompt"]},"next":{"done":"h","error":"h","interrupted":"h"}},"h":{"type":"hangup","props":{"disposition":"played"}}}}'
 

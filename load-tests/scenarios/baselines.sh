@@ -16,7 +16,7 @@ set -uo pipefail
 . "$ROOT/load-tests/lib/common.sh"
 lt_init baselines "$@"
 
-if [ $LT_QUICK = 1 ]; then SECS=8; else SECS=20; fi
+if [ $LT_QUICK = 1 ]; then SECS=5; else SECS=20; fi
 lt_param seconds "$SECS"
 
 # 1. ari-sim alone.
@@ -41,11 +41,7 @@ if [ ! -d "$PEER/node_modules/ari-client" ]; then
   (cd "$PEER" && timeout 300 npm ci --no-audit --no-fund --loglevel=error) >"$RUN/npm.log" 2>&1 ||
     (cd "$PEER" && timeout 300 npm install --no-audit --no-fund --loglevel=error) >>"$RUN/npm.log" 2>&1
 fi
-cat >"$RUN/scenario.json" <<'EOF'
-{"name": "load-answer", "seed": 1, "progress": 0.01,
- "media": {"sound:load-prompt": 0.05},
- "populations": {"default": [{"weight": 1, "outcome": "answer", "ring": 0.05, "talk": "forever", "amd": "human"}]}}
-EOF
+lt_answer_scenario "$RUN/scenario.json"
 lt_sim "$RUN/scenario.json"
 for conc in 200; do
   res=$(timeout $((SECS + 60)) node "$PEER/peer.js" "http://127.0.0.1:$SIMPORT" asterisk asterisk \
