@@ -12,7 +12,7 @@
 # (targets missed are in the report, not in the status).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 1
 QUICK=
 ONLY=()
 while [ $# -gt 0 ]; do

@@ -10,7 +10,7 @@
 
 LT_PIDS=()
 LT_FIGS=""
-LT_QUICK=0
+export LT_QUICK=0
 
 lt_log() { echo "[$LT_NAME $(date -u +%H:%M:%S)] $*" >&2; }
 

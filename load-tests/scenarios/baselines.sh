@@ -43,7 +43,7 @@ if [ ! -d "$PEER/node_modules/ari-client" ]; then
 fi
 lt_answer_scenario "$RUN/scenario.json"
 lt_sim "$RUN/scenario.json"
-for conc in 200; do
+for conc in ${PEER_CONCURRENCY:-200}; do
   res=$(timeout $((SECS + 60)) node "$PEER/peer.js" "http://127.0.0.1:$SIMPORT" asterisk asterisk \
     "$SECS" "$conc" +1212900 2>"$RUN/peer.log" | tail -1)
   if ! jq -e .calls >/dev/null 2>&1 <<<"$res"; then

@@ -66,7 +66,7 @@ lt_fig concurrent_calls_up "$reached" calls ">=$N" "$(lt_ok "$reached >= $N")"
 lt_fig concurrent_ramp_seconds "$t_ramp" s "" yes
 lt_fig concurrent_bytes_per_call "$per" bytes "<=8192" "$(lt_ok "$per <= 8192")"
 # The marginal cost: slope of RSS against calls up over the ramp (fixed costs excluded).
-read -r slope _ npts <<<"$(python3 "$ROOT/load-tests/lib/slope.py" "$RUN/series/rss_kb_vs_in_flight" 0.2)"
+read -r slope _ _ <<<"$(python3 "$ROOT/load-tests/lib/slope.py" "$RUN/series/rss_kb_vs_in_flight" 0.2)"
 marg=$(awk -v s="$slope" 'BEGIN { printf "%.0f", s * 1024 }')
 lt_fig concurrent_bytes_per_call_marginal "$marg" bytes "<=8192" "$(lt_ok "$marg <= 8192")"
 lt_fig concurrent_rss_idle_mb "$(awk -v a="$rss0" 'BEGIN { printf "%.1f", a / 1024 }')" MB "" yes

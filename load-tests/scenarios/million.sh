@@ -69,7 +69,6 @@ rm -f "$RUN/copy.csv" "$CSV"
 # 3. Dial the imported list.
 FLOW=$(lt_flow)
 C=$(lt_campaign million "$FLOW" "$L" "$CPS" 20000)
-read -r _ _ rss0 _ <<<"$(lt_proc "$DPID")"
 lt_sampler_start 1 $((WINDOW + 60))
 lt_api_ok POST "/campaigns/$C/start" >/dev/null || exit 1
 lt_wait_ge 1 15 lt_originates
