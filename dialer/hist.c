@@ -18,25 +18,25 @@
 enum { NB = 17 };
 
 /* Bucket bounds in microseconds (the last one is +Inf). */
-static const int64_t bound_us[NB] = { 100,     200,     500,     1000,    2000,    5000,
-                                      10000,   20000,   50000,   100000,  200000,  500000,
+static const int64_t bound_us[NB] = { 100,     200,     500,     1000,     2000,     5000,
+                                      10000,   20000,   50000,   100000,   200000,   500000,
                                       1000000, 2000000, 5000000, 10000000, INT64_MAX };
 
 #define C(name, le) COUNTER_INIT(COUNTER_KIND_COUNTER, #name "_bucket{le=\"" le "\"}", HELP_##name)
-#define HIST(name)                                                                             \
-    {                                                                                          \
-        { C(name, "0.0001"), C(name, "0.0002"), C(name, "0.0005"), C(name, "0.001"),          \
-          C(name, "0.002"), C(name, "0.005"), C(name, "0.01"), C(name, "0.02"),               \
-          C(name, "0.05"), C(name, "0.1"), C(name, "0.2"), C(name, "0.5"), C(name, "1"),      \
-          C(name, "2"), C(name, "5"), C(name, "10"), C(name, "+Inf") },                       \
-            COUNTER_INIT(COUNTER_KIND_COUNTER, #name "_count", HELP_##name)                     \
+#define HIST(name)                                                                   \
+    {                                                                                \
+        { C(name, "0.0001"), C(name, "0.0002"), C(name, "0.0005"), C(name, "0.001"), \
+          C(name, "0.002"),  C(name, "0.005"),  C(name, "0.01"),   C(name, "0.02"),  \
+          C(name, "0.05"),   C(name, "0.1"),    C(name, "0.2"),    C(name, "0.5"),   \
+          C(name, "1"),      C(name, "2"),      C(name, "5"),      C(name, "10"),    \
+          C(name, "+Inf") },                                                         \
+            COUNTER_INIT(COUNTER_KIND_COUNTER, #name "_count", HELP_##name)          \
     }
 
-#define HELP_dialer_originate_seconds                                                         \
-    "Originate request sent to its ARI response, seconds"
-#define HELP_dialer_decision_to_originate_seconds                                             \
+#define HELP_dialer_originate_seconds "Originate request sent to its ARI response, seconds"
+#define HELP_dialer_decision_to_originate_seconds \
     "Scheduler launch decision to the originate request, seconds (caps, attempt row)"
-#define HELP_dialer_event_to_action_seconds                                                   \
+#define HELP_dialer_event_to_action_seconds \
     "Answer event (StasisStart, or the AMD verdict) to the flow's first action, seconds"
 
 struct hist {

@@ -322,8 +322,11 @@ lt_wait_ge() { # WANT SECS CMD...
   return 1
 }
 
-# The originate log's rate per second: "second count" lines.
+# The originate log's rate per second: "second count" lines, seconds
+# without any counted as 0.
 lt_olog_rate() { # EVENT (originate|end)
   grep "\"event\":\"$1\"" "$OLOG" | sed -n 's/.*"time":"[^T]*T\([0-9:]*\)\..*/\1/p' | uniq -c |
-    awk '{ split($2, a, ":"); s = a[1] * 3600 + a[2] * 60 + a[3]; if (NR == 1) s0 = s; print s - s0, $1 }'
+    awk '{ split($2, a, ":"); s = a[1] * 3600 + a[2] * 60 + a[3]; if (NR == 1) s0 = s
+           if (s < s0) s += 86400; c[s - s0] += $1; if (s - s0 > m) m = s - s0 }
+         END { for (i = 0; i <= m && NR > 0; i++) print i, c[i] + 0 }'
 }

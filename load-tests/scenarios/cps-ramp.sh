@@ -17,7 +17,7 @@ lt_init cps-ramp "$@"
 
 if [ $LT_QUICK = 1 ]; then
   STEPS=(250 500 1000 2000 3000)
-  SECS=8
+  SECS=6
 else
   STEPS=(250 500 1000 1500 2000 2500 3000 4000 5000)
   SECS=30

@@ -12,7 +12,7 @@ set -uo pipefail
 . "$ROOT/load-tests/lib/common.sh"
 lt_init inbound-flood "$@"
 
-if [ $LT_QUICK = 1 ]; then RATES=(100 300 600); SECS=8; else RATES=(100 250 500 1000 1500 2000); SECS=20; fi
+if [ $LT_QUICK = 1 ]; then RATES=(100 300 600); SECS=6; else RATES=(100 250 500 1000 1500 2000); SECS=20; fi
 WARM=2
 lt_param rates "${RATES[*]}"
 lt_param step_seconds "$SECS"
