@@ -40,7 +40,7 @@ lt_cleanup() {
   for p in "${LT_PIDS[@]}"; do
     kill -TERM "$p" 2>/dev/null
   done
-  for _ in $(seq 1 50); do
+  for _ in $(seq 1 80); do
     local alive=0
     for p in "${LT_PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
     [ $alive = 0 ] && break
@@ -148,7 +148,7 @@ lt_dialerd() {
   export DIALERD_DIALER_ALLOW_MISSING_DNC=true DIALERD_DIALER_POLL=200ms
   export DIALERD_DIALER_CPS=100000 DIALERD_DIALER_MAX_CHANNELS=100000 DIALERD_DIALER_PORTS=100000
   export DIALERD_DIALER_LEASE_BATCH=2000 DIALERD_DIALER_LEASE_TIME=120s DIALERD_DIALER_TALK_TIME=100ms
-  export DIALERD_IVR_SOUNDS_DIR="$RUN/sounds"
+  export DIALERD_IVR_SOUNDS_DIR="$RUN/sounds" DIALERD_SHUTDOWN_DRAIN_TIMEOUT=3s
   mkdir -p "$RUN/sounds"
   local kv
   for kv in "$@"; do export "${kv?}"; done

@@ -55,7 +55,7 @@ for conc in ${PEER_CONCURRENCY:-200}; do
   cpc=$(jq -r '.calls_per_cpu_s | floor' <<<"$res")
   lt_log "peer (ari-client, $conc in flight): $cps calls/s, $cpc calls per CPU second, $(jq -r .failed <<<"$res") failed"
   lt_param peer_concurrency "$conc"
-  lt_fig peer_calls_per_s "$cps" calls/s "" yes
+  lt_fig peer_calls_per_s "$cps" calls/s ">0" "$(lt_ok "$cps > 0")"
   lt_fig peer_calls_per_cpu_second "$cpc" calls/s/core "" yes
   lt_fig peer_failed "$(jq -r .failed <<<"$res")" calls 0 "$(lt_ok "$(jq -r .failed <<<"$res") == 0")"
 done

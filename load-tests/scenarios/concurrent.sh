@@ -61,12 +61,13 @@ per=$(awk -v a="$rss1" -v b="$rss0" -v n="$reached" 'BEGIN { printf "%.0f", (n >
 lt_log "$reached calls up after ${t_ramp}s; RSS $rss0 -> $rss1 KB: $per bytes per call; fds $fd0 -> $fd1"
 awk '{ print $1, $2 - $3 }' "$RUN/samples" >"$RUN/series/in_flight_over_time"
 awk '{ print $1, $6 / 1024 }' "$RUN/samples" >"$RUN/series/rss_mb_over_time"
-awk '$2 - $3 > 0 { print $2 - $3, $6 }' "$RUN/samples" >"$RUN/series/rss_kb_vs_in_flight"
+# one point per new level of calls up (the plateau would weigh a single x)
+awk '$2 - $3 > last { last = $2 - $3; print last, $6 }' "$RUN/samples" >"$RUN/series/rss_kb_vs_in_flight"
 lt_fig concurrent_calls_up "$reached" calls ">=$N" "$(lt_ok "$reached >= $N")"
 lt_fig concurrent_ramp_seconds "$t_ramp" s "" yes
 lt_fig concurrent_bytes_per_call "$per" bytes "<=8192" "$(lt_ok "$per <= 8192")"
 # The marginal cost: slope of RSS against calls up over the ramp (fixed costs excluded).
-read -r slope _ _ <<<"$(python3 "$ROOT/load-tests/lib/slope.py" "$RUN/series/rss_kb_vs_in_flight" 0.2)"
+read -r slope _ _ <<<"$(python3 "$ROOT/load-tests/lib/slope.py" "$RUN/series/rss_kb_vs_in_flight" 0.1)"
 marg=$(awk -v s="$slope" 'BEGIN { printf "%.0f", s * 1024 }')
 lt_fig concurrent_bytes_per_call_marginal "$marg" bytes "<=8192" "$(lt_ok "$marg <= 8192")"
 lt_fig concurrent_rss_idle_mb "$(awk -v a="$rss0" 'BEGIN { printf "%.1f", a / 1024 }')" MB "" yes
