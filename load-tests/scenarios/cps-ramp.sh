@@ -2,7 +2,8 @@
 # cps-ramp: steady steps of offered call attempts per second until the knee.
 # One campaign per step (fixed pacing at the step's CPS, one attempt per
 # contact, the flow answers with one short prompt and hangs up; ari-sim
-# answers every call after 50 ms). Each step is measured over its steady
+# answers every call after 50 ms); the ramp starts at 100/s so that a busy
+# machine still shows its knee. Each step is measured over its steady
 # part: achieved attempts/s (ari-sim's originate log), originate,
 # decision-to-originate and event-to-action latency percentiles (dialerd's
 # /metrics histograms), dialerd CPU time per call, PostgreSQL commits and
