@@ -181,6 +181,11 @@ lt_dialerd() {
   LT_TENANT=$(lt_sql "SELECT id FROM tenants WHERE slug = 'load'")
 }
 
+# lt_need VALUE WHAT: stops the scenario when an id could not be had.
+lt_need() {
+  case $1 in '' | null) lt_log "could not create $2"; exit 1 ;; esac
+}
+
 # lt_api METHOD PATH [JSON] -> body on stdout; status in $RUN/status
 lt_api() {
   curl -sS -o "$RUN/body" -w '%{http_code}' -X "$1" "$U$2" -H "Authorization: Bearer $TOK" \

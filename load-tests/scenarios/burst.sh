@@ -23,9 +23,11 @@ lt_services
 lt_sim "$RUN/scenario.json"
 lt_dialerd DIALERD_DB_POOL_SIZE=8
 FLOW=$(lt_flow)
+lt_need "$FLOW" "the flow"
 L=$(lt_list burst)
 lt_fill_list "$L" "$N" $((NPA * 10000000 + 2000000))
 C=$(lt_campaign burst "$FLOW" "$L" "$CPS" 20000)
+lt_need "$C" "the campaign"
 sleep 1
 read -r _ _ rss0 _ <<<"$(lt_proc "$DPID")"
 lt_metrics >"$RUN/m-a"

@@ -37,6 +37,7 @@ lt_api_ok POST "/flows/$FLOW/publish" '{"message":"load"}' >/dev/null || exit 1
 L=$(lt_list concurrent)
 lt_fill_list "$L" "$N" $((NPA * 10000000 + 2000000))
 C=$(lt_campaign concurrent "$FLOW" "$L" "$CPS" $((N + 1000)))
+lt_need "$C" "the campaign"
 sleep 2
 read -r _ _ rss0 fd0 <<<"$(lt_proc "$DPID")"
 c0=$(lt_cpu "$DPID")

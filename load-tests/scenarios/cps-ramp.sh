@@ -37,6 +37,7 @@ lt_sim "$RUN/scenario.json"
 lt_dialerd DIALERD_DB_POOL_SIZE=8
 lt_param db_pool_size 8
 FLOW=$(lt_flow)
+lt_need "$FLOW" "the flow"
 
 declare -a CAMPS
 base=$((NPA * 10000000 + 2000000))
@@ -45,6 +46,7 @@ for i in "${!STEPS[@]}"; do
   l=$(lt_list "ramp-$i")
   lt_fill_list "$l" "$n" $((base + i * 200000))
   CAMPS[i]=$(lt_campaign "ramp-$i" "$FLOW" "$l" "${STEPS[i]}" 20000)
+  lt_need "${CAMPS[i]}" "the campaign of step $i"
 done
 lt_log "dialerd pid $DPID on port $PORT, ari-sim on $SIMPORT, ${#STEPS[@]} steps of ${SECS}s"
 

@@ -32,6 +32,7 @@ lt_services
 lt_sim "$RUN/idle.json" --dialplan none
 lt_dialerd DIALERD_DIALER_ENABLED=false DIALERD_DB_POOL_SIZE=8 DIALERD_EXT_INBOUND_RANGE=2000-2009
 FLOW=$(lt_flow)
+lt_need "$FLOW" "the flow"
 EXT=$(lt_api_ok POST "/flows/$FLOW/inbound" | jq -r .extension)
 [ "$EXT" = 2000 ] || { lt_log "extension assignment gave $EXT"; exit 1; }
 

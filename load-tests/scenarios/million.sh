@@ -28,31 +28,49 @@ lt_sim "$RUN/scenario.json"
 lt_dialerd DIALERD_DB_POOL_SIZE=8
 
 # 1. Import through the API. Numbers NPA-200-0000 upwards (exchanges 2xx-3xx).
+# The list is sent as uploads of CHUNK rows (a client's way: one request
+# must answer within the HTTP server's 30 s deadline for a deferred
+# response, which a single 1,000,000-row upload does not on this machine).
+CHUNK=${MILLION_CHUNK:-50000}
+lt_param upload_rows "$CHUNK"
 CSV=$RUN/contacts.csv
 awk -v n="$N" -v b=$((NPA * 10000000 + 2000000)) 'BEGIN {
   print "phone,external_id"
   for (i = 0; i < n; i++) printf "+1%d,C%07d\n", b + i, i }' >"$CSV"
 bytes=$(stat -c %s "$CSV")
 L=$(lt_list million)
+lt_need "$L" "the list"
 read -r x0 ins0 upd0 <<<"$(lt_pg_stat)"
 t0=$(date +%s.%N)
-code=$(curl -sS -o "$RUN/upload.json" -w '%{http_code}' --max-time 900 -XPOST "$U/lists/$L/uploads" \
-  -H "Authorization: Bearer $TOK" -H 'Content-Type: text/csv' -H "Upload-Id: million-$N" \
-  --data-binary @"$CSV")
+code=201
+part=0
+for off in $(seq 0 "$CHUNK" $((N - 1))); do
+  { echo "phone,external_id"; tail -n +$((off + 2)) "$CSV" | head -n "$CHUNK"; } >"$RUN/part.csv"
+  c=$(curl -sS -o "$RUN/upload.json" -w '%{http_code}' --max-time 120 -XPOST "$U/lists/$L/uploads" \
+    -H "Authorization: Bearer $TOK" -H 'Content-Type: text/csv' -H "Upload-Id: million-$N-$part" \
+    --data-binary @"$RUN/part.csv")
+  part=$((part + 1))
+  if [ "$c" != 201 ]; then
+    code=$c
+    lt_log "upload $part answered $c: $(head -c 300 "$RUN/upload.json")"
+    break
+  fi
+done
 t_imp=$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.2f", a - b }')
 read -r x1 ins1 upd1 <<<"$(lt_pg_stat)"
-accepted=$(jq -r '.job.rows_accepted // 0' "$RUN/upload.json" 2>/dev/null)
 in_db=$(lt_sql "SELECT count(*) FROM contacts WHERE list_id = $L")
 imp_rate=$(awk -v n="$in_db" -v t="$t_imp" 'BEGIN { printf "%.0f", n / t }')
-lt_log "import: HTTP $code, $accepted accepted, $in_db in the list, ${t_imp}s ($imp_rate rows/s, $bytes bytes)"
+lt_log "import: $part uploads, last HTTP $code, $in_db in the list, ${t_imp}s ($imp_rate rows/s, $bytes bytes)"
 lt_fig million_import_http_status "$code" status 201 "$(lt_ok "$code == 201")"
 lt_fig million_import_rows "$in_db" rows "$N" "$(lt_ok "$in_db == $N")"
 lt_fig million_import_seconds "$t_imp" s "" yes
 lt_fig million_import_rows_per_s "$imp_rate" rows/s ">=100000" "$(lt_ok "$imp_rate >= 100000")"
 lt_fig million_import_pg_rows_written "$((ins1 - ins0 + upd1 - upd0))" rows "" yes
+rm -f "$RUN/part.csv"
 
 # 2. Baseline: psql \copy of the same rows into another list of the tenant.
 L2=$(lt_list copy-baseline)
+lt_need "$L2" "the baseline list"
 awk -F, -v t="$LT_TENANT" -v l="$L2" 'NR > 1 { print t "," l "," $1 "," $2 }' "$CSV" >"$RUN/copy.csv"
 t0=$(date +%s.%N)
 "${PSQL[@]}" -d "$LT_DB" -qc "\\copy contacts (tenant_id, list_id, number, external_id) FROM '$RUN/copy.csv' CSV" >/dev/null
@@ -60,7 +78,8 @@ t_copy=$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.2f", a - b }')
 copy_rate=$(awk -v n="$N" -v t="$t_copy" 'BEGIN { printf "%.0f", n / t }')
 lt_log "psql \\copy of the same rows: ${t_copy}s ($copy_rate rows/s)"
 lt_fig million_psql_copy_rows_per_s "$copy_rate" rows/s "" yes
-ratio=$(awk -v a="$t_imp" -v b="$t_copy" 'BEGIN { printf "%.2f", a / b }')
+# time for the same number of rows (the import's rows per second against \copy's)
+ratio=$(awk -v a="$imp_rate" -v b="$copy_rate" 'BEGIN { printf "%.2f", (a > 0) ? b / a : 0 }')
 lt_fig million_import_time_vs_psql_copy "$ratio" x "<=2" "$(lt_ok "$ratio <= 2")"
 lt_sql "DELETE FROM contacts WHERE list_id = $L2" >/dev/null
 lt_sql "VACUUM ANALYZE contacts" >/dev/null 2>&1 || "${PSQL[@]}" -d "$LT_DB" -qc "VACUUM ANALYZE contacts" >/dev/null 2>&1
@@ -68,7 +87,9 @@ rm -f "$RUN/copy.csv" "$CSV"
 
 # 3. Dial the imported list.
 FLOW=$(lt_flow)
+lt_need "$FLOW" "the flow"
 C=$(lt_campaign million "$FLOW" "$L" "$CPS" 20000)
+lt_need "$C" "the campaign"
 lt_sampler_start 1 $((WINDOW + 60))
 lt_api_ok POST "/campaigns/$C/start" >/dev/null || exit 1
 lt_wait_ge 1 15 lt_originates

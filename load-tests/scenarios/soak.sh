@@ -25,10 +25,12 @@ lt_services
 lt_sim "$RUN/scenario.json"
 lt_dialerd DIALERD_DB_POOL_SIZE=8
 FLOW=$(lt_flow)
+lt_need "$FLOW" "the flow"
 N=$((CPS * SECS * 11 / 10))
 L=$(lt_list soak)
 lt_fill_list "$L" "$N" $((NPA * 10000000 + 2000000))
 C=$(lt_campaign soak "$FLOW" "$L" "$CPS" 5000)
+lt_need "$C" "the campaign"
 lt_sampler_start "$IV" $((SECS / IV + 10))
 lt_api_ok POST "/campaigns/$C/start" >/dev/null || exit 1
 t0=$(date +%s)
