@@ -170,15 +170,20 @@ lt_dialerd() {
   done
   [ -n "$PORT" ] || { lt_log "dialerd did not start"; tail -20 "$DLOG" >&2; exit 1; }
   U=http://127.0.0.1:$PORT/api/v1
+  lt_login || { lt_log "cannot log in"; exit 1; }
+  LT_TENANT=$(lt_sql "SELECT id FROM tenants WHERE slug = 'load'")
+}
+
+# A fresh access token in TOK (they expire: long runs log in again on a 401).
+lt_login() {
   TOK=
   for _ in $(seq 1 100); do
     TOK=$(curl -sS -XPOST "$U/auth/login" -H 'Content-Type: application/json' \
       -d "{\"email\":\"ops@load.test\",\"password\":\"$LT_PW\"}" 2>/dev/null | jq -r '.access_token // empty')
-    [ -n "$TOK" ] && break
+    [ -n "$TOK" ] && return 0
     sleep 0.1
   done
-  [ -n "$TOK" ] || { lt_log "cannot log in"; exit 1; }
-  LT_TENANT=$(lt_sql "SELECT id FROM tenants WHERE slug = 'load'")
+  return 1
 }
 
 # lt_need VALUE WHAT: stops the scenario when an id could not be had.
@@ -188,8 +193,13 @@ lt_need() {
 
 # lt_api METHOD PATH [JSON] -> body on stdout; status in $RUN/status
 lt_api() {
-  curl -sS -o "$RUN/body" -w '%{http_code}' -X "$1" "$U$2" -H "Authorization: Bearer $TOK" \
-    -H 'Content-Type: application/json' ${3:+-d "$3"} >"$RUN/status"
+  local try
+  for try in 1 2; do
+    curl -sS -o "$RUN/body" -w '%{http_code}' -X "$1" "$U$2" -H "Authorization: Bearer $TOK" \
+      -H 'Content-Type: application/json' ${3:+-d "$3"} >"$RUN/status"
+    [ "$(cat "$RUN/status")" = 401 ] && [ $try = 1 ] && lt_login && continue
+    break
+  done
   cat "$RUN/body"
 }
 
@@ -252,10 +262,11 @@ lt_flow() {
 # lt_list NAME -> list id
 lt_list() { lt_api_ok POST /lists "{\"name\":\"$1\"}" | jq -r .id; }
 
-# lt_fill_list LIST N FIRST_NUMBER: N contacts +1<NPA><7 digits> inserted
-# directly (the import path is measured by the million scenario).
+# lt_fill_list LIST N FIRST_NUMBER: N contacts +1<NPA><7 digits> from
+# FIRST_NUMBER upwards, N11 exchanges (211, 311, ...: not dialable) skipped,
+# inserted directly (the import path is measured by the million scenario).
 lt_fill_list() {
-  lt_sql "INSERT INTO contacts (tenant_id, list_id, number) SELECT $LT_TENANT, $1, '+1' || ($3 + g)::text FROM generate_series(0, $2 - 1) g" >/dev/null
+  lt_sql "INSERT INTO contacts (tenant_id, list_id, number) SELECT $LT_TENANT, $1, '+1' || ($3 + g)::text FROM generate_series(0, $2 + $2 / 50 + 20000) g WHERE (($3 + g) / 10000) % 100 <> 11 LIMIT $2" >/dev/null
 }
 
 # lt_campaign NAME FLOW LIST CPS MAX_CHANNELS -> campaign id (draft)
