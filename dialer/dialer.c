@@ -126,6 +126,11 @@ struct ari_client *dialer_call_client(const struct dialer_call *call)
     return call->client;
 }
 
+int64_t dialer_call_live_us(const struct dialer_call *call)
+{
+    return call->human_us != 0 ? call->human_us : call->answered_us;
+}
+
 void *dialer_call_user(const struct dialer_call *call)
 {
     return call->user;
@@ -722,6 +727,9 @@ static void originate_done(struct ari_client *c, const struct ari_result *res, v
 {
     struct dialer *d = arg;
     struct dialer_call *call = find(d, res->resource_id);
+    if (call != NULL) {
+        dialer_hist_observe(DIALER_HIST_ORIGINATE, clock_wall_us() - call->started_us);
+    }
     struct dialer_probe *p = probe_of(d, c);
     bool probe = call != NULL && call->probe;
     if (call != NULL) {
@@ -1091,6 +1099,7 @@ int dialer_create(const struct dialer_config *cfg, const struct dialer_hooks *h,
     if (d == NULL) {
         return ERR_NOMEM;
     }
+    dialer_hist_register();
     d->buckets = calloc(BUCKETS, sizeof(*d->buckets));
     if (d->buckets == NULL) {
         free(d);

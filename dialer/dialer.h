@@ -267,4 +267,31 @@ size_t dialer_call_size(void);
 /* Writes the queued CDRs now (also done by the timer). */
 void dialer_cdr_flush(struct dialer *d);
 
+/*
+ * Latency histograms on /metrics (dialer/hist.c): cumulative buckets
+ * <name>_bucket{le="seconds"} from 100 us to 10 s and <name>_count, read by
+ * the load suite for percentiles.
+ *   DIALER_HIST_ORIGINATE      dialer_originate_seconds: originate request
+ *                              to its ARI response (observed by the dialer);
+ *   DIALER_HIST_DECISION       dialer_decision_to_originate_seconds: the
+ *                              scheduler's launch to the originate request
+ *                              (frequency caps and attempt row between);
+ *   DIALER_HIST_EVENT_ACTION   dialer_event_to_action_seconds: the answer
+ *                              (StasisStart, or the AMD verdict) to the
+ *                              flow's start (contact read between).
+ * dialer_create() registers them; observing is lock-free, any thread.
+ */
+enum dialer_hist_id {
+    DIALER_HIST_ORIGINATE = 0,
+    DIALER_HIST_DECISION,
+    DIALER_HIST_EVENT_ACTION,
+    DIALER_HIST_COUNT_
+};
+
+void dialer_hist_register(void);
+void dialer_hist_observe(enum dialer_hist_id id, int64_t us);
+
+/* When the call was answered live (the AMD verdict with AMD on), epoch us; 0 if not. */
+int64_t dialer_call_live_us(const struct dialer_call *call);
+
 #endif

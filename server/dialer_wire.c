@@ -98,9 +98,10 @@ struct wcall {
     char endpoint[DIALER_DIAL_MAX];
     char caller_id[CAMPAIGN_E164_MAX + 1];
     char trunk[CAMPAIGN_NAME_MAX];
-    int trunk_idx; /* index in the campaign's trunks, -1: dialer.endpoint */
-    bool booked;   /* holds a channel in Redis */
-    bool counted;  /* counted by the scheduler (launched) */
+    int trunk_idx;      /* index in the campaign's trunks, -1: dialer.endpoint */
+    bool booked;        /* holds a channel in Redis */
+    bool counted;       /* counted by the scheduler (launched) */
+    int64_t decided_us; /* the scheduler's launch (decision-to-originate histogram) */
 };
 
 /*
@@ -1283,6 +1284,9 @@ static int run_flow(struct dialer_wire *w, struct wcall *c, struct dialer_call *
         c->in_flow = true;
     }
     ivr_ari_call_bind(c->ac, c->s);
+    if (dialer_call_live_us(call) != 0) {
+        dialer_hist_observe(DIALER_HIST_EVENT_ACTION, clock_wall_us() - dialer_call_live_us(call));
+    }
     /* flow_end may run inside (a flow without waits) */
     ivr_session_start(c->s, "outbound_answered",
                       cp->set.amd ? (machine ? "machine" : "human") : NULL);
@@ -1714,6 +1718,7 @@ static void begun(int status, void *arg)
         .machine_flow = cp != NULL && cp->set.machine_action == CAMPAIGN_MACHINE_FLOW,
         .user = c,
     };
+    dialer_hist_observe(DIALER_HIST_DECISION, clock_wall_us() - c->decided_us);
     int rc = dialer_call(w->dialer, &req);
     if (rc == 0) {
         struct dash_entity *e = camp_dash(cp);
@@ -1915,6 +1920,7 @@ static int launch(void *arg, const struct campaign_launch *l)
     }
     c->w = w;
     c->ct = *ct;
+    c->decided_us = clock_wall_us();
     const char *tmpl = w->conf->dialer_endpoint;
     c->trunk_idx = -1;
     if (cp->set.ntrunks > 0) {
