@@ -164,6 +164,7 @@ bench: deps
 load: deps
 	$(Q)$(MAKE) --no-print-directory VARIANT=release tests-build
 	$(Q)load-tests/run.sh full
+	$(Q)load-tests/load.sh
 	$(Q)DIALER_BUILD=$(CURDIR)/build/release tests/reliability/run.sh --long
 
 demo: deps

@@ -13,7 +13,7 @@ PKGS=(
   # servers the tests and the demo start privately
   postgresql redis-server
   # test and benchmark tools
-  curl tzdata valgrind wrk procps iproute2 nodejs chromium espeak-ng openssl gnuplot-nox
+  curl tzdata valgrind wrk procps iproute2 nodejs chromium espeak-ng openssl gnuplot-nox jq redis-tools
 )
 
 missing=()
