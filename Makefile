@@ -124,8 +124,11 @@ deps:
 	$(Q)scripts/deps.sh
 
 # The whole suite: unit, integration (real PostgreSQL, Redis, ari-sim) and browser.
+# The libFuzzer harnesses are built too (clang, about a minute on two cores), so that
+# tests/integration/test_fuzz_smoke.sh runs each over its corpus for a few seconds.
 test: deps
 	$(Q)$(MAKE) --no-print-directory tests-build web
+	$(Q)$(MAKE) --no-print-directory VARIANT=fuzz $(FUZZ_BINS)
 	$(Q)VARIANT=$(VARIANT) B=$(B) tests/support/run-all.sh all
 
 test-unit: deps
