@@ -756,28 +756,14 @@ static int h_history(struct api_ctx *ctx, void *arg)
     p[1] = rest_i64(ctx, after);
     p[2] = rest_i64(ctx, o->limit + 1);
     p[3] = kind;
-    struct api_stmt st[2] = {
-        { .sql = "SELECT count(*) FROM campaigns WHERE id = $1::bigint",
-          .nparams = 1,
-          .params = p,
-          .rows = rest_rows_found,
-          .arg = o },
-        { .sql = "SELECT e.id, json_build_object('id', e.id, 'at', e.at, 'kind', e.kind,"
-                 " 'from_state', e.from_state, 'to_state', e.to_state, 'actor', e.actor,"
-                 " 'reason', e.reason, 'detail', e.detail)"
-                 " FROM campaign_events e WHERE e.campaign_id = $1::bigint AND e.id > $2::bigint"
-                 " AND ($4::text IS NULL OR e.kind = $4) ORDER BY e.id LIMIT $3::bigint",
-          .nparams = 4,
-          .params = p,
-          .rows = rest_rows_page,
-          .arg = o },
-    };
-    int rc = api_db_run(ctx, API_SCOPE_TENANT, st, 2, rest_page_done, o);
-    if (rc != 0) {
-        api_error_db(ctx, rc);
-        return HTTPD_DONE;
-    }
-    return HTTPD_DEFERRED;
+    return rest_run_page(
+        ctx, o, p, "SELECT count(*) FROM campaigns WHERE id = $1::bigint", 1,
+        "SELECT e.id, json_build_object('id', e.id, 'at', e.at, 'kind', e.kind,"
+        " 'from_state', e.from_state, 'to_state', e.to_state, 'actor', e.actor,"
+        " 'reason', e.reason, 'detail', e.detail)"
+        " FROM campaign_events e WHERE e.campaign_id = $1::bigint AND e.id > $2::bigint"
+        " AND ($4::text IS NULL OR e.kind = $4) ORDER BY e.id LIMIT $3::bigint",
+        4);
 }
 
 /* --------------------------------------------------------------- lists */

@@ -624,28 +624,14 @@ static int h_entries_page(struct api_ctx *ctx, void *arg)
     params[1] = rest_i64(ctx, after);
     params[2] = rest_i64(ctx, o->limit + 1);
     params[3] = number;
-    struct api_stmt st[2] = {
-        { .sql = "SELECT count(*) FROM dnc_lists WHERE id = $1::bigint",
-          .nparams = 1,
-          .params = params,
-          .rows = rest_rows_found,
-          .arg = o },
-        /* The number's own entry and the area-code and exchange blocks that cover it. */
-        { .sql = "SELECT e.id, " ENTRY_JSON " FROM dnc_entries e WHERE e.list_id = $1::bigint"
-                 " AND e.id > $2::bigint AND ($4::text IS NULL OR e.number = $4::text"
-                 "  OR e.prefix = $4 OR (e.prefix IS NOT NULL AND left($4, length(e.prefix)) ="
-                 "  e.prefix)) ORDER BY e.id LIMIT $3::bigint",
-          .nparams = 4,
-          .params = params,
-          .rows = rest_rows_page,
-          .arg = o },
-    };
-    int rc = api_db_run(ctx, API_SCOPE_TENANT, st, 2, rest_page_done, o);
-    if (rc != 0) {
-        api_error_db(ctx, rc);
-        return HTTPD_DONE;
-    }
-    return HTTPD_DEFERRED;
+    /* The number's own entry and the area-code and exchange blocks that cover it. */
+    return rest_run_page(
+        ctx, o, params, "SELECT count(*) FROM dnc_lists WHERE id = $1::bigint", 1,
+        "SELECT e.id, " ENTRY_JSON " FROM dnc_entries e WHERE e.list_id = $1::bigint"
+        " AND e.id > $2::bigint AND ($4::text IS NULL OR e.number = $4::text"
+        "  OR e.prefix = $4 OR (e.prefix IS NOT NULL AND left($4, length(e.prefix)) ="
+        "  e.prefix)) ORDER BY e.id LIMIT $3::bigint",
+        4);
 }
 
 /* ------------------------------------------------------------ uploads */

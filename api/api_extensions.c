@@ -317,29 +317,16 @@ static int h_audit(struct api_ctx *ctx, void *arg)
     params[1] = rest_i64(ctx, after);
     params[2] = rest_i64(ctx, o->limit + 1);
     /* The tenant's own history only (RLS): a number it never held is unknown. */
-    struct api_stmt st[2] = {
-        { .sql = "SELECT (SELECT count(*) FROM extensions WHERE number = $1::integer AND"
-                 " tenant_id = app_tenant_id()) + (SELECT count(*) FROM audit_log WHERE"
-                 " object_type = 'extension' AND object_id = $1::integer::text)",
-          .nparams = 1,
-          .params = params,
-          .rows = rest_rows_found,
-          .arg = o },
-        { .sql = "SELECT a.id, json_build_object('id', a.id, 'at', a.at, 'actor', a.actor,"
-                 " 'action', a.action, 'detail', a.detail) FROM audit_log a"
-                 " WHERE a.object_type = 'extension' AND a.object_id = $1::integer::text"
-                 " AND a.id > $2::bigint ORDER BY a.id LIMIT $3::bigint",
-          .nparams = 3,
-          .params = params,
-          .rows = rest_rows_page,
-          .arg = o },
-    };
-    if (api_db_run(ctx, API_SCOPE_TENANT, st, 2, rest_page_done, o) != 0) {
-        api_error(ctx, HTTPD_STATUS_UNAVAILABLE, "unavailable",
-                  "the database is unavailable; try again", NULL);
-        return HTTPD_DONE;
-    }
-    return HTTPD_DEFERRED;
+    return rest_run_page(ctx, o, params,
+                         "SELECT (SELECT count(*) FROM extensions WHERE number = $1::integer AND"
+                         " tenant_id = app_tenant_id()) + (SELECT count(*) FROM audit_log WHERE"
+                         " object_type = 'extension' AND object_id = $1::integer::text)",
+                         1,
+                         "SELECT a.id, json_build_object('id', a.id, 'at', a.at, 'actor', a.actor,"
+                         " 'action', a.action, 'detail', a.detail) FROM audit_log a"
+                         " WHERE a.object_type = 'extension' AND a.object_id = $1::integer::text"
+                         " AND a.id > $2::bigint ORDER BY a.id LIMIT $3::bigint",
+                         3);
 }
 
 /* ----------------------------------------------------------- claim */

@@ -625,27 +625,14 @@ static int h_steps(struct api_ctx *ctx, void *arg)
     p[0] = rest_i64(ctx, id);
     p[2] = rest_i64(ctx, after);
     p[3] = rest_i64(ctx, o->limit + 1);
-    struct api_stmt st[2] = {
-        { .sql = "SELECT count(*) FROM ivr_executions WHERE flow_id = $1::bigint AND id = $2::uuid",
-          .nparams = 2,
-          .params = p,
-          .rows = rest_rows_found,
-          .arg = o },
-        { .sql = "SELECT s.seq, " STEP_JSON " FROM ivr_steps s JOIN ivr_executions e"
-                 " ON e.id = s.execution_id WHERE e.flow_id = $1::bigint"
-                 " AND s.execution_id = $2::uuid AND s.seq > $3::bigint ORDER BY s.seq"
-                 " LIMIT $4::bigint",
-          .nparams = 4,
-          .params = p,
-          .rows = rest_rows_page,
-          .arg = o },
-    };
-    int rc = api_db_run(ctx, API_SCOPE_TENANT, st, 2, rest_page_done, o);
-    if (rc != 0) {
-        api_error_db(ctx, rc);
-        return HTTPD_DONE;
-    }
-    return HTTPD_DEFERRED;
+    return rest_run_page(
+        ctx, o, p,
+        "SELECT count(*) FROM ivr_executions WHERE flow_id = $1::bigint AND id = $2::uuid", 2,
+        "SELECT s.seq, " STEP_JSON " FROM ivr_steps s JOIN ivr_executions e"
+        " ON e.id = s.execution_id WHERE e.flow_id = $1::bigint"
+        " AND s.execution_id = $2::uuid AND s.seq > $3::bigint ORDER BY s.seq"
+        " LIMIT $4::bigint",
+        4);
 }
 
 /* POST /flows/{id}/simulate {script, vars, revision}: the draft (or a revision) simulated. */

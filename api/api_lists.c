@@ -322,28 +322,14 @@ static int h_contacts_page(struct api_ctx *ctx, void *arg)
     params[3] = state;
     params[4] = number;
     params[5] = ext;
-    struct api_stmt st[2] = {
-        { .sql = "SELECT count(*) FROM contact_lists WHERE id = $1::bigint",
-          .nparams = 1,
-          .params = params,
-          .rows = rest_rows_found,
-          .arg = o },
-        { .sql = "SELECT c.id, " CONTACT_JSON " FROM contacts c WHERE c.list_id = $1::bigint"
-                 " AND c.id > $2::bigint AND ($4::text IS NULL OR c.state = $4)"
-                 " AND ($5::text IS NULL OR c.number = $5::text)"
-                 " AND ($6::text IS NULL OR c.external_id = $6)"
-                 " ORDER BY c.id LIMIT $3::bigint",
-          .nparams = 6,
-          .params = params,
-          .rows = rest_rows_page,
-          .arg = o },
-    };
-    int rc = api_db_run(ctx, API_SCOPE_TENANT, st, 2, rest_page_done, o);
-    if (rc != 0) {
-        api_error_db(ctx, rc);
-        return HTTPD_DONE;
-    }
-    return HTTPD_DEFERRED;
+    return rest_run_page(
+        ctx, o, params, "SELECT count(*) FROM contact_lists WHERE id = $1::bigint", 1,
+        "SELECT c.id, " CONTACT_JSON " FROM contacts c WHERE c.list_id = $1::bigint"
+        " AND c.id > $2::bigint AND ($4::text IS NULL OR c.state = $4)"
+        " AND ($5::text IS NULL OR c.number = $5::text)"
+        " AND ($6::text IS NULL OR c.external_id = $6)"
+        " ORDER BY c.id LIMIT $3::bigint",
+        6);
 }
 
 int api__lists_routes_add(struct api *a)

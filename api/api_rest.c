@@ -208,9 +208,19 @@ int rest_child_page(struct api_ctx *ctx, const char *missing, const char *parent
     p[0] = rest_i64(ctx, id);
     p[1] = rest_i64(ctx, after);
     p[2] = rest_i64(ctx, o->limit + 1);
+    return rest_run_page(ctx, o, p, parent_sql, 1, page_sql, 3);
+}
+
+int rest_run_page(struct api_ctx *ctx, struct rest_out *o, const char *const *params,
+                  const char *parent_sql, int nparent, const char *page_sql, int npage)
+{
     struct api_stmt st[2] = {
-        { .sql = parent_sql, .nparams = 1, .params = p, .rows = rest_rows_found, .arg = o },
-        { .sql = page_sql, .nparams = 3, .params = p, .rows = rest_rows_page, .arg = o },
+        { .sql = parent_sql,
+          .nparams = nparent,
+          .params = params,
+          .rows = rest_rows_found,
+          .arg = o },
+        { .sql = page_sql, .nparams = npage, .params = params, .rows = rest_rows_page, .arg = o },
     };
     int rc = api_db_run(ctx, API_SCOPE_TENANT, st, 2, rest_page_done, o);
     if (rc != 0) {

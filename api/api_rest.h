@@ -48,6 +48,15 @@ int rest_rows_found(struct api_ctx *ctx, PGresult *res, void *arg);
 int rest_child_page(struct api_ctx *ctx, const char *missing, const char *parent_sql,
                     const char *page_sql);
 
+/*
+ * The two statements of a paged list under a parent: parent_sql counts the
+ * parent (its first nparent params; 0 answers 404 with o->missing), page_sql
+ * selects (key, json) rows (its first npage params). Answers the DB error
+ * itself. Returns HTTPD_DEFERRED or HTTPD_DONE.
+ */
+int rest_run_page(struct api_ctx *ctx, struct rest_out *o, const char *const *params,
+                  const char *parent_sql, int nparent, const char *page_sql, int npage);
+
 /* GET ...?limit&cursor of a top-level collection: sql selects (key, json)
  * rows with $1 the cursor's last key and $2 the limit plus one probe row. */
 int rest_page(struct api_ctx *ctx, const char *sql);
