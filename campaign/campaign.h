@@ -187,6 +187,10 @@ struct campaign_settings {
      * that apply by the number's place whatever is selected. */
     int ncap_sets;
     char cap_sets[CAMPAIGN_MAX_CAP_SETS][16];
+    /* compliance.refuse_stale_dnc (default true): no US number is dialed while
+     * the national DNC list is missing or older than its 31 days (TSR
+     * 310.4(b)(3)(iv)); false dials at the campaign's own risk. */
+    bool refuse_stale_dnc;
 };
 
 /* A validation failure: the field path and what is wrong with it. */

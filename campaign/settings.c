@@ -67,6 +67,7 @@ void campaign_settings_default(struct campaign_settings *s)
     s->ring_time_s = 25;
     snprintf(s->time_zone, sizeof(s->time_zone), "%s", "UTC");
     s->contact_time = true;
+    s->refuse_stale_dnc = true;
     s->start_date = INT64_MIN;
     s->end_date = INT64_MAX;
     s->nwindows = 1;
@@ -758,10 +759,17 @@ static int parse_harbour(const json_t *o, struct campaign_settings *s, struct ca
 static int parse_compliance(const json_t *o, struct campaign_settings *s,
                             struct campaign_error *err)
 {
-    static const char *const keys[] = { "cap_rules", NULL };
+    static const char *const keys[] = { "cap_rules", "refuse_stale_dnc", NULL };
     int rc;
     if ((rc = only_keys(o, "compliance", keys, err))) {
         return rc;
+    }
+    json_t *stale = json_object_get(o, "refuse_stale_dnc");
+    if (stale != NULL) {
+        if (!json_is_boolean(stale)) {
+            return fail(err, "compliance.refuse_stale_dnc", "must be true or false");
+        }
+        s->refuse_stale_dnc = json_is_true(stale);
     }
     json_t *a = json_object_get(o, "cap_rules");
     if (a == NULL) {
@@ -971,7 +979,9 @@ json_t *campaign_settings_to_json(const struct campaign_settings *s)
     for (int i = 0; caps != NULL && i < s->ncap_sets; i++) {
         json_array_append_new(caps, json_string(s->cap_sets[i]));
     }
-    json_object_set_new(doc, "compliance", json_pack("{s:o*}", "cap_rules", caps));
+    json_object_set_new(
+        doc, "compliance",
+        json_pack("{s:o*, s:b}", "cap_rules", caps, "refuse_stale_dnc", s->refuse_stale_dnc));
     return doc;
 fail:
     json_decref(doc);

@@ -531,7 +531,7 @@ static void verdict_inner(struct dialer_wire *w, const struct campaign_contact *
     struct compliance_campaign cc = {
         .tenant_id = c->tenant_id,
         .campaign_id = c->campaign_id,
-        .allow_stale_list = w->conf->dialer_allow_missing_dnc ? 1 : 0,
+        .allow_stale_list = w->conf->dialer_allow_missing_dnc || !cp->set.refuse_stale_dnc,
     };
     struct compliance_decision d;
     if (compliance_decide_local(w->dnc, &cc, c->number, NULL, now_us, &d) != 0) {
@@ -1855,28 +1855,40 @@ static void record_cap_events(struct dialer_wire *w, const struct wcall *c,
                               const struct dialer_result *r)
 {
     static const char *const sets[] = { "us-3-per-24h", "us-regf", "fr", "gb" };
-    const char *ev = r->abandoned             ? "abandon"
-                     : r->machine             ? "machine"
-                     : r->live && r->answered ? "conversation"
-                                              : NULL;
-    if (w->caps == NULL || ev == NULL || c->ct.number[0] == '\0') {
+    /* A refusal is the flow's disposition `refused` or `do_not_call` on a
+     * conversation (France: no call for 60 days after it). */
+    const char *const d = r->disposition != NULL ? r->disposition : "";
+    const char *evs[2] = {
+        r->abandoned             ? "abandon"
+        : r->machine             ? "machine"
+        : r->live && r->answered ? "conversation"
+                                 : NULL,
+        r->live && r->answered && !r->machine &&
+                (strcmp(d, "refused") == 0 || strcmp(d, "do_not_call") == 0)
+            ? "refusal"
+            : NULL,
+    };
+    if (w->caps == NULL || c->ct.number[0] == '\0') {
         return;
     }
-    int64_t keep = 0;
-    for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
-        size_t m = 0;
-        const struct compliance_cap_rule *const *rs = compliance_cap_ruleset(sets[i], &m);
-        for (size_t k = 0; rs != NULL && k < m; k++) {
-            if (rs[k]->kind == COMPLIANCE_CAP_RULE_LOCKOUT && strcmp(rs[k]->event, ev) == 0 &&
-                rs[k]->period_s > keep) {
-                keep = rs[k]->period_s;
+    int64_t at = r->ended_us != 0 ? r->ended_us : clock_wall_us();
+    for (int e = 0; e < 2; e++) {
+        const char *ev = evs[e];
+        int64_t keep = 0;
+        for (size_t i = 0; ev != NULL && i < sizeof(sets) / sizeof(sets[0]); i++) {
+            size_t m = 0;
+            const struct compliance_cap_rule *const *rs = compliance_cap_ruleset(sets[i], &m);
+            for (size_t k = 0; rs != NULL && k < m; k++) {
+                if (rs[k]->kind == COMPLIANCE_CAP_RULE_LOCKOUT && strcmp(rs[k]->event, ev) == 0 &&
+                    rs[k]->period_s > keep) {
+                    keep = rs[k]->period_s;
+                }
             }
         }
-    }
-    int64_t at = r->ended_us != 0 ? r->ended_us : clock_wall_us();
-    if (keep > 0 &&
-        compliance_caps_record_event(w->caps, c->ct.tenant_id, c->ct.number, ev, at, keep) != 0) {
-        LOG_WARN(DIALER, "event=cap_event_failed id=%s kind=%s", c->a.id, ev);
+        if (keep > 0 && compliance_caps_record_event(w->caps, c->ct.tenant_id, c->ct.number, ev, at,
+                                                     keep) != 0) {
+            LOG_WARN(DIALER, "event=cap_event_failed id=%s kind=%s", c->a.id, ev);
+        }
     }
 }
 

@@ -59,7 +59,8 @@ static const char FULL[] =
     " \"dispositions\": [\"sale\", \"not_interested\"],"
     " \"safe_harbour\": {\"seller\": \"Acme Energy\", \"callback_number\": \"+12025550199\","
     "  \"media\": \"sound:acme/safe-harbour\"},"
-    " \"compliance\": {\"cap_rules\": [\"us-regf\", \"us-3-per-24h\"]}}";
+    " \"compliance\": {\"cap_rules\": [\"us-regf\", \"us-3-per-24h\"],"
+    "  \"refuse_stale_dnc\": false}}";
 
 static void test_settings_full_document_round_trips(void **state)
 {
@@ -93,6 +94,7 @@ static void test_settings_full_document_round_trips(void **state)
         "This call was from Acme Energy. To call us back, dial 1 2 0 2 5 5 5 0 1 9 9.");
     assert_int_equal(s.ncap_sets, 2);
     assert_string_equal(s.cap_sets[0], "us-regf");
+    assert_false(s.refuse_stale_dnc);
 
     json_t *out = campaign_settings_to_json(&s);
     assert_non_null(out);
@@ -162,6 +164,7 @@ static void test_settings_errors_name_the_field(void **state)
                  "compliance.cap_rules[1]");
     expect_error("{\"compliance\": {\"cap_rules\": [\"fr\", \"fr\"]}}", "compliance.cap_rules[1]");
     expect_error("{\"compliance\": {\"cap_rules\": \"us-regf\"}}", "compliance.cap_rules");
+    expect_error("{\"compliance\": {\"refuse_stale_dnc\": \"no\"}}", "compliance.refuse_stale_dnc");
 }
 
 static void test_settings_safe_harbour_text(void **state)
@@ -293,6 +296,7 @@ static void test_settings_callbacks(void **state)
     const int64_t now = 1795878000 * SEC;
     (void)state;
     campaign_settings_default(&s);
+    assert_true(s.refuse_stale_dnc); /* a stale national list stops dialing unless said otherwise */
     assert_int_equal(campaign_callback_check(&s, now, now + 3600 * SEC, &err), ERR_FORBIDDEN);
     s.callbacks = true;
     assert_int_equal(campaign_callback_check(&s, now, now + 3600 * SEC, &err), 0);
