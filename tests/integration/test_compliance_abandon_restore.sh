@@ -106,6 +106,9 @@ mkcamp() { # mkcamp <name> <window> <numbers prefix> <count>
   l=$(sql "INSERT INTO contact_lists (tenant_id, name) VALUES ($T, 'l-$1') RETURNING id" | head -1)
   sql "INSERT INTO campaign_lists (tenant_id, campaign_id, list_id) VALUES ($T, $c, $l)" >/dev/null
   sql "INSERT INTO contacts (tenant_id, list_id, number) SELECT $T, $l, '$3' || lpad(g::text, 2, '0') FROM generate_series(1, $4) g" >/dev/null
+  # one contact due tomorrow keeps the campaign running (it would complete by itself
+  # once every contact is final, and a completed campaign is not taken up again)
+  sql "INSERT INTO contacts (tenant_id, list_id, number, next_attempt_at) VALUES ($T, $l, '${3}99', now() + interval '1 day')" >/dev/null
   echo "$c"
 }
 UK=$(mkcamp uk calendar_day +4420794600 12)
