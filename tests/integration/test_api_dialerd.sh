@@ -5,7 +5,7 @@
 # force), JWT keys from the environment, no password in the log, and a clean
 # exit on SIGTERM. Run by tests/support/run-all.sh with the services' env.
 set -uo pipefail
-# shellcheck source=../support/e2e.sh
+# shellcheck source=tests/support/e2e.sh
 . "$(dirname "$0")/../support/e2e.sh"
 e2e_init api_dialerd
 e2e_createdb

@@ -89,7 +89,7 @@ wait_for() {
 }
 
 wait_sql() {
-  local q=$1 want=$2 secs=$3 got= i
+  local q=$1 want=$2 secs=$3 got='' i
   for ((i = 0; i < secs * 10; i++)); do
     got=$(sql "$q")
     [ "$got" = "$want" ] && return 0
@@ -196,7 +196,7 @@ e2e_bootstrap() {
 }
 
 e2e_login() {
-  local url=$1 email=$2 pw=$3 body= i
+  local url=$1 email=$2 pw=$3 body='' i
   for ((i = 0; i < 100; i++)); do
     body=$(curl -sS --max-time 5 -XPOST "$url/auth/login" -H 'Content-Type: application/json' \
       -d "{\"email\":\"$email\",\"password\":\"$pw\"}" 2>/dev/null)
