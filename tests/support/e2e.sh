@@ -15,7 +15,8 @@
 #                        DB=test_NAME_<pid> (dropped at exit), TMP (a fresh directory, removed
 #                        at exit), PSQL (psql as dialer, ON_ERROR_STOP); installs the EXIT trap.
 #                        A test may define e2e_cleanup_extra, called first at exit.
-#   check WHAT CMD...    runs CMD: prints "ok - WHAT" or "FAIL - WHAT" (and counts the failure)
+#   check WHAT CMD...    runs CMD: prints "ok - WHAT" or "FAIL - WHAT" (and counts the failure;
+#                        with E2E_CHECK_LAST=LABEL set, also "LABEL: $r", the last response)
 #   e2e_done             prints "<fails> failed" and exits 0 only if nothing failed
 #   sql QUERY, q QUERY   one statement in $DB, unaligned tuples only
 #   wait_for SECS CMD... CMD until it succeeds, every 0.1 s, at most SECS seconds
@@ -41,6 +42,10 @@
 #                        environment (never an argument)
 #   e2e_login URL EMAIL PASSWORD   POST URL/auth/login until it answers a token (at most 10 s):
 #                        prints the last answer's body
+#   jget JSON EXPR       the value of the Python expression EXPR over j (the parsed JSON):
+#                        JSON for objects, lists, booleans and null, the plain value otherwise
+#   api METHOD PATH [JSON]   curl METHOD $U$PATH with "Authorization: Bearer $TOK": prints
+#                        "<status> <body>"; status R and body R split such an answer
 
 e2e_init() {
   B=${DIALER_BUILD:?set DIALER_BUILD}
@@ -57,7 +62,7 @@ e2e_init() {
 e2e_cleanup() {
   declare -F e2e_cleanup_extra >/dev/null && e2e_cleanup_extra
   local p
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
   [ -n "${DIALER_TEST_KEEP:-}" ] && { echo "kept: database $DB, files $TMP"; return; }
   "${PSQL[@]}" -d postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
   rm -rf "$TMP"
@@ -66,7 +71,13 @@ e2e_cleanup() {
 check() {
   local what=$1
   shift
-  if "$@"; then echo "ok - $what"; else echo "FAIL - $what"; fails=$((fails + 1)); fi
+  if "$@"; then
+    echo "ok - $what"
+  else
+    echo "FAIL - $what"
+    [ -n "${E2E_CHECK_LAST:-}" ] && { echo "  $E2E_CHECK_LAST: ${r:-}" | head -c 600; echo; }
+    fails=$((fails + 1))
+  fi
 }
 
 e2e_done() {
@@ -204,4 +215,20 @@ e2e_login() {
     sleep 0.1
   done
   printf '%s\n' "$body"
+}
+
+api() {
+  local out
+  out=$(curl -sS --max-time 30 -X "$1" "$U$2" -H "Authorization: Bearer $TOK" \
+    -H 'Content-Type: application/json' ${3:+-d "$3"} -w '\n%{http_code}')
+  printf '%s %s\n' "$(tail -n1 <<<"$out")" "$(sed '$d' <<<"$out")"
+}
+status() { cut -d' ' -f1 <<<"$1"; }
+body() { cut -d' ' -f2- <<<"$1"; }
+
+jget() {
+  python3 -c 'import json,sys
+j=json.loads(sys.argv[1])
+v=eval(sys.argv[2])
+print(json.dumps(v) if isinstance(v,(dict,list,tuple,bool)) or v is None else v)' "$1" "$2" 2>/dev/null
 }
