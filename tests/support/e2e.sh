@@ -175,7 +175,7 @@ e2e_start_dialerd() {
   local log=$1 seen i
   shift
   touch "$log"
-  seen=$(grep -c 'event=listening' "$log")
+  seen=$(grep -c 'server event=listening' "$log")
   "$DIALERD" "$@" >>"$log" 2>&1 &
   DPID=$!
   pids+=("$DPID")
