@@ -5,31 +5,11 @@
 # force), JWT keys from the environment, no password in the log, and a clean
 # exit on SIGTERM. Run by tests/support/run-all.sh with the services' env.
 set -uo pipefail
-B=${DIALER_BUILD:?}
-DIALERD=$B/dialerd
-fails=0
-pids=()
-DB=test_api_dialerd_$$
-PSQL=("$DIALER_PG_BIN/psql" -h "$DIALER_PG_SOCKDIR" -p "$DIALER_PG_PORT" -U dialer)
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  "${PSQL[@]}" -d postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
-}
-trap cleanup EXIT
-
-check() {
-  local what=$1
-  shift
-  if "$@"; then echo "ok - $what"; else echo "FAIL - $what"; fails=$((fails + 1)); fi
-}
-
-"${PSQL[@]}" -d postgres -qc "CREATE DATABASE $DB" >/dev/null
-export DIALERD_DB_ADMIN_CONNINFO="host=$DIALER_PG_SOCKDIR port=$DIALER_PG_PORT user=dialer dbname=$DB"
-export DIALERD_DB_CONNINFO="host=$DIALER_PG_SOCKDIR port=$DIALER_PG_PORT user=dialer_app dbname=$DB"
-export DIALERD_REDIS_HOST=127.0.0.1 DIALERD_REDIS_PORT=$DIALER_REDIS_PORT
-export DIALERD_HTTP_STATIC_DIR="" DIALERD_HTTP_PORT=0
-export DIALERD_API_PWHASH_OPS=1 DIALERD_API_PWHASH_MEM=64k
-export DIALERD_API_JWT_KEYS="main=dialerd-test-secret-0123456789abcdef0123"
+# shellcheck source=tests/support/e2e.sh
+. "$(dirname "$0")/../support/e2e.sh"
+e2e_init api_dialerd
+e2e_createdb
+e2e_env
 export DIALERD_ARI_URL="http://127.0.0.1:9"
 PW="s3cret-Pass-$$"
 
@@ -46,28 +26,16 @@ DIALERD_BOOTSTRAP_PASSWORD=short "$DIALERD" bootstrap --tenant-slug acme --email
 check "bootstrap refuses a short password (exit 2)" test $? -eq 2
 DIALERD_BOOTSTRAP_PASSWORD="$PW" "$DIALERD" bootstrap --tenant-slug "Bad Slug" --email z@acme.test >/dev/null 2>&1
 check "bootstrap refuses a bad slug (exit 2)" test $? -eq 2
-stored=$("${PSQL[@]}" -d "$DB" -Atc "SELECT count(*) FROM users WHERE password_hash LIKE '\$argon2id\$%'")
+stored=$(sql "SELECT count(*) FROM users WHERE password_hash LIKE '\$argon2id\$%'")
 check "the password is stored as Argon2id only" test "$stored" = 1
 
 LOG=$DIALER_RUN_DIR/dialerd-api-test.log
-"$DIALERD" >"$LOG" 2>&1 &
-DPID=$!
-pids+=($DPID)
-PORT=
-for _ in $(seq 1 100); do
-  PORT=$(sed -n 's/.*server event=listening .* port=\([0-9]*\).*/\1/p' "$LOG" | head -1)
-  [ -n "$PORT" ] && break
-  sleep 0.1
-done
+: >"$LOG"
+e2e_start_dialerd "$LOG"
+PORT=$DPORT
 check "dialerd listens" test -n "$PORT"
 U=http://127.0.0.1:$PORT/api/v1
-body=
-for _ in $(seq 1 100); do
-  body=$(curl -sS -XPOST "$U/auth/login" -H 'Content-Type: application/json' \
-    -d "{\"email\":\"ops-$$@acme.test\",\"password\":\"$PW\"}" 2>/dev/null)
-  grep -q access_token <<<"$body" && break
-  sleep 0.1
-done
+body=$(e2e_login "$U" "ops-$$@acme.test" "$PW")
 check "login answers a token pair" grep -q '"refresh_token"' <<<"$body"
 TOK=$(sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p' <<<"$body")
 me=$(curl -sS "$U/me" -H "Authorization: Bearer $TOK")
@@ -84,5 +52,4 @@ check "SIGTERM exits 0" test $? -eq 0
 check "the password never reaches the log" bash -c "! grep -qF '$PW' '$LOG'"
 check "the signing secret never reaches the log" bash -c "! grep -qF 'dialerd-test-secret' '$LOG'"
 
-echo "$fails failed"
-exit $((fails > 0))
+e2e_done

@@ -20,27 +20,9 @@
 # is skipped (reported).
 # Run by tests/support/run-all.sh with the services' environment.
 set -uo pipefail
-B=${DIALER_BUILD:?}
-DIALERD=$B/dialerd
-SIM=$B/ari-sim
-fails=0
-pids=()
-DB=test_campaign_auto_$$
-TMP=$(mktemp -d)
-PSQL=("$DIALER_PG_BIN/psql" -h "$DIALER_PG_SOCKDIR" -p "$DIALER_PG_PORT" -U dialer -v ON_ERROR_STOP=1)
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-  "${PSQL[@]}" -d postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-check() {
-  local what=$1
-  shift
-  if "$@"; then echo "ok - $what"; else echo "FAIL - $what"; fails=$((fails + 1)); fi
-}
-sql() { "${PSQL[@]}" -d "$DB" -Atc "$1"; }
+# shellcheck source=tests/support/e2e.sh
+. "$(dirname "$0")/../support/e2e.sh"
+e2e_init campaign_auto
 
 NPA=
 for cand in 212:America/New_York 787:America/Puerto_Rico 312:America/Chicago \
@@ -62,12 +44,7 @@ cat >"$TMP/scenario.json" <<EOF
  "populations": {"default": [{"weight": 1, "outcome": "answer", "ring": 0.2, "talk": "forever"}]},
  "rules": [{"number": "$RF", "outcome": "congestion", "ring": 0.05}]}
 EOF
-OLOG=$TMP/originate.log
-"$SIM" --port 0 --port-file "$TMP/sim.port" --scenario "$TMP/scenario.json" \
-  --originate-log "$OLOG" --log-level warn >"$TMP/sim.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 50); do [ -s "$TMP/sim.port" ] && break; sleep 0.1; done
-SIMPORT=$(cat "$TMP/sim.port" 2>/dev/null)
+e2e_start_sim "$TMP/scenario.json"
 check "ari-sim listens" test -n "$SIMPORT"
 
 # A WebSocket client (standard library only): ws.py PORT PATH OUT SECS [FIRST_TEXT]
@@ -129,15 +106,8 @@ pids+=($!)
 for _ in $(seq 1 50); do [ -s "$TMP/ari.out.ready" ] && break; sleep 0.1; done
 check "ari-sim event watcher subscribed" test -s "$TMP/ari.out.ready"
 
-"${PSQL[@]}" -d postgres -qc "CREATE DATABASE $DB" >/dev/null
-export DIALERD_DB_ADMIN_CONNINFO="host=$DIALER_PG_SOCKDIR port=$DIALER_PG_PORT user=dialer dbname=$DB"
-export DIALERD_DB_CONNINFO="host=$DIALER_PG_SOCKDIR port=$DIALER_PG_PORT user=dialer_app dbname=$DB"
-export DIALERD_REDIS_HOST=127.0.0.1 DIALERD_REDIS_PORT=$DIALER_REDIS_PORT
-export DIALERD_HTTP_STATIC_DIR="" DIALERD_HTTP_PORT=0
-export DIALERD_API_PWHASH_OPS=1 DIALERD_API_PWHASH_MEM=64k
-export DIALERD_API_JWT_KEYS="main=dialerd-test-secret-0123456789abcdef0123"
-export DIALERD_ARI_URL="http://127.0.0.1:$SIMPORT" DIALERD_ARI_USER=asterisk
-export DIALERD_ARI_PASSWORD=asterisk
+e2e_createdb
+e2e_env
 export DIALERD_NODE_ID="auto-$$"
 # two live calls in flows per campaign: beyond that, the safe-harbour message
 export DIALERD_DIALER_ALLOW_MISSING_DNC=true DIALERD_DIALER_PORTS=2
@@ -147,41 +117,19 @@ mkdir -p "$TMP/sounds"
 export DIALERD_IVR_SOUNDS_DIR="$TMP/sounds"
 PW="auto-Pass-word-$$"
 check "migrate" bash -c "'$DIALERD' migrate >/dev/null"
-DIALERD_BOOTSTRAP_PASSWORD="$PW" "$DIALERD" bootstrap --tenant-slug acme --email ops@acme.test \
-  >/dev/null 2>&1
+e2e_bootstrap acme ops@acme.test "$PW" >/dev/null 2>&1
 check "bootstrap" test $? -eq 0
 
 LOG=$DIALER_RUN_DIR/dialerd-campaign-auto.log
 : >"$LOG"
-"$DIALERD" >>"$LOG" 2>&1 &
-DPID=$!
-pids+=($DPID)
-PORT=
-for _ in $(seq 1 100); do
-  PORT=$(sed -n 's/.*server event=listening .* port=\([0-9]*\).*/\1/p' "$LOG" | head -1)
-  [ -n "$PORT" ] && break
-  sleep 0.1
-done
+e2e_start_dialerd "$LOG"
+PORT=$DPORT
 check "dialerd listens" test -n "$PORT"
 U=http://127.0.0.1:$PORT/api/v1
-TOK=
-for _ in $(seq 1 100); do
-  TOK=$(curl -sS -XPOST "$U/auth/login" -H 'Content-Type: application/json' \
-    -d "{\"email\":\"ops@acme.test\",\"password\":\"$PW\"}" 2>/dev/null | jq -r '.access_token // empty')
-  [ -n "$TOK" ] && break
-  sleep 0.1
-done
+TOK=$(e2e_login "$U" ops@acme.test "$PW" | jq -r '.access_token // empty')
 check "login" test -n "$TOK"
 ME=$(curl -sS "$U/me" -H "Authorization: Bearer $TOK" | jq -r '.id')
 
-api() {
-  local out
-  out=$(curl -sS -X "$1" "$U$2" -H "Authorization: Bearer $TOK" -H 'Content-Type: application/json' \
-    ${3:+-d "$3"} -w '\n%{http_code}')
-  printf '%s %s\n' "$(tail -n1 <<<"$out")" "$(sed '$d' <<<"$out")"
-}
-status() { cut -d' ' -f1 <<<"$1"; }
-body() { cut -d' ' -f2- <<<"$1"; }
 # list NAME FIRST_NUMBER... -> list id (numbers uploaded as CSV)
 list() {
   local name=$1 id
@@ -321,10 +269,8 @@ else
 fi
 
 [ -n "${AUTO_KEEP:-}" ] && cp "$TMP"/*.out "$AUTO_KEEP"/ 2>/dev/null
-kill -TERM "$DPID"
-for _ in $(seq 1 100); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
+e2e_stop_dialerd
 check "dialerd exits on SIGTERM" bash -c "! kill -0 $DPID 2>/dev/null"
 check "no phone number in full in the log" bash -c "! grep -q '+1${P}23[456]' '$LOG'"
 
-echo "$fails failed"
-[ "$fails" -eq 0 ]
+e2e_done

@@ -13,39 +13,9 @@
 #     every contact finished, the attempts left in flight reconciled.
 # Run by tests/support/run-all.sh with the services' environment.
 set -uo pipefail
-B=${DIALER_BUILD:?}
-DIALERD=$B/dialerd
-SIM=$B/ari-sim
-fails=0
-pids=()
-DB=test_campaign_e2e_$$
-TMP=$(mktemp -d)
-PSQL=("$DIALER_PG_BIN/psql" -h "$DIALER_PG_SOCKDIR" -p "$DIALER_PG_PORT" -U dialer -v ON_ERROR_STOP=1)
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  "${PSQL[@]}" -d postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-check() {
-  local what=$1
-  shift
-  if "$@"; then echo "ok - $what"; else echo "FAIL - $what"; fails=$((fails + 1)); fi
-}
-sql() { "${PSQL[@]}" -d "$DB" -Atc "$1"; }
-
-# Waits (bounded) until the SQL answers the expected value.
-wait_sql() {
-  local q=$1 want=$2 secs=$3 got=
-  for _ in $(seq 1 $((secs * 10))); do
-    got=$(sql "$q")
-    [ "$got" = "$want" ] && return 0
-    sleep 0.1
-  done
-  echo "  waited ${secs}s for [$q] = $want, last $got" >&2
-  return 1
-}
+# shellcheck source=tests/support/e2e.sh
+. "$(dirname "$0")/../support/e2e.sh"
+e2e_init campaign_e2e
 
 N=${E2E_CONTACTS:-2000}
 WAIT=${E2E_WAIT:-120}
@@ -58,22 +28,11 @@ cat >"$TMP/scenario.json" <<'EOF'
    {"number": "*[89]", "outcome": "congestion", "ring": 0.1}
  ]}
 EOF
-OLOG=$TMP/originate.log
-"$SIM" --port 0 --port-file "$TMP/sim.port" --scenario "$TMP/scenario.json" \
-  --originate-log "$OLOG" --log-level warn >"$TMP/sim.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 50); do [ -s "$TMP/sim.port" ] && break; sleep 0.1; done
-SIMPORT=$(cat "$TMP/sim.port")
+e2e_start_sim "$TMP/scenario.json"
 check "ari-sim listens" test -n "$SIMPORT"
 
-"${PSQL[@]}" -d postgres -qc "CREATE DATABASE $DB" >/dev/null
-export DIALERD_DB_ADMIN_CONNINFO="host=$DIALER_PG_SOCKDIR port=$DIALER_PG_PORT user=dialer dbname=$DB"
-export DIALERD_DB_CONNINFO="host=$DIALER_PG_SOCKDIR port=$DIALER_PG_PORT user=dialer_app dbname=$DB"
-export DIALERD_REDIS_HOST=127.0.0.1 DIALERD_REDIS_PORT=$DIALER_REDIS_PORT
-export DIALERD_HTTP_STATIC_DIR="" DIALERD_HTTP_PORT=0
-export DIALERD_API_JWT_KEYS="main=dialerd-test-secret-0123456789abcdef0123"
-export DIALERD_ARI_URL="http://127.0.0.1:$SIMPORT" DIALERD_ARI_USER=asterisk
-export DIALERD_ARI_PASSWORD=asterisk
+e2e_createdb
+e2e_env
 export DIALERD_NODE_ID="e2e-$$"
 export DIALERD_DIALER_ALLOW_MISSING_DNC=true DIALERD_DIALER_TALK_TIME=100ms
 export DIALERD_DIALER_POLL=100ms DIALERD_DIALER_CPS=400 DIALERD_DIALER_MAX_CHANNELS=400
@@ -104,13 +63,8 @@ C4=$(mk_campaign killed "$SETTINGS" 6660000 "$N")
 sql "UPDATE campaigns SET state = 'running' WHERE id IN ($C1, $C2)" >/dev/null
 
 LOG=$DIALER_RUN_DIR/dialerd-e2e-test.log
-start_dialerd() {
-  "$DIALERD" >>"$LOG" 2>&1 &
-  DPID=$!
-  pids+=($DPID)
-}
 : >"$LOG"
-start_dialerd
+e2e_start_dialerd "$LOG"
 
 # 1. The main campaign runs to completion.
 unfinished="SELECT count(*) FROM contacts c JOIN campaign_lists cl USING (list_id) WHERE cl.campaign_id = %s AND c.state NOT IN ('done', 'failed')"
@@ -163,7 +117,7 @@ kill -9 "$DPID"
 wait "$DPID" 2>/dev/null
 inflight=$(sql "SELECT count(*) FROM call_attempts WHERE campaign_id = $C4 AND ended_at IS NULL")
 echo "  killed after $(orig 666) originates, $inflight attempts in flight"
-start_dialerd
+e2e_start_dialerd "$LOG"
 check "after restart the campaign completes" wait_sql "$(printf "$unfinished" "$C4")" 0 $WAIT
 check "no number originated twice across the kill" test "$(dups)" = 0
 check "every contact has exactly one finished attempt" \
@@ -174,10 +128,8 @@ check "every attempt ended normally has its call log" wait_sql \
   "SELECT count(*) FROM call_attempts a WHERE campaign_id = $C4 AND outcome <> 'lost' AND NOT EXISTS (SELECT 1 FROM call_logs l WHERE l.attempt_id = a.id)" 0 10
 check "adoption logged" grep -q "event=inflight_adopted" "$LOG"
 
-kill -TERM "$DPID"
-for _ in $(seq 1 100); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
+e2e_stop_dialerd
 check "dialerd exits on SIGTERM" bash -c "! kill -0 $DPID 2>/dev/null"
 check "no phone number in full in the log" bash -c "! grep -q '+1212555' '$LOG'"
 
-echo "$fails failed"
-[ "$fails" -eq 0 ]
+e2e_done

@@ -14,40 +14,10 @@
 #     originate log) while it dials the others (skipped outside New York's
 #     calling hours).
 set -uo pipefail
-B=${DIALER_BUILD:?}
-DIALERD=$B/dialerd
-SIM=$B/ari-sim
-fails=0
-pids=()
-DB=test_cnf_$$
-TMP=$(mktemp -d)
-PSQL=("$DIALER_PG_BIN/psql" -h "$DIALER_PG_SOCKDIR" -p "$DIALER_PG_PORT" -U dialer -v ON_ERROR_STOP=1)
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-  "${PSQL[@]}" -d postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-check() {
-  local what=$1
-  shift
-  if "$@"; then
-    echo "ok - $what"
-  else
-    echo "FAIL - $what"
-    echo "  last response: ${r:-}" | head -c 600
-    echo
-    fails=$((fails + 1))
-  fi
-}
-sql() { "${PSQL[@]}" -d "$DB" -Atc "$1"; }
-jget() {
-  python3 -c 'import json,sys
-j=json.loads(sys.argv[1])
-v=eval(sys.argv[2])
-print(json.dumps(v) if isinstance(v,(dict,list,tuple,bool)) or v is None else v)' "$1" "$2" 2>/dev/null
-}
+# shellcheck source=tests/support/e2e.sh
+. "$(dirname "$0")/../support/e2e.sh"
+e2e_init cnf
+E2E_CHECK_LAST="last response"
 
 # The registry file, at the density of the real registry (about one number in 32 of the
 # valid numbers of its area codes): 999,990 numbers, every 31st valid number of area codes
@@ -91,23 +61,11 @@ cat >"$TMP/scenario.json" <<'EOF'
 {"name": "national", "seed": 5,
  "populations": {"default": [{"weight": 1, "outcome": "answer", "ring": 0.1, "talk": "forever"}]}}
 EOF
-OLOG=$TMP/originate.log
-"$SIM" --port 0 --port-file "$TMP/sim.port" --scenario "$TMP/scenario.json" \
-  --originate-log "$OLOG" --log-level warn >"$TMP/sim.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 50); do [ -s "$TMP/sim.port" ] && break; sleep 0.1; done
-SIMPORT=$(cat "$TMP/sim.port")
+e2e_start_sim "$TMP/scenario.json"
 check "ari-sim listens" test -n "$SIMPORT"
 
-"${PSQL[@]}" -d postgres -qc "CREATE DATABASE $DB" >/dev/null
-export DIALERD_DB_ADMIN_CONNINFO="host=$DIALER_PG_SOCKDIR port=$DIALER_PG_PORT user=dialer dbname=$DB"
-export DIALERD_DB_CONNINFO="host=$DIALER_PG_SOCKDIR port=$DIALER_PG_PORT user=dialer_app dbname=$DB"
-export DIALERD_REDIS_HOST=127.0.0.1 DIALERD_REDIS_PORT=$DIALER_REDIS_PORT
-export DIALERD_HTTP_STATIC_DIR="" DIALERD_HTTP_PORT=0
-export DIALERD_API_PWHASH_OPS=1 DIALERD_API_PWHASH_MEM=64k
-export DIALERD_API_JWT_KEYS="main=dialerd-test-secret-0123456789abcdef0123"
-export DIALERD_ARI_URL="http://127.0.0.1:$SIMPORT" DIALERD_ARI_USER=asterisk
-export DIALERD_ARI_PASSWORD=asterisk
+e2e_createdb
+e2e_env
 export DIALERD_DIALER_TALK_TIME=100ms DIALERD_DIALER_POLL=100ms
 export DIALERD_DNC_CHANNEL="dialer:dnc:cnf:$$"
 export DIALERD_DNC_NATIONAL_FILE=$REG DIALERD_DNC_NATIONAL_FILE_CHECK=200ms
@@ -119,23 +77,11 @@ T=$(sql "SELECT id FROM tenants WHERE slug = 'acme'")
 
 LOG=$DIALER_RUN_DIR/dialerd-cnf.log
 : >"$LOG"
-DIALERD_NODE_ID="cnf-$$" "$DIALERD" >>"$LOG" 2>&1 &
-PID=$!
-pids+=($PID)
-for _ in $(seq 1 100); do
-  PORT=$(sed -n 's/.*server event=listening .* port=\([0-9]*\).*/\1/p' "$LOG" | head -1)
-  [ -n "$PORT" ] && break
-  sleep 0.1
-done
+DIALERD_NODE_ID="cnf-$$" e2e_start_dialerd "$LOG"
+PID=$DPID PORT=$DPORT
 check "dialerd listens" test -n "$PORT"
 A=http://127.0.0.1:$PORT/api/v1
-body=
-for _ in $(seq 1 100); do
-  body=$(curl -sS -XPOST "$A/auth/login" -H 'Content-Type: application/json' \
-    -d "{\"email\":\"ops@acme.test\",\"password\":\"$PW\"}" 2>/dev/null)
-  grep -q access_token <<<"$body" && break
-  sleep 0.1
-done
+body=$(e2e_login "$A" ops@acme.test "$PW")
 TOK=$(jget "$body" 'j["access_token"]')
 check "the operator logs in" test -n "$TOK"
 H=(-H "Authorization: Bearer $TOK")
@@ -332,5 +278,4 @@ kill -TERM "$PID"
 wait "$PID"
 s=$?
 check "dialerd exits 0 on SIGTERM ($s)" test "$s" = 0
-echo "$fails failed"
-[ "$fails" -eq 0 ]
+e2e_done

@@ -19,46 +19,9 @@
 #      (no call is left up).
 # Run by tests/support/run-all.sh with the services' environment.
 set -uo pipefail
-B=${DIALER_BUILD:?}
-DIALERD=$B/dialerd
-SIM=$B/ari-sim
-fails=0
-pids=()
-DB=test_dialer_retry_$$
-TMP=$(mktemp -d)
-PSQL=("$DIALER_PG_BIN/psql" -h "$DIALER_PG_SOCKDIR" -p "$DIALER_PG_PORT" -U dialer -v ON_ERROR_STOP=1)
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  [ -n "${DIALER_TEST_KEEP:-}" ] && { echo "kept: database $DB, files $TMP"; return; }
-  "${PSQL[@]}" -d postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-check() {
-  local what=$1
-  shift
-  if "$@"; then echo "ok - $what"; else echo "FAIL - $what"; fails=$((fails + 1)); fi
-}
-sql() { "${PSQL[@]}" -d "$DB" -Atc "$1"; }
-wait_sql() {
-  local q=$1 want=$2 secs=$3 got=
-  for _ in $(seq 1 $((secs * 10))); do
-    got=$(sql "$q")
-    [ "$got" = "$want" ] && return 0
-    sleep 0.1
-  done
-  echo "  waited ${secs}s for [$q] = $want, last $got" >&2
-  return 1
-}
-free_port() { # a loopback port nobody listens on (bounded tries)
-  local p
-  for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 40000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
-  return 1
-}
+# shellcheck source=tests/support/e2e.sh
+. "$(dirname "$0")/../support/e2e.sh"
+e2e_init dialer_retry
 
 # +1213444NNNN: fail-over campaign (digit 7 busy on any trunk; carrier-a congested);
 # +1213555NNNN: no answer (480 after 0.2 s) for the retry campaigns.
@@ -72,27 +35,13 @@ cat >"$TMP/scenario.json" <<'EOF'
    {"number": "*", "outcome": "answer", "ring": 0.2, "talk": "forever"}
  ]}
 EOF
-OLOG=$TMP/originate.log
-"$SIM" --port 0 --port-file "$TMP/sim.port" --scenario "$TMP/scenario.json" \
-  --originate-log "$OLOG" --log-level warn >"$TMP/sim.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 50); do [ -s "$TMP/sim.port" ] && break; sleep 0.1; done
-SIMPORT=$(cat "$TMP/sim.port")
+e2e_start_sim "$TMP/scenario.json"
 check "ari-sim listens" test -n "$SIMPORT"
 
-RPORT=$(free_port)
-redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no >"$TMP/redis.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 50); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+e2e_start_redis
 
-"${PSQL[@]}" -d postgres -qc "CREATE DATABASE $DB" >/dev/null
-export DIALERD_DB_ADMIN_CONNINFO="host=$DIALER_PG_SOCKDIR port=$DIALER_PG_PORT user=dialer dbname=$DB"
-export DIALERD_DB_CONNINFO="host=$DIALER_PG_SOCKDIR port=$DIALER_PG_PORT user=dialer_app dbname=$DB"
-export DIALERD_REDIS_HOST=127.0.0.1 DIALERD_REDIS_PORT=$RPORT DIALERD_REDIS_SOCKET=""
-export DIALERD_HTTP_STATIC_DIR="" DIALERD_HTTP_PORT=0
-export DIALERD_API_JWT_KEYS="main=dialerd-test-secret-0123456789abcdef0123"
-export DIALERD_ARI_URL="http://127.0.0.1:$SIMPORT" DIALERD_ARI_USER=asterisk
-export DIALERD_ARI_PASSWORD=asterisk
+e2e_createdb
+e2e_env
 export DIALERD_NODE_ID="retry-$$"
 export DIALERD_DIALER_ALLOW_MISSING_DNC=true DIALERD_DIALER_TALK_TIME=100ms
 export DIALERD_DIALER_POLL=100ms DIALERD_DIALER_CPS=100 DIALERD_DIALER_MAX_CHANNELS=100
@@ -112,15 +61,8 @@ mk_campaign() { # name settings -> "campaign list"
 
 LOG=$DIALER_RUN_DIR/dialerd-retry-test.log
 : >"$LOG"
-"$DIALERD" >>"$LOG" 2>&1 &
-DPID=$!
-pids+=($DPID)
-HPORT=
-for _ in $(seq 1 100); do
-  HPORT=$(sed -n 's/.*event=listening .*port=\([0-9]*\).*/\1/p' "$LOG" | head -1)
-  [ -n "$HPORT" ] && break
-  sleep 0.1
-done
+e2e_start_dialerd "$LOG"
+HPORT=$DPORT
 check "dialerd listens" test -n "$HPORT"
 
 # ------------------------------------------------------------ 1. fail-over
@@ -132,7 +74,6 @@ sql "UPDATE campaigns SET state = 'running' WHERE id = $CF" >/dev/null
 NB=$((N / 10)) # numbers ending in 7: busy
 check "fail-over campaign: every contact answered, or busy and waiting" wait_sql \
   "SELECT count(*) FROM contacts WHERE list_id = $LF AND (state = 'done' OR (state = 'pending' AND attempts = 1 AND last_outcome = 'busy'))" $N 60
-q() { sql "$1"; }
 fo=$(q "SELECT count(DISTINCT contact_id) FROM call_attempts WHERE campaign_id = $CF AND trunk = 'carrier-a' AND outcome = 'congestion' AND hangup_cause = 34")
 echo "  $fo contacts met the congested trunk first"
 check "congested calls on carrier-a were redialed on carrier-b (within 2 s, attempt 2, answered)" test "$fo" -ge 3 -a \
@@ -207,10 +148,8 @@ check "500 burst: each number reached ari-sim once" test \
   "$(grep '"event":"originate"' "$OLOG" | grep '"number":"+1213666' | sed -n 's/.*"number":"\([^"]*\)".*/\1/p' | sort -u | wc -l)" = 300 -a \
   "$(grep '"event":"originate"' "$OLOG" | grep -c '"number":"+1213666')" = 300
 
-kill -TERM "$DPID"
-for _ in $(seq 1 100); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
+e2e_stop_dialerd
 check "dialerd exits on SIGTERM" bash -c "! kill -0 $DPID 2>/dev/null"
 check "no phone number in full in the log" bash -c "! grep -qE '\\+1213(444|555|666)[0-9]{4}' '$LOG'"
 
-echo "$fails failed"
-[ "$fails" -eq 0 ]
+e2e_done

@@ -4,28 +4,10 @@
 # readiness following Redis going down and coming back, and a clean exit 0
 # on SIGTERM. Run by tests/support/run-all.sh with the services' env loaded.
 set -uo pipefail
-B=${DIALER_BUILD:?}
-DIALERD=$B/dialerd
-fails=0
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; }
-trap cleanup EXIT
+# shellcheck source=tests/support/e2e.sh
+. "$(dirname "$0")/../support/e2e.sh"
+e2e_init dialerd
 
-check() {
-  local what=$1
-  shift
-  if "$@"; then echo "ok - $what"; else echo "FAIL - $what"; fails=$((fails + 1)); fi
-}
-
-free_port() {
-  local p
-  for _ in $(seq 1 100); do
-    p=$((30000 + RANDOM % 20000))
-    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
-  done
-}
-
-# Configuration errors are reported with the key, exit status 2.
 out=$(DIALERD_HTTP_PROT=1 "$DIALERD" --version 2>&1 >/dev/null; DIALERD_HTTP_PROT=1 "$DIALERD" migrate-status 2>&1)
 check "unknown environment variable is refused by name" grep -q 'DIALERD_HTTP_PROT' <<<"$out"
 DIALERD_HTTP_PORT=99999 "$DIALERD" migrate-status >/dev/null 2>&1
@@ -34,43 +16,30 @@ check "--help-config lists options with env names" bash -c "'$DIALERD' --help-co
 check "--help-config hides secrets" bash -c "! DIALERD_ARI_PASSWORD=s3cret-value '$DIALERD' --help-config | grep -q s3cret-value"
 
 # A database of its own for this test.
-DB=test_dialerd_$$
-"$DIALER_PG_BIN/psql" -h "$DIALER_PG_SOCKDIR" -p "$DIALER_PG_PORT" -U dialer -d postgres -qc "CREATE DATABASE $DB" >/dev/null
+e2e_createdb
 export DIALERD_DB_CONNINFO="host=$DIALER_PG_SOCKDIR port=$DIALER_PG_PORT user=dialer dbname=$DB"
 export DIALERD_REDIS_HOST=127.0.0.1 DIALERD_REDIS_PORT=$DIALER_REDIS_PORT
 export DIALERD_HTTP_STATIC_DIR=""
 
 check "migrate applies the schema" "$DIALERD" migrate
 check "migrate again is a no-op" "$DIALERD" migrate
-tables=$("$DIALER_PG_BIN/psql" -h "$DIALER_PG_SOCKDIR" -p "$DIALER_PG_PORT" -U dialer -d "$DB" -Atc \
-  "SELECT count(*) FROM information_schema.tables WHERE table_name IN ('tenants','campaigns','contacts','call_attempts','ivr_flow_revisions')")
+tables=$(sql "SELECT count(*) FROM information_schema.tables WHERE table_name IN ('tenants','campaigns','contacts','call_attempts','ivr_flow_revisions')")
 check "schema has the core tables" test "$tables" = 5
 
 # ari-sim, when this build has it, on a port it binds itself (no probe race).
 ARI_PORT=$(free_port)
 if [ -x "$B/ari-sim" ]; then
-  portfile=$DIALER_RUN_DIR/ari-sim-dialerd.port
-  rm -f "$portfile"
-  "$B/ari-sim" --port 0 --port-file "$portfile" --user dialer --password pw \
-    >"$DIALER_RUN_DIR/ari-sim-dialerd.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 1 100); do [ -s "$portfile" ] && break; sleep 0.1; done
-  check "ari-sim starts" test -s "$portfile"
-  ARI_PORT=$(cat "$portfile" 2>/dev/null || echo 0)
+  e2e_start_sim "" --user dialer --password pw
+  check "ari-sim starts" test -n "$SIMPORT"
+  ARI_PORT=${SIMPORT:-0}
 fi
 export DIALERD_ARI_URL="http://127.0.0.1:$ARI_PORT" DIALERD_ARI_USER=dialer DIALERD_ARI_PASSWORD=pw
 
 # Port 0: dialerd binds a free port itself and logs it (event=listening).
 export DIALERD_HTTP_PORT=0
-"$DIALERD" >"$DIALER_RUN_DIR/dialerd-test.log" 2>&1 &
-DPID=$!
-pids+=($DPID)
-PORT=
-for _ in $(seq 1 100); do
-  PORT=$(sed -n 's/.*server event=listening .* port=\([0-9]*\).*/\1/p' "$DIALER_RUN_DIR/dialerd-test.log" | head -1)
-  [ -n "$PORT" ] && break
-  sleep 0.1
-done
+: >"$DIALER_RUN_DIR/dialerd-test.log"
+e2e_start_dialerd "$DIALER_RUN_DIR/dialerd-test.log"
+PORT=$DPORT
 up=0
 for _ in $(seq 1 100); do
   [ -n "$PORT" ] && curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && { up=1; break; }
@@ -115,6 +84,4 @@ wait $DPID; rc=$?
 check "SIGTERM exits 0" test $rc = 0
 check "shutdown is logged" grep -q 'event=shutdown_start' "$DIALER_RUN_DIR/dialerd-test.log"
 
-"$DIALER_PG_BIN/psql" -h "$DIALER_PG_SOCKDIR" -p "$DIALER_PG_PORT" -U dialer -d postgres -qc "DROP DATABASE $DB" >/dev/null 2>&1
-echo "$fails failed"
-[ $fails -eq 0 ]
+e2e_done

@@ -18,42 +18,10 @@
 #     originates it (ari-sim's originate log) while it dials the others.
 # Run by tests/support/run-all.sh with the services' environment.
 set -uo pipefail
-B=${DIALER_BUILD:?}
-DIALERD=$B/dialerd
-SIM=$B/ari-sim
-fails=0
-pids=()
-DB=test_dnc_dialerd_$$
-TMP=$(mktemp -d)
-PSQL=("$DIALER_PG_BIN/psql" -h "$DIALER_PG_SOCKDIR" -p "$DIALER_PG_PORT" -U dialer -v ON_ERROR_STOP=1)
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-  "${PSQL[@]}" -d postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-check() {
-  local what=$1
-  shift
-  if "$@"; then
-    echo "ok - $what"
-  else
-    echo "FAIL - $what"
-    echo "  last response: ${r:-}" | head -c 600
-    echo
-    fails=$((fails + 1))
-  fi
-}
-sql() { "${PSQL[@]}" -d "$DB" -Atc "$1"; }
-# jget <json> <python expression over j>: prints the value (JSON for objects).
-jget() {
-  python3 -c 'import json,sys
-j=json.loads(sys.argv[1])
-v=eval(sys.argv[2])
-print(json.dumps(v) if isinstance(v,(dict,list,tuple,bool)) or v is None else v)' "$1" "$2" 2>/dev/null
-}
-
+# shellcheck source=tests/support/e2e.sh
+. "$(dirname "$0")/../support/e2e.sh"
+e2e_init dnc_dialerd
+E2E_CHECK_LAST="last response"
 # A WebSocket client of /ws/v1/live (standard library only): subscribes to the
 # tenant, then prints the "import" messages until a final state.
 cat >"$TMP/ws.py" <<'PYEOF'
@@ -112,23 +80,11 @@ cat >"$TMP/scenario.json" <<'EOF'
 {"name": "dnc", "seed": 3,
  "populations": {"default": [{"weight": 1, "outcome": "answer", "ring": 0.1, "talk": "forever"}]}}
 EOF
-OLOG=$TMP/originate.log
-"$SIM" --port 0 --port-file "$TMP/sim.port" --scenario "$TMP/scenario.json" \
-  --originate-log "$OLOG" --log-level warn >"$TMP/sim.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 50); do [ -s "$TMP/sim.port" ] && break; sleep 0.1; done
-SIMPORT=$(cat "$TMP/sim.port")
+e2e_start_sim "$TMP/scenario.json"
 check "ari-sim listens" test -n "$SIMPORT"
 
-"${PSQL[@]}" -d postgres -qc "CREATE DATABASE $DB" >/dev/null
-export DIALERD_DB_ADMIN_CONNINFO="host=$DIALER_PG_SOCKDIR port=$DIALER_PG_PORT user=dialer dbname=$DB"
-export DIALERD_DB_CONNINFO="host=$DIALER_PG_SOCKDIR port=$DIALER_PG_PORT user=dialer_app dbname=$DB"
-export DIALERD_REDIS_HOST=127.0.0.1 DIALERD_REDIS_PORT=$DIALER_REDIS_PORT
-export DIALERD_HTTP_STATIC_DIR="" DIALERD_HTTP_PORT=0
-export DIALERD_API_PWHASH_OPS=1 DIALERD_API_PWHASH_MEM=64k
-export DIALERD_API_JWT_KEYS="main=dialerd-test-secret-0123456789abcdef0123"
-export DIALERD_ARI_URL="http://127.0.0.1:$SIMPORT" DIALERD_ARI_USER=asterisk
-export DIALERD_ARI_PASSWORD=asterisk
+e2e_createdb
+e2e_env
 export DIALERD_DIALER_TALK_TIME=100ms DIALERD_DIALER_POLL=100ms
 export DIALERD_DNC_CHANNEL="dialer:dnc:test:$$" DIALERD_DNC_UPLOAD_MAX=4k
 PW="s3cret-Pass-$$"
@@ -139,17 +95,10 @@ printf '%s\n' "$PW" | "$DIALERD" bootstrap --tenant-slug beta --email admin@beta
 T=$(sql "SELECT id FROM tenants WHERE slug = 'acme'")
 
 start_node() { # start_node <name> <dialer enabled> -> sets PORT_<name>
-  local log=$DIALER_RUN_DIR/dialerd-dnc-$1.log port=
+  local log=$DIALER_RUN_DIR/dialerd-dnc-$1.log
   : >"$log"
-  DIALERD_NODE_ID="dnc-$1-$$" DIALERD_DIALER_ENABLED=$2 "$DIALERD" >>"$log" 2>&1 &
-  pids+=($!)
-  eval "PID_$1=$!"
-  for _ in $(seq 1 100); do
-    port=$(sed -n 's/.*server event=listening .* port=\([0-9]*\).*/\1/p' "$log" | head -1)
-    [ -n "$port" ] && break
-    sleep 0.1
-  done
-  eval "PORT_$1=$port"
+  DIALERD_NODE_ID="dnc-$1-$$" DIALERD_DIALER_ENABLED=$2 e2e_start_dialerd "$log"
+  eval "PID_$1=$DPID PORT_$1=$DPORT"
 }
 start_node a true
 start_node b false
@@ -158,14 +107,7 @@ A=http://127.0.0.1:$PORT_a/api/v1
 BB=http://127.0.0.1:$PORT_b/api/v1
 
 login() { # login <base> <email> -> token
-  local body=
-  for _ in $(seq 1 100); do
-    body=$(curl -sS -XPOST "$1/auth/login" -H 'Content-Type: application/json' \
-      -d "{\"email\":\"$2\",\"password\":\"$PW\"}" 2>/dev/null)
-    grep -q access_token <<<"$body" && break
-    sleep 0.1
-  done
-  jget "$body" 'j["access_token"]'
+  jget "$(e2e_login "$1" "$2" "$PW")" 'j["access_token"]'
 }
 TOK=$(login "$A" ops@acme.test)
 TOKB=$(login "$A" admin@beta.test)
@@ -380,5 +322,4 @@ check "both nodes exit 0 on SIGTERM ($sa, $sb)" test "$sa" = 0 -a "$sb" = 0
 check "no DNC number in full in the logs" \
   bash -c "! grep -q '+12125550107\|+12126660107' $DIALER_RUN_DIR/dialerd-dnc-a.log $DIALER_RUN_DIR/dialerd-dnc-b.log"
 
-echo "$fails failed"
-[ "$fails" -eq 0 ]
+e2e_done

@@ -13,39 +13,9 @@
 #   - the per-extension limit set through the API refuses the call over it.
 # Run by tests/support/run-all.sh with the services' environment.
 set -uo pipefail
-B=${DIALER_BUILD:?}
-DIALERD=$B/dialerd
-SIM=$B/ari-sim
-fails=0
-pids=()
-DB=test_inbound_e2e_$$
-TMP=$(mktemp -d)
-PSQL=("$DIALER_PG_BIN/psql" -h "$DIALER_PG_SOCKDIR" -p "$DIALER_PG_PORT" -U dialer -v ON_ERROR_STOP=1)
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  "${PSQL[@]}" -d postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-check() {
-  local what=$1
-  shift
-  if "$@"; then echo "ok - $what"; else echo "FAIL - $what"; fails=$((fails + 1)); fi
-}
-sql() { "${PSQL[@]}" -d "$DB" -Atc "$1"; }
-
-# Waits (bounded) until the SQL answers the expected value.
-wait_sql() {
-  local q=$1 want=$2 secs=$3 got=
-  for _ in $(seq 1 $((secs * 10))); do
-    got=$(sql "$q")
-    [ "$got" = "$want" ] && return 0
-    sleep 0.1
-  done
-  echo "  waited ${secs}s for [$q] = $want, last $got" >&2
-  return 1
-}
+# shellcheck source=tests/support/e2e.sh
+. "$(dirname "$0")/../support/e2e.sh"
+e2e_init inbound_e2e
 
 # Waits (bounded) until the log has n lines matching the pattern.
 wait_log() {
@@ -63,22 +33,11 @@ cat >"$TMP/scenario.json" <<'EOF'
 {"name": "inbound-e2e", "seed": 7,
  "populations": {"default": [{"weight": 1, "outcome": "answer", "ring": 0, "talk": "forever"}]}}
 EOF
-"$SIM" --port 0 --port-file "$TMP/sim.port" --scenario "$TMP/scenario.json" --dialplan none \
-  --log-level warn >"$TMP/sim.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 50); do [ -s "$TMP/sim.port" ] && break; sleep 0.1; done
-SIMPORT=$(cat "$TMP/sim.port")
+e2e_start_sim "$TMP/scenario.json" --dialplan none
 check "ari-sim listens" test -n "$SIMPORT"
 
-"${PSQL[@]}" -d postgres -qc "CREATE DATABASE $DB" >/dev/null
-export DIALERD_DB_ADMIN_CONNINFO="host=$DIALER_PG_SOCKDIR port=$DIALER_PG_PORT user=dialer dbname=$DB"
-export DIALERD_DB_CONNINFO="host=$DIALER_PG_SOCKDIR port=$DIALER_PG_PORT user=dialer_app dbname=$DB"
-export DIALERD_REDIS_HOST=127.0.0.1 DIALERD_REDIS_PORT=$DIALER_REDIS_PORT
-export DIALERD_HTTP_STATIC_DIR="" DIALERD_HTTP_PORT=0
-export DIALERD_API_PWHASH_OPS=1 DIALERD_API_PWHASH_MEM=64k
-export DIALERD_API_JWT_KEYS="main=dialerd-test-secret-0123456789abcdef0123"
-export DIALERD_ARI_URL="http://127.0.0.1:$SIMPORT" DIALERD_ARI_USER=asterisk
-export DIALERD_ARI_PASSWORD=asterisk
+e2e_createdb
+e2e_env
 export DIALERD_NODE_ID="inbound-e2e-$$" DIALERD_DIALER_ENABLED=false
 export DIALERD_IVR_SOUNDS_DIR="$TMP/sounds"
 export DIALERD_EXT_QUARANTINE=2s DIALERD_EXT_EXPIRY_INTERVAL=1s
@@ -99,17 +58,8 @@ T=$(sql "SELECT id FROM tenants WHERE slug = 'acme'")
 LOG=$DIALER_RUN_DIR/dialerd-inbound-e2e-test.log
 : >"$LOG"
 start_dialerd() {
-  local before
-  before=$(wc -l <"$LOG")
-  "$DIALERD" >>"$LOG" 2>&1 &
-  DPID=$!
-  pids+=($DPID)
-  PORT=
-  for _ in $(seq 1 100); do
-    PORT=$(tail -n +$((before + 1)) "$LOG" | sed -n 's/.*server event=listening .* port=\([0-9]*\).*/\1/p' | head -1)
-    [ -n "$PORT" ] && break
-    sleep 0.1
-  done
+  e2e_start_dialerd "$LOG"
+  PORT=$DPORT
 }
 start_dialerd
 check "dialerd listens" test -n "$PORT"
@@ -126,13 +76,7 @@ check "a restart provisions nothing new" wait_log 'event=extensions_provisioned 
 check "the inventory is unchanged" test "$(sql "SELECT count(*) FROM extensions")" = 120
 
 U=http://127.0.0.1:$PORT/api/v1
-body=
-for _ in $(seq 1 100); do
-  body=$(curl -sS -XPOST "$U/auth/login" -H 'Content-Type: application/json' \
-    -d "{\"email\":\"admin@acme.test\",\"password\":\"$PW\"}" 2>/dev/null)
-  grep -q access_token <<<"$body" && break
-  sleep 0.1
-done
+body=$(e2e_login "$U" admin@acme.test "$PW")
 TOK=$(jq -r .access_token <<<"$body")
 check "login" test -n "$TOK" -a "$TOK" != null
 api() { # method path [body] -> body; status in $TMP/status
@@ -251,5 +195,4 @@ wait "$DPID"
 check "SIGTERM exits 0" test $? -eq 0
 check "caller numbers are masked in the log" bash -c "! grep -q '14155550100' '$LOG'"
 
-echo "$fails failed"
-exit $((fails > 0))
+e2e_done

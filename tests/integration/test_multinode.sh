@@ -34,27 +34,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-check() {
-  local what=$1
-  shift
-  if "$@"; then echo "ok - $what"; else echo "FAIL - $what"; fails=$((fails + 1)); fi
-}
-jget() { # jget <json> <python expression over j>
-  python3 -c 'import json,sys
-j=json.loads(sys.argv[1])
-v=eval(sys.argv[2])
-print(json.dumps(v) if isinstance(v,(dict,list,tuple,bool)) or v is None else v)' "$1" "$2" 2>/dev/null
-}
-wait_for() { # wait_for <seconds> <command...>: bounded
-  local i
-  for i in $(seq 1 $(($1 * 5))); do
-    "${@:2}" && return 0
-    sleep 0.2
-  done
-  return 1
-}
+# check, jget, wait_for
+# shellcheck source=tests/support/e2e.sh
+. "$ROOT/tests/support/e2e.sh"
 
-# Callees by last digit: 0-4 answer (hung up after dialer.talk-time), 5-7 busy, 8-9 congestion.
 cat >"$TMP/scenario.json" <<'EOF'
 {"name": "multinode", "seed": 7,
  "populations": {"default": [{"weight": 1, "outcome": "answer", "ring": 0.3, "talk": "forever"}]},

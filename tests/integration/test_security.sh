@@ -11,25 +11,9 @@
 # test_ivr_api_call.c (docs/SECURITY.md maps each threat to its test).
 # Run by tests/support/run-all.sh with the services' environment.
 set -uo pipefail
-B=${DIALER_BUILD:?}
-DIALERD=$B/dialerd
-fails=0
-pids=()
-DB=test_security_$$
-TMP=$(mktemp -d)
-PSQL=("$DIALER_PG_BIN/psql" -h "$DIALER_PG_SOCKDIR" -p "$DIALER_PG_PORT" -U dialer)
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  "${PSQL[@]}" -d postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-check() {
-  local what=$1
-  shift
-  if "$@"; then echo "ok - $what"; else echo "FAIL - $what"; fails=$((fails + 1)); fi
-}
+# shellcheck source=tests/support/e2e.sh
+. "$(dirname "$0")/../support/e2e.sh"
+e2e_init security
 
 # A throw-away CA-less certificate for 127.0.0.1 (the client trusts exactly it).
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=127.0.0.1" \
@@ -40,14 +24,10 @@ check "certificate generated" test -s "$TMP/cert.pem"
 JWT_SECRET="sec-jwt-signing-key-$$-0123456789abcdef0123"
 ARI_SECRET="sec-ari-password-$$"
 PW="sec-Admin-Pass-$$"
-"${PSQL[@]}" -d postgres -qc "CREATE DATABASE $DB" >/dev/null
-export DIALERD_DB_ADMIN_CONNINFO="host=$DIALER_PG_SOCKDIR port=$DIALER_PG_PORT user=dialer dbname=$DB"
-export DIALERD_DB_CONNINFO="host=$DIALER_PG_SOCKDIR port=$DIALER_PG_PORT user=dialer_app dbname=$DB"
-export DIALERD_REDIS_HOST=127.0.0.1 DIALERD_REDIS_PORT=$DIALER_REDIS_PORT
-export DIALERD_HTTP_STATIC_DIR="" DIALERD_HTTP_PORT=0
+e2e_createdb
+e2e_env
 export DIALERD_HTTP_TLS_CERT=$TMP/cert.pem DIALERD_HTTP_TLS_KEY=$TMP/key.pem
 export DIALERD_HTTP_MAX_BODY=64k DIALERD_HTTP_MAX_HEADER=4k
-export DIALERD_API_PWHASH_OPS=1 DIALERD_API_PWHASH_MEM=64k
 export DIALERD_API_JWT_KEYS="main=$JWT_SECRET"
 export DIALERD_ARI_URL="http://127.0.0.1:9" DIALERD_ARI_USER=asterisk DIALERD_ARI_PASSWORD=$ARI_SECRET
 export DIALERD_DIALER_ENABLED=false
@@ -58,15 +38,9 @@ printf '%s\n' "$PW" | "$DIALERD" bootstrap --tenant-slug acme --tenant-name Acme
 check "bootstrap" test $? -eq 0
 
 LOG=$TMP/dialerd.log
-"$DIALERD" >"$LOG" 2>&1 &
-DPID=$!
-pids+=("$DPID")
-PORT=
-for _ in $(seq 1 100); do
-  PORT=$(sed -n 's/.*server event=listening .* port=\([0-9]*\).*/\1/p' "$LOG" | head -1)
-  [ -n "$PORT" ] && break
-  sleep 0.1
-done
+: >"$LOG"
+e2e_start_dialerd "$LOG"
+PORT=$DPORT
 check "dialerd listens" test -n "$PORT"
 S=https://127.0.0.1:$PORT
 C=(curl -sS --max-time 5 --cacert "$TMP/cert.pem")
@@ -154,5 +128,4 @@ check "refresh token not in the log" nolog "$REFRESH"
 check "wrong passwords not in the log" nolog "wrong-guess-"
 check "TLS key material not in the log" nolog "PRIVATE KEY"
 
-echo "$fails failed"
-exit $((fails > 0))
+e2e_done

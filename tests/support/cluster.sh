@@ -45,6 +45,9 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# free_port, alive, stop_pid
+# shellcheck source=e2e.sh
+. "$ROOT/tests/support/e2e.sh"
 CMD=${1:-}
 DIR=${CLUSTER_DIR:?cluster: set CLUSTER_DIR}
 mkdir -p "$DIR"
@@ -64,14 +67,7 @@ need_services() {
     die "PostgreSQL/Redis environment missing: tests/support/services.sh start; . \$RUN_DIR/services.env"
 }
 
-free_port() {
-  python3 -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
 psql_admin() { "$DIALER_PG_BIN/psql" -h "$DIALER_PG_SOCKDIR" -p "$DIALER_PG_PORT" -U dialer -v ON_ERROR_STOP=1 -qAt "$@"; }
-
-alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
 
 load_state() {
   [ -f "$STATE" ] || die "no cluster in $DIR (cluster.sh start)"
@@ -177,14 +173,6 @@ start_node() { # start_node I (configuration written by node_conf)
   done
   write_env
   die "node $i not ready within ${WAIT}s (see $d/dialerd.log)"
-}
-
-stop_pid() { # stop_pid PID: SIGTERM, bounded wait, then -9
-  local p=$1
-  alive "$p" || return 0
-  kill -TERM "$p" 2>/dev/null
-  for _ in $(seq 1 150); do alive "$p" || return 0; sleep 0.1; done
-  kill -9 "$p" 2>/dev/null
 }
 
 case "$CMD" in
