@@ -161,8 +161,8 @@ static struct counter c_end_dropped =
                  "attempt finishes dropped from a full queue (settled at the next start)");
 static struct counter c_launching =
     COUNTER_INIT(COUNTER_KIND_GAUGE, "dialer_launching",
-                 "launches in flight: cap check or attempt write outstanding, plus end writes in "
-                 "flight (bounded by dialer.max-launching)");
+                 "launches in flight: cap check or attempt write outstanding (new ones wait while "
+                 "these and the end writes in flight reach dialer.max-launching)");
 static struct counter c_launch_waits =
     COUNTER_INIT(COUNTER_KIND_COUNTER, "dialer_launch_waits_total",
                  "scheduler ticks cut short because dialer.max-launching launches were in flight");
@@ -306,7 +306,7 @@ static void fetch_wait_join(struct wcall *c);
 
 static void launching_gauge(struct dialer_wire *w)
 {
-    counter_set(&c_launching, w->launching + w->ew_inflight);
+    counter_set(&c_launching, w->launching);
 }
 
 /* The launch is over: the originate was handed to the dialer, or the call is gone. */
