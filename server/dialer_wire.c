@@ -2,6 +2,16 @@
 /*
  * server/dialer_wire: campaigns -> scheduler -> attempt protocol -> dialer,
  * on dialerd's main loop. See server/dialer_wire.h and docs/dialer.md.
+ *
+ * Channel bookings (docs/dialer.md section 1d): a launch books one channel
+ * in Redis (wcall.booked, counted in nbooked); unbook() gives it back once,
+ * at the call's end or in wcall_free() at the latest. Each second the
+ * process's count is written absolutely (book_sync), which undoes what
+ * commands of unknown outcome (timed-out acquires, lost releases) left.
+ * Launches in flight (cap check or attempt write outstanding) plus end
+ * writes in flight are bounded by dialer.max-launching (wire_gate): above
+ * it the scheduler's tick ends and the contacts wait, leased, no attempt
+ * spent. Default max(dialer.cps / 4, 32 x db.pool-size).
  */
 #include "server/dialer_wire.h"
 
