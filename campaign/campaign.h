@@ -610,6 +610,17 @@ int campaign_limits_release(struct campaign_limits *l, const char *key, int n,
                             campaign_grant_cb *cb, void *arg);
 
 /*
+ * Sets this process's channel count under key to n (the channels it holds by
+ * its own account) and refreshes its liveness. The count kept by acquire and
+ * release drifts when a command's outcome is unknown to the caller (an
+ * acquire that timed out but ran, a release lost with the connection); the
+ * owner calls this periodically, while no acquire of its own is in flight,
+ * to bring the shared count back to the truth. cb may be NULL.
+ */
+int campaign_limits_set(struct campaign_limits *l, const char *key, int n, campaign_grant_cb *cb,
+                        void *arg);
+
+/*
  * A local allowance in front of one shared limit: the scheduler's gate.
  * campaign_gate_take() (a campaign_gate_fn) hands out launches from local
  * tokens without I/O and, when fewer than half a chunk are left, asks Redis

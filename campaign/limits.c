@@ -8,7 +8,11 @@
  * live nodes (a node is live while its liveness key, refreshed with a TTL
  * at every call, exists; the channels of a dead node are dropped from the
  * count when its key expires), grants min(want, tokens, free channels) and
- * books them. Release gives channels back. Time comes from the caller
+ * books them. Release gives channels back. Set (campaign_limits_set) writes
+ * the process's own count absolutely: the owner's periodic correction of
+ * the drift left by commands whose outcome it never learnt (an acquire that
+ * timed out in the client but ran in Redis books channels nobody holds; a
+ * release refused while the connection was down gives nothing back). Time comes from the caller
  * (core/clock), so tests drive it; nodes are expected to keep NTP time.
  *
  * Fail closed: when Redis is down, slow or answers an error, the grant is 0
@@ -87,10 +91,18 @@ static const char RELEASE_LUA[] =
     "if v <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) v = 0 end\n"
     "return v\n";
 
+/* KEYS[1] channel hash, KEYS[2] liveness; ARGV: field, count, ttl */
+static const char SET_LUA[] = "redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[3]))\n"
+                              "local n = tonumber(ARGV[2])\n"
+                              "if n > 0 then redis.call('HSET', KEYS[1], ARGV[1], n) else "
+                              "redis.call('HDEL', KEYS[1], ARGV[1]) end\n"
+                              "return n\n";
+
 struct campaign_limits {
     struct kv_conn *kv;
     struct kv_script *acquire;
     struct kv_script *release;
+    struct kv_script *set;
     char prefix[64];
     char node[160]; /* "<node id>/<incarnation>": this process's field */
     int ttl_s;
@@ -123,6 +135,9 @@ int campaign_limits_create(struct kv_conn *kv, const char *prefix, const char *n
     int rc = kv_script_create(kv, ACQUIRE_LUA, sizeof(ACQUIRE_LUA) - 1, &l->acquire);
     if (rc == 0) {
         rc = kv_script_create(kv, RELEASE_LUA, sizeof(RELEASE_LUA) - 1, &l->release);
+    }
+    if (rc == 0) {
+        rc = kv_script_create(kv, SET_LUA, sizeof(SET_LUA) - 1, &l->set);
     }
     if (rc != 0) {
         free(l); /* scripts belong to kv and go with it */
@@ -202,6 +217,31 @@ int campaign_limits_release(struct campaign_limits *l, const char *key, int n,
     g->cb = cb;
     g->arg = arg;
     int rc = kv_script_call(l->release, 1, 3, argv, NULL, grant_reply, g, NULL);
+    if (rc != 0) {
+        free(g);
+    }
+    return rc;
+}
+
+int campaign_limits_set(struct campaign_limits *l, const char *key, int n, campaign_grant_cb *cb,
+                        void *arg)
+{
+    char k[256], live[256], num[16], ttl[16];
+    if (!l || !key || n < 0 || strlen(key) > 128) {
+        return ERR_INVAL;
+    }
+    snprintf(k, sizeof(k), "%slim:ch:%s", l->prefix, key);
+    snprintf(live, sizeof(live), "%slim:node:%s", l->prefix, l->node);
+    snprintf(num, sizeof(num), "%d", n);
+    snprintf(ttl, sizeof(ttl), "%d", l->ttl_s);
+    const char *argv[5] = { k, live, l->node, num, ttl };
+    struct grant_ctx *g = malloc(sizeof(*g));
+    if (!g) {
+        return ERR_NOMEM;
+    }
+    g->cb = cb;
+    g->arg = arg;
+    int rc = kv_script_call(l->set, 2, 5, argv, NULL, grant_reply, g, NULL);
     if (rc != 0) {
         free(g);
     }

@@ -115,6 +115,9 @@ const struct cfg_option server_config_options[] = {
         "call attempts per second over all nodes (shared through Redis)"),
     OPT("dialer.max-channels", CFG_INT, dialer_max_channels, "1000", 1, 1000000, 0,
         "concurrent calls over all nodes (shared through Redis)"),
+    OPT("dialer.max-launching", CFG_INT, dialer_max_launching, "0", 0, 1000000, 0,
+        "launches in flight at most (cap check or attempt write outstanding, plus end writes); "
+        "the scheduler waits above it. 0: max(dialer.cps / 4, 32 x db.pool-size)"),
     OPT("dialer.lease-batch", CFG_INT, dialer_lease_batch, "200", 1, 10000, 0,
         "contacts leased per query"),
     OPT("dialer.lease-time", CFG_DURATION, dialer_lease_ms, "300s", 5000, 3600000, 0,

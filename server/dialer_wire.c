@@ -2,6 +2,16 @@
 /*
  * server/dialer_wire: campaigns -> scheduler -> attempt protocol -> dialer,
  * on dialerd's main loop. See server/dialer_wire.h and docs/dialer.md.
+ *
+ * Channel bookings (docs/dialer.md section 1d): a launch books one channel
+ * in Redis (wcall.booked, counted in nbooked); unbook() gives it back once,
+ * at the call's end or in wcall_free() at the latest. Each second the
+ * process's count is written absolutely (book_sync), which undoes what
+ * commands of unknown outcome (timed-out acquires, lost releases) left.
+ * Launches in flight (cap check or attempt write outstanding) plus end
+ * writes in flight are bounded by dialer.max-launching (wire_gate): above
+ * it the scheduler's tick ends and the contacts wait, leased, no attempt
+ * spent. Default max(dialer.cps / 4, 32 x db.pool-size).
  */
 #include "server/dialer_wire.h"
 
@@ -99,7 +109,8 @@ struct wcall {
     char caller_id[CAMPAIGN_E164_MAX + 1];
     char trunk[CAMPAIGN_NAME_MAX];
     int trunk_idx;      /* index in the campaign's trunks, -1: dialer.endpoint */
-    bool booked;        /* holds a channel in Redis */
+    bool booked;        /* holds a channel in Redis (w->nbooked counts it) */
+    bool launching;     /* counted in w->launching: launched, originate not yet sent */
     bool counted;       /* counted by the scheduler (launched) */
     int64_t decided_us; /* the scheduler's launch (decision-to-originate histogram) */
 };
@@ -158,6 +169,16 @@ static struct counter c_end_retried =
 static struct counter c_end_dropped =
     COUNTER_INIT(COUNTER_KIND_COUNTER, "dialer_end_writes_dropped_total",
                  "attempt finishes dropped from a full queue (settled at the next start)");
+static struct counter c_launching =
+    COUNTER_INIT(COUNTER_KIND_GAUGE, "dialer_launching",
+                 "launches in flight: cap check or attempt write outstanding (new ones wait while "
+                 "these and the end writes in flight reach dialer.max-launching)");
+static struct counter c_launch_waits =
+    COUNTER_INIT(COUNTER_KIND_COUNTER, "dialer_launch_waits_total",
+                 "scheduler ticks cut short because dialer.max-launching launches were in flight");
+static struct counter c_booked =
+    COUNTER_INIT(COUNTER_KIND_GAUGE, "dialer_channels_booked",
+                 "channels this process holds in the shared Redis count (calls and unused tokens)");
 static struct counter c_not_dialed =
     COUNTER_INIT(COUNTER_KIND_COUNTER, "dialer_originates_not_dialed_total",
                  "originates refused before any channel existed (no attempt spent)");
@@ -238,6 +259,11 @@ struct dialer_wire {
     size_t ew_n;
     int ew_inflight;
     double ew_backoff_s;
+    /* overload containment and the channel bookings (docs/dialer.md section 8) */
+    int nbooked;       /* calls holding a channel booked in Redis */
+    int launching;     /* calls launched whose originate is not sent yet */
+    int max_launching; /* launching + end writes in flight at most this */
+    int64_t synced_us; /* the channel count last written absolutely (campaign_limits_set) */
     ev_timer ew_timer;
     struct trunk_health th[TRUNK_HEALTH_MAX];
     int nth;
@@ -288,9 +314,44 @@ static void contact_fetch(struct wcall *c);
 static void fetch_wait_leave(struct wcall *c);
 static void fetch_wait_join(struct wcall *c);
 
+static void launching_gauge(struct dialer_wire *w)
+{
+    counter_set(&c_launching, w->launching);
+}
+
+/* The launch is over: the originate was handed to the dialer, or the call is gone. */
+static void launch_end(struct wcall *c)
+{
+    if (c->launching) {
+        c->launching = false;
+        c->w->launching--;
+        launching_gauge(c->w);
+    }
+}
+
+/*
+ * The call's channel given back to the shared count, exactly once (the
+ * booked flag). While stopping the limits may be gone and calls are left
+ * up on purpose: the process's count goes with its liveness key.
+ */
+static void unbook(struct wcall *c)
+{
+    struct dialer_wire *w = c->w;
+    if (!c->booked) {
+        return;
+    }
+    c->booked = false;
+    w->nbooked--;
+    if (!w->stopping) {
+        campaign_limits_release(w->limits, LIMIT_KEY, 1, NULL, NULL);
+    }
+}
+
 static void wcall_free(struct wcall *c)
 {
     struct dialer_wire *w = c->w;
+    launch_end(c);
+    unbook(c); /* every path from a booking ends here at the latest */
     fetch_wait_leave(c);
     fetch_detach(c);
     json_decref(c->contact);
@@ -314,10 +375,7 @@ static void release_slot(struct wcall *c, bool answered, double secs)
         campaign_sched_call_ended(w->sched, c->ct.campaign_id, answered, secs);
         c->counted = false;
     }
-    if (c->booked) {
-        campaign_limits_release(w->limits, LIMIT_KEY, 1, NULL, NULL);
-        c->booked = false;
-    }
+    unbook(c);
 }
 
 /* The frequency-cap attempt given back: the call was not placed. */
@@ -771,6 +829,7 @@ static void endw_done(int status, void *arg)
     struct endw *e = arg;
     struct dialer_wire *w = e->w;
     w->ew_inflight--;
+    launching_gauge(w);
     if (w->stopping) {
         /* left unfinished: the next start reconciles it */
         free(e);
@@ -919,6 +978,7 @@ static void endw_send(struct endw *e)
     int rc;
     e->tries++;
     w->ew_inflight++;
+    launching_gauge(w);
     if (e->kind == ENDW_NOT_DIALED) {
         char due[24];
         snprintf(due, sizeof(due), "%" PRId64, e->due_us);
@@ -1720,6 +1780,7 @@ static void begun(int status, void *arg)
     };
     dialer_hist_observe(DIALER_HIST_DECISION, clock_wall_us() - c->decided_us);
     int rc = dialer_call(w->dialer, &req);
+    launch_end(c);
     if (rc == 0) {
         struct dash_entity *e = camp_dash(cp);
         dash_inc(e, DASH_ATTEMPTS);
@@ -1959,7 +2020,11 @@ static int launch(void *arg, const struct campaign_launch *l)
     c->a.number = c->ct.number;
     c->a.caller_id = c->caller_id[0] ? c->caller_id : NULL;
     c->a.trunk = c->trunk[0] ? c->trunk : NULL;
-    c->booked = w->gate != NULL;
+    c->booked = true; /* the gate's token carried a channel booked in Redis */
+    w->nbooked++;
+    c->launching = true;
+    w->launching++;
+    launching_gauge(w);
     c->counted = true;
     c->next = w->calls;
     if (w->calls != NULL) {
@@ -1970,12 +2035,47 @@ static int launch(void *arg, const struct campaign_launch *l)
     if (rc != 0) {
         /* nothing was sent: the scheduler takes the contact back */
         c->counted = false;
-        c->booked = false;
-        wcall_free(c);
-        campaign_limits_release(w->limits, LIMIT_KEY, 1, NULL, NULL);
+        wcall_free(c); /* gives the channel back */
         return rc;
     }
     return 0;
+}
+
+/*
+ * The scheduler's gate (campaign_sched_opts.gate): shut while
+ * dialer.max-launching launches are in flight, so the contacts wait in the
+ * scheduler (leased, no attempt spent) instead of piling queries on
+ * PostgreSQL and originates on ARI; else the shared limits' allowance.
+ */
+static int wire_gate(void *arg, int64_t tenant_id, int want)
+{
+    struct dialer_wire *w = arg;
+    if (want > 0 && w->launching + w->ew_inflight >= w->max_launching) {
+        counter_inc(&c_launch_waits);
+        return 0;
+    }
+    return campaign_gate_take(w->gate, tenant_id, want);
+}
+
+#define BOOK_SYNC_US US_PER_S
+
+/*
+ * Once a second, the process's channel count in Redis is written as what it
+ * holds (calls booked and tokens unused), unless a refill is in flight (its
+ * grant is not counted yet). Commands on the connection run in order, so
+ * the releases sent before land first; the count left wrong by an acquire
+ * that timed out but ran, or a release refused while Redis was away, is
+ * right again within a second.
+ */
+static void book_sync(struct dialer_wire *w, int64_t now)
+{
+    int booked = w->nbooked + campaign_gate_tokens(w->gate);
+    counter_set(&c_booked, booked);
+    if (now - w->synced_us < BOOK_SYNC_US || campaign_gate_busy(w->gate)) {
+        return;
+    }
+    w->synced_us = now;
+    campaign_limits_set(w->limits, LIMIT_KEY, booked, NULL, NULL);
 }
 
 static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -1985,6 +2085,7 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
     (void)revents;
     if (w->gate != NULL) {
         campaign_gate_refill(w->gate);
+        book_sync(w, clock_wall_us());
     }
     if (!w->inflight_loaded) {
         return; /* a restart's work comes first: see poll_timer_cb */
@@ -2912,6 +3013,15 @@ int start_dialer(const struct dialer_wire_deps *deps, struct dialer_wire **out)
         .burst = conf->dialer_cps >= 20 ? (double)conf->dialer_cps / 20.0 : 1.0,
         .max_channels = (int)conf->dialer_max_channels,
     };
+    w->max_launching = (int)conf->dialer_max_launching;
+    if (w->max_launching <= 0) {
+        /* a quarter second of the configured rate, and at least 32 per database
+         * connection: a launch takes one write (attempt_begin) and at most one
+         * more (its end) on the pool */
+        int64_t m = conf->dialer_cps / 4;
+        int64_t floor = conf->db_pool_size * 32;
+        w->max_launching = (int)(m > floor ? m : floor);
+    }
     int chunk = (int)(conf->dialer_cps / 10);
     rc = campaign_gate_create(w->limits, &spec, chunk < 1 ? 1 : chunk, &w->gate);
     if (rc != 0) {
@@ -2922,8 +3032,8 @@ int start_dialer(const struct dialer_wire_deps *deps, struct dialer_wire **out)
         .verdict_arg = w,
         .launch = launch,
         .launch_arg = w,
-        .gate = campaign_gate_take,
-        .gate_arg = w->gate,
+        .gate = wire_gate,
+        .gate_arg = w,
         .abandon = { .rate = abandon_rate, .arg = w },
     };
     rc = campaign_sched_create(&so, &w->sched);
@@ -2943,6 +3053,9 @@ int start_dialer(const struct dialer_wire_deps *deps, struct dialer_wire **out)
         return rc;
     }
     counter_register(&c_end_queued);
+    counter_register(&c_launching);
+    counter_register(&c_launch_waits);
+    counter_register(&c_booked);
     counter_register(&c_end_retried);
     counter_register(&c_end_dropped);
     counter_register(&c_not_dialed);

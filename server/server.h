@@ -71,6 +71,7 @@ struct server_config {
     char *dialer_endpoint;
     int64_t dialer_cps;
     int64_t dialer_max_channels;
+    int64_t dialer_max_launching; /* 0: sized from dialer.cps and db.pool-size */
     int64_t dialer_lease_batch;
     int64_t dialer_lease_ms;
     bool dialer_allow_missing_dnc;

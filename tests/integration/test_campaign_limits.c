@@ -180,6 +180,29 @@ static void test_limits_channels_across_nodes(void **state)
     assert_int_equal(acquire(f, 1, &spec, 3, T0), 0);
 }
 
+/* The owner's absolute count corrects bookings lost to unknown outcomes. */
+static void test_limits_set_corrects_lost_bookings(void **state)
+{
+    struct fx *f = *state;
+    struct campaign_limit_spec spec = { .key = "trunk-s", .max_channels = 6 };
+    /* node a booked 5 but learnt of none (a timed-out acquire): node b gets 1 */
+    assert_int_equal(acquire(f, 0, &spec, 5, T0), 5);
+    assert_int_equal(acquire(f, 1, &spec, 3, T0), 1);
+    /* node a writes what it holds: 2; node b may take 3 more, then none */
+    struct grant g = { 0 };
+    assert_int_equal(campaign_limits_set(f->lim[0], "trunk-s", 2, on_grant, &g), 0);
+    assert_true(evloop_run_until(f->loop, &g.done, 1, 5.0));
+    assert_int_equal(g.status, 0);
+    assert_int_equal(acquire(f, 1, &spec, 5, T0), 3);
+    assert_int_equal(acquire(f, 1, &spec, 1, T0), 0);
+    /* 0: node a holds nothing, its channels are free for b */
+    g = (struct grant){ 0 };
+    assert_int_equal(campaign_limits_set(f->lim[0], "trunk-s", 0, on_grant, &g), 0);
+    assert_true(evloop_run_until(f->loop, &g.done, 1, 5.0));
+    assert_int_equal(acquire(f, 1, &spec, 5, T0), 2);
+    assert_int_equal(campaign_limits_set(f->lim[0], "trunk-s", -1, NULL, NULL), ERR_INVAL);
+}
+
 static void test_limits_fail_closed_when_redis_is_down(void **state)
 {
     struct fx *f = *state;
@@ -359,6 +382,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_limits_two_schedulers_share_the_trunk_rate, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_limits_idle_gate_holds_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_limits_set_corrects_lost_bookings, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
