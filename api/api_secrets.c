@@ -141,7 +141,7 @@ int api_secret_open(const unsigned char key[API_SECRETS_KEY_BYTES], int64_t tena
 
 /* ------------------------------------------------------------ routes */
 
-#define SECRET_JSON                                                                         \
+#define SECRET_JSON                                                                             \
     "json_build_object('name', s.name, 'created_at', s.created_at, 'updated_at', s.updated_at," \
     " 'updated_by', s.updated_by)"
 
@@ -229,7 +229,10 @@ static void put_done(struct api_ctx *ctx, int status, void *arg)
 static int h_put(struct api_ctx *ctx, void *arg)
 {
     static const struct api_field fields[] = {
-        { .name = "value", .type = API_F_STRING, .required = true, .min = 1,
+        { .name = "value",
+          .type = API_F_STRING,
+          .required = true,
+          .min = 1,
           .max = API_SECRET_VALUE_MAX },
     };
     const struct api_secrets *x = arg;

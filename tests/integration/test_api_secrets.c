@@ -203,7 +203,8 @@ static int setup(void **state)
         char url[128];
         const char *h[] = { "Content-Type: application/json", NULL };
         struct t_req rq = { .method = "POST",
-                            .body = "{\"email\":\"admin@alpha.test\",\"password\":\"pass-word-123\"}",
+                            .body =
+                                "{\"email\":\"admin@alpha.test\",\"password\":\"pass-word-123\"}",
                             .hdrs = h };
         snprintf(url, sizeof(url), "%s/api/v1/auth/login", g_base);
         bool ok = t_http(url, &rq, &r) == CURLE_OK && r.status == 200;
@@ -253,8 +254,8 @@ static int open_stored(int64_t tenant, const char *name, int64_t as_tenant, char
     assert_int_equal(PQntuples(r), 1);
     unsigned char ct[API_SECRET_VALUE_MAX + API_SECRET_MAC_BYTES], nonce[API_SECRET_NONCE_BYTES];
     size_t ctlen = 0, nlen = 0;
-    assert_int_equal(sodium_hex2bin(ct, sizeof(ct), PQgetvalue(r, 0, 0), strlen(PQgetvalue(r, 0, 0)),
-                                    NULL, &ctlen, NULL),
+    assert_int_equal(sodium_hex2bin(ct, sizeof(ct), PQgetvalue(r, 0, 0),
+                                    strlen(PQgetvalue(r, 0, 0)), NULL, &ctlen, NULL),
                      0);
     assert_int_equal(sodium_hex2bin(nonce, sizeof(nonce), PQgetvalue(r, 0, 1),
                                     strlen(PQgetvalue(r, 0, 1)), NULL, &nlen, NULL),
@@ -403,10 +404,8 @@ static void test_secrets_without_key(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_secrets_set_list_delete),
-        cmocka_unit_test(test_secrets_admins_only),
-        cmocka_unit_test(test_secrets_bad_input),
-        cmocka_unit_test(test_secrets_other_tenant),
+        cmocka_unit_test(test_secrets_set_list_delete), cmocka_unit_test(test_secrets_admins_only),
+        cmocka_unit_test(test_secrets_bad_input),       cmocka_unit_test(test_secrets_other_tenant),
         cmocka_unit_test(test_secrets_without_key),
     };
     curl_global_init(CURL_GLOBAL_ALL);
