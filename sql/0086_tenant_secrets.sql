@@ -3,10 +3,10 @@
 -- Values are stored encrypted only: libsodium crypto_secretbox (XSalsa20-
 -- Poly1305) under the platform key (secrets.key / DIALERD_SECRETS_KEY or
 -- secrets.key-file), a random 24-byte nonce per write. The database never
--- sees a plaintext value; the API lists names and times only. The
--- ciphertext is bound to (tenant, name) by the additional check that the
--- decrypted record carries them (see api/api_secrets.c), so a row copied to
--- another tenant or name does not open.
+-- sees a plaintext value; the API lists names and times only. Each row is
+-- sealed under a key derived from the platform key, the tenant and the name
+-- (see api/api_secrets.c), so a row copied to another tenant or name does
+-- not open.
 
 CREATE TABLE tenant_secrets (
     tenant_id   bigint NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,

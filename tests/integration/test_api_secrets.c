@@ -145,11 +145,12 @@ static void login(const char *email, enum who w)
     json_decref(j);
 }
 
-static void bootstrap(const char *slug, const char *email)
+static void bootstrap(const char *slug, const char *email, bool op)
 {
     struct api_bootstrap b = { .tenant_slug = slug,
                                .email = email,
                                .password = "pass-word-123",
+                               .platform_operator = op,
                                .pwhash_ops = 1,
                                .pwhash_mem = 8192 };
     FILE *devnull = fopen("/dev/null", "w");
@@ -188,8 +189,8 @@ static int setup(void **state)
     tdb_create_migrated(DB);
     tdb_conninfo_app(DB, g_app_ci, sizeof(g_app_ci));
     tdb_conninfo(DB, g_admin_ci, sizeof(g_admin_ci));
-    bootstrap("alpha", "admin@alpha.test");
-    bootstrap("beta", "admin@beta.test");
+    bootstrap("alpha", "admin@alpha.test", true); /* also a platform operator */
+    bootstrap("beta", "admin@beta.test", false);
     g_tenant_a = sql_int("SELECT id FROM tenants WHERE slug = 'alpha'");
     g_tenant_b = sql_int("SELECT id FROM tenants WHERE slug = 'beta'");
     randombytes_buf(g_key, sizeof(g_key));
@@ -401,12 +402,59 @@ static void test_secrets_without_key(void **state)
     assert_int_equal(sql_int("SELECT count(*) FROM tenant_secrets WHERE name = 'crm_token'"), 1);
 }
 
+/* tenants.settings.api_call_allow (platform operators, PATCH /tenants/{id}): CIDRs only. */
+static void test_tenant_allowlist_validated(void **state)
+{
+    char path[64];
+    struct t_resp r;
+    (void)state;
+    snprintf(path, sizeof(path), "/api/v1/tenants/%lld", (long long)g_tenant_b);
+
+    static const struct {
+        const char *body;
+        const char *field; /* NULL: accepted */
+    } cases[] = {
+        { "{\"settings\":{\"api_call_allow\":[\"10.0.0.0/8\",\"nope\"]}}",
+          "$.settings.api_call_allow[1]" },
+        { "{\"settings\":{\"api_call_allow\":[\"10.0.0.0/\"]}}", "$.settings.api_call_allow[0]" },
+        { "{\"settings\":{\"api_call_allow\":[\"10.0.0.0/33\"]}}", "$.settings.api_call_allow[0]" },
+        { "{\"settings\":{\"api_call_allow\":[7]}}", "$.settings.api_call_allow[0]" },
+        { "{\"settings\":{\"api_call_allow\":\"10.0.0.0/8\"}}", "$.settings.api_call_allow" },
+        { "{\"settings\":{\"api_call_allow\":[\"10.1.0.0/16\",\"::1/128\",\"127.0.0.1\"]}}", NULL },
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct call c = { "PATCH", "/api/v1/tenants/{id}", path, W_ADMIN, cases[i].body };
+        do_call(&c, &r);
+        if (cases[i].field != NULL) {
+            assert_int_equal(r.status, 422);
+            assert_string_equal(
+                json_string_value(json_object_get(json_object_get(r.json, "error"), "field")),
+                cases[i].field);
+        } else {
+            assert_int_equal(r.status, 200);
+        }
+        t_resp_free(&r);
+    }
+    assert_int_equal(sql_int("SELECT jsonb_array_length(settings->'api_call_allow') FROM tenants"
+                             " WHERE id = %lld",
+                             (long long)g_tenant_b),
+                     3);
+    /* A tenant admin who is not an operator cannot set it. */
+    struct call c = { "PATCH", "/api/v1/tenants/{id}", path, W_B_ADMIN,
+                      "{\"settings\":{\"api_call_allow\":[\"0.0.0.0/0\"]}}" };
+    json_decref(call_json(&c, 403));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_secrets_set_list_delete), cmocka_unit_test(test_secrets_admins_only),
-        cmocka_unit_test(test_secrets_bad_input),       cmocka_unit_test(test_secrets_other_tenant),
+        cmocka_unit_test(test_secrets_set_list_delete),
+        cmocka_unit_test(test_secrets_admins_only),
+        cmocka_unit_test(test_secrets_bad_input),
+        cmocka_unit_test(test_secrets_other_tenant),
         cmocka_unit_test(test_secrets_without_key),
+        cmocka_unit_test(test_tenant_allowlist_validated),
     };
     curl_global_init(CURL_GLOBAL_ALL);
     int fails = cmocka_run_group_tests_name("api_secrets", tests, setup, teardown);
