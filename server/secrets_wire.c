@@ -164,7 +164,8 @@ static struct ivr_http_backend *backend_for(struct secrets_wire *w, long long te
         }
         cidr[n++] = json_string_value(v);
     }
-    struct ivr_http_backend *b = n >= 0 ? ivr_http_backend_create(w->client, cidr, (size_t)n) : NULL;
+    struct ivr_http_backend *b =
+        n >= 0 ? ivr_http_backend_create(w->client, cidr, (size_t)n) : NULL;
     json_decref(a);
     return b;
 }
@@ -221,8 +222,8 @@ static void secrets_rows(struct secrets_wire *w, PGresult *res)
         long long tenant = strtoll(PQgetvalue(res, i, 0), NULL, 10);
         const char *name = PQgetvalue(res, i, 1);
         size_t ctlen = 0, nlen = 0;
-        if (sodium_hex2bin(ct, sizeof(ct), PQgetvalue(res, i, 2),
-                           (size_t)PQgetlength(res, i, 2), NULL, &ctlen, NULL) != 0 ||
+        if (sodium_hex2bin(ct, sizeof(ct), PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2),
+                           NULL, &ctlen, NULL) != 0 ||
             sodium_hex2bin(nonce, sizeof(nonce), PQgetvalue(res, i, 3),
                            (size_t)PQgetlength(res, i, 3), NULL, &nlen, NULL) != 0 ||
             nlen != sizeof(nonce) ||

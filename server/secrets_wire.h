@@ -19,12 +19,12 @@
 struct secrets_wire;
 
 struct secrets_wire_config {
-    struct ev_loop *loop;        /* required: the main loop (the hooks run there) */
-    struct db_pool *db;          /* required */
-    struct http_client *http;    /* required: api_call requests (borrowed) */
-    const char *global_allow;    /* ivr.http-allow: CIDRs, comma or space separated */
-    const unsigned char *key;    /* 32-byte secrets key (copied); NULL: no secrets loaded */
-    int64_t refresh_ms;          /* [10000] how stale a change may be */
+    struct ev_loop *loop;     /* required: the main loop (the hooks run there) */
+    struct db_pool *db;       /* required */
+    struct http_client *http; /* required: api_call requests (borrowed) */
+    const char *global_allow; /* ivr.http-allow: CIDRs, comma or space separated */
+    const unsigned char *key; /* 32-byte secrets key (copied); NULL: no secrets loaded */
+    int64_t refresh_ms;       /* [10000] how stale a change may be */
 };
 
 /* Starts the first load at once. 0, ERR_INVAL (a bad global CIDR) or ERR_NOMEM. */
