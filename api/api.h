@@ -111,7 +111,9 @@ enum api_role {
     X(EXTENSIONS_READ,   "extensions.read")                  \
     X(EXTENSIONS_WRITE,  "extensions.write")                 \
     X(REPORTS_READ,      "reports.read")                     \
-    X(AUDIT_READ,        "audit.read")
+    X(AUDIT_READ,        "audit.read")                       \
+    X(SECRETS_READ,      "secrets.read")                     \
+    X(SECRETS_WRITE,     "secrets.write")
 
 /* clang-format on */
 
@@ -643,5 +645,60 @@ int api_extensions_create(struct api *a, const struct api_ext_config *cfg,
 
 /* NULL is a no-op. */
 void api_extensions_destroy(struct api_extensions *x);
+
+/* ---------------------------------------------------------------------- */
+/* Tenant secrets (api_secrets.c)                                          */
+/* ---------------------------------------------------------------------- */
+
+enum {
+    API_SECRETS_KEY_BYTES = 32,  /* the master key (secrets.key, base64) */
+    API_SECRET_NONCE_BYTES = 24, /* crypto_secretbox nonce */
+    API_SECRET_MAC_BYTES = 16,   /* ciphertext = value + this */
+    API_SECRET_NAME_MAX = 64,    /* [a-z0-9_]{1,64} */
+    API_SECRET_VALUE_MAX = 4096, /* bytes */
+};
+
+struct api_secrets;
+
+/* Whether name is a valid secret name ([a-z0-9_]{1,64}). Pure. */
+bool api_secret_name_ok(const char *name);
+
+/*
+ * The master key: b64 (secrets.key / DIALERD_SECRETS_KEY) when not empty,
+ * else the base64 text of file (secrets.key-file). 0 and key, ERR_NOTFOUND
+ * when neither is set, ERR_INVAL (logged, naming the option, never the
+ * text) when unreadable or not base64 of 32 bytes.
+ */
+int api_secrets_key_load(const char *b64, const char *file,
+                         unsigned char key[API_SECRETS_KEY_BYTES]);
+
+/*
+ * Seals value (len <= API_SECRET_VALUE_MAX bytes) for (tenant, name): ct
+ * gets len + API_SECRET_MAC_BYTES bytes, nonce a fresh random nonce. 0 or
+ * ERR_INVAL.
+ */
+int api_secret_seal(const unsigned char key[API_SECRETS_KEY_BYTES], int64_t tenant,
+                    const char *name, const char *value, size_t len, unsigned char *ct,
+                    unsigned char nonce[API_SECRET_NONCE_BYTES]);
+
+/*
+ * Opens what api_secret_seal sealed for the same (tenant, name): out gets
+ * ctlen - API_SECRET_MAC_BYTES bytes and a NUL. 0, or ERR_INVAL when the
+ * ciphertext was altered, belongs to another row or key.
+ */
+int api_secret_open(const unsigned char key[API_SECRETS_KEY_BYTES], int64_t tenant,
+                    const char *name, const unsigned char *ct, size_t ctlen,
+                    const unsigned char nonce[API_SECRET_NONCE_BYTES], char *out);
+
+/*
+ * Adds GET /api/v1/secrets, PUT and DELETE /api/v1/secrets/{name}. key (32
+ * bytes, copied into locked memory) may be NULL: every route then answers
+ * 503 naming secrets.key and secrets.key-file. 0 and *out
+ * (api_secrets_destroy after httpd_stop) or ERR_NOMEM / api_route_add error.
+ */
+int api_secrets_create(struct api *a, const unsigned char *key, struct api_secrets **out);
+
+/* Wipes the key. NULL is a no-op. */
+void api_secrets_destroy(struct api_secrets *x);
 
 #endif

@@ -7,7 +7,7 @@
  *     extensions, reports) but not the people and keys of the tenant;
  *   - editors run the dialing work (campaigns, lists, flows, DNC) and may
  *     see the users (to know who changed what), but manage no access;
- *   - admins also manage users, API keys and extensions, and read the audit log;
+ *   - admins also manage users, API keys, extensions and secrets, and read the audit log;
  *   - tenants are managed only by platform operators, whatever their role.
  */
 #include <string.h>
@@ -42,6 +42,8 @@ const struct api_perm_row api_perm_matrix[API_PERM_COUNT_] = {
     { API_PERM_EXTENSIONS_WRITE,  "extensions.write",  A,         false, "claim, bind and release extensions" },
     { API_PERM_REPORTS_READ,      "reports.read",      V | E | A, false, "read call logs, metrics and reports" },
     { API_PERM_AUDIT_READ,        "audit.read",        A,         false, "read the tenant's audit log" },
+    { API_PERM_SECRETS_READ,      "secrets.read",      A,         false, "list the tenant's secret names (never the values)" },
+    { API_PERM_SECRETS_WRITE,     "secrets.write",     A,         false, "set and delete the tenant's secrets for api_call" },
 };
 
 /* clang-format on */

@@ -24,6 +24,7 @@
 #include "core/arena.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "ivr/ivr.h"
 
 /* Result collector shared by the handlers below. */
 struct out {
@@ -705,6 +706,39 @@ static int h_key_revoke(struct api_ctx *ctx, void *arg)
 
 static const char *const status_values[] = { "active", "suspended", "closed", NULL };
 
+enum { TENANT_ALLOW_MAX = 32 };
+
+/*
+ * settings.api_call_allow: CIDRs the tenant's api_call may reach although
+ * loopback, private or link-local (added to ivr.http-allow for this
+ * tenant's flows only). An array of at most 32 CIDR strings; 422 naming the
+ * element otherwise. Returns 0 or ERR_INVAL (answered).
+ */
+static int tenant_allow_check(struct api_ctx *ctx, const json_t *settings)
+{
+    const json_t *a = json_object_get(settings, "api_call_allow");
+    size_t i;
+    json_t *v;
+    if (a == NULL) {
+        return 0;
+    }
+    if (!json_is_array(a) || json_array_size(a) > TENANT_ALLOW_MAX) {
+        api_error(ctx, HTTPD_STATUS_UNPROCESSABLE, "invalid_field",
+                  "api_call_allow must be an array of at most 32 CIDRs (\"10.1.0.0/16\")",
+                  "$.settings.api_call_allow");
+        return ERR_INVAL;
+    }
+    json_array_foreach (a, i, v) {
+        if (!json_is_string(v) || !ivr_cidr_valid(json_string_value(v))) {
+            api_error(ctx, HTTPD_STATUS_UNPROCESSABLE, "invalid_field",
+                      "not a CIDR (\"10.1.0.0/16\", \"127.0.0.1/32\", \"::1/128\")",
+                      api_ctx_printf(ctx, "$.settings.api_call_allow[%zu]", i));
+            return ERR_INVAL;
+        }
+    }
+    return 0;
+}
+
 static int h_tenants_list(struct api_ctx *ctx, void *arg)
 {
     static const char *const allowed[] = { "limit", "cursor", "status", NULL };
@@ -776,7 +810,8 @@ static int h_tenant_create(struct api_ctx *ctx, void *arg)
     if (o == NULL) {
         return ERR_NOMEM;
     }
-    if (api_body_validate(ctx, fields, 3, &o->body) != 0) {
+    if (api_body_validate(ctx, fields, 3, &o->body) != 0 ||
+        tenant_allow_check(ctx, json_object_get(o->body, "settings")) != 0) {
         return HTTPD_DONE;
     }
     settings = json_object_get(o->body, "settings");
@@ -815,7 +850,8 @@ static int h_tenant_patch(struct api_ctx *ctx, void *arg)
         return ERR_NOMEM;
     }
     if (api_path_id(ctx, "id", &o->id) != 0 || api_if_match(ctx, &o->version) != 0 ||
-        api_body_validate(ctx, fields, 3, &o->body) != 0) {
+        api_body_validate(ctx, fields, 3, &o->body) != 0 ||
+        tenant_allow_check(ctx, json_object_get(o->body, "settings")) != 0) {
         return HTTPD_DONE;
     }
     settings = json_object_get(o->body, "settings");

@@ -75,6 +75,10 @@ static int parse_cidr(const char *s, struct cidr *c)
     }
     if (slash != NULL) {
         char *end;
+        size_t nd = strlen(slash + 1);
+        if (nd == 0 || nd > 3 || strspn(slash + 1, "0123456789") != nd) {
+            return ERR_INVAL; /* "10.0.0.0/" is not /0 */
+        }
         long b = strtol(slash + 1, &end, 10);
         if (*end != '\0' || b < 0 || b > c->bits) {
             return ERR_INVAL;
@@ -82,6 +86,12 @@ static int parse_cidr(const char *s, struct cidr *c)
         c->bits = (int)b;
     }
     return 0;
+}
+
+bool ivr_cidr_valid(const char *s)
+{
+    struct cidr c;
+    return s != NULL && parse_cidr(s, &c) == 0;
 }
 
 /* Returns the IPv4 address bytes of sa (plain or IPv4-mapped IPv6), or NULL. */

@@ -371,6 +371,9 @@ static void start_session(struct icall *c)
     if (!c->builtin && ic->secrets != NULL) {
         secrets = ic->secrets(ic->secrets_arg, c->tenant);
     }
+    if (ic->http_for != NULL) {
+        cfg.http_ctx = ic->http_for(ic->secrets_arg, c->tenant); /* its own allowlist */
+    }
     vars = json_pack("{s:{s:s,s:s,s:s}}", "call", "caller_id", c->caller, "dialed", dialed,
                      "channel", c->chan);
     if (vars != NULL && json_is_object(secrets)) {

@@ -279,6 +279,9 @@ struct ivr_http_backend *ivr_http_backend_create(struct http_client *client,
 void ivr_http_backend_destroy(struct ivr_http_backend *b);
 const struct ivr_http_ops *ivr_http_backend_ops(void);
 
+/* Whether s is a CIDR the backend accepts ("10.1.0.0/16", "127.0.0.1", "::1/128"). Pure. */
+bool ivr_cidr_valid(const char *s);
+
 /* True when the SSRF guard would refuse sa with no allowlist (tests, docs). */
 bool ivr_addr_is_internal(const void *sockaddr, unsigned len);
 
@@ -753,6 +756,11 @@ struct ivr_inbound_config {
      * an object {"name": "value"} or NULL. May be NULL (no secrets).
      */
     json_t *(*secrets)(void *arg, long long tenant);
+    /*
+     * The api_call context (for http) of the tenant's flows: its SSRF
+     * allowlist. NULL: http_ctx for every tenant. Gets secrets_arg.
+     */
+    void *(*http_for)(void *arg, long long tenant);
     void *secrets_arg;
 };
 

@@ -225,6 +225,7 @@ struct dialer_wire {
     struct campaign_gate *gate;
     struct dialer *dialer;
     struct ivr_ari *ivr;
+    struct secrets_wire *secrets;
     struct ivr_recorder *rec;
     struct compliance_caps *caps;
     struct ivr_flow *harbour; /* the safe-harbour message flow */
@@ -1282,6 +1283,25 @@ static void flow_end(void *arg, const struct ivr_end *e)
     }
 }
 
+/*
+ * What api_call needs from the call's tenant: its secrets (secrets.* in
+ * headers and auth) and its SSRF allowlist (server/secrets_wire.c).
+ */
+static void flow_tenant_io(const struct dialer_wire *w, long long tenant,
+                           struct ivr_session_config *cfg, json_t *vars)
+{
+    if (w->secrets == NULL) {
+        return;
+    }
+    cfg->http = ivr_http_backend_ops();
+    cfg->http_ctx = secrets_wire_http(w->secrets, tenant);
+    json_t *sec = secrets_wire_secrets(w->secrets, tenant);
+    if (vars != NULL && json_is_object(sec)) {
+        json_object_set(vars, "secrets", sec);
+    }
+    json_decref(sec);
+}
+
 /* Runs flow on the answered call. 0, or an error (then nothing runs). */
 static int run_flow(struct dialer_wire *w, struct wcall *c, struct dialer_call *call,
                     struct wcamp *cp, struct ivr_flow *flow, const struct wflow *wf, bool machine)
@@ -1313,6 +1333,7 @@ static int run_flow(struct dialer_wire *w, struct wcall *c, struct dialer_call *
         .on_end = flow_end,
         .cb_arg = c,
     };
+    flow_tenant_io(w, cp->tenant_id, &cfg, vars);
     c->s = vars != NULL ? ivr_session_create(flow, &cfg, vars) : NULL;
     json_decref(vars);
     if (c->s == NULL) {
@@ -2968,6 +2989,7 @@ int start_dialer(const struct dialer_wire_deps *deps, struct dialer_wire **out)
     w->ari = deps->ari;
     w->dnc = deps->dnc;
     w->ivr = deps->ivr;
+    w->secrets = deps->secrets;
     snprintf(w->node, sizeof(w->node), "%s", conf->node_id);
     snprintf(w->actor, sizeof(w->actor), "dialer:%s", conf->node_id);
     *out = w;

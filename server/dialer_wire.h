@@ -41,6 +41,7 @@
 #include "ari/ari.h"
 #include "core/db.h"
 #include "core/kv.h"
+#include "server/secrets_wire.h"
 #include "server/server.h"
 
 struct dialer_wire;
@@ -56,6 +57,7 @@ struct dialer_wire_deps {
     struct ari_pool *ari;
     struct compliance_dnc *dnc; /* NULL: no DNC lists (US numbers wait, see docs/dialer.md) */
     struct ivr_ari *ivr; /* the IVR's ARI dispatcher; NULL: answered calls get the stand-in */
+    struct secrets_wire *secrets; /* tenants' secrets and api_call allowlists; NULL: no api_call */
 };
 
 int start_dialer(const struct dialer_wire_deps *deps, struct dialer_wire **out);

@@ -16,6 +16,7 @@
 #include <ev.h>
 #include <jansson.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@
 #include "server/dialer_wire.h"
 #include "server/dnc_wire.h"
 #include "server/ext_jobs.h"
+#include "server/secrets_wire.h"
 #include "server/server.h"
 
 enum dep_state { DEP_DOWN = 0, DEP_UP = 1, DEP_UNCONFIGURED = 2 };
@@ -69,6 +71,10 @@ struct server {
     struct api_compliance *api_comp;    /* compliance check route */
     struct api_dnc *api_dnc;            /* DNC list routes */
     struct api_extensions *api_exts;    /* extension routes */
+    struct api_secrets *api_secrets;    /* tenant secret routes */
+    struct secrets_wire *secrets;       /* tenants' secrets and allowlists for flows */
+    unsigned char secrets_key[API_SECRETS_KEY_BYTES];
+    int secrets_key_rc; /* 1: not read yet; 0: read; ERR_NOTFOUND: none configured */
     int64_t started_us;
     /* Published by the main loop, read by the httpd thread (relaxed: each
      * is an independent status flag, nothing else is synchronised by it). */
@@ -212,6 +218,42 @@ static int start_ivr_http(struct server *s)
     return 0;
 }
 
+/*
+ * The tenant secrets key (secrets.key or secrets.key-file), read once. NULL
+ * when none is configured (the routes answer 503, flows get no secrets);
+ * *rc ERR_INVAL when one is configured but unusable (startup fails).
+ */
+static const unsigned char *secrets_key(struct server *s, int *rc)
+{
+    if (s->secrets_key_rc == 1) {
+        s->secrets_key_rc =
+            api_secrets_key_load(s->conf->secrets_key, s->conf->secrets_key_file, s->secrets_key);
+        if (s->secrets_key_rc == ERR_NOTFOUND) {
+            LOG_WARN(SERVER, "event=secrets_unconfigured msg=\"no secrets.key or secrets.key-file:"
+                             " /api/v1/secrets answers 503, flows get no secrets\"");
+        }
+    }
+    *rc = s->secrets_key_rc == ERR_INVAL ? ERR_INVAL : 0;
+    return s->secrets_key_rc == 0 ? s->secrets_key : NULL;
+}
+
+/* Tenants' secrets and api_call allowlists for flows, over the api_call client. */
+static int start_secrets(struct server *s)
+{
+    int rc;
+    struct secrets_wire_config sc = {
+        .loop = s->loop,
+        .db = s->db,
+        .http = s->ivr_http,
+        .global_allow = s->conf->ivr_http_allow,
+    };
+    sc.key = secrets_key(s, &rc);
+    if (rc == 0) {
+        rc = secrets_wire_start(&sc, &s->secrets);
+    }
+    return rc;
+}
+
 /* The IVR's dispatcher and the inbound router over the main pool. */
 static int start_ivr(struct server *s)
 {
@@ -238,6 +280,9 @@ static int start_ivr(struct server *s)
         rc = start_ivr_http(s);
     }
     if (rc == 0) {
+        rc = start_secrets(s);
+    }
+    if (rc == 0) {
         rc = ivr_recorder_create(s->loop, s->db, 0, 0, &s->ivr_rec);
     }
     if (rc == 0) {
@@ -245,6 +290,9 @@ static int start_ivr(struct server *s)
         ic.recorder = s->ivr_rec;
         ic.http = ivr_http_backend_ops();
         ic.http_ctx = s->ivr_httpb;
+        ic.secrets = secrets_wire_secrets;
+        ic.http_for = secrets_wire_http;
+        ic.secrets_arg = s->secrets;
         rc = ivr_inbound_create(&ic, &s->inbound);
     }
     if (rc == 0) {
@@ -279,6 +327,7 @@ static int start_dialer_wire(struct server *s)
         .kv = s->kv,
         .ari = s->ari,
         .ivr = s->ivr_ari,
+        .secrets = s->secrets,
         .dnc = dnc_wire_store(s->dnc),
     };
     if (!s->conf->dialer_enabled) {
@@ -553,7 +602,11 @@ static int start_api(struct server *s, struct httpd_config *hc)
     if (rc != 0) {
         return rc;
     }
-    return 0;
+    const unsigned char *key = secrets_key(s, &rc);
+    if (rc == 0) {
+        rc = api_secrets_create(s->api, key, &s->api_secrets);
+    }
+    return rc;
 }
 
 /* A late API-key answer for the live WebSocket. */
@@ -763,10 +816,13 @@ static void stop_all(struct server *s)
     s->api_dnc = NULL;
     api_extensions_destroy(s->api_exts);
     s->api_exts = NULL;
+    api_secrets_destroy(s->api_secrets);
+    s->api_secrets = NULL;
     api_destroy(s->api);
     s->api = NULL;
     ext_jobs_stop(s->ext_jobs);
     s->ext_jobs = NULL;
+    secrets_wire_stop(s->secrets);
     ivr_inbound_destroy(s->inbound); /* running calls end (shutdown) into the recorder */
     s->inbound = NULL;
     if (s->ivr_rec != NULL) {
@@ -787,6 +843,9 @@ static void stop_all(struct server *s)
     s->kv = NULL;
     db_pool_destroy(s->db);
     s->db = NULL;
+    secrets_wire_free(s->secrets); /* after the pool: a load in flight got its callbacks */
+    s->secrets = NULL;
+    sodium_memzero(s->secrets_key, sizeof(s->secrets_key));
     dialer_wire_free(s->dialer);
     s->dialer = NULL;
     dnc_wire_free(s->dnc); /* last: the dialer, importer and routes read the store */
@@ -801,6 +860,7 @@ int server_run(const struct server_config *conf)
 
     memset(&s, 0, sizeof(s));
     s.conf = conf;
+    s.secrets_key_rc = 1;
     s.started_us = clock_mono_us();
     s.loop = ev_default_loop(EVFLAG_AUTO);
     if (s.loop == NULL) {

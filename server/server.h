@@ -53,6 +53,8 @@ struct server_config {
     /* REST API (api/api.h) */
     char *api_jwt_keys;      /* "kid=secret,...": the first signs (secret: use the environment) */
     char *api_jwt_keys_file; /* lines "kid=secret", added after api.jwt-keys */
+    char *secrets_key;       /* base64 32-byte key of tenant secrets (use the environment) */
+    char *secrets_key_file;  /* the same in a file, when secrets.key is empty */
     int64_t api_access_ttl_ms;
     int64_t api_refresh_ttl_ms;
     int64_t api_auth_cache_ms;

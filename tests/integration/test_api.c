@@ -49,6 +49,7 @@ static struct api_flows *g_flows;
 static struct api_compliance *g_comp;
 static struct api_dnc *g_dnc;
 static struct api_extensions *g_exts;
+static struct api_secrets *g_secrets;
 static struct httpd *g_srv;
 static json_t *g_spec;
 static char g_base[64];
@@ -311,7 +312,8 @@ static int setup(void **state)
         if (api_flows_create(g_api, tdir, &g_flows) != 0 ||
             api_compliance_create(g_api, NULL, &g_comp) != 0 ||
             api_dnc_create(g_api, NULL, &g_dnc) != 0 ||
-            api_extensions_create(g_api, NULL, &g_exts) != 0) {
+            api_extensions_create(g_api, NULL, &g_exts) != 0 ||
+            api_secrets_create(g_api, NULL, &g_secrets) != 0) {
             return -1;
         }
     }
@@ -357,6 +359,7 @@ static int teardown(void **state)
     api_compliance_destroy(g_comp);
     api_dnc_destroy(g_dnc);
     api_extensions_destroy(g_exts);
+    api_secrets_destroy(g_secrets);
     api_destroy(g_api);
     json_decref(g_spec);
     tdb_drop(DB);
@@ -470,6 +473,10 @@ static const struct {
     { "GET", "/api/v1/campaigns/{id}/calls.csv", "VEA" },
     { "GET", "/api/v1/campaigns/{id}/ready", "VEA" },
     { "POST", "/api/v1/contacts/{id}/callback", "EA" },
+    /* Secrets: admins only (a secret opens a third party's API). */
+    { "GET", "/api/v1/secrets", "A" },
+    { "PUT", "/api/v1/secrets/{name}", "A" },
+    { "DELETE", "/api/v1/secrets/{name}", "A" },
 };
 
 static const char *method_name(unsigned m)

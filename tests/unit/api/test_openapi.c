@@ -44,6 +44,7 @@ static void test_openapi_routes_match_spec(void **state)
     struct api_compliance *comp = NULL;
     struct api_dnc *dnc = NULL;
     struct api_extensions *exts = NULL;
+    struct api_secrets *secrets = NULL;
     json_t *spec = tapi_spec_load();
     json_t *paths, *ops, *op;
     const char *path, *m;
@@ -58,6 +59,7 @@ static void test_openapi_routes_match_spec(void **state)
     assert_int_equal(api_compliance_create(a, NULL, &comp), 0);
     assert_int_equal(api_dnc_create(a, NULL, &dnc), 0);
     assert_int_equal(api_extensions_create(a, NULL, &exts), 0);
+    assert_int_equal(api_secrets_create(a, NULL, &secrets), 0);
     n = api_route_count(a);
     paths = json_object_get(spec, "paths");
     for (i = 0; i < n; i++) {
@@ -92,6 +94,7 @@ static void test_openapi_routes_match_spec(void **state)
     api_compliance_destroy(comp);
     api_dnc_destroy(dnc);
     api_extensions_destroy(exts);
+    api_secrets_destroy(secrets);
     api_destroy(a);
     json_decref(spec);
 }

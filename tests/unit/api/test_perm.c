@@ -65,6 +65,12 @@ static void test_perm_people_and_keys_are_admin_only(void **state)
     assert_false(api_perm_allows(API_PERM_USERS_READ, API_ROLE_VIEWER, false));
     assert_true(api_perm_allows(API_PERM_CAMPAIGNS_READ, API_ROLE_VIEWER, false));
     assert_false(api_perm_allows(API_PERM_CAMPAIGNS_WRITE, API_ROLE_VIEWER, false));
+    /* Secrets open third parties' APIs: admins only, reading the names too. */
+    assert_true(api_perm_allows(API_PERM_SECRETS_READ, API_ROLE_ADMIN, false));
+    assert_true(api_perm_allows(API_PERM_SECRETS_WRITE, API_ROLE_ADMIN, false));
+    assert_false(api_perm_allows(API_PERM_SECRETS_READ, API_ROLE_EDITOR, false));
+    assert_false(api_perm_allows(API_PERM_SECRETS_WRITE, API_ROLE_EDITOR, false));
+    assert_false(api_perm_allows(API_PERM_SECRETS_READ, API_ROLE_VIEWER, false));
 }
 
 static void test_perm_unknown_roles_and_perms_get_nothing(void **state)
