@@ -166,7 +166,7 @@ const struct cfg_option server_config_options[] = {
     OPT("dashboards.metrics-token", CFG_STR, dash_metrics_token, "", 0, 512, CFG_SECRET,
         "bearer token GET /metrics requires (empty: open); use DIALERD_DASHBOARDS_METRICS_TOKEN"),
     OPT("ivr.sounds-dir", CFG_STR, ivr_sounds_dir, "", 0, 4096, 0,
-        "directory where text to speech (espeak-ng) renders prompts; Asterisk must read it; empty: say fails"),
+        "directory where text to speech renders prompts (the cache); Asterisk reads it, or fetches it over ivr.sounds-http-base; empty: say fails"),
     OPT("ivr.sounds-uri", CFG_STR, ivr_sounds_uri, "", 0, 4096, 0,
         "ivr.sounds-dir as Asterisk sees it (sound:<uri>/tts-...); empty: the same path"),
     OPT("ivr.tts-provider", CFG_STR, ivr_tts_provider, "espeak", 1, 16, 0,

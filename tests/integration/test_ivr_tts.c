@@ -33,7 +33,8 @@
 #include "tests/support/evloop.h"
 
 static const char SCENARIO[] = "{\"name\":\"ivr-tts\",\"seed\":7,"
-                               "\"populations\":{\"default\":[{\"weight\":1,\"talk\":\"forever\"}],\"silent\":[{\"weight\":1,\"talk\":\"forever\"}]}}";
+                               "\"populations\":{\"default\":[{\"weight\":1,\"talk\":\"forever\"}],"
+                               "\"silent\":[{\"weight\":1,\"talk\":\"forever\"}]}}";
 
 #define TOKEN "tts-test-token"
 
@@ -67,10 +68,11 @@ struct fx {
 static void make_wav(void)
 {
     /* A 44-byte PCM header and 0.1 s of 8 kHz silence. */
-    static const unsigned char hdr[44] = { 'R', 'I', 'F', 'F', 0,   0,    0,    0,   'W', 'A', 'V',
-                                           'E', 'f', 'm', 't', ' ', 16,   0,    0,   0,   1,   0,
-                                           1,   0,   0x40, 0x1f, 0, 0,   0x80, 0x3e, 0,   0,   2,
-                                           0,   16,  0,   'd', 'a', 't', 'a', 0,   0,   0,   0 };
+    static const unsigned char hdr[44] = { 'R', 'I',  'F',  'F', 0,   0,   0,    0,    'W',
+                                           'A', 'V',  'E',  'f', 'm', 't', ' ',  16,   0,
+                                           0,   0,    1,    0,   1,   0,   0x40, 0x1f, 0,
+                                           0,   0x80, 0x3e, 0,   0,   2,   0,    16,   0,
+                                           'd', 'a',  't',  'a', 0,   0,   0,    0 };
     memcpy(wav, hdr, sizeof(hdr));
     for (size_t i = sizeof(hdr); i < sizeof(wav); i++) {
         wav[i] = (unsigned char)(i * 7);
@@ -115,6 +117,15 @@ static int h_text(struct httpd_req *req, void *arg)
     (void)arg;
     atomic_fetch_add(&hits, 1);
     return httpd_respond_raw(req, 200, "text/plain", wav, sizeof(wav), NULL, 0);
+}
+
+static int h_big(struct httpd_req *req, void *arg)
+{
+    static unsigned char big[64 * 1024];
+    (void)arg;
+    memcpy(big, wav, sizeof(wav));
+    atomic_fetch_add(&hits, 1);
+    return httpd_respond_raw(req, 200, "audio/wav", big, sizeof(big), NULL, 0);
 }
 
 static int h_slow(struct httpd_req *req, void *arg)
@@ -184,6 +195,7 @@ static int group_setup(void **state)
         { HTTPD_POST, "/fail", h_fail, NULL, 0, 0, NULL, NULL },
         { HTTPD_POST, "/text", h_text, NULL, 0, 0, NULL, NULL },
         { HTTPD_POST, "/slow", h_slow, NULL, 0, 0, NULL, NULL },
+        { HTTPD_POST, "/big", h_big, NULL, 0, 0, NULL, NULL },
     };
     const char *args[] = { "--scenario", NULL, "--time-scale", "0.1", "--log-level", "warn", NULL };
     char scen[200];
@@ -194,10 +206,9 @@ static int group_setup(void **state)
                                      .password = "asterisk",
                                      .app = "ivr",
                                      .request_timeout_ms = 3000 };
-    struct httpd_config hc = { .name = "tts",
-                               .request_timeout_ms = 3000,
-                               .shutdown_grace_ms = 200,
-                               .no_access_log = true };
+    struct httpd_config hc = {
+        .name = "tts", .request_timeout_ms = 3000, .shutdown_grace_ms = 200, .no_access_log = true
+    };
     FILE *fp;
 
     if (f == NULL) {
@@ -305,7 +316,7 @@ static int cache_files(struct fx *f)
     "'ok':{'type':'hangup','props':{'disposition':'ok'}},"                                 \
     "'bad':{'type':'hangup','props':{'disposition':'bad'}}}}"
 
-#define SAY_TWICE(text)                                                                   \
+#define SAY_TWICE(text)                                                                      \
     FLOW("'a':{'type':'say','props':{'text':'" text "'},'next':{'done':'b','error':'bad'}}," \
          "'b':{'type':'say','props':{'text':'" text "'},'next':{'done':'ok','error':'bad'}}")
 
@@ -318,7 +329,9 @@ static void run_call(struct fx *f, const char *src, const char *path, int64_t ti
     struct ivr_report *rep = NULL;
     struct ivr_load_options opt = { 0 };
     struct simc_resp r;
-    struct ivr_tts_http_config tc = { .url = url, .token = TOKEN, .timeout_ms = timeout_ms };
+    struct ivr_tts_http_config tc = {
+        .url = url, .token = TOKEN, .timeout_ms = timeout_ms, .max_bytes = 16 * 1024
+    };
     struct ivr_ari_config cfg = { .sounds_dir = f->cache, .sounds_http_base = http_base };
 
     assert_non_null(s);
@@ -417,11 +430,12 @@ static void test_http_provider_get_template(void **state)
     assert_int_equal(cache_files(f), 1);
 }
 
-/* 500, a timeout and a non-audio answer each take the error outcome; nothing is cached. */
+/* 500, a timeout, a non-audio and a too large answer each take the error outcome; nothing is
+ * cached. */
 static void test_http_provider_failures(void **state)
 {
     struct fx *f = *state;
-    static const char *const paths[] = { "/fail", "/slow", "/text" };
+    static const char *const paths[] = { "/fail", "/slow", "/text", "/big" };
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         clear_cache(f);
         run_call(f, SAY_TWICE("Sorry"), paths[i], 300, NULL);
@@ -471,7 +485,8 @@ static long http_get(const char *url, struct body *b, char *ctype, size_t ctn)
     return code;
 }
 
-/* With an HTTP base the say plays sound:<base>/tts-<hex>.wav, and /sounds/ serves that file only. */
+/* With an HTTP base the say plays sound:<base>/tts-<hex>.wav, and /sounds/ serves that file only.
+ */
 static void test_sounds_over_http(void **state)
 {
     struct fx *f = *state;
@@ -485,16 +500,15 @@ static void test_sounds_over_http(void **state)
         "/sounds/..%2fscenario.json",
         "/sounds/../scenario.json",
         "/sounds/tts-0123456789ABCDEF0123456789ABCDEF.wav",
-        "/sounds/tts-0123456789abcdef0123456789abcdef.wav",     /* a symlink out of the cache */
+        "/sounds/tts-0123456789abcdef0123456789abcdef.wav",       /* a symlink out of the cache */
         "/sounds/tts-0123456789abcdef0123456789abcdef.wav.1.tmp", /* a render's temporary */
     };
     clear_cache(f);
     snprintf(base, sizeof(base), "http://127.0.0.1:%d/sounds", f->port);
     run_call(f, SAY_TWICE("Thank you for calling"), "/tts", 0, base);
     assert_string_equal(f->disposition, "ok");
-    assert_int_equal(ivr_ari_tts_path(f->cache, "Thank you for calling", got_voice, path,
-                                      sizeof(path)),
-                     0);
+    assert_int_equal(
+        ivr_ari_tts_path(f->cache, "Thank you for calling", got_voice, path, sizeof(path)), 0);
     name = strrchr(path, '/') + 1;
     snprintf(want, sizeof(want), "sound:%s/%s", base, name);
     assert_string_equal(f->media, want);
