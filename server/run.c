@@ -215,8 +215,8 @@ static int start_ivr_http(struct server *s)
 
 /*
  * The say provider of ivr.tts-provider. The http provider's bearer token comes
- * from ivr.tts-token-file (whitespace at its end dropped), else the
- * DIALERD_IVR_TTS_TOKEN environment variable; it is never logged.
+ * from ivr.tts-token-file (whitespace at its end dropped), else
+ * ivr.tts-token (a secret: DIALERD_IVR_TTS_TOKEN); it is never logged.
  */
 static int make_tts(const struct server_config *c, struct ivr_tts_provider **out)
 {
@@ -243,8 +243,8 @@ static int make_tts(const struct server_config *c, struct ivr_tts_provider **out
         while (n > 0 && (tok[n - 1] == '\n' || tok[n - 1] == '\r' || tok[n - 1] == ' ')) {
             tok[--n] = '\0';
         }
-    } else if (getenv("DIALERD_IVR_TTS_TOKEN") != NULL) {
-        snprintf(tok, sizeof(tok), "%s", getenv("DIALERD_IVR_TTS_TOKEN"));
+    } else {
+        snprintf(tok, sizeof(tok), "%s", c->ivr_tts_token);
     }
     hc.token = tok;
     *out = ivr_tts_http_create(&hc);

@@ -103,7 +103,8 @@ struct server_config {
     char *ivr_sounds_uri;       /* that directory as Asterisk sees it; empty: ivr_sounds_dir */
     char *ivr_tts_provider;     /* "espeak" or "http" */
     char *ivr_tts_url;          /* http provider's URL (POST JSON, or GET template with {text}) */
-    char *ivr_tts_token_file;   /* http provider's bearer token file; empty: env or none */
+    char *ivr_tts_token_file;   /* http provider's bearer token file; empty: ivr_tts_token */
+    char *ivr_tts_token;        /* http provider's bearer token (secret); empty: none */
     int64_t ivr_tts_timeout_ms; /* http provider's request limit */
     int64_t ivr_tts_max_size;   /* http provider's response limit */
     char *ivr_sounds_http_base; /* when set, /sounds/ serves ivr_sounds_dir; say plays over HTTP */
