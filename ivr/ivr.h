@@ -542,6 +542,58 @@ struct ev_loop;
 struct ivr_ari;
 struct ivr_ari_call;
 
+/*
+ * A text-to-speech provider (ivr/tts.c). render writes the prompt for text in
+ * lang with voice to the cache file path, atomically (temporary file in the
+ * same directory, then rename). It runs on the dispatcher's TTS worker thread
+ * only and may block there. Returns 0 or an ERR_* code (the say then takes
+ * its error outcome). destroy(ctx) frees ctx.
+ */
+struct ivr_tts_provider {
+    const char *name; /* "espeak", "http" */
+    int (*render)(void *ctx, const char *text, const char *lang, const char *voice,
+                  const char *path);
+    void (*destroy)(void *ctx);
+    void *ctx;
+};
+
+/* espeak-ng (program; NULL: "espeak-ng"), default_voice (NULL: "en"). NULL on OOM. */
+struct ivr_tts_provider *ivr_tts_espeak_create(const char *program, const char *default_voice);
+
+struct ivr_tts_http_config {
+    /*
+     * http(s) URL. Without "{text}": POST {"text","lang","voice"} as JSON.
+     * With it: GET, {text}, {lang} and {voice} replaced URL-encoded.
+     */
+    const char *url;
+    const char *token;  /* bearer token (copied; never logged); NULL or "": none */
+    int64_t timeout_ms; /* whole request; 0: 10 s */
+    int64_t max_bytes;  /* response body limit; 0: 16 MiB */
+};
+
+/*
+ * An HTTP TTS service: blocking curl easy on the worker thread; 200 with
+ * Content-Type audio/wav (or audio/x-wav, audio/wave) and a RIFF body is a
+ * success, anything else a failure. NULL for a bad URL or token, or OOM.
+ */
+struct ivr_tts_provider *ivr_tts_http_create(const struct ivr_tts_http_config *cfg);
+
+/* Calls destroy and frees p. NULL is a no-op. */
+void ivr_tts_provider_destroy(struct ivr_tts_provider *p);
+
+/* True for a cache file name "tts-<32 lowercase hex>.wav" (and nothing else). */
+bool ivr_tts_name_ok(const char *name);
+
+/*
+ * Serves dir's cache files read-only at GET /sounds/{name} on h (before
+ * httpd_start): only names ivr_tts_name_ok accepts, no listing, no symlinks;
+ * 404 otherwise. Free with ivr_sounds_free after httpd_stop. NULL on error.
+ */
+struct httpd;
+struct ivr_sounds;
+struct ivr_sounds *ivr_sounds_mount(struct httpd *h, const char *dir);
+void ivr_sounds_free(struct ivr_sounds *s);
+
 struct ivr_ari_config {
     const char *app;              /* Stasis app of bridged-transfer callees; NULL: the client's */
     const char *transfer_context; /* dialplan context of transfer targets; default "ivr-transfer" */
@@ -549,6 +601,18 @@ struct ivr_ari_config {
     const char *sounds_uri;       /* that directory as Asterisk sees it; default sounds_dir */
     const char *tts_program;      /* default "espeak-ng" */
     const char *default_voice;    /* default "en" */
+    /*
+     * The TTS provider, taken over (destroyed with the dispatcher, also when
+     * ivr_ari_create fails); NULL: espeak-ng with tts_program.
+     */
+    struct ivr_tts_provider *tts;
+    /*
+     * When set (e.g. "http://10.0.0.7:8080/sounds"), say plays
+     * "sound:<sounds_http_base>/tts-<hex>.wav" (Asterisk's HTTP media cache
+     * fetches it from dialerd's /sounds/ route) instead of
+     * "sound:<sounds_uri>/tts-<hex>".
+     */
+    const char *sounds_http_base;
     /*
      * The rendered-prompt cache in sounds_dir is bounded by the worker (never
      * the loop): total size (0: 256 MiB; < 0: no bound), least recently used

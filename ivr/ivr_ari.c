@@ -23,12 +23,15 @@
  *   StasisStart a mixing bridge takes both channels; when the callee leaves
  *   (hangs up) with the caller still up the outcome is IVR_XFER_COMPLETED and
  *   the bridge is destroyed. A caller hang-up hangs the callee up.
- * - say: text to speech with espeak-ng on a worker thread (never the loop),
- *   rendered once to "<sounds_dir>/tts-<hash>.wav" where the hash is BLAKE2b
- *   of voice and text; a cache hit plays at once. The file is played as
- *   "sound:<sounds_uri>/tts-<hash>" (Asterisk adds the extension). In
- *   production sounds_dir must be readable by Asterisk: the same host, or a
- *   shared directory mounted at sounds_uri on the Asterisk side. The worker
+ * - say: text to speech through a provider (ivr/tts.c: espeak-ng by default,
+ *   or an HTTP TTS service) on a worker thread (never the loop), rendered
+ *   once to "<sounds_dir>/tts-<hash>.wav" where the hash is BLAKE2b of voice
+ *   and text; a cache hit plays at once. The file is played as
+ *   "sound:<sounds_uri>/tts-<hash>" (Asterisk adds the extension): sounds_dir
+ *   must then be readable by Asterisk (the same host, or a shared directory
+ *   mounted at sounds_uri on the Asterisk side). With sounds_http_base it is
+ *   played as "sound:<base>/tts-<hash>.wav" instead, which Asterisk fetches
+ *   over HTTP (its media cache) from dialerd's /sounds/ route. The worker
  *   hands results back through a core/mpsc mailbox; a result finds its call
  *   again by channel id, so a call that ended meanwhile is simply gone.
  * - The TTS cache is bounded (tts_cache_max_bytes, tts_cache_max_age_ms):
@@ -51,12 +54,10 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sodium.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,8 +66,6 @@
 #include "core/log.h"
 #include "core/mpsc.h"
 #include "ivr/ivr.h"
-
-extern char **environ;
 
 enum { ID_MAX = 160, PATH_MAX_ = 512, HASH_HEX = 32 };
 
@@ -119,6 +118,7 @@ struct tts_job {
     uint64_t op;
     char path[PATH_MAX_];
     char voice[64];
+    char lang[16];
     int status; /* result */
     char text[];
 };
@@ -129,7 +129,8 @@ struct ivr_ari {
     char *xfer_ctx;
     char *sounds_dir;
     char *sounds_uri;
-    char *tts_program;
+    char *sounds_http_base; /* NULL: play from sounds_uri */
+    struct ivr_tts_provider *provider;
     char *voice;
     struct slot *slots;
     size_t cap, used, live; /* used counts tombstones too */
@@ -395,14 +396,18 @@ static bool voice_ok(const char *v)
 
 static int play_tts_file(struct ivr_ari_call *c, uint64_t op, const char *path)
 {
-    /* "<dir>/tts-<hex>.wav" -> "sound:<uri>/tts-<hex>" */
+    /* "<dir>/tts-<hex>.wav" -> "sound:<uri>/tts-<hex>" or "sound:<http base>/tts-<hex>.wav" */
     char media[PATH_MAX_ + 16];
     const char *base = strrchr(path, '/');
     const char *m[1] = { media };
     int n;
     base = base != NULL ? base + 1 : path;
-    n = snprintf(media, sizeof(media), "sound:%s/%.*s", c->d->sounds_uri, (int)(strlen(base) - 4),
-                 base);
+    if (c->d->sounds_http_base != NULL) {
+        n = snprintf(media, sizeof(media), "sound:%s/%s", c->d->sounds_http_base, base);
+    } else {
+        n = snprintf(media, sizeof(media), "sound:%s/%.*s", c->d->sounds_uri,
+                     (int)(strlen(base) - 4), base);
+    }
     if (n < 0 || (size_t)n >= sizeof(media)) {
         return ERR_TOOBIG;
     }
@@ -671,6 +676,7 @@ static int op_say(void *ctx, uint64_t op, const char *text, const char *lang, co
     j->op = op;
     snprintf(j->path, sizeof(j->path), "%s", path);
     snprintf(j->voice, sizeof(j->voice), "%s", voice);
+    snprintf(j->lang, sizeof(j->lang), "%s", lang != NULL ? lang : "");
     memcpy(j->text, text, tl + 1);
     c->say_op = op;
     pthread_mutex_lock(&d->mu);
@@ -682,54 +688,6 @@ static int op_say(void *ctx, uint64_t op, const char *text, const char *lang, co
     d->jobs_tail = j;
     pthread_cond_signal(&d->cv);
     pthread_mutex_unlock(&d->mu);
-    return 0;
-}
-
-/* Worker thread: renders one job with espeak-ng into a temporary file, then renames it. */
-static int tts_render(const struct ivr_ari *d, const struct tts_job *j)
-{
-    char tmp[PATH_MAX_ + 16], txt[PATH_MAX_ + 16];
-    char vbuf[64];
-    char *argv[8];
-    pid_t pid;
-    int st = 0, rc;
-    FILE *f;
-
-    snprintf(tmp, sizeof(tmp), "%s.%d.tmp", j->path, (int)getpid());
-    snprintf(txt, sizeof(txt), "%s.%d.txt", j->path, (int)getpid());
-    f = fopen(txt, "w");
-    if (f == NULL) {
-        return ERR_IO;
-    }
-    fputs(j->text, f);
-    if (fclose(f) != 0) {
-        unlink(txt);
-        return ERR_IO;
-    }
-    argv[0] = d->tts_program;
-    static char opt_v[] = "-v", opt_w[] = "-w", opt_f[] = "-f";
-    snprintf(vbuf, sizeof(vbuf), "%s", j->voice);
-    argv[1] = opt_v;
-    argv[2] = vbuf;
-    argv[3] = opt_w;
-    argv[4] = tmp;
-    argv[5] = opt_f;
-    argv[6] = txt;
-    argv[7] = NULL;
-    rc = posix_spawnp(&pid, d->tts_program, NULL, NULL, argv, environ);
-    if (rc == 0) {
-        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-        }
-    }
-    unlink(txt);
-    if (rc != 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        unlink(tmp);
-        return ERR_IO;
-    }
-    if (rename(tmp, j->path) != 0) {
-        unlink(tmp);
-        return ERR_IO;
-    }
     return 0;
 }
 
@@ -781,12 +739,9 @@ static void *tts_worker(void *arg)
             d->jobs_tail = NULL;
         }
         pthread_mutex_unlock(&d->mu);
-        j->status = d->stopping ? ERR_SHUTDOWN : tts_render(d, j);
-        if (j->status == ERR_IO && strcmp(j->voice, d->voice) != 0) {
-            /* A voice espeak-ng does not have: the default one, same cache file. */
-            snprintf(j->voice, sizeof(j->voice), "%s", d->voice);
-            j->status = tts_render(d, j);
-        }
+        j->status = d->stopping ? ERR_SHUTDOWN
+                                : d->provider->render(d->provider->ctx, j->text, j->lang, j->voice,
+                                                      j->path);
         if (j->status == 0) {
             struct stat sb;
             if (stat(j->path, &sb) == 0) {
@@ -1267,17 +1222,20 @@ int ivr_ari_create(struct ev_loop *loop, const struct ivr_ari_config *cfg, struc
 {
     struct ivr_ari_config zero = { 0 };
     struct ivr_ari *d;
-    if (loop == NULL || out == NULL) {
-        return ERR_INVAL;
-    }
     if (cfg == NULL) {
         cfg = &zero;
     }
+    if (loop == NULL || out == NULL) {
+        ivr_tts_provider_destroy(cfg->tts);
+        return ERR_INVAL;
+    }
     if (sodium_init() < 0) {
+        ivr_tts_provider_destroy(cfg->tts);
         return ERR_INTERNAL;
     }
     d = calloc(1, sizeof(*d));
     if (d == NULL) {
+        ivr_tts_provider_destroy(cfg->tts);
         return ERR_NOMEM;
     }
     d->loop = loop;
@@ -1287,9 +1245,11 @@ int ivr_ari_create(struct ev_loop *loop, const struct ivr_ari_config *cfg, struc
     d->xfer_ctx = dup_or(cfg->transfer_context, "ivr-transfer");
     d->sounds_dir = dup_or(cfg->sounds_dir, NULL);
     d->sounds_uri = dup_or(cfg->sounds_uri, cfg->sounds_dir);
-    d->tts_program = dup_or(cfg->tts_program, "espeak-ng");
+    d->sounds_http_base = dup_or(cfg->sounds_http_base, NULL);
     d->voice = dup_or(cfg->default_voice, "en");
-    if (d->slots == NULL || d->xfer_ctx == NULL || d->tts_program == NULL || d->voice == NULL ||
+    d->provider = cfg->tts != NULL ? cfg->tts : ivr_tts_espeak_create(cfg->tts_program, d->voice);
+    if (d->slots == NULL || d->xfer_ctx == NULL || d->provider == NULL || d->voice == NULL ||
+        (cfg->sounds_http_base != NULL && d->sounds_http_base == NULL) ||
         (cfg->app != NULL && d->app == NULL) ||
         (cfg->sounds_dir != NULL && d->sounds_dir == NULL) ||
         (cfg->sounds_dir != NULL && d->sounds_uri == NULL)) {
@@ -1365,7 +1325,8 @@ void ivr_ari_destroy(struct ivr_ari *d)
     free(d->xfer_ctx);
     free(d->sounds_dir);
     free(d->sounds_uri);
-    free(d->tts_program);
+    free(d->sounds_http_base);
+    ivr_tts_provider_destroy(d->provider);
     free(d->voice);
     free(d);
 }

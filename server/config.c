@@ -173,9 +173,23 @@ const struct cfg_option server_config_options[] = {
     OPT("dashboards.metrics-token", CFG_STR, dash_metrics_token, "", 0, 512, CFG_SECRET,
         "bearer token GET /metrics requires (empty: open); use DIALERD_DASHBOARDS_METRICS_TOKEN"),
     OPT("ivr.sounds-dir", CFG_STR, ivr_sounds_dir, "", 0, 4096, 0,
-        "directory where text to speech (espeak-ng) renders prompts; Asterisk must read it; empty: say fails"),
+        "directory where text to speech renders prompts (the cache); Asterisk reads it, or fetches it over ivr.sounds-http-base; empty: say fails"),
     OPT("ivr.sounds-uri", CFG_STR, ivr_sounds_uri, "", 0, 4096, 0,
         "ivr.sounds-dir as Asterisk sees it (sound:<uri>/tts-...); empty: the same path"),
+    OPT("ivr.tts-provider", CFG_STR, ivr_tts_provider, "espeak", 1, 16, 0,
+        "text to speech provider of say: espeak (espeak-ng on this host) or http (ivr.tts-url)"),
+    OPT("ivr.tts-url", CFG_STR, ivr_tts_url, "", 0, 2048, 0,
+        "http provider: URL; POST {text,lang,voice} JSON, or GET when it holds {text} ({lang}, {voice} too)"),
+    OPT("ivr.tts-token-file", CFG_STR, ivr_tts_token_file, "", 0, 4096, 0,
+        "http provider: file holding the bearer token (wins over ivr.tts-token)"),
+    OPT("ivr.tts-token", CFG_STR, ivr_tts_token, "", 0, 4096, CFG_SECRET,
+        "http provider: bearer token (empty: none); use DIALERD_IVR_TTS_TOKEN or ivr.tts-token-file"),
+    OPT("ivr.tts-timeout", CFG_DURATION, ivr_tts_timeout_ms, "10s", 100, 300000, 0,
+        "http provider: whole request time limit (a timeout takes the say's error outcome)"),
+    OPT("ivr.tts-max-size", CFG_SIZE, ivr_tts_max_size, "16MB", 1024, INT64_C(1) << 30, 0,
+        "http provider: largest audio response accepted"),
+    OPT("ivr.sounds-http-base", CFG_STR, ivr_sounds_http_base, "", 0, 2048, 0,
+        "when set (http://host:port/sounds), dialerd serves ivr.sounds-dir at /sounds/ and say plays sound:<base>/tts-<hash>.wav"),
     OPT("ivr.transfer-context", CFG_STR, ivr_transfer_context, "ivr-transfer", 1, 64, 0,
         "dialplan context of IVR transfer targets"),
     OPT("ivr.http-allow", CFG_STR, ivr_http_allow, "", 0, 4096, 0,
@@ -223,6 +237,27 @@ int server_config_load(struct server_config *conf, const char *path, struct cfg_
     if (rc == 0) {
         rc = cfg_load_env(server_config_options, server_config_options_count, conf, "DIALERD_",
                           env_ignore, err);
+    }
+    if (rc == 0 && strcmp(conf->ivr_tts_provider, "espeak") != 0 &&
+        strcmp(conf->ivr_tts_provider, "http") != 0) {
+        snprintf(err->msg, sizeof(err->msg), "ivr.tts-provider: \"%s\" is not espeak or http",
+                 conf->ivr_tts_provider);
+        rc = ERR_INVAL;
+    }
+    if (rc == 0 && strcmp(conf->ivr_tts_provider, "http") == 0 &&
+        strncmp(conf->ivr_tts_url, "http://", 7) != 0 &&
+        strncmp(conf->ivr_tts_url, "https://", 8) != 0) {
+        snprintf(err->msg, sizeof(err->msg),
+                 "ivr.tts-url: an http:// or https:// URL is required by ivr.tts-provider = http");
+        rc = ERR_INVAL;
+    }
+    if (rc == 0 && conf->ivr_sounds_http_base[0] != '\0' &&
+        ((strncmp(conf->ivr_sounds_http_base, "http://", 7) != 0 &&
+          strncmp(conf->ivr_sounds_http_base, "https://", 8) != 0) ||
+         conf->ivr_sounds_dir[0] == '\0')) {
+        snprintf(err->msg, sizeof(err->msg),
+                 "ivr.sounds-http-base: an http(s):// URL, and ivr.sounds-dir set, are required");
+        rc = ERR_INVAL;
     }
     if (rc == 0) {
         static const struct {

@@ -55,6 +55,7 @@ struct server {
     struct ari_server_list ari_servers; /* names and URLs, immutable while running */
     struct ari_pool *ari;               /* one ARI client per Asterisk server */
     struct ivr_ari *ivr_ari;            /* IVR calls by channel id; TTS worker */
+    struct ivr_sounds *sounds;          /* GET /sounds/ over the TTS cache (ivr.sounds-http-base) */
     struct ivr_inbound *inbound;        /* inbound extensions to flows */
     struct ivr_recorder *ivr_rec;       /* inbound executions and steps */
     struct http_client *ivr_http;       /* api_call requests of inbound flows */
@@ -254,10 +255,55 @@ static int start_secrets(struct server *s)
     return rc;
 }
 
+/*
+ * The say provider of ivr.tts-provider. The http provider's bearer token comes
+ * from ivr.tts-token-file (whitespace at its end dropped), else
+ * ivr.tts-token (a secret: DIALERD_IVR_TTS_TOKEN); it is never logged.
+ */
+static int make_tts(const struct server_config *c, struct ivr_tts_provider **out)
+{
+    char tok[4096];
+    struct ivr_tts_http_config hc = { .url = c->ivr_tts_url,
+                                      .timeout_ms = c->ivr_tts_timeout_ms,
+                                      .max_bytes = c->ivr_tts_max_size };
+    tok[0] = '\0';
+    if (strcmp(c->ivr_tts_provider, "http") != 0) {
+        *out = NULL; /* the dispatcher's espeak-ng */
+        return 0;
+    }
+    if (c->ivr_tts_token_file[0] != '\0') {
+        FILE *f = fopen(c->ivr_tts_token_file, "r");
+        size_t n;
+        if (f == NULL) {
+            LOG_ERR(SERVER, "event=config_invalid key=ivr.tts-token-file err=\"cannot read %s\"",
+                    c->ivr_tts_token_file);
+            return ERR_INVAL;
+        }
+        n = fread(tok, 1, sizeof(tok) - 1, f);
+        fclose(f);
+        tok[n] = '\0';
+        while (n > 0 && (tok[n - 1] == '\n' || tok[n - 1] == '\r' || tok[n - 1] == ' ')) {
+            tok[--n] = '\0';
+        }
+    } else {
+        snprintf(tok, sizeof(tok), "%s", c->ivr_tts_token);
+    }
+    hc.token = tok;
+    *out = ivr_tts_http_create(&hc);
+    explicit_bzero(tok, sizeof(tok));
+    if (*out == NULL) {
+        LOG_ERR(SERVER, "event=config_invalid key=ivr.tts-url err=\"not a usable http(s) URL or "
+                        "token\"");
+        return ERR_INVAL;
+    }
+    return 0;
+}
+
 /* The IVR's dispatcher and the inbound router over the main pool. */
 static int start_ivr(struct server *s)
 {
     const struct server_config *c = s->conf;
+    struct ivr_tts_provider *tts = NULL;
     struct ivr_ari_config ac = {
         .app = c->ari_app,
         .transfer_context = c->ivr_transfer_context,
@@ -265,6 +311,7 @@ static int start_ivr(struct server *s)
         .sounds_uri = c->ivr_sounds_uri[0] != '\0' ? c->ivr_sounds_uri : NULL,
         .tts_cache_max_bytes = c->ivr_tts_cache_max > 0 ? c->ivr_tts_cache_max : -1,
         .tts_cache_max_age_ms = c->ivr_tts_cache_age_ms > 0 ? c->ivr_tts_cache_age_ms : -1,
+        .sounds_http_base = c->ivr_sounds_http_base[0] != '\0' ? c->ivr_sounds_http_base : NULL,
     };
     struct ivr_inbound_config ic = {
         .loop = s->loop,
@@ -275,7 +322,12 @@ static int start_ivr(struct server *s)
         .node_id = c->node_id,
         .limit_ttl_ms = c->ext_limit_ttl_ms,
     };
-    int rc = ivr_ari_create(s->loop, &ac, &s->ivr_ari);
+    int rc = make_tts(c, &tts);
+    if (rc != 0) {
+        return rc;
+    }
+    ac.tts = tts; /* taken over, also on failure */
+    rc = ivr_ari_create(s->loop, &ac, &s->ivr_ari);
     if (rc == 0) {
         rc = start_ivr_http(s);
     }
@@ -774,6 +826,13 @@ static int start_httpd(struct server *s)
     if (rc != 0) {
         return rc;
     }
+    if (c->ivr_sounds_http_base[0] != '\0') {
+        s->sounds = ivr_sounds_mount(s->httpd, c->ivr_sounds_dir);
+        if (s->sounds == NULL) {
+            LOG_ERR(SERVER, "event=sounds_mount_failed dir=%s", c->ivr_sounds_dir);
+            return ERR_INVAL;
+        }
+    }
     rc = httpd_start(s->httpd);
     if (rc != 0) {
         LOG_ERR(SERVER, "event=httpd_start_failed bind=%s port=%lld err=\"%s\"", c->http_bind,
@@ -800,6 +859,8 @@ static void stop_all(struct server *s)
         httpd_stop(s->httpd);
         s->httpd = NULL;
     }
+    ivr_sounds_free(s->sounds);
+    s->sounds = NULL;
     /* After httpd_stop: snapshots posted to the httpd thread have been delivered. */
     memset(s->dash_servers, 0, sizeof(s->dash_servers)); /* the pool may report health later */
     dash_destroy(s->dash);

@@ -102,11 +102,18 @@ struct server_config {
     int64_t dash_max_entities;
     char *dash_metrics_token; /* bearer token /metrics requires; empty: none */
     /* inbound IVR (ivr/ivr.h: ivr_ari, ivr_inbound) */
-    char *ivr_sounds_dir;         /* where say renders wav files; empty: say fails */
-    char *ivr_sounds_uri;         /* that directory as Asterisk sees it; empty: ivr_sounds_dir */
-    char *ivr_transfer_context;   /* dialplan context of transfer targets */
-    char *ivr_http_allow;         /* CIDRs api_call may reach although internal ("a,b") */
-    int64_t ivr_tts_cache_max;    /* bytes of rendered prompts kept in ivr_sounds_dir */
+    char *ivr_sounds_dir;       /* where say renders wav files; empty: say fails */
+    char *ivr_sounds_uri;       /* that directory as Asterisk sees it; empty: ivr_sounds_dir */
+    char *ivr_tts_provider;     /* "espeak" or "http" */
+    char *ivr_tts_url;          /* http provider's URL (POST JSON, or GET template with {text}) */
+    char *ivr_tts_token_file;   /* http provider's bearer token file; empty: ivr_tts_token */
+    char *ivr_tts_token;        /* http provider's bearer token (secret); empty: none */
+    int64_t ivr_tts_timeout_ms; /* http provider's request limit */
+    int64_t ivr_tts_max_size;   /* http provider's response limit */
+    char *ivr_sounds_http_base; /* when set, /sounds/ serves ivr_sounds_dir; say plays over HTTP */
+    char *ivr_transfer_context; /* dialplan context of transfer targets */
+    char *ivr_http_allow;       /* CIDRs api_call may reach although internal ("a,b") */
+    int64_t ivr_tts_cache_max;  /* bytes of rendered prompts kept in ivr_sounds_dir */
     int64_t ivr_tts_cache_age_ms; /* rendered prompts unused this long are deleted */
     /* extensions (ivr/ivr.h ext_store, api_extensions; server/ext_jobs.c) */
     char *ext_inbound_range;  /* "2000-2999": provisioned, claimed by tenants */
