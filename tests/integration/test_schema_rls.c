@@ -133,6 +133,11 @@ static void seed_tenant(PGconn *c, const char *slug, int n, struct tenant_rows *
              "INSERT INTO campaign_metrics_minute (tenant_id, campaign_id, node, minute, attempts)"
              " VALUES (%lld, %lld, 'node-1', date_trunc('minute', now()), 1)",
              t->id, t->campaign);
+    tdb_exec(
+        c,
+        "INSERT INTO tenant_secrets (tenant_id, name, ciphertext, nonce)"
+        " VALUES (%lld, 'token', decode(repeat('00', 32), 'hex'), decode(repeat('00', 24), 'hex'))",
+        t->id);
 }
 
 static int group_setup(void **state)
