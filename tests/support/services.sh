@@ -23,6 +23,15 @@ RUN_DIR=${RUN_DIR:-$ROOT/run}
 PG_DIR=$RUN_DIR/pg
 REDIS_DIR=$RUN_DIR/redis
 ENV_FILE=$RUN_DIR/services.env
+# Unix socket paths are limited to 107 bytes: a run directory deep in a long
+# checkout path gets its sockets in a short directory under /tmp instead.
+PG_SOCK=$PG_DIR/sock
+REDIS_SOCK=$REDIS_DIR/redis.sock
+if [ $(( ${#PG_SOCK} + 16 )) -gt 100 ] || [ ${#REDIS_SOCK} -gt 100 ]; then
+  SHORT=/tmp/dialer-$(printf '%s' "$RUN_DIR" | md5sum | cut -c1-12)
+  PG_SOCK=$SHORT/pg
+  REDIS_SOCK=$SHORT/redis.sock
+fi
 
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -n "$PG_BIN" ] || { echo "services: PostgreSQL server binaries not found (make deps)" >&2; exit 1; }
@@ -39,10 +48,17 @@ port_free() {
   ! (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null
 }
 
+# Ports come from below the kernel's ephemeral range: a port the kernel has
+# handed to an outgoing connection refuses no connect() (nothing listens on
+# it) yet makes bind() fail, so picking from inside that range fails now and
+# then on a busy machine.
 pick_port() {
-  local p tries=0
+  local p tries=0 lo=32768 span
+  read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  [ "$lo" -gt 12000 ] 2>/dev/null || lo=32768
+  span=$((lo - 11000))
   while [ $tries -lt 200 ]; do
-    p=$(( 20000 + (RANDOM * 7 + $$ + tries) % 30000 ))
+    p=$(( 10000 + (RANDOM * 7 + $$ + tries) % span ))
     if port_free "$p"; then echo "$p"; return 0; fi
     tries=$((tries + 1))
   done
@@ -73,8 +89,8 @@ pg_init() {
     as_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -U dialer --auth=trust -E UTF8 --locale=C.UTF-8 \
       >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log" >&2; exit 1; }
   fi
-  mkdir -p "$PG_DIR/sock"
-  [ "$(id -u)" -eq 0 ] && chown postgres: "$PG_DIR/sock" "$PG_DIR"
+  mkdir -p "$PG_SOCK"
+  [ "$(id -u)" -eq 0 ] && chown postgres: "$PG_SOCK" "$PG_DIR"
   return 0
 }
 
@@ -85,19 +101,34 @@ pg_start() {
   if [ -n "${PG_PORT:-}" ] && as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; then
     return 0
   fi
-  if [ -z "${PG_PORT:-}" ] || ! port_free "$PG_PORT"; then
-    PG_PORT=$(pick_port)
-  fi
-  echo "$PG_PORT" >"$PG_DIR/port"
-  as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 start \
-    -o "-p $PG_PORT -k $PG_DIR/sock -c listen_addresses=127.0.0.1 -c fsync=off \
-        -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 \
-        -c shared_buffers=128MB" >/dev/null \
-    || { tail -20 "$PG_DIR/server.log" >&2; exit 1; }
-  wait_for 30 "$PG_BIN/pg_isready" -h "$PG_DIR/sock" -p "$PG_PORT" -q
-  if ! "$PG_BIN/psql" -h "$PG_DIR/sock" -p "$PG_PORT" -U dialer -d postgres -Atqc \
+  # A start that fails (the port was taken between the check and the bind)
+  # is retried on another port; the last failure prints the server's log.
+  local attempt
+  for attempt in 1 2 3 4; do
+    if [ -z "${PG_PORT:-}" ] || { [ "$KEEP_PORT" -eq 0 ] && ! port_free "$PG_PORT"; }; then
+      PG_PORT=$(pick_port)
+    fi
+    echo "$PG_PORT" >"$PG_DIR/port"
+    if as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 start \
+      -o "-p $PG_PORT -k $PG_SOCK -c listen_addresses=127.0.0.1 -c fsync=off \
+          -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 \
+          -c shared_buffers=128MB" >/dev/null 2>&1 \
+      && wait_for 60 "$PG_BIN/pg_isready" -h "$PG_SOCK" -p "$PG_PORT" -q; then
+      break
+    fi
+    if [ $attempt -eq 4 ]; then
+      echo "services: PostgreSQL did not start (port $PG_PORT); its log:" >&2
+      tail -20 "$PG_DIR/server.log" >&2
+      exit 1
+    fi
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
+    # A restart keeps its port (clients are configured with it): it waits
+    # for the port instead of moving.
+    if [ "$KEEP_PORT" -eq 1 ]; then sleep 1; else PG_PORT=; fi
+  done
+  if ! "$PG_BIN/psql" -h "$PG_SOCK" -p "$PG_PORT" -U dialer -d postgres -Atqc \
       "SELECT 1 FROM pg_database WHERE datname='dialer'" | grep -q 1; then
-    "$PG_BIN/psql" -h "$PG_DIR/sock" -p "$PG_PORT" -U dialer -d postgres -qc "CREATE DATABASE dialer" >/dev/null
+    "$PG_BIN/psql" -h "$PG_SOCK" -p "$PG_PORT" -U dialer -d postgres -qc "CREATE DATABASE dialer" >/dev/null
   fi
 }
 
@@ -109,19 +140,35 @@ pg_stop() {
 
 redis_start() {
   load_ports
-  mkdir -p "$REDIS_DIR"
+  mkdir -p "$REDIS_DIR" "$(dirname "$REDIS_SOCK")"
   if [ -f "$REDIS_DIR/redis.pid" ] && kill -0 "$(cat "$REDIS_DIR/redis.pid")" 2>/dev/null; then
     return 0
   fi
-  if [ -z "${REDIS_PORT:-}" ] || ! port_free "$REDIS_PORT"; then
-    REDIS_PORT=$(pick_port)
-  fi
-  echo "$REDIS_PORT" >"$REDIS_DIR/port"
-  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --protected-mode yes \
-    --unixsocket "$REDIS_DIR/redis.sock" --unixsocketperm 700 --dir "$REDIS_DIR" \
-    --daemonize yes --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" \
-    --save "" --appendonly no >/dev/null
-  wait_for 20 redis-cli -p "$REDIS_PORT" ping
+  # Redis daemonizes before it binds, so a taken port shows only in its log
+  # and as a ping that never answers: retried on another port, and the last
+  # failure prints the log.
+  local attempt
+  for attempt in 1 2 3 4; do
+    if [ -z "${REDIS_PORT:-}" ] || { [ "$KEEP_PORT" -eq 0 ] && ! port_free "$REDIS_PORT"; }; then
+      REDIS_PORT=$(pick_port)
+    fi
+    echo "$REDIS_PORT" >"$REDIS_DIR/port"
+    : >"$REDIS_DIR/redis.log"
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --protected-mode yes \
+      --unixsocket "$REDIS_SOCK" --unixsocketperm 700 --dir "$REDIS_DIR" \
+      --daemonize yes --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" \
+      --save "" --appendonly no >/dev/null 2>&1 || true
+    if wait_for 30 redis-cli -p "$REDIS_PORT" ping; then
+      return 0
+    fi
+    redis_stop
+    if [ $attempt -eq 4 ]; then
+      echo "services: Redis did not start (port $REDIS_PORT); its log:" >&2
+      tail -20 "$REDIS_DIR/redis.log" >&2
+      exit 1
+    fi
+    if [ "$KEEP_PORT" -eq 1 ]; then sleep 1; else REDIS_PORT=; fi
+  done
 }
 
 redis_stop() {
@@ -141,16 +188,19 @@ write_env() {
   cat >"$ENV_FILE" <<EOV
 export DIALER_RUN_DIR='$RUN_DIR'
 export DIALER_PG_BIN='$PG_BIN'
-export DIALER_PG_SOCKDIR='$PG_DIR/sock'
+export DIALER_PG_SOCKDIR='$PG_SOCK'
 export DIALER_PG_PORT='$PG_PORT'
-export DIALER_PG_CONNINFO='host=$PG_DIR/sock port=$PG_PORT user=dialer dbname=dialer'
+export DIALER_PG_CONNINFO='host=$PG_SOCK port=$PG_PORT user=dialer dbname=dialer'
 export DIALER_PG_TCP_CONNINFO='host=127.0.0.1 port=$PG_PORT user=dialer dbname=dialer'
 export DIALER_REDIS_HOST='127.0.0.1'
 export DIALER_REDIS_PORT='$REDIS_PORT'
-export DIALER_REDIS_SOCK='$REDIS_DIR/redis.sock'
+export DIALER_REDIS_SOCK='$REDIS_SOCK'
 EOV
 }
 
+# start may move to a new port; the single-service commands keep theirs.
+KEEP_PORT=1
+case "${1:-}" in start|"") KEEP_PORT=0 ;; esac
 case "${1:-}" in
   start) pg_start; redis_start; write_env; echo "services: PostgreSQL on 127.0.0.1:$PG_PORT, Redis on 127.0.0.1:$REDIS_PORT (env in $ENV_FILE)" ;;
   stop) redis_stop; pg_stop ;;
