@@ -20,11 +20,12 @@
  *     windows (campaign_schedule_check, in the number's first zone when the
  *     campaign uses the contact's time) and the frequency-cap rule sets it
  *     selects (compliance.cap_rules: "us-3-per-24h", "us-regf", "fr", "gb")
- *     on top of the caps of the number's place. The settings are read
- *     tolerantly: compliance.cap_rules is taken from the document itself,
- *     and a document the campaign module cannot parse leaves the legal
- *     windows alone in force (the answer's campaign.error names the field;
- *     the dialer does not dial such a campaign at all).
+ *     on top of the caps of the number's place. Both come from the campaign
+ *     module's own parse (campaign_settings_from_json, set.cap_sets), so the
+ *     route and the dialer cannot disagree; a document that parse refuses
+ *     leaves the legal windows alone in force, with no cap rule set (the
+ *     answer's campaign.error names the field; the dialer does not dial such
+ *     a campaign at all).
  *   - The next eligible time honours both: from `at`, the legal window and
  *     the campaign's window each move the candidate to their next opening
  *     until both allow it (at most 16 rounds; 0 when none is found).
@@ -62,13 +63,11 @@ struct check {
     uint64_t handle; /* the request, for the cap peek's answer */
     struct compliance_decision d;
     /* the campaign's settings (campaign given) */
-    bool set_ok;          /* set parsed */
-    bool camp_closed;     /* the campaign's own window blocked at at_us */
-    int64_t camp_next_us; /* its next opening (0: none found) */
-    char set_field[96];   /* set_ok false: the field the parse named */
-    size_t ncap_sets;     /* compliance.cap_rules */
-    char cap_sets[COMPLIANCE_CAP_MAX_RULES][16];
-    struct campaign_settings set;
+    bool set_ok;                  /* set parsed */
+    bool camp_closed;             /* the campaign's own window blocked at at_us */
+    int64_t camp_next_us;         /* its next opening (0: none found) */
+    char set_field[96];           /* set_ok false: the field the parse named */
+    struct campaign_settings set; /* set.cap_sets: compliance.cap_rules */
 };
 
 static void respond(struct api_ctx *ctx, struct check *c, bool caps_checked, const char *caps_err)
@@ -84,8 +83,8 @@ static void respond(struct api_ctx *ctx, struct check *c, bool caps_checked, con
         json_t *cj =
             json_pack("{s:I, s:b}", "id", (json_int_t)c->campaign, "window_checked", c->set_ok);
         json_t *sets = json_array();
-        for (size_t i = 0; i < c->ncap_sets; i++) {
-            json_array_append_new(sets, json_string(c->cap_sets[i]));
+        for (int i = 0; c->set_ok && i < c->set.ncap_sets; i++) {
+            json_array_append_new(sets, json_string(c->set.cap_sets[i]));
         }
         json_object_set_new(cj, "cap_rules", sets);
         if (c->set_ok) {
@@ -118,6 +117,8 @@ static void peeked(const struct compliance_cap_result *r, void *arg)
         c->d.verdict = COMPLIANCE_BLOCK;
         c->d.reason = COMPLIANCE_REASON_CAP;
         c->d.cap_rule = r->rule;
+        c->d.cap_count = r->count;
+        c->d.cap_event_us = r->event_us;
         c->d.rule_id = r->rule != NULL ? r->rule->id : "cap";
         c->d.next_eligible_us = r->next_eligible_us;
         c->d.caps_checked = 1;
@@ -135,9 +136,10 @@ static void peeked(const struct compliance_cap_result *r, void *arg)
 static size_t add_campaign_rules(const struct check *c, const struct compliance_cap_rule **rules,
                                  size_t n)
 {
-    for (size_t i = 0; i < c->ncap_sets; i++) {
+    for (int i = 0; c->set_ok && i < c->set.ncap_sets; i++) {
         size_t m = 0;
-        const struct compliance_cap_rule *const *rs = compliance_cap_ruleset(c->cap_sets[i], &m);
+        const struct compliance_cap_rule *const *rs =
+            compliance_cap_ruleset(c->set.cap_sets[i], &m);
         for (size_t k = 0; rs != NULL && k < m; k++) {
             bool dup = false;
             for (size_t j = 0; j < n; j++) {
@@ -289,32 +291,12 @@ static void campaign_done(struct api_ctx *ctx, int status, void *arg)
     }
 }
 
-/* compliance.cap_rules of the settings document: known rule-set ids, each once. */
-static void read_cap_rules(struct check *c, const json_t *doc)
-{
-    const json_t *a = json_object_get(json_object_get(doc, "compliance"), "cap_rules");
-    size_t i;
-    const json_t *v;
-    c->ncap_sets = 0;
-    json_array_foreach (a, i, v) {
-        size_t n = 0;
-        const char *id = json_string_value(v);
-        bool dup = false;
-        if (id == NULL || strlen(id) >= sizeof(c->cap_sets[0]) ||
-            compliance_cap_ruleset(id, &n) == NULL || c->ncap_sets == COMPLIANCE_CAP_MAX_RULES) {
-            continue;
-        }
-        for (size_t k = 0; k < c->ncap_sets; k++) {
-            dup = dup || strcmp(c->cap_sets[k], id) == 0;
-        }
-        if (!dup) {
-            snprintf(c->cap_sets[c->ncap_sets++], sizeof(c->cap_sets[0]), "%s", id);
-        }
-    }
-}
-
-/* The settings the dialer applies: parsed by the campaign module; blocks it may not know yet
- * (compliance, safe_harbour) are dropped on a second try. */
+/*
+ * The settings the dialer applies, parsed by the campaign module itself
+ * (campaign_settings_from_json): the windows and the cap rule sets
+ * (set.cap_sets) are exactly the dialer's. A document it refuses leaves the
+ * legal windows alone in force and names the field.
+ */
 static void read_settings(struct check *c, const char *text)
 {
     struct campaign_error err = { 0 };
@@ -324,19 +306,11 @@ static void read_settings(struct check *c, const char *text)
     if (doc == NULL) {
         return;
     }
-    read_cap_rules(c, doc);
     if (campaign_settings_from_json(doc, &c->set, &err) == 0) {
         c->set_ok = true;
     } else {
-        json_t *copy = json_deep_copy(doc);
-        json_object_del(copy, "compliance");
-        json_object_del(copy, "safe_harbour");
-        struct campaign_error err2 = { 0 };
-        c->set_ok = copy != NULL && campaign_settings_from_json(copy, &c->set, &err2) == 0;
-        json_decref(copy);
-        if (!c->set_ok) {
-            snprintf(c->set_field, sizeof(c->set_field), "%s", err.field);
-        }
+        snprintf(c->set_field, sizeof(c->set_field), "%s", err.field);
+        c->set.ncap_sets = 0;
     }
     json_decref(doc);
 }
@@ -411,11 +385,14 @@ static int h_check(struct api_ctx *ctx, void *arg)
 }
 
 /*
- * GET /api/v1/compliance/decisions?campaign=&contact=&number=&before=&limit=:
+ * GET /api/v1/compliance/decisions?campaign=&contact=&number=&rule=&before=&limit=:
  * the tenant's stored decision records, newest first (compliance_decisions:
- * the dialer writes one for every contact it skips because a DNC list has
- * its number, naming the list in rule, data_versions and trace). before is
- * the last id of the previous page; limit 1..1000 (100).
+ * the dialer writes one for every contact it skips, naming the rule in rule,
+ * the facts in data_versions and the audit record in trace; see
+ * compliance_recorder_add). rule is a rule ("window.us_tcpa_hours",
+ * "cap.us_fl_3_per_24h"; '-' may be written for '_') or a family ("window",
+ * "cap", "dnc": every rule under it). before is the last id of the previous
+ * page; limit 1..1000 (100).
  */
 struct decisions {
     char *text; /* the page as JSON text (request arena) */
@@ -474,9 +451,8 @@ static int id_param(struct api_ctx *ctx, const char *name, const char **out)
 
 static int h_decisions(struct api_ctx *ctx, void *arg)
 {
-    static const char *const allowed[] = {
-        "campaign", "contact", "number", "before", "limit", NULL
-    };
+    static const char *const allowed[] = { "campaign", "contact", "number", "rule",
+                                           "before",   "limit",   NULL };
     static const char sql[] =
         "SELECT coalesce(json_agg(d ORDER BY d.id DESC), '[]')::text FROM ("
         "SELECT id, campaign_id, contact_id, number, decided_at, verdict, rule, next_eligible_at, "
@@ -484,11 +460,14 @@ static int h_decisions(struct api_ctx *ctx, void *arg)
         "WHERE ($1::bigint IS NULL OR campaign_id = $1::bigint) "
         "AND ($2::bigint IS NULL OR contact_id = $2::bigint) "
         "AND ($3::text IS NULL OR number = $3::text) "
-        "AND ($4::bigint IS NULL OR id < $4::bigint) ORDER BY id DESC LIMIT $5::int) d";
+        "AND ($4::bigint IS NULL OR id < $4::bigint) "
+        "AND ($6::text IS NULL OR rule = $6::text OR left(rule, length($6::text) + 1) = "
+        "$6::text || '.') ORDER BY id DESC LIMIT $5::int) d";
     struct httpd_req *req = api_ctx_req(ctx);
     struct decisions *q = arena_calloc(httpd_req_arena(req), sizeof(*q));
-    const char *p[5] = { NULL, NULL, NULL, NULL, "100" };
+    const char *p[6] = { NULL, NULL, NULL, NULL, "100", NULL };
     const char *number = httpd_req_query(req, "number");
+    const char *rule = httpd_req_query(req, "rule");
     const char *limit = httpd_req_query(req, "limit");
     (void)arg;
     if (q == NULL) {
@@ -507,6 +486,25 @@ static int h_decisions(struct api_ctx *ctx, void *arg)
         }
         p[2] = number;
     }
+    if (rule != NULL) {
+        size_t n = strlen(rule);
+        char *r = arena_strdup(httpd_req_arena(req), rule);
+        if (n == 0 || n > 64 || strspn(rule, "abcdefghijklmnopqrstuvwxyz0123456789_.-") != n ||
+            rule[0] == '.' || rule[n - 1] == '.') {
+            api_error(ctx, HTTPD_STATUS_BAD_REQUEST, "invalid_parameter",
+                      "rule is a rule (window.us_tcpa_hours, cap.us_fl_3_per_24h) or a family "
+                      "(dnc, window, cap): 1-64 characters of a-z, 0-9, _, - and .",
+                      "?rule");
+            return HTTPD_DONE;
+        }
+        if (r == NULL) {
+            return ERR_NOMEM;
+        }
+        for (char *t = r; *t != '\0'; t++) {
+            *t = *t == '-' ? '_' : *t; /* rule ids are stored with '_' */
+        }
+        p[5] = r;
+    }
     if (limit != NULL) {
         size_t n = strlen(limit);
         long v = n > 0 && n <= 4 && strspn(limit, "0123456789") == n ? strtol(limit, NULL, 10) : 0;
@@ -523,7 +521,7 @@ static int h_decisions(struct api_ctx *ctx, void *arg)
     }
     memcpy(params, p, sizeof(p));
     struct api_stmt st = {
-        .sql = sql, .nparams = 5, .params = params, .rows = decisions_rows, .arg = q
+        .sql = sql, .nparams = 6, .params = params, .rows = decisions_rows, .arg = q
     };
     if (api_db_run(ctx, API_SCOPE_TENANT, &st, 1, decisions_done, q) != 0) {
         api_error(ctx, HTTPD_STATUS_UNAVAILABLE, "unavailable",

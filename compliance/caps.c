@@ -158,7 +158,8 @@ size_t compliance_cap_rules_for_place(const struct compliance_place *place,
 /* KEYS: attempts, events. ARGV: now_ms, member, keep_ms, nrules, record
  * ("1": add the attempt when allowed; "0": only check), then per rule kind
  * ('r'/'l'), period_ms, max or event. Returns {1,0,0} (allowed, recorded if
- * asked) or {0, rule (1-based), next_ms}. */
+ * asked) or {0, rule (1-based), next_ms, what}: what is the attempts counted
+ * in the rule's window (rolling) or the event's time in ms (lockout). */
 static const char reserve_lua[] =
     "local now = tonumber(ARGV[1])\n"
     "local keep = tonumber(ARGV[3])\n"
@@ -173,12 +174,12 @@ static const char reserve_lua[] =
     "    if cnt >= max then\n"
     "      local old = redis.call('ZRANGEBYSCORE', KEYS[1], now - period + 1, '+inf',\n"
     "                             'WITHSCORES', 'LIMIT', cnt - max, 1)\n"
-    "      return {0, r, tonumber(old[2]) + period}\n"
+    "      return {0, r, tonumber(old[2]) + period, cnt}\n"
     "    end\n"
     "  else\n"
     "    local t = redis.call('HGET', KEYS[2], arg)\n"
     "    if t and tonumber(t) + period > now then\n"
-    "      return {0, r, tonumber(t) + period}\n"
+    "      return {0, r, tonumber(t) + period, tonumber(t)}\n"
     "    end\n"
     "  end\n"
     "  i = i + 3\n"
@@ -272,7 +273,7 @@ static void on_reserve(int status, redisReply *r, void *arg)
     struct req *q = arg;
     struct compliance_cap_result res;
     memset(&res, 0, sizeof(res));
-    if (status == 0 && (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+    if (status == 0 && (r->type != REDIS_REPLY_ARRAY || r->elements < 3 || r->elements > 4 ||
                         r->element[0]->type != REDIS_REPLY_INTEGER)) {
         status = ERR_PROTO;
     }
@@ -291,6 +292,14 @@ static void on_reserve(int status, redisReply *r, void *arg)
         res.outcome = COMPLIANCE_CAP_BLOCKED;
         res.rule = idx >= 1 && (size_t)idx <= q->nrules ? q->rules[idx - 1] : NULL;
         res.next_eligible_us = (int64_t)r->element[2]->integer * 1000;
+        long long what = r->elements == 4 && r->element[3]->type == REDIS_REPLY_INTEGER
+                             ? r->element[3]->integer
+                             : 0;
+        if (res.rule != NULL && res.rule->kind == COMPLIANCE_CAP_RULE_ROLLING) {
+            res.count = what > 0 && what < UINT32_MAX ? (uint32_t)what : 0;
+        } else if (res.rule != NULL) {
+            res.event_us = (int64_t)what * 1000;
+        }
         counter_inc(&c_blocked);
     }
     q->cb(&res, q->arg);

@@ -674,7 +674,9 @@ struct compliance_cap_result {
     int status; /* UNAVAILABLE: the kv error (ERR_DISCONNECTED, ERR_TIMEOUT, ERR_KV) */
     const struct compliance_cap_rule *rule; /* BLOCKED: the rule */
     int64_t next_eligible_us;               /* BLOCKED: when the rule allows again */
-    char reservation[40];                   /* OK: for compliance_caps_release() */
+    uint32_t count;       /* BLOCKED by a rolling rule: attempts counted in its window */
+    int64_t event_us;     /* BLOCKED by a lockout: when its event happened */
+    char reservation[40]; /* OK: for compliance_caps_release() */
 };
 
 #define COMPLIANCE_CAP_MAX_RULES 16
@@ -868,6 +870,8 @@ struct compliance_decision {
     struct compliance_dnc_hit dnc;              /* reason DNC */
     struct compliance_list_age list_age;        /* the national list's age */
     const struct compliance_cap_rule *cap_rule; /* reason CAP */
+    uint32_t cap_count;                         /* reason CAP, rolling rule: calls counted */
+    int64_t cap_event_us;                       /* reason CAP, lockout: the event's time */
     char reservation[40];                       /* allowed with caps: the attempt recorded */
     uint8_t window_checked, dnc_checked, caps_checked;
 };
@@ -906,5 +910,95 @@ int compliance_decide(struct compliance_dnc *dnc, struct compliance_caps *caps,
  * a new reference in *out, ERR_INVAL or ERR_NOMEM. */
 int compliance_decision_audit_json(const char *e164, const struct compliance_decision *d,
                                    int64_t now_us, struct json_t **out);
+
+/*
+ * A decision the caller made outside compliance_decide_local(), filled so it
+ * can be recorded like one (place, the legal window verdict with the local
+ * time, versions):
+ *   - the campaign's own schedule blocked at now_us (next_us: its next
+ *     opening, 0 none): reason WINDOW, rule "campaign-window"; zone (an IANA
+ *     name, may be NULL) is the zone the schedule was evaluated in, and the
+ *     record's local time is taken there;
+ *   - the frequency caps answered r (BLOCKED or UNAVAILABLE): reason CAP with
+ *     the rule, count or event time, or CAP_UNAVAILABLE.
+ * Returns 0, or ERR_INVAL (NULL arguments, an invalid number: out is then an
+ * INVALID_NUMBER block). No allocation; any thread.
+ */
+int compliance_decision_campaign_window(const char *e164, const char *zone, int64_t now_us,
+                                        int64_t next_us, struct compliance_decision *out);
+int compliance_decision_from_caps(const char *e164, const struct compliance_cap_result *r,
+                                  int64_t now_us, struct compliance_decision *out);
+
+/* ------------------------------------------------------------------------ */
+/* Decision records (record.c)                                               */
+
+/*
+ * Every blocked attempt of the dialer is recorded in compliance_decisions
+ * (sql/0011_usage_audit.sql): the rule that decided in the column's form
+ * ("dnc.national", "window.us_tcpa_hours", "window.campaign",
+ * "cap.us_fl_3_per_24h", "cap.unavailable", "dnc.list_stale"...; see
+ * compliance_record_rule()), the next eligible moment, data_versions (rule
+ * set, tz and phone data, the DNC list, the zone and local time used, the cap
+ * rule's window, limit and count) and the audit record as trace.
+ *
+ * Volume (decision): one row per contact, rule and next eligible moment
+ * within a skip streak; a streak ends when the contact is dialed. A contact
+ * asked about again and again (leased anew every few seconds, several nodes,
+ * Redis away for an hour) writes one row, not one per lease: a direct-mapped
+ * cache of the last row per contact skips repeats before they are queued,
+ * and the insert itself skips a row whose contact already has one with the
+ * same rule and next eligible moment since its last attempt
+ * (contacts.last_attempt_at), which covers other nodes and restarts. A new
+ * rule or a new next eligible moment is a new row. Failures to reach Redis
+ * record no next moment (the retry time is not a legal fact), so an outage
+ * is one row per contact.
+ *
+ * Rows are queued and written in one statement per batch on a pinned
+ * connection (platform role: the rows span tenants), one write in flight;
+ * beyond max_rows waiting rows the newest are dropped (counted, logged).
+ * Nothing waits: the loop never blocks. Counters:
+ * compliance_decision_records_total{result="queued"|"repeat"|"dropped"|"failed"}.
+ *
+ * Threads: the loop thread of db.
+ */
+struct compliance_recorder;
+struct db_pool;
+
+/* Creates a recorder writing over db (borrowed; must outlive it). max_rows 0: 10,000. */
+int compliance_recorder_create(struct db_pool *db, size_t max_rows,
+                               struct compliance_recorder **out);
+
+/* No more writes start (a write in flight completes). NULL: no-op. */
+void compliance_recorder_stop(struct compliance_recorder *r);
+
+/* Frees r. The db pool's callbacks must have run (destroy the pool first). NULL: no-op. */
+void compliance_recorder_destroy(struct compliance_recorder *r);
+
+/*
+ * Records that d (a block) skipped contact_id (0: none) of campaign_id of
+ * tenant_id, number e164, at now_us. Returns 1 queued, 0 a repeat of the
+ * contact's last row (skipped), ERR_TOOBIG (the queue is full: dropped),
+ * ERR_INVAL (an allowed decision, NULL) or ERR_NOMEM.
+ */
+int compliance_recorder_add(struct compliance_recorder *r, int64_t tenant_id, int64_t campaign_id,
+                            int64_t contact_id, const char *e164,
+                            const struct compliance_decision *d, int64_t now_us);
+
+/* The contact was dialed: its skip streak ends (the next block is a new row). */
+void compliance_recorder_forget(struct compliance_recorder *r, int64_t contact_id);
+
+/* Rows waiting to be written (tests, metrics). */
+size_t compliance_recorder_pending(const struct compliance_recorder *r);
+
+/* The rule column of a block: "dnc.tenant", "window.us_fl_hours", "cap.gb_72h_after_abandon"
+ * (ids with '-' written '_'). Returns buf. */
+const char *compliance_record_rule(const struct compliance_decision *d, char *buf, size_t size);
+
+/* One row as compliance_recorder_add() queues it (the insert's JSON): tenant_id, campaign_id,
+ * contact_id, number, at_us, rule, next_us (0: none), rules_version, data_versions, trace.
+ * Returns 0 and a new reference in *out, ERR_INVAL or ERR_NOMEM. */
+int compliance_record_json(int64_t tenant_id, int64_t campaign_id, int64_t contact_id,
+                           const char *e164, const struct compliance_decision *d, int64_t now_us,
+                           struct json_t **out);
 
 #endif

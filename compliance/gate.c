@@ -194,6 +194,8 @@ static void on_caps(const struct compliance_cap_result *r, void *arg)
         break;
     case COMPLIANCE_CAP_BLOCKED:
         p->d.cap_rule = r->rule;
+        p->d.cap_count = r->count;
+        p->d.cap_event_us = r->event_us;
         block(&p->d, COMPLIANCE_REASON_CAP, r->rule != NULL ? r->rule->id : "cap",
               r->next_eligible_us);
         break;
@@ -264,6 +266,96 @@ static const char *age_name(enum compliance_list_age_state s)
     return (unsigned)s < 4 ? n[s] : "unknown";
 }
 
+/* The cap rule that blocked: its id and source, window, limit and the count (rolling) or the
+ * event and its time (lockout). NULL on ERR_NOMEM. */
+static json_t *cap_json(const struct compliance_decision *d)
+{
+    const struct compliance_cap_rule *r = d->cap_rule;
+    json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "rule", r->id, "source", r->source, "kind",
+                          r->kind == COMPLIANCE_CAP_RULE_ROLLING ? "rolling" : "lockout",
+                          "window_s", (json_int_t)r->period_s);
+    int bad = o == NULL;
+    if (!bad && r->kind == COMPLIANCE_CAP_RULE_ROLLING) {
+        bad |= json_object_set_new(o, "limit", json_integer(r->max_calls));
+        bad |= json_object_set_new(o, "count", json_integer(d->cap_count));
+    } else if (!bad) {
+        char at[40] = "";
+        if (d->cap_event_us > 0) {
+            clock_format_utc(d->cap_event_us, at, sizeof(at));
+        }
+        bad |= json_object_set_new(o, "event", json_string(r->event != NULL ? r->event : ""));
+        bad |= json_object_set_new(o, "event_at", at[0] != '\0' ? json_string(at) : json_null());
+    }
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Place and legal window of e164 at now_us, without counting a decision. */
+static int locate_only(const char *e164, int64_t now_us, struct compliance_decision *out)
+{
+    uint64_t key;
+    memset(out, 0, sizeof(*out));
+    out->list_age.age_s = -1;
+    if (compliance_dnc_key(e164, &key) != 0 || compliance_locate(e164, &out->place) != 0) {
+        block(out, COMPLIANCE_REASON_INVALID_NUMBER, "invalid-number", 0);
+        return ERR_INVAL;
+    }
+    (void)compliance_window_check(&out->place, NULL, now_us, &out->window);
+    out->window_checked = 1;
+    return 0;
+}
+
+int compliance_decision_campaign_window(const char *e164, const char *zone, int64_t now_us,
+                                        int64_t next_us, struct compliance_decision *out)
+{
+    uint16_t id;
+    struct compliance_local local;
+    if (e164 == NULL || out == NULL) {
+        return ERR_INVAL;
+    }
+    if (locate_only(e164, now_us, out) != 0) {
+        return ERR_INVAL;
+    }
+    if (zone != NULL && zone[0] != '\0' && compliance_zone_id(zone, &id) == 0 &&
+        compliance_tz_to_local(id, now_us, &local) == 0) {
+        out->window.zone = id; /* the zone the schedule was evaluated in */
+        out->window.local = local;
+    }
+    out->window.verdict = COMPLIANCE_BLOCK;
+    out->window.rule = &compliance__rules[COMPLIANCE__R_CAMPAIGN];
+    out->window.next_eligible_us = next_us;
+    block(out, COMPLIANCE_REASON_WINDOW, out->window.rule->id, next_us);
+    return 0;
+}
+
+int compliance_decision_from_caps(const char *e164, const struct compliance_cap_result *r,
+                                  int64_t now_us, struct compliance_decision *out)
+{
+    if (e164 == NULL || r == NULL || out == NULL) {
+        return ERR_INVAL;
+    }
+    if (locate_only(e164, now_us, out) != 0) {
+        return ERR_INVAL;
+    }
+    out->caps_checked = 1;
+    if (r->outcome == COMPLIANCE_CAP_BLOCKED) {
+        out->cap_rule = r->rule;
+        out->cap_count = r->count;
+        out->cap_event_us = r->event_us;
+        block(out, COMPLIANCE_REASON_CAP, r->rule != NULL ? r->rule->id : "cap",
+              r->next_eligible_us);
+    } else if (r->outcome == COMPLIANCE_CAP_UNAVAILABLE) {
+        block(out, COMPLIANCE_REASON_CAP_UNAVAILABLE, "cap-unavailable", 0);
+    } else {
+        out->verdict = COMPLIANCE_ALLOW;
+        out->next_eligible_us = now_us;
+    }
+    return 0;
+}
+
 int compliance_decision_audit_json(const char *e164, const struct compliance_decision *d,
                                    int64_t now_us, struct json_t **out)
 {
@@ -313,9 +405,7 @@ int compliance_decision_audit_json(const char *e164, const struct compliance_dec
                                              "age_s", (json_int_t)d->list_age.age_s));
     }
     if (d->cap_rule != NULL) {
-        bad |= json_object_set_new(
-            o, "cap",
-            json_pack("{s:s, s:s}", "rule", d->cap_rule->id, "source", d->cap_rule->source));
+        bad |= json_object_set_new(o, "cap", cap_json(d));
     }
     if (bad != 0) {
         json_decref(o);

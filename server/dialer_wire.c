@@ -235,9 +235,7 @@ struct dialer_wire {
     struct wcamp *camps;
     struct wcall *calls;
     struct wcall *fetch_wait; /* connected calls whose contact.* read waits for a connection */
-    json_t *decisions;        /* compliance_decisions rows to write (decisions_add) */
-    bool decisions_out;       /* a write is in flight on decisions_conn (pinned) */
-    struct db_conn *decisions_conn;
+    struct compliance_recorder *recorder; /* compliance_decisions rows (record_block) */
     ev_timer tick;
     ev_timer poll;
     bool polling;
@@ -449,119 +447,32 @@ static void verdict(void *arg, const struct campaign_contact *c, int64_t now_us,
 /* ------------------------------------------------------- decision records */
 
 /*
- * Every contact the dialer skips because a DNC list has its number gets a
- * compliance_decisions row naming the list (scope, id, name, list date) and
- * the decision's audit record (number masked) as its trace, so which list
- * blocked a contact can be shown later (GET /api/v1/compliance/decisions).
- * Such a contact is not due again, so this is one row per contact and list
- * change, not per tick. Rows are collected and written in one statement per
- * batch (at most one write in flight, platform role: the rows span tenants);
- * beyond DECISIONS_MAX waiting rows the newest are dropped (logged).
+ * Every contact the dialer skips gets a compliance_decisions row naming the
+ * rule that blocked it (a DNC list, a legal or the campaign's calling window,
+ * a frequency cap, the cap store away, a stale list) with the facts that
+ * decided; a repeat of the contact's last row within one skip streak is not
+ * written again (compliance_recorder_add: compliance.h, docs/compliance.md).
  */
-#define DECISIONS_MAX 10000
-
-static void decisions_flush(struct dialer_wire *w);
-
-static void decisions_done(int status, PGresult *res, void *arg)
+static void record_block(struct dialer_wire *w, const struct campaign_contact *c,
+                         const struct compliance_decision *d, int64_t now_us)
 {
-    struct dialer_wire *w = arg;
-    (void)res;
-    if (status != 0 && status != ERR_CANCELED) {
-        LOG_WARN(DIALER, "event=decision_records_failed err=%s", err_name(status));
-    }
-    w->decisions_out = false;
-    db_pool_unpin(w->db, w->decisions_conn);
-    w->decisions_conn = NULL;
-    if (!w->stopping) {
-        decisions_flush(w);
+    if (w->recorder != NULL && d->verdict == COMPLIANCE_BLOCK) {
+        (void)compliance_recorder_add(w->recorder, c->tenant_id, c->campaign_id, c->id, c->number,
+                                      d, now_us);
     }
 }
 
-static void decisions_flush(struct dialer_wire *w)
+/* The campaign's own schedule blocked c: recorded in the zone it was evaluated in. */
+static void record_campaign_window(struct dialer_wire *w, const struct wcamp *cp,
+                                   const struct campaign_contact *c, int64_t now_us, int64_t next)
 {
-    static const char sql[] =
-        "WITH r AS (INSERT INTO compliance_decisions (tenant_id, campaign_id, contact_id, number, "
-        "decided_at, verdict, rule, rules_version, data_versions, trace) "
-        "SELECT x.tenant_id, x.campaign_id, (SELECT k.id FROM contacts k WHERE k.id = "
-        "x.contact_id), "
-        "x.number, to_timestamp(x.at_us / 1000000.0), 'block', x.rule, x.rules_version, "
-        "x.data_versions, x.trace FROM json_to_recordset($1::json) AS x(tenant_id bigint, "
-        "campaign_id bigint, contact_id bigint, number text, at_us bigint, rule text, "
-        "rules_version text, data_versions json, trace json) RETURNING 1) SELECT count(*) FROM r";
-    if (w->decisions_out || w->decisions == NULL || json_array_size(w->decisions) == 0) {
-        return;
+    struct compliance_decision d;
+    const char *zone = cp->set.contact_time && c->zone[0] ? c->zone : cp->set.time_zone;
+    if (w->recorder != NULL &&
+        compliance_decision_campaign_window(c->number, zone, now_us, next != INT64_MAX ? next : 0,
+                                            &d) == 0) {
+        record_block(w, c, &d, now_us);
     }
-    struct db_conn *conn = NULL;
-    if (db_pool_pin(w->db, &conn) != 0) {
-        return; /* the next decision tries again */
-    }
-    char *rows = json_dumps(w->decisions, JSON_COMPACT);
-    if (rows == NULL) {
-        db_pool_unpin(w->db, conn);
-        return;
-    }
-    const char *params[1] = { rows };
-    const struct db_query qs[4] = {
-        { .sql = "BEGIN" },
-        { .sql = "SET LOCAL ROLE dialer_platform" },
-        { .sql = sql, .nparams = 1, .params = params },
-        { .sql = "COMMIT", .cb = decisions_done, .arg = w },
-    };
-    int i = 0;
-    for (; i < 4 && db_query_send(conn, &qs[i], NULL) == 0; i++) {
-    }
-    free(rows);
-    if (i < 4) {
-        if (i > 0) {
-            const struct db_query rb = { .sql = "ROLLBACK" };
-            (void)db_query_send(conn, &rb, NULL);
-        }
-        db_pool_unpin(w->db, conn);
-        return;
-    }
-    json_array_clear(w->decisions);
-    w->decisions_conn = conn;
-    w->decisions_out = true;
-}
-
-static const char *dnc_rule_name(enum compliance_dnc_scope s)
-{
-    return s == COMPLIANCE_DNC_NATIONAL ? "dnc.national"
-           : s == COMPLIANCE_DNC_TENANT ? "dnc.tenant"
-                                        : "dnc.campaign";
-}
-
-/* Queues the record of a contact blocked by a DNC list. */
-static void decisions_add(struct dialer_wire *w, const struct campaign_contact *c,
-                          const struct compliance_decision *d, int64_t now_us)
-{
-    json_t *trace = NULL;
-    if (w->decisions == NULL && (w->decisions = json_array()) == NULL) {
-        return;
-    }
-    if (json_array_size(w->decisions) >= DECISIONS_MAX) {
-        LOG_WARN(DIALER, "event=decision_record_dropped campaign=%" PRId64 " contact=%" PRId64,
-                 c->campaign_id, c->id);
-        return;
-    }
-    if (compliance_decision_audit_json(c->number, d, now_us, &trace) != 0) {
-        return;
-    }
-    char date[40] = "";
-    if (d->dnc.list_date_us != 0) {
-        clock_format_utc(d->dnc.list_date_us, date, sizeof(date));
-    }
-    json_t *row = json_pack(
-        "{s:I, s:I, s:I, s:s, s:I, s:s, s:s, s:{s:I, s:s, s:s, s:s}, s:o}", "tenant_id",
-        (json_int_t)c->tenant_id, "campaign_id", (json_int_t)c->campaign_id, "contact_id",
-        (json_int_t)c->id, "number", c->number, "at_us", (json_int_t)now_us, "rule",
-        dnc_rule_name(d->dnc.scope), "rules_version", COMPLIANCE_RULESET_VERSION, "data_versions",
-        "dnc_list_id", (json_int_t)d->dnc.list_id, "dnc_list", d->dnc.list_name, "dnc_scope",
-        dnc_rule_name(d->dnc.scope) + 4, "dnc_list_date", date, "trace", trace);
-    if (row != NULL) {
-        json_array_append_new(w->decisions, row);
-    }
-    decisions_flush(w);
 }
 
 static void verdict_inner(struct dialer_wire *w, const struct campaign_contact *c, int64_t now_us,
@@ -582,6 +493,7 @@ static void verdict_inner(struct dialer_wire *w, const struct campaign_contact *
         rc = campaign_schedule_check(&cp->set, NULL, now_us, &next);
     }
     if (rc == 0) {
+        record_campaign_window(w, cp, c, now_us, next);
         v->allow = false;
         v->reason = CAMPAIGN_WAIT_WINDOW;
         v->next_us = next;
@@ -599,8 +511,12 @@ static void verdict_inner(struct dialer_wire *w, const struct campaign_contact *
         v->next_us = INT64_MAX;
         return;
     }
+    record_block(w, c, &d, now_us);
     switch (d.reason) {
     case COMPLIANCE_REASON_NONE:
+        if (w->recorder != NULL) {
+            compliance_recorder_forget(w->recorder, c->id); /* a skip streak ends */
+        }
         return;
     case COMPLIANCE_REASON_WINDOW:
         v->allow = false;
@@ -621,9 +537,6 @@ static void verdict_inner(struct dialer_wire *w, const struct campaign_contact *
         v->next_us = now_us + 600 * US_PER_S;
         return;
     default: /* on a DNC list, or not a valid number: never */
-        if (d.reason == COMPLIANCE_REASON_DNC) {
-            decisions_add(w, c, &d, now_us);
-        }
         v->allow = false;
         v->reason = CAMPAIGN_WAIT_DNC;
         v->next_us = INT64_MAX;
@@ -1896,6 +1809,10 @@ static void cap_done(const struct compliance_cap_result *r, void *arg)
         LOG_INFO(DIALER, "event=cap_blocked id=%s rule=%s", c->a.id,
                  r->rule != NULL ? r->rule->id : "");
     }
+    struct compliance_decision d;
+    if (w->recorder != NULL && compliance_decision_from_caps(c->ct.number, r, now, &d) == 0) {
+        record_block(w, &c->ct, &d, now);
+    }
     dash_inc(camp_dash(camp_find(w, c->ct.campaign_id)), DASH_BLOCKED_CAP);
     release_slot(c, false, 0);
     hand_back(c, due, campaign_wait_reason_name(CAMPAIGN_WAIT_CAP));
@@ -2990,6 +2907,9 @@ int start_dialer(const struct dialer_wire_deps *deps, struct dialer_wire **out)
     w->dnc = deps->dnc;
     w->ivr = deps->ivr;
     w->secrets = deps->secrets;
+    if (w->db != NULL && compliance_recorder_create(w->db, 0, &w->recorder) != 0) {
+        LOG_WARN(DIALER, "event=decision_records_off msg=\"out of memory\"");
+    }
     snprintf(w->node, sizeof(w->node), "%s", conf->node_id);
     snprintf(w->actor, sizeof(w->actor), "dialer:%s", conf->node_id);
     *out = w;
@@ -3120,6 +3040,7 @@ void stop_dialer(struct dialer_wire *w)
     }
     dialer_wire_drain(w);
     w->stopping = true;
+    compliance_recorder_stop(w->recorder);
     ev_timer_stop(w->loop, &w->tick);
     ev_timer_stop(w->loop, &w->poll);
     ev_timer_stop(w->loop, &w->ew_timer);
@@ -3195,7 +3116,7 @@ void dialer_wire_free(struct dialer_wire *w)
         free(w->camps);
         w->camps = n;
     }
-    json_decref(w->decisions);
+    compliance_recorder_destroy(w->recorder);
     dash_ivr_cache_destroy(w->ivr_dash);
     free(w);
 }
