@@ -583,10 +583,33 @@ typedef int api_dnc_change_cb(const struct compliance_dnc_list_info *info, int a
                               const char *entry, void *arg);
 typedef int api_dnc_reload_cb(const struct compliance_dnc_list_info *info, void *arg);
 
+/*
+ * The national registry loaded from a file on this node (dnc.national-file;
+ * list id -1, no dnc_lists row): shown read-only by the list routes.
+ */
+#define API_DNC_FILE_LIST_ID INT64_C(-1)
+
+struct api_dnc_file {
+    const char *path;     /* the file (borrowed: valid while dialerd runs) */
+    const char *state;    /* "loading", "loaded", "failed", "missing" (static) */
+    char country[3];      /* the country it covers (dnc.alarm-country) */
+    int64_t numbers;      /* in the loaded set (0 before the first load) */
+    int64_t list_date_us; /* the file's modification time at the load; 0 before it */
+    int64_t loaded_us;    /* when the set was loaded; 0 before the first load */
+    int32_t max_age_days; /* dnc.national-file-max-age */
+    int32_t warn_days;    /* dnc.warn-days: the alarm's warning */
+    uint64_t error_line;  /* the last failure's line (0: none or not a line) */
+    char error[128];      /* the last failure since the last good load; "" none */
+};
+
+/* Fills *out: 0, or ERR_NOTFOUND when no file is configured. Any thread. */
+typedef int api_dnc_file_cb(struct api_dnc_file *out, void *arg);
+
 struct api_dnc_config {
     struct compliance_dnc *dnc;
     api_dnc_change_cb *change;
     api_dnc_reload_cb *reload;
+    api_dnc_file_cb *file; /* NULL: no registry file */
     void *arg;
     int64_t max_upload;
 };

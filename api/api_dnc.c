@@ -44,6 +44,7 @@
 #include "api/api_rest.h"
 #include "compliance/compliance.h"
 #include "core/arena.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "importers/importers.h"
 
@@ -57,7 +58,8 @@
     " 'age_days', current_date - l.list_date,"                                                 \
     " 'stale', CASE WHEN l.max_age_days IS NULL THEN false WHEN l.list_date IS NULL THEN true" \
     "  ELSE l.list_date + l.max_age_days < current_date END,"                                  \
-    " 'created_at', l.created_at, 'updated_at', l.updated_at)"
+    " 'read_only', false, 'created_at', l.created_at, 'updated_at', l.updated_at)"
+#define DNC_FILE_ID      "(-1)::bigint" /* API_DNC_FILE_LIST_ID */
 #define DNC_LIST_VERSION "(extract(epoch FROM l.updated_at) * 1000000)::bigint"
 
 #define ENTRY_JSON                                                                                \
@@ -231,6 +233,91 @@ static void notify_reload(struct api_dnc *D, const struct compliance_dnc_list_in
     }
 }
 
+/* ---------------------------------------------- the registry file's list */
+
+/* The path's {id} names the registry file's list (-1). */
+static bool is_file_list(struct api_ctx *ctx)
+{
+    const char *id = httpd_req_param(api_ctx_req(ctx), "id");
+    return id != NULL && strcmp(id, "-1") == 0;
+}
+
+/* A write to the registry file's list: 409 saying why. HTTPD_DONE. */
+static int refuse_file_list(struct api_ctx *ctx)
+{
+    api_error(ctx, HTTPD_STATUS_CONFLICT, "read_only",
+              "the national registry file's list (id -1) is read-only: each node loads it from "
+              "its dnc.national-file; replace that file to change it",
+              NULL);
+    return HTTPD_DONE;
+}
+
+/* A read of the registry file's entries: 409 saying why. HTTPD_DONE. */
+static int refuse_file_entries(struct api_ctx *ctx)
+{
+    api_error(ctx, HTTPD_STATUS_CONFLICT, "not_stored",
+              "the national registry file's numbers are held in memory only, not in the "
+              "database; check a number with GET /api/v1/compliance/check",
+              NULL);
+    return HTTPD_DONE;
+}
+
+static json_t *time_or_null(int64_t us)
+{
+    char buf[40];
+    if (us <= 0) {
+        return json_null();
+    }
+    clock_format_utc(us, buf, sizeof(buf));
+    return json_string(buf);
+}
+
+/*
+ * The registry file's list as a list object (new reference), or NULL when no
+ * file is configured. Its age is judged by compliance_dnc_list_age(), the
+ * rule of the national-list alarm (dnc.national-file-max-age, 31 days).
+ */
+static json_t *file_list_json(struct api_dnc *D)
+{
+    struct api_dnc_file f;
+    struct compliance_list_age age;
+    char date[40] = "";
+    if (D->cfg.file == NULL || D->cfg.file(&f, D->cfg.arg) != 0) {
+        return NULL;
+    }
+    const struct compliance_dnc_list_info li = { .scope = COMPLIANCE_DNC_NATIONAL,
+                                                 .list_id = API_DNC_FILE_LIST_ID,
+                                                 .list_date_us = f.list_date_us,
+                                                 .max_age_days = f.max_age_days };
+    compliance_dnc_list_age(&li, clock_wall_us(), f.warn_days, &age);
+    if (f.loaded_us <= 0) {
+        age.state = COMPLIANCE_LIST_MISSING; /* nothing loaded: nothing in force */
+    }
+    if (f.list_date_us > 0) {
+        clock_format_utc(f.list_date_us, date, sizeof(date));
+        date[10] = '\0'; /* the day, as the database lists' list_date */
+    }
+    json_t *o = json_pack(
+        "{s:I, s:s, s:n, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:i, s:I, s:o, s:b, s:s, s:o, s:b, "
+        "s:s, s:n, s:n}",
+        "id", (json_int_t)API_DNC_FILE_LIST_ID, "scope", "national", "campaign_id", "name",
+        "national registry file", "source", "registry_file", "source_file",
+        f.path != NULL ? f.path : "", "country", f.country, "list_date",
+        date[0] != '\0' ? json_string(date) : json_null(), "list_date_at",
+        time_or_null(f.list_date_us), "loaded_at", time_or_null(f.loaded_us), "max_age_days",
+        (int)f.max_age_days, "entries", (json_int_t)f.numbers, "age_days",
+        age.age_s >= 0 ? json_integer(age.age_s / 86400) : json_null(), "stale",
+        age.state == COMPLIANCE_LIST_STALE || age.state == COMPLIANCE_LIST_MISSING, "alarm",
+        compliance_list_age_name(age.state), "stale_at", time_or_null(age.stale_at_us), "read_only",
+        1, "state", f.state != NULL ? f.state : "loading", "created_at", "updated_at");
+    if (o != NULL && f.error[0] != '\0') {
+        json_object_set_new(
+            o, "error",
+            json_pack("{s:s, s:I}", "message", f.error, "line", (json_int_t)f.error_line));
+    }
+    return o;
+}
+
 /* ------------------------------------------------------------ lists */
 
 static int h_lists_page(struct api_ctx *ctx, void *arg)
@@ -238,9 +325,8 @@ static int h_lists_page(struct api_ctx *ctx, void *arg)
     static const char *const allowed[] = { "limit", "cursor", "scope", NULL };
     struct rest_out *o = rest_out_new(ctx, NULL);
     const char *scope = httpd_req_query(api_ctx_req(ctx), "scope");
-    const char *params[3];
+    const char *params[4];
     int64_t after;
-    (void)arg;
 
     if (o == NULL) {
         return ERR_NOMEM;
@@ -255,13 +341,24 @@ static int h_lists_page(struct api_ctx *ctx, void *arg)
                   "scope is one of national, tenant, campaign", "?scope");
         return HTTPD_DONE;
     }
+    /* the registry file's list (id -1) comes first, on the first page */
+    json_t *fj = scope == NULL || strcmp(scope, "national") == 0 ? file_list_json(arg) : NULL;
+    char *ftxt = fj != NULL ? json_dumps(fj, JSON_COMPACT) : NULL;
+    json_decref(fj);
+    params[3] = ftxt != NULL ? arena_strdup(httpd_req_arena(api_ctx_req(ctx)), ftxt) : NULL;
+    free(ftxt);
+    if (httpd_req_query(api_ctx_req(ctx), "cursor") == NULL) {
+        after = API_DNC_FILE_LIST_ID - 1;
+    }
     params[0] = rest_i64(ctx, after);
     params[1] = rest_i64(ctx, o->limit + 1);
     params[2] = scope;
     return rest_run(ctx,
-                    "SELECT l.id, " DNC_LIST_JSON " FROM dnc_lists l WHERE l.id > $1::bigint"
-                    " AND ($3::text IS NULL OR l.scope = $3) ORDER BY l.id LIMIT $2::bigint",
-                    3, params, rest_rows_page, rest_page_done, o);
+                    "SELECT x.id, x.j FROM (SELECT " DNC_FILE_ID " AS id, $4::text::json AS j"
+                    " WHERE $4::text IS NOT NULL UNION ALL SELECT l.id, " DNC_LIST_JSON
+                    " FROM dnc_lists l WHERE $3::text IS NULL OR l.scope = $3) x"
+                    " WHERE x.id > $1::bigint ORDER BY x.id LIMIT $2::bigint",
+                    4, params, rest_rows_page, rest_page_done, o);
 }
 
 /* A date "YYYY-MM-DD" that exists. */
@@ -394,6 +491,17 @@ static int h_list_create(struct api_ctx *ctx, void *arg)
 
 static int h_list_get(struct api_ctx *ctx, void *arg)
 {
+    if (is_file_list(ctx)) {
+        json_t *fj = file_list_json(arg);
+        if (fj == NULL) {
+            api_error(ctx, HTTPD_STATUS_NOT_FOUND, "not_found",
+                      "no such DNC list: this node loads no registry file (dnc.national-file)",
+                      NULL);
+            return HTTPD_DONE;
+        }
+        api_respond_json(ctx, HTTPD_STATUS_OK, fj, NULL);
+        return HTTPD_DONE;
+    }
     struct rest_out *o = rest_out_new(ctx, "no such DNC list");
     const char *params[1];
     int64_t id;
@@ -445,6 +553,9 @@ static int list_delete_step(struct api_ctx *ctx, struct op *op)
 
 static int h_list_delete(struct api_ctx *ctx, void *arg)
 {
+    if (is_file_list(ctx)) {
+        return refuse_file_list(ctx);
+    }
     struct op *op = op_new(ctx, arg, "no such DNC list");
     if (op == NULL) {
         return ERR_NOMEM;
@@ -507,6 +618,9 @@ static int entry_add_step(struct api_ctx *ctx, struct op *op)
 
 static int h_entry_add(struct api_ctx *ctx, void *arg)
 {
+    if (is_file_list(ctx)) {
+        return refuse_file_list(ctx);
+    }
     static const struct api_field fields[] = {
         { .name = "number", .type = API_F_STRING, .required = true, .min = 2, .max = 16 },
         { .name = "reason", .type = API_F_STRING, .nullable = true, .min = 0, .max = 500 },
@@ -582,6 +696,9 @@ static int entry_remove_step(struct api_ctx *ctx, struct op *op)
 
 static int h_entry_remove(struct api_ctx *ctx, void *arg)
 {
+    if (is_file_list(ctx)) {
+        return refuse_file_list(ctx);
+    }
     struct op *op = op_new(ctx, arg, "the number is not on this DNC list");
     if (op == NULL) {
         return ERR_NOMEM;
@@ -600,6 +717,9 @@ static int h_entry_remove(struct api_ctx *ctx, void *arg)
 
 static int h_entries_page(struct api_ctx *ctx, void *arg)
 {
+    if (is_file_list(ctx)) {
+        return refuse_file_entries(ctx);
+    }
     static const char *const allowed[] = { "limit", "cursor", "number", NULL };
     struct rest_out *o = rest_out_new(ctx, "no such DNC list");
     const char *number = httpd_req_query(api_ctx_req(ctx), "number");
@@ -913,6 +1033,9 @@ static int start_parse(struct api_ctx *ctx, struct op *op, const void *data, siz
 
 static int h_upload(struct api_ctx *ctx, void *arg)
 {
+    if (is_file_list(ctx)) {
+        return refuse_file_list(ctx);
+    }
     static const char *const allowed[] = { "format", "replace", "list_date", NULL };
     struct httpd_req *req = api_ctx_req(ctx);
     struct op *op = op_new(ctx, arg, "no such DNC list");
@@ -1037,6 +1160,9 @@ static int export_found(struct api_ctx *ctx, PGresult *res, void *arg)
 
 static int h_export(struct api_ctx *ctx, void *arg)
 {
+    if (is_file_list(ctx)) {
+        return refuse_file_entries(ctx);
+    }
     struct op *op = op_new(ctx, arg, "no such DNC list");
     const char *params[2];
 

@@ -597,6 +597,17 @@ struct compliance_list_age {
 };
 
 /*
+ * The age state of one list at now_us by the same rule the alarm applies
+ * (stale from list date + max_age_days, warning warn_days before; a list with
+ * a limit and no date is stale; no limit: fresh). list_id is info's. Pure.
+ */
+void compliance_dnc_list_age(const struct compliance_dnc_list_info *info, int64_t now_us,
+                             int32_t warn_days, struct compliance_list_age *out);
+
+/* "fresh", "warning", "stale", "missing". Static. */
+const char *compliance_list_age_name(enum compliance_list_age_state s);
+
+/*
  * The age alarm of the national list(s) for country ("US"): the worst state
  * of the lists covering it. warn_days: how long before max_age_days the
  * WARNING state starts (configuration; 7 by default). No allocation; any

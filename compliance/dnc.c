@@ -922,6 +922,34 @@ const struct compliance__ef *compliance__dnc_ef(struct compliance_dnc *d,
 
 #define DAY_US (INT64_C(86400) * CLOCK_US_PER_SEC)
 
+void compliance_dnc_list_age(const struct compliance_dnc_list_info *li, int64_t now_us,
+                             int32_t warn_days, struct compliance_list_age *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->state = COMPLIANCE_LIST_FRESH;
+    out->list_id = li->list_id;
+    out->age_s = li->list_date_us > 0 ? (now_us - li->list_date_us) / CLOCK_US_PER_SEC : -1;
+    if (li->max_age_days <= 0) {
+        return;
+    }
+    if (li->list_date_us <= 0) {
+        out->state = COMPLIANCE_LIST_STALE;
+        return;
+    }
+    out->stale_at_us = li->list_date_us + (int64_t)li->max_age_days * DAY_US;
+    if (now_us >= out->stale_at_us) {
+        out->state = COMPLIANCE_LIST_STALE;
+    } else if (now_us >= out->stale_at_us - (int64_t)warn_days * DAY_US) {
+        out->state = COMPLIANCE_LIST_WARNING;
+    }
+}
+
+const char *compliance_list_age_name(enum compliance_list_age_state s)
+{
+    static const char *const names[] = { "fresh", "warning", "stale", "missing" };
+    return (unsigned)s < 4 ? names[s] : "unknown";
+}
+
 void compliance_dnc_national_age(struct compliance_dnc *d, const char *country, int64_t now_us,
                                  int32_t warn_days, struct compliance_list_age *out)
 {
@@ -937,26 +965,10 @@ void compliance_dnc_national_age(struct compliance_dnc *d, const char *country, 
             if (li->country[0] != '\0' && !country_covers(li->country, country)) {
                 continue;
             }
-            enum compliance_list_age_state st = COMPLIANCE_LIST_FRESH;
-            int64_t stale_at = 0;
-            if (li->max_age_days > 0) {
-                if (li->list_date_us <= 0) {
-                    st = COMPLIANCE_LIST_STALE;
-                } else {
-                    stale_at = li->list_date_us + (int64_t)li->max_age_days * DAY_US;
-                    if (now_us >= stale_at) {
-                        st = COMPLIANCE_LIST_STALE;
-                    } else if (now_us >= stale_at - (int64_t)warn_days * DAY_US) {
-                        st = COMPLIANCE_LIST_WARNING;
-                    }
-                }
-            }
-            if (!any || st > out->state || out->state == COMPLIANCE_LIST_MISSING) {
-                out->state = st;
-                out->stale_at_us = stale_at;
-                out->list_id = li->list_id;
-                out->age_s =
-                    li->list_date_us > 0 ? (now_us - li->list_date_us) / CLOCK_US_PER_SEC : -1;
+            struct compliance_list_age one;
+            compliance_dnc_list_age(li, now_us, warn_days, &one);
+            if (!any || one.state > out->state || out->state == COMPLIANCE_LIST_MISSING) {
+                *out = one;
             }
             any = true;
         }

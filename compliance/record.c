@@ -60,6 +60,7 @@ static struct counter c_dropped = COUNTER_INIT(COUNTER_KIND_COUNTER,
 static struct counter c_failed = COUNTER_INIT(COUNTER_KIND_COUNTER,
     "compliance_decision_records_total{result=\"failed\"}",
     "Decision rows lost because their write failed");
+
 /* clang-format on */
 
 /* ---- rows ---------------------------------------------------------------------- */
@@ -130,9 +131,9 @@ const char *compliance_record_rule(const struct compliance_decision *d, char *bu
 /* The facts and versions that decided, flat, for data_versions. NULL on ERR_NOMEM. */
 static json_t *versions_json(const struct compliance_decision *d, const json_t *trace)
 {
-    json_t *v = json_pack("{s:s, s:s, s:s}", "ruleset", COMPLIANCE_RULESET_VERSION, "tzdata",
-                          compliance_tzdata_version(), "phone_data",
-                          compliance__phone_data_version);
+    json_t *v =
+        json_pack("{s:s, s:s, s:s}", "ruleset", COMPLIANCE_RULESET_VERSION, "tzdata",
+                  compliance_tzdata_version(), "phone_data", compliance__phone_data_version);
     int bad = v == NULL;
     const json_t *local = json_object_get(trace, "local");
     if (!bad && json_is_object(local)) {
@@ -191,12 +192,12 @@ int compliance_record_json(int64_t tenant_id, int64_t campaign_id, int64_t conta
         return ERR_NOMEM;
     }
     int64_t next = d->next_eligible_us > now_us ? d->next_eligible_us : 0;
-    json_t *row = json_pack("{s:I, s:I, s:I, s:s, s:I, s:s, s:I, s:s, s:o, s:o}", "tenant_id",
-                            (json_int_t)tenant_id, "campaign_id", (json_int_t)campaign_id,
-                            "contact_id", (json_int_t)contact_id, "number", e164, "at_us",
-                            (json_int_t)now_us, "rule", compliance_record_rule(d, rule, sizeof(rule)),
-                            "next_us", (json_int_t)next, "rules_version",
-                            COMPLIANCE_RULESET_VERSION, "data_versions", versions, "trace", trace);
+    json_t *row = json_pack(
+        "{s:I, s:I, s:I, s:s, s:I, s:s, s:I, s:s, s:o, s:o}", "tenant_id", (json_int_t)tenant_id,
+        "campaign_id", (json_int_t)campaign_id, "contact_id", (json_int_t)contact_id, "number",
+        e164, "at_us", (json_int_t)now_us, "rule", compliance_record_rule(d, rule, sizeof(rule)),
+        "next_us", (json_int_t)next, "rules_version", COMPLIANCE_RULESET_VERSION, "data_versions",
+        versions, "trace", trace);
     if (row == NULL) {
         return ERR_NOMEM; /* "o" steals the references even on failure */
     }

@@ -481,6 +481,28 @@ static json_t *nfile_status_json(struct dnc_wire *w)
     return o;
 }
 
+int dnc_wire_file_info(struct dnc_wire *w, struct api_dnc_file *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (w == NULL || !w->nf.on) {
+        return ERR_NOTFOUND;
+    }
+    pthread_mutex_lock(&w->nf.mu);
+    struct nfile_status st = w->nf.st;
+    pthread_mutex_unlock(&w->nf.mu);
+    out->path = w->conf->dnc_national_file;
+    out->state = st.state != NULL ? st.state : "loading";
+    snprintf(out->country, sizeof(out->country), "%s", w->conf->dnc_alarm_country);
+    out->numbers = (int64_t)st.numbers;
+    out->list_date_us = st.list_date_us;
+    out->loaded_us = st.loaded_us;
+    out->max_age_days = (int32_t)w->conf->dnc_national_file_max_age_days;
+    out->warn_days = (int32_t)w->conf->dnc_warn_days;
+    out->error_line = st.error_line;
+    snprintf(out->error, sizeof(out->error), "%s", st.error);
+    return 0;
+}
+
 static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct dnc_wire *w = t->data;

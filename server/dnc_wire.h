@@ -42,6 +42,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "api/api.h"
 #include "compliance/compliance.h"
 #include "core/kv.h"
 #include "server/server.h"
@@ -89,6 +90,13 @@ int dnc_wire_reload(struct dnc_wire *w, const struct compliance_dnc_list_info *i
 /* importer_dnc_cb over the store: 1 listed, 0 not, ERR_AGAIN before the
  * first load finished. Any thread. */
 int dnc_wire_importer_check(const char *e164, int64_t tenant_id, int64_t list_id, void *arg);
+
+/*
+ * The registry file's list as this node has it (dnc.national-file), for the
+ * list routes: 0 and *out filled, or ERR_NOTFOUND when no file is
+ * configured. Any thread.
+ */
+int dnc_wire_file_info(struct dnc_wire *w, struct api_dnc_file *out);
 
 /* The "dnc" object of /readyz: {"status", "lists_loading", "national": {...}}.
  * New reference. Any thread. */

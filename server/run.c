@@ -538,6 +538,12 @@ static int api_dnc_change(const struct compliance_dnc_list_info *info, int add, 
     return dnc_wire_change(s->dnc, info, add, entry);
 }
 
+static int api_dnc_file(struct api_dnc_file *out, void *arg)
+{
+    struct server *s = arg;
+    return dnc_wire_file_info(s->dnc, out);
+}
+
 static int api_dnc_reload(const struct compliance_dnc_list_info *info, void *arg)
 {
     struct server *s = arg;
@@ -587,6 +593,7 @@ static int start_api_lists(struct server *s)
         .dnc = dnc_wire_store(s->dnc),
         .change = api_dnc_change,
         .reload = api_dnc_reload,
+        .file = api_dnc_file,
         .arg = s,
         .max_upload = c->dnc_upload_max,
     };
