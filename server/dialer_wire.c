@@ -514,9 +514,6 @@ static void verdict_inner(struct dialer_wire *w, const struct campaign_contact *
     record_block(w, c, &d, now_us);
     switch (d.reason) {
     case COMPLIANCE_REASON_NONE:
-        if (w->recorder != NULL) {
-            compliance_recorder_forget(w->recorder, c->id); /* a skip streak ends */
-        }
         return;
     case COMPLIANCE_REASON_WINDOW:
         v->allow = false;
@@ -1771,6 +1768,7 @@ static int begin_attempt(struct wcall *c)
 {
     struct dialer_wire *w = c->w;
     struct campaign_actor who = actor_of(w, c->ct.tenant_id);
+    compliance_recorder_forget(w->recorder, c->ct.id); /* dialed: its skip streak ends */
     return campaign_store_attempt_begin(next_conn(w), &who, &c->a, begun, c);
 }
 

@@ -41,7 +41,8 @@ static void test_record_legal_window_row(void **state)
     json_t *row = NULL;
     char rule[72];
     (void)state;
-    assert_int_equal(compliance_decide_local(NULL, &(struct compliance_campaign){ .allow_stale_list = 1 },
+    assert_int_equal(compliance_decide_local(NULL,
+                                             &(struct compliance_campaign){ .allow_stale_list = 1 },
                                              "+12125550100", NULL, LATE, &d),
                      0);
     assert_int_equal(d.reason, COMPLIANCE_REASON_WINDOW);
@@ -149,8 +150,9 @@ static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
     f->loop = ev_loop_new(EVFLAG_AUTO);
-    assert_int_equal(db_pool_create(f->loop, "host=/nonexistent port=1 dbname=none connect_timeout=1",
-                                    1, NULL, &f->pool),
+    assert_int_equal(db_pool_create(f->loop,
+                                    "host=/nonexistent port=1 dbname=none connect_timeout=1", 1,
+                                    NULL, &f->pool),
                      0);
     *state = f;
     return 0;
