@@ -164,12 +164,12 @@ now_ok=$(jget "$(curl -sS "$A/compliance/check?number=%2B12129990015" "${H[@]}")
 sql "UPDATE campaigns SET state = 'running' WHERE id = $C" >/dev/null
 dec=
 for _ in $(seq 1 100); do
-  dec=$(curl -sS "$A/compliance/decisions?campaign=$C" "${H[@]}")
+  dec=$(curl -sS "$A/compliance/decisions?campaign=$C&rule=dnc" "${H[@]}")
   [ "$(jget "$dec" 'len(j["items"])')" = 10 ] && break
   sleep 0.1
 done
 r=$dec
-check "10 decision records for the skipped contacts, through GET /compliance/decisions" \
+check "10 DNC decision records for the skipped contacts, through GET /compliance/decisions?rule=dnc" \
   test "$(jget "$dec" 'len(j["items"])')" = 10
 check "each names the list that blocked it (rule, list id and name, list date)" \
   test "$(jget "$dec" 'sorted(set((i["rule"], i["verdict"], i["data_versions"]["dnc_list_id"], i["data_versions"]["dnc_list"], i["data_versions"]["dnc_list_date"] != "") for i in j["items"]))')" = '[["dnc.national", "block", -1, "national registry file", true]]'
@@ -177,9 +177,9 @@ check "the numbers are the file's; the trace is the audit record, number masked"
   test "$(jget "$dec" '(sorted(i["number"] for i in j["items"])[0], j["items"][0]["trace"]["dnc"]["list"], "*" in j["items"][0]["trace"]["number"], j["items"][0]["contact_id"] is not None)')" = '["+12129990000", "national registry file", true, true]'
 r=$(curl -sS "$A/compliance/decisions?campaign=$C&number=%2B12129990003&limit=5" "${H[@]}")
 check "filtered by number" test "$(jget "$r" '[len(j["items"]), j["items"][0]["number"]]')" = '[1, "+12129990003"]'
-r=$(curl -sS "$A/compliance/decisions?campaign=$C&limit=4" "${H[@]}")
+r=$(curl -sS "$A/compliance/decisions?campaign=$C&rule=dnc&limit=4" "${H[@]}")
 nb=$(jget "$r" 'j["next_before"]')
-r2=$(curl -sS "$A/compliance/decisions?campaign=$C&limit=4&before=$nb" "${H[@]}")
+r2=$(curl -sS "$A/compliance/decisions?campaign=$C&rule=dnc&limit=4&before=$nb" "${H[@]}")
 check "paged: 4, then 4 older ones" \
   test "$(jget "$r2" '[len(j["items"]), max(i["id"] for i in j["items"]) < '"$nb"']')" = '[4, true]'
 r=$(curl -sS "$A/compliance/decisions?limit=0" "${H[@]}")
