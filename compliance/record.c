@@ -92,6 +92,7 @@ const char *compliance_record_rule(const struct compliance_decision *d, char *bu
     if (buf == NULL || size < 2) {
         return "";
     }
+    size = size > 65 ? 65 : size; /* the column takes at most 64 characters */
     switch (d->reason) {
     case COMPLIANCE_REASON_DNC:
         snprintf(buf, size, "dnc.%s", scope_word(d->dnc.scope));
