@@ -38,6 +38,10 @@
  *   6. compliance_decide(): the scheduler's one question, combining the
  *      above, naming the rule or list that decided, with an audit record.
  *
+ *   7. Decision records: every blocked attempt as a compliance_decisions
+ *      row (rule, facts, next eligible moment), one per contact, rule and
+ *      next moment within a skip streak (compliance_recorder_add()).
+ *
  * Decisions where the law or the issue is silent are in docs/compliance.md
  * ("Decisions on unclear points") and beside the code that makes them.
  *
