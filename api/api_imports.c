@@ -23,6 +23,7 @@
  *     REJECTS_THREADS at once (503 with Retry-After beyond), at most
  *     REJECTS_MAX bytes (422 beyond; the CLI has no limit).
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -710,6 +711,12 @@ static void export_answer(struct httpd *h, void *arg)
             api_error(ctx, HTTPD_STATUS_UNPROCESSABLE, "export_too_large",
                       "the rejects file is larger than 256 MiB; export it with dialerctl", NULL);
             break;
+        case -ENOSPC:
+            api_error(ctx, HTTPD_STATUS_UNAVAILABLE, "insufficient_storage",
+                      "the server's temporary disk is full, so the rejects could not be "
+                      "written; try again once space is freed",
+                      NULL);
+            break;
         default:
             api_error(ctx, HTTPD_STATUS_UNAVAILABLE, "unavailable",
                       "the rejects could not be exported; try again", NULL);
@@ -753,7 +760,7 @@ static void *export_thread(void *arg)
     FILE *f = tmpfile();
 
     if (f == NULL) {
-        x->status = ERR_IO;
+        x->status = errno == ENOSPC || errno == EDQUOT ? -ENOSPC : ERR_IO;
     } else {
         x->status = importer_rejects_export(L->conninfo, x->tenant_id, x->job_id, fileno(f));
         if (x->status == 0) {

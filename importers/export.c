@@ -68,7 +68,8 @@ static int write_all(int fd, const char *p, size_t n)
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            return ERR_IO;
+            /* A full disk is named: the caller tells the user why. */
+            return errno == ENOSPC || errno == EDQUOT ? -ENOSPC : ERR_IO;
         }
         p += w;
         n -= (size_t)w;
@@ -170,7 +171,7 @@ int importer_rejects_export(const char *conninfo, int64_t tenant_id, const char 
     }
     if (rc == 0 && b.len)
         rc = write_all(fd, b.p, b.len);
-    if (rc && rc != ERR_IO)
+    if (rc && rc != ERR_IO && rc != -ENOSPC)
         rc = ERR_NOMEM;
 out:
     PQclear(r);

@@ -321,7 +321,7 @@ int importer_csv_cell(const char *value, size_t len, char *buf, size_t bsz);
  * original columns in file order) to fd, reading import_rejects with a
  * blocking connection of its own; for a worker thread or the CLI, never a
  * loop thread. Returns 0, ERR_NOTFOUND (no such job for the tenant), ERR_DB,
- * ERR_IO.
+ * -ENOSPC (fd's file system is full), ERR_IO.
  */
 int importer_rejects_export(const char *conninfo, int64_t tenant_id, const char *job_id, int fd);
 

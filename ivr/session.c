@@ -686,6 +686,30 @@ static const char *collect_complete(struct ivr_session *s)
 /* Node bodies                                                             */
 /* ---------------------------------------------------------------------- */
 
+/*
+ * The recording name of a voicemail: unique per call (the channel id from
+ * call.channel, then the step and the operation), so two callers leaving a
+ * message at the same step never share a file (Asterisk refuses a second
+ * live recording of a name, and would overwrite a stored one). Characters
+ * outside [A-Za-z0-9._-] become '_'; parts are bounded so the name fits.
+ */
+static void vm_name(const struct ivr_session *s, const char *node, uint64_t op, char *out,
+                    size_t cap)
+{
+    const char *chan =
+        json_string_value(json_object_get(json_object_get(s->vars, "call"), "channel"));
+    char c[81] = "";
+    if (chan != NULL) {
+        snprintf(c, sizeof(c), "%s-", chan);
+        for (char *p = c; *p != '\0'; p++) {
+            if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '_') {
+                *p = '_';
+            }
+        }
+    }
+    snprintf(out, cap, "vm-%s%.40s-%llu", c, node, (unsigned long long)op);
+}
+
 static const char *after_prompt(struct ivr_session *s)
 {
     const struct ivr__node *n = cur(s);
@@ -698,10 +722,10 @@ static const char *after_prompt(struct ivr_session *s)
         return collect_listen(s);
     case IVR_N_VOICEMAIL: {
         struct ivr_record_params p = { 0 };
-        char name[96];
+        char name[160];
         char term[2] = { n->u.vm.finish_key, 0 };
         uint64_t op = ++s->op_seq;
-        snprintf(name, sizeof(name), "vm-%s-%llu", n->id, (unsigned long long)op);
+        vm_name(s, n->id, op, name, sizeof(name));
         p.name = name;
         p.format = "wav";
         p.max_duration_s = n->u.vm.max_length_s;

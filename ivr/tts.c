@@ -9,8 +9,15 @@
  *   (a temporary file in the same directory, then rename), so a reader never
  *   sees half a file. It runs on the dispatcher's TTS worker thread only and
  *   may block there; it never runs on a loop.
- * - espeak: espeak-ng -v <voice> -w <tmp> -f <text file>. A voice espeak-ng
- *   does not have is retried once with the default voice (same cache file).
+ * - espeak: espeak-ng -v <voice> --stdout -f <text file>, the audio copied
+ *   into the temporary file with every write checked (espeak-ng's own -w
+ *   writer ignores a full disk and leaves a short file with a consistent
+ *   header), the WAV sizes then set. A voice espeak-ng does not have is
+ *   retried once with the default voice (same cache file).
+ * - A full disk (ENOSPC) or any other write error fails the render: the
+ *   temporary file is removed, nothing is renamed into the cache, and the say
+ *   takes its error outcome. The next render of the same prompt tries again,
+ *   so the cache heals by itself once space is back.
  * - http: one blocking curl easy transfer per render (worker thread). Without
  *   "{text}" in the URL: POST {"text","lang","voice"} as JSON; with it: GET,
  *   the URL's {text}, {lang} and {voice} replaced by their URL-encoded
@@ -59,15 +66,90 @@ struct espeak {
     char *voice; /* the default voice */
 };
 
+/*
+ * Copies espeak-ng's standard output (a WAV stream) into fd with checked
+ * writes. Returns 0, or -errno of the first failed write (-ENOSPC on a full
+ * disk) after draining the pipe so the child can finish.
+ */
+static int copy_stream(int from, int fd, int64_t *total)
+{
+    char buf[16384];
+    int rc = 0;
+    for (;;) {
+        ssize_t n = read(from, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return n < 0 && rc == 0 ? -errno : rc;
+        }
+        for (ssize_t off = 0; rc == 0 && off < n;) {
+            ssize_t w = write(fd, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR) {
+                continue;
+            }
+            if (w <= 0) {
+                rc = w < 0 ? -errno : ERR_IO;
+                break;
+            }
+            off += w;
+            *total += w;
+        }
+    }
+}
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+/*
+ * espeak-ng writes an unseekable stream with placeholder sizes: set the RIFF
+ * and data sizes from what was written. The header is espeak-ng's canonical
+ * 44 bytes ("RIFF" size "WAVE" "fmt " 16 ... "data" size).
+ */
+static int fix_wav_sizes(int fd, int64_t total)
+{
+    unsigned char h[44], le[4];
+    if (total < 44 || total > INT64_C(0xffffffff) || pread(fd, h, sizeof(h), 0) != 44 ||
+        memcmp(h, "RIFF", 4) != 0 || memcmp(h + 8, "WAVEfmt ", 8) != 0 ||
+        memcmp(h + 36, "data", 4) != 0) {
+        return ERR_PROTO;
+    }
+    put_le32(le, (uint32_t)(total - 8));
+    if (pwrite(fd, le, 4, 4) != 4) {
+        return errno != 0 ? -errno : ERR_IO;
+    }
+    put_le32(le, (uint32_t)(total - 44));
+    if (pwrite(fd, le, 4, 40) != 4) {
+        return errno != 0 ? -errno : ERR_IO;
+    }
+    return 0;
+}
+
+/*
+ * One espeak-ng run. espeak-ng's own -w writer ignores write errors: on a
+ * full disk it exits 0 leaving a shorter file whose header matches its
+ * length, which would be cached and played as the whole prompt. So the
+ * audio comes over a pipe (--stdout) and is written here with every write
+ * and the close checked; any failure removes the temporary file, and only a
+ * complete file is renamed into place.
+ */
 static int espeak_once(const struct espeak *e, const char *text, const char *voice,
                        const char *path)
 {
     char tmp[TTS_PATH_MAX], txt[TTS_PATH_MAX];
     char vbuf[64];
     char *argv[8];
-    static char opt_v[] = "-v", opt_w[] = "-w", opt_f[] = "-f";
+    static char opt_v[] = "-v", opt_out[] = "--stdout", opt_f[] = "-f";
+    posix_spawn_file_actions_t fa;
+    int pipefd[2] = { -1, -1 };
+    int64_t total = 0;
     pid_t pid;
-    int st = 0, rc;
+    int st = 0, rc, wrc = 0, fd;
     FILE *f;
 
     if (snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid()) >= (int)sizeof(tmp) ||
@@ -76,37 +158,66 @@ static int espeak_once(const struct espeak *e, const char *text, const char *voi
     }
     f = fopen(txt, "w");
     if (f == NULL) {
-        return ERR_IO;
+        return errno != 0 ? -errno : ERR_IO;
     }
     fputs(text, f);
     if (fclose(f) != 0) {
+        rc = errno != 0 ? -errno : ERR_IO;
         unlink(txt);
-        return ERR_IO;
+        return rc;
+    }
+    fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || pipe2(pipefd, O_CLOEXEC) != 0) {
+        rc = errno != 0 ? -errno : ERR_IO;
+        if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
+        unlink(txt);
+        return rc;
     }
     snprintf(vbuf, sizeof(vbuf), "%s", voice);
     argv[0] = e->program;
     argv[1] = opt_v;
     argv[2] = vbuf;
-    argv[3] = opt_w;
-    argv[4] = tmp;
-    argv[5] = opt_f;
-    argv[6] = txt;
-    argv[7] = NULL;
-    rc = posix_spawnp(&pid, e->program, NULL, NULL, argv, environ);
+    argv[3] = opt_out;
+    argv[4] = opt_f;
+    argv[5] = txt;
+    argv[6] = NULL;
+    rc = posix_spawn_file_actions_init(&fa);
     if (rc == 0) {
+        posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
+        rc = posix_spawnp(&pid, e->program, &fa, NULL, argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+    }
+    close(pipefd[1]);
+    if (rc == 0) {
+        wrc = copy_stream(pipefd[0], fd, &total);
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
         }
     }
+    close(pipefd[0]);
     unlink(txt);
     if (rc != 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        close(fd);
         unlink(tmp);
         return ERR_IO;
     }
-    if (rename(tmp, path) != 0) {
-        unlink(tmp);
-        return ERR_IO;
+    if (wrc == 0) {
+        wrc = fix_wav_sizes(fd, total);
     }
-    return 0;
+    if (close(fd) != 0 && wrc == 0) {
+        wrc = errno != 0 ? -errno : ERR_IO;
+    }
+    if (wrc == 0 && rename(tmp, path) != 0) {
+        wrc = errno != 0 ? -errno : ERR_IO;
+    }
+    if (wrc != 0) {
+        unlink(tmp);
+        LOG_WARN(IVR, "event=tts_espeak_failed bytes=%lld err=\"%s\"", (long long)total,
+                 err_str(wrc));
+    }
+    return wrc;
 }
 
 static int espeak_render(void *ctx, const char *text, const char *lang, const char *voice,
@@ -115,6 +226,8 @@ static int espeak_render(void *ctx, const char *text, const char *lang, const ch
     const struct espeak *e = ctx;
     int rc = espeak_once(e, text, voice, path);
     (void)lang;
+    /* Only a failed run of espeak-ng itself (ERR_IO) may be an unknown
+     * voice; a write that failed (-ENOSPC...) would fail again. */
     if (rc == ERR_IO && strcmp(voice, e->voice) != 0) {
         /* A voice espeak-ng does not have: the default one, same cache file. */
         rc = espeak_once(e, text, e->voice, path);
@@ -167,6 +280,7 @@ struct sink {
     FILE *f;
     int64_t n, max;
     bool over;
+    int werr; /* errno of a failed write (ENOSPC: the disk is full) */
 };
 
 static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *arg)
@@ -178,6 +292,7 @@ static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *arg)
         return 0; /* aborts the transfer */
     }
     if (fwrite(ptr, 1, len, s->f) != len) {
+        s->werr = errno != 0 ? errno : EIO;
         return 0;
     }
     s->n += (int64_t)len;
@@ -303,10 +418,13 @@ static int http_render(void *ctx, const char *text, const char *lang, const char
     cc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct);
-    if (fclose(s.f) != 0 && cc == CURLE_OK) {
+    if (fclose(s.f) != 0 && (cc == CURLE_OK || cc == CURLE_WRITE_ERROR)) {
         cc = CURLE_WRITE_ERROR;
+        s.werr = s.werr != 0 ? s.werr : (errno != 0 ? errno : EIO);
     }
-    if (cc == CURLE_OPERATION_TIMEDOUT) {
+    if (cc == CURLE_WRITE_ERROR && s.werr != 0) {
+        rc = -s.werr; /* the cache file could not be written (-ENOSPC) */
+    } else if (cc == CURLE_OPERATION_TIMEDOUT) {
         rc = ERR_TIMEOUT;
     } else if (s.over) {
         rc = ERR_TOOBIG;

@@ -5,7 +5,8 @@
  *   GET  /_sim/health                      {"status":"ok"}
  *   GET  /_sim/stats                       counters and gauges
  *   POST /_sim/fault?action=...            drop_ws | refuse | delay | fail |
- *                                          restart | clear (seconds, ms, status)
+ *                                          restart | disk_full | clear
+ *                                          (seconds, ms, status, mode)
  *   POST /_sim/scenario                    body: a scenario; or ?path=file
  *   POST /_sim/inbound?extension=&app=&caller=&context=&population=
  *   POST /_sim/channels/{id}/dtmf?digits=  the far end sends digits
@@ -105,6 +106,11 @@ void sim_fault_restart(struct sim *s, int64_t down_ms)
     }
 }
 
+enum sim_disk sim__disk(const struct sim *s)
+{
+    return s->disk_fault >= 0 ? (enum sim_disk)s->disk_fault : s->scenario->disk_full;
+}
+
 static int fault(struct sim *s, struct sim_req *r)
 {
     const char *action = sim__req_param(r, "action");
@@ -129,9 +135,22 @@ static int fault(struct sim *s, struct sim_req *r)
         }
     } else if (strcmp(action, "restart") == 0) {
         sim_fault_restart(s, (int64_t)(num_param(r, "seconds", 0) * 1000));
+    } else if (strcmp(action, "disk_full") == 0) {
+        const char *m = sim__req_param(r, "mode");
+        if (m == NULL || strcmp(m, "write") == 0) {
+            s->disk_fault = SIM_DISK_FULL_WRITE;
+        } else if (strcmp(m, "mkdir") == 0) {
+            s->disk_fault = SIM_DISK_FULL_MKDIR;
+        } else if (strcmp(m, "off") == 0) {
+            s->disk_fault = SIM_DISK_OK;
+        } else {
+            sim__req_error(r, 400, "Bad Request", "mode: write, mkdir or off");
+            return 0;
+        }
     } else if (strcmp(action, "clear") == 0) {
         s->refuse_until_us = s->fail_until_us = 0;
         s->delay_ms = 0;
+        s->disk_fault = -1;
     } else {
         sim__req_error(r, 400, "Bad Request", "unknown action %s", action);
         return 0;

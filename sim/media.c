@@ -467,6 +467,17 @@ void sim__playbacks_bridge_gone(struct sim_bridge *br)
 /* ---------------------------------------------------------------------- */
 /* Recordings */
 
+/*
+ * A full disk (scenario "disk_full", or the disk_full fault) as Asterisk 22
+ * meets it in res_stasis_recording: the request is accepted (201) and
+ * RecordingStarted sent; ast_play_and_record_full then stops at the first
+ * frame it cannot write and its result is not looked at, so the recording
+ * ends "done" (RecordingFinished, never RecordingFailed) with duration 0, and
+ * no usable file. When the recordings directory itself cannot be made the
+ * request answers 500 "Internal Server Error" (rest_channels.c).
+ */
+#define DISK_FULL_END_US INT64_C(20000) /* one 20 ms frame */
+
 static const char *rec_state_name(enum sim_rec_state st)
 {
     switch (st) {
@@ -495,7 +506,7 @@ static int64_t rec_elapsed_us(const struct sim_rec *rec)
 
 static int rec_duration(const struct sim_rec *rec)
 {
-    if (!rec->heard_voice) {
+    if (!rec->heard_voice || rec->disk_full) {
         return 0;
     }
     return (int)(rec_elapsed_us(rec) / 1000000);
@@ -572,7 +583,16 @@ static void rec_finish(struct sim_rec *rec, enum sim_rec_state st)
     rec->state = st;
     sim__timer_stop(s, &rec->t);
     sim__ev_recording(rec, "RecordingFinished");
-    if (st == REC_DONE) {
+    if (rec->disk_full) {
+        /* Nothing was written: no stored recording of that name is left. */
+        struct sim_stored *old = sim__map_get(&s->stored, rec->name);
+        if (old != NULL) {
+            sim__map_del(&s->stored, rec->name);
+            free(old->name);
+            free(old->format);
+            free(old);
+        }
+    } else if (st == REC_DONE) {
         struct sim_stored *old = sim__map_get(&s->stored, rec->name);
         struct sim_stored *stv = old ? old : calloc(1, sizeof(*stv));
         if (stv == NULL) {
@@ -601,7 +621,10 @@ static void rec_timer_cb(struct sim *s, struct sim_timer *t)
             rec->heard_voice = 1;
         }
         sim__ev_recording(rec, "RecordingStarted");
-        if (rec->max_us > 0) {
+        if (rec->disk_full) {
+            /* The first frame that cannot be written ends the recording. */
+            sim__timer_after(s, &rec->t, DISK_FULL_END_US);
+        } else if (rec->max_us > 0) {
             sim__timer_after(s, &rec->t, rec->max_us);
         } else if (rec->max_silence_us > 0 && !rec->heard_voice) {
             sim__timer_after(s, &rec->t, rec->max_silence_us);

@@ -569,8 +569,14 @@ static void h_record(struct sim_req *r)
                        sim__req_param(r, "name"));
         return;
     }
+    if (sim__disk(r->s) == SIM_DISK_FULL_MKDIR) {
+        /* ast_safe_mkdir fails with ENOSPC: "Unrecognized recording error". */
+        sim__req_error(r, 500, "Internal Server Error", "Internal Server Error");
+        return;
+    }
     rec = sim__rec_new(r->s, sim__req_param(r, "name"), sim__req_param(r, "format"));
     rec->chan = c;
+    rec->disk_full = sim__disk(r->s) == SIM_DISK_FULL_WRITE;
     rec->max_us = (int64_t)sim__req_int(r, "maxDurationSeconds", 0) * 1000000;
     rec->max_silence_us = (int64_t)sim__req_int(r, "maxSilenceSeconds", 0) * 1000000;
     rec->terminate_on = term;

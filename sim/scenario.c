@@ -605,6 +605,20 @@ struct sim_scenario *sim__scenario_load_json(const json_t *root, char *err, size
     }
     sc->endpoint_context =
         xstrdup(json_string_value(json_object_get(root, "endpoint_context")) ?: "default");
+    if ((v = json_object_get(root, "disk_full")) != NULL) {
+        const char *m = json_string_value(v);
+        if (json_is_boolean(v)) {
+            sc->disk_full = json_is_true(v) ? SIM_DISK_FULL_WRITE : SIM_DISK_OK;
+        } else if (m != NULL && strcmp(m, "write") == 0) {
+            sc->disk_full = SIM_DISK_FULL_WRITE;
+        } else if (m != NULL && strcmp(m, "mkdir") == 0) {
+            sc->disk_full = SIM_DISK_FULL_MKDIR;
+        } else {
+            snprintf(err, errlen, "disk_full: true, false, \"write\" or \"mkdir\"");
+            sim__scenario_unref(sc);
+            return NULL;
+        }
+    }
     if (get_dist(root, "progress", &sc->progress, err, errlen) < 0 ||
         parse_pops(root, sc, err, errlen) < 0 || parse_rules(root, sc, err, errlen) < 0 ||
         parse_media(root, sc, err, errlen) < 0 || parse_inbound(root, sc, err, errlen) < 0) {

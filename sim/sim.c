@@ -155,6 +155,7 @@ int sim_create(struct ev_loop *loop, const struct sim_options *opt, struct sim *
     s->epoch = clock_wall_us() / 1000000;
     s->startup_wall_us = s->reload_wall_us = clock_wall_us();
     s->fail_status = 503;
+    s->disk_fault = -1;
     split_channelvars(s, opt->channelvars);
     sim__map_init(&s->chans, 0);
     sim__map_init(&s->chan_names, 1);

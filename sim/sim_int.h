@@ -276,8 +276,16 @@ struct sim_inbound {
     int population;       /* caller behaviour */
 };
 
+/* What a full recordings disk does to a record request (scenario "disk_full"). */
+enum sim_disk {
+    SIM_DISK_OK,
+    SIM_DISK_FULL_WRITE, /* 201, RecordingStarted, RecordingFinished done, duration 0, no file */
+    SIM_DISK_FULL_MKDIR, /* the recordings directory cannot be made: 500 */
+};
+
 struct sim_scenario {
     int refs;
+    enum sim_disk disk_full; /* recordings disk full (off unless the scenario says) */
     char *name;
     int64_t seed;
     struct sim_dist progress;    /* default delay to 180 */
@@ -293,6 +301,9 @@ struct sim_scenario {
     struct sim_inbound *inbound;
     int ninbound;
 };
+
+/* The recordings disk as it is now: the disk_full fault, else the scenario's. */
+enum sim_disk sim__disk(const struct sim *s);
 
 /* Loads a scenario (file path or JSON text); NULL on error with a message in err. */
 struct sim_scenario *sim__scenario_load_file(const char *path, char *err, size_t errlen);
@@ -521,6 +532,7 @@ struct sim_rec {
     int terminate_on; /* 0 none, 1 any, '*', '#' */
     int heard_voice;
     int muted;
+    int disk_full; /* the disk was full when it started: no audio is written */
     struct sim_timer t;
 };
 
@@ -630,6 +642,7 @@ struct sim {
     int64_t fail_until_us;
     int fail_status;
     int64_t delay_ms;
+    int disk_fault; /* -1: the scenario's disk_full; else an enum sim_disk forced by a fault */
     struct sim_pending *pending; /* delayed HTTP responses */
 
     /* routes */

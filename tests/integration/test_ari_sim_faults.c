@@ -2,8 +2,9 @@
 /*
  * ari-sim fault modes: the events WebSocket dropped while calls are up (and
  * an answered call lost while it is down), a 5xx window, delayed responses,
- * refused connections, a restart that forgets every channel, and the
- * SIGUSR1/SIGUSR2 shortcuts. Runs the real ari-sim program.
+ * refused connections, a restart that forgets every channel, a full
+ * recordings disk (as Asterisk 22 meets it), and the SIGUSR1/SIGUSR2
+ * shortcuts. Runs the real ari-sim program.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -209,6 +210,72 @@ static void test_restart_forgets_channels(void **state)
     simc_ws_close(w);
 }
 
+static json_t *recording_event(struct simc_ws *w, const char *type)
+{
+    json_t *e = simc_ws_wait(w, type, NULL, 5000);
+    if (e == NULL) {
+        fail_msg("no %s", type);
+    }
+    return e;
+}
+
+/*
+ * A full recordings disk: the record request is accepted, the recording ends
+ * at once "done" with duration 0 and leaves no stored recording ("write");
+ * or the request answers 500 (mode "mkdir"); clear gives a normal recording.
+ */
+static void test_disk_full_recordings(void **state)
+{
+    struct simc_ws *w = ws_open();
+    struct simc_resp r;
+    json_t *e, *rec;
+    (void)state;
+
+    assert_int_equal(req("POST", "/ari/channels?endpoint=PJSIP/trunk/sip:%2B15550409@h"
+                                 "&app=dialer&channelId=df-1"),
+                     200);
+    expect_event(w, "StasisStart", "df-1");
+
+    assert_int_equal(req("POST", "/_sim/fault?action=disk_full"), 200);
+    assert_int_equal(req("POST", "/ari/channels/df-1/record?name=msg1&format=wav"
+                                 "&maxDurationSeconds=30"),
+                     201);
+    json_decref(recording_event(w, "RecordingStarted"));
+    e = recording_event(w, "RecordingFinished");
+    rec = json_object_get(e, "recording");
+    assert_string_equal(json_string_value(json_object_get(rec, "name")), "msg1");
+    assert_string_equal(json_string_value(json_object_get(rec, "state")), "done");
+    assert_int_equal(json_integer_value(json_object_get(rec, "duration")), 0);
+    json_decref(e);
+    assert_int_equal(req("GET", "/ari/recordings/stored/msg1"), 404);
+
+    assert_int_equal(req("POST", "/_sim/fault?action=disk_full&mode=mkdir"), 200);
+    assert_int_equal(simc_http(sim.port, "POST", "/ari/channels/df-1/record?name=msg2&format=wav",
+                               NULL, NULL, AUTH, &r),
+                     0);
+    assert_int_equal(r.status, 500);
+    assert_string_equal(json_string_value(json_object_get(r.json, "message")),
+                        "Internal Server Error");
+    simc_resp_free(&r);
+    assert_int_equal(req("GET", "/ari/recordings/live/msg2"), 404);
+    assert_int_equal(req("POST", "/_sim/fault?action=disk_full&mode=sideways"), 400);
+
+    assert_int_equal(req("POST", "/_sim/fault?action=clear"), 200);
+    assert_int_equal(req("POST", "/ari/channels/df-1/record?name=msg3&format=wav"
+                                 "&maxDurationSeconds=1"),
+                     201);
+    json_decref(recording_event(w, "RecordingStarted"));
+    e = recording_event(w, "RecordingFinished");
+    rec = json_object_get(e, "recording");
+    assert_string_equal(json_string_value(json_object_get(rec, "name")), "msg3");
+    json_decref(e);
+    assert_int_equal(req("GET", "/ari/recordings/stored/msg3"), 200);
+
+    assert_int_equal(req("DELETE", "/ari/channels/df-1"), 204);
+    expect_event(w, "ChannelDestroyed", "df-1");
+    simc_ws_close(w);
+}
+
 static void test_signals(void **state)
 {
     struct simc_ws *w = ws_open();
@@ -233,6 +300,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_5xx_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delay_and_refuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_forgets_channels, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disk_full_recordings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_signals, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -597,6 +597,69 @@ static void test_voicemail_records(void **state)
     finish(f);
 }
 
+static void sim_disk(struct fx *f, const char *mode)
+{
+    char path[128];
+    struct simc_resp r;
+    if (mode != NULL) {
+        snprintf(path, sizeof(path), "/_sim/fault?action=disk_full&mode=%s", mode);
+    } else {
+        snprintf(path, sizeof(path), "/_sim/fault?action=clear");
+    }
+    assert_int_equal(simc_http(f->sim.port, "POST", path, NULL, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    simc_resp_free(&r);
+}
+
+/*
+ * Asterisk's recordings disk is full. Either the record request is accepted
+ * and the recording ends at once, done with duration 0 (the frames could not
+ * be written): the voicemail takes no_audio, well before its maximum length;
+ * or the request answers 500 (the directory could not be made): the
+ * voicemail takes error. In both cases the call ends through the flow (no
+ * session left, the step record names the outcome), and once the disk is
+ * clear the same flow records again.
+ */
+static void test_voicemail_disk_full(void **state)
+{
+    struct fx *f = *state;
+    const char *vm = FLOW("'a':{'type':'voicemail','props':{'max_length_s':60},"
+                          "'next':{'recorded':'ok','no_audio':'no','error':'bad'}}");
+    ev_tstamp t0;
+
+    sim_disk(f, "write");
+    begin(f, vm, "silent", NULL);
+    t0 = ev_time();
+    assert_true(evloop_run_until(f->loop, &f->ended, 1, 5.0));
+    assert_true(ev_time() - t0 < 3.0); /* 60 s at time scale 0.1 is 6 s */
+    assert_int_equal(f->reason, IVR_END_COMPLETED);
+    assert_string_equal(f->disposition, "no");
+    assert_non_null(strstr(f->steps, "a:no_audio "));
+    finish(f);
+
+    sim_disk(f, "mkdir");
+    begin(f, vm, "silent", NULL);
+    assert_true(evloop_run_until(f->loop, &f->ended, 1, 5.0));
+    assert_int_equal(f->reason, IVR_END_COMPLETED);
+    assert_string_equal(f->disposition, "bad");
+    assert_non_null(strstr(f->steps, "a:error "));
+    finish(f);
+
+    /* Space is back: the caller hangs up mid-recording and it is kept. */
+    sim_disk(f, NULL);
+    begin(f,
+          FLOW("'a':{'type':'voicemail','props':{'max_length_s':60},"
+               "'next':{'recorded':'ok','no_audio':'no','error':'bad','hangup':'ok'}}"),
+          "silent", NULL);
+    evloop_run_for(f->loop, 1.0);
+    assert_int_equal(f->ended, 0); /* recording, not ended at once */
+    sim_post(f, "hangup?cause=", f->chan, "16");
+    assert_true(evloop_run_until(f->loop, &f->ended, 1, 5.0));
+    assert_string_equal(f->disposition, "ok");
+    assert_non_null(strstr(f->steps, "a:hangup "));
+    finish(f);
+}
+
 /* A hangup node with a cause: the channel is hung up by us. */
 static void test_hangup_node(void **state)
 {
@@ -668,6 +731,7 @@ int main(void)
         cmocka_unit_test(test_loop_play),
         cmocka_unit_test(test_hangup_while_waiting),
         cmocka_unit_test(test_voicemail_records),
+        cmocka_unit_test(test_voicemail_disk_full),
         cmocka_unit_test(test_hangup_node),
         cmocka_unit_test(test_transfer_blind),
         cmocka_unit_test(test_transfer_bridged),

@@ -7,9 +7,16 @@
  * outcome and leaves nothing in the cache. Prompts over HTTP: with a
  * sounds_http_base the playback's media URI points at /sounds/, which serves
  * the cache file and nothing else (no listing, no traversal, no symlinks).
+ * A full cache disk (a small tmpfs mounted before any thread starts, in a
+ * mount namespace of the test's own; skipped, saying why, where that is not
+ * permitted): the say takes its error outcome, nothing is cached, and with
+ * space back the prompt is rendered and played.
  */
 #include <curl/curl.h>
+#include <errno.h>
 #include <ev.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -19,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -54,6 +62,8 @@ struct fx {
     char url[64];
     char dir[128];   /* scratch */
     char cache[160]; /* the TTS cache, served at /sounds/ */
+    char full[160];  /* a 256 KiB tmpfs for the full-disk test, or "" */
+    char full_why[160];
     int connected;
     struct ivr_flow *flow;
     struct ivr_ari_call *ac;
@@ -229,6 +239,16 @@ static int group_setup(void **state)
     fputs(SCENARIO, fp);
     fclose(fp);
     args[1] = scen;
+    /* Before any thread: a mount namespace is per thread once there are several. */
+    snprintf(f->full, sizeof(f->full), "%s/full", f->dir);
+    mkdir(f->full, 0700);
+    if (unshare(CLONE_NEWNS) != 0 || mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("tmpfs", f->full, "tmpfs", 0, "size=256k") != 0) {
+        snprintf(f->full_why, sizeof(f->full_why), "cannot mount a tmpfs here (%s)",
+                 strerror(errno));
+        rmdir(f->full);
+        f->full[0] = '\0';
+    }
     if (simc_start(&f->sim, args) < 0) {
         fprintf(stderr, "setup failed at step %d\n", 2);
         return -1;
@@ -267,6 +287,9 @@ static int group_teardown(void **state)
     httpd_stop(f->srv);
     ivr_sounds_free(f->sounds);
     rc = simc_stop(&f->sim, SIGTERM);
+    if (f->full[0] != '\0' && umount(f->full) != 0) {
+        rc = -1;
+    }
     snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
     if (system(cmd) != 0) {
         rc = -1;
@@ -446,6 +469,53 @@ static void test_http_provider_failures(void **state)
     }
 }
 
+/*
+ * The cache's disk is full: the answer cannot be written, the say takes its
+ * error outcome and nothing (no temporary either) is left; with space back
+ * the same prompt is rendered, cached whole and played.
+ */
+static void test_http_provider_full_disk(void **state)
+{
+    struct fx *f = *state;
+    static const char zero[4096];
+    char keep[160], filler[200], path[512];
+    unsigned char *b;
+    size_t len = 0;
+    int fd;
+    if (f->full[0] == '\0') {
+        printf("SKIP full disk: %s\n", f->full_why);
+        skip();
+    }
+    snprintf(keep, sizeof(keep), "%s", f->cache);
+    snprintf(f->cache, sizeof(f->cache), "%s", f->full);
+    snprintf(filler, sizeof(filler), "%s/filler", f->full);
+    fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    for (int i = 0; i < 1000 && write(fd, zero, sizeof(zero)) > 0; i++) { /* 4 MB at most */
+    }
+    close(fd);
+
+    run_call(f, SAY_TWICE("Your order has shipped"), "/tts", 0, NULL);
+    assert_string_equal(f->disposition, "bad");
+    assert_int_equal(atomic_load(&hits), 1);
+    assert_int_equal(cache_files(f), 1); /* the filler only */
+    assert_string_equal(f->media, "");
+
+    assert_int_equal(unlink(filler), 0);
+    run_call(f, SAY_TWICE("Your order has shipped"), "/tts", 0, NULL);
+    assert_string_equal(f->disposition, "ok");
+    assert_int_equal(atomic_load(&hits), 1);
+    assert_int_equal(
+        ivr_ari_tts_path(f->cache, "Your order has shipped", got_voice, path, sizeof(path)), 0);
+    b = slurp(path, &len);
+    assert_non_null(b);
+    assert_int_equal(len, sizeof(wav));
+    assert_memory_equal(b, wav, sizeof(wav));
+    free(b);
+    clear_cache(f);
+    snprintf(f->cache, sizeof(f->cache), "%s", keep);
+}
+
 struct body {
     unsigned char *p;
     size_t n;
@@ -554,6 +624,7 @@ int main(void)
         cmocka_unit_test(test_http_provider_renders_once),
         cmocka_unit_test(test_http_provider_get_template),
         cmocka_unit_test(test_http_provider_failures),
+        cmocka_unit_test(test_http_provider_full_disk),
         cmocka_unit_test(test_sounds_over_http),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -28,6 +28,7 @@ struct fake {
     json_t *ops;   /* "say:Hi", "play:sound:x", "stop", "record", "transfer:100", "hangup:16" */
     json_t *steps; /* "node:event_out" */
     uint64_t play_op, rec_op, xfer_op;
+    char rec_name[200];
     int ends, http_cancels;
     struct ivr_end end;
     char last_node[64];
@@ -79,6 +80,7 @@ static int f_record(void *ctx, uint64_t o, const struct ivr_record_params *p)
 {
     (void)ctx;
     F.rec_op = o;
+    snprintf(F.rec_name, sizeof(F.rec_name), "%s", p->name);
     op("record", p->terminate);
     return 0;
 }
@@ -605,6 +607,39 @@ static void test_session_voicemail_hangup_keeps_recording(void **state)
     end_test();
 }
 
+/*
+ * The recording's name is the call's own: two callers at the same voicemail
+ * step never share one (Asterisk would refuse the second while the first
+ * records, and overwrite a stored message). Unsafe characters become '_'.
+ */
+static void test_session_voicemail_names_are_per_call(void **state)
+{
+    const char *src = FLOW("", "'a':{'type':'voicemail','props':{},'next':{'recorded':'ok','no_"
+                               "audio':'no'}}");
+    char first[200];
+    json_t *vars;
+    (void)state;
+    vars = json_pack("{s:{s:s}}", "call", "channel", "1767607200.41");
+    begin(src, vars);
+    json_decref(vars);
+    snprintf(first, sizeof(first), "%s", F.rec_name);
+    assert_string_equal(first, "vm-1767607200.41-a-1");
+    end_test();
+    vars = json_pack("{s:{s:s}}", "call", "channel", "1767607200.42");
+    begin(src, vars);
+    json_decref(vars);
+    assert_string_not_equal(F.rec_name, first);
+    end_test();
+    vars = json_pack("{s:{s:s}}", "call", "channel", "../x y;z");
+    begin(src, vars);
+    json_decref(vars);
+    assert_string_equal(F.rec_name, "vm-.._x_y_z-a-1");
+    end_test();
+    begin(src, NULL); /* no channel known: the step and the operation only */
+    assert_string_equal(F.rec_name, "vm-a-1");
+    end_test();
+}
+
 static void test_session_transfer_outcomes(void **state)
 {
     (void)state;
@@ -883,6 +918,7 @@ int main(void)
         cmocka_unit_test(test_session_hangup_in_every_waiting_node),
         cmocka_unit_test(test_session_hangup_handler_runs_data_steps_only),
         cmocka_unit_test(test_session_voicemail_hangup_keeps_recording),
+        cmocka_unit_test(test_session_voicemail_names_are_per_call),
         cmocka_unit_test(test_session_transfer_outcomes),
         cmocka_unit_test(test_session_runtime_guards),
         cmocka_unit_test(test_session_errors_go_to_handler),

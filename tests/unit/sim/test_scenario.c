@@ -113,6 +113,32 @@ static void test_bad_scenarios_are_explained(void **state)
     assert_null(load_text("{\"populations\":{\"default\":[{\"dtmf\":[{\"digits\":\"1x\"}]}]}}", err,
                           sizeof(err)));
     assert_non_null(strstr(err, "digits"));
+    assert_null(load_text("{\"disk_full\":\"sometimes\"}", err, sizeof(err)));
+    assert_non_null(strstr(err, "disk_full"));
+}
+
+/* disk_full: off by default; true and "write" end recordings empty, "mkdir" refuses them. */
+static void test_disk_full_key(void **state)
+{
+    static const struct {
+        const char *text;
+        enum sim_disk want;
+    } cases[] = {
+        { "{}", SIM_DISK_OK },
+        { "{\"disk_full\":false}", SIM_DISK_OK },
+        { "{\"disk_full\":true}", SIM_DISK_FULL_WRITE },
+        { "{\"disk_full\":\"write\"}", SIM_DISK_FULL_WRITE },
+        { "{\"disk_full\":\"mkdir\"}", SIM_DISK_FULL_MKDIR },
+    };
+
+    char err[256];
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct sim_scenario *sc = load_text(cases[i].text, err, sizeof(err));
+        assert_non_null(sc);
+        assert_int_equal(sc->disk_full, cases[i].want);
+        sim__scenario_unref(sc);
+    }
 }
 
 static void test_distributions(void **state)
@@ -161,6 +187,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_glob),
+        cmocka_unit_test(test_disk_full_key),
         cmocka_unit_test(test_example_scenarios_load),
         cmocka_unit_test(test_rules_pick_by_last_digit),
         cmocka_unit_test(test_weights),
