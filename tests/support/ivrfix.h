@@ -16,8 +16,8 @@
 #define TESTS_SUPPORT_IVRFIX_H
 
 #include <ev.h>
-#include <stdint.h>
 #include <postgresql/libpq-fe.h>
+#include <stdint.h>
 
 #include "ari/ari.h"
 #include "core/db.h"
@@ -25,9 +25,9 @@
 #include "sim/simc.h"
 
 struct simfix_config {
-    const char *app;      /* the Stasis application ("ivr", "dialer") */
-    const char *scenario; /* JSON text, or NULL: ari-sim's built-in mix */
-    const char *dialplan; /* extensions.conf text, "none", or NULL: ari-sim's default */
+    const char *app;            /* the Stasis application ("ivr", "dialer") */
+    const char *scenario;       /* JSON text, or NULL: ari-sim's built-in mix */
+    const char *dialplan;       /* extensions.conf text, "none", or NULL: ari-sim's default */
     int64_t request_timeout_ms; /* the client's; 0: its default */
     /* Every event of the client (the test's dispatch). */
     void (*on_event)(struct ari_client *c, const struct ari_event *ev, void *arg);
