@@ -14,8 +14,7 @@
 #include "tests/integration/test_schema_util.h"
 #include "tests/support/apifix.h"
 
-int apifix_do(const json_t *spec, const char *base, const struct apifix_call *c,
-              struct t_resp *r)
+int apifix_do(const json_t *spec, const char *base, const struct apifix_call *c, struct t_resp *r)
 {
     char url[2048], err[512];
     const char *hdrs[6];
@@ -86,7 +85,7 @@ int64_t apifix_sql_int(const char *ci, const char *fmt, ...)
         PQfinish(c);
         fail();
     }
-    v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    v = PQgetisnull(r, 0, 0) ? -1 : strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);
     PQfinish(c);
     return v;

@@ -30,7 +30,7 @@ struct apifix_call {
     size_t body_len;     /* 0: strlen(body) */
     const char *hdr1;    /* extra headers, or NULL */
     const char *hdr2;
-    long unchecked;      /* an answer with this status is not checked (413 from the server) */
+    long unchecked; /* an answer with this status is not checked (413 from the server) */
 };
 
 /*
@@ -38,8 +38,7 @@ struct apifix_call {
  * did not complete; -2 if the answer breaks the contract (said on stderr,
  * naming the JSON path). Safe from several threads at once.
  */
-int apifix_do(const json_t *spec, const char *base, const struct apifix_call *c,
-              struct t_resp *r);
+int apifix_do(const json_t *spec, const char *base, const struct apifix_call *c, struct t_resp *r);
 
 /*
  * apifix_do, then fails the test unless it completed within the contract
@@ -47,7 +46,7 @@ int apifix_do(const json_t *spec, const char *base, const struct apifix_call *c,
  */
 json_t *apifix_json(const json_t *spec, const char *base, const struct apifix_call *c, long want);
 
-/* The one value of a one-row query over conninfo ci; fails the test otherwise. */
+/* The one value of a one-row query over conninfo ci (NULL: -1); fails the test otherwise. */
 int64_t apifix_sql_int(const char *ci, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Bootstraps tenant slug and its admin email (APIFIX_PASSWORD) over conninfo app_ci. */
