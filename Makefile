@@ -126,17 +126,23 @@ deps:
 # The whole suite: unit, integration (real PostgreSQL, Redis, ari-sim) and browser.
 # The libFuzzer harnesses are built too (clang, about a minute on two cores), so that
 # tests/integration/test_fuzz_smoke.sh runs each over its corpus for a few seconds.
+# The suite's builds use every core: -j$(JOBS) unless make was given -j already (then its
+# job server is shared). The fuzz harnesses build into build/fuzz whatever VARIANT is, so
+# `make test` and `make asan` share one fuzz build.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+SUBMAKE = $(MAKE) --no-print-directory $(if $(filter -j%,$(MAKEFLAGS)),,-j$(JOBS))
+
 test: deps
-	$(Q)$(MAKE) --no-print-directory tests-build web
-	$(Q)$(MAKE) --no-print-directory VARIANT=fuzz $(FUZZ_BINS)
+	$(Q)$(SUBMAKE) tests-build web
+	$(Q)$(SUBMAKE) VARIANT=fuzz B=build/fuzz $(FUZZ_BINS)
 	$(Q)VARIANT=$(VARIANT) B=$(B) tests/support/run-all.sh all
 
 test-unit: deps
-	$(Q)$(MAKE) --no-print-directory tests-build
+	$(Q)$(SUBMAKE) tests-build
 	$(Q)VARIANT=$(VARIANT) B=$(B) tests/support/run-all.sh unit
 
 test-integration: deps
-	$(Q)$(MAKE) --no-print-directory tests-build
+	$(Q)$(SUBMAKE) tests-build
 	$(Q)VARIANT=$(VARIANT) B=$(B) tests/support/run-all.sh integration
 
 asan:
@@ -154,7 +160,7 @@ build/fuzz/tests/fuzz/%: build/fuzz/tests/fuzz/%.o build/fuzz/libdialer.a
 	$(Q)clang -fsanitize=fuzzer,address,undefined -o $@ $< build/fuzz/libdialer.a $(LIBS)
 
 fuzz-build: deps
-	$(Q)$(MAKE) --no-print-directory VARIANT=fuzz $(FUZZ_BINS)
+	$(Q)$(SUBMAKE) VARIANT=fuzz B=build/fuzz $(FUZZ_BINS)
 
 FUZZ_SECONDS ?= 60
 fuzz: fuzz-build

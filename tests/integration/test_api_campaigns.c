@@ -26,6 +26,7 @@
 #include "core/err.h"
 #include "tests/integration/test_api_util.h"
 #include "tests/integration/test_schema_util.h"
+#include "tests/support/apifix.h"
 #include "tests/unit/core/test_httpd_util.h"
 
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -57,48 +58,33 @@ struct call {
     bool no_spec; /* a body the contract does not describe as JSON (CSV) */
 };
 
+/* The request as c->who sends it; the answer is checked against the contract (a 200 of
+ * a no_spec call is not: CSV). */
+static const struct apifix_call *request_of(const struct call *c, struct apifix_call *q)
+{
+    *q = (struct apifix_call){ .method = c->method,
+                               .pattern = c->pattern,
+                               .path = c->path,
+                               .auth = g_auth[c->who],
+                               .body = c->body,
+                               .hdr1 = c->hdr1,
+                               .unchecked = c->no_spec ? 200 : 0 };
+    return q;
+}
+
 static void do_call(const struct call *c, struct t_resp *r)
 {
-    char url[2048], err[512];
-    const char *hdrs[5];
-    int n = 0;
-    struct t_req rq = { .method = c->method, .body = c->body };
-
-    snprintf(url, sizeof(url), "%s%s", g_base, c->path);
-    if (g_auth[c->who][0] != '\0') {
-        hdrs[n++] = g_auth[c->who];
-    }
-    if (c->body != NULL) {
-        hdrs[n++] = "Content-Type: application/json";
-    }
-    if (c->hdr1 != NULL) {
-        hdrs[n++] = c->hdr1;
-    }
-    hdrs[n] = NULL;
-    rq.hdrs = hdrs;
-    assert_int_equal(t_http(url, &rq, r), CURLE_OK);
-    if (!(c->no_spec && r->status == 200) &&
-        !tapi_check_response(g_spec, c->method, c->pattern, r->status, r->body.data, r->body.len,
-                             err, sizeof(err))) {
-        fprintf(stderr, "contract: %s (%s %s -> %ld: %.300s)\n", err, c->method, c->path, r->status,
-                r->body.data != NULL ? r->body.data : "");
+    struct apifix_call q;
+    if (apifix_do(g_spec, g_base, request_of(c, &q), r) != 0) {
+        t_resp_free(r);
         fail();
     }
 }
 
 static json_t *call_json(const struct call *c, long want)
 {
-    struct t_resp r;
-    json_t *j;
-    do_call(c, &r);
-    if (r.status != want) {
-        fprintf(stderr, "%s %s: want %ld, got %ld: %s\n", c->method, c->path, want, r.status,
-                r.body.data != NULL ? r.body.data : "");
-        fail();
-    }
-    j = json_incref(r.json);
-    t_resp_free(&r);
-    return j;
+    struct apifix_call q;
+    return apifix_json(g_spec, g_base, request_of(c, &q), want);
 }
 
 /* Expects an error answer with status, code (NULL: any) and field (NULL: none checked). */
@@ -130,27 +116,7 @@ static const char *err_message(json_t *j)
 
 /* ------------------------------------------------------------- SQL */
 
-static int64_t sql_int(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int64_t sql_int(const char *fmt, ...)
-{
-    PGconn *c = tdb_connect(g_admin_ci);
-    va_list ap;
-    PGresult *r;
-    int64_t v;
-
-    va_start(ap, fmt);
-    r = tdb_vquery(c, fmt, ap);
-    va_end(ap);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        fprintf(stderr, "sql_int: %s\n", PQresultErrorMessage(r));
-        fail();
-    }
-    v = PQgetisnull(r, 0, 0) ? -1 : strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    PQfinish(c);
-    return v;
-}
+#define sql_int(...) apifix_sql_int(g_admin_ci, __VA_ARGS__)
 
 static void sql_exec(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -202,15 +168,8 @@ static int64_t make_list(int64_t tenant, const char *name, int n, long long firs
 
 static void login(const char *email, enum who w)
 {
-    char body[256];
-    struct call c = { "POST", "/api/v1/auth/login", "/api/v1/auth/login", W_ANON, body };
-    json_t *j;
-
-    snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"pass-word-123\"}", email);
-    j = call_json(&c, 200);
-    snprintf(g_auth[w], sizeof(g_auth[w]), "Authorization: Bearer %s",
-             json_string_value(json_object_get(j, "access_token")));
-    json_decref(j);
+    assert_true(apifix_login(g_spec, g_base, email, APIFIX_PASSWORD, g_auth[w], sizeof(g_auth[w]),
+                             NULL, 0));
 }
 
 static int64_t create_user(const char *email, const char *role)
@@ -228,18 +187,6 @@ static int64_t create_user(const char *email, const char *role)
     return id;
 }
 
-static void bootstrap(const char *slug, const char *email)
-{
-    struct api_bootstrap b = { .tenant_slug = slug,
-                               .email = email,
-                               .password = "pass-word-123",
-                               .pwhash_ops = 1,
-                               .pwhash_mem = 8192 };
-    FILE *devnull = fopen("/dev/null", "w");
-    assert_int_equal(api_bootstrap_run(g_app_ci, &b, devnull), 0);
-    fclose(devnull);
-}
-
 static int setup(void **state)
 {
     struct api_config ac = { 0 };
@@ -252,8 +199,8 @@ static int setup(void **state)
     tdb_create_migrated(DB);
     tdb_conninfo_app(DB, g_app_ci, sizeof(g_app_ci));
     tdb_conninfo(DB, g_admin_ci, sizeof(g_admin_ci));
-    bootstrap("camp-a", "admin@camp-a.test");
-    bootstrap("camp-b", "admin@camp-b.test");
+    apifix_bootstrap(g_app_ci, "camp-a", "admin@camp-a.test", false);
+    apifix_bootstrap(g_app_ci, "camp-b", "admin@camp-b.test", false);
     g_tenant_a = sql_int("SELECT id FROM tenants WHERE slug = 'camp-a'");
     g_tenant_b = sql_int("SELECT id FROM tenants WHERE slug = 'camp-b'");
 

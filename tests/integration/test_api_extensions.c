@@ -24,6 +24,7 @@
 #include "core/err.h"
 #include "tests/integration/test_api_util.h"
 #include "tests/integration/test_schema_util.h"
+#include "tests/support/apifix.h"
 #include "tests/unit/core/test_httpd_util.h"
 
 /* The request tables list only the leading fields that matter per row. */
@@ -63,52 +64,34 @@ struct rq {
     const char *hdr;
 };
 
-/* One request; the answer is checked against the contract. Thread-safe. */
+static void request_of(const struct rq *q, struct apifix_call *c)
+{
+    *c = (struct apifix_call){ .method = q->method,
+                               .pattern = q->pattern,
+                               .path = q->path,
+                               .auth = g_auth[q->who],
+                               .body = q->body,
+                               .hdr1 = q->hdr };
+}
+
+/* One request; the answer is checked against the contract (-1: no answer, -2: off contract).
+ * Thread-safe. */
 static void do_rq(const struct rq *q, struct t_resp *r)
 {
-    char url[512], err[512];
-    const char *hdrs[4];
-    int n = 0;
-    struct t_req tr = { .method = q->method, .body = q->body };
-
-    snprintf(url, sizeof(url), "%s%s", g_base, q->path);
-    hdrs[n++] = g_auth[q->who];
-    if (q->body != NULL) {
-        hdrs[n++] = "Content-Type: application/json";
-    }
-    if (q->hdr != NULL) {
-        hdrs[n++] = q->hdr;
-    }
-    hdrs[n] = NULL;
-    tr.hdrs = hdrs;
-    memset(r, 0, sizeof(*r));
-    if (t_http(url, &tr, r) != CURLE_OK) {
-        r->status = -1;
-        return;
-    }
-    if (!tapi_check_response(g_spec, q->method, q->pattern, r->status, r->body.data, r->body.len,
-                             err, sizeof(err))) {
-        fprintf(stderr, "contract: %s (%s %s -> %ld: %.300s)\n", err, q->method, q->path, r->status,
-                r->body.data != NULL ? r->body.data : "");
-        r->status = -2;
+    struct apifix_call c;
+    request_of(q, &c);
+    int rc = apifix_do(g_spec, g_base, &c, r);
+    if (rc != 0) {
+        r->status = rc;
     }
 }
 
 /* The answer's JSON (new reference) after checking the status. */
 static json_t *rq_json(const struct rq *q, long want)
 {
-    struct t_resp r;
-    json_t *j;
-    do_rq(q, &r);
-    if (r.status != want) {
-        fprintf(stderr, "%s %s: want %ld, got %ld: %s\n", q->method, q->path, want, r.status,
-                r.body.data != NULL ? r.body.data : "");
-        t_resp_free(&r);
-        fail();
-    }
-    j = json_incref(r.json);
-    t_resp_free(&r);
-    return j;
+    struct apifix_call c;
+    request_of(q, &c);
+    return apifix_json(g_spec, g_base, &c, want);
 }
 
 /* Checks an error answer: status, code and field (NULL: none expected). */
@@ -123,27 +106,7 @@ static void rq_error(const struct rq *q, long want, const char *code, const char
     json_decref(j);
 }
 
-static int64_t sql_int(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int64_t sql_int(const char *fmt, ...)
-{
-    PGconn *c = tdb_connect(g_admin_ci);
-    va_list ap;
-    PGresult *r;
-    int64_t v = -1;
-
-    va_start(ap, fmt);
-    r = tdb_vquery(c, fmt, ap);
-    va_end(ap);
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
-        v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    } else {
-        fprintf(stderr, "sql_int: %s\n", PQresultErrorMessage(r));
-    }
-    PQclear(r);
-    PQfinish(c);
-    return v;
-}
+#define sql_int(...) apifix_sql_int(g_admin_ci, __VA_ARGS__)
 
 static json_t *claim(enum who w, const char *body, long want)
 {
@@ -158,38 +121,10 @@ static int64_t ext_of(const json_t *j)
 
 /* ---------------------------------------------------------- set-up */
 
-static void bootstrap(const char *slug, const char *email)
-{
-    struct api_bootstrap b = { .tenant_slug = slug,
-                               .email = email,
-                               .password = "pass-word-123",
-                               .pwhash_ops = 1,
-                               .pwhash_mem = 8192 };
-    FILE *devnull = fopen("/dev/null", "w");
-    assert_int_equal(api_bootstrap_run(g_app_ci, &b, devnull), 0);
-    fclose(devnull);
-}
-
 static bool login(const char *email, enum who w)
 {
-    char url[128], body[256];
-    const char *hdrs[] = { "Content-Type: application/json", NULL };
-    struct t_req tr = { .method = "POST", .body = body, .hdrs = hdrs };
-    struct t_resp r;
-    bool ok;
-
-    snprintf(url, sizeof(url), "%s/api/v1/auth/login", g_base);
-    snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"pass-word-123\"}", email);
-    if (t_http(url, &tr, &r) != CURLE_OK) {
-        return false;
-    }
-    ok = r.status == 200;
-    if (ok) {
-        snprintf(g_auth[w], sizeof(g_auth[w]), "Authorization: Bearer %s",
-                 json_string_value(json_object_get(r.json, "access_token")));
-    }
-    t_resp_free(&r);
-    return ok;
+    return apifix_login(NULL, g_base, email, APIFIX_PASSWORD, g_auth[w], sizeof(g_auth[w]), NULL,
+                        0);
 }
 
 static int64_t flow_published(enum who w, const char *body)
@@ -221,8 +156,8 @@ static int setup(void **state)
     tdb_create_migrated(DB);
     tdb_conninfo_app(DB, g_app_ci, sizeof(g_app_ci));
     tdb_conninfo(DB, g_admin_ci, sizeof(g_admin_ci));
-    bootstrap("alpha", "admin@alpha.test");
-    bootstrap("beta", "admin@beta.test");
+    apifix_bootstrap(g_app_ci, "alpha", "admin@alpha.test", false);
+    apifix_bootstrap(g_app_ci, "beta", "admin@beta.test", false);
     /* The inventory as dialerd provisions it at start-up. */
     assert_int_equal(sql_int("WITH i AS (INSERT INTO extensions (number, pool) SELECT n,"
                              " CASE WHEN n < 3000 THEN 'inbound' WHEN n < 4000 THEN 'outbound'"

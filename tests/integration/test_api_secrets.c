@@ -24,6 +24,7 @@
 #include "core/err.h"
 #include "tests/integration/test_api_util.h"
 #include "tests/integration/test_schema_util.h"
+#include "tests/support/apifix.h"
 #include "tests/unit/core/test_httpd_util.h"
 
 #define DB    "test_api_secrets"
@@ -51,46 +52,34 @@ struct call {
     const char *body;
 };
 
+/* The request as c->who would send it (the key-less server for W_NOKEY_ADMIN). */
+static const char *request_of(const struct call *c, struct apifix_call *q)
+{
+    enum who w = c->who == W_NOKEY_ADMIN ? W_ADMIN : c->who;
+    *q = (struct apifix_call){ .method = c->method,
+                               .pattern = c->pattern,
+                               .path = c->path,
+                               .auth = g_auth[w],
+                               .body = c->body };
+    return c->who == W_NOKEY_ADMIN ? g_base2 : g_base;
+}
+
+/* The answer, checked against the contract. */
 static void do_call(const struct call *c, struct t_resp *r)
 {
-    char url[2048];
-    const char *hdrs[4];
-    int n = 0;
-    struct t_req rq = { .method = c->method, .body = c->body };
-    char err[512];
-    enum who w = c->who == W_NOKEY_ADMIN ? W_ADMIN : c->who;
-
-    snprintf(url, sizeof(url), "%s%s", c->who == W_NOKEY_ADMIN ? g_base2 : g_base, c->path);
-    if (g_auth[w][0] != '\0') {
-        hdrs[n++] = g_auth[w];
-    }
-    if (c->body != NULL) {
-        hdrs[n++] = "Content-Type: application/json";
-    }
-    hdrs[n] = NULL;
-    rq.hdrs = hdrs;
-    assert_int_equal(t_http(url, &rq, r), CURLE_OK);
-    if (!tapi_check_response(g_spec, c->method, c->pattern, r->status, r->body.data, r->body.len,
-                             err, sizeof(err))) {
-        fprintf(stderr, "contract: %s (%s %s -> %ld: %.300s)\n", err, c->method, c->path, r->status,
-                r->body.data != NULL ? r->body.data : "");
+    struct apifix_call q;
+    const char *base = request_of(c, &q);
+    if (apifix_do(g_spec, base, &q, r) != 0) {
+        t_resp_free(r);
         fail();
     }
 }
 
 static json_t *call_json(const struct call *c, long want)
 {
-    struct t_resp r;
-    json_t *j;
-    do_call(c, &r);
-    if (r.status != want) {
-        fprintf(stderr, "%s %s: want %ld, got %ld: %s\n", c->method, c->path, want, r.status,
-                r.body.data != NULL ? r.body.data : "");
-        fail();
-    }
-    j = json_incref(r.json);
-    t_resp_free(&r);
-    return j;
+    struct apifix_call q;
+    const char *base = request_of(c, &q);
+    return apifix_json(g_spec, base, &q, want);
 }
 
 static void put(enum who w, const char *name, const char *body, long want)
@@ -115,47 +104,12 @@ static json_t *list(enum who w)
     return call_json(&c, 200);
 }
 
-static int64_t sql_int(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int64_t sql_int(const char *fmt, ...)
-{
-    PGconn *c = tdb_connect(g_admin_ci);
-    va_list ap;
-    va_start(ap, fmt);
-    PGresult *r = tdb_vquery(c, fmt, ap);
-    va_end(ap);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        fprintf(stderr, "sql_int: %s\n", PQresultErrorMessage(r));
-        fail();
-    }
-    int64_t v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    PQfinish(c);
-    return v;
-}
+#define sql_int(...) apifix_sql_int(g_admin_ci, __VA_ARGS__)
 
 static void login(const char *email, enum who w)
 {
-    char body[512];
-    struct call c = { "POST", "/api/v1/auth/login", "/api/v1/auth/login", W_ANON, body };
-    snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"pass-word-123\"}", email);
-    json_t *j = call_json(&c, 200);
-    snprintf(g_auth[w], sizeof(g_auth[w]), "Authorization: Bearer %s",
-             json_string_value(json_object_get(j, "access_token")));
-    json_decref(j);
-}
-
-static void bootstrap(const char *slug, const char *email, bool op)
-{
-    struct api_bootstrap b = { .tenant_slug = slug,
-                               .email = email,
-                               .password = "pass-word-123",
-                               .platform_operator = op,
-                               .pwhash_ops = 1,
-                               .pwhash_mem = 8192 };
-    FILE *devnull = fopen("/dev/null", "w");
-    assert_int_equal(api_bootstrap_run(g_app_ci, &b, devnull), 0);
-    fclose(devnull);
+    assert_true(apifix_login(g_spec, g_base, email, APIFIX_PASSWORD, g_auth[w], sizeof(g_auth[w]),
+                             NULL, 0));
 }
 
 static int start_api(const unsigned char *key, struct api **a, struct api_secrets **s,
@@ -189,8 +143,8 @@ static int setup(void **state)
     tdb_create_migrated(DB);
     tdb_conninfo_app(DB, g_app_ci, sizeof(g_app_ci));
     tdb_conninfo(DB, g_admin_ci, sizeof(g_admin_ci));
-    bootstrap("alpha", "admin@alpha.test", true); /* also a platform operator */
-    bootstrap("beta", "admin@beta.test", false);
+    apifix_bootstrap(g_app_ci, "alpha", "admin@alpha.test", true); /* also a platform operator */
+    apifix_bootstrap(g_app_ci, "beta", "admin@beta.test", false);
     g_tenant_a = sql_int("SELECT id FROM tenants WHERE slug = 'alpha'");
     g_tenant_b = sql_int("SELECT id FROM tenants WHERE slug = 'beta'");
     randombytes_buf(g_key, sizeof(g_key));
@@ -199,20 +153,9 @@ static int setup(void **state)
         return -1;
     }
     /* The pool connects in the background: wait (bounded) for a login. */
-    for (int i = 0; i < 100; i++) {
-        struct t_resp r;
-        char url[128];
-        const char *h[] = { "Content-Type: application/json", NULL };
-        struct t_req rq = { .method = "POST",
-                            .body =
-                                "{\"email\":\"admin@alpha.test\",\"password\":\"pass-word-123\"}",
-                            .hdrs = h };
-        snprintf(url, sizeof(url), "%s/api/v1/auth/login", g_base);
-        bool ok = t_http(url, &rq, &r) == CURLE_OK && r.status == 200;
-        t_resp_free(&r);
-        if (ok) {
-            break;
-        }
+    for (int i = 0; i < 100 && !apifix_login(NULL, g_base, "admin@alpha.test", APIFIX_PASSWORD,
+                                             g_auth[W_ADMIN], sizeof(g_auth[W_ADMIN]), NULL, 0);
+         i++) {
         usleep(50 * 1000);
     }
     login("admin@alpha.test", W_ADMIN);

@@ -11,67 +11,31 @@
 #   - a campaign_30d campaign restores its 30-day period from its first start.
 # UK numbers: no statutory calling hours, so the test does not depend on the time of day.
 set -uo pipefail
-B=${DIALER_BUILD:?}
-DIALERD=$B/dialerd
-SIM=$B/ari-sim
-fails=0
-pids=()
-DB=test_cab_$$
-TMP=$(mktemp -d)
-PSQL=("$DIALER_PG_BIN/psql" -h "$DIALER_PG_SOCKDIR" -p "$DIALER_PG_PORT" -U dialer -v ON_ERROR_STOP=1)
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-  "${PSQL[@]}" -d postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-check() {
-  local what=$1
-  shift
-  if "$@"; then
-    echo "ok - $what"
-  else
-    echo "FAIL - $what"
-    echo "  last: ${r:-}" | head -c 600
-    echo
-    fails=$((fails + 1))
-  fi
-}
-sql() { "${PSQL[@]}" -d "$DB" -Atc "$1"; }
+. "$(dirname "$0")/../support/e2e.sh"
+e2e_init cab
+E2E_CHECK_LAST=last # a failed check prints the last figures read ($r)
 
 cat >"$TMP/scenario.json" <<'EOF'
 {"name": "abandon", "seed": 7,
  "populations": {"default": [{"weight": 1, "outcome": "answer", "ring": 0.1, "talk": "forever"}]}}
 EOF
-OLOG=$TMP/originate.log
-"$SIM" --port 0 --port-file "$TMP/sim.port" --scenario "$TMP/scenario.json" \
-  --originate-log "$OLOG" --log-level warn >"$TMP/sim.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 50); do [ -s "$TMP/sim.port" ] && break; sleep 0.1; done
-SIMPORT=$(cat "$TMP/sim.port")
+e2e_start_sim "$TMP/scenario.json"
 check "ari-sim listens" test -n "$SIMPORT"
 
-"${PSQL[@]}" -d postgres -qc "CREATE DATABASE $DB" >/dev/null
-export DIALERD_DB_ADMIN_CONNINFO="host=$DIALER_PG_SOCKDIR port=$DIALER_PG_PORT user=dialer dbname=$DB"
-export DIALERD_DB_CONNINFO="host=$DIALER_PG_SOCKDIR port=$DIALER_PG_PORT user=dialer_app dbname=$DB"
-export DIALERD_REDIS_HOST=127.0.0.1 DIALERD_REDIS_PORT=$DIALER_REDIS_PORT
-export DIALERD_HTTP_STATIC_DIR="" DIALERD_HTTP_PORT=0
-export DIALERD_API_JWT_KEYS="main=dialerd-test-secret-0123456789abcdef0123"
-export DIALERD_API_PWHASH_OPS=1 DIALERD_API_PWHASH_MEM=64k
-export DIALERD_ARI_URL="http://127.0.0.1:$SIMPORT" DIALERD_ARI_USER=asterisk
-export DIALERD_ARI_PASSWORD=asterisk
+e2e_createdb
+e2e_env
 export DIALERD_DIALER_TALK_TIME=1s DIALERD_DIALER_POLL=100ms DIALERD_DIALER_PORTS=1
 export DIALERD_DNC_CHANNEL="dialer:dnc:cab:$$"
 check "migrate" bash -c "'$DIALERD' migrate >/dev/null"
-printf 's3cret-Pass-%s\n' "$$" | "$DIALERD" bootstrap --tenant-slug acme --email ops@acme.test >/dev/null 2>&1
+e2e_bootstrap acme ops@acme.test "s3cret-Pass-$$" >/dev/null 2>&1
 T=$(sql "SELECT id FROM tenants WHERE slug = 'acme'")
 
 LOG=$DIALER_RUN_DIR/dialerd-cab.log
 : >"$LOG"
+export DIALERD_NODE_ID="cab-$$"
 start() {
-  DIALERD_NODE_ID="cab-$$" "$DIALERD" >>"$LOG" 2>&1 &
-  PID=$!
-  pids+=($PID)
+  e2e_start_dialerd "$LOG"
+  PID=$DPID
 }
 restored() { # restored <campaign>: the last restore line's fields
   grep "event=abandon_restored campaign=$1 " "$LOG" | tail -1 |
@@ -162,5 +126,4 @@ kill -TERM "$PID"
 wait "$PID"
 s=$?
 check "dialerd exits 0 on SIGTERM ($s)" test "$s" = 0
-echo "$fails failed"
-[ "$fails" -eq 0 ]
+e2e_done

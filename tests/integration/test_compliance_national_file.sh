@@ -30,15 +30,14 @@ import os, sys
 path, count, bad, extra = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 out = []
 def gen():
-    k = 0
+    k = 0  # valid numbers before this exchange; every 31st one is in the file
     for npa in (212, 213, 214, 215):
         for nxx in range(200, 1000):
             if npa == 212 and nxx in (888, 999):
                 continue
-            for line in range(10000):
-                if k % 31 == 0:
-                    yield "%d%d%04d" % (npa, nxx, line)
-                k += 1
+            for line in range(-k % 31, 10000, 31):
+                yield "%d%d%04d" % (npa, nxx, line)
+            k += 10000
 for num in gen():
     if len(out) == count - 10:
         break

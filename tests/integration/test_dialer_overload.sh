@@ -12,70 +12,22 @@
 #      ten calls per tick.
 # Run by tests/support/run-all.sh with the services' environment.
 set -uo pipefail
-B=${DIALER_BUILD:?}
-DIALERD=$B/dialerd
-SIM=$B/ari-sim
-fails=0
-pids=()
-DB=test_dialer_overload_$$
-TMP=$(mktemp -d)
-PSQL=("$DIALER_PG_BIN/psql" -h "$DIALER_PG_SOCKDIR" -p "$DIALER_PG_PORT" -U dialer -v ON_ERROR_STOP=1)
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  [ -n "${DIALER_TEST_KEEP:-}" ] && { echo "kept: database $DB, files $TMP"; return; }
-  "${PSQL[@]}" -d postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-check() {
-  local what=$1
-  shift
-  if "$@"; then echo "ok - $what"; else echo "FAIL - $what"; fails=$((fails + 1)); fi
-}
-sql() { "${PSQL[@]}" -d "$DB" -Atc "$1"; }
-wait_sql() {
-  local q=$1 want=$2 secs=$3 got=
-  for _ in $(seq 1 $((secs * 10))); do
-    got=$(sql "$q")
-    [ "$got" = "$want" ] && return 0
-    sleep 0.1
-  done
-  echo "  waited ${secs}s for [$q] = $want, last $got" >&2
-  return 1
-}
-free_port() { # a loopback port the kernel says is free now
-  python3 -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+. "$(dirname "$0")/../support/e2e.sh"
+e2e_init dialer_overload
 
 cat >"$TMP/scenario.json" <<'EOF'
 {"name": "dialer-overload", "seed": 9,
  "populations": {"default": [{"weight": 1, "outcome": "answer", "ring": 0.1, "talk": "forever"}]},
  "rules": [{"number": "*", "outcome": "answer", "ring": 0.1, "talk": "forever"}]}
 EOF
-OLOG=$TMP/originate.log
-"$SIM" --port 0 --port-file "$TMP/sim.port" --scenario "$TMP/scenario.json" \
-  --originate-log "$OLOG" --log-level warn >"$TMP/sim.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 50); do [ -s "$TMP/sim.port" ] && break; sleep 0.1; done
-SIMPORT=$(cat "$TMP/sim.port")
+e2e_start_sim "$TMP/scenario.json"
 check "ari-sim listens" test -n "$SIMPORT"
 
-RPORT=$(free_port)
-redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no >"$TMP/redis.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 50); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+e2e_start_redis
 R=(redis-cli -p "$RPORT")
 
-"${PSQL[@]}" -d postgres -qc "CREATE DATABASE $DB" >/dev/null
-export DIALERD_DB_ADMIN_CONNINFO="host=$DIALER_PG_SOCKDIR port=$DIALER_PG_PORT user=dialer dbname=$DB"
-export DIALERD_DB_CONNINFO="host=$DIALER_PG_SOCKDIR port=$DIALER_PG_PORT user=dialer_app dbname=$DB"
-export DIALERD_REDIS_HOST=127.0.0.1 DIALERD_REDIS_PORT=$RPORT DIALERD_REDIS_SOCKET=""
-export DIALERD_HTTP_STATIC_DIR="" DIALERD_HTTP_PORT=0
-export DIALERD_API_JWT_KEYS="main=dialerd-test-secret-0123456789abcdef0123"
-export DIALERD_ARI_URL="http://127.0.0.1:$SIMPORT" DIALERD_ARI_USER=asterisk
-export DIALERD_ARI_PASSWORD=asterisk
+e2e_createdb
+e2e_env
 export DIALERD_NODE_ID="overload-$$"
 export DIALERD_DIALER_ALLOW_MISSING_DNC=true DIALERD_DIALER_TALK_TIME=100ms
 # 200 CPS (a chunk of 20 channels per refill) against 30 channels: one lost
@@ -96,15 +48,8 @@ sql "INSERT INTO contacts (tenant_id, list_id, number) SELECT $T, $L, '+1213777'
 
 LOG=$DIALER_RUN_DIR/dialerd-overload-test.log
 : >"$LOG"
-"$DIALERD" >>"$LOG" 2>&1 &
-DPID=$!
-pids+=($DPID)
-HPORT=
-for _ in $(seq 1 100); do
-  HPORT=$(sed -n 's/.*event=listening .*port=\([0-9]*\).*/\1/p' "$LOG" | head -1)
-  [ -n "$HPORT" ] && break
-  sleep 0.1
-done
+e2e_start_dialerd "$LOG"
+HPORT=$DPORT
 check "dialerd listens" test -n "$HPORT"
 
 # /metrics sampled every 50 ms while the campaign runs (bounded: 4000 samples)
@@ -155,10 +100,8 @@ check "launches in flight never above dialer.max-launching ($MAXL)" test -n "$ma
 check "the scheduler waited on the bound" test "${waits:-0}" -gt 0
 check "the bookings gauge is on /metrics (0)" bash -c "printf '%s\n' \"\$1\" | grep -qx 'dialer_channels_booked 0'" _ "$met"
 
-kill -TERM "$DPID"
-for _ in $(seq 1 100); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
+e2e_stop_dialerd
 check "dialerd exits on SIGTERM" bash -c "! kill -0 $DPID 2>/dev/null"
 check "no phone number in full in the log" bash -c "! grep -qE '\\+1213777[0-9]{4}' '$LOG'"
 
-echo "$fails failed"
-[ "$fails" -eq 0 ]
+e2e_done

@@ -25,31 +25,25 @@
 #include "sim/simc.h"
 #include "tests/integration/test_schema_util.h"
 #include "tests/support/evloop.h"
+#include "tests/support/ivrfix.h"
 
 #define DB "test_inbound"
 
 enum { MAX_ENDS = 1024, LOAD_CALLS = 500, LOAD_EXTS = 20 };
 
 struct fx {
-    PGconn *su;
+    struct ivrdb db;  /* the database, its two tenants and the pool */
+    struct simfix sx; /* ari-sim and the ARI client */
     struct ev_loop *loop;
-    struct db_pool *pool;
-    struct simc_proc sim;
-    struct ari_client *c;
     struct ivr_ari *d;
     struct ivr_inbound *in;
-    char url[64];
-    int connected;
-    long long ta, tb, fa, fb;
+    long long fa, fb;
     int n_end;
     char disp[MAX_ENDS][16];
     long long tenant[MAX_ENDS];
     int ext[MAX_ENDS];
     long long flow[MAX_ENDS];
     int reason[MAX_ENDS];
-    int n_got;
-    int status;
-    long long id;
 };
 
 static struct fx *F;
@@ -84,117 +78,41 @@ static void on_event(struct ari_client *c, const struct ari_event *ev, void *arg
     ivr_inbound_start(f->in, c, ev);
 }
 
-static void on_reconcile(struct ari_client *c, int status, const char *const *gone, size_t ng,
-                         const char *const *up, size_t nu, void *arg)
-{
-    struct fx *f = arg;
-    (void)c, (void)status, (void)gone, (void)ng, (void)up, (void)nu;
-    f->connected++;
-}
-
-static void store_cb(void *arg, const struct ivr_store_result *r)
-{
-    struct fx *f = arg;
-    f->status = r->status;
-    f->id = r->id;
-    f->n_got++;
-}
-
-static void ext_cb(void *arg, const struct ivr_ext_result *r)
-{
-    struct fx *f = arg;
-    f->status = r->status;
-    f->id = r->number;
-    f->n_got++;
-}
-
-static void wait_got(struct fx *f)
-{
-    assert_true(evloop_run_until(f->loop, &f->n_got, 1, 10.0));
-    assert_int_equal(f->status, 0);
-    f->n_got = 0;
-}
-
-static long long user_of(struct fx *f, long long tenant)
-{
-    return tdb_int(f->su, "SELECT id FROM users WHERE tenant_id = %lld", tenant);
-}
-
-static long long publish_flow(struct fx *f, long long tenant, long long flow, const char *def)
-{
-    long long u = user_of(f, tenant);
-    static int seq;
-    char name[32];
-    snprintf(name, sizeof(name), "line %d", ++seq);
-    if (flow == 0) {
-        assert_int_equal(ivr_store_create(f->pool, tenant, u, name, def, store_cb, f), 0);
-        wait_got(f);
-        flow = f->id;
-    } else {
-        assert_int_equal(ivr_store_save_draft(f->pool, tenant, u, flow, def, store_cb, f), 0);
-        wait_got(f);
-    }
-    assert_int_equal(ivr_store_publish(f->pool, tenant, u, flow, "go", store_cb, f), 0);
-    wait_got(f);
-    return flow;
-}
-
 static int setup(void **state)
 {
-    static const char *const args[] = { "--dialplan", "none", "--time-scale", "0.1", "--log-level",
-                                        "warn",       NULL };
     struct fx *f = calloc(1, sizeof(*f));
-    char ci[TDB_CONNINFO_MAX];
-    struct db_opts o = { .name = "inbound" };
-    struct ari_handlers h = { on_event, NULL, NULL, on_reconcile, NULL };
-    struct ari_client_config acfg = {
-        .name = "sim", .user = "asterisk", .password = "asterisk", .app = "dialer"
-    };
+    struct simfix_config sc = { .app = "dialer", .dialplan = "none", .on_event = on_event };
     struct ivr_inbound_config icfg = { 0 };
 
-    tdb_create_migrated(DB);
-    tdb_conninfo(DB, ci, sizeof(ci));
-    f->su = tdb_connect(ci);
-    f->ta = tdb_int(f->su, "INSERT INTO tenants (slug, name) VALUES ('acme', 'Acme') RETURNING id");
-    f->tb =
-        tdb_int(f->su, "INSERT INTO tenants (slug, name) VALUES ('globex', 'Globex') RETURNING id");
-    tdb_exec(f->su,
-             "INSERT INTO users (tenant_id, email, role) VALUES (%lld, 'a@acme.example', "
-             "'editor'), (%lld, 'b@globex.example', 'editor')",
-             f->ta, f->tb);
+    assert_non_null(f);
     f->loop = ev_loop_new(EVFLAG_AUTO);
-    tdb_conninfo_app(DB, ci, sizeof(ci));
-    assert_int_equal(db_pool_create(f->loop, ci, 4, &o, &f->pool), 0);
-    for (int i = 0; i < 200 && db_pool_up_count(f->pool) < 4; i++) {
-        evloop_run_for(f->loop, 0.05);
-    }
-    f->fa = publish_flow(f, f->ta, 0, FLOWV("a1", "1500"));
-    f->fb = publish_flow(f, f->tb, 0, FLOWV("b1", "100"));
-    assert_int_equal(ivr_ext_provision(f->pool, 2000, 2999, ext_cb, f), 0);
-    wait_got(f);
-    assert_int_equal(ivr_ext_assign(f->pool, f->ta, 0, 2000, f->fa, NULL, ext_cb, f), 0);
-    wait_got(f);
-    assert_int_equal(ivr_ext_assign(f->pool, f->tb, 0, 2001, f->fb, NULL, ext_cb, f), 0);
-    wait_got(f);
+    ivrdb_setup(&f->db, f->loop, DB, "inbound");
+    f->fa = ivrdb_publish(&f->db, f->db.ta, 0, FLOWV("a1", "1500"));
+    f->fb = ivrdb_publish(&f->db, f->db.tb, 0, FLOWV("b1", "100"));
+    assert_int_equal(ivr_ext_provision(f->db.pool, 2000, 2999, ivrdb_ext_cb, &f->db), 0);
+    ivrdb_wait(&f->db);
+    assert_int_equal(
+        ivr_ext_assign(f->db.pool, f->db.ta, 0, 2000, f->fa, NULL, ivrdb_ext_cb, &f->db), 0);
+    ivrdb_wait(&f->db);
+    assert_int_equal(
+        ivr_ext_assign(f->db.pool, f->db.tb, 0, 2001, f->fb, NULL, ivrdb_ext_cb, &f->db), 0);
+    ivrdb_wait(&f->db);
 
-    if (simc_start(&f->sim, args) < 0) {
+    assert_int_equal(simfix_mkdir(&f->sx, "test_inbound"), 0);
+    sc.arg = f;
+    F = f;
+    *state = f;
+    if (simfix_start(&f->sx, f->loop, &sc) != 0) {
         return -1;
     }
-    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%d", f->sim.port);
-    acfg.url = f->url;
-    h.arg = f;
-    assert_int_equal(ari_client_create(f->loop, &acfg, &h, &f->c), 0);
-    assert_true(evloop_run_until(f->loop, &f->connected, 1, 5.0));
     assert_int_equal(ivr_ari_create(f->loop, NULL, &f->d), 0);
     icfg.loop = f->loop;
-    icfg.db = f->pool;
+    icfg.db = f->db.pool;
     icfg.ari = f->d;
     icfg.max_per_extension = 2;
     icfg.on_end = on_end;
     icfg.arg = f;
     assert_int_equal(ivr_inbound_create(&icfg, &f->in), 0);
-    F = f;
-    *state = f;
     return 0;
 }
 
@@ -203,15 +121,12 @@ static int teardown(void **state)
     struct fx *f = *state;
     int rc;
     ivr_inbound_destroy(f->in);
-    ari_client_destroy(f->c);
+    rc = simfix_stop(&f->sx);
     ivr_ari_destroy(f->d);
-    db_pool_destroy(f->pool);
+    ivrdb_teardown(&f->db, DB);
     ev_loop_destroy(f->loop);
-    rc = simc_stop(&f->sim, SIGTERM);
-    PQfinish(f->su);
-    tdb_drop(DB);
     free(f);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 static void call(struct fx *f, const char *ext)
@@ -221,7 +136,7 @@ static void call(struct fx *f, const char *ext)
     snprintf(path, sizeof(path),
              "/_sim/inbound?extension=%s&app=dialer&caller=%%2B14155550100&population=default",
              ext);
-    assert_int_equal(simc_http(f->sim.port, "POST", path, NULL, NULL, NULL, &r), 0);
+    assert_int_equal(simc_http(f->sx.sim.port, "POST", path, NULL, NULL, NULL, &r), 0);
     assert_true(r.status >= 200 && r.status < 300);
     simc_resp_free(&r);
 }
@@ -242,7 +157,7 @@ static void test_inbound_revisions_tenants_refusals(void **state)
     }
     assert_int_equal(st.started, 1);
     /* Revision 2 published mid-call. */
-    publish_flow(f, f->ta, f->fa, FLOWV("a2", "100"));
+    ivrdb_publish(&f->db, f->db.ta, f->fa, FLOWV("a2", "100"));
     call(f, "2000"); /* the second on the extension: within the limit of 2 */
     call(f, "2001"); /* the other tenant */
     call(f, "2999"); /* unassigned */
@@ -255,17 +170,17 @@ static void test_inbound_revisions_tenants_refusals(void **state)
     for (int i = 0; i < 3; i++) {
         if (f->ext[i] == 2001) {
             assert_string_equal(f->disp[i], "b1");
-            assert_int_equal(f->tenant[i], f->tb);
+            assert_int_equal(f->tenant[i], f->db.tb);
         } else {
             assert_int_equal(f->ext[i], 2000);
-            assert_int_equal(f->tenant[i], f->ta);
+            assert_int_equal(f->tenant[i], f->db.ta);
         }
     }
     assert_string_equal(f->disp[2], "a1");
     assert_true(strcmp(f->disp[0], "a2") == 0 || strcmp(f->disp[1], "a2") == 0);
 
     /* Overflow: 2000 allows 2 at once (revision 2 is short: pin it long again). */
-    publish_flow(f, f->ta, f->fa, FLOWV("a3", "1500"));
+    ivrdb_publish(&f->db, f->db.ta, f->fa, FLOWV("a3", "1500"));
     call(f, "2000");
     call(f, "2000");
     for (int i = 0; i < 300; i++) {
@@ -308,7 +223,7 @@ static void test_inbound_500_concurrent(void **state)
 {
     struct fx *f = *state;
     struct ivr_inbound_config icfg = {
-        .loop = f->loop, .db = f->pool, .ari = f->d, .on_end = on_end, .arg = f
+        .loop = f->loop, .db = f->db.pool, .ari = f->d, .on_end = on_end, .arg = f
     };
     struct ivr_inbound_stats st;
     long long tc, fc, fa, fb, owner[LOAD_EXTS];
@@ -319,23 +234,24 @@ static void test_inbound_500_concurrent(void **state)
 
     ivr_inbound_destroy(f->in);
     assert_int_equal(ivr_inbound_create(&icfg, &f->in), 0);
-    tc = tdb_int(f->su, "INSERT INTO tenants (slug, name) VALUES ('initech', 'Initech') "
-                        "RETURNING id");
-    tdb_exec(f->su,
+    tc = tdb_int(f->db.su, "INSERT INTO tenants (slug, name) VALUES ('initech', 'Initech') "
+                           "RETURNING id");
+    tdb_exec(f->db.su,
              "INSERT INTO users (tenant_id, email, role) VALUES (%lld, 'c@initech.example', "
              "'editor')",
              tc);
-    fa = publish_flow(f, f->ta, 0, FLOWV("ta", "2500"));
-    fb = publish_flow(f, f->tb, 0, FLOWV("tb", "2500"));
-    fc = publish_flow(f, tc, 0, FLOWV("tc", "2500"));
+    fa = ivrdb_publish(&f->db, f->db.ta, 0, FLOWV("ta", "2500"));
+    fb = ivrdb_publish(&f->db, f->db.tb, 0, FLOWV("tb", "2500"));
+    fc = ivrdb_publish(&f->db, tc, 0, FLOWV("tc", "2500"));
     for (int i = 0; i < LOAD_EXTS; i++) {
-        long long t = i % 3 == 0 ? f->ta : i % 3 == 1 ? f->tb : tc;
+        long long t = i % 3 == 0 ? f->db.ta : i % 3 == 1 ? f->db.tb : tc;
         long long fl = i % 3 == 0 ? fa : i % 3 == 1 ? fb : fc;
         owner[i] = t;
         tag[i] = i % 3 == 0 ? "ta" : i % 3 == 1 ? "tb" : "tc";
         fid[i] = fl;
-        assert_int_equal(ivr_ext_assign(f->pool, t, 0, 2100 + i, fl, NULL, ext_cb, f), 0);
-        wait_got(f);
+        assert_int_equal(ivr_ext_assign(f->db.pool, t, 0, 2100 + i, fl, NULL, ivrdb_ext_cb, &f->db),
+                         0);
+        ivrdb_wait(&f->db);
     }
     base = f->n_end;
     for (int i = 0; i < LOAD_CALLS; i++) {

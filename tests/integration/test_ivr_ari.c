@@ -30,6 +30,7 @@
 #include "ivr/ivr.h"
 #include "sim/simc.h"
 #include "tests/support/evloop.h"
+#include "tests/support/ivrfix.h"
 
 /* Transfer targets: 100 answers then hangs up, 200 is busy, 300 rings, 400 answers briefly. */
 static const char DIALPLAN[] = "[general]\n"
@@ -57,13 +58,9 @@ static const char SCENARIO[] =
     "\"playback\",\"playback\":1,\"after\":0.1}]}]}}";
 
 struct fx {
-    struct simc_proc sim;
+    struct simfix sx; /* ari-sim, its directory and the ARI client */
     struct ev_loop *loop;
-    struct ari_client *c;
     struct ivr_ari *d;
-    char url[64];
-    char dir[128];
-    int connected;
     /* the current call */
     struct ivr_flow *flow;
     struct ivr_ari_call *ac;
@@ -146,89 +143,33 @@ static void on_event(struct ari_client *c, const struct ari_event *ev, void *arg
     f->unrouted++;
 }
 
-static void on_reconcile(struct ari_client *c, int status, const char *const *gone, size_t ng,
-                         const char *const *up, size_t nu, void *arg)
-{
-    struct fx *f = arg;
-    (void)c, (void)status, (void)gone, (void)ng, (void)up, (void)nu;
-    f->connected++;
-}
-
 static int group_setup(void **state)
 {
-    static const char *const args0[] = { "--time-scale", "0.1", "--log-level", "warn", NULL };
-    const char *args[10];
-    char scen[200], dp[200];
     struct fx *f = calloc(1, sizeof(*f));
-    struct ari_handlers h = { on_event, NULL, NULL, on_reconcile, NULL };
-    struct ari_client_config cfg = { .name = "sim",
-                                     .user = "asterisk",
-                                     .password = "asterisk",
-                                     .app = "ivr",
-                                     .request_timeout_ms = 3000 };
-    FILE *fp;
+    struct simfix_config sc = { .app = "ivr",
+                                .scenario = SCENARIO,
+                                .dialplan = DIALPLAN,
+                                .request_timeout_ms = 3000,
+                                .on_event = on_event };
 
-    if (f == NULL) {
-        return -1;
-    }
-    snprintf(f->dir, sizeof(f->dir), "/tmp/test_ivr_ari.%d", (int)getpid());
-    mkdir(f->dir, 0700);
-    snprintf(scen, sizeof(scen), "%s/scenario.json", f->dir);
-    fp = fopen(scen, "w");
-    if (fp == NULL) {
-        return -1;
-    }
-    fputs(SCENARIO, fp);
-    fclose(fp);
-    snprintf(dp, sizeof(dp), "%s/extensions.conf", f->dir);
-    fp = fopen(dp, "w");
-    if (fp == NULL) {
-        return -1;
-    }
-    fputs(DIALPLAN, fp);
-    fclose(fp);
-    args[0] = "--scenario";
-    args[1] = scen;
-    args[2] = "--dialplan";
-    args[3] = dp;
-    for (size_t i = 0; i < 5; i++) {
-        args[4 + i] = args0[i];
-    }
-    if (simc_start(&f->sim, args) < 0) {
+    if (f == NULL || simfix_mkdir(&f->sx, "test_ivr_ari") != 0) {
+        free(f);
         return -1;
     }
     f->loop = ev_loop_new(EVFLAG_AUTO);
-    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%d", f->sim.port);
-    cfg.url = f->url;
-    h.arg = f;
-    if (ari_client_create(f->loop, &cfg, &h, &f->c) != 0 ||
-        !evloop_run_until(f->loop, &f->connected, 1, 5.0)) {
-        return -1;
-    }
+    sc.arg = f;
     F = f;
     *state = f;
-    return 0;
+    return simfix_start(&f->sx, f->loop, &sc);
 }
 
 static int group_teardown(void **state)
 {
     struct fx *f = *state;
-    char cmd[200];
-    int rc;
-    ari_client_destroy(f->c);
+    int rc = simfix_stop(&f->sx);
     ev_loop_destroy(f->loop);
-    rc = simc_stop(&f->sim, SIGTERM);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-    if (system(cmd) != 0) {
-        rc = -1;
-    }
-    if (rc != 0 || simc_log_has_sanitizer_report(&f->sim)) {
-        fprintf(stderr, "ari-sim exited %d; log in %s\n", rc, f->sim.log);
-        free(f);
-        return -1;
-    }
     free(f);
-    return 0;
+    return rc;
 }
 
 /* Loads a flow written with ' for " (the unit tests' convention). */
@@ -281,7 +222,7 @@ static void begin(struct fx *f, const char *src, const char *population,
              "/_sim/inbound?extension=2001&app=ivr&context=from-trunk&caller=%%2B14155550100"
              "&population=%s",
              population);
-    assert_int_equal(simc_http(f->sim.port, "POST", path, NULL, NULL, NULL, &r), 0);
+    assert_int_equal(simc_http(f->sx.sim.port, "POST", path, NULL, NULL, NULL, &r), 0);
     assert_true(r.status >= 200 && r.status < 300);
     simc_resp_free(&r);
     assert_true(evloop_run_until(f->loop, &f->started, 1, 5.0));
@@ -305,7 +246,7 @@ static void sim_post(struct fx *f, const char *what, const char *chan, const cha
     char path[256];
     struct simc_resp r;
     snprintf(path, sizeof(path), "/_sim/channels/%s/%s%s", chan, what, arg);
-    assert_int_equal(simc_http(f->sim.port, "POST", path, NULL, NULL, NULL, &r), 0);
+    assert_int_equal(simc_http(f->sx.sim.port, "POST", path, NULL, NULL, NULL, &r), 0);
     assert_true(r.status >= 200 && r.status < 300);
     simc_resp_free(&r);
 }
@@ -356,7 +297,7 @@ static void test_collect_digits_on_demand(void **state)
 static void test_say_renders_and_caches(void **state)
 {
     struct fx *f = *state;
-    struct ivr_ari_config cfg = { .sounds_dir = f->dir };
+    struct ivr_ari_config cfg = { .sounds_dir = f->sx.dir };
     int files = 0;
     DIR *dir;
     struct dirent *de;
@@ -368,7 +309,7 @@ static void test_say_renders_and_caches(void **state)
     assert_string_equal(f->disposition, "ok");
     assert_non_null(strstr(f->steps, "a:done b:done"));
     /* Both says share one rendering; it holds a wav header and some audio. */
-    dir = opendir(f->dir);
+    dir = opendir(f->sx.dir);
     assert_non_null(dir);
     while ((de = readdir(dir)) != NULL) {
         if (strncmp(de->d_name, "tts-", 4) == 0) {
@@ -376,7 +317,7 @@ static void test_say_renders_and_caches(void **state)
             struct stat sb;
             size_t n = strlen(de->d_name);
             assert_true(n > 4 && strcmp(de->d_name + n - 4, ".wav") == 0);
-            snprintf(path, sizeof(path), "%s/%s", f->dir, de->d_name);
+            snprintf(path, sizeof(path), "%s/%s", f->sx.dir, de->d_name);
             assert_int_equal(stat(path, &sb), 0);
             assert_true(sb.st_size > 1000);
             files++;
@@ -443,7 +384,7 @@ static void test_tts_cache_age(void **state)
                                   .tts_cache_max_bytes = -1,
                                   .tts_cache_max_age_ms = 3600 * 1000,
                                   .tts_sweep_interval_ms = -1 };
-    snprintf(dir, sizeof(dir), "%s/age", f->dir);
+    snprintf(dir, sizeof(dir), "%s/age", f->sx.dir);
     assert_int_equal(mkdir(dir, 0700), 0);
     fake_tts(dir, "tts-" HEX_A ".wav", 100, 7200);          /* unused for two hours */
     fake_tts(dir, "tts-" HEX_B ".wav", 100, 60);            /* used a minute ago */
@@ -478,7 +419,7 @@ static void test_tts_cache_size_keeps_files_in_use(void **state)
     DIR *dp;
     struct dirent *de;
     char mine[300] = "";
-    snprintf(dir, sizeof(dir), "%s/size", f->dir);
+    snprintf(dir, sizeof(dir), "%s/size", f->sx.dir);
     assert_int_equal(mkdir(dir, 0700), 0);
     begin(f,
           FLOW("'a':{'type':'say','props':{'text':'Your prompt stays while you listen'},"
@@ -606,7 +547,7 @@ static void sim_disk(struct fx *f, const char *mode)
     } else {
         snprintf(path, sizeof(path), "/_sim/fault?action=clear");
     }
-    assert_int_equal(simc_http(f->sim.port, "POST", path, NULL, NULL, NULL, &r), 0);
+    assert_int_equal(simc_http(f->sx.sim.port, "POST", path, NULL, NULL, NULL, &r), 0);
     assert_int_equal(r.status, 200);
     simc_resp_free(&r);
 }

@@ -43,6 +43,7 @@
 #include "sim/simc.h"
 #include "tests/integration/test_schema_util.h"
 #include "tests/support/evloop.h"
+#include "tests/support/ivrfix.h"
 
 #define DB     "test_ivr_inbound"
 #define SECRET "tok-7f3a9c41e2"
@@ -80,31 +81,22 @@ static int h_slow(struct httpd_req *req, void *arg)
 }
 
 struct fx {
-    PGconn *su;
+    struct ivrdb db;  /* the database, its two tenants and the pool */
+    struct simfix sx; /* ari-sim, its directory (and the test's log) and the ARI client */
     struct ev_loop *loop;
-    struct db_pool *pool;
-    struct simc_proc sim;
-    struct ari_client *c;
     struct ivr_ari *d;
     struct ivr_inbound *in;
     struct ivr_recorder *rec;
     struct httpd *srv;
     struct http_client *http;
     struct ivr_http_backend *hb;
-    char url[64];
-    char dir[128];
     char logpath[200];
     int logfd;
     int port;
-    int connected;
-    long long ta, tb;
     int n_end;
     char disp[MAX_ENDS][24];
     int ext[MAX_ENDS];
     int reason[MAX_ENDS];
-    int n_got;
-    int status;
-    long long id;
     int secret_asks;
 };
 
@@ -112,7 +104,7 @@ static json_t *secrets_of(void *arg, long long tenant)
 {
     struct fx *f = arg;
     f->secret_asks++;
-    return tenant == f->ta ? json_pack("{s:s}", "token", SECRET) : NULL;
+    return tenant == f->db.ta ? json_pack("{s:s}", "token", SECRET) : NULL;
 }
 
 static void on_end(void *arg, long long tenant, int ext, long long flow_id, int revision,
@@ -138,41 +130,6 @@ static void on_event(struct ari_client *c, const struct ari_event *ev, void *arg
     ivr_inbound_start(f->in, c, ev);
 }
 
-static void on_reconcile(struct ari_client *c, int status, const char *const *gone, size_t ng,
-                         const char *const *up, size_t nu, void *arg)
-{
-    struct fx *f = arg;
-    (void)c, (void)status, (void)gone, (void)ng, (void)up, (void)nu;
-    f->connected++;
-}
-
-static void store_cb(void *arg, const struct ivr_store_result *r)
-{
-    struct fx *f = arg;
-    f->status = r->status;
-    f->id = r->id;
-    if (r->status != 0) {
-        fprintf(stderr, "store: %s %s\n", r->error != NULL ? r->error : "",
-                r->report != NULL ? r->report : "");
-    }
-    f->n_got++;
-}
-
-static void ext_cb(void *arg, const struct ivr_ext_result *r)
-{
-    struct fx *f = arg;
-    f->status = r->status;
-    f->id = r->number;
-    f->n_got++;
-}
-
-static void wait_got(struct fx *f)
-{
-    assert_true(evloop_run_until(f->loop, &f->n_got, 1, 10.0));
-    assert_int_equal(f->status, 0);
-    f->n_got = 0;
-}
-
 /* Writes ' as " (the unit tests' convention) into a new string. */
 static char *dq(const char *src)
 {
@@ -189,29 +146,17 @@ static char *dq(const char *src)
 /* Publishes def (with ' for ") as a new flow of tenant, or a new revision of flow. */
 static long long publish(struct fx *f, long long tenant, long long flow, const char *def)
 {
-    long long u = tdb_int(f->su, "SELECT id FROM users WHERE tenant_id = %lld", tenant);
     char *doc = dq(def);
-    static int seq;
-    char name[32];
-    snprintf(name, sizeof(name), "flow %d", ++seq);
-    if (flow == 0) {
-        assert_int_equal(ivr_store_create(f->pool, tenant, u, name, doc, store_cb, f), 0);
-        wait_got(f);
-        flow = f->id;
-    } else {
-        assert_int_equal(ivr_store_save_draft(f->pool, tenant, u, flow, doc, store_cb, f), 0);
-        wait_got(f);
-    }
+    flow = ivrdb_publish(&f->db, tenant, flow, doc);
     free(doc);
-    assert_int_equal(ivr_store_publish(f->pool, tenant, u, flow, "go", store_cb, f), 0);
-    wait_got(f);
     return flow;
 }
 
 static void assign(struct fx *f, long long tenant, int ext, long long flow)
 {
-    assert_int_equal(ivr_ext_assign(f->pool, tenant, 0, ext, flow, NULL, ext_cb, f), 0);
-    wait_got(f);
+    assert_int_equal(ivr_ext_assign(f->db.pool, tenant, 0, ext, flow, NULL, ivrdb_ext_cb, &f->db),
+                     0);
+    ivrdb_wait(&f->db);
 }
 
 static int setup(void **state)
@@ -225,55 +170,28 @@ static int setup(void **state)
                                "\"populations\":{\"default\":[{\"weight\":1,\"outcome\":\"answer\","
                                "\"talk\":\"forever\"}]}}";
     static const char *const allow[] = { "127.0.0.1/32" };
-    const char *args[8] = { "--scenario",   NULL,  "--dialplan",  "none",
-                            "--time-scale", "0.1", "--log-level", "warn" };
-    const char *argv[9];
     struct fx *f = calloc(1, sizeof(*f));
-    char ci[TDB_CONNINFO_MAX], scen[200];
-    struct db_opts o = { .name = "ivrin" };
-    struct ari_handlers h = { on_event, NULL, NULL, on_reconcile, NULL };
-    struct ari_client_config acfg = {
-        .name = "sim", .user = "asterisk", .password = "asterisk", .app = "dialer"
+    struct simfix_config sc = {
+        .app = "dialer", .scenario = SCEN, .dialplan = "none", .on_event = on_event
     };
     struct httpd_config hcfg = { .name = "ivrin-api",
                                  .request_timeout_ms = 5000,
                                  .shutdown_grace_ms = 200,
                                  .no_access_log = true };
     struct ivr_inbound_config icfg = { 0 };
-    FILE *fp;
 
     assert_non_null(f);
-    snprintf(f->dir, sizeof(f->dir), "/tmp/test_ivr_inbound.%d", (int)getpid());
-    mkdir(f->dir, 0700);
-    snprintf(scen, sizeof(scen), "%s/scenario.json", f->dir);
-    fp = fopen(scen, "w");
-    assert_non_null(fp);
-    fputs(SCEN, fp);
-    fclose(fp);
-    snprintf(f->logpath, sizeof(f->logpath), "%s/test.log", f->dir);
+    assert_int_equal(simfix_mkdir(&f->sx, "test_ivr_inbound"), 0);
+    snprintf(f->logpath, sizeof(f->logpath), "%s/test.log", f->sx.dir);
     f->logfd = open(f->logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     assert_true(f->logfd >= 0);
     log_set_fd(f->logfd);
     assert_int_equal(log_configure("debug"), 0);
 
-    tdb_create_migrated(DB);
-    tdb_conninfo(DB, ci, sizeof(ci));
-    f->su = tdb_connect(ci);
-    f->ta = tdb_int(f->su, "INSERT INTO tenants (slug, name) VALUES ('acme', 'Acme') RETURNING id");
-    f->tb =
-        tdb_int(f->su, "INSERT INTO tenants (slug, name) VALUES ('globex', 'Globex') RETURNING id");
-    tdb_exec(f->su,
-             "INSERT INTO users (tenant_id, email, role) VALUES (%lld, 'a@acme.example', "
-             "'editor'), (%lld, 'b@globex.example', 'editor')",
-             f->ta, f->tb);
     f->loop = ev_loop_new(EVFLAG_AUTO);
-    tdb_conninfo_app(DB, ci, sizeof(ci));
-    assert_int_equal(db_pool_create(f->loop, ci, 4, &o, &f->pool), 0);
-    for (int i = 0; i < 200 && db_pool_up_count(f->pool) < 4; i++) {
-        evloop_run_for(f->loop, 0.05);
-    }
-    assert_int_equal(ivr_ext_provision(f->pool, 2000, 2999, ext_cb, f), 0);
-    wait_got(f);
+    ivrdb_setup(&f->db, f->loop, DB, "ivrin");
+    assert_int_equal(ivr_ext_provision(f->db.pool, 2000, 2999, ivrdb_ext_cb, &f->db), 0);
+    ivrdb_wait(&f->db);
 
     f->srv = httpd_create(&hcfg, routes, sizeof(routes) / sizeof(routes[0]));
     assert_non_null(f->srv);
@@ -282,24 +200,16 @@ static int setup(void **state)
     assert_int_equal(http_client_create(f->loop, NULL, &f->http), 0);
     f->hb = ivr_http_backend_create(f->http, allow, 1);
     assert_non_null(f->hb);
-    assert_int_equal(ivr_recorder_create(f->loop, f->pool, 50, 0, &f->rec), 0);
+    assert_int_equal(ivr_recorder_create(f->loop, f->db.pool, 50, 0, &f->rec), 0);
 
-    args[1] = scen;
-    for (int i = 0; i < 8; i++) {
-        argv[i] = args[i];
-    }
-    argv[8] = NULL;
-    if (simc_start(&f->sim, argv) < 0) {
+    sc.arg = f;
+    *state = f;
+    if (simfix_start(&f->sx, f->loop, &sc) != 0) {
         return -1;
     }
-    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%d", f->sim.port);
-    acfg.url = f->url;
-    h.arg = f;
-    assert_int_equal(ari_client_create(f->loop, &acfg, &h, &f->c), 0);
-    assert_true(evloop_run_until(f->loop, &f->connected, 1, 5.0));
     assert_int_equal(ivr_ari_create(f->loop, NULL, &f->d), 0);
     icfg.loop = f->loop;
-    icfg.db = f->pool;
+    icfg.db = f->db.pool;
     icfg.ari = f->d;
     icfg.on_end = on_end;
     icfg.arg = f;
@@ -309,35 +219,28 @@ static int setup(void **state)
     icfg.secrets = secrets_of;
     icfg.secrets_arg = f;
     assert_int_equal(ivr_inbound_create(&icfg, &f->in), 0);
-    *state = f;
     return 0;
 }
 
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    char cmd[200];
     int rc;
     ivr_inbound_destroy(f->in);
-    ari_client_destroy(f->c);
+    ari_client_destroy(f->sx.c);
+    f->sx.c = NULL;
     ivr_ari_destroy(f->d);
     ivr_recorder_destroy(f->rec);
     ivr_http_backend_destroy(f->hb);
     http_client_destroy(f->http);
     httpd_stop(f->srv);
-    db_pool_destroy(f->pool);
+    ivrdb_teardown(&f->db, DB);
     ev_loop_destroy(f->loop);
-    rc = simc_stop(&f->sim, SIGTERM);
-    PQfinish(f->su);
-    tdb_drop(DB);
     log_set_fd(2);
     close(f->logfd);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-    if (system(cmd) != 0) {
-        rc = -1;
-    }
+    rc = simfix_stop(&f->sx); /* also removes the directory, the test's log with it */
     free(f);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 static void call(struct fx *f, int ext)
@@ -347,7 +250,7 @@ static void call(struct fx *f, int ext)
     snprintf(path, sizeof(path),
              "/_sim/inbound?extension=%d&app=dialer&caller=%%2B14155550100&population=default",
              ext);
-    assert_int_equal(simc_http(f->sim.port, "POST", path, NULL, NULL, NULL, &r), 0);
+    assert_int_equal(simc_http(f->sx.sim.port, "POST", path, NULL, NULL, NULL, &r), 0);
     assert_true(r.status >= 200 && r.status < 300);
     simc_resp_free(&r);
 }
@@ -405,7 +308,7 @@ static void settle(struct fx *f, int ends)
 /* The step list of the execution of the call to ext: "node:event_out,..." (new). */
 static char *steps_of(struct fx *f, int ext)
 {
-    return sql_str(f->su,
+    return sql_str(f->db.su,
                    "SELECT string_agg(s.node_id || ':' || coalesce(s.event_out, '-'), ',' ORDER BY "
                    "s.seq) FROM ivr_steps s JOIN ivr_executions e ON e.id = s.execution_id "
                    "WHERE e.extension = %d",
@@ -453,8 +356,8 @@ static void test_api_call_outcomes_secrets_and_records(void **state)
         assert_non_null(at);
         *at = '\0';
         snprintf(flow, sizeof(flow), "%s%s%s", tmpl, urls[i], at + 5);
-        fl[i] = publish(f, f->ta, 0, flow);
-        assign(f, f->ta, exts[i], fl[i]);
+        fl[i] = publish(f, f->db.ta, 0, flow);
+        assign(f, f->db.ta, exts[i], fl[i]);
     }
     for (int i = 0; i < 4; i++) {
         call(f, exts[i]);
@@ -472,15 +375,16 @@ static void test_api_call_outcomes_secrets_and_records(void **state)
     assert_true(f->secret_asks >= 4);
 
     /* Execution rows: one per call, inbound, with extension, caller and revision. */
-    assert_int_equal(tdb_int(f->su,
+    assert_int_equal(tdb_int(f->db.su,
                              "SELECT count(*) FROM ivr_executions WHERE direction = 'inbound' AND "
                              "status = 'ended' AND extension BETWEEN 2000 AND 2003 AND "
                              "caller = '+14155550100' AND flow_revision = 1 AND tenant_id = %lld "
                              "AND ended_reason = 'completed' AND channel_id IS NOT NULL",
-                             f->ta),
+                             f->db.ta),
                      4);
     assert_int_equal(
-        tdb_int(f->su, "SELECT steps FROM ivr_executions WHERE extension = 2000 AND flow_id = %lld",
+        tdb_int(f->db.su,
+                "SELECT steps FROM ivr_executions WHERE extension = 2000 AND flow_id = %lld",
                 fl[0]),
         4);
     s = steps_of(f, 2000);
@@ -490,26 +394,29 @@ static void test_api_call_outcomes_secrets_and_records(void **state)
     assert_string_equal(s, "s:next,a:timeout,tmo:-");
     free(s);
     /* What each api_call step changed: the mapped balance, the status, the refusal. */
-    s = sql_str(f->su, "SELECT s.vars_delta::text FROM ivr_steps s JOIN ivr_executions e ON e.id = "
-                       "s.execution_id WHERE e.extension = 2000 AND s.node_id = 'a'");
+    s = sql_str(f->db.su,
+                "SELECT s.vars_delta::text FROM ivr_steps s JOIN ivr_executions e ON e.id = "
+                "s.execution_id WHERE e.extension = 2000 AND s.node_id = 'a'");
     assert_non_null(strstr(s, "42.5"));
     free(s);
-    s = sql_str(f->su, "SELECT s.vars_delta::text FROM ivr_steps s JOIN ivr_executions e ON e.id "
-                       "= s.execution_id WHERE e.extension = 2001 AND s.node_id = 'a'");
+    s = sql_str(f->db.su,
+                "SELECT s.vars_delta::text FROM ivr_steps s JOIN ivr_executions e ON e.id "
+                "= s.execution_id WHERE e.extension = 2001 AND s.node_id = 'a'");
     assert_non_null(strstr(s, "503"));
     free(s);
-    s = sql_str(f->su, "SELECT s.vars_delta::text FROM ivr_steps s JOIN ivr_executions e ON e.id "
-                       "= s.execution_id WHERE e.extension = 2003 AND s.node_id = 'a'");
+    s = sql_str(f->db.su,
+                "SELECT s.vars_delta::text FROM ivr_steps s JOIN ivr_executions e ON e.id "
+                "= s.execution_id WHERE e.extension = 2003 AND s.node_id = 'a'");
     assert_non_null(strstr(s, "forbidden_address"));
     free(s);
 
     /* The secret is in no step record and no log line (DEBUG included). */
-    assert_int_equal(tdb_int(f->su,
+    assert_int_equal(tdb_int(f->db.su,
                              "SELECT count(*) FROM ivr_steps WHERE vars_delta::text LIKE '%%%s%%' "
                              "OR detail::text LIKE '%%%s%%'",
                              SECRET, SECRET),
                      0);
-    assert_int_equal(tdb_int(f->su,
+    assert_int_equal(tdb_int(f->db.su,
                              "SELECT count(*) FROM ivr_executions WHERE error::text LIKE '%%%s%%'",
                              SECRET),
                      0);
@@ -547,8 +454,8 @@ static void test_subflow_pinned_outputs_and_depth(void **state)
     int base = f->n_end;
     char *s;
 
-    sub = publish(f, f->ta, 0, SUB_FLOW("v1"));
-    publish(f, f->ta, sub, SUB_FLOW("v2")); /* revision 2: not the one pinned */
+    sub = publish(f, f->db.ta, 0, SUB_FLOW("v1"));
+    publish(f, f->db.ta, sub, SUB_FLOW("v2")); /* revision 2: not the one pinned */
     /* The parent pins revision 1, passes the dialled number, reads the greeting back. */
     snprintf(doc, sizeof(doc),
              "{'format':'ivrflow/1','start':'s','variables':{'out':{'type':'string','default':''}},"
@@ -562,8 +469,8 @@ static void test_subflow_pinned_outputs_and_depth(void **state)
              "'bad':{'type':'hangup','props':{'disposition':'wrong_output'}},"
              "'failed':{'type':'hangup','props':{'disposition':'failed'}}}}",
              sub);
-    parent = publish(f, f->ta, 0, doc);
-    assign(f, f->ta, 2010, parent);
+    parent = publish(f, f->db.ta, 0, doc);
+    assign(f, f->db.ta, 2010, parent);
 
     /* A subflow that itself calls a subflow: refused inside (depth 1), so it fails. */
     snprintf(doc, sizeof(doc),
@@ -574,7 +481,7 @@ static void test_subflow_pinned_outputs_and_depth(void **state)
              "'ok':{'type':'return','props':{'exit':'completed'}},"
              "'ko':{'type':'return','props':{'exit':'failed'}}}}",
              sub);
-    nest = publish(f, f->ta, 0, doc);
+    nest = publish(f, f->db.ta, 0, doc);
     snprintf(doc, sizeof(doc),
              "{'format':'ivrflow/1','start':'s','nodes':{"
              "'s':{'type':'start','props':{'triggers':['inbound']},'next':{'next':'sf'}},"
@@ -583,8 +490,8 @@ static void test_subflow_pinned_outputs_and_depth(void **state)
              "'deep':{'type':'hangup','props':{'disposition':'nested'}},"
              "'limited':{'type':'hangup','props':{'disposition':'depth_limited'}}}}",
              nest);
-    deep = publish(f, f->ta, 0, doc);
-    assign(f, f->ta, 2011, deep);
+    deep = publish(f, f->db.ta, 0, doc);
+    assign(f, f->db.ta, 2011, deep);
 
     /* Tenant B naming tenant A's subflow: not found under B's row-level security. */
     snprintf(doc, sizeof(doc),
@@ -595,8 +502,8 @@ static void test_subflow_pinned_outputs_and_depth(void **state)
              "'ran':{'type':'hangup','props':{'disposition':'ran_foreign'}},"
              "'nf':{'type':'hangup','props':{'disposition':'not_found'}}}}",
              sub);
-    foreign = publish(f, f->tb, 0, doc);
-    assign(f, f->tb, 2012, foreign);
+    foreign = publish(f, f->db.tb, 0, doc);
+    assign(f, f->db.tb, 2012, foreign);
 
     call(f, 2010);
     call(f, 2011);
@@ -611,16 +518,16 @@ static void test_subflow_pinned_outputs_and_depth(void **state)
     assert_string_equal(
         s, "s:next,sf:enter,s:next,v:next,r:completed,sf:completed,br:route:v1,good:-");
     free(s);
-    s = sql_str(f->su,
+    s = sql_str(f->db.su,
                 "SELECT s.vars_delta::text FROM ivr_steps s JOIN ivr_executions e ON e.id = "
                 "s.execution_id WHERE e.extension = 2010 AND s.node_id = 'sf' AND s.event_out = "
                 "'completed'");
     assert_non_null(strstr(s, "v1 2010"));
     free(s);
-    assert_int_equal(tdb_int(f->su,
+    assert_int_equal(tdb_int(f->db.su,
                              "SELECT count(*) FROM ivr_executions WHERE extension = 2012 AND "
                              "tenant_id = %lld AND flow_id = %lld AND ended_reason = 'completed'",
-                             f->tb, foreign),
+                             f->db.tb, foreign),
                      1);
 }
 

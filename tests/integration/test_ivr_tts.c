@@ -39,6 +39,7 @@
 #include "ivr/ivr.h"
 #include "sim/simc.h"
 #include "tests/support/evloop.h"
+#include "tests/support/ivrfix.h"
 
 static const char SCENARIO[] = "{\"name\":\"ivr-tts\",\"seed\":7,"
                                "\"populations\":{\"default\":[{\"weight\":1,\"talk\":\"forever\"}],"
@@ -52,19 +53,15 @@ static char got_text[256], got_voice[64], got_lang[32], got_auth[128], got_query
 static unsigned char wav[2048];
 
 struct fx {
-    struct simc_proc sim;
+    struct simfix sx; /* ari-sim, its (scratch) directory and the ARI client */
     struct ev_loop *loop;
-    struct ari_client *c;
     struct ivr_ari *d;
     struct httpd *srv;
     struct ivr_sounds *sounds;
     int port;
-    char url[64];
-    char dir[128];   /* scratch */
     char cache[160]; /* the TTS cache, served at /sounds/ */
     char full[160];  /* a 256 KiB tmpfs for the full-disk test, or "" */
     char full_why[160];
-    int connected;
     struct ivr_flow *flow;
     struct ivr_ari_call *ac;
     struct ivr_session *s;
@@ -189,14 +186,6 @@ static void on_event(struct ari_client *c, const struct ari_event *ev, void *arg
     }
 }
 
-static void on_reconcile(struct ari_client *c, int status, const char *const *gone, size_t ng,
-                         const char *const *up, size_t nu, void *arg)
-{
-    struct fx *f = arg;
-    (void)c, (void)status, (void)gone, (void)ng, (void)up, (void)nu;
-    f->connected++;
-}
-
 static int group_setup(void **state)
 {
     static const struct httpd_route routes[] = {
@@ -207,40 +196,27 @@ static int group_setup(void **state)
         { HTTPD_POST, "/slow", h_slow, NULL, 0, 0, NULL, NULL },
         { HTTPD_POST, "/big", h_big, NULL, 0, 0, NULL, NULL },
     };
-    const char *args[] = { "--scenario", NULL, "--time-scale", "0.1", "--log-level", "warn", NULL };
-    char scen[200];
     struct fx *f = calloc(1, sizeof(*f));
-    struct ari_handlers h = { on_event, NULL, NULL, on_reconcile, NULL };
-    struct ari_client_config cfg = { .name = "sim",
-                                     .user = "asterisk",
-                                     .password = "asterisk",
-                                     .app = "ivr",
-                                     .request_timeout_ms = 3000 };
+    struct simfix_config sc = {
+        .app = "ivr", .scenario = SCENARIO, .request_timeout_ms = 3000, .on_event = on_event
+    };
     struct httpd_config hc = {
         .name = "tts", .request_timeout_ms = 3000, .shutdown_grace_ms = 200, .no_access_log = true
     };
-    FILE *fp;
 
-    if (f == NULL) {
+    if (f == NULL || simfix_mkdir(&f->sx, "test_ivr_tts") != 0) {
         fprintf(stderr, "setup failed at step %d\n", 0);
+        free(f);
         return -1;
     }
     make_wav();
-    snprintf(f->dir, sizeof(f->dir), "/tmp/test_ivr_tts.%d", (int)getpid());
-    snprintf(f->cache, sizeof(f->cache), "%s/cache", f->dir);
-    mkdir(f->dir, 0700);
+    snprintf(f->cache, sizeof(f->cache), "%s/cache", f->sx.dir);
     mkdir(f->cache, 0700);
-    snprintf(scen, sizeof(scen), "%s/scenario.json", f->dir);
-    fp = fopen(scen, "w");
-    if (fp == NULL) {
-        fprintf(stderr, "setup failed at step %d\n", 1);
-        return -1;
-    }
-    fputs(SCENARIO, fp);
-    fclose(fp);
-    args[1] = scen;
+    f->loop = ev_loop_new(EVFLAG_AUTO);
+    sc.arg = f;
+    *state = f;
     /* Before any thread: a mount namespace is per thread once there are several. */
-    snprintf(f->full, sizeof(f->full), "%s/full", f->dir);
+    snprintf(f->full, sizeof(f->full), "%s/full", f->sx.dir);
     mkdir(f->full, 0700);
     if (unshare(CLONE_NEWNS) != 0 || mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
         mount("tmpfs", f->full, "tmpfs", 0, "size=256k") != 0) {
@@ -249,8 +225,8 @@ static int group_setup(void **state)
         rmdir(f->full);
         f->full[0] = '\0';
     }
-    if (simc_start(&f->sim, args) < 0) {
-        fprintf(stderr, "setup failed at step %d\n", 2);
+    if (simfix_start(&f->sx, f->loop, &sc) != 0) {
+        fprintf(stderr, "setup failed at step %d\n", 1);
         return -1;
     }
     f->srv = httpd_create(&hc, routes, sizeof(routes) / sizeof(routes[0]));
@@ -264,43 +240,25 @@ static int group_setup(void **state)
         return -1;
     }
     f->port = httpd_port(f->srv);
-    f->loop = ev_loop_new(EVFLAG_AUTO);
-    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%d", f->sim.port);
-    cfg.url = f->url;
-    h.arg = f;
-    if (ari_client_create(f->loop, &cfg, &h, &f->c) != 0 ||
-        !evloop_run_until(f->loop, &f->connected, 1, 5.0)) {
-        fprintf(stderr, "setup failed at step %d\n", 5);
-        return -1;
-    }
-    *state = f;
     return 0;
 }
 
 static int group_teardown(void **state)
 {
     struct fx *f = *state;
-    char cmd[200];
     int rc;
-    ari_client_destroy(f->c);
-    ev_loop_destroy(f->loop);
     httpd_stop(f->srv);
     ivr_sounds_free(f->sounds);
-    rc = simc_stop(&f->sim, SIGTERM);
+    rc = 0;
     if (f->full[0] != '\0' && umount(f->full) != 0) {
         rc = -1;
     }
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-    if (system(cmd) != 0) {
+    if (simfix_stop(&f->sx) != 0) {
         rc = -1;
     }
-    if (rc != 0 || simc_log_has_sanitizer_report(&f->sim)) {
-        fprintf(stderr, "ari-sim exited %d; log in %s\n", rc, f->sim.log);
-        free(f);
-        return -1;
-    }
+    ev_loop_destroy(f->loop);
     free(f);
-    return 0;
+    return rc;
 }
 
 /* Empties the cache directory. */
@@ -376,7 +334,7 @@ static void run_call(struct fx *f, const char *src, const char *path, int64_t ti
     f->disposition[0] = f->media[0] = '\0';
     atomic_store(&hits, 0);
     got_text[0] = got_voice[0] = got_auth[0] = got_query[0] = '\0';
-    assert_int_equal(simc_http(f->sim.port, "POST",
+    assert_int_equal(simc_http(f->sx.sim.port, "POST",
                                "/_sim/inbound?extension=2001&app=ivr&context=from-trunk"
                                "&caller=%2B14155550100&population=silent",
                                NULL, NULL, NULL, &r),
@@ -597,7 +555,7 @@ static void test_sounds_over_http(void **state)
     fputs("RIFF secret", fp);
     fclose(fp);
     snprintf(link, sizeof(link), "%s/tts-0123456789abcdef0123456789abcdef.wav", f->cache);
-    snprintf(want, sizeof(want), "%s/scenario.json", f->dir);
+    snprintf(want, sizeof(want), "%s/scenario.json", f->sx.dir);
     assert_int_equal(symlink(want, link), 0);
     snprintf(link, sizeof(link), "%s/tts-0123456789abcdef0123456789abcdef.wav.1.tmp", f->cache);
     fp = fopen(link, "w");

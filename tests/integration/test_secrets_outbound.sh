@@ -8,37 +8,8 @@
 # no log line (DEBUG), no step record and no execution row. Run by
 # tests/support/run-all.sh with the services' env.
 set -uo pipefail
-B=${DIALER_BUILD:?}
-DIALERD=$B/dialerd
-SIM=$B/ari-sim
-fails=0
-pids=()
-DB=test_secrets_outbound_$$
-TMP=$(mktemp -d)
-PSQL=("$DIALER_PG_BIN/psql" -h "$DIALER_PG_SOCKDIR" -p "$DIALER_PG_PORT" -U dialer -v ON_ERROR_STOP=1)
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  "${PSQL[@]}" -d postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-check() {
-  local what=$1
-  shift
-  if "$@"; then echo "ok - $what"; else echo "FAIL - $what"; fails=$((fails + 1)); fi
-}
-sql() { "${PSQL[@]}" -d "$DB" -Atc "$1"; }
-wait_sql() {
-  local q=$1 want=$2 secs=$3 got=
-  for _ in $(seq 1 $((secs * 10))); do
-    got=$(sql "$q")
-    [ "$got" = "$want" ] && return 0
-    sleep 0.1
-  done
-  echo "  waited ${secs}s for [$q] = $want, last $got" >&2
-  return 1
-}
+. "$(dirname "$0")/../support/e2e.sh"
+e2e_init secrets_outbound
 
 VALUE="tok-$$-a7c3-never-logged"
 # The API the flow calls: 200 only with tenant A's secret; every request is counted.
@@ -70,28 +41,19 @@ cat >"$TMP/scenario.json" <<EOF2
 {"name": "secrets-outbound", "seed": 3,
  "populations": {"default": [{"weight": 1, "outcome": "answer", "ring": 0.1, "talk": "forever"}]}}
 EOF2
-"$SIM" --port 0 --port-file "$TMP/sim.port" --scenario "$TMP/scenario.json" --log-level warn \
-  >"$TMP/sim.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 50); do [ -s "$TMP/sim.port" ] && break; sleep 0.1; done
-SIMPORT=$(cat "$TMP/sim.port")
+e2e_start_sim "$TMP/scenario.json"
 check "ari-sim listens" test -n "$SIMPORT"
 
-"${PSQL[@]}" -d postgres -qc "CREATE DATABASE $DB" >/dev/null
-export DIALERD_DB_ADMIN_CONNINFO="host=$DIALER_PG_SOCKDIR port=$DIALER_PG_PORT user=dialer dbname=$DB"
-export DIALERD_DB_CONNINFO="host=$DIALER_PG_SOCKDIR port=$DIALER_PG_PORT user=dialer_app dbname=$DB"
-export DIALERD_REDIS_HOST=127.0.0.1 DIALERD_REDIS_PORT=$DIALER_REDIS_PORT DIALERD_REDIS_SOCKET=""
-export DIALERD_HTTP_STATIC_DIR="" DIALERD_HTTP_PORT=0
-export DIALERD_API_PWHASH_OPS=1 DIALERD_API_PWHASH_MEM=64k
-export DIALERD_API_JWT_KEYS="main=dialerd-test-secret-0123456789abcdef0123"
+e2e_createdb
+e2e_env
+export DIALERD_REDIS_SOCKET=""
 export DIALERD_SECRETS_KEY=$(head -c 32 /dev/urandom | base64)
-export DIALERD_ARI_URL="http://127.0.0.1:$SIMPORT" DIALERD_ARI_USER=asterisk DIALERD_ARI_PASSWORD=asterisk
 export DIALERD_NODE_ID="sec-$$" DIALERD_LOG_LEVEL=debug
 export DIALERD_DIALER_ALLOW_MISSING_DNC=true DIALERD_DIALER_POLL=100ms DIALERD_DIALER_PORTS=20
 check "migrate" bash -c "'$DIALERD' migrate >/dev/null 2>&1"
 PW="s3cret-Pass-$$"
-printf '%s\n' "$PW" | "$DIALERD" bootstrap --tenant-slug alpha --email a-$$@alpha.test >/dev/null 2>&1
-printf '%s\n' "$PW" | "$DIALERD" bootstrap --tenant-slug beta --email b-$$@beta.test >/dev/null 2>&1
+e2e_bootstrap alpha "a-$$@alpha.test" "$PW" >/dev/null 2>&1
+e2e_bootstrap beta "b-$$@beta.test" "$PW" >/dev/null 2>&1
 TA=$(sql "SELECT id FROM tenants WHERE slug = 'alpha'")
 TB=$(sql "SELECT id FROM tenants WHERE slug = 'beta'")
 sql "UPDATE tenants SET settings = '{\"api_call_allow\": [\"127.0.0.1/32\"]}' WHERE id = $TA" >/dev/null
@@ -128,26 +90,13 @@ CA=$(eval echo "\$C$TA")
 CB=$(eval echo "\$C$TB")
 
 LOG=$DIALER_RUN_DIR/dialerd-secrets-outbound.log
-"$DIALERD" >"$LOG" 2>&1 &
-DPID=$!
-pids+=($DPID)
-PORT=
-for _ in $(seq 1 100); do
-  PORT=$(sed -n 's/.*server event=listening .* port=\([0-9]*\).*/\1/p' "$LOG" | head -1)
-  [ -n "$PORT" ] && break
-  sleep 0.1
-done
-check "dialerd listens" test -n "$PORT"
-U=http://127.0.0.1:$PORT/api/v1
+: >"$LOG"
+e2e_start_dialerd "$LOG"
+check "dialerd listens" test -n "$DPORT"
+U=http://127.0.0.1:$DPORT/api/v1
 put_secret() { # email value
-  local body tok
-  for _ in $(seq 1 100); do
-    body=$(curl -sS -XPOST "$U/auth/login" -H 'Content-Type: application/json' \
-      -d "{\"email\":\"$1\",\"password\":\"$PW\"}" 2>/dev/null)
-    grep -q access_token <<<"$body" && break
-    sleep 0.1
-  done
-  tok=$(sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p' <<<"$body")
+  local tok
+  tok=$(jget "$(e2e_login "$U" "$1" "$PW")" 'j["access_token"]')
   curl -sS -o /dev/null -w '%{http_code}' -XPUT "$U/secrets/token" -H "Authorization: Bearer $tok" \
     -H 'Content-Type: application/json' -d "{\"value\":\"$2\"}"
 }
@@ -172,5 +121,4 @@ wait "$DPID"
 check "SIGTERM exits 0" test $? -eq 0
 check "the value never reaches the log (DEBUG)" bash -c "! grep -qF '$VALUE' '$LOG'"
 
-echo "$fails failed"
-exit $((fails > 0))
+e2e_done

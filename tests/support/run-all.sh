@@ -11,6 +11,8 @@
 # binary that crashes or times out without a summary counts as one failure.
 # Script tests (tests/integration/test_*.sh, tests/browser/test_*.mjs) count
 # one test each by exit status. Logs go to build/<variant>/test-logs/.
+# Each test's line ends with its duration; the closing lines name the slowest
+# 15 and the total (build/<variant>/test-logs/durations.txt keeps them all).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -35,6 +37,16 @@ passed=0
 failed=0
 failed_names=()
 failed_details=() # the lines that say why, repeated just above the summary
+durations=()      # "<seconds> <name>", one per test binary or script
+SUITE_START=$(date +%s.%N)
+
+now() { date +%s.%N; }
+took() { # took <name> <start>: prints and records the seconds since start
+  local secs
+  secs=$(awk -v a="$2" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
+  durations+=("$secs $1")
+  echo "   ($1: ${secs}s)"
+}
 
 note_failure() { # note_failure <name> <log>: keeps the last lines explaining a failure
   local why
@@ -44,12 +56,14 @@ note_failure() { # note_failure <name> <log>: keeps the last lines explaining a 
 }
 
 run_cmocka() { # run_cmocka <binary>
-  local bin=$1 name log rc p f
+  local bin=$1 name log rc p f t0
   name=${bin#"$B"/}
   log=$LOGS/$(echo "$name" | tr '/' '_').log
   echo "== $name"
+  t0=$(now)
   timeout --kill-after=10 "$TEST_TIMEOUT" "$bin" >"$log" 2>&1
   rc=$?
+  took "$name" "$t0"
   sed 's/^/   /' "$log" | grep -E '^\s+\[ +(RUN|OK|FAILED|PASSED|SKIPPED|ERROR) +\]|ERROR|Sanitizer|runtime error|Assertion|FAIL' | grep -v '^\s*\[ RUN' | head -60
   p=$(grep -E '^\[  PASSED  \] [0-9]+ test' "$log" | tail -1 | sed -E 's/.*\] ([0-9]+) test.*/\1/')
   f=$(grep -E '^\[  FAILED  \] [0-9]+ test' "$log" | tail -1 | sed -E 's/.*\] ([0-9]+) test.*/\1/')
@@ -69,14 +83,16 @@ run_cmocka() { # run_cmocka <binary>
 }
 
 run_script() { # run_script <file> (exit status decides)
-  local file=$1 log rc
+  local file=$1 log rc t0
   log=$LOGS/$(echo "$file" | tr '/' '_').log
   echo "== $file"
+  t0=$(now)
   case "$file" in
     *.mjs|*.js) timeout --kill-after=10 "$TEST_TIMEOUT" node "$file" >"$log" 2>&1 ;;
     *) timeout --kill-after=10 "$TEST_TIMEOUT" bash "$file" >"$log" 2>&1 ;;
   esac
   rc=$?
+  took "$file" "$t0"
   tail -5 "$log" | sed 's/^/   /'
   if [ "$rc" -eq 0 ]; then
     passed=$((passed + 1))
@@ -139,6 +155,13 @@ case "$MODE" in
   *) echo "usage: $0 unit|integration|browser|all" >&2; exit 2 ;;
 esac
 
+if [ ${#durations[@]} -gt 0 ]; then
+  printf '%s\n' "${durations[@]}" | sort -rn >"$LOGS/durations.txt"
+  echo "slowest 15 (seconds; all in $LOGS/durations.txt):"
+  head -15 "$LOGS/durations.txt" | sed 's/^/   /'
+  awk -v a="$SUITE_START" -v b="$(now)" -v n=${#durations[@]} \
+    'BEGIN { printf "%d tests in %.0f s\n", n, b - a }'
+fi
 if [ ${#failed_names[@]} -gt 0 ]; then
   echo "why (the failing checks; whole logs in $LOGS):"
   printf '%s\n' "${failed_details[@]}" | cut -c1-300 | sed 's/^/   /'
