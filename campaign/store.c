@@ -301,7 +301,10 @@ int campaign_store_lease(struct db_conn *c, const struct campaign_actor *who,
      * (leased rows only); then pending contacts by due time through
      * contacts_lease_idx, for what the batch has left. A leased contact's
      * next_attempt_at is its lease expiry, so one ORDER BY next_attempt_at
-     * over both put reclaimed contacts behind the whole backlog.
+     * over both put reclaimed contacts behind the whole backlog. The LIMIT on
+     * ready tells the planner the batch is small (the second part's LIMIT is
+     * an expression): without it the join back to contacts became a hash
+     * join over the whole table (2.5 s on a million contacts, not 1 ms).
      */
     static const char sql[] =
         "WITH run AS ("
@@ -319,7 +322,7 @@ int campaign_store_lease(struct db_conn *c, const struct campaign_actor *who,
         "   AND (SELECT ok FROM run)"
         " ORDER BY next_attempt_at LIMIT greatest(0, $2::int - (SELECT count(*) FROM expired))"
         " FOR UPDATE SKIP LOCKED),"
-        " ready AS (SELECT id, k FROM expired UNION ALL SELECT id, k FROM due) "
+        " ready AS (SELECT id, k FROM expired UNION ALL SELECT id, k FROM due LIMIT $2::int) "
         "UPDATE contacts c SET state = 'leased', lease_owner = $3,"
         " lease_expires_at = now() + make_interval(secs => $4::int),"
         " next_attempt_at = now() + make_interval(secs => $4::int) "
