@@ -56,12 +56,37 @@
 #include <sodium.h>
 
 #include "campaign/campaign_int.h"
+#include "core/clock.h"
 #include "core/err.h"
 
+/* The pause after Redis lost its data: kv's reconnect back-off (5 s at most) + 1 s + margin. */
+#define REBOOK_MS 6500
 /* How long a dead process's channels count without a takeover. */
 #define HOLD_TTL_S 600
 /* How long a survivor has to take an orphan over before another may. */
 #define CLAIM_TTL_S 10
+
+/*
+ * Redis lost its data (a restart without persistence): every process's
+ * bookings are gone, although their calls are up. The epoch key (no TTL)
+ * tells: a caller that knew an epoch and finds none, or another one, starts
+ * a re-booking pause (REBOOK_MS, longer than the longest reconnect back-off
+ * plus the once-a-second absolute write, campaign_limits_set) during which
+ * nothing is granted, so every live process has written its count again
+ * before anyone is granted more. A process that never saw an epoch (just
+ * started) creates one without a pause: nothing says data was lost.
+ * ARGV[e]: epoch key, pause key, the caller's known epoch, a new epoch,
+ * pause ms. Leaves the current epoch in ep and paused true/false.
+ */
+#define EPOCH_LUA(e)                                                                         \
+    "local ep = redis.call('GET', ARGV[" #e "])\n"                                           \
+    "if not ep or (ARGV[" #e " + 2] ~= '' and ep ~= ARGV[" #e " + 2]) then\n"                \
+    "  if not ep then ep = ARGV[" #e " + 3] redis.call('SET', ARGV[" #e "], ep) end\n"       \
+    "  if ARGV[" #e " + 2] ~= '' then\n"                                                     \
+    "    redis.call('SET', ARGV[" #e " + 1], '1', 'PX', tonumber(ARGV[" #e " + 4]), 'NX')\n" \
+    "  end\n"                                                                                \
+    "end\n"                                                                                  \
+    "local paused = redis.call('EXISTS', ARGV[" #e " + 1]) == 1\n"
 
 static const char ACQUIRE_LUA[] =
     "local now = tonumber(ARGV[1])\n"
@@ -74,39 +99,40 @@ static const char ACQUIRE_LUA[] =
     "local np = ARGV[8]\n"
     "local hp = ARGV[9]\n"
     "redis.call('SET', KEYS[3], '1', 'EX', ttl)\n"
-    "redis.call('SET', hp .. node, '1', 'EX', tonumber(ARGV[10]))\n"
-    "local grant = want\n"
-    "local tokens, ts\n"
-    "if rate > 0 then\n"
-    "  local b = redis.call('HMGET', KEYS[1], 't', 'ts')\n"
-    "  tokens = tonumber(b[1]) or burst\n"
-    "  ts = tonumber(b[2]) or now\n"
-    "  if now > ts then\n"
-    "    tokens = math.min(burst, tokens + (now - ts) * rate / 1000)\n"
-    "    ts = now\n"
-    "  end\n"
-    "  grant = math.min(grant, math.floor(tokens))\n"
-    "end\n"
-    "if maxch > 0 then\n"
-    "  local used = 0\n"
-    "  local h = redis.call('HGETALL', KEYS[2])\n"
-    "  for i = 1, #h, 2 do\n"
-    "    if h[i] == node or redis.call('EXISTS', np .. h[i]) == 1 or\n"
-    "       redis.call('EXISTS', hp .. h[i]) == 1 then\n"
-    "      used = used + tonumber(h[i + 1])\n"
-    "    else\n"
-    "      redis.call('HDEL', KEYS[2], h[i])\n"
-    "    end\n"
-    "  end\n"
-    "  grant = math.min(grant, maxch - used)\n"
-    "end\n"
-    "if grant < 0 then grant = 0 end\n"
-    "if rate > 0 then\n"
-    "  redis.call('HSET', KEYS[1], 't', tostring(tokens - grant), 'ts', tostring(ts))\n"
-    "  redis.call('PEXPIRE', KEYS[1], 3600000)\n"
-    "end\n"
-    "if grant > 0 then redis.call('HINCRBY', KEYS[2], node, grant) end\n"
-    "return grant\n";
+    "redis.call('SET', hp .. node, '1', 'EX', tonumber(ARGV[10]))\n" EPOCH_LUA(
+        11) "if paused then return {0, ep} end\n"
+            "local grant = want\n"
+            "local tokens, ts\n"
+            "if rate > 0 then\n"
+            "  local b = redis.call('HMGET', KEYS[1], 't', 'ts')\n"
+            "  tokens = tonumber(b[1]) or burst\n"
+            "  ts = tonumber(b[2]) or now\n"
+            "  if now > ts then\n"
+            "    tokens = math.min(burst, tokens + (now - ts) * rate / 1000)\n"
+            "    ts = now\n"
+            "  end\n"
+            "  grant = math.min(grant, math.floor(tokens))\n"
+            "end\n"
+            "if maxch > 0 then\n"
+            "  local used = 0\n"
+            "  local h = redis.call('HGETALL', KEYS[2])\n"
+            "  for i = 1, #h, 2 do\n"
+            "    if h[i] == node or redis.call('EXISTS', np .. h[i]) == 1 or\n"
+            "       redis.call('EXISTS', hp .. h[i]) == 1 then\n"
+            "      used = used + tonumber(h[i + 1])\n"
+            "    else\n"
+            "      redis.call('HDEL', KEYS[2], h[i])\n"
+            "    end\n"
+            "  end\n"
+            "  grant = math.min(grant, maxch - used)\n"
+            "end\n"
+            "if grant < 0 then grant = 0 end\n"
+            "if rate > 0 then\n"
+            "  redis.call('HSET', KEYS[1], 't', tostring(tokens - grant), 'ts', tostring(ts))\n"
+            "  redis.call('PEXPIRE', KEYS[1], 3600000)\n"
+            "end\n"
+            "if grant > 0 then redis.call('HINCRBY', KEYS[2], node, grant) end\n"
+            "return {grant, ep}\n";
 
 static const char RELEASE_LUA[] =
     "local v = redis.call('HINCRBY', KEYS[1], ARGV[1], -tonumber(ARGV[2]))\n"
@@ -114,12 +140,13 @@ static const char RELEASE_LUA[] =
     "return v\n";
 
 /* KEYS[1] channel hash, KEYS[2] liveness, KEYS[3] hold; ARGV: field, count, ttl, hold ttl */
-static const char SET_LUA[] = "redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[3]))\n"
-                              "redis.call('SET', KEYS[3], '1', 'EX', tonumber(ARGV[4]))\n"
-                              "local n = tonumber(ARGV[2])\n"
-                              "if n > 0 then redis.call('HSET', KEYS[1], ARGV[1], n) else "
-                              "redis.call('HDEL', KEYS[1], ARGV[1]) end\n"
-                              "return n\n";
+static const char SET_LUA[] =
+    "redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[3]))\n"
+    "redis.call('SET', KEYS[3], '1', 'EX', tonumber(ARGV[4]))\n" EPOCH_LUA(
+        5) "local n = tonumber(ARGV[2])\n"
+           "if n > 0 then redis.call('HSET', KEYS[1], ARGV[1], n) else "
+           "redis.call('HDEL', KEYS[1], ARGV[1]) end\n"
+           "return {n, ep}\n";
 
 /*
  * Orphans: KEYS[1] channel hash; ARGV: self, liveness prefix, hold prefix,
@@ -172,11 +199,15 @@ struct campaign_limits {
     char prefix[64];
     char node[160]; /* "<node id>/<incarnation>": this process's field */
     int ttl_s;
+    char epoch[64]; /* the Redis data epoch last seen ("": none yet) */
+    int pending;    /* acquire/set replies owed (they write epoch) */
+    bool destroyed; /* freed by the last reply */
 };
 
 struct grant_ctx {
     campaign_grant_cb *cb;
     void *arg;
+    struct campaign_limits *l; /* acquire and set: the reply carries the epoch */
 };
 
 int campaign_limits_create(struct kv_conn *kv, const char *prefix, const char *node, int ttl_s,
@@ -221,7 +252,50 @@ int campaign_limits_create(struct kv_conn *kv, const char *prefix, const char *n
 
 void campaign_limits_destroy(struct campaign_limits *l)
 {
+    if (l != NULL && l->pending > 0) {
+        l->destroyed = true; /* the last reply frees it (kv completes every command) */
+        return;
+    }
     free(l);
+}
+
+/* {count, epoch} of acquire and set: the epoch is kept, the count returned. */
+static void epoch_reply(int status, redisReply *reply, void *arg)
+{
+    struct grant_ctx *g = arg;
+    struct campaign_limits *l = g->l;
+    int n = 0;
+    if (status == 0 && (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+                        reply->element[0]->type != REDIS_REPLY_INTEGER)) {
+        status = ERR_PROTO;
+    }
+    if (status == 0) {
+        n = reply->element[0]->integer > 0 ? (int)reply->element[0]->integer : 0;
+        const redisReply *e = reply->element[1];
+        if (e->type == REDIS_REPLY_STRING && e->len < sizeof(l->epoch)) {
+            memcpy(l->epoch, e->str, e->len);
+            l->epoch[e->len] = '\0';
+        }
+    }
+    if (--l->pending == 0 && l->destroyed) {
+        free(l);
+    } else if (g->cb) {
+        g->cb(status, status ? 0 : n, g->arg);
+    }
+    free(g);
+}
+
+/* The epoch arguments (EPOCH_LUA): keys, the known epoch, a new one, the pause. */
+struct epoch_args {
+    char key[128], pause[128], fresh[200], ms[16];
+};
+
+static void epoch_args(const struct campaign_limits *l, int64_t now_us, struct epoch_args *e)
+{
+    snprintf(e->key, sizeof(e->key), "%slim:epoch", l->prefix);
+    snprintf(e->pause, sizeof(e->pause), "%slim:rebook", l->prefix);
+    snprintf(e->fresh, sizeof(e->fresh), "%s@%" PRId64, l->node, now_us / 1000);
+    snprintf(e->ms, sizeof(e->ms), "%d", REBOOK_MS);
 }
 
 static void grant_reply(int status, redisReply *reply, void *arg)
@@ -277,16 +351,22 @@ int campaign_limits_acquire(struct campaign_limits *l, const struct campaign_lim
     snprintf(ttl, sizeof(ttl), "%d", l->ttl_s);
     snprintf(hp, sizeof(hp), "%slim:hold:", l->prefix);
     snprintf(hold, sizeof(hold), "%d", HOLD_TTL_S);
-    const char *argv[13] = { k1, k2, k3, a[0], a[1], a[2], a[3], a[4], l->node, ttl, np, hp, hold };
+    struct epoch_args e;
+    epoch_args(l, now_us, &e);
+    const char *argv[18] = { k1,  k2, k3, a[0], a[1],  a[2],    a[3],     a[4],    l->node,
+                             ttl, np, hp, hold, e.key, e.pause, l->epoch, e.fresh, e.ms };
     struct grant_ctx *g = malloc(sizeof(*g));
     if (!g) {
         return ERR_NOMEM;
     }
     g->cb = cb;
     g->arg = arg;
-    int rc = kv_script_call(l->acquire, 3, 13, argv, NULL, grant_reply, g, NULL);
+    g->l = l;
+    int rc = kv_script_call(l->acquire, 3, 18, argv, NULL, epoch_reply, g, NULL);
     if (rc != 0) {
         free(g);
+    } else {
+        l->pending++;
     }
     return rc;
 }
@@ -327,16 +407,22 @@ int campaign_limits_set(struct campaign_limits *l, const char *key, int n, campa
     snprintf(num, sizeof(num), "%d", n);
     snprintf(ttl, sizeof(ttl), "%d", l->ttl_s);
     snprintf(hold, sizeof(hold), "%d", HOLD_TTL_S);
-    const char *argv[7] = { k, live, holdk, l->node, num, ttl, hold };
+    struct epoch_args e;
+    epoch_args(l, clock_wall_us(), &e);
+    const char *argv[12] = { k,    live,  holdk,   l->node,  num,     ttl,
+                             hold, e.key, e.pause, l->epoch, e.fresh, e.ms };
     struct grant_ctx *g = malloc(sizeof(*g));
     if (!g) {
         return ERR_NOMEM;
     }
     g->cb = cb;
     g->arg = arg;
-    int rc = kv_script_call(l->set, 3, 7, argv, NULL, grant_reply, g, NULL);
+    g->l = l;
+    int rc = kv_script_call(l->set, 3, 12, argv, NULL, epoch_reply, g, NULL);
     if (rc != 0) {
         free(g);
+    } else {
+        l->pending++;
     }
     return rc;
 }
