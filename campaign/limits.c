@@ -351,7 +351,7 @@ int campaign_limits_acquire(struct campaign_limits *l, const struct campaign_lim
     snprintf(ttl, sizeof(ttl), "%d", l->ttl_s);
     snprintf(hp, sizeof(hp), "%slim:hold:", l->prefix);
     snprintf(hold, sizeof(hold), "%d", HOLD_TTL_S);
-    struct epoch_args e;
+    struct epoch_args e = { 0 };
     epoch_args(l, now_us, &e);
     const char *argv[18] = { k1,  k2, k3, a[0], a[1],  a[2],    a[3],     a[4],    l->node,
                              ttl, np, hp, hold, e.key, e.pause, l->epoch, e.fresh, e.ms };
@@ -407,7 +407,7 @@ int campaign_limits_set(struct campaign_limits *l, const char *key, int n, campa
     snprintf(num, sizeof(num), "%d", n);
     snprintf(ttl, sizeof(ttl), "%d", l->ttl_s);
     snprintf(hold, sizeof(hold), "%d", HOLD_TTL_S);
-    struct epoch_args e;
+    struct epoch_args e = { 0 };
     epoch_args(l, clock_wall_us(), &e);
     const char *argv[12] = { k,    live,  holdk,   l->node,  num,     ttl,
                              hold, e.key, e.pause, l->epoch, e.fresh, e.ms };
