@@ -277,10 +277,11 @@ static void epoch_reply(int status, redisReply *reply, void *arg)
             l->epoch[e->len] = '\0';
         }
     }
+    if (g->cb) {
+        g->cb(status, status ? 0 : n, g->arg);
+    }
     if (--l->pending == 0 && l->destroyed) {
         free(l);
-    } else if (g->cb) {
-        g->cb(status, status ? 0 : n, g->arg);
     }
     free(g);
 }
