@@ -399,6 +399,7 @@ struct campaign_attempt {
     int64_t campaign_id;
     int64_t contact_id;
     const char *owner;     /* dialer node = lease owner (borrowed) */
+    const char *process;   /* "<node>/<incarnation>" watching it (campaign_limits_self); NULL */
     const char *number;    /* the number dialed (borrowed) */
     const char *caller_id; /* may be NULL */
     const char *trunk;     /* may be NULL */
@@ -448,6 +449,11 @@ struct campaign_inflight {
     int64_t campaign_id;
     int64_t contact_id; /* 0 when the contact was deleted */
     char state[16];     /* created, originating, ringing, answered */
+    int attempt_no;     /* the contact's attempt number (0: not read) */
+    /* campaign_store_adopt only: */
+    int64_t started_us;                    /* call_attempts.started_at */
+    char number[CAMPAIGN_E164_MAX + 1];    /* the number dialed */
+    char caller_id[CAMPAIGN_E164_MAX + 1]; /* "" when none */
 };
 
 typedef void campaign_inflight_cb(int status, const struct campaign_inflight *v, size_t n,
@@ -460,6 +466,29 @@ typedef void campaign_inflight_cb(int status, const struct campaign_inflight *v,
  */
 int campaign_store_inflight(struct db_conn *c, const char *node, campaign_inflight_cb *cb,
                             void *arg);
+
+/*
+ * Adoption of unfinished attempts (docs/dialer.md section 2a): they change
+ * holder (call_attempts.dialer_process) to self, exactly once across
+ * processes (one UPDATE guarded by the previous holder and ended_at IS NULL:
+ * the row lock decides between two processes trying at once), and the
+ * adopted ones are delivered like campaign_store_inflight's (attempt_no
+ * set). Exactly one of:
+ *   node     a restart: the attempts held by one of node's earlier
+ *            processes (its own, and those they adopted from dead nodes) or
+ *            by none (node's rows older than the column), never node's
+ *            attempts another node adopted;
+ *   process  a takeover: the attempts held by that dead process.
+ * Any tenant (runs as dialer_platform).
+ */
+struct campaign_adopt_req {
+    const char *self;    /* the adopting process, "<node>/<incarnation>" (required) */
+    const char *node;    /* restart */
+    const char *process; /* takeover of a dead process (not self) */
+};
+
+int campaign_store_adopt(struct db_conn *c, const struct campaign_adopt_req *req,
+                         campaign_inflight_cb *cb, void *arg);
 
 /*
  * Automatic state changes (docs/campaign.md section 2a), any tenant (runs as
@@ -584,10 +613,12 @@ struct campaign_limit_spec {
 typedef void campaign_grant_cb(int status, int granted, void *arg);
 
 /*
- * Creates the limiter for node on kv (borrowed; must outlive it); the node
- * holds its channels under its id with a liveness key of ttl_s seconds
- * refreshed at each call (a dead node's channels are freed when it
- * expires). prefix namespaces the keys ("dialer:"). Loop thread.
+ * Creates the limiter for node on kv (borrowed; must outlive it); the
+ * process holds its channels under "<node>/<incarnation>" with a liveness
+ * key of ttl_s seconds refreshed at each call (a dead process's channels
+ * count until a survivor takes them over, or its 10-minute hold expires:
+ * campaign_limits_orphans). prefix namespaces the keys ("dialer:"). Loop
+ * thread.
  */
 int campaign_limits_create(struct kv_conn *kv, const char *prefix, const char *node, int ttl_s,
                            struct campaign_limits **out);
@@ -619,6 +650,37 @@ int campaign_limits_release(struct campaign_limits *l, const char *key, int n,
  */
 int campaign_limits_set(struct campaign_limits *l, const char *key, int n, campaign_grant_cb *cb,
                         void *arg);
+
+/* This process's field in the shared counts, "<node>/<incarnation>" (as long as l lives). */
+const char *campaign_limits_self(const struct campaign_limits *l);
+
+/*
+ * Dead processes' channels (docs/dialer.md section 2a). A process whose
+ * liveness key lapsed keeps its channels counted (its calls may be up on
+ * Asterisk) while its hold key lives (10 min, refreshed with the liveness).
+ * campaign_limits_orphans() returns up to max of them under key, each
+ * claimed for this process for 10 s (another survivor does not get it
+ * meanwhile); fields with neither key are dropped. The caller adopts the
+ * orphan's attempts (campaign_store_adopt) and then calls
+ * campaign_limits_takeover(), which in one step adds n (the calls it
+ * adopted) to its own count and removes the dead field and its hold; cb
+ * gets (0, n), or (0, -1) when the dead process is alive again (only
+ * stalled: nothing removed, n added all the same: the caller holds them).
+ * A claim not taken over lapses and the orphan is offered again.
+ */
+#define CAMPAIGN_ORPHANS_MAX 16
+
+struct campaign_orphan {
+    char process[160]; /* "<node>/<incarnation>" */
+    int channels;      /* its count under the key */
+};
+
+typedef void campaign_orphans_cb(int status, const struct campaign_orphan *v, size_t n, void *arg);
+
+int campaign_limits_orphans(struct campaign_limits *l, const char *key, int max,
+                            campaign_orphans_cb *cb, void *arg);
+int campaign_limits_takeover(struct campaign_limits *l, const char *key, const char *dead, int n,
+                             campaign_grant_cb *cb, void *arg);
 
 /*
  * A local allowance in front of one shared limit: the scheduler's gate.

@@ -27,12 +27,26 @@
  * one shared field the dead process's bookings were never given back and
  * the node's channel cap shrank with every crash until it stopped dialing.
  *
+ * A dead process's channels are calls still up on Asterisk until somebody
+ * ends them, so they do not stop counting when its liveness key expires:
+ * each process also keeps a hold key (HOLD_TTL_S, far longer than the
+ * liveness), and a field counts while its liveness or its hold key exists.
+ * A process whose liveness lapsed is an orphan: campaign_limits_orphans()
+ * hands each orphan to one surviving process (a claim key, SET NX with a
+ * short TTL), which adopts its attempts (campaign_store_adopt) and then
+ * moves the count to itself with campaign_limits_takeover(): in one script
+ * its own field grows by the calls it adopted and the dead field and its
+ * hold go, so at no moment are the calls uncounted. Decision: fail closed;
+ * an orphan nobody takes over (no survivor can reach PostgreSQL) keeps its
+ * channels until its hold expires (the bound on a lost takeover).
+ *
  * The script reads the liveness keys of other nodes by name, which needs a
  * single Redis instance (not Redis Cluster), as kv does.
  *
  * Keys: <prefix>lim:cps:<key> (hash t, ts), <prefix>lim:ch:<key> (hash
  * node/incarnation -> channels), <prefix>lim:node:<node>/<incarnation>
- * (liveness).
+ * (liveness), <prefix>lim:hold:<node>/<incarnation> (hold),
+ * <prefix>lim:claim:<node>/<incarnation> (takeover in progress, by whom).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -42,7 +56,37 @@
 #include <sodium.h>
 
 #include "campaign/campaign_int.h"
+#include "core/clock.h"
 #include "core/err.h"
+
+/* The pause after Redis lost its data: kv's reconnect back-off (5 s at most) + 1 s + margin. */
+#define REBOOK_MS 6500
+/* How long a dead process's channels count without a takeover. */
+#define HOLD_TTL_S 600
+/* How long a survivor has to take an orphan over before another may. */
+#define CLAIM_TTL_S 10
+
+/*
+ * Redis lost its data (a restart without persistence): every process's
+ * bookings are gone, although their calls are up. The epoch key (no TTL)
+ * tells: a caller that knew an epoch and finds none, or another one, starts
+ * a re-booking pause (REBOOK_MS, longer than the longest reconnect back-off
+ * plus the once-a-second absolute write, campaign_limits_set) during which
+ * nothing is granted, so every live process has written its count again
+ * before anyone is granted more. A process that never saw an epoch (just
+ * started) creates one without a pause: nothing says data was lost.
+ * ARGV[e]: epoch key, pause key, the caller's known epoch, a new epoch,
+ * pause ms. Leaves the current epoch in ep and paused true/false.
+ */
+#define EPOCH_LUA(e)                                                                         \
+    "local ep = redis.call('GET', ARGV[" #e "])\n"                                           \
+    "if not ep or (ARGV[" #e " + 2] ~= '' and ep ~= ARGV[" #e " + 2]) then\n"                \
+    "  if not ep then ep = ARGV[" #e " + 3] redis.call('SET', ARGV[" #e "], ep) end\n"       \
+    "  if ARGV[" #e " + 2] ~= '' then\n"                                                     \
+    "    redis.call('SET', ARGV[" #e " + 1], '1', 'PX', tonumber(ARGV[" #e " + 4]), 'NX')\n" \
+    "  end\n"                                                                                \
+    "end\n"                                                                                  \
+    "local paused = redis.call('EXISTS', ARGV[" #e " + 1]) == 1\n"
 
 static const char ACQUIRE_LUA[] =
     "local now = tonumber(ARGV[1])\n"
@@ -53,64 +97,117 @@ static const char ACQUIRE_LUA[] =
     "local node = ARGV[6]\n"
     "local ttl = tonumber(ARGV[7])\n"
     "local np = ARGV[8]\n"
+    "local hp = ARGV[9]\n"
     "redis.call('SET', KEYS[3], '1', 'EX', ttl)\n"
-    "local grant = want\n"
-    "local tokens, ts\n"
-    "if rate > 0 then\n"
-    "  local b = redis.call('HMGET', KEYS[1], 't', 'ts')\n"
-    "  tokens = tonumber(b[1]) or burst\n"
-    "  ts = tonumber(b[2]) or now\n"
-    "  if now > ts then\n"
-    "    tokens = math.min(burst, tokens + (now - ts) * rate / 1000)\n"
-    "    ts = now\n"
-    "  end\n"
-    "  grant = math.min(grant, math.floor(tokens))\n"
-    "end\n"
-    "if maxch > 0 then\n"
-    "  local used = 0\n"
-    "  local h = redis.call('HGETALL', KEYS[2])\n"
-    "  for i = 1, #h, 2 do\n"
-    "    if h[i] == node or redis.call('EXISTS', np .. h[i]) == 1 then\n"
-    "      used = used + tonumber(h[i + 1])\n"
-    "    else\n"
-    "      redis.call('HDEL', KEYS[2], h[i])\n"
-    "    end\n"
-    "  end\n"
-    "  grant = math.min(grant, maxch - used)\n"
-    "end\n"
-    "if grant < 0 then grant = 0 end\n"
-    "if rate > 0 then\n"
-    "  redis.call('HSET', KEYS[1], 't', tostring(tokens - grant), 'ts', tostring(ts))\n"
-    "  redis.call('PEXPIRE', KEYS[1], 3600000)\n"
-    "end\n"
-    "if grant > 0 then redis.call('HINCRBY', KEYS[2], node, grant) end\n"
-    "return grant\n";
+    "redis.call('SET', hp .. node, '1', 'EX', tonumber(ARGV[10]))\n" EPOCH_LUA(
+        11) "if paused then return {0, ep} end\n"
+            "local grant = want\n"
+            "local tokens, ts\n"
+            "if rate > 0 then\n"
+            "  local b = redis.call('HMGET', KEYS[1], 't', 'ts')\n"
+            "  tokens = tonumber(b[1]) or burst\n"
+            "  ts = tonumber(b[2]) or now\n"
+            "  if now > ts then\n"
+            "    tokens = math.min(burst, tokens + (now - ts) * rate / 1000)\n"
+            "    ts = now\n"
+            "  end\n"
+            "  grant = math.min(grant, math.floor(tokens))\n"
+            "end\n"
+            "if maxch > 0 then\n"
+            "  local used = 0\n"
+            "  local h = redis.call('HGETALL', KEYS[2])\n"
+            "  for i = 1, #h, 2 do\n"
+            "    if h[i] == node or redis.call('EXISTS', np .. h[i]) == 1 or\n"
+            "       redis.call('EXISTS', hp .. h[i]) == 1 then\n"
+            "      used = used + tonumber(h[i + 1])\n"
+            "    else\n"
+            "      redis.call('HDEL', KEYS[2], h[i])\n"
+            "    end\n"
+            "  end\n"
+            "  grant = math.min(grant, maxch - used)\n"
+            "end\n"
+            "if grant < 0 then grant = 0 end\n"
+            "if rate > 0 then\n"
+            "  redis.call('HSET', KEYS[1], 't', tostring(tokens - grant), 'ts', tostring(ts))\n"
+            "  redis.call('PEXPIRE', KEYS[1], 3600000)\n"
+            "end\n"
+            "if grant > 0 then redis.call('HINCRBY', KEYS[2], node, grant) end\n"
+            "return {grant, ep}\n";
 
 static const char RELEASE_LUA[] =
     "local v = redis.call('HINCRBY', KEYS[1], ARGV[1], -tonumber(ARGV[2]))\n"
     "if v <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) v = 0 end\n"
     "return v\n";
 
-/* KEYS[1] channel hash, KEYS[2] liveness; ARGV: field, count, ttl */
-static const char SET_LUA[] = "redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[3]))\n"
-                              "local n = tonumber(ARGV[2])\n"
-                              "if n > 0 then redis.call('HSET', KEYS[1], ARGV[1], n) else "
-                              "redis.call('HDEL', KEYS[1], ARGV[1]) end\n"
-                              "return n\n";
+/* KEYS[1] channel hash, KEYS[2] liveness, KEYS[3] hold; ARGV: field, count, ttl, hold ttl */
+static const char SET_LUA[] =
+    "redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[3]))\n"
+    "redis.call('SET', KEYS[3], '1', 'EX', tonumber(ARGV[4]))\n" EPOCH_LUA(
+        5) "local n = tonumber(ARGV[2])\n"
+           "if n > 0 then redis.call('HSET', KEYS[1], ARGV[1], n) else "
+           "redis.call('HDEL', KEYS[1], ARGV[1]) end\n"
+           "return {n, ep}\n";
+
+/*
+ * Orphans: KEYS[1] channel hash; ARGV: self, liveness prefix, hold prefix,
+ * claim prefix, claim ttl, max. Fields of other processes whose liveness is
+ * gone: without a hold they are dropped (as the acquire would), with one
+ * they are claimed for self (SET NX) and returned as field, count pairs.
+ */
+static const char ORPHANS_LUA[] =
+    "local out = {}\n"
+    "local h = redis.call('HGETALL', KEYS[1])\n"
+    "for i = 1, #h, 2 do\n"
+    "  local f = h[i]\n"
+    "  if f ~= ARGV[1] and redis.call('EXISTS', ARGV[2] .. f) == 0 then\n"
+    "    if redis.call('EXISTS', ARGV[3] .. f) == 0 then\n"
+    "      redis.call('HDEL', KEYS[1], f)\n"
+    "    elseif #out < 2 * tonumber(ARGV[6]) and\n"
+    "           redis.call('SET', ARGV[4] .. f, ARGV[1], 'NX', 'EX', tonumber(ARGV[5])) then\n"
+    "      out[#out + 1] = f\n"
+    "      out[#out + 1] = h[i + 1]\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+/*
+ * Takeover: KEYS[1] channel hash, KEYS[2] own liveness, KEYS[3] own hold;
+ * ARGV: self, dead, n, ttl, hold ttl, liveness prefix, hold prefix, claim
+ * prefix. Own count + n, the dead field and its hold gone, in one step;
+ * -1 (nothing moved) when the dead process is alive again (it was only
+ * stalled: its own field keeps counting its calls).
+ */
+static const char TAKEOVER_LUA[] =
+    "redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[4]))\n"
+    "redis.call('SET', KEYS[3], '1', 'EX', tonumber(ARGV[5]))\n"
+    "redis.call('DEL', ARGV[8] .. ARGV[2])\n"
+    "local n = tonumber(ARGV[3])\n"
+    "if n > 0 then redis.call('HINCRBY', KEYS[1], ARGV[1], n) end\n"
+    "if redis.call('EXISTS', ARGV[6] .. ARGV[2]) == 1 then return -1 end\n"
+    "redis.call('HDEL', KEYS[1], ARGV[2])\n"
+    "redis.call('DEL', ARGV[7] .. ARGV[2])\n"
+    "return n\n";
 
 struct campaign_limits {
     struct kv_conn *kv;
     struct kv_script *acquire;
     struct kv_script *release;
     struct kv_script *set;
+    struct kv_script *orphans;
+    struct kv_script *takeover;
     char prefix[64];
     char node[160]; /* "<node id>/<incarnation>": this process's field */
     int ttl_s;
+    char epoch[64]; /* the Redis data epoch last seen ("": none yet) */
+    int pending;    /* acquire/set replies owed (they write epoch) */
+    bool destroyed; /* freed by the last reply */
 };
 
 struct grant_ctx {
     campaign_grant_cb *cb;
     void *arg;
+    struct campaign_limits *l; /* acquire and set: the reply carries the epoch */
 };
 
 int campaign_limits_create(struct kv_conn *kv, const char *prefix, const char *node, int ttl_s,
@@ -139,6 +236,12 @@ int campaign_limits_create(struct kv_conn *kv, const char *prefix, const char *n
     if (rc == 0) {
         rc = kv_script_create(kv, SET_LUA, sizeof(SET_LUA) - 1, &l->set);
     }
+    if (rc == 0) {
+        rc = kv_script_create(kv, ORPHANS_LUA, sizeof(ORPHANS_LUA) - 1, &l->orphans);
+    }
+    if (rc == 0) {
+        rc = kv_script_create(kv, TAKEOVER_LUA, sizeof(TAKEOVER_LUA) - 1, &l->takeover);
+    }
     if (rc != 0) {
         free(l); /* scripts belong to kv and go with it */
         return rc;
@@ -149,7 +252,51 @@ int campaign_limits_create(struct kv_conn *kv, const char *prefix, const char *n
 
 void campaign_limits_destroy(struct campaign_limits *l)
 {
+    if (l != NULL && l->pending > 0) {
+        l->destroyed = true; /* the last reply frees it (kv completes every command) */
+        return;
+    }
     free(l);
+}
+
+/* {count, epoch} of acquire and set: the epoch is kept, the count returned. */
+static void epoch_reply(int status, redisReply *reply, void *arg)
+{
+    struct grant_ctx *g = arg;
+    struct campaign_limits *l = g->l;
+    int n = 0;
+    if (status == 0 && (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+                        reply->element[0]->type != REDIS_REPLY_INTEGER)) {
+        status = ERR_PROTO;
+    }
+    if (status == 0) {
+        n = reply->element[0]->integer > 0 ? (int)reply->element[0]->integer : 0;
+        const redisReply *e = reply->element[1];
+        if (e->type == REDIS_REPLY_STRING && e->len < sizeof(l->epoch)) {
+            memcpy(l->epoch, e->str, e->len);
+            l->epoch[e->len] = '\0';
+        }
+    }
+    if (g->cb) {
+        g->cb(status, status ? 0 : n, g->arg);
+    }
+    if (--l->pending == 0 && l->destroyed) {
+        free(l);
+    }
+    free(g);
+}
+
+/* The epoch arguments (EPOCH_LUA): keys, the known epoch, a new one, the pause. */
+struct epoch_args {
+    char key[128], pause[128], fresh[200], ms[16];
+};
+
+static void epoch_args(const struct campaign_limits *l, int64_t now_us, struct epoch_args *e)
+{
+    snprintf(e->key, sizeof(e->key), "%slim:epoch", l->prefix);
+    snprintf(e->pause, sizeof(e->pause), "%slim:rebook", l->prefix);
+    snprintf(e->fresh, sizeof(e->fresh), "%s@%" PRId64, l->node, now_us / 1000);
+    snprintf(e->ms, sizeof(e->ms), "%d", REBOOK_MS);
 }
 
 static void grant_reply(int status, redisReply *reply, void *arg)
@@ -168,10 +315,27 @@ static void grant_reply(int status, redisReply *reply, void *arg)
     free(g);
 }
 
+/* As grant_reply, but -1 (the dead process is alive again) reaches the caller. */
+static void takeover_reply(int status, redisReply *reply, void *arg)
+{
+    struct grant_ctx *g = arg;
+    int v = 0;
+    if (status == 0 && reply->type != REDIS_REPLY_INTEGER) {
+        status = ERR_PROTO;
+    }
+    if (status == 0) {
+        v = (int)reply->integer;
+    }
+    if (g->cb) {
+        g->cb(status, status ? 0 : v, g->arg);
+    }
+    free(g);
+}
+
 int campaign_limits_acquire(struct campaign_limits *l, const struct campaign_limit_spec *spec,
                             int want, int64_t now_us, campaign_grant_cb *cb, void *arg)
 {
-    char k1[256], k2[256], k3[256], np[128], a[5][32], ttl[16];
+    char k1[256], k2[256], k3[256], np[128], hp[128], a[5][32], ttl[16], hold[16];
     if (!l || !spec || !spec->key || want < 0 || strlen(spec->key) > 128) {
         return ERR_INVAL;
     }
@@ -186,16 +350,24 @@ int campaign_limits_acquire(struct campaign_limits *l, const struct campaign_lim
     snprintf(a[3], sizeof(a[3]), "%.6f", burst);
     snprintf(a[4], sizeof(a[4]), "%d", spec->max_channels > 0 ? spec->max_channels : 0);
     snprintf(ttl, sizeof(ttl), "%d", l->ttl_s);
-    const char *argv[11] = { k1, k2, k3, a[0], a[1], a[2], a[3], a[4], l->node, ttl, np };
+    snprintf(hp, sizeof(hp), "%slim:hold:", l->prefix);
+    snprintf(hold, sizeof(hold), "%d", HOLD_TTL_S);
+    struct epoch_args e = { 0 };
+    epoch_args(l, now_us, &e);
+    const char *argv[18] = { k1,  k2, k3, a[0], a[1],  a[2],    a[3],     a[4],    l->node,
+                             ttl, np, hp, hold, e.key, e.pause, l->epoch, e.fresh, e.ms };
     struct grant_ctx *g = malloc(sizeof(*g));
     if (!g) {
         return ERR_NOMEM;
     }
     g->cb = cb;
     g->arg = arg;
-    int rc = kv_script_call(l->acquire, 3, 11, argv, NULL, grant_reply, g, NULL);
+    g->l = l;
+    int rc = kv_script_call(l->acquire, 3, 18, argv, NULL, epoch_reply, g, NULL);
     if (rc != 0) {
         free(g);
+    } else {
+        l->pending++;
     }
     return rc;
 }
@@ -226,22 +398,123 @@ int campaign_limits_release(struct campaign_limits *l, const char *key, int n,
 int campaign_limits_set(struct campaign_limits *l, const char *key, int n, campaign_grant_cb *cb,
                         void *arg)
 {
-    char k[256], live[256], num[16], ttl[16];
+    char k[256], live[256], holdk[256], num[16], ttl[16], hold[16];
     if (!l || !key || n < 0 || strlen(key) > 128) {
         return ERR_INVAL;
     }
     snprintf(k, sizeof(k), "%slim:ch:%s", l->prefix, key);
     snprintf(live, sizeof(live), "%slim:node:%s", l->prefix, l->node);
+    snprintf(holdk, sizeof(holdk), "%slim:hold:%s", l->prefix, l->node);
     snprintf(num, sizeof(num), "%d", n);
     snprintf(ttl, sizeof(ttl), "%d", l->ttl_s);
-    const char *argv[5] = { k, live, l->node, num, ttl };
+    snprintf(hold, sizeof(hold), "%d", HOLD_TTL_S);
+    struct epoch_args e = { 0 };
+    epoch_args(l, clock_wall_us(), &e);
+    const char *argv[12] = { k,    live,  holdk,   l->node,  num,     ttl,
+                             hold, e.key, e.pause, l->epoch, e.fresh, e.ms };
     struct grant_ctx *g = malloc(sizeof(*g));
     if (!g) {
         return ERR_NOMEM;
     }
     g->cb = cb;
     g->arg = arg;
-    int rc = kv_script_call(l->set, 2, 5, argv, NULL, grant_reply, g, NULL);
+    g->l = l;
+    int rc = kv_script_call(l->set, 3, 12, argv, NULL, epoch_reply, g, NULL);
+    if (rc != 0) {
+        free(g);
+    } else {
+        l->pending++;
+    }
+    return rc;
+}
+
+const char *campaign_limits_self(const struct campaign_limits *l)
+{
+    return l->node;
+}
+
+struct orphans_ctx {
+    campaign_orphans_cb *cb;
+    void *arg;
+};
+
+static void orphans_reply(int status, redisReply *reply, void *arg)
+{
+    struct orphans_ctx *o = arg;
+    struct campaign_orphan v[CAMPAIGN_ORPHANS_MAX];
+    size_t n = 0;
+    if (status == 0 && reply->type != REDIS_REPLY_ARRAY) {
+        status = ERR_PROTO;
+    }
+    for (size_t i = 0; status == 0 && i + 1 < reply->elements && n < CAMPAIGN_ORPHANS_MAX; i += 2) {
+        const redisReply *f = reply->element[i], *c = reply->element[i + 1];
+        if (f->type != REDIS_REPLY_STRING || c->type != REDIS_REPLY_STRING ||
+            f->len >= sizeof(v[0].process)) {
+            continue;
+        }
+        memcpy(v[n].process, f->str, f->len);
+        v[n].process[f->len] = '\0';
+        v[n].channels = (int)strtol(c->str, NULL, 10);
+        n++;
+    }
+    if (o->cb) {
+        o->cb(status, v, status ? 0 : n, o->arg);
+    }
+    free(o);
+}
+
+int campaign_limits_orphans(struct campaign_limits *l, const char *key, int max,
+                            campaign_orphans_cb *cb, void *arg)
+{
+    char k[256], np[128], hp[128], cp[128], ttl[16], mx[16];
+    if (!l || !key || strlen(key) > 128 || max < 1 || !cb) {
+        return ERR_INVAL;
+    }
+    snprintf(k, sizeof(k), "%slim:ch:%s", l->prefix, key);
+    snprintf(np, sizeof(np), "%slim:node:", l->prefix);
+    snprintf(hp, sizeof(hp), "%slim:hold:", l->prefix);
+    snprintf(cp, sizeof(cp), "%slim:claim:", l->prefix);
+    snprintf(ttl, sizeof(ttl), "%d", CLAIM_TTL_S);
+    snprintf(mx, sizeof(mx), "%d", max < CAMPAIGN_ORPHANS_MAX ? max : CAMPAIGN_ORPHANS_MAX);
+    const char *argv[7] = { k, l->node, np, hp, cp, ttl, mx };
+    struct orphans_ctx *o = malloc(sizeof(*o));
+    if (!o) {
+        return ERR_NOMEM;
+    }
+    o->cb = cb;
+    o->arg = arg;
+    int rc = kv_script_call(l->orphans, 1, 7, argv, NULL, orphans_reply, o, NULL);
+    if (rc != 0) {
+        free(o);
+    }
+    return rc;
+}
+
+int campaign_limits_takeover(struct campaign_limits *l, const char *key, const char *dead, int n,
+                             campaign_grant_cb *cb, void *arg)
+{
+    char k[256], live[256], holdk[256], num[16], ttl[16], hold[16], np[128], hp[128], cp[128];
+    if (!l || !key || strlen(key) > 128 || !dead || !*dead || strlen(dead) >= 160 || n < 0 ||
+        strcmp(dead, l->node) == 0) {
+        return ERR_INVAL;
+    }
+    snprintf(k, sizeof(k), "%slim:ch:%s", l->prefix, key);
+    snprintf(live, sizeof(live), "%slim:node:%s", l->prefix, l->node);
+    snprintf(holdk, sizeof(holdk), "%slim:hold:%s", l->prefix, l->node);
+    snprintf(num, sizeof(num), "%d", n);
+    snprintf(ttl, sizeof(ttl), "%d", l->ttl_s);
+    snprintf(hold, sizeof(hold), "%d", HOLD_TTL_S);
+    snprintf(np, sizeof(np), "%slim:node:", l->prefix);
+    snprintf(hp, sizeof(hp), "%slim:hold:", l->prefix);
+    snprintf(cp, sizeof(cp), "%slim:claim:", l->prefix);
+    const char *argv[11] = { k, live, holdk, l->node, dead, num, ttl, hold, np, hp, cp };
+    struct grant_ctx *g = malloc(sizeof(*g));
+    if (!g) {
+        return ERR_NOMEM;
+    }
+    g->cb = cb;
+    g->arg = arg;
+    int rc = kv_script_call(l->takeover, 3, 11, argv, NULL, takeover_reply, g, NULL);
     if (rc != 0) {
         free(g);
     }

@@ -272,7 +272,8 @@ static int main_lease(struct tx *t, PGresult *res)
         x->number_idx = (int)field_i64(res, i, 6);
         x->nalt = (int)field_i64(res, i, 7);
         x->attempts_24h = (int)field_i64(res, i, 8);
-        x->due_us = now;
+        /* a reclaimed contact goes before the rest of the batch in the scheduler */
+        x->due_us = field_i64(res, i, 9) == 0 ? now - 1 : now;
         b->lease_expires_us = field_i64(res, i, 4);
     }
     b->n = (size_t)n;
@@ -294,15 +295,34 @@ static void done_lease(struct tx *t)
 int campaign_store_lease(struct db_conn *c, const struct campaign_actor *who,
                          const struct campaign_lease_req *req, campaign_batch_cb *cb, void *arg)
 {
+    /*
+     * Expired leases first (a dead node's contacts: they were the first due
+     * when it leased them), oldest expiry first, through contacts_reclaim_idx
+     * (leased rows only); then pending contacts by due time through
+     * contacts_lease_idx, for what the batch has left. A leased contact's
+     * next_attempt_at is its lease expiry, so one ORDER BY next_attempt_at
+     * over both put reclaimed contacts behind the whole backlog. The LIMIT on
+     * ready tells the planner the batch is small (the second part's LIMIT is
+     * an expression): without it the join back to contacts became a hash
+     * join over the whole table (2.5 s on a million contacts, not 1 ms).
+     */
     static const char sql[] =
-        "WITH ready AS ("
-        " SELECT id FROM contacts"
-        " WHERE list_id = $1::bigint AND state IN ('pending', 'leased') AND next_attempt_at <= "
-        "now()"
-        "   AND EXISTS (SELECT 1 FROM campaign_lists cl JOIN campaigns k ON k.id = cl.campaign_id"
-        "               WHERE cl.list_id = $1::bigint AND cl.campaign_id = $5::bigint"
-        "                 AND cl.active AND k.state = 'running')"
-        " ORDER BY next_attempt_at LIMIT $2::int FOR UPDATE SKIP LOCKED) "
+        "WITH run AS ("
+        " SELECT EXISTS (SELECT 1 FROM campaign_lists cl JOIN campaigns k ON k.id = cl.campaign_id"
+        "                WHERE cl.list_id = $1::bigint AND cl.campaign_id = $5::bigint"
+        "                  AND cl.active AND k.state = 'running') AS ok),"
+        " expired AS ("
+        " SELECT id, 0 AS k FROM contacts"
+        " WHERE list_id = $1::bigint AND state = 'leased' AND next_attempt_at <= now()"
+        "   AND (SELECT ok FROM run)"
+        " ORDER BY next_attempt_at LIMIT $2::int FOR UPDATE SKIP LOCKED),"
+        " due AS ("
+        " SELECT id, 1 AS k FROM contacts"
+        " WHERE list_id = $1::bigint AND state = 'pending' AND next_attempt_at <= now()"
+        "   AND (SELECT ok FROM run)"
+        " ORDER BY next_attempt_at LIMIT greatest(0, $2::int - (SELECT count(*) FROM expired))"
+        " FOR UPDATE SKIP LOCKED),"
+        " ready AS (SELECT id, k FROM expired UNION ALL SELECT id, k FROM due LIMIT $2::int) "
         "UPDATE contacts c SET state = 'leased', lease_owner = $3,"
         " lease_expires_at = now() + make_interval(secs => $4::int),"
         " next_attempt_at = now() + make_interval(secs => $4::int) "
@@ -316,7 +336,8 @@ int campaign_store_lease(struct db_conn *c, const struct campaign_actor *who,
         " cardinality(c.alt_numbers),"
         " (SELECT count(*) FROM call_attempts a WHERE a.contact_id = c.id"
         "   AND a.started_at > now() - interval '24 hours'"
-        "   AND a.outcome IS DISTINCT FROM 'not_dialed')";
+        "   AND a.outcome IS DISTINCT FROM 'not_dialed'),"
+        " ready.k";
     char list[24], batch[16], lease[16], camp[24];
     if (!c || !who || !req || !cb || !req->owner || req->batch < 1 || req->batch > 10000 ||
         req->lease_s < 1 || req->lease_s > 3600) {
@@ -482,8 +503,8 @@ int campaign_store_attempt_begin(struct db_conn *c, const struct campaign_actor 
         "           WHERE id = $1::bigint AND lease_owner = $2 AND state = 'leased'"
         "           RETURNING id, tenant_id, attempts) "
         "INSERT INTO call_attempts (id, tenant_id, campaign_id, contact_id, number, attempt_no,"
-        "                           caller_id, trunk, dialer_node) "
-        "SELECT $3::uuid, k.tenant_id, $4::bigint, k.id, $5, k.attempts, $6, $7, $2 FROM k "
+        "                           caller_id, trunk, dialer_node, dialer_process) "
+        "SELECT $3::uuid, k.tenant_id, $4::bigint, k.id, $5, k.attempts, $6, $7, $2, $8 FROM k "
         "RETURNING id";
     char contact[24], camp[24];
     if (!c || !who || !a || !a->owner || !campaign_e164_valid(a->number)) {
@@ -495,8 +516,9 @@ int campaign_store_attempt_begin(struct db_conn *c, const struct campaign_actor 
     }
     snprintf(contact, sizeof(contact), "%" PRId64, a->contact_id);
     snprintf(camp, sizeof(camp), "%" PRId64, a->campaign_id);
-    const char *p[7] = { contact, a->owner, a->id, camp, a->number, a->caller_id, a->trunk };
-    return tx_send_tenant(t, who, sql, 7, p);
+    const char *p[8] = { contact,   a->owner,     a->id,    camp,
+                         a->number, a->caller_id, a->trunk, a->process };
+    return tx_send_tenant(t, who, sql, 8, p);
 }
 
 static int main_finish(struct tx *t, PGresult *res)
@@ -567,6 +589,12 @@ static int main_inflight(struct tx *t, PGresult *res)
         v[i].campaign_id = field_i64(res, i, 2);
         v[i].contact_id = field_i64(res, i, 3);
         snprintf(v[i].state, sizeof(v[i].state), "%s", PQgetvalue(res, i, 4));
+        if (PQnfields(res) > 8) {
+            v[i].attempt_no = (int)field_i64(res, i, 5);
+            v[i].started_us = field_i64(res, i, 6);
+            snprintf(v[i].number, sizeof(v[i].number), "%s", PQgetvalue(res, i, 7));
+            snprintf(v[i].caller_id, sizeof(v[i].caller_id), "%s", PQgetvalue(res, i, 8));
+        }
     }
     t->rows = v;
     t->nrows = (size_t)n;
@@ -594,6 +622,40 @@ int campaign_store_inflight(struct db_conn *c, const char *node, campaign_inflig
     }
     const char *p[1] = { node };
     return tx_send(t, "SET LOCAL ROLE dialer_platform", 0, NULL, sql, 1, p);
+}
+
+/*
+ * Adoption: the attempts change holder (dialer_process) in one UPDATE guarded
+ * by the holder they had and ended_at IS NULL, so each goes to exactly one
+ * process; a second process trying at the same moment waits on the row lock
+ * and then finds the guard false.
+ */
+#define ADOPT_COLS                                               \
+    "id, tenant_id, campaign_id, contact_id, state, attempt_no," \
+    " (extract(epoch FROM started_at) * 1000000)::bigint, number, coalesce(caller_id, '')"
+
+int campaign_store_adopt(struct db_conn *c, const struct campaign_adopt_req *req,
+                         campaign_inflight_cb *cb, void *arg)
+{
+    static const char restart_sql[] =
+        "UPDATE call_attempts SET dialer_process = $2 "
+        "WHERE ended_at IS NULL AND (left(dialer_process, length($1) + 1) = $1 || '/'"
+        " OR (dialer_node = $1 AND dialer_process IS NULL)) "
+        "RETURNING " ADOPT_COLS;
+    static const char takeover_sql[] = "UPDATE call_attempts SET dialer_process = $2 "
+                                       "WHERE dialer_process = $1 AND ended_at IS NULL "
+                                       "RETURNING " ADOPT_COLS;
+    if (!c || !req || !cb || !req->self || !*req->self || !req->node == !req->process ||
+        (req->process && strcmp(req->process, req->self) == 0)) {
+        return ERR_INVAL;
+    }
+    struct tx *t = tx_new(c, main_inflight, done_inflight, (void *)cb, arg);
+    if (!t) {
+        return ERR_NOMEM;
+    }
+    const char *p[2] = { req->node ? req->node : req->process, req->self };
+    return tx_send(t, "SET LOCAL ROLE dialer_platform", 0, NULL,
+                   req->node ? restart_sql : takeover_sql, 2, p);
 }
 
 /* ------------------------------------------------------------------------ */

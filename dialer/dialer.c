@@ -51,9 +51,11 @@ struct dialer_call {
     bool live;
     bool flow; /* the connect hook took it */
     bool originate_failed;
-    bool offline;  /* dialer_call_track: requests are taken as sent, nothing goes out */
-    bool probe;    /* the originate is a degraded server's probe */
-    bool checking; /* a 5xx originate: GET /channels/{id} decides */
+    bool offline;       /* dialer_call_track: requests are taken as sent, nothing goes out */
+    bool probe;         /* the originate is a degraded server's probe */
+    bool checking;      /* a 5xx originate: GET /channels/{id} decides */
+    bool watch;         /* adopted from a dead process: kept up and watched (dialer_adopt_watch) */
+    unsigned watch_srv; /* the server asked next while looking for the channel */
     int check_tries;
     int hangup_tries; /* DELETEs refused (5xx, transport): sent again with a back-off */
     unsigned events;  /* ARI events seen for the channel */
@@ -236,6 +238,9 @@ static void end_call(struct dialer_call *call, const char *outcome, int cause)
     ev_timer_stop(d->loop, &call->guard);
     ev_timer_stop(d->loop, &call->check);
     unlink_call(d, call);
+    if (call->watch) {
+        d->n_watched--;
+    }
     if (outcome == NULL) {
         outcome = outcome_of(call, &cause);
     }
@@ -523,6 +528,9 @@ bool dialer_on_event(struct dialer *d, struct ari_client *c, const struct ari_ev
             call->client = c;
         }
         ari_dial_tracker_feed(&call->tr, ev);
+        if (call->phase == PH_ADOPTED && ev->type != ARI_EVENT_CHANNEL_DESTROYED) {
+            continue; /* an adopted call's flow is gone: only its end matters */
+        }
         switch (ev->type) {
         case ARI_EVENT_STASIS_START:
             if (strcmp(ids[i], call->id) == 0) {
@@ -704,11 +712,18 @@ static void check_done(struct ari_client *c, const struct ari_result *res, void 
     ev_timer_start(d->loop, &call->check);
 }
 
+static void watch_send(struct dialer_call *call);
+
 static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+    struct dialer_call *call = w->data;
     (void)loop;
     (void)revents;
-    check_send(w->data);
+    if (call->watch) {
+        watch_send(call);
+        return;
+    }
+    check_send(call);
 }
 
 static void check_send(struct dialer_call *call)
@@ -1019,6 +1034,97 @@ int dialer_adopt(struct dialer *d, const char *id, int64_t tenant_id, int64_t ca
     return 0;
 }
 
+/*
+ * A dead process's call (docs/dialer.md section 2a). Its events go to the
+ * dead process's application, so the call is found by GET /channels/{id} on
+ * each server in turn and then asked again every watch_period() until a 404
+ * says it ended (or a ChannelDestroyed reaches us: then with its cause).
+ * The period grows with the calls watched, so the polls stay under
+ * WATCH_RATE requests per second whatever a dead node left.
+ */
+#define WATCH_MIN_S 2.0
+#define WATCH_RATE  500.0
+
+static double watch_period(const struct dialer *d)
+{
+    double p = (double)d->n_watched / WATCH_RATE;
+    return p > WATCH_MIN_S ? p : WATCH_MIN_S;
+}
+
+static void watch_arm(struct dialer_call *call, double after_s)
+{
+    ev_timer_stop(call->d->loop, &call->check);
+    ev_timer_set(&call->check, after_s, 0);
+    ev_timer_start(call->d->loop, &call->check);
+}
+
+static void watch_done(struct ari_client *c, const struct ari_result *res, void *arg)
+{
+    struct dialer *d = arg;
+    struct dialer_call *call = find(d, res->resource_id);
+    if (call == NULL || !call->watch) {
+        return;
+    }
+    if (res->error == ARI_OK) {
+        if (call->client == NULL) {
+            call->client = c;
+            LOG_NOTICE(DIALER, "event=adopted_watch id=%s server=%s", call->id, ari_client_name(c));
+        }
+        watch_arm(call, watch_period(d));
+        return;
+    }
+    if (res->error == ARI_E_NOT_FOUND) {
+        if (call->client == NULL && ++call->watch_srv < ari_pool_size(d->ari)) {
+            watch_send(call); /* not on this server: the next one */
+            return;
+        }
+        LOG_NOTICE(DIALER, "event=adopted_ended id=%s", call->id);
+        end_call(call, "lost", -1);
+        return;
+    }
+    watch_arm(call, watch_period(d)); /* the server did not answer: asked again later */
+}
+
+static void watch_send(struct dialer_call *call)
+{
+    struct dialer *d = call->d;
+    struct ari_client *c = call->client;
+    if (c == NULL) {
+        c = ari_pool_client(d->ari, call->watch_srv);
+    }
+    if (c == NULL || ari_channel_get(c, call->id, watch_done, d, NULL) != 0) {
+        watch_arm(call, watch_period(d));
+    }
+}
+
+int dialer_adopt_watch(struct dialer *d, const struct dialer_call_req *req, int64_t started_us)
+{
+    if (req == NULL || req->id == NULL || strlen(req->id) >= DIALER_ID_MAX) {
+        return ERR_INVAL;
+    }
+    if (find(d, req->id) != NULL) {
+        return ERR_EXISTS;
+    }
+    struct dialer_call *call = call_new(d, req->id);
+    if (call == NULL) {
+        return ERR_NOMEM;
+    }
+    call->phase = PH_ADOPTED;
+    call->watch = true;
+    call->tenant_id = req->tenant_id;
+    call->campaign_id = req->campaign_id;
+    call->contact_id = req->contact_id;
+    call->user = req->user;
+    call->ring_s = req->ring_s > DIALER_RING_MIN_S ? req->ring_s : DIALER_RING_MIN_S;
+    call->started_us = started_us; /* known from the attempt row: the call gets its call log */
+    snprintf(call->number, sizeof(call->number), "%s", req->number ? req->number : "");
+    snprintf(call->caller_id, sizeof(call->caller_id), "%s", req->caller_id ? req->caller_id : "");
+    d->st.adopted++;
+    d->n_watched++;
+    watch_send(call);
+    return 0;
+}
+
 void dialer_reconcile(struct dialer *d)
 {
     for (size_t i = 0; i < ari_pool_size(d->ari); i++) {
@@ -1056,7 +1162,7 @@ void dialer_on_reconcile(struct dialer *d, struct ari_client *c, int status,
     }
     for (size_t i = 0; i < n_up; i++) {
         struct dialer_call *call = find(d, up[i]);
-        if (call != NULL && call->phase == PH_ADOPTED) {
+        if (call != NULL && call->phase == PH_ADOPTED && !call->watch) {
             call->client = c;
             LOG_NOTICE(DIALER, "event=adopted_hangup id=%s server=%s", call->id,
                        ari_client_name(c));
@@ -1071,6 +1177,8 @@ void dialer_on_reconcile(struct dialer *d, struct ari_client *c, int status,
         if (call->phase == PH_ADOPTED) {
             if (call->client == NULL && (size_t)++call->reconcile_gone >= nservers) {
                 end_call(call, "lost", -1);
+            } else if (call->client == c) {
+                end_call(call, "lost", -1); /* ended while we looked (watched or hung up) */
             }
         } else if (call->client == c) {
             /* its events were lost while the socket was down */

@@ -56,6 +56,10 @@
  * (dialer_can_call(); dialer_int.h has the rule); a probe accepted resumes
  * launches on that server.
  *
+ * A dead node's calls: dialer_adopt_watch() registers a call another
+ * process placed and died holding; it is watched (GET /channels/{id}), not
+ * hung up, until it ends.
+ *
  * Restart: dialer_adopt() registers an attempt found unfinished in the
  * database. dialer_reconcile() asks every ARI server (GET /channels through
  * the client's reconcile hook, which calls dialer_known_channels and
@@ -212,6 +216,18 @@ void *dialer_call_user(const struct dialer_call *call);
  */
 int dialer_adopt(struct dialer *d, const char *id, int64_t tenant_id, int64_t campaign_id,
                  int64_t contact_id, void *user);
+
+/*
+ * A dead process's attempt adopted by this one (docs/dialer.md section 2a):
+ * unlike dialer_adopt() the call is not hung up. It is looked for on each
+ * server (GET /channels/{id}) and, while it is up, asked again every 2 s
+ * (longer with many: at most 500 requests/s in all) until it is gone; it
+ * then ends as "lost" (with the Q.850 cause when a ChannelDestroyed reaches
+ * this process) and, started_us being the attempt's start, gets its call
+ * log. req gives id, tenant, campaign, contact, number, caller_id, ring_s
+ * and user; nothing is sent to Asterisk but the GETs.
+ */
+int dialer_adopt_watch(struct dialer *d, const struct dialer_call_req *req, int64_t started_us);
 
 /* Runs reconciliation against every ARI server now. */
 void dialer_reconcile(struct dialer *d);

@@ -263,6 +263,10 @@ struct dialer_wire {
     int launching;     /* calls launched whose originate is not sent yet */
     int max_launching; /* launching + end writes in flight at most this */
     int64_t synced_us; /* the channel count last written absolutely (campaign_limits_set) */
+    /* dead processes' calls taken over (docs/dialer.md section 2a) */
+    bool orphans_sent;  /* campaign_limits_orphans in flight */
+    int64_t orphans_us; /* last asked */
+    int takeovers;      /* adoptions in flight (campaign_store_adopt, then the takeover) */
     ev_timer ew_timer;
     struct trunk_health th[TRUNK_HEALTH_MAX];
     int nth;
@@ -1953,6 +1957,7 @@ static int launch(void *arg, const struct campaign_launch *l)
     c->a.campaign_id = ct->campaign_id;
     c->a.contact_id = ct->id;
     c->a.owner = w->node;
+    c->a.process = campaign_limits_self(w->limits);
     c->a.number = c->ct.number;
     c->a.caller_id = c->caller_id[0] ? c->caller_id : NULL;
     c->a.trunk = c->trunk[0] ? c->trunk : NULL;
@@ -1993,6 +1998,155 @@ static int wire_gate(void *arg, int64_t tenant_id, int want)
     return campaign_gate_take(w->gate, tenant_id, want);
 }
 
+/* ------------------------------------------------- dead processes' calls */
+
+/*
+ * A dialerd process that died (kill -9, a lost machine) leaves calls up on
+ * Asterisk: their channels stay booked in Redis under its field (its hold
+ * key outlives its liveness: campaign/limits.c), and every second each
+ * process asks for orphans (processes whose liveness lapsed, each handed to
+ * one survivor for 10 s). For an orphan it got, this process adopts the dead
+ * process's unfinished attempts in PostgreSQL (campaign_store_adopt: one
+ * UPDATE guarded by the holder, so exactly one process adopts each, also
+ * against the dead node's own restart), books each adopted call as its own
+ * (a wcall with booked set, counted in nbooked) and moves the count in Redis
+ * (campaign_limits_takeover: its own count up, the dead field gone, in one
+ * script). The calls are watched, not hung up (dialer_adopt_watch): they
+ * stay counted until they end, then their attempts are finished once (the
+ * ended_at guard) as "lost" with the retry policy, and their call logs
+ * written. Bounded: at most ORPHANS_PER_ASK orphans per second, one adoption
+ * transaction each; nothing here waits on the loop.
+ */
+#define ORPHANS_EVERY_US US_PER_S
+#define ORPHANS_PER_ASK  4
+
+struct takeover {
+    struct dialer_wire *w;
+    char process[160];
+};
+
+static void takeover_done(int status, int moved, void *arg)
+{
+    struct takeover *t = arg;
+    if (status != 0) {
+        /* the dead field stays counted (fail closed); the booking write of
+         * the next second (book_sync) counts the adopted calls under ours */
+        LOG_WARN(DIALER, "event=takeover_failed process=%s err=\"%s\"", t->process,
+                 err_str(status));
+    } else if (moved < 0) {
+        LOG_WARN(DIALER,
+                 "event=takeover_alive process=%s msg=\"the process was stalled, not dead\"",
+                 t->process);
+    }
+    t->w->takeovers--;
+    free(t);
+}
+
+/* One adopted attempt: a call of this process from now on, its channel booked. */
+static bool adopt_one(struct dialer_wire *w, const struct campaign_inflight *v)
+{
+    struct wcall *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return false;
+    }
+    const struct wcamp *cp = camp_find(w, v->campaign_id);
+    c->w = w;
+    c->trunk_idx = -1;
+    snprintf(c->a.id, sizeof(c->a.id), "%s", v->id);
+    c->a.campaign_id = v->campaign_id;
+    c->a.contact_id = v->contact_id;
+    c->ct.id = v->contact_id;
+    c->ct.tenant_id = v->tenant_id;
+    c->ct.campaign_id = v->campaign_id;
+    /* the retry decision counts this attempt (attempt_no) */
+    c->ct.attempts = v->attempt_no > 0 ? v->attempt_no - 1 : 0;
+    c->ct.attempts_24h = c->ct.attempts;
+    struct dialer_call_req req = {
+        .id = v->id,
+        .tenant_id = v->tenant_id,
+        .campaign_id = v->campaign_id,
+        .contact_id = v->contact_id,
+        .number = v->number,
+        .caller_id = v->caller_id[0] != '\0' ? v->caller_id : NULL,
+        .ring_s = cp != NULL ? cp->set.ring_time_s : CAMPAIGN_RING_MIN_S,
+        .user = c,
+    };
+    if (dialer_adopt_watch(w->dialer, &req, v->started_us) != 0) {
+        free(c); /* already known here (cannot be booked twice) */
+        return false;
+    }
+    c->booked = true;
+    w->nbooked++;
+    c->next = w->calls;
+    if (w->calls != NULL) {
+        w->calls->prev = c;
+    }
+    w->calls = c;
+    return true;
+}
+
+static void takeover_adopted(int status, const struct campaign_inflight *v, size_t n, void *arg)
+{
+    struct takeover *t = arg;
+    struct dialer_wire *w = t->w;
+    if (status != 0 || w->stopping) {
+        /* the claim lapses and the orphan is offered again; its field counts meanwhile */
+        LOG_WARN(DIALER, "event=takeover_failed process=%s err=\"%s\"", t->process,
+                 err_str(status ? status : ERR_CANCELED));
+        w->takeovers--;
+        free(t);
+        return;
+    }
+    int booked = 0;
+    for (size_t i = 0; i < n; i++) {
+        booked += adopt_one(w, &v[i]) ? 1 : 0;
+    }
+    LOG_NOTICE(DIALER, "event=dead_process_adopted process=%s attempts=%zu watched=%d", t->process,
+               n, booked);
+    if (campaign_limits_takeover(w->limits, LIMIT_KEY, t->process, booked, takeover_done, t) != 0) {
+        takeover_done(ERR_NOMEM, 0, t);
+    }
+}
+
+static void on_orphans(int status, const struct campaign_orphan *v, size_t n, void *arg)
+{
+    struct dialer_wire *w = arg;
+    w->orphans_sent = false;
+    if (status != 0 || w->stopping || w->draining) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct takeover *t = calloc(1, sizeof(*t));
+        struct db_conn *conn = next_conn(w);
+        if (t == NULL || conn == NULL || !db_conn_is_up(conn)) {
+            free(t);
+            return; /* the claims lapse: asked again */
+        }
+        t->w = w;
+        snprintf(t->process, sizeof(t->process), "%s", v[i].process);
+        LOG_NOTICE(DIALER, "event=dead_process process=%s channels=%d", v[i].process,
+                   v[i].channels);
+        struct campaign_adopt_req req = { .self = campaign_limits_self(w->limits),
+                                          .process = t->process };
+        if (campaign_store_adopt(conn, &req, takeover_adopted, t) != 0) {
+            free(t);
+            return;
+        }
+        w->takeovers++;
+    }
+}
+
+static void orphans_check(struct dialer_wire *w, int64_t now)
+{
+    if (w->orphans_sent || w->takeovers > 0 || w->stopping || w->draining ||
+        now - w->orphans_us < ORPHANS_EVERY_US) {
+        return;
+    }
+    w->orphans_us = now;
+    w->orphans_sent =
+        campaign_limits_orphans(w->limits, LIMIT_KEY, ORPHANS_PER_ASK, on_orphans, w) == 0;
+}
+
 #define BOOK_SYNC_US US_PER_S
 
 /*
@@ -2026,6 +2180,7 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
     if (!w->inflight_loaded) {
         return; /* a restart's work comes first: see poll_timer_cb */
     }
+    orphans_check(w, clock_wall_us());
     campaign_sched_tick(w->sched, clock_wall_us());
     if (w->fetch_wait != NULL) {
         fetch_wait_run(w);
@@ -2637,8 +2792,11 @@ static void ask_inflight(struct dialer_wire *w)
 {
     if (w->cdr_repaired && !w->inflight_loaded && !w->inflight_sent &&
         db_conn_is_up(db_pool_conn(w->db, 0))) {
-        w->inflight_sent =
-            campaign_store_inflight(db_pool_conn(w->db, 0), w->node, on_inflight, w) == 0;
+        /* a claim (campaign_store_adopt): never the attempts a surviving
+         * node adopted while this node was down */
+        struct campaign_adopt_req req = { .self = campaign_limits_self(w->limits),
+                                          .node = w->node };
+        w->inflight_sent = campaign_store_adopt(db_pool_conn(w->db, 0), &req, on_inflight, w) == 0;
     }
 }
 

@@ -2,8 +2,9 @@
 /*
  * Integration tests for campaign/limits.c against the private Redis: two
  * kv connections act as two dialerd nodes sharing a trunk's CPS bucket and
- * channel limit; a dead node's channels are freed when its liveness key
- * goes; with Redis down nothing is granted (fail closed).
+ * channel limit; a dead node's channels keep counting after its liveness
+ * key goes until a survivor takes them over (or its hold expires); with
+ * Redis down nothing is granted (fail closed).
  */
 #include <ev.h>
 #include <setjmp.h>
@@ -165,6 +166,50 @@ static void test_limits_cps_shared_by_two_nodes(void **state)
     assert_int_equal(g.granted, 10);
 }
 
+struct orphans {
+    int done;
+    int status;
+    size_t n;
+    struct campaign_orphan v[CAMPAIGN_ORPHANS_MAX];
+};
+
+static void on_orphans(int status, const struct campaign_orphan *v, size_t n, void *arg)
+{
+    struct orphans *o = arg;
+    o->status = status;
+    o->n = n;
+    memcpy(o->v, v, n * sizeof(*v));
+    o->done++;
+}
+
+static struct orphans orphans(struct fx *f, int node, const char *key)
+{
+    struct orphans o = { 0 };
+    assert_int_equal(campaign_limits_orphans(f->lim[node], key, 4, on_orphans, &o), 0);
+    assert_true(evloop_run_until(f->loop, &o.done, 1, 5.0));
+    assert_int_equal(o.status, 0);
+    return o;
+}
+
+static int takeover(struct fx *f, int node, const char *key, const char *dead, int n)
+{
+    struct grant g = { 0 };
+    assert_int_equal(campaign_limits_takeover(f->lim[node], key, dead, n, on_grant, &g), 0);
+    assert_true(evloop_run_until(f->loop, &g.done, 1, 5.0));
+    assert_int_equal(g.status, 0);
+    return g.granted;
+}
+
+static void del_key(struct fx *f, const char *what, const char *field)
+{
+    char k[256];
+    snprintf(k, sizeof(k), "%slim:%s%s%s", f->prefix, what, *field ? ":" : "", field);
+    const char *argv[2] = { "DEL", k };
+    int done = 0;
+    assert_int_equal(kv_cmd_send(f->kv[1], 2, argv, NULL, on_cmd, &done, NULL), 0);
+    assert_true(evloop_run_until(f->loop, &done, 1, 5.0));
+}
+
 static void test_limits_channels_across_nodes(void **state)
 {
     struct fx *f = *state;
@@ -174,10 +219,68 @@ static void test_limits_channels_across_nodes(void **state)
     assert_int_equal(acquire(f, 1, &spec, 1, T0), 0);
     release(f, 0, "trunk-b", 2);
     assert_int_equal(acquire(f, 1, &spec, 3, T0), 2);
-    /* node a dies: when its liveness key is gone its one channel is free again */
+    /* node a dies: its call may still be up, so its channel counts after its
+     * liveness key is gone, until node b takes it over (here with no call left) */
+    char dead[160];
+    snprintf(dead, sizeof(dead), "%s", campaign_limits_self(f->lim[0]));
     expire_node(f, "node-a");
+    assert_int_equal(acquire(f, 1, &spec, 3, T0), 0);
+    struct orphans o = orphans(f, 1, "trunk-b");
+    assert_int_equal(o.n, 1);
+    assert_string_equal(o.v[0].process, dead);
+    assert_int_equal(o.v[0].channels, 1);
+    assert_int_equal(takeover(f, 1, "trunk-b", dead, 0), 0);
     assert_int_equal(acquire(f, 1, &spec, 3, T0), 1);
     assert_int_equal(acquire(f, 1, &spec, 3, T0), 0);
+}
+
+/*
+ * A dead process's calls stay counted through the takeover: the survivor
+ * that adopted three of them books them as its own and the dead field goes
+ * in the same step, so the free channels never include them; one survivor
+ * gets the orphan (claimed), and a live process is never an orphan.
+ */
+static void test_limits_takeover_keeps_dead_calls_counted(void **state)
+{
+    struct fx *f = *state;
+    struct campaign_limit_spec spec = { .key = "global-t", .max_channels = 5 };
+    char dead[160];
+    snprintf(dead, sizeof(dead), "%s", campaign_limits_self(f->lim[0]));
+    assert_int_equal(acquire(f, 0, &spec, 4, T0), 4);
+    assert_int_equal(orphans(f, 1, "global-t").n, 0); /* node a is alive */
+    expire_node(f, "node-a");
+    assert_int_equal(acquire(f, 1, &spec, 5, T0), 1); /* a's four still count */
+    struct orphans o = orphans(f, 1, "global-t");
+    assert_int_equal(o.n, 1);
+    assert_int_equal(o.v[0].channels, 4);
+    assert_int_equal(orphans(f, 1, "global-t").n, 0); /* claimed: not offered twice */
+    /* three of a's calls are still up: b books them, a's field goes */
+    assert_int_equal(takeover(f, 1, "global-t", dead, 3), 3);
+    assert_int_equal(acquire(f, 1, &spec, 5, T0), 1); /* 1 + 3 held by b, 1 free */
+    assert_int_equal(acquire(f, 1, &spec, 5, T0), 0);
+    release(f, 1, "global-t", 3); /* the adopted calls end */
+    assert_int_equal(acquire(f, 1, &spec, 5, T0), 3);
+    /* a process taken for dead but only stalled (alive again): nothing removed (-1) */
+    assert_int_equal(acquire(f, 0, &spec, 0, T0), 0);
+    assert_int_equal(campaign_limits_takeover(f->lim[1], "global-t",
+                                              campaign_limits_self(f->lim[1]), 0, NULL, NULL),
+                     ERR_INVAL);
+    assert_int_equal(takeover(f, 1, "global-t", campaign_limits_self(f->lim[0]), 0), -1);
+}
+
+/* Nobody took a dead process over before its hold expired: its channels are free. */
+static void test_limits_hold_expiry_frees_an_orphan(void **state)
+{
+    struct fx *f = *state;
+    struct campaign_limit_spec spec = { .key = "global-h", .max_channels = 3 };
+    char dead[160];
+    snprintf(dead, sizeof(dead), "%s", campaign_limits_self(f->lim[0]));
+    assert_int_equal(acquire(f, 0, &spec, 3, T0), 3);
+    expire_node(f, "node-a");
+    assert_int_equal(acquire(f, 1, &spec, 3, T0), 0);
+    del_key(f, "hold", dead); /* as its TTL would */
+    assert_int_equal(orphans(f, 1, "global-h").n, 0);
+    assert_int_equal(acquire(f, 1, &spec, 3, T0), 3);
 }
 
 /* The owner's absolute count corrects bookings lost to unknown outcomes. */
@@ -201,6 +304,55 @@ static void test_limits_set_corrects_lost_bookings(void **state)
     assert_true(evloop_run_until(f->loop, &g.done, 1, 5.0));
     assert_int_equal(acquire(f, 1, &spec, 5, T0), 2);
     assert_int_equal(campaign_limits_set(f->lim[0], "trunk-s", -1, NULL, NULL), ERR_INVAL);
+}
+
+/* The first acquire node gets answered after Redis came back (bounded: 10 s). */
+static int acquire_when_back(struct fx *f, int node, const struct campaign_limit_spec *spec,
+                             int want)
+{
+    for (int i = 0; i < 100; i++) {
+        struct grant g = { 0 };
+        if (campaign_limits_acquire(f->lim[node], spec, want, T0, on_grant, &g) == 0 &&
+            evloop_run_until(f->loop, &g.done, 1, 5.0) && g.status == 0) {
+            return g.granted;
+        }
+        evloop_run_for(f->loop, 0.1);
+    }
+    fail_msg("Redis did not come back");
+    return -1;
+}
+
+static void set_count(struct fx *f, int node, const char *key, int n)
+{
+    struct grant g = { 0 };
+    assert_int_equal(campaign_limits_set(f->lim[node], key, n, on_grant, &g), 0);
+    assert_true(evloop_run_until(f->loop, &g.done, 1, 5.0));
+    assert_int_equal(g.status, 0);
+}
+
+/*
+ * Redis restarts without persistence while calls are up: every booking is
+ * forgotten. Nothing is granted until the processes have written their
+ * counts again (the once-a-second campaign_limits_set): a process that had
+ * seen the data before notices it is gone and starts the pause. Before, the
+ * first acquire after the restart found an empty count and granted the whole
+ * cap on top of the calls still up.
+ */
+static void test_limits_redis_restart_waits_for_the_rebooking(void **state)
+{
+    struct fx *f = *state;
+    struct campaign_limit_spec spec = { .key = "global-r", .max_channels = 5 };
+    assert_int_equal(acquire(f, 0, &spec, 4, T0), 4); /* four calls up on node a */
+    assert_int_equal(acquire(f, 1, &spec, 5, T0), 1);
+    assert_int_equal(testenv_services("restart-redis"), 0);
+    assert_int_equal(acquire_when_back(f, 1, &spec, 5), 0); /* the data is gone: paused */
+    assert_int_equal(acquire_when_back(f, 0, &spec, 5), 0);
+    set_count(f, 0, "global-r", 4); /* the re-booking of each process */
+    set_count(f, 1, "global-r", 1);
+    del_key(f, "rebook", "");
+    assert_int_equal(acquire(f, 1, &spec, 5, T0), 0); /* 4 + 1 held: the cap */
+    release(f, 0, "global-r", 2);
+    assert_int_equal(acquire(f, 1, &spec, 5, T0), 2);
 }
 
 static void test_limits_fail_closed_when_redis_is_down(void **state)
@@ -227,8 +379,9 @@ static void test_limits_fail_closed_when_redis_is_down(void **state)
 
 /*
  * kill -9 and restart under the same node id: the dead process's channels
- * count until its liveness key expires (its calls may still be up), then
- * come back; the new process never inherits them. Before, both processes
+ * count after its liveness key expires (its calls may still be up) until a
+ * process takes it over (here the new one, whose restart hung those calls
+ * up), then come back; the new process never inherits them. Before, both processes
  * shared one field, so a crash with calls up shrank the cap for good.
  */
 static void test_limits_restart_under_same_id_frees_dead_channels(void **state)
@@ -241,8 +394,13 @@ static void test_limits_restart_under_same_id_frees_dead_channels(void **state)
     f->lim[0] = NULL;
     assert_int_equal(campaign_limits_create(f->kv[0], f->prefix, "node-a", 30, &f->lim[0]), 0);
     assert_int_equal(acquire(f, 0, &spec, 10, T0), 0);
-    /* the dead process's liveness expires: all ten channels are free again */
+    /* the dead process's liveness expires: the new process takes it over
+     * (its calls were hung up by the restart) and all ten are free again */
     expire_node(f, "node-a");
+    assert_int_equal(acquire(f, 0, &spec, 10, T0), 0);
+    struct orphans o = orphans(f, 0, "trunk-d");
+    assert_int_equal(o.n, 1);
+    assert_int_equal(takeover(f, 0, "trunk-d", o.v[0].process, 0), 0);
     assert_int_equal(acquire(f, 0, &spec, 10, T0), 10);
     release(f, 0, "trunk-d", 10);
     assert_int_equal(acquire(f, 1, &spec, 10, T0), 10);
@@ -375,6 +533,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_limits_cps_shared_by_two_nodes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits_channels_across_nodes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_limits_takeover_keeps_dead_calls_counted, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_limits_hold_expiry_frees_an_orphan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_limits_redis_restart_waits_for_the_rebooking, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_limits_restart_under_same_id_frees_dead_channels,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits_fail_closed_when_redis_is_down, setup,

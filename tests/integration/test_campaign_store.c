@@ -433,6 +433,53 @@ static void test_store_paused_campaign_and_other_tenant_lease_nothing(void **sta
     db_conn_destroy(c);
 }
 
+static bool has_id(const struct collect *k, int64_t id)
+{
+    for (size_t i = 0; i < k->n; i++) {
+        if (k->ids[i] == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * A dead node's contacts come back first: their leases expired a moment ago
+ * (next_attempt_at = lease expiry, later than every contact of the backlog),
+ * yet they were the first due when leased, so the next lease takes them
+ * before the pending backlog. Before, the lease ordered by next_attempt_at
+ * alone and they waited behind the whole list.
+ */
+static void test_store_reclaimed_contacts_are_leased_first(void **state)
+{
+    struct fixture *f = *state;
+    struct collect ka = { 0 }, kb = { 0 };
+    struct db_conn *a = app_conn(f), *b = app_conn(f);
+    fresh_campaign(f, 60, "running");
+    lease_once(a, "node-a", 10, 60, &ka);
+    assert_int_equal(ka.n, 10);
+    /* node a dies; its leases expire just now, after the 50 pending contacts were due */
+    tdb_exec(f->su, "UPDATE contacts SET lease_expires_at = now() - interval '10 ms',"
+                    " next_attempt_at = now() - interval '10 ms' WHERE lease_owner = 'node-a'");
+    lease_once(b, "node-b", 6, 60, &kb);
+    assert_int_equal(kb.n, 6);
+    for (size_t i = 0; i < kb.n; i++) {
+        assert_true(has_id(&ka, kb.ids[i])); /* every one of them reclaimed */
+    }
+    /* the next batch: the 4 reclaimed left, then the backlog */
+    lease_once(b, "node-b", 6, 60, &kb);
+    assert_int_equal(kb.n, 12);
+    int reclaimed = 0;
+    for (size_t i = 0; i < kb.n; i++) {
+        reclaimed += has_id(&ka, kb.ids[i]) ? 1 : 0;
+    }
+    assert_int_equal(reclaimed, 10);
+    free(ka.ids);
+    free(kb.ids);
+    db_conn_destroy(a);
+    db_conn_destroy(b);
+}
+
 static void test_store_renew_release_expiry_reclaim(void **state)
 {
     struct fixture *f = *state;
@@ -802,6 +849,7 @@ int main(void)
         cmocka_unit_test(test_store_state_table_matches_trigger),
         cmocka_unit_test(test_store_two_lessors_never_share_a_contact),
         cmocka_unit_test(test_store_paused_campaign_and_other_tenant_lease_nothing),
+        cmocka_unit_test(test_store_reclaimed_contacts_are_leased_first),
         cmocka_unit_test(test_store_renew_release_expiry_reclaim),
         cmocka_unit_test(test_store_attempt_protocol_survives_kills),
         cmocka_unit_test(test_store_attempt_begin_killed_at_any_moment),

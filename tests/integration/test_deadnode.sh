@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# A dialerd node killed (kill -9) while its calls are up: its calls stay counted against
+# dialer.max-channels until they really end (docs/dialer.md section 2a).
+# tests/support/cluster.sh: 3 nodes, 1 ari-sim, one database, one Redis; every call answers
+# and talks for 10 minutes, so the channel cap binds and nothing ends by itself.
+#   - kill -9 node 3 while it holds calls: for 30 s after (its liveness key lapses after 15 s),
+#     the channels up in ari-sim (sampled every 100 ms from /_sim/stats) never exceed the cap;
+#   - the survivors adopt its attempts (call_attempts.dialer_process moves to one of them) and
+#     keep the calls up; hung up from the far end, each attempt is closed exactly once across
+#     the nodes (one attempt_end line in all the logs, outcome lost, one call log), its contact
+#     final; no number is originated twice.
+# Before the fix the dead node's bookings expired with its liveness key and the survivors
+# filled the cap again on top of its calls (about 40 channels up against 30).
+set -uo pipefail
+ROOT=${DIALER_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+B=${DIALER_BUILD:?}
+export DIALER_BUILD=$B
+CLUSTER=$ROOT/tests/support/cluster.sh
+MAXCH=${DN_MAX_CHANNELS:-30}
+fails=0
+TMP=$(mktemp -d)
+export CLUSTER_DIR=$TMP/cluster CLUSTER_NODES=3 CLUSTER_SIMS=1 CLUSTER_NAME=dn$$
+cleanup() {
+  "$CLUSTER" stop >/dev/null 2>&1
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# check, jget, wait_for
+# shellcheck source=tests/support/e2e.sh
+. "$ROOT/tests/support/e2e.sh"
+
+cat >"$TMP/scenario.json" <<'EOF'
+{"name": "deadnode", "seed": 9,
+ "populations": {"default": [{"weight": 1, "outcome": "answer", "ring": 0.2, "talk": "forever"}]}}
+EOF
+cat >"$TMP/extra.conf" <<EOF
+dialer.cps = 40
+dialer.max-channels = $MAXCH
+dialer.poll = 200ms
+dialer.lease-time = 5s
+dialer.lease-batch = 20
+dialer.talk-time = 600s
+api.pwhash-ops = 1
+api.pwhash-mem = 64k
+EOF
+export CLUSTER_SCENARIO=$TMP/scenario.json CLUSTER_CONF=$TMP/extra.conf
+check "cluster of 3 nodes and 1 sim starts" "$CLUSTER" start
+set -a
+# shellcheck disable=SC1091
+. "$CLUSTER_DIR/cluster.env"
+set +a
+PSQL=("$DIALER_PG_BIN/psql" -h "$DIALER_PG_SOCKDIR" -p "$DIALER_PG_PORT" -U dialer -d "$CLUSTER_DB" -v ON_ERROR_STOP=1)
+sql() { "${PSQL[@]}" -Atc "$1"; }
+sql_is() { [ "$(sql "$1")" = "$2" ]; }
+active() { curl -s --max-time 2 "$SIM1_URL/_sim/stats" | sed -n 's/.*"channels_active":\([0-9]*\).*/\1/p'; }
+sim_channels() { curl -s --max-time 5 -u asterisk:asterisk "$SIM1_URL/ari/channels" |
+  python3 -c 'import json,sys; print("\n".join(c["id"] for c in json.load(sys.stdin)))'; }
+
+PW="dn-Pass-$$-$RANDOM"
+printf '%s\n' "$PW" | DIALERD_ARI_PASSWORD=asterisk "$B/dialerd" -c "$NODE1_CONF" bootstrap \
+  --tenant-slug acme --email ops@acme.test >/dev/null 2>&1
+T=$(sql "SELECT id FROM tenants WHERE slug = 'acme'")
+check "tenant bootstrapped" test -n "$T"
+F=$(sql "INSERT INTO ivr_flows (tenant_id, name) VALUES ($T, 'f') RETURNING id" | head -1)
+SETTINGS='{"pacing": {"mode": "fixed", "cps": 1000, "max_channels": 1000}, "retry": {"max_attempts": 1}, "ring_time_s": 20}'
+C=$(sql "INSERT INTO campaigns (tenant_id, name, flow_id, settings) VALUES ($T, 'dead', $F, '$SETTINGS') RETURNING id" | head -1)
+L=$(sql "INSERT INTO contact_lists (tenant_id, name) VALUES ($T, 'l') RETURNING id" | head -1)
+sql "INSERT INTO campaign_lists (tenant_id, campaign_id, list_id) VALUES ($T, $C, $L)" >/dev/null
+sql "INSERT INTO contacts (tenant_id, list_id, number) SELECT $T, $L, '+1414555' || lpad(g::text, 4, '0') FROM generate_series(0, 299) g" >/dev/null
+sql "UPDATE campaigns SET state = 'running' WHERE id = $C" >/dev/null
+
+inflight3() { sql "SELECT count(*) FROM call_attempts WHERE campaign_id = $C AND dialer_node = '$NODE3_ID' AND ended_at IS NULL"; }
+full() { [ "$(active)" -ge "$MAXCH" ] && [ "$(inflight3)" -ge 3 ]; }
+check "the channel cap binds with node 3 holding calls" wait_for 60 full
+"$CLUSTER" kill-node 3
+kill_ms=$(date +%s%3N)
+sql "SELECT id FROM call_attempts WHERE campaign_id = $C AND dialer_node = '$NODE3_ID' AND ended_at IS NULL" | sort >"$TMP/inflight3.txt"
+sim_channels | sort >"$TMP/sim.txt"
+comm -12 "$TMP/inflight3.txt" "$TMP/sim.txt" >"$TMP/up3.txt"
+UP3=$(wc -l <"$TMP/up3.txt")
+echo "  killed node 3 with $(wc -l <"$TMP/inflight3.txt") attempts in flight, $UP3 of them up in ari-sim ($(wc -l <"$TMP/sim.txt") channels up, cap $MAXCH)"
+check "node 3 had calls up when killed" test "$UP3" -gt 0
+
+# 30 s of samples (300 at 100 ms), bounded by time too.
+peak=0
+over=0
+end_ms=$((kill_ms + 30000))
+for _ in $(seq 1 400); do
+  [ "$(date +%s%3N)" -ge "$end_ms" ] && break
+  a=$(active)
+  [ -n "$a" ] && [ "$a" -gt "$peak" ] && peak=$a
+  [ -n "$a" ] && [ "$a" -gt "$MAXCH" ] && over=$((over + 1))
+  sleep 0.1
+done
+echo "  30 s after the kill: peak $peak channels up in ari-sim (cap $MAXCH), $over samples over the cap; now $(active)"
+check "channels up in ari-sim never above dialer.max-channels for 30 s after the kill" test "$peak" -le "$MAXCH"
+
+UP3L=$(sed "s/.*/'&'/" "$TMP/up3.txt" | paste -sd,)
+adopted() { sql_is "SELECT count(*) FROM call_attempts WHERE id IN ($UP3L) AND ended_at IS NULL AND dialer_process IS NOT NULL AND left(dialer_process, length('$NODE3_ID') + 1) <> '$NODE3_ID/'" "$UP3"; }
+check "the survivors adopted node 3's calls and keep them up ($UP3)" wait_for 10 adopted
+by=$(sql "SELECT string_agg(DISTINCT split_part(dialer_process, '/', 1), ',') FROM call_attempts WHERE id IN ($UP3L)")
+echo "  adopted by: $by; $(grep -h 'event=dead_process_adopted' "$NODE1_LOG" "$NODE2_LOG" | head -3 | sed 's/.*event=/event=/')"
+check "the adopted calls are still up in ari-sim" test "$(sim_channels | sort | comm -12 - "$TMP/up3.txt" | wc -l)" = "$UP3"
+
+# The far end hangs up: each adopted attempt is closed once, as lost, with its call log.
+while read -r id; do
+  curl -s -o /dev/null --max-time 2 -XPOST "$SIM1_URL/_sim/channels/$id/hangup?cause=16"
+done <"$TMP/up3.txt"
+ALL3L=$(sed "s/.*/'&'/" "$TMP/inflight3.txt" | paste -sd,)
+check "every attempt node 3 left is closed" wait_for 20 sql_is \
+  "SELECT count(*) FROM call_attempts WHERE id IN ($ALL3L) AND ended_at IS NULL" 0
+check "the adopted attempts ended as lost" sql_is \
+  "SELECT count(*) FROM call_attempts WHERE id IN ($UP3L) AND outcome = 'lost'" "$UP3"
+ends_once() {
+  local id n
+  while read -r id; do
+    n=$(cat "$NODE1_LOG" "$NODE2_LOG" "$NODE3_LOG" | grep -c "event=attempt_end id=$id ")
+    [ "$n" = 1 ] || { echo "  $id ended $n times"; return 1; }
+  done <"$TMP/up3.txt"
+}
+check "each adopted attempt ended exactly once across the nodes" ends_once
+check "each adopted call has its call log" wait_for 5 sql_is \
+  "SELECT count(*) FROM call_logs WHERE attempt_id IN ($UP3L) AND outcome = 'lost'" "$UP3"
+check "their contacts are final (max_attempts 1)" sql_is \
+  "SELECT count(*) FROM contacts WHERE id IN (SELECT contact_id FROM call_attempts WHERE id IN ($UP3L)) AND state = 'failed'" "$UP3"
+dups=$(grep -h '"event":"originate"' "$SIM1_OLOG" | sed -n 's/.*"number":"\([^"]*\)".*/\1/p' | sort | uniq -d | wc -l)
+check "no number originated twice" test "$dups" = 0
+
+# Node 3 comes back: nothing of its old calls is left to it (the survivors closed them).
+before=$(wc -l <"$NODE3_LOG")
+check "node 3 restarts under its node id" "$CLUSTER" start-node 3
+set -a
+# shellcheck disable=SC1091
+. "$CLUSTER_DIR/cluster.env"
+set +a
+check "the restart adopts none of the attempts the survivors took" \
+  wait_for 10 bash -c "tail -n +$((before + 1)) '$NODE3_LOG' | grep -q 'event=inflight_adopted n=0'"
+
+for i in 1 2 3; do
+  st=$("$CLUSTER" stop-node "$i")
+  check "node $i exits 0 on SIGTERM" test "$st" = 0
+done
+check "no phone number in full in the logs" \
+  bash -c "! grep -q '+1414555' '$CLUSTER_DIR'/node-*/dialerd.log"
+
+echo "$fails failed"
+[ "$fails" -eq 0 ]
