@@ -11,7 +11,7 @@
  *
  * Decisions (docs/webhooks.md has the whole design):
  *   - Delivery is at least once: a row is leased (status 'sending', a lease
- *     of the request timeout plus 30 s) before the POST and settled after;
+ *     of the request timeout plus 10 s) before the POST and settled after;
  *     a node that dies mid-POST leaves a lease that expires and the row is
  *     sent again. Receivers deduplicate on the event id (header and body).
  *   - Signature: HMAC-SHA256 with the endpoint's secret (the whole text
@@ -154,7 +154,7 @@ struct hooks_config {
     int64_t disable_after_ms;     /* failing this long disables the endpoint [259200000] */
     int64_t retention_ms;         /* finished rows kept this long [604800000] */
     int64_t keep_per_tenant;      /* finished rows kept per tenant at most [10000] */
-    int db_pool_size;             /* [2] */
+    int db_pool_size;             /* [3] */
     hooks_open_cb *open;          /* required */
     void *open_arg;
 };

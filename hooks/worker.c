@@ -31,7 +31,7 @@
 
 enum {
     CLAIM_COLS = 12,
-    LEASE_MARGIN_S = 30,
+    LEASE_MARGIN_S = 10,
     SWEEP_MS = 60000,
     ERR_TEXT_MAX = 200,
     NODE_MAX = 128,
@@ -53,13 +53,15 @@ struct hooks {
     struct ivr_http_backend *guard;
     bool claiming;
     bool sweeping;
-    bool db_going;                 /* db_pool_destroy runs: its callbacks must not touch the pool */
-    int inflight;                  /* requests and result writes owed */
-    struct delivery *head;         /* every delivery in flight (for stop) */
-    _Atomic uint64_t st_claimed;   /* statistics (relaxed) */
-    _Atomic uint64_t st_delivered; /* 2xx */
-    _Atomic uint64_t st_failed;    /* attempts that did not deliver */
-    _Atomic uint64_t st_inflight;  /* requests now */
+    bool db_going;         /* db_pool_destroy runs: its callbacks must not touch the pool */
+    int inflight;          /* requests and result writes owed */
+    struct delivery *head; /* every delivery in flight (for stop) */
+    struct delivery *wait, **wait_tail; /* results waiting for a free connection, FIFO */
+    struct delivery *claimed;           /* leased by the claim in flight (not committed yet) */
+    _Atomic uint64_t st_claimed;        /* statistics (relaxed) */
+    _Atomic uint64_t st_delivered;      /* 2xx */
+    _Atomic uint64_t st_failed;         /* attempts that did not deliver */
+    _Atomic uint64_t st_inflight;       /* requests now */
 };
 
 /* One leased row, from the claim to its result write. */
@@ -77,9 +79,17 @@ struct delivery {
     char *body;
     long code;
     char err[ERR_TEXT_MAX + 1];
+    bool ok;                /* 2xx */
+    struct hooks_retry r;   /* when not ok */
+    struct delivery *wnext; /* in h->wait: its result waits for a connection */
+    struct delivery *cnext; /* in h->claimed: sent once the claim has committed */
+    bool unsendable;        /* the secret did not open, or out of memory */
+    char h_sig[128], h_ts[48], h_id[80], h_type[96]; /* request headers */
 };
 
 /* ------------------------------------------------------------ transactions */
+
+static void result_drain(struct hooks *h);
 
 typedef void tx_rows_cb(struct hooks *h, PGresult *res, void *arg);
 typedef void tx_done_cb(struct hooks *h, int status, void *arg);
@@ -115,6 +125,7 @@ static void tx_cb(int status, PGresult *res, void *arg)
         t->done(h, t->status, t->arg);
     }
     free(t);
+    result_drain(h);
 }
 
 /* BEGIN; SET LOCAL ROLE dialer_platform; sql; COMMIT on one pinned connection. */
@@ -173,26 +184,24 @@ static const char RESULT_SQL[] =
     " next_attempt_at = now() + make_interval(secs => $5::double precision),"
     " lease_owner = NULL, lease_expires_at = NULL"
     " WHERE id = $1::bigint AND status = 'sending' AND lease_owner = $6"
-    " RETURNING endpoint_id)"
+    " RETURNING endpoint_id),"
+    " x AS (SELECT e.id, ($8::boolean OR (NOT $7::boolean AND coalesce(e.failing_since <"
+    "   now() - make_interval(secs => $9::double precision), false))) AS off"
+    "   FROM webhook_endpoints e JOIN d ON e.id = d.endpoint_id)"
     " UPDATE webhook_endpoints e SET"
     " failing_since = CASE WHEN $7::boolean THEN NULL ELSE coalesce(e.failing_since, now()) END,"
     " last_success_at = CASE WHEN $7::boolean THEN now() ELSE e.last_success_at END,"
     " last_failure_at = CASE WHEN $7::boolean THEN e.last_failure_at ELSE now() END,"
-    " enabled = e.enabled AND NOT ($8::boolean OR (NOT $7::boolean AND e.failing_since <"
-    "   now() - make_interval(secs => $9::double precision))),"
-    " disabled_at = CASE WHEN e.enabled AND ($8::boolean OR (NOT $7::boolean AND"
-    "   e.failing_since < now() - make_interval(secs => $9::double precision)))"
-    "   THEN now() ELSE e.disabled_at END,"
-    " disabled_reason = CASE WHEN NOT e.enabled THEN e.disabled_reason"
+    " enabled = e.enabled AND NOT x.off,"
+    " disabled_at = CASE WHEN e.enabled AND x.off THEN now() ELSE e.disabled_at END,"
+    " disabled_reason = CASE WHEN NOT e.enabled OR NOT x.off THEN e.disabled_reason"
     "   WHEN $8::boolean THEN 'disabled: the endpoint answered 410 Gone'"
-    "   WHEN NOT $7::boolean AND e.failing_since < now() - make_interval(secs =>"
-    "   $9::double precision) THEN 'disabled: every delivery failed since ' ||"
-    "   to_char(e.failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-    "   ELSE e.disabled_reason END"
-    " FROM d WHERE e.id = d.endpoint_id AND (CASE WHEN $7::boolean THEN"
+    "   ELSE 'disabled: every delivery failed since ' ||"
+    "   to_char(e.failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') END"
+    " FROM x WHERE e.id = x.id AND (x.off OR CASE WHEN $7::boolean THEN"
     "   e.failing_since IS NOT NULL OR e.last_success_at IS NULL"
     "   OR e.last_success_at < now() - interval '5 seconds'"
-    "   ELSE e.failing_since IS NULL OR $8::boolean OR e.last_failure_at IS NULL"
+    "   ELSE e.failing_since IS NULL OR e.last_failure_at IS NULL"
     "   OR e.last_failure_at < now() - interval '5 seconds' END)";
 
 static void delivery_free(struct delivery *d)
@@ -225,37 +234,61 @@ static void result_done(struct hooks *h, int status, void *arg)
     }
 }
 
+static const char *result_status(const struct delivery *d)
+{
+    return d->ok ? "delivered" : d->r.retry ? "pending" : "failed";
+}
+
+static void result_send(struct delivery *d)
+{
+    struct hooks *h = d->h;
+    char code[16], delay[32], after[32];
+    snprintf(code, sizeof(code), "%ld", d->code);
+    snprintf(delay, sizeof(delay), "%.3f", (double)d->r.delay_ms / 1000.0);
+    snprintf(after, sizeof(after), "%.3f", (double)h->cfg.disable_after_ms / 1000.0);
+    const char *p[9] = {
+        d->id, result_status(d), d->code > 0 ? code : NULL, d->ok ? NULL : d->err,
+        delay, h->node,          d->ok ? "t" : "f",         d->r.gone ? "t" : "f",
+        after,
+    };
+    int rc = tx_run(h, RESULT_SQL, 9, p, NULL, result_done, d);
+    LOG_DEBUG(HOOKS, "event=result_send delivery=%s rc=%d", d->id, rc);
+    if (rc == ERR_BUSY) { /* every connection in a transaction: next one that ends */
+        d->wnext = NULL;
+        *h->wait_tail = d;
+        h->wait_tail = &d->wnext;
+    } else if (rc != 0) {
+        result_done(h, rc, d);
+    }
+}
+
+/* Sends the oldest waiting result, if any (a connection just came free). */
+static void result_drain(struct hooks *h)
+{
+    struct delivery *d = h->wait;
+    if (d != NULL && !h->db_going) {
+        LOG_DEBUG(HOOKS, "event=result_drain delivery=%s", d->id);
+        h->wait = d->wnext;
+        if (h->wait == NULL) {
+            h->wait_tail = &h->wait;
+        }
+        result_send(d);
+    }
+}
+
 static void write_result(struct delivery *d, bool ok)
 {
     struct hooks *h = d->h;
-    struct hooks_retry r = { 0 };
-    const char *status = "delivered";
-    char code[16], delay[32], after[32];
-
+    d->ok = ok;
     if (!ok) {
-        r = hooks_retry_decide(&h->cfg.backoff, d->code, d->attempts, d->retry_from_ms,
-                               clock_wall_us() / 1000, randombytes_random());
-        status = r.retry ? "pending" : "failed";
-        if (!r.retry && !r.gone && d->err[0] != '\0') {
+        d->r = hooks_retry_decide(&h->cfg.backoff, d->code, d->attempts, d->retry_from_ms,
+                                  clock_wall_us() / 1000, randombytes_random());
+        if (!d->r.retry && !d->r.gone && d->err[0] != '\0') {
             char e[ERR_TEXT_MAX + 1];
             snprintf(e, sizeof(e), "%s", d->err);
             snprintf(d->err, sizeof(d->err), "given up (older than webhooks.max-age): %.150s", e);
         }
     }
-    snprintf(code, sizeof(code), "%ld", d->code);
-    snprintf(delay, sizeof(delay), "%.3f", (double)r.delay_ms / 1000.0);
-    snprintf(after, sizeof(after), "%.3f", (double)h->cfg.disable_after_ms / 1000.0);
-    const char *p[9] = {
-        d->id,
-        status,
-        d->code > 0 ? code : NULL,
-        ok ? NULL : d->err,
-        delay,
-        h->node,
-        ok ? "t" : "f",
-        r.gone ? "t" : "f",
-        after,
-    };
     if (ok) {
         atomic_fetch_add_explicit(&h->st_delivered, 1, memory_order_relaxed);
     } else {
@@ -263,15 +296,12 @@ static void write_result(struct delivery *d, bool ok)
         LOG_INFO(HOOKS,
                  "event=delivery_failed delivery=%s event_id=%s attempt=%d code=%ld "
                  "next=%s delay_ms=%" PRId64 " err=\"%s\"",
-                 d->id, d->event_id, d->attempts, d->code, status, r.delay_ms, d->err);
+                 d->id, d->event_id, d->attempts, d->code, result_status(d), d->r.delay_ms, d->err);
     }
-    if (r.gone) {
+    if (d->r.gone) {
         LOG_WARN(HOOKS, "event=endpoint_gone delivery=%s msg=\"410: endpoint disabled\"", d->id);
     }
-    int rc = tx_run(h, RESULT_SQL, 9, p, NULL, result_done, d);
-    if (rc != 0) {
-        result_done(h, rc, d);
-    }
+    result_send(d);
 }
 
 static void http_done(void *arg, int status, long code, const char *body, size_t len,
@@ -347,13 +377,16 @@ static int unhex(const char *s, unsigned char *out, size_t max, size_t *len)
     return sodium_hex2bin(out, max, s, strlen(s), NULL, len, NULL);
 }
 
-/* Builds, signs and sends one claimed row. */
-static void send_row(struct hooks *h, PGresult *res, int i)
+/*
+ * One claimed row: copied, its body built and signed. It is sent only once
+ * the claim has committed (claim_done): a result written before would not
+ * see the lease.
+ */
+static void claim_row(struct hooks *h, PGresult *res, int i)
 {
     unsigned char ct[HOOKS_SECRET_MAX + 64], nonce[32];
     size_t ctlen = 0, nlen = 0;
     char secret[HOOKS_SECRET_MAX + 1];
-    char name[40];
     struct delivery *d = calloc(1, sizeof(*d));
     if (d == NULL) {
         return; /* the lease expires: sent again later */
@@ -375,34 +408,43 @@ static void send_row(struct hooks *h, PGresult *res, int i)
     h->head = d;
     h->inflight++;
     atomic_fetch_add_explicit(&h->st_inflight, 1, memory_order_relaxed);
-    snprintf(name, sizeof(name), "%s", HOOKS_SECRET_NAME);
+    d->cnext = h->claimed;
+    h->claimed = d;
     if (d->url == NULL || d->body == NULL ||
         unhex(PQgetvalue(res, i, 10), ct, sizeof(ct), &ctlen) != 0 ||
         unhex(PQgetvalue(res, i, 11), nonce, sizeof(nonce), &nlen) != 0 || nlen != 24 ||
-        h->cfg.open(h->cfg.open_arg, d->tenant, name, ct, ctlen, nonce, secret) != 0) {
+        h->cfg.open(h->cfg.open_arg, d->tenant, HOOKS_SECRET_NAME, ct, ctlen, nonce, secret) != 0) {
         LOG_ERR(HOOKS, "event=delivery_unsendable delivery=%s endpoint=%s", d->id,
                 PQgetvalue(res, i, 2));
-        http_done(d, ERR_INVAL, 0, NULL, 0, "the endpoint's secret does not open (secrets.key?)");
+        d->unsendable = true;
         return;
     }
     char sig[HOOKS_SIG_HEX + 1];
     int64_t ts = clock_wall_us() / 1000000;
-    size_t blen = strlen(d->body);
-    hooks_sign(secret, strlen(secret), ts, d->body, blen, sig);
+    hooks_sign(secret, strlen(secret), ts, d->body, strlen(d->body), sig);
     sodium_memzero(secret, sizeof(secret));
-    char h_sig[128], h_ts[48], h_id[80], h_type[96];
-    snprintf(h_sig, sizeof(h_sig), "Dialer-Signature: t=%" PRId64 ",v1=%s", ts, sig);
-    snprintf(h_ts, sizeof(h_ts), "Dialer-Timestamp: %" PRId64, ts);
-    snprintf(h_id, sizeof(h_id), "Dialer-Event-Id: %s", d->event_id);
-    snprintf(h_type, sizeof(h_type), "Dialer-Event-Type: %s", d->type);
-    const char *hdr[] = { "Content-Type: application/json", h_sig, h_ts, h_id, h_type };
+    snprintf(d->h_sig, sizeof(d->h_sig), "Dialer-Signature: t=%" PRId64 ",v1=%s", ts, sig);
+    snprintf(d->h_ts, sizeof(d->h_ts), "Dialer-Timestamp: %" PRId64, ts);
+    snprintf(d->h_id, sizeof(d->h_id), "Dialer-Event-Id: %s", d->event_id);
+    snprintf(d->h_type, sizeof(d->h_type), "Dialer-Event-Type: %s", d->type);
+}
+
+/* POSTs a claimed row (the claim committed). */
+static void launch(struct delivery *d)
+{
+    struct hooks *h = d->h;
+    if (d->unsendable) {
+        http_done(d, ERR_INVAL, 0, NULL, 0, "the endpoint's secret does not open (secrets.key?)");
+        return;
+    }
+    const char *hdr[] = { "Content-Type: application/json", d->h_sig, d->h_ts, d->h_id, d->h_type };
     struct ivr_http_req rq = {
         .method = "POST",
         .url = d->url,
         .headers = hdr,
         .nheaders = sizeof(hdr) / sizeof(hdr[0]),
         .body = d->body,
-        .body_len = blen,
+        .body_len = strlen(d->body),
         .connect_timeout_ms = h->cfg.connect_timeout_ms,
         .timeout_ms = h->cfg.timeout_ms,
         .max_response_bytes = 64 * 1024,
@@ -423,7 +465,7 @@ static void claim_rows(struct hooks *h, PGresult *res, void *arg)
     int n = PQntuples(res);
     atomic_fetch_add_explicit(&h->st_claimed, (uint64_t)n, memory_order_relaxed);
     for (int i = 0; i < n; i++) {
-        send_row(h, res, i);
+        claim_row(h, res, i);
     }
 }
 
@@ -434,10 +476,22 @@ static void claim_done(struct hooks *h, int status, void *arg)
     if (status != 0) {
         LOG_DEBUG(HOOKS, "event=claim_failed err=\"%s\"", err_str(status));
     }
+    struct delivery *next, *d = h->claimed;
+    h->claimed = NULL;
+    for (; d != NULL; d = next) {
+        next = d->cnext;
+        if (status != 0 || h->db_going) { /* not leased after all (rolled back), or stopping */
+            atomic_fetch_sub_explicit(&h->st_inflight, 1, memory_order_relaxed);
+            delivery_free(d);
+        } else {
+            launch(d);
+        }
+    }
 }
 
 static void claim(struct hooks *h)
 {
+    result_drain(h);
     if (h->claiming || atomic_load_explicit(&h->stopping, memory_order_acquire)) {
         return;
     }
@@ -616,7 +670,7 @@ static void config_defaults(struct hooks_config *c)
         c->keep_per_tenant = 10000;
     }
     if (c->db_pool_size <= 0) {
-        c->db_pool_size = 2;
+        c->db_pool_size = 3;
     }
 }
 
@@ -666,6 +720,7 @@ int hooks_start(const struct hooks_config *cfg, struct hooks **out)
             return ERR_NOMEM;
         }
     }
+    h->wait_tail = &h->wait;
     h->loop = ev_loop_new(EVFLAG_AUTO);
     if (h->loop == NULL) {
         hooks_free(h);
