@@ -11,12 +11,15 @@
 #      originate rate stays within a generous ratio of the reference; the
 #      healthy endpoint gets every call.completed event, signed, while the
 #      other two hold their own slots only; the dead one's deliveries are
-#      retried with their error recorded.
+#      retried with their error recorded, and it is disabled automatically
+#      after failing for webhooks.disable-after (reason in GET).
 #   4. 410 Gone disables an endpoint (reason in GET); the SSRF guard refuses
 #      an internal address that is not allowlisted.
 #   5. kill -9 of dialerd with a backlog; the targets recover; after the
-#      restart every event reaches them (each event id at least once).
-#   6. Redelivery sends an event again with the same id.
+#      restart (and PATCH enabled=true for the disabled one) every event
+#      reaches them (each event id at least once).
+#   6. Redelivery sends an event again with the same id; rotation.
+#   7. The outbox is bounded (webhooks.keep-per-tenant finished rows).
 set -uo pipefail
 . "$(dirname "$0")/../support/e2e.sh"
 e2e_init webhooks
@@ -103,7 +106,7 @@ export DIALERD_DIALER_POLL=100ms DIALERD_DIALER_CPS=400 DIALERD_DIALER_MAX_CHANN
 export DIALERD_WEBHOOKS_ALLOW=127.0.0.1/32 DIALERD_WEBHOOKS_POLL=200ms
 export DIALERD_WEBHOOKS_RETRY_MIN=1s DIALERD_WEBHOOKS_RETRY_MAX=3s
 export DIALERD_WEBHOOKS_CONNECT_TIMEOUT=1s DIALERD_WEBHOOKS_TIMEOUT=12s
-export DIALERD_WEBHOOKS_PER_ENDPOINT=2
+export DIALERD_WEBHOOKS_PER_ENDPOINT=2 DIALERD_WEBHOOKS_DISABLE_AFTER=6s
 check "migrate" bash -c "'$DIALERD' migrate >/dev/null"
 PW="s3cret-Pass-$$"
 e2e_bootstrap alpha admin-$$@alpha.test "$PW" >/dev/null 2>&1
@@ -225,6 +228,11 @@ r=$(api GET "/webhooks/$E3/deliveries?limit=5")
 check "GET deliveries shows attempts and the last error" test \
   "$(jget "$(body "$r")" 'j["items"][0]["status"] in ("pending","sending") and j["items"][0]["attempts"] >= 1 and "last_error" in j["items"][0]')" = true
 
+check "failing for webhooks.disable-after disabled the dead endpoint, with the reason" wait_sql \
+  "SELECT count(*) FROM webhook_endpoints WHERE id = $E3 AND NOT enabled AND disabled_reason LIKE 'disabled: every delivery failed since%'" 1 30
+r=$(api GET "/webhooks/$E3")
+check "GET says so" test "$(jget "$(body "$r")" 'j["enabled"] is False and j["disabled_reason"].startswith("disabled: every delivery failed")')" = true
+
 # ---- 4. 410 Gone and the SSRF guard
 r=$(api GET "/webhooks/$E4")
 check "410 Gone disabled the endpoint, with the reason" wait_sql \
@@ -244,6 +252,8 @@ echo ok >"$TMP/mode.r2"
 start_recv r3 "$P3"
 check "dialerd restarts" e2e_start_dialerd "$LOG"
 U=http://127.0.0.1:$DPORT/api/v1
+r=$(api PATCH "/webhooks/$E3" '{"enabled": true}')
+check "PATCH enabled=true revives it" test "$(status "$r")" = 200 -a "$(jget "$(body "$r")" 'j["enabled"] and j["disabled_reason"] is None')" = true
 check "after the restart the slow endpoint got every event" wait_same r2 90
 check "and the once dead endpoint too" wait_same r3 60
 check "their outbox rows are delivered" wait_sql \
@@ -263,6 +273,12 @@ r=$(api POST "/webhooks/$E1/rotate-secret")
 S1b=$(jget "$(body "$r")" 'j["secret"]')
 check "rotation shows a new secret" test "$(status "$r")" = 200 -a -n "$S1b" -a "$S1b" != "$S1"
 check "SIGTERM stops dialerd" e2e_stop_dialerd
+# ---- 7. the outbox is bounded: at most webhooks.keep-per-tenant finished rows per tenant
+export DIALERD_WEBHOOKS_KEEP_PER_TENANT=10
+check "dialerd starts with keep-per-tenant 10" e2e_start_dialerd "$LOG"
+check "the sweep pruned the tenant's finished rows to 10" wait_sql \
+  "SELECT count(*) FROM webhook_deliveries WHERE tenant_id = $TA AND status IN ('delivered', 'failed')" 10 30
+check "SIGTERM stops it" e2e_stop_dialerd
 check "no secret in the log" bash -c "test -n '$S1' -a -n '$S1b' && ! grep -qF -e '$S1' -e '$S1b' '$LOG'"
 
 echo "rates: without webhooks $RB/s, with slow and dead endpoints $RA/s"
