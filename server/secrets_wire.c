@@ -182,7 +182,9 @@ static void load_end(struct secrets_wire *w)
         }
         table_free(w->nt, w->nn);
     } else {
-        qsort(w->nt, w->nn, sizeof(*w->nt), cmp_tenant);
+        if (w->nn > 1) {
+            qsort(w->nt, w->nn, sizeof(*w->nt), cmp_tenant);
+        }
         for (size_t i = 0; i < w->nn; i++) {
             struct tenant_io *e = &w->nt[i];
             const struct tenant_io *old = find(w->t, w->n, e->tenant);
