@@ -45,7 +45,7 @@ LDFLAGS  := $(filter -fsanitize=%,$(subst fuzzer-no-link,,$(OPT_$(VARIANT))))
 LIBS     := -lwebsockets -lcurl -lpq -lhiredis -lev -ljansson -lcsv -lsodium -ljwt -lpthread -lm
 
 # Library modules (ARCHITECTURE.md); each folder is a module and a symbol prefix.
-LIB_MODULES := core ari dialer campaign ivr compliance importers dashboards api
+LIB_MODULES := core ari dialer campaign ivr compliance importers dashboards api hooks
 LIB_SRCS    := $(foreach m,$(LIB_MODULES),$(wildcard $(m)/*.c))
 LIB_OBJS    := $(LIB_SRCS:%.c=$(B)/%.o)
 LIB         := $(B)/libdialer.a

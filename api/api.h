@@ -113,7 +113,9 @@ enum api_role {
     X(REPORTS_READ,      "reports.read")                     \
     X(AUDIT_READ,        "audit.read")                       \
     X(SECRETS_READ,      "secrets.read")                     \
-    X(SECRETS_WRITE,     "secrets.write")
+    X(SECRETS_WRITE,     "secrets.write")                    \
+    X(WEBHOOKS_READ,     "webhooks.read")                    \
+    X(WEBHOOKS_WRITE,    "webhooks.write")
 
 /* clang-format on */
 
@@ -723,5 +725,33 @@ int api_secrets_create(struct api *a, const unsigned char *key, struct api_secre
 
 /* Wipes the key. NULL is a no-op. */
 void api_secrets_destroy(struct api_secrets *x);
+
+/* ---------------------------------------------------------------------- */
+/* Webhook endpoints (api_webhooks.c; delivery in hooks/)                  */
+/* ---------------------------------------------------------------------- */
+
+struct api_webhooks;
+
+/*
+ * Adds GET/POST /api/v1/webhooks, GET/PATCH/DELETE /api/v1/webhooks/{id},
+ * POST /api/v1/webhooks/{id}/rotate-secret, GET /api/v1/webhooks/{id}/deliveries
+ * and POST /api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver. key: the
+ * tenant secrets key (sealing the signing secrets), or NULL: creation and
+ * rotation answer 503. 0 and *out (api_webhooks_destroy after httpd_stop).
+ */
+int api_webhooks_create(struct api *a, const unsigned char *key, struct api_webhooks **out);
+
+/* Wipes the key. NULL is a no-op. */
+void api_webhooks_destroy(struct api_webhooks *x);
+
+/* Whether url is an acceptable endpoint URL (http/https, a host, no credentials). Pure. */
+bool api_webhook_url_ok(const char *url);
+
+/*
+ * Checks a POST (create) or PATCH body of /api/v1/webhooks: known fields,
+ * types, url and events. 0, or ERR_INVAL with err naming the field
+ * ($.url, $.events...), ERR_NOMEM. Pure (fuzzed: tests/fuzz/fuzz_webhook_body.c).
+ */
+int api_webhook_body_check(const json_t *body, bool create, struct api_field_error *err);
 
 #endif

@@ -8,6 +8,9 @@
  *   - editors run the dialing work (campaigns, lists, flows, DNC) and may
  *     see the users (to know who changed what), but manage no access;
  *   - admins also manage users, API keys, extensions and secrets, and read the audit log;
+ *   - webhooks: editors and admins manage endpoints, viewers read them and
+ *     their deliveries (the signing secret is shown only at creation and
+ *     rotation);
  *   - tenants are managed only by platform operators, whatever their role.
  */
 #include <string.h>
@@ -44,6 +47,8 @@ const struct api_perm_row api_perm_matrix[API_PERM_COUNT_] = {
     { API_PERM_AUDIT_READ,        "audit.read",        A,         false, "read the tenant's audit log" },
     { API_PERM_SECRETS_READ,      "secrets.read",      A,         false, "list the tenant's secret names (never the values)" },
     { API_PERM_SECRETS_WRITE,     "secrets.write",     A,         false, "set and delete the tenant's secrets for api_call" },
+    { API_PERM_WEBHOOKS_READ,     "webhooks.read",     V | E | A, false, "read webhook endpoints and their deliveries (never the signing secret)" },
+    { API_PERM_WEBHOOKS_WRITE,    "webhooks.write",    E | A,     false, "create, change, delete webhook endpoints, rotate secrets, redeliver" },
 };
 
 /* clang-format on */

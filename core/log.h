@@ -50,6 +50,7 @@ enum log_level {
     X(API, "api")               \
     X(SERVER, "server")         \
     X(SIM, "sim")               \
+    X(HOOKS, "hooks")           \
     X(TEST, "test")
 
 /* clang-format on */

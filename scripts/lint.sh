@@ -25,10 +25,11 @@ declare -A allow=(
   [campaign]="core ari compliance ivr dialer"
   [importers]="core compliance"
   [dashboards]="core"
-  [api]="core ari compliance ivr dialer campaign importers dashboards"
-  [server]="core ari compliance ivr dialer campaign importers dashboards api"
+  [api]="core ari compliance ivr dialer campaign importers dashboards hooks"
+  [server]="core ari compliance ivr dialer campaign importers dashboards api hooks"
   [sim]="core ari"
-  [ctl]="core ari compliance ivr dialer campaign importers dashboards api server"
+  [hooks]="core ivr"
+  [ctl]="core ari compliance ivr dialer campaign importers dashboards api server hooks"
 )
 for mod in "${!allow[@]}"; do
   [ -d "$mod" ] || continue

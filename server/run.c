@@ -38,6 +38,7 @@
 #include "server/dialer_wire.h"
 #include "server/dnc_wire.h"
 #include "server/ext_jobs.h"
+#include "server/hooks_wire.h"
 #include "server/secrets_wire.h"
 #include "server/server.h"
 
@@ -73,6 +74,8 @@ struct server {
     struct api_dnc *api_dnc;            /* DNC list routes */
     struct api_extensions *api_exts;    /* extension routes */
     struct api_secrets *api_secrets;    /* tenant secret routes */
+    struct api_webhooks *api_hooks;     /* webhook endpoint routes */
+    struct hooks *hooks;                /* webhook delivery thread (NULL: not on this node) */
     struct secrets_wire *secrets;       /* tenants' secrets and allowlists for flows */
     unsigned char secrets_key[API_SECRETS_KEY_BYTES];
     int secrets_key_rc; /* 1: not read yet; 0: read; ERR_NOTFOUND: none configured */
@@ -665,6 +668,12 @@ static int start_api(struct server *s, struct httpd_config *hc)
     if (rc == 0) {
         rc = api_secrets_create(s->api, key, &s->api_secrets);
     }
+    if (rc == 0) {
+        rc = api_webhooks_create(s->api, key, &s->api_hooks);
+    }
+    if (rc == 0) {
+        rc = hooks_wire_start(s->conf, key, &s->hooks);
+    }
     return rc;
 }
 
@@ -858,6 +867,8 @@ static int start_httpd(struct server *s)
 
 static void stop_all(struct server *s)
 {
+    hooks_stop(s->hooks); /* before the secrets key is wiped */
+    s->hooks = NULL;
     stop_dialer(s->dialer);
     dialer_wire_set_dash(s->dialer, NULL);
     /* The metrics thread posts to the httpd thread: stop it first. */
@@ -886,6 +897,8 @@ static void stop_all(struct server *s)
     s->api_exts = NULL;
     api_secrets_destroy(s->api_secrets);
     s->api_secrets = NULL;
+    api_webhooks_destroy(s->api_hooks);
+    s->api_hooks = NULL;
     api_destroy(s->api);
     s->api = NULL;
     ext_jobs_stop(s->ext_jobs);

@@ -115,6 +115,20 @@ struct server_config {
     char *ivr_http_allow;       /* CIDRs api_call may reach although internal ("a,b") */
     int64_t ivr_tts_cache_max;  /* bytes of rendered prompts kept in ivr_sounds_dir */
     int64_t ivr_tts_cache_age_ms; /* rendered prompts unused this long are deleted */
+    /* webhooks (hooks/hooks.h, server/hooks_wire.c) */
+    bool webhooks_enabled;
+    char *webhooks_allow; /* CIDRs webhooks may reach although internal ("a,b") */
+    int64_t webhooks_connect_timeout_ms;
+    int64_t webhooks_timeout_ms;
+    int64_t webhooks_per_endpoint;
+    int64_t webhooks_max_inflight;
+    int64_t webhooks_poll_ms;
+    int64_t webhooks_retry_min_ms;
+    int64_t webhooks_retry_max_ms;
+    int64_t webhooks_max_age_ms;
+    int64_t webhooks_disable_after_ms;
+    int64_t webhooks_retention_ms;
+    int64_t webhooks_keep_per_tenant;
     /* extensions (ivr/ivr.h ext_store, api_extensions; server/ext_jobs.c) */
     char *ext_inbound_range;  /* "2000-2999": provisioned, claimed by tenants */
     char *ext_outbound_range; /* "3000-3999" */

@@ -51,6 +51,7 @@ static struct api_compliance *g_comp;
 static struct api_dnc *g_dnc;
 static struct api_extensions *g_exts;
 static struct api_secrets *g_secrets;
+static struct api_webhooks *g_hooks;
 static struct httpd *g_srv;
 static json_t *g_spec;
 static char g_base[64];
@@ -256,7 +257,8 @@ static int setup(void **state)
             api_compliance_create(g_api, NULL, &g_comp) != 0 ||
             api_dnc_create(g_api, NULL, &g_dnc) != 0 ||
             api_extensions_create(g_api, NULL, &g_exts) != 0 ||
-            api_secrets_create(g_api, NULL, &g_secrets) != 0) {
+            api_secrets_create(g_api, NULL, &g_secrets) != 0 ||
+            api_webhooks_create(g_api, NULL, &g_hooks) != 0) {
             return -1;
         }
     }
@@ -303,6 +305,7 @@ static int teardown(void **state)
     api_dnc_destroy(g_dnc);
     api_extensions_destroy(g_exts);
     api_secrets_destroy(g_secrets);
+    api_webhooks_destroy(g_hooks);
     api_destroy(g_api);
     json_decref(g_spec);
     tdb_drop(DB);
@@ -420,6 +423,14 @@ static const struct {
     { "GET", "/api/v1/secrets", "A" },
     { "PUT", "/api/v1/secrets/{name}", "A" },
     { "DELETE", "/api/v1/secrets/{name}", "A" },
+    { "GET", "/api/v1/webhooks", "VEA" },
+    { "POST", "/api/v1/webhooks", "EA" },
+    { "GET", "/api/v1/webhooks/{id}", "VEA" },
+    { "PATCH", "/api/v1/webhooks/{id}", "EA" },
+    { "DELETE", "/api/v1/webhooks/{id}", "EA" },
+    { "POST", "/api/v1/webhooks/{id}/rotate-secret", "EA" },
+    { "GET", "/api/v1/webhooks/{id}/deliveries", "VEA" },
+    { "POST", "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver", "EA" },
 };
 
 static const char *method_name(unsigned m)

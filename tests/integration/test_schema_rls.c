@@ -138,6 +138,13 @@ static void seed_tenant(PGconn *c, const char *slug, int n, struct tenant_rows *
         "INSERT INTO tenant_secrets (tenant_id, name, ciphertext, nonce)"
         " VALUES (%lld, 'token', decode(repeat('00', 32), 'hex'), decode(repeat('00', 24), 'hex'))",
         t->id);
+    tdb_exec(c,
+             "WITH e AS (INSERT INTO webhook_endpoints (tenant_id, url, events, secret_ct,"
+             " secret_nonce) VALUES (%lld, 'https://crm.example.com/hooks', '{*}',"
+             " decode(repeat('00', 32), 'hex'), decode(repeat('00', 24), 'hex')) RETURNING id)"
+             " INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id, event_type, data)"
+             " SELECT %lld, id, gen_random_uuid(), 'call.completed', '{}' FROM e",
+             t->id, t->id);
 }
 
 static int group_setup(void **state)

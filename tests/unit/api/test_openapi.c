@@ -45,6 +45,7 @@ static void test_openapi_routes_match_spec(void **state)
     struct api_dnc *dnc = NULL;
     struct api_extensions *exts = NULL;
     struct api_secrets *secrets = NULL;
+    struct api_webhooks *hooks = NULL;
     json_t *spec = tapi_spec_load();
     json_t *paths, *ops, *op;
     const char *path, *m;
@@ -60,6 +61,7 @@ static void test_openapi_routes_match_spec(void **state)
     assert_int_equal(api_dnc_create(a, NULL, &dnc), 0);
     assert_int_equal(api_extensions_create(a, NULL, &exts), 0);
     assert_int_equal(api_secrets_create(a, NULL, &secrets), 0);
+    assert_int_equal(api_webhooks_create(a, NULL, &hooks), 0);
     n = api_route_count(a);
     paths = json_object_get(spec, "paths");
     for (i = 0; i < n; i++) {
@@ -95,6 +97,7 @@ static void test_openapi_routes_match_spec(void **state)
     api_dnc_destroy(dnc);
     api_extensions_destroy(exts);
     api_secrets_destroy(secrets);
+    api_webhooks_destroy(hooks);
     api_destroy(a);
     json_decref(spec);
 }
