@@ -95,6 +95,7 @@ struct dialer {
     struct dialer_hooks hooks;
     struct dialer_call **buckets;
     size_t n_calls;
+    size_t originating; /* calls with orig_pending */
     char app[64];
     char node[64];
     char amd_context[64];

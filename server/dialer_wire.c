@@ -8,7 +8,8 @@
  * at the call's end or in wcall_free() at the latest. Each second the
  * process's count is written absolutely (book_sync), which undoes what
  * commands of unknown outcome (timed-out acquires, lost releases) left.
- * Launches in flight (cap check or attempt write outstanding) plus end
+ * Launches in flight (cap check, attempt write or the originate's ARI answer
+ * outstanding, the originate queued in the ARI client included) plus end
  * writes in flight are bounded by dialer.max-launching (wire_gate): above
  * it the scheduler's tick ends and the contacts wait, leased, no attempt
  * spent. Default max(dialer.cps / 4, 32 x db.pool-size).
@@ -110,7 +111,7 @@ struct wcall {
     char trunk[CAMPAIGN_NAME_MAX];
     int trunk_idx;      /* index in the campaign's trunks, -1: dialer.endpoint */
     bool booked;        /* holds a channel in Redis (w->nbooked counts it) */
-    bool launching;     /* counted in w->launching: launched, originate not yet sent */
+    bool launching;     /* counted in w->launching: launched, originate not answered yet */
     bool counted;       /* counted by the scheduler (launched) */
     int64_t decided_us; /* the scheduler's launch (decision-to-originate histogram) */
 };
@@ -171,8 +172,9 @@ static struct counter c_end_dropped =
                  "attempt finishes dropped from a full queue (settled at the next start)");
 static struct counter c_launching =
     COUNTER_INIT(COUNTER_KIND_GAUGE, "dialer_launching",
-                 "launches in flight: cap check or attempt write outstanding (new ones wait while "
-                 "these and the end writes in flight reach dialer.max-launching)");
+                 "launches in flight: cap check, attempt write or originate answer outstanding "
+                 "(new ones wait while these and the end writes in flight reach "
+                 "dialer.max-launching)");
 static struct counter c_launch_waits =
     COUNTER_INIT(COUNTER_KIND_COUNTER, "dialer_launch_waits_total",
                  "scheduler ticks cut short because dialer.max-launching launches were in flight");
@@ -260,7 +262,7 @@ struct dialer_wire {
     double ew_backoff_s;
     /* overload containment and the channel bookings (docs/dialer.md section 8) */
     int nbooked;       /* calls holding a channel booked in Redis */
-    int launching;     /* calls launched whose originate is not sent yet */
+    int launching;     /* calls launched whose originate ARI has not answered yet */
     int max_launching; /* launching + end writes in flight at most this */
     int64_t synced_us; /* the channel count last written absolutely (campaign_limits_set) */
     ev_timer ew_timer;
@@ -364,6 +366,21 @@ static void wcall_free(struct wcall *c)
         c->next->prev = c->prev;
     }
     free(c);
+}
+
+/*
+ * The originate's answer came from ARI (or the call ended first): the launch
+ * is over. Until then it counted against dialer.max-launching, queued in the
+ * ARI client included.
+ */
+static void on_originated(void *arg, void *user, int status)
+{
+    struct wcall *c = user;
+    (void)arg;
+    (void)status;
+    if (c != NULL) {
+        launch_end(c);
+    }
 }
 
 /* The call is over for the scheduler and the shared limits. */
@@ -1711,7 +1728,9 @@ static void begun(int status, void *arg)
     };
     dialer_hist_observe(DIALER_HIST_DECISION, clock_wall_us() - c->decided_us);
     int rc = dialer_call(w->dialer, &req);
-    launch_end(c);
+    if (rc != 0) {
+        launch_end(c);
+    } /* else the launch ends when ARI answers the originate (on_originated) */
     if (rc == 0) {
         struct dash_entity *e = camp_dash(cp);
         dash_inc(e, DASH_ATTEMPTS);
@@ -2920,9 +2939,11 @@ int start_dialer(const struct dialer_wire_deps *deps, struct dialer_wire **out)
         .node = conf->node_id,
         .talk_ms = conf->dialer_talk_ms,
     };
-    struct dialer_hooks dh = {
-        .answered = on_answered, .connect = on_connect, .ended = on_ended, .arg = w
-    };
+    struct dialer_hooks dh = { .answered = on_answered,
+                               .connect = on_connect,
+                               .ended = on_ended,
+                               .originated = on_originated,
+                               .arg = w };
     rc = dialer_create(&dc, &dh, &w->dialer);
     if (rc != 0) {
         return rc;
