@@ -134,6 +134,13 @@ void campaign_gate_flush(struct campaign_gate *g)
     }
 }
 
+void campaign_gate_untake(struct campaign_gate *g, int n)
+{
+    if (n > 0) {
+        g->tokens += n;
+    }
+}
+
 int campaign_gate_tokens(const struct campaign_gate *g)
 {
     return g->tokens;

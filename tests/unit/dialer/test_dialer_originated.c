@@ -57,10 +57,10 @@ struct slow {
     ev_io accept_io;
     struct sconn conns[MAX_CONNS];
     int nconns;
-    int status;    /* HTTP status of the answers */
-    bool answer;   /* answer the requests owed (else hold them) */
-    int received;  /* complete requests read */
-    int answered;  /* requests answered */
+    int status;   /* HTTP status of the answers */
+    bool answer;  /* answer the requests owed (else hold them) */
+    int received; /* complete requests read */
+    int answered; /* requests answered */
 };
 
 /* The first n-byte needle in the len-byte hay, or NULL. */
