@@ -30,9 +30,12 @@
  * Pacing (pacing.c): pure functions of counters, estimates and "now"; no
  * I/O, no clock reads.
  *
- * Limits (limits.c, gate.c): trunk CPS and channel limits shared by every
- * node through Redis Lua scripts, drawn into a local allowance (the
- * scheduler's gate) so no launch waits for I/O; fail closed.
+ * Limits (limits.c, gate.c, trunklim.c): global and carrier-trunk CPS and
+ * channel limits shared by every node through Redis Lua scripts, drawn into
+ * local allowances (the scheduler's gate; a gate per limited trunk behind
+ * the scheduler's room callback) so no launch waits for I/O; fail closed.
+ * Trunk limits are deployment configuration (dialer.trunk-limits), not a
+ * tenant setting: a carrier's limit is shared by every tenant on it.
  *
  * Scheduler (sched.c): loop-thread object; per campaign a min-heap of
  * contacts by next eligible time; a tick asks the verdict callback for due

@@ -96,8 +96,7 @@ static int parse_entry(const char *s, const char *end, int entry, struct campaig
         errno = 0;
         if (strcmp(w, "cps") == 0 && !has_cps) {
             double d = strtod(v, &stop);
-            if (*v == '\0' || *stop != '\0' || errno != 0 || !isfinite(d) || d <= 0 ||
-                d > 100000) {
+            if (*v == '\0' || *stop != '\0' || errno != 0 || !isfinite(d) || d <= 0 || d > 100000) {
                 snprintf(m, sizeof(m), "cps=%.32s must be a number above 0, at most 100000", v);
                 return bad(err, entry, m);
             }
@@ -126,8 +125,8 @@ static int parse_entry(const char *s, const char *end, int entry, struct campaig
     return 0;
 }
 
-int campaign_trunk_limits_parse(const char *text, struct campaign_trunk_limit *out, int max,
-                                int *n, struct campaign_error *err)
+int campaign_trunk_limits_parse(const char *text, struct campaign_trunk_limit *out, int max, int *n,
+                                struct campaign_error *err)
 {
     char m[160];
     if (out == NULL || n == NULL || max < 0) {

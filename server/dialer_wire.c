@@ -13,6 +13,12 @@
  * writes in flight are bounded by dialer.max-launching (wire_gate): above
  * it the scheduler's tick ends and the contacts wait, leased, no attempt
  * spent. Default max(dialer.cps / 4, 32 x db.pool-size).
+ *
+ * Carrier trunk limits (dialer.trunk-limits, docs/dialer.md section 1e): a
+ * gate per configured trunk on the shared Redis limit "trunk:<name>"; the
+ * scheduler's room callback (wire_room) takes the launch's trunk, or the
+ * campaign's next trunk with room, or holds the campaign for the tick. Its
+ * own section below ("trunk limits").
  */
 #include "server/dialer_wire.h"
 
