@@ -582,6 +582,7 @@ struct campaign_limit_spec {
     double cps;       /* 0: none */
     double burst;     /* bucket size; 0: max(1, cps) */
     int max_channels; /* 0: none */
+    bool refund;      /* a gate's unused tokens give their rate back too (campaign_limits_refund) */
 };
 
 typedef void campaign_grant_cb(int status, int granted, void *arg);
@@ -611,6 +612,15 @@ int campaign_limits_acquire(struct campaign_limits *l, const struct campaign_lim
  */
 int campaign_limits_release(struct campaign_limits *l, const char *key, int n,
                             campaign_grant_cb *cb, void *arg);
+
+/*
+ * Gives back n launches granted under spec and not used: their channels, and
+ * their CPS tokens to the bucket (never above its size), so a launch drawn
+ * and not spent does not lower the shared rate. cb may be NULL; it gets (0,
+ * channels this node still holds) or (error, 0).
+ */
+int campaign_limits_refund(struct campaign_limits *l, const struct campaign_limit_spec *spec, int n,
+                           campaign_grant_cb *cb, void *arg);
 
 /*
  * Sets this process's channel count under key to n (the channels it holds by
@@ -689,7 +699,10 @@ int campaign_gate_take(void *arg, int64_t tenant_id, int want);
  */
 void campaign_gate_refill(struct campaign_gate *g);
 
-/* Gives the unused tokens' channels back and empties the allowance. */
+/*
+ * Gives the unused tokens' channels back (with spec.refund their rate too)
+ * and empties the allowance.
+ */
 void campaign_gate_flush(struct campaign_gate *g);
 
 /*

@@ -183,6 +183,7 @@ void campaign_trunk_limit_spec(const struct campaign_trunk_limit *t, double defa
      * rate), while a second after an idle spell holds at most 10 % more */
     spec->burst = t->cps / 10.0 > 2.0 ? t->cps / 10.0 : 2.0;
     spec->max_channels = t->max_channels;
+    spec->refund = true; /* a token held and not spent goes back to the bucket */
     /* a tick's share of the rate (ticks of 50 ms), never more than a quarter
      * of the channels: tokens held locally book channels the other nodes
      * cannot use */
