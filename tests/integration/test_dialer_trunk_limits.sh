@@ -9,6 +9,7 @@
 #      originate log, replayed exactly, neither), while the limit is reached;
 #      the third campaign's launches that found carrier-a full went out on
 #      carrier-c (fail-over to the next trunk with room), counted on /metrics;
+#      the wall's trunk tiles give carrier-a the capacity 5;
 #   2. CPS: two campaigns of 20 CPS each on carrier-b: ari-sim's originate
 #      log shows carrier-b at 10 calls per second within 5 % (steady rate,
 #      the middle 80 % of the originates), and no calendar second above 10 +
@@ -31,7 +32,7 @@ e2e_createdb
 e2e_env
 export DIALERD_DIALER_ALLOW_MISSING_DNC=true DIALERD_DIALER_TALK_TIME=1s
 export DIALERD_DIALER_POLL=100ms DIALERD_DIALER_CPS=200 DIALERD_DIALER_MAX_CHANNELS=200
-export DIALERD_DIALER_LEASE_TIME=60s DIALERD_DIALER_LEASE_BATCH=50
+export DIALERD_DIALER_LEASE_TIME=60s DIALERD_DIALER_LEASE_BATCH=10
 export DIALERD_DIALER_TRUNK_LIMITS="carrier-a channels=5, carrier-b cps=10"
 check "migrate" bash -c "'$DIALERD' migrate >/dev/null"
 
@@ -125,6 +126,8 @@ da=$(q "SELECT count(*) FROM call_attempts WHERE trunk = 'carrier-a'")
 check "/metrics: launches on carrier-a over both nodes ($la) = attempts in the database ($da)" test "$la" = "$da"
 check "/metrics: carrier-a's waits and overflows counted" test \
   "$(metric dialer_trunk_limit_waits_total carrier-a)" -gt 0 -a "$(metric dialer_trunk_limit_overflows_total carrier-a)" -gt 0
+cap_a=$(printf '%s\n%s\n' "$m1" "$m2" | grep '^dialer_trunk_capacity{' | grep 'trunk="carrier-a"' | awk '{print $2}' | sort -u | tr '\n' ' ')
+check "the wall's trunk tiles: carrier-a's capacity is its limit (${cap_a})" test "$cap_a" = "5 "
 check "/metrics: no channel of carrier-a held once every call ended" wait_for 5 test \
   "$(curl -fsS "http://127.0.0.1:$PORT1/metrics" | grep -c '^dialer_trunk_limit_channels{trunk="carrier-a"} 0')" = 1
 check "Redis: carrier-a's shared channel count is back to 0" wait_for 5 test \
