@@ -61,8 +61,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int i = 0; i < n; i++) {
         size_t len = strlen(v[i].name);
         CHECK(len >= 1 && len < CAMPAIGN_NAME_MAX);
-        CHECK(strspn(v[i].name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") ==
-              len);
+        CHECK(strspn(v[i].name,
+                     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") == len);
         CHECK(v[i].cps > 0 || v[i].max_channels > 0);
         CHECK(v[i].cps >= 0 && v[i].cps <= 100000);
         CHECK(v[i].max_channels >= 0 && v[i].max_channels <= 1000000);
@@ -77,7 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(strncmp(spec.key, "trunk:", 6) == 0 && strcmp(spec.key + 6, v[i].name) == 0);
         CHECK(spec.burst >= 2.0 && spec.refund);
         CHECK(chunk >= 1);
-        CHECK(v[i].max_channels == 0 || chunk <= (v[i].max_channels / 4 > 1 ? v[i].max_channels / 4 : 1));
+        CHECK(v[i].max_channels == 0 ||
+              chunk <= (v[i].max_channels / 4 > 1 ? v[i].max_channels / 4 : 1));
     }
     free(text);
     return 0;
