@@ -30,9 +30,12 @@
  * Pacing (pacing.c): pure functions of counters, estimates and "now"; no
  * I/O, no clock reads.
  *
- * Limits (limits.c, gate.c): trunk CPS and channel limits shared by every
- * node through Redis Lua scripts, drawn into a local allowance (the
- * scheduler's gate) so no launch waits for I/O; fail closed.
+ * Limits (limits.c, gate.c, trunklim.c): global and carrier-trunk CPS and
+ * channel limits shared by every node through Redis Lua scripts, drawn into
+ * local allowances (the scheduler's gate; a gate per limited trunk behind
+ * the scheduler's room callback) so no launch waits for I/O; fail closed.
+ * Trunk limits are deployment configuration (dialer.trunk-limits), not a
+ * tenant setting: a carrier's limit is shared by every tenant on it.
  *
  * Scheduler (sched.c): loop-thread object; per campaign a min-heap of
  * contacts by next eligible time; a tick asks the verdict callback for due
@@ -608,6 +611,7 @@ struct campaign_limit_spec {
     double cps;       /* 0: none */
     double burst;     /* bucket size; 0: max(1, cps) */
     int max_channels; /* 0: none */
+    bool refund;      /* a gate's unused tokens give their rate back too (campaign_limits_refund) */
 };
 
 typedef void campaign_grant_cb(int status, int granted, void *arg);
@@ -639,6 +643,15 @@ int campaign_limits_acquire(struct campaign_limits *l, const struct campaign_lim
  */
 int campaign_limits_release(struct campaign_limits *l, const char *key, int n,
                             campaign_grant_cb *cb, void *arg);
+
+/*
+ * Gives back n launches granted under spec and not used: their channels, and
+ * their CPS tokens to the bucket (never above its size), so a launch drawn
+ * and not spent does not lower the shared rate. cb may be NULL; it gets (0,
+ * channels this node still holds) or (error, 0).
+ */
+int campaign_limits_refund(struct campaign_limits *l, const struct campaign_limit_spec *spec, int n,
+                           campaign_grant_cb *cb, void *arg);
 
 /*
  * Sets this process's channel count under key to n (the channels it holds by
@@ -683,6 +696,43 @@ int campaign_limits_takeover(struct campaign_limits *l, const char *key, const c
                              campaign_grant_cb *cb, void *arg);
 
 /*
+ * The deployment's carrier trunk limits (dialer.trunk-limits, trunklim.c):
+ * calls per second and channels of one trunk, shared by every campaign,
+ * tenant and node that dials through a trunk of that name.
+ */
+#define CAMPAIGN_MAX_TRUNK_LIMITS 64
+
+struct campaign_trunk_limit {
+    char name[CAMPAIGN_NAME_MAX]; /* as in a campaign's trunks[].name */
+    double cps;                   /* 0: no CPS limit */
+    int max_channels;             /* 0: no channel limit */
+};
+
+/*
+ * Parses "carrier-a cps=5 channels=5, carrier-b cps=50" (entries separated
+ * by ',' or ';'; a name, then cps=N and/or channels=N) into out (at most max
+ * entries; *n gets the count). NULL or blank text: none. Returns 0, or
+ * ERR_INVAL with err naming the entry ("dialer.trunk-limits[1]") and what is
+ * wrong (bad name, unknown option, value out of range, no limit given, a
+ * trunk listed twice, too many). Any thread.
+ */
+int campaign_trunk_limits_parse(const char *text, struct campaign_trunk_limit *out, int max, int *n,
+                                struct campaign_error *err);
+
+/* The limit of trunk name among v[0..n), or NULL. */
+const struct campaign_trunk_limit *campaign_trunk_limit_find(const struct campaign_trunk_limit *v,
+                                                             int n, const char *name);
+
+/*
+ * The shared limit spec of t (key "trunk:<name>" written into key, keysz
+ * >= CAMPAIGN_NAME_MAX + 6) and the gate's chunk: a tick's share of the
+ * rate (default_cps for a trunk without a CPS limit), at most a quarter of
+ * the channels, at least 1; the bucket holds 100 ms of the rate, at least 2.
+ */
+void campaign_trunk_limit_spec(const struct campaign_trunk_limit *t, double default_cps, char *key,
+                               size_t keysz, struct campaign_limit_spec *spec, int *chunk);
+
+/*
  * A local allowance in front of one shared limit: the scheduler's gate.
  * campaign_gate_take() (a campaign_gate_fn) hands out launches from local
  * tokens without I/O and, when fewer than half a chunk are left, asks Redis
@@ -711,8 +761,18 @@ int campaign_gate_take(void *arg, int64_t tenant_id, int want);
  */
 void campaign_gate_refill(struct campaign_gate *g);
 
-/* Gives the unused tokens' channels back and empties the allowance. */
+/*
+ * Gives the unused tokens' channels back (with spec.refund their rate too)
+ * and empties the allowance.
+ */
 void campaign_gate_flush(struct campaign_gate *g);
+
+/*
+ * Puts n tokens a take handed out back into the allowance (the launch did
+ * not happen): no I/O, the channel and the rate they carry stay this
+ * node's, for the next take or the next flush.
+ */
+void campaign_gate_untake(struct campaign_gate *g, int n);
 
 /* Tokens held locally; whether a refill is in flight; the last refill's status. */
 int campaign_gate_tokens(const struct campaign_gate *g);
@@ -764,6 +824,17 @@ typedef int campaign_launch_fn(void *arg, const struct campaign_launch *l);
  */
 typedef int campaign_gate_fn(void *arg, int64_t tenant_id, int want);
 
+/*
+ * Room for one launch of contact c on its campaign's own routes (the
+ * per-trunk limits), asked before the global gate with take true: true
+ * when it may go (what it took is held for the launch callback that
+ * follows), false when the campaign waits for this tick (its due contacts
+ * count as held by a cap; other campaigns go on). When the global gate
+ * then refuses, it is called again with take false to give back what the
+ * last true took. NULL: no such limit.
+ */
+typedef bool campaign_room_fn(void *arg, const struct campaign_contact *c, bool take);
+
 struct campaign_sched_opts {
     campaign_verdict_fn *verdict; /* NULL: everything allowed */
     void *verdict_arg;
@@ -771,6 +842,8 @@ struct campaign_sched_opts {
     void *launch_arg;
     campaign_gate_fn *gate;
     void *gate_arg;
+    campaign_room_fn *room;
+    void *room_arg;
     struct campaign_abandon_source abandon; /* rate NULL: unknown */
     int max_per_tick; /* launches per tick over all campaigns (0: unlimited) */
     int64_t retry_us; /* back-off for a contact whose launch failed [5 s] */

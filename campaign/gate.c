@@ -12,7 +12,11 @@
  * and otherwise gives the tokens held back (flush). Tokens drawn long ago
  * and spent all at once would otherwise add a chunk per node on top of
  * the shared rate when work appears (a campaign starts or resumes, the
- * channel cap frees up), over the global CPS in that second.
+ * channel cap frees up), over the global CPS in that second. A gate whose
+ * spec says refund (the carrier trunks' gates) gives the tokens' rate back
+ * to the shared bucket too, capped at its size: a small trunk's node that
+ * missed a tick (the global gate shut first) does not lose a tenth of a
+ * second of the trunk's rate each time.
  *
  * Lifetime: the refill's callback needs the gate, so a gate destroyed with
  * a refill in flight is only marked and freed by that callback (which
@@ -129,8 +133,19 @@ int campaign_gate_take(void *arg, int64_t tenant_id, int want)
 void campaign_gate_flush(struct campaign_gate *g)
 {
     if (g->tokens > 0) {
-        campaign_limits_release(g->lim, g->key, g->tokens, NULL, NULL);
+        if (g->spec.refund) {
+            campaign_limits_refund(g->lim, &g->spec, g->tokens, NULL, NULL);
+        } else {
+            campaign_limits_release(g->lim, g->key, g->tokens, NULL, NULL);
+        }
         g->tokens = 0;
+    }
+}
+
+void campaign_gate_untake(struct campaign_gate *g, int n)
+{
+    if (n > 0) {
+        g->tokens += n;
     }
 }
 

@@ -8,7 +8,9 @@
  * live nodes (a node is live while its liveness key, refreshed with a TTL
  * at every call, exists; the channels of a dead node are dropped from the
  * count when its key expires), grants min(want, tokens, free channels) and
- * books them. Release gives channels back. Set (campaign_limits_set) writes
+ * books them. Release gives channels back; refund gives back launches
+ * granted and not used, their channels and their rate (the bucket capped at
+ * its size). Set (campaign_limits_set) writes
  * the process's own count absolutely: the owner's periodic correction of
  * the drift left by commands whose outcome it never learnt (an acquire that
  * timed out in the client but ran in Redis books channels nobody holds; a
@@ -189,6 +191,17 @@ static const char TAKEOVER_LUA[] =
     "redis.call('DEL', ARGV[7] .. ARGV[2])\n"
     "return n\n";
 
+/* KEYS[1] bucket, KEYS[2] channel hash; ARGV: field, count, burst. Channels and rate back. */
+static const char REFUND_LUA[] =
+    "local n = tonumber(ARGV[2])\n"
+    "local v = redis.call('HINCRBY', KEYS[2], ARGV[1], -n)\n"
+    "if v <= 0 then redis.call('HDEL', KEYS[2], ARGV[1]) v = 0 end\n"
+    "local t = tonumber(redis.call('HGET', KEYS[1], 't'))\n"
+    "if t then\n"
+    "  redis.call('HSET', KEYS[1], 't', tostring(math.min(tonumber(ARGV[3]), t + n)))\n"
+    "end\n"
+    "return v\n";
+
 struct campaign_limits {
     struct kv_conn *kv;
     struct kv_script *acquire;
@@ -196,6 +209,7 @@ struct campaign_limits {
     struct kv_script *set;
     struct kv_script *orphans;
     struct kv_script *takeover;
+    struct kv_script *refund;
     char prefix[64];
     char node[160]; /* "<node id>/<incarnation>": this process's field */
     int ttl_s;
@@ -241,6 +255,9 @@ int campaign_limits_create(struct kv_conn *kv, const char *prefix, const char *n
     }
     if (rc == 0) {
         rc = kv_script_create(kv, TAKEOVER_LUA, sizeof(TAKEOVER_LUA) - 1, &l->takeover);
+    }
+    if (rc == 0) {
+        rc = kv_script_create(kv, REFUND_LUA, sizeof(REFUND_LUA) - 1, &l->refund);
     }
     if (rc != 0) {
         free(l); /* scripts belong to kv and go with it */
@@ -389,6 +406,32 @@ int campaign_limits_release(struct campaign_limits *l, const char *key, int n,
     g->cb = cb;
     g->arg = arg;
     int rc = kv_script_call(l->release, 1, 3, argv, NULL, grant_reply, g, NULL);
+    if (rc != 0) {
+        free(g);
+    }
+    return rc;
+}
+
+int campaign_limits_refund(struct campaign_limits *l, const struct campaign_limit_spec *spec, int n,
+                           campaign_grant_cb *cb, void *arg)
+{
+    char k1[256], k2[256], num[16], burst[32];
+    if (!l || !spec || !spec->key || n < 0 || strlen(spec->key) > 128) {
+        return ERR_INVAL;
+    }
+    snprintf(k1, sizeof(k1), "%slim:cps:%s", l->prefix, spec->key);
+    snprintf(k2, sizeof(k2), "%slim:ch:%s", l->prefix, spec->key);
+    snprintf(num, sizeof(num), "%d", n);
+    snprintf(burst, sizeof(burst), "%.6f",
+             spec->burst > 0 ? spec->burst : (spec->cps > 1 ? spec->cps : 1));
+    const char *argv[5] = { k1, k2, l->node, num, burst };
+    struct grant_ctx *g = malloc(sizeof(*g));
+    if (!g) {
+        return ERR_NOMEM;
+    }
+    g->cb = cb;
+    g->arg = arg;
+    int rc = kv_script_call(l->refund, 2, 5, argv, NULL, grant_reply, g, NULL);
     if (rc != 0) {
         free(g);
     }

@@ -18,7 +18,9 @@
  *      (compliance), and either launches it (launch callback: the dialer)
  *      or puts it back at its next eligible time with the reason.
  * The global gate (Redis limits through a local allowance) is asked once per
- * launch; a closed gate ends the tick (fail closed).
+ * launch; a closed gate ends the tick (fail closed). Before it, the room
+ * callback (per-trunk limits) may hold one campaign back for the tick
+ * while the others go on.
  *
  * A paused campaign is skipped from the next tick on; its contacts stay in
  * the heap (and their leases are renewed by the lessor) until it resumes.
@@ -339,7 +341,15 @@ static int launch_one(struct campaign_sched *s, struct sched_campaign *c, int64_
             heap_down(c, 0);
             continue;
         }
+        if (s->o.room && !s->o.room(s->o.room_arg, x, true)) {
+            /* the campaign's own route is full (per-trunk limits): it waits */
+            c->capped = true;
+            return 0;
+        }
         if (s->o.gate && s->o.gate(s->o.gate_arg, c->tenant_id, 1) < 1) {
+            if (s->o.room) {
+                s->o.room(s->o.room_arg, x, false);
+            }
             c->capped = true;
             return -1;
         }

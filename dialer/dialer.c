@@ -56,6 +56,7 @@ struct dialer_call {
     bool checking;      /* a 5xx originate: GET /channels/{id} decides */
     bool watch;         /* adopted from a dead process: kept up and watched (dialer_adopt_watch) */
     unsigned watch_srv; /* the server asked next while looking for the channel */
+    bool orig_pending;  /* the originate's ARI answer has not come (hooks.originated owed) */
     int check_tries;
     int hangup_tries; /* DELETEs refused (5xx, transport): sent again with a back-off */
     unsigned events;  /* ARI events seen for the channel */
@@ -227,6 +228,8 @@ static void queue_cdr(struct dialer *d, const struct dialer_call *call,
     dialer_cdr_push(d, &row);
 }
 
+static void originate_answered(struct dialer_call *call, int status);
+
 /* Ends call with outcome (NULL: from its events), runs the hook, queues the CDR, frees it. */
 static void end_call(struct dialer_call *call, const char *outcome, int cause)
 {
@@ -241,6 +244,7 @@ static void end_call(struct dialer_call *call, const char *outcome, int cause)
     if (call->watch) {
         d->n_watched--;
     }
+    originate_answered(call, ERR_CANCELED);
     if (outcome == NULL) {
         outcome = outcome_of(call, &cause);
     }
@@ -554,6 +558,20 @@ bool dialer_on_event(struct dialer *d, struct ari_client *c, const struct ari_ev
 
 /* ----------------------------------------------------------- originating */
 
+/* The originate's answer (or the call's end before it): hooks.originated, once. */
+static void originate_answered(struct dialer_call *call, int status)
+{
+    struct dialer *d = call->d;
+    if (!call->orig_pending) {
+        return;
+    }
+    call->orig_pending = false;
+    d->originating--;
+    if (d->hooks.originated != NULL) {
+        d->hooks.originated(d->hooks.arg, call->user, status);
+    }
+}
+
 /* ----------------------------------------------- server admission (D2) */
 
 enum dialer_admit dialer_probe_admit(struct dialer_probe *p, enum ari_health h, int64_t now_us,
@@ -749,6 +767,7 @@ static void originate_done(struct ari_client *c, const struct ari_result *res, v
     bool probe = call != NULL && call->probe;
     if (call != NULL) {
         call->probe = false;
+        originate_answered(call, res->error == ARI_OK ? 0 : ERR_IO);
     }
     if (p != NULL) {
         if (res->error == ARI_OK) {
@@ -907,8 +926,12 @@ int dialer_call(struct dialer *d, const struct dialer_call_req *req)
         .caller_id = call->caller_id[0] ? call->caller_id : NULL,
         .timeout_s = call->ring_s,
     };
+    call->orig_pending = true; /* before the request: its answer may come at once */
+    d->originating++;
     int rc = ari_originate(server, &o, originate_done, d, NULL);
     if (rc != 0) {
+        call->orig_pending = false;
+        d->originating--;
         if (call->probe) {
             p->probing = false;
         }
@@ -1278,5 +1301,6 @@ void dialer_stats(const struct dialer *d, struct dialer_stats *out)
 {
     *out = d->st;
     out->in_flight = d->n_calls;
+    out->originating = d->originating;
     out->cdr_queued = d->cdr_n;
 }

@@ -148,6 +148,15 @@ struct dialer_hooks {
     int (*connect)(void *arg, struct dialer_call *call, bool machine);
     /* The call ended (exactly once per dialer_call / dialer_adopt). Required. */
     void (*ended)(void *arg, const struct dialer_result *r);
+    /*
+     * The originate's answer came from ARI (status 0: accepted; else the
+     * error, the call's end follows), or the call ended before any answer.
+     * Exactly once per dialer_call() that returned 0, before that call's
+     * ended hook; never while the request is still queued in the ARI client
+     * or on the wire. A bound on launches in flight counts a launch until
+     * here (dialer.max-launching). May be NULL.
+     */
+    void (*originated)(void *arg, void *user, int status);
     void *arg;
 };
 
@@ -251,6 +260,7 @@ struct dialer_stats {
     uint64_t cdr_failed; /* rows in batches that failed (retried) */
     uint64_t cdr_dropped;
     size_t in_flight;
+    size_t originating; /* originates sent or queued in the ARI client, not answered yet */
     size_t cdr_queued;
 };
 

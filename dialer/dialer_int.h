@@ -95,7 +95,8 @@ struct dialer {
     struct dialer_hooks hooks;
     struct dialer_call **buckets;
     size_t n_calls;
-    size_t n_watched; /* adopted calls watched (dialer_adopt_watch) */
+    size_t n_watched;   /* adopted calls watched (dialer_adopt_watch) */
+    size_t originating; /* calls with orig_pending */
     char app[64];
     char node[64];
     char amd_context[64];

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "campaign/campaign.h"
 #include "core/err.h"
 
 #define OPT(name, type, field, def, min, max, flags, doc)                            \
@@ -122,6 +123,10 @@ const struct cfg_option server_config_options[] = {
     OPT("dialer.max-launching", CFG_INT, dialer_max_launching, "0", 0, 1000000, 0,
         "launches in flight at most (cap check or attempt write outstanding, plus end writes); "
         "the scheduler waits above it. 0: max(dialer.cps / 4, 32 x db.pool-size)"),
+    OPT("dialer.trunk-limits", CFG_STR, dialer_trunk_limits, NULL, 0, 4096, 0,
+        "carrier trunks' limits over all nodes (Redis), by trunk name as in campaigns' trunks[]: "
+        "\"carrier-a cps=5 channels=30, carrier-b cps=50\"; a launch waits or takes the "
+        "campaign's next trunk with room"),
     OPT("dialer.lease-batch", CFG_INT, dialer_lease_batch, "200", 1, 10000, 0,
         "contacts leased per query"),
     OPT("dialer.lease-time", CFG_DURATION, dialer_lease_ms, "300s", 5000, 3600000, 0,
@@ -284,6 +289,16 @@ int server_config_load(struct server_config *conf, const char *path, struct cfg_
         snprintf(err->msg, sizeof(err->msg),
                  "ivr.sounds-http-base: an http(s):// URL, and ivr.sounds-dir set, are required");
         rc = ERR_INVAL;
+    }
+    if (rc == 0) {
+        struct campaign_trunk_limit tl[CAMPAIGN_MAX_TRUNK_LIMITS];
+        struct campaign_error e;
+        int n = 0;
+        if (campaign_trunk_limits_parse(conf->dialer_trunk_limits, tl, CAMPAIGN_MAX_TRUNK_LIMITS,
+                                        &n, &e) != 0) {
+            snprintf(err->msg, sizeof(err->msg), "%.90s: %.160s", e.field, e.msg);
+            rc = ERR_INVAL;
+        }
     }
     if (rc == 0) {
         static const struct {

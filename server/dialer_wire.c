@@ -8,10 +8,17 @@
  * at the call's end or in wcall_free() at the latest. Each second the
  * process's count is written absolutely (book_sync), which undoes what
  * commands of unknown outcome (timed-out acquires, lost releases) left.
- * Launches in flight (cap check or attempt write outstanding) plus end
+ * Launches in flight (cap check, attempt write or the originate's ARI answer
+ * outstanding, the originate queued in the ARI client included) plus end
  * writes in flight are bounded by dialer.max-launching (wire_gate): above
  * it the scheduler's tick ends and the contacts wait, leased, no attempt
  * spent. Default max(dialer.cps / 4, 32 x db.pool-size).
+ *
+ * Carrier trunk limits (dialer.trunk-limits, docs/dialer.md section 1e): a
+ * gate per configured trunk on the shared Redis limit "trunk:<name>"; the
+ * scheduler's room callback (wire_room) takes the launch's trunk, or the
+ * campaign's next trunk with room, or holds the campaign for the tick. Its
+ * own section below ("trunk limits").
  */
 #include "server/dialer_wire.h"
 
@@ -109,8 +116,9 @@ struct wcall {
     char caller_id[CAMPAIGN_E164_MAX + 1];
     char trunk[CAMPAIGN_NAME_MAX];
     int trunk_idx;      /* index in the campaign's trunks, -1: dialer.endpoint */
+    struct wtrunk *tl;  /* the limited trunk whose channel the call holds, or NULL */
     bool booked;        /* holds a channel in Redis (w->nbooked counts it) */
-    bool launching;     /* counted in w->launching: launched, originate not yet sent */
+    bool launching;     /* counted in w->launching: launched, originate not answered yet */
     bool counted;       /* counted by the scheduler (launched) */
     int64_t decided_us; /* the scheduler's launch (decision-to-originate histogram) */
 };
@@ -171,8 +179,9 @@ static struct counter c_end_dropped =
                  "attempt finishes dropped from a full queue (settled at the next start)");
 static struct counter c_launching =
     COUNTER_INIT(COUNTER_KIND_GAUGE, "dialer_launching",
-                 "launches in flight: cap check or attempt write outstanding (new ones wait while "
-                 "these and the end writes in flight reach dialer.max-launching)");
+                 "launches in flight: cap check, attempt write or originate answer outstanding "
+                 "(new ones wait while these and the end writes in flight reach "
+                 "dialer.max-launching)");
 static struct counter c_launch_waits =
     COUNTER_INIT(COUNTER_KIND_COUNTER, "dialer_launch_waits_total",
                  "scheduler ticks cut short because dialer.max-launching launches were in flight");
@@ -210,6 +219,16 @@ struct failover {
     int64_t contact_id;
     int trunk_idx;
     int64_t at_us;
+};
+
+struct wtrunk;
+
+/* The trunk wire_room() chose for the launch that follows (launch() takes it). */
+struct trunk_room {
+    bool valid;
+    int64_t contact_id;
+    int idx;          /* in the campaign's trunks */
+    struct wtrunk *t; /* its limit (a token taken), NULL: no limit configured */
 };
 
 struct dialer_wire {
@@ -260,7 +279,7 @@ struct dialer_wire {
     double ew_backoff_s;
     /* overload containment and the channel bookings (docs/dialer.md section 8) */
     int nbooked;       /* calls holding a channel booked in Redis */
-    int launching;     /* calls launched whose originate is not sent yet */
+    int launching;     /* calls launched whose originate ARI has not answered yet */
     int max_launching; /* launching + end writes in flight at most this */
     int64_t synced_us; /* the channel count last written absolutely (campaign_limits_set) */
     /* dead processes' calls taken over (docs/dialer.md section 2a) */
@@ -270,6 +289,10 @@ struct dialer_wire {
     ev_timer ew_timer;
     struct trunk_health th[TRUNK_HEALTH_MAX];
     int nth;
+    /* carrier trunk limits (dialer.trunk-limits; section "trunk limits") */
+    struct wtrunk *tl;
+    int ntl;
+    struct trunk_room pick; /* wire_room()'s choice for the launch that follows */
     struct failover *fo[FAILOVER_BUCKETS];
     char node[64];
     char actor[96];
@@ -337,9 +360,12 @@ static void launch_end(struct wcall *c)
  * booked flag). While stopping the limits may be gone and calls are left
  * up on purpose: the process's count goes with its liveness key.
  */
+static void trunk_unbook(struct wcall *c);
+
 static void unbook(struct wcall *c)
 {
     struct dialer_wire *w = c->w;
+    trunk_unbook(c);
     if (!c->booked) {
         return;
     }
@@ -368,6 +394,21 @@ static void wcall_free(struct wcall *c)
         c->next->prev = c->prev;
     }
     free(c);
+}
+
+/*
+ * The originate's answer came from ARI (or the call ended first): the launch
+ * is over. Until then it counted against dialer.max-launching, queued in the
+ * ARI client included.
+ */
+static void on_originated(void *arg, void *user, int status)
+{
+    struct wcall *c = user;
+    (void)arg;
+    (void)status;
+    if (c != NULL) {
+        launch_end(c);
+    }
 }
 
 /* The call is over for the scheduler and the shared limits. */
@@ -637,6 +678,296 @@ static int failover_take(struct dialer_wire *w, int64_t contact_id, int64_t now)
         pp = &f->next;
     }
     return idx;
+}
+
+/* ---------------------------------------------------------- trunk limits */
+
+/*
+ * Carrier trunk limits (dialer.trunk-limits, docs/dialer.md section 1e). Each
+ * configured trunk has a gate on the shared Redis limit "trunk:<name>"
+ * (campaign/limits.c): a token is one launch within the trunk's CPS and one
+ * of its channels, which the call holds until its end (trunk_unbook). The
+ * scheduler asks wire_room() before the global gate: the contact's trunk (a
+ * fail-over's target, else the campaign's first trunk not resting), then the
+ * campaign's next trunks not resting, in order; a trunk without a configured
+ * limit always has room. No trunk with room: the campaign waits this tick
+ * (its contacts count as held by a cap) while other campaigns go on. With
+ * Redis away the gates run dry and launches on limited trunks wait (fail
+ * closed). Each second a trunk's count in Redis is written absolutely, as
+ * the global one (book_sync).
+ */
+struct trunk_ctrs {
+    char name[CAMPAIGN_NAME_MAX];
+    char names[4][160];
+    struct counter launches, waits, overflows, channels;
+};
+
+struct wtrunk {
+    struct campaign_trunk_limit lim;
+    char key[CAMPAIGN_NAME_MAX + 8];
+    struct campaign_gate *gate;
+    int nbooked;       /* calls holding one of its channels */
+    int64_t synced_us; /* its count last written absolutely */
+    struct trunk_ctrs *m;
+};
+
+/* Per-trunk counters live as long as the process (the registry keeps them), one set per name. */
+static struct trunk_ctrs *trunk_ctrs_tab[CAMPAIGN_MAX_TRUNK_LIMITS];
+
+static struct trunk_ctrs *trunk_ctrs_get(const char *name)
+{
+    static const char *const fam[4] = { "dialer_trunk_limit_launches_total",
+                                        "dialer_trunk_limit_waits_total",
+                                        "dialer_trunk_limit_overflows_total",
+                                        "dialer_trunk_limit_channels" };
+    int i = 0;
+    for (; i < CAMPAIGN_MAX_TRUNK_LIMITS && trunk_ctrs_tab[i] != NULL; i++) {
+        if (strcmp(trunk_ctrs_tab[i]->name, name) == 0) {
+            return trunk_ctrs_tab[i];
+        }
+    }
+    struct trunk_ctrs *m = i < CAMPAIGN_MAX_TRUNK_LIMITS ? calloc(1, sizeof(*m)) : NULL;
+    if (m == NULL) {
+        return NULL;
+    }
+    snprintf(m->name, sizeof(m->name), "%s", name);
+    for (int k = 0; k < 4; k++) {
+        snprintf(m->names[k], sizeof(m->names[k]), "%s{trunk=\"%s\"}", fam[k], name);
+    }
+    m->launches = (struct counter)COUNTER_INIT(
+        COUNTER_KIND_COUNTER, m->names[0],
+        "launches this process made on the trunk under its dialer.trunk-limits limit");
+    m->waits = (struct counter)COUNTER_INIT(
+        COUNTER_KIND_COUNTER, m->names[1],
+        "launches that found the trunk's CPS or channels used up (they waited or took the "
+        "campaign's next trunk)");
+    m->overflows = (struct counter)COUNTER_INIT(
+        COUNTER_KIND_COUNTER, m->names[2],
+        "launches that went to the campaign's next trunk because this one had no room");
+    m->channels = (struct counter)COUNTER_INIT(
+        COUNTER_KIND_GAUGE, m->names[3],
+        "channels of the trunk this process holds in the shared count (calls and unused tokens)");
+    counter_register(&m->launches);
+    counter_register(&m->waits);
+    counter_register(&m->overflows);
+    counter_register(&m->channels);
+    trunk_ctrs_tab[i] = m;
+    return m;
+}
+
+static struct wtrunk *trunk_limit(struct dialer_wire *w, const char *name)
+{
+    for (int i = 0; i < w->ntl; i++) {
+        if (strcmp(w->tl[i].lim.name, name) == 0) {
+            return &w->tl[i];
+        }
+    }
+    return NULL;
+}
+
+/* The gates of dialer.trunk-limits (validated when the configuration was loaded). */
+static int trunk_limits_create(struct dialer_wire *w)
+{
+    struct campaign_trunk_limit v[CAMPAIGN_MAX_TRUNK_LIMITS];
+    struct campaign_error e;
+    int n = 0;
+    int rc = campaign_trunk_limits_parse(w->conf->dialer_trunk_limits, v, CAMPAIGN_MAX_TRUNK_LIMITS,
+                                         &n, &e);
+    if (rc != 0) {
+        LOG_ERR(DIALER, "event=trunk_limits_invalid field=%s msg=\"%s\"", e.field, e.msg);
+        return rc;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    w->tl = calloc((size_t)n, sizeof(*w->tl));
+    if (w->tl == NULL) {
+        return ERR_NOMEM;
+    }
+    for (int i = 0; i < n; i++) {
+        struct wtrunk *t = &w->tl[i];
+        struct campaign_limit_spec spec;
+        int chunk = 1;
+        t->lim = v[i];
+        campaign_trunk_limit_spec(&t->lim, (double)w->conf->dialer_cps, t->key, sizeof(t->key),
+                                  &spec, &chunk);
+        rc = campaign_gate_create(w->limits, &spec, chunk, &t->gate);
+        if (rc != 0) {
+            return rc;
+        }
+        w->ntl = i + 1;
+        t->m = trunk_ctrs_get(t->lim.name);
+        LOG_NOTICE(DIALER, "event=trunk_limit trunk=%s cps=%.3f channels=%d", t->lim.name,
+                   t->lim.cps, t->lim.max_channels);
+    }
+    return 0;
+}
+
+static void trunk_limits_free(struct dialer_wire *w)
+{
+    for (int i = 0; i < w->ntl; i++) {
+        campaign_gate_destroy(w->tl[i].gate);
+    }
+    free(w->tl);
+    w->tl = NULL;
+    w->ntl = 0;
+}
+
+static void trunk_gauge(struct wtrunk *t)
+{
+    if (t->m != NULL) {
+        counter_set(&t->m->channels, t->nbooked + campaign_gate_tokens(t->gate));
+    }
+}
+
+/* Every tick: refills, and once a second each trunk's count written absolutely. */
+static void trunk_limits_tick(struct dialer_wire *w, int64_t now)
+{
+    for (int i = 0; i < w->ntl; i++) {
+        struct wtrunk *t = &w->tl[i];
+        campaign_gate_refill(t->gate);
+        trunk_gauge(t);
+        if (now - t->synced_us < US_PER_S || campaign_gate_busy(t->gate)) {
+            continue;
+        }
+        t->synced_us = now;
+        campaign_limits_set(w->limits, t->key, t->nbooked + campaign_gate_tokens(t->gate), NULL,
+                            NULL);
+    }
+}
+
+static void trunk_limits_flush(struct dialer_wire *w)
+{
+    for (int i = 0; i < w->ntl; i++) {
+        campaign_gate_flush(w->tl[i].gate);
+    }
+}
+
+/* A fail-over's trunk for contact_id (-1: none), left in the map for launch(). */
+static int failover_peek(struct dialer_wire *w, int64_t contact_id, int64_t now)
+{
+    for (struct failover *f = w->fo[fo_bucket(contact_id)]; f != NULL; f = f->next) {
+        if (f->contact_id == contact_id && now - f->at_us <= FAILOVER_TTL_US) {
+            return f->trunk_idx;
+        }
+    }
+    return -1;
+}
+
+static bool trunk_resting(struct dialer_wire *w, const char *name, int64_t now)
+{
+    struct trunk_health *h = trunk_health(w, name);
+    return h != NULL && h->until_us > now;
+}
+
+/*
+ * campaign_sched_opts.room: a trunk with room for contact ct's launch (see
+ * the section's comment). take false: the global gate refused after a true,
+ * the token goes back into the trunk's allowance.
+ */
+static bool wire_room(void *arg, const struct campaign_contact *ct, bool take)
+{
+    struct dialer_wire *w = arg;
+    if (!take) {
+        if (w->pick.valid && w->pick.t != NULL) {
+            campaign_gate_untake(w->pick.t->gate, 1);
+        }
+        w->pick.valid = false;
+        return true;
+    }
+    w->pick.valid = false;
+    struct wcamp *cp = w->ntl > 0 ? camp_find(w, ct->campaign_id) : NULL;
+    if (cp == NULL || cp->set.ntrunks == 0) {
+        return true; /* no limits, or dialer.endpoint: only the global gate */
+    }
+    int64_t now = clock_wall_us();
+    const struct campaign_settings *set = &cp->set;
+    int first = failover_peek(w, ct->id, now);
+    if (first < 0 || first >= set->ntrunks) {
+        first = trunk_pick(w, set, now);
+    }
+    struct wtrunk *full = NULL;
+    for (int k = 0; k < set->ntrunks; k++) {
+        int i = (first + k) % set->ntrunks;
+        if (k > 0 && trunk_resting(w, set->trunks[i].name, now)) {
+            continue;
+        }
+        struct wtrunk *t = trunk_limit(w, set->trunks[i].name);
+        if (t != NULL && campaign_gate_take(t->gate, ct->tenant_id, 1) < 1) {
+            if (t->m != NULL) {
+                counter_inc(&t->m->waits);
+            }
+            full = full != NULL ? full : t;
+            continue;
+        }
+        if (k > 0 && full != NULL && full->m != NULL) {
+            counter_inc(&full->m->overflows);
+        }
+        w->pick = (struct trunk_room){ .valid = true, .contact_id = ct->id, .idx = i, .t = t };
+        return true;
+    }
+    return false;
+}
+
+/* launch(): the trunk wire_room() chose for this contact, and its channel. */
+static void trunk_launch(struct dialer_wire *w, const struct campaign_contact *ct, struct wcall *c,
+                         int ntrunks)
+{
+    if (!w->pick.valid || w->pick.contact_id != ct->id || w->pick.idx >= ntrunks) {
+        return;
+    }
+    c->trunk_idx = w->pick.idx;
+    c->tl = w->pick.t;
+    w->pick.valid = false;
+    if (c->tl != NULL) {
+        c->tl->nbooked++;
+        if (c->tl->m != NULL) {
+            counter_inc(&c->tl->m->launches);
+        }
+    }
+}
+
+/* launch() gives up before anything was sent: the token goes back into the allowance. */
+static void trunk_unlaunch(struct dialer_wire *w, struct wcall *c)
+{
+    if (w->pick.valid && w->pick.t != NULL) {
+        campaign_gate_untake(w->pick.t->gate, 1);
+    }
+    w->pick.valid = false;
+    if (c != NULL && c->tl != NULL) {
+        c->tl->nbooked--;
+        campaign_gate_untake(c->tl->gate, 1);
+        c->tl = NULL;
+    }
+}
+
+/* The call's trunk channel given back, exactly once (c->tl). */
+static void trunk_unbook(struct wcall *c)
+{
+    struct wtrunk *t = c->tl;
+    if (t == NULL) {
+        return;
+    }
+    c->tl = NULL;
+    t->nbooked--;
+    if (!c->w->stopping) {
+        campaign_limits_release(c->w->limits, t->key, 1, NULL, NULL);
+    }
+}
+
+/* The wall's capacity of the call's trunk: its configured channels, else the campaign's or global.
+ */
+static int64_t trunk_capacity(const struct dialer_wire *w, const struct wcamp *cp,
+                              const struct wcall *c)
+{
+    if (c->tl != NULL && c->tl->lim.max_channels > 0) {
+        return c->tl->lim.max_channels;
+    }
+    if (cp != NULL && c->trunk_idx >= 0 && c->trunk_idx < cp->set.ntrunks &&
+        cp->set.trunks[c->trunk_idx].max_channels > 0) {
+        return cp->set.trunks[c->trunk_idx].max_channels;
+    }
+    return w->conf->dialer_max_channels;
 }
 
 /* ----------------------------------------------------------- attempt end */
@@ -1715,7 +2046,9 @@ static void begun(int status, void *arg)
     };
     dialer_hist_observe(DIALER_HIST_DECISION, clock_wall_us() - c->decided_us);
     int rc = dialer_call(w->dialer, &req);
-    launch_end(c);
+    if (rc != 0) {
+        launch_end(c);
+    } /* else the launch ends when ARI answers the originate (on_originated) */
     if (rc == 0) {
         struct dash_entity *e = camp_dash(cp);
         dash_inc(e, DASH_ATTEMPTS);
@@ -1727,11 +2060,7 @@ static void begun(int status, void *arg)
         if (c->trunk_e != NULL) {
             dash_inc(c->trunk_e, DASH_ATTEMPTS);
             dash_inc(c->trunk_e, DASH_CHANNELS);
-            dash_set(c->trunk_e, DASH_CAPACITY,
-                     cp != NULL && c->trunk_idx >= 0 && c->trunk_idx < cp->set.ntrunks &&
-                             cp->set.trunks[c->trunk_idx].max_channels > 0
-                         ? cp->set.trunks[c->trunk_idx].max_channels
-                         : w->conf->dialer_max_channels);
+            dash_set(c->trunk_e, DASH_CAPACITY, trunk_capacity(w, cp, c));
         }
         if (cp != NULL && (cp->flow.state == FLOW_READY || cp->mflow.state == FLOW_READY)) {
             contact_fetch(c);
@@ -1929,6 +2258,7 @@ static int launch(void *arg, const struct campaign_launch *l)
     if (c == NULL) {
         /* the gate's token carried a channel booked in Redis: give it back */
         campaign_limits_release(w->limits, LIMIT_KEY, 1, NULL, NULL);
+        trunk_unlaunch(w, NULL);
         return rc != 0 ? rc : ERR_NOMEM;
     }
     c->w = w;
@@ -1941,11 +2271,13 @@ static int launch(void *arg, const struct campaign_launch *l)
         int64_t now = clock_wall_us();
         int t = failover_take(w, ct->id, now);
         c->trunk_idx = t >= 0 && t < cp->set.ntrunks ? t : trunk_pick(w, &cp->set, now);
+        trunk_launch(w, ct, c, cp->set.ntrunks);
         tmpl = cp->set.trunks[c->trunk_idx].endpoint;
         snprintf(c->trunk, sizeof(c->trunk), "%s", cp->set.trunks[c->trunk_idx].name);
     }
     rc = campaign_endpoint_render(tmpl, ct->number, c->endpoint, sizeof(c->endpoint));
     if (rc != 0) {
+        trunk_unlaunch(w, c);
         free(c);
         campaign_limits_release(w->limits, LIMIT_KEY, 1, NULL, NULL);
         return rc;
@@ -2177,6 +2509,7 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
         campaign_gate_refill(w->gate);
         book_sync(w, clock_wall_us());
     }
+    trunk_limits_tick(w, clock_wall_us());
     if (!w->inflight_loaded) {
         return; /* a restart's work comes first: see poll_timer_cb */
     }
@@ -3078,9 +3411,11 @@ int start_dialer(const struct dialer_wire_deps *deps, struct dialer_wire **out)
         .node = conf->node_id,
         .talk_ms = conf->dialer_talk_ms,
     };
-    struct dialer_hooks dh = {
-        .answered = on_answered, .connect = on_connect, .ended = on_ended, .arg = w
-    };
+    struct dialer_hooks dh = { .answered = on_answered,
+                               .connect = on_connect,
+                               .ended = on_ended,
+                               .originated = on_originated,
+                               .arg = w };
     rc = dialer_create(&dc, &dh, &w->dialer);
     if (rc != 0) {
         return rc;
@@ -3125,6 +3460,10 @@ int start_dialer(const struct dialer_wire_deps *deps, struct dialer_wire **out)
     if (rc != 0) {
         return rc;
     }
+    rc = trunk_limits_create(w);
+    if (rc != 0) {
+        return rc;
+    }
     struct campaign_sched_opts so = {
         .verdict = verdict,
         .verdict_arg = w,
@@ -3132,6 +3471,8 @@ int start_dialer(const struct dialer_wire_deps *deps, struct dialer_wire **out)
         .launch_arg = w,
         .gate = wire_gate,
         .gate_arg = w,
+        .room = wire_room,
+        .room_arg = w,
         .abandon = { .rate = abandon_rate, .arg = w },
     };
     rc = campaign_sched_create(&so, &w->sched);
@@ -3187,6 +3528,7 @@ void dialer_wire_drain(struct dialer_wire *w)
     if (w->gate != NULL) {
         campaign_gate_flush(w->gate);
     }
+    trunk_limits_flush(w);
 }
 
 void stop_dialer(struct dialer_wire *w)
@@ -3241,10 +3583,11 @@ void dialer_wire_free(struct dialer_wire *w)
     ivr_flow_unref(w->harbour);
     campaign_sched_destroy(w->sched);
     campaign_gate_destroy(w->gate);
-    campaign_limits_destroy(w->limits);
     while (w->calls != NULL) {
         wcall_free(w->calls);
     }
+    trunk_limits_free(w);
+    campaign_limits_destroy(w->limits);
     if (w->loop != NULL) {
         ev_timer_stop(w->loop, &w->ew_timer);
     }

@@ -355,6 +355,52 @@ static void test_limits_redis_restart_waits_for_the_rebooking(void **state)
     assert_int_equal(acquire(f, 1, &spec, 5, T0), 2);
 }
 
+/*
+ * A carrier trunk's gate gives the rate of the tokens it did not spend back
+ * to the shared bucket (never above its size): a node that held a token
+ * through an idle tick does not lower the trunk's rate; the global gate's
+ * release gives only channels back.
+ */
+static void test_limits_refund_gives_rate_back(void **state)
+{
+    struct fx *f = *state;
+    struct campaign_limit_spec spec = {
+        .key = "trunk-r", .cps = 5, .burst = 2, .max_channels = 3, .refund = true
+    };
+    struct campaign_gate *g;
+    clock_set_fake(T0);
+    assert_int_equal(campaign_gate_create(f->lim[0], &spec, 2, &g), 0);
+    assert_int_equal(campaign_gate_take(g, 1, 1), 0); /* a refill of the bucket's 2 starts */
+    for (int k = 0; k < 200 && campaign_gate_busy(g); k++) {
+        evloop_run_for(f->loop, 0.005);
+    }
+    assert_int_equal(campaign_gate_tokens(g), 2);
+    assert_int_equal(acquire(f, 1, &spec, 2, T0), 0); /* the bucket is empty */
+    campaign_gate_refill(g);                          /* demand seen: kept */
+    campaign_gate_refill(g);                          /* idle: given back, rate and channels */
+    assert_int_equal(campaign_gate_tokens(g), 0);
+    evloop_run_for(f->loop, 0.05);
+    assert_int_equal(acquire(f, 1, &spec, 3, T0), 2); /* at the same instant: the rate is back */
+    release(f, 1, "trunk-r", 2);
+    /* a release (no refund) gives the channel back, not the rate */
+    assert_int_equal(acquire(f, 0, &spec, 1, T0 + SEC / 5), 1);
+    release(f, 0, "trunk-r", 1);
+    assert_int_equal(acquire(f, 1, &spec, 1, T0 + SEC / 5), 0);
+    /* never above the bucket's size: 2 given back to a full bucket leave it at 2 */
+    assert_int_equal(acquire(f, 0, &spec, 2, T0 + 2 * SEC), 2);
+    struct grant gr = { 0 };
+    assert_int_equal(campaign_limits_refund(f->lim[0], &spec, 2, on_grant, &gr), 0);
+    assert_true(evloop_run_until(f->loop, &gr.done, 1, 5.0));
+    assert_int_equal(gr.status, 0);
+    assert_int_equal(gr.granted, 0); /* node a holds no channel of the trunk now */
+    gr = (struct grant){ 0 };
+    assert_int_equal(campaign_limits_refund(f->lim[0], &spec, 2, on_grant, &gr), 0);
+    assert_true(evloop_run_until(f->loop, &gr.done, 1, 5.0));
+    assert_int_equal(acquire(f, 1, &spec, 3, T0 + 2 * SEC), 2);
+    campaign_gate_destroy(g);
+    clock_clear_fake();
+}
+
 static void test_limits_fail_closed_when_redis_is_down(void **state)
 {
     struct fx *f = *state;
@@ -546,6 +592,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_limits_idle_gate_holds_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits_set_corrects_lost_bookings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_limits_refund_gives_rate_back, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

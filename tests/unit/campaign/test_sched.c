@@ -70,6 +70,32 @@ static int gate(void *arg, int64_t tenant_id, int want)
     return n;
 }
 
+/* Per-trunk room: campaign 1's trunk has room_left launches; undo gives one back. */
+struct room_world {
+    struct world *w;
+    int room_left;
+    int taken; /* taken and not given back nor launched */
+    int undone;
+};
+
+static bool room(void *arg, const struct campaign_contact *c, bool take)
+{
+    struct room_world *r = arg;
+    if (c->campaign_id != 1) {
+        return true;
+    }
+    if (!take) {
+        r->room_left++;
+        r->undone++;
+        return true;
+    }
+    if (r->room_left < 1) {
+        return false;
+    }
+    r->room_left--;
+    return true;
+}
+
 static int setup(void **state)
 {
     struct world *w = calloc(1, sizeof(*w));
@@ -245,6 +271,43 @@ static void test_sched_gate_closed_means_no_launch(void **state)
     assert_int_equal(campaign_sched_tick(w->s, T0 + SEC), 4);
 }
 
+static void test_sched_room_holds_one_campaign_and_undoes(void **state)
+{
+    struct world *w = *state;
+    struct room_world rw = { .w = w, .room_left = 3 };
+    struct campaign_sched_opts o = {
+        .launch = launch,
+        .launch_arg = w,
+        .gate = gate,
+        .gate_arg = w,
+        .room = room,
+        .room_arg = &rw,
+    };
+    campaign_sched_destroy(w->s);
+    assert_int_equal(campaign_sched_create(&o, &w->s), 0);
+    campaign(w, 1, 1, 0, 1000); /* on the full trunk */
+    campaign(w, 1, 2, 0, 1000); /* same tenant, another route */
+    add(w, 1, 1, 50, T0);
+    add(w, 2, 1000, 50, T0);
+    /* the trunk lets 3 of campaign 1 go; campaign 2 goes on */
+    assert_int_equal(campaign_sched_tick(w->s, T0), 53);
+    assert_int_equal(w->launched[1], 3);
+    assert_int_equal(w->launched[2], 50);
+    struct campaign_ready r;
+    campaign_sched_ready(w->s, 1, T0, &r);
+    assert_int_equal(r.dialable, 0);
+    assert_int_equal(r.waiting[CAMPAIGN_WAIT_CAP], 47); /* held by a cap, not lost */
+    /* room again, but the global gate is shut: what the room took goes back */
+    rw.room_left = 2;
+    w->gate_open = 0;
+    assert_int_equal(campaign_sched_tick(w->s, T0 + SEC), 0);
+    assert_int_equal(rw.undone, 1);
+    assert_int_equal(rw.room_left, 2);
+    w->gate_open = -1;
+    assert_int_equal(campaign_sched_tick(w->s, T0 + 2 * SEC), 2);
+    assert_int_equal(w->launched[1], 5);
+}
+
 static void test_sched_launch_failure_retries_later(void **state)
 {
     struct world *w = *state;
@@ -327,6 +390,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sched_tenant_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sched_gate_closed_means_no_launch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sched_room_holds_one_campaign_and_undoes, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_sched_launch_failure_retries_later, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sched_fixed_cps_is_smooth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sched_evict_blocked_beyond_the_lease, setup, teardown),
