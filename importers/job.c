@@ -28,9 +28,14 @@
  *            held until the end, which is what the retry collides with),
  *            create the temporary staging table, COPY every row into it.
  *   MERGE    one statement inserts the accepted, first-seen numbers into
- *            contacts (ON CONFLICT DO NOTHING: the list's unique number and
- *            external id) and writes every other row to import_rejects;
- *            the job row gets its final counters; COMMIT.
+ *            contacts and writes every other row to import_rejects; the
+ *            job row gets its final counters; COMMIT. The statement runs
+ *            first as a plain INSERT of the rows the list lacks, under a
+ *            savepoint, and again with ON CONFLICT DO NOTHING (the list's
+ *            unique number and external id decide) only if that met a
+ *            unique violation (see merge_sql). The transaction runs without
+ *            JIT (a large merge is costed above jit_above_cost and compiling
+ *            it cost seconds for nothing).
  *   FAIL     on a bad file, cancel or database error: ROLLBACK (nothing of
  *            the upload stays), then the job row is marked failed or
  *            cancelled in a transaction of its own.
