@@ -687,6 +687,37 @@ static void test_import_merge_duplicates_and_race(void **state)
     waiter_fini(&w);
 
     /*
+     * Duplicates against the list by number and by external id, and in the file by number,
+     * without two rows sharing an external id: the same rejects and contacts.
+     */
+    static const char csv3[] = "phone,id\n"
+                               "312-555-2101,crm-7\n" /* 1: number already in the list */
+                               "312-555-2107,crm-1\n" /* 2: external id already in the list */
+                               "312-555-2108,crm-8\n" /* 3: new */
+                               "312-555-2108,crm-9\n" /* 4: same number as row 3 */
+                               "312-555-2109,\n";     /* 5: new, no external id */
+    waiter_init(&w);
+    import_text(&w, list, "merge-3", csv3, sizeof(csv3) - 1, 7);
+    assert_int_equal(w.res.status, 0);
+    assert_int_equal(w.res.progress.rows_accepted, 2);
+    assert_int_equal(w.res.progress.rejected_by_reason[IMPORTER_REASON_DUPLICATE], 3);
+    assert_int_equal(tdb_int(F->su,
+                             "SELECT count(*) FROM contacts WHERE list_id = %lld AND ((number ="
+                             " '+13125552108' AND external_id = 'crm-8') OR (number ="
+                             " '+13125552109' AND external_id IS NULL))",
+                             list),
+                     2);
+    assert_int_equal(tdb_int(F->su, "SELECT count(*) FROM contacts WHERE list_id = %lld", list), 5);
+    assert_int_equal(tdb_int(F->su,
+                             "SELECT count(*) FROM import_rejects WHERE job_id = '%s' AND"
+                             " reason = 'duplicate' AND ((row_no IN (1, 2) AND detail ="
+                             " 'the number (or external id) is already in the list') OR"
+                             " (row_no = 4 AND detail = 'same number as row 3'))",
+                             w.res.job_id),
+                     3);
+    waiter_fini(&w);
+
+    /*
      * Another session inserts one of the upload's numbers and holds its transaction open
      * while the import merges: the import's insert waits on that row, and when the other
      * session commits, the import still completes (ON CONFLICT DO NOTHING), with the
@@ -735,6 +766,80 @@ static void test_import_merge_duplicates_and_race(void **state)
                              w.res.job_id),
                      1);
     waiter_fini(&w);
+}
+
+/*
+ * contacts name their list through statement-level checks (migration 0095) instead of a
+ * per-row foreign key: every guarantee of the key, as the application role sees it.
+ */
+static void test_import_list_check(void **state)
+{
+    (void)state;
+    long long other = tdb_int(F->su, "INSERT INTO tenants (slug, name) VALUES ('tenant-other',"
+                                     " 'O') RETURNING id");
+    long long other_list = tdb_int(
+        F->su, "INSERT INTO contact_lists (tenant_id, name) VALUES (%lld, 'o') RETURNING id",
+        other);
+    long long a = tdb_int(
+        F->su, "INSERT INTO contact_lists (tenant_id, name) VALUES (%lld, 'fk-a') RETURNING id",
+        F->tenant);
+    long long b = tdb_int(
+        F->su, "INSERT INTO contact_lists (tenant_id, name) VALUES (%lld, 'fk-b') RETURNING id",
+        F->tenant);
+    PGconn *app = tdb_connect(F->ci_app);
+
+    /* One row of a statement naming a list that does not exist refuses the whole statement. */
+    tdb_begin_tenant(app, F->tenant);
+    tdb_fails(app, "23503",
+              "INSERT INTO contacts (tenant_id, list_id, number) VALUES (%lld, %lld,"
+              " '+13125553001'), (%lld, %lld, '+13125553002')",
+              F->tenant, a, F->tenant, b + 1000);
+    tdb_exec(app, "ROLLBACK");
+    /* As does another tenant's list, even for the platform's owner role (no RLS). */
+    tdb_fails(F->su, "23503",
+              "INSERT INTO contacts (tenant_id, list_id, number) VALUES (%lld, %lld,"
+              " '+13125553003')",
+              F->tenant, other_list);
+    assert_int_equal(contacts(a), 0);
+
+    /* Rows of both lists in one statement; a contact cannot move to a missing list. */
+    tdb_begin_tenant(app, F->tenant);
+    assert_int_equal(tdb_rows(app,
+                              "INSERT INTO contacts (tenant_id, list_id, number) VALUES (%lld,"
+                              " %lld, '+13125553001'), (%lld, %lld, '+13125553002'), (%lld, %lld,"
+                              " '+13125553001')",
+                              F->tenant, a, F->tenant, a, F->tenant, b),
+                     3);
+    tdb_exec(app, "COMMIT");
+    tdb_begin_tenant(app, F->tenant);
+    tdb_fails(app, "23503", "UPDATE contacts SET list_id = %lld WHERE list_id = %lld", b + 1000, b);
+    tdb_exec(app, "ROLLBACK");
+    /* A lease-style update is not a key change. */
+    tdb_begin_tenant(app, F->tenant);
+    assert_int_equal(tdb_rows(app, "UPDATE contacts SET attempts = 1 WHERE list_id = %lld", a), 2);
+    tdb_exec(app, "COMMIT");
+
+    /* A list's key cannot change, nor the table be truncated, while contacts point at it. */
+    tdb_fails(F->su, "23503", "UPDATE contact_lists SET tenant_id = %lld WHERE id = %lld", other,
+              b);
+    tdb_fails(F->su, "23503", "TRUNCATE contact_lists CASCADE");
+    assert_int_equal(contacts(b), 1);
+
+    /* Deleting a list (as the tenant) deletes its contacts and no others. */
+    tdb_begin_tenant(app, F->tenant);
+    assert_int_equal(tdb_rows(app, "DELETE FROM contact_lists WHERE id = %lld", a), 1);
+    tdb_exec(app, "COMMIT");
+    assert_int_equal(contacts(a), 0);
+    assert_int_equal(contacts(b), 1);
+    /* An import into a deleted list finds no list. */
+    struct waiter w;
+    waiter_init(&w);
+    static const char csv[] = "phone\n312-555-3004\n";
+    import_text(&w, a, "gone-1", csv, sizeof(csv) - 1, 64);
+    assert_int_equal(w.res.status, ERR_NOTFOUND);
+    assert_int_equal(contacts(a), 0);
+    waiter_fini(&w);
+    PQfinish(app);
 }
 
 static long rss_kb(void)
@@ -818,6 +923,7 @@ int main(void)
         cmocka_unit_test(test_import_json_batch),
         cmocka_unit_test(test_import_rows_total_estimate),
         cmocka_unit_test(test_import_merge_duplicates_and_race),
+        cmocka_unit_test(test_import_list_check),
         cmocka_unit_test(test_import_million_rows_constant_memory),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
