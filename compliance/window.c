@@ -36,6 +36,7 @@
  * row). A place judged by the fallback always names the fallback rule.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "compliance/compliance_int.h"
@@ -345,9 +346,9 @@ static int build(const struct compliance_place *place, struct ctx *c, uint16_t *
 
 /* ---- the check ----------------------------------------------------------------- */
 
-int compliance_window_check(const struct compliance_place *place,
-                            const struct compliance_campaign_window *cw, int64_t now_us,
-                            struct compliance_verdict *out)
+static int window_check(const struct compliance_place *place,
+                        const struct compliance_campaign_window *cw, int64_t now_us,
+                        struct compliance_verdict *out)
 {
     struct ctx c;
     uint16_t zones[16];
@@ -434,4 +435,33 @@ int compliance_window_check(const struct compliance_place *place,
     out->rule = blocking_rule(&c, now_s + sp.utoff);
     out->next_eligible_us = t == NEVER ? 0 : t * 1000000;
     return 0;
+}
+
+/* Test builds only: see compliance_window_clock_set(). */
+static _Atomic int64_t window_offset_us;
+
+int compliance_window_clock_set(int64_t offset_us)
+{
+#ifdef NDEBUG
+    (void)offset_us;
+    return ERR_FORBIDDEN;
+#else
+    atomic_store(&window_offset_us, offset_us);
+    return 0;
+#endif
+}
+
+int compliance_window_check(const struct compliance_place *place,
+                            const struct compliance_campaign_window *cw, int64_t now_us,
+                            struct compliance_verdict *out)
+{
+    int64_t off = atomic_load(&window_offset_us);
+    if (off == 0) {
+        return window_check(place, cw, now_us, out);
+    }
+    int rc = window_check(place, cw, now_us + off, out);
+    if (rc == 0 && out->next_eligible_us != 0) {
+        out->next_eligible_us -= off;
+    }
+    return rc;
 }

@@ -19,8 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/api.h"
+#include "compliance/compliance.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "server/server.h"
@@ -108,6 +111,41 @@ static int bootstrap_cmd(const struct server_config *conf, int argc, char **argv
     return rc == 0 ? 0 : (rc == ERR_INVAL ? 2 : 1);
 }
 
+/*
+ * DIALERD_TEST_WINDOW_TIME=YYYY-MM-DDTHH:MM:SSZ (test builds only): calling
+ * windows are judged as if the clock had been started at that instant, so the
+ * end-to-end tests against ari-sim dial at any hour of the day. A release
+ * build (NDEBUG) refuses to start with it set: production always judges
+ * calling hours by the real time. 0, or 2 with the reason on stderr.
+ */
+static int test_window_clock(void)
+{
+    const char *v = getenv("DIALERD_TEST_WINDOW_TIME");
+    struct tm tm = { 0 };
+    char z = 0;
+    if (v == NULL || v[0] == '\0') {
+        return 0;
+    }
+    if (sscanf(v, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &z) != 7 ||
+        z != 'Z') {
+        fprintf(stderr, "dialerd: DIALERD_TEST_WINDOW_TIME: not YYYY-MM-DDTHH:MM:SSZ\n");
+        return 2;
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    int64_t at_us = (int64_t)timegm(&tm) * 1000000;
+    if (compliance_window_clock_set(at_us - clock_wall_us()) != 0) {
+        fprintf(stderr, "dialerd: DIALERD_TEST_WINDOW_TIME is honoured by test builds only\n");
+        return 2;
+    }
+    LOG_WARN(SERVER,
+             "event=test_window_clock at=%s note=\"calling windows judged at a test "
+             "time, not the real one\"",
+             v);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -163,6 +201,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "dialerd: cannot initialise libcurl\n");
         server_config_free(&conf);
         return 1;
+    }
+    if (test_window_clock() != 0) {
+        server_config_free(&conf);
+        curl_global_cleanup();
+        return 2;
     }
     if (strcmp(cmd, "run") == 0) {
         rc = server_run(&conf);
