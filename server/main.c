@@ -112,7 +112,7 @@ static int bootstrap_cmd(const struct server_config *conf, int argc, char **argv
 }
 
 /*
- * DIALERD_TEST_WINDOW_TIME=YYYY-MM-DDTHH:MM:SSZ (test builds only): calling
+ * DIALER_TEST_WINDOW_TIME=YYYY-MM-DDTHH:MM:SSZ (test builds only): calling
  * windows are judged as if the clock had been started at that instant, so the
  * end-to-end tests against ari-sim dial at any hour of the day. A release
  * build (NDEBUG) refuses to start with it set: production always judges
@@ -120,7 +120,7 @@ static int bootstrap_cmd(const struct server_config *conf, int argc, char **argv
  */
 static int test_window_clock(void)
 {
-    const char *v = getenv("DIALERD_TEST_WINDOW_TIME");
+    const char *v = getenv("DIALER_TEST_WINDOW_TIME");
     struct tm tm = { 0 };
     char z = 0;
     if (v == NULL || v[0] == '\0') {
@@ -129,14 +129,14 @@ static int test_window_clock(void)
     if (sscanf(v, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
                &tm.tm_min, &tm.tm_sec, &z) != 7 ||
         z != 'Z') {
-        fprintf(stderr, "dialerd: DIALERD_TEST_WINDOW_TIME: not YYYY-MM-DDTHH:MM:SSZ\n");
+        fprintf(stderr, "dialerd: DIALER_TEST_WINDOW_TIME: not YYYY-MM-DDTHH:MM:SSZ\n");
         return 2;
     }
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
     int64_t at_us = (int64_t)timegm(&tm) * 1000000;
     if (compliance_window_clock_set(at_us - clock_wall_us()) != 0) {
-        fprintf(stderr, "dialerd: DIALERD_TEST_WINDOW_TIME is honoured by test builds only\n");
+        fprintf(stderr, "dialerd: DIALER_TEST_WINDOW_TIME is honoured by test builds only\n");
         return 2;
     }
     LOG_WARN(SERVER,

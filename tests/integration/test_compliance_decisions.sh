@@ -22,7 +22,7 @@ set -uo pipefail
 # shellcheck source=tests/support/e2e.sh
 . "$(dirname "$0")/../support/e2e.sh"
 # This test is about the real calling windows: no test clock for them.
-unset DIALERD_TEST_WINDOW_TIME
+unset DIALER_TEST_WINDOW_TIME
 e2e_init cdec
 E2E_CHECK_LAST="last response"
 

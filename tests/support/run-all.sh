@@ -31,10 +31,10 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1}
 # Calling windows follow the law by the contact's local time, so a campaign
 # of New York numbers dials nothing at night. dialerd of a test build judges
-# windows at this Wednesday afternoon instead (DIALERD_TEST_WINDOW_TIME,
+# windows at this Wednesday afternoon instead (DIALER_TEST_WINDOW_TIME,
 # refused by release builds), so the suite passes at any hour; the tests of
 # the windows themselves unset it and use the real time.
-export DIALERD_TEST_WINDOW_TIME=${DIALERD_TEST_WINDOW_TIME-2026-11-18T19:00:00Z}
+export DIALER_TEST_WINDOW_TIME=${DIALER_TEST_WINDOW_TIME-2026-11-18T19:00:00Z}
 TEST_TIMEOUT=${TEST_TIMEOUT:-600}
 TEST_RUN_DIR=${TEST_RUN_DIR:-$ROOT/run/test}
 case "$TEST_RUN_DIR" in /*) ;; *) TEST_RUN_DIR=$ROOT/$TEST_RUN_DIR ;; esac
