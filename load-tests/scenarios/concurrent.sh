@@ -14,6 +14,7 @@ set -uo pipefail
 lt_init concurrent "$@"
 
 if [ $LT_QUICK = 1 ]; then N=3000; RAMP=40; else N=20000; RAMP=240; fi
+N=${CONCURRENT_CALLS:-$N}
 CPS=${CONCURRENT_CPS:-2000}
 lt_param target_calls "$N"
 lt_param campaign_cps "$CPS"

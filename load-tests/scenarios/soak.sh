@@ -14,6 +14,7 @@ set -uo pipefail
 lt_init soak "$@"
 
 if [ $LT_QUICK = 1 ]; then SECS=120; IV=2; else SECS=1800; IV=5; fi
+SECS=${SOAK_SECONDS:-$SECS}
 CPS=${SOAK_CPS:-150}
 lt_param seconds "$SECS"
 lt_param campaign_cps "$CPS"
