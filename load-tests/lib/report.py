@@ -116,6 +116,11 @@ def ratios(fig):
 
 
 def update_perf(runs, mode, date):
+    if os.environ.get('LOAD_DOCS', '1') == '0':
+        return
+    rerun = os.environ.get('LOAD_RERUN', '').split()
+    if rerun:
+        runs = [r for r in runs if r.get('scenario') in rerun]
     try:
         with open(PERF) as f:
             text = f.read()
@@ -189,10 +194,16 @@ def main():
     L.append('')
     for r in runs:
         s = r['scenario']
-        L += ['## %s' % s, '', 'Started %s; parameters: %s.' % (
+        try:  # load averages at the scenario's start and end (load.sh)
+            with open(os.path.join(out, '%s.load' % s)) as f:
+                la = ' Load average (1, 5, 15 min) at its start %s, at its end %s.' % tuple(
+                    f.read().split('\n')[:2])
+        except (OSError, TypeError):
+            la = ''
+        L += ['## %s' % s, '', 'Started %s; parameters: %s.%s' % (
             r.get('started', '?'),
-            ', '.join('%s=%s' % (k, v) for k, v in sorted(r.get('params', {}).items())) or 'none'),
-            '', '| figure | value | unit | target | met |', '|---|---|---|---|---|']
+            ', '.join('%s=%s' % (k, v) for k, v in sorted(r.get('params', {}).items())) or 'none',
+            la), '', '| figure | value | unit | target | met |', '|---|---|---|---|---|']
         for f in r.get('figures', []):
             L.append('| %s | %s | %s | %s | %s |' % (f['name'], fmt(f.get('value')),
                                                     f.get('unit', ''), f.get('target', ''),

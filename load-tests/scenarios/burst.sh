@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # burst: from idle to a campaign allowed 5,000 attempts/s at once. N
-# contacts (quick 2,000; full 20,000) are ready when the campaign starts;
+# contacts (quick 1,000; full 20,000) are ready when the campaign starts;
 # measured: the time to the first originate, the time until all N were
 # originated and ended, the peak one-second originate rate, originate and
 # decision-to-originate percentiles over the burst, dialerd's RSS before and
@@ -11,7 +11,7 @@ set -uo pipefail
 . "$ROOT/load-tests/lib/common.sh"
 lt_init burst "$@"
 
-if [ $LT_QUICK = 1 ]; then N=2000; LIMIT=40; else N=20000; LIMIT=300; fi
+if [ $LT_QUICK = 1 ]; then N=1000; LIMIT=30; else N=20000; LIMIT=300; fi
 CPS=5000
 lt_param contacts "$N"
 lt_param campaign_cps "$CPS"

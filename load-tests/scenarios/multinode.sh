@@ -44,7 +44,7 @@ export DIALER_BUILD=$B DIALER_ROOT=$ROOT
 [ -x "$B/dialerd" ] && [ -x "$B/ari-sim" ] || { echo "multinode: $B/dialerd or ari-sim missing (make VARIANT=release)" >&2; exit 2; }
 
 if [ $QUICK = 1 ]; then
-  N=4000 CPS=250 MAXCH=150 NCG=300 CGCPS=30 WAIT=240 NSAT=3000
+  N=1500 CPS=250 MAXCH=150 NCG=150 CGCPS=30 WAIT=120 NSAT=1000
 else
   N=20000 CPS=400 MAXCH=300 NCG=1500 CGCPS=40 WAIT=900 NSAT=12000
 fi
