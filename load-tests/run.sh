@@ -62,7 +62,9 @@ stop_services() {
 }
 trap 'stop_services; rm -rf "$tmp"' EXIT
 
-for bin in $(ls "$B"/load-tests/bench_* 2>/dev/null | grep -v '\.[od]$' | sort); do
+for bin in "$B"/load-tests/bench_*; do
+  case $bin in *.o | *.d) continue ;; esac
+  [ -x "$bin" ] || continue
   echo "== $(basename "$bin") ($MODE)"
   t0=$(date +%s)
   timeout 600 "$bin" "$MODE" | tee "$tmp/out"

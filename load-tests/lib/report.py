@@ -173,9 +173,10 @@ def main():
     except OSError:
         load = ['?'] * 3
     L = ['# Load suite report', '',
-         'Run `%s` (%s form) finished %s UTC in %s s on %d cores; load average at the end %s '
-         '(the machine is shared: absolute rates vary by run, the ratios below are measured '
-         'in the same run and matter more).' % (
+         'Run `%s` (%s form; each scenario\'s start, and its load average when known, are in '
+         'its section) last written %s UTC after %s s of scenarios on %d cores; load average '
+         'at the end %s (the machine is shared: absolute rates vary by run, the ratios below '
+         'are measured in the same run and matter more).' % (
              os.path.basename(out), mode, datetime.datetime.utcnow().strftime('%Y-%m-%d %H:%M'),
              secs, os.cpu_count() or 0, ' '.join(load)), '',
          'Command: `load-tests/load.sh%s` (`make load` runs the full form). JSON and plots: '
