@@ -39,7 +39,7 @@ awk -v n="$N" -v b=$((NPA * 10000000 + 2000000)) 'BEGIN {
   print "phone,external_id"
   for (i = 0; k < n; i++) {
     if (int((b + i) / 10000) % 100 == 11) continue # N11 exchanges are not dialable
-    printf "+1%d,C%07d\n", b + i, k++ } }' >"$CSV"
+    printf "+1%.0f,C%07d\n", b + i, k++ } }' >"$CSV" # %d stops at 2^31 in mawk
 bytes=$(stat -c %s "$CSV")
 L=$(lt_list million)
 lt_need "$L" "the list"
