@@ -1586,6 +1586,9 @@ static int run_flow(struct dialer_wire *w, struct wcall *c, struct dialer_call *
         c->ac = NULL;
         return ERR_NOMEM;
     }
+    /* The session holds its own copy of contact.*: the call's is not read again. */
+    json_decref(c->contact);
+    c->contact = NULL;
     c->call = call;
     c->exec[0] = '\0';
     if (wf != NULL) {

@@ -116,6 +116,11 @@ def ratios(fig):
 
 
 def update_perf(runs, mode, date):
+    if os.environ.get('LOAD_DOCS', '1') == '0':
+        return
+    rerun = os.environ.get('LOAD_RERUN', '').split()
+    if rerun:
+        runs = [r for r in runs if r.get('scenario') in rerun]
     try:
         with open(PERF) as f:
             text = f.read()
@@ -168,9 +173,10 @@ def main():
     except OSError:
         load = ['?'] * 3
     L = ['# Load suite report', '',
-         'Run `%s` (%s form) finished %s UTC in %s s on %d cores; load average at the end %s '
-         '(the machine is shared: absolute rates vary by run, the ratios below are measured '
-         'in the same run and matter more).' % (
+         'Run `%s` (%s form; each scenario\'s start, and its load average when known, are in '
+         'its section) last written %s UTC after %s s of scenarios on %d cores; load average '
+         'at the end %s (the machine is shared: absolute rates vary by run, the ratios below '
+         'are measured in the same run and matter more).' % (
              os.path.basename(out), mode, datetime.datetime.utcnow().strftime('%Y-%m-%d %H:%M'),
              secs, os.cpu_count() or 0, ' '.join(load)), '',
          'Command: `load-tests/load.sh%s` (`make load` runs the full form). JSON and plots: '
@@ -189,10 +195,16 @@ def main():
     L.append('')
     for r in runs:
         s = r['scenario']
-        L += ['## %s' % s, '', 'Started %s; parameters: %s.' % (
+        try:  # load averages at the scenario's start and end (load.sh)
+            with open(os.path.join(out, '%s.load' % s)) as f:
+                la = ' Load average (1, 5, 15 min) at its start %s, at its end %s.' % tuple(
+                    f.read().split('\n')[:2])
+        except (OSError, TypeError):
+            la = ''
+        L += ['## %s' % s, '', 'Started %s; parameters: %s.%s' % (
             r.get('started', '?'),
-            ', '.join('%s=%s' % (k, v) for k, v in sorted(r.get('params', {}).items())) or 'none'),
-            '', '| figure | value | unit | target | met |', '|---|---|---|---|---|']
+            ', '.join('%s=%s' % (k, v) for k, v in sorted(r.get('params', {}).items())) or 'none',
+            la), '', '| figure | value | unit | target | met |', '|---|---|---|---|---|']
         for f in r.get('figures', []):
             L.append('| %s | %s | %s | %s | %s |' % (f['name'], fmt(f.get('value')),
                                                     f.get('unit', ''), f.get('target', ''),

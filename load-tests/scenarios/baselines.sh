@@ -16,7 +16,7 @@ set -uo pipefail
 . "$ROOT/load-tests/lib/common.sh"
 lt_init baselines "$@"
 
-if [ $LT_QUICK = 1 ]; then SECS=5; else SECS=20; fi
+if [ $LT_QUICK = 1 ]; then SECS=3; else SECS=20; fi
 lt_param seconds "$SECS"
 
 # 1. ari-sim alone.

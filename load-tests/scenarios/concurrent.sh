@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# concurrent: 20,000 calls up at once (--quick: 3,000). Every callee
+# concurrent: 20,000 calls up at once (--quick: 2,000; CONCURRENT_CALLS). Every callee
 # answers and the campaign's flow holds the call (a long wait node), so
 # each in-flight call has its dialer call, its campaign record and a live
 # flow session. The campaign dials at up to 2,000 attempts/s until N calls
@@ -13,7 +13,8 @@ set -uo pipefail
 . "$ROOT/load-tests/lib/common.sh"
 lt_init concurrent "$@"
 
-if [ $LT_QUICK = 1 ]; then N=3000; RAMP=40; else N=20000; RAMP=240; fi
+if [ $LT_QUICK = 1 ]; then N=2000; RAMP=30; else N=20000; RAMP=240; fi
+N=${CONCURRENT_CALLS:-$N}
 CPS=${CONCURRENT_CPS:-2000}
 lt_param target_calls "$N"
 lt_param campaign_cps "$CPS"

@@ -17,8 +17,8 @@ set -uo pipefail
 lt_init cps-ramp "$@"
 
 if [ $LT_QUICK = 1 ]; then
-  STEPS=(100 250 500 1000 2000 3000)
-  SECS=6
+  STEPS=(250 1000 2000)
+  SECS=5
 else
   STEPS=(100 250 500 1000 1500 2000 2500 3000 4000 5000)
   SECS=30

@@ -12,7 +12,7 @@ set -uo pipefail
 . "$ROOT/load-tests/lib/common.sh"
 lt_init inbound-flood "$@"
 
-if [ $LT_QUICK = 1 ]; then RATES=(100 300 600); SECS=6; else RATES=(100 250 500 1000 1500 2000); SECS=20; fi
+if [ $LT_QUICK = 1 ]; then RATES=(200 600); SECS=5; else RATES=(100 250 500 1000 1500 2000); SECS=20; fi
 WARM=2
 lt_param rates "${RATES[*]}"
 lt_param step_seconds "$SECS"
@@ -33,6 +33,12 @@ lt_sim "$RUN/idle.json" --dialplan none
 lt_dialerd DIALERD_DIALER_ENABLED=false DIALERD_DB_POOL_SIZE=8 DIALERD_EXT_INBOUND_RANGE=2000-2009
 FLOW=$(lt_flow)
 lt_need "$FLOW" "the flow"
+# dialerd provisions the extension inventory shortly after it starts (a
+# second later when its first database connection was not up yet)
+for _ in $(seq 1 100); do
+  grep -q 'event=extensions_provisioned from=2000' "$DLOG" && break
+  sleep 0.2
+done
 EXT=$(lt_api_ok POST "/flows/$FLOW/inbound" | jq -r .extension)
 [ "$EXT" = 2000 ] || { lt_log "extension assignment gave $EXT"; exit 1; }
 
