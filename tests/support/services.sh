@@ -20,6 +20,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 RUN_DIR=${RUN_DIR:-$ROOT/run}
+case "$RUN_DIR" in /*) ;; *) RUN_DIR=$PWD/$RUN_DIR ;; esac # PostgreSQL wants absolute paths
 PG_DIR=$RUN_DIR/pg
 REDIS_DIR=$RUN_DIR/redis
 ENV_FILE=$RUN_DIR/services.env
