@@ -79,9 +79,9 @@ static void test_list_zone_outside_window_blocks(void **state)
     decide("+13055550123", NULL, at, &d);
     assert_int_equal(d.verdict, COMPLIANCE_ALLOW); /* the area code alone would dial */
 
-    assert_int_equal(compliance_contact_place("+13055550123", "US-CA", "America/Los_Angeles",
-                                              "explicit", &pl),
-                     0);
+    assert_int_equal(
+        compliance_contact_place("+13055550123", "US-CA", "America/Los_Angeles", "explicit", &pl),
+        0);
     assert_int_equal(pl.source, COMPLIANCE_SOURCE_CONTACT);
     assert_int_equal(pl.nzones, 1);
     assert_string_equal(compliance_zone_name(pl.zones[0]), "America/Los_Angeles");
