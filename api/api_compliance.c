@@ -1,11 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * GET /api/v1/compliance/check?number=&at=&campaign=: "may this number be
+ * GET /api/v1/compliance/check?number=&at=&campaign=&time_zone=&state=: "may this number be
  * called at that time, and if not, why and when next?" over
  * compliance_decide_local() and compliance_decision_audit_json() (the same
  * record the dialer stores with each decision; the number masked).
  *
  * Decisions:
+ *   - time_zone (IANA zones, comma-separated) and state ("FL" or "US-FL"),
+ *     when given, are what a contact list says about the contact: they win
+ *     over the area code through compliance_contact_place(), the function
+ *     the dialer applies to a contact's stored zone and state (400 naming
+ *     the parameter when unknown); without them the area code decides
+ *     (every zone of a prefix that spans several).
  *   - at is epoch seconds or RFC 3339 ("2026-11-24T21:30:00Z", with Z or a
  *     +HH:MM offset); default now (core/clock).
  *   - When the in-memory checks allow the call, the frequency caps are
@@ -56,6 +62,8 @@ struct api_compliance {
 struct check {
     struct api_compliance *C;
     const char *number;
+    struct compliance_place place; /* time_zone / state given: the contact's place */
+    bool has_place;
     int64_t at_us;
     int64_t campaign;
     const char *camp_field; /* "?campaign" or "?campaign_id" */
@@ -260,7 +268,8 @@ static int answer(struct api_ctx *ctx, struct check *c)
     struct compliance_campaign cp = { .tenant_id = api_ctx_principal(ctx)->tenant_id,
                                       .campaign_id = c->campaign };
 
-    if (compliance_decide_local(c->C->dnc, &cp, c->number, NULL, c->at_us, &c->d) != 0) {
+    if (compliance_decide_local(c->C->dnc, &cp, c->number, c->has_place ? &c->place : NULL,
+                                c->at_us, &c->d) != 0) {
         api_error(ctx, HTTPD_STATUS_INTERNAL_ERROR, "internal", "internal error", NULL);
         return HTTPD_DONE;
     }
@@ -328,7 +337,8 @@ static int campaign_row(struct api_ctx *ctx, PGresult *res, void *arg)
 
 static int h_check(struct api_ctx *ctx, void *arg)
 {
-    static const char *const allowed[] = { "number", "at", "campaign", "campaign_id", NULL };
+    static const char *const allowed[] = { "number",    "at",    "campaign", "campaign_id",
+                                           "time_zone", "state", NULL };
     struct httpd_req *req = api_ctx_req(ctx);
     struct check *c = arena_calloc(httpd_req_arena(req), sizeof(*c));
     const char *number = httpd_req_query(req, "number");
@@ -348,6 +358,20 @@ static int h_check(struct api_ctx *ctx, void *arg)
         api_error(ctx, HTTPD_STATUS_BAD_REQUEST, "invalid_parameter",
                   "number is required in E.164 form (+14155552671; encode + as %2B)", "?number");
         return HTTPD_DONE;
+    }
+    const char *tz = httpd_req_query(req, "time_zone");
+    const char *state = httpd_req_query(req, "state");
+    if ((tz != NULL && tz[0] != '\0') || (state != NULL && state[0] != '\0')) {
+        /* the contact list's word, exactly as the dialer applies a contact's stored columns */
+        int rc = compliance_contact_place(number, state, tz, "explicit", &c->place);
+        if (rc == ERR_NOTFOUND) {
+            api_error(ctx, HTTPD_STATUS_BAD_REQUEST, "invalid_parameter",
+                      "unknown time zone or state (an IANA zone such as America/Chicago, "
+                      "several joined by commas; a two-letter state or province code)",
+                      tz != NULL && tz[0] != '\0' ? "?time_zone" : "?state");
+            return HTTPD_DONE;
+        }
+        c->has_place = rc == 0;
     }
     c->C = arg;
     c->number = number;

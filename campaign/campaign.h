@@ -64,6 +64,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "compliance/compliance.h"
 #include "core/db.h"
 #include "core/kv.h"
 #include "core/mpsc.h"
@@ -339,6 +340,11 @@ struct campaign_contact {
     uint32_t heap_idx;                  /* scheduler-private */
     char number[CAMPAIGN_E164_MAX + 1]; /* E.164: the number to dial (main or alternate) */
     char zone[CAMPAIGN_ZONE_MAX];       /* first of time_zones, "" when none */
+    /* Where the number is, for the legal windows and state rules: the list's
+     * own zone or state when it gave one, else the area code of number
+     * (compliance_contact_place(); the lease fills it). */
+    struct compliance_place place;
+    bool has_place; /* place is filled (false: locate number) */
 };
 
 /* A batch of leased contacts; travels between threads by its node. */

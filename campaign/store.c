@@ -272,6 +272,11 @@ static int main_lease(struct tx *t, PGresult *res)
         x->number_idx = (int)field_i64(res, i, 6);
         x->nalt = (int)field_i64(res, i, 7);
         x->attempts_24h = (int)field_i64(res, i, 8);
+        /* an unknown stored zone or state (ERR_NOTFOUND) leaves the area code's place */
+        int prc =
+            compliance_contact_place(x->number, PQgetvalue(res, i, 10), PQgetvalue(res, i, 11),
+                                     PQgetvalue(res, i, 12), &x->place);
+        x->has_place = prc == 0 || prc == ERR_NOTFOUND;
         /* a reclaimed contact goes before the rest of the batch in the scheduler */
         x->due_us = field_i64(res, i, 9) == 0 ? now - 1 : now;
         b->lease_expires_us = field_i64(res, i, 4);
@@ -337,7 +342,8 @@ int campaign_store_lease(struct db_conn *c, const struct campaign_actor *who,
         " (SELECT count(*) FROM call_attempts a WHERE a.contact_id = c.id"
         "   AND a.started_at > now() - interval '24 hours'"
         "   AND a.outcome IS DISTINCT FROM 'not_dialed'),"
-        " ready.k";
+        " ready.k,"
+        " coalesce(c.region, ''), array_to_string(c.time_zones, ','), coalesce(c.tz_source, '')";
     char list[24], batch[16], lease[16], camp[24];
     if (!c || !who || !req || !cb || !req->owner || req->batch < 1 || req->batch > 10000 ||
         req->lease_s < 1 || req->lease_s > 3600) {

@@ -146,6 +146,30 @@ int compliance_locate(const char *e164, struct compliance_place *out);
 int compliance_place_override(struct compliance_place *place, const char *tz_name,
                               const char *region);
 
+/*
+ * The place of a contact from what its row stores (contacts.region,
+ * contacts.time_zones joined with ',', contacts.tz_source), for the number
+ * being dialed (e164: the main number or an alternate). The one function the
+ * dialer and the check route use, so both decide alike:
+ *   - tz_source "explicit", "postal_code" or "default": the contact list said
+ *     where the contact is, and that wins over the area code. region ("FL" or
+ *     "US-FL", may be NULL or "") replaces the area code's states unless it
+ *     is one of them (then the area code's states all stay: the stricter
+ *     reading); the presumption states (Florida, Oklahoma) keep applying as in
+ *     compliance_place_override(). zones (IANA names, may be NULL or "")
+ *     replace the zones, every one of them (a window must hold in all).
+ *     source becomes COMPLIANCE_SOURCE_CONTACT.
+ *   - anything else (NULL, "npa", "npa_nxx", "country"): the area code of
+ *     e164 alone, as compliance_locate(); a prefix that spans several zones
+ *     keeps them all.
+ * Returns 0; ERR_INVAL for NULL arguments or an invalid number (*out as
+ * compliance_locate() leaves it); ERR_NOTFOUND when the list's state or a
+ * zone is unknown here (*out then holds the area code's place). May load a
+ * zone file (first use of the zone).
+ */
+int compliance_contact_place(const char *e164, const char *region, const char *zones,
+                             const char *tz_source, struct compliance_place *out);
+
 /* "npa", "npa-nxx", "country", "contact" or "unknown". Static. */
 const char *compliance_source_name(enum compliance_source source);
 

@@ -238,3 +238,65 @@ int compliance_place_override(struct compliance_place *place, const char *tz_nam
     *place = np;
     return 0;
 }
+
+/* tz_source values that mean the contact list itself said where the contact is. */
+static int list_given(const char *tz_source)
+{
+    return tz_source != NULL &&
+           (strcmp(tz_source, "explicit") == 0 || strcmp(tz_source, "postal_code") == 0 ||
+            strcmp(tz_source, "default") == 0);
+}
+
+int compliance_contact_place(const char *e164, const char *region, const char *zones,
+                             const char *tz_source, struct compliance_place *out)
+{
+    struct compliance_place np;
+    char name[128];
+
+    if (e164 == NULL || out == NULL) {
+        return ERR_INVAL;
+    }
+    if (compliance_locate(e164, out) != 0) {
+        return ERR_INVAL;
+    }
+    if (!list_given(tz_source)) {
+        return 0; /* the area code of the number dialed */
+    }
+    np = *out;
+    if (region != NULL && strlen(region) > 3 && region[2] == '-') {
+        region += 3; /* "US-FL" */
+    }
+    if (region != NULL && region[0] != '\0' && !has_region(&np, region) &&
+        compliance_place_override(&np, NULL, region) != 0) {
+        return ERR_NOTFOUND;
+    }
+    /* The stored zones, all of them: the window must hold in each. */
+    uint8_t n = 0, truncated = 0;
+    uint16_t ids[COMPLIANCE_PLACE_MAX_ZONES];
+    const char *s = zones != NULL ? zones : "";
+    while (*s != '\0') {
+        size_t len = strcspn(s, ",");
+        if (len == 0 || len >= sizeof(name)) {
+            return ERR_NOTFOUND;
+        }
+        memcpy(name, s, len);
+        name[len] = '\0';
+        s += len + (s[len] == ',');
+        if (n == COMPLIANCE_PLACE_MAX_ZONES) {
+            truncated = 1;
+            continue;
+        }
+        if (compliance_zone_id(name, &ids[n]) != 0) {
+            return ERR_NOTFOUND;
+        }
+        n++;
+    }
+    if (n > 0) {
+        memcpy(np.zones, ids, n * sizeof(ids[0]));
+        np.nzones = n;
+        np.zones_truncated = truncated;
+    }
+    np.source = COMPLIANCE_SOURCE_CONTACT;
+    *out = np;
+    return 0;
+}

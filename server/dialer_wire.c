@@ -550,7 +550,9 @@ static void verdict_inner(struct dialer_wire *w, const struct campaign_contact *
         .allow_stale_list = w->conf->dialer_allow_missing_dnc || !cp->set.refuse_stale_dnc,
     };
     struct compliance_decision d;
-    if (compliance_decide_local(w->dnc, &cc, c->number, NULL, now_us, &d) != 0) {
+    /* the list's own zone or state when it gave one, else the area code (every zone of it) */
+    const struct compliance_place *pl = c->has_place ? &c->place : NULL;
+    if (compliance_decide_local(w->dnc, &cc, c->number, pl, now_us, &d) != 0) {
         v->allow = false;
         v->reason = CAMPAIGN_WAIT_DNC;
         v->next_us = INT64_MAX;
@@ -2236,7 +2238,8 @@ static int reserve_cap(struct dialer_wire *w, const struct wcamp *cp, struct wca
     const struct compliance_cap_rule *rules[COMPLIANCE_CAP_MAX_RULES];
     int64_t now = clock_wall_us();
     size_t n = 0;
-    if (compliance_decide_local(NULL, &cc, c->ct.number, NULL, now, &d) == 0) {
+    const struct compliance_place *pl = c->ct.has_place ? &c->ct.place : NULL;
+    if (compliance_decide_local(NULL, &cc, c->ct.number, pl, now, &d) == 0) {
         n = compliance_cap_rules_for_place(&d.place, rules, COMPLIANCE_CAP_MAX_RULES);
     }
     n = camp_cap_rules(&cp->set, rules, n);
