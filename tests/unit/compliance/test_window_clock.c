@@ -14,7 +14,7 @@
 
 #define S 1000000LL
 /* 2026-11-18 (a Wednesday) 03:00 UTC: 22:00 in New York, outside 8:00-21:00. */
-#define NIGHT_US (1794970800LL * S)
+#define NIGHT_US     (1794970800LL * S)
 #define AFTERNOON_US (NIGHT_US + 16 * 3600 * S) /* 19:00 UTC, 14:00 in New York */
 
 static void test_shifted_clock_opens_the_window(void **state)
