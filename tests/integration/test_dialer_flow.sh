@@ -97,11 +97,34 @@ e2e_start_dialerd "$LOG"
 HPORT=$DPORT
 check "dialerd listens" test -n "$HPORT"
 
+# Where a campaign that stopped dialing stands: whether dialerd and ari-sim still run, the
+# attempts still open with their flow's execution (status, last node, steps; "none": no flow),
+# the contacts by state, the channels ari-sim still holds, and dialerd's launch and channel
+# gauges. Printed when the campaign does not finish in time, so a stall shows where it is.
+stall_report() { # campaign list
+  echo "  stall report for campaign $1 at $(date -u +%H:%M:%S):"
+  echo "    dialerd $(alive "$DPID" && echo running || echo GONE), ari-sim $(alive "$SIM_PID" && echo running || echo GONE)"
+  sql "SELECT '    open attempts: ' || count(*) FROM call_attempts a WHERE a.campaign_id = $1 AND a.ended_at IS NULL"
+  sql "SELECT '    open digit=' || right(a.number, 1) || ' execution=' || coalesce(e.status || '/' || coalesce(e.last_node, '-') || '/' || e.steps, 'none') ||
+              ' age_s=' || round(extract(epoch from now() - a.started_at))
+       FROM call_attempts a LEFT JOIN ivr_executions e ON e.call_attempt_id = a.id
+       WHERE a.campaign_id = $1 AND a.ended_at IS NULL ORDER BY a.started_at LIMIT 20"
+  sql "SELECT '    contacts ' || state || ': ' || count(*) FROM contacts WHERE list_id = $2 GROUP BY state ORDER BY state"
+  local ch
+  ch=$(curl -fsS --max-time 5 -u asterisk:asterisk "http://127.0.0.1:$SIMPORT/ari/channels" 2>/dev/null) &&
+    echo "    ari-sim channels up: $(grep -o '"id"' <<<"$ch" | wc -l)" || echo "    ari-sim: no answer to GET /channels"
+  curl -fsS --max-time 5 "http://127.0.0.1:$HPORT/metrics" 2>/dev/null |
+    grep -E '^(dialer_launching|dialer_channels_booked|dialer_end_writes_queued|db_queries_inflight|db_connections_up)' |
+    sed 's/^/    /'
+}
+
 # 1. The flow on answered calls.
 sql "UPDATE campaigns SET state = 'running' WHERE id = $CA" >/dev/null
 unfinished="SELECT count(*) FROM contacts c WHERE c.list_id = %s AND c.state NOT IN ('done', 'failed')"
+f0=$fails
 check "flow campaign: every contact attempted" wait_sql \
   "SELECT count(*) FROM call_attempts WHERE campaign_id = $CA AND ended_at IS NOT NULL" $N 90
+[ "$fails" = "$f0" ] || stall_report "$CA" "$LA"
 ans="campaign_id = $CA AND outcome = 'human'"
 check "answered calls carry the flow's disposition with contact.first_name" test \
   "$(sql "SELECT count(*) FROM call_attempts WHERE $ans AND disposition = CASE WHEN right(number, 1)::int % 2 = 0 THEN 'greeted_alice' ELSE 'greeted_bob' END")" = $((6 * D))
@@ -126,8 +149,10 @@ check "connection time recorded within 2 s of the answer" test \
 
 # 2. More live answers than flows: the safe-harbour message.
 sql "UPDATE campaigns SET state = 'running' WHERE id = $CB" >/dev/null
+f0=$fails
 check "harbour campaign: every contact attempted" wait_sql \
   "SELECT count(*) FROM call_attempts WHERE campaign_id = $CB AND ended_at IS NOT NULL" 100 60
+[ "$fails" = "$f0" ] || stall_report "$CB" "$LB"
 ab=$(sql "SELECT count(*) FROM call_attempts WHERE campaign_id = $CB AND outcome = 'abandoned' AND disposition = 'safe_harbour'")
 hu=$(sql "SELECT count(*) FROM call_attempts WHERE campaign_id = $CB AND outcome = 'human'")
 echo "  harbour campaign: $hu connected, $ab abandoned with the message"
