@@ -267,14 +267,18 @@ int compliance_window_check(const struct compliance_place *place,
                             struct compliance_verdict *out);
 
 /*
- * Test builds only (compiled without NDEBUG): every later calling-window
- * check evaluates the law's and the campaign's windows at now + offset_us
- * (next-eligible times are given back in real time), so end-to-end tests
- * against a simulated Asterisk dial at any hour. Caps, DNC and the campaign's
- * own schedule keep the real clock. A release build refuses (ERR_FORBIDDEN), so a
- * production dialerd always judges calling hours by the real time.
+ * Test builds only (compiled without NDEBUG): the dialer judges calling
+ * windows at now + offset_us (compliance_window_clock_offset(); it gives
+ * next-eligible times back in real time), so end-to-end tests against a
+ * simulated Asterisk dial at any hour. Caps, DNC, the campaign's own schedule
+ * and the check route's explicit times keep the real clock. A release build
+ * refuses (ERR_FORBIDDEN), so a production dialerd always judges calling
+ * hours by the real time.
  */
 int compliance_window_clock_set(int64_t offset_us);
+
+/* The offset set above: always 0 in a release build. Any thread. */
+int64_t compliance_window_clock_offset(void);
 
 /* The whole rule table (static; *n set to its length). */
 const struct compliance_rule *compliance_rules(size_t *n);

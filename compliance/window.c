@@ -346,9 +346,9 @@ static int build(const struct compliance_place *place, struct ctx *c, uint16_t *
 
 /* ---- the check ----------------------------------------------------------------- */
 
-static int window_check(const struct compliance_place *place,
-                        const struct compliance_campaign_window *cw, int64_t now_us,
-                        struct compliance_verdict *out)
+int compliance_window_check(const struct compliance_place *place,
+                            const struct compliance_campaign_window *cw, int64_t now_us,
+                            struct compliance_verdict *out)
 {
     struct ctx c;
     uint16_t zones[16];
@@ -451,17 +451,7 @@ int compliance_window_clock_set(int64_t offset_us)
 #endif
 }
 
-int compliance_window_check(const struct compliance_place *place,
-                            const struct compliance_campaign_window *cw, int64_t now_us,
-                            struct compliance_verdict *out)
+int64_t compliance_window_clock_offset(void)
 {
-    int64_t off = atomic_load(&window_offset_us);
-    if (off == 0) {
-        return window_check(place, cw, now_us, out);
-    }
-    int rc = window_check(place, cw, now_us + off, out);
-    if (rc == 0 && out->next_eligible_us != 0) {
-        out->next_eligible_us -= off;
-    }
-    return rc;
+    return atomic_load(&window_offset_us);
 }

@@ -1,7 +1,7 @@
 /*
- * The test builds' window clock (compliance_window_clock_set): calling
- * windows judged at a shifted time, next-eligible given back in real time,
- * and no shift once it is cleared. Built without NDEBUG, as every test is.
+ * The test builds' window clock (compliance_window_clock_set): an offset the
+ * dialer adds to now when it judges calling windows; explicit times keep the
+ * real clock. Built without NDEBUG, as every test is.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,38 +17,31 @@
 #define NIGHT_US     (1794970800LL * S)
 #define AFTERNOON_US (NIGHT_US + 16 * 3600 * S) /* 19:00 UTC, 14:00 in New York */
 
-static void test_shifted_clock_opens_the_window(void **state)
+static void test_window_clock_is_the_dialers_only(void **state)
 {
     (void)state;
     struct compliance_place p;
     struct compliance_verdict v;
     assert_int_equal(compliance_locate("+12125550142", &p), 0);
-
-    assert_int_equal(compliance_window_check(&p, NULL, NIGHT_US, &v), 0);
-    assert_int_not_equal(v.verdict, COMPLIANCE_ALLOW); /* the real night: closed */
-    int64_t real_next = v.next_eligible_us;
-    assert_true(real_next > NIGHT_US);
+    assert_int_equal(compliance_window_clock_offset(), 0);
 
     assert_int_equal(compliance_window_clock_set(AFTERNOON_US - NIGHT_US), 0);
-    assert_int_equal(compliance_window_check(&p, NULL, NIGHT_US, &v), 0);
-    assert_int_equal(v.verdict, COMPLIANCE_ALLOW); /* judged at the afternoon */
-
-    /* shifted to the next night: the next opening comes back in real time */
-    assert_int_equal(compliance_window_clock_set(0), 0);
+    assert_int_equal(compliance_window_clock_offset(), AFTERNOON_US - NIGHT_US);
+    /* an explicit time (the check route's ?at=) keeps the real clock */
     assert_int_equal(compliance_window_check(&p, NULL, NIGHT_US, &v), 0);
     assert_int_not_equal(v.verdict, COMPLIANCE_ALLOW);
-    assert_int_equal(compliance_window_clock_set(24 * 3600 * S), 0);
-    struct compliance_verdict w;
-    assert_int_equal(compliance_window_check(&p, NULL, NIGHT_US, &w), 0);
-    assert_int_not_equal(w.verdict, COMPLIANCE_ALLOW);
-    assert_int_equal(w.next_eligible_us, real_next); /* same hour of the next day, real time */
+    /* what the dialer asks: now + the offset, the afternoon */
+    assert_int_equal(
+        compliance_window_check(&p, NULL, NIGHT_US + compliance_window_clock_offset(), &v), 0);
+    assert_int_equal(v.verdict, COMPLIANCE_ALLOW);
     assert_int_equal(compliance_window_clock_set(0), 0);
+    assert_int_equal(compliance_window_clock_offset(), 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_shifted_clock_opens_the_window),
+        cmocka_unit_test(test_window_clock_is_the_dialers_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
