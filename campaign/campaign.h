@@ -780,6 +780,19 @@ void campaign_gate_flush(struct campaign_gate *g);
  */
 void campaign_gate_untake(struct campaign_gate *g, int n);
 
+/*
+ * Writes this process's count of the gate's channel limit absolutely
+ * (campaign_limits_set): held, the channels of calls up that the gate's
+ * tokens became, plus the tokens held. Call it about once a second: it
+ * undoes what refills that timed out here but ran in Redis booked, and what
+ * releases lost while Redis was away failed to give back. With a refill in
+ * flight nothing is written (its grant would be missed): ERR_AGAIN, and the
+ * gate asks no refill until a later call has written, so a gate under
+ * steady demand (a refill every tick) is written at the next call. Returns
+ * 0 (sent), ERR_AGAIN, or campaign_limits_set()'s error.
+ */
+int campaign_gate_sync(struct campaign_gate *g, int held);
+
 /* Tokens held locally; whether a refill is in flight; the last refill's status. */
 int campaign_gate_tokens(const struct campaign_gate *g);
 bool campaign_gate_busy(const struct campaign_gate *g);

@@ -18,6 +18,19 @@
  * missed a tick (the global gate shut first) does not lose a tenth of a
  * second of the trunk's rate each time.
  *
+ * The process's count of the shared channels is written absolutely now and
+ * then by the owner (campaign_gate_sync: calls up plus tokens held), which
+ * undoes what commands of unknown outcome left in Redis (a refill that
+ * timed out here but ran there books channels nobody holds). The write must
+ * not pass a refill in flight (its grant is booked before the write and
+ * counted here after it), and under steady demand a refill is asked at
+ * every tick and answered within it, so a write that only went out when it
+ * found the gate idle found it so by chance: after a Redis stall it could
+ * wait for ever while the lost chunks held the whole channel cap and the
+ * gate granted nothing. So a write that finds a refill in flight stops the
+ * next refills until it has gone out (at the next call, once the reply is
+ * in: kv answers or times out every command).
+ *
  * Lifetime: the refill's callback needs the gate, so a gate destroyed with
  * a refill in flight is only marked and freed by that callback (which
  * always comes: kv completes or cancels every command).
@@ -38,7 +51,8 @@ struct campaign_gate {
     int tokens;
     bool inflight;
     bool orphan;
-    bool demand; /* a take wanted launches since the last campaign_gate_refill() */
+    bool demand;   /* a take wanted launches since the last campaign_gate_refill() */
+    bool sync_due; /* campaign_gate_sync() waits for the refill in flight: no new refill */
     int status;
 };
 
@@ -90,7 +104,7 @@ static void on_refill(int status, int granted, void *arg)
 
 static void ask(struct campaign_gate *g)
 {
-    if (g->inflight || g->tokens >= g->chunk) {
+    if (g->inflight || g->sync_due || g->tokens >= g->chunk) {
         return;
     }
     int rc = campaign_limits_acquire(g->lim, &g->spec, g->chunk - g->tokens, clock_wall_us(),
@@ -152,6 +166,17 @@ void campaign_gate_untake(struct campaign_gate *g, int n)
 int campaign_gate_tokens(const struct campaign_gate *g)
 {
     return g->tokens;
+}
+
+int campaign_gate_sync(struct campaign_gate *g, int held)
+{
+    if (g->inflight) {
+        g->sync_due = true;
+        return ERR_AGAIN;
+    }
+    g->sync_due = false;
+    int n = held + g->tokens;
+    return campaign_limits_set(g->lim, g->key, n > 0 ? n : 0, NULL, NULL);
 }
 
 bool campaign_gate_busy(const struct campaign_gate *g)

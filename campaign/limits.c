@@ -213,7 +213,10 @@ struct campaign_limits {
     char prefix[64];
     char node[160]; /* "<node id>/<incarnation>": this process's field */
     int ttl_s;
-    char epoch[64]; /* the Redis data epoch last seen ("": none yet) */
+    /* the Redis data epoch last seen ("": none yet): "<node>/<incarnation>@<ms>" of its
+     * creator, as long as struct epoch_args' fresh (a shorter copy was never kept, and a
+     * process with a long node id never saw Redis lose its data) */
+    char epoch[200];
     int pending;    /* acquire/set replies owed (they write epoch) */
     bool destroyed; /* freed by the last reply */
 };

@@ -827,19 +827,17 @@ static void trunk_gauge(struct wtrunk *t)
     }
 }
 
-/* Every tick: refills, and once a second each trunk's count written absolutely. */
+/* Every tick: once a second each trunk's count written absolutely (as book_sync), refills. */
 static void trunk_limits_tick(struct dialer_wire *w, int64_t now)
 {
     for (int i = 0; i < w->ntl; i++) {
         struct wtrunk *t = &w->tl[i];
+        if (now - t->synced_us >= US_PER_S &&
+            campaign_gate_sync(t->gate, t->nbooked) != ERR_AGAIN) {
+            t->synced_us = now;
+        }
         campaign_gate_refill(t->gate);
         trunk_gauge(t);
-        if (now - t->synced_us < US_PER_S || campaign_gate_busy(t->gate)) {
-            continue;
-        }
-        t->synced_us = now;
-        campaign_limits_set(w->limits, t->key, t->nbooked + campaign_gate_tokens(t->gate), NULL,
-                            NULL);
     }
 }
 
@@ -2115,6 +2113,15 @@ static int begin_attempt(struct wcall *c)
     return campaign_store_attempt_begin(next_conn(w), &who, &c->a, begun, c);
 }
 
+/*
+ * A contact whose cap reservation got no answer (Redis slow or away) goes
+ * back due this much later. While Redis is away the global gate grants
+ * nothing, so only the launches caught by the outage come here: a short
+ * wait costs no churn, and a campaign no longer waits a minute for its last
+ * contacts after a Redis stall of seconds.
+ */
+#define CAP_RETRY_US (5 * US_PER_S)
+
 /* The frequency caps answered (fail closed: no answer, no call). */
 static void cap_done(const struct compliance_cap_result *r, void *arg)
 {
@@ -2142,7 +2149,7 @@ static void cap_done(const struct compliance_cap_result *r, void *arg)
     int64_t now = clock_wall_us();
     int64_t due = r->outcome == COMPLIANCE_CAP_BLOCKED && r->next_eligible_us > now
                       ? r->next_eligible_us
-                      : now + 60 * US_PER_S;
+                      : now + CAP_RETRY_US;
     if (r->outcome == COMPLIANCE_CAP_UNAVAILABLE) {
         LOG_WARN(DIALER, "event=cap_unavailable id=%s err=\"%s\" msg=\"not dialed (fail closed)\"",
                  c->a.id, err_str(r->status));
@@ -2494,21 +2501,21 @@ static void orphans_check(struct dialer_wire *w, int64_t now)
 
 /*
  * Once a second, the process's channel count in Redis is written as what it
- * holds (calls booked and tokens unused), unless a refill is in flight (its
- * grant is not counted yet). Commands on the connection run in order, so
- * the releases sent before land first; the count left wrong by an acquire
- * that timed out but ran, or a release refused while Redis was away, is
- * right again within a second.
+ * holds (calls booked and tokens unused). Commands on the connection run in
+ * order, so the releases sent before land first; the count left wrong by an
+ * acquire that timed out but ran, or a release refused while Redis was
+ * away, is right again within a second. A refill in flight (its grant not
+ * counted yet) defers the write to the next tick, and the gate asks no
+ * refill until it has gone (campaign_gate_sync): called before the tick's
+ * refill, when the previous tick's refill has normally been answered.
  */
 static void book_sync(struct dialer_wire *w, int64_t now)
 {
-    int booked = w->nbooked + campaign_gate_tokens(w->gate);
-    counter_set(&c_booked, booked);
-    if (now - w->synced_us < BOOK_SYNC_US || campaign_gate_busy(w->gate)) {
-        return;
+    counter_set(&c_booked, w->nbooked + campaign_gate_tokens(w->gate));
+    if (now - w->synced_us >= BOOK_SYNC_US &&
+        campaign_gate_sync(w->gate, w->nbooked) != ERR_AGAIN) {
+        w->synced_us = now;
     }
-    w->synced_us = now;
-    campaign_limits_set(w->limits, LIMIT_KEY, booked, NULL, NULL);
 }
 
 static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -2517,8 +2524,8 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
     (void)loop;
     (void)revents;
     if (w->gate != NULL) {
-        campaign_gate_refill(w->gate);
         book_sync(w, clock_wall_us());
+        campaign_gate_refill(w->gate);
     }
     trunk_limits_tick(w, clock_wall_us());
     if (!w->inflight_loaded) {

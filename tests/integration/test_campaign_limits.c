@@ -401,6 +401,55 @@ static void test_limits_refund_gives_rate_back(void **state)
     clock_clear_fake();
 }
 
+static void wait_idle(struct fx *f, struct campaign_gate *g)
+{
+    for (int k = 0; k < 400 && campaign_gate_busy(g); k++) {
+        evloop_run_for(f->loop, 0.005);
+    }
+    assert_false(campaign_gate_busy(g));
+}
+
+/*
+ * The whole channel cap booked under a process by acquires that ran after
+ * their timeout, while the scheduler wants launches at every tick: the
+ * absolute write (campaign_gate_sync) that finds a refill in flight holds
+ * the next refills until it has gone, so it goes at the next tick and the
+ * gate grants again. (It used to be skipped whenever a refill was in
+ * flight, which under steady demand was at every tick: launches stopped
+ * for good.)
+ */
+static void test_gate_sync_under_steady_demand(void **state)
+{
+    struct fx *f = *state;
+    struct campaign_limit_spec spec = { .key = "ch-sync", .max_channels = 4 };
+    struct campaign_gate *g;
+    clock_set_fake(T0);
+    assert_int_equal(campaign_gate_create(f->lim[0], &spec, 2, &g), 0);
+    assert_int_equal(acquire(f, 0, &spec, 4, T0), 4); /* booked, held by nobody */
+    assert_int_equal(campaign_gate_take(g, 1, 1), 0); /* the scheduler wants one: a refill */
+    assert_true(campaign_gate_busy(g));
+    assert_int_equal(campaign_gate_sync(g, 0), ERR_AGAIN); /* would miss the refill's grant */
+    wait_idle(f, g);
+    assert_int_equal(campaign_gate_tokens(g), 0); /* the cap is full in Redis */
+    /* the next tick's scheduler and refill: no refill before the write */
+    assert_int_equal(campaign_gate_take(g, 1, 1), 0);
+    campaign_gate_refill(g);
+    assert_false(campaign_gate_busy(g));
+    assert_int_equal(campaign_gate_sync(g, 0), 0);    /* this process holds nothing */
+    assert_int_equal(campaign_gate_take(g, 1, 1), 0); /* refills again, behind the write */
+    assert_true(campaign_gate_busy(g));
+    wait_idle(f, g);
+    assert_int_equal(campaign_gate_tokens(g), 2);
+    assert_int_equal(campaign_gate_take(g, 1, 1), 1);
+    /* node b finds the two channels node a does not hold */
+    assert_int_equal(acquire(f, 1, &spec, 4, T0), 2);
+    /* an idle gate writes at once, and counts its tokens */
+    assert_int_equal(campaign_gate_sync(g, 1), 0);
+    assert_int_equal(acquire(f, 1, &spec, 4, T0), 0);
+    campaign_gate_destroy(g);
+    clock_clear_fake();
+}
+
 static void test_limits_fail_closed_when_redis_is_down(void **state)
 {
     struct fx *f = *state;
@@ -593,6 +642,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_limits_idle_gate_holds_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits_set_corrects_lost_bookings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits_refund_gives_rate_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gate_sync_under_steady_demand, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
