@@ -174,7 +174,9 @@ load: deps
 	$(Q)$(MAKE) --no-print-directory VARIANT=release tests-build
 	$(Q)load-tests/run.sh full
 	$(Q)load-tests/load.sh
-	$(Q)DIALER_BUILD=$(CURDIR)/build/release tests/reliability/run.sh --long
+	$(Q)$(MAKE) --no-print-directory VARIANT=debug all
+	$(Q)DIALER_BUILD=$(CURDIR)/build/debug DIALER_TEST_WINDOW_TIME=2026-11-18T19:00:00Z \
+	    tests/reliability/run.sh --long
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory VARIANT=release all web
