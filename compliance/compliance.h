@@ -482,14 +482,15 @@ enum compliance_dnc_format {
     COMPLIANCE_DNC_FMT_REGISTRY, /* registry full file: "NPANXXXXXX" or "NPA,NXXXXXX" */
     COMPLIANCE_DNC_FMT_CHANGES,  /* registry change file: "NPA,NXXXXXX,A|D[,date]" */
     COMPLIANCE_DNC_FMT_PLAIN,    /* one number per line or the first CSV column */
+    COMPLIANCE_DNC_FMT_XML,      /* the registry's XML tagged file (numbers from element text) */
 };
 
 /* Called for every change-file line: add != 0 for an addition. */
 typedef int compliance_dnc_change_cb(int add, const char *e164, void *arg);
 
 struct compliance_dnc_parse_error {
-    uint64_t line;    /* 1-based line of the first error, 0 if none */
-    char message[96]; /* what was wrong, naming the field */
+    uint64_t line;     /* 1-based line of the first error, 0 if none */
+    char message[160]; /* what was wrong, naming the field (and zip member) */
 };
 
 /*

@@ -437,7 +437,7 @@ static void nfile_loaded(struct dnc_wire *w, const struct compliance_dnc_list_in
     } else {
         /* the previous list stays; the message names the line and field, never the number */
         char msg[128];
-        snprintf(msg, sizeof(msg), "%s%s%s", err_name(status),
+        snprintf(msg, sizeof(msg), "%s%s%.100s", err_name(status),
                  err != NULL && err->message[0] ? ": " : "", err != NULL ? err->message : "");
         nfile_set_failed(w, "failed", err != NULL ? err->line : 0, msg);
         LOG_WARN(SERVER,
