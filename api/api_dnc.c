@@ -844,13 +844,14 @@ static int upload_step(struct api_ctx *ctx, struct op *op)
     const char *fmt = httpd_req_query(req, "format");
     const char *rep = httpd_req_query(req, "replace");
     const char *date = httpd_req_query(req, "list_date");
-    bool replace = fmt != NULL && strcmp(fmt, "registry") == 0;
+    bool registry = fmt != NULL && (strcmp(fmt, "registry") == 0 || strcmp(fmt, "xml") == 0);
+    bool replace = registry;
     const char *params[8];
 
     if (rep != NULL) {
         replace = strcmp(rep, "true") == 0;
     }
-    if (date == NULL && fmt != NULL && strcmp(fmt, "registry") == 0) {
+    if (date == NULL && registry) {
         date = "today"; /* PostgreSQL's date literal */
     }
     params[0] = rest_i64(ctx, op->list_id);
@@ -1059,9 +1060,11 @@ static int h_upload(struct api_ctx *ctx, void *arg)
             f = COMPLIANCE_DNC_FMT_CHANGES;
         } else if (strcmp(fmt, "plain") == 0) {
             f = COMPLIANCE_DNC_FMT_PLAIN;
+        } else if (strcmp(fmt, "xml") == 0) {
+            f = COMPLIANCE_DNC_FMT_XML;
         } else if (strcmp(fmt, "auto") != 0) {
             api_error(ctx, HTTPD_STATUS_BAD_REQUEST, "invalid_parameter",
-                      "format is one of auto, registry, changes, plain", "?format");
+                      "format is one of auto, registry, changes, plain, xml", "?format");
             return HTTPD_DONE;
         }
     }
@@ -1080,7 +1083,7 @@ static int h_upload(struct api_ctx *ctx, void *arg)
         api_error(ctx, HTTPD_STATUS_UNPROCESSABLE, "empty_file", "the upload is empty", NULL);
         return HTTPD_DONE;
     }
-    if (memchr(data, '\0', len) != NULL) {
+    if (!compliance_dnc_is_zip(data, len) && memchr(data, '\0', len) != NULL) {
         api_error(ctx, HTTPD_STATUS_UNPROCESSABLE, "invalid_file",
                   "the upload is not a text file (it contains NUL bytes)", NULL);
         return HTTPD_DONE;

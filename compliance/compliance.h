@@ -54,6 +54,7 @@
 #ifndef COMPLIANCE_COMPLIANCE_H
 #define COMPLIANCE_COMPLIANCE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -509,6 +510,10 @@ struct compliance_dnc_parse_error {
 int compliance_dnc_parse(const char *data, size_t len, enum compliance_dnc_format fmt,
                          struct compliance_dnc_builder *b, compliance_dnc_change_cb *cb, void *arg,
                          uint64_t *lines, struct compliance_dnc_parse_error *err);
+
+/* True when data (len bytes) starts like a zip archive: compliance_dnc_parse()
+ * then reads each member file of the archive (docs/compliance.md). */
+bool compliance_dnc_is_zip(const void *data, size_t len);
 
 /* ---- loading lists (dnc_load.c) ------------------------------------------- */
 

@@ -414,7 +414,7 @@ int dnc__text_feed(struct dnc__text *t, const char *data, size_t len, bool last)
     if (t->kind == 0) {
         if (t->fmt == COMPLIANCE_DNC_FMT_XML) {
             text_decide(t, 2);
-        } else if (t->fmt != COMPLIANCE_DNC_FMT_AUTO) {
+        } else if (t->fmt != COMPLIANCE_DNC_FMT_AUTO && t->fmt != COMPLIANCE_DNC_FMT_REGISTRY) {
             text_decide(t, 1);
         }
     }
@@ -460,6 +460,11 @@ int dnc__text_end(struct dnc__text *t)
 uint64_t dnc__text_count(const struct dnc__text *t)
 {
     return t->kind == 2 ? t->u.xml.ok : t->kind == 1 ? t->u.lines.ok : 0;
+}
+
+bool compliance_dnc_is_zip(const void *data, size_t len)
+{
+    return dnc__is_zip(data, len);
 }
 
 bool dnc__is_zip(const void *data, size_t len)

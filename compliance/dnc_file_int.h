@@ -70,11 +70,12 @@ struct dnc__xml {
 
 struct dnc__text {
     enum compliance_dnc_format fmt;
-    int kind; /* 0 undecided, 1 lines, 2 xml */
+    int kind;             /* 0 undecided, 1 lines, 2 xml */
     uint64_t blank_lines; /* newlines seen while undecided */
     int bom;              /* bytes of a UTF-8 byte order mark matched */
     struct dnc__target tg;
     struct compliance_dnc_parse_error *err;
+
     union {
         struct dnc__lines lines;
         struct dnc__xml xml;

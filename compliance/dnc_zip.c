@@ -50,8 +50,7 @@ static uint16_t rd16(const unsigned char *p)
 
 static uint32_t rd32(const unsigned char *p)
 {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
 static int zfail(struct compliance_dnc_parse_error *err, const char *member, const char *msg)
@@ -137,10 +136,9 @@ static int read_member(const struct member *m, struct dnc__text *t, unsigned cha
             size_t got = OUT_CHUNK - z.avail_out;
             if (zr != Z_OK && zr != Z_STREAM_END) {
                 rc = zfail(err, m->name,
-                           zr == Z_MEM_ERROR ? "out of memory"
-                           : zr == Z_BUF_ERROR
-                               ? "deflate data ends early (truncated archive)"
-                               : "corrupt deflate data");
+                           zr == Z_MEM_ERROR   ? "out of memory"
+                           : zr == Z_BUF_ERROR ? "deflate data ends early (truncated archive)"
+                                               : "corrupt deflate data");
                 break;
             }
             if (total + got > m->usize) {

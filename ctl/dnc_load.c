@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dialerctl dnc load --list ID [--format registry|plain|changes|auto]
+ * dialerctl dnc load --list ID [--format registry|plain|changes|xml|auto]
  *     [--replace] [--list-date YYYY-MM-DD] [--db CONNINFO] FILE
  *
  * Loads a DNC file of any size into a dnc_lists list in PostgreSQL (the
@@ -189,10 +189,13 @@ int ctl_dnc_load(int argc, char **argv)
         fmt = COMPLIANCE_DNC_FMT_PLAIN;
     } else if (strcmp(fmt_s, "changes") == 0) {
         fmt = COMPLIANCE_DNC_FMT_CHANGES;
+    } else if (strcmp(fmt_s, "xml") == 0) {
+        fmt = COMPLIANCE_DNC_FMT_XML;
+        replace = true;
     } else if (strcmp(fmt_s, "auto") == 0) {
         fmt = COMPLIANCE_DNC_FMT_AUTO;
     } else {
-        fprintf(stderr, "dialerctl: --format is registry, plain, changes or auto\n");
+        fprintf(stderr, "dialerctl: --format is registry, plain, changes, xml or auto\n");
         return 2;
     }
     if (list == NULL || path == NULL || strspn(list, "0123456789") != strlen(list) ||

@@ -586,10 +586,11 @@ int start_dnc(const struct dnc_wire_deps *deps, struct dnc_wire **out)
         w->nf.fmt = strcmp(f, "registry") == 0 ? COMPLIANCE_DNC_FMT_REGISTRY
                     : strcmp(f, "plain") == 0  ? COMPLIANCE_DNC_FMT_PLAIN
                     : strcmp(f, "auto") == 0   ? COMPLIANCE_DNC_FMT_AUTO
+                    : strcmp(f, "xml") == 0    ? COMPLIANCE_DNC_FMT_XML
                                                : (enum compliance_dnc_format) - 1;
         if ((int)w->nf.fmt < 0) {
             LOG_ERR(SERVER, "event=config_invalid key=dnc.national-file-format msg=\"%s\"",
-                    "registry, plain or auto");
+                    "registry, plain, xml or auto");
             dnc_wire_free(w);
             return ERR_INVAL;
         }
