@@ -411,7 +411,20 @@ int dnc__text_feed(struct dnc__text *t, const char *data, size_t len, bool last)
 {
     static const unsigned char bom[3] = { 0xEF, 0xBB, 0xBF };
     size_t i = 0;
-    if (t->kind == 0) {
+    /* a UTF-8 byte order mark at the very start is dropped, whatever the format */
+    while (t->bom >= 0 && t->bom < 3 && i < len) {
+        if ((unsigned char)data[i] != bom[t->bom]) {
+            if (t->bom > 0) {
+                set_err(t->err, 1, "file: starts with a broken byte order mark");
+                return ERR_PARSE;
+            }
+            t->bom = -1;
+            break;
+        }
+        t->bom++;
+        i++;
+    }
+    if (t->kind == 0 && (t->bom < 0 || t->bom == 3)) {
         if (t->fmt == COMPLIANCE_DNC_FMT_XML) {
             text_decide(t, 2);
         } else if (t->fmt != COMPLIANCE_DNC_FMT_AUTO && t->fmt != COMPLIANCE_DNC_FMT_REGISTRY) {
@@ -420,12 +433,6 @@ int dnc__text_feed(struct dnc__text *t, const char *data, size_t len, bool last)
     }
     while (t->kind == 0 && i < len) {
         unsigned char c = (unsigned char)data[i];
-        if (t->bom >= 0 && t->bom < 3 && i == (size_t)t->bom && c == bom[t->bom]) {
-            t->bom++;
-            i++;
-            continue;
-        }
-        t->bom = -1;
         if (c == '\n') {
             t->blank_lines++;
         } else if (c != ' ' && c != '\t' && c != '\r') {
@@ -445,6 +452,10 @@ int dnc__text_feed(struct dnc__text *t, const char *data, size_t len, bool last)
 
 int dnc__text_end(struct dnc__text *t)
 {
+    if (t->bom > 0 && t->bom < 3) {
+        set_err(t->err, 1, "file: starts with a broken byte order mark");
+        return ERR_PARSE;
+    }
     if (t->kind == 0 && t->fmt == COMPLIANCE_DNC_FMT_XML) {
         text_decide(t, 2);
     }

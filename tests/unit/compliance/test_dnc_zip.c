@@ -159,7 +159,8 @@ static void test_zip_bomb_refused(void **state)
     dnc__zip_limits(40, 0);
     struct zipw_member m2[] = {
         { .name = "ok.txt", .data = "2015550100\n", .method = 8 },
-        { .name = "too_big.txt", .data = "2015550100\n2015550101\n2015550102\n2015550103\n",
+        { .name = "too_big.txt",
+          .data = "2015550100\n2015550101\n2015550102\n2015550103\n",
           .method = 0 },
     };
     assert_int_equal(parse_zip(f, m2, 2, COMPLIANCE_DNC_FMT_AUTO, NULL, &err), ERR_PARSE);
@@ -228,8 +229,8 @@ static void test_truncated_and_corrupt(void **state)
         struct compliance_dnc_parse_error err;
         char *copy = malloc(cut);
         memcpy(copy, z, cut);
-        int rc = compliance_dnc_parse(copy, cut, COMPLIANCE_DNC_FMT_AUTO, f->b, NULL, NULL, NULL,
-                                      &err);
+        int rc =
+            compliance_dnc_parse(copy, cut, COMPLIANCE_DNC_FMT_AUTO, f->b, NULL, NULL, NULL, &err);
         free(copy);
         assert_int_equal(rc, ERR_PARSE);
         assert_non_null(strstr(err.message, "zip"));

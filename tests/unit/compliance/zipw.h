@@ -15,9 +15,9 @@
 struct zipw_member {
     const char *name;
     const char *data;
-    size_t len;       /* 0: strlen(data) */
-    int method;       /* 0 stored, 8 deflate, other: written as is (stored bytes) */
-    uint16_t flags;   /* general purpose flags (bit 0: encrypted) */
+    size_t len;          /* 0: strlen(data) */
+    int method;          /* 0 stored, 8 deflate, other: written as is (stored bytes) */
+    uint16_t flags;      /* general purpose flags (bit 0: encrypted) */
     int64_t usize_delta; /* added to the declared inflated size */
 };
 
