@@ -10,7 +10,7 @@
  *   dialerctl flow template TEMPLATE.json [--set name=value]... > FLOW.json
  *   dialerctl dialplan print [--app NAME] [--context NAME] [--inbound FROM-TO]
  *       [--outbound FROM-TO] [--transfer-context NAME] > extensions_dialer.conf
- *   dialerctl dnc load --list ID [--format registry|plain|changes|auto] [--replace]
+ *   dialerctl dnc load --list ID [--format registry|plain|changes|xml|auto] [--replace] [--force]
  *       [--list-date YYYY-MM-DD] [--db CONNINFO] FILE     (ctl/dnc_load.c)
  *
  * dialplan print writes the extensions.conf contexts dialerd needs: the

@@ -31,8 +31,8 @@ static int on_entry(int add, const char *e164, void *arg)
 }
 
 /* Parses text (a heap copy without NUL) entry by entry into s. */
-static int parse(const char *text, enum compliance_dnc_format fmt, struct seen *s,
-                 uint64_t *lines, struct compliance_dnc_parse_error *err)
+static int parse(const char *text, enum compliance_dnc_format fmt, struct seen *s, uint64_t *lines,
+                 struct compliance_dnc_parse_error *err)
 {
     size_t len = strlen(text);
     char *copy = malloc(len > 0 ? len : 1);
@@ -135,9 +135,9 @@ static void test_dtd_and_entities_refused(void **state)
                      ERR_PARSE);
     assert_int_equal(err.line, 2);
     assert_non_null(strstr(err.message, "entity"));
-    assert_int_equal(parse("<r>\n<n a=\"&lol9;\">2015550100</n></r>", COMPLIANCE_DNC_FMT_AUTO, &s,
-                           NULL, &err),
-                     ERR_PARSE);
+    assert_int_equal(
+        parse("<r>\n<n a=\"&lol9;\">2015550100</n></r>", COMPLIANCE_DNC_FMT_AUTO, &s, NULL, &err),
+        ERR_PARSE);
     assert_non_null(strstr(err.message, "entity"));
     /* the five XML entities and character references are fine (and make text no number) */
     assert_int_equal(parse("<r><t>&lt;&#65;&#x42;&quot;</t><n>2015550100</n><n>&#50;015550100</n>"
@@ -151,6 +151,7 @@ static void test_dtd_and_entities_refused(void **state)
 static void test_malformed_reports_line(void **state)
 {
     (void)state;
+
     static const struct {
         const char *text;
         uint64_t line;
@@ -168,6 +169,7 @@ static void test_malformed_reports_line(void **state)
         { "<r><d>2026-11-01</d></r>", 1, "no phone numbers" },
         { "<!-- only a comment -->", 1, "no root" },
     };
+
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct seen s;
         struct compliance_dnc_parse_error err;
