@@ -368,7 +368,8 @@ static const struct command commands[] = {
       "[--app NAME] [--context NAME] [--inbound FROM-TO] [--outbound FROM-TO] "
       "[--transfer-context NAME]" },
     { "dnc", "load", ctl_dnc_load,
-      "--list ID [--format registry|plain|changes|auto] [--replace] [--list-date YYYY-MM-DD] "
+      "--list ID [--format registry|plain|changes|xml|auto] [--replace] [--force] [--list-date "
+      "YYYY-MM-DD] "
       "[--db CONNINFO] FILE" },
 };
 
