@@ -97,8 +97,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct compliance_dnc_parse_error err;
     struct acc whole = { 0 };
     uint64_t lines = 0;
-    int rc = compliance_dnc_parse((const char *)data, size, COMPLIANCE_DNC_FMT_XML, NULL,
-                                  on_entry, &whole, &lines, &err);
+    int rc = compliance_dnc_parse((const char *)data, size, COMPLIANCE_DNC_FMT_XML, NULL, on_entry,
+                                  &whole, &lines, &err);
     CHECK(rc <= 0);
     if (rc != 0) {
         CHECK(err.message[0] != '\0');

@@ -49,6 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         COMPLIANCE_DNC_FMT_AUTO, COMPLIANCE_DNC_FMT_REGISTRY, COMPLIANCE_DNC_FMT_CHANGES,
         COMPLIANCE_DNC_FMT_PLAIN, COMPLIANCE_DNC_FMT_XML
     };
+
     dnc__zip_limits(1u << 20, 0);
     for (size_t f = 0; f < sizeof(fmts) / sizeof(fmts[0]); f++) {
         struct compliance_dnc_builder *b = NULL;
