@@ -496,16 +496,17 @@ struct compliance_dnc_parse_error {
 
 /*
  * Parses a DNC file held in memory (len bytes at data; see docs/compliance.md
- * for the formats). Full and plain files add their entries to b; change
- * files call cb per line (b may then be NULL). With b NULL and cb given, full
- * and plain files call cb(1, entry) per entry instead (entry is "+1NPANXXXXXX",
- * another E.164 number or a "+1NPA"/"+1NPANXX" block, checked as
- * compliance_dnc_builder_add() checks it; a nonzero return stops the parse
- * with that line). Blank lines, "#" comments and
- * one header line are skipped. A NANP number without country code gets +1.
- * Stops at the first bad line: returns ERR_PARSE with err filled (line and
- * field), else 0; *lines (may be NULL) receives the data lines accepted.
- * Never reads past len.
+ * for the formats). A zip archive (compliance_dnc_is_zip) is read member by
+ * member, each inflated as it is parsed (errors name the member); an XML
+ * tagged file (COMPLIANCE_DNC_FMT_XML, or AUTO/REGISTRY starting with '<')
+ * gives the numbers found in element text and attributes, as a full list. Full and plain files add
+ * their entries to b; change files call cb per line (b may then be NULL). With b NULL and cb given,
+ * full and plain files call cb(1, entry) per entry instead (entry is "+1NPANXXXXXX", another E.164
+ * number or a "+1NPA"/"+1NPANXX" block, checked as compliance_dnc_builder_add() checks it; a
+ * nonzero return stops the parse with that line). Blank lines, "#" comments and one header line are
+ * skipped. A NANP number without country code gets +1. Stops at the first bad line: returns
+ * ERR_PARSE with err filled (line and field), else 0; *lines (may be NULL) receives the data lines
+ * accepted. Never reads past len.
  */
 int compliance_dnc_parse(const char *data, size_t len, enum compliance_dnc_format fmt,
                          struct compliance_dnc_builder *b, compliance_dnc_change_cb *cb, void *arg,
