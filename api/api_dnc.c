@@ -36,6 +36,7 @@
  *     the blocks that cover it.
  */
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,7 @@
     "json_build_object('id', l.id, 'scope', l.scope, 'campaign_id', l.campaign_id,"            \
     " 'name', l.name, 'source', l.source, 'country', l.country, 'list_date', l.list_date,"     \
     " 'loaded_at', l.loaded_at, 'max_age_days', l.max_age_days, 'entries', l.entry_count,"     \
+    " 'file_sha256', encode(l.file_sha256, 'hex'),"                                            \
     " 'age_days', current_date - l.list_date,"                                                 \
     " 'stale', CASE WHEN l.max_age_days IS NULL THEN false WHEN l.list_date IS NULL THEN true" \
     "  ELSE l.list_date + l.max_age_days < current_date END,"                                  \
@@ -124,6 +126,8 @@ struct op {
     size_t nadds, ndels, adds_len, dels_len, adds_cap, dels_cap;
     uint64_t lines;
     int64_t added, removed;
+    char sha[65];     /* upload: SHA-256 of the file as received (hex) */
+    char cur_sha[65]; /* the list's file_sha256 (hex, "" none) */
 };
 
 static void op_info_row(struct op *op, PGresult *res)
@@ -138,6 +142,8 @@ static void op_info_row(struct op *op, PGresult *res)
     op->info.list_id = op->list_id;
     snprintf(op->info.name, sizeof(op->info.name), "%s", PQgetvalue(res, 0, 3));
     snprintf(op->info.country, sizeof(op->info.country), "%s", PQgetvalue(res, 0, 4));
+    snprintf(op->cur_sha, sizeof(op->cur_sha), "%s",
+             PQnfields(res) > 5 ? PQgetvalue(res, 0, 5) : "");
 }
 
 static int lookup_rows(struct api_ctx *ctx, PGresult *res, void *arg)
@@ -190,8 +196,10 @@ static void lookup_done(struct api_ctx *ctx, int status, void *arg)
 /* Finds the list {id} (visible to the tenant: its own or a national one), then runs next. */
 static int with_list(struct api_ctx *ctx, struct op *op, bool write, op_next_cb *next)
 {
-    static const char sql[] = "SELECT scope, coalesce(tenant_id, 0), coalesce(campaign_id, 0),"
-                              " name, coalesce(country, '') FROM dnc_lists WHERE id = $1::bigint";
+    static const char sql[] =
+        "SELECT scope, coalesce(tenant_id, 0), coalesce(campaign_id, 0),"
+        " name, coalesce(country, ''), coalesce(encode(file_sha256, 'hex'), '')"
+        " FROM dnc_lists WHERE id = $1::bigint";
     const char *params[1];
 
     op->write = write;
@@ -844,13 +852,26 @@ static int upload_step(struct api_ctx *ctx, struct op *op)
     const char *fmt = httpd_req_query(req, "format");
     const char *rep = httpd_req_query(req, "replace");
     const char *date = httpd_req_query(req, "list_date");
-    bool replace = fmt != NULL && strcmp(fmt, "registry") == 0;
-    const char *params[8];
+    const char *force = httpd_req_query(req, "force");
+    bool registry = fmt != NULL && (strcmp(fmt, "registry") == 0 || strcmp(fmt, "xml") == 0);
+    bool replace = registry;
+    const char *params[9];
 
     if (rep != NULL) {
         replace = strcmp(rep, "true") == 0;
     }
-    if (date == NULL && fmt != NULL && strcmp(fmt, "registry") == 0) {
+    if (replace && (force == NULL || strcmp(force, "true") != 0) && op->sha[0] != '\0' &&
+        strcmp(op->sha, op->cur_sha) == 0) {
+        op_free(op);
+        api_error(ctx, HTTPD_STATUS_CONFLICT, "same_file",
+                  api_ctx_printf(ctx,
+                                 "this file (SHA-256 %s) is the one the list was last loaded "
+                                 "from; add ?force=true to load it again",
+                                 op->sha),
+                  "file_sha256");
+        return 0;
+    }
+    if (date == NULL && registry) {
         date = "today"; /* PostgreSQL's date literal */
     }
     params[0] = rest_i64(ctx, op->list_id);
@@ -861,6 +882,7 @@ static int upload_step(struct api_ctx *ctx, struct op *op)
     params[5] = op->dels;
     params[6] = replace ? "t" : "f";
     params[7] = date;
+    params[8] = op->sha[0] != '\0' ? op->sha : NULL;
     /* Separate statements (not sibling CTEs), so the insert sees the deletes. */
     struct api_stmt st[4] = {
         { .sql = "WITH r AS (DELETE FROM dnc_entries WHERE $2::boolean AND list_id = $1::bigint"
@@ -887,10 +909,12 @@ static int upload_step(struct api_ctx *ctx, struct op *op)
           .arg = &op->added },
         { .sql = "WITH l AS (UPDATE dnc_lists SET entry_count = (SELECT count(*) FROM dnc_entries"
                  "  WHERE list_id = $1::bigint), loaded_at = now(),"
-                 "  list_date = coalesce($2::date, list_date) WHERE id = $1::bigint RETURNING *)"
+                 "  list_date = coalesce($2::date, list_date),"
+                 "  file_sha256 = coalesce(decode($3, 'hex'), file_sha256)"
+                 "  WHERE id = $1::bigint RETURNING *)"
                  " SELECT 1, " DNC_LIST_JSON " FROM l",
-          .nparams = 2,
-          .params = (const char *const[]){ params[0], params[7] },
+          .nparams = 3,
+          .params = (const char *const[]){ params[0], params[7], params[8] },
           .rows = rest_rows_one,
           .arg = op->o },
     };
@@ -910,7 +934,7 @@ struct parse_job {
     char *data; /* a copy of the body: the request may go away meanwhile */
     size_t len;
     enum compliance_dnc_format fmt;
-    struct op res; /* adds, dels, lines */
+    struct op res; /* adds, dels, lines, sha */
     int rc;
     struct compliance_dnc_parse_error perr;
 };
@@ -946,6 +970,7 @@ static void parse_answer(struct httpd *h, void *arg)
         op->adds = pj->res.adds;
         op->dels = pj->res.dels;
         op->lines = pj->res.lines;
+        memcpy(op->sha, pj->res.sha, sizeof(op->sha));
         pj->res.adds = pj->res.dels = NULL;
         (void)with_list(ctx, op, true, upload_step);
     }
@@ -957,7 +982,11 @@ static void *parse_thread(void *arg)
     struct parse_job *pj = arg;
     struct api_dnc *D = pj->D;
     struct op *r = &pj->res;
+    unsigned char digest[crypto_hash_sha256_BYTES];
 
+    /* the digest of the file as received (before any unzipping): a file loaded twice is told */
+    crypto_hash_sha256(digest, (const unsigned char *)pj->data, pj->len);
+    sodium_bin2hex(r->sha, sizeof(r->sha), digest, sizeof(digest));
     pj->rc = compliance_dnc_parse(pj->data, pj->len, pj->fmt, NULL, upload_entry, r, &r->lines,
                                   &pj->perr);
     if (pj->rc == 0) {
@@ -1036,12 +1065,13 @@ static int h_upload(struct api_ctx *ctx, void *arg)
     if (is_file_list(ctx)) {
         return refuse_file_list(ctx);
     }
-    static const char *const allowed[] = { "format", "replace", "list_date", NULL };
+    static const char *const allowed[] = { "format", "replace", "list_date", "force", NULL };
     struct httpd_req *req = api_ctx_req(ctx);
     struct op *op = op_new(ctx, arg, "no such DNC list");
     const char *fmt = httpd_req_query(req, "format");
     const char *rep = httpd_req_query(req, "replace");
     const char *date = httpd_req_query(req, "list_date");
+    const char *force = httpd_req_query(req, "force");
     enum compliance_dnc_format f = COMPLIANCE_DNC_FMT_AUTO;
     const void *data;
     size_t len;
@@ -1059,15 +1089,22 @@ static int h_upload(struct api_ctx *ctx, void *arg)
             f = COMPLIANCE_DNC_FMT_CHANGES;
         } else if (strcmp(fmt, "plain") == 0) {
             f = COMPLIANCE_DNC_FMT_PLAIN;
+        } else if (strcmp(fmt, "xml") == 0) {
+            f = COMPLIANCE_DNC_FMT_XML;
         } else if (strcmp(fmt, "auto") != 0) {
             api_error(ctx, HTTPD_STATUS_BAD_REQUEST, "invalid_parameter",
-                      "format is one of auto, registry, changes, plain", "?format");
+                      "format is one of auto, registry, changes, plain, xml", "?format");
             return HTTPD_DONE;
         }
     }
     if (rep != NULL && strcmp(rep, "true") != 0 && strcmp(rep, "false") != 0) {
         api_error(ctx, HTTPD_STATUS_BAD_REQUEST, "invalid_parameter", "replace is true or false",
                   "?replace");
+        return HTTPD_DONE;
+    }
+    if (force != NULL && strcmp(force, "true") != 0 && strcmp(force, "false") != 0) {
+        api_error(ctx, HTTPD_STATUS_BAD_REQUEST, "invalid_parameter", "force is true or false",
+                  "?force");
         return HTTPD_DONE;
     }
     if (date != NULL && !valid_date(date)) {
@@ -1080,7 +1117,7 @@ static int h_upload(struct api_ctx *ctx, void *arg)
         api_error(ctx, HTTPD_STATUS_UNPROCESSABLE, "empty_file", "the upload is empty", NULL);
         return HTTPD_DONE;
     }
-    if (memchr(data, '\0', len) != NULL) {
+    if (!compliance_dnc_is_zip(data, len) && memchr(data, '\0', len) != NULL) {
         api_error(ctx, HTTPD_STATUS_UNPROCESSABLE, "invalid_file",
                   "the upload is not a text file (it contains NUL bytes)", NULL);
         return HTTPD_DONE;

@@ -54,6 +54,7 @@
 #ifndef COMPLIANCE_COMPLIANCE_H
 #define COMPLIANCE_COMPLIANCE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -486,32 +487,38 @@ enum compliance_dnc_format {
     COMPLIANCE_DNC_FMT_REGISTRY, /* registry full file: "NPANXXXXXX" or "NPA,NXXXXXX" */
     COMPLIANCE_DNC_FMT_CHANGES,  /* registry change file: "NPA,NXXXXXX,A|D[,date]" */
     COMPLIANCE_DNC_FMT_PLAIN,    /* one number per line or the first CSV column */
+    COMPLIANCE_DNC_FMT_XML,      /* the registry's XML tagged file (numbers from element text) */
 };
 
 /* Called for every change-file line: add != 0 for an addition. */
 typedef int compliance_dnc_change_cb(int add, const char *e164, void *arg);
 
 struct compliance_dnc_parse_error {
-    uint64_t line;    /* 1-based line of the first error, 0 if none */
-    char message[96]; /* what was wrong, naming the field */
+    uint64_t line;     /* 1-based line of the first error, 0 if none */
+    char message[160]; /* what was wrong, naming the field (and zip member) */
 };
 
 /*
  * Parses a DNC file held in memory (len bytes at data; see docs/compliance.md
- * for the formats). Full and plain files add their entries to b; change
- * files call cb per line (b may then be NULL). With b NULL and cb given, full
- * and plain files call cb(1, entry) per entry instead (entry is "+1NPANXXXXXX",
- * another E.164 number or a "+1NPA"/"+1NPANXX" block, checked as
- * compliance_dnc_builder_add() checks it; a nonzero return stops the parse
- * with that line). Blank lines, "#" comments and
- * one header line are skipped. A NANP number without country code gets +1.
- * Stops at the first bad line: returns ERR_PARSE with err filled (line and
- * field), else 0; *lines (may be NULL) receives the data lines accepted.
- * Never reads past len.
+ * for the formats). A zip archive (compliance_dnc_is_zip) is read member by
+ * member, each inflated as it is parsed (errors name the member); an XML
+ * tagged file (COMPLIANCE_DNC_FMT_XML, or AUTO/REGISTRY starting with '<')
+ * gives the numbers found in element text and attributes, as a full list. Full and plain files add
+ * their entries to b; change files call cb per line (b may then be NULL). With b NULL and cb given,
+ * full and plain files call cb(1, entry) per entry instead (entry is "+1NPANXXXXXX", another E.164
+ * number or a "+1NPA"/"+1NPANXX" block, checked as compliance_dnc_builder_add() checks it; a
+ * nonzero return stops the parse with that line). Blank lines, "#" comments and one header line are
+ * skipped. A NANP number without country code gets +1. Stops at the first bad line: returns
+ * ERR_PARSE with err filled (line and field), else 0; *lines (may be NULL) receives the data lines
+ * accepted. Never reads past len.
  */
 int compliance_dnc_parse(const char *data, size_t len, enum compliance_dnc_format fmt,
                          struct compliance_dnc_builder *b, compliance_dnc_change_cb *cb, void *arg,
                          uint64_t *lines, struct compliance_dnc_parse_error *err);
+
+/* True when data (len bytes) starts like a zip archive: compliance_dnc_parse()
+ * then reads each member file of the archive (docs/compliance.md). */
+bool compliance_dnc_is_zip(const void *data, size_t len);
 
 /* ---- loading lists (dnc_load.c) ------------------------------------------- */
 

@@ -24,9 +24,11 @@
  */
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "compliance/compliance.h"
+#include "compliance/dnc_file_int.h"
 #include "core/err.h"
 
 #define MAX_FIELDS 4
@@ -207,10 +209,43 @@ static bool entry_valid(const char *num)
            strspn(num + 1, "0123456789") == n - 1 && num[2] >= '2' && (n == 5 || num[5] >= '2');
 }
 
+/* Adds one full-list entry to the target. */
+int dnc__emit(const struct dnc__target *tg, const char *num, uint64_t line,
+              struct compliance_dnc_parse_error *err)
+{
+    int rc;
+    if (tg->b == NULL && tg->cb != NULL) {
+        /* A full or plain file read entry by entry (the upload route stores each): the entry is
+         * checked as the builder would check it. */
+        if (!entry_valid(num)) {
+            set_err(err, line, "number (column 1): not a valid E.164 number or NANP block");
+            return ERR_PARSE;
+        }
+        rc = tg->cb(1, num, tg->arg);
+        if (rc != 0) {
+            set_err(err, line, "number (column 1): not a valid E.164 number or NANP block");
+        }
+        return rc;
+    }
+    if (tg->b == NULL) {
+        set_err(err, line, "number: no builder for a full list");
+        return ERR_INVAL;
+    }
+    rc = compliance_dnc_builder_add(tg->b, num, strlen(num));
+    if (rc == ERR_INVAL) {
+        set_err(err, line, "number (column 1): not a valid E.164 number or NANP block");
+        return ERR_PARSE;
+    }
+    if (rc != 0) {
+        set_err(err, line, "out of memory");
+    }
+    return rc;
+}
+
 /* One data line. Returns 0, or an error with err filled. */
 static int parse_line(const char *p, size_t len, enum compliance_dnc_format fmt,
-                      struct compliance_dnc_builder *b, compliance_dnc_change_cb *cb, void *arg,
-                      uint64_t line, struct compliance_dnc_parse_error *err)
+                      const struct dnc__target *tg, uint64_t line,
+                      struct compliance_dnc_parse_error *err)
 {
     struct field f[MAX_FIELDS];
     size_t nf = split(p, len, f);
@@ -239,11 +274,11 @@ static int parse_line(const char *p, size_t len, enum compliance_dnc_format fmt,
             set_err(err, line, "action: expected A (add) or D (delete)");
             return ERR_PARSE;
         }
-        if (cb == NULL) {
+        if (tg->cb == NULL) {
             set_err(err, line, "action: change file given without a change callback");
             return ERR_INVAL;
         }
-        rc = cb(change_action(&f[used]), num, arg);
+        rc = tg->cb(change_action(&f[used]), num, tg->arg);
         if (rc != 0) {
             set_err(err, line, "number: rejected by the change callback");
         }
@@ -258,88 +293,227 @@ static int parse_line(const char *p, size_t len, enum compliance_dnc_format fmt,
         }
         break;
     }
-    if (b == NULL && cb != NULL) {
-        /* A full or plain file read entry by entry (the upload route stores each): the entry is
-         * checked as the builder would check it. */
-        if (!entry_valid(num)) {
-            set_err(err, line, "number (column 1): not a valid E.164 number or NANP block");
-            return ERR_PARSE;
+    return dnc__emit(tg, num, line, err);
+}
+
+/* One line (without its end) of a line file. */
+static int lines_one(struct dnc__lines *s, const char *p, size_t l)
+{
+    s->line++;
+    if (l > 0 && p[l - 1] == '\r') {
+        l--;
+    }
+    size_t sp = 0;
+    while (sp < l && (p[sp] == ' ' || p[sp] == '\t')) {
+        sp++;
+    }
+    if (sp == l || p[sp] == '#') {
+        return 0;
+    }
+    if (s->first) {
+        struct field f[MAX_FIELDS];
+        size_t nf = split(p, l, f);
+        enum compliance_dnc_format g = guess(f, nf);
+        s->first = false;
+        if (s->fmt == COMPLIANCE_DNC_FMT_AUTO) {
+            s->fmt = g;
         }
-        rc = cb(1, num, arg);
-        if (rc != 0) {
-            set_err(err, line, "number (column 1): not a valid E.164 number or NANP block");
+        if (has_letter(p, l) && g == COMPLIANCE_DNC_FMT_PLAIN) {
+            char tmp[17];
+            if (s->fmt != COMPLIANCE_DNC_FMT_PLAIN || plain_number(&f[0], tmp) != 0) {
+                return 0; /* a header line */
+            }
         }
-        return rc;
     }
-    if (b == NULL) {
-        set_err(err, line, "number: no builder for a full list");
-        return ERR_INVAL;
-    }
-    rc = compliance_dnc_builder_add(b, num, strlen(num));
-    if (rc == ERR_INVAL) {
-        set_err(err, line, "number (column 1): not a valid E.164 number or NANP block");
-        return ERR_PARSE;
-    }
-    if (rc != 0) {
-        set_err(err, line, "out of memory");
+    int rc = parse_line(p, l, s->fmt, &s->tg, s->line, s->err);
+    if (rc == 0) {
+        s->ok++;
     }
     return rc;
+}
+
+static int lines_feed(struct dnc__lines *s, const char *data, size_t len, bool last)
+{
+    size_t pos = 0;
+    while (pos < len) {
+        const char *p = data + pos;
+        const char *nl = memchr(p, '\n', len - pos);
+        size_t l = nl != NULL ? (size_t)(nl - p) : len - pos;
+        int rc;
+        if (nl == NULL && !(last && s->carry_len == 0)) {
+            if (l > sizeof(s->carry) - s->carry_len) {
+                set_err(s->err, s->line + 1, "line: longer than 4096 bytes");
+                return ERR_PARSE;
+            }
+            memcpy(s->carry + s->carry_len, p, l);
+            s->carry_len += l;
+            return 0;
+        }
+        pos += l + (nl != NULL ? 1 : 0);
+        if (s->carry_len > 0) {
+            if (l > sizeof(s->carry) - s->carry_len) {
+                set_err(s->err, s->line + 1, "line: longer than 4096 bytes");
+                return ERR_PARSE;
+            }
+            memcpy(s->carry + s->carry_len, p, l);
+            l += s->carry_len;
+            s->carry_len = 0;
+            rc = lines_one(s, s->carry, l);
+        } else {
+            rc = lines_one(s, p, l);
+        }
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int lines_end(struct dnc__lines *s)
+{
+    if (s->carry_len == 0) {
+        return 0;
+    }
+    size_t l = s->carry_len;
+    s->carry_len = 0;
+    return lines_one(s, s->carry, l);
+}
+
+void dnc__text_init(struct dnc__text *t, enum compliance_dnc_format fmt,
+                    const struct dnc__target *tg, struct compliance_dnc_parse_error *err)
+{
+    t->fmt = fmt;
+    t->kind = 0;
+    t->blank_lines = 0;
+    t->bom = 0;
+    t->tg = *tg;
+    t->err = err;
+}
+
+static void text_decide(struct dnc__text *t, int kind)
+{
+    t->kind = kind;
+    if (kind == 2) {
+        dnc__xml_init(&t->u.xml, &t->tg, 1 + t->blank_lines, t->err);
+        return;
+    }
+    struct dnc__lines *s = &t->u.lines;
+    s->fmt = t->fmt;
+    s->tg = t->tg;
+    s->err = t->err;
+    s->line = t->blank_lines; /* the blank lines skipped while deciding */
+    s->ok = 0;
+    s->first = true;
+    s->carry_len = 0;
+}
+
+int dnc__text_feed(struct dnc__text *t, const char *data, size_t len, bool last)
+{
+    static const unsigned char bom[3] = { 0xEF, 0xBB, 0xBF };
+    size_t i = 0;
+    /* a UTF-8 byte order mark at the very start is dropped, whatever the format */
+    while (t->bom >= 0 && t->bom < 3 && i < len) {
+        if ((unsigned char)data[i] != bom[t->bom]) {
+            if (t->bom > 0) {
+                set_err(t->err, 1, "file: starts with a broken byte order mark");
+                return ERR_PARSE;
+            }
+            t->bom = -1;
+            break;
+        }
+        t->bom++;
+        i++;
+    }
+    if (t->kind == 0 && (t->bom < 0 || t->bom == 3)) {
+        if (t->fmt == COMPLIANCE_DNC_FMT_XML) {
+            text_decide(t, 2);
+        } else if (t->fmt != COMPLIANCE_DNC_FMT_AUTO && t->fmt != COMPLIANCE_DNC_FMT_REGISTRY) {
+            text_decide(t, 1);
+        }
+    }
+    while (t->kind == 0 && i < len) {
+        unsigned char c = (unsigned char)data[i];
+        if (c == '\n') {
+            t->blank_lines++;
+        } else if (c != ' ' && c != '\t' && c != '\r') {
+            text_decide(t, c == '<' ? 2 : 1);
+            break;
+        }
+        i++;
+    }
+    if (t->kind == 2) {
+        return dnc__xml_feed(&t->u.xml, data + i, len - i);
+    }
+    if (t->kind == 1) {
+        return lines_feed(&t->u.lines, data + i, len - i, last);
+    }
+    return 0;
+}
+
+int dnc__text_end(struct dnc__text *t)
+{
+    if (t->bom > 0 && t->bom < 3) {
+        set_err(t->err, 1, "file: starts with a broken byte order mark");
+        return ERR_PARSE;
+    }
+    if (t->kind == 0 && t->fmt == COMPLIANCE_DNC_FMT_XML) {
+        text_decide(t, 2);
+    }
+    if (t->kind == 2) {
+        return dnc__xml_end(&t->u.xml);
+    }
+    if (t->kind == 1) {
+        return lines_end(&t->u.lines);
+    }
+    return 0; /* nothing but white space: an empty file */
+}
+
+uint64_t dnc__text_count(const struct dnc__text *t)
+{
+    return t->kind == 2 ? t->u.xml.ok : t->kind == 1 ? t->u.lines.ok : 0;
+}
+
+bool compliance_dnc_is_zip(const void *data, size_t len)
+{
+    return dnc__is_zip(data, len);
+}
+
+bool dnc__is_zip(const void *data, size_t len)
+{
+    return len >= 4 && (memcmp(data, "PK\003\004", 4) == 0 || memcmp(data, "PK\005\006", 4) == 0);
 }
 
 int compliance_dnc_parse(const char *data, size_t len, enum compliance_dnc_format fmt,
                          struct compliance_dnc_builder *b, compliance_dnc_change_cb *cb, void *arg,
                          uint64_t *lines, struct compliance_dnc_parse_error *err)
 {
-    uint64_t line = 0, ok = 0;
-    bool first = true;
-    size_t pos = 0;
-
+    struct compliance_dnc_parse_error scratch;
+    const struct dnc__target tg = { .b = b, .cb = cb, .arg = arg };
+    if (err == NULL) {
+        err = &scratch;
+    }
     set_err(err, 0, "");
     if (lines != NULL) {
         *lines = 0;
     }
-    if (data == NULL && len > 0) {
+    if ((data == NULL && len > 0) || (unsigned)fmt > COMPLIANCE_DNC_FMT_XML) {
         return ERR_INVAL;
     }
-    while (pos < len) {
-        const char *p = data + pos;
-        const char *nl = memchr(p, '\n', len - pos);
-        size_t l = nl != NULL ? (size_t)(nl - p) : len - pos;
-        pos += l + (nl != NULL ? 1 : 0);
-        line++;
-        if (l > 0 && p[l - 1] == '\r') {
-            l--;
-        }
-        size_t s = 0;
-        while (s < l && (p[s] == ' ' || p[s] == '\t')) {
-            s++;
-        }
-        if (s == l || p[s] == '#') {
-            continue;
-        }
-        if (first) {
-            struct field f[MAX_FIELDS];
-            size_t nf = split(p, l, f);
-            enum compliance_dnc_format g = guess(f, nf);
-            first = false;
-            if (fmt == COMPLIANCE_DNC_FMT_AUTO) {
-                fmt = g;
-            }
-            if (has_letter(p, l) && g == COMPLIANCE_DNC_FMT_PLAIN) {
-                char tmp[17];
-                if (fmt != COMPLIANCE_DNC_FMT_PLAIN || plain_number(&f[0], tmp) != 0) {
-                    continue; /* a header line */
-                }
-            }
-        }
-        int rc = parse_line(p, l, fmt, b, cb, arg, line, err);
-        if (rc != 0) {
-            return rc;
-        }
-        ok++;
-        if (lines != NULL) {
-            *lines = ok;
-        }
+    if (dnc__is_zip(data, len)) {
+        return dnc__zip_parse((const unsigned char *)data, len, fmt, &tg, lines, err);
     }
-    return 0;
+    struct dnc__text *t = malloc(sizeof(*t));
+    if (t == NULL) {
+        return ERR_NOMEM;
+    }
+    dnc__text_init(t, fmt, &tg, err);
+    int rc = dnc__text_feed(t, data, len, true);
+    if (rc == 0) {
+        rc = dnc__text_end(t);
+    }
+    if (lines != NULL) {
+        *lines = dnc__text_count(t);
+    }
+    free(t);
+    return rc;
 }

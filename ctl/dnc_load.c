@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dialerctl dnc load --list ID [--format registry|plain|changes|auto]
- *     [--replace] [--list-date YYYY-MM-DD] [--db CONNINFO] FILE
+ * dialerctl dnc load --list ID [--format registry|plain|changes|xml|auto]
+ *     [--replace] [--force] [--list-date YYYY-MM-DD] [--db CONNINFO] FILE
  *
  * Loads a DNC file of any size into a dnc_lists list in PostgreSQL (the
  * system of record) and tells every dialerd node to reload that list.
@@ -20,7 +20,12 @@
  *   - The registry format replaces the list's entries (the download is the
  *     whole registry) and dates the list today unless --list-date says
  *     otherwise; other formats add unless --replace; a change file's D lines
- *     remove.
+ *     remove. FILE may be a zip archive as the registry delivers it (every
+ *     member file is read) and the registry's XML tagged file (docs/compliance.md).
+ *   - The SHA-256 of FILE as it is (before unzipping) is stored in
+ *     dnc_lists.file_sha256. Loading the list's current file again with
+ *     replacing semantics (registry, xml, --replace) is refused (exit 3)
+ *     unless --force.
  *   - Platform role: national lists belong to no tenant, and the command is
  *     an operator's tool.
  *   - After the commit a "reload" for the list is published on the DNC
@@ -31,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,7 +164,7 @@ int ctl_dnc_load(int argc, char **argv)
 {
     const char *list = NULL, *path = NULL, *fmt_s = "registry", *date = NULL;
     const char *conninfo = getenv("DIALERD_DB_CONNINFO");
-    bool replace = false;
+    bool replace = false, force = false;
     for (int i = 0; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--list") == 0 && v != NULL) {
@@ -175,6 +181,8 @@ int ctl_dnc_load(int argc, char **argv)
             i++;
         } else if (strcmp(argv[i], "--replace") == 0) {
             replace = true;
+        } else if (strcmp(argv[i], "--force") == 0) {
+            force = true;
         } else if (path == NULL && argv[i][0] != '-') {
             path = argv[i];
         } else {
@@ -189,10 +197,13 @@ int ctl_dnc_load(int argc, char **argv)
         fmt = COMPLIANCE_DNC_FMT_PLAIN;
     } else if (strcmp(fmt_s, "changes") == 0) {
         fmt = COMPLIANCE_DNC_FMT_CHANGES;
+    } else if (strcmp(fmt_s, "xml") == 0) {
+        fmt = COMPLIANCE_DNC_FMT_XML;
+        replace = true;
     } else if (strcmp(fmt_s, "auto") == 0) {
         fmt = COMPLIANCE_DNC_FMT_AUTO;
     } else {
-        fprintf(stderr, "dialerctl: --format is registry, plain, changes or auto\n");
+        fprintf(stderr, "dialerctl: --format is registry, plain, changes, xml or auto\n");
         return 2;
     }
     if (list == NULL || path == NULL || strspn(list, "0123456789") != strlen(list) ||
@@ -226,6 +237,12 @@ int ctl_dnc_load(int argc, char **argv)
         return 2;
     }
     (void)madvise(map, (size_t)st.st_size, MADV_SEQUENTIAL);
+    /* the digest of the file as it is (a zip before unzipping): dnc_lists.file_sha256 */
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    char sha[crypto_hash_sha256_BYTES * 2 + 1];
+    crypto_hash_sha256(digest, map != NULL ? map : (const void *)"",
+                       (unsigned long long)st.st_size);
+    sodium_bin2hex(sha, sizeof(sha), digest, sizeof(digest));
 
     int rc = 2;
     struct load l = { .pg = PQconnectdb(conninfo), .buf = malloc(CHUNK) };
@@ -240,7 +257,8 @@ int ctl_dnc_load(int argc, char **argv)
         !exec_ok(l.pg, "SET LOCAL ROLE dialer_platform", 0, NULL, NULL) ||
         !exec_ok(l.pg, "SELECT set_config('app.actor', 'dialerctl', true)", 0, NULL, NULL) ||
         !exec_ok(l.pg,
-                 "SELECT scope, coalesce(tenant_id, 0), coalesce(campaign_id, 0) FROM dnc_lists "
+                 "SELECT scope, coalesce(tenant_id, 0), coalesce(campaign_id, 0), "
+                 "coalesce(encode(file_sha256, 'hex'), '') FROM dnc_lists "
                  "WHERE id = $1::bigint FOR UPDATE",
                  1, p1, &res)) {
         goto out;
@@ -253,7 +271,16 @@ int ctl_dnc_load(int argc, char **argv)
     snprintf(scope, sizeof(scope), "%s", PQgetvalue(res, 0, 0));
     snprintf(tenant, sizeof(tenant), "%s", PQgetvalue(res, 0, 1));
     snprintf(campaign, sizeof(campaign), "%s", PQgetvalue(res, 0, 2));
+    bool same = strcmp(PQgetvalue(res, 0, 3), sha) == 0;
     PQclear(res);
+    if (same && replace && !force) {
+        fprintf(stderr,
+                "dialerctl: %s (SHA-256 %s) is the file list %s was last loaded from; "
+                "--force loads it again\n",
+                path, sha, list);
+        rc = 3;
+        goto out;
+    }
     if (!exec_ok(l.pg, "CREATE TEMP TABLE dnc_load (op \"char\", x text) ON COMMIT DROP", 0, NULL,
                  NULL) ||
         !exec_ok(l.pg, "COPY dnc_load (op, x) FROM STDIN", 0, NULL, NULL)) {
@@ -289,9 +316,12 @@ int ctl_dnc_load(int argc, char **argv)
     const char *p2[5] = { list, replace ? "true" : "false", scope,
                           strcmp(tenant, "0") != 0 ? tenant : NULL,
                           strcmp(campaign, "0") != 0 ? campaign : NULL };
-    const char *p3[2] = { list, date != NULL                         ? date
-                                : fmt == COMPLIANCE_DNC_FMT_REGISTRY ? "today"
-                                                                     : NULL };
+    const char *p3[3] = { list,
+                          date != NULL ? date
+                          : fmt == COMPLIANCE_DNC_FMT_REGISTRY || fmt == COMPLIANCE_DNC_FMT_XML
+                              ? "today"
+                              : NULL,
+                          sha };
     if (!exec_ok(l.pg, "DELETE FROM dnc_entries WHERE $2::boolean AND list_id = $1::bigint", 2, p2,
                  NULL) ||
         !exec_ok(l.pg,
@@ -308,13 +338,13 @@ int ctl_dnc_load(int argc, char **argv)
         !exec_ok(l.pg,
                  "UPDATE dnc_lists SET entry_count = (SELECT count(*) FROM dnc_entries WHERE "
                  "list_id = $1::bigint), loaded_at = now(), list_date = coalesce($2::date, "
-                 "list_date) WHERE id = $1::bigint",
-                 2, p3, NULL) ||
+                 "list_date), file_sha256 = decode($3, 'hex') WHERE id = $1::bigint",
+                 3, p3, NULL) ||
         !exec_ok(l.pg, "COMMIT", 0, NULL, NULL)) {
         goto out;
     }
-    printf("list %s: %" PRIu64 " lines, %" PRIu64 " added, %" PRIu64 " removed%s\n", list, lines,
-           l.adds, l.dels, replace ? " (entries replaced)" : "");
+    printf("list %s: %" PRIu64 " lines, %" PRIu64 " added, %" PRIu64 " removed%s, sha256 %s\n",
+           list, lines, l.adds, l.dels, replace ? " (entries replaced)" : "", sha);
     rc = 0;
     if (publish_reload(scope, tenant, campaign, list) != 0) {
         printf("stored; the nodes load it at their next full reload\n");

@@ -10,7 +10,7 @@
  *   dialerctl flow template TEMPLATE.json [--set name=value]... > FLOW.json
  *   dialerctl dialplan print [--app NAME] [--context NAME] [--inbound FROM-TO]
  *       [--outbound FROM-TO] [--transfer-context NAME] > extensions_dialer.conf
- *   dialerctl dnc load --list ID [--format registry|plain|changes|auto] [--replace]
+ *   dialerctl dnc load --list ID [--format registry|plain|changes|xml|auto] [--replace] [--force]
  *       [--list-date YYYY-MM-DD] [--db CONNINFO] FILE     (ctl/dnc_load.c)
  *
  * dialplan print writes the extensions.conf contexts dialerd needs: the
@@ -368,7 +368,8 @@ static const struct command commands[] = {
       "[--app NAME] [--context NAME] [--inbound FROM-TO] [--outbound FROM-TO] "
       "[--transfer-context NAME]" },
     { "dnc", "load", ctl_dnc_load,
-      "--list ID [--format registry|plain|changes|auto] [--replace] [--list-date YYYY-MM-DD] "
+      "--list ID [--format registry|plain|changes|xml|auto] [--replace] [--force] [--list-date "
+      "YYYY-MM-DD] "
       "[--db CONNINFO] FILE" },
 };
 

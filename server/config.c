@@ -146,10 +146,11 @@ const struct cfg_option server_config_options[] = {
     OPT("dnc.upload-max", CFG_SIZE, dnc_upload_max, "64MB", 1024, INT64_C(1) << 31, 0,
         "largest DNC file upload (POST /api/v1/dnc/lists/{id}/uploads); larger ones get 413"),
     OPT("dnc.national-file", CFG_STR, dnc_national_file, "", 0, 4096, 0,
-        "national DNC registry file (full download, unzipped) loaded into memory on this node; "
+        "national DNC registry file (full download: flat, XML, or the zip as delivered) loaded "
+        "into memory on this node; "
         "reloaded when its modification time or size changes (\"\": none)"),
     OPT("dnc.national-file-format", CFG_STR, dnc_national_file_format, "registry", 4, 16, 0,
-        "format of dnc.national-file: registry, plain or auto"),
+        "format of dnc.national-file: registry, plain, xml or auto (a zip is detected)"),
     OPT("dnc.national-file-check", CFG_DURATION, dnc_national_file_check_ms, "60s", 100, 86400000,
         0, "how often dnc.national-file's modification time and size are compared"),
     OPT("dnc.national-file-max-age", CFG_INT, dnc_national_file_max_age_days, "31", 1, 365, 0,

@@ -437,7 +437,7 @@ static void nfile_loaded(struct dnc_wire *w, const struct compliance_dnc_list_in
     } else {
         /* the previous list stays; the message names the line and field, never the number */
         char msg[128];
-        snprintf(msg, sizeof(msg), "%s%s%s", err_name(status),
+        snprintf(msg, sizeof(msg), "%s%s%.100s", err_name(status),
                  err != NULL && err->message[0] ? ": " : "", err != NULL ? err->message : "");
         nfile_set_failed(w, "failed", err != NULL ? err->line : 0, msg);
         LOG_WARN(SERVER,
@@ -586,10 +586,11 @@ int start_dnc(const struct dnc_wire_deps *deps, struct dnc_wire **out)
         w->nf.fmt = strcmp(f, "registry") == 0 ? COMPLIANCE_DNC_FMT_REGISTRY
                     : strcmp(f, "plain") == 0  ? COMPLIANCE_DNC_FMT_PLAIN
                     : strcmp(f, "auto") == 0   ? COMPLIANCE_DNC_FMT_AUTO
+                    : strcmp(f, "xml") == 0    ? COMPLIANCE_DNC_FMT_XML
                                                : (enum compliance_dnc_format) - 1;
         if ((int)w->nf.fmt < 0) {
             LOG_ERR(SERVER, "event=config_invalid key=dnc.national-file-format msg=\"%s\"",
-                    "registry, plain or auto");
+                    "registry, plain, xml or auto");
             dnc_wire_free(w);
             return ERR_INVAL;
         }

@@ -22,6 +22,7 @@
 #include "tests/integration/test_schema_util.h"
 #include "tests/support/evloop.h"
 #include "tests/support/testenv.h"
+#include "tests/unit/compliance/zipw.h"
 
 struct fx {
     char dbname[64];
@@ -210,6 +211,29 @@ static void test_load_files(void **state)
         compliance_dnc_load_file(f->l, &li, "/nonexistent/file", COMPLIANCE_DNC_FMT_AUTO), 0);
     wait_done(f, 4);
     assert_true(f->status < 0);
+    /* the registry zipped as delivered (what dnc.national-file is given): a flat and an XML
+     * member replace the list */
+    char zip[128];
+    snprintf(zip, sizeof(zip), "/tmp/test_cmp_zip_%d.zip", (int)getpid());
+    struct zipw_member m[] = {
+        { .name = "flat.txt", .data = "6175550100\n617,5550101\n", .method = 8 },
+        { .name = "dnc.xml", .data = "<r><e npa=\"617\" n=\"5550102\"/></r>", .method = 0 },
+    };
+    size_t zlen;
+    unsigned char *zb = zipw_build(m, 2, &zlen);
+    FILE *zf = fopen(zip, "wb");
+    assert_non_null(zf);
+    assert_int_equal(fwrite(zb, 1, zlen, zf), zlen);
+    fclose(zf);
+    free(zb);
+    assert_int_equal(compliance_dnc_load_file(f->l, &li, zip, COMPLIANCE_DNC_FMT_REGISTRY), 0);
+    wait_done(f, 5);
+    assert_int_equal(f->status, 0);
+    assert_int_equal(f->entries, 3);
+    assert_int_equal(compliance_dnc_check(f->d, "+16175550101", "US", 1, 0, NULL), 1);
+    assert_int_equal(compliance_dnc_check(f->d, "+16175550102", "US", 1, 0, NULL), 1);
+    assert_int_equal(compliance_dnc_check(f->d, "+14155550102", "US", 1, 0, NULL), 0);
+    unlink(zip);
     unlink(full);
     unlink(chg);
     unlink(bad);

@@ -240,7 +240,7 @@ ms=$(wait_reason "$A" 12125550122 2 allowed)
 check "the first node sees the removal within 2 s (${ms:-never} ms)" test -n "$ms"
 
 # 6. The national registry: a registry file dated 40 days back makes the list stale on every
-#    node; the next download, dated today, clears it. Its numbers are dnc on the national list.
+#    node; the same file again is refused (409), the next download, dated today, clears it. Its numbers are dnc on the national list.
 printf '2125550160\n212,5550161\n' >"$TMP/registry.txt"
 r=$(api POST "$A/dnc/lists/$NAT/uploads?format=registry&list_date=$(date -u -d '-40 days' +%F)" \
   --data-binary @"$TMP/registry.txt")
@@ -252,6 +252,10 @@ r=$(curl -sS "http://127.0.0.1:$PORT_b/readyz")
 check "/readyz reports it stale" test "$(jget "$r" 'j["checks"]["dnc"]["national"]["state"]')" = stale
 r=$(api POST "$A/dnc/lists/$NAT/uploads?format=registry&list_date=$(date -u +%F)" \
   --data-binary @"$TMP/registry.txt")
+check "the same file again is refused as the same download (409)" test "$(st "$r")" = 409
+printf '2125550160\n212,5550161\n2125550162\n' >"$TMP/registry2.txt"
+r=$(api POST "$A/dnc/lists/$NAT/uploads?format=registry&list_date=$(date -u +%F)" \
+  --data-binary @"$TMP/registry2.txt")
 check "the next download, dated today" test "$(st "$r")" = 200
 ms=$(wait_reason "$BB" 12125550100 2 allowed)
 check "clears the alarm on the other node (${ms:-never} ms)" test -n "$ms"
