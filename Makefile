@@ -42,7 +42,7 @@ OPT_fuzz    := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,
 CPPFLAGS := -I. -I/usr/include/postgresql -D_GNU_SOURCE -DDIALER_VERSION=\"$(shell cat VERSION 2>/dev/null || echo 0.0.0)\"
 CFLAGS   := -std=c11 -pipe $(WARN) $(OPT_$(VARIANT))
 LDFLAGS  := $(filter -fsanitize=%,$(subst fuzzer-no-link,,$(OPT_$(VARIANT))))
-LIBS     := -lwebsockets -lcurl -lpq -lhiredis -lev -ljansson -lcsv -lsodium -ljwt -lpthread -lm
+LIBS     := -lwebsockets -lcurl -lpq -lhiredis -lev -ljansson -lcsv -lsodium -ljwt -lz -lpthread -lm
 
 # Library modules (ARCHITECTURE.md); each folder is a module and a symbol prefix.
 LIB_MODULES := core ari dialer campaign ivr compliance importers dashboards api hooks

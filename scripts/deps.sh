@@ -8,7 +8,7 @@ PKGS=(
   # build
   gcc make pkg-config clang clang-format clang-tidy cppcheck
   # libraries (see the README's dependency table)
-  libev-dev libpq-dev libhiredis-dev libcsv-dev libwebsockets-dev libcurl4-openssl-dev
+  libev-dev libpq-dev libhiredis-dev libcsv-dev libwebsockets-dev libcurl4-openssl-dev zlib1g-dev
   libjansson-dev libcmocka-dev libsodium-dev libjwt-dev
   # servers the tests and the demo start privately
   postgresql redis-server
