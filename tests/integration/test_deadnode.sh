@@ -71,7 +71,9 @@ sql "INSERT INTO contacts (tenant_id, list_id, number) SELECT $T, $L, '+1414555'
 sql "UPDATE campaigns SET state = 'running' WHERE id = $C" >/dev/null
 
 inflight3() { sql "SELECT count(*) FROM call_attempts WHERE campaign_id = $C AND dialer_node = '$NODE3_ID' AND ended_at IS NULL"; }
-full() { [ "$(active)" -ge "$MAXCH" ] && [ "$(inflight3)" -ge 3 ]; }
+# Node 3 holding at least one call (under sanitizers on a loaded machine the
+# other two nodes may start first and take most of the cap).
+full() { [ "$(active)" -ge "$MAXCH" ] && [ "$(inflight3)" -ge 1 ]; }
 check "the channel cap binds with node 3 holding calls" wait_for 60 full
 "$CLUSTER" kill-node 3
 kill_ms=$(date +%s%3N)
