@@ -352,6 +352,29 @@ static void takeover_reply(int status, redisReply *reply, void *arg)
     free(g);
 }
 
+/*
+ * Sends script s with a grant_ctx for cb/arg: 0 or the error (nothing sent).
+ * Replies through epoch_reply (acquire, set) are counted in l->pending.
+ */
+static int grant_call(struct campaign_limits *l, struct kv_script *s, int nkeys, int argc,
+                      const char *const *argv, kv_reply_cb *reply, campaign_grant_cb *cb, void *arg)
+{
+    struct grant_ctx *g = malloc(sizeof(*g));
+    if (!g) {
+        return ERR_NOMEM;
+    }
+    g->cb = cb;
+    g->arg = arg;
+    g->l = l;
+    int rc = kv_script_call(s, nkeys, argc, argv, NULL, reply, g, NULL);
+    if (rc != 0) {
+        free(g);
+    } else if (reply == epoch_reply) {
+        l->pending++;
+    }
+    return rc;
+}
+
 int campaign_limits_acquire(struct campaign_limits *l, const struct campaign_limit_spec *spec,
                             int want, int64_t now_us, campaign_grant_cb *cb, void *arg)
 {
@@ -376,20 +399,7 @@ int campaign_limits_acquire(struct campaign_limits *l, const struct campaign_lim
     epoch_args(l, now_us, &e);
     const char *argv[18] = { k1,  k2, k3, a[0], a[1],  a[2],    a[3],     a[4],    l->node,
                              ttl, np, hp, hold, e.key, e.pause, l->epoch, e.fresh, e.ms };
-    struct grant_ctx *g = malloc(sizeof(*g));
-    if (!g) {
-        return ERR_NOMEM;
-    }
-    g->cb = cb;
-    g->arg = arg;
-    g->l = l;
-    int rc = kv_script_call(l->acquire, 3, 18, argv, NULL, epoch_reply, g, NULL);
-    if (rc != 0) {
-        free(g);
-    } else {
-        l->pending++;
-    }
-    return rc;
+    return grant_call(l, l->acquire, 3, 18, argv, epoch_reply, cb, arg);
 }
 
 int campaign_limits_release(struct campaign_limits *l, const char *key, int n,
@@ -402,17 +412,7 @@ int campaign_limits_release(struct campaign_limits *l, const char *key, int n,
     snprintf(k, sizeof(k), "%slim:ch:%s", l->prefix, key);
     snprintf(num, sizeof(num), "%d", n);
     const char *argv[3] = { k, l->node, num };
-    struct grant_ctx *g = malloc(sizeof(*g));
-    if (!g) {
-        return ERR_NOMEM;
-    }
-    g->cb = cb;
-    g->arg = arg;
-    int rc = kv_script_call(l->release, 1, 3, argv, NULL, grant_reply, g, NULL);
-    if (rc != 0) {
-        free(g);
-    }
-    return rc;
+    return grant_call(l, l->release, 1, 3, argv, grant_reply, cb, arg);
 }
 
 int campaign_limits_refund(struct campaign_limits *l, const struct campaign_limit_spec *spec, int n,
@@ -428,17 +428,7 @@ int campaign_limits_refund(struct campaign_limits *l, const struct campaign_limi
     snprintf(burst, sizeof(burst), "%.6f",
              spec->burst > 0 ? spec->burst : (spec->cps > 1 ? spec->cps : 1));
     const char *argv[5] = { k1, k2, l->node, num, burst };
-    struct grant_ctx *g = malloc(sizeof(*g));
-    if (!g) {
-        return ERR_NOMEM;
-    }
-    g->cb = cb;
-    g->arg = arg;
-    int rc = kv_script_call(l->refund, 2, 5, argv, NULL, grant_reply, g, NULL);
-    if (rc != 0) {
-        free(g);
-    }
-    return rc;
+    return grant_call(l, l->refund, 2, 5, argv, grant_reply, cb, arg);
 }
 
 int campaign_limits_set(struct campaign_limits *l, const char *key, int n, campaign_grant_cb *cb,
@@ -458,20 +448,7 @@ int campaign_limits_set(struct campaign_limits *l, const char *key, int n, campa
     epoch_args(l, clock_wall_us(), &e);
     const char *argv[12] = { k,    live,  holdk,   l->node,  num,     ttl,
                              hold, e.key, e.pause, l->epoch, e.fresh, e.ms };
-    struct grant_ctx *g = malloc(sizeof(*g));
-    if (!g) {
-        return ERR_NOMEM;
-    }
-    g->cb = cb;
-    g->arg = arg;
-    g->l = l;
-    int rc = kv_script_call(l->set, 3, 12, argv, NULL, epoch_reply, g, NULL);
-    if (rc != 0) {
-        free(g);
-    } else {
-        l->pending++;
-    }
-    return rc;
+    return grant_call(l, l->set, 3, 12, argv, epoch_reply, cb, arg);
 }
 
 const char *campaign_limits_self(const struct campaign_limits *l)
@@ -554,15 +531,5 @@ int campaign_limits_takeover(struct campaign_limits *l, const char *key, const c
     snprintf(hp, sizeof(hp), "%slim:hold:", l->prefix);
     snprintf(cp, sizeof(cp), "%slim:claim:", l->prefix);
     const char *argv[11] = { k, live, holdk, l->node, dead, num, ttl, hold, np, hp, cp };
-    struct grant_ctx *g = malloc(sizeof(*g));
-    if (!g) {
-        return ERR_NOMEM;
-    }
-    g->cb = cb;
-    g->arg = arg;
-    int rc = kv_script_call(l->takeover, 3, 11, argv, NULL, takeover_reply, g, NULL);
-    if (rc != 0) {
-        free(g);
-    }
-    return rc;
+    return grant_call(l, l->takeover, 3, 11, argv, takeover_reply, cb, arg);
 }
