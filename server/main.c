@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "api/api.h"
 #include "compliance/compliance.h"
@@ -112,7 +111,7 @@ static int bootstrap_cmd(const struct server_config *conf, int argc, char **argv
 }
 
 /*
- * DIALER_TEST_WINDOW_TIME=YYYY-MM-DDTHH:MM:SSZ (test builds only): calling
+ * DIALER_TEST_WINDOW_TIME=<RFC 3339 time> (test builds only): calling
  * windows are judged as if the clock had been started at that instant, so the
  * end-to-end tests against ari-sim dial at any hour of the day. A release
  * build (NDEBUG) refuses to start with it set: production always judges
@@ -121,20 +120,14 @@ static int bootstrap_cmd(const struct server_config *conf, int argc, char **argv
 static int test_window_clock(void)
 {
     const char *v = getenv("DIALER_TEST_WINDOW_TIME");
-    struct tm tm = { 0 };
-    char z = 0;
+    int64_t at_us;
     if (v == NULL || v[0] == '\0') {
         return 0;
     }
-    if (sscanf(v, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec, &z) != 7 ||
-        z != 'Z') {
-        fprintf(stderr, "dialerd: DIALER_TEST_WINDOW_TIME: not YYYY-MM-DDTHH:MM:SSZ\n");
+    if (api_parse_time(v, &at_us) != 0) {
+        fprintf(stderr, "dialerd: DIALER_TEST_WINDOW_TIME: not an RFC 3339 time\n");
         return 2;
     }
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    int64_t at_us = (int64_t)timegm(&tm) * 1000000;
     if (compliance_window_clock_set(at_us - clock_wall_us()) != 0) {
         fprintf(stderr, "dialerd: DIALER_TEST_WINDOW_TIME is honoured by test builds only\n");
         return 2;
