@@ -54,8 +54,9 @@ PSQL=("$DIALER_PG_BIN/psql" -h "$DIALER_PG_SOCKDIR" -p "$DIALER_PG_PORT" -U dial
 sql() { "${PSQL[@]}" -Atc "$1"; }
 sql_is() { [ "$(sql "$1")" = "$2" ]; }
 active() { curl -s --max-time 2 "$SIM1_URL/_sim/stats" | sed -n 's/.*"channels_active":\([0-9]*\).*/\1/p'; }
+# Channel ids in ari-sim; with an argument, only those in that state.
 sim_channels() { curl -s --max-time 5 -u asterisk:asterisk "$SIM1_URL/ari/channels" |
-  python3 -c 'import json,sys; print("\n".join(c["id"] for c in json.load(sys.stdin)))'; }
+  python3 -c 'import json,sys; w=sys.argv[1:]; print("\n".join(c["id"] for c in json.load(sys.stdin) if not w or c["state"] == w[0]))' "$@"; }
 
 PW="dn-Pass-$$-$RANDOM"
 printf '%s\n' "$PW" | DIALERD_ARI_PASSWORD=asterisk "$B/dialerd" -c "$NODE1_CONF" bootstrap \
@@ -72,13 +73,17 @@ sql "UPDATE campaigns SET state = 'running' WHERE id = $C" >/dev/null
 
 inflight3() { sql "SELECT count(*) FROM call_attempts WHERE campaign_id = $C AND dialer_node = '$NODE3_ID' AND ended_at IS NULL"; }
 # Node 3 holding at least one call (under sanitizers on a loaded machine the
-# other two nodes may start first and take most of the cap).
-full() { [ "$(active)" -ge "$MAXCH" ] && [ "$(inflight3)" -ge 1 ]; }
+# other two nodes may start first and take most of the cap), and every call answered:
+# a call still ringing when node 3 dies is hung up by Asterisk when it answers, since
+# the Stasis application it was to enter is gone with node 3's WebSocket, so only calls
+# already up can be kept up by a survivor.
+full() { [ "$(active)" -ge "$MAXCH" ] && [ "$(inflight3)" -ge 1 ] &&
+  [ "$(sim_channels | wc -l)" = "$(sim_channels Up | wc -l)" ]; }
 check "the channel cap binds with node 3 holding calls" wait_for 60 full
 "$CLUSTER" kill-node 3
 kill_ms=$(date +%s%3N)
 sql "SELECT id FROM call_attempts WHERE campaign_id = $C AND dialer_node = '$NODE3_ID' AND ended_at IS NULL" | sort >"$TMP/inflight3.txt"
-sim_channels | sort >"$TMP/sim.txt"
+sim_channels Up | sort >"$TMP/sim.txt"
 comm -12 "$TMP/inflight3.txt" "$TMP/sim.txt" >"$TMP/up3.txt"
 UP3=$(wc -l <"$TMP/up3.txt")
 echo "  killed node 3 with $(wc -l <"$TMP/inflight3.txt") attempts in flight, $UP3 of them up in ari-sim ($(wc -l <"$TMP/sim.txt") channels up, cap $MAXCH)"
