@@ -412,10 +412,20 @@ struct campaign_attempt {
     const char *number;    /* the number dialed (borrowed) */
     const char *caller_id; /* may be NULL */
     const char *trunk;     /* may be NULL */
+    bool with_contact;     /* campaign_store_attempt_begin returns contact.* */
 };
 
 /* Fills id with a new random UUID (version 4). */
 void campaign_attempt_id_new(char id[37]);
+
+/*
+ * The answer to campaign_store_attempt_begin: status as below; contact (new,
+ * the callee frees it; NULL unless status is 0 and a->with_contact) is the
+ * contact's variables for a flow as one JSON object's text: id, number,
+ * external_id, extension, country, region, postal_code, attempts (this one
+ * counted), then the contact's custom fields.
+ */
+typedef void campaign_begun_cb(int status, char *contact, void *arg);
 
 /*
  * Step 1 of the attempt protocol: in one statement, moves the contact from
@@ -426,7 +436,8 @@ void campaign_attempt_id_new(char id[37]);
  * settles it).
  */
 int campaign_store_attempt_begin(struct db_conn *c, const struct campaign_actor *who,
-                                 const struct campaign_attempt *a, campaign_done_cb *cb, void *arg);
+                                 const struct campaign_attempt *a, campaign_begun_cb *cb,
+                                 void *arg);
 
 /* How an attempt ended. */
 struct campaign_attempt_end {

@@ -62,6 +62,7 @@ struct tx {
     size_t nrows;
     struct campaign_auto_change *changes; /* campaign_store_auto */
     enum campaign_auto_kind kind;
+    char *text; /* campaign_store_attempt_begin: contact.* as JSON text */
 };
 
 static int map_db_error(int status, PGresult *res)
@@ -103,6 +104,7 @@ static void tx_step_cb(int status, PGresult *res, void *arg)
     campaign_batch_free(t->batch);
     free(t->rows);
     free(t->changes);
+    free(t->text);
     free(t);
 }
 
@@ -494,37 +496,72 @@ void campaign_attempt_id_new(char id[37])
              b[14], b[15]);
 }
 
-static int main_one_row(struct tx *t, PGresult *res)
+static int main_begun(struct tx *t, PGresult *res)
 {
-    (void)t;
-    return PQntuples(res) == 1 ? 0 : ERR_CONFLICT;
+    if (PQntuples(res) != 1) {
+        return ERR_CONFLICT;
+    }
+    if (PQnfields(res) > 1 && !PQgetisnull(res, 0, 1)) {
+        t->text = strdup(PQgetvalue(res, 0, 1));
+        if (t->text == NULL) {
+            return ERR_NOMEM;
+        }
+    }
+    return 0;
 }
 
+static void done_begun(struct tx *t)
+{
+    campaign_begun_cb *cb = (campaign_begun_cb *)t->user_cb;
+    char *text = t->status == 0 ? t->text : NULL;
+    t->text = NULL;
+    if (cb) {
+        cb(t->status, text, t->user_arg);
+    } else {
+        free(text);
+    }
+}
+
+/*
+ * contact.* (the flow's view of the contact: number, external id, place,
+ * attempts counted with this one, then the list's custom fields) comes from
+ * the row the statement updates, so it is the committed row and costs no
+ * second read: a call never reaches its flow without it.
+ */
 int campaign_store_attempt_begin(struct db_conn *c, const struct campaign_actor *who,
-                                 const struct campaign_attempt *a, campaign_done_cb *cb, void *arg)
+                                 const struct campaign_attempt *a, campaign_begun_cb *cb, void *arg)
 {
     static const char sql[] =
         "WITH k AS (UPDATE contacts SET state = 'dialing', attempts = attempts + 1,"
         "           last_attempt_at = now(), block_reason = NULL"
         "           WHERE id = $1::bigint AND lease_owner = $2 AND state = 'leased'"
-        "           RETURNING id, tenant_id, attempts) "
-        "INSERT INTO call_attempts (id, tenant_id, campaign_id, contact_id, number, attempt_no,"
-        "                           caller_id, trunk, dialer_node, dialer_process) "
-        "SELECT $3::uuid, k.tenant_id, $4::bigint, k.id, $5, k.attempts, $6, $7, $2, $8 FROM k "
-        "RETURNING id";
+        "           RETURNING id, tenant_id, attempts, number, external_id, extension, country,"
+        "                     region, postal_code, custom),"
+        " i AS (INSERT INTO call_attempts (id, tenant_id, campaign_id, contact_id, number,"
+        "                                  attempt_no, caller_id, trunk, dialer_node,"
+        "                                  dialer_process)"
+        "       SELECT $3::uuid, k.tenant_id, $4::bigint, k.id, $5, k.attempts, $6, $7, $2, $8"
+        "       FROM k RETURNING id) "
+        "SELECT i.id, CASE WHEN $9::bool THEN"
+        " (jsonb_build_object('id', k.id, 'number', k.number, 'external_id', k.external_id,"
+        "  'extension', k.extension, 'country', k.country, 'region', k.region,"
+        "  'postal_code', k.postal_code, 'attempts', k.attempts)"
+        "  || coalesce(k.custom::jsonb, '{}'::jsonb))::text END "
+        "FROM i CROSS JOIN k";
     char contact[24], camp[24];
     if (!c || !who || !a || !a->owner || !campaign_e164_valid(a->number)) {
         return ERR_INVAL;
     }
-    struct tx *t = tx_new(c, main_one_row, done_status, (void *)cb, arg);
+    struct tx *t = tx_new(c, main_begun, done_begun, (void *)cb, arg);
     if (!t) {
         return ERR_NOMEM;
     }
     snprintf(contact, sizeof(contact), "%" PRId64, a->contact_id);
     snprintf(camp, sizeof(camp), "%" PRId64, a->campaign_id);
-    const char *p[8] = { contact,   a->owner,     a->id,    camp,
-                         a->number, a->caller_id, a->trunk, a->process };
-    return tx_send_tenant(t, who, sql, 8, p);
+    const char *p[9] = { contact,  a->owner,   a->id,
+                         camp,     a->number,  a->caller_id,
+                         a->trunk, a->process, a->with_contact ? "t" : "f" };
+    return tx_send_tenant(t, who, sql, 9, p);
 }
 
 static int main_finish(struct tx *t, PGresult *res)

@@ -84,8 +84,6 @@ struct wcamp {
     int64_t lists[MAX_LISTS];
 };
 
-struct contact_fetch;
-
 struct wcall {
     struct wcall *prev, *next; /* calls this node holds */
     struct dialer_wire *w;
@@ -93,8 +91,7 @@ struct wcall {
     struct ivr_ari_call *ac;     /* the channel in the IVR dispatcher */
     struct ivr_session *s;       /* the flow, or the safe-harbour message */
     struct ivr_flow *flow;       /* the revision pinned for this call */
-    struct contact_fetch *fetch; /* contact.* variables being read */
-    json_t *contact;             /* contact.* variables, or NULL */
+    char *contact;               /* contact.* as JSON text (from the attempt's begin), or NULL */
     struct dash_entity *trunk_e; /* trunk utilisation */
     int64_t flow_id;
     int flow_rev;
@@ -102,14 +99,9 @@ struct wcall {
     bool answered; /* counted as in progress on the wall */
     bool reserved; /* holds a frequency-cap reservation */
     bool safe_harbour;
-    bool start_pending;              /* connected: the flow starts when contact.* has been read */
-    struct wcall *fw_prev, *fw_next; /* in w->fetch_wait: no connection was free to read */
-    bool fetch_waiting;
-    int64_t fetch_wait_us; /* since when (the flow starts without contact.* after FETCH_WAIT_US) */
-    bool pending_machine;  /* the pending start is the leave-a-message flow */
-    int64_t callback_us;   /* the flow asked for a callback at this time (0: none) */
-    char exec[37];         /* ivr_executions id, "" when not recorded */
-    char reservation[40];  /* compliance_caps_reserve */
+    int64_t callback_us;  /* the flow asked for a callback at this time (0: none) */
+    char exec[37];        /* ivr_executions id, "" when not recorded */
+    char reservation[40]; /* compliance_caps_reserve */
     struct campaign_contact ct;
     struct campaign_attempt a;
     char endpoint[DIALER_DIAL_MAX];
@@ -253,7 +245,6 @@ struct dialer_wire {
     struct dash_entity *dash_none;   /* counts nothing (before the wall is wired) */
     struct wcamp *camps;
     struct wcall *calls;
-    struct wcall *fetch_wait; /* connected calls whose contact.* read waits for a connection */
     struct compliance_recorder *recorder; /* compliance_decisions rows (record_block) */
     ev_timer tick;
     ev_timer poll;
@@ -334,12 +325,6 @@ static struct campaign_actor actor_of(struct dialer_wire *w, int64_t tenant_id)
     return (struct campaign_actor){ .tenant_id = tenant_id, .actor = w->actor };
 }
 
-static void fetch_detach(struct wcall *c);
-static void contact_fetch(struct wcall *c);
-
-static void fetch_wait_leave(struct wcall *c);
-static void fetch_wait_join(struct wcall *c);
-
 static void launching_gauge(struct dialer_wire *w)
 {
     counter_set(&c_launching, w->launching);
@@ -381,9 +366,7 @@ static void wcall_free(struct wcall *c)
     struct dialer_wire *w = c->w;
     launch_end(c);
     unbook(c); /* every path from a booking ends here at the latest */
-    fetch_wait_leave(c);
-    fetch_detach(c);
-    json_decref(c->contact);
+    free(c->contact);
     ivr_flow_unref(c->flow);
     if (c->prev != NULL) {
         c->prev->next = c->next;
@@ -1570,10 +1553,12 @@ static int run_flow(struct dialer_wire *w, struct wcall *c, struct dialer_call *
                   "caller_id", c->caller_id, "campaign_id", (json_int_t)cp->id, "campaign_name",
                   cp->name, "tenant_id", (json_int_t)cp->tenant_id, "attempt", c->ct.attempts + 1);
     if (vars != NULL) {
-        json_object_set(vars, "contact", c->contact != NULL ? c->contact : json_object());
-        if (c->contact == NULL) {
-            json_decref(json_object_get(vars, "contact")); /* the new empty object */
+        json_t *ct = c->contact != NULL ? json_loads(c->contact, 0, NULL) : NULL;
+        if (!json_is_object(ct)) {
+            json_decref(ct); /* the campaign had no flow at launch: none asked for */
+            ct = json_object();
         }
+        json_object_set_new(vars, "contact", ct);
     }
     struct ivr_session_config cfg = {
         .ops = ivr_ari_ops(),
@@ -1592,7 +1577,7 @@ static int run_flow(struct dialer_wire *w, struct wcall *c, struct dialer_call *
         return ERR_NOMEM;
     }
     /* The session holds its own copy of contact.*: the call's is not read again. */
-    json_decref(c->contact);
+    free(c->contact);
     c->contact = NULL;
     c->call = call;
     c->exec[0] = '\0';
@@ -1658,50 +1643,11 @@ static int on_connect(void *arg, struct dialer_call *call, bool machine)
         }
         return ERR_BUSY;
     }
-    if (c->contact == NULL && c->fetch == NULL) {
-        contact_fetch(c); /* the read at launch found no free connection */
-        if (c->fetch == NULL) {
-            fetch_wait_join(c); /* none now either: the tick tries again */
-        }
-    }
-    if (c->contact == NULL && (c->fetch != NULL || c->fetch_waiting)) {
-        /* connected now; the flow starts as soon as contact.* is read
-         * (milliseconds: the read was sent while the call rang) */
-        c->call = call;
-        c->start_pending = true;
-        c->pending_machine = machine;
-        if (!machine) {
-            cp->connected++;
-            c->in_flow = true;
-        }
-        return 0;
-    }
     int rc = run_flow(w, c, call, cp, wf->flow, wf, machine);
     if (rc != 0) {
         LOG_WARN(DIALER, "event=flow_start_failed id=%s err=\"%s\"", c->a.id, err_str(rc));
     }
     return rc;
-}
-
-static void flow_start_pending(struct wcall *c)
-{
-    struct dialer_wire *w = c->w;
-    struct dialer_call *call = c->call;
-    struct wcamp *cp = camp_find(w, c->ct.campaign_id);
-    c->start_pending = false;
-    if (call == NULL || w->stopping) {
-        return;
-    }
-    struct wflow *wf = cp != NULL ? (c->pending_machine ? &cp->mflow : &cp->flow) : NULL;
-    int rc = wf != NULL && wf->state == FLOW_READY
-                 ? run_flow(w, c, call, cp, wf->flow, wf, c->pending_machine)
-                 : ERR_NOTFOUND;
-    if (rc != 0) {
-        LOG_WARN(DIALER, "event=flow_start_failed id=%s err=\"%s\"", c->a.id, err_str(rc));
-        c->call = NULL;
-        flow_leave(c);
-        dialer_call_end(call, "flow_error");
-    }
 }
 
 /* The wall's figures of an ended call. */
@@ -1788,7 +1734,6 @@ static void on_ended(void *arg, const struct dialer_result *r)
     }
     /* a flow still running (the channel went before the flow noticed) stops */
     c->call = NULL;
-    c->start_pending = false;
     if (c->s != NULL) {
         ivr_session_stop(c->s); /* flow_end runs and frees the session */
         ivr_session_destroy(c->s);
@@ -1847,176 +1792,12 @@ static void on_ended(void *arg, const struct dialer_result *r)
 
 /* ------------------------------------------------------- contact.* */
 
-/*
- * contact.* for the flow: the contact row's custom fields with its number,
- * external id and place, read while the call rings (one read-only
- * transaction under the tenant's row-level security). Without an answer in
- * time (or with every connection pinned) the flow runs without them.
- */
-struct contact_fetch {
-    struct wcall *c; /* NULL once the call is gone */
-    struct dialer_wire *w;
-    struct db_conn *conn;
-    int pending;
-    json_t *vars;
-};
-
-static const char CONTACT_SQL[] =
-    "SELECT (jsonb_build_object('id', id, 'number', number, 'external_id', external_id, "
-    "'extension', extension, 'country', country, 'region', region, 'postal_code', "
-    "postal_code, 'attempts', attempts) || custom::jsonb)::text FROM contacts WHERE id = $1";
-
-static void flow_start_pending(struct wcall *c);
-
-/*
- * A call answered while every connection was pinned (attempt transactions
- * under load) and whose contact.* read could not be sent: it waits in
- * w->fetch_wait and every tick tries the read again; after FETCH_WAIT_US the
- * flow starts without contact.* (logged), so a caller never waits longer.
- */
-#define FETCH_WAIT_US INT64_C(1000000)
-
-static void fetch_wait_join(struct wcall *c)
-{
-    if (c->fetch_waiting) {
-        return;
-    }
-    struct dialer_wire *w = c->w;
-    c->fetch_waiting = true;
-    c->fetch_wait_us = clock_mono_us();
-    c->fw_prev = NULL;
-    c->fw_next = w->fetch_wait;
-    if (w->fetch_wait != NULL) {
-        w->fetch_wait->fw_prev = c;
-    }
-    w->fetch_wait = c;
-}
-
-static void fetch_wait_leave(struct wcall *c)
-{
-    if (!c->fetch_waiting) {
-        return;
-    }
-    struct dialer_wire *w = c->w;
-    if (c->fw_prev != NULL) {
-        c->fw_prev->fw_next = c->fw_next;
-    } else {
-        w->fetch_wait = c->fw_next;
-    }
-    if (c->fw_next != NULL) {
-        c->fw_next->fw_prev = c->fw_prev;
-    }
-    c->fw_prev = c->fw_next = NULL;
-    c->fetch_waiting = false;
-}
-
-/* From the tick: send the reads that wait, or give up on those waiting too long. */
-static void fetch_wait_run(struct dialer_wire *w)
-{
-    int64_t now = clock_mono_us();
-    struct wcall *c = w->fetch_wait;
-    while (c != NULL) {
-        struct wcall *next = c->fw_next;
-        if (c->contact != NULL || !c->start_pending) {
-            fetch_wait_leave(c);
-        } else {
-            contact_fetch(c);
-            if (c->fetch != NULL) {
-                fetch_wait_leave(c); /* fetch_cb starts the flow */
-            } else if (now - c->fetch_wait_us >= FETCH_WAIT_US) {
-                LOG_WARN(DIALER,
-                         "event=contact_fetch_gave_up id=%s msg=\"no free database "
-                         "connection; the flow runs without contact.*\"",
-                         c->a.id);
-                fetch_wait_leave(c);
-                flow_start_pending(c);
-            }
-        }
-        c = next;
-    }
-}
-
-static void fetch_detach(struct wcall *c)
-{
-    if (c->fetch != NULL) {
-        c->fetch->c = NULL;
-        c->fetch = NULL;
-    }
-}
-
-static void fetch_cb(int status, PGresult *res, void *arg)
-{
-    struct contact_fetch *f = arg;
-    if (status == 0 && res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK &&
-        PQntuples(res) == 1 && f->vars == NULL) {
-        f->vars = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
-    }
-    if (--f->pending > 0) {
-        return;
-    }
-    db_pool_unpin(f->w->db, f->conn);
-    struct wcall *c = f->c;
-    if (c != NULL) {
-        c->fetch = NULL;
-        if (json_is_object(f->vars) && c->contact == NULL) {
-            c->contact = f->vars;
-            f->vars = NULL;
-        }
-    }
-    json_decref(f->vars);
-    free(f);
-    if (c != NULL && c->start_pending) {
-        flow_start_pending(c);
-    }
-}
-
-static void contact_fetch(struct wcall *c)
-{
-    struct dialer_wire *w = c->w;
-    struct db_conn *conn = NULL;
-    if (c->fetch != NULL || db_pool_pin(w->db, &conn) != 0) {
-        return;
-    }
-    struct contact_fetch *f = calloc(1, sizeof(*f));
-    if (f == NULL) {
-        db_pool_unpin(w->db, conn);
-        return;
-    }
-    f->c = c;
-    f->w = w;
-    f->conn = conn;
-    char tid[24], cid[24];
-    snprintf(tid, sizeof(tid), "%" PRId64, c->ct.tenant_id);
-    snprintf(cid, sizeof(cid), "%" PRId64, c->ct.id);
-    const char *tp[1] = { tid };
-    const char *cp[1] = { cid };
-    const struct db_query qs[4] = {
-        { .sql = "BEGIN READ ONLY" },
-        { .sql = "SELECT set_config('app.tenant_id', $1, true)", .nparams = 1, .params = tp },
-        { .sql = CONTACT_SQL, .nparams = 1, .params = cp },
-        { .sql = "COMMIT" },
-    };
-    for (int i = 0; i < 4; i++) {
-        struct db_query q = qs[i];
-        q.cb = fetch_cb;
-        q.arg = f;
-        if (db_query_send(conn, &q, NULL) != 0) {
-            if (i == 0) {
-                db_pool_unpin(w->db, conn);
-                free(f);
-                return;
-            }
-            break;
-        }
-        f->pending++;
-    }
-    c->fetch = f;
-}
-
-static void begun(int status, void *arg)
+static void begun(int status, char *contact, void *arg)
 {
     struct wcall *c = arg;
     struct dialer_wire *w = c->w;
+    free(c->contact);
+    c->contact = contact; /* contact.* for the flow (asked for when the campaign has one) */
 
     if (w->stopping) {
         wcall_free(c);
@@ -2070,9 +1851,6 @@ static void begun(int status, void *arg)
             dash_inc(c->trunk_e, DASH_CHANNELS);
             dash_set(c->trunk_e, DASH_CAPACITY, trunk_capacity(w, cp, c));
         }
-        if (cp != NULL && (cp->flow.state == FLOW_READY || cp->mflow.state == FLOW_READY)) {
-            contact_fetch(c);
-        }
         return;
     }
     if (rc != 0) {
@@ -2110,6 +1888,9 @@ static int begin_attempt(struct wcall *c)
     struct dialer_wire *w = c->w;
     struct campaign_actor who = actor_of(w, c->ct.tenant_id);
     compliance_recorder_forget(w->recorder, c->ct.id); /* dialed: its skip streak ends */
+    struct wcamp *cp = camp_find(w, c->ct.campaign_id);
+    c->a.with_contact =
+        cp != NULL && (cp->flow.state == FLOW_READY || cp->mflow.state == FLOW_READY);
     return campaign_store_attempt_begin(next_conn(w), &who, &c->a, begun, c);
 }
 
@@ -2533,9 +2314,6 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
     }
     orphans_check(w, clock_wall_us());
     campaign_sched_tick(w->sched, clock_wall_us());
-    if (w->fetch_wait != NULL) {
-        fetch_wait_run(w);
-    }
 }
 
 /* ------------------------------------------------------------ campaigns */

@@ -66,8 +66,9 @@ static void on_finished(int status, void *arg)
     free(c);
 }
 
-static void on_begun(int status, void *arg)
+static void on_begun(int status, char *contact, void *arg)
 {
+    free(contact); /* not asked for: NULL */
     struct call *c = arg;
     struct world *w = c->w;
     struct campaign_actor who = actor(w);

@@ -9,6 +9,7 @@
  * abandoned) between and inside the steps. Database test_campaign_store.
  */
 #include <ev.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -123,6 +124,7 @@ struct result {
     int done;
     int status;
     int64_t count;
+    char *contact; /* campaign_store_attempt_begin's contact.* */
 };
 
 static void on_done(int status, void *arg)
@@ -130,6 +132,14 @@ static void on_done(int status, void *arg)
     struct result *r = arg;
     r->status = status;
     r->done++;
+}
+
+static void on_begun(int status, char *contact, void *arg)
+{
+    struct result *r = arg;
+    free(r->contact);
+    r->contact = contact;
+    on_done(status, arg);
 }
 
 static void on_count(int status, int64_t count, void *arg)
@@ -519,9 +529,11 @@ static void test_store_renew_release_expiry_reclaim(void **state)
                                    .number = "+14155550000" };
     campaign_attempt_id_new(at.id);
     r.done = 0;
-    assert_int_equal(campaign_store_attempt_begin(a, actor(), &at, on_done, &r), 0);
+    at.with_contact = true;
+    assert_int_equal(campaign_store_attempt_begin(a, actor(), &at, on_begun, &r), 0);
     wait_for(&r);
     assert_int_equal(r.status, ERR_CONFLICT);
+    assert_null(r.contact); /* nothing of a contact this node does not hold */
     /* release half with a reason and a time; only the holder's leases count */
     int64_t due[5];
     const char *why[5] = { "window", "window", "dnc", "cap", NULL };
@@ -573,7 +585,9 @@ static void on_got(struct campaign_batch *b, void *arg)
 /* ------------------------------------------------------------------------ */
 /* The attempt protocol and "never dial twice"                               */
 
-static int begin_attempt(struct db_conn *c, int64_t contact, const char *owner, char id[37])
+/* Step 1 for contact; with vars, *vars gets contact.* (new, or NULL). */
+static int begin_attempt_vars(struct db_conn *c, int64_t contact, const char *owner, char id[37],
+                              char **vars)
 {
     struct result r = { 0 };
     struct campaign_attempt at = { .campaign_id = F->campaign,
@@ -581,12 +595,23 @@ static int begin_attempt(struct db_conn *c, int64_t contact, const char *owner, 
                                    .owner = owner,
                                    .number = "+14155550100",
                                    .caller_id = "+14155550199",
-                                   .trunk = "carrier-a" };
+                                   .trunk = "carrier-a",
+                                   .with_contact = vars != NULL };
     campaign_attempt_id_new(at.id);
     memcpy(id, at.id, 37);
-    assert_int_equal(campaign_store_attempt_begin(c, actor(), &at, on_done, &r), 0);
+    assert_int_equal(campaign_store_attempt_begin(c, actor(), &at, on_begun, &r), 0);
     wait_for(&r);
+    if (vars != NULL) {
+        *vars = r.contact;
+    } else {
+        assert_null(r.contact);
+    }
     return r.status;
+}
+
+static int begin_attempt(struct db_conn *c, int64_t contact, const char *owner, char id[37])
+{
+    return begin_attempt_vars(c, contact, owner, id, NULL);
 }
 
 static int finish_attempt(struct db_conn *c, const char *id, const char *outcome, bool retry)
@@ -758,7 +783,7 @@ static void test_store_attempt_begin_killed_at_any_moment(void **state)
                                        .number = "+14155550100" };
         a = app_conn(f);
         campaign_attempt_id_new(at.id);
-        assert_int_equal(campaign_store_attempt_begin(a, actor(), &at, on_done, &r), 0);
+        assert_int_equal(campaign_store_attempt_begin(a, actor(), &at, on_begun, &r), 0);
         if (i % 2) { /* a different moment each time: 0 to 0.8 ms, or once done */
             evloop_run_for(f->loop, 0.0001 * (double)(i / 2));
         } else if (i >= 8) {
@@ -842,6 +867,54 @@ static void test_store_alternate_number_is_dialed_next(void **state)
     db_conn_destroy(a);
 }
 
+/*
+ * The attempt's first step hands the flow its contact.* from the row it
+ * commits: the list's custom fields with the number, external id, place and
+ * the attempts counted with this one; none when not asked for or when the
+ * lease was lost.
+ */
+static void test_store_attempt_begin_returns_contact_vars(void **state)
+{
+    struct fixture *f = *state;
+    struct collect k = { 0 };
+    char id[37], id2[37];
+    struct db_conn *a = app_conn(f);
+    fresh_campaign(f, 2, "running");
+    tdb_exec(
+        f->su,
+        "UPDATE contacts SET custom = '{\"name\": \"Ada\", \"balance\": 12.5, "
+        "\"number\": \"kept\"}', external_id = 'crm-' || id, region = 'US-WI' WHERE list_id = %lld",
+        f->list);
+    lease_once(a, "node-a", 2, 60, &k);
+    assert_int_equal(k.n, 2);
+    char *vars = NULL;
+    assert_int_equal(begin_attempt_vars(a, k.ids[0], "node-a", id, &vars), 0);
+    assert_non_null(vars);
+    json_error_t je;
+    json_t *o = json_loads(vars, 0, &je);
+    assert_true(json_is_object(o));
+    assert_string_equal(json_string_value(json_object_get(o, "name")), "Ada");
+    assert_true(json_real_value(json_object_get(o, "balance")) == 12.5);
+    char ext[32];
+    snprintf(ext, sizeof(ext), "crm-%lld", (long long)k.ids[0]);
+    assert_string_equal(json_string_value(json_object_get(o, "external_id")), ext);
+    assert_string_equal(json_string_value(json_object_get(o, "region")), "US-WI");
+    assert_int_equal(json_integer_value(json_object_get(o, "id")), k.ids[0]);
+    assert_int_equal(json_integer_value(json_object_get(o, "attempts")), 1);
+    /* a custom field named like a built-in one wins, as the list's own column */
+    assert_string_equal(json_string_value(json_object_get(o, "number")), "kept");
+    json_decref(o);
+    free(vars);
+    /* without asking: nothing read */
+    assert_int_equal(begin_attempt(a, k.ids[1], "node-a", id2), 0);
+    /* lost lease: no row, no variables */
+    vars = NULL;
+    assert_int_equal(begin_attempt_vars(a, k.ids[0], "node-a", id2, &vars), ERR_CONFLICT);
+    assert_null(vars);
+    free(k.ids);
+    db_conn_destroy(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -854,6 +927,7 @@ int main(void)
         cmocka_unit_test(test_store_attempt_protocol_survives_kills),
         cmocka_unit_test(test_store_attempt_begin_killed_at_any_moment),
         cmocka_unit_test(test_store_alternate_number_is_dialed_next),
+        cmocka_unit_test(test_store_attempt_begin_returns_contact_vars),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
