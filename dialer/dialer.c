@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "compliance/compliance.h"
+#include "core/arena.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -161,6 +162,17 @@ static int cause_of_dial(enum ari_dial_outcome o)
     default:
         return -1;
     }
+}
+
+/*
+ * How an adopted call ended: "lost" unless it was seen answered (its channel
+ * Up at a watch), then "human": the contact took the call on the dead node,
+ * so it is final, never dialed again by the failed class's policy. Whether a
+ * machine answered is not known (the AMD result died with the node).
+ */
+static const char *adopted_outcome(const struct dialer_call *call)
+{
+    return call->answered_us != 0 ? "human" : "lost";
 }
 
 static const char *outcome_of(const struct dialer_call *call, int *cause)
@@ -543,8 +555,9 @@ bool dialer_on_event(struct dialer *d, struct ari_client *c, const struct ari_ev
             break;
         case ARI_EVENT_CHANNEL_DESTROYED:
             if (strcmp(ids[i], call->id) == 0) {
-                /* an adopted call's history is unknown: "lost", with the real cause */
-                end_call(call, call->phase == PH_ADOPTED ? "lost" : NULL,
+                /* an adopted call's history is unknown: its outcome from what was
+                 * seen of it, with the real cause */
+                end_call(call, call->phase == PH_ADOPTED ? adopted_outcome(call) : NULL,
                          call->phase == PH_ADOPTED ? ev->channel_destroyed.cause : -1);
                 return true;
             }
@@ -1081,6 +1094,19 @@ static void watch_arm(struct dialer_call *call, double after_s)
     ev_timer_start(call->d->loop, &call->check);
 }
 
+/* The channel's state in a GET /channels/{id} body is Up. */
+static bool body_is_up(const struct ari_result *res)
+{
+    struct arena a;
+    struct ari_channel ch;
+    arena_init(&a, 0);
+    bool up = res->body != NULL &&
+              ari_channel_parse(res->body, res->body_len, &a, &ch, NULL) == 0 &&
+              ch.state_code == ARI_CHANNEL_STATE_UP;
+    arena_fini(&a);
+    return up;
+}
+
 static void watch_done(struct ari_client *c, const struct ari_result *res, void *arg)
 {
     struct dialer *d = arg;
@@ -1093,6 +1119,11 @@ static void watch_done(struct ari_client *c, const struct ari_result *res, void 
             call->client = c;
             LOG_NOTICE(DIALER, "event=adopted_watch id=%s server=%s", call->id, ari_client_name(c));
         }
+        if (call->answered_us == 0 && body_is_up(res)) {
+            /* the answer's time died with the node: talk time counts from here */
+            call->answered_us = clock_wall_us();
+            LOG_INFO(DIALER, "event=adopted_answered id=%s", call->id);
+        }
         watch_arm(call, watch_period(d));
         return;
     }
@@ -1101,8 +1132,9 @@ static void watch_done(struct ari_client *c, const struct ari_result *res, void 
             watch_send(call); /* not on this server: the next one */
             return;
         }
-        LOG_NOTICE(DIALER, "event=adopted_ended id=%s", call->id);
-        end_call(call, "lost", -1);
+        LOG_NOTICE(DIALER, "event=adopted_ended id=%s answered=%d", call->id,
+                   call->answered_us != 0);
+        end_call(call, adopted_outcome(call), -1);
         return;
     }
     watch_arm(call, watch_period(d)); /* the server did not answer: asked again later */
@@ -1199,9 +1231,10 @@ void dialer_on_reconcile(struct dialer *d, struct ari_client *c, int status,
         }
         if (call->phase == PH_ADOPTED) {
             if (call->client == NULL && (size_t)++call->reconcile_gone >= nservers) {
-                end_call(call, "lost", -1);
+                end_call(call, adopted_outcome(call), -1);
             } else if (call->client == c) {
-                end_call(call, "lost", -1); /* ended while we looked (watched or hung up) */
+                /* ended while we looked (watched or hung up) */
+                end_call(call, adopted_outcome(call), -1);
             }
         } else if (call->client == c) {
             /* its events were lost while the socket was down */

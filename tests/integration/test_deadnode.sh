@@ -7,8 +7,9 @@
 #     the channels up in ari-sim (sampled every 100 ms from /_sim/stats) never exceed the cap;
 #   - the survivors adopt its attempts (call_attempts.dialer_process moves to one of them) and
 #     keep the calls up; hung up from the far end, each attempt is closed exactly once across
-#     the nodes (one attempt_end line in all the logs, outcome lost, one call log), its contact
-#     final; no number is originated twice.
+#     the nodes (one attempt_end line in all the logs, one call log); a call the survivor saw
+#     answered (Up) ends as human and its contact is done (never redialed); no number is
+#     originated twice.
 # Before the fix the dead node's bookings expired with its liveness key and the survivors
 # filled the cap again on top of its calls (about 40 channels up against 30).
 set -uo pipefail
@@ -110,15 +111,16 @@ by=$(sql "SELECT string_agg(DISTINCT split_part(dialer_process, '/', 1), ',') FR
 echo "  adopted by: $by; $(grep -h 'event=dead_process_adopted' "$NODE1_LOG" "$NODE2_LOG" | head -3 | sed 's/.*event=/event=/')"
 check "the adopted calls are still up in ari-sim" test "$(sim_channels | sort | comm -12 - "$TMP/up3.txt" | wc -l)" = "$UP3"
 
-# The far end hangs up: each adopted attempt is closed once, as lost, with its call log.
+# The far end hangs up: each adopted attempt is closed once, with its call log; they were
+# all answered (Up), so each ends as human and its contact is done.
 while read -r id; do
   curl -s -o /dev/null --max-time 2 -XPOST "$SIM1_URL/_sim/channels/$id/hangup?cause=16"
 done <"$TMP/up3.txt"
 ALL3L=$(sed "s/.*/'&'/" "$TMP/inflight3.txt" | paste -sd,)
 check "every attempt node 3 left is closed" wait_for 20 sql_is \
   "SELECT count(*) FROM call_attempts WHERE id IN ($ALL3L) AND ended_at IS NULL" 0
-check "the adopted attempts ended as lost" sql_is \
-  "SELECT count(*) FROM call_attempts WHERE id IN ($UP3L) AND outcome = 'lost'" "$UP3"
+check "the adopted attempts, answered before the kill, ended as human" sql_is \
+  "SELECT count(*) FROM call_attempts WHERE id IN ($UP3L) AND outcome = 'human'" "$UP3"
 ends_once() {
   local id n
   while read -r id; do
@@ -128,9 +130,9 @@ ends_once() {
 }
 check "each adopted attempt ended exactly once across the nodes" ends_once
 check "each adopted call has its call log" wait_for 5 sql_is \
-  "SELECT count(*) FROM call_logs WHERE attempt_id IN ($UP3L) AND outcome = 'lost'" "$UP3"
-check "their contacts are final (max_attempts 1)" sql_is \
-  "SELECT count(*) FROM contacts WHERE id IN (SELECT contact_id FROM call_attempts WHERE id IN ($UP3L)) AND state = 'failed'" "$UP3"
+  "SELECT count(*) FROM call_logs WHERE attempt_id IN ($UP3L) AND outcome = 'human' AND answered_at IS NOT NULL" "$UP3"
+check "their contacts are done" sql_is \
+  "SELECT count(*) FROM contacts WHERE id IN (SELECT contact_id FROM call_attempts WHERE id IN ($UP3L)) AND state = 'done'" "$UP3"
 dups=$(grep -h '"event":"originate"' "$SIM1_OLOG" | sed -n 's/.*"number":"\([^"]*\)".*/\1/p' | sort | uniq -d | wc -l)
 check "no number originated twice" test "$dups" = 0
 

@@ -17,7 +17,8 @@
 #   - once its liveness lapses the survivors adopt its attempts in flight (docs/dialer.md
 #     section 2a) and keep its calls up and counted: the live channels, the dead node's
 #     included, stay within dialer.max-channels + 5 %; its calls hung up from the far end
-#     are closed once as `lost` (retry by policy); every contact final without its restart,
+#     are closed once (`human` when the survivor saw them answered, else `lost`, retried by
+#     policy); every contact final without its restart,
 #     zero duplicates; restarted, it finds nothing left to adopt.
 # Run by tests/support/run-all.sh with the services' environment.
 set -uo pipefail
@@ -197,8 +198,8 @@ fi
 check "without node 3 every contact ends final" wait_for "$WAIT" sql_is "$(unfinished "$C2")" 0
 check "every attempt of campaign 2 ended" wait_for 20 sql_is \
   "SELECT count(*) FROM call_attempts WHERE campaign_id = $C2 AND ended_at IS NULL" 0
-check "node 3's in-flight attempts settled as lost by the survivors ($inflight)" sql_is \
-  "SELECT count(*) FROM call_attempts WHERE campaign_id = $C2 AND dialer_node = '$NODE3_ID' AND ended_at IS NOT NULL AND outcome = 'lost' AND left(dialer_process, length('$NODE3_ID') + 1) <> '$NODE3_ID/'" "$inflight"
+check "node 3's in-flight attempts settled by the survivors, as human (seen answered) or lost ($inflight)" sql_is \
+  "SELECT count(*) FROM call_attempts WHERE campaign_id = $C2 AND dialer_node = '$NODE3_ID' AND ended_at IS NOT NULL AND outcome IN ('human', 'lost') AND left(dialer_process, length('$NODE3_ID') + 1) <> '$NODE3_ID/'" "$inflight"
 check "node 3 restarts under its node id" "$CLUSTER" start-node 3
 set -a
 # shellcheck disable=SC1091
