@@ -545,6 +545,13 @@ struct api_lists;
 int api_lists_create(struct api *a, struct importer *imp, const char *conninfo,
                      struct api_lists **out);
 
+/*
+ * How long an upload waits, after its body is in, for its import to end
+ * before it is answered 202 with the running job (default 20 s; 0: at once).
+ * Main thread, before the server starts.
+ */
+void api_lists_set_import_wait(struct api_lists *l, int64_t ms);
+
 /* Waits (bounded) for running rejects exports and frees. NULL is a no-op. */
 void api_lists_destroy(struct api_lists *l);
 

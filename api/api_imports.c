@@ -18,6 +18,16 @@
  *     the import finishes and GET /imports/{job} reports it.
  *   - Live progress and cancel work on the node running the upload; on
  *     another node GET shows the import_jobs row and DELETE answers 409.
+ *   - An upload answers when its import has ended (201, or 200 for a
+ *     replay) if that is within IMPORT_WAIT_MS of the body's end; a large
+ *     file takes longer (a million rows is a minute or more), so then the
+ *     answer is 202 Accepted with the running job and Location:
+ *     /api/v1/imports/{job}, and the import goes on (GET that URL, or the
+ *     WebSocket's progress, for the end). The wait stays below the HTTP
+ *     server's deadline for a deferred answer (httpd.request_timeout, 30 s
+ *     by default), which would otherwise answer 503 while the import
+ *     succeeds. "Prefer: respond-async" (RFC 7240) asks for the 202 as
+ *     soon as the body is in.
  *   - The rejects CSV is written by importer_rejects_export on a thread of
  *     its own (blocking libpq) into a temporary file, then sent; at most
  *     REJECTS_THREADS at once (503 with Retry-After beyond), at most
@@ -32,6 +42,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <ev.h>
+
 #include "api/api_imports.h"
 #include "api/api_rest.h"
 #include "core/arena.h"
@@ -42,6 +54,8 @@
 #define REJECTS_THREADS 2
 #define REJECTS_MAX     (256L * 1024 * 1024)
 #define BATCH_MAX_BODY  (16L * 1024 * 1024)
+#define IMPORT_WAIT_MS  20000 /* then 202 (below httpd.request_timeout's default 30 s) */
+#define CLAIM_WAIT_MS   200   /* the job row not claimed yet at the 202: asked again */
 
 struct upload;
 
@@ -52,7 +66,8 @@ struct api_lists {
     struct upload *running; /* httpd thread */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int exports; /* rejects exports running (mu) */
+    int exports;            /* rejects exports running (mu) */
+    int64_t import_wait_ms; /* body's end to the 202 */
 };
 
 struct upload {
@@ -66,6 +81,8 @@ struct upload {
     char upload_id[129];
     bool batch;
     bool finished; /* the body is complete */
+    bool accepted; /* answered 202: the end is not answered */
+    ev_timer wait; /* from the body's end to the 202 (httpd loop) */
     struct upload *prev, *next;
 };
 
@@ -220,7 +237,8 @@ static void post_done(struct httpd *h, void *arg)
     (void)h;
 
     running_remove(u);
-    if (ctx != NULL) {
+    ev_timer_stop(httpd_loop(u->h), &u->wait);
+    if (ctx != NULL && !u->accepted) {
         httpd_req_on_abort(api_ctx_req(ctx), NULL, NULL);
         answer_done(ctx, u, &m->r, m->items);
     }
@@ -273,6 +291,8 @@ static bool upload_id_ok(const char *s)
     return true;
 }
 
+static void wait_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
 /* Common start: the upload record, registered; the job started by start(). */
 static struct upload *upload_new(struct api_ctx *ctx, struct api_lists *L, int64_t list_id,
                                  const char *upload_id, bool batch)
@@ -288,6 +308,8 @@ static struct upload *upload_new(struct api_ctx *ctx, struct api_lists *L, int64
     u->list_id = list_id;
     u->batch = batch;
     snprintf(u->upload_id, sizeof(u->upload_id), "%s", upload_id);
+    ev_timer_init(&u->wait, wait_cb, 0, 0);
+    u->wait.data = u;
     return u;
 }
 
@@ -450,6 +472,52 @@ static int upload_chunk(struct api_ctx *ctx, const void *data, size_t len, void 
     }
 }
 
+/* The import outlasted the wait: 202 with the running job (httpd thread). */
+static void wait_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct upload *u = w->data;
+    struct api_ctx *ctx = api_ctx_lookup(u->L->api, u->handle);
+    char id[37];
+    (void)revents;
+    if (ctx == NULL || u->accepted) {
+        return;
+    }
+    if (!importer_job_id(u->job, id)) {
+        ev_timer_set(w, CLAIM_WAIT_MS / 1000.0, 0);
+        ev_timer_start(loop, w); /* on_done answers if the claim fails */
+        return;
+    }
+    struct importer_progress p;
+    importer_job_progress(u->job, &p);
+    json_t *job = json_pack("{s:s, s:I, s:s, s:b}", "id", id, "list_id", (json_int_t)u->list_id,
+                            "upload_id", u->upload_id, "replayed", false);
+    if (job == NULL) {
+        return; /* the end answers */
+    }
+    progress_json(job, &p);
+    char loc[64];
+    snprintf(loc, sizeof(loc), "/api/v1/imports/%s", id);
+    const struct api_resp_opts o = { .location = loc };
+    u->accepted = true;
+    httpd_req_on_abort(api_ctx_req(ctx), NULL, NULL); /* the import goes on */
+    api_respond_json(ctx, HTTPD_STATUS_ACCEPTED, json_pack("{s:o}", "job", job), &o);
+}
+
+/* "Prefer: respond-async" among the request's preferences (RFC 7240). */
+static bool prefers_async(struct api_ctx *ctx)
+{
+    const char *v = httpd_req_header(api_ctx_req(ctx), "Prefer");
+    while (v != NULL && *v != '\0') {
+        v += strspn(v, " \t,");
+        size_t n = strcspn(v, " \t,;=");
+        if (n == strlen("respond-async") && strncasecmp(v, "respond-async", n) == 0) {
+            return true;
+        }
+        v += strcspn(v, ",");
+    }
+    return false;
+}
+
 static void upload_end(struct api_ctx *ctx, void *arg)
 {
     struct upload *u = api_ctx_data(ctx);
@@ -457,6 +525,9 @@ static void upload_end(struct api_ctx *ctx, void *arg)
     if (u != NULL) {
         u->finished = true;
         importer_job_finish(u->job);
+        double after = prefers_async(ctx) ? 0.0 : (double)u->L->import_wait_ms / 1000.0;
+        ev_timer_set(&u->wait, after, 0);
+        ev_timer_start(httpd_loop(u->h), &u->wait);
     }
 }
 
@@ -845,6 +916,7 @@ int api_lists_create(struct api *a, struct importer *imp, const char *conninfo,
     }
     L->api = a;
     L->imp = imp;
+    L->import_wait_ms = IMPORT_WAIT_MS;
     L->conninfo = strdup(conninfo != NULL ? conninfo : "");
     pthread_mutex_init(&L->mu, NULL);
     pthread_cond_init(&L->cv, NULL);
@@ -903,6 +975,13 @@ int api_lists_create(struct api *a, struct importer *imp, const char *conninfo,
     }
     *out = L;
     return 0;
+}
+
+void api_lists_set_import_wait(struct api_lists *L, int64_t ms)
+{
+    if (L != NULL && ms >= 0) {
+        L->import_wait_ms = ms;
+    }
 }
 
 void api_lists_destroy(struct api_lists *L)

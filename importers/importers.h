@@ -289,6 +289,12 @@ void importer_job_cancel(struct importer_job *job);
 /* Current progress (atomic snapshot of counters). Any thread. */
 void importer_job_progress(const struct importer_job *job, struct importer_progress *out);
 
+/*
+ * The job's import_jobs id into out once the job row is claimed (any
+ * thread): true then; false before the claim or when nothing was claimed.
+ */
+bool importer_job_id(const struct importer_job *job, char out[37]);
+
 /* Drops the caller's reference. The job ends by itself (feed, finish, cancel). */
 void importer_job_release(struct importer_job *job);
 

@@ -114,6 +114,8 @@ struct importer_job {
     atomic_bool closed;   /* finish or cancel was called */
     atomic_bool ended;    /* on_done has run or is running */
     atomic_bool all_read; /* the whole body is parsed: rows_read is the file's row count */
+    atomic_bool id_set;   /* id below is written (importer_job_id) */
+    char id[37];          /* job_id as published to other threads */
     /* Progress (written by the worker, read anywhere). */
     atomic_int state;
     atomic_ullong bytes_read, rows_read, rows_accepted, rows_rejected;
@@ -197,6 +199,17 @@ void importer_job_release(struct importer_job *job)
 {
     if (job)
         job_unref(job);
+}
+
+bool importer_job_id(const struct importer_job *j, char out[37])
+{
+    struct importer_job *m = (struct importer_job *)j;
+    if (!atomic_load_explicit(&m->id_set, memory_order_acquire)) {
+        out[0] = '\0';
+        return false;
+    }
+    memcpy(out, j->id, 37);
+    return true;
 }
 
 void importer_job_progress(const struct importer_job *j, struct importer_progress *p)
@@ -1037,6 +1050,8 @@ static void claim_done(int status, PGresult *res, void *arg)
         job_fail(j, ERR_NOTFOUND, "no such list");
         return;
     }
+    memcpy(j->id, j->job_id, sizeof(j->id));
+    atomic_store_explicit(&j->id_set, true, memory_order_release);
     if (j->replay) {
         finish_job(j, IMPORTER_COMPLETED, 0);
         return;

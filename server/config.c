@@ -100,6 +100,9 @@ const struct cfg_option server_config_options[] = {
         "PostgreSQL connections of the API on the HTTP thread"),
     OPT("api.hash-threads", CFG_INT, api_hash_threads, "2", 1, 16, 0,
         "password hashing (Argon2id) worker threads"),
+    OPT("api.import-wait", CFG_DURATION, api_import_wait_ms, "20s", 0, 25000, 0,
+        "an upload whose import is still running this long after its body is in is answered "
+        "202 with the job (GET /api/v1/imports/{id} for its end)"),
     OPT("api.pwhash-ops", CFG_INT, api_pwhash_ops, "2", 1, 10, 0,
         "Argon2id passes for new password hashes (libsodium opslimit)"),
     OPT("api.pwhash-mem", CFG_SIZE, api_pwhash_mem, "64MB", 8192, INT64_C(1) << 30, 0,

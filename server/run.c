@@ -606,6 +606,9 @@ static int start_api_lists(struct server *s)
         rc = api_lists_create(s->api, s->importer, s->conf->db_conninfo, &s->api_lists);
     }
     if (rc == 0) {
+        api_lists_set_import_wait(s->api_lists, c->api_import_wait_ms);
+    }
+    if (rc == 0) {
         rc = api_flows_create(s->api, s->conf->ivr_template_dir, &s->api_flows);
     }
     if (rc == 0) {

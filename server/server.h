@@ -63,6 +63,7 @@ struct server_config {
     int64_t api_db_pool_size;
     int64_t api_hash_threads;
     int64_t api_pwhash_ops;
+    int64_t api_import_wait_ms;
     int64_t api_pwhash_mem;
     /* outbound dialer (server/dialer_wire.c) */
     bool dialer_enabled;

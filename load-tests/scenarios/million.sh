@@ -29,10 +29,10 @@ lt_dialerd DIALERD_DB_POOL_SIZE=8
 
 # 1. Import through the API. Numbers NPA-200-0000 upwards (exchanges 200-310,
 # N11 exchanges skipped).
-# The list is sent as uploads of CHUNK rows (a client's way: one request
-# must answer within the HTTP server's 30 s deadline for a deferred
-# response, which a single 1,000,000-row upload does not on this machine).
-CHUNK=${MILLION_CHUNK:-50000}
+# The list is one upload (MILLION_CHUNK rows per upload if set). An import
+# still running api.import-wait after its body is in answers 202 with the
+# job's Location, which is read until the import ends (bounded).
+CHUNK=${MILLION_CHUNK:-$N}
 lt_param upload_rows "$CHUNK"
 CSV=$RUN/contacts.csv
 awk -v n="$N" -v b=$((NPA * 10000000 + 2000000)) 'BEGIN {
@@ -53,6 +53,18 @@ for off in $(seq 0 "$CHUNK" $((N - 1))); do
     -H "Authorization: Bearer $TOK" -H 'Content-Type: text/csv' -H "Upload-Id: million-$N-$part" \
     --data-binary @"$RUN/part.csv")
   part=$((part + 1))
+  if [ "$c" = 202 ]; then
+    job=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["job"]["id"])' "$RUN/upload.json")
+    st=running
+    for _ in $(seq 1 3600); do # 30 minutes at most
+      st=$(curl -sS --max-time 10 "$U/imports/$job" -H "Authorization: Bearer $TOK" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin).get("state", "?"))' 2>/dev/null)
+      [ "$st" = running ] || [ "$st" = pending ] || [ "$st" = "" ] || break
+      sleep 0.5
+    done
+    lt_log "upload $part answered 202; the import ended $st"
+    [ "$st" = completed ] && c=201
+  fi
   if [ "$c" != 201 ]; then
     code=$c
     lt_log "upload $part answered $c: $(head -c 300 "$RUN/upload.json")"

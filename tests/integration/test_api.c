@@ -1655,12 +1655,17 @@ static void test_api_lists_cross_tenant(void **state)
         0);
 }
 
-/* POSTs a file to /lists/{id}/uploads; returns the parsed answer (checked against the contract). */
-static json_t *upload(enum who who, int64_t list, const char *upload_id, const char *ctype,
-                      const char *body, size_t len, bool chunked, long want)
+/*
+ * POSTs a file to /lists/{id}/uploads with one more header (NULL: none);
+ * returns the parsed answer (checked against the contract) and, when loc is
+ * not NULL, its Location header.
+ */
+static json_t *upload_ex(enum who who, int64_t list, const char *upload_id, const char *ctype,
+                         const char *body, size_t len, bool chunked, long want, const char *extra,
+                         char *loc, size_t loc_size)
 {
     char url[256], uid[160], ct[200], err[512];
-    const char *hdrs[5];
+    const char *hdrs[6];
     int n = 0;
     struct t_resp r;
     json_t *j;
@@ -1673,6 +1678,9 @@ static json_t *upload(enum who who, int64_t list, const char *upload_id, const c
         snprintf(uid, sizeof(uid), "Upload-Id: %s", upload_id);
         hdrs[n++] = uid;
     }
+    if (extra != NULL) {
+        hdrs[n++] = extra;
+    }
     hdrs[n] = NULL;
     struct t_req rq = { .method = "POST",
                         .body = body,
@@ -1681,6 +1689,9 @@ static json_t *upload(enum who who, int64_t list, const char *upload_id, const c
                         .chunked = chunked,
                         .timeout_ms = 60000 };
     assert_int_equal(t_http(url, &rq, &r), CURLE_OK);
+    if (loc != NULL && t_header(&r, "Location", loc, loc_size) == NULL) {
+        loc[0] = '\0';
+    }
     if (r.status != want) {
         fprintf(stderr, "upload: want %ld, got %ld: %s\n", want, r.status,
                 r.body.data != NULL ? r.body.data : "");
@@ -1694,6 +1705,12 @@ static json_t *upload(enum who who, int64_t list, const char *upload_id, const c
     j = json_incref(r.json);
     t_resp_free(&r);
     return j;
+}
+
+static json_t *upload(enum who who, int64_t list, const char *upload_id, const char *ctype,
+                      const char *body, size_t len, bool chunked, long want)
+{
+    return upload_ex(who, list, upload_id, ctype, body, len, chunked, want, NULL, NULL, 0);
 }
 
 static char *make_csv(int rows, size_t *len)
@@ -1794,6 +1811,59 @@ static void test_api_upload_csv_chunked(void **state)
         expect_error(&bad, 400, "invalid_parameter", "?state");
     }
     json_decref(j);
+}
+
+/*
+ * A long import is answered 202 with its running job and Location instead of
+ * keeping the client until the HTTP server's deadline answers 503; the
+ * import goes on, and GET on the Location tells its end. "Prefer:
+ * respond-async" asks for the 202 at once (the same path as
+ * api.import-wait's timer, at 0).
+ */
+static void test_api_upload_long_import_answers_202(void **state)
+{
+    char loc[256], want[128];
+    size_t len;
+    (void)state;
+    int64_t list = create_list(W_EDITOR, "{\"name\":\"Big upload\"}");
+    char *csv = make_csv(40000, &len);
+    json_t *j = upload_ex(W_EDITOR, list, "big-1", "text/csv", csv, len, false, 202,
+                          "Prefer: respond-async", loc, sizeof(loc));
+    json_t *job = json_object_get(j, "job");
+    const char *state_now = json_string_value(json_object_get(job, "state"));
+    assert_true(strcmp(state_now, "running") == 0 || strcmp(state_now, "pending") == 0);
+    assert_false(json_is_true(json_object_get(job, "replayed")));
+    const char *id = json_string_value(json_object_get(job, "id"));
+    assert_non_null(id);
+    snprintf(want, sizeof(want), "/api/v1/imports/%s", id);
+    assert_string_equal(loc, want);
+    /* the import goes on without the client: GET on the Location until it ends (bounded) */
+    json_t *x = NULL;
+    for (int i = 0; i < 600; i++) {
+        struct call g = { "GET", "/api/v1/imports/{job}", loc, W_VIEWER };
+        json_decref(x);
+        x = call_json(&g, 200);
+        const char *st = json_string_value(json_object_get(x, "state"));
+        if (strcmp(st, "running") != 0 && strcmp(st, "pending") != 0) {
+            break;
+        }
+        usleep(100 * 1000);
+    }
+    assert_string_equal(json_string_value(json_object_get(x, "state")), "completed");
+    assert_int_equal(json_integer_value(json_object_get(x, "rows_accepted")), 40000);
+    assert_int_equal(
+        sql_int(g_admin_ci, "SELECT count(*) FROM contacts WHERE list_id = %lld", (long long)list),
+        40000);
+    json_decref(x);
+    /* the same upload again: the finished job, 200 replayed, nothing imported twice */
+    json_t *j2 = upload(W_EDITOR, list, "big-1", "text/csv", csv, len, false, 200);
+    assert_true(json_is_true(json_object_get(json_object_get(j2, "job"), "replayed")));
+    json_decref(j2);
+    assert_int_equal(
+        sql_int(g_admin_ci, "SELECT count(*) FROM contacts WHERE list_id = %lld", (long long)list),
+        40000);
+    json_decref(j);
+    free(csv);
 }
 
 static void test_api_upload_multipart(void **state)
@@ -2323,6 +2393,7 @@ int main(void)
         cmocka_unit_test(test_api_lists_cross_tenant),
         cmocka_unit_test(test_api_upload_csv_chunked),
         cmocka_unit_test(test_api_upload_multipart),
+        cmocka_unit_test(test_api_upload_long_import_answers_202),
         cmocka_unit_test(test_api_upload_bad_input),
         cmocka_unit_test(test_api_upload_cancel),
         cmocka_unit_test(test_api_contacts_batch),
