@@ -14,34 +14,25 @@
 # Every wait is bounded (the client gives up after IP_WAIT seconds).
 # Run by tests/support/run-all.sh with the services' environment.
 set -uo pipefail
+export DIALER_ROOT=${DIALER_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 # shellcheck source=tests/support/e2e.sh
-. "$(dirname "$0")/../support/e2e.sh"
+. "$DIALER_ROOT/tests/support/e2e.sh"
 e2e_init api_import_progress
 E2E_CHECK_LAST="last response"
 N=${IP_ROWS:-40000}
 WAIT=${IP_WAIT:-120}
 RATE=${IP_RATE:-300k}
 
-# The WebSocket client (standard library only): subscribes to the tenant, prints each
-# "import" message as {"src": "ws", ...} and, between frames, each answer of
-# GET /api/v1/imports/{job} as {"src": "rest", ...}, until the final state and one
-# more read of the job after it.
+# The watcher (tests/support/wsclient.py): subscribes to the tenant on /ws/v1/live, prints
+# each "import" message as {"src": "ws", ...} and, between messages, each answer of
+# GET /api/v1/imports/{job} as {"src": "rest", ...}, until the final state and one more read
+# of the job after it.
 cat >"$TMP/watch.py" <<'PYEOF'
-import base64, json, os, socket, struct, sys, time, urllib.request
+import json, os, sys, time, urllib.request
+sys.path.insert(0, os.path.join(os.environ["DIALER_ROOT"], "tests/support"))
+from wsclient import WsClient
 port, token, ready, secs = int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4])
 deadline = time.monotonic() + secs
-s = socket.create_connection(("127.0.0.1", port), timeout=secs)
-def exact(n):
-    b = b""
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        if not c:
-            raise EOFError()
-        b += c
-    return b
-def send(text):
-    d = text.encode(); m = os.urandom(4)
-    s.sendall(bytes([0x81, 0x80 | len(d)]) + m + bytes(x ^ m[i % 4] for i, x in enumerate(d)))
 def job(jid):
     req = urllib.request.Request("http://127.0.0.1:%d/api/v1/imports/%s" % (port, jid),
                                  headers={"Authorization": "Bearer " + token})
@@ -50,44 +41,20 @@ def job(jid):
 def out(src, m):
     m["src"] = src
     print(json.dumps(m, sort_keys=True), flush=True)
-s.sendall(("GET /ws/v1/live HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-           "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-           "Authorization: Bearer %s\r\n\r\n" % (base64.b64encode(os.urandom(16)).decode(), token)).encode())
-head = b""
-while b"\r\n\r\n" not in head:
-    head += exact(1)
-if b" 101 " not in head.split(b"\r\n")[0]:
-    sys.exit(2)
-send(json.dumps({"type": "subscribe", "tenant": True}))
+ws = WsClient(port, "/ws/v1/live", headers={"Authorization": "Bearer " + token})
+ws.send_json({"type": "subscribe", "tenant": True})
 jid = None
 last_poll = 0.0
 while time.monotonic() < deadline:
-    s.settimeout(0.05)
-    try:
-        b0, b1 = exact(2)
-        s.settimeout(5)
-        n = b1 & 0x7F
-        if n == 126:
-            n = struct.unpack("!H", exact(2))[0]
-        elif n == 127:
-            n = struct.unpack("!Q", exact(8))[0]
-        p = exact(n)
-    except socket.timeout:
-        p = None
-    except EOFError:
-        break
-    if p is not None and b0 & 0x0F == 8:
-        break
-    if p is not None and b0 & 0x0F == 1:
-        m = json.loads(p)
-        if m.get("type") == "subscribed":
-            open(ready, "w").write("ready\n")
-        if m.get("type") == "import":
-            jid = m["job_id"]
-            out("ws", m)
-            if m.get("state") in ("completed", "failed", "cancelled"):
-                out("rest", job(jid))
-                sys.exit(0)
+    m = ws.recv_json(0.05)
+    if m is not None and m.get("type") == "subscribed":
+        open(ready, "w").write("ready\n")
+    if m is not None and m.get("type") == "import":
+        jid = m["job_id"]
+        out("ws", m)
+        if m["state"] in ("completed", "failed", "cancelled"):
+            out("rest", job(jid))
+            sys.exit(0)
     if jid is not None and time.monotonic() - last_poll >= 0.1:
         last_poll = time.monotonic()
         out("rest", job(jid))
