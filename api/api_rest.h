@@ -3,8 +3,9 @@
  * Shared helpers of the resource route files (api_lists.c, api_imports.c):
  * a result collector for "one object" and "a page of objects" queries and
  * their done callbacks, so each route is a validation step and one SQL
- * statement; the route-table registration every api file uses. Internal to the api module; resource
- * files use only api/api.h and this header, never api/api_int.h.
+ * statement; and the route-table registration every api file uses.
+ * Internal to the api module; resource files use only api/api.h and this
+ * header, never api/api_int.h.
  */
 #ifndef API_API_REST_H
 #define API_API_REST_H
