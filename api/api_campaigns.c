@@ -932,11 +932,9 @@ int api_campaigns_routes(struct api *a)
     char pattern[64];
     int rc;
 
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        rc = api_route_add(a, &routes[i]);
-        if (rc != 0) {
-            return rc;
-        }
+    rc = api__routes_add(a, routes, sizeof(routes) / sizeof(routes[0]));
+    if (rc != 0) {
+        return rc;
     }
     for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
         snprintf(pattern, sizeof(pattern), "/api/v1/campaigns/{id}/%s", verbs[i].name);

@@ -821,11 +821,5 @@ int api__campaign_calls_routes(struct api *a)
           .handler = h_ready,
           .flags = API_ROUTE_NO_BODY },
     };
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        int rc = api_route_add(a, &routes[i]);
-        if (rc != 0) {
-            return rc;
-        }
-    }
-    return 0;
+    return api__routes_add(a, routes, sizeof(routes) / sizeof(routes[0]));
 }

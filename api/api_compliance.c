@@ -558,6 +558,7 @@ static int h_decisions(struct api_ctx *ctx, void *arg)
 int api_compliance_create(struct api *a, struct compliance_dnc *dnc, struct api_compliance **out)
 {
     struct api_compliance *C = calloc(1, sizeof(*C));
+    size_t before;
     int rc;
 
     *out = NULL;
@@ -566,30 +567,28 @@ int api_compliance_create(struct api *a, struct compliance_dnc *dnc, struct api_
     }
     C->api = a;
     C->dnc = dnc;
-    const struct api_route r = { .methods = HTTPD_GET,
-                                 .pattern = "/api/v1/compliance/check",
-                                 .perm = API_PERM_DNC_READ,
-                                 .handler = h_check,
-                                 .arg = C,
-                                 .flags = API_ROUTE_NO_BODY };
-    const struct api_route r2 = { .methods = HTTPD_GET,
-                                  .pattern = "/api/v1/compliance/decisions",
-                                  .perm = API_PERM_DNC_READ,
-                                  .handler = h_decisions,
-                                  .arg = C,
-                                  .flags = API_ROUTE_NO_BODY };
-    rc = api_route_add(a, &r);
-    if (rc != 0) {
-        free(C);
+    before = api_route_count(a);
+    const struct api_route routes[] = {
+        { .methods = HTTPD_GET,
+          .pattern = "/api/v1/compliance/check",
+          .perm = API_PERM_DNC_READ,
+          .handler = h_check,
+          .arg = C,
+          .flags = API_ROUTE_NO_BODY },
+        { .methods = HTTPD_GET,
+          .pattern = "/api/v1/compliance/decisions",
+          .perm = API_PERM_DNC_READ,
+          .handler = h_decisions,
+          .arg = C,
+          .flags = API_ROUTE_NO_BODY },
+    };
+    rc = api__routes_add(a, routes, sizeof(routes) / sizeof(routes[0]));
+    if (rc != 0 && api_route_count(a) == before) {
+        free(C); /* no route holds it */
         return rc;
     }
-    *out = C; /* the first route holds C: freed by api_compliance_destroy(), also on failure */
-    rc = api_route_add(a, &r2);
-    if (rc != 0) {
-        return rc;
-    }
-    *out = C;
-    return 0;
+    *out = C; /* a route holds C: freed by api_compliance_destroy(), also on failure */
+    return rc;
 }
 
 void api_compliance_destroy(struct api_compliance *C)

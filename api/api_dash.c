@@ -21,6 +21,7 @@
 
 #include "api/api.h"
 #include "api/api_int.h"
+#include "api/api_rest.h"
 #include "core/arena.h"
 #include "core/clock.h"
 #include "core/err.h"
@@ -314,12 +315,8 @@ int api_dash_routes(struct api *a, struct dash *d)
             .flags = API_ROUTE_NO_BODY,
         },
     };
-    int rc = 0;
 
-    for (size_t i = 0; i < 2 && rc == 0; i++) {
-        rc = api_route_add(a, &r[i]);
-    }
-    return rc;
+    return api__routes_add(a, r, sizeof(r) / sizeof(r[0]));
 }
 
 int api_token_verify(struct api *a, const char *token, struct api_principal *p)

@@ -510,22 +510,9 @@ static int h_list_get(struct api_ctx *ctx, void *arg)
         api_respond_json(ctx, HTTPD_STATUS_OK, fj, NULL);
         return HTTPD_DONE;
     }
-    struct rest_out *o = rest_out_new(ctx, "no such DNC list");
-    const char *params[1];
-    int64_t id;
-    (void)arg;
-
-    if (o == NULL) {
-        return ERR_NOMEM;
-    }
-    if (api_path_id(ctx, "id", &id) != 0) {
-        return HTTPD_DONE;
-    }
-    params[0] = rest_i64(ctx, id);
-    return rest_run(ctx,
-                    "SELECT 1, " DNC_LIST_JSON ", " DNC_LIST_VERSION
-                    " FROM dnc_lists l WHERE l.id = $1::bigint",
-                    1, params, rest_rows_one, rest_one_done, o);
+    return rest_get_by_id(ctx, "no such DNC list",
+                          "SELECT 1, " DNC_LIST_JSON ", " DNC_LIST_VERSION
+                          " FROM dnc_lists l WHERE l.id = $1::bigint");
 }
 
 static void deleted_done(struct api_ctx *ctx, int status, void *arg)
@@ -1259,52 +1246,57 @@ int api_dnc_create(struct api *a, const struct api_dnc_config *cfg, struct api_d
           .pattern = "/api/v1/dnc/lists",
           .perm = API_PERM_DNC_READ,
           .handler = h_lists_page,
+          .arg = D,
           .flags = API_ROUTE_NO_BODY },
         { .methods = HTTPD_POST,
           .pattern = "/api/v1/dnc/lists",
           .perm = API_PERM_DNC_WRITE,
           .handler = h_list_create,
+          .arg = D,
           .flags = API_ROUTE_IDEMPOTENT },
         { .methods = HTTPD_GET,
           .pattern = "/api/v1/dnc/lists/{id}",
           .perm = API_PERM_DNC_READ,
           .handler = h_list_get,
+          .arg = D,
           .flags = API_ROUTE_NO_BODY },
         { .methods = HTTPD_DELETE,
           .pattern = "/api/v1/dnc/lists/{id}",
           .perm = API_PERM_DNC_WRITE,
           .handler = h_list_delete,
+          .arg = D,
           .flags = API_ROUTE_NO_BODY },
         { .methods = HTTPD_GET,
           .pattern = "/api/v1/dnc/lists/{id}/entries",
           .perm = API_PERM_DNC_READ,
           .handler = h_entries_page,
+          .arg = D,
           .flags = API_ROUTE_NO_BODY },
         { .methods = HTTPD_POST,
           .pattern = "/api/v1/dnc/lists/{id}/entries",
           .perm = API_PERM_DNC_WRITE,
-          .handler = h_entry_add },
+          .handler = h_entry_add,
+          .arg = D },
         { .methods = HTTPD_DELETE,
           .pattern = "/api/v1/dnc/lists/{id}/entries/{number}",
           .perm = API_PERM_DNC_WRITE,
           .handler = h_entry_remove,
+          .arg = D,
           .flags = API_ROUTE_NO_BODY },
         { .methods = HTTPD_POST,
           .pattern = "/api/v1/dnc/lists/{id}/uploads",
           .perm = API_PERM_DNC_WRITE,
           .handler = h_upload,
+          .arg = D,
           .max_body = D->cfg.max_upload },
         { .methods = HTTPD_GET,
           .pattern = "/api/v1/dnc/lists/{id}/export.csv",
           .perm = API_PERM_DNC_READ,
           .handler = h_export,
+          .arg = D,
           .flags = API_ROUTE_NO_BODY },
     };
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]) && rc == 0; i++) {
-        struct api_route r = routes[i];
-        r.arg = D;
-        rc = api_route_add(a, &r);
-    }
+    rc = api__routes_add(a, routes, sizeof(routes) / sizeof(routes[0]));
     if (rc != 0) {
         api_dnc_destroy(D);
         return rc;

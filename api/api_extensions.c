@@ -705,8 +705,8 @@ int api_extensions_create(struct api *a, const struct api_ext_config *cfg,
           .arg = X,
           .flags = API_ROUTE_IDEMPOTENT },
     };
-    for (size_t i = 0; rc == 0 && i < sizeof(routes) / sizeof(routes[0]); i++) {
-        rc = api_route_add(a, &routes[i]);
+    if (rc == 0) {
+        rc = api__routes_add(a, routes, sizeof(routes) / sizeof(routes[0]));
     }
     if (rc != 0) {
         free(X);

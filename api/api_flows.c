@@ -291,43 +291,21 @@ static int h_list(struct api_ctx *ctx, void *arg)
 
 static int h_get(struct api_ctx *ctx, void *arg)
 {
-    struct rest_out *o = rest_out_new(ctx, "no such flow");
-    const char *params[1];
-    int64_t id;
     (void)arg;
-
-    if (o == NULL) {
-        return ERR_NOMEM;
-    }
-    if (api_path_id(ctx, "id", &id) != 0) {
-        return HTTPD_DONE;
-    }
-    params[0] = rest_i64(ctx, id);
-    return rest_run(ctx,
-                    "SELECT 1, " FLOW_FULL_JSON ", " FLOW_VERSION("f") " FROM ivr_flows f"
-                                                                       " WHERE f.id = $1::bigint",
-                    1, params, rest_rows_one, rest_one_done, o);
+    return rest_get_by_id(ctx, "no such flow",
+                          "SELECT 1, " FLOW_FULL_JSON
+                          ", " FLOW_VERSION("f") " FROM ivr_flows f"
+                                                 " WHERE f.id = $1::bigint");
 }
 
 static int h_export(struct api_ctx *ctx, void *arg)
 {
-    struct rest_out *o = rest_out_new(ctx, "no such flow");
-    const char *params[1];
-    int64_t id;
     (void)arg;
-
-    if (o == NULL) {
-        return ERR_NOMEM;
-    }
-    if (api_path_id(ctx, "id", &id) != 0) {
-        return HTTPD_DONE;
-    }
-    params[0] = rest_i64(ctx, id);
-    return rest_run(ctx,
-                    "SELECT 1, json_build_object('format', 'ivrflow-export/1', 'name', f.name,"
-                    " 'description', f.description, 'definition', f.draft) FROM ivr_flows f"
-                    " WHERE f.id = $1::bigint",
-                    1, params, rest_rows_one, rest_one_done, o);
+    return rest_get_by_id(
+        ctx, "no such flow",
+        "SELECT 1, json_build_object('format', 'ivrflow-export/1', 'name', f.name,"
+        " 'description', f.description, 'definition', f.draft) FROM ivr_flows f"
+        " WHERE f.id = $1::bigint");
 }
 
 /* PUT: the draft replaced under If-Match; answers the flow with the verdict. */
@@ -411,25 +389,11 @@ static int h_put(struct api_ctx *ctx, void *arg)
 
 static int h_delete(struct api_ctx *ctx, void *arg)
 {
-    struct rest_out *o = rest_out_new(ctx, "no such flow");
-    const char *params[1];
-    int64_t id;
     (void)arg;
-
-    if (o == NULL) {
-        return ERR_NOMEM;
-    }
-    if (api_path_id(ctx, "id", &id) != 0) {
-        return HTTPD_DONE;
-    }
-    params[0] = rest_i64(ctx, id);
-    o->created = HTTPD_STATUS_NO_CONTENT;
-    o->sqlstate_409 = "23503";
-    o->conflict_msg = "a campaign or extension uses this flow";
-    return rest_run(ctx,
-                    "WITH d AS (DELETE FROM ivr_flows WHERE id = $1::bigint RETURNING id)"
-                    " SELECT (SELECT count(*) FROM d), '{}'::json",
-                    1, params, rest_rows_one, rest_one_done, o);
+    return rest_delete_by_id(ctx, "no such flow",
+                             "WITH d AS (DELETE FROM ivr_flows WHERE id = $1::bigint RETURNING id)"
+                             " SELECT (SELECT count(*) FROM d), '{}'::json",
+                             "a campaign or extension uses this flow");
 }
 
 static void published_cb(void *arg, const struct ivr_store_result *r)
@@ -863,8 +827,8 @@ int api_flows_create(struct api *a, const char *template_dir, struct api_flows *
           .perm = API_PERM_FLOWS_READ,
           .handler = h_simulate },
     };
-    for (size_t i = 0; rc == 0 && i < sizeof(routes) / sizeof(routes[0]); i++) {
-        rc = api_route_add(a, &routes[i]);
+    if (rc == 0) {
+        rc = api__routes_add(a, routes, sizeof(routes) / sizeof(routes[0]));
     }
     if (rc != 0) {
         api_flows_destroy(F);

@@ -966,8 +966,8 @@ int api_lists_create(struct api *a, struct importer *imp, const char *conninfo,
     if (rc == 0) {
         rc = api_route_add_stream(a, &upload, upload_chunk, upload_end);
     }
-    for (size_t i = 0; rc == 0 && i < sizeof(routes) / sizeof(routes[0]); i++) {
-        rc = api_route_add(a, &routes[i]);
+    if (rc == 0) {
+        rc = api__routes_add(a, routes, sizeof(routes) / sizeof(routes[0]));
     }
     if (rc != 0) {
         api_lists_destroy(L);

@@ -171,22 +171,10 @@ static int h_list_create(struct api_ctx *ctx, void *arg)
 
 static int h_list_get(struct api_ctx *ctx, void *arg)
 {
-    struct rest_out *o = rest_out_new(ctx, "no such list");
-    const char *params[1];
-    int64_t id;
     (void)arg;
-
-    if (o == NULL) {
-        return ERR_NOMEM;
-    }
-    if (api_path_id(ctx, "id", &id) != 0) {
-        return HTTPD_DONE;
-    }
-    params[0] = rest_i64(ctx, id);
-    return rest_run(ctx,
-                    "SELECT 1, " LIST_JSON ", " LIST_VERSION("l") " FROM contact_lists l"
-                                                                  " WHERE l.id = $1::bigint",
-                    1, params, rest_rows_one, rest_one_done, o);
+    return rest_get_by_id(ctx, "no such list",
+                          "SELECT 1, " LIST_JSON ", " LIST_VERSION("l") " FROM contact_lists l"
+                                                                        " WHERE l.id = $1::bigint");
 }
 
 static int h_list_page(struct api_ctx *ctx, void *arg)
@@ -246,25 +234,12 @@ static int h_list_patch(struct api_ctx *ctx, void *arg)
 
 static int h_list_delete(struct api_ctx *ctx, void *arg)
 {
-    struct rest_out *o = rest_out_new(ctx, "no such list");
-    const char *params[1];
-    int64_t id;
     (void)arg;
-
-    if (o == NULL) {
-        return ERR_NOMEM;
-    }
-    if (api_path_id(ctx, "id", &id) != 0) {
-        return HTTPD_DONE;
-    }
-    params[0] = rest_i64(ctx, id);
-    o->created = HTTPD_STATUS_NO_CONTENT;
-    o->sqlstate_409 = "23503";
-    o->conflict_msg = "a campaign uses this list; detach it first";
-    return rest_run(ctx,
-                    "WITH d AS (DELETE FROM contact_lists WHERE id = $1::bigint RETURNING id)"
-                    " SELECT (SELECT count(*) FROM d), '{}'::json",
-                    1, params, rest_rows_one, rest_one_done, o);
+    return rest_delete_by_id(
+        ctx, "no such list",
+        "WITH d AS (DELETE FROM contact_lists WHERE id = $1::bigint RETURNING id)"
+        " SELECT (SELECT count(*) FROM d), '{}'::json",
+        "a campaign uses this list; detach it first");
 }
 
 #define CONTACT_JSON                                                                           \
@@ -365,11 +340,5 @@ int api__lists_routes_add(struct api *a)
           .handler = h_contacts_page,
           .flags = API_ROUTE_NO_BODY },
     };
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        int rc = api_route_add(a, &routes[i]);
-        if (rc != 0) {
-            return rc;
-        }
-    }
-    return 0;
+    return api__routes_add(a, routes, sizeof(routes) / sizeof(routes[0]));
 }

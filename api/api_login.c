@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "api/api_rest.h"
 #include "core/arena.h"
 #include "core/clock.h"
 #include "core/err.h"
@@ -517,14 +518,6 @@ int api__auth_routes(struct api *a)
           .handler = h_logout,
           .max_body = 4096 },
     };
-    size_t i;
-    int rc;
 
-    for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        rc = api_route_add(a, &routes[i]);
-        if (rc != 0) {
-            return rc;
-        }
-    }
-    return 0;
+    return api__routes_add(a, routes, sizeof(routes) / sizeof(routes[0]));
 }

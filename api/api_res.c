@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "api/api_rest.h"
 #include "core/arena.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -921,14 +922,6 @@ int api__resource_routes(struct api *a)
         { HTTPD_PATCH, "/api/v1/tenants/{id}", API_PERM_TENANTS_MANAGE, h_tenant_patch, NULL, 0,
           0 },
     };
-    size_t i;
-    int rc;
 
-    for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        rc = api_route_add(a, &routes[i]);
-        if (rc != 0) {
-            return rc;
-        }
-    }
-    return 0;
+    return api__routes_add(a, routes, sizeof(routes) / sizeof(routes[0]));
 }

@@ -7,6 +7,17 @@
 #include "core/arena.h"
 #include "core/err.h"
 
+int api__routes_add(struct api *a, const struct api_route *routes, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = api_route_add(a, &routes[i]);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
 static void out_clear(struct rest_out *o)
 {
     json_decref(o->items);
@@ -166,6 +177,45 @@ int rest_run(struct api_ctx *ctx, const char *sql, int n, const char *const *par
         return HTTPD_DONE;
     }
     return HTTPD_DEFERRED;
+}
+
+/* One statement on the object the path's {id} names ($1), answered by rest_one_done. */
+static int run_by_id(struct api_ctx *ctx, struct rest_out *o, const char *sql)
+{
+    const char *params[1];
+    int64_t id;
+
+    if (api_path_id(ctx, "id", &id) != 0) {
+        return HTTPD_DONE;
+    }
+    params[0] = rest_i64(ctx, id);
+    return rest_run(ctx, sql, 1, params, rest_rows_one, rest_one_done, o);
+}
+
+int rest_get_by_id(struct api_ctx *ctx, const char *missing, const char *sql)
+{
+    struct rest_out *o = rest_out_new(ctx, missing);
+
+    if (o == NULL) {
+        return ERR_NOMEM;
+    }
+    return run_by_id(ctx, o, sql);
+}
+
+int rest_delete_by_id(struct api_ctx *ctx, const char *missing, const char *sql,
+                      const char *conflict_msg)
+{
+    struct rest_out *o = rest_out_new(ctx, missing);
+
+    if (o == NULL) {
+        return ERR_NOMEM;
+    }
+    o->created = HTTPD_STATUS_NO_CONTENT;
+    if (conflict_msg != NULL) {
+        o->sqlstate_409 = "23503";
+        o->conflict_msg = conflict_msg;
+    }
+    return run_by_id(ctx, o, sql);
 }
 
 const char *rest_i64(struct api_ctx *ctx, int64_t v)

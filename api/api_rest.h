@@ -3,13 +3,15 @@
  * Shared helpers of the resource route files (api_lists.c, api_imports.c):
  * a result collector for "one object" and "a page of objects" queries and
  * their done callbacks, so each route is a validation step and one SQL
- * statement. Internal to the api module; resource files use only api/api.h
- * and this header, never api/api_int.h.
+ * statement; and the route-table registration every api file uses.
+ * Internal to the api module; resource files use only api/api.h and this
+ * header, never api/api_int.h.
  */
 #ifndef API_API_REST_H
 #define API_API_REST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "api/api.h"
@@ -29,6 +31,13 @@ struct rest_out {
     const char *sqlstate_409; /* a SQLSTATE answered 409 conflict_msg (e.g. 23503) */
     const char *conflict_msg;
 };
+
+/*
+ * Adds the n routes of a route table (api_route_add each, in order). Stops at
+ * the first error and returns it; the routes added before it stay. Main
+ * thread, before api_mount.
+ */
+int api__routes_add(struct api *a, const struct api_route *routes, size_t n);
 
 struct rest_out *rest_out_new(struct api_ctx *ctx, const char *missing);
 
@@ -65,6 +74,23 @@ int rest_page(struct api_ctx *ctx, const char *sql);
 void rest_page_done(struct api_ctx *ctx, int status, void *arg);
 /* Answer the object with ETag (and Location), 404, 412 or the DB error. */
 void rest_one_done(struct api_ctx *ctx, int status, void *arg);
+
+/*
+ * GET of the object the path's {id} names: sql ($1 the id) selects one row
+ * (found, json[, version]) in the tenant's transaction. Answers the object
+ * (with its ETag when sql has a version), 404 not_found with missing when
+ * there is no row or {id} is not an id, or the DB error. Returns HTTPD_*.
+ */
+int rest_get_by_id(struct api_ctx *ctx, const char *missing, const char *sql);
+
+/*
+ * DELETE of the object {id} names: sql deletes it ($1) and selects
+ * (count deleted, '{}'). Answers 204, 404 with missing, 409 conflict_msg when
+ * a foreign key refuses the deletion (SQLSTATE 23503; conflict_msg NULL: the
+ * DB error), or the DB error. Returns HTTPD_*.
+ */
+int rest_delete_by_id(struct api_ctx *ctx, const char *missing, const char *sql,
+                      const char *conflict_msg);
 
 /* One statement through api_db_run; answers the DB error itself. Returns HTTPD_*. */
 int rest_run(struct api_ctx *ctx, const char *sql, int n, const char *const *params,

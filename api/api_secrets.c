@@ -346,12 +346,10 @@ int api_secrets_create(struct api *a, const unsigned char *key, struct api_secre
           .handler = h_delete,
           .arg = x },
     };
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        int rc = api_route_add(a, &routes[i]);
-        if (rc != 0) {
-            sodium_free(x);
-            return rc;
-        }
+    int rc = api__routes_add(a, routes, sizeof(routes) / sizeof(routes[0]));
+    if (rc != 0) {
+        sodium_free(x);
+        return rc;
     }
     *out = x;
     return 0;

@@ -330,22 +330,10 @@ static int h_rotate(struct api_ctx *ctx, void *arg)
 
 static int h_get(struct api_ctx *ctx, void *arg)
 {
-    struct rest_out *o = rest_out_new(ctx, "no such webhook");
-    const char *p[1];
-    int64_t id;
     (void)arg;
-
-    if (o == NULL) {
-        return ERR_NOMEM;
-    }
-    if (api_path_id(ctx, "id", &id) != 0) {
-        return HTTPD_DONE;
-    }
-    p[0] = rest_i64(ctx, id);
-    return rest_run(ctx,
-                    "SELECT 1, " HOOK_JSON ", " HOOK_VERSION("w") " FROM webhook_endpoints w"
-                                                                  " WHERE w.id = $1::bigint",
-                    1, p, rest_rows_one, rest_one_done, o);
+    return rest_get_by_id(ctx, "no such webhook",
+                          "SELECT 1, " HOOK_JSON ", " HOOK_VERSION("w") " FROM webhook_endpoints w"
+                                                                        " WHERE w.id = $1::bigint");
 }
 
 static int h_page(struct api_ctx *ctx, void *arg)
@@ -407,23 +395,12 @@ static int h_patch(struct api_ctx *ctx, void *arg)
 
 static int h_delete(struct api_ctx *ctx, void *arg)
 {
-    struct rest_out *o = rest_out_new(ctx, "no such webhook");
-    const char *p[1];
-    int64_t id;
     (void)arg;
-
-    if (o == NULL) {
-        return ERR_NOMEM;
-    }
-    if (api_path_id(ctx, "id", &id) != 0) {
-        return HTTPD_DONE;
-    }
-    p[0] = rest_i64(ctx, id);
-    o->created = HTTPD_STATUS_NO_CONTENT;
-    return rest_run(ctx,
-                    "WITH d AS (DELETE FROM webhook_endpoints WHERE id = $1::bigint RETURNING id)"
-                    " SELECT (SELECT count(*) FROM d), '{}'::json",
-                    1, p, rest_rows_one, rest_one_done, o);
+    return rest_delete_by_id(
+        ctx, "no such webhook",
+        "WITH d AS (DELETE FROM webhook_endpoints WHERE id = $1::bigint RETURNING id)"
+        " SELECT (SELECT count(*) FROM d), '{}'::json",
+        NULL);
 }
 
 /* Newest first: the page key is INT64_MAX - id so that the usual "key > cursor" pages. */
@@ -550,12 +527,10 @@ int api_webhooks_create(struct api *a, const unsigned char *key, struct api_webh
           .handler = h_redeliver,
           .arg = x },
     };
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        int rc = api_route_add(a, &routes[i]);
-        if (rc != 0) {
-            sodium_free(x);
-            return rc;
-        }
+    int rc = api__routes_add(a, routes, sizeof(routes) / sizeof(routes[0]));
+    if (rc != 0) {
+        sodium_free(x);
+        return rc;
     }
     *out = x;
     return 0;

@@ -208,4 +208,11 @@ void dash__thread_stop(struct dash *d);
 void dash__view_receive(struct dash *d, struct dash_snap *s, bool local);
 void dash__view_free(struct dash *d);
 
+/*
+ * The "import" message of /ws/v1/live for imp (new reference; NULL on OOM):
+ * rows_total null while unknown, rows_total_estimated true only with a number
+ * that is an estimate. Any thread (pure).
+ */
+json_t *dash__import_json(const struct dash_import *imp);
+
 #endif

@@ -762,6 +762,20 @@ static void import_deliver(struct httpd *h, void *arg)
     free(m);
 }
 
+json_t *dash__import_json(const struct dash_import *imp)
+{
+    const bool known = imp->rows_total >= 0;
+
+    return json_pack(
+        "{s:s,s:s,s:o,s:o,s:s,s:I,s:I,s:I,s:o,s:b}", "type", "import", "job_id", imp->job_id,
+        "upload_id", imp->upload_id != NULL ? json_string(imp->upload_id) : json_null(), "list_id",
+        imp->list_id > 0 ? json_integer(imp->list_id) : json_null(), "state", imp->state,
+        "rows_read", (json_int_t)imp->rows_read, "rows_imported", (json_int_t)imp->rows_imported,
+        "rows_rejected", (json_int_t)imp->rows_rejected, "rows_total",
+        known ? json_integer(imp->rows_total) : json_null(), "rows_total_estimated",
+        known && imp->rows_total_estimated);
+}
+
 int dash_import_progress(struct dash *d, const struct dash_import *imp)
 {
     struct import_msg *m;
@@ -780,13 +794,7 @@ int dash_import_progress(struct dash *d, const struct dash_import *imp)
     }
     m->d = d;
     m->tenant_id = imp->tenant_id;
-    m->body =
-        json_pack("{s:s,s:s,s:o,s:o,s:s,s:I,s:I,s:I,s:o}", "type", "import", "job_id", imp->job_id,
-                  "upload_id", imp->upload_id != NULL ? json_string(imp->upload_id) : json_null(),
-                  "list_id", imp->list_id > 0 ? json_integer(imp->list_id) : json_null(), "state",
-                  imp->state, "rows_read", (json_int_t)imp->rows_read, "rows_imported",
-                  (json_int_t)imp->rows_imported, "rows_rejected", (json_int_t)imp->rows_rejected,
-                  "rows_total", imp->rows_total >= 0 ? json_integer(imp->rows_total) : json_null());
+    m->body = dash__import_json(imp);
     if (m->body == NULL) {
         free(m);
         return ERR_NOMEM;

@@ -338,6 +338,12 @@ struct dash_import {
     int64_t rows_imported;
     int64_t rows_rejected;
     int64_t rows_total; /* -1 when unknown */
+    /*
+     * rows_total is an estimate (from the bytes read so far) rather than the
+     * exact count; ignored while rows_total is unknown. The message says
+     * "rows_total_estimated": true until the importer knows the count.
+     */
+    bool rows_total_estimated;
 };
 
 /* Any thread. 0, ERR_INVAL, ERR_NOMEM, ERR_SHUTDOWN (not mounted or stopping). */

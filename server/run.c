@@ -568,6 +568,7 @@ static void import_watch(const struct importer_watch *w, const struct importer_p
         .rows_imported = (int64_t)p->rows_accepted,
         .rows_rejected = (int64_t)p->rows_rejected,
         .rows_total = p->rows_total,
+        .rows_total_estimated = !p->rows_total_exact,
     };
 
     (void)dash_import_progress(s->dash, &di); /* ERR_SHUTDOWN while stopping: dropped */

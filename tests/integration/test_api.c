@@ -2276,6 +2276,99 @@ static void test_api_flows_draft_publish(void **state)
     }
 }
 
+/* An error answer's status, code and message. */
+static void expect_message(const struct call *c, long status, const char *code, const char *msg)
+{
+    json_t *j = call_json(c, status);
+    json_t *e = json_object_get(j, "error");
+    assert_string_equal(json_string_value(json_object_get(e, "code")), code);
+    assert_string_equal(json_string_value(json_object_get(e, "message")), msg);
+    json_decref(j);
+}
+
+/*
+ * The answers of the "one object by id" routes (read and delete) of lists, flows, webhooks
+ * and DNC lists: 404 naming the kind of object for an id with no row (another tenant's
+ * included) and "no such object" for a path id that is not one; an object found comes with
+ * its ETag; a flow that a campaign uses is not deleted (409, saying why) and stays readable.
+ */
+static void test_api_by_id_answers(void **state)
+{
+    static const struct {
+        const char *pattern, *prefix, *missing;
+    } kinds[] = {
+        { "/api/v1/lists/{id}", "/api/v1/lists/", "no such list" },
+        { "/api/v1/flows/{id}", "/api/v1/flows/", "no such flow" },
+        { "/api/v1/webhooks/{id}", "/api/v1/webhooks/", "no such webhook" },
+    };
+
+    char path[160], ep[180];
+    int64_t flow, list, other;
+    (void)state;
+
+    other = sql_int(g_admin_ci,
+                    "INSERT INTO contact_lists (tenant_id, name) VALUES (%lld, 'b by id')"
+                    " RETURNING id",
+                    (long long)g_tenant_b);
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        snprintf(path, sizeof(path), "%s987654321", kinds[k].prefix);
+        struct call g = { "GET", kinds[k].pattern, path, W_ADMIN };
+        struct call d = { "DELETE", kinds[k].pattern, path, W_ADMIN };
+        expect_message(&g, 404, "not_found", kinds[k].missing);
+        expect_message(&d, 404, "not_found", kinds[k].missing);
+        snprintf(path, sizeof(path), "%sx1", kinds[k].prefix);
+        struct call bad = { "GET", kinds[k].pattern, path, W_ADMIN };
+        expect_message(&bad, 404, "not_found", "no such object");
+    }
+    {
+        struct call g = { "GET", "/api/v1/dnc/lists/{id}", "/api/v1/dnc/lists/987654321", W_ADMIN };
+        expect_message(&g, 404, "not_found", "no such DNC list");
+        struct call e = { "GET", "/api/v1/flows/{id}/export", "/api/v1/flows/987654321/export",
+                          W_ADMIN };
+        expect_message(&e, 404, "not_found", "no such flow");
+        snprintf(path, sizeof(path), "/api/v1/lists/%lld", (long long)other);
+        struct call x = { "GET", "/api/v1/lists/{id}", path, W_ADMIN };
+        expect_message(&x, 404, "not_found", "no such list");
+    }
+
+    /* Found: the object with its ETag. A flow a campaign uses is not deleted (409). */
+    flow = sql_int(g_admin_ci,
+                   "INSERT INTO ivr_flows (tenant_id, name) VALUES (%lld, 'by id') RETURNING id",
+                   (long long)g_tenant_a);
+    list = create_list(W_ADMIN, "{\"name\":\"by id\"}");
+    assert_int_equal(sql_int(g_admin_ci,
+                             "INSERT INTO campaigns (tenant_id, name, flow_id)"
+                             " VALUES (%lld, 'by id', %lld) RETURNING 1",
+                             (long long)g_tenant_a, (long long)flow),
+                     1);
+    snprintf(path, sizeof(path), "/api/v1/lists/%lld", (long long)list);
+    {
+        struct call g = { "GET", "/api/v1/lists/{id}", path, W_ADMIN };
+        struct t_resp r;
+        char etag[64];
+        do_call(&g, &r);
+        assert_int_equal(r.status, 200);
+        assert_int_equal(json_integer_value(json_object_get(r.json, "id")), list);
+        assert_string_equal(json_string_value(json_object_get(r.json, "name")), "by id");
+        assert_non_null(t_header(&r, "ETag", etag, sizeof(etag)));
+        t_resp_free(&r);
+    }
+    snprintf(path, sizeof(path), "/api/v1/flows/%lld", (long long)flow);
+    snprintf(ep, sizeof(ep), "%s/export", path);
+    {
+        struct call d = { "DELETE", "/api/v1/flows/{id}", path, W_ADMIN };
+        expect_message(&d, 409, "conflict", "a campaign or extension uses this flow");
+        struct call g = { "GET", "/api/v1/flows/{id}", path, W_ADMIN };
+        json_t *j = call_json(&g, 200);
+        assert_string_equal(json_string_value(json_object_get(j, "name")), "by id");
+        json_decref(j);
+        struct call e = { "GET", "/api/v1/flows/{id}/export", ep, W_ADMIN };
+        j = call_json(&e, 200);
+        assert_string_equal(json_string_value(json_object_get(j, "format")), "ivrflow-export/1");
+        json_decref(j);
+    }
+}
+
 static void test_api_flows_validate_and_templates(void **state)
 {
     json_t *j;
@@ -2399,6 +2492,7 @@ int main(void)
         cmocka_unit_test(test_api_contacts_batch),
         cmocka_unit_test(test_api_flows_draft_publish),
         cmocka_unit_test(test_api_flows_validate_and_templates),
+        cmocka_unit_test(test_api_by_id_answers),
         cmocka_unit_test(test_api_compliance_check),
     };
     int fails;

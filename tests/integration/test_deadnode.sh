@@ -14,22 +14,11 @@
 # filled the cap again on top of its calls (about 40 channels up against 30).
 set -uo pipefail
 ROOT=${DIALER_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${DIALER_BUILD:?}
-export DIALER_BUILD=$B
-CLUSTER=$ROOT/tests/support/cluster.sh
 MAXCH=${DN_MAX_CHANNELS:-30}
-fails=0
-TMP=$(mktemp -d)
-export CLUSTER_DIR=$TMP/cluster CLUSTER_NODES=3 CLUSTER_SIMS=1 CLUSTER_NAME=dn$$
-cleanup() {
-  "$CLUSTER" stop >/dev/null 2>&1
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-# check, jget, wait_for
+# check, jget, wait_for, sql, sql_is, e2e_cluster_*
 # shellcheck source=tests/support/e2e.sh
 . "$ROOT/tests/support/e2e.sh"
+e2e_cluster_init dn 3 1
 
 cat >"$TMP/scenario.json" <<'EOF'
 {"name": "deadnode", "seed": 9,
@@ -45,31 +34,14 @@ dialer.talk-time = 600s
 api.pwhash-ops = 1
 api.pwhash-mem = 64k
 EOF
-export CLUSTER_SCENARIO=$TMP/scenario.json CLUSTER_CONF=$TMP/extra.conf
-check "cluster of 3 nodes and 1 sim starts" "$CLUSTER" start
-set -a
-# shellcheck disable=SC1091
-. "$CLUSTER_DIR/cluster.env"
-set +a
-PSQL=("$DIALER_PG_BIN/psql" -h "$DIALER_PG_SOCKDIR" -p "$DIALER_PG_PORT" -U dialer -d "$CLUSTER_DB" -v ON_ERROR_STOP=1)
-sql() { "${PSQL[@]}" -Atc "$1"; }
-sql_is() { [ "$(sql "$1")" = "$2" ]; }
+e2e_cluster_start "cluster of 3 nodes and 1 sim starts"
 active() { curl -s --max-time 2 "$SIM1_URL/_sim/stats" | sed -n 's/.*"channels_active":\([0-9]*\).*/\1/p'; }
 # Channel ids in ari-sim; with an argument, only those in that state.
 sim_channels() { curl -s --max-time 5 -u asterisk:asterisk "$SIM1_URL/ari/channels" |
   python3 -c 'import json,sys; w=sys.argv[1:]; print("\n".join(c["id"] for c in json.load(sys.stdin) if not w or c["state"] == w[0]))' "$@"; }
 
-PW="dn-Pass-$$-$RANDOM"
-printf '%s\n' "$PW" | DIALERD_ARI_PASSWORD=asterisk "$B/dialerd" -c "$NODE1_CONF" bootstrap \
-  --tenant-slug acme --email ops@acme.test >/dev/null 2>&1
-T=$(sql "SELECT id FROM tenants WHERE slug = 'acme'")
-check "tenant bootstrapped" test -n "$T"
-F=$(sql "INSERT INTO ivr_flows (tenant_id, name) VALUES ($T, 'f') RETURNING id" | head -1)
-SETTINGS='{"pacing": {"mode": "fixed", "cps": 1000, "max_channels": 1000}, "retry": {"max_attempts": 1}, "ring_time_s": 20}'
-C=$(sql "INSERT INTO campaigns (tenant_id, name, flow_id, settings) VALUES ($T, 'dead', $F, '$SETTINGS') RETURNING id" | head -1)
-L=$(sql "INSERT INTO contact_lists (tenant_id, name) VALUES ($T, 'l') RETURNING id" | head -1)
-sql "INSERT INTO campaign_lists (tenant_id, campaign_id, list_id) VALUES ($T, $C, $L)" >/dev/null
-sql "INSERT INTO contacts (tenant_id, list_id, number) SELECT $T, $L, '+1414555' || lpad(g::text, 4, '0') FROM generate_series(0, 299) g" >/dev/null
+e2e_cluster_tenant "dn-Pass-$$-$RANDOM"
+C=$(e2e_cluster_campaign dead 4145550000 300)
 sql "UPDATE campaigns SET state = 'running' WHERE id = $C" >/dev/null
 
 inflight3() { sql "SELECT count(*) FROM call_attempts WHERE campaign_id = $C AND dialer_node = '$NODE3_ID' AND ended_at IS NULL"; }
@@ -139,19 +111,9 @@ check "no number originated twice" test "$dups" = 0
 # Node 3 comes back: nothing of its old calls is left to it (the survivors closed them).
 before=$(wc -l <"$NODE3_LOG")
 check "node 3 restarts under its node id" "$CLUSTER" start-node 3
-set -a
-# shellcheck disable=SC1091
-. "$CLUSTER_DIR/cluster.env"
-set +a
+e2e_cluster_env
 check "the restart adopts none of the attempts the survivors took" \
   wait_for 10 bash -c "tail -n +$((before + 1)) '$NODE3_LOG' | grep -q 'event=inflight_adopted n=0'"
 
-for i in 1 2 3; do
-  st=$("$CLUSTER" stop-node "$i")
-  check "node $i exits 0 on SIGTERM" test "$st" = 0
-done
-check "no phone number in full in the logs" \
-  bash -c "! grep -q '+1414555' '$CLUSTER_DIR'/node-*/dialerd.log"
-
-echo "$fails failed"
-[ "$fails" -eq 0 ]
+e2e_cluster_shutdown '+1414555'
+e2e_done

@@ -23,25 +23,14 @@
 # Run by tests/support/run-all.sh with the services' environment.
 set -uo pipefail
 ROOT=${DIALER_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${DIALER_BUILD:?}
-export DIALER_BUILD=$B
-CLUSTER=$ROOT/tests/support/cluster.sh
 N=${MN_CONTACTS:-3000}
 WAIT=${MN_WAIT:-120}
 CPS=${MN_CPS:-150}
 MAXCH=${MN_MAX_CHANNELS:-100}
-fails=0
-TMP=$(mktemp -d)
-export CLUSTER_DIR=$TMP/cluster CLUSTER_NODES=3 CLUSTER_SIMS=2 CLUSTER_NAME=mn$$
-cleanup() {
-  "$CLUSTER" stop >/dev/null 2>&1
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-# check, jget, wait_for
+# check, jget, wait_for, sql, sql_is, e2e_cluster_*
 # shellcheck source=tests/support/e2e.sh
 . "$ROOT/tests/support/e2e.sh"
+e2e_cluster_init mn 3 2
 
 cat >"$TMP/scenario.json" <<'EOF'
 {"name": "multinode", "seed": 7,
@@ -62,33 +51,12 @@ dialer.talk-time = 1s
 api.pwhash-ops = 1
 api.pwhash-mem = 64k
 EOF
-export CLUSTER_SCENARIO=$TMP/scenario.json CLUSTER_CONF=$TMP/extra.conf
-check "cluster of 3 nodes and 2 sims starts" "$CLUSTER" start
-set -a
-# shellcheck disable=SC1091
-. "$CLUSTER_DIR/cluster.env"
-set +a
-PSQL=("$DIALER_PG_BIN/psql" -h "$DIALER_PG_SOCKDIR" -p "$DIALER_PG_PORT" -U dialer -d "$CLUSTER_DB" -v ON_ERROR_STOP=1)
-sql() { "${PSQL[@]}" -Atc "$1"; }
-sql_is() { [ "$(sql "$1")" = "$2" ]; }
+e2e_cluster_start "cluster of 3 nodes and 2 sims starts"
 
 PW="mn-Pass-$$-$RANDOM"
-printf '%s\n' "$PW" | DIALERD_ARI_PASSWORD=asterisk "$B/dialerd" -c "$NODE1_CONF" bootstrap \
-  --tenant-slug acme --email ops@acme.test >/dev/null 2>&1
-T=$(sql "SELECT id FROM tenants WHERE slug = 'acme'")
-check "tenant bootstrapped" test -n "$T"
-F=$(sql "INSERT INTO ivr_flows (tenant_id, name) VALUES ($T, 'f') RETURNING id" | head -1)
-SETTINGS='{"pacing": {"mode": "fixed", "cps": 1000, "max_channels": 1000}, "retry": {"max_attempts": 1}, "ring_time_s": 20}'
-mk_campaign() { # name first-number count -> campaign id
-  local c l
-  c=$(sql "INSERT INTO campaigns (tenant_id, name, flow_id, settings) VALUES ($T, '$1', $F, '$SETTINGS') RETURNING id" | head -1)
-  l=$(sql "INSERT INTO contact_lists (tenant_id, name) VALUES ($T, 'l-$1') RETURNING id" | head -1)
-  sql "INSERT INTO campaign_lists (tenant_id, campaign_id, list_id) VALUES ($T, $c, $l)" >/dev/null
-  sql "INSERT INTO contacts (tenant_id, list_id, number) SELECT $T, $l, '+1' || ($2 + g)::text FROM generate_series(0, $3 - 1) g" >/dev/null
-  echo "$c"
-}
-C1=$(mk_campaign one 2125550000 "$N")
-C2=$(mk_campaign two 3135550000 "$N")
+e2e_cluster_tenant "$PW"
+C1=$(e2e_cluster_campaign one 2125550000 "$N")
+C2=$(e2e_cluster_campaign two 3135550000 "$N")
 unfinished() { echo "SELECT count(*) FROM contacts c JOIN campaign_lists cl USING (list_id) WHERE cl.campaign_id = $1 AND c.state NOT IN ('done', 'failed')"; }
 orig() { grep -h '"event":"originate"' "$SIM1_OLOG" "$SIM2_OLOG" 2>/dev/null | grep -c "\"number\":\"+1$1"; }
 facts() { "$CLUSTER" originates "+1$1" >"$TMP/facts-$1.json" && cat "$TMP/facts-$1.json"; }
@@ -201,10 +169,7 @@ check "every attempt of campaign 2 ended" wait_for 20 sql_is \
 check "node 3's in-flight attempts settled by the survivors, as human (seen answered) or lost ($inflight)" sql_is \
   "SELECT count(*) FROM call_attempts WHERE campaign_id = $C2 AND dialer_node = '$NODE3_ID' AND ended_at IS NOT NULL AND outcome IN ('human', 'lost') AND left(dialer_process, length('$NODE3_ID') + 1) <> '$NODE3_ID/'" "$inflight"
 check "node 3 restarts under its node id" "$CLUSTER" start-node 3
-set -a
-# shellcheck disable=SC1091
-. "$CLUSTER_DIR/cluster.env"
-set +a
+e2e_cluster_env
 "$CLUSTER" originates +1313 >"$TMP/facts-313.json"
 f=$(cat "$TMP/facts-313.json")
 check "campaign 2: zero numbers and channel ids originated twice ($(jget "$f" 'j["originates"]') originates)" \
@@ -217,12 +182,5 @@ check "campaign 2: global CPS and channels (the dead node's calls included) held
   caps_held "$f" all
 
 # ------------------------------------------------------------------- shutdown
-for i in 1 2 3; do
-  st=$("$CLUSTER" stop-node "$i")
-  check "node $i exits 0 on SIGTERM" test "$st" = 0
-done
-check "no phone number in full in the logs" \
-  bash -c "! grep -q '+1212555\|+1313555' '$CLUSTER_DIR'/node-*/dialerd.log"
-
-echo "$fails failed"
-[ "$fails" -eq 0 ]
+e2e_cluster_shutdown '+1212555\|+1313555'
+e2e_done

@@ -46,6 +46,26 @@
 #                        JSON for objects, lists, booleans and null, the plain value otherwise
 #   api METHOD PATH [JSON]   curl METHOD $U$PATH with "Authorization: Bearer $TOK": prints
 #                        "<status> <body>"; status R and body R split such an answer
+#   sql_is QUERY WANT    sql QUERY prints exactly WANT
+#
+# Cluster tests (tests/support/cluster.sh: several dialerd nodes and ari-sims, one database):
+#   e2e_cluster_init NAME NODES SIMS   B (binaries), CLUSTER (cluster.sh), fails=0, TMP (a fresh
+#                        directory); exports CLUSTER_DIR=$TMP/cluster, CLUSTER_NODES,
+#                        CLUSTER_SIMS, CLUSTER_NAME=NAME<pid>, and CLUSTER_SCENARIO and
+#                        CLUSTER_CONF as $TMP/scenario.json and $TMP/extra.conf (the test writes
+#                        both before e2e_cluster_start); the EXIT trap stops the cluster (which
+#                        drops its database) and removes TMP.
+#   e2e_cluster_start WHAT   cluster.sh start, checked as WHAT, then e2e_cluster_env
+#   e2e_cluster_env      (re)loads cluster.env (again after a node restart): the NODE<I>_* and
+#                        SIM<J>_* variables; DB and PSQL so that sql, sql_is and wait_sql run in
+#                        the cluster's database
+#   e2e_cluster_tenant PW   bootstraps tenant acme with operator ops@acme.test (password PW,
+#                        from stdin) through node 1's configuration: T (checked), F (a flow)
+#   e2e_cluster_campaign NAME FIRST COUNT   prints the id of a new draft campaign NAME on flow F
+#                        with its own list of COUNT contacts +1FIRST, +1(FIRST+1), ...: fixed
+#                        pacing far above the nodes' caps, one attempt a contact, 20 s ring time
+#   e2e_cluster_shutdown PATTERN   SIGTERM to each node, checked to exit 0; checked that no
+#                        number matching PATTERN (grep regex) is in full in the nodes' logs
 
 e2e_init() {
   B=${DIALER_BUILD:?set DIALER_BUILD}
@@ -88,6 +108,7 @@ e2e_done() {
 
 sql() { "${PSQL[@]}" -d "$DB" -Atc "$1"; }
 q() { sql "$1"; }
+sql_is() { [ "$(sql "$1")" = "$2" ]; }
 
 wait_for() {
   local secs=$1 i
@@ -231,4 +252,62 @@ jget() {
 j=json.loads(sys.argv[1])
 v=eval(sys.argv[2])
 print(json.dumps(v) if isinstance(v,(dict,list,tuple,bool)) or v is None else v)' "$1" "$2" 2>/dev/null
+}
+
+e2e_cluster_init() {
+  B=${DIALER_BUILD:?set DIALER_BUILD}
+  export DIALER_BUILD=$B
+  CLUSTER=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/cluster.sh
+  fails=0
+  TMP=$(mktemp -d)
+  export CLUSTER_DIR=$TMP/cluster CLUSTER_NODES=$2 CLUSTER_SIMS=$3 CLUSTER_NAME=$1$$
+  export CLUSTER_SCENARIO=$TMP/scenario.json CLUSTER_CONF=$TMP/extra.conf
+  trap e2e_cluster_cleanup EXIT
+}
+
+e2e_cluster_cleanup() {
+  "$CLUSTER" stop >/dev/null 2>&1
+  rm -rf "$TMP"
+}
+
+e2e_cluster_start() {
+  check "$1" "$CLUSTER" start
+  e2e_cluster_env
+}
+
+e2e_cluster_env() {
+  set -a
+  # shellcheck disable=SC1091
+  . "$CLUSTER_DIR/cluster.env"
+  set +a
+  DB=$CLUSTER_DB
+  PSQL=("$DIALER_PG_BIN/psql" -h "$DIALER_PG_SOCKDIR" -p "$DIALER_PG_PORT" -U dialer -v ON_ERROR_STOP=1)
+}
+
+e2e_cluster_tenant() {
+  printf '%s\n' "$1" | DIALERD_ARI_PASSWORD=asterisk "$B/dialerd" -c "$NODE1_CONF" bootstrap \
+    --tenant-slug acme --email ops@acme.test >/dev/null 2>&1
+  T=$(sql "SELECT id FROM tenants WHERE slug = 'acme'")
+  check "tenant bootstrapped" test -n "$T"
+  F=$(sql "INSERT INTO ivr_flows (tenant_id, name) VALUES ($T, 'f') RETURNING id" | head -1)
+}
+
+e2e_cluster_campaign() {
+  local settings c l
+  settings='{"pacing": {"mode": "fixed", "cps": 1000, "max_channels": 1000}, "retry": {"max_attempts": 1}, "ring_time_s": 20}'
+  c=$(sql "INSERT INTO campaigns (tenant_id, name, flow_id, settings) VALUES ($T, '$1', $F, '$settings') RETURNING id" | head -1)
+  l=$(sql "INSERT INTO contact_lists (tenant_id, name) VALUES ($T, 'l-$1') RETURNING id" | head -1)
+  sql "INSERT INTO campaign_lists (tenant_id, campaign_id, list_id) VALUES ($T, $c, $l)" >/dev/null
+  sql "INSERT INTO contacts (tenant_id, list_id, number) SELECT $T, $l, '+1' || ($2 + g)::text FROM generate_series(0, $3 - 1) g" >/dev/null
+  echo "$c"
+}
+
+e2e_cluster_shutdown() {
+  local i st
+  for ((i = 1; i <= CLUSTER_NODES; i++)); do
+    st=$("$CLUSTER" stop-node "$i")
+    check "node $i exits 0 on SIGTERM" test "$st" = 0
+  done
+  check "no phone number in full in the logs" \
+    bash -c "! grep -q '$1' '$CLUSTER_DIR'/node-*/dialerd.log"
 }

@@ -3,8 +3,9 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import { LiveChart } from './Chart';
 import { Live } from './live';
 import {
-  abandonLevel, alarms, applyDelta, applyWall, emptyWall, pct, trunkTrouble,
-  type CampaignStats, type Flow, type Health, type Trunk, type WallState,
+  abandonLevel, alarms, applyDelta, applyImport, applyWall, emptyWall, importRows, importShare,
+  pct, trunkTrouble,
+  type CampaignStats, type Flow, type Health, type ImportProgress, type Trunk, type WallState,
 } from './model';
 
 const HISTORY_S = 300; // live chart window
@@ -180,6 +181,24 @@ function FlowTile(props: { f: Flow & { name?: string } }) {
   );
 }
 
+// An import job: the rows read against the total ("about N" while it is an estimate).
+function ImportTile({ p }: { p: ImportProgress }) {
+  const share = importShare(p);
+  return (
+    <section className={`import state-${p.state}`} data-import={p.job_id} data-state={p.state}
+      data-estimated={p.rows_total_estimated}>
+      <header>
+        <h2>{p.upload_id ?? p.job_id.slice(0, 8)}</h2>
+        <span className="state">{p.state}</span>
+      </header>
+      <div className="progress" title="rows read">
+        {share !== null && <div className="bar" style={{ width: `${share * 100}%` }} />}
+        <span className="rows">{importRows(p)} · {num(p.rows_imported)} imported · {num(p.rows_rejected)} rejected</span>
+      </div>
+    </section>
+  );
+}
+
 export function Wall(props: { token: () => string; onLogout(): void }) {
   const [campaigns, setCampaigns] = useState<Map<number, CampaignStats>>(new Map());
   const [health, setHealth] = useState<Health | null>(null);
@@ -191,6 +210,7 @@ export function Wall(props: { token: () => string; onLogout(): void }) {
   const names = useRef<Map<number, string>>(new Map());
   const asked = useRef<Set<number>>(new Set());
   const [wall, setWall] = useState<WallState>(emptyWall);
+  const [imports, setImports] = useState<ImportProgress[]>([]);
   const flowNames = useRef<Map<number, string>>(new Map());
   const flowAsked = useRef<Set<number>>(new Set());
 
@@ -231,6 +251,7 @@ export function Wall(props: { token: () => string; onLogout(): void }) {
       onHealth: setHealth,
       onConnected: setConnected,
       onWall: (parts, full) => setWall((prev) => applyWall(prev, parts, full)),
+      onImport: (m) => setImports((prev) => applyImport(prev, m as unknown as ImportProgress)),
     });
     live.start();
     return () => live.stop();
@@ -333,6 +354,12 @@ export function Wall(props: { token: () => string; onLogout(): void }) {
             ))}
           </div>
           <div className="trunks">{trunks.map((t) => <TrunkTile key={t.trunk} t={t} />)}</div>
+        </section>
+      )}
+      {imports.length > 0 && (
+        <section className="band">
+          <h1>Imports</h1>
+          <div className="imports">{imports.map((p) => <ImportTile key={p.job_id} p={p} />)}</div>
         </section>
       )}
       {flows.length > 0 && (

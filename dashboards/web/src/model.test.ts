@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
-  abandonLevel, alarms, applyDelta, applyWall, backoff, dncAlarm, emptyWall, trunkTrouble,
-  type CampaignStats, type Trunk,
+  abandonLevel, alarms, applyDelta, applyImport, applyWall, backoff, dncAlarm, emptyWall,
+  importRows, importShare, IMPORTS_SHOWN, trunkTrouble,
+  type CampaignStats, type ImportProgress, type Trunk,
 } from './model';
 
 const base = { campaign_id: 1, tenant_id: 1, abandon_rate: 0, abandon_cap: 0.03 } as CampaignStats;
@@ -80,5 +81,36 @@ describe('back-off', () => {
     expect(backoff(3, 0)).toBe(4000);
     expect(backoff(20, 0)).toBe(30000);
     expect(backoff(20, 1)).toBe(36000);
+  });
+});
+
+describe('import progress', () => {
+  const run: ImportProgress = {
+    job_id: 'j1', upload_id: 'crm-42', list_id: 7, state: 'running', rows_read: 5000,
+    rows_imported: 4900, rows_rejected: 100, rows_total: 20011, rows_total_estimated: true,
+  };
+  it('says "about N" while the total is an estimate, the exact count after', () => {
+    expect(importRows(run)).toBe('5,000 of about 20,011 rows read');
+    expect(importRows({ ...run, state: 'completed', rows_read: 20000, rows_total: 20000,
+      rows_total_estimated: false })).toBe('20,000 of 20,000 rows read');
+  });
+  it('shows no total while it is unknown', () => {
+    expect(importRows({ ...run, rows_total: null, rows_total_estimated: false })).toBe('5,000 rows read');
+    expect(importShare({ ...run, rows_total: null })).toBeNull();
+  });
+  it('fills the bar by the rows read, never past full', () => {
+    expect(importShare(run)).toBeCloseTo(5000 / 20011);
+    expect(importShare({ ...run, rows_read: 20100 })).toBe(1);
+    expect(importShare({ ...run, rows_read: 0, rows_total: 0, rows_total_estimated: false })).toBe(1);
+  });
+  it('keeps each job once, newest first, a bounded number of them', () => {
+    let l: ImportProgress[] = [];
+    l = applyImport(l, run);
+    l = applyImport(l, { ...run, job_id: 'j2' });
+    l = applyImport(l, { ...run, rows_read: 6000 });
+    expect(l.map((p) => [p.job_id, p.rows_read])).toEqual([['j1', 6000], ['j2', 5000]]);
+    for (let i = 0; i < 10; i++) l = applyImport(l, { ...run, job_id: `k${i}` });
+    expect(l).toHaveLength(IMPORTS_SHOWN);
+    expect(l[0].job_id).toBe('k9');
   });
 });

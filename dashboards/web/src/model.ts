@@ -237,3 +237,43 @@ export function backoff(attempt: number, rnd: number): number {
   const base = Math.min(30_000, 500 * 2 ** Math.max(0, attempt));
   return Math.round(base * (1 + 0.2 * rnd));
 }
+
+/** An import job's progress, as the "import" messages of /ws/v1/live carry it. */
+export interface ImportProgress {
+  job_id: string;
+  upload_id: string | null;
+  list_id: number | null;
+  state: string;
+  rows_read: number;
+  rows_imported: number;
+  rows_rejected: number;
+  rows_total: number | null;
+  rows_total_estimated: boolean;
+}
+
+/** Imports kept on the wall: the running ones and the last few that ended. */
+export const IMPORTS_SHOWN = 5;
+
+/** Applies an "import" message: the job's latest progress, newest first, at most IMPORTS_SHOWN. */
+export function applyImport(prev: ImportProgress[], m: ImportProgress): ImportProgress[] {
+  return [m, ...prev.filter((p) => p.job_id !== m.job_id)].slice(0, IMPORTS_SHOWN);
+}
+
+const n = (x: number): string => x.toLocaleString('en-US');
+
+/**
+ * The rows line of an import: "about N" while the total is an estimate from the bytes read,
+ * the exact count once the importer knows it, no total while it is unknown.
+ */
+export function importRows(p: ImportProgress): string {
+  if (p.rows_total === null) return `${n(p.rows_read)} rows read`;
+  const total = p.rows_total_estimated ? `about ${n(p.rows_total)}` : n(p.rows_total);
+  return `${n(p.rows_read)} of ${total} rows read`;
+}
+
+/** Share of the rows read (0 to 1), null while the total is unknown. */
+export function importShare(p: ImportProgress): number | null {
+  if (p.rows_total === null) return null;
+  if (p.rows_total <= 0) return 1;
+  return Math.min(1, p.rows_read / p.rows_total);
+}
