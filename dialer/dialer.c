@@ -773,8 +773,20 @@ static void originate_done(struct ari_client *c, const struct ari_result *res, v
 {
     struct dialer *d = arg;
     struct dialer_call *call = find(d, res->resource_id);
-    if (call != NULL) {
-        dialer_hist_observe(DIALER_HIST_ORIGINATE, clock_wall_us() - call->started_us);
+    bool timed_out = res->error == ARI_E_TIMEOUT || res->error == ARI_E_TRANSPORT;
+    if (call != NULL || timed_out) {
+        int64_t lat = call != NULL ? clock_wall_us() - call->started_us : 0;
+        if (call != NULL) {
+            dialer_hist_observe(DIALER_HIST_ORIGINATE, lat);
+        }
+        int before = dialer_window_limit(&d->win);
+        int used = d->win_used > (int)d->originating ? d->win_used : (int)d->originating;
+        dialer_window_answer(&d->win, lat, timed_out, used, clock_mono_us());
+        int after = dialer_window_limit(&d->win);
+        if (after < before) {
+            LOG_INFO(DIALER, "event=originate_window window=%d was=%d latency_ms=%lld timeout=%d",
+                     after, before, (long long)(lat / 1000), timed_out);
+        }
     }
     struct dialer_probe *p = probe_of(d, c);
     bool probe = call != NULL && call->probe;
@@ -1152,6 +1164,12 @@ static void watch_send(struct dialer_call *call)
     }
 }
 
+int dialer_launch_window(struct dialer *d, int in_flight)
+{
+    d->win_used = in_flight;
+    return dialer_window_limit(&d->win);
+}
+
 int dialer_adopt_watch(struct dialer *d, const struct dialer_call_req *req, int64_t started_us)
 {
     if (req == NULL || req->id == NULL || strlen(req->id) >= DIALER_ID_MAX) {
@@ -1288,6 +1306,8 @@ int dialer_create(const struct dialer_config *cfg, const struct dialer_hooks *h,
     snprintf(d->amd_context, sizeof(d->amd_context), "%s",
              cfg->amd_context ? cfg->amd_context : "amd");
     d->talk_ms = cfg->talk_ms > 0 ? cfg->talk_ms : 3000;
+    dialer_window_init(&d->win, cfg->window_max > 0 ? cfg->window_max : 100000,
+                       cfg->originate_target_ms == 0 ? 500000 : cfg->originate_target_ms * 1000);
     d->cdr_batch = cfg->cdr_batch > 0 ? cfg->cdr_batch : 200;
     if (d->cdr_batch > DIALER_CDR_BATCH_MAX) {
         d->cdr_batch = DIALER_CDR_BATCH_MAX;

@@ -68,6 +68,26 @@ enum dialer_admit dialer_probe_admit(struct dialer_probe *p, enum ari_health h, 
 /* An originate's answer on the server: ok (accepted), or a server failure. */
 void dialer_probe_result(struct dialer_probe *p, bool probe, bool ok, int64_t now_us);
 
+/* The originate window (dialer/window.c). */
+#define DIALER_WINDOW_MIN    8
+#define DIALER_WINDOW_START  64
+#define DIALER_WINDOW_CUT_US INT64_C(250000)
+
+struct dialer_window {
+    double limit;        /* originates out at most (fractional between answers) */
+    int max;             /* never above */
+    int64_t target_us;   /* an answer later than this is congestion; <= 0: off */
+    int64_t last_cut_us; /* the last decrease */
+    uint64_t cuts;       /* decreases so far */
+};
+
+void dialer_window_init(struct dialer_window *w, int max, int64_t target_us);
+/* An originate answered after latency_us (timed_out: no answer, or a transport error). */
+void dialer_window_answer(struct dialer_window *w, int64_t latency_us, bool timed_out,
+                          int in_flight, int64_t now_us);
+/* The window now (max when off). */
+int dialer_window_limit(const struct dialer_window *w);
+
 /* What an originate error means for the call (dialer_originate_class). */
 enum dialer_orig_class {
     DIALER_ORIG_REPEATED,    /* 409 "already exists": our own channel, the call goes on */
@@ -95,8 +115,10 @@ struct dialer {
     struct dialer_hooks hooks;
     struct dialer_call **buckets;
     size_t n_calls;
-    size_t n_watched;   /* adopted calls watched (dialer_adopt_watch) */
-    size_t originating; /* calls with orig_pending */
+    size_t n_watched;         /* adopted calls watched (dialer_adopt_watch) */
+    size_t originating;       /* calls with orig_pending */
+    struct dialer_window win; /* launches out at most (window.c) */
+    int win_used;             /* launches out, as the caller last said (dialer_launch_window) */
     char app[64];
     char node[64];
     char amd_context[64];

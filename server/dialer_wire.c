@@ -176,7 +176,12 @@ static struct counter c_launching =
                  "dialer.max-launching)");
 static struct counter c_launch_waits =
     COUNTER_INIT(COUNTER_KIND_COUNTER, "dialer_launch_waits_total",
-                 "scheduler ticks cut short because dialer.max-launching launches were in flight");
+                 "scheduler ticks cut short because dialer.max-launching launches (or the "
+                 "originate window's) were in flight");
+static struct counter c_window =
+    COUNTER_INIT(COUNTER_KIND_GAUGE, "dialer_launch_window",
+                 "launches allowed in flight now: the originate window, at most "
+                 "dialer.max-launching (docs/dialer.md section 1f)");
 static struct counter c_booked =
     COUNTER_INIT(COUNTER_KIND_GAUGE, "dialer_channels_booked",
                  "channels this process holds in the shared Redis count (calls and unused tokens)");
@@ -2122,7 +2127,11 @@ static int launch(void *arg, const struct campaign_launch *l)
 static int wire_gate(void *arg, int64_t tenant_id, int want)
 {
     struct dialer_wire *w = arg;
-    if (want > 0 && w->launching + w->ew_inflight >= w->max_launching) {
+    int out = w->launching + w->ew_inflight;
+    int cap = w->dialer != NULL ? dialer_launch_window(w->dialer, out) : w->max_launching;
+    cap = cap < w->max_launching ? cap : w->max_launching;
+    counter_set(&c_window, cap);
+    if (want > 0 && out >= cap) {
         counter_inc(&c_launch_waits);
         return 0;
     }
@@ -3199,6 +3208,15 @@ int start_dialer(const struct dialer_wire_deps *deps, struct dialer_wire **out)
     snprintf(w->actor, sizeof(w->actor), "dialer:%s", conf->node_id);
     *out = w;
 
+    w->max_launching = (int)conf->dialer_max_launching;
+    if (w->max_launching <= 0) {
+        /* a quarter second of the configured rate, and at least 32 per database
+         * connection: a launch takes one write (attempt_begin) and at most one
+         * more (its end) on the pool */
+        int64_t m = conf->dialer_cps / 4;
+        int64_t floor = conf->db_pool_size * 32;
+        w->max_launching = (int)(m > floor ? m : floor);
+    }
     struct dialer_config dc = {
         .loop = w->loop,
         .ari = w->ari,
@@ -3206,6 +3224,9 @@ int start_dialer(const struct dialer_wire_deps *deps, struct dialer_wire **out)
         .app = conf->ari_app,
         .node = conf->node_id,
         .talk_ms = conf->dialer_talk_ms,
+        .originate_target_ms =
+            conf->dialer_originate_target_ms > 0 ? conf->dialer_originate_target_ms : -1,
+        .window_max = w->max_launching,
     };
     struct dialer_hooks dh = { .answered = on_answered,
                                .connect = on_connect,
@@ -3242,15 +3263,6 @@ int start_dialer(const struct dialer_wire_deps *deps, struct dialer_wire **out)
         .burst = conf->dialer_cps >= 20 ? (double)conf->dialer_cps / 20.0 : 1.0,
         .max_channels = (int)conf->dialer_max_channels,
     };
-    w->max_launching = (int)conf->dialer_max_launching;
-    if (w->max_launching <= 0) {
-        /* a quarter second of the configured rate, and at least 32 per database
-         * connection: a launch takes one write (attempt_begin) and at most one
-         * more (its end) on the pool */
-        int64_t m = conf->dialer_cps / 4;
-        int64_t floor = conf->db_pool_size * 32;
-        w->max_launching = (int)(m > floor ? m : floor);
-    }
     int chunk = (int)(conf->dialer_cps / 10);
     rc = campaign_gate_create(w->limits, &spec, chunk < 1 ? 1 : chunk, &w->gate);
     if (rc != 0) {
@@ -3289,6 +3301,7 @@ int start_dialer(const struct dialer_wire_deps *deps, struct dialer_wire **out)
     }
     counter_register(&c_end_queued);
     counter_register(&c_launching);
+    counter_register(&c_window);
     counter_register(&c_launch_waits);
     counter_register(&c_booked);
     counter_register(&c_end_retried);

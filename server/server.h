@@ -75,7 +75,8 @@ struct server_config {
     int64_t dialer_cps;
     int64_t dialer_max_channels;
     int64_t dialer_max_launching; /* 0: sized from dialer.cps and db.pool-size */
-    char *dialer_trunk_limits;    /* carrier trunks' cps/channels ("" none; campaign/trunklim.c) */
+    int64_t dialer_originate_target_ms;
+    char *dialer_trunk_limits; /* carrier trunks' cps/channels ("" none; campaign/trunklim.c) */
     int64_t dialer_lease_batch;
     int64_t dialer_lease_ms;
     bool dialer_allow_missing_dnc;
