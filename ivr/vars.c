@@ -316,8 +316,7 @@ static int sys_key(const char *key)
 static json_t *sys_json(const struct ivr__vars *v)
 {
     json_t *o = v->sys != NULL ? ivr__cobj_json(v->sys) : json_object();
-    for (size_t k = 0; o != NULL && v->sys_set && k < sizeof(sys_keys) / sizeof(sys_keys[0]);
-         k++) {
+    for (size_t k = 0; o != NULL && v->sys_set && k < sizeof(sys_keys) / sizeof(sys_keys[0]); k++) {
         json_t *x = sys_value(v, k);
         if (x == NULL || json_object_set_new(o, sys_keys[k], x) != 0) {
             json_decref(o);
@@ -510,8 +509,7 @@ int ivr__vars_set(struct ivr__vars *v, char *const *seg, size_t nseg, json_t *va
         json_decref(val);
         return ERR_INVAL;
     }
-    if (v->session &&
-        (strcmp(seg[0], "sys") == 0 || strcmp(seg[0], "secrets") == 0 || nseg < 2)) {
+    if (v->session && (strcmp(seg[0], "sys") == 0 || strcmp(seg[0], "secrets") == 0 || nseg < 2)) {
         json_decref(val);
         return ERR_INVAL;
     }
