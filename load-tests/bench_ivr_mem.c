@@ -139,8 +139,8 @@ static double measure(struct ivr_flow *f, unsigned n, bool menu, double *struct_
 {
     struct ivr_session **ss = calloc(n, sizeof(*ss));
     struct ctx *cx = calloc(n, sizeof(*cx));
-    json_t *secrets = json_pack("{s:s, s:s}", "crm_token", "s3cr3t-t0k3n-0123456789abcdef",
-                                "crm_user", "dialer");
+    json_t *secrets =
+        json_pack("{s:s, s:s}", "crm_token", "s3cr3t-t0k3n-0123456789abcdef", "crm_user", "dialer");
     if (ss == NULL || cx == NULL || secrets == NULL) {
         fprintf(stderr, "out of memory\n");
         exit(1);
