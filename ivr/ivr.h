@@ -402,10 +402,6 @@ json_t *ivr_session_vars(const struct ivr_session *s);
  */
 json_t *ivr_session_var(const struct ivr_session *s, const char *path);
 
-/* Every group as one new tree {"call":{},"contact":{},"flow":{},"nodes":{},"sys":{},"secrets":{}}.
- */
-json_t *ivr_session_vars_json(const struct ivr_session *s);
-
 /* Bytes the session holds outside its variables (the benchmark's figure). */
 size_t ivr_session_size(const struct ivr_session *s);
 

@@ -1818,11 +1818,6 @@ json_t *ivr_session_var(const struct ivr_session *s, const char *path)
     return v;
 }
 
-json_t *ivr_session_vars_json(const struct ivr_session *s)
-{
-    return ivr__vars_json(&s->vars);
-}
-
 size_t ivr_session_size(const struct ivr_session *s)
 {
     return sizeof(*s) + s->ncounters * sizeof(struct counter_slot);
