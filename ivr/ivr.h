@@ -351,9 +351,12 @@ struct ivr_session_config {
 };
 
 /*
- * Creates a session for flow (a reference is taken). vars (borrowed, copied)
- * may hold "call", "contact", "flow" (inputs) and "secrets" objects. Returns
- * NULL on OOM. Nothing runs until ivr_session_start().
+ * Creates a session for flow (a reference is taken). vars (borrowed) may
+ * hold "call", "contact", "flow" (inputs), "sys" and "secrets" objects: all
+ * are copied (call.*, contact.* and sys.* into compact read-only form)
+ * except "secrets", which is referenced and must not change afterwards (the
+ * tenant's object, replaced, never edited, when its secrets change).
+ * Returns NULL on OOM. Nothing runs until ivr_session_start().
  */
 struct ivr_session *ivr_session_create(struct ivr_flow *flow, const struct ivr_session_config *cfg,
                                        json_t *vars);
@@ -383,11 +386,27 @@ bool ivr_session_ended(const struct ivr_session *s);
 /* The current node id, or NULL. */
 const char *ivr_session_node(const struct ivr_session *s);
 
-/* The variables (borrowed; read only). */
+/*
+ * The variables the flow wrote (borrowed; read only; NULL while it wrote
+ * none): {"flow":{...}, "nodes":{...}} and "contact" once the flow assigned
+ * to contact.* (flow.* also holds the caller's inputs and the flow's
+ * defaults). call.*, contact.* (unwritten), sys.* and secrets.* are not in
+ * it: read them with ivr_session_var().
+ */
 json_t *ivr_session_vars(const struct ivr_session *s);
+
+/*
+ * The value a template would read at path ("contact.first_name", "sys.time",
+ * "nodes.menu.digits", or a whole group "call"), as a new reference (NULL
+ * when absent). secrets.* are never returned.
+ */
+json_t *ivr_session_var(const struct ivr_session *s, const char *path);
 
 /* Bytes the session holds outside its variables (the benchmark's figure). */
 size_t ivr_session_size(const struct ivr_session *s);
+
+/* Bytes of its compact read-only variables (call.*, contact.*, input sys.*). */
+size_t ivr_session_vars_size(const struct ivr_session *s);
 
 /* Stops everything and frees. May be called from on_end. NULL is a no-op. */
 void ivr_session_destroy(struct ivr_session *s);

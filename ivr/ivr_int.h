@@ -76,8 +76,91 @@ struct ivr__tmpl {
 struct ivr__tmpl *ivr__tmpl_compile(const char *src, const char **err);
 void ivr__tmpl_free(struct ivr__tmpl *t);
 
+/* ---------------------------------------------------------------------- */
+/* Variables (vars.c)                                                      */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * A compact read-only object: the members of a JSON object in their order,
+ * in one allocation (entries, then keys and string values NUL-terminated).
+ * Scalars are stored inline; an object or array member keeps a jansson
+ * value of its own.
+ */
+struct ivr__cobj;
+
+/* A compact copy of object o (NULL when o is not an object or on OOM: check json_is_object). */
+struct ivr__cobj *ivr__cobj_new(json_t *o);
+void ivr__cobj_free(struct ivr__cobj *c);
+/* Bytes held (the block and the nested values' count only as a pointer). */
+size_t ivr__cobj_size(const struct ivr__cobj *c);
+/* The string member key, or NULL (absent or not a string). */
+const char *ivr__cobj_str(const struct ivr__cobj *c, const char *key);
+/* The object as a new jansson object (NULL on OOM). */
+json_t *ivr__cobj_json(const struct ivr__cobj *c);
+
+/*
+ * The variables a template, a branch or an assignment reads. Two forms:
+ *
+ * - a plain tree (session false): tree is {"call":{},"contact":{},...} and
+ *   lookups walk it (ivr_render, the flow checker);
+ * - a session's store (session true): call.*, contact.* and sys.* (caller's
+ *   input) are compact read-only objects; sys.now, sys.time, sys.weekday and
+ *   sys.tz are derived from the instant of the last refresh; secrets.* is the
+ *   tenant's shared object (a reference, never copied or written); tree holds
+ *   only what the flow writes (flow.*, nodes.*, and contact.* once a flow
+ *   assigns to it: the compact copy is then turned into a jansson object),
+ *   and is created on the first write. A group that holds nothing reads as
+ *   an empty object, as every group existed before.
+ */
+struct ivr__vars {
+    json_t *tree;              /* see above; NULL until written (session form) */
+    struct ivr__cobj *call;    /* NULL: empty, or moved to tree */
+    struct ivr__cobj *contact; /* NULL: empty, or moved to tree */
+    struct ivr__cobj *sys;     /* the input's sys.* (usually NULL) */
+    json_t *secrets;           /* reference, or NULL */
+    const char *sys_tz;        /* sys.tz; valid while the flow it belongs to lives */
+    int64_t sys_now;           /* sys.now: epoch seconds of the last refresh */
+    int32_t sys_off;           /* UTC offset in minutes at that instant */
+    bool sys_set;              /* refreshed at least once */
+    bool session;              /* the session form */
+};
+
+/* Fills v (session form) from the caller's vars (borrowed); 0 or ERR_NOMEM. */
+int ivr__vars_init(struct ivr__vars *v, json_t *in);
+void ivr__vars_fini(struct ivr__vars *v);
+
+/*
+ * Looks a path up, as a template sees it (secrets included: callers apply
+ * the masking rule). Returns a borrowed value or NULL; a value built for the
+ * lookup (a compact or derived member, an empty group) is also stored in
+ * *tmp, which the caller releases with json_decref() once done with it.
+ */
+json_t *ivr__vars_get(const struct ivr__vars *v, char *const *seg, size_t nseg, json_t **tmp);
+
+/* The string at group.key, or NULL (absent or not a string). Borrowed until the next write. */
+const char *ivr__vars_str(const struct ivr__vars *v, const char *group, const char *key);
+
+/*
+ * Sets a path (v taken) like ivr__set_path on the whole tree: a compact
+ * group written to becomes a jansson object first. sys.* and secrets.* are
+ * read only (ERR_INVAL). 0 or ERR_*.
+ */
+int ivr__vars_set(struct ivr__vars *v, char *const *seg, size_t nseg, json_t *val);
+
+/* group.key = the string val (call.trigger, call.amd_result). 0 or ERR_NOMEM. */
+int ivr__vars_set_str(struct ivr__vars *v, const char *group, const char *key, const char *val);
+
+/* The jansson object of a written group ("flow", "nodes"), created when create is set. */
+json_t *ivr__vars_group(struct ivr__vars *v, const char *group, bool create);
+
+/* Every variable as one new tree {"call":{},...,"secrets":{}} (NULL on OOM). */
+json_t *ivr__vars_json(const struct ivr__vars *v);
+
+/* Heap bytes of the compact groups (the jansson tree not counted). */
+size_t ivr__vars_compact_size(const struct ivr__vars *v);
+
 /* Appends the rendering of t to out; counts missing variables in *missing. */
-void ivr__tmpl_render(const struct ivr__tmpl *t, json_t *vars, bool allow_secrets,
+void ivr__tmpl_render(const struct ivr__tmpl *t, const struct ivr__vars *vars, bool allow_secrets,
                       struct ivr__buf *out, int *missing);
 
 /* Looks a path up in vars (borrowed result or NULL). */

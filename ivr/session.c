@@ -78,7 +78,8 @@ struct ivr_session {
     struct ivr_flow *flow; /* the flow running now (root or a subflow) */
     struct ivr_flow *sub;  /* reference to the running subflow, if any */
     struct frame frame;
-    json_t *vars;
+    struct ivr__vars vars;     /* compact store (ivr/vars.c) */
+    struct ivr_flow *sys_flow; /* reference to the flow whose zone sys.tz names */
     int node, last_node, consecutive;
     unsigned steps, handler_steps;
     unsigned step_limit; /* max_steps, or a little more once the error handler took over */
@@ -143,9 +144,30 @@ static const struct ivr__node *cur(const struct ivr_session *s)
     return s->node >= 0 ? &s->flow->nodes[s->node] : NULL;
 }
 
+/*
+ * The open step's records of changed variables and of actions, created on
+ * first use (a step that changes nothing holds no objects while it waits);
+ * NULL without a step sink or an open step.
+ */
+static json_t *step_vars(struct ivr_session *s)
+{
+    if (s->step_vars == NULL && s->cfg.on_step != NULL && s->step_open) {
+        s->step_vars = json_object();
+    }
+    return s->step_vars;
+}
+
+static json_t *step_actions(struct ivr_session *s)
+{
+    if (s->step_actions == NULL && s->cfg.on_step != NULL && s->step_open) {
+        s->step_actions = json_array();
+    }
+    return s->step_actions;
+}
+
 static void action(struct ivr_session *s, const char *kind, const char *text)
 {
-    if (s->step_actions == NULL) {
+    if (step_actions(s) == NULL) {
         return;
     }
     size_t n = strlen(kind) + strlen(text) + 3;
@@ -161,13 +183,17 @@ static void action(struct ivr_session *s, const char *kind, const char *text)
 static void set_output(struct ivr_session *s, const char *key, json_t *v, bool masked)
 {
     const struct ivr__node *n = cur(s);
-    json_t *nodes = json_object_get(s->vars, "nodes");
+    json_t *nodes = ivr__vars_group(&s->vars, "nodes", true);
     json_t *mine = json_object_get(nodes, n->id);
-    if (mine == NULL) {
+    if (nodes != NULL && mine == NULL) {
         mine = json_object();
         json_object_set_new(nodes, n->id, mine);
     }
-    if (s->step_vars != NULL) {
+    if (mine == NULL) {
+        json_decref(v);
+        return;
+    }
+    if (step_vars(s) != NULL) {
         char k[IVR_MAX_ID + 80];
         snprintf(k, sizeof(k), "nodes.%s.%s", n->id, key);
         json_object_set_new(s->step_vars, k, masked ? json_string("***") : json_copy(v));
@@ -177,12 +203,12 @@ static void set_output(struct ivr_session *s, const char *key, json_t *v, bool m
 
 static void set_var(struct ivr_session *s, char *const *seg, size_t nseg, json_t *v, bool masked)
 {
-    if (s->step_vars != NULL) {
+    if (step_vars(s) != NULL) {
         char k[200];
         snprintf(k, sizeof(k), "%s.%s", seg[0], nseg > 1 ? seg[1] : "");
         json_object_set_new(s->step_vars, k, masked ? json_string("***") : json_copy(v));
     }
-    ivr__set_path(s->vars, seg, nseg, v);
+    ivr__vars_set(&s->vars, seg, nseg, v);
 }
 
 /* Renders t into a new string (free()); "" on OOM. */
@@ -191,13 +217,13 @@ static char *render(struct ivr_session *s, const struct ivr__tmpl *t, bool secre
     struct ivr__buf b = { 0 };
     int missing = 0;
     if (t != NULL) {
-        ivr__tmpl_render(t, s->vars, secrets, &b, &missing);
+        ivr__tmpl_render(t, &s->vars, secrets, &b, &missing);
     }
     if (b.p == NULL || b.oom) {
         ivr__buf_fini(&b);
         return strdup("");
     }
-    if (missing > 0 && s->step_actions != NULL) {
+    if (missing > 0 && s->cfg.on_step != NULL && s->step_open) {
         action(s, "warning", "a variable in a template was empty");
     }
     return b.p;
@@ -213,21 +239,21 @@ static const char *render_scratch(struct ivr_session *s, const struct ivr__tmpl 
         b->p[0] = '\0';
     }
     if (t != NULL) {
-        ivr__tmpl_render(t, s->vars, false, b, &missing);
+        ivr__tmpl_render(t, &s->vars, false, b, &missing);
     }
     if (b->oom || b->p == NULL) {
         ivr__buf_fini(b);
         return "";
     }
-    if (missing > 0 && s->step_actions != NULL) {
+    if (missing > 0 && s->cfg.on_step != NULL && s->step_open) {
         action(s, "warning", "a variable in a template was empty");
     }
     return b->p;
 }
 
+/* sys.*: the instant and the offset are saved; the members are derived on lookup (vars.c). */
 static void refresh_sys(struct ivr_session *s)
 {
-    static const char *const days[] = { "sun", "mon", "tue", "wed", "thu", "fri", "sat" };
     int64_t w = wall_us(s) / CLOCK_US_PER_SEC;
     int off = 0;
     if (ivr__tz_fixed(s->flow->tz, &off) != 0 &&
@@ -236,16 +262,14 @@ static void refresh_sys(struct ivr_session *s)
         ivr__tz_builtin(s->flow->tz, wall_us(s), &off) != 0) {
         off = 0;
     }
-    int64_t local = w + (int64_t)off * 60;
-    int64_t day = local >= 0 ? local / 86400 : (local - 86399) / 86400;
-    int64_t sec = local - day * 86400;
-    char buf[32];
-    json_t *sys = json_object_get(s->vars, "sys");
-    json_object_set_new(sys, "now", json_integer(w));
-    snprintf(buf, sizeof(buf), "%02d:%02d", (int)(sec / 3600), (int)(sec / 60 % 60));
-    json_object_set_new(sys, "time", json_string(buf));
-    json_object_set_new(sys, "weekday", json_string(days[(day % 7 + 11) % 7]));
-    json_object_set_new(sys, "tz", json_string(s->flow->tz));
+    if (s->sys_flow != s->flow) {
+        ivr_flow_unref(s->sys_flow);
+        s->sys_flow = ivr_flow_ref(s->flow);
+    }
+    s->vars.sys_now = w;
+    s->vars.sys_off = off;
+    s->vars.sys_tz = s->flow->tz;
+    s->vars.sys_set = true;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -290,8 +314,9 @@ static void step_close(struct ivr_session *s, const char *event_out)
     if (n == NULL || !s->step_open) {
         return;
     }
+    bool records = step_vars(s) != NULL && step_actions(s) != NULL;
     s->step_open = false;
-    if (s->cfg.on_step != NULL) {
+    if (records) {
         struct ivr_step st = {
             .seq = s->steps,
             .node = n->id,
@@ -435,10 +460,6 @@ static bool transition(struct ivr_session *s, const char *event)
     s->event_in = event;
     s->step_started = now_us(s);
     s->step_open = true;
-    if (s->cfg.on_step != NULL) {
-        s->step_vars = json_object();
-        s->step_actions = json_array();
-    }
     return true;
 }
 
@@ -696,8 +717,7 @@ static const char *collect_complete(struct ivr_session *s)
 static void vm_name(const struct ivr_session *s, const char *node, uint64_t op, char *out,
                     size_t cap)
 {
-    const char *chan =
-        json_string_value(json_object_get(json_object_get(s->vars, "call"), "channel"));
+    const char *chan = ivr__vars_str(&s->vars, "call", "channel");
     char c[81] = "";
     if (chan != NULL) {
         snprintf(c, sizeof(c), "%s-", chan);
@@ -1042,14 +1062,19 @@ static json_t *render_json(struct ivr_session *s, json_t *j)
             path[k] = '\0';
             size_t nseg;
             char **seg = ivr__split_path(path, &nseg);
-            json_t *v =
-                seg && strcmp(seg[0], "secrets") != 0 ? ivr__lookup(s->vars, seg, nseg) : NULL;
+            json_t *tmp = NULL;
+            json_t *v = seg && strcmp(seg[0], "secrets") != 0
+                            ? ivr__vars_get(&s->vars, seg, nseg, &tmp)
+                            : NULL;
             if (seg != NULL) {
                 ivr__free_path(seg, nseg);
             }
             if (v != NULL && !json_is_string(v)) {
-                return json_deep_copy(v);
+                json_t *r = json_deep_copy(v);
+                json_decref(tmp);
+                return r;
             }
+            json_decref(tmp);
         }
         struct ivr__tmpl *t = ivr__tmpl_compile(src, &err);
         char *text = render(s, t, false);
@@ -1313,9 +1338,13 @@ static const char *exec_subflow(struct ivr_session *s)
     step_close(s, "enter");
     s->frame.flow = s->flow;
     s->frame.node = s->node;
-    s->frame.flow_vars = json_incref(json_object_get(s->vars, "flow"));
+    s->frame.flow_vars = json_incref(ivr__vars_group(&s->vars, "flow", false));
     json_object_update_missing(inputs, child->var_defaults);
-    json_object_set_new(s->vars, "flow", inputs);
+    if (ivr__vars_group(&s->vars, "flow", true) != NULL) {
+        json_object_set_new(s->vars.tree, "flow", inputs);
+    } else {
+        json_decref(inputs);
+    }
     s->sub = child;
     s->flow = child;
     s->node = child->start;
@@ -1324,10 +1353,6 @@ static const char *exec_subflow(struct ivr_session *s)
     s->event_in = "enter";
     s->step_open = true;
     s->step_started = now_us(s);
-    if (s->cfg.on_step != NULL) {
-        s->step_vars = json_object();
-        s->step_actions = json_array();
-    }
     return "next";
 }
 
@@ -1352,8 +1377,15 @@ static void subflow_return(struct ivr_session *s, const char *exit)
         json_object_set_new(outs, sf->outputs[i].name, json_string(v));
         free(v);
     }
-    json_object_set_new(s->vars, "flow", s->frame.flow_vars);
-    json_object_update(s->frame.flow_vars, outs);
+    if (s->frame.flow_vars == NULL) {
+        s->frame.flow_vars = json_object(); /* the parent's flow.* held nothing */
+    }
+    if (ivr__vars_group(&s->vars, "flow", true) != NULL && s->frame.flow_vars != NULL) {
+        json_object_set_new(s->vars.tree, "flow", s->frame.flow_vars);
+        json_object_update(s->frame.flow_vars, outs);
+    } else {
+        json_decref(s->frame.flow_vars);
+    }
     s->frame.flow_vars = NULL;
     s->flow = s->frame.flow;
     s->node = s->frame.node;
@@ -1362,10 +1394,8 @@ static void subflow_return(struct ivr_session *s, const char *exit)
     s->steps++; /* back in the subflow step: a new step record */
     s->step_open = true;
     s->event_in = "return";
-    if (s->cfg.on_step != NULL) {
+    if (step_vars(s) != NULL) {
         /* The outputs are this step's variable changes. */
-        s->step_vars = json_object();
-        s->step_actions = json_array();
         for (size_t i = 0; i < sf->noutputs; i++) {
             char k[200];
             json_t *v = json_object_get(outs, sf->outputs[i].name);
@@ -1398,8 +1428,7 @@ static const char *exec(struct ivr_session *s)
     switch (n->type) {
     case IVR_N_START:
         if (s->event_in != NULL && strcmp(s->event_in, "start") == 0) {
-            const char *amd =
-                json_string_value(json_object_get(json_object_get(s->vars, "call"), "amd_result"));
+            const char *amd = ivr__vars_str(&s->vars, "call", "amd_result");
             if (amd != NULL && ivr__edge_find(n, amd) != IVR_NO_NODE) {
                 return amd;
             }
@@ -1593,10 +1622,6 @@ static void on_hangup(struct ivr_session *s, int cause)
         s->event_in = "hangup";
         s->step_open = true;
         s->step_started = now_us(s);
-        if (s->cfg.on_step != NULL) {
-            s->step_vars = json_object();
-            s->step_actions = json_array();
-        }
         const char *ev = exec(s);
         if (ev != NULL) {
             run(s, ev);
@@ -1621,7 +1646,6 @@ static void leave(struct ivr_session *s)
 struct ivr_session *ivr_session_create(struct ivr_flow *flow, const struct ivr_session_config *cfg,
                                        json_t *vars)
 {
-    static const char *const groups[] = { "call", "contact", "flow", "nodes", "sys", "secrets" };
     struct ivr_session *s = calloc(1, sizeof(*s));
     if (s == NULL || cfg == NULL || cfg->ops == NULL) {
         free(s);
@@ -1632,18 +1656,15 @@ struct ivr_session *ivr_session_create(struct ivr_flow *flow, const struct ivr_s
     s->flow = flow;
     s->node = s->last_node = IVR_NO_NODE;
     s->t_node = s->t_overall = s->t_call = NO_DEADLINE;
-    s->vars = json_object();
-    for (size_t i = 0; s->vars && i < sizeof(groups) / sizeof(groups[0]); i++) {
-        json_t *g = json_object_get(vars, groups[i]);
-        json_object_set_new(s->vars, groups[i],
-                            json_is_object(g) ? json_deep_copy(g) : json_object());
-    }
-    if (s->vars == NULL) {
+    if (ivr__vars_init(&s->vars, vars) != 0 ||
+        (json_object_size(flow->var_defaults) > 0 &&
+         json_object_update_missing(ivr__vars_group(&s->vars, "flow", true), flow->var_defaults) !=
+             0)) {
+        ivr__vars_fini(&s->vars);
         ivr_flow_unref(s->root);
         free(s);
         return NULL;
     }
-    json_object_update_missing(json_object_get(s->vars, "flow"), flow->var_defaults);
     ev_timer_init(&s->timer, timer_cb, 0.0, 0.0);
     s->timer.data = s;
     return s;
@@ -1656,10 +1677,9 @@ void ivr_session_start(struct ivr_session *s, const char *trigger, const char *a
     }
     s->started = true;
     s->depth++;
-    json_t *call = json_object_get(s->vars, "call");
-    json_object_set_new(call, "trigger", json_string(trigger ? trigger : "api"));
+    ivr__vars_set_str(&s->vars, "call", "trigger", trigger ? trigger : "api");
     if (amd != NULL) {
-        json_object_set_new(call, "amd_result", json_string(amd));
+        ivr__vars_set_str(&s->vars, "call", "amd_result", amd);
     }
     s->t_call = now_us(s) + s->flow->max_duration_ms * CLOCK_US_PER_MS;
     s->step_limit = (unsigned)s->flow->max_steps;
@@ -1671,10 +1691,6 @@ void ivr_session_start(struct ivr_session *s, const char *trigger, const char *a
     s->event_in = "start";
     s->step_open = true;
     s->step_started = now_us(s);
-    if (s->cfg.on_step != NULL) {
-        s->step_vars = json_object();
-        s->step_actions = json_array();
-    }
     run(s, exec(s));
     leave(s);
 }
@@ -1781,12 +1797,35 @@ const char *ivr_session_node(const struct ivr_session *s)
 
 json_t *ivr_session_vars(const struct ivr_session *s)
 {
-    return s->vars;
+    return s->vars.tree;
+}
+
+json_t *ivr_session_var(const struct ivr_session *s, const char *path)
+{
+    size_t nseg;
+    char **seg = path != NULL ? ivr__split_path(path, &nseg) : NULL;
+    json_t *tmp = NULL, *v = NULL;
+    if (seg != NULL && strcmp(seg[0], "secrets") != 0) {
+        v = ivr__vars_get(&s->vars, seg, nseg, &tmp);
+        v = v == tmp ? v : json_incref(v);
+    }
+    if (seg != NULL) {
+        ivr__free_path(seg, nseg);
+    }
+    if (v != tmp) {
+        json_decref(tmp);
+    }
+    return v;
 }
 
 size_t ivr_session_size(const struct ivr_session *s)
 {
     return sizeof(*s) + s->ncounters * sizeof(struct counter_slot);
+}
+
+size_t ivr_session_vars_size(const struct ivr_session *s)
+{
+    return ivr__vars_compact_size(&s->vars);
 }
 
 void ivr_session_destroy(struct ivr_session *s)
@@ -1807,7 +1846,8 @@ void ivr_session_destroy(struct ivr_session *s)
     ivr__buf_fini(&s->scratch[0]);
     ivr__buf_fini(&s->scratch[1]);
     json_decref(s->frame.flow_vars);
-    json_decref(s->vars);
+    ivr__vars_fini(&s->vars);
+    ivr_flow_unref(s->sys_flow);
     ivr_flow_unref(s->sub);
     ivr_flow_unref(s->root);
     free(s->counters);

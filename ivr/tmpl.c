@@ -486,7 +486,7 @@ static bool json_direct(const struct ivr__tpart *part, json_t *v)
            !json_is_string(v);
 }
 
-void ivr__tmpl_render(const struct ivr__tmpl *t, json_t *vars, bool allow_secrets,
+void ivr__tmpl_render(const struct ivr__tmpl *t, const struct ivr__vars *vars, bool allow_secrets,
                       struct ivr__buf *out, int *missing)
 {
     for (size_t i = 0; i < t->nparts; i++) {
@@ -495,9 +495,9 @@ void ivr__tmpl_render(const struct ivr__tmpl *t, json_t *vars, bool allow_secret
             ivr__buf_add(out, part->lit, part->litlen);
             continue;
         }
-        json_t *v = NULL;
+        json_t *v = NULL, *tmp = NULL;
         if (allow_secrets || strcmp(part->seg[0], "secrets") != 0) {
-            v = ivr__lookup(vars, part->seg, part->nseg);
+            v = ivr__vars_get(vars, part->seg, part->nseg, &tmp);
         }
         bool present = v != NULL && !json_is_null(v);
         if (!present && missing != NULL) {
@@ -513,18 +513,21 @@ void ivr__tmpl_render(const struct ivr__tmpl *t, json_t *vars, bool allow_secret
                 ivr__buf_adds(out, d);
             }
             free(d);
+            json_decref(tmp);
             continue;
         }
         if (part->nfilters == 0) {
             if (present) {
                 ivr__value_text(v, out);
             }
+            json_decref(tmp);
             continue;
         }
         struct ivr__buf cur = { 0 };
         if (present) {
             ivr__value_text(v, &cur);
         }
+        json_decref(tmp);
         for (size_t k = 0; k < part->nfilters; k++) {
             struct ivr__buf next = { 0 };
             ivr__buf_add(&next, "", 0);
@@ -548,7 +551,8 @@ char *ivr_render(const char *src, json_t *vars, bool allow_secrets, int *missing
         return NULL;
     }
     struct ivr__buf b = { 0 };
-    ivr__tmpl_render(t, vars, allow_secrets, &b, missing);
+    struct ivr__vars plain = { .tree = vars };
+    ivr__tmpl_render(t, &plain, allow_secrets, &b, missing);
     ivr__tmpl_free(t);
     if (b.oom) {
         ivr__buf_fini(&b);

@@ -11,7 +11,9 @@
  *   - a flow that loads runs in the simulator (a fixed script with keys,
  *     silence and a hang-up) to an end, within the simulator's bounds;
  *   - a template either fails to parse with a message, or renders, and
- *     secrets never render where they are not allowed.
+ *     secrets never render where they are not allowed;
+ *   - a session's compact variable store renders it exactly as the jansson
+ *     tree it was made from (same text, same count of missing variables).
  *
  * Run:
  *   make fuzz-build
@@ -23,6 +25,7 @@
 #include <string.h>
 
 #include "ivr/ivr.h"
+#include "ivr/ivr_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -40,9 +43,10 @@ static void fuzz_template(const uint8_t *data, size_t size)
     CHECK(src != NULL);
     memcpy(src, data, size);
     src[size] = '\0';
-    json_t *vars = json_pack("{s:{s:s},s:{s:s},s:{},s:{},s:{},s:{s:s}}", "call", "from",
-                             "+14155550123", "contact", "name", "Ada", "flow", "nodes", "sys",
-                             "secrets", "key", "SECRETVALUE");
+    json_t *vars = json_pack("{s:{s:s,s:i},s:{s:s,s:b,s:n,s:{s:[s]}},s:{s:f},s:{},s:{},s:{s:s}}",
+                             "call", "from", "+14155550123", "attempt", 2, "contact", "name", "Ada",
+                             "vip", 1, "nick", "addr", "tags", "a", "flow", "x", 1.5, "nodes",
+                             "sys", "secrets", "key", "SECRETVALUE");
     const char *err = NULL;
     int missing = 0;
     char *out = ivr_render(src, vars, false, &missing, &err);
@@ -53,6 +57,17 @@ static void fuzz_template(const uint8_t *data, size_t size)
         CHECK(check == NULL);
         CHECK(strstr(out, "SECRETVALUE") == NULL || strstr(src, "SECRETVALUE") != NULL);
         CHECK(missing >= 0);
+        struct ivr__vars st;
+        CHECK(ivr__vars_init(&st, vars) == 0);
+        struct ivr__tmpl *t = ivr__tmpl_compile(src, &err);
+        CHECK(t != NULL);
+        struct ivr__buf b = { 0 };
+        int m2 = 0;
+        ivr__tmpl_render(t, &st, false, &b, &m2);
+        CHECK(!b.oom && b.p != NULL && strcmp(b.p, out) == 0 && m2 == missing);
+        ivr__buf_fini(&b);
+        ivr__tmpl_free(t);
+        ivr__vars_fini(&st);
     }
     free(out);
     free(src);

@@ -37,6 +37,8 @@ struct fake {
     void *http_handle;
     ivr_http_done_cb *http_cb;
     void *http_arg;
+    char hdr[200];   /* the first header of the last request */
+    json_t *records; /* when set: {"node", "vars", "actions"} of each step record */
 };
 
 static struct fake F;
@@ -122,6 +124,7 @@ static int h_start(void *ctx, const struct ivr_http_req *rq, ivr_http_done_cb *c
 {
     (void)ctx;
     op("http", rq->url);
+    snprintf(F.hdr, sizeof(F.hdr), "%s", rq->nheaders > 0 ? rq->headers[0] : "");
     F.http_cb = cb;
     F.http_arg = arg;
     F.http_handle = &F;
@@ -145,6 +148,10 @@ static void on_step(void *arg, const struct ivr_step *st)
     (void)arg;
     snprintf(buf, sizeof(buf), "%s:%s", st->node, st->event_out ? st->event_out : "-");
     json_array_append_new(F.steps, json_string(buf));
+    if (F.records != NULL) {
+        json_array_append_new(F.records, json_pack("{s:s,s:O,s:O}", "node", st->node, "vars",
+                                                   st->vars, "actions", st->actions));
+    }
     json_t *v = json_object_get(st->vars, "nodes.card.digits");
     if (v != NULL) {
         assert_string_equal(json_string_value(v), "***");
@@ -901,6 +908,134 @@ static void test_session_subflow_records(void **state)
     end_subflow();
 }
 
+/* ---------------------------------------------------------------------- */
+/* Variables: compact groups read and written as before                    */
+/* ---------------------------------------------------------------------- */
+
+static const char *var_str(const char *path)
+{
+    static char buf[200];
+    json_t *v = ivr_session_var(F.s, path);
+    snprintf(buf, sizeof(buf), "%s", json_is_string(v) ? json_string_value(v) : "(none)");
+    json_decref(v);
+    return buf;
+}
+
+/*
+ * A contact field and a call field read in speech, sys.* from the clock in
+ * the flow's zone, a contact field written (the others stay readable), a
+ * flow variable with a default overwritten twice, and what the step records
+ * carry for each.
+ */
+static void test_session_variables_read_and_written(void **state)
+{
+    (void)state;
+    json_t *vars = json_pack("{s:{s:s,s:s},s:{s:s,s:s,s:i},s:{s:s}}", "call", "campaign", "Spring",
+                             "channel", "ch-1", "contact", "first_name", "Ada", "last_name",
+                             "Lovelace", "visits", 3, "secrets", "token", "s3cr3t");
+    const char *src =
+        "{'format':'ivrflow/1','start':'s','settings':{'tz':'America/New_York'},"
+        "'variables':{'greet':{'type':'string','default':'hello'}},'nodes':{"
+        "'s':{'type':'start','next':{'next':'a'}},"
+        "'a':{'type':'say','props':{'text':'{{flow.greet}} {{contact.first_name}} from "
+        "{{call.campaign}} ({{call.trigger}}) at {{sys.time}} {{sys.weekday}} {{sys.tz}}'},"
+        "'next':{'done':'v'}},"
+        "'v':{'type':'set_variable','props':{'assign':[{'name':'contact.first_name','value':'Bea'},"
+        "{'name':'greet','value':'hi'},{'name':'greet','value':'{{flow.greet}}!'},"
+        "{'name':'n','value':'{{contact.visits}}','type':'number'}]},'next':{'next':'b'}},"
+        "'b':{'type':'say','props':{'text':'{{flow.greet}} {{contact.first_name}} "
+        "{{contact.last_name}} {{flow.n}}'},'next':{'done':'ok'}},"
+        "'ok':{'type':'hangup','props':{'disposition':'ok'}}}}";
+    memset(&F, 0, sizeof(F));
+    F.ops = json_array();
+    F.steps = json_array();
+    F.records = json_array();
+    clock_set_fake(T0 + INT64_C(90) * 60 * 1000000); /* 11:30 UTC: 06:30 in New York */
+    struct ivr_flow *f = load(src);
+    struct ivr_session_config cfg = { .ops = &fops, .on_step = on_step, .on_end = on_end };
+    F.s = ivr_session_create(f, &cfg, vars);
+    json_decref(vars); /* the session keeps its own copy */
+    ivr_flow_unref(f);
+    ivr_session_start(F.s, "inbound", NULL);
+    assert_string_equal(json_string_value(json_array_get(F.ops, 0)),
+                        "say:hello Ada from Spring (inbound) at 06:30 mon America/New_York");
+    clock_advance(INT64_C(60) * 1000000);
+    played();
+    assert_string_equal(json_string_value(json_array_get(F.ops, 1)), "say:hi! Bea Lovelace 3");
+    assert_string_equal(var_str("contact.first_name"), "Bea");
+    assert_string_equal(var_str("contact.last_name"), "Lovelace");
+    assert_string_equal(var_str("call.campaign"), "Spring");
+    assert_string_equal(var_str("call.trigger"), "inbound");
+    assert_string_equal(var_str("sys.time"), "06:31");
+    assert_string_equal(var_str("flow.greet"), "hi!");
+    assert_null(ivr_session_var(F.s, "secrets.token"));
+    assert_null(ivr_session_var(F.s, "contact.nosuch"));
+    json_t *all = ivr_session_var(F.s, "contact");
+    assert_int_equal(json_object_size(all), 3);
+    json_decref(all);
+    json_t *call = ivr_session_var(F.s, "call");
+    assert_string_equal(json_string_value(json_object_get(call, "channel")), "ch-1");
+    json_decref(call);
+    /* The records: the set step's changes (last value of each), nothing for the says. */
+    json_t *rv = json_object_get(json_array_get(F.records, 2), "vars");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(F.records, 2), "node")),
+                        "v");
+    assert_int_equal(json_object_size(rv), 3);
+    assert_string_equal(json_string_value(json_object_get(rv, "contact.first_name")), "Bea");
+    assert_string_equal(json_string_value(json_object_get(rv, "flow.greet")), "hi!");
+    assert_int_equal(json_integer_value(json_object_get(rv, "flow.n")), 3);
+    json_t *r1 = json_array_get(F.records, 1);
+    assert_int_equal(json_object_size(json_object_get(r1, "vars")), 0);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(r1, "actions"), 0)),
+                        "say: hello Ada from Spring (inbound) at 06:30 mon America/New_York");
+    played();
+    assert_int_equal(F.ends, 1);
+    json_decref(F.records);
+    end_test();
+}
+
+/* call.amd_result routes the start node; secrets render in an api_call header, nowhere else. */
+static void test_session_amd_and_secret_header(void **state)
+{
+    (void)state;
+    json_t *vars =
+        json_pack("{s:{s:s},s:{s:s}}", "contact", "id", "c 42", "secrets", "token", "s3cr3t");
+    const char *src =
+        "{'format':'ivrflow/1','start':'s','nodes':{"
+        "'s':{'type':'start','next':{'next':'ok','human':'ok','machine':'a'}},"
+        "'a':{'type':'api_call','props':{'url':'https://x.example/{{contact.id | urlencode}}/"
+        "{{call.amd_result}}','headers':{'X-Token':'{{secrets.token}}'}},"
+        "'next':{'success':'ok','error':'ok','timeout':'ok'}},"
+        "'ok':{'type':'hangup','props':{'disposition':'ok'}}}}";
+    memset(&F, 0, sizeof(F));
+    F.ops = json_array();
+    F.steps = json_array();
+    F.records = json_array();
+    clock_set_fake(T0);
+    struct ivr_flow *f = load(src);
+    struct ivr_session_config cfg = {
+        .ops = &fops, .http = &fhttp, .on_step = on_step, .on_end = on_end
+    };
+    F.s = ivr_session_create(f, &cfg, vars);
+    ivr_flow_unref(f);
+    ivr_session_start(F.s, "outbound_answered", "machine");
+    assert_string_equal(step(0), "s:machine");
+    assert_string_equal(json_string_value(json_array_get(F.ops, 0)),
+                        "http:https://x.example/c%2042/machine");
+    assert_string_equal(F.hdr, "X-Token: s3cr3t");
+    assert_string_equal(var_str("call.amd_result"), "machine");
+    assert_string_equal(var_str("call.trigger"), "outbound_answered");
+    F.http_cb(F.http_arg, 0, 200, "{}", 2, NULL);
+    assert_int_equal(F.ends, 1);
+    /* The secret is in no record. */
+    char *dump = json_dumps(F.records, JSON_COMPACT);
+    assert_null(strstr(dump, "s3cr3t"));
+    free(dump);
+    json_decref(F.records);
+    json_decref(vars);
+    end_test();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -926,6 +1061,8 @@ int main(void)
         cmocka_unit_test(test_session_set_variable_types),
         cmocka_unit_test(test_session_destroy_from_on_end),
         cmocka_unit_test(test_session_subflow_records),
+        cmocka_unit_test(test_session_variables_read_and_written),
+        cmocka_unit_test(test_session_amd_and_secret_header),
     };
     return cmocka_run_group_tests_name("ivr_session", tests, NULL, NULL);
 }

@@ -145,6 +145,180 @@ static void test_tmpl_time_helpers(void **state)
     assert_int_equal(off, 120);
 }
 
+/* ---------------------------------------------------------------------- */
+/* A session's compact store reads exactly as the tree it was made from    */
+/* ---------------------------------------------------------------------- */
+
+static json_t *rich_vars(void)
+{
+    json_t *v = vars();
+    json_t *c = json_object_get(v, "contact");
+    json_object_set_new(c, "addr", json_pack("{s:s,s:[i,i]}", "city", "Paris", "zip", 75, 1));
+    json_object_set_new(c, "tags", json_pack("[s,s]", "gold", "fr"));
+    json_object_set_new(c, "vip", json_true());
+    json_object_set_new(c, "opted_out", json_false());
+    json_object_set_new(c, "nick", json_null());
+    json_object_set_new(c, "score", json_real(0.25));
+    json_object_set_new(c, "balance", json_integer(-1200));
+    json_object_set_new(json_object_get(v, "call"), "attempt", json_integer(2));
+    return v;
+}
+
+static char *render_store(const struct ivr__vars *st, const char *src, bool secrets, int *missing)
+{
+    const char *err;
+    struct ivr__tmpl *t = ivr__tmpl_compile(src, &err);
+    assert_non_null(t);
+    struct ivr__buf b = { 0 };
+    *missing = 0;
+    ivr__tmpl_render(t, st, secrets, &b, missing);
+    ivr__tmpl_free(t);
+    assert_false(b.oom);
+    return b.p;
+}
+
+static const char *const store_cases[] = {
+    "Hello {{contact.first_name}} of {{contact.addr.city}}",
+    "{{contact.addr.zip.1}} {{contact.tags.0}}/{{contact.tags.1}} {{contact.tags.2}}",
+    "{{contact.vip}} {{contact.opted_out}} [{{contact.nick}}] {{contact.score}} "
+    "{{contact.balance}}",
+    "{{contact.nick | default: 'none'}} {{contact.missing | default: 'x'}}",
+    "{{contact.first_name.deeper}} {{contact.vip.x}} {{call.attempt.x}}",
+    "{{contact | json}}",
+    "{{call | json}}",
+    "{{call.from | last4}} {{call.direction | upper}} {{call.attempt | number}}",
+    "{{contact.addr | json}} {{contact.tags | json}} {{contact.visits | json}}",
+    "{{flow | json}} {{flow.obj.k}} {{flow.amount}} {{nodes.menu.digits | digits}}",
+    "{{nodes | json}} {{nodes.menu | json}} {{nodes.nosuch.digits}}",
+    "{{sys | json}} {{sys.now}} {{sys.time}}",
+    "{{secrets.token}} {{secrets | json}} {{secrets.nosuch}}",
+    "{{nosuch.x}} {{nosuch}} {{contact}} {{call.nosuch}}",
+};
+
+/* Every case renders the same text and counts the same missing variables both ways. */
+static void test_tmpl_store_matches_tree(void **state)
+{
+    (void)state;
+    json_t *tree = rich_vars();
+    struct ivr__vars st;
+    assert_int_equal(ivr__vars_init(&st, tree), 0);
+    assert_non_null(st.call);
+    assert_non_null(st.contact);
+    assert_null(st.sys); /* an empty group costs nothing */
+    for (size_t i = 0; i < sizeof(store_cases) / sizeof(store_cases[0]); i++) {
+        for (int sec = 0; sec < 2; sec++) {
+            int m1 = 0, m2 = 0;
+            const char *err;
+            char *want = ivr_render(store_cases[i], tree, sec, &m1, &err);
+            char *got = render_store(&st, store_cases[i], sec, &m2);
+            if (want == NULL || strcmp(want, got) != 0 || m1 != m2) {
+                print_error("case %zu (secrets %d): tree '%s' (%d), store '%s' (%d)\n", i, sec,
+                            want ? want : "(null)", m1, got, m2);
+                fail();
+            }
+            free(want);
+            free(got);
+        }
+    }
+    /* A few by value, so that both sides being wrong the same way cannot pass. */
+    int m;
+    char *a = render_store(&st, store_cases[0], false, &m);
+    assert_string_equal(a, "Hello Ada of Paris");
+    free(a);
+    a = render_store(&st, "{{contact.vip}} {{contact.balance}} {{contact.tags.1}}", false, &m);
+    assert_string_equal(a, "true -1200 fr");
+    free(a);
+    a = render_store(&st, "{{call | json}}", false, &m);
+    assert_string_equal(a, "{\"from\":\"+14155550123\",\"direction\":\"inbound\",\"attempt\":2}");
+    free(a);
+    a = render_store(&st, "[{{secrets.token}}] {{sys | json}}", false, &m);
+    assert_string_equal(a, "[] {}");
+    assert_int_equal(m, 1);
+    free(a);
+    a = render_store(&st, "Bearer {{secrets.token}}", true, &m);
+    assert_string_equal(a, "Bearer s3cr3t");
+    free(a);
+    ivr__vars_fini(&st);
+    json_decref(tree);
+}
+
+/* Writes: a flow variable overwritten, a contact field written, call.* extended, sys read only. */
+static void test_tmpl_store_writes(void **state)
+{
+    (void)state;
+    json_t *tree = rich_vars();
+    struct ivr__vars st;
+    int m;
+    assert_int_equal(ivr__vars_init(&st, tree), 0);
+    json_decref(tree);
+    char flow[] = "flow", contact[] = "contact", sys[] = "sys", sec[] = "secrets";
+    char account[] = "account", first[] = "first_name", now[] = "now", token[] = "token";
+    char *fa[] = { flow, account };
+    assert_int_equal(ivr__vars_set(&st, fa, 2, json_string("999")), 0);
+    assert_int_equal(ivr__vars_set(&st, fa, 2, json_integer(7)), 0);
+    char *a = render_store(&st, "{{flow.account}} {{flow.amount}}", false, &m);
+    assert_string_equal(a, "7 12.5");
+    free(a);
+    /* The first write to contact.* turns the compact copy into an object: the rest stays. */
+    char *cf[] = { contact, first };
+    assert_int_equal(ivr__vars_set(&st, cf, 2, json_string("Bea")), 0);
+    assert_null(st.contact);
+    a = render_store(&st, "{{contact.first_name}} {{contact.addr.city}} {{contact.tags.0}}", false,
+                     &m);
+    assert_string_equal(a, "Bea Paris gold");
+    assert_int_equal(m, 0);
+    free(a);
+    assert_string_equal(ivr__vars_str(&st, "contact", "first_name"), "Bea");
+    /* call.* gains a member at the end, or replaces one in place. */
+    assert_int_equal(ivr__vars_set_str(&st, "call", "trigger", "inbound"), 0);
+    assert_int_equal(ivr__vars_set_str(&st, "call", "direction", "outbound"), 0);
+    assert_string_equal(ivr__vars_str(&st, "call", "trigger"), "inbound");
+    a = render_store(&st, "{{call | json}}", false, &m);
+    assert_string_equal(a, "{\"from\":\"+14155550123\",\"direction\":\"outbound\",\"attempt\":2,"
+                           "\"trigger\":\"inbound\"}");
+    free(a);
+    /* sys.* and secrets.* are not written by a flow. */
+    char *sn[] = { sys, now };
+    char *st2[] = { sec, token };
+    assert_int_equal(ivr__vars_set(&st, sn, 2, json_integer(1)), ERR_INVAL);
+    assert_int_equal(ivr__vars_set(&st, st2, 2, json_string("x")), ERR_INVAL);
+    a = render_store(&st, "{{secrets.token}}", true, &m);
+    assert_string_equal(a, "s3cr3t");
+    free(a);
+    ivr__vars_fini(&st);
+}
+
+/* sys.* derived from the saved instant; a caller's own sys members are kept, in jansson's order. */
+static void test_tmpl_store_sys(void **state)
+{
+    (void)state;
+    json_t *tree = json_pack("{s:{s:s,s:s}}", "sys", "time", "old", "region", "eu");
+    struct ivr__vars st;
+    int m;
+    assert_int_equal(ivr__vars_init(&st, tree), 0);
+    char *a = render_store(&st, "{{sys | json}} {{sys.time}} {{sys.now}}", false, &m);
+    assert_string_equal(a, "{\"time\":\"old\",\"region\":\"eu\"} old ");
+    assert_int_equal(m, 1);
+    free(a);
+    st.sys_now = INT64_C(1767607200) + 3600 * 4 + 60 * 5; /* Monday 2026-01-05 14:05 UTC */
+    st.sys_off = -300;
+    st.sys_tz = "America/New_York";
+    st.sys_set = true;
+    a = render_store(&st, "{{sys.time}} {{sys.weekday}} {{sys.tz}} {{sys.region}}", false, &m);
+    assert_string_equal(a, "09:05 mon America/New_York eu");
+    free(a);
+    a = render_store(&st, "{{sys | json}}", false, &m);
+    assert_string_equal(a, "{\"time\":\"09:05\",\"region\":\"eu\",\"now\":1767621900,"
+                           "\"weekday\":\"mon\",\"tz\":\"America/New_York\"}");
+    free(a);
+    st.sys_now = INT64_C(1767607200) - 3600 * 8; /* Monday 02:00 UTC: Sunday in New York */
+    a = render_store(&st, "{{sys.time}} {{sys.weekday}}", false, &m);
+    assert_string_equal(a, "21:00 sun");
+    free(a);
+    ivr__vars_fini(&st);
+    json_decref(tree);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -152,6 +326,9 @@ int main(void)
         cmocka_unit_test(test_tmpl_secrets_only_when_allowed),
         cmocka_unit_test(test_tmpl_syntax_errors),
         cmocka_unit_test(test_tmpl_time_helpers),
+        cmocka_unit_test(test_tmpl_store_matches_tree),
+        cmocka_unit_test(test_tmpl_store_writes),
+        cmocka_unit_test(test_tmpl_store_sys),
     };
     return cmocka_run_group_tests_name("ivr_tmpl", tests, NULL, NULL);
 }
