@@ -66,6 +66,7 @@ struct dialer_call {
     int ring_s;
     int64_t tenant_id, campaign_id, contact_id;
     int64_t started_us, answered_us, human_us, connected_us, safe_harbour_us;
+    int64_t launched_us; /* the caller's launch began (the window's latency) */
     void *user;
     ev_timer talk;
     ev_timer guard; /* no answer / no AMD verdict in time (GUARD_S) */
@@ -775,9 +776,11 @@ static void originate_done(struct ari_client *c, const struct ari_result *res, v
     struct dialer_call *call = find(d, res->resource_id);
     bool timed_out = res->error == ARI_E_TIMEOUT || res->error == ARI_E_TRANSPORT;
     if (call != NULL || timed_out) {
-        int64_t lat = call != NULL ? clock_wall_us() - call->started_us : 0;
+        int64_t now = clock_wall_us();
+        /* the window's latency: the whole launch (the attempt row's write included) */
+        int64_t lat = call != NULL ? now - call->launched_us : 0;
         if (call != NULL) {
-            dialer_hist_observe(DIALER_HIST_ORIGINATE, lat);
+            dialer_hist_observe(DIALER_HIST_ORIGINATE, now - call->started_us);
         }
         int before = dialer_window_limit(&d->win);
         int used = d->win_used > (int)d->originating ? d->win_used : (int)d->originating;
@@ -882,6 +885,7 @@ static struct dialer_call *call_setup(struct dialer *d, const struct dialer_call
     call->machine_flow = req->machine_flow;
     call->ring_s = req->ring_s < DIALER_RING_MIN_S ? DIALER_RING_MIN_S : req->ring_s;
     call->started_us = clock_wall_us();
+    call->launched_us = req->launched_us > 0 ? req->launched_us : call->started_us;
     snprintf(call->number, sizeof(call->number), "%s", req->number);
     if (req->caller_id != NULL) {
         snprintf(call->caller_id, sizeof(call->caller_id), "%s", req->caller_id);

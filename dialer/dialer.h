@@ -107,6 +107,8 @@ struct dialer_call_req {
     int ring_s;            /* ring timeout; raised to DIALER_RING_MIN_S */
     bool amd;              /* run AMD before treating the answer as live */
     bool machine_flow;     /* machines go to the connect hook (leave a message) */
+    int64_t launched_us;   /* wall us the caller's launch began (cap check, attempt row):
+                            * the originate window's latency counts from it; 0: from now */
     void *user;            /* the caller's, handed back in the hooks */
 };
 

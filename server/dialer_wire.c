@@ -1836,6 +1836,7 @@ static void begun(int status, char *contact, void *arg)
         .ring_s = cp != NULL ? cp->set.ring_time_s : CAMPAIGN_RING_MIN_S,
         .amd = cp != NULL && cp->set.amd,
         .machine_flow = cp != NULL && cp->set.machine_action == CAMPAIGN_MACHINE_FLOW,
+        .launched_us = c->decided_us,
         .user = c,
     };
     dialer_hist_observe(DIALER_HIST_DECISION, clock_wall_us() - c->decided_us);

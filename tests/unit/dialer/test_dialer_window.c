@@ -5,13 +5,13 @@
  * answered within the target at the server's full rate while an unbounded
  * launcher's originates wait past ari.request-timeout.
  */
+#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <cmocka.h>
 
 #include "dialer/dialer_int.h"
 
@@ -97,7 +97,9 @@ static struct sim_out simulate(bool window, int ceiling, int rate, int base_ms, 
 {
     struct dialer_window w;
     dialer_window_init(&w, ceiling, window ? 500 * MS : -1);
+
     enum { QMAX = 1 << 20 };
+
     int64_t *sent = malloc(sizeof(int64_t) * QMAX); /* send times, FIFO */
     assert_non_null(sent);
     size_t head = 0, tail = 0;
