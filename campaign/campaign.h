@@ -463,6 +463,7 @@ struct campaign_inflight {
     int64_t started_us;                    /* call_attempts.started_at */
     char number[CAMPAIGN_E164_MAX + 1];    /* the number dialed */
     char caller_id[CAMPAIGN_E164_MAX + 1]; /* "" when none */
+    char trunk[CAMPAIGN_NAME_MAX];         /* the trunk dialed, "" when none */
 };
 
 typedef void campaign_inflight_cb(int status, const struct campaign_inflight *v, size_t n,
@@ -702,6 +703,30 @@ int campaign_limits_takeover(struct campaign_limits *l, const char *key, const c
                              campaign_grant_cb *cb, void *arg);
 
 /*
+ * The takeover of a dead process whose calls are counted under several keys
+ * (the global count, each carrier trunk's, each campaign trunk's): under
+ * every key of v, in one step per key, this process's count grows by v[i].n
+ * and the dead field goes; the last step also removes the dead process's
+ * hold, so its fields under keys not listed (unused tokens) stop counting.
+ * The keys go CAMPAIGN_TAKEOVER_KEYS_PER_CALL to a script call (usually
+ * one call, atomic over all keys); the calls run in order on the
+ * connection, and one that cannot be sent stops the later ones (the hold
+ * then stays: fail closed). cb once: (0, the sum of n), (0, -1) when the
+ * dead process is alive again (n added all the same, nothing removed), or
+ * (error, 0). Returns 0 or ERR_INVAL / ERR_NOMEM / kv's error (nothing sent).
+ */
+#define CAMPAIGN_TAKEOVER_KEYS_PER_CALL 32
+
+struct campaign_takeover_key {
+    const char *key; /* as given to acquire (borrowed for the call) */
+    int n;           /* calls adopted under it, >= 0 */
+};
+
+int campaign_limits_takeover_keys(struct campaign_limits *l, const char *dead,
+                                  const struct campaign_takeover_key *v, size_t nv,
+                                  campaign_grant_cb *cb, void *arg);
+
+/*
  * The deployment's carrier trunk limits (dialer.trunk-limits, trunklim.c):
  * calls per second and channels of one trunk, shared by every campaign,
  * tenant and node that dials through a trunk of that name.
@@ -737,6 +762,19 @@ const struct campaign_trunk_limit *campaign_trunk_limit_find(const struct campai
  */
 void campaign_trunk_limit_spec(const struct campaign_trunk_limit *t, double default_cps, char *key,
                                size_t keysz, struct campaign_limit_spec *spec, int *chunk);
+
+/*
+ * A campaign's own limit on one of its trunks (settings trunks[].cps and
+ * max_channels), shared by every node that runs the campaign: key
+ * "camp:<campaign_id>:trunk:<name>" (keysz >= CAMPAIGN_CAMP_TRUNK_KEY_MAX),
+ * bucket and chunk sized as campaign_trunk_limit_spec's. False (nothing
+ * written) when t sets neither limit.
+ */
+#define CAMPAIGN_CAMP_TRUNK_KEY_MAX (CAMPAIGN_NAME_MAX + 40)
+
+bool campaign_trunk_own_spec(int64_t campaign_id, const struct campaign_trunk *t,
+                             double default_cps, char *key, size_t keysz,
+                             struct campaign_limit_spec *spec, int *chunk);
 
 /*
  * A local allowance in front of one shared limit: the scheduler's gate.

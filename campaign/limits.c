@@ -174,22 +174,30 @@ static const char ORPHANS_LUA[] =
     "return out\n";
 
 /*
- * Takeover: KEYS[1] channel hash, KEYS[2] own liveness, KEYS[3] own hold;
- * ARGV: self, dead, n, ttl, hold ttl, liveness prefix, hold prefix, claim
- * prefix. Own count + n, the dead field and its hold gone, in one step;
- * -1 (nothing moved) when the dead process is alive again (it was only
- * stalled: its own field keeps counting its calls).
+ * Takeover: KEYS[1] own liveness, KEYS[2] own hold, KEYS[3..] channel
+ * hashes; ARGV: self, dead, ttl, hold ttl, liveness prefix, hold prefix,
+ * claim prefix, final ("1": the last call of the takeover), then the count
+ * adopted under each hash in KEYS order. Under every hash, in one step, own
+ * count + n and the dead field gone; the final call also ends the claim and
+ * the dead process's hold (its fields under hashes not listed stop counting
+ * with it). -1 (no field removed) when the dead process is alive again (it
+ * was only stalled: its own fields keep counting its calls).
  */
 static const char TAKEOVER_LUA[] =
+    "redis.call('SET', KEYS[1], '1', 'EX', tonumber(ARGV[3]))\n"
     "redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[4]))\n"
-    "redis.call('SET', KEYS[3], '1', 'EX', tonumber(ARGV[5]))\n"
-    "redis.call('DEL', ARGV[8] .. ARGV[2])\n"
-    "local n = tonumber(ARGV[3])\n"
-    "if n > 0 then redis.call('HINCRBY', KEYS[1], ARGV[1], n) end\n"
-    "if redis.call('EXISTS', ARGV[6] .. ARGV[2]) == 1 then return -1 end\n"
-    "redis.call('HDEL', KEYS[1], ARGV[2])\n"
-    "redis.call('DEL', ARGV[7] .. ARGV[2])\n"
-    "return n\n";
+    "local final = ARGV[8] == '1'\n"
+    "if final then redis.call('DEL', ARGV[7] .. ARGV[2]) end\n"
+    "local alive = redis.call('EXISTS', ARGV[5] .. ARGV[2]) == 1\n"
+    "local moved = 0\n"
+    "for i = 3, #KEYS do\n"
+    "  local n = tonumber(ARGV[i + 6])\n"
+    "  if n > 0 then redis.call('HINCRBY', KEYS[i], ARGV[1], n) moved = moved + n end\n"
+    "  if not alive then redis.call('HDEL', KEYS[i], ARGV[2]) end\n"
+    "end\n"
+    "if alive then return -1 end\n"
+    "if final then redis.call('DEL', ARGV[6] .. ARGV[2]) end\n"
+    "return moved\n";
 
 /* KEYS[1] bucket, KEYS[2] channel hash; ARGV: field, count, burst. Channels and rate back. */
 static const char REFUND_LUA[] =
@@ -331,23 +339,6 @@ static void grant_reply(int status, redisReply *reply, void *arg)
     }
     if (g->cb) {
         g->cb(status, status ? 0 : granted, g->arg);
-    }
-    free(g);
-}
-
-/* As grant_reply, but -1 (the dead process is alive again) reaches the caller. */
-static void takeover_reply(int status, redisReply *reply, void *arg)
-{
-    struct grant_ctx *g = arg;
-    int v = 0;
-    if (status == 0 && reply->type != REDIS_REPLY_INTEGER) {
-        status = ERR_PROTO;
-    }
-    if (status == 0) {
-        v = (int)reply->integer;
-    }
-    if (g->cb) {
-        g->cb(status, status ? 0 : v, g->arg);
     }
     free(g);
 }
@@ -513,23 +504,119 @@ int campaign_limits_orphans(struct campaign_limits *l, const char *key, int max,
     return rc;
 }
 
-int campaign_limits_takeover(struct campaign_limits *l, const char *key, const char *dead, int n,
-                             campaign_grant_cb *cb, void *arg)
+/* The calls of one takeover: cb once every call has answered (the first error, or -1, wins). */
+struct takeover_ctx {
+    campaign_grant_cb *cb;
+    void *arg;
+    int left; /* replies owed */
+    int status;
+    int moved; /* sum of the replies, -1 once one said the dead process is alive */
+};
+
+static void takeover_reply(int status, redisReply *reply, void *arg)
 {
-    char k[256], live[256], holdk[256], num[16], ttl[16], hold[16], np[128], hp[128], cp[128];
-    if (!l || !key || strlen(key) > 128 || !dead || !*dead || strlen(dead) >= 160 || n < 0 ||
-        strcmp(dead, l->node) == 0) {
-        return ERR_INVAL;
+    struct takeover_ctx *t = arg;
+    if (status == 0 && reply->type != REDIS_REPLY_INTEGER) {
+        status = ERR_PROTO;
     }
-    snprintf(k, sizeof(k), "%slim:ch:%s", l->prefix, key);
+    if (status != 0 && t->status == 0) {
+        t->status = status;
+    } else if (status == 0 && t->moved >= 0) {
+        t->moved = reply->integer < 0 ? -1 : t->moved + (int)reply->integer;
+    }
+    if (--t->left > 0) {
+        return;
+    }
+    if (t->cb) {
+        t->cb(t->status, t->status ? 0 : t->moved, t->arg);
+    }
+    free(t);
+}
+
+/* One script call for v[0..n) (n <= CAMPAIGN_TAKEOVER_KEYS_PER_CALL). */
+static int takeover_call(struct campaign_limits *l, const char *dead,
+                         const struct campaign_takeover_key *v, size_t n, bool final,
+                         struct takeover_ctx *t)
+{
+    enum { FIXED_KEYS = 2, FIXED_ARGS = 8 };
+
+    char live[256], holdk[256], ttl[16], hold[16], np[128], hp[128], cp[128];
+    char keys[CAMPAIGN_TAKEOVER_KEYS_PER_CALL][256], nums[CAMPAIGN_TAKEOVER_KEYS_PER_CALL][16];
+    const char *argv[FIXED_KEYS + 2 * CAMPAIGN_TAKEOVER_KEYS_PER_CALL + FIXED_ARGS];
     snprintf(live, sizeof(live), "%slim:node:%s", l->prefix, l->node);
     snprintf(holdk, sizeof(holdk), "%slim:hold:%s", l->prefix, l->node);
-    snprintf(num, sizeof(num), "%d", n);
     snprintf(ttl, sizeof(ttl), "%d", l->ttl_s);
     snprintf(hold, sizeof(hold), "%d", HOLD_TTL_S);
     snprintf(np, sizeof(np), "%slim:node:", l->prefix);
     snprintf(hp, sizeof(hp), "%slim:hold:", l->prefix);
     snprintf(cp, sizeof(cp), "%slim:claim:", l->prefix);
-    const char *argv[11] = { k, live, holdk, l->node, dead, num, ttl, hold, np, hp, cp };
-    return grant_call(l, l->takeover, 3, 11, argv, takeover_reply, cb, arg);
+    size_t a = 0;
+    argv[a++] = live;
+    argv[a++] = holdk;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "%slim:ch:%s", l->prefix, v[i].key);
+        argv[a++] = keys[i];
+    }
+    const char *fixed[FIXED_ARGS] = { l->node, dead, ttl, hold, np, hp, cp, final ? "1" : "0" };
+    for (size_t i = 0; i < FIXED_ARGS; i++) {
+        argv[a++] = fixed[i];
+    }
+    for (size_t i = 0; i < n; i++) {
+        snprintf(nums[i], sizeof(nums[i]), "%d", v[i].n);
+        argv[a++] = nums[i];
+    }
+    return kv_script_call(l->takeover, (int)(FIXED_KEYS + n), (int)a, argv, NULL, takeover_reply, t,
+                          NULL);
+}
+
+int campaign_limits_takeover_keys(struct campaign_limits *l, const char *dead,
+                                  const struct campaign_takeover_key *v, size_t nv,
+                                  campaign_grant_cb *cb, void *arg)
+{
+    if (!l || !dead || !*dead || strlen(dead) >= 160 || strcmp(dead, l->node) == 0 || !v ||
+        nv < 1) {
+        return ERR_INVAL;
+    }
+    for (size_t i = 0; i < nv; i++) {
+        if (!v[i].key || strlen(v[i].key) > 128 || v[i].n < 0) {
+            return ERR_INVAL;
+        }
+    }
+    struct takeover_ctx *t = calloc(1, sizeof(*t));
+    if (!t) {
+        return ERR_NOMEM;
+    }
+    t->cb = cb;
+    t->arg = arg;
+    t->left = 1; /* held until every call is sent */
+    for (size_t i = 0; i < nv; i += CAMPAIGN_TAKEOVER_KEYS_PER_CALL) {
+        size_t n =
+            nv - i < CAMPAIGN_TAKEOVER_KEYS_PER_CALL ? nv - i : CAMPAIGN_TAKEOVER_KEYS_PER_CALL;
+        int rc = takeover_call(l, dead, v + i, n, i + n == nv, t);
+        if (rc != 0) {
+            /* no later call (the final one ends the hold): what was sent
+             * moved its keys; the dead process's other fields keep counting
+             * until its hold expires */
+            if (i == 0) {
+                free(t);
+                return rc;
+            }
+            t->status = rc;
+            break;
+        }
+        t->left++;
+    }
+    /* the replies come from the loop, never from inside kv_script_call: drop the hold */
+    t->left--;
+    return 0;
+}
+
+int campaign_limits_takeover(struct campaign_limits *l, const char *key, const char *dead, int n,
+                             campaign_grant_cb *cb, void *arg)
+{
+    if (!key) {
+        return ERR_INVAL;
+    }
+    const struct campaign_takeover_key v = { .key = key, .n = n };
+    return campaign_limits_takeover_keys(l, dead, &v, 1, cb, arg);
 }
