@@ -101,7 +101,8 @@ static const char ACQUIRE_LUA[] =
     "local np = ARGV[8]\n"
     "local hp = ARGV[9]\n"
     "redis.call('SET', KEYS[3], '1', 'EX', ttl)\n"
-    "redis.call('SET', hp .. node, '1', 'EX', tonumber(ARGV[10]))\n" EPOCH_LUA(
+    "redis.call('SET', hp .. node, '1', 'EX', tonumber(ARGV[10]))\n"
+    "redis.call('SADD', ARGV[16], node)\n" EPOCH_LUA(
         11) "if paused then return {0, ep} end\n"
             "local grant = want\n"
             "local tokens, ts\n"
@@ -141,43 +142,50 @@ static const char RELEASE_LUA[] =
     "if v <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) v = 0 end\n"
     "return v\n";
 
-/* KEYS[1] channel hash, KEYS[2] liveness, KEYS[3] hold; ARGV: field, count, ttl, hold ttl */
-static const char SET_LUA[] =
-    "redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[3]))\n"
-    "redis.call('SET', KEYS[3], '1', 'EX', tonumber(ARGV[4]))\n" EPOCH_LUA(
-        5) "local n = tonumber(ARGV[2])\n"
-           "if n > 0 then redis.call('HSET', KEYS[1], ARGV[1], n) else "
-           "redis.call('HDEL', KEYS[1], ARGV[1]) end\n"
-           "return {n, ep}\n";
+/* KEYS[1] channel hash, KEYS[2] liveness, KEYS[3] hold; ARGV: field, count, ttl, hold ttl,
+ * the epoch's five, the process set */
+static const char SET_LUA[] = "redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[3]))\n"
+                              "redis.call('SET', KEYS[3], '1', 'EX', tonumber(ARGV[4]))\n"
+                              "redis.call('SADD', ARGV[10], ARGV[1])\n" EPOCH_LUA(
+                                  5) "local n = tonumber(ARGV[2])\n"
+                                     "if n > 0 then redis.call('HSET', KEYS[1], ARGV[1], n) else "
+                                     "redis.call('HDEL', KEYS[1], ARGV[1]) end\n"
+                                     "return {n, ep}\n";
 
 /*
  * Orphans: KEYS[1] channel hash; ARGV: self, liveness prefix, hold prefix,
- * claim prefix, claim ttl, max. Fields of other processes whose liveness is
- * gone: without a hold they are dropped (as the acquire would), with one
- * they are claimed for self (SET NX) and returned as field, count pairs.
+ * claim prefix, claim ttl, max, the process set. Other processes whose
+ * liveness is gone, among the hash's fields and the process set (a process
+ * may hold channels under other keys only: a trunk's unused tokens):
+ * without a hold they are dropped (as the acquire would), with one they are
+ * claimed for self (SET NX) and returned as field, count pairs (the count
+ * under KEYS[1], "0" without a field there).
  */
 static const char ORPHANS_LUA[] =
-    "local out = {}\n"
-    "local h = redis.call('HGETALL', KEYS[1])\n"
-    "for i = 1, #h, 2 do\n"
-    "  local f = h[i]\n"
-    "  if f ~= ARGV[1] and redis.call('EXISTS', ARGV[2] .. f) == 0 then\n"
-    "    if redis.call('EXISTS', ARGV[3] .. f) == 0 then\n"
-    "      redis.call('HDEL', KEYS[1], f)\n"
-    "    elseif #out < 2 * tonumber(ARGV[6]) and\n"
-    "           redis.call('SET', ARGV[4] .. f, ARGV[1], 'NX', 'EX', tonumber(ARGV[5])) then\n"
-    "      out[#out + 1] = f\n"
-    "      out[#out + 1] = h[i + 1]\n"
-    "    end\n"
+    "local out, seen = {}, {}\n"
+    "local function consider(f, n)\n"
+    "  if seen[f] or f == ARGV[1] or redis.call('EXISTS', ARGV[2] .. f) == 1 then return end\n"
+    "  seen[f] = true\n"
+    "  if redis.call('EXISTS', ARGV[3] .. f) == 0 then\n"
+    "    redis.call('HDEL', KEYS[1], f)\n"
+    "    redis.call('SREM', ARGV[7], f)\n"
+    "  elseif #out < 2 * tonumber(ARGV[6]) and\n"
+    "         redis.call('SET', ARGV[4] .. f, ARGV[1], 'NX', 'EX', tonumber(ARGV[5])) then\n"
+    "    out[#out + 1] = f\n"
+    "    out[#out + 1] = n\n"
     "  end\n"
     "end\n"
+    "local h = redis.call('HGETALL', KEYS[1])\n"
+    "for i = 1, #h, 2 do consider(h[i], h[i + 1]) end\n"
+    "local m = redis.call('SMEMBERS', ARGV[7])\n"
+    "for i = 1, #m do consider(m[i], '0') end\n"
     "return out\n";
 
 /*
  * Takeover: KEYS[1] own liveness, KEYS[2] own hold, KEYS[3..] channel
  * hashes; ARGV: self, dead, ttl, hold ttl, liveness prefix, hold prefix,
- * claim prefix, final ("1": the last call of the takeover), then the count
- * adopted under each hash in KEYS order. Under every hash, in one step, own
+ * claim prefix, final ("1": the last call of the takeover), the process
+ * set, then the count adopted under each hash in KEYS order. Under every hash, in one step, own
  * count + n and the dead field gone; the final call also ends the claim and
  * the dead process's hold (its fields under hashes not listed stop counting
  * with it). -1 (no field removed) when the dead process is alive again (it
@@ -191,12 +199,15 @@ static const char TAKEOVER_LUA[] =
     "local alive = redis.call('EXISTS', ARGV[5] .. ARGV[2]) == 1\n"
     "local moved = 0\n"
     "for i = 3, #KEYS do\n"
-    "  local n = tonumber(ARGV[i + 6])\n"
+    "  local n = tonumber(ARGV[i + 7])\n"
     "  if n > 0 then redis.call('HINCRBY', KEYS[i], ARGV[1], n) moved = moved + n end\n"
     "  if not alive then redis.call('HDEL', KEYS[i], ARGV[2]) end\n"
     "end\n"
     "if alive then return -1 end\n"
-    "if final then redis.call('DEL', ARGV[6] .. ARGV[2]) end\n"
+    "if final then\n"
+    "  redis.call('DEL', ARGV[6] .. ARGV[2])\n"
+    "  redis.call('SREM', ARGV[9], ARGV[2])\n"
+    "end\n"
     "return moved\n";
 
 /* KEYS[1] bucket, KEYS[2] channel hash; ARGV: field, count, burst. Channels and rate back. */
@@ -388,9 +399,11 @@ int campaign_limits_acquire(struct campaign_limits *l, const struct campaign_lim
     snprintf(hold, sizeof(hold), "%d", HOLD_TTL_S);
     struct epoch_args e = { 0 };
     epoch_args(l, now_us, &e);
-    const char *argv[18] = { k1,  k2, k3, a[0], a[1],  a[2],    a[3],     a[4],    l->node,
-                             ttl, np, hp, hold, e.key, e.pause, l->epoch, e.fresh, e.ms };
-    return grant_call(l, l->acquire, 3, 18, argv, epoch_reply, cb, arg);
+    char procs[128];
+    snprintf(procs, sizeof(procs), "%slim:procs", l->prefix);
+    const char *argv[19] = { k1, k2, k3,   a[0],  a[1],    a[2],     a[3],    a[4], l->node, ttl,
+                             np, hp, hold, e.key, e.pause, l->epoch, e.fresh, e.ms, procs };
+    return grant_call(l, l->acquire, 3, 19, argv, epoch_reply, cb, arg);
 }
 
 int campaign_limits_release(struct campaign_limits *l, const char *key, int n,
@@ -437,9 +450,11 @@ int campaign_limits_set(struct campaign_limits *l, const char *key, int n, campa
     snprintf(hold, sizeof(hold), "%d", HOLD_TTL_S);
     struct epoch_args e = { 0 };
     epoch_args(l, clock_wall_us(), &e);
-    const char *argv[12] = { k,    live,  holdk,   l->node,  num,     ttl,
-                             hold, e.key, e.pause, l->epoch, e.fresh, e.ms };
-    return grant_call(l, l->set, 3, 12, argv, epoch_reply, cb, arg);
+    char procs[128];
+    snprintf(procs, sizeof(procs), "%slim:procs", l->prefix);
+    const char *argv[13] = { k,     live,    holdk,    l->node, num,  ttl,  hold,
+                             e.key, e.pause, l->epoch, e.fresh, e.ms, procs };
+    return grant_call(l, l->set, 3, 13, argv, epoch_reply, cb, arg);
 }
 
 const char *campaign_limits_self(const struct campaign_limits *l)
@@ -480,7 +495,7 @@ static void orphans_reply(int status, redisReply *reply, void *arg)
 int campaign_limits_orphans(struct campaign_limits *l, const char *key, int max,
                             campaign_orphans_cb *cb, void *arg)
 {
-    char k[256], np[128], hp[128], cp[128], ttl[16], mx[16];
+    char k[256], np[128], hp[128], cp[128], ttl[16], mx[16], procs[128];
     if (!l || !key || strlen(key) > 128 || max < 1 || !cb) {
         return ERR_INVAL;
     }
@@ -490,14 +505,15 @@ int campaign_limits_orphans(struct campaign_limits *l, const char *key, int max,
     snprintf(cp, sizeof(cp), "%slim:claim:", l->prefix);
     snprintf(ttl, sizeof(ttl), "%d", CLAIM_TTL_S);
     snprintf(mx, sizeof(mx), "%d", max < CAMPAIGN_ORPHANS_MAX ? max : CAMPAIGN_ORPHANS_MAX);
-    const char *argv[7] = { k, l->node, np, hp, cp, ttl, mx };
+    snprintf(procs, sizeof(procs), "%slim:procs", l->prefix);
+    const char *argv[8] = { k, l->node, np, hp, cp, ttl, mx, procs };
     struct orphans_ctx *o = malloc(sizeof(*o));
     if (!o) {
         return ERR_NOMEM;
     }
     o->cb = cb;
     o->arg = arg;
-    int rc = kv_script_call(l->orphans, 1, 7, argv, NULL, orphans_reply, o, NULL);
+    int rc = kv_script_call(l->orphans, 1, 8, argv, NULL, orphans_reply, o, NULL);
     if (rc != 0) {
         free(o);
     }
@@ -538,9 +554,9 @@ static int takeover_call(struct campaign_limits *l, const char *dead,
                          const struct campaign_takeover_key *v, size_t n, bool final,
                          struct takeover_ctx *t)
 {
-    enum { FIXED_KEYS = 2, FIXED_ARGS = 8 };
+    enum { FIXED_KEYS = 2, FIXED_ARGS = 9 };
 
-    char live[256], holdk[256], ttl[16], hold[16], np[128], hp[128], cp[128];
+    char live[256], holdk[256], ttl[16], hold[16], np[128], hp[128], cp[128], procs[128];
     char keys[CAMPAIGN_TAKEOVER_KEYS_PER_CALL][256], nums[CAMPAIGN_TAKEOVER_KEYS_PER_CALL][16];
     const char *argv[FIXED_KEYS + 2 * CAMPAIGN_TAKEOVER_KEYS_PER_CALL + FIXED_ARGS];
     snprintf(live, sizeof(live), "%slim:node:%s", l->prefix, l->node);
@@ -550,6 +566,7 @@ static int takeover_call(struct campaign_limits *l, const char *dead,
     snprintf(np, sizeof(np), "%slim:node:", l->prefix);
     snprintf(hp, sizeof(hp), "%slim:hold:", l->prefix);
     snprintf(cp, sizeof(cp), "%slim:claim:", l->prefix);
+    snprintf(procs, sizeof(procs), "%slim:procs", l->prefix);
     size_t a = 0;
     argv[a++] = live;
     argv[a++] = holdk;
@@ -557,7 +574,9 @@ static int takeover_call(struct campaign_limits *l, const char *dead,
         snprintf(keys[i], sizeof(keys[i]), "%slim:ch:%s", l->prefix, v[i].key);
         argv[a++] = keys[i];
     }
-    const char *fixed[FIXED_ARGS] = { l->node, dead, ttl, hold, np, hp, cp, final ? "1" : "0" };
+    const char *fixed[FIXED_ARGS] = {
+        l->node, dead, ttl, hold, np, hp, cp, final ? "1" : "0", procs
+    };
     for (size_t i = 0; i < FIXED_ARGS; i++) {
         argv[a++] = fixed[i];
     }

@@ -360,6 +360,31 @@ static void test_limits_takeover_keys_moves_trunk_bookings(void **state)
 }
 
 /*
+ * A dead process that held only a trunk's unused tokens (no channel under
+ * the global key) is still found and taken over: without that its tokens
+ * counted against the trunk for the whole 10-minute hold.
+ */
+static void test_limits_orphan_with_trunk_tokens_only(void **state)
+{
+    struct fx *f = *state;
+    struct campaign_limit_spec tq = { .key = "trunk:q", .max_channels = 2 };
+    char dead[160];
+    snprintf(dead, sizeof(dead), "%s", campaign_limits_self(f->lim[0]));
+    assert_int_equal(acquire(f, 0, &tq, 2, T0), 2); /* tokens of a gate, no call */
+    expire_node(f, "node-a");
+    assert_int_equal(acquire(f, 1, &tq, 2, T0), 0);
+    struct orphans o = orphans(f, 1, "global-q");
+    assert_int_equal(o.n, 1);
+    assert_string_equal(o.v[0].process, dead);
+    assert_int_equal(o.v[0].channels, 0);
+    const struct campaign_takeover_key v[2] = { { .key = "global-q", .n = 0 },
+                                                { .key = "trunk:q", .n = 0 } };
+    assert_int_equal(takeover_keys(f, 1, dead, v, 2), 0);
+    assert_int_equal(acquire(f, 1, &tq, 2, T0), 2);
+    assert_int_equal(orphans(f, 1, "global-q").n, 0); /* gone for good */
+}
+
+/*
  * More keys than one script call takes: every key of every call moved
  * (the dead process's hold goes with the last one); a process that is
  * alive again loses nothing.
@@ -763,6 +788,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_limits_takeover_keys_in_several_calls, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_limits_orphan_with_trunk_tokens_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits_redis_restart_waits_for_the_rebooking, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_limits_restart_under_same_id_frees_dead_channels,

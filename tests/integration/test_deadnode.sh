@@ -8,7 +8,12 @@
 #   - the survivors adopt its attempts (call_attempts.dialer_process moves to one of them) and
 #     keep the calls up; hung up from the far end, each attempt is closed exactly once across
 #     the nodes (one attempt_end line in all the logs, outcome lost, one call log), its contact
-#     final; no number is originated twice.
+#     final; no number is originated twice;
+#   - the calls go through a trunk with a carrier limit (dialer.trunk-limits) and the campaign's
+#     own limit on it (trunks[].max_channels), neither binding: after the takeover (the campaign
+#     paused, so no gate holds unused tokens) each trunk key's channel count in Redis, as the
+#     limiter counts it (fields of processes whose liveness or hold lives), equals the calls up
+#     in ari-sim, and no field of node 3's process is left under them.
 # Before the fix the dead node's bookings expired with its liveness key and the survivors
 # filled the cap again on top of its calls (about 40 channels up against 30).
 set -uo pipefail
@@ -41,6 +46,7 @@ dialer.poll = 200ms
 dialer.lease-time = 5s
 dialer.lease-batch = 20
 dialer.talk-time = 600s
+dialer.trunk-limits = dn-$$ channels=1000
 api.pwhash-ops = 1
 api.pwhash-mem = 64k
 EOF
@@ -64,7 +70,8 @@ printf '%s\n' "$PW" | DIALERD_ARI_PASSWORD=asterisk "$B/dialerd" -c "$NODE1_CONF
 T=$(sql "SELECT id FROM tenants WHERE slug = 'acme'")
 check "tenant bootstrapped" test -n "$T"
 F=$(sql "INSERT INTO ivr_flows (tenant_id, name) VALUES ($T, 'f') RETURNING id" | head -1)
-SETTINGS='{"pacing": {"mode": "fixed", "cps": 1000, "max_channels": 1000}, "retry": {"max_attempts": 1}, "ring_time_s": 20}'
+TRK=dn-$$
+SETTINGS='{"pacing": {"mode": "fixed", "cps": 1000, "max_channels": 1000}, "retry": {"max_attempts": 1}, "ring_time_s": 20, "trunks": [{"name": "'$TRK'", "endpoint": "PJSIP/{e164}@'$TRK'", "max_channels": 1000}]}'
 C=$(sql "INSERT INTO campaigns (tenant_id, name, flow_id, settings) VALUES ($T, 'dead', $F, '$SETTINGS') RETURNING id" | head -1)
 L=$(sql "INSERT INTO contact_lists (tenant_id, name) VALUES ($T, 'l') RETURNING id" | head -1)
 sql "INSERT INTO campaign_lists (tenant_id, campaign_id, list_id) VALUES ($T, $C, $L)" >/dev/null
@@ -109,6 +116,32 @@ check "the survivors adopted node 3's calls and keep them up ($UP3)" wait_for 10
 by=$(sql "SELECT string_agg(DISTINCT split_part(dialer_process, '/', 1), ',') FROM call_attempts WHERE id IN ($UP3L)")
 echo "  adopted by: $by; $(grep -h 'event=dead_process_adopted' "$NODE1_LOG" "$NODE2_LOG" | head -3 | sed 's/.*event=/event=/')"
 check "the adopted calls are still up in ari-sim" test "$(sim_channels | sort | comm -12 - "$TMP/up3.txt" | wc -l)" = "$UP3"
+
+# The trunk's channel counts after the takeover. The campaign is paused first so that no
+# gate holds unused tokens (they are given back at the next tick); the attempts node 3 left
+# without a channel are closed by the survivors' watch within a few seconds.
+sql "UPDATE campaigns SET state = 'paused' WHERE id = $C" >/dev/null
+RCLI=(redis-cli -h 127.0.0.1 -p "$DIALER_REDIS_PORT")
+# $1's count as the limiter counts it: the fields of processes whose liveness or hold lives.
+counted() {
+  local f v s=0
+  while read -r f && read -r v; do
+    [ "$("${RCLI[@]}" exists "dialer:lim:node:$f" "dialer:lim:hold:$f")" -gt 0 ] && s=$((s + v))
+  done < <("${RCLI[@]}" hgetall "$1")
+  echo "$s"
+}
+KT=dialer:lim:ch:trunk:$TRK
+KC=dialer:lim:ch:camp:$C:trunk:$TRK
+trunk_counts() {
+  local up
+  up=$(sim_channels | wc -l)
+  TC="carrier limit $(counted "$KT"), campaign limit $(counted "$KC"), calls up $up"
+  [ "$(counted "$KT")" = "$up" ] && [ "$(counted "$KC")" = "$up" ]
+}
+check "after the takeover the trunk's channel counts in Redis equal the calls up" wait_for 15 trunk_counts
+echo "  $TC"
+check "no field of node 3's process left under the trunk's keys" bash -c \
+  "! { ${RCLI[*]} hkeys '$KT'; ${RCLI[*]} hkeys '$KC'; } | grep -q '^$NODE3_ID/'"
 
 # The far end hangs up: each adopted attempt is closed once, as lost, with its call log.
 while read -r id; do
