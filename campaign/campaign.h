@@ -678,7 +678,9 @@ const char *campaign_limits_self(const struct campaign_limits *l);
  * Dead processes' channels (docs/dialer.md section 2a). A process whose
  * liveness key lapsed keeps its channels counted (its calls may be up on
  * Asterisk) while its hold key lives (10 min, refreshed with the liveness).
- * campaign_limits_orphans() returns up to max of them under key, each
+ * campaign_limits_orphans() returns up to max of them under key (the
+ * key's fields and every process that ever booked under any key, with
+ * channels 0 when it has none under key), each
  * claimed for this process for 10 s (another survivor does not get it
  * meanwhile); fields with neither key are dropped. The caller adopts the
  * orphan's attempts (campaign_store_adopt) and then calls

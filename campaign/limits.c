@@ -38,7 +38,15 @@
  * short TTL), which adopts its attempts (campaign_store_adopt) and then
  * moves the count to itself with campaign_limits_takeover(): in one script
  * its own field grows by the calls it adopted and the dead field and its
- * hold go, so at no moment are the calls uncounted. Decision: fail closed;
+ * hold go, so at no moment are the calls uncounted. A process's calls are
+ * counted under several keys (the global one, carrier trunks, campaigns'
+ * own trunk limits): campaign_limits_takeover_keys() moves them all in one
+ * script (32 keys a call, the hold removed by the last), each adopted call
+ * counted under the keys its trunk names. Every process is also a member of
+ * a process set (SADD at each acquire and set; removed when taken over or
+ * when its hold is gone), which the orphan search reads besides the key's
+ * fields: a dead process that held a trunk's unused tokens and no channel
+ * under the global key is found and taken over too. Decision: fail closed;
  * an orphan nobody takes over (no survivor can reach PostgreSQL) keeps its
  * channels until its hold expires (the bound on a lost takeover).
  *
@@ -48,7 +56,8 @@
  * Keys: <prefix>lim:cps:<key> (hash t, ts), <prefix>lim:ch:<key> (hash
  * node/incarnation -> channels), <prefix>lim:node:<node>/<incarnation>
  * (liveness), <prefix>lim:hold:<node>/<incarnation> (hold),
- * <prefix>lim:claim:<node>/<incarnation> (takeover in progress, by whom).
+ * <prefix>lim:claim:<node>/<incarnation> (takeover in progress, by whom),
+ * <prefix>lim:procs (set of node/incarnation: the processes that booked).
  */
 #include <inttypes.h>
 #include <stdio.h>

@@ -18,7 +18,11 @@
  * gate per configured trunk on the shared Redis limit "trunk:<name>"; the
  * scheduler's room callback (wire_room) takes the launch's trunk, or the
  * campaign's next trunk with room, or holds the campaign for the tick. Its
- * own section below ("trunk limits").
+ * own section below ("trunk limits"). A campaign's own trunks[].cps and
+ * max_channels are a gate per campaign and trunk on "camp:<id>:trunk:<name>",
+ * taken in the same place before the carrier's (docs/dialer.md section 1f).
+ * A dead process's calls are booked by their adopter on the global count and
+ * on their trunk's limits, all moved in one takeover (takeover_adopted).
  */
 #include "server/dialer_wire.h"
 
