@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A campaign's own trunk limits (settings trunks[].cps and max_channels), end to end: two
 # dialerd nodes against one ari-sim, PostgreSQL (as dialer_app under RLS) and a private Redis,
-# no dialer.trunk-limits. Every campaign paces at 50 CPS (fixed); the trunks hold them back.
+# dialer.trunk-limits only for trunk g. Every campaign paces at 50 CPS (fixed); the trunks hold them back.
 #   1. campaign x has trunks a (cps 5) then b (cps 10): from ari-sim's originate log (endpoint
 #      field), a launches 5 and b 10 calls per second within 5 % (the middle 80 % of each
 #      trunk's originates), and no 1-second window (sliding, from every originate) holds more
@@ -10,7 +10,9 @@
 #   3. campaign z has trunks d (max_channels 3) then e (no limit): never more than 3 calls up
 #      on d (the originate log replayed exactly), 3 reached, the rest on e; /metrics counts the
 #      waits and the overflows; no channel of any campaign trunk left booked in Redis at the end;
-#   4. Redis stopped: nothing more originated on a limited trunk (fail closed).
+#   4. campaign v has trunk g with its own cps 10 under a carrier limit cps=4
+#      (dialer.trunk-limits): the lower binds, 4 per second within 5 %;
+#   5. Redis stopped: nothing more originated on a limited trunk (fail closed).
 # Run by tests/support/run-all.sh with the services' environment.
 set -uo pipefail
 # shellcheck source=tests/support/e2e.sh
@@ -29,7 +31,7 @@ e2e_env
 export DIALERD_DIALER_ALLOW_MISSING_DNC=true DIALERD_DIALER_TALK_TIME=1s
 export DIALERD_DIALER_POLL=100ms DIALERD_DIALER_CPS=200 DIALERD_DIALER_MAX_CHANNELS=200
 export DIALERD_DIALER_LEASE_TIME=60s DIALERD_DIALER_LEASE_BATCH=10
-export DIALERD_DIALER_TRUNK_LIMITS=""
+export DIALERD_DIALER_TRUNK_LIMITS="tkg cps=4"
 # US numbers: the calling-hours clock of debug builds, so the test passes at any hour
 export DIALER_TEST_WINDOW_TIME=${DIALER_TEST_WINDOW_TIME:-2026-11-18T19:00:00Z}
 check "migrate" bash -c "'$DIALERD' migrate >/dev/null"
@@ -48,6 +50,7 @@ trk() { echo "{\"name\": \"$1\", \"endpoint\": \"PJSIP/{e164}@$1\"$2}"; }
 P='"pacing": {"mode": "fixed", "cps": 50, "max_channels": 100}, "retry": {"max_attempts": 1}'
 X=$(mk_campaign x "{$P, \"trunks\": [$(trk tka ', "cps": 5'), $(trk tkb ', "cps": 10')]}" +1213444 330)
 Y=$(mk_campaign y "{$P, \"trunks\": [$(trk tkc ', "cps": 5')]}" +1213445 110)
+V=$(mk_campaign v "{$P, \"trunks\": [$(trk tkg ', "cps": 10')]}" +1213448 80)
 Z=$(mk_campaign z "{$P, \"trunks\": [$(trk tkd ', "max_channels": 3'), $(trk tke '')]}" +1213446 40)
 
 for n in 1 2; do
@@ -57,9 +60,9 @@ for n in 1 2; do
   eval "PORT$n=$DPORT PID$n=$DPID"
 done
 
-sql "UPDATE campaigns SET state = 'running' WHERE id IN ($X, $Y, $Z)" >/dev/null
+sql "UPDATE campaigns SET state = 'running' WHERE id IN ($X, $Y, $Z, $V)" >/dev/null
 check "every contact called once" wait_sql \
-  "SELECT count(*) FROM contacts WHERE state = 'done' AND attempts = 1" 480 150
+  "SELECT count(*) FROM contacts WHERE state = 'done' AND attempts = 1" 560 150
 
 # Originate times (ms) on trunk $1, sorted.
 times() {
@@ -75,8 +78,8 @@ rate_of() {
 }
 within() { awk -v r="$1" -v lim="$2" 'BEGIN { exit !(r >= lim * 0.95 && r <= lim * 1.05) }'; }
 
-# ------------------------------------------------------------ 1. two trunks, two rates
-for spec in tka:5 tkb:10 tkc:5; do
+# ------------------------------------------------------------ 1, 2, 4. the rates
+for spec in tka:5 tkb:10 tkc:5 tkg:4; do
   t=${spec%:*} lim=${spec#*:}
   read -r cps n secs worst <<<"$(rate_of "$t")"
   echo "  $t: $n originates; $cps per second over the middle $secs s; at most $worst in any second"
@@ -110,7 +113,10 @@ booked() { redis-cli -p "$RPORT" --scan --pattern 'dialer:lim:ch:camp:*' |
 check "Redis: no channel of a campaign's trunk left booked once every call ended" \
   wait_for 10 test "$(booked)" = 0
 
-# ------------------------------------------------------------ 4. fail closed
+check "/metrics: the carrier's limit on g bound under the campaign's own" test \
+  "$(grep '^dialer_trunk_limit_waits_total{trunk="tkg"}' <<<"$m" | awk '{s += $2} END {print s + 0}')" -gt 0
+
+# ------------------------------------------------------------ 5. fail closed
 W=$(mk_campaign w "{$P, \"trunks\": [$(trk tkf ', "cps": 5')]}" +1213447 20)
 redis-cli -p "$RPORT" shutdown nosave >/dev/null 2>&1
 sleep 0.5
