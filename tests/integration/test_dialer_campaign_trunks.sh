@@ -5,10 +5,14 @@
 #   1. campaign x has trunks a (cps 5) then b (cps 10): from ari-sim's originate log (endpoint
 #      field), a launches 5 and b 10 calls per second within 5 % (the middle 80 % of each
 #      trunk's originates), and no 1-second window (sliding, from every originate) holds more
-#      than the rate + the bucket's 2; both nodes dial;
+#      than the rate + the bucket's 2 + a tenth of the rate: the limit holds when the token is
+#      granted in Redis, and the time from grant to originate (attempt row, ARI request) varies
+#      by up to about 50 ms under ASan on a loaded machine (measured: started_at to originate
+#      0-47 ms), which moves launches between windows; both nodes dial;
 #   2. campaign y has one trunk c (cps 5): it dials at 5 per second although pacing allows 50;
-#   3. campaign z has trunks d (max_channels 3) then e (no limit): never more than 3 calls up
-#      on d (the originate log replayed exactly), 3 reached, the rest on e; /metrics counts the
+#   3. campaign z has trunks d (max_channels 3) then e (cps 2, so that z's contacts last and
+#      d stays busy): never more than 3 calls up on d (the originate log replayed exactly), 3
+#      reached, the others on e; /metrics counts the
 #      waits and the overflows; no channel of any campaign trunk left booked in Redis at the end;
 #   4. campaign v has trunk g with its own cps 10 under a carrier limit cps=4
 #      (dialer.trunk-limits): the lower binds, 4 per second within 5 %;
@@ -51,7 +55,7 @@ P='"pacing": {"mode": "fixed", "cps": 50, "max_channels": 100}, "retry": {"max_a
 X=$(mk_campaign x "{$P, \"trunks\": [$(trk tka ', "cps": 5'), $(trk tkb ', "cps": 10')]}" +1213444 330)
 Y=$(mk_campaign y "{$P, \"trunks\": [$(trk tkc ', "cps": 5')]}" +1213445 110)
 V=$(mk_campaign v "{$P, \"trunks\": [$(trk tkg ', "cps": 10')]}" +1213448 80)
-Z=$(mk_campaign z "{$P, \"trunks\": [$(trk tkd ', "max_channels": 3'), $(trk tke '')]}" +1213446 40)
+Z=$(mk_campaign z "{$P, \"trunks\": [$(trk tkd ', "max_channels": 3'), $(trk tke ', "cps": 2')]}" +1213446 40)
 
 for n in 1 2; do
   export DIALERD_NODE_ID="ct$n-$$" DIALERD_ARI_APP="ct$n-$$"
@@ -84,7 +88,9 @@ for spec in tka:5 tkb:10 tkc:5 tkg:4; do
   read -r cps n secs worst <<<"$(rate_of "$t")"
   echo "  $t: $n originates; $cps per second over the middle $secs s; at most $worst in any second"
   check "$t held at $lim CPS within 5 % ($cps)" within "$cps" "$lim"
-  check "no 1-second window on $t above $lim + the bucket's 2 ($worst)" test "${worst:-99}" -le $((lim + 2))
+  slack=$(((lim + 9) / 10))
+  check "no 1-second window on $t above $lim + the bucket's 2 + $slack ($worst)" \
+    test "${worst:-99}" -le $((lim + 2 + slack))
 done
 na=$(q "SELECT count(*) FROM call_attempts WHERE campaign_id = $X AND trunk = 'tka'")
 nb=$(q "SELECT count(*) FROM call_attempts WHERE campaign_id = $X AND trunk = 'tkb'")
