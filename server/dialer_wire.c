@@ -948,7 +948,11 @@ static void own_apply(struct dialer_wire *w, struct wcamp *cp)
         if (e == NULL) {
             e = calloc(1, sizeof(*e));
             if (e == NULL) {
-                continue; /* the trunk is dialed without its own limit: logged */
+                LOG_ERR(DIALER,
+                        "event=campaign_trunk_limit_failed campaign=%" PRId64 " trunk=%s "
+                        "msg=\"out of memory: the trunk is dialed without its own limit\"",
+                        cp->id, tr->name);
+                continue;
             }
             e->campaign_id = cp->id;
             snprintf(e->lim.name, sizeof(e->lim.name), "%s", tr->name);
@@ -962,6 +966,10 @@ static void own_apply(struct dialer_wire *w, struct wcamp *cp)
             e->lim.max_channels = tr->max_channels;
             if (campaign_gate_create(w->limits, &spec, chunk, &e->gate) != 0) {
                 e->gate = NULL;
+                LOG_ERR(DIALER,
+                        "event=campaign_trunk_limit_failed campaign=%" PRId64 " trunk=%s "
+                        "msg=\"no gate: the trunk waits until the settings change\"",
+                        cp->id, tr->name);
             }
             LOG_NOTICE(DIALER,
                        "event=campaign_trunk_limit campaign=%" PRId64 " trunk=%s cps=%.3f "
