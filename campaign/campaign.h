@@ -35,7 +35,11 @@
  * local allowances (the scheduler's gate; a gate per limited trunk behind
  * the scheduler's room callback) so no launch waits for I/O; fail closed.
  * Trunk limits are deployment configuration (dialer.trunk-limits), not a
- * tenant setting: a carrier's limit is shared by every tenant on it.
+ * tenant setting: a carrier's limit is shared by every tenant on it. A
+ * campaign's own trunks[].cps / max_channels are limits of the same kind,
+ * one per campaign and trunk (campaign_trunk_own_spec), binding on top. A
+ * dead process's bookings under every key move to its adopter in one step
+ * (campaign_limits_takeover_keys).
  *
  * Scheduler (sched.c): loop-thread object; per campaign a min-heap of
  * contacts by next eligible time; a tick asks the verdict callback for due

@@ -183,6 +183,8 @@ for i in 1 2 3; do
 done
 check "no phone number in full in the logs" \
   bash -c "! grep -q '+1414555' '$CLUSTER_DIR'/node-*/dialerd.log"
+check "no sanitizer report in the logs" \
+  bash -c "! grep -qE 'Sanitizer|runtime error' '$CLUSTER_DIR'/node-*/dialerd.log"
 
 echo "$fails failed"
 [ "$fails" -eq 0 ]
