@@ -35,7 +35,11 @@
  * local allowances (the scheduler's gate; a gate per limited trunk behind
  * the scheduler's room callback) so no launch waits for I/O; fail closed.
  * Trunk limits are deployment configuration (dialer.trunk-limits), not a
- * tenant setting: a carrier's limit is shared by every tenant on it.
+ * tenant setting: a carrier's limit is shared by every tenant on it. A
+ * campaign's own trunks[].cps / max_channels are limits of the same kind,
+ * one per campaign and trunk (campaign_trunk_own_spec), binding on top. A
+ * dead process's bookings under every key move to its adopter in one step
+ * (campaign_limits_takeover_keys).
  *
  * Scheduler (sched.c): loop-thread object; per campaign a min-heap of
  * contacts by next eligible time; a tick asks the verdict callback for due
@@ -474,6 +478,7 @@ struct campaign_inflight {
     int64_t started_us;                    /* call_attempts.started_at */
     char number[CAMPAIGN_E164_MAX + 1];    /* the number dialed */
     char caller_id[CAMPAIGN_E164_MAX + 1]; /* "" when none */
+    char trunk[CAMPAIGN_NAME_MAX];         /* the trunk dialed, "" when none */
 };
 
 typedef void campaign_inflight_cb(int status, const struct campaign_inflight *v, size_t n,
@@ -688,7 +693,9 @@ const char *campaign_limits_self(const struct campaign_limits *l);
  * Dead processes' channels (docs/dialer.md section 2a). A process whose
  * liveness key lapsed keeps its channels counted (its calls may be up on
  * Asterisk) while its hold key lives (10 min, refreshed with the liveness).
- * campaign_limits_orphans() returns up to max of them under key, each
+ * campaign_limits_orphans() returns up to max of them under key (the
+ * key's fields and every process that ever booked under any key, with
+ * channels 0 when it has none under key), each
  * claimed for this process for 10 s (another survivor does not get it
  * meanwhile); fields with neither key are dropped. The caller adopts the
  * orphan's attempts (campaign_store_adopt) and then calls
@@ -711,6 +718,30 @@ int campaign_limits_orphans(struct campaign_limits *l, const char *key, int max,
                             campaign_orphans_cb *cb, void *arg);
 int campaign_limits_takeover(struct campaign_limits *l, const char *key, const char *dead, int n,
                              campaign_grant_cb *cb, void *arg);
+
+/*
+ * The takeover of a dead process whose calls are counted under several keys
+ * (the global count, each carrier trunk's, each campaign trunk's): under
+ * every key of v, in one step per key, this process's count grows by v[i].n
+ * and the dead field goes; the last step also removes the dead process's
+ * hold, so its fields under keys not listed (unused tokens) stop counting.
+ * The keys go CAMPAIGN_TAKEOVER_KEYS_PER_CALL to a script call (usually
+ * one call, atomic over all keys); the calls run in order on the
+ * connection, and one that cannot be sent stops the later ones (the hold
+ * then stays: fail closed). cb once: (0, the sum of n), (0, -1) when the
+ * dead process is alive again (n added all the same, nothing removed), or
+ * (error, 0). Returns 0 or ERR_INVAL / ERR_NOMEM / kv's error (nothing sent).
+ */
+#define CAMPAIGN_TAKEOVER_KEYS_PER_CALL 32
+
+struct campaign_takeover_key {
+    const char *key; /* as given to acquire (borrowed for the call) */
+    int n;           /* calls adopted under it, >= 0 */
+};
+
+int campaign_limits_takeover_keys(struct campaign_limits *l, const char *dead,
+                                  const struct campaign_takeover_key *v, size_t nv,
+                                  campaign_grant_cb *cb, void *arg);
 
 /*
  * The deployment's carrier trunk limits (dialer.trunk-limits, trunklim.c):
@@ -748,6 +779,19 @@ const struct campaign_trunk_limit *campaign_trunk_limit_find(const struct campai
  */
 void campaign_trunk_limit_spec(const struct campaign_trunk_limit *t, double default_cps, char *key,
                                size_t keysz, struct campaign_limit_spec *spec, int *chunk);
+
+/*
+ * A campaign's own limit on one of its trunks (settings trunks[].cps and
+ * max_channels), shared by every node that runs the campaign: key
+ * "camp:<campaign_id>:trunk:<name>" (keysz >= CAMPAIGN_CAMP_TRUNK_KEY_MAX),
+ * bucket and chunk sized as campaign_trunk_limit_spec's. False (nothing
+ * written) when t sets neither limit.
+ */
+#define CAMPAIGN_CAMP_TRUNK_KEY_MAX (CAMPAIGN_NAME_MAX + 40)
+
+bool campaign_trunk_own_spec(int64_t campaign_id, const struct campaign_trunk *t,
+                             double default_cps, char *key, size_t keysz,
+                             struct campaign_limit_spec *spec, int *chunk);
 
 /*
  * A local allowance in front of one shared limit: the scheduler's gate.

@@ -38,7 +38,15 @@
  * short TTL), which adopts its attempts (campaign_store_adopt) and then
  * moves the count to itself with campaign_limits_takeover(): in one script
  * its own field grows by the calls it adopted and the dead field and its
- * hold go, so at no moment are the calls uncounted. Decision: fail closed;
+ * hold go, so at no moment are the calls uncounted. A process's calls are
+ * counted under several keys (the global one, carrier trunks, campaigns'
+ * own trunk limits): campaign_limits_takeover_keys() moves them all in one
+ * script (32 keys a call, the hold removed by the last), each adopted call
+ * counted under the keys its trunk names. Every process is also a member of
+ * a process set (SADD at each acquire and set; removed when taken over or
+ * when its hold is gone), which the orphan search reads besides the key's
+ * fields: a dead process that held a trunk's unused tokens and no channel
+ * under the global key is found and taken over too. Decision: fail closed;
  * an orphan nobody takes over (no survivor can reach PostgreSQL) keeps its
  * channels until its hold expires (the bound on a lost takeover).
  *
@@ -48,7 +56,8 @@
  * Keys: <prefix>lim:cps:<key> (hash t, ts), <prefix>lim:ch:<key> (hash
  * node/incarnation -> channels), <prefix>lim:node:<node>/<incarnation>
  * (liveness), <prefix>lim:hold:<node>/<incarnation> (hold),
- * <prefix>lim:claim:<node>/<incarnation> (takeover in progress, by whom).
+ * <prefix>lim:claim:<node>/<incarnation> (takeover in progress, by whom),
+ * <prefix>lim:procs (set of node/incarnation: the processes that booked).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -101,7 +110,8 @@ static const char ACQUIRE_LUA[] =
     "local np = ARGV[8]\n"
     "local hp = ARGV[9]\n"
     "redis.call('SET', KEYS[3], '1', 'EX', ttl)\n"
-    "redis.call('SET', hp .. node, '1', 'EX', tonumber(ARGV[10]))\n" EPOCH_LUA(
+    "redis.call('SET', hp .. node, '1', 'EX', tonumber(ARGV[10]))\n"
+    "redis.call('SADD', ARGV[16], node)\n" EPOCH_LUA(
         11) "if paused then return {0, ep} end\n"
             "local grant = want\n"
             "local tokens, ts\n"
@@ -141,55 +151,73 @@ static const char RELEASE_LUA[] =
     "if v <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) v = 0 end\n"
     "return v\n";
 
-/* KEYS[1] channel hash, KEYS[2] liveness, KEYS[3] hold; ARGV: field, count, ttl, hold ttl */
-static const char SET_LUA[] =
-    "redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[3]))\n"
-    "redis.call('SET', KEYS[3], '1', 'EX', tonumber(ARGV[4]))\n" EPOCH_LUA(
-        5) "local n = tonumber(ARGV[2])\n"
-           "if n > 0 then redis.call('HSET', KEYS[1], ARGV[1], n) else "
-           "redis.call('HDEL', KEYS[1], ARGV[1]) end\n"
-           "return {n, ep}\n";
+/* KEYS[1] channel hash, KEYS[2] liveness, KEYS[3] hold; ARGV: field, count, ttl, hold ttl,
+ * the epoch's five, the process set */
+static const char SET_LUA[] = "redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[3]))\n"
+                              "redis.call('SET', KEYS[3], '1', 'EX', tonumber(ARGV[4]))\n"
+                              "redis.call('SADD', ARGV[10], ARGV[1])\n" EPOCH_LUA(
+                                  5) "local n = tonumber(ARGV[2])\n"
+                                     "if n > 0 then redis.call('HSET', KEYS[1], ARGV[1], n) else "
+                                     "redis.call('HDEL', KEYS[1], ARGV[1]) end\n"
+                                     "return {n, ep}\n";
 
 /*
  * Orphans: KEYS[1] channel hash; ARGV: self, liveness prefix, hold prefix,
- * claim prefix, claim ttl, max. Fields of other processes whose liveness is
- * gone: without a hold they are dropped (as the acquire would), with one
- * they are claimed for self (SET NX) and returned as field, count pairs.
+ * claim prefix, claim ttl, max, the process set. Other processes whose
+ * liveness is gone, among the hash's fields and the process set (a process
+ * may hold channels under other keys only: a trunk's unused tokens):
+ * without a hold they are dropped (as the acquire would), with one they are
+ * claimed for self (SET NX) and returned as field, count pairs (the count
+ * under KEYS[1], "0" without a field there).
  */
 static const char ORPHANS_LUA[] =
-    "local out = {}\n"
-    "local h = redis.call('HGETALL', KEYS[1])\n"
-    "for i = 1, #h, 2 do\n"
-    "  local f = h[i]\n"
-    "  if f ~= ARGV[1] and redis.call('EXISTS', ARGV[2] .. f) == 0 then\n"
-    "    if redis.call('EXISTS', ARGV[3] .. f) == 0 then\n"
-    "      redis.call('HDEL', KEYS[1], f)\n"
-    "    elseif #out < 2 * tonumber(ARGV[6]) and\n"
-    "           redis.call('SET', ARGV[4] .. f, ARGV[1], 'NX', 'EX', tonumber(ARGV[5])) then\n"
-    "      out[#out + 1] = f\n"
-    "      out[#out + 1] = h[i + 1]\n"
-    "    end\n"
+    "local out, seen = {}, {}\n"
+    "local function consider(f, n)\n"
+    "  if seen[f] or f == ARGV[1] or redis.call('EXISTS', ARGV[2] .. f) == 1 then return end\n"
+    "  seen[f] = true\n"
+    "  if redis.call('EXISTS', ARGV[3] .. f) == 0 then\n"
+    "    redis.call('HDEL', KEYS[1], f)\n"
+    "    redis.call('SREM', ARGV[7], f)\n"
+    "  elseif #out < 2 * tonumber(ARGV[6]) and\n"
+    "         redis.call('SET', ARGV[4] .. f, ARGV[1], 'NX', 'EX', tonumber(ARGV[5])) then\n"
+    "    out[#out + 1] = f\n"
+    "    out[#out + 1] = n\n"
     "  end\n"
     "end\n"
+    "local h = redis.call('HGETALL', KEYS[1])\n"
+    "for i = 1, #h, 2 do consider(h[i], h[i + 1]) end\n"
+    "local m = redis.call('SMEMBERS', ARGV[7])\n"
+    "for i = 1, #m do consider(m[i], '0') end\n"
     "return out\n";
 
 /*
- * Takeover: KEYS[1] channel hash, KEYS[2] own liveness, KEYS[3] own hold;
- * ARGV: self, dead, n, ttl, hold ttl, liveness prefix, hold prefix, claim
- * prefix. Own count + n, the dead field and its hold gone, in one step;
- * -1 (nothing moved) when the dead process is alive again (it was only
- * stalled: its own field keeps counting its calls).
+ * Takeover: KEYS[1] own liveness, KEYS[2] own hold, KEYS[3..] channel
+ * hashes; ARGV: self, dead, ttl, hold ttl, liveness prefix, hold prefix,
+ * claim prefix, final ("1": the last call of the takeover), the process
+ * set, then the count adopted under each hash in KEYS order. Under every hash, in one step, own
+ * count + n and the dead field gone; the final call also ends the claim and
+ * the dead process's hold (its fields under hashes not listed stop counting
+ * with it). -1 (no field removed) when the dead process is alive again (it
+ * was only stalled: its own fields keep counting its calls).
  */
 static const char TAKEOVER_LUA[] =
+    "redis.call('SET', KEYS[1], '1', 'EX', tonumber(ARGV[3]))\n"
     "redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[4]))\n"
-    "redis.call('SET', KEYS[3], '1', 'EX', tonumber(ARGV[5]))\n"
-    "redis.call('DEL', ARGV[8] .. ARGV[2])\n"
-    "local n = tonumber(ARGV[3])\n"
-    "if n > 0 then redis.call('HINCRBY', KEYS[1], ARGV[1], n) end\n"
-    "if redis.call('EXISTS', ARGV[6] .. ARGV[2]) == 1 then return -1 end\n"
-    "redis.call('HDEL', KEYS[1], ARGV[2])\n"
-    "redis.call('DEL', ARGV[7] .. ARGV[2])\n"
-    "return n\n";
+    "local final = ARGV[8] == '1'\n"
+    "if final then redis.call('DEL', ARGV[7] .. ARGV[2]) end\n"
+    "local alive = redis.call('EXISTS', ARGV[5] .. ARGV[2]) == 1\n"
+    "local moved = 0\n"
+    "for i = 3, #KEYS do\n"
+    "  local n = tonumber(ARGV[i + 7])\n"
+    "  if n > 0 then redis.call('HINCRBY', KEYS[i], ARGV[1], n) moved = moved + n end\n"
+    "  if not alive then redis.call('HDEL', KEYS[i], ARGV[2]) end\n"
+    "end\n"
+    "if alive then return -1 end\n"
+    "if final then\n"
+    "  redis.call('DEL', ARGV[6] .. ARGV[2])\n"
+    "  redis.call('SREM', ARGV[9], ARGV[2])\n"
+    "end\n"
+    "return moved\n";
 
 /* KEYS[1] bucket, KEYS[2] channel hash; ARGV: field, count, burst. Channels and rate back. */
 static const char REFUND_LUA[] =
@@ -335,23 +363,6 @@ static void grant_reply(int status, redisReply *reply, void *arg)
     free(g);
 }
 
-/* As grant_reply, but -1 (the dead process is alive again) reaches the caller. */
-static void takeover_reply(int status, redisReply *reply, void *arg)
-{
-    struct grant_ctx *g = arg;
-    int v = 0;
-    if (status == 0 && reply->type != REDIS_REPLY_INTEGER) {
-        status = ERR_PROTO;
-    }
-    if (status == 0) {
-        v = (int)reply->integer;
-    }
-    if (g->cb) {
-        g->cb(status, status ? 0 : v, g->arg);
-    }
-    free(g);
-}
-
 /*
  * Sends script s with a grant_ctx for cb/arg: 0 or the error (nothing sent).
  * Replies through epoch_reply (acquire, set) are counted in l->pending.
@@ -397,9 +408,11 @@ int campaign_limits_acquire(struct campaign_limits *l, const struct campaign_lim
     snprintf(hold, sizeof(hold), "%d", HOLD_TTL_S);
     struct epoch_args e = { 0 };
     epoch_args(l, now_us, &e);
-    const char *argv[18] = { k1,  k2, k3, a[0], a[1],  a[2],    a[3],     a[4],    l->node,
-                             ttl, np, hp, hold, e.key, e.pause, l->epoch, e.fresh, e.ms };
-    return grant_call(l, l->acquire, 3, 18, argv, epoch_reply, cb, arg);
+    char procs[128];
+    snprintf(procs, sizeof(procs), "%slim:procs", l->prefix);
+    const char *argv[19] = { k1, k2, k3,   a[0],  a[1],    a[2],     a[3],    a[4], l->node, ttl,
+                             np, hp, hold, e.key, e.pause, l->epoch, e.fresh, e.ms, procs };
+    return grant_call(l, l->acquire, 3, 19, argv, epoch_reply, cb, arg);
 }
 
 int campaign_limits_release(struct campaign_limits *l, const char *key, int n,
@@ -446,9 +459,11 @@ int campaign_limits_set(struct campaign_limits *l, const char *key, int n, campa
     snprintf(hold, sizeof(hold), "%d", HOLD_TTL_S);
     struct epoch_args e = { 0 };
     epoch_args(l, clock_wall_us(), &e);
-    const char *argv[12] = { k,    live,  holdk,   l->node,  num,     ttl,
-                             hold, e.key, e.pause, l->epoch, e.fresh, e.ms };
-    return grant_call(l, l->set, 3, 12, argv, epoch_reply, cb, arg);
+    char procs[128];
+    snprintf(procs, sizeof(procs), "%slim:procs", l->prefix);
+    const char *argv[13] = { k,     live,    holdk,    l->node, num,  ttl,  hold,
+                             e.key, e.pause, l->epoch, e.fresh, e.ms, procs };
+    return grant_call(l, l->set, 3, 13, argv, epoch_reply, cb, arg);
 }
 
 const char *campaign_limits_self(const struct campaign_limits *l)
@@ -489,7 +504,7 @@ static void orphans_reply(int status, redisReply *reply, void *arg)
 int campaign_limits_orphans(struct campaign_limits *l, const char *key, int max,
                             campaign_orphans_cb *cb, void *arg)
 {
-    char k[256], np[128], hp[128], cp[128], ttl[16], mx[16];
+    char k[256], np[128], hp[128], cp[128], ttl[16], mx[16], procs[128];
     if (!l || !key || strlen(key) > 128 || max < 1 || !cb) {
         return ERR_INVAL;
     }
@@ -499,37 +514,137 @@ int campaign_limits_orphans(struct campaign_limits *l, const char *key, int max,
     snprintf(cp, sizeof(cp), "%slim:claim:", l->prefix);
     snprintf(ttl, sizeof(ttl), "%d", CLAIM_TTL_S);
     snprintf(mx, sizeof(mx), "%d", max < CAMPAIGN_ORPHANS_MAX ? max : CAMPAIGN_ORPHANS_MAX);
-    const char *argv[7] = { k, l->node, np, hp, cp, ttl, mx };
+    snprintf(procs, sizeof(procs), "%slim:procs", l->prefix);
+    const char *argv[8] = { k, l->node, np, hp, cp, ttl, mx, procs };
     struct orphans_ctx *o = malloc(sizeof(*o));
     if (!o) {
         return ERR_NOMEM;
     }
     o->cb = cb;
     o->arg = arg;
-    int rc = kv_script_call(l->orphans, 1, 7, argv, NULL, orphans_reply, o, NULL);
+    int rc = kv_script_call(l->orphans, 1, 8, argv, NULL, orphans_reply, o, NULL);
     if (rc != 0) {
         free(o);
     }
     return rc;
 }
 
-int campaign_limits_takeover(struct campaign_limits *l, const char *key, const char *dead, int n,
-                             campaign_grant_cb *cb, void *arg)
+/* The calls of one takeover: cb once every call has answered (the first error, or -1, wins). */
+struct takeover_ctx {
+    campaign_grant_cb *cb;
+    void *arg;
+    int left; /* replies owed */
+    int status;
+    int moved; /* sum of the replies, -1 once one said the dead process is alive */
+};
+
+static void takeover_reply(int status, redisReply *reply, void *arg)
 {
-    char k[256], live[256], holdk[256], num[16], ttl[16], hold[16], np[128], hp[128], cp[128];
-    if (!l || !key || strlen(key) > 128 || !dead || !*dead || strlen(dead) >= 160 || n < 0 ||
-        strcmp(dead, l->node) == 0) {
-        return ERR_INVAL;
+    struct takeover_ctx *t = arg;
+    if (status == 0 && reply->type != REDIS_REPLY_INTEGER) {
+        status = ERR_PROTO;
     }
-    snprintf(k, sizeof(k), "%slim:ch:%s", l->prefix, key);
+    if (status != 0 && t->status == 0) {
+        t->status = status;
+    } else if (status == 0 && t->moved >= 0) {
+        t->moved = reply->integer < 0 ? -1 : t->moved + (int)reply->integer;
+    }
+    if (--t->left > 0) {
+        return;
+    }
+    if (t->cb) {
+        t->cb(t->status, t->status ? 0 : t->moved, t->arg);
+    }
+    free(t);
+}
+
+/* One script call for v[0..n) (n <= CAMPAIGN_TAKEOVER_KEYS_PER_CALL). */
+static int takeover_call(struct campaign_limits *l, const char *dead,
+                         const struct campaign_takeover_key *v, size_t n, bool final,
+                         struct takeover_ctx *t)
+{
+    enum { FIXED_KEYS = 2, FIXED_ARGS = 9 };
+
+    char live[256], holdk[256], ttl[16], hold[16], np[128], hp[128], cp[128], procs[128];
+    char keys[CAMPAIGN_TAKEOVER_KEYS_PER_CALL][256], nums[CAMPAIGN_TAKEOVER_KEYS_PER_CALL][16];
+    const char *argv[FIXED_KEYS + 2 * CAMPAIGN_TAKEOVER_KEYS_PER_CALL + FIXED_ARGS];
     snprintf(live, sizeof(live), "%slim:node:%s", l->prefix, l->node);
     snprintf(holdk, sizeof(holdk), "%slim:hold:%s", l->prefix, l->node);
-    snprintf(num, sizeof(num), "%d", n);
     snprintf(ttl, sizeof(ttl), "%d", l->ttl_s);
     snprintf(hold, sizeof(hold), "%d", HOLD_TTL_S);
     snprintf(np, sizeof(np), "%slim:node:", l->prefix);
     snprintf(hp, sizeof(hp), "%slim:hold:", l->prefix);
     snprintf(cp, sizeof(cp), "%slim:claim:", l->prefix);
-    const char *argv[11] = { k, live, holdk, l->node, dead, num, ttl, hold, np, hp, cp };
-    return grant_call(l, l->takeover, 3, 11, argv, takeover_reply, cb, arg);
+    snprintf(procs, sizeof(procs), "%slim:procs", l->prefix);
+    size_t a = 0;
+    argv[a++] = live;
+    argv[a++] = holdk;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "%slim:ch:%s", l->prefix, v[i].key);
+        argv[a++] = keys[i];
+    }
+    const char *fixed[FIXED_ARGS] = {
+        l->node, dead, ttl, hold, np, hp, cp, final ? "1" : "0", procs
+    };
+    for (size_t i = 0; i < FIXED_ARGS; i++) {
+        argv[a++] = fixed[i];
+    }
+    for (size_t i = 0; i < n; i++) {
+        snprintf(nums[i], sizeof(nums[i]), "%d", v[i].n);
+        argv[a++] = nums[i];
+    }
+    return kv_script_call(l->takeover, (int)(FIXED_KEYS + n), (int)a, argv, NULL, takeover_reply, t,
+                          NULL);
+}
+
+int campaign_limits_takeover_keys(struct campaign_limits *l, const char *dead,
+                                  const struct campaign_takeover_key *v, size_t nv,
+                                  campaign_grant_cb *cb, void *arg)
+{
+    if (!l || !dead || !*dead || strlen(dead) >= 160 || strcmp(dead, l->node) == 0 || !v ||
+        nv < 1) {
+        return ERR_INVAL;
+    }
+    for (size_t i = 0; i < nv; i++) {
+        if (!v[i].key || strlen(v[i].key) > 128 || v[i].n < 0) {
+            return ERR_INVAL;
+        }
+    }
+    struct takeover_ctx *t = calloc(1, sizeof(*t));
+    if (!t) {
+        return ERR_NOMEM;
+    }
+    t->cb = cb;
+    t->arg = arg;
+    t->left = 1; /* held until every call is sent */
+    for (size_t i = 0; i < nv; i += CAMPAIGN_TAKEOVER_KEYS_PER_CALL) {
+        size_t n =
+            nv - i < CAMPAIGN_TAKEOVER_KEYS_PER_CALL ? nv - i : CAMPAIGN_TAKEOVER_KEYS_PER_CALL;
+        int rc = takeover_call(l, dead, v + i, n, i + n == nv, t);
+        if (rc != 0) {
+            /* no later call (the final one ends the hold): what was sent
+             * moved its keys; the dead process's other fields keep counting
+             * until its hold expires */
+            if (i == 0) {
+                free(t);
+                return rc;
+            }
+            t->status = rc;
+            break;
+        }
+        t->left++;
+    }
+    /* the replies come from the loop, never from inside kv_script_call: drop the hold */
+    t->left--;
+    return 0;
+}
+
+int campaign_limits_takeover(struct campaign_limits *l, const char *key, const char *dead, int n,
+                             campaign_grant_cb *cb, void *arg)
+{
+    if (!key) {
+        return ERR_INVAL;
+    }
+    const struct campaign_takeover_key v = { .key = key, .n = n };
+    return campaign_limits_takeover_keys(l, dead, &v, 1, cb, arg);
 }

@@ -632,11 +632,12 @@ static int main_inflight(struct tx *t, PGresult *res)
         v[i].campaign_id = field_i64(res, i, 2);
         v[i].contact_id = field_i64(res, i, 3);
         snprintf(v[i].state, sizeof(v[i].state), "%s", PQgetvalue(res, i, 4));
-        if (PQnfields(res) > 8) {
+        if (PQnfields(res) > 9) {
             v[i].attempt_no = (int)field_i64(res, i, 5);
             v[i].started_us = field_i64(res, i, 6);
             snprintf(v[i].number, sizeof(v[i].number), "%s", PQgetvalue(res, i, 7));
             snprintf(v[i].caller_id, sizeof(v[i].caller_id), "%s", PQgetvalue(res, i, 8));
+            snprintf(v[i].trunk, sizeof(v[i].trunk), "%s", PQgetvalue(res, i, 9));
         }
     }
     t->rows = v;
@@ -673,9 +674,10 @@ int campaign_store_inflight(struct db_conn *c, const char *node, campaign_inflig
  * process; a second process trying at the same moment waits on the row lock
  * and then finds the guard false.
  */
-#define ADOPT_COLS                                               \
-    "id, tenant_id, campaign_id, contact_id, state, attempt_no," \
-    " (extract(epoch FROM started_at) * 1000000)::bigint, number, coalesce(caller_id, '')"
+#define ADOPT_COLS                                                                          \
+    "id, tenant_id, campaign_id, contact_id, state, attempt_no,"                            \
+    " (extract(epoch FROM started_at) * 1000000)::bigint, number, coalesce(caller_id, '')," \
+    " coalesce(trunk, '')"
 
 int campaign_store_adopt(struct db_conn *c, const struct campaign_adopt_req *req,
                          campaign_inflight_cb *cb, void *arg)

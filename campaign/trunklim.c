@@ -23,6 +23,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,4 +193,19 @@ void campaign_trunk_limit_spec(const struct campaign_trunk_limit *t, double defa
         c = t->max_channels / 4;
     }
     *chunk = c < 1 ? 1 : c;
+}
+
+bool campaign_trunk_own_spec(int64_t campaign_id, const struct campaign_trunk *t,
+                             double default_cps, char *key, size_t keysz,
+                             struct campaign_limit_spec *spec, int *chunk)
+{
+    if (t->cps <= 0 && t->max_channels <= 0) {
+        return false;
+    }
+    struct campaign_trunk_limit lim = { .cps = t->cps > 0 ? t->cps : 0,
+                                        .max_channels = t->max_channels > 0 ? t->max_channels : 0 };
+    snprintf(lim.name, sizeof(lim.name), "%s", t->name);
+    campaign_trunk_limit_spec(&lim, default_cps, key, keysz, spec, chunk);
+    snprintf(key, keysz, "camp:%" PRId64 ":trunk:%s", campaign_id, t->name);
+    return true;
 }

@@ -18,7 +18,11 @@
  * gate per configured trunk on the shared Redis limit "trunk:<name>"; the
  * scheduler's room callback (wire_room) takes the launch's trunk, or the
  * campaign's next trunk with room, or holds the campaign for the tick. Its
- * own section below ("trunk limits").
+ * own section below ("trunk limits"). A campaign's own trunks[].cps and
+ * max_channels are a gate per campaign and trunk on "camp:<id>:trunk:<name>",
+ * taken in the same place before the carrier's (docs/dialer.md section 1f).
+ * A dead process's calls are booked by their adopter on the global count and
+ * on their trunk's limits, all moved in one takeover (takeover_adopted).
  */
 #include "server/dialer_wire.h"
 
@@ -79,10 +83,13 @@ struct wcamp {
     int64_t remaining, total;
     char name[CAMPAIGN_NAME_MAX];
     struct campaign_settings set;
-    uint64_t settings_hash; /* of the settings text last applied */
+    struct wtrunk *own[CAMPAIGN_MAX_TRUNKS]; /* set.trunks[i]'s own limit (cps, max_channels) */
+    uint64_t settings_hash;                  /* of the settings text last applied */
     int nlists;
     int64_t lists[MAX_LISTS];
 };
+
+struct wtrunk;
 
 struct wcall {
     struct wcall *prev, *next; /* calls this node holds */
@@ -109,6 +116,7 @@ struct wcall {
     char trunk[CAMPAIGN_NAME_MAX];
     int trunk_idx;      /* index in the campaign's trunks, -1: dialer.endpoint */
     struct wtrunk *tl;  /* the limited trunk whose channel the call holds, or NULL */
+    struct wtrunk *ctl; /* the campaign's own limit on that trunk it holds a channel of, or NULL */
     bool booked;        /* holds a channel in Redis (w->nbooked counts it) */
     bool launching;     /* counted in w->launching: launched, originate not answered yet */
     bool counted;       /* counted by the scheduler (launched) */
@@ -218,14 +226,13 @@ struct failover {
     int64_t at_us;
 };
 
-struct wtrunk;
-
 /* The trunk wire_room() chose for the launch that follows (launch() takes it). */
 struct trunk_room {
     bool valid;
     int64_t contact_id;
-    int idx;          /* in the campaign's trunks */
-    struct wtrunk *t; /* its limit (a token taken), NULL: no limit configured */
+    int idx;           /* in the campaign's trunks */
+    struct wtrunk *t;  /* its limit (a token taken), NULL: no limit configured */
+    struct wtrunk *ct; /* the campaign's own limit on it (a token taken), or NULL */
 };
 
 struct dialer_wire {
@@ -288,6 +295,7 @@ struct dialer_wire {
     /* carrier trunk limits (dialer.trunk-limits; section "trunk limits") */
     struct wtrunk *tl;
     int ntl;
+    struct wtrunk *own;     /* campaigns' own trunk limits (settings trunks[].cps / max_channels) */
     struct trunk_room pick; /* wire_room()'s choice for the launch that follows */
     struct failover *fo[FAILOVER_BUCKETS];
     char node[64];
@@ -690,6 +698,17 @@ static int failover_take(struct dialer_wire *w, int64_t contact_id, int64_t now)
  * Redis away the gates run dry and launches on limited trunks wait (fail
  * closed). Each second a trunk's count in Redis is written absolutely, as
  * the global one (book_sync).
+ *
+ * A campaign's own limits on its trunks (settings trunks[].cps and
+ * max_channels, docs/dialer.md section 1f) work the same way on the shared
+ * limit "camp:<campaign>:trunk:<name>": one entry (struct wtrunk, in
+ * w->own) per campaign and limited trunk, made when the settings are
+ * applied (own_apply), its gate made again when a limit changes. A launch
+ * on a trunk takes a token of the campaign's own limit first, then of the
+ * deployment's limit of that trunk name (given back when the second has
+ * none), so each binds and a trunk at either goes on to the campaign's next
+ * trunk with room. An entry its settings no longer limit loses its gate and
+ * goes once its calls have ended (own_tick).
  */
 struct trunk_ctrs {
     char name[CAMPAIGN_NAME_MAX];
@@ -699,12 +718,30 @@ struct trunk_ctrs {
 
 struct wtrunk {
     struct campaign_trunk_limit lim;
-    char key[CAMPAIGN_NAME_MAX + 8];
-    struct campaign_gate *gate;
-    int nbooked;       /* calls holding one of its channels */
-    int64_t synced_us; /* its count last written absolutely */
-    struct trunk_ctrs *m;
+    char key[CAMPAIGN_CAMP_TRUNK_KEY_MAX];
+    struct campaign_gate *gate; /* a campaign's entry: NULL once its settings dropped the limit */
+    int nbooked;                /* calls holding one of its channels */
+    int64_t synced_us;          /* its count last written absolutely */
+    struct trunk_ctrs *m;       /* NULL for a campaign's own limit */
+    int adopted;                /* calls of a dead process booked on it (takeover_adopted) */
+    /* a campaign's own limit (w->own) */
+    struct wtrunk *next;
+    int64_t campaign_id;
+    bool used;  /* its campaign's settings limit the trunk */
+    bool dirty; /* used since its count was last written as 0 */
 };
+
+static struct counter c_own_waits =
+    COUNTER_INIT(COUNTER_KIND_COUNTER, "dialer_campaign_trunk_waits_total",
+                 "launches that found a campaign's own trunks[].cps or max_channels used up on "
+                 "a trunk (they waited or took the campaign's next trunk)");
+static struct counter c_own_overflows =
+    COUNTER_INIT(COUNTER_KIND_COUNTER, "dialer_campaign_trunk_overflows_total",
+                 "launches that went to the campaign's next trunk because its own limit on the "
+                 "first had no room");
+
+static void own_tick(struct dialer_wire *w, int64_t now);
+static void own_free(struct dialer_wire *w);
 
 /* Per-trunk counters live as long as the process (the registry keeps them), one set per name. */
 static struct trunk_ctrs *trunk_ctrs_tab[CAMPAIGN_MAX_TRUNK_LIMITS];
@@ -806,6 +843,7 @@ static void trunk_limits_free(struct dialer_wire *w)
     free(w->tl);
     w->tl = NULL;
     w->ntl = 0;
+    own_free(w);
 }
 
 static void trunk_gauge(struct wtrunk *t)
@@ -827,12 +865,172 @@ static void trunk_limits_tick(struct dialer_wire *w, int64_t now)
         campaign_gate_refill(t->gate);
         trunk_gauge(t);
     }
+    own_tick(w, now);
 }
+
+static void own_flush(struct dialer_wire *w);
 
 static void trunk_limits_flush(struct dialer_wire *w)
 {
     for (int i = 0; i < w->ntl; i++) {
         campaign_gate_flush(w->tl[i].gate);
+    }
+    own_flush(w);
+}
+
+/* The campaign's own limit on trunk name, or NULL. */
+static struct wtrunk *own_find(struct dialer_wire *w, int64_t campaign_id, const char *name)
+{
+    for (struct wtrunk *e = w->own; e != NULL; e = e->next) {
+        if (e->campaign_id == campaign_id && strcmp(e->lim.name, name) == 0) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+/* The entry's gate gone, its unused tokens given back (its calls keep their channels). */
+static void own_gate_drop(struct wtrunk *e)
+{
+    if (e->gate != NULL) {
+        campaign_gate_flush(e->gate);
+        campaign_gate_destroy(e->gate);
+        e->gate = NULL;
+        e->dirty = true;
+    }
+}
+
+/* n launches taken from e and not made: back into its allowance (or to Redis without a gate). */
+static void own_give_back(struct dialer_wire *w, struct wtrunk *e, int n)
+{
+    if (e->gate != NULL) {
+        campaign_gate_untake(e->gate, n);
+    } else if (!w->stopping) {
+        campaign_limits_release(w->limits, e->key, n, NULL, NULL);
+    }
+}
+
+/*
+ * cp's settings applied: an entry with a gate for each trunk with a limit of
+ * its own (made again when the limit changed), cp->own[] pointing at them.
+ * A gate that cannot be made leaves the entry without one: the trunk has no
+ * room (fail closed) until the next change of the settings.
+ */
+static void own_apply(struct dialer_wire *w, struct wcamp *cp)
+{
+    memset(cp->own, 0, sizeof(cp->own));
+    for (struct wtrunk *e = w->own; e != NULL; e = e->next) {
+        if (e->campaign_id == cp->id) {
+            e->used = false;
+        }
+    }
+    for (int i = 0; i < cp->set.ntrunks && i < CAMPAIGN_MAX_TRUNKS; i++) {
+        const struct campaign_trunk *tr = &cp->set.trunks[i];
+        struct campaign_limit_spec spec;
+        char key[CAMPAIGN_CAMP_TRUNK_KEY_MAX];
+        int chunk = 1;
+        if (!campaign_trunk_own_spec(cp->id, tr, (double)w->conf->dialer_cps, key, sizeof(key),
+                                     &spec, &chunk)) {
+            continue;
+        }
+        struct wtrunk *e = own_find(w, cp->id, tr->name);
+        if (e == NULL) {
+            e = calloc(1, sizeof(*e));
+            if (e == NULL) {
+                LOG_ERR(DIALER,
+                        "event=campaign_trunk_limit_failed campaign=%" PRId64 " trunk=%s "
+                        "msg=\"out of memory: the trunk is dialed without its own limit\"",
+                        cp->id, tr->name);
+                continue;
+            }
+            e->campaign_id = cp->id;
+            snprintf(e->lim.name, sizeof(e->lim.name), "%s", tr->name);
+            snprintf(e->key, sizeof(e->key), "%s", key);
+            e->next = w->own;
+            w->own = e;
+        }
+        if (e->gate == NULL || e->lim.cps != tr->cps || e->lim.max_channels != tr->max_channels) {
+            own_gate_drop(e);
+            e->lim.cps = tr->cps;
+            e->lim.max_channels = tr->max_channels;
+            if (campaign_gate_create(w->limits, &spec, chunk, &e->gate) != 0) {
+                e->gate = NULL;
+                LOG_ERR(DIALER,
+                        "event=campaign_trunk_limit_failed campaign=%" PRId64 " trunk=%s "
+                        "msg=\"no gate: the trunk waits until the settings change\"",
+                        cp->id, tr->name);
+            }
+            LOG_NOTICE(DIALER,
+                       "event=campaign_trunk_limit campaign=%" PRId64 " trunk=%s cps=%.3f "
+                       "channels=%d",
+                       cp->id, tr->name, tr->cps, tr->max_channels);
+        }
+        e->used = true;
+        cp->own[i] = e;
+    }
+    for (struct wtrunk *e = w->own; e != NULL; e = e->next) {
+        if (e->campaign_id == cp->id && !e->used) {
+            own_gate_drop(e);
+        }
+    }
+}
+
+static bool own_any(const struct wcamp *cp)
+{
+    for (int i = 0; i < cp->set.ntrunks && i < CAMPAIGN_MAX_TRUNKS; i++) {
+        if (cp->own[i] != NULL) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Every tick: each entry's count written absolutely once a second while it
+ * has calls or tokens (and once more at 0), the refills; an entry its
+ * settings dropped goes once its last call ended and its 0 was written.
+ */
+static void own_tick(struct dialer_wire *w, int64_t now)
+{
+    for (struct wtrunk **pp = &w->own; *pp != NULL;) {
+        struct wtrunk *e = *pp;
+        int held = e->nbooked + (e->gate != NULL ? campaign_gate_tokens(e->gate) : 0);
+        if (now - e->synced_us >= US_PER_S && (held > 0 || e->dirty)) {
+            int rc = e->gate != NULL
+                         ? campaign_gate_sync(e->gate, e->nbooked)
+                         : campaign_limits_set(w->limits, e->key, e->nbooked, NULL, NULL);
+            if (rc != ERR_AGAIN) {
+                e->synced_us = now;
+                e->dirty = e->dirty && (held > 0 || rc != 0);
+            }
+        }
+        if (e->gate != NULL) {
+            campaign_gate_refill(e->gate);
+        } else if (!e->used && e->nbooked == 0 && !e->dirty) {
+            *pp = e->next;
+            free(e);
+            continue;
+        }
+        pp = &e->next;
+    }
+}
+
+static void own_flush(struct dialer_wire *w)
+{
+    for (struct wtrunk *e = w->own; e != NULL; e = e->next) {
+        if (e->gate != NULL) {
+            campaign_gate_flush(e->gate);
+        }
+    }
+}
+
+static void own_free(struct dialer_wire *w)
+{
+    while (w->own != NULL) {
+        struct wtrunk *e = w->own;
+        w->own = e->next;
+        campaign_gate_destroy(e->gate);
+        free(e);
     }
 }
 
@@ -865,12 +1063,15 @@ static bool wire_room(void *arg, const struct campaign_contact *ct, bool take)
         if (w->pick.valid && w->pick.t != NULL) {
             campaign_gate_untake(w->pick.t->gate, 1);
         }
+        if (w->pick.valid && w->pick.ct != NULL) {
+            own_give_back(w, w->pick.ct, 1);
+        }
         w->pick.valid = false;
         return true;
     }
     w->pick.valid = false;
-    struct wcamp *cp = w->ntl > 0 ? camp_find(w, ct->campaign_id) : NULL;
-    if (cp == NULL || cp->set.ntrunks == 0) {
+    struct wcamp *cp = w->ntl > 0 || w->own != NULL ? camp_find(w, ct->campaign_id) : NULL;
+    if (cp == NULL || cp->set.ntrunks == 0 || (w->ntl == 0 && !own_any(cp))) {
         return true; /* no limits, or dialer.endpoint: only the global gate */
     }
     int64_t now = clock_wall_us();
@@ -880,13 +1081,24 @@ static bool wire_room(void *arg, const struct campaign_contact *ct, bool take)
         first = trunk_pick(w, set, now);
     }
     struct wtrunk *full = NULL;
+    bool own_full = false;
     for (int k = 0; k < set->ntrunks; k++) {
         int i = (first + k) % set->ntrunks;
         if (k > 0 && trunk_resting(w, set->trunks[i].name, now)) {
             continue;
         }
+        /* the campaign's own limit first: its refusal costs the carrier's limit nothing */
+        struct wtrunk *o = i < CAMPAIGN_MAX_TRUNKS ? cp->own[i] : NULL;
+        if (o != NULL && (o->gate == NULL || campaign_gate_take(o->gate, ct->tenant_id, 1) < 1)) {
+            counter_inc(&c_own_waits);
+            own_full = true;
+            continue;
+        }
         struct wtrunk *t = trunk_limit(w, set->trunks[i].name);
         if (t != NULL && campaign_gate_take(t->gate, ct->tenant_id, 1) < 1) {
+            if (o != NULL) {
+                campaign_gate_untake(o->gate, 1);
+            }
             if (t->m != NULL) {
                 counter_inc(&t->m->waits);
             }
@@ -896,7 +1108,14 @@ static bool wire_room(void *arg, const struct campaign_contact *ct, bool take)
         if (k > 0 && full != NULL && full->m != NULL) {
             counter_inc(&full->m->overflows);
         }
-        w->pick = (struct trunk_room){ .valid = true, .contact_id = ct->id, .idx = i, .t = t };
+        if (k > 0 && own_full) {
+            counter_inc(&c_own_overflows);
+        }
+        if (o != NULL) {
+            o->dirty = true;
+        }
+        w->pick =
+            (struct trunk_room){ .valid = true, .contact_id = ct->id, .idx = i, .t = t, .ct = o };
         return true;
     }
     return false;
@@ -911,7 +1130,11 @@ static void trunk_launch(struct dialer_wire *w, const struct campaign_contact *c
     }
     c->trunk_idx = w->pick.idx;
     c->tl = w->pick.t;
+    c->ctl = w->pick.ct;
     w->pick.valid = false;
+    if (c->ctl != NULL) {
+        c->ctl->nbooked++;
+    }
     if (c->tl != NULL) {
         c->tl->nbooked++;
         if (c->tl->m != NULL) {
@@ -926,17 +1149,34 @@ static void trunk_unlaunch(struct dialer_wire *w, struct wcall *c)
     if (w->pick.valid && w->pick.t != NULL) {
         campaign_gate_untake(w->pick.t->gate, 1);
     }
+    if (w->pick.valid && w->pick.ct != NULL) {
+        own_give_back(w, w->pick.ct, 1);
+    }
     w->pick.valid = false;
     if (c != NULL && c->tl != NULL) {
         c->tl->nbooked--;
         campaign_gate_untake(c->tl->gate, 1);
         c->tl = NULL;
     }
+    if (c != NULL && c->ctl != NULL) {
+        c->ctl->nbooked--;
+        own_give_back(w, c->ctl, 1);
+        c->ctl = NULL;
+    }
 }
 
-/* The call's trunk channel given back, exactly once (c->tl). */
+/* The call's trunk channels given back, exactly once (c->tl, c->ctl). */
 static void trunk_unbook(struct wcall *c)
 {
+    struct wtrunk *o = c->ctl;
+    if (o != NULL) {
+        c->ctl = NULL;
+        o->nbooked--;
+        o->dirty = true;
+        if (!c->w->stopping) {
+            campaign_limits_release(c->w->limits, o->key, 1, NULL, NULL);
+        }
+    }
     struct wtrunk *t = c->tl;
     if (t == NULL) {
         return;
@@ -2183,7 +2423,37 @@ static void takeover_done(int status, int moved, void *arg)
     free(t);
 }
 
-/* One adopted attempt: a call of this process from now on, its channel booked. */
+/*
+ * The adopted call's trunk channels: the carrier trunk's limit and the
+ * campaign's own limit on it (when this process knows the campaign and it
+ * limits the trunk), each counted in its adopted figure for the takeover.
+ * The call's trunk stays unnamed (c->trunk): its end says nothing of the
+ * trunk's health.
+ */
+static void adopt_trunk(struct dialer_wire *w, struct wcall *c, const struct wcamp *cp,
+                        const char *trunk)
+{
+    if (trunk[0] == '\0') {
+        return;
+    }
+    c->tl = trunk_limit(w, trunk);
+    for (int i = 0; cp != NULL && i < cp->set.ntrunks && i < CAMPAIGN_MAX_TRUNKS; i++) {
+        if (strcmp(cp->set.trunks[i].name, trunk) == 0) {
+            c->ctl = cp->own[i];
+        }
+    }
+    if (c->tl != NULL) {
+        c->tl->nbooked++;
+        c->tl->adopted++;
+    }
+    if (c->ctl != NULL) {
+        c->ctl->nbooked++;
+        c->ctl->adopted++;
+        c->ctl->dirty = true;
+    }
+}
+
+/* One adopted attempt: a call of this process from now on, its channels booked. */
 static bool adopt_one(struct dialer_wire *w, const struct campaign_inflight *v)
 {
     struct wcall *c = calloc(1, sizeof(*c));
@@ -2218,12 +2488,43 @@ static bool adopt_one(struct dialer_wire *w, const struct campaign_inflight *v)
     }
     c->booked = true;
     w->nbooked++;
+    adopt_trunk(w, c, cp, v->trunk);
     c->next = w->calls;
     if (w->calls != NULL) {
         w->calls->prev = c;
     }
     w->calls = c;
     return true;
+}
+
+/*
+ * The keys the adopted calls are counted under, with how many: the global
+ * one, every carrier trunk (a dead field there holds its unused tokens at
+ * least) and each campaign trunk limit that got calls. Freed by the caller;
+ * NULL when out of memory.
+ */
+static struct campaign_takeover_key *takeover_keys(struct dialer_wire *w, int booked, size_t *n)
+{
+    size_t max = 1 + (size_t)w->ntl;
+    for (struct wtrunk *e = w->own; e != NULL; e = e->next) {
+        max += e->adopted > 0 ? 1 : 0;
+    }
+    struct campaign_takeover_key *v = calloc(max, sizeof(*v));
+    if (v == NULL) {
+        return NULL;
+    }
+    size_t k = 0;
+    v[k++] = (struct campaign_takeover_key){ .key = LIMIT_KEY, .n = booked };
+    for (int i = 0; i < w->ntl; i++) {
+        v[k++] = (struct campaign_takeover_key){ .key = w->tl[i].key, .n = w->tl[i].adopted };
+    }
+    for (struct wtrunk *e = w->own; e != NULL && k < max; e = e->next) {
+        if (e->adopted > 0) {
+            v[k++] = (struct campaign_takeover_key){ .key = e->key, .n = e->adopted };
+        }
+    }
+    *n = k;
+    return v;
 }
 
 static void takeover_adopted(int status, const struct campaign_inflight *v, size_t n, void *arg)
@@ -2238,14 +2539,29 @@ static void takeover_adopted(int status, const struct campaign_inflight *v, size
         free(t);
         return;
     }
+    for (int i = 0; i < w->ntl; i++) {
+        w->tl[i].adopted = 0;
+    }
+    for (struct wtrunk *e = w->own; e != NULL; e = e->next) {
+        e->adopted = 0;
+    }
     int booked = 0;
     for (size_t i = 0; i < n; i++) {
         booked += adopt_one(w, &v[i]) ? 1 : 0;
     }
     LOG_NOTICE(DIALER, "event=dead_process_adopted process=%s attempts=%zu watched=%d", t->process,
                n, booked);
-    if (campaign_limits_takeover(w->limits, LIMIT_KEY, t->process, booked, takeover_done, t) != 0) {
-        takeover_done(ERR_NOMEM, 0, t);
+    /* every key in one step (the calls counted under ours, the dead fields
+     * and its hold gone): a failure leaves the dead fields counting until
+     * the hold expires, and the absolute writes count the calls under ours */
+    size_t nk = 0;
+    struct campaign_takeover_key *keys = takeover_keys(w, booked, &nk);
+    int rc = keys != NULL
+                 ? campaign_limits_takeover_keys(w->limits, t->process, keys, nk, takeover_done, t)
+                 : ERR_NOMEM;
+    free(keys);
+    if (rc != 0) {
+        takeover_done(rc, 0, t);
     }
 }
 
@@ -2587,6 +2903,7 @@ static void camp_update(struct dialer_wire *w, const struct camp_row *row)
     cp->bad = false;
     cp->settings_hash = text_hash(settings);
     cp->set = set;
+    own_apply(w, cp);
     ivr_flow_unref(cp->harbour); /* calls playing it hold their own reference */
     cp->harbour = set.harbour ? harbour_flow(&cp->set) : NULL;
     campaign_sched_campaign(w->sched, tenant, id, &cp->set, (int)w->conf->dialer_ports, now);
@@ -3308,6 +3625,8 @@ int start_dialer(const struct dialer_wire_deps *deps, struct dialer_wire **out)
     counter_register(&c_end_retried);
     counter_register(&c_end_dropped);
     counter_register(&c_not_dialed);
+    counter_register(&c_own_waits);
+    counter_register(&c_own_overflows);
     ev_timer_init(&w->ew_timer, endw_timer_cb, 0, 0);
     w->ew_timer.data = w;
     double tick = (double)conf->dialer_tick_ms / 1000.0;

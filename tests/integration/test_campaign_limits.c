@@ -268,6 +268,159 @@ static void test_limits_takeover_keeps_dead_calls_counted(void **state)
     assert_int_equal(takeover(f, 1, "global-t", campaign_limits_self(f->lim[0]), 0), -1);
 }
 
+static int takeover_keys(struct fx *f, int node, const char *dead,
+                         const struct campaign_takeover_key *v, size_t n)
+{
+    struct grant g = { 0 };
+    assert_int_equal(campaign_limits_takeover_keys(f->lim[node], dead, v, n, on_grant, &g), 0);
+    assert_true(evloop_run_until(f->loop, &g.done, 1, 5.0));
+    assert_int_equal(g.status, 0);
+    return g.granted;
+}
+
+struct hget {
+    int done;
+    long long v; /* -1: no such field */
+};
+
+static void on_hget(int status, redisReply *reply, void *arg)
+{
+    struct hget *h = arg;
+    h->v = status == 0 && reply->type == REDIS_REPLY_STRING ? strtoll(reply->str, NULL, 10) : -1;
+    h->done++;
+}
+
+/* The count field of process under key (-1: none). */
+static long long field(struct fx *f, const char *key, const char *process)
+{
+    char k[256];
+    snprintf(k, sizeof(k), "%slim:ch:%s", f->prefix, key);
+    const char *argv[3] = { "HGET", k, process };
+    struct hget h = { 0 };
+    assert_int_equal(kv_cmd_send(f->kv[1], 3, argv, NULL, on_hget, &h, NULL), 0);
+    assert_true(evloop_run_until(f->loop, &h.done, 1, 5.0));
+    return h.v;
+}
+
+/*
+ * A dead process's calls on carrier trunks and on a campaign's own trunk
+ * limit are taken over with the global count: the survivor books the calls
+ * it adopted under each key (the dead field goes in the same step), so each
+ * trunk's free channels are right at once instead of after the 10-minute
+ * hold; a key the survivor adopted nothing on loses the dead field (its
+ * unused tokens) and a key not listed stops counting it with the hold.
+ */
+static void test_limits_takeover_keys_moves_trunk_bookings(void **state)
+{
+    struct fx *f = *state;
+    struct campaign_limit_spec global = { .key = "global-k", .max_channels = 20 };
+    struct campaign_limit_spec tx = { .key = "trunk:x", .max_channels = 4 };
+    struct campaign_limit_spec own = { .key = "camp:7:trunk:x", .max_channels = 3 };
+    struct campaign_limit_spec ty = { .key = "trunk:y", .max_channels = 2 };
+    struct campaign_limit_spec tz = { .key = "trunk:z", .max_channels = 2 };
+    char dead[160];
+    snprintf(dead, sizeof(dead), "%s", campaign_limits_self(f->lim[0]));
+    /* node a: 3 calls on trunk x of campaign 7, a token on trunk y and trunk z */
+    assert_int_equal(acquire(f, 0, &global, 3, T0), 3);
+    assert_int_equal(acquire(f, 0, &tx, 3, T0), 3);
+    assert_int_equal(acquire(f, 0, &own, 3, T0), 3);
+    assert_int_equal(acquire(f, 0, &ty, 1, T0), 1);
+    assert_int_equal(acquire(f, 0, &tz, 1, T0), 1);
+    expire_node(f, "node-a");
+    /* dead, not taken over: its bookings still count on every key */
+    assert_int_equal(acquire(f, 1, &tx, 4, T0), 1);
+    release(f, 1, "trunk:x", 1);
+    assert_int_equal(acquire(f, 1, &own, 3, T0), 0);
+    assert_int_equal(orphans(f, 1, "global-k").n, 1);
+    /* two of its calls are still up, both adopted by b */
+    const struct campaign_takeover_key v[4] = {
+        { .key = "global-k", .n = 2 },
+        { .key = "trunk:x", .n = 2 },
+        { .key = "camp:7:trunk:x", .n = 2 },
+        { .key = "trunk:y", .n = 0 },
+    };
+    assert_int_equal(takeover_keys(f, 1, dead, v, 4), 6);
+    assert_int_equal(field(f, "trunk:x", dead), -1);
+    assert_int_equal(field(f, "camp:7:trunk:x", dead), -1);
+    assert_int_equal(field(f, "trunk:y", dead), -1);
+    assert_int_equal(field(f, "trunk:x", campaign_limits_self(f->lim[1])), 2);
+    assert_int_equal(field(f, "camp:7:trunk:x", campaign_limits_self(f->lim[1])), 2);
+    /* the free channels are exactly what the calls up leave */
+    assert_int_equal(acquire(f, 1, &tx, 4, T0), 2);
+    assert_int_equal(acquire(f, 1, &own, 3, T0), 1);
+    assert_int_equal(acquire(f, 1, &ty, 2, T0), 2);
+    assert_int_equal(acquire(f, 1, &tz, 2, T0), 2); /* not listed: gone with the hold */
+    assert_int_equal(acquire(f, 1, &global, 20, T0), 18);
+    assert_int_equal(orphans(f, 1, "global-k").n, 0);
+    /* bad arguments send nothing */
+    assert_int_equal(campaign_limits_takeover_keys(f->lim[1], dead, v, 0, NULL, NULL), ERR_INVAL);
+    const struct campaign_takeover_key neg = { .key = "trunk:x", .n = -1 };
+    assert_int_equal(campaign_limits_takeover_keys(f->lim[1], dead, &neg, 1, NULL, NULL),
+                     ERR_INVAL);
+}
+
+/*
+ * A dead process that held only a trunk's unused tokens (no channel under
+ * the global key) is still found and taken over: without that its tokens
+ * counted against the trunk for the whole 10-minute hold.
+ */
+static void test_limits_orphan_with_trunk_tokens_only(void **state)
+{
+    struct fx *f = *state;
+    struct campaign_limit_spec tq = { .key = "trunk:q", .max_channels = 2 };
+    char dead[160];
+    snprintf(dead, sizeof(dead), "%s", campaign_limits_self(f->lim[0]));
+    assert_int_equal(acquire(f, 0, &tq, 2, T0), 2); /* tokens of a gate, no call */
+    expire_node(f, "node-a");
+    assert_int_equal(acquire(f, 1, &tq, 2, T0), 0);
+    struct orphans o = orphans(f, 1, "global-q");
+    assert_int_equal(o.n, 1);
+    assert_string_equal(o.v[0].process, dead);
+    assert_int_equal(o.v[0].channels, 0);
+    const struct campaign_takeover_key v[2] = { { .key = "global-q", .n = 0 },
+                                                { .key = "trunk:q", .n = 0 } };
+    assert_int_equal(takeover_keys(f, 1, dead, v, 2), 0);
+    assert_int_equal(acquire(f, 1, &tq, 2, T0), 2);
+    assert_int_equal(orphans(f, 1, "global-q").n, 0); /* gone for good */
+}
+
+/*
+ * More keys than one script call takes: every key of every call moved
+ * (the dead process's hold goes with the last one); a process that is
+ * alive again loses nothing.
+ */
+static void test_limits_takeover_keys_in_several_calls(void **state)
+{
+    struct fx *f = *state;
+
+    enum { N = CAMPAIGN_TAKEOVER_KEYS_PER_CALL + 8 };
+
+    static char names[N][32];
+    struct campaign_takeover_key v[N];
+    char dead[160];
+    snprintf(dead, sizeof(dead), "%s", campaign_limits_self(f->lim[0]));
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof(names[i]), "camp:%d:trunk:t", i);
+        struct campaign_limit_spec sp = { .key = names[i], .max_channels = 1 };
+        assert_int_equal(acquire(f, 0, &sp, 1, T0), 1);
+        v[i] = (struct campaign_takeover_key){ .key = names[i], .n = 1 };
+    }
+    /* alive: -1, its fields stay (b's bookings added all the same) */
+    assert_int_equal(takeover_keys(f, 1, dead, v, N), -1);
+    assert_int_equal(field(f, names[N - 1], dead), 1);
+    for (int i = 0; i < N; i++) {
+        release(f, 1, names[i], 1);
+    }
+    expire_node(f, "node-a");
+    assert_int_equal(takeover_keys(f, 1, dead, v, N), N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(field(f, names[i], dead), -1);
+        assert_int_equal(field(f, names[i], campaign_limits_self(f->lim[1])), 1);
+        struct campaign_limit_spec sp = { .key = names[i], .max_channels = 1 };
+        assert_int_equal(acquire(f, 1, &sp, 1, T0), 0); /* b's call fills it */
+    }
+}
+
 /* Nobody took a dead process over before its hold expired: its channels are free. */
 static void test_limits_hold_expiry_frees_an_orphan(void **state)
 {
@@ -631,6 +784,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_limits_takeover_keeps_dead_calls_counted, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_limits_hold_expiry_frees_an_orphan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_limits_takeover_keys_moves_trunk_bookings, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_limits_takeover_keys_in_several_calls, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_limits_orphan_with_trunk_tokens_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits_redis_restart_waits_for_the_rebooking, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_limits_restart_under_same_id_frees_dead_channels,

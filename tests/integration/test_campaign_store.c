@@ -658,6 +658,22 @@ static void list_inflight(struct db_conn *c, const char *node, struct inflight *
     assert_int_equal(k->status, 0);
 }
 
+struct adopted {
+    int done;
+    int status;
+    size_t n;
+    struct campaign_inflight v[4];
+};
+
+static void on_adopted(int status, const struct campaign_inflight *v, size_t n, void *arg)
+{
+    struct adopted *a = arg;
+    a->status = status;
+    a->n = n;
+    memcpy(a->v, v, (n < 4 ? n : 4) * sizeof(*v));
+    a->done++;
+}
+
 /* A raw session acting for the tenant, for transactions abandoned half-way. */
 static PGconn *raw_tenant_tx(struct fixture *f)
 {
@@ -735,6 +751,20 @@ static void test_store_attempt_protocol_survives_kills(void **state)
     assert_string_equal(inf.states[0], "created");
     list_inflight(a, "node-b", &inf);
     assert_int_equal(inf.n, 0);
+    /* the restart claims them (campaign_store_adopt): each with what its call log and the
+     * takeover of its trunk's bookings need */
+    struct adopted ad = { 0 };
+    struct campaign_adopt_req req = { .self = "node-a/00000002", .node = "node-a" };
+    assert_int_equal(campaign_store_adopt(a, &req, on_adopted, &ad), 0);
+    assert_true(evloop_run_until(f->loop, &ad.done, 1, 10.0));
+    assert_int_equal(ad.status, 0);
+    assert_int_equal(ad.n, 2);
+    for (size_t i = 0; i < ad.n; i++) {
+        assert_string_equal(ad.v[i].trunk, "carrier-a");
+        assert_string_equal(ad.v[i].number, "+14155550100");
+        assert_string_equal(ad.v[i].caller_id, "+14155550199");
+        assert_int_equal(ad.v[i].attempt_no, 1);
+    }
     /* reconciliation: ARI has no channel y (never originated): lost, retried */
     assert_int_equal(finish_attempt(a, id_y, "lost", true), 0);
     /* z was answered and hung up: finished once, then never again */

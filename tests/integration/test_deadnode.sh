@@ -9,7 +9,12 @@
 #     keep the calls up; hung up from the far end, each attempt is closed exactly once across
 #     the nodes (one attempt_end line in all the logs, one call log); a call the survivor saw
 #     answered (Up) ends as human and its contact is done (never redialed); no number is
-#     originated twice.
+#     originated twice;
+#   - the calls go through a trunk with a carrier limit (dialer.trunk-limits) and the campaign's
+#     own limit on it (trunks[].max_channels), neither binding: after the takeover (the campaign
+#     paused, so no gate holds unused tokens) each trunk key's channel count in Redis, as the
+#     limiter counts it (fields of processes whose liveness or hold lives), equals the calls up
+#     in ari-sim, and no field of node 3's process is left under them.
 # Before the fix the dead node's bookings expired with its liveness key and the survivors
 # filled the cap again on top of its calls (about 40 channels up against 30).
 set -uo pipefail
@@ -31,6 +36,7 @@ dialer.poll = 200ms
 dialer.lease-time = 5s
 dialer.lease-batch = 20
 dialer.talk-time = 600s
+dialer.trunk-limits = dn-$$ channels=1000
 api.pwhash-ops = 1
 api.pwhash-mem = 64k
 EOF
@@ -41,12 +47,18 @@ sim_channels() { curl -s --max-time 5 -u asterisk:asterisk "$SIM1_URL/ari/channe
   python3 -c 'import json,sys; w=sys.argv[1:]; print("\n".join(c["id"] for c in json.load(sys.stdin) if not w or c["state"] == w[0]))' "$@"; }
 
 e2e_cluster_tenant "dn-Pass-$$-$RANDOM"
-C=$(e2e_cluster_campaign dead 4145550000 300)
-sql "UPDATE campaigns SET state = 'running' WHERE id = $C" >/dev/null
-
+TRK=dn-$$
+C=$(e2e_cluster_campaign dead 4145550000 300 ', "trunks": [{"name": "'$TRK'", "endpoint": "PJSIP/{e164}@'$TRK'", "max_channels": 1000}]')
 inflight3() { sql "SELECT count(*) FROM call_attempts WHERE campaign_id = $C AND dialer_node = '$NODE3_ID' AND ended_at IS NULL"; }
-# Node 3 holding at least one call (under sanitizers on a loaded machine the
-# other two nodes may start first and take most of the cap), and every call answered:
+# Node 3 dials first, alone, so that it holds calls when the cap binds (with all three
+# started together the other two could take the whole cap first); then the others join.
+for i in 1 2; do "$CLUSTER" stop-node "$i" >/dev/null; done
+sql "UPDATE campaigns SET state = 'running' WHERE id = $C" >/dev/null
+n3_holds() { [ "$(inflight3)" -ge 5 ]; }
+check "node 3 alone holds calls" wait_for 60 n3_holds
+for i in 1 2; do check "node $i joins" "$CLUSTER" start-node "$i"; done
+e2e_cluster_env
+# The cap reached with node 3 holding calls, and every call answered:
 # a call still ringing when node 3 dies is hung up by Asterisk when it answers, since
 # the Stasis application it was to enter is gone with node 3's WebSocket, so only calls
 # already up can be kept up by a survivor.
@@ -82,6 +94,42 @@ check "the survivors adopted node 3's calls and keep them up ($UP3)" wait_for 10
 by=$(sql "SELECT string_agg(DISTINCT split_part(dialer_process, '/', 1), ',') FROM call_attempts WHERE id IN ($UP3L)")
 echo "  adopted by: $by; $(grep -h 'event=dead_process_adopted' "$NODE1_LOG" "$NODE2_LOG" | head -3 | sed 's/.*event=/event=/')"
 check "the adopted calls are still up in ari-sim" test "$(sim_channels | sort | comm -12 - "$TMP/up3.txt" | wc -l)" = "$UP3"
+
+# The trunk's channel counts after the takeover. The campaign is paused first so that no
+# gate holds unused tokens (they are given back at the next tick); the attempts node 3 left
+# without a channel are closed by the survivors' watch within a few seconds.
+sql "UPDATE campaigns SET state = 'paused' WHERE id = $C" >/dev/null
+RCLI=(redis-cli -h 127.0.0.1 -p "$DIALER_REDIS_PORT")
+# $1's count as the limiter counts it: the fields of processes whose liveness or hold lives.
+counted() {
+  local f v s=0
+  while read -r f && read -r v; do
+    [ "$("${RCLI[@]}" exists "dialer:lim:node:$f" "dialer:lim:hold:$f")" -gt 0 ] && s=$((s + v))
+  done < <("${RCLI[@]}" hgetall "$1")
+  echo "$s"
+}
+KT=dialer:lim:ch:trunk:$TRK
+KC=dialer:lim:ch:camp:$C:trunk:$TRK
+trunk_counts() {
+  local up
+  up=$(sim_channels | wc -l)
+  TC="carrier limit $(counted "$KT"), campaign limit $(counted "$KC"), calls up $up"
+  [ "$(counted "$KT")" = "$up" ] && [ "$(counted "$KC")" = "$up" ]
+}
+# bounded in time (each try reads Redis and ari-sim, which takes a while under load)
+trunk_counts_within() {
+  local end=$(($(date +%s) + $1)) i
+  for i in $(seq 1 100); do
+    trunk_counts && return 0
+    [ "$(date +%s)" -ge "$end" ] && return 1
+    sleep 0.2
+  done
+  return 1
+}
+check "after the takeover the trunk's channel counts in Redis equal the calls up" trunk_counts_within 15
+echo "  $TC"
+check "no field of node 3's process left under the trunk's keys" bash -c \
+  "! { ${RCLI[*]} hkeys '$KT'; ${RCLI[*]} hkeys '$KC'; } | grep -q '^$NODE3_ID/'"
 
 # The far end hangs up: each adopted attempt is closed once, with its call log; they were
 # all answered (Up), so each ends as human and its contact is done.

@@ -292,9 +292,11 @@ e2e_cluster_tenant() {
   F=$(sql "INSERT INTO ivr_flows (tenant_id, name) VALUES ($T, 'f') RETURNING id" | head -1)
 }
 
+# e2e_cluster_campaign NAME FIRST_NUMBER COUNT [EXTRA_SETTINGS]: EXTRA_SETTINGS are more
+# members of the settings object (', "trunks": [...]').
 e2e_cluster_campaign() {
   local settings c l
-  settings='{"pacing": {"mode": "fixed", "cps": 1000, "max_channels": 1000}, "retry": {"max_attempts": 1}, "ring_time_s": 20}'
+  settings='{"pacing": {"mode": "fixed", "cps": 1000, "max_channels": 1000}, "retry": {"max_attempts": 1}, "ring_time_s": 20'"${4:-}"'}'
   c=$(sql "INSERT INTO campaigns (tenant_id, name, flow_id, settings) VALUES ($T, '$1', $F, '$settings') RETURNING id" | head -1)
   l=$(sql "INSERT INTO contact_lists (tenant_id, name) VALUES ($T, 'l-$1') RETURNING id" | head -1)
   sql "INSERT INTO campaign_lists (tenant_id, campaign_id, list_id) VALUES ($T, $c, $l)" >/dev/null
@@ -310,4 +312,6 @@ e2e_cluster_shutdown() {
   done
   check "no phone number in full in the logs" \
     bash -c "! grep -q '$1' '$CLUSTER_DIR'/node-*/dialerd.log"
+  check "no sanitizer report in the logs" \
+    bash -c "! grep -qE 'Sanitizer|runtime error' '$CLUSTER_DIR'/node-*/dialerd.log"
 }

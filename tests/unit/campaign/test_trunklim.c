@@ -119,12 +119,50 @@ static void test_trunklim_spec_sizes(void **state)
     assert_int_equal(chunk, 50); /* from the global rate, under a quarter of 300 */
 }
 
+/* A campaign's own trunk limit: its own key per campaign, sized as a carrier's. */
+static void test_trunklim_own_spec(void **state)
+{
+    struct campaign_trunk a = { .name = "a", .endpoint = "PJSIP/{e164}@a", .cps = 5 };
+    struct campaign_trunk b = { .name = "b.long-name_1", .cps = 400, .max_channels = 40 };
+    struct campaign_trunk none = { .name = "c", .endpoint = "PJSIP/{e164}@c" };
+    struct campaign_limit_spec sp;
+    char key[CAMPAIGN_CAMP_TRUNK_KEY_MAX];
+    int chunk = 0;
+    (void)state;
+
+    assert_true(campaign_trunk_own_spec(42, &a, 100, key, sizeof(key), &sp, &chunk));
+    assert_string_equal(sp.key, "camp:42:trunk:a");
+    assert_true(sp.cps == 5.0);
+    assert_int_equal(sp.max_channels, 0);
+    assert_true(sp.burst == 2.0);
+    assert_true(sp.refund);
+    assert_int_equal(chunk, 1);
+
+    assert_true(campaign_trunk_own_spec(INT64_MAX, &b, 100, key, sizeof(key), &sp, &chunk));
+    assert_string_equal(sp.key, "camp:9223372036854775807:trunk:b.long-name_1");
+    assert_true(sp.burst == 40.0);
+    assert_int_equal(sp.max_channels, 40);
+    assert_int_equal(chunk, 10); /* a quarter of the channels, under the tick's 20 */
+
+    /* a name as long as settings allow still fits the key */
+    struct campaign_trunk longest = { .max_channels = 3 };
+    memset(longest.name, 'x', CAMPAIGN_NAME_MAX - 1);
+    assert_true(campaign_trunk_own_spec(INT64_MAX, &longest, 100, key, sizeof(key), &sp, &chunk));
+    assert_int_equal(strlen(sp.key),
+                     strlen("camp:9223372036854775807:trunk:") + CAMPAIGN_NAME_MAX - 1);
+
+    key[0] = '\0';
+    assert_false(campaign_trunk_own_spec(42, &none, 100, key, sizeof(key), &sp, &chunk));
+    assert_string_equal(key, ""); /* nothing written */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trunklim_parses_good_texts),
         cmocka_unit_test(test_trunklim_refuses_bad_texts),
         cmocka_unit_test(test_trunklim_spec_sizes),
+        cmocka_unit_test(test_trunklim_own_spec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

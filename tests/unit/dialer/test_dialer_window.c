@@ -5,13 +5,14 @@
  * answered within the target at the server's full rate while an unbounded
  * launcher's originates wait past ari.request-timeout.
  */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+
+#include <cmocka.h>
 
 #include "dialer/dialer_int.h"
 
