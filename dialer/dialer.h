@@ -173,7 +173,7 @@ struct dialer_config {
     int64_t cdr_flush_ms;    /* flush period [200] */
     size_t cdr_max_queue;    /* rows kept while the database is away [100000] */
     const char *amd_context; /* dialplan context of AMD [amd] */
-    /* The originate window (docs/dialer.md section 1f): an originate answered later than
+    /* The originate window (docs/dialer.md section 1g): an originate answered later than
      * this narrows it [500 ms]; < 0: no window (dialer_launch_window is window_max). */
     int64_t originate_target_ms;
     int window_max; /* the window's ceiling [100000] */
@@ -195,7 +195,7 @@ int dialer_call(struct dialer *d, const struct dialer_call_req *req);
 
 /*
  * How many launches may be out now, by the originate window (docs/dialer.md
- * section 1f): it narrows when originates are answered later than
+ * section 1g): it narrows when originates are answered later than
  * originate_target_ms or time out, and widens while they are answered in
  * time and the caller uses at least half of it. in_flight is the caller's
  * launches out now (the attempt write and the originate), which it holds at

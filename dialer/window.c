@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The originate window (docs/dialer.md section 1f): how many originates may
+ * The originate window (docs/dialer.md section 1g): how many originates may
  * be out at once, from what their answers take.
  *
  * Past its knee an ARI server (and the PostgreSQL behind the attempt rows)

@@ -125,7 +125,7 @@ const struct cfg_option server_config_options[] = {
         "concurrent calls over all nodes (shared through Redis)"),
     OPT("dialer.originate-target", CFG_DURATION, dialer_originate_target_ms, "500ms", 0, 60000, 0,
         "originates answered later than this (or timing out) narrow the launch window; "
-        "answered in time, it widens up to dialer.max-launching (docs/dialer.md 1f). 0: no window"),
+        "answered in time, it widens up to dialer.max-launching (docs/dialer.md 1g). 0: no window"),
     OPT("dialer.max-launching", CFG_INT, dialer_max_launching, "0", 0, 1000000, 0,
         "launches in flight at most (cap check or attempt write outstanding, plus end writes); "
         "the scheduler waits above it. 0: max(dialer.cps / 4, 32 x db.pool-size)"),

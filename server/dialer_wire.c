@@ -189,7 +189,7 @@ static struct counter c_launch_waits =
 static struct counter c_window =
     COUNTER_INIT(COUNTER_KIND_GAUGE, "dialer_launch_window",
                  "launches allowed in flight now: the originate window, at most "
-                 "dialer.max-launching (docs/dialer.md section 1f)");
+                 "dialer.max-launching (docs/dialer.md section 1g)");
 static struct counter c_booked =
     COUNTER_INIT(COUNTER_KIND_GAUGE, "dialer_channels_booked",
                  "channels this process holds in the shared Redis count (calls and unused tokens)");
