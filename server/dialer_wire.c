@@ -321,16 +321,35 @@ static struct wcamp *camp_find(struct dialer_wire *w, int64_t id)
     return NULL;
 }
 
+/*
+ * The connection for the next transaction: the up one with the fewest
+ * queries in flight, from a rotating start (ties spread). A transaction is
+ * pipelined on one connection and waits behind whatever that connection
+ * already runs, so plain rotation put attempt rows behind a call-log batch
+ * or a lease and their launches waited seconds at a few hundred per second.
+ */
 static struct db_conn *next_conn(struct dialer_wire *w)
 {
     int n = db_pool_size(w->db);
+    struct db_conn *best = NULL;
+    int64_t best_load = 0;
+    unsigned start = w->rr++;
     for (int i = 0; i < n; i++) {
-        struct db_conn *c = db_pool_conn(w->db, (int)(w->rr++ % (unsigned)n));
-        if (db_conn_is_up(c)) {
-            return c;
+        struct db_conn *c = db_pool_conn(w->db, (int)((start + (unsigned)i) % (unsigned)n));
+        if (!db_conn_is_up(c)) {
+            continue;
+        }
+        struct db_stats st;
+        db_conn_stats(c, &st);
+        if (best == NULL || st.inflight < best_load) {
+            best = c;
+            best_load = st.inflight;
+            if (best_load == 0) {
+                break;
+            }
         }
     }
-    return db_pool_conn(w->db, 0);
+    return best != NULL ? best : db_pool_conn(w->db, 0);
 }
 
 static struct campaign_actor actor_of(struct dialer_wire *w, int64_t tenant_id)

@@ -9,7 +9,8 @@
 # /metrics histograms), dialerd CPU time per call, PostgreSQL commits and
 # rows per second, errors. The knee is the first step where the achieved
 # rate falls under 95 % of the offered one or the originate p99 exceeds ten
-# times the first step's (and 50 ms); the ramp stops there.
+# times the first step's and 250 ms (half of dialer.originate-target, above
+# which dialerd itself holds launches back); the ramp stops there.
 #   cps-ramp.sh [--quick]     env ROOT B OUT RUN (see load-tests/load.sh)
 set -uo pipefail
 # shellcheck source=../lib/common.sh
@@ -100,7 +101,7 @@ for i in "${!STEPS[@]}"; do
   lt_series cpu_ms_per_call "$cps" "$cpu_ms"
   lt_series pg_commits_per_s "$cps" "$commits"
   [ -z "$first_p99" ] && first_p99=$o99
-  exploded=$(awk -v p="$o99" -v f="$first_p99" 'BEGIN { print ((p != "nan" && p > 10 * f && p > 50) ? 1 : 0) }')
+  exploded=$(awk -v p="$o99" -v f="$first_p99" 'BEGIN { print ((p != "nan" && p > 10 * f && p > 250) ? 1 : 0) }')
   short=$(awk -v a="$ach" -v o="$cps" 'BEGIN { print ((a < 0.95 * o) ? 1 : 0) }')
   if [ "$short" = 0 ] && [ "$exploded" = 0 ]; then
     best=$ach
