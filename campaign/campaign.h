@@ -406,6 +406,13 @@ int campaign_store_release(struct db_conn *c, const struct campaign_actor *who, 
                            const int64_t *ids, const int64_t *due_us, const char *const *reasons,
                            size_t n, campaign_count_cb *cb, void *arg);
 
+/*
+ * Registers the attempt protocol's statements on c (db_prepare): the
+ * attempt transactions sent on c then name them instead of sending their
+ * text. 0 or db_prepare's error. Optional: without it the text is sent.
+ */
+int campaign_store_prepare(struct db_conn *c);
+
 /* An attempt about to be originated. */
 struct campaign_attempt {
     char id[37]; /* UUID, the future ARI channelId (campaign_attempt_id_new) */

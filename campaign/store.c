@@ -108,6 +108,119 @@ static void tx_step_cb(int status, PGresult *res, void *arg)
     free(t);
 }
 
+/* clang-format off */
+static const char LEASE_SQL[] =
+    "WITH run AS ("
+    " SELECT EXISTS (SELECT 1 FROM campaign_lists cl JOIN campaigns k ON k.id = cl.campaign_id"
+    "                WHERE cl.list_id = $1::bigint AND cl.campaign_id = $5::bigint"
+    "                  AND cl.active AND k.state = 'running') AS ok),"
+    " expired AS ("
+    " SELECT id, 0 AS k FROM contacts"
+    " WHERE list_id = $1::bigint AND state = 'leased' AND next_attempt_at <= now()"
+    "   AND (SELECT ok FROM run)"
+    " ORDER BY next_attempt_at LIMIT $2::int FOR UPDATE SKIP LOCKED),"
+    " due AS ("
+    " SELECT id, 1 AS k FROM contacts"
+    " WHERE list_id = $1::bigint AND state = 'pending' AND next_attempt_at <= now()"
+    "   AND (SELECT ok FROM run)"
+    " ORDER BY next_attempt_at LIMIT greatest(0, $2::int - (SELECT count(*) FROM expired))"
+    " FOR UPDATE SKIP LOCKED),"
+    " ready AS (SELECT id, k FROM expired UNION ALL SELECT id, k FROM due LIMIT $2::int) "
+    "UPDATE contacts c SET state = 'leased', lease_owner = $3,"
+    " lease_expires_at = now() + make_interval(secs => $4::int),"
+    " next_attempt_at = now() + make_interval(secs => $4::int) "
+    "FROM ready WHERE c.id = ready.id "
+    "RETURNING c.id,"
+    " CASE WHEN c.next_number BETWEEN 1 AND cardinality(c.alt_numbers)"
+    "      THEN c.alt_numbers[c.next_number] ELSE c.number END,"
+    " c.attempts, coalesce(c.time_zones[1], ''),"
+    " (extract(epoch FROM c.lease_expires_at) * 1000000)::bigint, c.tenant_id,"
+    " CASE WHEN c.next_number <= cardinality(c.alt_numbers) THEN c.next_number ELSE 0 END,"
+    " cardinality(c.alt_numbers),"
+    " (SELECT count(*) FROM call_attempts a WHERE a.contact_id = c.id"
+    "   AND a.started_at > now() - interval '24 hours'"
+    "   AND a.outcome IS DISTINCT FROM 'not_dialed'),"
+    " ready.k,"
+    " coalesce(c.region, ''), array_to_string(c.time_zones, ','), coalesce(c.tz_source, '')";
+static const char BEGIN_SQL[] =
+    "WITH k AS (UPDATE contacts SET state = 'dialing', attempts = attempts + 1,"
+    "           last_attempt_at = now(), block_reason = NULL"
+    "           WHERE id = $1::bigint AND lease_owner = $2 AND state = 'leased'"
+    "           RETURNING id, tenant_id, attempts, number, external_id, extension, country,"
+    "                     region, postal_code, custom),"
+    " i AS (INSERT INTO call_attempts (id, tenant_id, campaign_id, contact_id, number,"
+    "                                  attempt_no, caller_id, trunk, dialer_node,"
+    "                                  dialer_process)"
+    "       SELECT $3::uuid, k.tenant_id, $4::bigint, k.id, $5, k.attempts, $6, $7, $2, $8"
+    "       FROM k RETURNING id) "
+    "SELECT i.id, CASE WHEN $9::bool THEN"
+    " (jsonb_build_object('id', k.id, 'number', k.number, 'external_id', k.external_id,"
+    "  'extension', k.extension, 'country', k.country, 'region', k.region,"
+    "  'postal_code', k.postal_code, 'attempts', k.attempts)"
+    "  || coalesce(k.custom::jsonb, '{}'::jsonb))::text END "
+    "FROM i CROSS JOIN k";
+static const char FINISH_SQL[] =
+    "WITH a AS (UPDATE call_attempts SET state = $2, ended_at = now(), outcome = $3,"
+    "           hangup_cause = $4::smallint, sip_code = $5::smallint, disposition = $6"
+    "           WHERE id = $1::uuid AND ended_at IS NULL RETURNING contact_id),"
+    " u AS (UPDATE contacts c SET state = $7, lease_owner = NULL, lease_expires_at = NULL,"
+    "       next_attempt_at = coalesce(to_timestamp($8::bigint / 1000000.0), "
+    "c.next_attempt_at),"
+    "       last_outcome = $3, last_disposition = coalesce($6, c.last_disposition),"
+    "       next_number = $9::smallint"
+    "       FROM a WHERE c.id = a.contact_id AND c.state = 'dialing' RETURNING c.id) "
+    "SELECT (SELECT count(*) FROM a) + 0 * (SELECT count(*) FROM u),"
+    " EXISTS (SELECT 1 FROM call_attempts WHERE id = $1::uuid)";
+/* clang-format on */
+
+static const char CTX_TENANT[] = "SELECT set_config('app.tenant_id', $1, true), "
+                                 "set_config('app.actor', $2, true), "
+                                 "set_config('app.reason', coalesce($3, ''), true)";
+
+/*
+ * The statements of every attempt (its first and last steps and their
+ * tenant context), prepared once per connection by
+ * campaign_store_prepare(): on a connection that has them the transaction
+ * names them instead of sending their text, so PostgreSQL neither parses
+ * nor plans them again for each call. Other connections (tests, tools) send
+ * the text as before. The lease is not among them: its plan depends on
+ * its LIMIT's value (see campaign_store_lease), which a generic plan would
+ * not see.
+ */
+static const struct {
+    const char *name;
+    const char *sql;
+    int nparams;
+} PREPARED[] = {
+    { "campaign_ctx_tenant", CTX_TENANT, 3 },
+    { "campaign_attempt_begin", BEGIN_SQL, 9 },
+    { "campaign_attempt_finish", FINISH_SQL, 9 },
+};
+
+int campaign_store_prepare(struct db_conn *c)
+{
+    for (size_t i = 0; i < sizeof(PREPARED) / sizeof(PREPARED[0]); i++) {
+        int rc = db_prepare(c, PREPARED[i].name, PREPARED[i].sql, PREPARED[i].nparams, NULL);
+        if (rc != 0 && rc != ERR_EXISTS) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* The query for sql on c: by name when c has it prepared, else its text. */
+static void query_for(struct db_conn *c, struct db_query *q, const char *sql)
+{
+    q->sql = sql;
+    for (size_t i = 0; i < sizeof(PREPARED) / sizeof(PREPARED[0]); i++) {
+        if (PREPARED[i].sql == sql && db_conn_has_stmt(c, PREPARED[i].name)) {
+            q->sql = NULL;
+            q->stmt = PREPARED[i].name;
+            return;
+        }
+    }
+}
+
 /*
  * Sends the transaction: BEGIN, ctx (with nctx params), main (nmain params),
  * COMMIT. On an error return nothing was sent and t is freed.
@@ -115,12 +228,14 @@ static void tx_step_cb(int status, PGresult *res, void *arg)
 static int tx_send(struct tx *t, const char *ctx, int nctx, const char *const *ctxp,
                    const char *main, int nmain, const char *const *mainp)
 {
-    const struct db_query qs[TX_STEPS] = {
+    struct db_query qs[TX_STEPS] = {
         { .sql = "BEGIN" },
-        { .sql = ctx, .nparams = nctx, .params = ctxp },
-        { .sql = main, .nparams = nmain, .params = mainp },
+        { .nparams = nctx, .params = ctxp },
+        { .nparams = nmain, .params = mainp },
         { .sql = "COMMIT" },
     };
+    query_for(t->c, &qs[1], ctx);
+    query_for(t->c, &qs[2], main);
     t->pinned = db_conn_pin(t->c) == 0;
     for (int i = 0; i < TX_STEPS; i++) {
         struct db_query q = qs[i];
@@ -145,10 +260,6 @@ static int tx_send(struct tx *t, const char *ctx, int nctx, const char *const *c
     }
     return 0;
 }
-
-static const char CTX_TENANT[] = "SELECT set_config('app.tenant_id', $1, true), "
-                                 "set_config('app.actor', $2, true), "
-                                 "set_config('app.reason', coalesce($3, ''), true)";
 
 static int tx_send_tenant(struct tx *t, const struct campaign_actor *who, const char *main,
                           int nmain, const char *const *mainp)
@@ -313,39 +424,6 @@ int campaign_store_lease(struct db_conn *c, const struct campaign_actor *who,
      * an expression): without it the join back to contacts became a hash
      * join over the whole table (2.5 s on a million contacts, not 1 ms).
      */
-    static const char sql[] =
-        "WITH run AS ("
-        " SELECT EXISTS (SELECT 1 FROM campaign_lists cl JOIN campaigns k ON k.id = cl.campaign_id"
-        "                WHERE cl.list_id = $1::bigint AND cl.campaign_id = $5::bigint"
-        "                  AND cl.active AND k.state = 'running') AS ok),"
-        " expired AS ("
-        " SELECT id, 0 AS k FROM contacts"
-        " WHERE list_id = $1::bigint AND state = 'leased' AND next_attempt_at <= now()"
-        "   AND (SELECT ok FROM run)"
-        " ORDER BY next_attempt_at LIMIT $2::int FOR UPDATE SKIP LOCKED),"
-        " due AS ("
-        " SELECT id, 1 AS k FROM contacts"
-        " WHERE list_id = $1::bigint AND state = 'pending' AND next_attempt_at <= now()"
-        "   AND (SELECT ok FROM run)"
-        " ORDER BY next_attempt_at LIMIT greatest(0, $2::int - (SELECT count(*) FROM expired))"
-        " FOR UPDATE SKIP LOCKED),"
-        " ready AS (SELECT id, k FROM expired UNION ALL SELECT id, k FROM due LIMIT $2::int) "
-        "UPDATE contacts c SET state = 'leased', lease_owner = $3,"
-        " lease_expires_at = now() + make_interval(secs => $4::int),"
-        " next_attempt_at = now() + make_interval(secs => $4::int) "
-        "FROM ready WHERE c.id = ready.id "
-        "RETURNING c.id,"
-        " CASE WHEN c.next_number BETWEEN 1 AND cardinality(c.alt_numbers)"
-        "      THEN c.alt_numbers[c.next_number] ELSE c.number END,"
-        " c.attempts, coalesce(c.time_zones[1], ''),"
-        " (extract(epoch FROM c.lease_expires_at) * 1000000)::bigint, c.tenant_id,"
-        " CASE WHEN c.next_number <= cardinality(c.alt_numbers) THEN c.next_number ELSE 0 END,"
-        " cardinality(c.alt_numbers),"
-        " (SELECT count(*) FROM call_attempts a WHERE a.contact_id = c.id"
-        "   AND a.started_at > now() - interval '24 hours'"
-        "   AND a.outcome IS DISTINCT FROM 'not_dialed'),"
-        " ready.k,"
-        " coalesce(c.region, ''), array_to_string(c.time_zones, ','), coalesce(c.tz_source, '')";
     char list[24], batch[16], lease[16], camp[24];
     if (!c || !who || !req || !cb || !req->owner || req->batch < 1 || req->batch > 10000 ||
         req->lease_s < 1 || req->lease_s > 3600) {
@@ -367,7 +445,7 @@ int campaign_store_lease(struct db_conn *c, const struct campaign_actor *who,
     snprintf(lease, sizeof(lease), "%d", req->lease_s);
     snprintf(camp, sizeof(camp), "%" PRId64, req->campaign_id);
     const char *p[5] = { list, batch, req->owner, lease, camp };
-    return tx_send_tenant(t, who, sql, 5, p);
+    return tx_send_tenant(t, who, LEASE_SQL, 5, p);
 }
 
 /* "{1,2,3}" for n ids into a new string. */
@@ -531,23 +609,6 @@ static void done_begun(struct tx *t)
 int campaign_store_attempt_begin(struct db_conn *c, const struct campaign_actor *who,
                                  const struct campaign_attempt *a, campaign_begun_cb *cb, void *arg)
 {
-    static const char sql[] =
-        "WITH k AS (UPDATE contacts SET state = 'dialing', attempts = attempts + 1,"
-        "           last_attempt_at = now(), block_reason = NULL"
-        "           WHERE id = $1::bigint AND lease_owner = $2 AND state = 'leased'"
-        "           RETURNING id, tenant_id, attempts, number, external_id, extension, country,"
-        "                     region, postal_code, custom),"
-        " i AS (INSERT INTO call_attempts (id, tenant_id, campaign_id, contact_id, number,"
-        "                                  attempt_no, caller_id, trunk, dialer_node,"
-        "                                  dialer_process)"
-        "       SELECT $3::uuid, k.tenant_id, $4::bigint, k.id, $5, k.attempts, $6, $7, $2, $8"
-        "       FROM k RETURNING id) "
-        "SELECT i.id, CASE WHEN $9::bool THEN"
-        " (jsonb_build_object('id', k.id, 'number', k.number, 'external_id', k.external_id,"
-        "  'extension', k.extension, 'country', k.country, 'region', k.region,"
-        "  'postal_code', k.postal_code, 'attempts', k.attempts)"
-        "  || coalesce(k.custom::jsonb, '{}'::jsonb))::text END "
-        "FROM i CROSS JOIN k";
     char contact[24], camp[24];
     if (!c || !who || !a || !a->owner || !campaign_e164_valid(a->number)) {
         return ERR_INVAL;
@@ -561,7 +622,7 @@ int campaign_store_attempt_begin(struct db_conn *c, const struct campaign_actor 
     const char *p[9] = { contact,  a->owner,   a->id,
                          camp,     a->number,  a->caller_id,
                          a->trunk, a->process, a->with_contact ? "t" : "f" };
-    return tx_send_tenant(t, who, sql, 9, p);
+    return tx_send_tenant(t, who, BEGIN_SQL, 9, p);
 }
 
 static int main_finish(struct tx *t, PGresult *res)
@@ -580,18 +641,6 @@ int campaign_store_attempt_finish(struct db_conn *c, const struct campaign_actor
                                   const struct campaign_attempt_end *e, campaign_done_cb *cb,
                                   void *arg)
 {
-    static const char sql[] =
-        "WITH a AS (UPDATE call_attempts SET state = $2, ended_at = now(), outcome = $3,"
-        "           hangup_cause = $4::smallint, sip_code = $5::smallint, disposition = $6"
-        "           WHERE id = $1::uuid AND ended_at IS NULL RETURNING contact_id),"
-        " u AS (UPDATE contacts c SET state = $7, lease_owner = NULL, lease_expires_at = NULL,"
-        "       next_attempt_at = coalesce(to_timestamp($8::bigint / 1000000.0), "
-        "c.next_attempt_at),"
-        "       last_outcome = $3, last_disposition = coalesce($6, c.last_disposition),"
-        "       next_number = $9::smallint"
-        "       FROM a WHERE c.id = a.contact_id AND c.state = 'dialing' RETURNING c.id) "
-        "SELECT (SELECT count(*) FROM a) + 0 * (SELECT count(*) FROM u),"
-        " EXISTS (SELECT 1 FROM call_attempts WHERE id = $1::uuid)";
     char cause[8], sip[8], next[24], num[8];
     if (!c || !who || !e || !e->id || !e->outcome || e->next_number < 0 || e->next_number > 9) {
         return ERR_INVAL;
@@ -616,7 +665,7 @@ int campaign_store_attempt_finish(struct db_conn *c, const struct campaign_actor
         e->retry ? next : NULL,
         num,
     };
-    return tx_send_tenant(t, who, sql, 9, p);
+    return tx_send_tenant(t, who, FINISH_SQL, 9, p);
 }
 
 static int main_inflight(struct tx *t, PGresult *res)

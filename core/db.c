@@ -1063,6 +1063,19 @@ void db_conn_unpin(struct db_conn *c)
     c->pin_broken = false;
 }
 
+int db_conn_has_stmt(const struct db_conn *c, const char *name)
+{
+    if (c == NULL || name == NULL) {
+        return 0;
+    }
+    for (const struct db_stmt *s = c->stmts; s != NULL; s = s->next) {
+        if (strcmp(s->name, name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int db_prepare(struct db_conn *c, const char *name, const char *sql, int nparams, const Oid *types)
 {
     struct db_stmt *s, **tail;

@@ -264,6 +264,9 @@ void db_conn_unpin(struct db_conn *c);
  */
 int db_prepare(struct db_conn *c, const char *name, const char *sql, int nparams, const Oid *types);
 
+/* 1 when name was registered on c with db_prepare (queries may name it), else 0. */
+int db_conn_has_stmt(const struct db_conn *c, const char *name);
+
 /*
  * Sends q on c. On 0, q->cb will be called exactly once later (never before
  * this returns) unless the query is cancelled; *id (may be NULL) receives

@@ -3533,6 +3533,12 @@ int start_dialer(const struct dialer_wire_deps *deps, struct dialer_wire **out)
     w->start_us = clock_wall_us();
     w->repair_rounds = 1;
     w->db = deps->db;
+    for (int i = 0; w->db != NULL && i < db_pool_size(w->db); i++) {
+        if (campaign_store_prepare(db_pool_conn(w->db, i)) != 0) {
+            LOG_WARN(DIALER, "event=prepare_failed conn=%d msg=\"attempt statements sent as text\"",
+                     i);
+        }
+    }
     w->kv = deps->kv;
     w->ari = deps->ari;
     w->dnc = deps->dnc;

@@ -945,6 +945,63 @@ static void test_store_attempt_begin_returns_contact_vars(void **state)
     db_conn_destroy(a);
 }
 
+static void on_count_rows(int status, PGresult *res, void *arg)
+{
+    struct result *r = arg;
+    r->status = status;
+    r->count = status == 0 && PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : -1;
+    r->done++;
+}
+
+/*
+ * On a connection with the attempt statements prepared, the attempt's steps
+ * run by name (three statements prepared on that session) and behave as
+ * when sent as text: contact.* back from the first step, the finish once.
+ */
+static void test_store_prepared_statements_run_the_protocol(void **state)
+{
+    struct fixture *f = *state;
+    struct collect k = { 0 };
+    struct result r = { 0 };
+    char id[37];
+    struct db_conn *a = app_conn(f);
+    assert_int_equal(campaign_store_prepare(a), 0);
+    assert_int_equal(campaign_store_prepare(a), 0); /* twice: no error */
+    fresh_campaign(f, 1, "running");
+    lease_once(a, "node-a", 1, 60, &k);
+    assert_int_equal(k.n, 1);
+    char *vars = NULL;
+    assert_int_equal(begin_attempt_vars(a, k.ids[0], "node-a", id, &vars), 0);
+    assert_non_null(vars);
+    assert_non_null(strstr(vars, "\"attempts\": 1"));
+    free(vars);
+    struct campaign_attempt_end e = {
+        .id = id, .outcome = "human", .hangup_cause = 16, .sip_code = -1
+    };
+    assert_int_equal(campaign_store_attempt_finish(a, actor(), &e, on_done, &r), 0);
+    wait_for(&r);
+    assert_int_equal(r.status, 0);
+    r.done = 0;
+    assert_int_equal(campaign_store_attempt_finish(a, actor(), &e, on_done, &r), 0);
+    wait_for(&r);
+    assert_int_equal(r.status, ERR_EXISTS);
+    /* the session holds them: the steps above were sent by name */
+    r.done = 0;
+    const struct db_query q = { .sql = "SELECT count(*) FROM pg_prepared_statements WHERE name "
+                                       "LIKE 'campaign\\_%'",
+                                .cb = on_count_rows,
+                                .arg = &r };
+    assert_int_equal(db_query_send(a, &q, NULL), 0);
+    wait_for(&r);
+    assert_int_equal(r.count, 3);
+    assert_int_equal(tdb_int(f->su,
+                             "SELECT count(*) FROM contacts WHERE id = %lld AND state = 'done'",
+                             (long long)k.ids[0]),
+                     1);
+    free(k.ids);
+    db_conn_destroy(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -958,6 +1015,7 @@ int main(void)
         cmocka_unit_test(test_store_attempt_begin_killed_at_any_moment),
         cmocka_unit_test(test_store_alternate_number_is_dialed_next),
         cmocka_unit_test(test_store_attempt_begin_returns_contact_vars),
+        cmocka_unit_test(test_store_prepared_statements_run_the_protocol),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
