@@ -368,17 +368,6 @@ bool ivr__v_range_check(struct vstate *v, const char *prop, long long val, long 
 /* Templates (rule 15)                                                     */
 /* ---------------------------------------------------------------------- */
 
-static bool is_root(const char *s)
-{
-    static const char *const roots[] = { "call", "contact", "flow", "nodes", "sys", "secrets" };
-    for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
-        if (strcmp(s, roots[i]) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
 static void check_refs(struct vstate *v, const struct ivr__tmpl *t, const char *path, enum tctx ctx)
 {
     for (size_t i = 0; i < t->nparts; i++) {
@@ -387,7 +376,7 @@ static void check_refs(struct vstate *v, const struct ivr__tmpl *t, const char *
             continue;
         }
         const char *root = p->seg[0];
-        if (!is_root(root)) {
+        if (!ivr__var_group(root)) {
             ivr__v_diag(v, IVR_SEV_ERROR, "unknown_variable", path,
                         "\"%s\" is not a known variable group; use call., contact., flow., nodes., "
                         "sys. or secrets.",

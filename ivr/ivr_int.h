@@ -126,6 +126,9 @@ struct ivr__vars {
 };
 
 /* Fills v (session form) from the caller's vars (borrowed); 0 or ERR_NOMEM. */
+/* s is a variable group a template may name: call, contact, flow, nodes, sys, secrets. */
+bool ivr__var_group(const char *s);
+
 int ivr__vars_init(struct ivr__vars *v, json_t *in);
 void ivr__vars_fini(struct ivr__vars *v);
 

@@ -374,7 +374,7 @@ void ivr__vars_fini(struct ivr__vars *v)
     memset(v, 0, sizeof(*v));
 }
 
-static bool is_group(const char *s)
+bool ivr__var_group(const char *s)
 {
     static const char *const groups[] = { "call", "contact", "flow", "nodes", "sys", "secrets" };
     for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
@@ -461,7 +461,7 @@ json_t *ivr__vars_get(const struct ivr__vars *v, char *const *seg, size_t nseg, 
     } else {
         r = ivr__lookup(v->tree, seg, nseg);
     }
-    if (r == NULL && nseg == 1 && is_group(g)) {
+    if (r == NULL && nseg == 1 && ivr__var_group(g)) {
         r = *tmp = json_object(); /* a group that holds nothing */
     }
     return r;
